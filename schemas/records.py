@@ -1,0 +1,117 @@
+"""The record types that flow between stages.
+
+Frozen dataclasses: a stage returns new records, it never mutates the ones it was given
+(datatrove's contract, minus its in-place edits). Every stage returns either a record or a
+`Rejection` with a snake_case reason, so nothing disappears silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Rejection stages (where in the pipeline an input was refused).
+STAGE_DISCOVER = "discover"
+STAGE_READ = "read"
+STAGE_DECODE = "decode"
+STAGE_EXTRACT = "extract"
+STAGE_PROCESS = "process"
+STAGE_LOAD = "load"
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One input document as received, plus what its container told us about it.
+
+    `raw` is the exact bytes of the document (for a JSONL record: the bytes of its line), so the
+    warehouse can always re-process from the source of truth. `content` is `raw` decoded to str.
+    """
+
+    doc_id: str  # sha256 hex of raw bytes (+ the record id inside a container file)
+    source_uri: str  # absolute path, URL, or `path#id` for a record inside a container
+    kind: str  # container kind: "txt" | "html" | "jsonl" | "warc" | "url"
+    content_type: str  # what `content` holds: "text" | "html"
+    raw: bytes
+    content: str
+    encoding: str | None = None  # how raw was decoded (None when given as str, e.g. JSON)
+    external_id: str | None = None  # the record's own id (JSONL `id`, WARC record id)
+    url: str | None = None
+    title: str | None = None
+    published_at: str | None = None  # as given by the container; parsed in describe
+    publisher: str | None = None  # as given by the container (JSONL field), if any
+    fetched_at: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # unknown JSONL fields, kept
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input or record that could not become an article, and why."""
+
+    source_uri: str
+    stage: str  # one of the STAGE_* constants
+    reason: str  # snake_case constant, e.g. "empty_input", "binary_content"
+    detail: str  # a readable sentence for the operator
+    doc_id: str | None = None
+    raw: bytes | None = None  # kept when we have the bytes, so nothing is lost
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A span removed from an article body, with the rule that removed it."""
+
+    category: str  # e.g. "donation_appeal", "ad_marker", "byline", "title", "learned"
+    rule: str  # rule id from the pattern library, or "learned", or a describe rule
+    text: str  # the removed text, verbatim
+    position: int  # character offset of the span in the text the stage received
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    text: str
+    repairs: Mapping[str, int]  # repair kind -> count, e.g. {"mojibake": 3, "glued_sentence": 1}
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    body: str
+    removals: tuple[Removal, ...]
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Facts about an article that analysts group and filter by."""
+
+    title: str | None = None
+    subtitle: str | None = None
+    byline: str | None = None
+    published_at: datetime | None = None  # timezone-aware
+    publisher: str | None = None
+    original_publisher: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """One normalized article, ready to load (cluster fields are filled in by dedup)."""
+
+    article_id: str
+    doc_id: str
+    source_uri: str
+    external_id: str | None
+    url: str | None
+    publisher: str | None
+    original_publisher: str | None
+    title: str | None
+    subtitle: str | None
+    byline: str | None
+    published_at: datetime | None
+    fetched_at: datetime | None
+    language: str | None
+    body: str
+    word_count: int
+    content_type: str
+    repairs: Mapping[str, int]
+    removals: tuple[Removal, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)

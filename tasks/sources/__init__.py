@@ -1,0 +1,1 @@
+"""newsetl package."""
