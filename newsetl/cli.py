@@ -1,0 +1,193 @@
+"""The `newsetl` command line: ingest, sql, stats, export (DESIGN.md §5 is the contract)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+# Prefect's telemetry tries the network, which this pipeline's hosts often do not have.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _db(args: argparse.Namespace) -> Path:
+    from warehouse.connect import default_db_path
+
+    return Path(args.db) if args.db else default_db_path()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from flows.ingest import ingest
+    from warehouse.connect import WarehouseBusy, WarehouseError
+
+    rules = list(args.rules or [])
+    if env_rules := os.environ.get("NEWSETL_RULES"):
+        rules.extend(p for p in env_rules.split(os.pathsep) if p)
+    try:
+        summary = ingest(sources=list(args.sources), db=str(_db(args)), batch_size=args.batch_size,
+                         rules_files=rules)
+    except (WarehouseBusy, WarehouseError) as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 3
+    print_summary(summary)
+    return 0
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print()
+    print(f"newsetl ingest: run {summary['run_id']} into {summary['db']}")
+    print(f"  inputs read     {summary['read']:>8}")
+    print(f"  articles loaded {summary['loaded']:>8}")
+    print(f"  skipped (known) {summary['skipped_known']:>8}")
+    print(f"  quarantined     {summary['quarantined']:>8}")
+    for reason, n in summary["quarantine_reasons"].items():
+        print(f"      {reason:<40} {n:>6}")
+    if summary["removed_by_category"]:
+        print("  boilerplate removed by category:")
+        for cat, n in sorted(summary["removed_by_category"].items(), key=lambda kv: -kv[1]):
+            print(f"      {cat:<40} {n:>6}")
+    if summary["dedup"]:
+        print("  dedup: " + ", ".join(f"{k}={v}" for k, v in summary["dedup"].items()))
+    print("  seconds: " + ", ".join(f"{k}={v}" for k, v in summary["seconds"].items()))
+
+
+def _open_read_only(args: argparse.Namespace) -> Any:
+    from warehouse.connect import connect
+
+    return connect(_db(args), read_only=True, wait_seconds=args.wait)
+
+
+def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 60) -> None:
+    def cell(v: Any) -> str:
+        s = "NULL" if v is None else str(v).replace("\n", "\\n")
+        return s if len(s) <= max_width else s[: max_width - 1] + "…"
+
+    table = [[cell(c) for c in columns], *[[cell(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    for i, row in enumerate(table):
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from warehouse.connect import WarehouseBusy, WarehouseError
+
+    try:
+        con = _open_read_only(args)
+    except (WarehouseBusy, WarehouseError) as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 3
+    try:
+        cur = con.execute(args.query)
+        if cur.description is None:
+            return 0
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    except duckdb.Error as exc:
+        print(f"newsetl sql: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    if args.format == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row, strict=True)), default=str, ensure_ascii=False))
+    elif args.format == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows(rows)
+    else:
+        _print_rows(columns, rows)
+    return 0
+
+
+STATS_QUERIES = (
+    ("Last runs", "SELECT run_id, status, started_at, seconds, read, loaded, skipped_known, quarantined "
+                  "FROM run_health ORDER BY started_at DESC LIMIT 10"),
+    ("Tables", "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM articles) AS articles, "
+               "(SELECT count(*) FROM clusters) AS stories, (SELECT count(*) FROM removals) AS removals, "
+               "(SELECT count(*) FROM quarantine) AS quarantined"),
+    ("Boilerplate removed by publisher and category",
+     "SELECT publisher, category, removals, articles FROM removals_by_publisher ORDER BY removals DESC LIMIT 25"),
+    ("Quarantine", "SELECT stage, reason, inputs FROM quarantine_summary ORDER BY inputs DESC"),
+    ("Duplicates by publisher", "SELECT * FROM duplicate_rate ORDER BY articles DESC LIMIT 15"),
+)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from warehouse.connect import WarehouseBusy, WarehouseError
+
+    try:
+        con = _open_read_only(args)
+    except (WarehouseBusy, WarehouseError) as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 3
+    with con:
+        for title, query in STATS_QUERIES:
+            cur = con.execute(query)
+            print(f"\n== {title}")
+            _print_rows([d[0] for d in cur.description], cur.fetchall())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from warehouse.connect import WarehouseBusy, WarehouseError
+
+    try:
+        con = _open_read_only(args)
+    except (WarehouseBusy, WarehouseError) as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 3
+    fmt = "PARQUET" if args.out.endswith(".parquet") else "CSV" if args.out.endswith(".csv") else "JSON"
+    source = args.view if args.view.replace("_", "").isalnum() else "canonical_articles"
+    with con:
+        con.execute(f"COPY (SELECT * FROM {source}) TO '{args.out.replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
+    print(f"exported {source} to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="newsetl", description="News-text ETL into DuckDB, as Prefect flows.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", help="warehouse file (default: $NEWSETL_DB or warehouse/newsetl.duckdb)")
+        return p
+
+    p = with_db(sub.add_parser("ingest", help="run the ingest flow once and print a summary"))
+    p.add_argument("sources", nargs="+", help="files, directories, globs or URLs")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    p.set_defaults(func=cmd_ingest)
+
+    for name, func, help_text in (("sql", cmd_sql, "run a read-only SQL query"),
+                                  ("stats", cmd_stats, "print runs, table sizes, removals, quarantine"),
+                                  ("export", cmd_export, "export a view to parquet/csv/json")):
+        p = with_db(sub.add_parser(name, help=help_text))
+        p.add_argument("--wait", type=float, default=60.0, help="seconds to retry while an ingest holds the file")
+        if name == "sql":
+            p.add_argument("query")
+            p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        if name == "export":
+            p.add_argument("out", help="output file: .parquet, .csv or .json")
+            p.add_argument("--view", default="canonical_articles")
+        p.set_defaults(func=func)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

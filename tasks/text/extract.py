@@ -1,0 +1,80 @@
+"""Extract: article text and metadata from HTML with trafilatura; plain text passes through.
+
+trafilatura is called with `deduplicate=False` on purpose: its duplicate cache is per process, so
+with it the output of a page would depend on which pages the same worker saw before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import trafilatura
+
+EXTRACTION_EMPTY = "extraction_empty"
+EXTRACTION_FAILED = "extraction_failed"
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    include_comments: bool = False  # reader comments are not the article
+    include_tables: bool = True
+    favor_precision: bool = False
+    favor_recall: bool = False
+    # Below this many characters an extraction is treated as a failure (a cookie wall, an empty shell).
+    min_chars: int = 1
+
+
+@dataclass(frozen=True)
+class Extraction:
+    text: str
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    sitename: str | None = None
+    hostname: str | None = None
+    description: str | None = None
+    url: str | None = None
+    language: str | None = None
+
+
+class ExtractError(ValueError):
+    """An HTML page that yields no article; `reason` is a snake_case constant."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def extract_html(html: str, url: str | None = None, config: ExtractConfig = ExtractConfig()) -> Extraction:
+    """Return the main text and metadata of an HTML page, or raise ExtractError saying why not."""
+    try:
+        doc = trafilatura.bare_extraction(
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=config.include_comments,
+            include_tables=config.include_tables,
+            favor_precision=config.favor_precision,
+            favor_recall=config.favor_recall,
+            deduplicate=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - trafilatura/lxml raise many types on hostile markup
+        raise ExtractError(EXTRACTION_FAILED, f"trafilatura failed: {type(exc).__name__}: {exc}") from exc
+    text = (doc.text or "") if doc is not None else ""
+    if len(text.strip()) < config.min_chars:
+        raise ExtractError(EXTRACTION_EMPTY, "no article text found in the HTML page")
+
+    def _s(value: object) -> str | None:
+        return str(value) if value not in (None, "", "None") else None
+
+    return Extraction(
+        text=text,
+        title=_s(doc.title),
+        author=_s(doc.author),
+        date=_s(doc.date),
+        sitename=_s(doc.sitename),
+        hostname=_s(doc.hostname),
+        description=_s(doc.description),
+        url=_s(doc.url),
+        language=_s(doc.language),
+    )

@@ -1,0 +1,127 @@
+"""The per-document stages wired together: extract -> repair -> clean -> describe -> count.
+
+Pure and picklable, so a batch can run in this process or in a worker process unchanged.
+Every document ends as an `Article` or a `Rejection`; an unexpected exception in one document
+becomes a rejection of that document, never the failure of its batch.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import AbstractSet
+
+from schemas.records import STAGE_EXTRACT, STAGE_PROCESS, Article, RawDocument, Rejection, Removal
+from tasks.text.clean import Ruleset, clean_text, load_rules
+from tasks.text.describe import DescribeHints, describe_article
+from tasks.text.extract import ExtractConfig, ExtractError, extract_html
+from tasks.text.repair import RepairConfig, repair_text
+
+PROCESSING_ERROR = "processing_error"
+EMPTY_AFTER_CLEANING = "empty_after_cleaning"
+
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    extract: ExtractConfig = ExtractConfig()
+    repair: RepairConfig = RepairConfig()
+    rules_files: tuple[str, ...] = ()  # user rules files, added to the built-in library
+
+
+@dataclass(frozen=True)
+class ProcessContext:
+    """What a worker needs besides the documents: config plus compiled rules (built once)."""
+
+    config: ProcessConfig
+    rules: Ruleset
+    learned: Mapping[str, AbstractSet[str]] = field(default_factory=dict)  # publisher -> line keys
+
+
+def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] | None = None) -> ProcessContext:
+    return ProcessContext(config=config, rules=load_rules(config.rules_files), learned=learned or {})
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def process_document(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
+    try:
+        return _process(doc, ctx)
+    except ExtractError as exc:
+        return Rejection(doc.source_uri, STAGE_EXTRACT, exc.reason, str(exc), doc_id=doc.doc_id, raw=doc.raw)
+    except Exception as exc:  # noqa: BLE001 - one bad document must not sink its batch
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        detail = f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
+        return Rejection(doc.source_uri, STAGE_PROCESS, PROCESSING_ERROR, detail, doc_id=doc.doc_id, raw=doc.raw)
+
+
+def process_documents(docs: Sequence[RawDocument], ctx: ProcessContext) -> list[Article | Rejection]:
+    return [process_document(doc, ctx) for doc in docs]
+
+
+def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
+    hints = DescribeHints(
+        url=doc.url,
+        title=doc.title,
+        published_at=doc.published_at,
+        publisher=doc.publisher,
+        fetched_at=doc.fetched_at,
+        content_type=doc.content_type,
+    )
+    text = doc.content
+    if doc.content_type == "html":
+        ex = extract_html(doc.content, url=doc.url, config=ctx.config.extract)
+        text = ex.text
+        hints = DescribeHints(
+            url=doc.url or ex.url,
+            title=doc.title or ex.title,
+            published_at=doc.published_at or ex.date,
+            publisher=doc.publisher,
+            author=ex.author,
+            sitename=ex.sitename,
+            description=ex.description,
+            fetched_at=doc.fetched_at,
+            content_type="html",
+        )
+    repaired = repair_text(text, ctx.config.repair)
+    titles = tuple(t for t in (hints.title,) if t)
+    learned = ctx.learned.get(_publisher_key(hints), frozenset())
+    cleaned = clean_text(repaired.text, ctx.rules, titles=titles, learned=learned)
+    described = describe_article(cleaned.body, cleaned.removals, hints)
+    body = described.body.strip()
+    removals: tuple[Removal, ...] = (*cleaned.removals, *described.removals)
+    if not body:
+        return Rejection(doc.source_uri, STAGE_PROCESS, EMPTY_AFTER_CLEANING,
+                         f"nothing but boilerplate: {len(removals)} spans removed, no story text left",
+                         doc_id=doc.doc_id, raw=doc.raw)
+    meta = described.metadata
+    return Article(
+        article_id=doc.doc_id,
+        doc_id=doc.doc_id,
+        source_uri=doc.source_uri,
+        external_id=doc.external_id,
+        url=hints.url,
+        publisher=meta.publisher,
+        original_publisher=meta.original_publisher,
+        title=meta.title,
+        subtitle=meta.subtitle,
+        byline=meta.byline,
+        published_at=meta.published_at,
+        fetched_at=doc.fetched_at,
+        language=meta.language,
+        body=body,
+        word_count=count_words(body),
+        content_type=doc.content_type,
+        repairs=dict(repaired.repairs),
+        removals=removals,
+        extra=dict(doc.extra),
+    )
+
+
+def _publisher_key(hints: DescribeHints) -> str:
+    return (hints.publisher or hints.sitename or "").casefold()

@@ -1,0 +1,131 @@
+"""The ingest flow under a real (temporary) Prefect API, on real DuckDB files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import SAMPLES, shared_path
+
+TABLES = ("documents", "articles", "removals", "quarantine", "clusters")
+
+STORY = (
+    "Harbour council approves new ferry timetable\n\n"
+    "The harbour council approved a new ferry timetable on Tuesday after a long public consultation.\n\n"
+    "- Advertisement -\n\n"
+    "Residents of the island had asked for an earlier first crossing and a later last one for years.\n\n"
+    "“We listened, and this timetable is the result,” the council chair said at the meeting.\n\n"
+    "Join our commenting forum\n"
+)
+
+
+def counts(db: Path) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in (*TABLES, "runs")}
+
+
+def run(sources: list[str], db: Path, **kw: object) -> dict[str, object]:
+    from flows.ingest import ingest
+
+    return ingest(sources=sources, db=str(db), **kw)
+
+
+def write_inputs(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "story.txt").write_text(STORY, encoding="utf-8")
+    (folder / "copy.txt").write_text(STORY + "Share this article\n", encoding="utf-8")
+    (folder / "cp1252.txt").write_bytes(STORY.replace("Harbour", "Café").encode("cp1252"))
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "binary.html").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    (folder / "story.txt.gz").write_bytes(gzip.compress(STORY.replace("ferry", "bus").encode()))
+    records = [
+        {"id": "r1", "url": "https://example.org/a", "title": "A title", "text": "One two three. " * 40},
+        {"id": "r2", "text": ""},
+    ]
+    (folder / "feed.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n{broken\n")
+
+
+def test_ingest_loads_quarantines_and_rerun_changes_nothing(prefect_harness: None, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    write_inputs(inputs)
+    db = tmp_path / "w.duckdb"
+    summary = run([str(inputs)], db, batch_size=2)
+    # Every input accounted for: read = loaded + skipped + quarantined.
+    assert summary["read"] == summary["loaded"] + summary["skipped_known"] + summary["quarantined"]
+    assert summary["loaded"] == 5  # story, copy, cp1252, gz, r1
+    reasons = summary["quarantine_reasons"]
+    assert reasons.get("read:empty_input") == 1
+    assert reasons.get("decode:binary_content") == 1
+    assert reasons.get("read:bad_json") == 1
+    assert reasons.get("read:bad_record") == 1
+    first = counts(db)
+    assert first["articles"] == 5 and first["quarantine"] == 4 and first["runs"] == 1
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        run_row = con.execute("SELECT status, flow_run_id, counts->>'loaded' FROM runs").fetchall()[0]
+        assert run_row[0] == "completed" and run_row[1] and run_row[2] == "5"
+        # Raw input is kept byte for byte.
+        raw = con.execute("SELECT raw FROM documents WHERE source_uri LIKE '%cp1252.txt'").fetchall()[0][0]
+        assert raw == (inputs / "cp1252.txt").read_bytes()
+        body = con.execute("SELECT body FROM articles WHERE source_uri LIKE '%cp1252.txt'").fetchall()[0][0]
+        assert "Café council" in body or "Café" in body
+        # Boilerplate removed and recorded; the story kept.
+        story = con.execute("SELECT article_id, body FROM articles WHERE source_uri LIKE '%/story.txt'").fetchall()[0]
+        assert "Advertisement" not in story[1] and "commenting forum" not in story[1]
+        assert "“We listened, and this timetable is the result,” the council chair said" in story[1]
+        cats = {r[0] for r in con.execute("SELECT category FROM removals WHERE article_id = ?", [story[0]]).fetchall()}
+        assert {"ad_marker", "comment_prompt"} <= cats
+        # The copy with extra boilerplate is the same story: one cluster, one canonical.
+        clusters = con.execute(
+            "SELECT cluster_id, count(*), sum(is_canonical::INT) FROM articles "
+            "WHERE source_uri LIKE '%/story.txt' OR source_uri LIKE '%/copy.txt' GROUP BY 1").fetchall()
+        assert len(clusters) == 1 and clusters[0][1:] == (2, 1)
+        jsonl = con.execute("SELECT external_id, url, title FROM articles WHERE external_id = 'r1'").fetchall()[0]
+        assert jsonl == ("r1", "https://example.org/a", "A title")
+
+    again = run([str(inputs)], db, batch_size=3)
+    assert again["loaded"] == 0 and again["skipped_known"] == 5
+    second = counts(db)
+    assert {k: v for k, v in second.items() if k != "runs"} == {k: v for k, v in first.items() if k != "runs"}
+    assert second["runs"] == 2
+
+
+def test_second_ingest_on_a_locked_warehouse_refuses(prefect_harness: None, tmp_path: Path) -> None:
+    from warehouse.connect import WarehouseBusy, run_lock
+
+    db = tmp_path / "w.duckdb"
+    (tmp_path / "a.txt").write_text(STORY)
+    with run_lock(db), pytest.raises(WarehouseBusy, match="another ingest is running"):
+        run([str(tmp_path / "a.txt")], db)
+
+
+@pytest.mark.slow
+def test_seeds_pass_check_seeds(prefect_harness: None, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    seeds = shared_path("seeds")
+    checker = shared_path("eval", "check_seeds.py")
+    db = tmp_path / "seeds.duckdb"
+    run([str(seeds)], db)
+    proc = subprocess.run([sys.executable, str(checker), "--db", str(db)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_corpus_ingests(prefect_harness: None, tmp_path: Path) -> None:
+    if not SAMPLES.exists():
+        pytest.skip("samples/corpus not present")
+    db = tmp_path / "s.duckdb"
+    summary = run([str(SAMPLES)], db)
+    assert summary["loaded"] >= 12
+    assert summary["quarantined"] == 0, summary["quarantine_reasons"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        stories, articles = con.execute("SELECT count(DISTINCT cluster_id), count(*) FROM articles").fetchall()[0]
+        assert stories < articles  # the exact re-scrape and the syndicated copy share clusters
+        bad = con.execute("SELECT count(*) FROM (SELECT cluster_id FROM articles GROUP BY 1 "
+                          "HAVING sum(is_canonical::INT) <> 1)").fetchall()[0][0]
+        assert bad == 0

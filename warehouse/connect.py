@@ -1,0 +1,155 @@
+"""Opening the warehouse: where it is, migrations, the writer lock, and busy retries.
+
+DuckDB lets one process hold a database file at a time; a second process cannot open it, not
+even read-only, while a writer has it (`Could not set lock on file`). So:
+- writers keep their connection short (one per batch) and take an advisory run lock
+  (`<db>.lock`) for the whole run, so two ingests never interleave their batches;
+- readers (`newsetl sql`, dashboards) retry for a while with a clear "busy, retrying" message and
+  get in between two batches.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from schemas.ddl import MIGRATIONS
+from warehouse.views import create_views
+
+DB_ENV = "NEWSETL_DB"
+DEFAULT_DB = Path("warehouse") / "newsetl.duckdb"
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse longer than we were willing to wait."""
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be opened or written (read-only path, disk full, not a DuckDB file)."""
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def connect(
+    db: str | Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 60.0,
+    say: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the database, retrying while another process holds its lock."""
+    path = Path(db)
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run `newsetl ingest` first")
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the directory of {path}: {exc}") from exc
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    told = False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise WarehouseError(f"cannot open {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"{path} is busy: another process (an ingest?) holds it; gave up after {wait_seconds:.0f} s"
+                ) from exc
+            if not told:
+                (say or _stderr)(f"warehouse {path} is busy (an ingest is writing), retrying...")
+                told = True
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open {path}: {exc}") from exc
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations in order; return the versions applied now."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied: list[int] = []
+    for version, name, sql in MIGRATIONS:
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    create_views(con)
+    return applied
+
+
+@contextmanager
+def writer(db: str | Path, wait_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived write connection, closed on exit so readers can get in."""
+    con = connect(db, wait_seconds=wait_seconds)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the advisory writer lock of a warehouse for a whole ingest run.
+
+    Decision: a second ingest on the same warehouse waits up to `wait_seconds` (0 by default:
+    refuse at once) and then refuses with WarehouseBusy. Never two writers interleaving batches.
+    The lock is released by the OS when the process dies, so a killed run never wedges the next.
+    """
+    lock_path = Path(f"{db}.lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock_path, "a+")  # noqa: SIM115 - held for the duration of the context
+    except OSError as exc:
+        raise WarehouseError(f"cannot create the lock file {lock_path}: {exc}") from exc
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"another ingest is running on {db} (lock {lock_path}); try again when it finishes"
+                    ) from exc
+                time.sleep(0.2)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing the descriptor releases the flock
