@@ -1,7 +1,13 @@
-"""The `ingest` flow: parameters and wiring only; the work is in tasks/ and the text core."""
+"""The `ingest` flow: parameters and wiring only; the work is in tasks/ and the text core.
+
+Shape of a run: discover -> skip unchanged files -> for each group of files: read -> skip known
+doc_ids -> batches: process (in worker processes) while the previous batch loads (one writer,
+one transaction per batch) -> record the files as read -> finish the run row and a report.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections import Counter
@@ -10,10 +16,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from schemas.records import RawDocument, Rejection
-from tasks.ingest import discover_sources, filter_known, load_batch_task, process_batch, read_documents
+from tasks.ingest import (
+    ProcessedBatch,
+    discover_sources,
+    filter_known,
+    load_batch_task,
+    process_batch,
+    read_documents,
+    record_inputs_task,
+    skip_unchanged,
+)
+from tasks.pool import PoolConfig, close_pool, open_pool
 from tasks.sources.read import ReadConfig
 from tasks.text.pipeline import ProcessConfig, make_context
 from tasks.text.sign import SignConfig
@@ -29,6 +47,35 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
+class RunTally:
+    """The numbers of one run, for the summary, the `runs` row and the Prefect artifact."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.removed: Counter[str] = Counter()
+        self.dedup: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self.started = time.perf_counter()
+
+    def rejections(self, rejections: Sequence[Rejection]) -> None:
+        self.counts["quarantined"] += len(rejections)
+        self.reasons.update(f"{r.stage}:{r.reason}" for r in rejections)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "read": self.counts["read"],
+            "loaded": self.counts["loaded"],
+            "skipped_known": self.counts["skipped_known"],
+            "quarantined": self.counts["quarantined"],
+            "quarantine_reasons": dict(sorted(self.reasons.items())),
+            "removed_by_category": dict(sorted(self.removed.items())),
+            "dedup": dict(sorted(self.dedup.items())),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()}
+            | {"total": round(time.perf_counter() - self.started, 3)},
+        }
+
+
 @flow(name="ingest")
 def ingest(
     sources: list[str],
@@ -36,104 +83,142 @@ def ingest(
     batch_size: int = 500,
     files_per_read: int = 2000,
     rules_files: list[str] | None = None,
+    workers: int | None = None,
+    doc_seconds: float = 20.0,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs (and URLs) into the warehouse; return the run summary.
 
-    Memory is bounded by `files_per_read` raw inputs at a time; each batch of `batch_size`
-    documents is processed and then loaded in one transaction.
+    Memory is bounded by `files_per_read` raw inputs and two batches in flight. `workers` is the
+    number of worker processes for the CPU-bound stages (default: one per core; 0 = in-process).
     """
     logger = get_run_logger()
     db_path = str(Path(db) if db else default_db_path())
+    n_workers = (os.cpu_count() or 1) if workers is None else workers
     run_id = uuid.uuid4().hex
-    params = {"sources": list(sources), "db": db_path, "batch_size": batch_size, "rules_files": rules_files or []}
+    params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
+              "rules_files": rules_files or [], "workers": n_workers}
     ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())))
     sign_cfg = SignConfig()
     dedup_cfg = DedupConfig(sign=sign_cfg)
-    counts: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    removed: Counter[str] = Counter()
-    seconds: Counter[str] = Counter()
-    started = time.perf_counter()
+    tally = RunTally()
 
     with run_lock(db_path):
         with writer(db_path) as con:
             migrate(con)
             ensure_schema(con, dedup_cfg)
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
+        pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds)) if n_workers > 1 else None
         try:
-            t0 = time.perf_counter()
-            paths, pending = discover_sources(sources)
-            seconds["discover"] += time.perf_counter() - t0
-            # Accounting: every input read is loaded, skipped as known, or quarantined.
-            counts["read"] += len(pending)
-            seen: set[str] = set()
-            for group in chunks(paths, files_per_read):
-                t0 = time.perf_counter()
-                outcomes = read_documents(group, ReadConfig())
-                docs = [o for o in outcomes if isinstance(o, RawDocument)]
-                pending.extend(o for o in outcomes if isinstance(o, Rejection))
-                # The same bytes twice in one run (a file copied into two folders) load once.
-                unique = []
-                for doc in docs:
-                    if doc.doc_id in seen:
-                        counts["skipped_known"] += 1
-                    else:
-                        seen.add(doc.doc_id)
-                        unique.append(doc)
-                fresh, skipped = filter_known(db_path, unique)
-                seconds["read"] += time.perf_counter() - t0
-                counts["read"] += len(outcomes)
-                counts["skipped_known"] += skipped
-                for batch_docs in chunks(fresh, batch_size):
-                    t0 = time.perf_counter()
-                    batch = process_batch(batch_docs, ctx, sign_cfg)
-                    seconds["process"] += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    stats = load_batch_task(db_path, run_id, batch, pending, dedup_cfg)
-                    seconds["load"] += time.perf_counter() - t0
-                    _tally(counts, reasons, removed, batch.articles, (*pending, *batch.rejections))
-                    counts["loaded"] += stats.articles
-                    for key, value in stats.dedup.items():
-                        counts[f"dedup_{key}"] += int(value)
-                    pending = []
-            if pending:  # rejections not yet written with a batch (e.g. a run with no good input)
-                load_batch_task(db_path, run_id, process_batch([], ctx, sign_cfg), pending, dedup_cfg)
-                _tally(counts, reasons, removed, (), pending)
+            _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
+                 pool_key, doc_seconds)
         except BaseException as exc:
             with writer(db_path) as con:
-                finish_run(con, run_id, "failed", _summary(counts, reasons, removed, seconds, started),
-                           f"{type(exc).__name__}: {exc}")
+                finish_run(con, run_id, "failed", tally.summary(), f"{type(exc).__name__}: {exc}")
             raise
-        summary = _summary(counts, reasons, removed, seconds, started)
+        finally:
+            if pool_key:
+                close_pool(pool_key)
+        summary = tally.summary()
         with writer(db_path) as con:
             finish_run(con, run_id, "completed", summary)
     summary = {"run_id": run_id, "db": db_path, **summary}
+    _report(summary)
     logger.info("ingest summary: %s", summary)
     return summary
 
 
-def _tally(
-    counts: Counter[str], reasons: Counter[str], removed: Counter[str], articles: Sequence[Any],
-    rejections: Sequence[Rejection],
+def _run(
+    tally: RunTally, sources: Sequence[str], db: str, run_id: str, batch_size: int, files_per_read: int,
+    ctx: Any, sign_cfg: SignConfig, dedup_cfg: DedupConfig, pool_key: str | None, doc_seconds: float,
 ) -> None:
-    counts["quarantined"] += len(rejections)
-    for rej in rejections:
-        reasons[f"{rej.stage}:{rej.reason}"] += 1
-    for art in articles:
-        for rem in art.removals:
-            removed[rem.category] += 1
+    t0 = time.perf_counter()
+    paths, pending = discover_sources(sources)
+    paths, unchanged_docs = skip_unchanged(db, paths)
+    tally.seconds["discover"] += time.perf_counter() - t0
+    # Accounting: every input read is loaded, skipped as known, or quarantined.
+    tally.counts["read"] += len(pending) + unchanged_docs
+    tally.counts["skipped_known"] += unchanged_docs
+    seen: set[str] = set()
+
+    def load(batch: ProcessedBatch, rejections: list[Rejection]) -> None:
+        t = time.perf_counter()
+        stats = load_batch_task(db, run_id, batch, rejections, dedup_cfg)
+        tally.seconds["load"] += time.perf_counter() - t
+        tally.seconds["process"] += batch.seconds
+        tally.rejections([*rejections, *batch.rejections])
+        tally.removed.update(batch.removed)
+        tally.counts["loaded"] += stats.articles
+        tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
+
+    for group in chunks(paths, files_per_read):
+        t0 = time.perf_counter()
+        read = read_documents(group, ReadConfig())
+        docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
+        pending.extend(o for o in read.outcomes if isinstance(o, Rejection))
+        tally.counts["read"] += len(read.outcomes)
+        # The same bytes twice in one run (a file copied into two folders) load once.
+        unique = []
+        for doc in docs:
+            if doc.doc_id in seen:
+                tally.counts["skipped_known"] += 1
+            else:
+                seen.add(doc.doc_id)
+                unique.append(doc)
+        fresh, skipped = filter_known(db, unique)
+        tally.counts["skipped_known"] += skipped
+        tally.seconds["read"] += time.perf_counter() - t0
+        # Pipelining: batch k+1 is processed (in worker processes) while batch k loads.
+        in_flight: PrefectFuture[ProcessedBatch] | None = None
+        for batch_docs in chunks(fresh, batch_size):
+            future = process_batch.submit(batch_docs, ctx, sign_cfg, pool_key, doc_seconds)
+            if in_flight is not None:
+                load(in_flight.result(), pending)
+                pending = []
+            in_flight = future
+        if in_flight is not None:
+            load(in_flight.result(), pending)
+            pending = []
+        if pending:  # rejections of a group with no good input: written on their own
+            load(process_batch([], ctx, sign_cfg), pending)
+            pending = []
+        record_inputs_task(db, run_id, read.inputs)
+    if pending:
+        load(process_batch([], ctx, sign_cfg), pending)
 
 
-def _summary(
-    counts: Counter[str], reasons: Counter[str], removed: Counter[str], seconds: Counter[str], started: float
-) -> dict[str, Any]:
-    return {
-        "read": counts["read"],
-        "loaded": counts["loaded"],
-        "skipped_known": counts["skipped_known"],
-        "quarantined": counts["quarantined"],
-        "quarantine_reasons": dict(sorted(reasons.items())),
-        "removed_by_category": dict(sorted(removed.items())),
-        "dedup": {k.removeprefix("dedup_"): v for k, v in sorted(counts.items()) if k.startswith("dedup_")},
-        "seconds": {k: round(v, 3) for k, v in seconds.items()} | {"total": round(time.perf_counter() - started, 3)},
-    }
+def _report(summary: dict[str, Any]) -> None:
+    """A markdown artifact on the flow run: what an operator looks at in Prefect's UI."""
+    lines = [
+        f"# newsetl ingest run `{summary['run_id']}`",
+        "",
+        f"Warehouse: `{summary['db']}`",
+        "",
+        "| read | loaded | skipped (known) | quarantined |",
+        "|---:|---:|---:|---:|",
+        f"| {summary['read']} | {summary['loaded']} | {summary['skipped_known']} | {summary['quarantined']} |",
+        "",
+        "## Quarantined, by stage and reason",
+        "",
+        "| stage:reason | inputs |",
+        "|---|---:|",
+        *[f"| {k} | {v} |" for k, v in summary["quarantine_reasons"].items()],
+        "",
+        "## Boilerplate removed, by category",
+        "",
+        "| category | spans |",
+        "|---|---:|",
+        *[f"| {k} | {v} |" for k, v in sorted(summary["removed_by_category"].items(), key=lambda kv: -kv[1])],
+        "",
+        "## Duplicates",
+        "",
+        *[f"- {k}: {v}" for k, v in summary["dedup"].items()],
+        "",
+        "## Seconds per stage",
+        "",
+        *[f"- {k}: {v}" for k, v in summary["seconds"].items()],
+    ]
+    try:
+        create_markdown_artifact(markdown="\n".join(lines), key="ingest-report",
+                                 description="newsetl ingest run summary")
+    except Exception as exc:  # noqa: BLE001 - a report that cannot be written must not fail a loaded run
+        get_run_logger().warning("could not write the run report artifact: %s", exc)

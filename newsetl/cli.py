@@ -30,7 +30,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         rules.extend(p for p in env_rules.split(os.pathsep) if p)
     try:
         summary = ingest(sources=list(args.sources), db=str(_db(args)), batch_size=args.batch_size,
-                         rules_files=rules)
+                         rules_files=rules, workers=args.workers, doc_seconds=args.doc_seconds)
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 3
@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", help="files, directories, globs or URLs")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for extract/repair/clean/sign (default: one per core; 0: in-process)")
+    p.add_argument("--doc-seconds", type=float, default=20.0,
+                   help="time limit for one document; a slower one is quarantined (enforced in workers)")
     p.set_defaults(func=cmd_ingest)
 
     for name, func, help_text in (("sql", cmd_sql, "run a read-only SQL query"),

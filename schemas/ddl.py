@@ -88,4 +88,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        "inputs seen, for cheap drop-folder re-runs",
+        """
+        -- One row per input file read completely: an unchanged file (same size and mtime) is not
+        -- read again on the next run. Its documents are still counted as read and skipped.
+        CREATE TABLE IF NOT EXISTS inputs (
+            path         VARCHAR PRIMARY KEY,
+            size         BIGINT NOT NULL,
+            mtime_ns     BIGINT NOT NULL,
+            documents    INTEGER NOT NULL,   -- documents and rejected records the file produced
+            last_run_id  VARCHAR NOT NULL,
+            recorded_at  TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 )

@@ -1,27 +1,38 @@
 """Prefect tasks of the ingest flow: thin wrappers over batches, nothing else.
 
-Each task takes a whole batch (never one task run per document: Prefect costs ~10 ms a task
-run, more than the work on one article). `cache_policy=NO_CACHE`: Prefect's default cache key
-hashes the inputs, which for a batch of raw pages costs more than the batch itself, and a
-re-run must see the warehouse, not a cached answer. Retries are only where I/O can fail
-transiently; parsing failures are final and become quarantine rows instead.
+Each task takes a whole batch (never one task run per document: a task run costs ~10 ms, more
+than the work on one article). `cache_policy=NO_CACHE`: Prefect's default cache key hashes the
+inputs, which for a batch of raw pages costs more than the batch itself, and a re-run must see
+the warehouse, not a cached answer. Retries only where a failure can be transient (the warehouse
+busy with a reader); parse failures are final and become quarantine rows instead.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.records import Article, RawDocument, Rejection
+from tasks.pool import run_batch
 from tasks.sources.read import ReadConfig, discover, read_path
-from tasks.text.pipeline import ProcessContext, process_documents
-from tasks.text.sign import SignConfig, Signatures, sign_texts
+from tasks.text.pipeline import ProcessContext
+from tasks.text.sign import SignConfig, Signatures
 from warehouse.connect import WarehouseBusy, writer
 from warehouse.dedup import DedupConfig
-from warehouse.load import LoadStats, known_doc_ids, load_batch
+from warehouse.load import LoadStats, known_doc_ids, load_batch, record_inputs, unchanged_inputs
+
+
+@dataclass(frozen=True)
+class ReadGroup:
+    """What reading a group of input files produced."""
+
+    outcomes: tuple[RawDocument | Rejection, ...]
+    # (path, size, mtime_ns, documents) of each local file read to the end: recorded after loading.
+    inputs: tuple[tuple[str, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,19 @@ class ProcessedBatch:
     articles: tuple[Article, ...]
     rejections: tuple[Rejection, ...]
     signatures: Signatures
+    seconds: float = 0.0
+    removed: dict[str, int] = field(default_factory=dict)
+
+
+def _is_busy(task: object, run: object, state: object) -> bool:
+    """Retry only when the warehouse was busy (another process held the file)."""
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except WarehouseBusy:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not transient
+        return False
+    return False
 
 
 @task(name="discover-sources", cache_policy=NO_CACHE)
@@ -39,18 +63,46 @@ def discover_sources(sources: Sequence[str]) -> tuple[list[str], list[Rejection]
     return paths, rejections
 
 
-@task(name="read-documents", cache_policy=NO_CACHE)
-def read_documents(paths: Sequence[str], config: ReadConfig) -> list[RawDocument | Rejection]:
-    # Local reads: a failure is a property of the file (missing, unreadable, corrupt), so it is
-    # recorded as a rejection per file rather than retried.
-    out: list[RawDocument | Rejection] = []
+@task(name="skip-unchanged", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
+def skip_unchanged(db: str, paths: Sequence[str]) -> tuple[list[str], int]:
+    """Drop files already read whose size and mtime are unchanged; return (to read, their documents).
+
+    A stat per file and one join: an hourly run over a drop folder of 100,000 old files does not
+    read them again.
+    """
+    stats: list[tuple[str, int, int]] = []
     for path in paths:
-        out.extend(read_path(path, config))
-    return out
+        if "://" in path:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # reading will quarantine it with the reason
+        stats.append((path, st.st_size, st.st_mtime_ns))
+    with writer(db) as con:
+        unchanged = unchanged_inputs(con, stats)
+    return [p for p in paths if p not in unchanged], sum(unchanged.values())
 
 
-@task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2,
-      retry_condition_fn=lambda task, run, state: _is_busy(state))
+@task(name="read-documents", cache_policy=NO_CACHE)
+def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
+    # Local reads: a failure is a property of the file (missing, unreadable, corrupt), so it is
+    # recorded as a rejection of that file rather than retried.
+    outcomes: list[RawDocument | Rejection] = []
+    inputs: list[tuple[str, int, int, int]] = []
+    for path in paths:
+        try:
+            st = None if "://" in path else os.stat(path)
+        except OSError:
+            st = None
+        produced = list(read_path(path, config))
+        outcomes.extend(produced)
+        if st is not None:
+            inputs.append((path, st.st_size, st.st_mtime_ns, len(produced)))
+    return ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
+
+
+@task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def filter_known(db: str, docs: Sequence[RawDocument]) -> tuple[list[RawDocument], int]:
     """Drop documents whose doc_id the warehouse already holds (a re-run loads nothing twice)."""
     with writer(db) as con:
@@ -60,26 +112,25 @@ def filter_known(db: str, docs: Sequence[RawDocument]) -> tuple[list[RawDocument
 
 
 @task(name="process-batch", cache_policy=NO_CACHE)
-def process_batch(docs: Sequence[RawDocument], ctx: ProcessContext, sign: SignConfig) -> ProcessedBatch:
-    outcomes = process_documents(docs, ctx)
+def process_batch(
+    docs: Sequence[RawDocument], ctx: ProcessContext, sign: SignConfig, pool_key: str | None = None,
+    doc_seconds: float = 20.0,
+) -> ProcessedBatch:
+    import time
+
+    t0 = time.perf_counter()
+    outcomes, sigs = run_batch(docs, ctx, sign, pool_key, doc_seconds)
     articles = tuple(o for o in outcomes if isinstance(o, Article))
     rejections = tuple(o for o in outcomes if isinstance(o, Rejection))
-    sigs = sign_texts([a.body for a in articles], sign)
-    return ProcessedBatch(docs=tuple(docs), articles=articles, rejections=rejections, signatures=sigs)
+    removed: dict[str, int] = {}
+    for art in articles:
+        for rem in art.removals:
+            removed[rem.category] = removed.get(rem.category, 0) + 1
+    return ProcessedBatch(docs=tuple(docs), articles=articles, rejections=rejections, signatures=sigs,
+                          seconds=time.perf_counter() - t0, removed=removed)
 
 
-def _is_busy(state: object) -> bool:
-    try:
-        state.result()  # type: ignore[attr-defined]
-    except WarehouseBusy:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is not transient
-        return False
-    return False
-
-
-@task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2,
-      retry_condition_fn=lambda task, run, state: _is_busy(state))
+@task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def load_batch_task(
     db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig
 ) -> LoadStats:
@@ -91,3 +142,11 @@ def load_batch_task(
         "loaded batch: %d articles, %d removals, %d quarantined", stats.articles, stats.removals, stats.quarantined
     )
     return stats
+
+
+@task(name="record-inputs", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
+def record_inputs_task(db: str, run_id: str, inputs: Sequence[tuple[str, int, int, int]]) -> None:
+    # Called only after every batch of these files was loaded: a crash before this point means
+    # the files are read again next time, and their known doc_ids are skipped then.
+    with writer(db) as con:
+        record_inputs(con, inputs, run_id)

@@ -224,3 +224,48 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequ
     finally:
         con.unregister("_keys")
     return {r[0] for r in rows}
+
+
+def unchanged_inputs(con: duckdb.DuckDBPyConnection, stats: Sequence[tuple[str, int, int]]) -> dict[str, int]:
+    """Paths whose (size, mtime) match the recorded input, with the documents they produced."""
+    if not stats:
+        return {}
+    probe = pa.table({
+        "path": pa.array([s[0] for s in stats], pa.string()),
+        "size": pa.array([s[1] for s in stats], pa.int64()),
+        "mtime_ns": pa.array([s[2] for s in stats], pa.int64()),
+    })
+    con.register("_stats", probe)
+    try:
+        rows = con.execute(
+            "SELECT i.path, i.documents FROM _stats s JOIN inputs i "
+            "ON i.path = s.path AND i.size = s.size AND i.mtime_ns = s.mtime_ns"
+        ).fetchall()
+    finally:
+        con.unregister("_stats")
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int, int, int]], run_id: str) -> None:
+    """Remember fully read input files: (path, size, mtime_ns, documents)."""
+    if not rows:
+        return
+    table = pa.table({
+        "path": pa.array([_clean_str(r[0]) for r in rows], pa.string()),
+        "size": pa.array([r[1] for r in rows], pa.int64()),
+        "mtime_ns": pa.array([r[2] for r in rows], pa.int64()),
+        "documents": pa.array([r[3] for r in rows], pa.int32()),
+        "last_run_id": pa.array([run_id] * len(rows), pa.string()),
+        "recorded_at": pa.array([_now()] * len(rows), S.TS),
+    })
+    con.register("_inputs", table)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM inputs WHERE path IN (SELECT path FROM _inputs)")
+        con.execute("INSERT INTO inputs BY NAME SELECT * FROM _inputs")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_inputs")

@@ -1,0 +1,177 @@
+"""Worker processes for the CPU-bound stages, with a time and memory limit per document.
+
+Why a process pool inside the task rather than Prefect's process or Dask task runner: those
+runners start one temporary Prefect API server per worker when no real server is configured
+(5-6x slower here), while a plain pool of spawned workers costs one import of the text core per
+worker per run. The Prefect task stays one task run per batch; the pool splits the batch.
+
+The limits are why documents are processed in workers even when they could run in-process:
+a pathological page (trafilatura can spin for seconds on 100,000 nested elements) is stopped by
+SIGALRM in the worker and quarantined, and a worker that dies (memory limit, segfault in lxml)
+costs only its own chunk, whose documents are retried one by one to find the culprit.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from types import FrameType
+
+import numpy as np
+
+from schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
+from tasks.text.pipeline import ProcessContext, process_document
+from tasks.text.sign import SignConfig, Signatures, sign_texts
+
+TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
+WORKER_CRASHED = "worker_crashed"
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    workers: int = 0  # 0: process in the calling process (no limits enforced off the main thread)
+    doc_seconds: float = 20.0  # wall-clock limit for one document
+    worker_memory_mb: int = 4096  # address-space limit of a worker process
+    min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
+
+
+class _DocTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    raise _DocTimeout
+
+
+_WORKER_CTX: ProcessContext | None = None
+_WORKER_CFG: PoolConfig | None = None
+
+
+def _init_worker(ctx: ProcessContext, cfg: PoolConfig) -> None:
+    global _WORKER_CTX, _WORKER_CFG
+    _WORKER_CTX, _WORKER_CFG = ctx, cfg
+    if cfg.worker_memory_mb > 0:
+        limit = cfg.worker_memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal.signal(signal.SIGALRM, _on_alarm)
+
+
+def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Article | Rejection:
+    """Process one document under a wall-clock limit (only enforceable on a main thread)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return process_document(doc, ctx)
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return process_document(doc, ctx)
+    except _DocTimeout:
+        return Rejection(doc.source_uri, STAGE_PROCESS, TIME_LIMIT_EXCEEDED,
+                         f"processing took longer than the limit of {seconds:g} s", doc_id=doc.doc_id, raw=doc.raw)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _work(docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
+    assert _WORKER_CTX is not None and _WORKER_CFG is not None
+    outcomes = [process_limited(d, _WORKER_CTX, _WORKER_CFG.doc_seconds) for d in docs]
+    bodies = [o.body for o in outcomes if isinstance(o, Article)]
+    return outcomes, sign_texts(bodies, sign)
+
+
+def concat_signatures(parts: Sequence[Signatures], sign: SignConfig) -> Signatures:
+    parts = [p for p in parts if len(p.n_words)]
+    if not parts:
+        return sign_texts([], sign)
+    return Signatures(minhash=np.concatenate([p.minhash for p in parts]),
+                      n_shingles=np.concatenate([p.n_shingles for p in parts]),
+                      n_words=np.concatenate([p.n_words for p in parts]))
+
+
+class WorkerPool:
+    """A pool of spawned workers that know the run's ProcessContext (sent once, not per batch)."""
+
+    def __init__(self, ctx: ProcessContext, cfg: PoolConfig) -> None:
+        self.ctx, self.cfg = ctx, cfg
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: forking a process that runs Prefect's threads can deadlock the child.
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.cfg.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.ctx, self.cfg))
+        return self._executor
+
+    def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
+        n = min(self.cfg.workers, max(1, len(docs) // self.cfg.min_docs_per_worker))
+        size = -(-len(docs) // n) if docs else 1
+        chunks = [list(docs[i:i + size]) for i in range(0, len(docs), size)]
+        try:
+            futures = [self._pool().submit(_work, chunk, sign) for chunk in chunks]
+            results = [f.result() for f in futures]
+        except BrokenProcessPool:
+            # A worker died (memory limit, crash in a C extension). Find the culprit document by
+            # going one document at a time on a fresh pool; the others still load.
+            self.close()
+            return self._one_by_one(docs, sign)
+        outcomes = [o for part, _ in results for o in part]
+        return outcomes, concat_signatures([s for _, s in results], sign)
+
+    def _one_by_one(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection],
+                                                                                 Signatures]:
+        outcomes: list[Article | Rejection] = []
+        for doc in docs:
+            try:
+                part, _ = self._pool().submit(_work, [doc], sign).result()
+                outcomes.extend(part)
+            except BrokenProcessPool:
+                self.close()
+                outcomes.append(Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
+                                          "the worker processing this document died (memory limit or crash)",
+                                          doc_id=doc.doc_id, raw=doc.raw))
+        bodies = [o.body for o in outcomes if isinstance(o, Article)]
+        return outcomes, sign_texts(bodies, sign)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+# Pools are looked up by key so that Prefect task parameters stay plain strings. A task that runs
+# in another process (a Dask worker) finds no pool under the key and processes in-process.
+_POOLS: dict[str, WorkerPool] = {}
+_LOCK = threading.Lock()
+
+
+def open_pool(ctx: ProcessContext, cfg: PoolConfig) -> str:
+    key = f"{os.getpid()}-{uuid.uuid4().hex}"
+    with _LOCK:
+        _POOLS[key] = WorkerPool(ctx, cfg)
+    return key
+
+
+def close_pool(key: str) -> None:
+    with _LOCK:
+        pool = _POOLS.pop(key, None)
+    if pool is not None:
+        pool.close()
+
+
+def run_batch(
+    docs: Sequence[RawDocument], ctx: ProcessContext, sign: SignConfig, pool_key: str | None, doc_seconds: float
+) -> tuple[list[Article | Rejection], Signatures]:
+    pool = _POOLS.get(pool_key or "")
+    if pool is not None and pool.cfg.workers > 0 and docs:
+        return pool.run(docs, sign)
+    outcomes = [process_limited(d, ctx, doc_seconds) for d in docs]
+    return outcomes, sign_texts([o.body for o in outcomes if isinstance(o, Article)], sign)
