@@ -1,9 +1,19 @@
 """Bytes to text without ever crashing: BOMs, declared charsets, UTF-8, then detection.
 
 Order matters: a BOM is proof; a charset declared by the container (HTTP header, HTML meta) is
-strong evidence; strict UTF-8 that decodes is almost never wrong; only then do we guess. For the
-guess, cp1252 beats Latin-1 for Western news (curly quotes live in 0x80-0x9F) and
-charset-normalizer handles the rest.
+strong evidence, but only if the bytes actually decode with it (servers lie); strict UTF-8 that
+decodes is almost never wrong; only then do we guess. For the guess, cp1252 beats Latin-1 for
+Western news (curly quotes live in 0x80-0x9F) and charset-normalizer handles the rest.
+
+Two real-world cases get special care:
+- *mixed* files (a UTF-8 article with one paragraph pasted from a cp1252 source): strict UTF-8
+  fails on a few bytes, cp1252 would turn every correct UTF-8 character into mojibake. We decode
+  UTF-8 and read only the invalid bytes as cp1252.
+- labels that browsers never honour literally: the WHATWG Encoding Standard maps `iso-8859-1`,
+  `latin1` and `us-ascii` to windows-1252, and so do we, since that is what the page's author saw.
+
+`clean_decoded` then removes what is never text in any encoding (NUL and other C0 controls, lone
+surrogates): they break Arrow/DuckDB writes downstream and carry no content.
 """
 
 from __future__ import annotations
@@ -19,71 +29,172 @@ class DecodeError(ValueError):
 
 
 _BOMS = (
+    # UTF-32 first: its LE BOM starts with the UTF-16 LE BOM.
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-# C0 controls other than tab/newline/CR/formfeed are not text; a few stray ones are tolerated.
-_CONTROL = re.compile(rb"[\x01-\x08\x0e-\x1a\x1c-\x1f]")
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.I)
+# C0 controls other than tab/newline/CR/formfeed/ESC are not text; a few stray ones are tolerated.
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+# In decoded text: NUL and C0 controls (keeping \t \n \f \r), and lone surrogates (from JSON
+# escapes such as "\ud800", which json.loads accepts but UTF-8 cannot encode).
+_TEXT_JUNK = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Valid UTF-8 multi-byte sequences (2-4 bytes): evidence that a non-UTF-8 file is *mostly* UTF-8.
+_UTF8_MULTI = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_HIGH = re.compile(rb"[\x80-\xff]")
+
+# WHATWG: these labels mean windows-1252 on the web.
+_WEB_ALIASES = {"iso8859-1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252"}
+_SNIFF_BYTES = 65536
+_MIXED_ERRORS = "newsetl-cp1252-fallback"
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: read the bytes UTF-8 rejected as cp1252 (Latin-1 for its 5 holes)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return bad.decode("cp1252", errors="replace").replace("\ufffd", "") or bad.decode("latin-1"), exc.end
+
+
+codecs.register_error(_MIXED_ERRORS, _cp1252_fallback)
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
     """UTF-16 text of Latin scripts has a NUL in every other byte; detect which side."""
     sample = data[:4096]
-    if len(sample) < 4:
+    if len(sample) < 16:  # too short to tell a pattern from chance
         return None
-    even_nuls = sample[0::2].count(0) / (len(sample) / 2)
-    odd_nuls = sample[1::2].count(0) / (len(sample) / 2)
+    half = len(sample) / 2
+    even_nuls = sample[0::2].count(0) / half
+    odd_nuls = sample[1::2].count(0) / half
     if odd_nuls > 0.3 and even_nuls < 0.05:
-        return "utf-16-le"
-    if even_nuls > 0.3 and odd_nuls < 0.05:
-        return "utf-16-be"
+        guess = "utf-16-le"
+    elif even_nuls > 0.3 and odd_nuls < 0.05:
+        guess = "utf-16-be"
+    else:
+        return None
+    # Binary formats can have the same NUL rhythm (arrays of 16-bit ints): the decoded text must
+    # be mostly free of control characters to count as UTF-16.
+    text = sample[: len(sample) // 2 * 2].decode(guess, errors="replace")
+    junk = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f")
+    return guess if junk <= len(text) // 20 else None
+
+
+def bom_encoding(data: bytes) -> str | None:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
     return None
 
 
 def looks_binary(data: bytes) -> bool:
-    """True for images, archives and other non-text bytes (UTF-16 and UTF-32 are text)."""
-    if any(data.startswith(bom) for bom, _ in _BOMS) or _utf16_without_bom(data):
+    """True for images, archives and other non-text bytes (UTF-16 and UTF-32 are text).
+
+    A few stray NULs or control characters (a bad conversion, a terminal paste) do not make a
+    text binary: only a density of them does. Real binaries have NULs every few dozen bytes.
+    """
+    if bom_encoding(data) or _utf16_without_bom(data):
         return False
     sample = data[:8192]
-    if b"\x00" in sample:
+    if not sample:
+        return False
+    nuls = sample.count(0)
+    if nuls > max(4, len(sample) // 200):
         return True
     return len(_CONTROL.findall(sample)) > max(8, len(sample) // 100)
 
 
+def normalize_label(label: str) -> str | None:
+    """A codec name Python knows for a declared charset label, web aliases applied; None if unknown."""
+    try:
+        name = codecs.lookup(label.strip().strip("\"'")).name
+    except (LookupError, ValueError):
+        return None
+    return _WEB_ALIASES.get(name, name)
+
+
+def sniff_declared(data: bytes, *, html: bool) -> str | None:
+    """The charset a document declares about itself (HTML meta or XML prolog), if any."""
+    head = data[:_SNIFF_BYTES]
+    match = _XML_ENCODING.search(head[:512]) or (_META_CHARSET.search(head) if html else None)
+    return match.group(1).decode("ascii", "ignore") if match else None
+
+
+def clean_decoded(text: str) -> str:
+    """Drop characters that are never text: NUL/C0 controls, lone surrogates, a leading BOM."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if _TEXT_JUNK.search(text):
+        text = _TEXT_JUNK.sub("", text)
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def decode_bytes(data: bytes, *, html: bool = False, declared: str | None = None) -> tuple[str, str]:
-    """Return (text, encoding used). Raises DecodeError only when nothing sensible decodes."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data.decode(encoding, errors="replace"), encoding
+    """Return (text, encoding used). Raises DecodeError only when nothing sensible decodes.
+
+    The text is passed through `clean_decoded`. The encoding is a Python codec name, or
+    "utf-8+cp1252" for a mixed file.
+    """
+    text, encoding = _decode(data, html=html, declared=declared)
+    return clean_decoded(text), encoding
+
+
+def _decode(data: bytes, *, html: bool, declared: str | None) -> tuple[str, str]:
+    bom = bom_encoding(data)
+    if bom:
+        return data[_bom_len(data) :].decode(bom, errors="replace"), bom
     utf16 = _utf16_without_bom(data)
     if utf16:
         return data.decode(utf16, errors="replace"), utf16
     candidates: list[str] = []
-    if declared:
-        candidates.append(declared)
-    if html:
-        match = _META_CHARSET.search(data[:4096])
-        if match:
-            candidates.append(match.group(1).decode("ascii", "ignore"))
-    candidates.append("utf-8")
-    for encoding in candidates:
+    for label in (declared, sniff_declared(data, html=html)):
+        codec = normalize_label(label) if label else None
+        # A declared UTF-16/32 without BOM or NUL pattern is a lie (the meta tag itself is ASCII).
+        if codec and not codec.startswith(("utf-16", "utf-32")) and codec not in candidates:
+            candidates.append(codec)
+    if "utf-8" not in candidates:
+        candidates.append("utf-8")
+    for codec in candidates:
         try:
-            codec = codecs.lookup(encoding).name
             return data.decode(codec), codec
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeDecodeError:
             continue
-    # Not UTF-8. Western news in a legacy charset is overwhelmingly cp1252; check that reading
-    # makes sense (no undefined bytes) before trusting it, else ask charset-normalizer.
+    # Not valid in any declared charset nor in UTF-8. Mostly-UTF-8 with a few legacy bytes?
+    sample = data[: _SNIFF_BYTES * 4]
+    in_sequences = sum(len(m) for m in _UTF8_MULTI.findall(sample))
+    high = len(_HIGH.findall(sample))
+    if in_sequences and in_sequences >= high * 0.6:  # most high bytes sit in valid UTF-8 sequences
+        return data.decode("utf-8", errors=_MIXED_ERRORS), "utf-8+cp1252"
+    # Western legacy text: few high bytes, and cp1252 defines all of them.
+    letters = sum(1 for b in data[:_SNIFF_BYTES] if b >= 0x41)
+    if high <= max(16, letters // 5):
+        try:
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass
+    # Mostly high bytes: Cyrillic, Greek, CJK legacy encodings. Ask the detector.
     try:
-        text = data.decode("cp1252")
-        return text, "cp1252"
-    except UnicodeDecodeError:
-        pass
-    best = from_bytes(data[:65536]).best()
+        best = from_bytes(data[:_SNIFF_BYTES]).best()
+    except Exception:
+        best = None
     if best is not None and best.encoding:
         return data.decode(best.encoding, errors="replace"), best.encoding
-    return data.decode("latin-1"), "latin-1"
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"  # total: every byte is a character
+
+
+def _bom_len(data: bytes) -> int:
+    for bom, _ in _BOMS:
+        if data.startswith(bom):
+            return len(bom)
+    return 0

@@ -1,54 +1,160 @@
-"""WARC reader: HTML response records become documents; other records are skipped and counted."""
+"""WARC reader: HTML response records become documents; other captures are skipped and counted.
+
+Streams the archive record by record with warcio (Common Crawl, Browsertrix and `wget --warc-file`
+archives are gigabytes: never read whole). warcio inflates per-record gzip, undoes chunked transfer
+encoding and Content-Encoding, and reads old ARC files as WARC (`arc2warc`).
+
+What becomes what:
+- `response` (and `resource`) records of an HTML or plain-text type with a 2xx status: a document.
+  The record's target URI is the URL, the WARC-Date the fetch time, the HTTP charset the declared
+  encoding.
+- `response` records of another type (images, CSS, scripts, PDFs), non-2xx captures (redirects,
+  404 pages) and `revisit` records: a `Rejection` whose reason is in `SKIP_REASONS`, without the
+  payload: counted, never silently lost, but the flow may count them as skipped, not quarantined.
+- `request`, `metadata`, `warcinfo`, `conversion`, `continuation` records: bookkeeping of the
+  crawler, not captures of anything; ignored.
+- A corrupt or truncated archive: the records before the damage are kept and one `bad_warc`
+  rejection says where reading stopped.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
 from datetime import datetime
+from typing import IO, Any
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
 from schemas.records import STAGE_READ, RawDocument, Rejection
-from tasks.sources.decode import looks_binary
+
+# read.py imports this module only when it meets a WARC, so importing it here makes no cycle.
+from tasks.sources.read import EMPTY_INPUT, TOO_LARGE, ReadConfig, document_from_bytes, sha256_hex
 
 BAD_WARC = "bad_warc"
 NOT_HTML = "warc_record_not_html"
+HTTP_STATUS = "warc_http_status"
+REVISIT = "warc_revisit"
+SKIP_REASONS = frozenset({NOT_HTML, HTTP_STATUS, REVISIT})
+
+_DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+_IGNORED = frozenset({"request", "metadata", "warcinfo", "conversion", "continuation"})
 
 
 def _charset(content_type: str) -> str | None:
     for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
+        if key.strip().lower() == "charset" and value:
             return value.strip("\"' ")
     return None
 
 
-def read_warc(path: str, data: bytes) -> Iterator[RawDocument | Rejection]:
-    # Imported here, not at module level, to keep read.py <-> warc.py free of an import cycle.
-    from tasks.sources.read import document_from_bytes, sha256_hex
-
+def _fetch_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
     try:
-        for record in ArchiveIterator(io.BytesIO(data)):
-            if record.rec_type != "response":
-                continue  # request, metadata, warcinfo records carry no article
-            uri = record.rec_headers.get_header("WARC-Target-URI") or ""
-            record_id = record.rec_headers.get_header("WARC-Record-ID") or uri
-            source_uri = f"{path}#{record_id}"
-            ctype = (record.http_headers.get_header("Content-Type") if record.http_headers else "") or ""
-            payload = record.content_stream().read()
-            if "html" not in ctype.lower() or looks_binary(payload):
-                yield Rejection(source_uri=source_uri, stage=STAGE_READ, reason=NOT_HTML,
-                                detail=f"WARC response is {ctype or 'untyped'}, not HTML; skipped",
-                                doc_id=sha256_hex(payload, record_id.encode()))
-                continue
-            date = record.rec_headers.get_header("WARC-Date")
-            fetched = datetime.fromisoformat(date.replace("Z", "+00:00")) if date else None
-            doc = document_from_bytes(source_uri, payload, "html", url=uri or None, fetched_at=fetched,
-                                      declared_encoding=_charset(ctype))
-            if isinstance(doc, RawDocument):
-                doc = RawDocument(**{**doc.__dict__, "doc_id": sha256_hex(payload, record_id.encode()),
-                                     "kind": "warc", "external_id": record_id})
-            yield doc
-    except (ArchiveLoadFailed, ValueError, OSError) as exc:
-        yield Rejection(source_uri=path, stage=STAGE_READ, reason=BAD_WARC, detail=f"cannot read WARC: {exc}")
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None  # a malformed WARC-Date loses the fetch time, not the document
+
+
+def read_warc(
+    path: str, source: bytes | IO[bytes], config: ReadConfig | None = None
+) -> Iterator[RawDocument | Rejection]:
+    """Documents and skip/failure rejections of one WARC/ARC file (plain or gzipped)."""
+    config = config or ReadConfig()
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    records = 0
+    try:
+        iterator = iter(ArchiveIterator(stream, arc2warc=True))
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                break
+            records += 1
+            outcome = _record_outcome(path, record, records, config)
+            if outcome is not None:
+                yield outcome
+    except Exception as exc:
+        where = f"after {records} records" if records else "at the first record"
+        yield Rejection(
+            source_uri=path,
+            stage=STAGE_READ,
+            reason=BAD_WARC,
+            detail=f"cannot read WARC {where}: {type(exc).__name__}: {exc}",
+        )
+        return
+    if records == 0:
+        yield Rejection(
+            source_uri=path, stage=STAGE_READ, reason=EMPTY_INPUT, detail="the WARC file holds no records"
+        )
+
+
+def _record_outcome(
+    path: str, record: Any, number: int, config: ReadConfig
+) -> RawDocument | Rejection | None:
+    rec_type = record.rec_type
+    if rec_type in _IGNORED:
+        return None
+    headers = record.rec_headers
+    uri = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+    record_id = (headers.get_header("WARC-Record-ID") or "").strip().strip("<>") or f"record-{number}"
+    source_uri = f"{path}#{record_id}"
+    if rec_type == "revisit":
+        return Rejection(
+            source_uri=source_uri,
+            stage=STAGE_READ,
+            reason=REVISIT,
+            detail=f"revisit record for {uri}: a duplicate capture without payload; skipped",
+        )
+    if rec_type not in {"response", "resource"}:
+        return Rejection(
+            source_uri=source_uri,
+            stage=STAGE_READ,
+            reason=NOT_HTML,
+            detail=f"WARC {rec_type} record; skipped",
+        )
+    http_headers = record.http_headers if rec_type == "response" else None
+    if http_headers is not None:
+        ctype = http_headers.get_header("Content-Type") or ""
+        status = http_headers.get_statuscode() or ""
+        if not status.startswith("2"):
+            return Rejection(
+                source_uri=source_uri,
+                stage=STAGE_READ,
+                reason=HTTP_STATUS,
+                detail=f"capture of {uri} has HTTP status {status or 'unknown'}; skipped",
+            )
+    else:
+        ctype = headers.get_header("Content-Type") or ""
+    mime = ctype.split(";")[0].strip().lower()
+    if mime and mime not in _DOCUMENT_TYPES:
+        return Rejection(
+            source_uri=source_uri,
+            stage=STAGE_READ,
+            reason=NOT_HTML,
+            detail=f"capture of {uri} is {mime}, not HTML or text; skipped",
+        )
+    payload = record.content_stream().read(config.max_bytes + 1)
+    if len(payload) > config.max_bytes:
+        return Rejection(
+            source_uri=source_uri,
+            stage=STAGE_READ,
+            reason=TOO_LARGE,
+            detail=f"payload of {uri} is over the limit of {config.max_bytes} bytes",
+        )
+    doc_id = sha256_hex(payload, record_id.encode("utf-8", "replace"))
+    kind = "txt" if mime == "text/plain" else "html"
+    doc = document_from_bytes(
+        source_uri,
+        payload,
+        kind,
+        url=uri or None,
+        fetched_at=_fetch_time(headers.get_header("WARC-Date")),
+        declared_encoding=_charset(ctype),
+        config=config,
+    )
+    if isinstance(doc, RawDocument):
+        return RawDocument(**{**doc.__dict__, "doc_id": doc_id, "kind": "warc", "external_id": record_id})
+    return Rejection(**{**doc.__dict__, "doc_id": doc_id})
