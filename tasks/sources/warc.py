@@ -20,6 +20,7 @@ What becomes what:
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -64,31 +65,57 @@ def read_warc(
     """Documents and skip/failure rejections of one WARC/ARC file (plain or gzipped)."""
     config = config or ReadConfig()
     stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    size = _size(stream)
     records = 0
-    try:
-        iterator = iter(ArchiveIterator(stream, arc2warc=True))
-        while True:
-            try:
-                record = next(iterator)
-            except StopIteration:
-                break
-            records += 1
+    archive = ArchiveIterator(stream, arc2warc=True)
+    iterator = iter(archive)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            break
+        except Exception as exc:  # warcio raises many types on damaged archives; all mean "stop here"
+            yield _bad(path, records, f"{type(exc).__name__}: {exc}")
+            return
+        records += 1
+        try:
             outcome = _record_outcome(path, record, records, config)
-            if outcome is not None:
-                yield outcome
-    except Exception as exc:
-        where = f"after {records} records" if records else "at the first record"
-        yield Rejection(
-            source_uri=path,
-            stage=STAGE_READ,
-            reason=BAD_WARC,
-            detail=f"cannot read WARC {where}: {type(exc).__name__}: {exc}",
-        )
-        return
+        except Exception as exc:  # a corrupt payload (bad chunking, bad gzip) spoils one record only
+            outcome = Rejection(
+                source_uri=f"{path}#record-{records}",
+                stage=STAGE_READ,
+                reason=BAD_WARC,
+                detail=f"record {records} is corrupt: {type(exc).__name__}: {exc}",
+            )
+        if outcome is not None:
+            yield outcome
     if records == 0:
         yield Rejection(
-            source_uri=path, stage=STAGE_READ, reason=EMPTY_INPUT, detail="the WARC file holds no records"
+            source_uri=path, stage=STAGE_READ, reason=EMPTY_INPUT, detail="the file holds no WARC records"
         )
+    elif size is not None and archive.offset < size:
+        # warcio stops quietly at a truncated gzip member: unread bytes at the end are the only trace.
+        yield _bad(
+            path,
+            records,
+            f"{size - archive.offset} bytes at the end are not a readable record (truncated or corrupt)",
+        )
+
+
+def _bad(path: str, records: int, why: str) -> Rejection:
+    where = f"after {records} records" if records else "at the first record"
+    return Rejection(
+        source_uri=path, stage=STAGE_READ, reason=BAD_WARC, detail=f"WARC unreadable {where}: {why}"
+    )
+
+
+def _size(stream: IO[bytes]) -> int | None:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        if isinstance(stream, io.BytesIO):
+            return len(stream.getbuffer())
+        return None
 
 
 def _record_outcome(
@@ -137,6 +164,14 @@ def _record_outcome(
             detail=f"capture of {uri} is {mime}, not HTML or text; skipped",
         )
     payload = record.content_stream().read(config.max_bytes + 1)
+    if len(payload) <= config.max_bytes and getattr(record.raw_stream, "limit", 0) > 0:
+        # The record promised more bytes than the file holds: a cut-off download or disk.
+        return Rejection(
+            source_uri=source_uri,
+            stage=STAGE_READ,
+            reason=BAD_WARC,
+            detail=f"record for {uri} is truncated: {record.raw_stream.limit} bytes missing",
+        )
     if len(payload) > config.max_bytes:
         return Rejection(
             source_uri=source_uri,
