@@ -1,0 +1,284 @@
+"""Signatures for near-duplicate detection: normalized words, word shingles, MinHash, LSH band keys.
+
+Pure numpy + stdlib (no prefect, no duckdb), vectorized over a whole batch:
+
+1. `normalize_for_signature`: NFKC, casefold, one apostrophe/quote style, punctuation dropped, words.
+   Two scrapes of one story differ in quotes, case, spacing and punctuation far more often than in words.
+2. Every distinct word of the batch is hashed once (keyed blake2b, 64 bit), so a word costs one dict
+   lookup per occurrence and the rest is numpy.
+3. A shingle (k consecutive words) is an order-sensitive mix of its word hashes (splitmix64 finalizer),
+   reduced to 32 bits. Shingles never cross two documents.
+4. MinHash with `num_perm` strongly universal hash functions h_i(x) = (a_i * x + b_i) mod 2^64 >> 32 on
+   the 32-bit shingle keys (Dietzfelbinger's multiply-add-shift: exact in uint64 arithmetic, no modulo
+   by a prime, no Python loop over permutations). Signatures are **uint32**, (n, num_perm).
+5. `band_keys`: the signature cut into `bands` bands of `rows` values, each band hashed to one signed
+   64-bit key that also encodes the band index, so the warehouse needs a single BIGINT column to join on.
+
+Everything that changes a signature or a band key (normalization, hash functions, seed, k, num_perm,
+bands × rows) is part of `scheme_id`, which the warehouse stores and checks: signatures of two
+schemes are never comparable, so they must never be mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+# Bump when normalize_for_signature or the hashing code changes in a way that changes signatures.
+SCHEME_VERSION = 1
+
+_U64 = np.uint64
+_MASK32 = _U64(0xFFFFFFFF)
+# Shingles of this many rows × num_perm uint64 are hashed at once: ~2 MB blocks stay cache-friendly
+# and bound the temporary memory whatever the batch size.
+_CHUNK_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class SignConfig:
+    """How texts become signatures. Defaults measured on dedup-dev (see bench/eval_dedup.py).
+
+    shingle_size: words per shingle. 5 keeps the Jaccard of unrelated news texts near 0 while a
+        one-word edit only disturbs 5 shingles.
+    num_perm: MinHash length. 128 gives a Jaccard standard error of at most 0.044 (0.5/sqrt(128)).
+    bands × rows: LSH banding. 64 × 2 finds a pair with probability 0.93 at J = 0.2, 0.998 at J = 0.3:
+        low on purpose, since every candidate is verified afterwards and a trimmed copy (high
+        containment) of a longer text often has a Jaccard of 0.2-0.4. Measured on dedup-dev, 32 × 4
+        loses 0.02-0.025 ARI and 42 × 3 about 0.01 against 64 × 2 (bench/eval_dedup.py --grid).
+    seed: keys the word hash and draws the permutations.
+    """
+
+    shingle_size: int = 5
+    num_perm: int = 128
+    bands: int = 64
+    rows: int = 2
+    seed: int = 20240601
+
+    def __post_init__(self) -> None:
+        if self.shingle_size < 1:
+            raise ValueError("shingle_size must be >= 1")
+        if self.num_perm < 1 or self.bands < 1 or self.rows < 1:
+            raise ValueError("num_perm, bands and rows must be >= 1")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError("seed must be in [0, 2**63)")
+
+
+@dataclass(frozen=True)
+class Signatures:
+    """Signatures of a batch of texts, row i for text i.
+
+    minhash: (n, num_perm) uint32. A text without any word has all values 0xFFFFFFFF and
+        n_shingles 0; it matches nothing (the minimum-length guard refuses it anyway).
+    n_shingles: (n,) int64, distinct shingles of each text (for containment estimates).
+    n_words: (n,) int64, normalized words of each text.
+    """
+
+    minhash: np.ndarray
+    n_shingles: np.ndarray
+    n_words: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.minhash.shape[0])
+
+
+def scheme_id(config: SignConfig) -> str:
+    """Identifies everything that makes two signatures (and band keys) comparable."""
+    return (f"minhash-v{SCHEME_VERSION}/words-nfkc-casefold/blake2b64-splitmix/mas32"
+            f"/k{config.shingle_size}/p{config.num_perm}/b{config.bands}x{config.rows}/s{config.seed}")
+
+
+# Apostrophe and single-quote variants that scrapes of one story disagree on. They are deleted rather
+# than turned into separators, so "Spain’s", "Spain's" and "Spains" are one word and "don't" stays one
+# word; at a word edge deleting a quote is the same as dropping punctuation. (str.replace per variant is
+# 15× faster than a regex or str.translate here.)
+_APOSTROPHES = ("'", "’", "‘", "`", "´", "ʼ", "′")
+# Words: runs of letters/digits in any script; punctuation, symbols and "_" separate them.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def normalize_for_signature(text: str) -> list[str]:
+    """The words a signature is built from: NFKC, casefold, apostrophes joined, punctuation dropped."""
+    if not unicodedata.is_normalized("NFKC", text):  # the check is ~10× cheaper than normalizing
+        text = unicodedata.normalize("NFKC", text)
+    text = text.casefold()
+    for q in _APOSTROPHES:
+        text = text.replace(q, "")
+    return _WORD.findall(text)
+
+
+def body_hash(text: str) -> str:
+    """sha256 hex of the normalized words: equal for two bodies that differ only in case, spacing,
+    punctuation or quote style (the exact-duplicate tier)."""
+    return hashlib.sha256(" ".join(normalize_for_signature(text)).encode("utf-8")).hexdigest()
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finalizer: a bijective 64-bit mixer that spreads every input bit (in place)."""
+    x ^= x >> _U64(30)
+    x *= _U64(0xBF58476D1CE4E5B9)
+    x ^= x >> _U64(27)
+    x *= _U64(0x94D049BB133111EB)
+    x ^= x >> _U64(31)
+    return x
+
+
+def _params(config: SignConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes]:
+    """Permutation parameters (a odd, b), per-position shingle multipliers and the word-hash key,
+    all drawn from the seed so signatures are reproducible across processes and machines."""
+    rng = np.random.Generator(np.random.PCG64(config.seed))
+    a = rng.integers(0, 2**63, size=config.num_perm, dtype=np.uint64) * _U64(2) + _U64(1)
+    b = rng.integers(0, 2**63, size=config.num_perm, dtype=np.uint64)
+    pos = rng.integers(0, 2**63, size=config.shingle_size, dtype=np.uint64) * _U64(2) + _U64(1)
+    key = hashlib.sha256(f"newsetl-sign/{config.seed}".encode()).digest()[:16]
+    return a, b, pos, key
+
+
+def _word_hashes(docs_words: Sequence[list[str]], key: bytes) -> np.ndarray:
+    """uint64 hash of every word occurrence of the batch, documents concatenated.
+
+    Each distinct word is hashed once; occurrences are mapped through a dict (the only per-token
+    Python work left)."""
+    # dict.fromkeys + map(getitem) keep the per-token loop in C (3× faster than a generator).
+    vocab: dict[str, int] = dict.fromkeys(chain.from_iterable(docs_words), 0)
+    for i, w in enumerate(vocab):
+        vocab[w] = i
+    idx = np.fromiter(map(vocab.__getitem__, chain.from_iterable(docs_words)), dtype=np.int64,
+                      count=sum(len(w) for w in docs_words))
+    table = np.frombuffer(
+        b"".join(hashlib.blake2b(w.encode("utf-8"), digest_size=8, key=key).digest() for w in vocab),
+        dtype="<u8",
+    ).astype(np.uint64)
+    return table[idx] if len(idx) else np.zeros(0, dtype=np.uint64)
+
+
+def _shingle_keys(docs_words: Sequence[list[str]], config: SignConfig,
+                  pos: np.ndarray, key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(doc index, 32-bit shingle key) of every distinct shingle of every document, sorted by doc.
+
+    A text shorter than k words yields one shingle of all its words (so short texts still compare),
+    an empty text none."""
+    k = config.shingle_size
+    n = len(docs_words)
+    lens = np.fromiter((len(w) for w in docs_words), dtype=np.int64, count=n)
+    wh = _word_hashes(docs_words, key)
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=starts[1:])
+    total = int(starts[-1])
+    # Shingle starting at every token position i: sum_j pos[j] * word[i + j]; positions past the end of
+    # the batch read zeros and are discarded below with those that cross into the next document.
+    padded = np.zeros(total + k, dtype=np.uint64)
+    padded[:total] = wh
+    acc = np.zeros(total, dtype=np.uint64)
+    for j in range(k):
+        acc += padded[j:j + total] * pos[j]
+    doc_of_token = np.repeat(np.arange(n, dtype=np.int64), lens)
+    offset_in_doc = np.arange(total, dtype=np.int64) - starts[:-1][doc_of_token]
+    n_sh = np.maximum(lens - k + 1, np.minimum(lens, 1))  # ≥ 1 shingle for a non-empty text
+    valid = offset_in_doc < n_sh[doc_of_token]
+    # A short text's single shingle must not include the zero padding of the next document's words:
+    # recompute it over its own words only.
+    short = np.flatnonzero((lens > 0) & (lens < k))
+    for d in short:
+        s = int(starts[d])
+        acc[s] = np.sum(wh[s:s + lens[d]] * pos[:lens[d]], dtype=np.uint64)
+    keys = _splitmix64(acc[valid]) >> _U64(32)
+    docs = doc_of_token[valid]
+    # Distinct shingles per document: one sort of (doc, key) packed in 64 bits.
+    # (np.unique is hash-based in numpy 2.x and 10× slower than sort + diff on this.)
+    packed = np.sort((docs.astype(np.uint64) << _U64(32)) | keys)
+    if len(packed):
+        packed = packed[np.r_[True, packed[1:] != packed[:-1]]]
+    return (packed >> _U64(32)).astype(np.int64), packed & _MASK32
+
+
+def sign_texts(texts: Sequence[str], config: SignConfig = SignConfig()) -> Signatures:
+    """MinHash signatures of `texts` (row i for texts[i]); deterministic for a given config."""
+    words = [normalize_for_signature(t) for t in texts]
+    return sign_words(words, config)
+
+
+def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig()) -> Signatures:
+    """`sign_texts` for texts already normalized with `normalize_for_signature`."""
+    n = len(docs_words)
+    a, b, pos, key = _params(config)
+    doc_idx, keys = _shingle_keys(docs_words, config, pos, key)
+    n_shingles = np.bincount(doc_idx, minlength=n).astype(np.int64)
+    out = np.full((n, config.num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
+    for s in range(0, len(keys), _CHUNK_ROWS):
+        e = min(s + _CHUNK_ROWS, len(keys))
+        h = keys[s:e, None] * a[None, :]
+        h += b[None, :]
+        d = doc_idx[s:e]
+        # Segments of equal doc within the chunk (doc_idx is sorted); a document may span chunks, so
+        # fold each segment minimum into what earlier chunks found.
+        seg = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+        mins = np.minimum.reduceat(h, seg, axis=0)
+        docs = d[seg]
+        out[docs] = np.minimum(out[docs], mins)
+    # The top 32 bits carry the strongly universal hash; min commutes with the monotone shift.
+    minhash = (out >> _U64(32)).astype(np.uint32)
+    n_words = np.fromiter((len(w) for w in docs_words), dtype=np.int64, count=n)
+    return Signatures(minhash=minhash, n_shingles=n_shingles, n_words=n_words)
+
+
+def band_keys(minhash: np.ndarray, config: SignConfig = SignConfig()) -> np.ndarray:
+    """(n, bands) int64 LSH keys: band j of row i hashed with j, so keys of different bands never meet.
+
+    Two signatures share a key in band j iff (up to a 2^-64 collision) their `rows` values in band j
+    are equal, i.e. with probability J^rows for Jaccard J."""
+    n = minhash.shape[0]
+    r = config.rows
+    m = minhash[:, : config.bands * r].astype(np.uint64).reshape(n, config.bands, r)
+    acc = np.broadcast_to(
+        _splitmix64(np.arange(1, config.bands + 1, dtype=np.uint64) * _U64(0x9E3779B97F4A7C15)),
+        (n, config.bands),
+    ).copy()
+    for j in range(r):
+        acc ^= m[:, :, j]
+        acc = _splitmix64(acc)
+    return acc.view(np.int64)
+
+
+def estimate_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard of row pairs: the share of equal MinHash values ((m, P) × (m, P) -> (m,))."""
+    return np.mean(a == b, axis=-1)
+
+
+def estimate_containment(jaccard: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
+    """Estimated containment of the smaller shingle set in the larger one, from Jaccard and set sizes.
+
+    |A∩B| = J (|A| + |B|) / (1 + J); divided by min(|A|, |B|) and clipped to [0, 1] because the
+    Jaccard estimate is noisy. Catches trimmed copies whose Jaccard is low only because one is shorter."""
+    n_a = np.asarray(n_a, dtype=np.float64)
+    n_b = np.asarray(n_b, dtype=np.float64)
+    inter = jaccard * (n_a + n_b) / (1.0 + jaccard)
+    small = np.maximum(np.minimum(n_a, n_b), 1.0)
+    return np.clip(inter / small, 0.0, 1.0)
+
+
+def shingle_sets(texts: Sequence[str], config: SignConfig = SignConfig()) -> list[np.ndarray]:
+    """The exact shingle sets behind the signatures: per text, the sorted distinct 32-bit shingle keys.
+
+    Used to verify a candidate exactly when its MinHash estimate is too close to a threshold to decide."""
+    words = [normalize_for_signature(t) for t in texts]
+    _, _, pos, key = _params(config)
+    doc_idx, keys = _shingle_keys(words, config, pos, key)
+    bounds = np.searchsorted(doc_idx, np.arange(len(words) + 1))
+    keys32 = keys.astype(np.uint32)
+    return [keys32[bounds[i]:bounds[i + 1]] for i in range(len(words))]
+
+
+def exact_similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(Jaccard, containment of the smaller set in the larger) of two sorted distinct key arrays."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0, 0.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter), inter / min(len(a), len(b))
