@@ -546,7 +546,7 @@ def clean_text(text: str, rules: Ruleset, *, titles: Sequence[str] = (),
     for i, rule in header_hits:
         if rule.scope == "block":
             _extend_block(lines, nonblank, i, rule, st)
-        elif _section_applies(lines, nonblank, i, rule, st, len(text)) and i not in head:
+        elif _section_applies(lines, nonblank, i, rule, st, len(text)):
             cat = rule.sweep_category or rule.category
             for j in nonblank:
                 if j > i and not lines[j].protected and lines[j].removed is None:
