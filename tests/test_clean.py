@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from tasks.text.clean import (
     DEFAULT_RULES_PATH,
     Rule,
-    Ruleset,
     RulesError,
+    Ruleset,
     clean_text,
     is_story_line,
     load_rules,
@@ -214,7 +214,8 @@ def test_donation_block_needs_its_closing_line(rules: Ruleset) -> None:
 
 
 def test_comment_section_late_takes_the_rest_early_only_itself(rules: Ruleset) -> None:
-    comments = ["3 Comments", "Great piece, thank you for writing it.", "I could not disagree more with this."]
+    comments = ["3 Comments", "Great piece, thank you for writing it.",
+                "I could not disagree more with this."]
     late = "\n".join([*STORY, *comments])
     result = clean_text(late, rules)
     assert result.body == "\n".join(STORY)
@@ -239,7 +240,8 @@ def test_story_bullet_list_is_kept(rules: Ruleset) -> None:
 
 
 def test_body_has_no_leading_trailing_or_repeated_blank_lines(rules: Ruleset) -> None:
-    text = "Advertisement\n\n\n" + STORY[0] + "\n\nAdvertisement\n\n" + STORY[1] + "\n\nShare this article\n\n"
+    text = ("Advertisement\n\n\n" + STORY[0] + "\n\nAdvertisement\n\n" + STORY[1]
+            + "\n\nShare this article\n\n")
     assert body_of(text, rules) == f"{STORY[0]}\n\n{STORY[1]}"
 
 
@@ -288,7 +290,8 @@ def test_user_file_adds_rules_categories_and_protects_lines(tmp_path: Path) -> N
     })
     rules = load_rules([user])
     text = "\n".join([STORY[0], "Listen to our morning politics podcast", "Advertisement",
-                      "Disclosure: we may earn a commission from some of the products on this page.", STORY[1]])
+                      "Disclosure: we may earn a commission from some of the products on this page.",
+                      STORY[1]])
     result = clean_text(text, rules)
     assert [(r.category, r.rule) for r in result.removals] == [("house_ad", "mine.podcast")]
     assert "Advertisement" in result.body and "Disclosure:" in result.body
@@ -382,7 +385,8 @@ def test_seed_bare_byline_and_headline_survive(rules: Ruleset) -> None:
 
 # ------------------------------------------------------------------------------------- properties
 LINES = st.sampled_from([*STORY, "Advertisement", "Share this article", "Comments", "John Bowden",
-                         "Read more: Council backs plan", "(Photo: Getty)", "", "date 2022-02-21 In brief, it rained.",
+                         "Read more: Council backs plan", "(Photo: Getty)", "",
+                         "date 2022-02-21 In brief, it rained.",
                          "Your support makes all the difference.Russia is big.", "- a list item", "  "])
 
 
