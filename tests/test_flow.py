@@ -129,3 +129,27 @@ def test_sample_corpus_ingests(prefect_harness: None, tmp_path: Path) -> None:
         bad = con.execute("SELECT count(*) FROM (SELECT cluster_id FROM articles GROUP BY 1 "
                           "HAVING sum(is_canonical::INT) <> 1)").fetchall()[0][0]
         assert bad == 0
+
+
+def table_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return sorted(con.execute(sql).fetchall(), key=repr)
+
+
+def test_worker_processes_give_the_same_warehouse_as_in_process(prefect_harness: None, tmp_path: Path) -> None:
+    if not SAMPLES.exists():
+        pytest.skip("samples/corpus not present")
+    serial, parallel = tmp_path / "serial.duckdb", tmp_path / "parallel.duckdb"
+    run([str(SAMPLES)], serial, workers=0, batch_size=4)
+    run([str(SAMPLES)], parallel, workers=2, batch_size=4)
+    # Run ids and times aside, every table must be identical.
+    queries = (
+        "SELECT article_id, title, byline, publisher, original_publisher, published_at, body, word_count, "
+        "cluster_id, is_canonical FROM articles",
+        "SELECT article_id, seq, category, rule, text, position FROM removals",
+        "SELECT cluster_id, canonical_article_id, size FROM clusters",
+        "SELECT source_uri, stage, reason, detail FROM quarantine",
+        "SELECT doc_id, source_uri, raw FROM documents",
+    )
+    for sql in queries:
+        assert table_rows(serial, sql) == table_rows(parallel, sql), sql

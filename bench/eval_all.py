@@ -1,0 +1,96 @@
+"""Run the development scorers of ../shared/eval end to end and print one table.
+
+Each set is ingested with `newsetl ingest` into a fresh warehouse (exactly as a user would), then
+scored with ../shared/eval/score_warehouse.py; the seeds are checked with check_seeds.py.
+
+Usage: python bench/eval_all.py [--sets seeds,aeb-html,aeb-text,dedup] [--out DIR] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EVAL = REPO.parent / "shared" / "eval"
+SETS = {
+    "seeds": (REPO.parent / "shared" / "seeds", None),
+    "aeb-html": (EVAL / "aeb-dev" / "html", EVAL / "aeb-dev"),
+    "aeb-text": (EVAL / "aeb-dev" / "text", EVAL / "aeb-dev"),
+    "dedup": (EVAL / "dedup-dev" / "docs.jsonl", EVAL / "dedup-dev"),
+}
+# The figures worth a column, in the order a reader wants them.
+KEYS = ("f1", "precision", "recall", "accuracy", "cleaning_residual_removed_share", "cleaning_gt_lines_lost_share",
+        "cleaning_pages_with_gt_loss", "body_residual_lines", "pairwise_precision", "pairwise_recall", "pairwise_f1",
+        "ari", "clusters_without_one_canonical", "failed", "expectations")
+
+
+def flatten(prefix: str, value: object, out: dict[str, object]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def run_set(name: str, out_dir: Path, workers: str | None) -> dict[str, object]:
+    source, set_dir = SETS[name]
+    db = out_dir / f"eval-{name}.duckdb"
+    for stale in (db, Path(f"{db}.wal")):
+        stale.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "newsetl.cli", "ingest", str(source), "--db", str(db)]
+    if workers is not None:
+        cmd += ["--workers", workers]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"error": f"ingest failed: {proc.stderr[-800:]}"}
+    if set_dir is None:
+        score = subprocess.run([sys.executable, str(EVAL / "check_seeds.py"), "--db", str(db)],
+                               capture_output=True, text=True)
+        lines = score.stdout.strip().splitlines()
+        result: dict[str, object] = json.loads(lines[-1]) if lines else {"error": score.stderr}
+        if len(lines) > 1:
+            result["failures"] = lines[:-1]
+    else:
+        score = subprocess.run([sys.executable, str(EVAL / "score_warehouse.py"), "--db", str(db),
+                                "--set", str(set_dir)], capture_output=True, text=True)
+        if score.returncode != 0:
+            return {"error": f"scorer: {score.stderr[-800:]}"}
+        result = {}
+        flatten("", json.loads(score.stdout.strip().splitlines()[-1]), result)
+    result["ingest_seconds"] = round(seconds, 1)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--out", type=Path, default=None, help="keep the warehouses in this folder")
+    ap.add_argument("--workers", default=None)
+    ap.add_argument("--json", action="store_true", help="print the full results as JSON too")
+    args = ap.parse_args()
+    if not EVAL.exists():
+        sys.exit(f"eval_all: {EVAL} is absent (../shared must be beside the checkout)")
+    out_dir = args.out or Path(tempfile.mkdtemp(prefix="newsetl-eval-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    results = {name: run_set(name, out_dir, args.workers) for name in args.sets.split(",")}
+    print(f"{'set':<10} {'figure':<48} value")
+    for name, res in results.items():
+        shown = [k for k in res if any(k == key or k.endswith("." + key) for key in KEYS)]
+        for key in [*shown, "ingest_seconds", *(k for k in ("error", "failures") if k in res)]:
+            print(f"{name:<10} {key:<48} {res[key]}")
+    if args.json:
+        print(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
