@@ -171,6 +171,18 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
         con.execute("INSERT INTO dedup_meta VALUES ('scheme_id', ?)", [want]).fetchall()
 
 
+def _check_scheme(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
+    """The cheap per-batch form of ensure_schema: DDL only when the tables are missing."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'dedup_meta' "
+                         "AND schema_name = current_schema()").fetchall()[0][0]
+    if not exists:
+        ensure_schema(con, config)
+        return
+    rows = con.execute("SELECT value FROM dedup_meta WHERE key = 'scheme_id'").fetchall()
+    if not rows or rows[0][0] != scheme_id(config.sign):
+        ensure_schema(con, config)  # adopts the scheme on an empty warehouse, else raises
+
+
 # ---------------------------------------------------------------------------------------------------
 # Pure helpers (numpy): candidate pairs, verification, union-find. Kept apart from SQL so they can be
 # tested and reasoned about on their own.
@@ -311,7 +323,7 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
         raise ValueError(f"batch has {batch.num_rows} rows but sigs {len(sigs)}")
     if sigs.minhash.ndim != 2 or sigs.minhash.shape[1] != config.sign.num_perm:
         raise ValueError(f"signatures have shape {sigs.minhash.shape}, expected (n, {config.sign.num_perm})")
-    ensure_schema(con, config)
+    _check_scheme(con, config)
     ids_all = [str(x) for x in batch.column("article_id").to_pylist()]
     if not ids_all:
         return DedupStats()
