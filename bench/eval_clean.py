@@ -28,7 +28,6 @@ from types import ModuleType
 from typing import Any
 
 from tasks.text.clean import Ruleset, clean_text, load_rules
-from tasks.text.repair import repair_text
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EVAL = SHARED / "eval"
@@ -46,16 +45,23 @@ def load_metric() -> ModuleType:
     return module
 
 
+def repair(text: str) -> str:
+    """The pipeline's repair stage (imported late: the cleaner is measured even when repair is absent)."""
+    from tasks.text.repair import repair_text
+
+    return repair_text(text).text
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.translate(_QUOTES)).strip().lower()
 
 
 def clean_many(texts: Mapping[str, str], rules: Ruleset, titles: Mapping[str, Sequence[str]],
-               repair: bool) -> tuple[dict[str, str], float]:
+               repaired: bool) -> tuple[dict[str, str], float]:
     out: dict[str, str] = {}
     t0 = time.perf_counter()
     for k, text in texts.items():
-        src = repair_text(text).text if repair else text
+        src = repair(text) if repaired else text
         out[k] = clean_text(src, rules, titles=titles.get(k, ())).body
     return out, time.perf_counter() - t0
 
@@ -66,7 +72,7 @@ def eval_text(metric: ModuleType, rules: Ruleset, args: argparse.Namespace) -> d
     all_titles = json.loads((aeb / "titles.json").read_text())
     before = {k: (aeb / "text" / f"{k}.txt").read_text(encoding="utf-8") for k in truth}
     given = all_titles if args.with_titles else {}
-    after, secs = clean_many(before, rules, given, repair=not args.no_repair)
+    after, secs = clean_many(before, rules, given, repaired=not args.no_repair)
     res = metric.residual_removal(truth, before, after, all_titles)
     out = {"text_" + k: v for k, v in res.items()}
     out["text_body_residual_lines"] = metric.residual_in_text(truth, after, all_titles)["residual_lines"]
@@ -124,7 +130,7 @@ def eval_html(metric: ModuleType, rules: Ruleset, args: argparse.Namespace) -> d
                 extracted[k] = _extract(raw, mode)
                 cached.write_text(extracted[k], encoding="utf-8")
         given = all_titles if args.with_titles else {}
-        cleaned, _ = clean_many(extracted, rules, given, repair=not args.no_repair)
+        cleaned, _ = clean_many(extracted, rules, given, repaired=not args.no_repair)
         for label, bodies in (("trafilatura", extracted), ("cleaned", cleaned)):
             scores = metric.aeb_scores(truth, bodies)
             resid = metric.residual_in_text(truth, bodies, all_titles)
@@ -143,7 +149,7 @@ def eval_seeds(rules: Ruleset, verbose: bool) -> dict[str, Any]:
     expected = json.loads((EVAL / "seeds_expected.json").read_text(encoding="utf-8"))
     out: dict[str, Any] = {}
     variants: dict[str, Callable[[str], str]] = {"raw": lambda t: t,
-                                                 "repaired": lambda t: repair_text(t).text}
+                                                 "repaired": repair}
     for variant, prep in variants.items():
         failures: list[str] = []
         total = 0

@@ -149,6 +149,7 @@ class Rule:
     max_lines: int | None
     sweep_category: str | None
     min_fraction: float | None
+    max_rest: float | None
     source: str
     examples: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
@@ -179,7 +180,7 @@ class Ruleset:
 # ----------------------------------------------------------------------------------------- loading
 _DEF_REF = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
 _RULE_KEYS = frozenset({"id", "category", "scope", "pattern", "match", "keywords", "strong", "max_words",
-                        "case_sensitive", "until", "max_lines", "sweep_category", "min_fraction",
+                        "case_sensitive", "until", "max_lines", "sweep_category", "min_fraction", "max_rest",
                         "examples", "keep", "_note"})
 _FILE_KEYS = frozenset({"_about", "settings", "categories", "defs", "disable", "rules", "protect",
                         "version"})
@@ -296,11 +297,16 @@ def _build_rule(raw: Any, defs: Mapping[str, str], categories: AbstractSet[str],
     if min_fraction is not None and (scope != "section" or not isinstance(min_fraction, int | float)
                                      or isinstance(min_fraction, bool) or not 0 <= min_fraction <= 1):
         raise RulesError(f"{where}: 'min_fraction' is a number in [0, 1] and only applies to section rules")
+    max_rest = raw.get("max_rest")
+    if max_rest is not None and (scope != "section" or not isinstance(max_rest, int | float)
+                                 or isinstance(max_rest, bool) or max_rest <= 0):
+        raise RulesError(f"{where}: 'max_rest' is a positive number and only applies to section rules")
     max_words = raw.get("max_words")
     return Rule(
         id=rid, category=category, scope=scope, regex=regex, match=match,
         strong=bool(raw.get("strong", False)), max_words=max_words, keywords=tuple(kws), until=until,
-        max_lines=raw.get("max_lines"), sweep_category=sweep, min_fraction=min_fraction, source=str(path),
+        max_lines=raw.get("max_lines"), sweep_category=sweep, min_fraction=min_fraction, max_rest=max_rest,
+        source=str(path),
         examples=tuple(raw.get("examples", ())), keep=tuple(raw.get("keep", ())),
     )
 
@@ -563,8 +569,13 @@ def _section_applies(lines: Sequence[_Line], nonblank: Sequence[int], i: int, ru
     """A comment header starts the comment section only late in the text and after the story: an early
     "Comments" link next to the byline must not take the article with it."""
     fraction = rule.min_fraction if rule.min_fraction is not None else st.section_min_fraction
-    if lines[i].start < fraction * size:
+    start = lines[i].start
+    if start < fraction * size:
         return False
+    if rule.max_rest is not None and size - start > rule.max_rest * start:
+        return False  # a bare "Comments" link with most of the text after it is not the comment section
+    if any(lines[j].protected for j in nonblank if j > i):
+        return False  # the headline comes after it: the article starts there, not the comments
     story = 0
     for j in nonblank:
         if j >= i:
@@ -649,8 +660,15 @@ def _looks_like_link_title(s: str, st: CleanSettings) -> bool:
     return words <= st.block_item_max_words and not stripped.endswith((".", "!", ":", ";"))
 
 
+def _continues(line: str, nxt: str) -> bool:
+    """Is `line` a hard-wrapped piece of a paragraph (ends mid-sentence, next line goes on in lowercase)?"""
+    end = line.rstrip()[-1:]
+    return end in ",-‐–" or (nxt[:1].islower() and not _is_list_item(nxt))
+
+
 def _extend_block(lines: list[_Line], nonblank: Sequence[int], i: int, rule: Rule, st: CleanSettings) -> None:
-    after = [j for j in nonblank if j > i][: rule.max_lines or st.block_max_lines]
+    following = [j for j in nonblank if j > i]
+    after = following[: rule.max_lines or st.block_max_lines]
     if rule.until is not None:
         for n, j in enumerate(after):
             ln = lines[j]
@@ -674,13 +692,14 @@ def _extend_block(lines: list[_Line], nonblank: Sequence[int], i: int, rule: Rul
                     ln.cuts.clear()
             return
         return
-    for j in after:
+    for n, j in enumerate(after):
         ln = lines[j]
         if ln.protected:
             return
         if ln.removed is not None:
             continue
-        if not _looks_like_link_title(ln.text, st):
+        nxt = lines[following[n + 1]].text.lstrip() if n + 1 < len(following) else ""
+        if not _looks_like_link_title(ln.text, st) or _continues(ln.text, nxt):
             return
         ln.removed = (rule.category, rule.id)
         ln.cuts.clear()
