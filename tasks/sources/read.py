@@ -77,6 +77,11 @@ _MAGIC = (
     (b"wOF2", "a web font"),
 )
 _GZIP_MAGIC = b"\x1f\x8b"
+# White space plus the invisible characters str.strip() keeps: a file of only these holds no text.
+_INVISIBLE = (
+    " \t\n\r\f\v\x1c\x1d\x1e\x1f\x85\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+)
 _HTML_START = (b"<!doctype html", b"<html")
 
 
@@ -440,7 +445,7 @@ def document_from_bytes(
         content, encoding = decode_bytes(data, html=is_html, declared=declared_encoding)
     except DecodeError as exc:  # decode_bytes is total today; kept so a stricter one cannot crash us
         return _reject(source_uri, STAGE_DECODE, UNDECODABLE, str(exc), doc_id=doc_id, raw=data)
-    if not content.strip():
+    if not content.strip(_INVISIBLE):
         return _reject(
             source_uri,
             STAGE_DECODE,
@@ -483,8 +488,30 @@ def read_jsonl(
     A `.json` file may also hold one JSON array of records or a single record object.
     """
     config = config or ReadConfig()
-    stream: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
-    head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
+    stream: IO[bytes] = io.BufferedReader(io.BytesIO(data)) if isinstance(data, bytes | bytearray) else data
+    try:
+        head = stream.peek(8192)[:8192] if hasattr(stream, "peek") else b""
+    except (EOFError, OSError, zlib.error) as exc:
+        yield _reject(path, STAGE_READ, BAD_GZIP, f"corrupt or truncated gzip data in {path}: {exc}")
+        return
+    magic = _magic_name(head)
+    if magic or looks_binary(head):
+        # Without this a ZIP or an image named .jsonl would become one bad_json row per "line".
+        yield _reject(
+            path, STAGE_DECODE, BINARY_CONTENT, f"the file is {magic or 'binary data'}, not JSON lines"
+        )
+        return
+    count = 0
+    for outcome in _jsonl_outcomes(path, stream, head, fetched_at, config):
+        count += 1
+        yield outcome
+    if count == 0:  # an empty file must still be accounted for
+        yield _reject(path, STAGE_READ, EMPTY_INPUT, "the file holds no JSON records")
+
+
+def _jsonl_outcomes(
+    path: str, stream: IO[bytes], head: bytes, fetched_at: datetime | None, config: ReadConfig
+) -> Iterator[RawDocument | Rejection]:
     is_json = path.lower().removesuffix(".gz").endswith(".json")
     enc = bom_encoding(head)
     if is_json or (enc and enc != "utf-8"):
@@ -501,19 +528,14 @@ def read_jsonl(
         if is_json and text.lstrip()[:1] in {"[", "{"}:
             parsed = _loads(text)
             if isinstance(parsed, list):
-                yield from _records(
-                    path,
-                    (json.dumps(item, ensure_ascii=False).encode("utf-8", "replace") for item in parsed),
-                    fetched_at,
-                    config,
-                )
+                items = (json.dumps(item, ensure_ascii=False).encode("utf-8", "replace") for item in parsed)
+                yield from _records(path, items, fetched_at, config)
                 return
             if isinstance(parsed, dict):
-                yield from _records(path, [whole.strip()], fetched_at, config)
+                yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config)
                 return
-        yield from _records(
-            path, (line.encode("utf-8", "replace") for line in text.splitlines()), fetched_at, config
-        )
+        lines = (line.encode("utf-8", "replace") for line in text.splitlines())
+        yield from _records(path, lines, fetched_at, config)
         return
     yield from _records(path, _lines(path, stream, config), fetched_at, config)
 

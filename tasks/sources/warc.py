@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -64,8 +65,16 @@ def read_warc(
 ) -> Iterator[RawDocument | Rejection]:
     """Documents and skip/failure rejections of one WARC/ARC file (plain or gzipped)."""
     config = config or ReadConfig()
-    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    stream = io.BufferedReader(io.BytesIO(source)) if isinstance(source, bytes | bytearray) else source
     size = _size(stream)
+    start = _head(stream)
+    if start is not None and not start.startswith(_WARC_STARTS):
+        # warcio would try to read any text as an old ARC file and yield nonsense records.
+        if not start.strip():
+            yield Rejection(source_uri=path, stage=STAGE_READ, reason=EMPTY_INPUT, detail="the file is empty")
+        else:
+            yield _bad(path, 0, f"not a WARC or ARC file (it starts with {start[:24]!r})")
+        return
     records = 0
     archive = ArchiveIterator(stream, arc2warc=True)
     iterator = iter(archive)
@@ -102,6 +111,23 @@ def read_warc(
         )
 
 
+_WARC_STARTS = (b"WARC/", b"filedesc://")
+
+
+def _head(stream: IO[bytes]) -> bytes | None:
+    """The first bytes of the archive, inflated if gzipped; None when the stream cannot peek."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return None
+    head = bytes(peek(4096)[:4096])
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            head = zlib.decompressobj(wbits=47).decompress(head, 64)
+        except zlib.error:
+            return b"\x1f\x8b (corrupt gzip)"
+    return head[:64]
+
+
 def _bad(path: str, records: int, why: str) -> Rejection:
     where = f"after {records} records" if records else "at the first record"
     return Rejection(
@@ -121,57 +147,21 @@ def _size(stream: IO[bytes]) -> int | None:
 def _record_outcome(
     path: str, record: Any, number: int, config: ReadConfig
 ) -> RawDocument | Rejection | None:
-    rec_type = record.rec_type
-    if rec_type in _IGNORED:
+    if record.rec_type in _IGNORED:
         return None
     headers = record.rec_headers
     uri = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
     record_id = (headers.get_header("WARC-Record-ID") or "").strip().strip("<>") or f"record-{number}"
     source_uri = f"{path}#{record_id}"
-    if rec_type == "revisit":
-        return Rejection(
-            source_uri=source_uri,
-            stage=STAGE_READ,
-            reason=REVISIT,
-            detail=f"revisit record for {uri}: a duplicate capture without payload; skipped",
-        )
-    if rec_type not in {"response", "resource"}:
-        return Rejection(
-            source_uri=source_uri,
-            stage=STAGE_READ,
-            reason=NOT_HTML,
-            detail=f"WARC {rec_type} record; skipped",
-        )
-    http_headers = record.http_headers if rec_type == "response" else None
-    if http_headers is not None:
-        ctype = http_headers.get_header("Content-Type") or ""
-        status = http_headers.get_statuscode() or ""
-        if not status.startswith("2"):
-            return Rejection(
-                source_uri=source_uri,
-                stage=STAGE_READ,
-                reason=HTTP_STATUS,
-                detail=f"capture of {uri} has HTTP status {status or 'unknown'}; skipped",
-            )
-    else:
-        ctype = headers.get_header("Content-Type") or ""
-    mime = ctype.split(";")[0].strip().lower()
-    if mime and mime not in _DOCUMENT_TYPES:
-        return Rejection(
-            source_uri=source_uri,
-            stage=STAGE_READ,
-            reason=NOT_HTML,
-            detail=f"capture of {uri} is {mime}, not HTML or text; skipped",
-        )
+    ctype, skip = _classify(record, uri)
+    if skip is not None:
+        # warcio reads through the skipped payload anyway to reach the next record; draining it
+        # here costs nothing more and is the only way to notice that it was cut off.
+        missing = _drain(record)
+        if missing:
+            return _truncated(source_uri, uri, missing)
+        return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=skip[0], detail=skip[1])
     payload = record.content_stream().read(config.max_bytes + 1)
-    if len(payload) <= config.max_bytes and getattr(record.raw_stream, "limit", 0) > 0:
-        # The record promised more bytes than the file holds: a cut-off download or disk.
-        return Rejection(
-            source_uri=source_uri,
-            stage=STAGE_READ,
-            reason=BAD_WARC,
-            detail=f"record for {uri} is truncated: {record.raw_stream.limit} bytes missing",
-        )
     if len(payload) > config.max_bytes:
         return Rejection(
             source_uri=source_uri,
@@ -179,12 +169,15 @@ def _record_outcome(
             reason=TOO_LARGE,
             detail=f"payload of {uri} is over the limit of {config.max_bytes} bytes",
         )
+    missing = _drain(record)
+    if missing:
+        return _truncated(source_uri, uri, missing)
     doc_id = sha256_hex(payload, record_id.encode("utf-8", "replace"))
-    kind = "txt" if mime == "text/plain" else "html"
+    mime = ctype.split(";")[0].strip().lower()
     doc = document_from_bytes(
         source_uri,
         payload,
-        kind,
+        "txt" if mime == "text/plain" else "html",
         url=uri or None,
         fetched_at=_fetch_time(headers.get_header("WARC-Date")),
         declared_encoding=_charset(ctype),
@@ -193,3 +186,42 @@ def _record_outcome(
     if isinstance(doc, RawDocument):
         return RawDocument(**{**doc.__dict__, "doc_id": doc_id, "kind": "warc", "external_id": record_id})
     return Rejection(**{**doc.__dict__, "doc_id": doc_id})
+
+
+def _classify(record: Any, uri: str) -> tuple[str, tuple[str, str] | None]:
+    """(content type, None) for a capture to read, or (content type, (skip reason, detail))."""
+    rec_type = record.rec_type
+    if rec_type == "revisit":
+        return "", (REVISIT, f"revisit record for {uri}: a duplicate capture without payload; skipped")
+    if rec_type not in {"response", "resource"}:
+        return "", (NOT_HTML, f"WARC {rec_type} record; skipped")
+    http_headers = record.http_headers if rec_type == "response" else None
+    if http_headers is not None:
+        ctype = http_headers.get_header("Content-Type") or ""
+        status = http_headers.get_statuscode() or ""
+        if not status.startswith("2"):
+            return ctype, (HTTP_STATUS, f"capture of {uri} has HTTP status {status or 'unknown'}; skipped")
+    else:
+        ctype = record.rec_headers.get_header("Content-Type") or ""
+    mime = ctype.split(";")[0].strip().lower()
+    if mime and mime not in _DOCUMENT_TYPES:
+        return ctype, (NOT_HTML, f"capture of {uri} is {mime}, not HTML or text; skipped")
+    return ctype, None
+
+
+def _drain(record: Any) -> int:
+    """Read the rest of the record; return how many bytes it promised but the file did not hold."""
+    raw = record.raw_stream
+    while raw.read(1 << 20):
+        pass
+    return int(getattr(raw, "limit", 0) or 0)
+
+
+def _truncated(source_uri: str, uri: str, missing: int) -> Rejection:
+    # The record promised more bytes than the file holds: a cut-off download or a damaged disk.
+    return Rejection(
+        source_uri=source_uri,
+        stage=STAGE_READ,
+        reason=BAD_WARC,
+        detail=f"record for {uri or source_uri} is truncated: {missing} bytes missing",
+    )
