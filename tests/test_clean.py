@@ -253,6 +253,13 @@ def test_sandwiched_widget_line_and_trailing_lists(rules: Ruleset) -> None:
     assert [r.rule for r in result.removals][-2:] == ["tail_list", "tail_list"]
 
 
+def test_trailing_headline_style_links_go_but_an_introduced_list_stays(rules: Ruleset) -> None:
+    links = ["- 15 Amazing Images of Distant Stars", "- Eleven Fascinating Facts About Our Galaxy"]
+    assert body_of("\n".join([*STORY, *links]), rules) == "\n".join(STORY)
+    introduced = "\n".join([*STORY, "The winners of the national prizes were:", *links])
+    assert body_of(introduced, rules) == introduced
+
+
 def test_story_bullet_list_is_kept(rules: Ruleset) -> None:
     text = "\n".join([STORY[0], "What you need:", "- two ripe pears", "- a lemon", STORY[1],
                       "- Boil for ten minutes, then let the jars cool overnight."])

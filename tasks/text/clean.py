@@ -737,9 +737,25 @@ def _caption_above_credit(lines: list[_Line], nonblank: Sequence[int]) -> None:
             ln.cuts.clear()
 
 
+_SMALL_WORDS = frozenset({"a", "an", "the", "of", "on", "in", "at", "to", "for", "and", "or", "but", "by",
+                          "vs", "via", "with", "from", "as", "is", "are"})
+
+
+def _is_title_case(line: str) -> bool:
+    """Headline-style capitalisation ("11 Fascinating Facts About Our Galaxy"), which a sentence or a
+    story's bullet point ("two ripe pears, cored") does not have."""
+    words = [w for w in _core(line).split() if w[:1].isalnum()]
+    if len(words) < 3:
+        return False
+    big = [w for w in words if w.casefold() not in _SMALL_WORDS]
+    caps = sum(1 for w in big if w[0].isupper() or w[0].isdigit())
+    return bool(big) and caps >= 0.8 * len(big)
+
+
 def _trailing_lists(lines: list[_Line], nonblank: Sequence[int], st: CleanSettings) -> None:
-    """List items at the very end, after the last kept story line and after a widget removal, are the
-    page's link lists ("- Five things to watch this week"), not the story."""
+    """List items at the very end, after the last kept story line, are the page's link lists
+    ("- Five things to watch this week"), not the story, when either a widget removal opens the tail or
+    the items are headline-style link titles not introduced by the story (no "…:" before them)."""
     last_story = -1
     for i in reversed(nonblank):
         ln = lines[i]
@@ -750,14 +766,30 @@ def _trailing_lists(lines: list[_Line], nonblank: Sequence[int], st: CleanSettin
     if not after:
         return
     first = lines[after[0]].removed
-    if first is None or first[0] not in WIDGET_CATEGORIES:
+    if first is not None and first[0] in WIDGET_CATEGORIES:
+        for i in after:
+            ln = lines[i]
+            if ln.removed is None and not ln.protected and _is_list_item(ln.text) \
+                    and len(ln.text.split()) <= st.list_item_max_words:
+                ln.removed = ("related_links", "tail_list")
+                ln.cuts.clear()
         return
+    if last_story >= 0 and lines[last_story].text.rstrip().endswith(":"):
+        return
+    run = []
     for i in after:
         ln = lines[i]
-        if ln.removed is None and not ln.protected and _is_list_item(ln.text) \
-                and len(ln.text.split()) <= st.list_item_max_words:
-            ln.removed = ("related_links", "tail_list")
-            ln.cuts.clear()
+        if ln.removed is not None:
+            continue
+        if ln.protected or not _is_list_item(ln.text) or not _is_title_case(ln.text) \
+                or len(ln.text.split()) > st.block_item_max_words:
+            break
+        run.append(ln)
+    else:
+        if len(run) >= 2:
+            for ln in run:
+                ln.removed = ("related_links", "tail_title_list")
+                ln.cuts.clear()
 
 
 def _assemble(lines: Sequence[_Line]) -> CleanResult:
