@@ -176,6 +176,12 @@ class Ruleset:
                 return r
         raise KeyError(rule_id)
 
+    def learned_only(self) -> Ruleset:
+        """The same settings and protect patterns without the pattern rules: for re-cleaning stored
+        bodies with newly learned lines (the patterns already ran on them when they were ingested)."""
+        return replace(self, rules=(), keyword_index={}, always=(), digit_rules=(), year_rules=(),
+                       keywords=frozenset())
+
 
 # ----------------------------------------------------------------------------------------- loading
 _DEF_REF = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
