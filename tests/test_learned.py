@@ -187,3 +187,17 @@ def test_record_inside_the_callers_transaction_rolls_back_with_it(con: duckdb.Du
     assert record_lines(con, [("a1", PUBLISHER, "c1", "Some promo line here")], own_transaction=False) == 1
     con.execute("ROLLBACK")
     assert con.execute("SELECT count(*) FROM boilerplate_sightings").fetchone() == (0,)
+
+
+def test_a_line_learned_later_is_removed_from_earlier_articles(con: duckdb.DuckDBPyConnection) -> None:
+    promo = "Listen to the Bugle podcast every Friday"
+    for n in range(4):
+        add_article(con, f"e{n}", PUBLISHER, f"c{n}", "Early", f"Early\nAbout {WORDS[n]}.\n{promo}")
+    record_articles(con, [f"e{n}" for n in range(4)])
+    assert reclean(con, "run-1") == 0  # four stories: not yet boilerplate
+    for n in range(4, 7):
+        add_article(con, f"e{n}", PUBLISHER, f"c{n}", "Later", f"Later\nAbout {WORDS[n]}.\n{promo}")
+    record_articles(con, [f"e{n}" for n in range(4, 7)])
+    assert reclean(con, "run-2") == 7  # the early articles too
+    assert con.execute("SELECT count(*) FROM articles WHERE body LIKE '%podcast%'").fetchone() == (0,)
+    assert reclean(con, "run-3") == 0

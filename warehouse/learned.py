@@ -17,6 +17,8 @@ Tables (created by `ensure_schema`; the lead may fold them into a schemas/ddl.py
   `record_lines` call sees). Lines seen once stay in the sightings only, so this table stays small.
 - `boilerplate_publisher_clusters(publisher, cluster_id)` and `boilerplate_publishers(publisher,
   clusters, ...)`: the distinct clusters recorded per publisher (the denominator of `min_share`).
+- `boilerplate_applied(article_id, line_key)`: pairs `reclean` has handled, so a later run looks only
+  at articles with a newly learned line, not at every article that ever had one.
 
 Flow: after a batch is loaded, `record_articles(con, article_ids)` (or `record_lines` with bodies);
 `learned_keys(con, publisher, cfg)` / `learned_keys_by_publisher(con, cfg)` give the keys to pass to
@@ -76,6 +78,10 @@ CREATE TABLE IF NOT EXISTS boilerplate_lines (
     first_seen  TIMESTAMPTZ NOT NULL,
     updated_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (publisher, line_key)
+);
+CREATE TABLE IF NOT EXISTS boilerplate_applied (
+    article_id  VARCHAR NOT NULL,     -- reclean already handled this learned key for this article
+    line_key    VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS boilerplate_publisher_clusters (
     publisher   VARCHAR NOT NULL,
@@ -295,13 +301,18 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
     })
     con.register("_bl_learned", keys_table)
     try:
-        # Only articles with a sighting of a learned key can change: a join, not a scan of all bodies.
+        # Only articles with a sighting of a learned key not handled before can change: a join, not a
+        # scan of all bodies.
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _bl_todo AS
+            SELECT DISTINCT s.article_id, s.line_key FROM boilerplate_sightings s
+            SEMI JOIN _bl_learned k USING (publisher, line_key)
+            ANTI JOIN boilerplate_applied a USING (article_id, line_key)
+        """)
         rows = con.execute("""
             SELECT a.article_id, a.publisher, a.title, a.body,
                    coalesce((SELECT max(r.seq) FROM removals r WHERE r.article_id = a.article_id), -1)
-            FROM articles a
-            WHERE a.article_id IN (SELECT s.article_id FROM boilerplate_sightings s
-                                   SEMI JOIN _bl_learned k USING (publisher, line_key))
+            FROM articles a SEMI JOIN _bl_todo t USING (article_id)
             ORDER BY a.article_id
         """).fetchall()
     finally:
@@ -326,7 +337,7 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
                                 ("run_id", run_id)):
                 removals[name].append(value)
     if not updates["article_id"]:
-        return 0
+        return _transaction(con, lambda: _mark_applied(con), own_transaction)
     upd = pa.table(updates, schema=pa.schema([("article_id", pa.string()), ("body", pa.string()),
                                               ("word_count", pa.int32()), ("body_hash", pa.string())]))
     rem = pa.table(removals, schema=pa.schema([("article_id", pa.string()), ("seq", pa.int32()),
@@ -346,9 +357,17 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
         finally:
             con.unregister("_bl_upd")
             con.unregister("_bl_rem")
+        _mark_applied(con)
         return upd.num_rows
 
     return _transaction(con, apply, own_transaction)
+
+
+def _mark_applied(con: duckdb.DuckDBPyConnection) -> int:
+    """Remember the (article, learned key) pairs this reclean handled, removed or guarded alike."""
+    con.execute("INSERT INTO boilerplate_applied SELECT article_id, line_key FROM _bl_todo")
+    con.execute("DROP TABLE IF EXISTS _bl_todo")
+    return 0
 
 
 def learned_summary(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig = LearnedConfig(),
