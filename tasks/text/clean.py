@@ -69,6 +69,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
@@ -558,40 +559,50 @@ def clean_text(text: str, rules: Ruleset, *, titles: Sequence[str] = (),
     for i, rule in header_hits:
         if rule.scope == "block":
             _extend_block(lines, nonblank, i, rule, st)
-        elif _section_applies(lines, nonblank, i, rule, st, len(text)):
-            cat = rule.sweep_category or rule.category
-            for j in nonblank:
-                if j > i and not lines[j].protected and lines[j].removed is None:
-                    lines[j].removed = (cat, rule.id)
-                    lines[j].cuts.clear()
+    sections = [(i, rule) for i, rule in header_hits if rule.scope == "section"]
+    if sections:
+        _sweep_first_section(lines, nonblank, sections, st, len(text))
     _sandwich(lines, nonblank, st)
     _caption_above_credit(lines, nonblank)
     _trailing_lists(lines, nonblank, st)
     return _assemble(lines)
 
 
-def _section_applies(lines: Sequence[_Line], nonblank: Sequence[int], i: int, rule: Rule, st: CleanSettings,
-                     size: int) -> bool:
-    """A comment header starts the comment section only late in the text and after the story: an early
-    "Comments" link next to the byline must not take the article with it."""
-    fraction = rule.min_fraction if rule.min_fraction is not None else st.section_min_fraction
-    start = lines[i].start
-    if start < fraction * size:
-        return False
-    if rule.max_rest is not None and size - start > rule.max_rest * start:
-        return False  # a bare "Comments" link with most of the text after it is not the comment section
-    if any(lines[j].protected for j in nonblank if j > i):
-        return False  # the headline comes after it: the article starts there, not the comments
-    story = 0
+def _sweep_first_section(lines: Sequence[_Line], nonblank: Sequence[int],
+                         sections: Sequence[tuple[int, Rule]],
+                         st: CleanSettings, size: int) -> None:
+    """The first comment header that starts the comment section takes everything after it.
+
+    A header starts the section only late in the text and after the story: an early "Comments" link
+    next to the byline, or one in a share bar above the article, must not take the article with it.
+    """
+    # Computed once (linear): where the story has shown enough sentences, and the last headline.
+    enough_story = None
+    count = 0
     for j in nonblank:
-        if j >= i:
-            break
         ln = lines[j]
         if ln.removed is None and not ln.protected and ln.is_story(st):
-            story += 1
-            if story >= st.section_min_story_lines:
-                return True
-    return False
+            count += 1
+            if count >= st.section_min_story_lines:
+                enough_story = j
+                break
+    last_protected = max((j for j in nonblank if lines[j].protected), default=-1)
+    for i, rule in sections:
+        fraction = rule.min_fraction if rule.min_fraction is not None else st.section_min_fraction
+        start = lines[i].start
+        if start < fraction * size or enough_story is None or enough_story >= i:
+            continue
+        if rule.max_rest is not None and size - start > rule.max_rest * start:
+            continue  # a bare "Comments" link with most of the text after it is not the comment section
+        if last_protected > i:
+            continue  # the headline comes after it: the article starts there, not the comments
+        cat = rule.sweep_category or rule.category
+        for j in nonblank[bisect_right(nonblank, i):]:
+            ln = lines[j]
+            if not ln.protected and ln.removed is None:
+                ln.removed = (cat, rule.id)
+                ln.cuts.clear()
+        return
 
 
 def _is_title(line: str, title_keys: Sequence[str]) -> bool:
@@ -673,8 +684,10 @@ def _continues(line: str, nxt: str) -> bool:
 
 
 def _extend_block(lines: list[_Line], nonblank: Sequence[int], i: int, rule: Rule, st: CleanSettings) -> None:
-    following = [j for j in nonblank if j > i]
-    after = following[: rule.max_lines or st.block_max_lines]
+    at = bisect_right(nonblank, i)
+    limit = rule.max_lines or st.block_max_lines
+    following = nonblank[at: at + limit + 1]  # one more than the block may take: to see the next line
+    after = following[:limit]
     if rule.until is not None:
         for n, j in enumerate(after):
             ln = lines[j]
