@@ -326,6 +326,14 @@ def test_user_file_adds_rules_categories_and_protects_lines(tmp_path: Path) -> N
     assert "Disclosure:" not in body_of(text, load_rules())
 
 
+def test_user_file_settings_override_the_defaults(tmp_path: Path) -> None:
+    text = "\n".join([*STORY, "Jane Roe contributed reporting from Lisbon.", STORY[0]])
+    assert "contributed" not in body_of(text, load_rules())  # within the default 8 tail lines
+    narrow = load_rules([write(tmp_path, "s.json", {"settings": {"tail_lines": 1}})])
+    assert narrow.settings.tail_lines == 1
+    assert "contributed" in body_of(text, narrow)  # no longer in the tail: a tail rule does not apply
+
+
 @pytest.mark.parametrize(("data", "message"), [
     ({"rules": [{"id": "bad.regex", "category": "promo", "pattern": "(unclosed", "keywords": ["x"]}]},
      "rule 'bad.regex': bad regular expression"),
