@@ -260,6 +260,12 @@ def test_trailing_headline_style_links_go_but_an_introduced_list_stays(rules: Ru
     assert body_of(introduced, rules) == introduced
 
 
+def test_a_headline_in_the_tail_is_kept_but_does_not_shield_link_lists(rules: Ruleset) -> None:
+    promo = "Join our Free Prize Challenge"
+    text = "\n".join([*STORY, "Thanks for signing up!", promo, "- Five things we learned on Sunday"])
+    assert body_of(text, rules, titles=[promo]) == "\n".join([*STORY, promo])
+
+
 def test_story_bullet_list_is_kept(rules: Ruleset) -> None:
     text = "\n".join([STORY[0], "What you need:", "- two ripe pears", "- a lemon", STORY[1],
                       "- Boil for ten minutes, then let the jars cool overnight."])

@@ -778,10 +778,11 @@ def _trailing_lists(lines: list[_Line], nonblank: Sequence[int], st: CleanSettin
     last_story = -1
     for i in reversed(nonblank):
         ln = lines[i]
-        if ln.protected or (ln.removed is None and ln.is_story(st) and not _is_list_item(ln.text)):
+        # A protected line (a headline) is kept but is not story text: it does not shield the lists after it.
+        if ln.removed is None and not ln.protected and ln.is_story(st) and not _is_list_item(ln.text):
             last_story = i
             break
-    after = [i for i in nonblank if i > last_story]
+    after = [i for i in nonblank if i > last_story and not lines[i].protected]
     if not after:
         return
     first = lines[after[0]].removed
@@ -800,7 +801,7 @@ def _trailing_lists(lines: list[_Line], nonblank: Sequence[int], st: CleanSettin
         ln = lines[i]
         if ln.removed is not None:
             continue
-        if ln.protected or not _is_list_item(ln.text) or not _is_title_case(ln.text) \
+        if not _is_list_item(ln.text) or not _is_title_case(ln.text) \
                 or len(ln.text.split()) > st.block_item_max_words:
             break
         run.append(ln)
