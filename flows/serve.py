@@ -358,6 +358,10 @@ async def _serve(params: dict[str, Any], interval_seconds: int | None, cron: str
         if poller is not None:                                   # starts, and astop/clean-up cancel it
             poller.stopping = True
         await _cancel_in_flight(deployment_id, shutdown.runner_stop_timeout)
+        # Then let every run process exit on its own before Runner.astop(): astop kills whatever
+        # process it still tracks and marks that run Cancelled -- even a run that has already
+        # reported Completed and is only tearing down (seen with Prefect 3.8.8).
+        await _wait_for_run_processes(runner, shutdown.runner_stop_timeout)
         try:
             await asyncio.wait_for(runner.astop(), shutdown.runner_stop_timeout)
             await asyncio.wait_for(serving, shutdown.runner_stop_timeout)
@@ -424,6 +428,17 @@ async def _cancel_in_flight(deployment_id: uuid.UUID, timeout: float) -> None:
             await asyncio.sleep(0.5)
             runs = await client.read_flow_runs(
                 **_unfinished_runs_filter(deployment_id, (*active, "CANCELLING")))
+
+
+async def _wait_for_run_processes(runner: Any, timeout: float) -> None:
+    # `_process_manager` is private to Prefect 3.8's Runner; without it we skip the wait and the
+    # clean-up below still leaves no run unfinished (a just-completed run might read Cancelled).
+    processes = getattr(runner, "_process_manager", None)
+    if processes is None or not hasattr(processes, "flow_run_ids"):
+        return
+    deadline = time.monotonic() + timeout
+    while processes.flow_run_ids() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
 
 
 async def _clean_up(deployment_id: uuid.UUID, stop_requested: datetime.datetime | None) -> None:
