@@ -8,8 +8,9 @@ Three mechanisms, applied in this order to the lines of a text:
    (keys that recur across many different stories of one publisher; see `warehouse/learned.py`).
 3. **Structure**: a block header ("You may also like") takes the link-like lines under it; a
    comment-section header near the end takes the rest of the document; a short line sandwiched between
-   two removals of one widget category goes with them; list items trailing after boilerplate at the very
-   end go too; a wire-style caption line directly above a removed photo credit is a caption.
+   two removals of one widget category goes with them; list items trailing at the very end after a
+   widget, or headline-style ("- 11 Facts About Our Galaxy") with no "…:" introducing them, go too; a
+   wire-style caption line directly above a removed photo credit is a caption.
 
 Precision guards (a sentence of the story must never be lost to a rule):
 - lines matching a `protect` pattern and headline lines (equal to one of `titles`) are never touched;
@@ -736,7 +737,7 @@ def _sandwich(lines: list[_Line], nonblank: Sequence[int], st: CleanSettings) ->
             ln.removed = (prev[0], "sandwich")
 
 
-_CREDIT_RULES_CATEGORY = "photo_credit"
+_PHOTO_CREDIT = "photo_credit"
 _CAPTION_DATE_END = re.compile(
     r",\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},\s+(?:19|20)\d\d\.?\s*$",
     re.IGNORECASE)
@@ -748,7 +749,7 @@ def _caption_above_credit(lines: list[_Line], nonblank: Sequence[int]) -> None:
     for n in range(1, len(nonblank)):
         i, j = nonblank[n - 1], nonblank[n]
         credit = lines[j].removed
-        if credit is None or credit[0] != _CREDIT_RULES_CATEGORY or j != i + 1:
+        if credit is None or credit[0] != _PHOTO_CREDIT or j != i + 1:
             continue
         ln = lines[i]
         if ln.removed is None and not ln.protected and _CAPTION_DATE_END.search(ln.text):
