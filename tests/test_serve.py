@@ -45,7 +45,7 @@ STORIES = {
     "library.txt": (
         "Town library reopens after two years of repairs\n\n"
         "The town library reopened on Saturday after two years of repairs to its roof and its heating.\n\n"
-        "Hundreds of readers queued before the doors opened, and most of the first loans were children's books.\n\n"
+        "Hundreds of readers queued before the doors opened; most first loans were children's books.\n\n"
         "The librarian said the reading room would stay open until eight in the evening on weekdays.\n"
     ),
 }
@@ -70,7 +70,9 @@ def _tail(log: Path, lines: int = 60) -> str:
 
 
 def _api_url(log: Path) -> str | None:
-    match = re.search(r"Prefect API (http://\S+/api)", log.read_text(errors="replace")) if log.exists() else None
+    if not log.exists():
+        return None
+    match = re.search(r"Prefect API (http://\S+/api)", log.read_text(errors="replace"))
     return match.group(1) if match else None
 
 
@@ -124,7 +126,8 @@ def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: P
     family: list[psutil.Process] = []
     try:
         api = _wait_for("the local Prefect server", lambda: _api_url(log), deadline, proc, log)
-        completed = _wait_for("two completed scheduled runs", lambda: _completed_runs(api), deadline, proc, log)
+        completed = _wait_for("two completed scheduled runs", lambda: _completed_runs(api), deadline, proc,
+                              log)
         # Everything serve started: the Prefect server, a flow run in flight, multiprocessing helpers.
         family = psutil.Process(proc.pid).children(recursive=True)
         assert any("server" in " ".join(p.cmdline()) for p in family), [p.cmdline() for p in family]
