@@ -36,8 +36,13 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.I)
+# Bounded repetitions: with `[^>]+` a head of thousands of unclosed "<meta" takes seconds.
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{0,300}?charset\s{0,8}=\s{0,8}["']?\s{0,8}([A-Za-z0-9_.:-]{1,40})""", re.I
+)
+_XML_ENCODING = re.compile(
+    rb"""^\s{0,64}<\?xml[^>]{0,200}?encoding\s{0,8}=\s{0,8}["']([A-Za-z0-9_.:-]{1,40})""", re.I
+)
 # C0 controls other than tab/newline/CR/formfeed/ESC are not text; a few stray ones are tolerated.
 _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 # In decoded text: NUL and C0 controls (keeping \t \n \f \r), and lone surrogates (from JSON

@@ -411,7 +411,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 # -- feeds and sitemaps -----------------------------------------------------------------------
 
-_XML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<([A-Za-z_][\w.:-]*)", re.S)
+_NAME = re.compile(rb"[A-Za-z_][\w.:-]*")
 _DOCTYPE_ENTITY = re.compile(rb"<!DOCTYPE[^>]*\[|<!ENTITY", re.I)
 _FEED_ROOTS = {
     "rss": "rss",
@@ -428,10 +428,42 @@ def _local(tag: str) -> str:
 
 def feed_kind(body: bytes) -> str | None:
     """'rss' | 'atom' | 'sitemap' | 'sitemapindex' when the bytes are such a document, else None."""
-    match = _XML_START.match(body[:4096].lstrip(b"\xef\xbb\xbf"))
-    if not match:
-        return None
-    return _FEED_ROOTS.get(_local(match.group(1).decode("ascii", "ignore")))
+    name = root_name(body[:65536])
+    return _FEED_ROOTS.get(_local(name)) if name else None
+
+
+def root_name(head: bytes) -> str | None:
+    """The root element's name, skipping the prolog, comments and a DOCTYPE.
+
+    A linear scan, not a regex: a regex with optional repeated groups backtracks for minutes on
+    hostile input such as thousands of unterminated comments.
+    """
+    pos = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    end = len(head)
+    while pos < end:
+        while pos < end and head[pos] in b" \t\r\n":
+            pos += 1
+        if head.startswith(b"<?", pos):
+            close = head.find(b"?>", pos)
+            pos = -1 if close < 0 else close + 2
+        elif head.startswith(b"<!--", pos):
+            close = head.find(b"-->", pos + 4)
+            pos = -1 if close < 0 else close + 3
+        elif head[pos : pos + 9].upper() == b"<!DOCTYPE":
+            gt = head.find(b">", pos)
+            bracket = head.find(b"[", pos, gt if gt >= 0 else end)
+            if bracket >= 0:  # an internal subset: skip to "]" then ">"
+                close = head.find(b"]", bracket)
+                gt = head.find(b">", close) if close >= 0 else -1
+            pos = -1 if gt < 0 else gt + 1
+        elif head.startswith(b"<", pos):
+            match = _NAME.match(head, pos + 1)
+            return match.group(0).decode("ascii", "ignore") if match else None
+        else:
+            return None
+        if pos < 0:
+            return None
+    return None
 
 
 def parse_feed(body: bytes, base_url: str, max_items: int = 500) -> Feed | FetchFailure:
