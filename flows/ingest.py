@@ -28,6 +28,7 @@ from tasks.ingest import (
     load_batch_task,
     process_batch,
     read_documents,
+    reclean_task,
     record_inputs_task,
     skip_unchanged,
 )
@@ -37,6 +38,8 @@ from tasks.text.pipeline import ProcessConfig, make_context
 from tasks.text.sign import SignConfig
 from warehouse.connect import default_db_path, migrate, run_lock, writer
 from warehouse.dedup import DedupConfig, ensure_schema
+from warehouse.learned import LearnedConfig, learned_keys_by_publisher
+from warehouse.learned import ensure_schema as ensure_learned_schema
 from warehouse.load import finish_run, start_run
 
 T = TypeVar("T")
@@ -68,6 +71,7 @@ class RunTally:
             "loaded": self.counts["loaded"],
             "skipped_known": self.counts["skipped_known"],
             "quarantined": self.counts["quarantined"],
+            "recleaned": self.counts["recleaned"],
             "quarantine_reasons": dict(sorted(self.reasons.items())),
             "removed_by_category": dict(sorted(self.removed.items())),
             "dedup": dict(sorted(self.dedup.items())),
@@ -97,20 +101,26 @@ def ingest(
     run_id = uuid.uuid4().hex
     params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
               "rules_files": rules_files or [], "workers": n_workers}
-    ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())))
     sign_cfg = SignConfig()
     dedup_cfg = DedupConfig(sign=sign_cfg)
+    learned_cfg = LearnedConfig()
     tally = RunTally()
 
     with run_lock(db_path):
         with writer(db_path) as con:
             migrate(con)
             ensure_schema(con, dedup_cfg)
+            ensure_learned_schema(con)
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
+            # What earlier runs learned is applied while cleaning; what this run learns, by reclean below.
+            learned = learned_keys_by_publisher(con, learned_cfg)
+        ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())), learned)
         pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds)) if n_workers > 1 else None
         try:
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
                  pool_key, doc_seconds)
+            if tally.counts["loaded"]:
+                tally.counts["recleaned"] += reclean_task(db_path, run_id, ctx, learned_cfg)
         except BaseException as exc:
             with writer(db_path) as con:
                 finish_run(con, run_id, "failed", tally.summary(), f"{type(exc).__name__}: {exc}")
@@ -220,5 +230,5 @@ def _report(summary: dict[str, Any]) -> None:
     try:
         create_markdown_artifact(markdown="\n".join(lines), key="ingest-report",
                                  description="newsetl ingest run summary")
-    except Exception as exc:  # noqa: BLE001 - a report that cannot be written must not fail a loaded run
+    except Exception as exc:
         get_run_logger().warning("could not write the run report artifact: %s", exc)

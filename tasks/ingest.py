@@ -20,9 +20,10 @@ from schemas.records import Article, RawDocument, Rejection
 from tasks.pool import run_batch
 from tasks.sources.read import ReadConfig, discover, read_path
 from tasks.text.pipeline import ProcessContext
-from tasks.text.sign import SignConfig, Signatures
+from tasks.text.sign import Signatures, SignConfig
 from warehouse.connect import WarehouseBusy, writer
 from warehouse.dedup import DedupConfig
+from warehouse.learned import LearnedConfig, reclean
 from warehouse.load import LoadStats, known_doc_ids, load_batch, record_inputs, unchanged_inputs
 
 
@@ -51,7 +52,7 @@ def _is_busy(task: object, run: object, state: object) -> bool:
         state.result()  # type: ignore[attr-defined]
     except WarehouseBusy:
         return True
-    except Exception:  # noqa: BLE001 - anything else is not transient
+    except Exception:
         return False
     return False
 
@@ -150,3 +151,12 @@ def record_inputs_task(db: str, run_id: str, inputs: Sequence[tuple[str, int, in
     # the files are read again next time, and their known doc_ids are skipped then.
     with writer(db) as con:
         record_inputs(con, inputs, run_id)
+
+
+@task(name="reclean-learned", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
+def reclean_task(db: str, run_id: str, ctx: ProcessContext, cfg: LearnedConfig) -> int:
+    """Re-clean stored articles holding lines that became known boilerplate during this run."""
+    with writer(db) as con:
+        changed = reclean(con, run_id, cfg, ctx.rules)
+    get_run_logger().info("re-cleaned %d stored articles with newly learned boilerplate", changed)
+    return changed

@@ -29,7 +29,7 @@ import numpy as np
 
 from schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
 from tasks.text.pipeline import ProcessContext, process_document
-from tasks.text.sign import SignConfig, Signatures, sign_texts
+from tasks.text.sign import Signatures, SignConfig, sign_texts
 
 TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
 WORKER_CRASHED = "worker_crashed"

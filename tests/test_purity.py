@@ -16,9 +16,9 @@ MODULES = sorted(f"tasks.text.{p.stem}" for p in TEXT_CORE.glob("*.py") if p.ste
 def test_text_core_imports_neither_prefect_nor_duckdb(module: str) -> None:
     # A fresh interpreter: other tests may already have imported prefect into this one.
     code = (
-        "import sys, importlib; importlib.import_module(%r); "
+        f"import sys, importlib; importlib.import_module({module!r}); "
         "bad = [m for m in ('prefect', 'duckdb') if m in sys.modules]; "
-        "print(','.join(bad)); sys.exit(1 if bad else 0)" % module
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"{module} pulls in: {proc.stdout.strip()} {proc.stderr[-500:]}"

@@ -21,6 +21,7 @@ from schemas import arrow as S
 from schemas.records import Article, RawDocument, Rejection
 from tasks.text.sign import Signatures, body_hash
 from warehouse.dedup import DedupConfig, cluster_batch
+from warehouse.learned import LearnedConfig, record_articles
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def load_batch(
     signatures: Signatures,
     rejections: Sequence[Rejection],
     dedup: DedupConfig,
+    learned: LearnedConfig | None = None,
 ) -> LoadStats:
     """Write one batch in one transaction; re-loading a batch already loaded changes nothing."""
     doc_t = documents_table(docs, rejections, run_id)
@@ -208,6 +210,10 @@ def load_batch(
                 minhash=signatures.minhash[keep], n_shingles=signatures.n_shingles[keep],
                 n_words=signatures.n_words[keep])
             stats = dict(vars(cluster_batch(con, dedup_in, sigs, dedup, run_id)))
+            # Count the batch's lines per publisher and story cluster (after dedup: copies of one
+            # story count once), in the same transaction, so learned counts never drift from articles.
+            record_articles(con, art_new.column("article_id").to_pylist(), learned or LearnedConfig(),
+                            own_transaction=False)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

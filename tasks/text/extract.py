@@ -18,7 +18,9 @@ EXTRACTION_FAILED = "extraction_failed"
 class ExtractConfig:
     include_comments: bool = False  # reader comments are not the article
     include_tables: bool = True
-    favor_precision: bool = False
+    # Measured on aeb-dev/html (bench/eval_clean.py --html): F1 after cleaning 0.9768 with
+    # favor_precision vs 0.9725 default and 0.9722 favor_recall; residual lines 16 vs 20 vs 24.
+    favor_precision: bool = True
     favor_recall: bool = False
     # Below this many characters an extraction is treated as a failure (a cookie wall, an empty shell).
     min_chars: int = 1
@@ -58,7 +60,7 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
             favor_recall=config.favor_recall,
             deduplicate=False,
         )
-    except Exception as exc:  # noqa: BLE001 - trafilatura/lxml raise many types on hostile markup
+    except Exception as exc:
         raise ExtractError(EXTRACTION_FAILED, f"trafilatura failed: {type(exc).__name__}: {exc}") from exc
     text = (doc.text or "") if doc is not None else ""
     if len(text.strip()) < config.min_chars:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import traceback
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import AbstractSet
 
 from schemas.records import STAGE_EXTRACT, STAGE_PROCESS, Article, RawDocument, Rejection, Removal
 from tasks.text.clean import Ruleset, clean_text, load_rules
@@ -27,8 +27,9 @@ _WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class ProcessConfig:
-    extract: ExtractConfig = ExtractConfig()
-    repair: RepairConfig = RepairConfig()
+    # Frozen configs: sharing one default instance is safe.
+    extract: ExtractConfig = ExtractConfig()  # noqa: RUF009
+    repair: RepairConfig = RepairConfig()  # noqa: RUF009
     rules_files: tuple[str, ...] = ()  # user rules files, added to the built-in library
 
 
@@ -38,7 +39,12 @@ class ProcessContext:
 
     config: ProcessConfig
     rules: Ruleset
-    learned: Mapping[str, AbstractSet[str]] = field(default_factory=dict)  # publisher -> line keys
+    learned: Mapping[str, AbstractSet[str]] = field(default_factory=dict)  # publisher key -> line keys
+    learned_rules: Ruleset | None = None  # `rules` without pattern rules: for the learned pass
+
+    def __post_init__(self) -> None:
+        if self.learned_rules is None:
+            object.__setattr__(self, "learned_rules", self.rules.learned_only())
 
 
 def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] | None = None) -> ProcessContext:
@@ -54,7 +60,7 @@ def process_document(doc: RawDocument, ctx: ProcessContext) -> Article | Rejecti
         return _process(doc, ctx)
     except ExtractError as exc:
         return Rejection(doc.source_uri, STAGE_EXTRACT, exc.reason, str(exc), doc_id=doc.doc_id, raw=doc.raw)
-    except Exception as exc:  # noqa: BLE001 - one bad document must not sink its batch
+    except Exception as exc:
         where = traceback.extract_tb(exc.__traceback__)[-1]
         detail = f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
         return Rejection(doc.source_uri, STAGE_PROCESS, PROCESSING_ERROR, detail, doc_id=doc.doc_id, raw=doc.raw)
@@ -90,11 +96,19 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
         )
     repaired = repair_text(text, ctx.config.repair)
     titles = tuple(t for t in (hints.title,) if t)
-    learned = ctx.learned.get(_publisher_key(hints), frozenset())
-    cleaned = clean_text(repaired.text, ctx.rules, titles=titles, learned=learned)
+    cleaned = clean_text(repaired.text, ctx.rules, titles=titles)
     described = describe_article(cleaned.body, cleaned.removals, hints)
     body = described.body.strip()
     removals: tuple[Removal, ...] = (*cleaned.removals, *described.removals)
+    # Learned boilerplate needs the publisher, which describe has only now found (for plain text it
+    # may come from a signature line). Positions of these removals are offsets in the described body.
+    learned = ctx.learned.get(publisher_key(described.metadata.publisher), frozenset())
+    if learned and body:
+        title_lines = tuple(t for t in (described.metadata.title, hints.title) if t)
+        learned_rules = ctx.learned_rules or ctx.rules.learned_only()
+        relearned = clean_text(body, learned_rules, titles=title_lines, learned=learned)
+        body = relearned.body.strip()
+        removals = (*removals, *relearned.removals)
     if not body:
         return Rejection(doc.source_uri, STAGE_PROCESS, EMPTY_AFTER_CLEANING,
                          f"nothing but boilerplate: {len(removals)} spans removed, no story text left",
@@ -123,5 +137,6 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
     )
 
 
-def _publisher_key(hints: DescribeHints) -> str:
-    return (hints.publisher or hints.sitename or "").casefold()
+def publisher_key(publisher: str | None) -> str:
+    """How publishers are matched for learned boilerplate (same as warehouse.learned.publisher_key)."""
+    return (publisher or "").strip().casefold()
