@@ -1,0 +1,299 @@
+"""Dedup benchmarks: signature throughput against datasketch, and incremental matching at scale.
+
+    python bench/bench_dedup.py                      # both, short (200k stored signatures)
+    python bench/bench_dedup.py --stored 1000000     # the 10k-vs-1M figure
+    python bench/bench_dedup.py --only sign --docs 3000
+    python bench/bench_dedup.py --only match --stored 100000,300000,1000000   # memory vs stored count
+
+1. Signatures: the same texts through `sign_texts` (numpy, batches of --sign-batch) and through
+   datasketch (`MinHash(num_perm=128).update_batch` over the same normalized word 5-grams, its fast
+   path), alternated in one process, best of --repeat. Texts: generated articles, and dedup-dev's
+   texts when ../shared is there. Goal ≥ 1.5× datasketch.
+2. Matching: a warehouse with N stored signatures (random MinHash written straight into `signatures`,
+   `lsh_bands`, `articles`, `clusters`), then one `cluster_batch` of 10,000 new articles of which 1,000
+   are near copies (5 % of MinHash values changed) of stored ones. The batch runs in a fresh process
+   that opens the file, so its peak RSS (ru_maxrss) is the matching's own. Goal < 2 s, memory flat in N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+BATCH = 10_000
+COPIES = 1_000
+
+
+# --- 1. signature throughput -------------------------------------------------------------------------
+
+
+def generated_texts(n: int, seed: int = 0) -> list[str]:
+    """News-sized texts (200-900 words) over a Zipf-distributed vocabulary, with punctuation."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    vocab = ["".join(rng.choice(letters, size=int(k))) for k in rng.integers(2, 11, size=50_000)]
+    out = []
+    for _ in range(n):
+        ids = np.minimum(rng.zipf(1.2, size=int(rng.integers(200, 900))) - 1, len(vocab) - 1)
+        ws = [vocab[i] for i in ids]
+        out.append(" ".join(w + ("." if k % 15 == 14 else "") for k, w in enumerate(ws)))
+    return out
+
+
+def sign_ours(texts: Sequence[str], batch: int) -> float:
+    from tasks.text.sign import sign_texts
+
+    t0 = time.perf_counter()
+    for s in range(0, len(texts), batch):
+        sign_texts(texts[s:s + batch])
+    return time.perf_counter() - t0
+
+
+def sign_datasketch(texts: Sequence[str], k: int = 5, num_perm: int = 128) -> float:
+    from datasketch import MinHash
+
+    from tasks.text.sign import normalize_for_signature
+
+    t0 = time.perf_counter()
+    for t in texts:
+        w = normalize_for_signature(t)
+        m = MinHash(num_perm=num_perm)
+        m.update_batch([" ".join(w[i:i + k]).encode("utf-8") for i in range(max(1, len(w) - k + 1))])
+        m.digest()
+    return time.perf_counter() - t0
+
+
+def bench_sign(n_docs: int, batch: int, repeat: int) -> list[dict[str, object]]:
+    corpora = [("generated", generated_texts(n_docs))]
+    dev = SHARED / "eval" / "dedup-dev" / "docs.jsonl"
+    if dev.exists():
+        lines = dev.read_text(encoding="utf-8").splitlines()
+        corpora.append(("dedup-dev", [json.loads(x)["text"] for x in lines if x.strip()]))
+    results = []
+    for name, texts in corpora:
+        ours, theirs = [], []
+        for _ in range(repeat):  # alternated, so both see the same machine load
+            ours.append(sign_ours(texts, batch))
+            theirs.append(sign_datasketch(texts))
+        words = sum(len(t.split()) for t in texts)
+        r = {"bench": "signatures", "corpus": name, "docs": len(texts),
+             "mean_words": round(words / len(texts)), "numpy_docs_s": round(len(texts) / min(ours)),
+             "datasketch_docs_s": round(len(texts) / min(theirs)), "ratio": round(min(theirs) / min(ours), 2)}
+        print(json.dumps(r), flush=True)
+        results.append(r)
+    return results
+
+
+# --- 2. incremental matching --------------------------------------------------------------------------
+
+
+def _hex_id(prefix: str, i: int) -> str:
+    """64-hex-digit ids, like the pipeline's (sha256 of the raw bytes): string joins cost by length."""
+    return hashlib.sha256(f"{prefix}{i}".encode()).hexdigest()
+
+
+def _status_mb(field: str) -> float:
+    """VmRSS / VmHWM of this process from /proc (ru_maxrss would include the parent's RSS at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS, so the next peak is the matching's own (Linux ≥ 4.0)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def build_warehouse(path: Path, stored: int, seed: int = 1) -> float:
+    """Write `stored` synthetic signed articles straight into the tables (no text, no pipeline)."""
+    import duckdb
+
+    from schemas.ddl import MIGRATIONS
+    from tasks.text.sign import band_keys
+    from warehouse.dedup import DedupConfig, ensure_schema, rank_keys
+
+    cfg = DedupConfig()
+    con = duckdb.connect(str(path))
+    for _, _, sql in MIGRATIONS:
+        con.execute(sql)
+    ensure_schema(con, cfg)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    chunk = 100_000
+    for s in range(0, stored, chunk):
+        n = min(chunk, stored - s)
+        sid = np.arange(s + 1, s + n + 1, dtype=np.int64)
+        ids = [_hex_id("s", int(i)) for i in sid]
+        mh = rng.integers(0, 2**32, size=(n, cfg.sign.num_perm), dtype=np.uint64).astype("<u4")
+        tables = {
+            "signatures": pa.table({
+                "sid": sid, "article_id": ids, "body_hash": [_hex_id("h", int(i)) for i in sid],
+                "rank_key": rank_keys(ids), "body_key": rank_keys([_hex_id("h", int(i)) for i in sid]),
+                "n_shingles": pa.array(np.full(n, 500), pa.int32()),
+                "n_words": pa.array(np.full(n, 504), pa.int32()), "banded": np.ones(n, dtype=bool),
+                "minhash": pa.array([r.tobytes() for r in mh], pa.binary()), "run_id": ["seed"] * n}),
+            "lsh_bands": pa.table({"key": band_keys(mh.astype(np.uint32), cfg.sign).reshape(-1),
+                                   "sid": np.repeat(sid, cfg.sign.bands)}),
+            "articles": pa.table({
+                "article_id": ids, "doc_id": ids, "source_uri": ids, "body": [""] * n,
+                "body_hash": [_hex_id("h", int(i)) for i in sid],
+                "word_count": pa.array(np.full(n, 504), pa.int32()),
+                "cluster_id": ids, "is_canonical": np.ones(n, dtype=bool), "content_type": ["text"] * n,
+                "run_id": ["seed"] * n}),
+            "clusters": pa.table({"cluster_id": ids, "canonical_article_id": ids,
+                                  "size": pa.array(np.ones(n), pa.int32()), "updated_run_id": ["seed"] * n}),
+        }
+        for name, t in tables.items():
+            con.register("_t", t)
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _t").fetchall()
+            con.unregister("_t")
+    con.execute("CHECKPOINT")
+    con.close()
+    return time.perf_counter() - t0
+
+
+def match_once(path: Path, stored: int, memory_limit: str | None, seed: int = 2,
+               profile: bool = False, rounds: int = 3) -> dict[str, object]:
+    """Run in a fresh process: open the warehouse, cluster one 10k batch (rolled back), report."""
+    import duckdb
+
+    from tasks.text.sign import Signatures
+    from warehouse.dedup import DedupConfig, cluster_batch
+
+    cfg = DedupConfig()
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect(str(path))
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    rss_open = _status_mb("VmRSS")
+    # 1,000 near copies of random stored signatures (5 % of values changed: J ≈ 0.9), 9,000 new stories.
+    src = rng.choice(np.arange(1, stored + 1), size=COPIES, replace=False)
+    con.register("_src", pa.table({"sid": src}))
+    got = con.sql("SELECT s.sid, s.minhash FROM signatures s JOIN _src USING (sid) ORDER BY s.sid"
+                  ).fetchnumpy()
+    con.unregister("_src")
+    order = {int(s): k for k, s in enumerate(got["sid"])}
+    mh = rng.integers(0, 2**32, size=(BATCH, cfg.sign.num_perm), dtype=np.uint64).astype(np.uint32)
+    for k, s in enumerate(src):
+        base = np.frombuffer(got["minhash"][order[int(s)]], dtype="<u4").copy()
+        change = rng.random(cfg.sign.num_perm) < 0.05
+        base[change] = rng.integers(0, 2**32, size=int(change.sum()), dtype=np.uint64).astype(np.uint32)
+        mh[k] = base
+    ids = [_hex_id("n", i) for i in range(BATCH)]
+    sigs = Signatures(minhash=mh, n_shingles=np.full(BATCH, 500), n_words=np.full(BATCH, 504))
+    batch = pa.table({"article_id": ids, "body_hash": [_hex_id("nh", i) for i in range(BATCH)],
+                      "word_count": pa.array(np.full(BATCH, 504), pa.int32()),
+                      "published_at": pa.array([None] * BATCH, pa.timestamp("us", tz="UTC")),
+                      "fetched_at": pa.array([None] * BATCH, pa.timestamp("us", tz="UTC"))})
+    arts = pa.table({"article_id": ids, "doc_id": ids, "source_uri": ids, "body": [""] * BATCH,
+                     "body_hash": batch.column("body_hash"), "word_count": batch.column("word_count"),
+                     "content_type": ["text"] * BATCH, "run_id": ["bench"] * BATCH})
+    times: list[float] = []
+    peaks: list[float] = []
+    stats = None
+    found = 0
+    for _ in range(rounds):  # each round rolled back: round 1 reads the file cold, later rounds warm
+        con.execute("BEGIN TRANSACTION")
+        con.register("_a", arts)
+        con.execute("INSERT INTO articles BY NAME SELECT * FROM _a").fetchall()
+        con.unregister("_a")
+        rss_before = _status_mb("VmRSS")
+        reset = _reset_peak()
+        t0 = time.perf_counter()
+        if profile:
+            import cProfile
+            import pstats
+
+            with cProfile.Profile() as prof:
+                stats = cluster_batch(con, batch, sigs, cfg, "bench")
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("cumtime").print_stats("dedup.py", 30)
+        else:
+            stats = cluster_batch(con, batch, sigs, cfg, "bench")
+        times.append(time.perf_counter() - t0)
+        peaks.append(_status_mb("VmHWM") - rss_before if reset else float("nan"))
+        con.register("_copies", pa.table({"v": ids[:COPIES]}))
+        found = con.execute("SELECT count(*) FROM articles a JOIN _copies c ON a.article_id = c.v JOIN "
+                            "clusters k ON k.cluster_id = a.cluster_id WHERE k.size = 2").fetchall()[0][0]
+        con.unregister("_copies")
+        con.execute("ROLLBACK")
+    rss_end = _status_mb("VmRSS")
+    con.close()
+    assert stats is not None
+    return {"bench": "match", "stored": stored, "batch": BATCH, "planted_copies": COPIES,
+            "copies_found": int(found), "seconds_cold": round(times[0], 3),
+            "seconds_warm_best": round(min(times[1:]), 3) if len(times) > 1 else None,
+            "candidates": stats.candidates, "verified_pairs": stats.verified_pairs,
+            "memory_limit": memory_limit,
+            "rss_mb_after_open": round(rss_open), "peak_growth_mb_per_round": [round(p) for p in peaks],
+            "rss_mb_end": round(rss_end),
+            }
+
+
+def bench_match(stored_list: Sequence[int], workdir: Path | None, memory_limit: str | None,
+                db: Path | None = None, profile: bool = False, rounds: int = 3) -> list[dict[str, object]]:
+    """Build a warehouse per stored count (or reuse `db`, which is then kept) and match one batch."""
+    results = []
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        for stored in stored_list:
+            path = db if db is not None else Path(tmp) / f"match_{stored}.duckdb"
+            build_s = 0.0 if path.exists() else build_warehouse(path, stored)
+            cmd = [sys.executable, __file__, "--_match-child", str(path), "--stored", str(stored),
+                   "--rounds", str(rounds)]
+            if memory_limit:
+                cmd += ["--memory-limit", memory_limit]
+            if profile:
+                cmd += ["--profile"]
+            out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            r.update({"build_seconds": round(build_s, 1), "db_mb": round(path.stat().st_size / 1e6)})
+            print(json.dumps(r), flush=True)
+            results.append(r)
+            if db is None:
+                path.unlink()
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", choices=("sign", "match"))
+    ap.add_argument("--docs", type=int, default=2000, help="generated texts for the signature bench")
+    ap.add_argument("--sign-batch", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--stored", default="200000", help="stored signatures, or a comma-separated list")
+    ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for the match, e.g. 1GB")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--profile", action="store_true", help="cProfile the match (to stderr)")
+    ap.add_argument("--rounds", type=int, default=3, help="match rounds (rolled back); the first is cold")
+    ap.add_argument("--db", type=Path, default=None, help="reuse (or keep) this prepared warehouse")
+    ap.add_argument("--_match-child", type=Path, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._match_child:
+        print(json.dumps(match_once(args._match_child, int(args.stored), args.memory_limit,
+                                    profile=args.profile, rounds=args.rounds)))
+        return 0
+    if args.only in (None, "sign"):
+        bench_sign(args.docs, args.sign_batch, args.repeat)
+    if args.only in (None, "match"):
+        bench_match([int(x) for x in str(args.stored).split(",")], args.workdir, args.memory_limit, args.db,
+                    args.profile, args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
