@@ -219,9 +219,7 @@ def _mixed_warc(folder: Path) -> Path:
             ("https://n.example/b", "text/html", b"\x00" * 3000),
         ]:
             http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
-            writer.write_record(
-                writer.create_warc_record(uri, "response", payload=BytesIO(body), http_headers=http)
-            )
+            writer.write_record(writer.create_warc_record(uri, "response", payload=BytesIO(body), http_headers=http))
     return path
 
 
@@ -444,6 +442,34 @@ CASES: list[Case] = [
     ),
     Case("jsonl_blank_only", _write("blank.jsonl", b"\n\n  \n"), EMPTY_INPUT),
     Case("json_array_truncated", _write("arr.json", b'[{"id": "1", "text": "a"}, {"id": "2", "te'), BAD_JSON),
+    Case(
+        "html_flood_of_unclosed_meta_tags",  # a backtracking charset regex would take seconds here
+        _write("meta.html", b"<meta " * 13_000 + b"<p>" + STORY.encode() + b"</p>"),
+        "doc",
+        lambda out: _assert_in_content("harbour authority", out),
+    ),
+    Case(
+        "jsonl_crlf_and_bom",
+        _write(
+            "crlf.jsonl",
+            b"\xef\xbb\xbf" + _rec(id="1", text=STORY).encode() + b"\r\n" + _rec(id="2", text="x").encode(),
+        ),
+        "doc",
+        lambda out: _assert_reasons(out, ["doc", "doc"]),
+    ),
+    Case(
+        "jsonl_utf16_with_bom",
+        _write("u16.jsonl", (_rec(id="1", text=STORY) + "\n" + _rec(id="2", text="Café") + "\n").encode("utf-16")),
+        "doc",
+        lambda out: _assert_reasons(out, ["doc", "doc"]),
+    ),
+    Case("file_name_of_255_bytes", _write("n" * 251 + ".txt", STORY.encode()), "doc"),
+    Case(
+        "file_name_with_newline_and_hash",
+        _write("two\nlines #1.txt", STORY.encode()),
+        "doc",
+        lambda out: _assert_in_content("harbour authority", out),
+    ),
     Case("warc_not_a_warc", _write("x.warc", STORY.encode()), warc_mod.BAD_WARC),
     Case("warc_empty", _write("e.warc.gz", b""), EMPTY_INPUT),
     Case(
@@ -575,11 +601,7 @@ def test_file_vanishes_between_listing_and_reading(tmp_path: Path) -> None:
     out = {Path(p).name: list(read_path(p)) for p in paths}
     assert isinstance(out["here.txt"][0], RawDocument)
     (gone,) = out["gone.txt"]
-    assert (
-        isinstance(gone, Rejection)
-        and gone.reason == NOT_FOUND
-        and "removed after it was listed" in gone.detail
-    )
+    assert isinstance(gone, Rejection) and gone.reason == NOT_FOUND and "removed after it was listed" in gone.detail
 
 
 def _read_as_nobody(path: str) -> list[Outcome]:
@@ -617,9 +639,7 @@ def test_unreadable_file_permissions() -> None:
         path.chmod(0o000)
         out = _read_as_nobody(str(path)) if os.geteuid() == 0 else list(read_path(str(path)))
         (item,) = out
-        assert (
-            isinstance(item, Rejection) and item.reason == UNREADABLE and "permission denied" in item.detail
-        )
+        assert isinstance(item, Rejection) and item.reason == UNREADABLE and "permission denied" in item.detail
     finally:
         for p in folder.iterdir():
             p.unlink()
@@ -636,6 +656,4 @@ def test_gzip_bomb_memory_bound(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert _reasons(out) == [TOO_LARGE]
-    assert peak < 5 * config.max_bytes, (
-        f"peak {peak / 1e6:.0f} MB for a limit of {config.max_bytes / 1e6:.0f} MB"
-    )
+    assert peak < 5 * config.max_bytes, f"peak {peak / 1e6:.0f} MB for a limit of {config.max_bytes / 1e6:.0f} MB"

@@ -492,3 +492,13 @@ def test_parse_content_type() -> None:
     assert h.parse_content_type('text/HTML; Charset="UTF-8"') == ("text/html", "UTF-8")
     assert h.parse_content_type(None) == ("", None)
     assert h.parse_content_type("application/xml") == ("application/xml", None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<!---->" * 9000 + b"<!--", b"<!--" * 16000, b"<!DOCTYPE [" + b'<!ENTITY a "b">' * 4000, b"<?" * 30000],
+)
+def test_feed_sniffing_is_linear_on_hostile_heads(body: bytes) -> None:
+    started = time.perf_counter()
+    assert h.feed_kind(body) is None
+    assert time.perf_counter() - started < 0.5  # a backtracking regex took minutes on the first one

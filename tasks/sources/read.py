@@ -47,6 +47,10 @@ BAD_JSON = "bad_json"
 BAD_RECORD = "bad_record"
 DUPLICATE_RECORD = "duplicate_record"
 BAD_SOURCES_FILE = "bad_sources_file"
+WARC_BAD = "bad_warc"
+WARC_NOT_HTML = "warc_record_not_html"  # a capture of an image, script, style sheet, PDF...
+WARC_HTTP_STATUS = "warc_http_status"  # a capture of a redirect or an error page
+WARC_REVISIT = "warc_revisit"  # a duplicate capture recorded without payload
 
 TEXT_SUFFIXES = {".txt", ".text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml", ".shtml"}
@@ -749,7 +753,9 @@ def _clean_json(value: Any) -> Any:
 # -- URLs, feeds, sitemaps --------------------------------------------------------------------
 
 
-SKIP_REASONS = frozenset({_http.NOT_MODIFIED})
+# Rejections that are not failures: a capture or page that is deliberately not an article or is
+# unchanged since the last run. The flow may count them as "skipped" rather than quarantine them.
+SKIP_REASONS = frozenset({_http.NOT_MODIFIED, WARC_NOT_HTML, WARC_HTTP_STATUS, WARC_REVISIT})
 
 
 def read_url(

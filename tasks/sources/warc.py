@@ -31,13 +31,26 @@ from warcio.archiveiterator import ArchiveIterator
 from schemas.records import STAGE_READ, RawDocument, Rejection
 
 # read.py imports this module only when it meets a WARC, so importing it here makes no cycle.
-from tasks.sources.read import EMPTY_INPUT, TOO_LARGE, ReadConfig, document_from_bytes, sha256_hex
+from tasks.sources.read import (
+    EMPTY_INPUT,
+    SKIP_REASONS,
+    TOO_LARGE,
+    WARC_BAD,
+    WARC_HTTP_STATUS,
+    WARC_NOT_HTML,
+    WARC_REVISIT,
+    ReadConfig,
+    document_from_bytes,
+    sha256_hex,
+)
 
-BAD_WARC = "bad_warc"
-NOT_HTML = "warc_record_not_html"
-HTTP_STATUS = "warc_http_status"
-REVISIT = "warc_revisit"
-SKIP_REASONS = frozenset({NOT_HTML, HTTP_STATUS, REVISIT})
+# The reasons live in read.py (so that read.SKIP_REASONS lists every skip without importing warcio);
+# the short names are this module's public API.
+BAD_WARC = WARC_BAD
+NOT_HTML = WARC_NOT_HTML
+HTTP_STATUS = WARC_HTTP_STATUS
+REVISIT = WARC_REVISIT
+__all__ = ["BAD_WARC", "HTTP_STATUS", "NOT_HTML", "REVISIT", "SKIP_REASONS", "read_warc"]
 
 _DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 _IGNORED = frozenset({"request", "metadata", "warcinfo", "conversion", "continuation"})
