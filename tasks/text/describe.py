@@ -108,6 +108,7 @@ _DATE_TEXT_RE = re.compile(
     r"(?:,?\s*(?:at\s+)?\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*[A-Z]{2,5}\b|\s*[+-]\d{2}:?\d{2})?)?",
     re.IGNORECASE,
 )
+_YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _RELATIVE_RE = re.compile(
     r"\b(?:(?:\d+|an?|one)\s+(?:second|minute|min|hour|hr|day|week|month)s?\s+ago|yesterday|today)\b",
     re.IGNORECASE,
@@ -176,6 +177,10 @@ def parse_date(text: str, hints: DescribeHints = DescribeHints(), languages: tup
     dt = _parse_iso(text)
     if dt is None:
         m = _DATE_TEXT_RE.search(text)
+        if m is None and not _YEAR_RE.search(text):
+            # No written-out date and no year: nothing absolute here ("3 hours ago" is relative and
+            # needs the fetch time; "25 minutes" is a duration).
+            return None
         candidate = m.group(0) if m else text
         dt = _dateparse(candidate, languages)
         if dt is None and m is None:
@@ -230,7 +235,7 @@ _BY_RE = re.compile(
     r"^\s*(?:by|written by|words by|story by|text by|reporting by|von|par|por|di|door|av|af)\s*:?\s+(?P<rest>.+)$",
     re.IGNORECASE,
 )
-_NAME_TOKEN_RE = re.compile(r"^(?:[^\W\d_][^\W\d_'’.-]*|[^\W\d_]\.)$")
+_NAME_TOKEN_RE = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’.-])*$")
 _SEPARATORS_RE = re.compile(r"\s+[|•·/]\s+|\s+[–—-]\s+|\s*\|\s*")
 
 
@@ -310,7 +315,7 @@ def _headline_like(text: str, max_words: int, min_words: int) -> bool:
 
 
 # ----------------------------------------------------------------------------- publishers
-_NAME = r"(?:[Tt]he\s+)?[A-Z][\w&'’.-]*(?:\s+(?:of\s+|the\s+|&\s+)?[A-Z][\w&'’.-]*){0,4}"
+_NAME = r"(?:[Tt]he\s+)?[A-Z](?:[\w&'’-]|\.(?=\w))*(?:\s+(?:of\s+|the\s+|&\s+)?[A-Z](?:[\w&'’-]|\.(?=\w))*){0,4}"
 _SIGNATURE_RES = (
     re.compile(rf"\bnotifications\s+from\s+(?P<n>{_NAME})"),
     re.compile(rf"(?P<n>{_NAME})\s+is\s+(?:trusted|on the ground|reader[- ]funded|funded by|independent)\b"),
@@ -360,14 +365,16 @@ def _registrable_label(url: str) -> tuple[str, str] | None:
         host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").lower()
     except ValueError:
         return None
+    host = re.sub(r"^(?:www\d?|m|amp|mobile|edition)\.", "", host)
     if not host or "." not in host:
         return None
     try:
         from tld import get_fld
 
-        fld = get_fld(host, fix_protocol=True, fail_silently=True) or host
+        fld = get_fld(host, fix_protocol=True, fail_silently=True)
     except ImportError:  # tld comes with courlan (trafilatura); keep a fallback all the same
-        fld = ".".join(host.split(".")[-2:])
+        fld = None
+    fld = fld or ".".join(host.split(".")[-2:])
     return fld, fld.split(".")[0]
 
 
