@@ -43,12 +43,14 @@ _META_CHARSET = re.compile(
 _XML_ENCODING = re.compile(
     rb"""^\s{0,64}<\?xml[^>]{0,200}?encoding\s{0,8}=\s{0,8}["']([A-Za-z0-9_.:-]{1,40})""", re.I
 )
-# C0 controls other than tab/newline/CR/formfeed/ESC are not text; a few stray ones are tolerated.
-_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+# C0 controls other than tab/newline/VT/CR/formfeed/ESC are not text; a few stray ones are tolerated.
+# Counted with bytes.translate (C speed): a regex findall costs ~75 us per 8 KB sample.
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20)])
 # In decoded text: NUL and C0 controls (keeping \t \n \f \r), and lone surrogates (from JSON
 # escapes such as "\ud800", which json.loads accepts but UTF-8 cannot encode).
 _TEXT_JUNK = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_JUNK_CHARS = tuple(chr(c) for c in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)))
 # Valid UTF-8 multi-byte sequences (2-4 bytes): evidence that a non-UTF-8 file is *mostly* UTF-8.
 _UTF8_MULTI = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _HIGH = re.compile(rb"[\x80-\xff]")
@@ -114,7 +116,8 @@ def looks_binary(data: bytes) -> bool:
     nuls = sample.count(0)
     if nuls > max(8, len(sample) // 100):
         return True
-    return len(_CONTROL.findall(sample)) > max(8, len(sample) // 100)
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+    return controls > max(8, len(sample) // 100)
 
 
 def normalize_label(label: str) -> str | None:
@@ -137,11 +140,21 @@ def clean_decoded(text: str) -> str:
     """Drop characters that are never text: NUL/C0 controls, lone surrogates, a leading BOM."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    if _TEXT_JUNK.search(text):
+    # Cheap presence checks first (substring search and the UTF-8 encoder run at C speed); the
+    # regexes, ~40x slower on a 20 KB page, only run on the rare text that needs them.
+    if any(ch in text for ch in _JUNK_CHARS):
         text = _TEXT_JUNK.sub("", text)
-    if _SURROGATE.search(text):
+    if _has_surrogate(text):
         text = _SURROGATE.sub("\ufffd", text)
     return text
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def decode_bytes(data: bytes, *, html: bool = False, declared: str | None = None) -> tuple[str, str]:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from schemas.records import STAGE_DECODE, STAGE_DISCOVER, STAGE_READ, RawDocument, Rejection
 from tasks.sources import http as _http
@@ -241,6 +241,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocument | Rejection]:
     """Read one input into documents (one per txt/html/URL page, one per JSONL/WARC record or feed
     item) or rejections. A generator: a multi-GB container is streamed, never held whole.
@@ -369,7 +373,7 @@ def _maybe_gunzip(fh: IO[bytes], gz: bool) -> IO[bytes]:
     return fh
 
 
-def _read_bounded(stream: IO[bytes], limit: int, chunk: int) -> bytes:
+def _read_bounded(stream: _Readable, limit: int, chunk: int) -> bytes:
     out = bytearray()
     while block := stream.read(chunk):
         out += block
@@ -396,11 +400,13 @@ def document_from_bytes(
     fetched_at: datetime | None = None,
     declared_encoding: str | None = None,
     config: ReadConfig | None = None,
+    doc_id: str | None = None,
 ) -> RawDocument | Rejection:
     """Decode a whole-document input (txt, html, a WARC payload, an HTTP body) or say why it is not one.
 
     `kind` is the container kind stored with the document; the content type ("text" | "html") is
-    taken from it and, for text, corrected when the bytes are plainly an HTML page.
+    taken from it and, for text, corrected when the bytes are plainly an HTML page. `doc_id` is
+    given by containers whose records are identified by more than their bytes (WARC record ids).
     """
     config = config or ReadConfig()
     if len(data) > config.max_bytes:
@@ -423,7 +429,7 @@ def document_from_bytes(
         return _reject(
             source_uri, STAGE_READ, EMPTY_INPUT, "the input is empty or white space only", raw=data
         )
-    doc_id = sha256_hex(data)
+    doc_id = doc_id or sha256_hex(data)
     magic = _magic_name(data)
     if magic:
         return _reject(

@@ -195,10 +195,11 @@ def _record_outcome(
         fetched_at=_fetch_time(headers.get_header("WARC-Date")),
         declared_encoding=_charset(ctype),
         config=config,
+        doc_id=doc_id,
     )
     if isinstance(doc, RawDocument):
-        return RawDocument(**{**doc.__dict__, "doc_id": doc_id, "kind": "warc", "external_id": record_id})
-    return Rejection(**{**doc.__dict__, "doc_id": doc_id})
+        return RawDocument(**{**doc.__dict__, "kind": "warc", "external_id": record_id})
+    return doc
 
 
 def _classify(record: Any, uri: str) -> tuple[str, tuple[str, str] | None]:
