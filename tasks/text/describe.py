@@ -60,7 +60,7 @@ class DescribeResult:
 @dataclass(frozen=True)
 class DescribeConfig:
     head_lines: int = 8  # non-empty lines at the top that may hold headline, byline and date
-    title_max_words: int = 30
+    title_max_words: int = 22  # news headlines run 6-15 words; longer unpunctuated lines are story text
     subtitle_max_words: int = 45
     min_title_words: int = 3
     language_sample_chars: int = 3000
@@ -108,6 +108,9 @@ _DATE_TEXT_RE = re.compile(
     r"(?:,?\s*(?:at\s+)?\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*[A-Z]{2,5}\b|\s*[+-]\d{2}:?\d{2})?)?",
     re.IGNORECASE,
 )
+_TIME_RE = re.compile(r"\b\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*[A-Z]{2,5}\b)?", re.IGNORECASE)
+_REVISION_RE = re.compile(r"\b(?:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b",
+                          re.IGNORECASE)
 _YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _RELATIVE_RE = re.compile(
     r"\b(?:(?:\d+|an?|one)\s+(?:second|minute|min|hour|hr|day|week|month)s?\s+ago|yesterday|today)\b",
@@ -210,11 +213,13 @@ def _date_line(line: str) -> bool:
     s = line.strip()
     if len(s.split()) > 14 or len(s) > 100:
         return False
-    m = _ISO_RE.search(s) or _DATE_TEXT_RE.search(s) or _RELATIVE_RE.search(s)
-    if not m:
+    if not (_ISO_RE.search(s) or _DATE_TEXT_RE.search(s) or _RELATIVE_RE.search(s)):
         return False
-    rest = (s[: m.start()] + " " + s[m.end() :]).strip(" \t|•·,-–—:()")
-    # What is left may only be a label ("Published", "Updated on", "date"), not a sentence.
+    rest = s
+    for rx in (_ISO_RE, _DATE_TEXT_RE, _RELATIVE_RE, _TIME_RE):
+        rest = rx.sub(" ", rest)
+    rest = re.sub(r"[\s|•·,/–—:()-]+", " ", rest).strip()
+    # What is left may only be labels ("Published", "Updated on", "date"), not a sentence.
     return len(rest.split()) <= 3 and not rest.endswith(".")
 
 
@@ -299,7 +304,17 @@ def parse_byline(line: str) -> str | None:
 _CLOSING = "\"”’'»)]"
 
 
+_SENTENCE_BREAK_RE = re.compile(r"[^\W\d_]{2}[.!?][\"”’)]?\s+[\"“‘(]?[A-Z]")
+_LABEL_RE = re.compile(r"\b[A-Z][\w ]{0,20}:\s")
+
+
 def _headline_like(text: str, max_words: int, min_words: int) -> bool:
+    """Reads as a headline or standfirst: short, no final period, one sentence, not a label list.
+
+    Measured on aeb-dev/text (first lines of trafilatura output): the shape rules below keep real
+    headlines and reject deal items ("… for $39.99" stays possible), shouting calls to action
+    ("CLICK FOR FULL RESULTS"), "Label: value Label: value" lines and two-sentence paragraphs.
+    """
     s = text.strip()
     words = s.split()
     if not min_words <= len(words) <= max_words or len(s) > 300:
@@ -308,6 +323,11 @@ def _headline_like(text: str, max_words: int, min_words: int) -> bool:
         return False
     core = s.rstrip(_CLOSING)
     if core.endswith((".", ",", ";", ":")) and not core.endswith("..."):
+        return False
+    letters = [c for c in s if c.isalpha()]
+    if len(letters) > 10 and all(not c.islower() for c in letters) and any(c.isupper() for c in letters):
+        return False  # ALL CAPS: a section label or a call to action
+    if _SENTENCE_BREAK_RE.search(s) or len(_LABEL_RE.findall(s)) >= 2:
         return False
     if _date_line(s) or parse_byline(s):
         return False
@@ -403,6 +423,20 @@ def _consistent_with_url(name: str, url: str | None) -> bool:
     label = re.sub(r"[^a-z0-9]", "", parts[1])
     key = _squash(name)
     return bool(key) and (key in label or label in key)
+
+
+_TAIL_DOMAIN_RE = re.compile(
+    r"^\W*(?:[\w.+-]+@|https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:/\S*)?\W*$", re.IGNORECASE
+)
+
+
+def _tail_domain_publisher(lines: Sequence[_Line], last: int = 6) -> str | None:
+    """An outlet's own address on a line of its own at the end ("www.example.co.kr", "desk@example.com")."""
+    for line in reversed(lines[-last:]):
+        m = _TAIL_DOMAIN_RE.match(line.text.strip())
+        if m:
+            return publisher_from_url(m.group(1))
+    return None
 
 
 # ----------------------------------------------------------------------------- syndication
@@ -530,6 +564,8 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     published_at = None
     if hints.published_at:
         published_at = parse_date(hints.published_at, hints, languages, config)
+    # A line that says "updated"/"modified" dates a revision: read the others first.
+    date_texts.sort(key=lambda t: bool(_REVISION_RE.search(t)))
     for text in date_texts:
         if published_at is not None:
             break
@@ -546,7 +582,7 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     if publisher is None and signature and _consistent_with_url(signature, hints.url):
         publisher = signature
     if publisher is None:
-        publisher = publisher_from_url(hints.url) or signature
+        publisher = publisher_from_url(hints.url) or signature or _tail_domain_publisher(lines)
 
     syndication_texts = [r.text for r in removals if r.category == "syndication"]
     syndication_texts += [line.text for line in lines[-3:]]
