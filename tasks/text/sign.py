@@ -4,8 +4,8 @@ Pure numpy + stdlib (no prefect, no duckdb), vectorized over a whole batch:
 
 1. `normalize_for_signature`: NFKC, casefold, one apostrophe/quote style, punctuation dropped, words.
    Two scrapes of one story differ in quotes, case, spacing and punctuation far more often than in words.
-2. Every distinct word of the batch is hashed once (keyed blake2b, 64 bit), so a word costs one dict
-   lookup per occurrence and the rest is numpy.
+2. Every word is hashed to 64 bits by tabulation over its UTF-8 bytes (a seeded random table), for the
+   whole batch at once in numpy: no per-word Python work.
 3. A shingle (k consecutive words) is an order-sensitive mix of its word hashes (splitmix64 finalizer),
    reduced to 32 bits. Shingles never cross two documents.
 4. MinHash with `num_perm` strongly universal hash functions h_i(x) = (a_i * x + b_i) mod 2^64 >> 32 on
@@ -31,13 +31,12 @@ from itertools import chain
 import numpy as np
 
 # Bump when normalize_for_signature or the hashing code changes in a way that changes signatures.
-SCHEME_VERSION = 1
+SCHEME_VERSION = 2
 
 _U64 = np.uint64
 _MASK32 = _U64(0xFFFFFFFF)
-# Shingles of this many rows × num_perm uint64 are hashed at once: ~2 MB blocks stay cache-friendly
-# and bound the temporary memory whatever the batch size.
-_CHUNK_ROWS = 2048
+# Shingles hashed at once: num_perm × 8192 uint64 = 8 MB of temporary memory whatever the batch size.
+_CHUNK_COLS = 8192
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ class Signatures:
 
 def scheme_id(config: SignConfig) -> str:
     """Identifies everything that makes two signatures (and band keys) comparable."""
-    return (f"minhash-v{SCHEME_VERSION}/words-nfkc-casefold/blake2b64-splitmix/mas32"
+    return (f"minhash-v{SCHEME_VERSION}/words-nfkc-casefold/tab64-splitmix/mas32"
             f"/k{config.shingle_size}/p{config.num_perm}/b{config.bands}x{config.rows}/s{config.seed}")
 
 
@@ -133,37 +132,50 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _params(config: SignConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes]:
-    """Permutation parameters (a odd, b), per-position shingle multipliers and the word-hash key,
-    all drawn from the seed so signatures are reproducible across processes and machines."""
+def _params(config: SignConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Permutation parameters (a odd, b), per-position shingle multipliers and the byte table of the word
+    hash, all derived from the seed so signatures are reproducible across processes and machines."""
     rng = np.random.Generator(np.random.PCG64(config.seed))
     a = rng.integers(0, 2**63, size=config.num_perm, dtype=np.uint64) * _U64(2) + _U64(1)
     b = rng.integers(0, 2**63, size=config.num_perm, dtype=np.uint64)
     pos = rng.integers(0, 2**63, size=config.shingle_size, dtype=np.uint64) * _U64(2) + _U64(1)
-    key = hashlib.sha256(f"newsetl-sign/{config.seed}".encode()).digest()[:16]
-    return a, b, pos, key
+    table = rng.integers(0, 2**64, size=(_TAB_POS, 256), dtype=np.uint64)
+    return a, b, pos, table
 
 
-def _word_hashes(docs_words: Sequence[list[str]], key: bytes) -> np.ndarray:
-    """uint64 hash of every word occurrence of the batch, documents concatenated.
+# Word hash: tabulation over (byte position mod 64, byte value), summed over the word's UTF-8 bytes; a
+# position ≥ 64 also multiplies its entry by an odd constant of its 64-byte block, so long tokens do not
+# alias. Random table entries make two different words of one length collide with probability 2^-64,
+# and the whole batch is hashed in a few numpy passes with no per-word Python work.
+_TAB_POS = 64
 
-    Each distinct word is hashed once; occurrences are mapped through a dict (the only per-token
-    Python work left)."""
-    # dict.fromkeys + map(getitem) keep the per-token loop in C (3× faster than a generator).
-    vocab: dict[str, int] = dict.fromkeys(chain.from_iterable(docs_words), 0)
-    for i, w in enumerate(vocab):
-        vocab[w] = i
-    idx = np.fromiter(map(vocab.__getitem__, chain.from_iterable(docs_words)), dtype=np.int64,
-                      count=sum(len(w) for w in docs_words))
-    table = np.frombuffer(
-        b"".join(hashlib.blake2b(w.encode("utf-8"), digest_size=8, key=key).digest() for w in vocab),
-        dtype="<u8",
-    ).astype(np.uint64)
-    return table[idx] if len(idx) else np.zeros(0, dtype=np.uint64)
+
+def _word_hashes(docs_words: Sequence[list[str]], table: np.ndarray) -> np.ndarray:
+    """uint64 hash of every word occurrence of the batch, documents concatenated."""
+    flat = list(chain.from_iterable(docs_words))
+    if not flat:
+        return np.zeros(0, dtype=np.uint64)
+    # Words never contain NUL (it is not a word character), so it can separate them in one buffer.
+    buf = np.frombuffer("\x00".join(flat).encode("utf-8"), dtype=np.uint8)
+    sep = np.flatnonzero(buf == 0)
+    nbytes = (np.diff(np.r_[-1, sep, len(buf)]) - 1).astype(np.int32)  # UTF-8 length of each word, ≥ 1
+    body = buf[buf != 0]
+    first = np.cumsum(nbytes, dtype=np.int64) - nbytes  # offset of each word in `body`
+    # int32 positions: half the memory traffic of int64 on these byte-sized arrays.
+    itype = np.int32 if len(body) < 2**31 else np.int64
+    pos = np.arange(len(body), dtype=itype) - np.repeat(first.astype(itype), nbytes)
+    vals = table.ravel()[((pos & (_TAB_POS - 1)) << 8) | body]
+    if int(nbytes.max()) > _TAB_POS:
+        far = pos >= _TAB_POS
+        block = (pos[far] // _TAB_POS).astype(np.uint64)
+        vals[far] *= _splitmix64(block * _U64(0x9E3779B97F4A7C15)) | _U64(1)
+    h = np.add.reduceat(vals, first)
+    h += nbytes.astype(np.uint64) * _U64(0xD6E8FEB86659FD93)
+    return _splitmix64(h)
 
 
 def _shingle_keys(docs_words: Sequence[list[str]], config: SignConfig,
-                  pos: np.ndarray, key: bytes) -> tuple[np.ndarray, np.ndarray]:
+                  pos: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(doc index, 32-bit shingle key) of every distinct shingle of every document, sorted by doc.
 
     A text shorter than k words yields one shingle of all its words (so short texts still compare),
@@ -171,7 +183,7 @@ def _shingle_keys(docs_words: Sequence[list[str]], config: SignConfig,
     k = config.shingle_size
     n = len(docs_words)
     lens = np.fromiter((len(w) for w in docs_words), dtype=np.int64, count=n)
-    wh = _word_hashes(docs_words, key)
+    wh = _word_hashes(docs_words, table)
     starts = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lens, out=starts[1:])
     total = int(starts[-1])
@@ -186,7 +198,7 @@ def _shingle_keys(docs_words: Sequence[list[str]], config: SignConfig,
     offset_in_doc = np.arange(total, dtype=np.int64) - starts[:-1][doc_of_token]
     n_sh = np.maximum(lens - k + 1, np.minimum(lens, 1))  # ≥ 1 shingle for a non-empty text
     valid = offset_in_doc < n_sh[doc_of_token]
-    # A short text's single shingle must not include the zero padding of the next document's words:
+    # A text shorter than k words: its single shingle must not run into the next document's words;
     # recompute it over its own words only.
     short = np.flatnonzero((lens > 0) & (lens < k))
     for d in short:
@@ -211,23 +223,23 @@ def sign_texts(texts: Sequence[str], config: SignConfig = SignConfig()) -> Signa
 def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig()) -> Signatures:
     """`sign_texts` for texts already normalized with `normalize_for_signature`."""
     n = len(docs_words)
-    a, b, pos, key = _params(config)
-    doc_idx, keys = _shingle_keys(docs_words, config, pos, key)
+    a, b, pos, table = _params(config)
+    doc_idx, keys = _shingle_keys(docs_words, config, pos, table)
     n_shingles = np.bincount(doc_idx, minlength=n).astype(np.int64)
-    out = np.full((n, config.num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
-    for s in range(0, len(keys), _CHUNK_ROWS):
-        e = min(s + _CHUNK_ROWS, len(keys))
-        h = keys[s:e, None] * a[None, :]
-        h += b[None, :]
+    # Permutations as rows, shingles as columns: reduceat along the contiguous axis is 4× faster than
+    # along rows. A document may span chunks, so each chunk's segment minima are folded into `out`.
+    out = np.full((config.num_perm, n), np.iinfo(np.uint64).max, dtype=np.uint64)
+    for s in range(0, len(keys), _CHUNK_COLS):
+        e = min(s + _CHUNK_COLS, len(keys))
+        h = a[:, None] * keys[None, s:e]
+        h += b[:, None]
         d = doc_idx[s:e]
-        # Segments of equal doc within the chunk (doc_idx is sorted); a document may span chunks, so
-        # fold each segment minimum into what earlier chunks found.
         seg = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-        mins = np.minimum.reduceat(h, seg, axis=0)
+        mins = np.minimum.reduceat(h, seg, axis=1)
         docs = d[seg]
-        out[docs] = np.minimum(out[docs], mins)
+        out[:, docs] = np.minimum(out[:, docs], mins)
     # The top 32 bits carry the strongly universal hash; min commutes with the monotone shift.
-    minhash = (out >> _U64(32)).astype(np.uint32)
+    minhash = np.ascontiguousarray((out >> _U64(32)).astype(np.uint32).T)
     n_words = np.fromiter((len(w) for w in docs_words), dtype=np.int64, count=n)
     return Signatures(minhash=minhash, n_shingles=n_shingles, n_words=n_words)
 
@@ -272,8 +284,8 @@ def shingle_sets(texts: Sequence[str], config: SignConfig = SignConfig()) -> lis
 
     Used to verify a candidate exactly when its MinHash estimate is too close to a threshold to decide."""
     words = [normalize_for_signature(t) for t in texts]
-    _, _, pos, key = _params(config)
-    doc_idx, keys = _shingle_keys(words, config, pos, key)
+    _, _, pos, table = _params(config)
+    doc_idx, keys = _shingle_keys(words, config, pos, table)
     bounds = np.searchsorted(doc_idx, np.arange(len(words) + 1))
     keys32 = keys.astype(np.uint32)
     return [keys32[bounds[i]:bounds[i + 1]] for i in range(len(words))]
