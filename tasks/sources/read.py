@@ -253,7 +253,7 @@ def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocum
     unreadable, special files); only programming errors would escape.
     """
     uri = display_path(path)
-    kind, gz = kind_of(path)
+    kind, _ = kind_of(path)  # gzip is recognised by its bytes, not by the name
     if kind == "url":
         yield from read_url(path, config)
         return
@@ -278,7 +278,7 @@ def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocum
             yield from read_warc(uri, fh, config)
             return
         try:
-            stream = _maybe_gunzip(fh, gz)
+            stream = _maybe_gunzip(fh)
         except OSError as exc:
             yield _reject(uri, STAGE_READ, UNREADABLE, f"cannot read {uri}: {exc}")
             return
@@ -360,7 +360,7 @@ def _open_regular(path: str) -> tuple[IO[bytes], os.stat_result]:
         raise
 
 
-def _maybe_gunzip(fh: IO[bytes], gz: bool) -> IO[bytes]:
+def _maybe_gunzip(fh: IO[bytes]) -> IO[bytes]:
     """A stream of the file's content: gunzipped when it starts with the gzip magic.
 
     The magic decides, not the name: a `.txt.gz` that is plain text is read as text, and a `.txt`
@@ -369,7 +369,6 @@ def _maybe_gunzip(fh: IO[bytes], gz: bool) -> IO[bytes]:
     head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
     if head == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=fh)  # type: ignore[return-value]
-    del gz  # the name said gzip, the bytes did not: read them as they are
     return fh
 
 
