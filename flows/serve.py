@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -115,15 +116,8 @@ def api_is_healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec (Linux): if the serve process is killed -9, the
-    # kernel sends the server SIGTERM instead of leaving an orphan holding the port and database.
-    # The libc handle is resolved in the parent (see _preexec) so the child does no loading.
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
 def _load_prctl() -> Any:
+    """libc's prctl on Linux, else None (no parent-death signal elsewhere)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -132,7 +126,47 @@ def _load_prctl() -> Any:
         return None
 
 
-_PRCTL = _load_prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def _server_preexec(prctl: Any) -> Any:
+    """A preexec_fn for the server: if the serve process is killed -9, the kernel sends the server
+    SIGTERM instead of leaving an orphan holding the port and the database. `prctl` is resolved in
+    the parent so that the child, between fork and exec, only makes the one call."""
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    return arm
+
+
+SERVE_PID_ENV = "NEWSETL_SERVE_PID"
+
+
+# After the serve process is gone: time for the flow to record its failure, then a hard exit.
+ORPHAN_GRACE_SECONDS = 60.0
+
+
+def die_with_serve(flow: Any, flow_run: Any, state: Any) -> None:
+    """`on_running` hook of served runs, in the flow-run process: end the run if serve dies.
+
+    Prefect starts each flow run as a child of the serve process and does not stop it when that
+    process is killed -9 (or OOM-killed): the orphan goes on, and at exit hangs for good in
+    Prefect's log-queue drain, trying to reach a server that is gone (measured, Prefect 3.8.8).
+    A watcher thread turns the parent's death into SIGTERM (the flow handles it like a
+    cancellation: its `runs` row says failed, the warehouse lock is released), then exits hard.
+    """
+    parent = int(os.environ.get(SERVE_PID_ENV) or 0)
+    if parent and os.getppid() == parent:
+        threading.Thread(target=_watch_parent, args=(parent, ORPHAN_GRACE_SECONDS),
+                         name="newsetl-watch-serve", daemon=True).start()
+
+
+def _watch_parent(parent: int, grace: float) -> None:
+    # Daemon thread: it keeps running while the main thread is stuck in interpreter shutdown.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace)
+    os._exit(70)
 
 
 def server_env(home: Path) -> dict[str, str]:
@@ -155,12 +189,13 @@ def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConf
     log_path = home / "server.log"
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port", str(port)]
     started = time.monotonic()
+    prctl = _load_prctl()
     with open(log_path, "ab") as log_file:
         # Own session: a Ctrl-C in the terminal reaches the serve process only, which still needs
         # the server to cancel runs and delete its deployment before stopping the server itself.
         proc = subprocess.Popen(cmd, env=server_env(home), stdout=log_file, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=_die_with_parent if _PRCTL is not None else None)
+                                preexec_fn=_server_preexec(prctl) if prctl is not None else None)
     try:
         deadline = started + config.startup_timeout
         while not api_is_healthy(api_url):
@@ -316,8 +351,10 @@ async def _serve(params: dict[str, Any], interval_seconds: int | None, cron: str
     # pause_on_shutdown=False: we delete the deployment ourselves (module doc). The Runner name is
     # unique per process so two serve processes on one server never look like one runner.
     runner = Runner(name=f"{name}-{uuid.uuid4().hex[:8]}", pause_on_shutdown=False, limit=limit)
+    os.environ[SERVE_PID_ENV] = str(os.getpid())  # read by die_with_serve in the flow-run processes
+    served = ingest.with_options(on_running=[*ingest.on_running_hooks, die_with_serve])
     deployment_id = await runner.aadd_flow(
-        ingest, name=name, interval=interval_seconds, cron=cron, parameters=params,
+        served, name=name, interval=interval_seconds, cron=cron, parameters=params,
         # Explicitly active: a deployment of this name left paused by an earlier crash or by
         # another tool would otherwise keep its paused flag and never schedule anything.
         paused=False,
@@ -509,5 +546,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the importable module, not __main__: the flow and its hook are pickled into each
+    # flow-run process by reference to `flows.serve`, which that process can import.
+    from flows.serve import main as _main
+
+    sys.exit(_main())
 
