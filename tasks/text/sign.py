@@ -43,8 +43,11 @@ _CHUNK_COLS = 8192
 class SignConfig:
     """How texts become signatures. Defaults measured on dedup-dev (see bench/eval_dedup.py).
 
-    shingle_size: words per shingle. 5 keeps the Jaccard of unrelated news texts near 0 while a
-        one-word edit only disturbs 5 shingles.
+    shingle_size: words per shingle. 3: an edited word breaks only 3 shingles, so a copy with 2 % of
+        its words changed keeps J ≈ 0.89 (≈ 0.82 with 5-grams, below the 0.8 threshold for a quarter of
+        such copies). Unrelated texts of dedup-dev stay far apart with any k: the closest cross-story
+        pair (nav-only page dumps of one site) has J ≈ 0.72 for k = 3, 4 and 5. Measured: dev ARI
+        0.984 (k=3) / 0.985 (4) / 0.982 (5); synthetic syndicated copies 0.991 / 0.974 / 0.949.
     num_perm: MinHash length. 128 gives a Jaccard standard error of at most 0.044 (0.5/sqrt(128)).
     bands × rows: LSH banding over the first bands × rows values (all num_perm values serve the
         Jaccard estimate). 32 × 2 finds a pair with probability 0.73 at J = 0.2, 0.95 at J = 0.3 and
@@ -56,7 +59,7 @@ class SignConfig:
     seed: keys the word hash and draws the permutations.
     """
 
-    shingle_size: int = 5
+    shingle_size: int = 3
     num_perm: int = 128
     bands: int = 32
     rows: int = 2
