@@ -9,6 +9,11 @@ Prints, for the corrupted texts without repair (baseline) and after `repair_text
 - the AEB scores of ``aeb_metric.aeb_scores`` (precision, recall, F1, token-sequence accuracy).
 Goal: exact >= 0.95 and F1 >= 0.995.
 
+Measured (264 corrupted copies = 88 bodies x 3 rounds, seed 20260501; baseline exact 0.023, F1 0.764):
+- without wordfreq installed: exact 0.902, F1 0.9991 (stress, glue at any line break: 0.803 / 0.9985)
+- with wordfreq installed:    exact 0.955, F1 0.9999 (stress: 0.856 / 0.9993)
+One body (57b4da…) already contains a glued "Daten.Weder" that repair splits: 1.1% off every figure.
+
 `corrupt(text, rng)` is importable (``from bench.repair_eval import corrupt``) so the same corruptions
 can be written out as ``.txt`` files (``--write-dir``) and run through the whole pipeline.
 """
