@@ -63,7 +63,7 @@ class DescribeConfig:
     title_max_words: int = 22  # news headlines run 6-15 words; longer unpunctuated lines are story text
     subtitle_max_words: int = 45
     min_title_words: int = 3
-    language_sample_chars: int = 3000
+    language_sample_chars: int = 1000  # py3langid is ~1 ms per 1000 chars; more text does not change the answer
     earliest_year: int = 1990  # older "dates" in a news head are numbers, not publication dates
 
 
@@ -494,7 +494,7 @@ def _langid() -> object:
     return py3langid
 
 
-def detect_language(text: str, sample: int = 3000) -> str | None:
+def detect_language(text: str, sample: int = 1000) -> str | None:
     """ISO 639-1 code of the text (py3langid), None for too little text to tell."""
     sample_text = text[:sample]
     if len(re.findall(r"\w+", sample_text)) < 3:
