@@ -19,7 +19,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def _title_ok(found: str | None, titles: Sequence[str]) -> bool:
     return bool(f) and any(f == _norm(t) or (len(f) > 15 and (f in _norm(t) or _norm(t) in f)) for t in titles)
 
 
-def _share(rows: list[dict[str, object]], key: str) -> float:
+def _share(rows: Sequence[Mapping[str, object]], key: str) -> float:
     return round(sum(1 for r in rows if r.get(key)) / len(rows), 4) if rows else 0.0
 
 
