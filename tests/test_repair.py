@@ -284,3 +284,15 @@ def test_dev_set_measure_meets_the_f1_goal() -> None:
     assert result["repaired"]["f1"] >= 0.995  # type: ignore[index]
     assert result["repaired"]["exact"] >= 0.75  # type: ignore[index]
     assert result["baseline"]["exact"] <= 0.1  # type: ignore[index]
+
+
+def test_without_a_lexicon_the_document_vocabulary_decides() -> None:
+    plain = RepairConfig(lexicon="none")
+    assert repair_text("the infor-\nmation age", plain).text == "the information age"
+    assert repair_text("an anti-\ndrug plan", plain).text == "an antidrug plan"  # nothing says compound
+
+
+def test_with_wordfreq_compounds_keep_their_hyphen() -> None:
+    pytest.importorskip("wordfreq", reason="wordfreq is an optional dependency of repair")
+    assert repair_text("an anti-\ndrug plan").text == "an anti-drug plan"
+    assert repair_text("the infor-\nmation age").text == "the information age"
