@@ -11,12 +11,12 @@ What runs where:
 - the flow runs: one at a time by default (the warehouse has one writer), each holding the
   warehouse's run lock for the run and its DuckDB file only while it writes a batch.
 
-Stopping (SIGINT/Ctrl-C, SIGTERM, or any error) is one path: the Runner stops polling and cancels a
-run in flight (final state Cancelled; batches already committed stay, the next run picks up the
-rest), leftover non-final runs of the deployment are set Cancelled, the deployment is DELETED
+Stopping (SIGINT/Ctrl-C, SIGTERM) is one path: no new run starts, a run in flight is cancelled
+through Prefect (final state Cancelled; batches already committed stay, the next run picks up the
+rest), leftover unfinished runs of the deployment are set Cancelled, the deployment is DELETED
 (which also deletes its future scheduled runs; history stays under the flow), and the local server,
 if started here, is terminated. Prefect's default is to *pause* served deployments on shutdown; a
-paused deployment silently stops scheduling when served again, so we delete instead: the next
+paused deployment looks alive in the UI but schedules nothing, so we delete instead: the next
 `newsetl serve` recreates it from its arguments.
 """
 
@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import ctypes
 import datetime
-import logging
 import os
 import signal
 import socket
@@ -35,10 +34,11 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,14 +50,16 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 DEFAULT_NAME = "newsetl-ingest"
 DEFAULT_INTERVAL_SECONDS = 3600
 SERVER_HOME_DIRNAME = ".prefect"
-# Flow-run states that mean "not finished": after a stop, none of the deployment's runs may stay in one.
-UNFINISHED_STATES = ("SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED")
-
-log = logging.getLogger("newsetl.serve")
+# Flow-run states that mean "not finished" (besides Scheduled, which deleting the deployment removes).
+UNFINISHED_STATES = ("PENDING", "RUNNING", "CANCELLING", "PAUSED")
+STOP_MESSAGE = "newsetl serve was stopped during this run"
+STALE_MESSAGE = "left unfinished by a newsetl serve process that did not stop cleanly (killed?)"
+SERVE_PID_ENV = "NEWSETL_SERVE_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ServeError(RuntimeError):
-    """Serving could not start (bad arguments, the Prefect server did not come up)."""
+    """Serving could not start (bad arguments, the Prefect server unreachable or not healthy)."""
 
 
 @dataclass(frozen=True)
@@ -70,18 +72,24 @@ class LocalServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 4200
-    # A cold start (fresh PREFECT_HOME: database migrations) took 28 s on a busy 2-core machine,
-    # a warm one 10-12 s; allow for a slow disk.
+    # A cold start (fresh PREFECT_HOME: database migrations) took 17-28 s on a busy 2-core machine,
+    # a warm one 8-12 s; allow for a slow disk.
     startup_timeout: float = 120.0
     stop_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
 class ShutdownConfig:
-    # Bound on the Runner's own shutdown (cancelling a run in flight) before we clean up anyway.
+    # Bound on each step of stopping the Runner (a run in flight to be cancelled, processes to exit).
     runner_stop_timeout: float = 60.0
     # Bound on the API calls of the clean-up (cancel leftovers, delete the deployment).
     cleanup_timeout: float = 30.0
+    # A flow run whose serve process is gone: time to record its failure, then a hard exit.
+    orphan_grace_seconds: float = 60.0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- the local Prefect server
@@ -126,47 +134,13 @@ def _load_prctl() -> Any:
         return None
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def _server_preexec(prctl: Any) -> Any:
-    """A preexec_fn for the server: if the serve process is killed -9, the kernel sends the server
-    SIGTERM instead of leaving an orphan holding the port and the database. `prctl` is resolved in
-    the parent so that the child, between fork and exec, only makes the one call."""
+def _server_preexec(prctl: Any) -> Callable[[], None]:
+    """preexec_fn of the server: if the serve process is killed -9, the kernel sends the server
+    SIGTERM instead of leaving an orphan holding the port and the database. `prctl` is resolved
+    in the parent so that the child, between fork and exec, only makes the one call."""
     def arm() -> None:
         prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     return arm
-
-
-SERVE_PID_ENV = "NEWSETL_SERVE_PID"
-
-
-# After the serve process is gone: time for the flow to record its failure, then a hard exit.
-ORPHAN_GRACE_SECONDS = 60.0
-
-
-def die_with_serve(flow: Any, flow_run: Any, state: Any) -> None:
-    """`on_running` hook of served runs, in the flow-run process: end the run if serve dies.
-
-    Prefect starts each flow run as a child of the serve process and does not stop it when that
-    process is killed -9 (or OOM-killed): the orphan goes on, and at exit hangs for good in
-    Prefect's log-queue drain, trying to reach a server that is gone (measured, Prefect 3.8.8).
-    A watcher thread turns the parent's death into SIGTERM (the flow handles it like a
-    cancellation: its `runs` row says failed, the warehouse lock is released), then exits hard.
-    """
-    parent = int(os.environ.get(SERVE_PID_ENV) or 0)
-    if parent and os.getppid() == parent:
-        threading.Thread(target=_watch_parent, args=(parent, ORPHAN_GRACE_SECONDS),
-                         name="newsetl-watch-serve", daemon=True).start()
-
-
-def _watch_parent(parent: int, grace: float) -> None:
-    # Daemon thread: it keeps running while the main thread is stuck in interpreter shutdown.
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(grace)
-    os._exit(70)
 
 
 def server_env(home: Path) -> dict[str, str]:
@@ -188,8 +162,8 @@ def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConf
     api_url = f"http://{config.host}:{port}/api"
     log_path = home / "server.log"
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port", str(port)]
-    started = time.monotonic()
     prctl = _load_prctl()
+    started = time.monotonic()
     with open(log_path, "ab") as log_file:
         # Own session: a Ctrl-C in the terminal reaches the serve process only, which still needs
         # the server to cancel runs and delete its deployment before stopping the server itself.
@@ -242,6 +216,34 @@ def configured_api_url() -> str | None:
     return str(value) if value else None
 
 
+# --------------------------------------------------------------------------- the flow-run side
+
+
+def die_with_serve(flow: Any, flow_run: Any, state: Any) -> None:
+    """`on_running` hook of served runs, in the flow-run process: end the run if serve dies.
+
+    Prefect starts each flow run as a child of the serve process and does not stop it when that
+    process is killed -9 (or OOM-killed): the orphan goes on, and at exit hangs for good in
+    Prefect's log-queue drain, trying to reach a server that is gone (measured, Prefect 3.8.8),
+    holding the warehouse's run lock so that every later run refuses. A watcher thread turns the
+    parent's death into SIGTERM (the flow handles it like a cancellation: its `runs` row says
+    failed, the lock is released), then exits hard after a grace period.
+    """
+    parent, _, grace = os.environ.get(SERVE_PID_ENV, "").partition(":")
+    if parent.isdigit() and os.getppid() == int(parent):
+        threading.Thread(target=_watch_parent, args=(int(parent), float(grace or 60)),
+                         name="newsetl-watch-serve", daemon=True).start()
+
+
+def _watch_parent(parent: int, grace: float) -> None:
+    # Daemon thread: it keeps running while the main thread is stuck in interpreter shutdown.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace)
+    os._exit(70)
+
+
 # --------------------------------------------------------------------------- serving
 
 
@@ -275,10 +277,11 @@ def serve_ingest(
 ) -> None:
     """Serve the ingest flow on a schedule until SIGINT/SIGTERM; always leave things clean.
 
-    Schedule: `interval_seconds` or `cron` (UTC), not both; neither means every hour, first run
-    right away. `limit`: how many runs this process executes at once (default 1: the warehouse
-    has one writer, so a second concurrent run would only refuse). Uses the Prefect server that
-    PREFECT_API_URL names, or starts a local one next to the warehouse (see the module doc).
+    Schedule: `interval_seconds` or `cron` (UTC), not both; neither means every hour, the first
+    run right away. `limit`: how many runs this process executes at once (None means 1: the
+    warehouse has one writer, so a second concurrent run would only refuse). Uses the Prefect
+    server PREFECT_API_URL names, or starts a local one next to the warehouse (see the module doc).
+    Raises ServeError when serving cannot start.
     """
     if interval_seconds is not None and cron is not None:
         raise ServeError("give either an interval or a cron schedule, not both")
@@ -294,8 +297,12 @@ def serve_ingest(
         interval_seconds = DEFAULT_INTERVAL_SECONDS
     params = deployment_parameters(sources, db, rules_files)
 
-    api_url = configured_api_url()
     with contextlib.ExitStack() as stack:
+        # Until the Runner takes the signals over, SIGTERM interrupts like Ctrl-C, so that a stop
+        # during the server's start still unwinds this stack (and stops the server).
+        stack.enter_context(_sigterm_as_interrupt())
+        api_url = configured_api_url()
+        shared_server = api_url is not None
         if api_url is None:
             home = server_home_for(params["db"])
             _say(f"newsetl serve: no PREFECT_API_URL configured: starting a local Prefect server "
@@ -306,7 +313,11 @@ def serve_ingest(
             raise ServeError(f"the Prefect server at PREFECT_API_URL={api_url} is not reachable "
                              f"(GET {api_url.rstrip('/')}/health failed)")
         _say(f"newsetl serve: Prefect API {api_url}; UI {api_url.removesuffix('/api')}")
-        asyncio.run(_serve(params, interval_seconds, cron, name, limit or 1, shutdown))
+        try:
+            asyncio.run(_serve(params, interval_seconds, cron, name, limit or 1, shutdown,
+                               shared_server=shared_server))
+        except KeyboardInterrupt:
+            _say("newsetl serve: interrupted while starting")
 
 
 def _check_cron(cron: str) -> None:
@@ -320,56 +331,73 @@ def _check_cron(cron: str) -> None:
         raise ServeError(f"not a valid cron expression: {cron!r}") from exc
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _point_prefect_at(api_url: str, stack: contextlib.ExitStack) -> None:
     """Make this process, and the flow-run processes it spawns, use `api_url`."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = api_url  # inherited by the flow-run child processes
-    stack.callback(_restore_env, "PREFECT_API_URL", previous)
+    _set_env("PREFECT_API_URL", api_url, stack)  # inherited by the flow-run child processes
     # Prefect's settings were read at import: the environment alone does not reach this process.
     stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
 
 
-def _restore_env(key: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = value
+def _set_env(key: str, value: str, stack: contextlib.ExitStack) -> None:
+    previous = os.environ.get(key)
+    os.environ[key] = value
 
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    stack.callback(restore)
 
 
 async def _serve(params: dict[str, Any], interval_seconds: int | None, cron: str | None, name: str,
-                 limit: int, shutdown: ShutdownConfig) -> None:
+                 limit: int, shutdown: ShutdownConfig, *, shared_server: bool) -> None:
     from prefect.runner import Runner
 
     from flows.ingest import ingest
 
+    await _take_over_deployment(name, shared_server)
     # pause_on_shutdown=False: we delete the deployment ourselves (module doc). The Runner name is
     # unique per process so two serve processes on one server never look like one runner.
     runner = Runner(name=f"{name}-{uuid.uuid4().hex[:8]}", pause_on_shutdown=False, limit=limit)
-    os.environ[SERVE_PID_ENV] = str(os.getpid())  # read by die_with_serve in the flow-run processes
+    # Read by die_with_serve in the flow-run processes (they inherit the environment).
+    os.environ[SERVE_PID_ENV] = f"{os.getpid()}:{shutdown.orphan_grace_seconds:g}"
     served = ingest.with_options(on_running=[*ingest.on_running_hooks, die_with_serve])
-    deployment_id = await runner.aadd_flow(
-        served, name=name, interval=interval_seconds, cron=cron, parameters=params,
-        # Explicitly active: a deployment of this name left paused by an earlier crash or by
-        # another tool would otherwise keep its paused flag and never schedule anything.
-        paused=False,
-        description=f"newsetl ingest of {', '.join(params['sources'])} into {params['db']}",
-        tags=["newsetl"],
-    )
-    when = f"every {interval_seconds} s" if interval_seconds is not None else f"cron {cron!r} (UTC)"
-    _say(f"newsetl serve: serving deployment 'ingest/{name}' ({deployment_id}) {when}, at most {limit} "
-         f"run(s) at once; stop with Ctrl-C or SIGTERM")
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     stop_requested: datetime.datetime | None = None
-    serving = asyncio.create_task(runner.start())
+    deployment_id: uuid.UUID | None = None
     try:
+        deployment_id = await runner.aadd_flow(
+            served, name=name, interval=interval_seconds, cron=cron, parameters=params,
+            # Explicitly active: a deployment of this name paused by another tool would otherwise
+            # keep its paused flag and never schedule anything.
+            paused=False,
+            description=f"newsetl ingest of {', '.join(params['sources'])} into {params['db']}",
+            tags=["newsetl"],
+        )
+        when = f"every {interval_seconds} s" if interval_seconds is not None else f"cron {cron!r} (UTC)"
+        _say(f"newsetl serve: serving deployment 'ingest/{name}' ({deployment_id}) {when}, at most "
+             f"{limit} run(s) at once; stop with Ctrl-C or SIGTERM")
+        serving = asyncio.create_task(runner.start())
         # Runner.start() installs its own SIGTERM handler (it stops with sys.exit from inside the
         # event loop and, by default, pauses deployments). Wait until it has, then take both
         # signals over so that SIGINT and SIGTERM go through the one clean path below.
@@ -384,40 +412,20 @@ async def _serve(params: dict[str, Any], interval_seconds: int | None, cron: str
             serving.result()  # the Runner stopped on its own: surface its error
             return
         _say("newsetl serve: stopping: cancelling a run in flight, deleting the deployment...")
-        # Cancel through the API first (state Cancelling): the Runner then stops the run the way it
-        # stops a run cancelled from the UI. Letting Runner.astop() kill it instead races with its own
-        # exit-code watcher, which reports the run Crashed (measured with Prefect 3.8.8).
         stop_requested = datetime.datetime.now(datetime.UTC)
-        # No new run from here on: the flags Runner.astop() sets first. Without this, the slot that
-        # the cancelled run frees is taken at once by the next (late) scheduled run.
-        runner.stopping = True
-        poller = getattr(runner, "_scheduled_run_poller", None)  # private in 3.8; absent: one more run
-        if poller is not None:                                   # starts, and astop/clean-up cancel it
-            poller.stopping = True
-        await _cancel_in_flight(deployment_id, shutdown.runner_stop_timeout)
-        # Then let every run process exit on its own before Runner.astop(): astop kills whatever
-        # process it still tracks and marks that run Cancelled -- even a run that has already
-        # reported Completed and is only tearing down (seen with Prefect 3.8.8).
-        await _wait_for_run_processes(runner, shutdown.runner_stop_timeout)
-        try:
-            await asyncio.wait_for(runner.astop(), shutdown.runner_stop_timeout)
-            await asyncio.wait_for(serving, shutdown.runner_stop_timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            log.warning("the Runner did not stop within %.0f s; cleaning up anyway",
-                        shutdown.runner_stop_timeout)
-            serving.cancel()
-            with contextlib.suppress(BaseException):
-                await serving
+        await _stop_runner(runner, serving, shutdown.runner_stop_timeout)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        try:
-            await asyncio.wait_for(_clean_up(deployment_id, stop_requested), shutdown.cleanup_timeout)
-        except Exception as exc:  # report and go on: the server must still stop
-            _say(f"newsetl serve: clean-up of deployment {deployment_id} failed: {type(exc).__name__}: {exc}")
-        else:
-            _say(f"newsetl serve: stopped; deployment 'ingest/{name}' deleted, no run left unfinished")
+        if deployment_id is not None:
+            try:
+                await asyncio.wait_for(_clean_up(deployment_id, stop_requested), shutdown.cleanup_timeout)
+            except Exception as exc:  # report and go on: the server must still stop
+                _say(f"newsetl serve: clean-up of deployment {deployment_id} failed: "
+                     f"{type(exc).__name__}: {exc}")
+            else:
+                _say(f"newsetl serve: stopped; deployment 'ingest/{name}' deleted, no run left unfinished")
 
 
 def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:
@@ -426,78 +434,154 @@ def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:
     stop.set()
 
 
-def _unfinished_runs_filter(deployment_id: uuid.UUID, states: Sequence[str]) -> dict[str, Any]:
+async def _stop_runner(runner: Any, serving: asyncio.Task[None], timeout: float) -> None:
+    # 1. No new run from here on: the flags Runner.astop() sets first. Without this, the slot that
+    #    a cancelled run frees is taken at once by the next (late) scheduled run.
+    runner.stopping = True
+    poller = getattr(runner, "_scheduled_run_poller", None)  # private in 3.8; absent: one more run
+    if poller is not None:                                   # may start, and the clean-up cancels it
+        poller.stopping = True
+    # 2. Cancel runs in flight through the API (state Cancelling): the Runner then stops them the
+    #    way it stops a run cancelled from the UI. Letting Runner.astop() kill them instead races
+    #    with its exit-code watcher, which then reports the run Crashed (Prefect 3.8.8).
+    await _cancel_in_flight(_run_processes(runner), timeout)
+    # 3. Let every run process exit on its own: astop kills whatever process it still tracks and
+    #    marks that run Cancelled -- even a run that has reported Completed and is only tearing down.
+    deadline = time.monotonic() + timeout
+    while _run_processes(runner) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    # 4. Only now stop the Runner's loops.
+    try:
+        await asyncio.wait_for(runner.astop(), timeout)
+        await asyncio.wait_for(serving, timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        _say(f"newsetl serve: the Runner did not stop within {timeout:.0f} s; cleaning up anyway")
+        serving.cancel()
+        with contextlib.suppress(BaseException):
+            await serving
+
+
+def _run_processes(runner: Any) -> set[uuid.UUID]:
+    """Ids of the flow runs whose process this Runner still tracks (started, not yet exited).
+
+    `_process_manager` is private to Prefect 3.8's Runner; without it we return nothing, and the
+    clean-up still leaves no run unfinished (a just-completed run might then read Cancelled).
+    """
+    processes = getattr(runner, "_process_manager", None)
+    if processes is None or not hasattr(processes, "flow_run_ids"):
+        return set()
+    return set(processes.flow_run_ids())
+
+
+def _runs_filter(*, deployment_id: uuid.UUID | None = None, run_ids: Sequence[uuid.UUID] | None = None,
+                 states: Sequence[str]) -> dict[str, Any]:
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
         FlowRunFilter,
+        FlowRunFilterId,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
 
-    return {
-        "deployment_filter": DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-        "flow_run_filter": FlowRunFilter(state=FlowRunFilterState(
-            type=FlowRunFilterStateType(any_=[StateType(s) for s in states]))),
-    }
+    run_filter = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+        any_=[StateType(s) for s in states])))
+    if run_ids is not None:
+        run_filter.id = FlowRunFilterId(any_=list(run_ids))
+    if deployment_id is None:
+        return {"flow_run_filter": run_filter}
+    return {"flow_run_filter": run_filter,
+            "deployment_filter": DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))}
 
 
-STOP_MESSAGE = "newsetl serve was stopped during this run"
-
-
-async def _cancel_in_flight(deployment_id: uuid.UUID, timeout: float) -> None:
-    """Ask Prefect to cancel the deployment's running/pending runs; wait until they are final.
+async def _cancel_in_flight(run_ids: set[uuid.UUID], timeout: float) -> None:
+    """Ask Prefect to cancel the runs this process has in flight; wait until they are final.
 
     Committed batches stay in the warehouse (one transaction per batch) and the next run picks up
-    the rest, so cancelling a run never loses or duplicates data.
+    the rest, so cancelling a run never loses or duplicates data. Runs already final (completed,
+    only tearing down) are left alone.
     """
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelling
 
-    active = ("PENDING", "RUNNING")
+    if not run_ids:
+        return
     async with get_client() as client:
-        runs = await client.read_flow_runs(**_unfinished_runs_filter(deployment_id, active))
+        runs = await client.read_flow_runs(**_runs_filter(run_ids=list(run_ids), states=("PENDING", "RUNNING")))
         for run in runs:
             await client.set_flow_run_state(run.id, Cancelling(message=STOP_MESSAGE), force=True)
         deadline = time.monotonic() + timeout
         while runs and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             runs = await client.read_flow_runs(
-                **_unfinished_runs_filter(deployment_id, (*active, "CANCELLING")))
-
-
-async def _wait_for_run_processes(runner: Any, timeout: float) -> None:
-    # `_process_manager` is private to Prefect 3.8's Runner; without it we skip the wait and the
-    # clean-up below still leaves no run unfinished (a just-completed run might read Cancelled).
-    processes = getattr(runner, "_process_manager", None)
-    if processes is None or not hasattr(processes, "flow_run_ids"):
-        return
-    deadline = time.monotonic() + timeout
-    while processes.flow_run_ids() and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+                **_runs_filter(run_ids=[r.id for r in runs], states=("PENDING", "RUNNING", "CANCELLING")))
 
 
 async def _clean_up(deployment_id: uuid.UUID, stop_requested: datetime.datetime | None) -> None:
     """Leave no run unfinished and no deployment paused: cancel leftovers, delete the deployment.
 
-    Leftovers: runs the Runner had claimed but not started (Pending), runs of this deployment left
-    by an earlier serve killed -9, and runs that the Runner's exit watcher reported Crashed after
-    we asked them to stop (their true story is Cancelled). Deleting the deployment deletes its
-    Scheduled runs on the server side; finished runs stay in the history of the `ingest` flow.
+    Leftovers: runs the Runner had claimed but not started (Pending), and runs that the Runner's
+    exit watcher reported Crashed after we asked them to stop (their true story is Cancelled).
+    Deleting the deployment deletes its Scheduled runs on the server side; finished runs stay in
+    the history of the `ingest` flow.
     """
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelled
 
     async with get_client() as client:
-        stale = await client.read_flow_runs(
-            **_unfinished_runs_filter(deployment_id, [s for s in UNFINISHED_STATES if s != "SCHEDULED"]))
+        stale = await client.read_flow_runs(**_runs_filter(deployment_id=deployment_id, states=UNFINISHED_STATES))
         if stop_requested is not None:
-            crashed = await client.read_flow_runs(**_unfinished_runs_filter(deployment_id, ("CRASHED",)))
+            crashed = await client.read_flow_runs(**_runs_filter(deployment_id=deployment_id, states=("CRASHED",)))
             stale += [r for r in crashed if r.state is not None and r.state.timestamp >= stop_requested]
         for run in stale:
             await client.set_flow_run_state(run.id, Cancelled(message=STOP_MESSAGE), force=True)
         await client.delete_deployment(deployment_id)
+
+
+async def _take_over_deployment(name: str, shared_server: bool) -> None:
+    """Start from a clean slate: remove a deployment of this name left by a serve process that did
+    not stop cleanly (killed -9, power loss), after marking its unfinished runs Crashed.
+
+    Without this its Running runs would stay Running in the UI for good, and the runs that came
+    due while nobody served (Late) would all start, one after another, as soon as we serve -- for
+    a drop folder one run does it all. On a shared server the deployment may instead be served by
+    a live process elsewhere: its Runner updates `last_polled` at every poll, so we watch it for
+    two poll intervals and refuse to take over if it moves.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import get_current_settings
+    from prefect.states import Crashed
+
+    async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(f"ingest/{name}")
+        except ObjectNotFound:
+            return
+        if deployment.work_pool_name:
+            raise ServeError(f"deployment 'ingest/{name}' belongs to work pool {deployment.work_pool_name!r} "
+                             "(prefect.yaml?): serve under another --name")
+        poll = float(get_current_settings().runner.poll_frequency)
+        polled = deployment.last_polled
+        if shared_server and polled is not None and _age(polled) < 3 * poll + 5:
+            _say(f"newsetl serve: deployment 'ingest/{name}' was polled {_age(polled):.0f} s ago; "
+                 f"checking for {2 * poll + 2:.0f} s that no other serve process owns it...")
+            await asyncio.sleep(2 * poll + 2)
+            again = await client.read_deployment(deployment.id)
+            if again.last_polled is not None and again.last_polled > polled:
+                raise ServeError(f"deployment 'ingest/{name}' is being served by another process: stop "
+                                 "that one, or serve under another --name")
+        stale = await client.read_flow_runs(**_runs_filter(deployment_id=deployment.id, states=UNFINISHED_STATES))
+        for run in stale:
+            await client.set_flow_run_state(run.id, Crashed(message=STALE_MESSAGE), force=True)
+        await client.delete_deployment(deployment.id)
+    _say(f"newsetl serve: removed deployment 'ingest/{name}' left by a serve process that did not stop "
+         f"cleanly ({len(stale)} unfinished run(s) marked Crashed)")
+
+
+def _age(moment: datetime.datetime) -> float:
+    return (datetime.datetime.now(datetime.UTC) - moment).total_seconds()
 
 
 # --------------------------------------------------------------------------- command line
@@ -521,7 +605,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Run `newsetl serve` from parsed arguments; the exit code (0 after a clean stop)."""
+    """Run `newsetl serve` from parsed arguments; the exit code (0 after a clean stop, 2 if serving
+    could not start)."""
     from warehouse.connect import default_db_path
 
     rules = list(args.rules or [])
@@ -540,7 +625,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m flows.serve ...`: the same as `newsetl serve ...`."""
-    parser = argparse.ArgumentParser(prog="newsetl serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="newsetl serve", description=(__doc__ or "").splitlines()[0])
     add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))
 
@@ -551,4 +636,3 @@ if __name__ == "__main__":
     from flows.serve import main as _main
 
     sys.exit(_main())
-
