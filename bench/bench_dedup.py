@@ -6,7 +6,7 @@
     python bench/bench_dedup.py --only match --stored 100000,300000,1000000   # memory vs stored count
 
 1. Signatures: the same texts through `sign_texts` (numpy, batches of --sign-batch) and through
-   datasketch (`MinHash(num_perm=128).update_batch` over the same normalized word 5-grams, its fast
+   datasketch (`MinHash(num_perm=128).update_batch` over the same normalized word shingles, its fast
    path), alternated in one process, best of --repeat. Texts: generated articles, and dedup-dev's
    texts when ../shared is there. Goal ≥ 1.5× datasketch.
 2. Matching: a warehouse with N stored signatures (random MinHash written straight into `signatures`,
@@ -60,10 +60,13 @@ def sign_ours(texts: Sequence[str], batch: int) -> float:
     return time.perf_counter() - t0
 
 
-def sign_datasketch(texts: Sequence[str], k: int = 5, num_perm: int = 128) -> float:
+def sign_datasketch(texts: Sequence[str]) -> float:
+    """datasketch on the same normalized words, shingle size and number of permutations as ours."""
     from datasketch import MinHash
 
-    from tasks.text.sign import normalize_for_signature
+    from tasks.text.sign import SignConfig, normalize_for_signature
+
+    k, num_perm = SignConfig().shingle_size, SignConfig().num_perm
 
     t0 = time.perf_counter()
     for t in texts:
