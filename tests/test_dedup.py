@@ -205,7 +205,7 @@ def test_canonical_is_longest_then_earliest_then_smallest_id(con: duckdb.DuckDBP
     story = words(rng, 400)
     t1 = datetime(2022, 3, 1, tzinfo=UTC)
     t0 = datetime(2022, 2, 1, tzinfo=UTC)
-    docs = [
+    docs: list[dict[str, Any]] = [
         {"id": "k1", "text": text(story[:380]), "published_at": t0},
         {"id": "k2", "text": text(story), "published_at": t1},  # most complete: canonical
         {"id": "k3", "text": text(story[:390]), "published_at": None},
@@ -288,7 +288,7 @@ def generated_corpus(seed: int = 11, stories: int = 40) -> list[dict[str, Any]]:
                     text(story[: len(story) * 7 // 10]), text(words(rng, 12) + story + footer),
                     cookie]
         for v, body in enumerate(variants[: int(rng.integers(2, len(variants) + 1))]):
-            docs.append({"id": f"d{s:03d}-{v}-{int(rng.integers(1e6)):06d}", "text": body})
+            docs.append({"id": f"d{s:03d}-{v}-{int(rng.integers(10**6)):06d}", "text": body})
     docs += [{"id": f"u{k:03d}", "text": text(words(rng, int(rng.integers(30, 400))))} for k in range(30)]
     order = rng.permutation(len(docs))
     return [docs[i] for i in order]
