@@ -368,6 +368,11 @@ def test_batch_and_signature_mismatch_rejected(con: duckdb.DuckDBPyConnection) -
         cluster_batch(con, batch, sign_texts(["x"], SignConfig(num_perm=64, bands=32)), CFG, "r")
 
 
+def test_empty_batch_is_a_no_op(con: duckdb.DuckDBPyConnection) -> None:
+    assert ingest(con, []) == DedupStats()
+    assert con.execute("SELECT count(*) FROM signatures").fetchall() == [(0,)]
+
+
 @pytest.mark.skipif(not (SHARED / "seeds").is_dir(), reason="../shared/seeds not found next to the repo")
 def test_seeds_stay_five_clusters(con: duckdb.DuckDBPyConnection) -> None:
     paths = sorted((SHARED / "seeds").glob("*.txt"))

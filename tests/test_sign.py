@@ -99,6 +99,8 @@ def test_counts_short_and_empty_texts() -> None:
     # < k words: one shingle of all words; k words: 1; 7 words: 3; a repeated 5-gram counts once.
     assert s.n_shingles.tolist() == [0, 1, 1, 3, 1]
     assert (s.minhash[0] == np.iinfo(np.uint32).max).all()  # empty text matches nothing
+    empty = sign_texts([])
+    assert empty.minhash.shape == (0, 128) and empty.minhash.dtype == np.uint32 and len(empty.n_shingles) == 0
     assert not (s.minhash[1] == s.minhash[2]).all()
 
 
