@@ -24,6 +24,10 @@ from schemas.ddl import MIGRATIONS
 from warehouse.views import create_views
 
 DB_ENV = "NEWSETL_DB"
+MEMORY_ENV = "NEWSETL_DUCKDB_MEMORY"
+# Without a limit DuckDB keeps every band row it has read in its buffer cache, so a writer's memory
+# grows with the stored history (+663 MB at 1M signatures, bench/bench_dedup.py); with one it stays flat.
+DEFAULT_MEMORY_LIMIT = "1GB"
 DEFAULT_DB = Path("warehouse") / "newsetl.duckdb"
 
 
@@ -65,7 +69,8 @@ def connect(
     told = False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            memory = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+            return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory})
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise WarehouseError(f"cannot open {path}: {exc}") from exc

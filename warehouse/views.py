@@ -9,11 +9,12 @@ from __future__ import annotations
 import duckdb
 
 VIEWS: dict[str, str] = {
-    # One row per story: the canonical copy, with how many copies the story arrived in.
+    # One row per story: the canonical copy, with how many copies the story arrived in. Documents
+    # that were boilerplate only (word_count 0) are articles but not stories.
     "canonical_articles": """
         SELECT a.*, c.size AS copies
         FROM articles a LEFT JOIN clusters c USING (cluster_id)
-        WHERE a.is_canonical
+        WHERE a.is_canonical AND a.word_count > 0
     """,
     # Articles per publisher per day (publication date, else fetch date), with unique stories.
     "publisher_daily_counts": """

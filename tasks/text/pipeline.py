@@ -20,7 +20,6 @@ from tasks.text.extract import ExtractConfig, ExtractError, extract_html
 from tasks.text.repair import RepairConfig, repair_text
 
 PROCESSING_ERROR = "processing_error"
-EMPTY_AFTER_CLEANING = "empty_after_cleaning"
 
 _WORD = re.compile(r"\w+")
 
@@ -109,10 +108,9 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
         relearned = clean_text(body, learned_rules, titles=title_lines, learned=learned)
         body = relearned.body.strip()
         removals = (*removals, *relearned.removals)
-    if not body:
-        return Rejection(doc.source_uri, STAGE_PROCESS, EMPTY_AFTER_CLEANING,
-                         f"nothing but boilerplate: {len(removals)} spans removed, no story text left",
-                         doc_id=doc.doc_id, raw=doc.raw)
+    # A document that was nothing but boilerplate (a cookie wall, a site's address block) is still an
+    # article, with an empty body and every removal recorded: it is a fact about the input, not an error
+    # of it, and a consumer counting stories filters on word_count (canonical_articles does).
     meta = described.metadata
     return Article(
         article_id=doc.doc_id,
