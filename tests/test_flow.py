@@ -139,6 +139,12 @@ def test_sample_corpus_ingests(prefect_harness: None, tmp_path: Path) -> None:
         bad = con.execute("SELECT count(*) FROM (SELECT cluster_id FROM articles GROUP BY 1 "
                           "HAVING sum(is_canonical::INT) <> 1)").fetchall()[0][0]
         assert bad == 0
+        # A wire story and its reprint (which names the wire as original publisher) are one story,
+        # and the wire's own copy is the canonical one.
+        orchard = con.execute("SELECT external_id, is_canonical, original_publisher FROM articles "
+                              "WHERE external_id LIKE '%orchard%' ORDER BY 1").fetchall()
+        assert orchard == [("ap-2024-0613-orchard", True, None),
+                           ("vg-2024-0613-orchard-copy", False, "Associated Press")]
 
 
 def table_rows(db: Path, sql: str) -> list[tuple[object, ...]]:

@@ -315,10 +315,12 @@ class UnionFind:
         return out
 
 
-def canonical_key(word_count: int | None, published_at: datetime | None, article_id: str) -> tuple[Any, ...]:
-    """Sort key whose minimum is the canonical article: most words, earliest publication (unknown
-    last), smallest article_id."""
-    return (-(word_count or 0), published_at is None, published_at or 0, article_id)
+def canonical_key(word_count: int | None, published_at: datetime | None, article_id: str,
+                  syndicated: bool = False) -> tuple[Any, ...]:
+    """Sort key whose minimum is the canonical article: most words, then an original over a copy that
+    names another original publisher (a wire story's own copy beats its reprints), then earliest
+    publication (unknown last), then the smallest id (a stable tie-break)."""
+    return (-(word_count or 0), syndicated, published_at is None, published_at or 0, article_id)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -621,25 +623,28 @@ def _recluster(con: duckdb.DuckDBPyConnection, new_ids: Sequence[str], pairs: Se
     old_clusters = sorted({x[2:] for g in groups.values() for x in g if x.startswith("c:")})
 
     # Members of the affected existing clusters, with what the canonical choice needs.
-    members: dict[str, tuple[str, int | None, datetime | None]] = {}  # article_id -> (cluster, wc, pub)
+    # article_id -> (cluster, word count, published_at, is a syndicated copy)
+    members: dict[str, tuple[str, int | None, datetime | None, bool]] = {}
     if old_clusters:
         t = _with_keys(con, "_dedup_clusters", old_clusters, """
             SELECT a.article_id, coalesce(a.cluster_id, a.article_id), a.word_count, a.published_at,
-                   a.cluster_id, a.is_canonical
+                   a.cluster_id, a.is_canonical, a.original_publisher IS NOT NULL
             FROM articles a SEMI JOIN _dedup_clusters k ON coalesce(a.cluster_id, a.article_id) = k.v""")
-        cols = [t.column(c).to_pylist() for c in range(6)]
+        cols = [t.column(c).to_pylist() for c in range(7)]
         current = {a: (cid, canon) for a, cid, canon in zip(cols[0], cols[4], cols[5], strict=True)}
-        for a, c, wc, pub in zip(cols[0], cols[1], cols[2], cols[3], strict=True):
-            members[a] = (c, wc, pub)
+        for a, c, wc, pub, syn in zip(cols[0], cols[1], cols[2], cols[3], cols[6], strict=True):
+            members[a] = (c, wc, pub, bool(syn))
     else:
         current = {}
     wc_new = batch.column("word_count").take(pa.array(idx)).to_pylist()
     pub_new = batch.column("published_at").take(pa.array(idx)).to_pylist() \
         if "published_at" in batch.column_names else [None] * len(idx)
-    for a, wc, pub in zip(new_ids, wc_new, pub_new, strict=True):
-        members[a] = ("", wc, pub)
+    syn_new = [v is not None for v in batch.column("original_publisher").take(pa.array(idx)).to_pylist()] \
+        if "original_publisher" in batch.column_names else [False] * len(idx)
+    for a, wc, pub, syn in zip(new_ids, wc_new, pub_new, syn_new, strict=True):
+        members[a] = ("", wc, pub, syn)
     by_old_cluster: dict[str, list[str]] = {}
-    for a, (c, _, _) in members.items():
+    for a, (c, _, _, _) in members.items():
         if c:
             by_old_cluster.setdefault(c, []).append(a)
 
@@ -656,7 +661,7 @@ def _recluster(con: duckdb.DuckDBPyConnection, new_ids: Sequence[str], pairs: Se
             arts.extend(by_old_cluster.get(c, []))
         arts = sorted(set(arts))
         cid = arts[0]
-        canon = min(arts, key=lambda a: canonical_key(members[a][1], members[a][2], a))
+        canon = min(arts, key=lambda a: canonical_key(members[a][1], members[a][2], a, members[a][3]))
         merged += max(0, len(olds) - 1)  # existing clusters joined into one
         cl_rows["cluster_id"].append(cid)
         cl_rows["canonical_article_id"].append(canon)

@@ -205,7 +205,8 @@ def load_batch(
         n_q = _insert(con, "quarantine", q_t, key="quarantine_id")
         stats: Mapping[str, int] = {}
         if art_new.num_rows:
-            dedup_in = art_new.select(["article_id", "body_hash", "word_count", "published_at", "fetched_at"])
+            dedup_in = art_new.select(["article_id", "body_hash", "word_count", "published_at", "fetched_at",
+                                       "original_publisher"])
             sigs = signatures if len(keep) == art_t.num_rows else Signatures(
                 minhash=signatures.minhash[keep], n_shingles=signatures.n_shingles[keep],
                 n_words=signatures.n_words[keep])
