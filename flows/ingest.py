@@ -33,7 +33,7 @@ from tasks.ingest import (
     skip_unchanged,
 )
 from tasks.pool import PoolConfig, close_pool, open_pool
-from tasks.sources.read import ReadConfig
+from tasks.sources.read import SKIP_REASONS, ReadConfig
 from tasks.text.pipeline import ProcessConfig, make_context
 from tasks.text.sign import SignConfig
 from warehouse.connect import default_db_path, migrate, run_lock, writer
@@ -43,11 +43,31 @@ from warehouse.learned import ensure_schema as ensure_learned_schema
 from warehouse.load import finish_run, start_run
 
 T = TypeVar("T")
+READ_GROUP_BYTES = 256 * 1024 * 1024  # raw bytes read before their batches are processed and loaded
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def file_groups(paths: Sequence[str], max_files: int, max_bytes: int) -> Iterator[list[str]]:
+    """Groups of input files to read at once, bounded by count and by bytes on disk, so memory stays
+    bounded by the group rather than the corpus (a single file larger than the budget is its own group)."""
+    group: list[str] = []
+    size = 0
+    for path in paths:
+        try:
+            n = 0 if "://" in path else os.stat(path).st_size
+        except OSError:
+            n = 0
+        if group and (len(group) >= max_files or size + n > max_bytes):
+            yield group
+            group, size = [], 0
+        group.append(path)
+        size += n
+    if group:
+        yield group
 
 
 class RunTally:
@@ -58,6 +78,7 @@ class RunTally:
         self.reasons: Counter[str] = Counter()
         self.removed: Counter[str] = Counter()
         self.dedup: Counter[str] = Counter()
+        self.skips: Counter[str] = Counter()
         self.seconds: Counter[str] = Counter()
         self.started = time.perf_counter()
 
@@ -65,11 +86,19 @@ class RunTally:
         self.counts["quarantined"] += len(rejections)
         self.reasons.update(f"{r.stage}:{r.reason}" for r in rejections)
 
+    def skipped(self, skips: Sequence[Rejection]) -> None:
+        self.counts["skipped_other"] += len(skips)
+        self.skips.update(r.reason for r in skips)
+
     def summary(self) -> dict[str, Any]:
         return {
             "read": self.counts["read"],
             "loaded": self.counts["loaded"],
             "skipped_known": self.counts["skipped_known"],
+            # Inputs that are not articles and not errors: WARC request/metadata records, non-HTML
+            # captures, HTTP 304 Not Modified. Counted by reason, not quarantined.
+            "skipped_other": self.counts["skipped_other"],
+            "skipped_reasons": dict(sorted(self.skips.items())),
             "quarantined": self.counts["quarantined"],
             "recleaned": self.counts["recleaned"],
             "quarantine_reasons": dict(sorted(self.reasons.items())),
@@ -160,11 +189,13 @@ def _run(
         tally.counts["loaded"] += stats.articles
         tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
 
-    for group in chunks(paths, files_per_read):
+    for group in file_groups(paths, files_per_read, READ_GROUP_BYTES):
         t0 = time.perf_counter()
         read = read_documents(group, ReadConfig())
         docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
-        pending.extend(o for o in read.outcomes if isinstance(o, Rejection))
+        rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
+        tally.skipped([r for r in rejected if r.reason in SKIP_REASONS])
+        pending.extend(r for r in rejected if r.reason not in SKIP_REASONS)
         tally.counts["read"] += len(read.outcomes)
         # The same bytes twice in one run (a file copied into two folders) load once.
         unique = []

@@ -44,6 +44,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  inputs read     {summary['read']:>8}")
     print(f"  articles loaded {summary['loaded']:>8}")
     print(f"  skipped (known) {summary['skipped_known']:>8}")
+    if summary.get("skipped_other"):
+        print(f"  skipped (other) {summary['skipped_other']:>8}  " + ", ".join(
+            f"{k}={v}" for k, v in summary["skipped_reasons"].items()))
     print(f"  quarantined     {summary['quarantined']:>8}")
     for reason, n in summary["quarantine_reasons"].items():
         print(f"      {reason:<40} {n:>6}")

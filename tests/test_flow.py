@@ -58,6 +58,7 @@ def test_ingest_loads_quarantines_and_rerun_changes_nothing(prefect_harness: Non
     summary = run([str(inputs)], db, batch_size=2)
     # Every input accounted for: read = loaded + skipped + quarantined.
     assert summary["read"] == summary["loaded"] + summary["skipped_known"] + summary["quarantined"]
+    assert summary["skipped_other"] == 0
     assert summary["loaded"] == 5  # story, copy, cp1252, gz, r1
     reasons = summary["quarantine_reasons"]
     assert reasons.get("read:empty_input") == 1
@@ -169,3 +170,40 @@ def test_worker_processes_give_the_same_warehouse_as_in_process(prefect_harness:
     )
     for sql in queries:
         assert table_rows(serial, sql) == table_rows(parallel, sql), sql
+
+
+def write_warc(path: Path) -> None:
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    page = ("<html><head><title>Ferry timetable approved</title></head><body><nav>Home News Sport</nav>"
+            "<article><h1>Ferry timetable approved</h1>"
+            + "".join(f"<p>{line}</p>" for line in STORY.splitlines() if line.strip()) + "</article></body></html>")
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        req = writer.create_warc_record("https://news.example.org/ferry", "request",
+                                        payload=BytesIO(b"GET /ferry HTTP/1.1\r\n\r\n"))
+        writer.write_record(req)
+        for uri, ctype, body in (("https://news.example.org/ferry", "text/html; charset=utf-8", page.encode()),
+                                 ("https://news.example.org/logo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64))):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(uri, "response", payload=BytesIO(body),
+                                                          http_headers=headers))
+
+
+def test_warc_pages_load_and_other_records_are_counted_as_skipped(prefect_harness: None, tmp_path: Path) -> None:
+    warc = tmp_path / "crawl.warc.gz"
+    write_warc(warc)
+    db = tmp_path / "w.duckdb"
+    summary = run([str(warc)], db, workers=0)
+    assert summary["loaded"] == 1 and summary["quarantined"] == 0
+    assert summary["skipped_other"] >= 1  # the PNG capture (and the request record, if counted)
+    assert summary["read"] == (summary["loaded"] + summary["skipped_known"] + summary["skipped_other"]
+                               + summary["quarantined"])
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute("SELECT url, title, publisher, body FROM articles").fetchall()[0]
+    assert row[0] == "https://news.example.org/ferry" and row[1] == "Ferry timetable approved"
+    assert "Home News" not in row[3] and "Advertisement" not in row[3]
+    assert "approved a new ferry timetable" in row[3]

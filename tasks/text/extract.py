@@ -22,8 +22,9 @@ class ExtractConfig:
     # favor_precision vs 0.9725 default and 0.9722 favor_recall; residual lines 16 vs 20 vs 24.
     favor_precision: bool = True
     favor_recall: bool = False
-    # Below this many characters an extraction is treated as a failure (a cookie wall, an empty shell).
-    min_chars: int = 1
+    # Fewer words than this is not an article: on a page without one trafilatura returns what is left
+    # (navigation words such as "Home News"), which would load as a junk article.
+    min_words: int = 10
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,10 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
     except Exception as exc:
         raise ExtractError(EXTRACTION_FAILED, f"trafilatura failed: {type(exc).__name__}: {exc}") from exc
     text = (doc.text or "") if doc is not None else ""
-    if len(text.strip()) < config.min_chars:
-        raise ExtractError(EXTRACTION_EMPTY, "no article text found in the HTML page")
+    words = len(text.split())
+    if words < config.min_words:
+        raise ExtractError(EXTRACTION_EMPTY, f"no article text found in the HTML page ({words} words extracted, "
+                                             f"fewer than {config.min_words})")
 
     def _s(value: object) -> str | None:
         return str(value) if value not in (None, "", "None") else None
