@@ -122,6 +122,10 @@ STATS_QUERIES = (
     ("Boilerplate removed by publisher and category",
      "SELECT publisher, category, removals, articles FROM removals_by_publisher ORDER BY removals DESC LIMIT 25"),
     ("Quarantine", "SELECT stage, reason, inputs FROM quarantine_summary ORDER BY inputs DESC"),
+    ("Learned boilerplate lines (recurring across stories of one publisher)",
+     "SELECT l.publisher, l.sample_text, l.clusters AS stories FROM boilerplate_lines l "
+     "JOIN boilerplate_publishers p USING (publisher) WHERE l.clusters >= 5 "
+     "ORDER BY l.clusters DESC LIMIT 15"),
     ("Duplicates by publisher", "SELECT * FROM duplicate_rate ORDER BY articles DESC LIMIT 15"),
 )
 
@@ -158,6 +162,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reclean(args: argparse.Namespace) -> int:
+    """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited)."""
+    import uuid
+
+    from tasks.text.clean import RulesError, load_rules
+    from warehouse.connect import WarehouseBusy, WarehouseError, migrate, run_lock, writer
+    from warehouse.learned import LearnedConfig, reclean
+
+    db = _db(args)
+    if not db.exists():
+        print(f"newsetl: no warehouse at {db}", file=sys.stderr)
+        return 3
+    try:
+        rules = load_rules(args.rules or ())
+        with run_lock(db), writer(db) as con:
+            migrate(con)
+            changed = reclean(con, f"reclean-{uuid.uuid4().hex[:12]}", LearnedConfig(), rules)
+    except RulesError as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 2
+    except (WarehouseBusy, WarehouseError) as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 3
+    print(f"re-cleaned {changed} articles with learned boilerplate")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import run_serve
+
+    return int(run_serve(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="newsetl", description="News-text ETL into DuckDB, as Prefect flows.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -175,6 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc-seconds", type=float, default=20.0,
                    help="time limit for one document; a slower one is quarantined (enforced in workers)")
     p.set_defaults(func=cmd_ingest)
+
+    p = with_db(sub.add_parser("reclean", help="re-clean stored articles with newly learned boilerplate"))
+    p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    p.set_defaults(func=cmd_reclean)
+
+    from flows.serve import add_serve_arguments
+
+    p = sub.add_parser("serve", help="serve the ingest flow on a schedule (starts a local Prefect server if needed)")
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
 
     for name, func, help_text in (("sql", cmd_sql, "run a read-only SQL query"),
                                   ("stats", cmd_stats, "print runs, table sizes, removals, quarantine"),

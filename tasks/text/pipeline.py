@@ -79,11 +79,16 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
         content_type=doc.content_type,
     )
     text = doc.content
+    article_url = doc.url
     if doc.content_type == "html":
         ex = extract_html(doc.content, url=doc.url, config=ctx.config.extract)
         text = ex.text
+        # trafilatura may know the host from <link rel=canonical> or og:url without a full URL; the
+        # host alone still lets describe name the publisher from the domain.
+        host_url = f"https://{ex.hostname}" if ex.hostname else None
+        article_url = doc.url or ex.url
         hints = DescribeHints(
-            url=doc.url or ex.url,
+            url=doc.url or ex.url or host_url,
             title=doc.title or ex.title,
             published_at=doc.published_at or ex.date,
             publisher=doc.publisher,
@@ -117,7 +122,7 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
         doc_id=doc.doc_id,
         source_uri=doc.source_uri,
         external_id=doc.external_id,
-        url=hints.url,
+        url=article_url,
         publisher=meta.publisher,
         original_publisher=meta.original_publisher,
         title=meta.title,
