@@ -3,10 +3,10 @@
 Prints, from one run on the same corpus:
 - the flow (Prefect + all stages + DuckDB loads): docs/s and peak RSS;
 - the same stages called directly without Prefect into another fresh warehouse (the floor);
-- the overhead share: the part of the flow's time spent outside the stages themselves
-  (Prefect task runs, the run bookkeeping, the flow's own wiring).
+- the overhead share: the flow in-process (one core) against the same stages called directly;
+- the speed-up of worker processes (2 cores) over in-process, in the same run.
 
-Usage: python bench/bench_ingest.py [--count 10000] [--batch-size 500] [--keep DIR]
+Usage: python bench/bench_ingest.py [--count 10000] [--batch-size 500] [--workers 0 2] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--keep", type=Path, help="reuse/keep the generated corpus in this folder")
+    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2],
+                    help="worker counts to run the flow with (0 = in-process, one core)")
     args = ap.parse_args()
 
     from bench.gen_corpus import generate
@@ -83,21 +85,29 @@ def main() -> None:
     from flows.ingest import ingest
 
     # The first flow run of a process pays the temporary API server's start: keep it out of the figure.
-    (work / "warmup.txt").write_text("A warm-up article of a few words.\n")
-    ingest(sources=[str(work / "warmup.txt")], db=str(work / "warmup.duckdb"))
-    t0 = time.perf_counter()
-    summary = ingest(sources=[str(corpus)], db=str(work / "flow.duckdb"), batch_size=args.batch_size)
-    wall = time.perf_counter() - t0
+    (work / "warmup.txt").write_text("A warm-up article of a few words, enough of them to be an article.\n")
+    ingest(sources=[str(work / "warmup.txt")], db=str(work / "warmup.duckdb"), workers=0)
+    walls: dict[int, float] = {}
+    for workers in args.workers:
+        t0 = time.perf_counter()
+        summary = ingest(sources=[str(corpus)], db=str(work / f"flow-{workers}.duckdb"),
+                         batch_size=args.batch_size, workers=workers)
+        wall = walls[workers] = time.perf_counter() - t0
+        stages = summary["seconds"]
+        print(f"flow workers={workers}:  {args.count / wall:8.0f} docs/s  wall={wall:.2f}s  "
+              + "  ".join(f"{k}={v}s" for k, v in stages.items()))
+        print(f"  loaded={summary['loaded']} skipped_known={summary['skipped_known']} "
+              f"quarantined={summary['quarantined']} dedup={summary['dedup']}")
+        if workers == 0:
+            print(f"  Prefect + flow overhead vs the same stages without Prefect: "
+                  f"{(wall - floor['total']) / wall:6.1%}")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    stages = summary["seconds"]
-    inside = sum(v for k, v in stages.items() if k != "total")
-    print(f"flow (Prefect):      {args.count / wall:8.0f} docs/s  wall={wall:.2f}s  "
-          + "  ".join(f"{k}={v}s" for k, v in stages.items()))
-    print(f"loaded={summary['loaded']} stories={summary['loaded'] - summary['dedup'].get('merged', 0)} "
-          f"quarantined={summary['quarantined']}")
-    print(f"peak RSS: {rss_mb:.0f} MB")
-    print(f"overhead outside stages (flow wall - stage time in flow) / wall: {(wall - inside) / wall:6.1%}")
-    print(f"overhead vs direct stages ((flow wall - direct total) / flow wall): {(wall - floor['total']) / wall:6.1%}")
+    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS: {rss_mb:.0f} MB (this process), {children_mb:.0f} MB (largest worker)")
+    if 0 in walls and len(walls) > 1:
+        for workers, wall in walls.items():
+            if workers:
+                print(f"speed-up workers={workers} vs in-process: {walls[0] / wall:.2f}x")
 
 
 if __name__ == "__main__":
