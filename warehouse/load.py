@@ -7,6 +7,7 @@ the re-run loads the batch again (its doc_ids were never committed).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -102,8 +103,15 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, key: str
         # DuckDB 2.0: fetch every result to the end (fetchone leaves it open and blocks the connection).
         inserted = con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _batch{where}").fetchall()
     finally:
-        con.unregister("_batch")
+        _unregister(con, "_batch")
     return int(inserted[0][0])
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    # After a failed statement the transaction is aborted and even unregister raises; the caller's
+    # ROLLBACK cleans up, and the original error must be the one that propagates.
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)
 
 
 def documents_table(docs: Sequence[RawDocument], rejections: Sequence[Rejection], run_id: str) -> pa.Table:
@@ -185,6 +193,15 @@ def load_batch(
     learned: LearnedConfig | None = None,
 ) -> LoadStats:
     """Write one batch in one transaction; re-loading a batch already loaded changes nothing."""
+    # The same bytes twice in one batch are one article (the flow already drops them; callers of this
+    # function directly may not).
+    unique: dict[str, int] = {}
+    for i, art in enumerate(articles):
+        unique.setdefault(art.article_id, i)
+    if len(unique) != len(articles):
+        idx = sorted(unique.values())
+        articles = [articles[i] for i in idx]
+        signatures = _take(signatures, idx)
     doc_t = documents_table(docs, rejections, run_id)
     art_t = articles_table(articles, run_id)
     rem_t = removals_table(articles, run_id)
@@ -207,9 +224,7 @@ def load_batch(
         if art_new.num_rows:
             dedup_in = art_new.select(["article_id", "body_hash", "word_count", "published_at", "fetched_at",
                                        "original_publisher"])
-            sigs = signatures if len(keep) == art_t.num_rows else Signatures(
-                minhash=signatures.minhash[keep], n_shingles=signatures.n_shingles[keep],
-                n_words=signatures.n_words[keep])
+            sigs = signatures if len(keep) == art_t.num_rows else _take(signatures, keep)
             stats = dict(vars(cluster_batch(con, dedup_in, sigs, dedup, run_id)))
             # Count the batch's lines per publisher and story cluster (after dedup: copies of one
             # story count once), in the same transaction, so learned counts never drift from articles.
@@ -220,6 +235,11 @@ def load_batch(
         con.execute("ROLLBACK")
         raise
     return LoadStats(documents=n_docs, articles=n_art, removals=n_rem, quarantined=n_q, dedup=stats)
+
+
+def _take(signatures: Signatures, rows: Sequence[int]) -> Signatures:
+    return Signatures(minhash=signatures.minhash[rows], n_shingles=signatures.n_shingles[rows],
+                      n_words=signatures.n_words[rows])
 
 
 def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequence[str]) -> set[str]:
