@@ -43,8 +43,9 @@ class PoolConfig:
     min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
 
 
-class _DocTimeout(Exception):
-    pass
+class _DocTimeout(BaseException):
+    """BaseException on purpose: the stages catch Exception to quarantine a bad document, and a
+    timeout must pass through them to the limit that raised it."""
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
@@ -62,6 +63,21 @@ def _init_worker(ctx: ProcessContext, cfg: PoolConfig) -> None:
         limit = cfg.worker_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _on_alarm)
+    _warm_up(ctx)
+
+
+_WARM_UP_TEXT = ("Council approves budget\n\nThe council approved the budget on Tuesday 5 March 2024 after a "
+                 "long debate, the mayor said. “It is a fair settlement,” she told reporters.\n")
+
+
+def _warm_up(ctx: ProcessContext) -> None:
+    """Load what the stages load lazily (language model, word frequencies, date parser, lxml) before
+    the first real document, so its time limit measures the document and not the imports."""
+    html = f"<html><head><title>Council</title></head><body><article><p>{_WARM_UP_TEXT}</p></article></body></html>"
+    for kind, content in (("text", _WARM_UP_TEXT), ("html", html)):
+        warm = RawDocument(doc_id="warm-up", source_uri="warm-up", kind=kind, content_type=kind,
+                           raw=content.encode(), content=content)
+        process_document(warm, ctx)
 
 
 def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Article | Rejection:
