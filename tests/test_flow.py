@@ -207,3 +207,41 @@ def test_warc_pages_load_and_other_records_are_counted_as_skipped(prefect_harnes
     assert row[0] == "https://news.example.org/ferry" and row[1] == "Ferry timetable approved"
     assert "Home News" not in row[3] and "Advertisement" not in row[3]
     assert "approved a new ferry timetable" in row[3]
+
+
+def test_learned_boilerplate_is_removed_from_every_story_after_ingest(prefect_harness: None, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(5)
+    words = ("council harbour ferry budget school river bridge market library museum station tram court "
+             "festival hospital park storm vote road farm").split()
+    # Footer lines no pattern in the library knows: a house signature of one publisher.
+    footer = ["Kestrel Valley Ledger – independent since 1894", "Tip line: 0800 555 0199 any hour",
+              "Printed on recycled paper at our Millbrook works"]
+
+    def story(i: int) -> str:
+        paras = []
+        for p in range(6):
+            topic = rng.sample(words, 3)
+            paras.append(f"The {topic[0]} plan number {i}-{p} went before {topic[1]} officials on day {p}, who said "
+                         f"the {topic[2]} costs of {rng.randint(2, 900)} thousand would be reviewed by {i % 7 + 1} "
+                         f"independent experts before a final vote next month.")
+        return "\n\n".join(paras)
+
+    records = [{"id": f"s{i}", "publisher": "Kestrel Valley Ledger", "text": story(i) + "\n\n" + "\n".join(footer)}
+               for i in range(60)]
+    syndicated = story(999)
+    records += [{"id": f"copy{k}", "publisher": "Kestrel Valley Ledger",
+                 "text": syndicated + "\n\n" + "\n".join(footer)} for k in range(5)]
+    feed = tmp_path / "ledger.jsonl"
+    feed.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    db = tmp_path / "w.duckdb"
+    summary = run([str(feed)], db, workers=0, batch_size=20)
+    assert summary["loaded"] == 65 and summary["recleaned"] > 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        bodies = dict(con.execute("SELECT external_id, body FROM articles").fetchall())
+        learned = con.execute("SELECT count(*) FROM removals WHERE category = 'learned'").fetchall()[0][0]
+    assert all(line not in body for body in bodies.values() for line in footer)
+    assert learned == 65 * len(footer)
+    for k in range(5):  # the syndicated story's own lines are content, shared by copies of one story
+        assert all(p in bodies[f"copy{k}"] for p in syndicated.split("\n\n"))
