@@ -1,8 +1,8 @@
 """`newsetl serve` end to end: a real Prefect server, real scheduled runs, a real warehouse, a clean stop.
 
 One slow test (~45-70 s on 2 cores, most of it the Prefect server's start and the flow-run
-processes' imports). It runs the serving in a subprocess (`python -m flows.serve`, the same code
-as `newsetl serve`) so it can send the signal an operator or a service manager would send.
+processes' imports). It runs `newsetl serve` in a subprocess (`python -m newsetl.cli serve`) so it
+can send the signal an operator or a service manager would send.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: P
         # The Runner looks for due runs every 10 s by default; 1 s keeps the test short.
         PREFECT_RUNNER_POLL_FREQUENCY="1",
     )
-    cmd = [sys.executable, "-m", "flows.serve", str(inbox), "--db", str(db), "--every", "5",
+    cmd = [sys.executable, "-m", "newsetl.cli", "serve", str(inbox), "--db", str(db), "--every", "5",
            "--name", DEPLOYMENT, "--server-port", "0"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
