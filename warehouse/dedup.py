@@ -536,6 +536,9 @@ def _candidates(con: duckdb.DuckDBPyConnection, band_t: pa.Table, new_sid: np.nd
     return bucket_pairs(key, sid, rank, is_new, max_bucket_size)
 
 
+_VERIFY_CHUNK = 100_000  # candidate pairs verified at once (~100 MB of signature rows)
+
+
 def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, base: int, sid: np.ndarray,
             ids: Sequence[str], minhash: np.ndarray, n_sh: np.ndarray,
             config: DedupConfig) -> tuple[list[tuple[str, str, float, float, str]], int]:
@@ -555,11 +558,17 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, base
             info[int(s)] = (str(a), np.frombuffer(m, dtype="<u4"), int(k))
     for j, s in enumerate(sid):
         info[int(s)] = (ids[j], minhash[j], int(n_sh[j]))
-    mh_a = np.stack([info[int(s)][1] for s in s1])
-    mh_b = np.stack([info[int(s)][1] for s in s2])
-    n_a = np.array([info[int(s)][2] for s in s1], dtype=np.int64)
-    n_b = np.array([info[int(s)][2] for s in s2], dtype=np.int64)
-    v = verify_estimates(mh_a, mh_b, n_a, n_b, config)
+    # One signature matrix over the distinct sids, then fancy indexing per pair, in chunks: stacking one
+    # array per pair was the hot spot (and its memory grew with the candidate count, not the batch).
+    keys = np.array(sorted(info), dtype=np.int64)
+    mat = np.stack([info[int(k)][1] for k in keys])
+    counts_arr = np.array([info[int(k)][2] for k in keys], dtype=np.int64)
+    pos_a, pos_b = np.searchsorted(keys, s1), np.searchsorted(keys, s2)
+    parts = [verify_estimates(mat[pos_a[i:i + _VERIFY_CHUNK]], mat[pos_b[i:i + _VERIFY_CHUNK]],
+                              counts_arr[pos_a[i:i + _VERIFY_CHUNK]], counts_arr[pos_b[i:i + _VERIFY_CHUNK]], config)
+             for i in range(0, len(s1), _VERIFY_CHUNK)]
+    v = parts[0] if len(parts) == 1 else type(parts[0])(
+        **{f: np.concatenate([getattr(p, f) for p in parts]) for f in vars(parts[0])})
     out: list[tuple[str, str, float, float, str]] = []
     for k in np.flatnonzero(v.accept):
         a, b = info[int(s1[k])][0], info[int(s2[k])][0]
