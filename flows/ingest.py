@@ -7,6 +7,7 @@ one transaction per batch) -> record the files as read -> finish the run row and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -118,6 +119,7 @@ def ingest(
     rules_files: list[str] | None = None,
     workers: int | None = None,
     doc_seconds: float = 20.0,
+    take_lock: bool = True,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs (and URLs) into the warehouse; return the run summary.
 
@@ -135,7 +137,9 @@ def ingest(
     learned_cfg = LearnedConfig()
     tally = RunTally()
 
-    with run_lock(db_path):
+    # take_lock=False: the caller (the CLI) already holds the run lock, taken before the flow started
+    # so that a refusal is a clear message rather than a failed flow run with a traceback.
+    with run_lock(db_path) if take_lock else contextlib.nullcontext():
         with writer(db_path) as con:
             migrate(con)
             ensure_schema(con, dedup_cfg)
@@ -143,16 +147,17 @@ def ingest(
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
             # What earlier runs learned is applied while cleaning; what this run learns, by reclean below.
             learned = learned_keys_by_publisher(con, learned_cfg)
-        ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())), learned)
-        pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds)) if n_workers > 1 else None
+        pool_key: str | None = None
         try:
+            ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())), learned)
+            if n_workers > 1:
+                pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
                  pool_key, doc_seconds)
             if tally.counts["loaded"]:
                 tally.counts["recleaned"] += reclean_task(db_path, run_id, ctx, learned_cfg)
         except BaseException as exc:
-            with writer(db_path) as con:
-                finish_run(con, run_id, "failed", tally.summary(), f"{type(exc).__name__}: {exc}")
+            _record_failure(db_path, run_id, tally, exc)
             raise
         finally:
             if pool_key:
@@ -164,6 +169,16 @@ def ingest(
     _report(summary)
     logger.info("ingest summary: %s", summary)
     return summary
+
+
+def _record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
+    """Mark the run failed with its reason; if even that cannot be written (disk full), the original
+    error is what the caller must see, so this one is only logged."""
+    try:
+        with writer(db) as con:
+            finish_run(con, run_id, "failed", tally.summary(), f"{type(exc).__name__}: {exc}")
+    except Exception as again:
+        get_run_logger().warning("could not record the failed run %s: %s", run_id, again)
 
 
 def _run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -22,20 +23,62 @@ def _db(args: argparse.Namespace) -> Path:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    import duckdb
+
     from flows.ingest import ingest
-    from warehouse.connect import WarehouseBusy, WarehouseError
+    from tasks.text.clean import RulesError
+    from warehouse.connect import WarehouseBusy, WarehouseError, run_lock
 
     rules = list(args.rules or [])
     if env_rules := os.environ.get("NEWSETL_RULES"):
         rules.extend(p for p in env_rules.split(os.pathsep) if p)
+    db = str(_db(args))
+    _quiet_known_errors()
     try:
-        summary = ingest(sources=list(args.sources), db=str(_db(args)), batch_size=args.batch_size,
-                         rules_files=rules, workers=args.workers, doc_seconds=args.doc_seconds)
+        # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
+        with run_lock(db):
+            summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size, rules_files=rules,
+                             workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False)
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 3
+    except RulesError as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 2
+    except (duckdb.Error, OSError) as exc:
+        # Disk full, a read-only path, a file that is not a warehouse: committed batches stay, the failed
+        # one was rolled back; say what happened in one line.
+        print(f"newsetl: cannot write the warehouse {db}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
     print_summary(summary)
     return 0
+
+
+class _NoTraceback(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback; for errors the CLI explains in one line
+    (warehouse busy or unwritable, disk full, bad rules file) the traceback is noise for an operator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and _is_known(exc):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _is_known(exc: BaseException) -> bool:
+    import duckdb
+
+    from tasks.text.clean import RulesError
+    from warehouse.connect import WarehouseBusy, WarehouseError
+
+    return isinstance(exc, WarehouseBusy | WarehouseError | RulesError | duckdb.Error | OSError)
+
+
+def _quiet_known_errors() -> None:
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_NoTraceback())
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@ even read-only, while a writer has it (`Could not set lock on file`). So:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -81,10 +83,18 @@ def connect(
             if not told:
                 (say or _stderr)(f"warehouse {path} is busy (an ingest is writing), retrying...")
                 told = True
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            # Poll often: an ingest leaves the file free only for the moment between two batch loads.
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.05)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open {path}: {exc}") from exc
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failure, keeping the original error: when COMMIT itself failed (disk full)
+    DuckDB has already rolled back, and a second ROLLBACK would raise and mask the real cause."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def _stderr(message: str) -> None:
@@ -108,7 +118,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
         applied.append(version)
     create_views(con)

@@ -42,6 +42,7 @@ import pyarrow as pa
 
 from tasks.text.clean import Ruleset, clean_text, is_story_line, load_rules, normalize_line
 from tasks.text.sign import body_hash
+from warehouse.connect import rollback
 
 LEARNED = "learned"
 _WORD = re.compile(r"\w+")
@@ -393,7 +394,7 @@ def _transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
     try:
         out = work()
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     con.execute("COMMIT")
     return out

@@ -21,6 +21,7 @@ import pyarrow as pa
 from schemas import arrow as S
 from schemas.records import Article, RawDocument, Rejection
 from tasks.text.sign import Signatures, body_hash
+from warehouse.connect import rollback
 from warehouse.dedup import DedupConfig, cluster_batch
 from warehouse.learned import LearnedConfig, record_articles
 
@@ -232,7 +233,7 @@ def load_batch(
                             own_transaction=False)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return LoadStats(documents=n_docs, articles=n_art, removals=n_rem, quarantined=n_q, dedup=stats)
 
@@ -292,7 +293,7 @@ def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int,
         con.execute("INSERT INTO inputs BY NAME SELECT * FROM _inputs")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     finally:
         con.unregister("_inputs")

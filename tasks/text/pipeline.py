@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from schemas.records import STAGE_EXTRACT, STAGE_PROCESS, Article, RawDocument, Rejection, Removal
 from tasks.text.clean import Ruleset, clean_text, load_rules
-from tasks.text.describe import DescribeHints, describe_article
+from tasks.text.describe import DescribeHints, describe_article, detect_language
 from tasks.text.extract import ExtractConfig, ExtractError, extract_html
 from tasks.text.repair import RepairConfig, repair_text
 
@@ -47,6 +47,9 @@ class ProcessContext:
 
 
 def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] | None = None) -> ProcessContext:
+    # Load the language model now: it unpacks to a temporary file on first use, and a full /tmp should
+    # fail the run at its start with one clear error, not each document.
+    detect_language("Warm up the language model with a short English sentence.")
     return ProcessContext(config=config, rules=load_rules(config.rules_files), learned=learned or {})
 
 
@@ -59,7 +62,11 @@ def process_document(doc: RawDocument, ctx: ProcessContext) -> Article | Rejecti
         return _process(doc, ctx)
     except ExtractError as exc:
         return Rejection(doc.source_uri, STAGE_EXTRACT, exc.reason, str(exc), doc_id=doc.doc_id, raw=doc.raw)
-    except Exception as exc:
+    except OSError:
+        # The environment failed (disk full, /tmp not writable), not the document: fail the batch so that
+        # nothing is recorded, rather than quarantining good documents for good.
+        raise
+    except Exception as exc:  # one bad document must not sink its batch
         where = traceback.extract_tb(exc.__traceback__)[-1]
         detail = f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
         return Rejection(doc.source_uri, STAGE_PROCESS, PROCESSING_ERROR, detail, doc_id=doc.doc_id, raw=doc.raw)
