@@ -14,17 +14,20 @@ must not leave behind.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import queue
 import re
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -439,31 +442,48 @@ def test_kill9_while_reading_between_batches_and_during_loads_then_rerun_equals_
     assert statuses[-1] == "completed" and len(statuses) == 6, statuses
 
 
-def test_kill9_with_worker_processes_leaves_no_orphans(corpus: Path, api_url: str, reference: Reference,
-                                                      tmp_path: Path) -> None:
-    """The default run (one worker per core, Prefect's temporary server): kill -9 of the ingest must
-    take its worker processes and its temporary API server down with it; a re-run completes."""
-    db = tmp_path / "w.duckdb"
-    child = start_ingest(corpus, db, None, workers=None)
-    pid = child.proc.pid
-
-    def workers_running() -> bool:
-        return sum("multiprocessing" in cmdline(p) for p in descendants(pid)) >= 2
-
-    assert wait_until(workers_running, 90, step=0.05), f"no worker processes seen:\n{child.tail()}"
-    below = {p: cmdline(p) for p in descendants(pid)}
+def kill9_and_collect_orphans(child: Child, grace: float = 10.0) -> dict[int, str]:
+    """kill -9 the ingest; return (and then kill) whatever ran below it and is still alive after `grace` s."""
+    below = {p: cmdline(p) for p in descendants(child.proc.pid)}
     child.kill9()
-    wait_until(lambda: not any(alive(p) for p in below), 5, step=0.05)
+    wait_until(lambda: not any(alive(p) for p in below), grace, step=0.05)
     orphans = {p: c for p, c in below.items() if alive(p)}
-    for p in orphans:  # this test started them: clean up before asserting
-        try:
+    for p in orphans:  # this test started them: clean up before asserting anything
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    # The rest of the test does not depend on the orphans: check the warehouse first.
+    return orphans
+
+
+def test_kill9_with_worker_processes_leaves_no_orphans_and_rerun_equals_clean_run(
+    corpus: Path, api_url: str, reference: Reference, tmp_path: Path
+) -> None:
+    """The default worker pool (one spawned worker per core): kill -9 of the ingest while its workers
+    process a batch takes them down too; the re-run, with workers again, equals the in-process clean run."""
+    db = tmp_path / "w.duckdb"
+    child = start_ingest(corpus, db, api_url, workers=None)
+
+    def workers_busy() -> bool:
+        return sum("spawn_main" in cmdline(p) for p in descendants(child.proc.pid)) >= 2
+
+    assert wait_until(workers_busy, 90, step=0.02), f"no worker processes seen:\n{child.tail()}"
+    orphans = kill9_and_collect_orphans(child)
     check_committed_state(db, reference.db)
     ingest(corpus, db, api_url, workers=None)
     assert diff(snapshot(db), reference.snap) == []
+    assert orphans == {}, f"left running after kill -9 of the ingest: {orphans}"
+
+
+@pytest.mark.xfail(strict=True, reason="Prefect's temporary server (uvicorn) outlives a kill -9 of the ingest: "
+                   "it is started without a parent-death signal (see /work/notes/faults.md)")
+def test_kill9_leaves_no_orphan_prefect_server(corpus: Path, tmp_path: Path) -> None:
+    """Run as cron runs it (no PREFECT_API_URL): Prefect starts a temporary API server below the
+    ingest. A kill -9 of the ingest (OOM killer, a timeout) must not leave it holding a port and
+    ~/.prefect/prefect.db, one more per killed run."""
+    child = start_ingest(corpus, tmp_path / "w.duckdb", None)
+    child.wait_for(r"Beginning flow run")
+    assert any("uvicorn" in c or "prefect" in c for c in map(cmdline, descendants(child.proc.pid))), \
+        "no temporary server below the ingest: this test no longer tests anything"
+    orphans = kill9_and_collect_orphans(child)
     assert orphans == {}, f"left running after kill -9 of the ingest: {orphans}"
 
 
@@ -527,7 +547,8 @@ def test_analyst_query_during_ingest_retries_and_reads_whole_batches(corpus: Pat
     assert "busy" in err and "retrying" in err, err
     assert "Traceback" not in err
     processed = int(out.splitlines()[1])
-    assert processed > 0 and processed % BATCH == 0, out
+    total = sum(1 for row in reference.snap["documents"] if row[2] != "rejected")
+    assert processed > 0 and (processed % BATCH == 0 or processed == total), out
     # A reader that will not wait gets a one-line refusal, not a stack trace.
     out, err = impatient.communicate(timeout=RUN_TIMEOUT)
     if impatient.returncode != 0:
@@ -535,3 +556,141 @@ def test_analyst_query_during_ingest_retries_and_reads_whole_batches(corpus: Pat
         assert err.strip().splitlines()[-1].startswith("newsetl:") and "busy" in err, err
     assert child.finish() == 0, child.tail()
     assert diff(snapshot(db), reference.snap) == []
+
+
+# ---------------------------------------------------------------------------------------------- disk
+
+
+def run_cli(*args: str, api_url: str | None, preexec: Callable[[], None] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "newsetl.cli", *args], capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, cwd=REPO, env=newsetl_env(api_url), preexec_fn=preexec)
+
+
+PREFECT_INFO = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \| INFO ")
+
+
+def assert_clear_error(proc: subprocess.CompletedProcess[str], *cause: str) -> None:
+    """Failed, and said why in one line: not a traceback, not pages of noise.
+
+    Prefect's INFO lines are the normal progress log and do not count; a few one-line WARNING/ERROR
+    log lines (a task finished Failed) are tolerated; a `Traceback` is not.
+    """
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    noise = [line for line in proc.stderr.splitlines() if line.strip() and not PREFECT_INFO.match(line)]
+    assert "Traceback" not in proc.stderr, f"{len(noise)} lines on stderr beyond progress, incl. a traceback:\n" + \
+        "\n".join(noise[:60])
+    assert len(noise) <= 6, "\n".join(noise)
+    message = [line for line in noise if line.startswith("newsetl:")]
+    assert message, "no `newsetl: ...` message on stderr:\n" + "\n".join(noise)
+    for c in cause:
+        assert c.lower() in message[-1].lower(), (c, message[-1])
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """Mount tmpfs file systems of a given size (and remount them: bigger, read-only); unmounted after."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        where = tmp_path / name
+        if where in mounted:
+            proc = subprocess.run(["mount", "-o", f"remount,{options}", str(where)], capture_output=True, text=True)
+        else:
+            where.mkdir(exist_ok=True)
+            proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True,
+                                  text=True)
+            if proc.returncode == 0:
+                mounted.append(where)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): {proc.stderr.strip()}")
+        return where
+
+    try:
+        yield mount
+    finally:
+        for where in reversed(mounted):
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.xfail(strict=True, reason="the one-line error is followed by ~40 lines of nanobind leak warnings at "
+                   "exit (the failed flow's exception keeps its traceback frames alive)")
+def test_disk_full_during_a_load_is_one_clear_error_and_leaves_whole_batches(
+    corpus: Path, api_url: str, reference: Reference, small_disk: Callable[[str, str], Path]
+) -> None:
+    """The warehouse's file system fills up mid-run (a real ENOSPC from a 7 MB tmpfs; the clean
+    warehouse is ~11 MB). Then space is freed and the run repeated: it must end equal to the clean run."""
+    disk = small_disk("disk", "size=7m")
+    db = disk / "w.duckdb"
+    proc = run_cli("ingest", str(corpus), "--db", str(db), "--batch-size", str(BATCH), "--workers", "0",
+                   api_url=api_url)
+    assert proc.returncode != 0, "the run claims success on a full disk"
+    state = check_committed_state(db, reference.db)
+    assert 0 < state["articles"] < len(reference.snap["articles"]), state  # it did fill up mid-run
+    small_disk("disk", "size=64m")
+    ingest(corpus, db, api_url)
+    assert diff(snapshot(db), reference.snap) == []
+    assert_clear_error(proc, "no space left on device")
+
+
+def fsize_limit(limit: int) -> Callable[[], None]:
+    """preexec_fn: every file the ingest writes stops growing at `limit` bytes (EFBIG), as on a full
+    disk; SIGXFSZ is ignored so the write fails with an error instead of killing the process."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.xfail(strict=True, reason="the one-line error is followed by ~40 lines of nanobind leak warnings at "
+                   "exit (the failed flow's exception keeps its traceback frames alive)")
+def test_full_disk_everywhere_fails_the_run_and_loses_no_document(corpus: Path, api_url: str,
+                                                                   reference: Reference, tmp_path: Path) -> None:
+    """No file may grow past 8 MB (RLIMIT_FSIZE, no mount needed): temp files and the warehouse alike.
+    A full disk is the machine's fault, not the documents': none of them may be quarantined for it,
+    because a quarantined document is known and the next run would skip it for good."""
+    db = tmp_path / "w.duckdb"
+    proc = run_cli("ingest", str(corpus), "--db", str(db), "--batch-size", str(BATCH), "--workers", "0",
+                   api_url=api_url, preexec=fsize_limit(8 * 1024 * 1024))
+    if db.exists():
+        check_committed_state(db, reference.db)
+        with duckdb.connect(str(db), read_only=True) as con:
+            blamed = con.execute("SELECT count(*), any_value(detail) FROM quarantine "
+                                 "WHERE stage <> 'read' AND stage <> 'decode'").fetchall()[0]
+        assert blamed[0] == 0, f"{blamed[0]} documents quarantined for a full disk, e.g. {blamed[1]}"
+        # The run row tells the operator it failed and why (not `running` forever).
+        with duckdb.connect(str(db), read_only=True) as con:
+            runs = con.execute("SELECT status, message FROM runs").fetchall()
+        assert [r[0] for r in runs] == ["failed"] and "too large" in (runs[0][1] or "").lower(), runs
+    ingest(corpus, db, api_url)
+    assert diff(snapshot(db), reference.snap) == []
+    assert_clear_error(proc, "too large")
+
+
+def test_read_only_warehouse_is_a_clear_error_and_untouched(corpus: Path, api_url: str, reference: Reference,
+                                                           small_disk: Callable[[str, str], Path]) -> None:
+    disk = small_disk("ro", "size=32m")
+    db = disk / "w.duckdb"
+    shutil.copy(reference.db, db)
+    small_disk("ro", "ro")
+    before = {p.name: p.read_bytes() for p in disk.iterdir()}
+    proc = run_cli("ingest", str(corpus), "--db", str(db), "--batch-size", str(BATCH), "--workers", "0",
+                   api_url=api_url)
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert {p.name: p.read_bytes() for p in disk.iterdir()} == before
+    # Analysts can still read it.
+    out = run_cli("sql", "SELECT count(*) FROM articles", "--db", str(db), "--format", "csv", api_url=None)
+    assert out.returncode == 0 and out.stdout.splitlines()[1] == str(len(reference.snap["articles"])), out.stderr
+    assert_clear_error(proc, "read-only")
+
+
+def test_warehouse_path_under_a_regular_file_is_a_clear_error(corpus: Path, api_url: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the warehouse directory should be\n")
+    proc = run_cli("ingest", str(corpus), "--db", str(blocker / "w.duckdb"), "--workers", "0", api_url=api_url)
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert blocker.read_text() == "a file where the warehouse directory should be\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_dir"]
+    assert_clear_error(proc, str(blocker))
