@@ -40,11 +40,30 @@ def name(rng: random.Random) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
 
 
+FUNCTION_WORDS = ["the", "a", "of", "to", "in", "and", "on", "for", "that", "with", "by", "at", "from", "after"]
+_LEXICON: list[str] = []
+
+
+def lexicon(rng: random.Random, size: int = 20_000) -> list[str]:
+    # Pseudo-words with a Zipf-like draw below: real news shares a few stock phrases between
+    # unrelated stories but little else; a small template grammar would make every story a
+    # near-duplicate candidate of every other one (millions of LSH candidates, not news).
+    if not _LEXICON:
+        _LEXICON.extend(sorted({name(rng).lower() + rng.choice("aeiouy") * rng.randint(0, 1) + str(i % 10)
+                                for i in range(size)}))
+    return _LEXICON
+
+
 def sentence(rng: random.Random) -> str:
-    # Names and figures make each story's word shingles its own, as in real news; without them
-    # a small grammar would make unrelated stories look like near-duplicates.
-    return (f"{rng.choice(SUBJECTS)} in {name(rng)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} worth "
-            f"{rng.randint(2, 900)} million {rng.choice(TAILS)}, {name(rng)} {name(rng)} said.")
+    words = lexicon(rng)
+    body = []
+    for _ in range(rng.randint(10, 22)):
+        if rng.random() < 0.3:
+            body.append(rng.choice(FUNCTION_WORDS))
+        else:
+            body.append(words[int(len(words) * rng.random() ** 2)])  # skewed: some words common
+    subject = f"{rng.choice(SUBJECTS)} in {name(rng)}"
+    return f"{subject} {rng.choice(VERBS)} {' '.join(body)} worth {rng.randint(2, 900)} million, {name(rng)} said."
 
 
 def article(rng: random.Random, n: int) -> str:
