@@ -103,9 +103,14 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def _open_read_only(args: argparse.Namespace) -> Any:
-    from warehouse.connect import connect
+    """A read-only connection, or None after saying why not (busy past --wait, no warehouse)."""
+    from warehouse.connect import WarehouseBusy, WarehouseError, connect
 
-    return connect(_db(args), read_only=True, wait_seconds=args.wait)
+    try:
+        return connect(_db(args), read_only=True, wait_seconds=args.wait)
+    except (WarehouseBusy, WarehouseError) as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return None
 
 
 def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 60) -> None:
@@ -124,12 +129,8 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from warehouse.connect import WarehouseBusy, WarehouseError
-
-    try:
-        con = _open_read_only(args)
-    except (WarehouseBusy, WarehouseError) as exc:
-        print(f"newsetl: {exc}", file=sys.stderr)
+    con = _open_read_only(args)
+    if con is None:
         return 3
     try:
         cur = con.execute(args.query)
@@ -174,12 +175,8 @@ STATS_QUERIES = (
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from warehouse.connect import WarehouseBusy, WarehouseError
-
-    try:
-        con = _open_read_only(args)
-    except (WarehouseBusy, WarehouseError) as exc:
-        print(f"newsetl: {exc}", file=sys.stderr)
+    con = _open_read_only(args)
+    if con is None:
         return 3
     with con:
         for title, query in STATS_QUERIES:
@@ -190,12 +187,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from warehouse.connect import WarehouseBusy, WarehouseError
-
-    try:
-        con = _open_read_only(args)
-    except (WarehouseBusy, WarehouseError) as exc:
-        print(f"newsetl: {exc}", file=sys.stderr)
+    con = _open_read_only(args)
+    if con is None:
         return 3
     fmt = "PARQUET" if args.out.endswith(".parquet") else "CSV" if args.out.endswith(".csv") else "JSON"
     source = args.view if args.view.replace("_", "").isalnum() else "canonical_articles"
