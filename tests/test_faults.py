@@ -454,6 +454,8 @@ def kill9_and_collect_orphans(child: Child, grace: float = 10.0) -> dict[int, st
     return orphans
 
 
+@pytest.mark.xfail(strict=True, reason="pool workers killed mid-batch outlive the ingest, blocked on the pool's "
+                   "pipes (tasks/pool.py: no parent-death watch in _init_worker)")
 def test_kill9_with_worker_processes_leaves_no_orphans_and_rerun_equals_clean_run(
     corpus: Path, api_url: str, reference: Reference, tmp_path: Path
 ) -> None:
@@ -466,6 +468,9 @@ def test_kill9_with_worker_processes_leaves_no_orphans_and_rerun_equals_clean_ru
         return sum("spawn_main" in cmdline(p) for p in descendants(child.proc.pid)) >= 2
 
     assert wait_until(workers_busy, 90, step=0.02), f"no worker processes seen:\n{child.tail()}"
+    # After the first batch came back from the workers they are busy with the next one: killed while
+    # idle at start-up they exit on their own; killed mid-batch they block on the pool's pipes forever.
+    child.wait_for(r"Task run 'process-batch-.*Finished")
     orphans = kill9_and_collect_orphans(child)
     check_committed_state(db, reference.db)
     ingest(corpus, db, api_url, workers=None)
