@@ -279,5 +279,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args))
 
 
+def _silence_teardown() -> None:
+    """After the command has finished and said everything it had to say, mute stderr for interpreter
+    teardown: DuckDB 2.0's bindings print dozens of 'nanobind: leaked …' lines when objects are still
+    referenced at shutdown (Prefect keeps a failed run's exception and its frames), which would bury the
+    one-line error an operator needs to read. Nothing actionable is printed that late."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    code = main()
+    _silence_teardown()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

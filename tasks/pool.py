@@ -13,10 +13,12 @@ costs only its own chunk, whose documents are retried one by one to find the cul
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import resource
 import signal
+import sys
 import threading
 import uuid
 from collections.abc import Sequence
@@ -43,6 +45,22 @@ class PoolConfig:
     min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """If the ingest process is killed -9, the kernel kills this worker too (Linux), instead of leaving
+    it blocked on the pool's pipes for ever."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 class _DocTimeout(BaseException):
     """BaseException on purpose: the stages catch Exception to quarantine a bad document, and a
     timeout must pass through them to the limit that raised it."""
@@ -59,6 +77,7 @@ _WORKER_CFG: PoolConfig | None = None
 def _init_worker(ctx: ProcessContext, cfg: PoolConfig) -> None:
     global _WORKER_CTX, _WORKER_CFG
     _WORKER_CTX, _WORKER_CFG = ctx, cfg
+    _die_with_parent()
     if cfg.worker_memory_mb > 0:
         limit = cfg.worker_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -72,17 +72,9 @@ class UnclearError(AssertionError):
 
 # Known faults, each with where it is and the fix (details in /work/notes/faults.md). strict: once fixed, the
 # test XPASSes and fails, and the mark is to be deleted. `raises`: every other assertion still counts.
-KNOWN_ORPHAN_WORKERS = pytest.mark.xfail(
-    strict=True, raises=Orphaned,
-    reason="pool workers killed mid-batch outlive the ingest, blocked on the pool's pipes "
-           "(tasks/pool.py _init_worker: no watch on the parent's sentinel)")
 KNOWN_ORPHAN_SERVER = pytest.mark.xfail(
     strict=True, raises=Orphaned,
     reason="Prefect's temporary API server (uvicorn) outlives a kill -9 of the ingest: it has no parent-death signal")
-KNOWN_EXIT_NOISE = pytest.mark.xfail(
-    strict=True, raises=UnclearError,
-    reason="the one-line error is followed by ~40 lines of nanobind leak warnings at exit: the failed flow's "
-           "exception, kept by Prefect, holds its traceback frames until interpreter shutdown")
 
 
 
@@ -478,7 +470,6 @@ def kill9_and_collect_orphans(child: Child, grace: float = 10.0) -> dict[int, st
     return orphans
 
 
-@KNOWN_ORPHAN_WORKERS
 def test_kill9_with_worker_processes_leaves_no_orphans_and_rerun_equals_clean_run(
     corpus: Path, api_url: str, reference: Reference, tmp_path: Path
 ) -> None:
@@ -680,7 +671,6 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
             subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
-@KNOWN_EXIT_NOISE
 def test_disk_full_during_a_load_is_one_clear_error_and_leaves_whole_batches(
     corpus: Path, api_url: str, reference: Reference, small_disk: Callable[[str, str], Path]
 ) -> None:
@@ -710,7 +700,6 @@ def fsize_limit(limit: int) -> Callable[[], None]:
     return apply
 
 
-@KNOWN_EXIT_NOISE
 def test_full_disk_everywhere_fails_the_run_and_loses_no_document(corpus: Path, api_url: str,
                                                                    reference: Reference, tmp_path: Path) -> None:
     """No file may grow past 8 MB (RLIMIT_FSIZE, no mount needed): temp files and the warehouse alike.
