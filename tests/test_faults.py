@@ -77,7 +77,6 @@ KNOWN_ORPHAN_SERVER = pytest.mark.xfail(
     reason="Prefect's temporary API server (uvicorn) outlives a kill -9 of the ingest: it has no parent-death signal")
 
 
-
 def newsetl_env(api_url: str | None) -> dict[str, str]:
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
            "PYTHONUNBUFFERED": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
