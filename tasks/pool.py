@@ -146,6 +146,11 @@ class WorkerPool:
                 initializer=_init_worker, initargs=(self.ctx, self.cfg))
         return self._executor
 
+    def start(self) -> None:
+        executor = self._pool()
+        # ProcessPoolExecutor spawns lazily on the first submit: submit a no-op so that happens here.
+        executor.submit(os.getpid).result()
+
     def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
         n = min(self.cfg.workers, max(1, len(docs) // self.cfg.min_docs_per_worker))
         size = -(-len(docs) // n) if docs else 1
@@ -190,8 +195,12 @@ _LOCK = threading.Lock()
 
 def open_pool(ctx: ProcessContext, cfg: PoolConfig) -> str:
     key = f"{os.getpid()}-{uuid.uuid4().hex}"
+    pool = WorkerPool(ctx, cfg)
+    # Start the workers now, from the caller's (the flow's) thread: the parent-death signal fires when
+    # the *thread* that forked a worker exits, and task-runner threads may come and go during a run.
+    pool.start()
     with _LOCK:
-        _POOLS[key] = WorkerPool(ctx, cfg)
+        _POOLS[key] = pool
     return key
 
 

@@ -44,6 +44,12 @@ def _json(value: Any) -> str:
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, params: Mapping[str, Any]) -> None:
+    # Called under the run lock, so no other ingest is alive: a row still 'running' belongs to a process
+    # that died (kill -9, OOM) before it could finish its run.
+    con.execute(
+        "UPDATE runs SET status = 'crashed', message = 'the ingest process ended without finishing this run' "
+        "WHERE status = 'running'"
+    )
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status, params) VALUES (?, ?, ?, 'running', ?)",
         [run_id, flow_run_id, _now(), _json(params)],
