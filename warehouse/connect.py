@@ -81,7 +81,8 @@ def connect(
                     f"{path} is busy: another process (an ingest?) holds it; gave up after {wait_seconds:.0f} s"
                 ) from exc
             if not told:
-                (say or _stderr)(f"warehouse {path} is busy (an ingest is writing), retrying...")
+                (say or _stderr)(f"warehouse {path} is busy (another process holds it, e.g. an ingest "
+                                 "writing a batch), retrying...")
                 told = True
             # Poll often: an ingest leaves the file free only for the moment between two batch loads.
             time.sleep(delay * (0.5 + random.random()))
