@@ -213,8 +213,8 @@ def test_learned_boilerplate_is_removed_from_every_story_after_ingest(prefect_ha
     import random
 
     rng = random.Random(5)
-    words = ("council harbour ferry budget school river bridge market library museum station tram court "
-             "festival hospital park storm vote road farm").split()
+    words = ["council", "harbour", "ferry", "budget", "school", "river", "bridge", "market", "library", "museum",
+             "station", "tram", "court", "festival", "hospital", "park", "storm", "vote", "road", "farm"]
     # Footer lines no pattern in the library knows: a house signature of one publisher.
     footer = ["Kestrel Valley Ledger – independent since 1894", "Tip line: 0800 555 0199 any hour",
               "Printed on recycled paper at our Millbrook works"]
