@@ -29,4 +29,5 @@ def ingest_on_dask(
     # workers=0: Dask provides the parallelism; a process pool inside each Dask worker would
     # oversubscribe the cores.
     params.setdefault("workers", 0)
-    return ingest.with_options(task_runner=runner)(sources=sources, db=db, **params)
+    # prefect-dask's runner is a TaskRunner of its own future type, which Prefect's annotation does not name.
+    return ingest.with_options(task_runner=runner)(sources=sources, db=db, **params)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -80,7 +80,7 @@ class RunTally:
         self.removed: Counter[str] = Counter()
         self.dedup: Counter[str] = Counter()
         self.skips: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self.started = time.perf_counter()
 
     def rejections(self, rejections: Sequence[Rejection]) -> None:

@@ -154,7 +154,7 @@ _TZ_HOURS = {
     "ET": -5, "CT": -6, "MT": -7, "PT": -8, "AKST": -9, "HST": -10, "IST": 5.5, "JST": 9, "KST": 9,
     "HKT": 8, "SGT": 8, "AEST": 10, "AEDT": 11, "SAST": 2, "WAT": 1,
 }
-_MONTHS = {m: i for i, m in enumerate(
+_MONTH_NUMBER = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 _MON = (r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
         r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
@@ -190,7 +190,7 @@ def _parse_common(text: str) -> datetime | None:
             continue
         g = match.groupdict()
         try:
-            month = int(g["m"]) if g.get("m") else _MONTHS[g["mon"].casefold()[:3]]
+            month = int(g["m"]) if g.get("m") else _MONTH_NUMBER[str(g["mon"]).casefold()[:3]]
             hour = int(g.get("h") or 0)
             ap = (g.get("ap") or "").casefold()
             if ap.startswith("p") and hour < 12:

@@ -63,7 +63,9 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
         )
     except Exception as exc:
         raise ExtractError(EXTRACTION_FAILED, f"trafilatura failed: {type(exc).__name__}: {exc}") from exc
-    text = (doc.text or "") if doc is not None else ""
+    if doc is None or isinstance(doc, dict):  # None: nothing found; dict only with as_dict=True
+        raise ExtractError(EXTRACTION_EMPTY, "no article text found in the HTML page")
+    text = doc.text or ""
     words = len(text.split())
     if words < config.min_words:
         raise ExtractError(EXTRACTION_EMPTY, f"no article text found in the HTML page ({words} words extracted, "
