@@ -11,7 +11,7 @@ import re
 import traceback
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from schemas.records import STAGE_EXTRACT, STAGE_PROCESS, Article, RawDocument, Rejection, Removal
 from tasks.text.clean import Ruleset, clean_text, load_rules
@@ -94,17 +94,10 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
         # host alone still lets describe name the publisher from the domain.
         host_url = f"https://{ex.hostname}" if ex.hostname else None
         article_url = doc.url or ex.url
-        hints = DescribeHints(
-            url=doc.url or ex.url or host_url,
-            title=doc.title or ex.title,
-            published_at=doc.published_at or ex.date,
-            publisher=doc.publisher,
-            author=ex.author,
-            sitename=ex.sitename,
-            description=ex.description,
-            fetched_at=doc.fetched_at,
-            content_type="html",
-        )
+        # The container's fields (JSONL, feed) win over what the page says about itself.
+        hints = replace(hints, url=doc.url or ex.url or host_url, title=doc.title or ex.title,
+                        published_at=doc.published_at or ex.date, author=ex.author, sitename=ex.sitename,
+                        description=ex.description)
     repaired = repair_text(text, ctx.config.repair)
     titles = tuple(t for t in (hints.title,) if t)
     cleaned = clean_text(repaired.text, ctx.rules, titles=titles)
