@@ -127,14 +127,13 @@ def build_warehouse(path: Path, stored: int, seed: int = 1) -> float:
     """Write `stored` synthetic signed articles straight into the tables (no text, no pipeline)."""
     import duckdb
 
-    from schemas.ddl import MIGRATIONS
     from tasks.text.sign import band_keys
+    from warehouse.connect import migrate
     from warehouse.dedup import DedupConfig, ensure_schema, rank_keys
 
     cfg = DedupConfig()
     con = duckdb.connect(str(path))
-    for _, _, sql in MIGRATIONS:
-        con.execute(sql)
+    migrate(con)  # the project's own migration runner
     ensure_schema(con, cfg)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()

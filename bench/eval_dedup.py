@@ -26,8 +26,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from schemas.ddl import MIGRATIONS
 from tasks.text.sign import body_hash, normalize_for_signature, sign_texts
+from warehouse.connect import migrate
 from warehouse.dedup import DedupConfig, DedupStats, check_invariants, cluster_batch, partition
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -43,8 +43,7 @@ def load_dev(path: Path = DEV) -> tuple[list[dict[str, str]], dict[str, str]]:
 
 def new_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
-    for _, _, sql in MIGRATIONS:
-        con.execute(sql)
+    migrate(con)  # the project's own migration runner
     return con
 
 

@@ -115,11 +115,16 @@ def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Ar
         signal.signal(signal.SIGALRM, previous)
 
 
+def process_and_sign(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float,
+                     sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
+    """Outcomes in document order, and the signatures of the articles among them (same order)."""
+    outcomes = [process_limited(d, ctx, seconds) for d in docs]
+    return outcomes, sign_texts([o.body for o in outcomes if isinstance(o, Article)], sign)
+
+
 def _work(docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
     assert _WORKER_CTX is not None and _WORKER_CFG is not None
-    outcomes = [process_limited(d, _WORKER_CTX, _WORKER_CFG.doc_seconds) for d in docs]
-    bodies = [o.body for o in outcomes if isinstance(o, Article)]
-    return outcomes, sign_texts(bodies, sign)
+    return process_and_sign(docs, _WORKER_CTX, _WORKER_CFG.doc_seconds, sign)
 
 
 def concat_signatures(parts: Sequence[Signatures], sign: SignConfig) -> Signatures:
@@ -169,17 +174,18 @@ class WorkerPool:
     def _one_by_one(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection],
                                                                                  Signatures]:
         outcomes: list[Article | Rejection] = []
+        sigs: list[Signatures] = []
         for doc in docs:
             try:
-                part, _ = self._pool().submit(_work, [doc], sign).result()
+                part, part_sigs = self._pool().submit(_work, [doc], sign).result()
                 outcomes.extend(part)
+                sigs.append(part_sigs)
             except BrokenProcessPool:
                 self.close()
                 outcomes.append(Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
                                           "the worker processing this document died (memory limit or crash)",
                                           doc_id=doc.doc_id, raw=doc.raw))
-        bodies = [o.body for o in outcomes if isinstance(o, Article)]
-        return outcomes, sign_texts(bodies, sign)
+        return outcomes, concat_signatures(sigs, sign)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -217,5 +223,4 @@ def run_batch(
     pool = _POOLS.get(pool_key or "")
     if pool is not None and pool.cfg.workers > 0 and docs:
         return pool.run(docs, sign)
-    outcomes = [process_limited(d, ctx, doc_seconds) for d in docs]
-    return outcomes, sign_texts([o.body for o in outcomes if isinstance(o, Article)], sign)
+    return process_and_sign(docs, ctx, doc_seconds, sign)

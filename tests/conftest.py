@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -22,6 +23,17 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: ../shared (seeds and eval sets) is not beside this checkout")
     return path
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A migrated warehouse on a temporary file (all contract tables and views)."""
+    from warehouse.connect import migrate
+
+    c = duckdb.connect(str(tmp_path / "w.duckdb"))
+    migrate(c)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,15 @@ def test_dask_cluster_gives_the_same_warehouse(prefect_harness: None, tmp_path: 
         pytest.skip("samples/corpus not present")
     default_db, dask_db = tmp_path / "default.duckdb", tmp_path / "dask.duckdb"
     ingest(sources=[str(SAMPLES)], db=str(default_db), batch_size=3)
+    from distributed import LocalCluster
+
     # Threads, not processes: worker processes would each start a temporary Prefect server unless
-    # PREFECT_API_URL names a real one (DESIGN.md §7); the Dask scheduling path is the same.
-    summary = ingest_on_dask([str(SAMPLES)], str(dask_db), n_workers=2, processes=False, batch_size=3)
+    # PREFECT_API_URL names a real one (DESIGN.md §7); the Dask scheduling path is the same. Our own
+    # cluster, so the test can see that the batches really ran on its workers.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        summary = ingest_on_dask([str(SAMPLES)], str(dask_db), address=cluster.scheduler_address, batch_size=3)
+        executed = sum(w.state.executed_count for w in cluster.workers.values())
     assert summary["loaded"] >= 12
+    assert executed >= summary["loaded"] // 3  # one process-batch task per batch of 3 documents
     for sql in QUERIES:
         assert table_rows(default_db, sql) == table_rows(dask_db, sql), sql

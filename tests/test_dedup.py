@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from schemas.ddl import MIGRATIONS
 from tasks.text.sign import SignConfig, body_hash, sign_texts
+from warehouse.connect import migrate
 from warehouse.dedup import (
     METHOD_EXACT,
     DedupConfig,
@@ -58,15 +58,6 @@ def edit(rng: np.random.Generator, ws: list[str], share: float) -> list[str]:
 
 
 # --- warehouse helpers ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect(str(tmp_path / "w.duckdb"))
-    for _, _, sql in MIGRATIONS:
-        c.execute(sql)
-    yield c
-    c.close()
 
 
 def ingest(con: duckdb.DuckDBPyConnection, docs: Sequence[Mapping[str, Any]], config: DedupConfig = CFG,
@@ -299,8 +290,7 @@ def test_incremental_runs_equal_one_run(tmp_path: Path) -> None:
     results = []
     for name, chunks in (("one", 1), ("four", 4), ("seven", 7)):
         c = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
-        for _, _, sql in MIGRATIONS:
-            c.execute(sql)
+        migrate(c)  # the project's own migration runner
         size = -(-len(docs) // chunks)
         for k, s in enumerate(range(0, len(docs), size)):
             ingest(c, docs[s:s + size], run_id=f"run{k}")
@@ -309,8 +299,7 @@ def test_incremental_runs_equal_one_run(tmp_path: Path) -> None:
         c.close()
     # Reversed arrival order too.
     c = duckdb.connect(str(tmp_path / "rev.duckdb"))
-    for _, _, sql in MIGRATIONS:
-        c.execute(sql)
+    migrate(c)  # the project's own migration runner
     rev = docs[::-1]
     for k, s in enumerate(range(0, len(rev), 50)):
         ingest(c, rev[s:s + 50], run_id=f"run{k}")
@@ -395,8 +384,7 @@ def test_dedup_dev_scores_and_incremental_equals_one_run(tmp_path: Path) -> None
     parts = []
     for name, chunks in (("one", 1), ("four", 4)):
         c = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
-        for _, _, sql in MIGRATIONS:
-            c.execute(sql)
+        migrate(c)  # the project's own migration runner
         size = -(-len(docs) // chunks)
         for k, s in enumerate(range(0, len(docs), size)):
             ingest(c, docs[s:s + size], run_id=f"run{k}")

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
-import pytest
 
-from schemas.ddl import MIGRATIONS
 from tasks.text.clean import clean_text, load_rules, normalize_line
 from tasks.text.sign import body_hash
 from warehouse.learned import (
@@ -47,15 +43,6 @@ def story_lines(rng: random.Random, n: int, tag: int) -> list[str]:
         out.append(f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} on day {tag}-{k}, "
                    f"after {rng.randint(2, 90)} residents spoke at a meeting that ran until {k + 8} p.m.")
     return out
-
-
-@pytest.fixture()
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect(str(tmp_path / "w.duckdb"))
-    for _, _, sql in MIGRATIONS:
-        c.execute(sql)
-    yield c
-    c.close()
 
 
 def add_article(con: duckdb.DuckDBPyConnection, article_id: str, publisher: str | None, cluster: str,

@@ -67,15 +67,7 @@ def finish_run(
 
 def known_doc_ids(con: duckdb.DuckDBPyConnection, doc_ids: Sequence[str]) -> set[str]:
     """The subset of doc_ids already in the warehouse (loaded or quarantined with bytes)."""
-    if not doc_ids:
-        return set()
-    probe = pa.table({"doc_id": pa.array(list(doc_ids), pa.string())})
-    con.register("_probe", probe)
-    try:
-        rows = con.execute("SELECT p.doc_id FROM _probe p JOIN documents d USING (doc_id)").fetchall()
-    finally:
-        con.unregister("_probe")
-    return {r[0] for r in rows}
+    return _existing(con, "documents", "doc_id", doc_ids)
 
 
 def quarantine_id(rej: Rejection) -> str:
@@ -254,9 +246,9 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequ
         return set()
     con.register("_keys", pa.table({key: pa.array(list(values), pa.string())}))
     try:
-        rows = con.execute(f"SELECT k.{key} FROM _keys k JOIN {table} t USING ({key})").fetchall()
+        rows = con.execute(f"SELECT k.{key} FROM _keys k SEMI JOIN {table} t USING ({key})").fetchall()
     finally:
-        con.unregister("_keys")
+        _unregister(con, "_keys")
     return {r[0] for r in rows}
 
 

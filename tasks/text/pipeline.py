@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from schemas.records import STAGE_EXTRACT, STAGE_PROCESS, Article, RawDocument, Rejection, Removal
 from tasks.text.clean import Ruleset, clean_text, load_rules
@@ -39,11 +40,11 @@ class ProcessContext:
     config: ProcessConfig
     rules: Ruleset
     learned: Mapping[str, AbstractSet[str]] = field(default_factory=dict)  # publisher key -> line keys
-    learned_rules: Ruleset | None = None  # `rules` without pattern rules: for the learned pass
 
-    def __post_init__(self) -> None:
-        if self.learned_rules is None:
-            object.__setattr__(self, "learned_rules", self.rules.learned_only())
+    @cached_property
+    def learned_rules(self) -> Ruleset:
+        """`rules` without the pattern rules (they already ran): for the learned pass, built once."""
+        return self.rules.learned_only()
 
 
 def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] | None = None) -> ProcessContext:
@@ -109,8 +110,7 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
     learned = ctx.learned.get(publisher_key(described.metadata.publisher), frozenset())
     if learned and body:
         title_lines = tuple(t for t in (described.metadata.title, hints.title) if t)
-        learned_rules = ctx.learned_rules or ctx.rules.learned_only()
-        relearned = clean_text(body, learned_rules, titles=title_lines, learned=learned)
+        relearned = clean_text(body, ctx.learned_rules, titles=title_lines, learned=learned)
         body = relearned.body.strip()
         removals = (*removals, *relearned.removals)
     # A document that was nothing but boilerplate (a cookie wall, a site's address block) is still an
