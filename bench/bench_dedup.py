@@ -198,8 +198,10 @@ def match_once(path: Path, stored: int, memory_limit: str | None, seed: int = 2,
         base[change] = rng.integers(0, 2**32, size=int(change.sum()), dtype=np.uint64).astype(np.uint32)
         mh[k] = base
     ids = [_hex_id("n", i) for i in range(BATCH)]
-    sigs = Signatures(minhash=mh, n_shingles=np.full(BATCH, 500), n_words=np.full(BATCH, 504))
-    batch = pa.table({"article_id": ids, "body_hash": [_hex_id("nh", i) for i in range(BATCH)],
+    hashes = [_hex_id("nh", i) for i in range(BATCH)]
+    sigs = Signatures(minhash=mh, n_shingles=np.full(BATCH, 500), n_words=np.full(BATCH, 504),
+                      body_hash=np.array(hashes, dtype=object))
+    batch = pa.table({"article_id": ids, "body_hash": hashes,
                       "word_count": pa.array(np.full(BATCH, 504), pa.int32()),
                       "published_at": pa.array([None] * BATCH, pa.timestamp("us", tz="UTC")),
                       "fetched_at": pa.array([None] * BATCH, pa.timestamp("us", tz="UTC"))})

@@ -187,6 +187,42 @@ def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConf
         stop_process(proc, config.stop_timeout)
 
 
+@contextlib.contextmanager
+def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 120.0,
+                             stop_timeout: float = 10.0) -> Iterator[str]:
+    """The API server Prefect starts by itself for a flow run when none is configured (its "temporary
+    server"), started here instead so that it dies with this process. Prefect's own is left running,
+    holding a port and its SQLite database, when the process that started it is killed -9 (a cron
+    timeout, the OOM killer): one more orphan per killed run. Same command and settings as Prefect's
+    (prefect.server.api.server.SubprocessASGIServer: UI off, ephemeral mode), plus a parent-death signal."""
+    import prefect
+    from prefect.settings import get_current_settings
+
+    port = free_port(host)
+    api_url = f"http://{host}:{port}/api"
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+           "prefect.server.api.server:create_app", "--host", host, "--port", str(port), "--log-level", "error",
+           "--lifespan", "on"]
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+           **get_current_settings().to_environment_variables(exclude_unset=True)}
+    prctl = _load_prctl()
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                            preexec_fn=_server_preexec(prctl) if prctl is not None else None)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not api_is_healthy(api_url, timeout=1.0):
+            if proc.poll() is not None:
+                raise ServeError(f"the temporary Prefect API server exited with code {proc.returncode} before "
+                                 "it was healthy")
+            if time.monotonic() > deadline:
+                raise ServeError(f"the temporary Prefect API server at {api_url} was not healthy after "
+                                 f"{startup_timeout:.0f} s")
+            time.sleep(0.1)
+        yield api_url
+    finally:
+        stop_process(proc, stop_timeout)
+
+
 def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM the process (uvicorn shuts down gracefully on it), SIGKILL after `timeout`."""
     if proc.poll() is not None:
@@ -308,7 +344,7 @@ def serve_ingest(
             _say(f"newsetl serve: no PREFECT_API_URL configured: starting a local Prefect server "
                  f"(PREFECT_HOME={home})")
             api_url = stack.enter_context(local_prefect_server(home, server))
-            _point_prefect_at(api_url, stack)
+            point_prefect_at(api_url, stack)
         elif not api_is_healthy(api_url, timeout=10):
             raise ServeError(f"the Prefect server at PREFECT_API_URL={api_url} is not reachable "
                              f"(GET {api_url.rstrip('/')}/health failed)")
@@ -346,7 +382,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _point_prefect_at(api_url: str, stack: contextlib.ExitStack) -> None:
+def point_prefect_at(api_url: str, stack: contextlib.ExitStack) -> None:
     """Make this process, and the flow-run processes it spawns, use `api_url`."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 

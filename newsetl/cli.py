@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import duckdb
 
     from flows.ingest import ingest
+    from flows.serve import ServeError, configured_api_url, point_prefect_at, temporary_prefect_server
     from tasks.text.clean import RulesError
     from warehouse.connect import WarehouseBusy, WarehouseError, run_lock
 
@@ -36,7 +38,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     _quiet_known_errors()
     try:
         # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
-        with run_lock(db):
+        with run_lock(db), contextlib.ExitStack() as stack:
+            if configured_api_url() is None:
+                # As cron runs it: no Prefect server configured. Start the temporary one ourselves, tied
+                # to this process, rather than let Prefect start one that outlives a kill -9.
+                point_prefect_at(stack.enter_context(temporary_prefect_server()), stack)
             summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size, rules_files=rules,
                              workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False)
     except (WarehouseBusy, WarehouseError) as exc:
@@ -45,6 +51,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except RulesError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 2
+    except ServeError as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return 3
     except (duckdb.Error, OSError) as exc:
         # Disk full, a read-only path, a file that is not a warehouse: committed batches stay, the failed
         # one was rolled back; say what happened in one line.

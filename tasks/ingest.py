@@ -20,7 +20,7 @@ from schemas.records import Article, RawDocument, Rejection
 from tasks.pool import run_batch
 from tasks.sources.read import ReadConfig, discover, read_path
 from tasks.text.pipeline import ProcessContext
-from tasks.text.sign import Signatures, SignConfig
+from tasks.text.sign import Signatures, SignConfig, sign_words
 from warehouse.connect import WarehouseBusy, writer
 from warehouse.dedup import DedupConfig
 from warehouse.learned import LearnedConfig, reclean
@@ -44,6 +44,11 @@ class ProcessedBatch:
     signatures: Signatures
     seconds: float = 0.0
     removed: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def empty(sign: SignConfig) -> ProcessedBatch:
+        """No documents: what a load of read rejections alone goes with."""
+        return ProcessedBatch(docs=(), articles=(), rejections=(), signatures=sign_words([], sign))
 
 
 def _is_busy(task: object, run: object, state: object) -> bool:
@@ -80,7 +85,7 @@ def skip_unchanged(db: str, paths: Sequence[str]) -> tuple[list[str], int]:
         except OSError:
             continue  # reading will quarantine it with the reason
         stats.append((path, st.st_size, st.st_mtime_ns))
-    with writer(db) as con:
+    with writer(db, checkpoint=False) as con:
         unchanged = unchanged_inputs(con, stats)
     return [p for p in paths if p not in unchanged], sum(unchanged.values())
 
@@ -106,7 +111,7 @@ def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
 @task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def filter_known(db: str, docs: Sequence[RawDocument]) -> tuple[list[RawDocument], int]:
     """Drop documents whose doc_id the warehouse already holds (a re-run loads nothing twice)."""
-    with writer(db) as con:
+    with writer(db, checkpoint=False) as con:
         known = known_doc_ids(con, [d.doc_id for d in docs])
     fresh = [d for d in docs if d.doc_id not in known]
     return fresh, len(docs) - len(fresh)
@@ -136,7 +141,7 @@ def load_batch_task(
     db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig
 ) -> LoadStats:
     # One short write connection per batch: readers (newsetl sql, dashboards) get in between.
-    with writer(db) as con:
+    with writer(db, checkpoint=False) as con:
         stats = load_batch(con, run_id, batch.docs, batch.articles, batch.signatures,
                            (*read_rejections, *batch.rejections), dedup)
     get_run_logger().info(
@@ -149,7 +154,7 @@ def load_batch_task(
 def record_inputs_task(db: str, run_id: str, inputs: Sequence[tuple[str, int, int, int]]) -> None:
     # Called only after every batch of these files was loaded: a crash before this point means
     # the files are read again next time, and their known doc_ids are skipped then.
-    with writer(db) as con:
+    with writer(db, checkpoint=False) as con:
         record_inputs(con, inputs, run_id)
 
 

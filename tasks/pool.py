@@ -2,8 +2,14 @@
 
 Why a process pool inside the task rather than Prefect's process or Dask task runner: those
 runners start one temporary Prefect API server per worker when no real server is configured
-(5-6x slower here), while a plain pool of spawned workers costs one import of the text core per
-worker per run. The Prefect task stays one task run per batch; the pool splits the batch.
+(5-6x slower here), while this pool's workers are forked, ready, from a fork server that imported and
+warmed the text core once per ingest process (`tasks.worker_preload`; under `newsetl serve`, once for
+all scheduled runs). The Prefect task stays one task run per batch; the pool splits the batch.
+
+Why a fork server and not plain fork or spawn: forking the flow's process, which runs Prefect's
+threads, can deadlock the child on a lock one of those threads held; spawn is safe but each worker
+then imports and warms up the text core itself (~1.4 s of CPU per worker per run). The fork server
+is a fresh single-threaded process: forking it is safe and cheap.
 
 The limits are why documents are processed in workers even when they could run in-process:
 a pathological page (trafilatura can spin for seconds on 100,000 nested elements) is stopped by
@@ -13,21 +19,19 @@ costs only its own chunk, whose documents are retried one by one to find the cul
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import resource
+import select
 import signal
-import sys
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import FrameType
-
-import numpy as np
 
 from schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
 from tasks.text.pipeline import ProcessContext, process_document
@@ -45,20 +49,38 @@ class PoolConfig:
     min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _die_with_parent() -> None:
-    """If the ingest process is killed -9, the kernel kills this worker too (Linux), instead of leaving
-    it blocked on the pool's pipes for ever."""
-    if not sys.platform.startswith("linux"):
-        return
+def _die_with(owner: int) -> None:
+    """If the ingest process (`owner`) is killed -9, exit too, instead of staying blocked on the pool's
+    pipes for ever. The worker's parent is the fork server, not the ingest, and the fork server does not
+    exit while a worker lives (each worker holds its liveness pipe), so the worker watches the ingest
+    itself: a pidfd (Linux) turns readable when that process ends, which a daemon thread waits for at
+    no cost. Elsewhere, or on an old kernel, the thread polls."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before the signal was armed
-        os._exit(1)
+        fd = os.pidfd_open(owner)
+    except (AttributeError, OSError):
+        fd = None
+    threading.Thread(target=_exit_when_gone, args=(owner, fd), name="newsetl-watch-ingest", daemon=True).start()
+
+
+def _exit_when_gone(owner: int, fd: int | None) -> None:
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while _alive(owner):
+            time.sleep(0.5)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _DocTimeout(BaseException):
@@ -74,22 +96,22 @@ _WORKER_CTX: ProcessContext | None = None
 _WORKER_CFG: PoolConfig | None = None
 
 
-def _init_worker(ctx: ProcessContext, cfg: PoolConfig) -> None:
+def _init_worker(ctx: ProcessContext, cfg: PoolConfig, owner: int) -> None:
     global _WORKER_CTX, _WORKER_CFG
     _WORKER_CTX, _WORKER_CFG = ctx, cfg
-    _die_with_parent()
+    _die_with(owner)
     if cfg.worker_memory_mb > 0:
         limit = cfg.worker_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _on_alarm)
-    _warm_up(ctx)
+    warm_up(ctx)
 
 
 _WARM_UP_TEXT = ("Council approves budget\n\nThe council approved the budget on Tuesday 5 March 2024 after a "
                  "long debate, the mayor said. “It is a fair settlement,” she told reporters.\n")
 
 
-def _warm_up(ctx: ProcessContext) -> None:
+def warm_up(ctx: ProcessContext) -> None:
     """Load what the stages load lazily (language model, word frequencies, date parser, lxml) before
     the first real document, so its time limit measures the document and not the imports."""
     html = f"<html><head><title>Council</title></head><body><article><p>{_WARM_UP_TEXT}</p></article></body></html>"
@@ -127,17 +149,18 @@ def _work(docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article |
     return process_and_sign(docs, _WORKER_CTX, _WORKER_CFG.doc_seconds, sign)
 
 
-def concat_signatures(parts: Sequence[Signatures], sign: SignConfig) -> Signatures:
-    parts = [p for p in parts if len(p.n_words)]
-    if not parts:
-        return sign_texts([], sign)
-    return Signatures(minhash=np.concatenate([p.minhash for p in parts]),
-                      n_shingles=np.concatenate([p.n_shingles for p in parts]),
-                      n_words=np.concatenate([p.n_words for p in parts]))
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """The fork server where there is one (Linux, macOS), with the text core preloaded; else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # Takes effect when this process starts its fork server, i.e. at its first pool.
+    ctx.set_forkserver_preload(["tasks.worker_preload"])
+    return ctx
 
 
 class WorkerPool:
-    """A pool of spawned workers that know the run's ProcessContext (sent once, not per batch)."""
+    """A pool of worker processes that know the run's ProcessContext (sent once, not per batch)."""
 
     def __init__(self, ctx: ProcessContext, cfg: PoolConfig) -> None:
         self.ctx, self.cfg = ctx, cfg
@@ -145,16 +168,18 @@ class WorkerPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            # spawn, not fork: forking a process that runs Prefect's threads can deadlock the child.
             self._executor = ProcessPoolExecutor(
-                max_workers=self.cfg.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.ctx, self.cfg))
+                max_workers=self.cfg.workers, mp_context=_mp_context(),
+                initializer=_init_worker, initargs=(self.ctx, self.cfg, os.getpid()))
         return self._executor
 
     def start(self) -> None:
         executor = self._pool()
-        # ProcessPoolExecutor spawns lazily on the first submit: submit a no-op so that happens here.
-        executor.submit(os.getpid).result()
+        # ProcessPoolExecutor spawns lazily, one worker per submit that finds no idle worker: submit one
+        # no-op per worker at once so that all of them are spawned now, from this thread. Not waited
+        # for: the workers import and warm up while the flow reads the first files.
+        for _ in range(self.cfg.workers):
+            executor.submit(os.getpid)
 
     def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
         n = min(self.cfg.workers, max(1, len(docs) // self.cfg.min_docs_per_worker))
@@ -169,7 +194,7 @@ class WorkerPool:
             self.close()
             return self._one_by_one(docs, sign)
         outcomes = [o for part, _ in results for o in part]
-        return outcomes, concat_signatures([s for _, s in results], sign)
+        return outcomes, Signatures.concat([s for _, s in results], sign)
 
     def _one_by_one(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection],
                                                                                  Signatures]:
@@ -185,7 +210,7 @@ class WorkerPool:
                 outcomes.append(Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
                                           "the worker processing this document died (memory limit or crash)",
                                           doc_id=doc.doc_id, raw=doc.raw))
-        return outcomes, concat_signatures(sigs, sign)
+        return outcomes, Signatures.concat(sigs, sign)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -202,8 +227,7 @@ _LOCK = threading.Lock()
 def open_pool(ctx: ProcessContext, cfg: PoolConfig) -> str:
     key = f"{os.getpid()}-{uuid.uuid4().hex}"
     pool = WorkerPool(ctx, cfg)
-    # Start the workers now, from the caller's (the flow's) thread: the parent-death signal fires when
-    # the *thread* that forked a worker exits, and task-runner threads may come and go during a run.
+    # Start the workers now, so they warm up while the flow reads its first files.
     pool.start()
     with _LOCK:
         _POOLS[key] = pool

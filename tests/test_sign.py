@@ -93,6 +93,21 @@ def test_signatures_deterministic_and_independent_of_batch(rng: np.random.Genera
         [584800187, 243630463]
 
 
+
+def test_signatures_carry_body_hash_and_take_concat_keep_rows_together(rng: np.random.Generator) -> None:
+    texts = [make_text(rng, n) for n in (300, 50, 3)] + ["", "It’s  the SAME, body."]
+    s = sign_texts(texts)
+    # The writer stores these as articles.body_hash: they must equal body_hash() of the text, which the
+    # re-clean path and the exact tier compute from the stored body.
+    assert list(s.body_hash) == [body_hash(t) for t in texts]
+    assert s.body_hash[4] == body_hash("its the same body")
+    picked = s.take([4, 0])
+    assert list(picked.body_hash) == [s.body_hash[4], s.body_hash[0]]
+    assert np.array_equal(picked.minhash, s.minhash[[4, 0]]) and picked.n_words.tolist() == [4, 300]
+    whole = s.concat([s.take([0, 1]), sign_texts([]), s.take([2, 3, 4])], SignConfig())
+    assert np.array_equal(whole.minhash, s.minhash) and list(whole.body_hash) == list(s.body_hash)
+    assert np.array_equal(whole.n_shingles, s.n_shingles) and len(s.concat([], SignConfig())) == 0
+
 def test_counts_short_and_empty_texts() -> None:
     s = sign_texts(["", "two words", "a b c d e", "a b c d e f g", "a a a a a a a"], SignConfig(shingle_size=5))
     assert s.n_words.tolist() == [0, 2, 5, 7, 7]

@@ -127,10 +127,20 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 @contextmanager
-def writer(db: str | Path, wait_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived write connection, closed on exit so readers can get in."""
+def writer(db: str | Path, wait_seconds: float = 60.0, checkpoint: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived write connection, closed on exit so readers can get in.
+
+    `checkpoint=False` for the many short writes of a run (a batch load): DuckDB folds the WAL into the
+    file when the last connection closes, and that checkpoint rewrites each table's last, partly filled
+    row group, so checkpointing after every 500 articles grew with the run (0.13 s -> 2.2 s a close over
+    4,000 articles; 1.2 ms of the 2.1 ms an article cost to load). Without it the WAL is folded in when it
+    passes DuckDB's checkpoint_threshold (16 MB) and by the run's last write, which checkpoints. Nothing
+    is less durable: a commit is in the WAL either way, and opening replays it.
+    """
     con = connect(db, wait_seconds=wait_seconds)
     try:
+        if not checkpoint:
+            con.execute("PRAGMA disable_checkpoint_on_shutdown")
         yield con
     finally:
         con.close()

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from schemas import arrow as S
 from schemas.records import Article, RawDocument, Rejection
-from tasks.text.sign import Signatures, body_hash
+from tasks.text.sign import Signatures
 from warehouse.connect import rollback
 from warehouse.dedup import DedupConfig, cluster_batch
 from warehouse.learned import LearnedConfig, record_articles
@@ -136,9 +136,12 @@ def documents_table(docs: Sequence[RawDocument], rejections: Sequence[Rejection]
     return pa.table(rows, schema=S.DOCUMENTS)
 
 
-def articles_table(articles: Sequence[Article], run_id: str) -> pa.Table:
+def articles_table(articles: Sequence[Article], hashes: Sequence[str], run_id: str) -> pa.Table:
+    """`hashes`: the body_hash of each article, from its signature (computed where it was signed)."""
+    if len(hashes) != len(articles):
+        raise ValueError(f"{len(articles)} articles but {len(hashes)} body hashes")
     cols: dict[str, list[Any]] = {name: [] for name in S.ARTICLES.names}
-    for a in articles:
+    for a, digest in zip(articles, hashes, strict=True):
         values = {
             "article_id": a.article_id, "doc_id": a.doc_id, "source_uri": _clean_str(a.source_uri),
             "external_id": _clean_str(a.external_id), "url": _clean_str(a.url),
@@ -146,7 +149,7 @@ def articles_table(articles: Sequence[Article], run_id: str) -> pa.Table:
             "title": _clean_str(a.title), "subtitle": _clean_str(a.subtitle), "byline": _clean_str(a.byline),
             "published_at": a.published_at, "fetched_at": a.fetched_at, "language": a.language,
             "body": _clean_str(a.body), "word_count": a.word_count, "content_type": a.content_type,
-            "body_hash": body_hash(a.body), "repairs": _json(dict(a.repairs)),
+            "body_hash": digest, "repairs": _json(dict(a.repairs)),
             "extra": _json(dict(a.extra)) if a.extra else None, "run_id": run_id,
         }
         for name in S.ARTICLES.names:
@@ -200,9 +203,9 @@ def load_batch(
     if len(unique) != len(articles):
         idx = sorted(unique.values())
         articles = [articles[i] for i in idx]
-        signatures = _take(signatures, idx)
+        signatures = signatures.take(idx)
     doc_t = documents_table(docs, rejections, run_id)
-    art_t = articles_table(articles, run_id)
+    art_t = articles_table(articles, signatures.body_hash.tolist(), run_id)
     rem_t = removals_table(articles, run_id)
     q_t = quarantine_table(rejections, run_id)
     con.execute("BEGIN TRANSACTION")
@@ -223,7 +226,7 @@ def load_batch(
         if art_new.num_rows:
             dedup_in = art_new.select(["article_id", "body_hash", "word_count", "published_at", "fetched_at",
                                        "original_publisher"])
-            sigs = signatures if len(keep) == art_t.num_rows else _take(signatures, keep)
+            sigs = signatures if len(keep) == art_t.num_rows else signatures.take(keep)
             stats = dict(vars(cluster_batch(con, dedup_in, sigs, dedup, run_id)))
             # Count the batch's lines per publisher and story cluster (after dedup: copies of one
             # story count once), in the same transaction, so learned counts never drift from articles.
@@ -234,11 +237,6 @@ def load_batch(
         rollback(con)
         raise
     return LoadStats(documents=n_docs, articles=n_art, removals=n_rem, quarantined=n_q, dedup=stats)
-
-
-def _take(signatures: Signatures, rows: Sequence[int]) -> Signatures:
-    return Signatures(minhash=signatures.minhash[rows], n_shingles=signatures.n_shingles[rows],
-                      n_words=signatures.n_words[rows])
 
 
 def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequence[str]) -> set[str]:

@@ -84,14 +84,34 @@ class Signatures:
         n_shingles 0; it matches nothing (the minimum-length guard refuses it anyway).
     n_shingles: (n,) int64, distinct shingles of each text (for containment estimates).
     n_words: (n,) int64, normalized words of each text.
+    body_hash: (n,) object array of str, `body_hash` of each text. Computed here, from the words the
+        signature already normalized, so the single warehouse writer does not normalize every body again.
     """
 
     minhash: np.ndarray
     n_shingles: np.ndarray
     n_words: np.ndarray
+    body_hash: np.ndarray
 
     def __len__(self) -> int:
         return int(self.minhash.shape[0])
+
+    def take(self, rows: Sequence[int]) -> Signatures:
+        """The signatures of rows `rows`, in that order."""
+        idx = np.asarray(rows, dtype=np.int64)
+        return Signatures(minhash=self.minhash[idx], n_shingles=self.n_shingles[idx], n_words=self.n_words[idx],
+                          body_hash=self.body_hash[idx])
+
+    @staticmethod
+    def concat(parts: Sequence[Signatures], config: SignConfig) -> Signatures:
+        """Row-wise concatenation (the parts of one batch signed by several workers)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return sign_words([], config)
+        return Signatures(minhash=np.concatenate([p.minhash for p in parts]),
+                          n_shingles=np.concatenate([p.n_shingles for p in parts]),
+                          n_words=np.concatenate([p.n_words for p in parts]),
+                          body_hash=np.concatenate([p.body_hash for p in parts]))
 
 
 def scheme_id(config: SignConfig) -> str:
@@ -122,7 +142,11 @@ def normalize_for_signature(text: str) -> list[str]:
 def body_hash(text: str) -> str:
     """sha256 hex of the normalized words: equal for two bodies that differ only in case, spacing,
     punctuation or quote style (the exact-duplicate tier)."""
-    return hashlib.sha256(" ".join(normalize_for_signature(text)).encode("utf-8")).hexdigest()
+    return _words_hash(normalize_for_signature(text))
+
+
+def _words_hash(words: list[str]) -> str:
+    return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -244,7 +268,9 @@ def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig(
     # The top 32 bits carry the strongly universal hash; min commutes with the monotone shift.
     minhash = np.ascontiguousarray((out >> _U64(32)).astype(np.uint32).T)
     n_words = np.fromiter((len(w) for w in docs_words), dtype=np.int64, count=n)
-    return Signatures(minhash=minhash, n_shingles=n_shingles, n_words=n_words)
+    hashes = np.empty(n, dtype=object)
+    hashes[:] = [_words_hash(w) for w in docs_words]
+    return Signatures(minhash=minhash, n_shingles=n_shingles, n_words=n_words, body_hash=hashes)
 
 
 def band_keys(minhash: np.ndarray, config: SignConfig = SignConfig()) -> np.ndarray:
