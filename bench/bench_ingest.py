@@ -17,7 +17,7 @@ ratios are printed per repeat (runs minutes apart) and as the median of those, n
 the fastest runs (the least disturbed ones).
 
 The flow runs as `newsetl ingest` runs it: with a temporary Prefect API server (pinned like the rest),
-after one warm-up run that pays the one-time starts.
+after one warm-up run of one document that pays the one-time starts (printed as `warm-up run`).
 
 Usage: python bench/bench_ingest.py [--count 10000] [--cores 1 2] [--repeat 1] [--batch-size 500] [--keep DIR]
 """
@@ -122,8 +122,9 @@ def child(mode: str, corpus: str, work: Path, batch_size: int) -> dict[str, Any]
     with contextlib.ExitStack() as stack:
         if configured_api_url() is None:  # as `newsetl ingest` does
             point_prefect_at(stack.enter_context(temporary_prefect_server()), stack)
-        # The first flow run of a process pays one-time starts (the worker pool's fork server): keep them
-        # out of the figure, as a scheduled `newsetl serve` pays them once for all its runs.
+        # The first flow run of a process pays one-time starts (Prefect's client, the worker pool's fork
+        # server importing the text core): kept out of the figure and printed apart (warm-up run=). Every
+        # `newsetl ingest` and every served flow run (a fresh process each) pays them once.
         (work / "warmup.txt").write_text("A warm-up article of a few words, enough of them to be an article.\n")
         t0 = time.perf_counter()
         ingest(sources=[str(work / "warmup.txt")], db=str(work / "warmup.duckdb"))

@@ -163,6 +163,7 @@ def ingest(
     # take_lock=False: the caller (the CLI) already holds the run lock, taken before the flow started
     # so that a refusal is a clear message rather than a failed flow run with a traceback.
     with run_lock(db_path) if take_lock else contextlib.nullcontext():
+        t0 = time.perf_counter()
         with writer(db_path) as con:
             migrate(con)
             ensure_schema(con, dedup_cfg)
@@ -175,10 +176,13 @@ def ingest(
             ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())), learned)
             if n_workers > 1:
                 pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
+            tally.seconds["setup"] += time.perf_counter() - t0
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
                  pool_key, doc_seconds)
             if tally.counts["loaded"]:
+                t0 = time.perf_counter()
                 tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
+                tally.seconds["reclean"] += time.perf_counter() - t0
         except BaseException as exc:
             _record_failure(db_path, run_id, tally, exc)
             raise
@@ -270,7 +274,9 @@ def _run(
         tally.counts["loaded"] += stats.articles
         tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
         if item.inputs is not None:
+            t = time.perf_counter()
             record_inputs_task(db, run_id, whole(item.inputs))
+            tally.seconds["record"] += time.perf_counter() - t
 
 
 # Batches submitted ahead of the one being loaded: two keep the workers busy while the writer loads
