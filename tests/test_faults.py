@@ -554,6 +554,20 @@ con.close()
 """
 
 
+def stop_while_holding(pid: int, db: Path, timeout: float) -> bool:
+    """SIGSTOP process `pid` at a moment it holds `db` open (retrying when the stop lands just after
+    it let go); True once it is stopped holding the file."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not wait_until(lambda: holds_open(pid, db), deadline - time.monotonic(), step=0.001):
+            return False
+        os.kill(pid, signal.SIGSTOP)
+        if holds_open(pid, db):
+            return True
+        os.kill(pid, signal.SIGCONT)
+    return False
+
+
 def release(*procs: subprocess.Popen[str]) -> None:
     for proc in procs:
         assert proc.stdin is not None
@@ -576,8 +590,14 @@ def test_analysts_during_ingest_retry_read_whole_batches_and_the_ingest_waits_fo
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                  env=newsetl_env(None))
     child.wait_for(r"loaded batch:", count=1)  # the first of five batches: four loads still to come
-    assert wait_until(lambda: holds_open(child.proc.pid, db), 30), "no load seen"
-    release(patient, impatient, dashboard)
+    # A load holds the file for a fraction of a second: the ingest is frozen (SIGSTOP) while it holds
+    # it, so that the readers certainly meet a busy warehouse, then let go.
+    assert stop_while_holding(child.proc.pid, db, 30), "no load seen"
+    try:
+        release(patient, impatient, dashboard)
+        time.sleep(1.0)
+    finally:
+        os.kill(child.proc.pid, signal.SIGCONT)
 
     out, err = patient.communicate(timeout=RUN_TIMEOUT)
     assert patient.returncode == 0, err
