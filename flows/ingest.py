@@ -2,8 +2,8 @@
 
 Shape of a run: discover -> skip unchanged files -> for each group of files: read -> skip known
 doc_ids -> batches: process (in worker processes, two batches ahead) while the writer loads the
-previous one (one writer, one transaction per batch) -> record a group's files as read after its
-last batch -> finish the run row and a report.
+previous one (one writer, one transaction per batch; a group's files are recorded as read in the
+transaction of its last batch) -> finish the run row and a report.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from tasks.ingest import (
     process_batch,
     read_documents,
     reclean_task,
-    record_inputs_task,
     skip_unchanged,
 )
 from tasks.pool import PoolConfig, close_pool, open_pool
@@ -214,8 +213,8 @@ class Work:
 
     docs: Sequence[RawDocument]
     rejections: list[Rejection]  # read rejections, quarantined in this batch's transaction
-    # Files every batch of which is loaded once this batch is: recorded as read then (not before, so a
-    # crash means reading them again, and their known doc_ids are skipped).
+    # Files every batch of which is loaded once this batch is: recorded as read in its transaction (not
+    # before, so a crash means reading them again, and their known doc_ids are skipped).
     inputs: tuple[tuple[str, int, int, int], ...] | None = None
 
 
@@ -266,17 +265,14 @@ def _run(
 
     for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds):
         t = time.perf_counter()
-        stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg)
+        stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
+                                whole(item.inputs or ()))
         tally.seconds["load"] += time.perf_counter() - t
         tally.seconds["process"] += batch.seconds
         tally.rejections([*item.rejections, *batch.rejections])
         tally.removed.update(batch.removed)
         tally.counts["loaded"] += stats.articles
         tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
-        if item.inputs is not None:
-            t = time.perf_counter()
-            record_inputs_task(db, run_id, whole(item.inputs))
-            tally.seconds["record"] += time.perf_counter() - t
 
 
 # Batches submitted ahead of the one being loaded: two keep the workers busy while the writer loads

@@ -24,7 +24,7 @@ from tasks.text.sign import Signatures, SignConfig, sign_words
 from warehouse.connect import WarehouseBusy, writer
 from warehouse.dedup import DedupConfig
 from warehouse.learned import LearnedConfig, reclean
-from warehouse.load import LoadStats, known_doc_ids, load_batch, record_inputs, unchanged_inputs
+from warehouse.load import LoadStats, known_doc_ids, load_batch, unchanged_inputs
 
 
 @dataclass(frozen=True)
@@ -138,24 +138,19 @@ def process_batch(
 
 @task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def load_batch_task(
-    db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig
+    db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig,
+    inputs: Sequence[tuple[str, int, int, int]] = (),
 ) -> LoadStats:
-    # One short write connection per batch: readers (newsetl sql, dashboards) get in between.
+    # One short write connection per batch: readers (newsetl sql, dashboards) get in between. `inputs`:
+    # the files this batch completes, recorded as read in its transaction (a crash before it commits
+    # means they are read again, and their documents already in are skipped as known).
     with writer(db, checkpoint=False) as con:
         stats = load_batch(con, run_id, batch.docs, batch.articles, batch.signatures,
-                           (*read_rejections, *batch.rejections), dedup)
+                           (*read_rejections, *batch.rejections), dedup, inputs=inputs)
     get_run_logger().info(
         "loaded batch: %d articles, %d removals, %d quarantined", stats.articles, stats.removals, stats.quarantined
     )
     return stats
-
-
-@task(name="record-inputs", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
-def record_inputs_task(db: str, run_id: str, inputs: Sequence[tuple[str, int, int, int]]) -> None:
-    # Called only after every batch of these files was loaded: a crash before this point means
-    # the files are read again next time, and their known doc_ids are skipped then.
-    with writer(db, checkpoint=False) as con:
-        record_inputs(con, inputs, run_id)
 
 
 @task(name="reclean-learned", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)

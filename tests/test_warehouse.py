@@ -111,3 +111,47 @@ def test_clear_errors_for_missing_or_unwritable_warehouse(tmp_path: Path) -> Non
     blocker.write_text("x")
     with pytest.raises(WarehouseError):
         connect(blocker / "sub" / "w.duckdb")  # parent is a file: cannot create the directory
+
+
+def test_a_batch_records_its_files_in_its_own_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files a batch completes are recorded as read in that batch's transaction: if the load fails,
+    neither its articles nor the files are in, so the next run reads them again."""
+    import warehouse.load as load
+    from schemas.records import Article, RawDocument
+    from tasks.pool import process_and_sign
+    from tasks.sources.read import document_from_bytes
+    from tasks.text.pipeline import ProcessConfig, make_context
+    from tasks.text.sign import SignConfig
+    from warehouse.dedup import DedupConfig, ensure_schema
+    from warehouse.learned import ensure_schema as ensure_learned_schema
+
+    story = ("Harbour council approves the ferry timetable\n\nThe harbour council approved a new ferry timetable "
+             "on Tuesday after a long public consultation that ran for most of the spring. Residents had asked "
+             "for an earlier first crossing for years, the council chair said at the meeting on the quay.\n")
+    docs = []
+    for i in range(3):
+        doc = document_from_bytes(f"/in/{i}.txt", story.replace("Tuesday", f"day {i}").encode(), "txt")
+        assert isinstance(doc, RawDocument)
+        docs.append(doc)
+    outcomes, sigs = process_and_sign(docs, make_context(ProcessConfig()), 0, SignConfig())
+    articles = [o for o in outcomes if isinstance(o, Article)]
+    assert len(articles) == 3
+    files = [(f"/in/{i}.txt", 300, 1_000 + i, 1) for i in range(3)]
+    dedup = DedupConfig()
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        ensure_schema(con, dedup)
+        ensure_learned_schema(con)
+
+        def fail(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("injected: the load fails after its inserts")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(load, "record_articles", fail)
+            with pytest.raises(RuntimeError, match="injected"):
+                load.load_batch(con, "r1", docs, articles, sigs, [], dedup, inputs=files)
+        assert con.execute("SELECT count(*) FROM inputs").fetchall()[0][0] == 0
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 0
+        load.load_batch(con, "r2", docs, articles, sigs, [], dedup, inputs=files)
+        assert unchanged_inputs(con, [(p, size, mtime) for p, size, mtime, _ in files]) == {p: 1 for p, *_ in files}
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 3

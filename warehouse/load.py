@@ -193,8 +193,13 @@ def load_batch(
     rejections: Sequence[Rejection],
     dedup: DedupConfig,
     learned: LearnedConfig | None = None,
+    inputs: Sequence[tuple[str, int, int, int]] = (),
 ) -> LoadStats:
-    """Write one batch in one transaction; re-loading a batch already loaded changes nothing."""
+    """Write one batch in one transaction; re-loading a batch already loaded changes nothing.
+
+    `inputs`: files whose every document is loaded once this batch is (the last batch of a read group),
+    recorded as read in the same transaction: they are skipped next time exactly when their documents
+    are in."""
     # The same bytes twice in one batch are one article (the flow already drops them; callers of this
     # function directly may not).
     unique: dict[str, int] = {}
@@ -232,6 +237,7 @@ def load_batch(
             # story count once), in the same transaction, so learned counts never drift from articles.
             record_articles(con, art_new.column("article_id").to_pylist(), learned or LearnedConfig(),
                             own_transaction=False)
+        record_inputs(con, inputs, run_id, own_transaction=False)
         con.execute("COMMIT")
     except BaseException:
         rollback(con)
@@ -270,8 +276,10 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection, stats: Sequence[tuple[str, 
     return {r[0]: int(r[1]) for r in rows}
 
 
-def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int, int, int]], run_id: str) -> None:
-    """Remember fully read input files: (path, size, mtime_ns, documents)."""
+def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int, int, int]], run_id: str,
+                  own_transaction: bool = True) -> None:
+    """Remember fully read input files: (path, size, mtime_ns, documents). `own_transaction=False`
+    inside a caller's transaction (the load of the files' last batch)."""
     if not rows:
         return
     table = pa.table({
@@ -284,12 +292,15 @@ def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int,
     })
     con.register("_inputs", table)
     try:
-        con.execute("BEGIN TRANSACTION")
+        if own_transaction:
+            con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM inputs WHERE path IN (SELECT path FROM _inputs)")
         con.execute("INSERT INTO inputs BY NAME SELECT * FROM _inputs")
-        con.execute("COMMIT")
+        if own_transaction:
+            con.execute("COMMIT")
     except BaseException:
-        rollback(con)
+        if own_transaction:
+            rollback(con)
         raise
     finally:
-        con.unregister("_inputs")
+        _unregister(con, "_inputs")
