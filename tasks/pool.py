@@ -2,9 +2,9 @@
 
 Why a process pool inside the task rather than Prefect's process or Dask task runner: those
 runners start one temporary Prefect API server per worker when no real server is configured
-(5-6x slower here), while this pool's workers are forked, ready, from a fork server that imported and
-warmed the text core once per ingest process (`tasks.worker_preload`; under `newsetl serve`, once for
-all scheduled runs). The Prefect task stays one task run per batch; the pool splits the batch.
+(5-6x slower here), while this pool's workers are forked, ready, from a fork server that imported
+and warmed the text core once per ingest process (`tasks.worker_preload`). The Prefect task stays
+one task run per batch; the pool splits the batch.
 
 Why a fork server and not plain fork or spawn: forking the flow's process, which runs Prefect's
 threads, can deadlock the child on a lock one of those threads held; spawn is safe but each worker
@@ -47,8 +47,6 @@ class PoolConfig:
     doc_seconds: float = 20.0  # wall-clock limit for one document
     worker_memory_mb: int = 4096  # address-space limit of a worker process
     min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
-
-
 
 
 def _die_with(owner: int) -> None:
