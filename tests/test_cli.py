@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "story.txt").write_text(STORY, encoding="utf-8")
     (folder / "empty.txt").write_text("")
     db = folder / "w.duckdb"
-    proc = newsetl("ingest", str(folder), "--db", str(db), "--workers", "0")
+    # Its own Prefect home: test_prefect_keeps_the_whole_run reads the run back from there.
+    proc = newsetl("ingest", str(folder), "--db", str(db), "--workers", "0",
+                   env={"PREFECT_HOME": str(folder / "prefect")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "articles loaded" in proc.stdout and "read:empty_input" in proc.stdout
     return db
@@ -66,3 +69,21 @@ def test_env_var_chooses_the_database(warehouse: Path) -> None:
 def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
     proc = newsetl("sql", "SELECT 1", "--db", str(tmp_path / "none.duckdb"))
     assert proc.returncode == 3 and "no warehouse" in proc.stderr
+
+
+def test_prefect_keeps_the_whole_run(warehouse: Path) -> None:
+    """Run as cron runs it (no PREFECT_API_URL), the temporary API server is stopped when the ingest
+    ends: before it goes, every task run, the report and the run's last log lines must have reached it."""
+    prefect_db = warehouse.parent / "prefect" / "prefect.db"
+    con = sqlite3.connect(prefect_db)
+    try:
+        assert con.execute("SELECT state_type FROM flow_run").fetchall() == [("COMPLETED",)]
+        tasks = dict(con.execute("SELECT state_type, count(*) FROM task_run GROUP BY 1").fetchall())
+        # discover, skip-unchanged, read, filter-known, process, load, reclean (each at least once)
+        assert set(tasks) == {"COMPLETED"} and tasks["COMPLETED"] >= 7, tasks
+        messages = [m for (m,) in con.execute("SELECT message FROM log")]
+        assert any(m.startswith("ingest summary:") for m in messages), messages[-5:]
+        assert any(m.startswith("Finished in state Completed") for m in messages), messages[-5:]
+        assert con.execute("SELECT count(*) FROM artifact WHERE key = 'ingest-report'").fetchone() == (1,)
+    finally:
+        con.close()
