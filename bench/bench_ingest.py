@@ -117,11 +117,11 @@ def child(mode: str, corpus: str, work: Path, batch_size: int) -> dict[str, Any]
     import contextlib
 
     from flows.ingest import ingest
-    from flows.serve import configured_api_url, point_prefect_at, temporary_prefect_server
+    from flows.serve import configured_api_url, use_temporary_server
 
     with contextlib.ExitStack() as stack:
         if configured_api_url() is None:  # as `newsetl ingest` does
-            point_prefect_at(stack.enter_context(temporary_prefect_server()), stack)
+            use_temporary_server(stack)
         # The first flow run of a process pays one-time starts (Prefect's client, the worker pool's fork
         # server importing the text core): kept out of the figure and printed apart (warm-up run=). Every
         # `newsetl ingest` and every served flow run (a fresh process each) pays them once.

@@ -423,6 +423,22 @@ def point_prefect_at(api_url: str, stack: contextlib.ExitStack) -> None:
     stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
 
 
+def use_temporary_server(stack: contextlib.ExitStack) -> str:
+    """Run this process's flows against a temporary API server of its own (as `newsetl ingest` does
+    when no PREFECT_API_URL is configured), stopped when `stack` closes; return its API URL.
+
+    Flow-run heartbeats are off there unless set explicitly: they exist so that a server can mark a
+    crashed run as crashed, and this server dies with the run. Left on, every flow run waits on exit
+    for the heartbeat thread's 1-s sleep to end (0.6 s per run measured, on the flow's wall)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    api_url = stack.enter_context(temporary_prefect_server())
+    point_prefect_at(api_url, stack)
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in os.environ:
+        stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+    return api_url
+
+
 def _set_env(key: str, value: str, stack: contextlib.ExitStack) -> None:
     previous = os.environ.get(key)
     os.environ[key] = value

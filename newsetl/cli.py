@@ -27,7 +27,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import duckdb
 
     from flows.ingest import ingest
-    from flows.serve import ServeError, configured_api_url, point_prefect_at, temporary_prefect_server
+    from flows.serve import ServeError, configured_api_url, use_temporary_server
     from tasks.text.clean import RulesError
     from warehouse.connect import WarehouseBusy, WarehouseError, run_lock
 
@@ -42,7 +42,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             if configured_api_url() is None:
                 # As cron runs it: no Prefect server configured. Start the temporary one ourselves, tied
                 # to this process, rather than let Prefect start one that outlives a kill -9.
-                point_prefect_at(stack.enter_context(temporary_prefect_server()), stack)
+                use_temporary_server(stack)
             summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size, rules_files=rules,
                              workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False)
     except (WarehouseBusy, WarehouseError) as exc:
