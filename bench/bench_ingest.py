@@ -7,7 +7,9 @@ The flow runs with its defaults (one worker process per usable core; in-process 
 
 Prints, from one run on the same corpus:
 - `direct`: the same stages called without Prefect, one core (the floor);
-- `flow` on 1 core and on each further core count: docs/s, wall, CPU seconds, peak RSS;
+- `flow` on 1 core and on each further core count: docs/s, wall, CPU seconds, peak RSS, and the CPU
+  seconds of the temporary Prefect API server during the run (a direct measure of part of Prefect's
+  cost, which the wall-clock comparison below cannot resolve when it is smaller than the drift);
 - the Prefect + flow overhead share: flow on 1 core against direct on 1 core;
 - the speed-up of N cores over 1 core.
 
@@ -25,6 +27,7 @@ Usage: python bench/bench_ingest.py [--count 10000] [--cores 1 2] [--repeat 1] [
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -48,6 +51,7 @@ def direct(sources: list[str], db: str, batch_size: int) -> dict[str, float]:
     one after the other as plain functions."""
     from flows.ingest import READ_GROUP_BYTES, chunks, file_groups
     from schemas.records import Article, RawDocument, Rejection
+    from tasks.ingest import LOAD_THREADS
     from tasks.pool import process_and_sign
     from tasks.sources.read import ReadConfig, discover, read_path
     from tasks.text.pipeline import ProcessConfig, make_context
@@ -76,7 +80,7 @@ def direct(sources: list[str], db: str, batch_size: int) -> dict[str, float]:
             rejs = [o for o in outcomes if isinstance(o, Rejection)]
             t["process"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            with writer(db, checkpoint=False) as con:  # as the flow's batch loads
+            with writer(db, checkpoint=False, threads=LOAD_THREADS) as con:  # as the flow's batch loads
                 load_batch(con, "bench", batch, arts, sigs, rejs, dedup)
             t["load"] += time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -106,6 +110,27 @@ def cpu_seconds() -> float:
     return total
 
 
+def api_server_process() -> Any:
+    """The temporary Prefect API server this process started (a child running uvicorn), or None when
+    PREFECT_API_URL names a server elsewhere."""
+    import psutil
+
+    for proc in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "uvicorn" in " ".join(proc.cmdline()):
+                return proc
+    return None
+
+
+def process_cpu(proc: Any) -> float:
+    """CPU seconds of a running process so far (0 without one): the API server's share of a run, which
+    on one core is taken from the flow's."""
+    if proc is None:
+        return 0.0
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
 def child(mode: str, corpus: str, work: Path, batch_size: int) -> dict[str, Any]:
     """One measurement, in this (pinned) process."""
     cores = len(os.sched_getaffinity(0))
@@ -114,8 +139,6 @@ def child(mode: str, corpus: str, work: Path, batch_size: int) -> dict[str, Any]
         t = direct([corpus], str(work / "direct.duckdb"), batch_size)
         return {"mode": mode, "cores": cores, "wall": t["total"], "cpu": cpu_seconds() - c0,
                 "stages": {k: round(v, 2) for k, v in t.items()}}
-    import contextlib
-
     from flows.ingest import ingest
     from flows.serve import configured_api_url, use_temporary_server
 
@@ -129,12 +152,15 @@ def child(mode: str, corpus: str, work: Path, batch_size: int) -> dict[str, Any]
         t0 = time.perf_counter()
         ingest(sources=[str(work / "warmup.txt")], db=str(work / "warmup.duckdb"))
         warmup = time.perf_counter() - t0
-        c0 = cpu_seconds()
+        server = api_server_process()
+        c0, s0 = cpu_seconds(), process_cpu(server)
         t0 = time.perf_counter()
         summary = ingest(sources=[corpus], db=str(work / "flow.duckdb"), batch_size=batch_size)
         wall = time.perf_counter() - t0
         cpu = cpu_seconds() - c0  # the API server's share is not in it: it is reaped only on exit
-    return {"warmup": warmup, "mode": mode, "cores": cores, "wall": wall, "cpu": cpu, "stages": summary["seconds"],
+        server_cpu = process_cpu(server) - s0
+    return {"warmup": warmup, "mode": mode, "cores": cores, "wall": wall, "cpu": cpu, "server_cpu": server_cpu,
+            "stages": summary["seconds"],
             "loaded": summary["loaded"], "skipped_known": summary["skipped_known"],
             "quarantined": summary["quarantined"], "clusters_written": summary["dedup"].get("clusters_written"),
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -188,7 +214,9 @@ def main() -> None:
             key = (mode, cores)
             extra = (f"  loaded={res['loaded']} skipped_known={res['skipped_known']} "
                      f"quarantined={res['quarantined']} clusters={res['clusters_written']} "
-                     f"rss={res['rss_mb']:.0f}MB warm-up run={res['warmup']:.1f}s") if mode == "flow" else ""
+                     f"rss={res['rss_mb']:.0f}MB warm-up run={res['warmup']:.1f}s "
+                     f"api-server cpu={res['server_cpu']:.2f}s ({res['server_cpu'] / res['wall']:.1%} of the wall)"
+                     ) if mode == "flow" else ""
             print(f"{mode:6s} {cores} core(s): {args.count / res['wall']:7.0f} docs/s  wall={res['wall']:6.2f}s  "
                   f"cpu={res['cpu']:6.2f}s  " + " ".join(f"{k}={v}" for k, v in res["stages"].items()) + extra,
                   flush=True)

@@ -26,6 +26,10 @@ from warehouse.dedup import DedupConfig
 from warehouse.learned import LearnedConfig, reclean
 from warehouse.load import LoadStats, known_doc_ids, load_batch, unchanged_inputs
 
+# DuckDB threads of a batch load: one, since the worker processes processing the next batches meanwhile
+# have the cores (see warehouse.connect.writer).
+LOAD_THREADS = 1
+
 
 @dataclass(frozen=True)
 class ReadGroup:
@@ -144,7 +148,7 @@ def load_batch_task(
     # One short write connection per batch: readers (newsetl sql, dashboards) get in between. `inputs`:
     # the files this batch completes, recorded as read in its transaction (a crash before it commits
     # means they are read again, and their documents already in are skipped as known).
-    with writer(db, checkpoint=False) as con:
+    with writer(db, checkpoint=False, threads=LOAD_THREADS) as con:
         stats = load_batch(con, run_id, batch.docs, batch.articles, batch.signatures,
                            (*read_rejections, *batch.rejections), dedup, inputs=inputs)
     get_run_logger().info(
