@@ -60,7 +60,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Both servers started here write task runs in batches. Prefect's task-run recorder defaults to one
 # database transaction per task-run event (batch size 1): 30-40 ms of server CPU per task run (measured
-# over 40 task runs; an ingest of 10,000 articles has ~55, on the flow's core when it has only one).
+# over 40 task runs; an ingest of 10,000 articles has ~53, on the flow's core when it has only one).
 # Batched (flushed at 200 events, every 5 s and on shutdown), the UI shows task-run states up to 5 s
 # late; nothing in a flow run reads them back. Defaults only: a setting in the environment wins.
 BATCHED_RECORDING = {
@@ -427,7 +427,8 @@ def use_temporary_server(stack: contextlib.ExitStack) -> str:
     """Run this process's flows against a temporary API server of its own (as `newsetl ingest` does
     when no PREFECT_API_URL is configured), stopped when `stack` closes; return its API URL.
 
-    Flow-run heartbeats are off there unless set explicitly: they exist so that a server can mark a
+    Flow-run heartbeats are off there unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is in the environment (a
+    value in a Prefect profile is overridden here): they exist so that a server can mark a
     crashed run as crashed, and this server dies with the run. Left on, every flow run waits on exit
     for the heartbeat thread's 1-s sleep to end (0.6 s per run measured, on the flow's wall)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
