@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tasks.text.clean import Ruleset, clean_text, load_rules
+from newsetl.text.clean import Ruleset, clean_text, load_rules
 
 _TEXT = ("the council said on tuesday that its plan would cut costs for families across the region while "
          "critics warned the measure could delay repairs to roads schools and hospitals for years officials "

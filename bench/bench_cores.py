@@ -26,11 +26,13 @@ sys.path.insert(0, str(REPO))
 
 
 def _worker(corpus: str, n: int, start: Queue[int | None], done: Queue[float]) -> None:
-    from schemas.records import RawDocument
-    from tasks.pool import process_and_sign
-    from tasks.sources.read import ReadConfig, discover, read_path
-    from tasks.text.pipeline import ProcessConfig, make_context
-    from tasks.text.sign import SignConfig
+    from newsetl.schemas.records import RawDocument
+    from newsetl.sources.config import ReadConfig
+    from newsetl.sources.discover import discover
+    from newsetl.sources.read import read_path
+    from newsetl.tasks.pool import process_and_sign
+    from newsetl.text.pipeline import ProcessConfig, make_context
+    from newsetl.text.sign import SignConfig
 
     paths, _ = discover([corpus])
     docs = [o for p in paths[:n] for o in read_path(p, ReadConfig()) if isinstance(o, RawDocument)]
@@ -51,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     corpus = args.corpus
     if corpus is None:
-        from bench.gen_corpus import generate
+        from newsetl.synth.corpus import generate
 
         corpus = Path(tempfile.mkdtemp(prefix="newsetl-cores-")) / "corpus"
         generate(corpus, args.docs)

@@ -52,7 +52,7 @@ def generated_texts(n: int, seed: int = 0) -> list[str]:
 
 
 def sign_ours(texts: Sequence[str], batch: int) -> float:
-    from tasks.text.sign import sign_texts
+    from newsetl.text.sign import sign_texts
 
     t0 = time.perf_counter()
     for s in range(0, len(texts), batch):
@@ -64,7 +64,7 @@ def sign_datasketch(texts: Sequence[str]) -> float:
     """datasketch on the same normalized words, shingle size and number of permutations as ours."""
     from datasketch import MinHash
 
-    from tasks.text.sign import SignConfig, normalize_for_signature
+    from newsetl.text.sign import SignConfig, normalize_for_signature
 
     k, num_perm = SignConfig().shingle_size, SignConfig().num_perm
 
@@ -127,14 +127,15 @@ def build_warehouse(path: Path, stored: int, seed: int = 1) -> float:
     """Write `stored` synthetic signed articles straight into the tables (no text, no pipeline)."""
     import duckdb
 
-    from tasks.text.sign import band_keys
-    from warehouse.connect import migrate
-    from warehouse.dedup import DedupConfig, ensure_schema, rank_keys
+    from newsetl.text.lsh import DedupConfig, rank_keys
+    from newsetl.text.sign import band_keys
+    from newsetl.warehouse.connect import migrate
+    from newsetl.warehouse.dedup import check_scheme
 
     cfg = DedupConfig()
     con = duckdb.connect(str(path))
     migrate(con)  # the project's own migration runner
-    ensure_schema(con, cfg)
+    check_scheme(con, cfg)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     chunk = 100_000
@@ -175,8 +176,9 @@ def match_once(path: Path, stored: int, memory_limit: str | None, seed: int = 2,
     """Run in a fresh process: open the warehouse, cluster one 10k batch (rolled back), report."""
     import duckdb
 
-    from tasks.text.sign import Signatures
-    from warehouse.dedup import DedupConfig, cluster_batch
+    from newsetl.text.lsh import DedupConfig
+    from newsetl.text.sign import Signatures
+    from newsetl.warehouse.dedup import cluster_batch
 
     cfg = DedupConfig()
     rng = np.random.default_rng(seed)

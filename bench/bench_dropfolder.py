@@ -6,7 +6,7 @@ with nothing new, and once after touching every old file (same bytes, new mtime:
 skip cannot apply, so each file is read and hashed and its known doc_id skipped). Prints the wall
 time of each run, the flow's own per-stage seconds and its counts.
 
-Texts come from bench/gen_corpus.py's grammar, shortened to a headline and two paragraphs (~0.5 KB)
+Texts come from newsetl.synth.corpus's grammar, shortened to a headline and two paragraphs (~0.5 KB)
 so that the setup ingest of 100,000 files stays in minutes; `--text full` uses its `generate`
 (3-6 KB articles) instead.
 
@@ -34,7 +34,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 def small_article(rng: random.Random, n: int) -> str:
     """A headline and two short paragraphs from gen_corpus's grammar (names make each one unique)."""
-    from bench.gen_corpus import OBJECTS, SUBJECTS, VERBS, sentence
+    from newsetl.synth.corpus import OBJECTS, SUBJECTS, VERBS, sentence
 
     title = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} (story {n})"
     paragraphs = [" ".join(sentence(rng) for _ in range(2)) for _ in range(2)]
@@ -45,7 +45,7 @@ def write_files(folder: Path, start: int, count: int, text: str, seed: int) -> N
     """Files article_{start..start+count}.txt in `folder` (small texts, or gen_corpus.generate's)."""
     folder.mkdir(parents=True, exist_ok=True)
     if text == "full":
-        from bench.gen_corpus import generate
+        from newsetl.synth.corpus import generate
 
         staging = Path(tempfile.mkdtemp(prefix="gen-", dir=folder.parent))
         # dup_share=0: every new file is new content (a re-scrape would be skipped as a duplicate
@@ -60,7 +60,7 @@ def write_files(folder: Path, start: int, count: int, text: str, seed: int) -> N
 
 
 def timed_ingest(label: str, folder: Path, db: Path) -> dict[str, Any]:
-    from flows.ingest import ingest
+    from newsetl.flows.ingest import ingest
 
     t0 = time.perf_counter()
     summary = ingest(sources=[str(folder)], db=str(db))
@@ -94,7 +94,7 @@ def main() -> None:
     print(f"corpus: {args.known} {args.text} .txt files, {size_mb:.0f} MB, written in "
           f"{time.perf_counter() - t0:.1f}s, in {inbox}")
 
-    from flows.ingest import ingest
+    from newsetl.flows.ingest import ingest
 
     # The first flow run of a process pays the temporary Prefect API server's start: keep it out.
     t0 = time.perf_counter()

@@ -49,16 +49,19 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def direct(sources: list[str], db: str, batch_size: int) -> dict[str, float]:
     """The stages without Prefect: the flow's groups of files, batches, processing and writes, called
     one after the other as plain functions."""
-    from flows.ingest import READ_GROUP_BYTES, chunks, file_groups
-    from schemas.records import Article, RawDocument, Rejection
-    from tasks.ingest import LOAD_THREADS
-    from tasks.pool import process_and_sign
-    from tasks.sources.read import ReadConfig, discover, read_path
-    from tasks.text.pipeline import ProcessConfig, make_context
-    from tasks.text.sign import SignConfig
-    from warehouse.connect import migrate, writer
-    from warehouse.dedup import DedupConfig, ensure_schema
-    from warehouse.load import load_batch
+    from newsetl.flows.ingest import READ_GROUP_BYTES, chunks, file_groups
+    from newsetl.schemas.records import Article, RawDocument, Rejection
+    from newsetl.sources.config import ReadConfig
+    from newsetl.sources.discover import discover
+    from newsetl.sources.read import read_path
+    from newsetl.tasks.ingest import LOAD_THREADS
+    from newsetl.tasks.pool import process_and_sign
+    from newsetl.text.lsh import DedupConfig
+    from newsetl.text.pipeline import ProcessConfig, make_context
+    from newsetl.text.sign import SignConfig
+    from newsetl.warehouse.connect import migrate, writer
+    from newsetl.warehouse.dedup import check_scheme
+    from newsetl.warehouse.load import load_batch
 
     started = time.perf_counter()
     t = {"read": 0.0, "process": 0.0, "load": 0.0}
@@ -67,7 +70,7 @@ def direct(sources: list[str], db: str, batch_size: int) -> dict[str, float]:
     dedup = DedupConfig(sign=sign)
     with writer(db) as con:
         migrate(con)
-        ensure_schema(con, dedup)
+        check_scheme(con, dedup)
     paths, _ = discover(sources)
     for group in file_groups(paths, 2000, READ_GROUP_BYTES):
         t0 = time.perf_counter()
@@ -139,8 +142,8 @@ def child(mode: str, corpus: str, work: Path, batch_size: int) -> dict[str, Any]
         t = direct([corpus], str(work / "direct.duckdb"), batch_size)
         return {"mode": mode, "cores": cores, "wall": t["total"], "cpu": cpu_seconds() - c0,
                 "stages": {k: round(v, 2) for k, v in t.items()}}
-    from flows.ingest import ingest
-    from flows.serve import configured_api_url, use_temporary_server
+    from newsetl.flows.ingest import ingest
+    from newsetl.tasks.prefect_server import configured_api_url, use_temporary_server
 
     with contextlib.ExitStack() as stack:
         if configured_api_url() is None:  # as `newsetl ingest` does
@@ -197,7 +200,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.corpus, args.work, args.batch_size)))
         return
 
-    from bench.gen_corpus import generate
+    from newsetl.synth.corpus import generate
 
     work = Path(tempfile.mkdtemp(prefix="newsetl-bench-"))
     corpus = args.keep or work / "corpus"

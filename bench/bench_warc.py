@@ -7,7 +7,7 @@ record like Common Crawl, and an uncompressed copy. Then, for each file, it time
 - `warcio`: ArchiveIterator, HTML responses' payloads read through `content_stream()`;
 - `fastwarc`: FastWARC's ArchiveIterator restricted to response records, HTTP headers parsed,
   payloads read (only when FastWARC is importable; it is not a project dependency);
-- `newsetl`: `tasks.sources.read.read_path`, i.e. warcio plus our checks, decoding and documents.
+- `newsetl`: `newsetl.sources.read.read_path`, i.e. warcio plus our checks, decoding and documents.
 
 Usage:
     python bench/bench_warc.py [--captures 20000] [--kb 24] [--dir /tmp/warc-bench]
@@ -164,8 +164,8 @@ def read_fastwarc(path: Path) -> tuple[int, int]:
 
 
 def read_newsetl(path: Path) -> tuple[int, int]:
-    from schemas.records import RawDocument
-    from tasks.sources.read import read_path
+    from newsetl.schemas.records import RawDocument
+    from newsetl.sources.read import read_path
 
     records = payload = 0
     for out in read_path(str(path)):

@@ -4,7 +4,7 @@
 
 HTML (aeb-dev/html): share of pages with a title, a publisher and a published date
 - baseline: `trafilatura.extract_metadata` alone (title, sitename, date);
-- pipeline: `tasks.text.pipeline.process_document` (trafilatura's metadata as hints, then describe).
+- pipeline: `newsetl.text.pipeline.process_document` (trafilatura's metadata as hints, then describe).
 Plain text (aeb-dev/text, trafilatura's text output without metadata): the same shares, plus how many
 found titles match one of the page's real titles (titles.json), so a wrong "title" is not counted as
 a success.
@@ -43,8 +43,8 @@ def _share(rows: Sequence[Mapping[str, object]], key: str) -> float:
 def main(argv: Sequence[str] | None = None) -> None:
     import trafilatura
 
-    from schemas.records import Article, RawDocument
-    from tasks.text.pipeline import ProcessConfig, make_context, process_document
+    from newsetl.schemas.records import Article, RawDocument
+    from newsetl.text.pipeline import ProcessConfig, make_context, process_document
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0)

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tasks.text.clean import Ruleset, clean_text, load_rules
+from newsetl.text.clean import Ruleset, clean_text, load_rules
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EVAL = SHARED / "eval"
@@ -47,7 +47,7 @@ def load_metric() -> ModuleType:
 
 def repair(text: str) -> str:
     """The pipeline's repair stage (imported late: the cleaner is measured even when repair is absent)."""
-    from tasks.text.repair import repair_text
+    from newsetl.text.repair import repair_text
 
     return repair_text(text).text
 

@@ -1,6 +1,6 @@
 """Score warehouse/dedup.py on ../shared/eval/dedup-dev without the rest of the pipeline.
 
-A temporary DuckDB gets the contract tables (schemas/ddl.py MIGRATIONS), minimal `articles` rows
+A temporary DuckDB gets the contract tables (the migrations of schemas/tables.py), minimal `articles` rows
 (body = the raw record text, so this is pessimistic: the pipeline would repair and clean it first),
 and `cluster_batch` runs over batches in id order. The partition is scored with the shared
 `dedup_metric.dedup_scores`; the baseline is datasketch MinHashLSH(threshold=0.8, num_perm=128) over
@@ -26,9 +26,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tasks.text.sign import body_hash, normalize_for_signature, sign_texts
-from warehouse.connect import migrate
-from warehouse.dedup import DedupConfig, DedupStats, check_invariants, cluster_batch, partition
+from newsetl.text.lsh import DedupConfig
+from newsetl.text.sign import body_hash, normalize_for_signature, sign_texts
+from newsetl.warehouse.connect import migrate
+from newsetl.warehouse.dedup import DedupStats, check_invariants, cluster_batch, partition
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEV = SHARED / "eval" / "dedup-dev"

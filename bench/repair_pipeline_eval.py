@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.repair_eval import _aeb_scores, _load_truth, corrupt, ws_norm  # noqa: E402
-from tasks.text.repair import repair_text  # noqa: E402
+from newsetl.text.repair import repair_text  # noqa: E402
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.ingest import ingest
+from newsetl.flows.ingest import ingest
 
 
 def ingest_on_dask(

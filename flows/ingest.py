@@ -26,8 +26,10 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from schemas.records import RawDocument, Rejection
-from tasks.ingest import (
+from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.reasons import SKIP_REASONS
+from newsetl.tasks.ingest import (
     ProcessedBatch,
     discover_sources,
     filter_known,
@@ -37,15 +39,15 @@ from tasks.ingest import (
     reclean_task,
     skip_unchanged,
 )
-from tasks.pool import PoolConfig, close_pool, open_pool
-from tasks.sources.read import SKIP_REASONS, ReadConfig
-from tasks.text.pipeline import ProcessConfig, make_context
-from tasks.text.sign import SignConfig
-from warehouse.connect import default_db_path, migrate, run_lock, writer
-from warehouse.dedup import DedupConfig, ensure_schema
-from warehouse.learned import LearnedConfig, learned_keys_by_publisher
-from warehouse.learned import ensure_schema as ensure_learned_schema
-from warehouse.load import finish_run, start_run
+from newsetl.tasks.pool import PoolConfig, close_pool, open_pool
+from newsetl.text.learned import LearnedConfig
+from newsetl.text.lsh import DedupConfig
+from newsetl.text.pipeline import ProcessConfig, make_context
+from newsetl.text.sign import SignConfig
+from newsetl.warehouse.connect import default_db_path, migrate, run_lock, writer
+from newsetl.warehouse.dedup import check_scheme
+from newsetl.warehouse.learned import learned_keys_by_publisher
+from newsetl.warehouse.load import finish_run, start_run
 
 T = TypeVar("T")
 # Raw bytes read at once (with `files_per_read`, a group); at most two groups are held, the one being
@@ -165,8 +167,7 @@ def ingest(
         t0 = time.perf_counter()
         with writer(db_path) as con:
             migrate(con)
-            ensure_schema(con, dedup_cfg)
-            ensure_learned_schema(con)
+            check_scheme(con, dedup_cfg)
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
             # What earlier runs learned is applied while cleaning; what this run learns, by reclean below.
             learned = learned_keys_by_publisher(con, learned_cfg)

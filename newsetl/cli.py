@@ -18,7 +18,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def _db(args: argparse.Namespace) -> Path:
-    from warehouse.connect import default_db_path
+    from newsetl.warehouse.connect import default_db_path
 
     return Path(args.db) if args.db else default_db_path()
 
@@ -26,14 +26,12 @@ def _db(args: argparse.Namespace) -> Path:
 def cmd_ingest(args: argparse.Namespace) -> int:
     import duckdb
 
-    from flows.ingest import ingest
-    from flows.serve import ServeError, configured_api_url, use_temporary_server
-    from tasks.text.clean import RulesError
-    from warehouse.connect import WarehouseBusy, WarehouseError, run_lock
+    from newsetl.flows.ingest import ingest
+    from newsetl.tasks.prefect_server import ServeError, configured_api_url, use_temporary_server
+    from newsetl.text.rules import RulesError
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, run_lock
 
-    rules = list(args.rules or [])
-    if env_rules := os.environ.get("NEWSETL_RULES"):
-        rules.extend(p for p in env_rules.split(os.pathsep) if p)
+    rules = _rules_files(args)
     db = str(_db(args))
     _quiet_known_errors()
     try:
@@ -78,8 +76,8 @@ class _NoTraceback(logging.Filter):
 def _is_known(exc: BaseException) -> bool:
     import duckdb
 
-    from tasks.text.clean import RulesError
-    from warehouse.connect import WarehouseBusy, WarehouseError
+    from newsetl.text.rules import RulesError
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
 
     return isinstance(exc, WarehouseBusy | WarehouseError | RulesError | duckdb.Error | OSError)
 
@@ -113,7 +111,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def _open_read_only(args: argparse.Namespace) -> Any:
     """A read-only connection, or None after saying why not (busy past --wait, no warehouse)."""
-    from warehouse.connect import WarehouseBusy, WarehouseError, connect
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, connect
 
     try:
         return connect(_db(args), read_only=True, wait_seconds=args.wait)
@@ -211,9 +209,10 @@ def cmd_reclean(args: argparse.Namespace) -> int:
     """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited)."""
     import uuid
 
-    from tasks.text.clean import RulesError, load_rules
-    from warehouse.connect import WarehouseBusy, WarehouseError, migrate, run_lock, writer
-    from warehouse.learned import LearnedConfig, reclean
+    from newsetl.tasks.reclean import reclean
+    from newsetl.text.learned import LearnedConfig
+    from newsetl.text.rules import RulesError, load_rules
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, migrate, run_lock, writer
 
     db = _db(args)
     if not db.exists():
@@ -235,9 +234,46 @@ def cmd_reclean(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.serve import run_serve
+    """`newsetl serve`: the exit code (0 after a clean stop, 2 if serving could not start)."""
+    from newsetl.flows.serve import serve_ingest
+    from newsetl.tasks.prefect_server import LocalServerConfig, ServeError
 
-    return int(run_serve(args))
+    try:
+        serve_ingest(list(args.sources), str(_db(args)), interval_seconds=args.every, cron=args.cron,
+                     name=args.name, limit=args.limit, rules_files=_rules_files(args) or None,
+                     server=LocalServerConfig(port=args.server_port))
+    except ServeError as exc:
+        print(f"newsetl serve: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `newsetl serve SOURCES... [--db FILE] [--every SECONDS | --cron EXPR] [--limit N]`."""
+    from newsetl.flows.serve import DEFAULT_INTERVAL_SECONDS, DEFAULT_NAME
+    from newsetl.tasks.prefect_server import LocalServerConfig
+
+    parser.add_argument("sources", nargs="+", help="files, directories, globs or URLs to ingest on each run")
+    parser.add_argument("--db", help="warehouse file (default: $NEWSETL_DB or warehouse/newsetl.duckdb)")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--every", type=int, metavar="SECONDS",
+                      help=f"run every SECONDS, the first run at once (default: {DEFAULT_INTERVAL_SECONDS})")
+    when.add_argument("--cron", metavar="EXPR", help='cron schedule in UTC, e.g. "0 * * * *" (on the hour)')
+    parser.add_argument("--limit", type=int, default=1,
+                        help="runs this process executes at once (default 1: the warehouse has one writer)")
+    parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
+    parser.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    parser.add_argument("--server-port", type=int, default=LocalServerConfig.port,
+                        help="port of the local Prefect server started when PREFECT_API_URL is not set "
+                             "(default 4200, a free port if taken; 0 = any free port)")
+
+
+def _rules_files(args: argparse.Namespace) -> list[str]:
+    """--rules files, then those of $NEWSETL_RULES (os.pathsep-separated)."""
+    rules = list(args.rules or [])
+    if env_rules := os.environ.get("NEWSETL_RULES"):
+        rules.extend(p for p in env_rules.split(os.pathsep) if p)
+    return rules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,10 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
     p.set_defaults(func=cmd_reclean)
 
-    from flows.serve import add_serve_arguments
-
     p = sub.add_parser("serve", help="serve the ingest flow on a schedule (starts a local Prefect server if needed)")
-    add_serve_arguments(p)
+    _add_serve_arguments(p)
     p.set_defaults(func=cmd_serve)
 
     for name, func, help_text in (("sql", cmd_sql, "run a read-only SQL query"),

@@ -16,18 +16,21 @@ from dataclasses import dataclass, field
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.records import Article, RawDocument, Rejection
-from tasks.pool import run_batch
-from tasks.sources.read import ReadConfig, discover, read_path
-from tasks.text.pipeline import ProcessContext
-from tasks.text.sign import Signatures, SignConfig, sign_words
-from warehouse.connect import WarehouseBusy, writer
-from warehouse.dedup import DedupConfig
-from warehouse.learned import LearnedConfig, reclean
-from warehouse.load import LoadStats, known_doc_ids, load_batch, unchanged_inputs
+from newsetl.schemas.records import Article, RawDocument, Rejection
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.discover import discover
+from newsetl.sources.read import read_path
+from newsetl.tasks.pool import run_batch
+from newsetl.tasks.reclean import reclean
+from newsetl.text.learned import LearnedConfig
+from newsetl.text.lsh import DedupConfig
+from newsetl.text.pipeline import ProcessContext
+from newsetl.text.sign import Signatures, SignConfig, sign_words
+from newsetl.warehouse.connect import WarehouseBusy, writer
+from newsetl.warehouse.load import LoadStats, known_doc_ids, load_batch, unchanged_inputs
 
 # DuckDB threads of a batch load: one, since the worker processes processing the next batches meanwhile
-# have the cores (see warehouse.connect.writer).
+# have the cores (see newsetl.warehouse.connect.writer).
 LOAD_THREADS = 1
 
 

@@ -3,7 +3,7 @@
 Why a process pool inside the task rather than Prefect's process or Dask task runner: those
 runners start one temporary Prefect API server per worker when no real server is configured
 (5-6x slower here), while this pool's workers are forked, ready, from a fork server that imported
-and warmed the text core once per ingest process (`tasks.worker_preload`). The Prefect task stays
+and warmed the text core once per ingest process (`newsetl.tasks.worker_preload`). The Prefect task stays
 one task run per batch; the pool splits the batch.
 
 Why a fork server and not plain fork or spawn: forking the flow's process, which runs Prefect's
@@ -33,9 +33,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import FrameType
 
-from schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
-from tasks.text.pipeline import ProcessContext, process_document
-from tasks.text.sign import Signatures, SignConfig, sign_texts
+from newsetl.schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
+from newsetl.text.pipeline import ProcessContext, process_document
+from newsetl.text.sign import Signatures, SignConfig, sign_texts
 
 TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
 WORKER_CRASHED = "worker_crashed"
@@ -153,7 +153,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     # Takes effect when this process starts its fork server, i.e. at its first pool.
-    ctx.set_forkserver_preload(["tasks.worker_preload"])
+    ctx.set_forkserver_preload(["newsetl.tasks.worker_preload"])
     return ctx
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 
-from tasks.pool import warm_up
-from tasks.text.pipeline import ProcessConfig, make_context
+from newsetl.tasks.pool import warm_up
+from newsetl.text.pipeline import ProcessConfig, make_context
 
 with contextlib.suppress(Exception):
     warm_up(make_context(ProcessConfig()))

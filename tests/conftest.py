@@ -1,10 +1,16 @@
-"""Shared fixtures: one Prefect test server per session, paths to ../shared data."""
+"""Shared fixtures: one Prefect test server per session, a migrated warehouse, paths to the samples and
+to ../shared, and the `slow` mark for every test that needs a Prefect server.
+
+Tests never import each other or `bench/`: what they share is here, as fixtures.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import duckdb
 import pytest
@@ -14,21 +20,64 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-SAMPLES = REPO / "samples" / "corpus"
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or skip the test with a reason when it is not there."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that runs flows on a Prefect server is slow (seconds each): mark it, so `-m "not slow"`
+    leaves the fast inner loop."""
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+def _shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"{path} is absent: ../shared (seeds and eval sets) is not beside this checkout")
     return path
 
 
+@pytest.fixture(scope="session")
+def shared_path() -> Callable[..., Path]:
+    """A path under ../shared, or skip the test with a reason when it is not there."""
+    return _shared_path
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The bundled sample corpus."""
+    path = REPO / "samples" / "corpus"
+    if not path.exists():
+        pytest.skip("samples/corpus not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def aeb_metric() -> ModuleType:
+    """../shared/eval/aeb_metric.py, the AEB benchmark's scorer."""
+    path = _shared_path("eval", "aeb_metric.py")
+    spec = importlib.util.spec_from_file_location("aeb_metric", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return sorted(con.execute(sql).fetchall(), key=repr)
+
+
+@pytest.fixture(scope="session")
+def table_rows() -> Callable[[Path, str], list[tuple[object, ...]]]:
+    """Rows of a query on a warehouse file, sorted (to compare two warehouses table by table)."""
+    return _table_rows
+
+
 @pytest.fixture
 def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated warehouse on a temporary file (all contract tables and views)."""
-    from warehouse.connect import migrate
+    from newsetl.warehouse.connect import migrate
 
     c = duckdb.connect(str(tmp_path / "w.duckdb"))
     migrate(c)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.ddl import MIGRATIONS
-from warehouse.views import create_views
+from newsetl.schemas.tables import MIGRATIONS, comment_sql, migration_sql
+from newsetl.warehouse.views import create_views
 
 DB_ENV = "NEWSETL_DB"
 MEMORY_ENV = "NEWSETL_DUCKDB_MEMORY"
@@ -110,18 +110,21 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied: list[int] = []
-    for version, name, sql in MIGRATIONS:
+    for version, name in MIGRATIONS:
         if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(sql)
+            con.execute(migration_sql(version))
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
             con.execute("COMMIT")
         except Exception:
             rollback(con)
             raise
         applied.append(version)
+    if applied:
+        for statement in comment_sql():
+            con.execute(statement)
     create_views(con)
     return applied
 

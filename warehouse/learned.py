@@ -1,13 +1,8 @@
-"""Learned boilerplate: lines that recur across many different stories of one publisher.
+"""Learned boilerplate, the warehouse side: counts of short lines per publisher and story cluster.
 
-CCNet and Dolma drop lines that repeat verbatim across a shard; news needs one refinement: copies of
-the *same* story (syndication, re-scrapes) share every line, and those lines are content. So a line is
-counted once per story cluster (`cluster_id`), never once per article, and it becomes boilerplate for a
-publisher only when it recurs in at least `min_clusters` distinct clusters making up at least
-`min_share` of that publisher's clusters. A line that reads as a story sentence needs more
-(`story_min_share`): a stock phrase like "He declined to comment." must not go because it is common.
-
-Tables (created by `ensure_schema`; the lead may fold them into a schemas/ddl.py migration):
+What a sighting is, and the thresholds, are the text core's (`newsetl.text.learned`); the removal is the
+cleaner's learned pass; this module stores and queries the counts. Tables (created by the migrations,
+`newsetl.schemas.tables`):
 
 - `boilerplate_sightings(publisher, line_key, cluster_id, article_id)`: one row per (article, short
   line); the exact, idempotent record of where a line was seen (re-recording an article adds nothing).
@@ -17,14 +12,14 @@ Tables (created by `ensure_schema`; the lead may fold them into a schemas/ddl.py
   `record_lines` call sees). Lines seen once stay in the sightings only, so this table stays small.
 - `boilerplate_publisher_clusters(publisher, cluster_id)` and `boilerplate_publishers(publisher,
   clusters, ...)`: the distinct clusters recorded per publisher (the denominator of `min_share`).
-- `boilerplate_applied(article_id, line_key)`: pairs `reclean` has handled, so a later run looks only
+- `boilerplate_applied(article_id, line_key)`: pairs a reclean has handled, so a later run looks only
   at articles with a newly learned line, not at every article that ever had one.
 
 Flow: after a batch is loaded, `record_articles(con, article_ids)` (or `record_lines` with bodies);
 `learned_keys(con, publisher, cfg)` / `learned_keys_by_publisher(con, cfg)` give the keys to pass to
-`clean_text(..., learned=...)`; `reclean(con, run_id, cfg)` re-cleans stored articles whose bodies hold
-lines that became known boilerplate (articles.body, word_count, body_hash updated; `removals` rows with
-category and rule 'learned'); running it again changes nothing.
+`clean_text(..., learned=...)`; `reclean_candidates` and `apply_reclean` are the two warehouse halves of
+re-cleaning stored articles whose bodies hold lines that became known boilerplate
+(`newsetl.tasks.reclean` runs the cleaner between them).
 
 Publishers are matched by `publisher_key` (casefolded, trimmed); articles without a publisher are never
 learned from nor re-cleaned.
@@ -32,100 +27,20 @@ learned from nor re-cleaned.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
 
-from tasks.text.clean import Ruleset, clean_text, is_story_line, load_rules, normalize_line
-from tasks.text.sign import body_hash
-from warehouse.connect import rollback
+from newsetl.text.learned import LEARNED, LearnedConfig, line_sightings, publisher_key
+from newsetl.warehouse.connect import rollback
 
-LEARNED = "learned"
-_WORD = re.compile(r"\w+")
 _Work = Callable[[], int]
-
-
-@dataclass(frozen=True)
-class LearnedConfig:
-    """When a recurring line counts as a publisher's boilerplate. Every field has a working default."""
-
-    min_clusters: int = 5  # distinct story clusters the line must appear in
-    min_share: float = 0.1  # ... and at least this share of the publisher's recorded clusters
-    story_min_share: float = 0.5  # a line that reads as a story sentence must be in this share
-    max_words: int = 40  # longer lines are paragraphs: never recorded, never learned
-    min_key_chars: int = 6  # shorter normalized keys ("by", "ap") are too generic to learn
-    batch_rows: int = 50_000  # sightings inserted per Arrow chunk
-
-
-DDL = """
-CREATE TABLE IF NOT EXISTS boilerplate_sightings (
-    publisher   VARCHAR NOT NULL,
-    line_key    VARCHAR NOT NULL,
-    cluster_id  VARCHAR NOT NULL,
-    article_id  VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS boilerplate_lines (
-    publisher   VARCHAR NOT NULL,
-    line_key    VARCHAR NOT NULL,
-    clusters    INTEGER NOT NULL,     -- distinct story clusters the line was seen in
-    articles    INTEGER NOT NULL,     -- distinct articles
-    words       INTEGER NOT NULL,
-    story_like  BOOLEAN NOT NULL,     -- reads as a story sentence: needs story_min_share
-    sample_text VARCHAR NOT NULL,     -- one verbatim occurrence, for people reading the table
-    first_seen  TIMESTAMPTZ NOT NULL,
-    updated_at  TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (publisher, line_key)
-);
-CREATE TABLE IF NOT EXISTS boilerplate_applied (
-    article_id  VARCHAR NOT NULL,     -- reclean already handled this learned key for this article
-    line_key    VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS boilerplate_publisher_clusters (
-    publisher   VARCHAR NOT NULL,
-    cluster_id  VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS boilerplate_publishers (
-    publisher   VARCHAR PRIMARY KEY,
-    clusters    INTEGER NOT NULL,     -- distinct story clusters recorded for the publisher
-    articles    INTEGER NOT NULL,     -- reserved (0): articles are counted per line in boilerplate_lines
-    updated_at  TIMESTAMPTZ NOT NULL
-);
-"""
-
 _SIGHTINGS_SCHEMA = pa.schema([("publisher", pa.string()), ("line_key", pa.string()),
                                ("cluster_id", pa.string()), ("article_id", pa.string()),
-                               ("sample_text", pa.string()), ("words", pa.int32())])
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the learned-boilerplate tables if they are missing (idempotent)."""
-    con.execute(DDL)
-
-
-def publisher_key(publisher: str | None) -> str:
-    """How publishers are matched: "The Independent " and "the independent" are one publisher."""
-    return (publisher or "").strip().casefold()
-
-
-def _line_rows(article_id: str, publisher: str, cluster_id: str, body: str,
-               cfg: LearnedConfig) -> Iterable[tuple[str, str, str, str, str, int]]:
-    seen: set[str] = set()
-    for raw in body.split("\n"):
-        line = raw.strip()
-        if not line:
-            continue
-        words = len(line.split())
-        if words > cfg.max_words:
-            continue
-        key = normalize_line(line)
-        if len(key) < cfg.min_key_chars or key in seen:
-            continue
-        seen.add(key)
-        yield publisher, key, cluster_id, article_id, line, words
+                               ("sample_text", pa.string()), ("words", pa.int32()), ("story_like", pa.bool_())])
 
 
 def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str | None, str | None, str]],
@@ -137,19 +52,21 @@ def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str |
     recorded adds nothing. Returns the number of new sightings. With `own_transaction=False` it runs
     inside the caller's open transaction (e.g. the batch load), else in a transaction of its own.
     """
-    ensure_schema(con)
     cols: dict[str, list[object]] = {name: [] for name in _SIGHTINGS_SCHEMA.names}
     for article_id, publisher, cluster_id, body in rows:
         pub = publisher_key(publisher)
         if not pub or not body:
             continue
-        for row in _line_rows(article_id, pub, cluster_id or f"article:{article_id}", body, cfg):
-            for name, value in zip(_SIGHTINGS_SCHEMA.names, row, strict=True):
+        cluster = cluster_id or f"article:{article_id}"
+        for seen in line_sightings(body, cfg):
+            for name, value in (("publisher", pub), ("line_key", seen.line_key), ("cluster_id", cluster),
+                                ("article_id", article_id), ("sample_text", seen.sample_text),
+                                ("words", seen.words), ("story_like", seen.story_like)):
                 cols[name].append(value)
     if not cols["line_key"]:
         return 0
     table = pa.table(cols, schema=_SIGHTINGS_SCHEMA)
-    return _transaction(con, lambda: _record(con, table), own_transaction)
+    return transaction(con, lambda: _record(con, table), own_transaction)
 
 
 def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
@@ -180,12 +97,13 @@ def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
                 GROUP BY s.publisher, s.line_key
                 HAVING count(DISTINCT s.cluster_id) >= 2
             ), sample AS (
-                SELECT publisher, line_key, any_value(sample_text) AS sample_text, max(words) AS words
+                SELECT publisher, line_key, arg_min(sample_text, article_id) AS sample_text,
+                       arg_min(story_like, article_id) AS story_like, max(words) AS words
                 FROM _bl_new GROUP BY publisher, line_key
             )
             SELECT c.publisher, c.line_key, c.clusters, c.articles,
                    coalesce(old.words, sample.words), coalesce(old.sample_text, sample.sample_text),
-                   old.first_seen
+                   old.first_seen, coalesce(old.story_like, sample.story_like)
             FROM counts c LEFT JOIN sample USING (publisher, line_key)
             LEFT JOIN boilerplate_lines old USING (publisher, line_key)
         """).fetchall()
@@ -195,7 +113,7 @@ def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
                 "clusters": pa.array([c[2] for c in candidates], pa.int32()),
                 "articles": pa.array([c[3] for c in candidates], pa.int32()),
                 "words": pa.array([c[4] for c in candidates], pa.int32()),
-                "story_like": [is_story_line(c[5]) for c in candidates],
+                "story_like": pa.array([bool(c[7]) for c in candidates], pa.bool_()),
                 "sample_text": [c[5] for c in candidates],
                 "first_seen": pa.array([c[6] or now for c in candidates], pa.timestamp("us", tz="UTC")),
                 "updated_at": pa.array([now] * len(candidates), pa.timestamp("us", tz="UTC")),
@@ -228,7 +146,6 @@ def record_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
     boilerplate already took from it (so a learned line keeps being counted)."""
     if not article_ids:
         return 0
-    ensure_schema(con)
     con.register("_bl_ids", pa.table({"article_id": pa.array(list(article_ids), pa.string())}))
     try:
         rows = con.execute(f"""
@@ -258,7 +175,6 @@ def learned_keys(con: duckdb.DuckDBPyConnection, publisher: str | None,
     pub = publisher_key(publisher)
     if not pub:
         return frozenset()
-    ensure_schema(con)
     where, params = _learned_where(cfg)
     rows = con.execute(f"""
         SELECT l.line_key FROM boilerplate_lines l JOIN boilerplate_publishers p USING (publisher)
@@ -270,7 +186,6 @@ def learned_keys(con: duckdb.DuckDBPyConnection, publisher: str | None,
 def learned_keys_by_publisher(con: duckdb.DuckDBPyConnection,
                               cfg: LearnedConfig = LearnedConfig()) -> dict[str, frozenset[str]]:
     """publisher_key -> learned keys, for every publisher that has any (the pipeline's `learned` map)."""
-    ensure_schema(con)
     where, params = _learned_where(cfg)
     rows = con.execute(f"""
         SELECT l.publisher, list(l.line_key)
@@ -280,30 +195,31 @@ def learned_keys_by_publisher(con: duckdb.DuckDBPyConnection,
     return {pub: frozenset(keys) for pub, keys in rows}
 
 
-def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = LearnedConfig(),
-            rules: Ruleset | None = None, *, own_transaction: bool = True) -> int:
-    """Re-clean stored articles whose bodies hold lines that are now known boilerplate.
+@dataclass(frozen=True)
+class RecleanRow:
+    """A stored article that holds a line learned since it was cleaned."""
 
-    For each such article: the learned lines go from `articles.body` (word_count and body_hash follow),
-    and each becomes a `removals` row (category and rule 'learned', position = offset in the body before
-    this re-clean, seq after the article's existing removals, run_id = `run_id`). Headlines
-    (`articles.title`) and the rules' protect patterns are never removed. Idempotent: a second call finds
-    nothing left to remove. Returns the number of articles changed. One transaction (its own, or the
-    caller's with `own_transaction=False`).
-    """
-    ensure_schema(con)
+    article_id: str
+    publisher: str | None
+    title: str | None
+    body: str
+    last_seq: int  # its highest removals.seq (-1 when none)
+
+
+def reclean_candidates(con: duckdb.DuckDBPyConnection,
+                       cfg: LearnedConfig = LearnedConfig()) -> tuple[dict[str, frozenset[str]], list[RecleanRow]]:
+    """The learned keys by publisher, and the stored articles with a sighting of one not handled before
+    (a join, not a scan of all bodies). Leaves the temp table `_bl_todo` for `apply_reclean`, in the
+    same transaction."""
     learned = learned_keys_by_publisher(con, cfg)
     if not learned:
-        return 0
-    only = (rules or load_rules()).learned_only()
+        return learned, []
     keys_table = pa.table({
         "publisher": pa.array([p for p, ks in learned.items() for _ in ks], pa.string()),
         "line_key": pa.array([k for ks in learned.values() for k in ks], pa.string()),
     })
     con.register("_bl_learned", keys_table)
     try:
-        # Only articles with a sighting of a learned key not handled before can change: a join, not a
-        # scan of all bodies.
         con.execute("""
             CREATE OR REPLACE TEMP TABLE _bl_todo AS
             SELECT DISTINCT s.article_id, s.line_key FROM boilerplate_sightings s
@@ -318,35 +234,23 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
         """).fetchall()
     finally:
         con.unregister("_bl_learned")
-    updates: dict[str, list[object]] = {"article_id": [], "body": [], "word_count": [], "body_hash": []}
-    removals: dict[str, list[object]] = {"article_id": [], "seq": [], "category": [], "rule": [], "text": [],
-                                         "position": [], "run_id": []}
-    for article_id, publisher, title, body, last_seq in rows:
-        keys = learned.get(publisher_key(publisher))
-        if not keys:
-            continue
-        result = clean_text(body, only, titles=[title] if title else (), learned=keys)
-        if not result.removals:
-            continue
-        updates["article_id"].append(article_id)
-        updates["body"].append(result.body)
-        updates["word_count"].append(len(_WORD.findall(result.body)))
-        updates["body_hash"].append(body_hash(result.body))
-        for n, r in enumerate(result.removals, start=int(last_seq) + 1):
-            for name, value in (("article_id", article_id), ("seq", n), ("category", r.category),
-                                ("rule", r.rule), ("text", r.text), ("position", r.position),
-                                ("run_id", run_id)):
-                removals[name].append(value)
-    if not updates["article_id"]:
-        return _transaction(con, lambda: _mark_applied(con), own_transaction)
-    upd = pa.table(updates, schema=pa.schema([("article_id", pa.string()), ("body", pa.string()),
-                                              ("word_count", pa.int32()), ("body_hash", pa.string())]))
-    rem = pa.table(removals, schema=pa.schema([("article_id", pa.string()), ("seq", pa.int32()),
-                                               ("category", pa.string()), ("rule", pa.string()),
-                                               ("text", pa.string()), ("position", pa.int32()),
-                                               ("run_id", pa.string())]))
+    return learned, [RecleanRow(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
-    def apply() -> int:
+
+_UPDATES_SCHEMA = pa.schema([("article_id", pa.string()), ("body", pa.string()), ("word_count", pa.int32()),
+                             ("body_hash", pa.string())])
+_REMOVALS_SCHEMA = pa.schema([("article_id", pa.string()), ("seq", pa.int32()), ("category", pa.string()),
+                              ("rule", pa.string()), ("text", pa.string()), ("position", pa.int32()),
+                              ("run_id", pa.string())])
+
+
+def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str, object]],
+                  removals: Sequence[Mapping[str, object]]) -> int:
+    """Write re-cleaned bodies (article_id, body, word_count, body_hash) and their new `removals` rows,
+    and mark the candidates of `reclean_candidates` handled. Runs in the caller's transaction."""
+    if updates:
+        upd = pa.table({n: [u[n] for u in updates] for n in _UPDATES_SCHEMA.names}, schema=_UPDATES_SCHEMA)
+        rem = pa.table({n: [r[n] for r in removals] for n in _REMOVALS_SCHEMA.names}, schema=_REMOVALS_SCHEMA)
         con.register("_bl_upd", upd)
         con.register("_bl_rem", rem)
         try:
@@ -358,23 +262,20 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
         finally:
             con.unregister("_bl_upd")
             con.unregister("_bl_rem")
-        _mark_applied(con)
-        return upd.num_rows
-
-    return _transaction(con, apply, own_transaction)
+    _mark_applied(con)
+    return len(updates)
 
 
-def _mark_applied(con: duckdb.DuckDBPyConnection) -> int:
+def _mark_applied(con: duckdb.DuckDBPyConnection) -> None:
     """Remember the (article, learned key) pairs this reclean handled, removed or guarded alike."""
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _bl_todo (article_id VARCHAR, line_key VARCHAR)")
     con.execute("INSERT INTO boilerplate_applied SELECT article_id, line_key FROM _bl_todo")
     con.execute("DROP TABLE IF EXISTS _bl_todo")
-    return 0
 
 
 def learned_summary(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig = LearnedConfig(),
                     limit: int = 20) -> list[Mapping[str, object]]:
     """The learned lines with their counts, most widespread first (for `newsetl stats` and people)."""
-    ensure_schema(con)
     where, params = _learned_where(cfg)
     cur = con.execute(f"""
         SELECT l.publisher, l.sample_text, l.clusters, p.clusters AS publisher_clusters, l.articles
@@ -385,7 +286,7 @@ def learned_summary(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig = Learned
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
+def transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
     """Run `work` in a transaction of its own, or as part of the caller's (DuckDB cannot tell us whether
     one is open without aborting it, so the caller says)."""
     if not own:
@@ -401,6 +302,6 @@ def _transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
 
 
 __all__ = [
-    "DDL", "LEARNED", "LearnedConfig", "ensure_schema", "learned_keys", "learned_keys_by_publisher",
-    "learned_summary", "publisher_key", "reclean", "record_articles", "record_lines",
+    "LEARNED", "LearnedConfig", "RecleanRow", "apply_reclean", "learned_keys", "learned_keys_by_publisher",
+    "learned_summary", "publisher_key", "reclean_candidates", "record_articles", "record_lines",
 ]

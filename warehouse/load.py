@@ -18,12 +18,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from schemas import arrow as S
-from schemas.records import Article, RawDocument, Rejection
-from tasks.text.sign import Signatures
-from warehouse.connect import rollback
-from warehouse.dedup import DedupConfig, cluster_batch
-from warehouse.learned import LearnedConfig, record_articles
+from newsetl.schemas.records import Article, RawDocument, Rejection
+from newsetl.schemas.tables import ARTICLES, DOCUMENTS, INPUTS, QUARANTINE, REMOVALS, Table, arrow_schema
+from newsetl.text.learned import LearnedConfig
+from newsetl.text.sign import Signatures
+from newsetl.warehouse.connect import rollback
+from newsetl.warehouse.dedup import DedupConfig, cluster_batch
+from newsetl.warehouse.learned import record_articles
 
 
 @dataclass(frozen=True)
@@ -113,75 +114,64 @@ def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.unregister(name)
 
 
+def _rows_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """An Arrow table of `rows` (one mapping per row, keyed by column name) against the table's schema."""
+    schema = arrow_schema(table)
+    return pa.table({name: [row[name] for row in rows] for name in schema.names}, schema=schema)
+
+
 def documents_table(docs: Sequence[RawDocument], rejections: Sequence[Rejection], run_id: str) -> pa.Table:
-    rows: dict[str, list[Any]] = {name: [] for name in S.DOCUMENTS.names}
-    seen: set[str] = set()
-
-    def add(doc_id: str, uri: str, kind: str, ctype: str | None, enc: str | None, raw: bytes,
-            ext: str | None, url: str | None, fetched: datetime | None) -> None:
-        if doc_id in seen:
-            return
-        seen.add(doc_id)
-        for name, value in zip(S.DOCUMENTS.names, (doc_id, _clean_str(uri), kind, ctype, enc, raw, len(raw),
-                                                    _clean_str(ext), _clean_str(url), fetched, run_id),
-                               strict=True):
-            rows[name].append(value)
-
+    rows: dict[str, dict[str, Any]] = {}  # doc_id -> row: the same bytes twice are one document
     for d in docs:
-        add(d.doc_id, d.source_uri, d.kind, d.content_type, d.encoding, d.raw, d.external_id, d.url, d.fetched_at)
+        rows.setdefault(d.doc_id, {
+            "doc_id": d.doc_id, "source_uri": _clean_str(d.source_uri), "kind": d.kind,
+            "content_type": d.content_type, "encoding": d.encoding, "raw": d.raw, "bytes": len(d.raw),
+            "external_id": _clean_str(d.external_id), "url": _clean_str(d.url), "fetched_at": d.fetched_at,
+            "first_run_id": run_id})
     # A rejected input whose bytes we have is kept too: nothing lost, and its doc_id marks it known.
     for r in rejections:
         if r.doc_id and r.raw is not None:
-            add(r.doc_id, r.source_uri, "rejected", None, None, r.raw, None, None, None)
-    return pa.table(rows, schema=S.DOCUMENTS)
+            rows.setdefault(r.doc_id, {
+                "doc_id": r.doc_id, "source_uri": _clean_str(r.source_uri), "kind": "rejected",
+                "content_type": None, "encoding": None, "raw": r.raw, "bytes": len(r.raw), "external_id": None,
+                "url": None, "fetched_at": None, "first_run_id": run_id})
+    return _rows_table(DOCUMENTS, list(rows.values()))
 
 
 def articles_table(articles: Sequence[Article], hashes: Sequence[str], run_id: str) -> pa.Table:
     """`hashes`: the body_hash of each article, from its signature (computed where it was signed)."""
     if len(hashes) != len(articles):
         raise ValueError(f"{len(articles)} articles but {len(hashes)} body hashes")
-    cols: dict[str, list[Any]] = {name: [] for name in S.ARTICLES.names}
-    for a, digest in zip(articles, hashes, strict=True):
-        values = {
-            "article_id": a.article_id, "doc_id": a.doc_id, "source_uri": _clean_str(a.source_uri),
-            "external_id": _clean_str(a.external_id), "url": _clean_str(a.url),
-            "publisher": _clean_str(a.publisher), "original_publisher": _clean_str(a.original_publisher),
-            "title": _clean_str(a.title), "subtitle": _clean_str(a.subtitle), "byline": _clean_str(a.byline),
-            "published_at": a.published_at, "fetched_at": a.fetched_at, "language": a.language,
-            "body": _clean_str(a.body), "word_count": a.word_count, "content_type": a.content_type,
-            "body_hash": digest, "repairs": _json(dict(a.repairs)),
-            "extra": _json(dict(a.extra)) if a.extra else None, "run_id": run_id,
-        }
-        for name in S.ARTICLES.names:
-            cols[name].append(values[name])
-    return pa.table(cols, schema=S.ARTICLES)
+    rows = [{
+        "article_id": a.article_id, "doc_id": a.doc_id, "source_uri": _clean_str(a.source_uri),
+        "external_id": _clean_str(a.external_id), "url": _clean_str(a.url),
+        "publisher": _clean_str(a.publisher), "original_publisher": _clean_str(a.original_publisher),
+        "title": _clean_str(a.title), "subtitle": _clean_str(a.subtitle), "byline": _clean_str(a.byline),
+        "published_at": a.published_at, "fetched_at": a.fetched_at, "language": a.language,
+        "body": _clean_str(a.body), "word_count": a.word_count, "content_type": a.content_type,
+        "body_hash": digest, "repairs": _json(dict(a.repairs)),
+        "extra": _json(dict(a.extra)) if a.extra else None, "run_id": run_id,
+    } for a, digest in zip(articles, hashes, strict=True)]
+    return _rows_table(ARTICLES, rows)
 
 
 def removals_table(articles: Sequence[Article], run_id: str) -> pa.Table:
-    cols: dict[str, list[Any]] = {name: [] for name in S.REMOVALS.names}
-    for a in articles:
-        for seq, r in enumerate(a.removals):
-            for name, value in zip(S.REMOVALS.names,
-                                   (a.article_id, seq, r.category, r.rule, _clean_str(r.text), r.position, run_id),
-                                   strict=True):
-                cols[name].append(value)
-    return pa.table(cols, schema=S.REMOVALS)
+    rows = [{"article_id": a.article_id, "seq": seq, "category": r.category, "rule": r.rule,
+             "text": _clean_str(r.text), "position": r.position, "run_id": run_id}
+            for a in articles for seq, r in enumerate(a.removals)]
+    return _rows_table(REMOVALS, rows)
 
 
 def quarantine_table(rejections: Sequence[Rejection], run_id: str) -> pa.Table:
-    cols: dict[str, list[Any]] = {name: [] for name in S.QUARANTINE.names}
     now = _now()
-    seen: set[str] = set()
+    rows: dict[str, dict[str, Any]] = {}
     for r in rejections:
         qid = quarantine_id(r)
-        if qid in seen:
-            continue
-        seen.add(qid)
-        values = (qid, _clean_str(r.source_uri), r.doc_id, run_id, r.stage, r.reason, _clean_str(r.detail),
-                  r.raw, now)
-        for name, value in zip(S.QUARANTINE.names, values, strict=True):
-            cols[name].append(value)
-    return pa.table(cols, schema=S.QUARANTINE)
+        rows.setdefault(qid, {
+            "quarantine_id": qid, "source_uri": _clean_str(r.source_uri), "doc_id": r.doc_id, "run_id": run_id,
+            "stage": r.stage, "reason": r.reason, "detail": _clean_str(r.detail), "raw": r.raw,
+            "quarantined_at": now})
+    return _rows_table(QUARANTINE, list(rows.values()))
 
 
 def load_batch(
@@ -282,14 +272,9 @@ def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int,
     inside a caller's transaction (the load of the files' last batch)."""
     if not rows:
         return
-    table = pa.table({
-        "path": pa.array([_clean_str(r[0]) for r in rows], pa.string()),
-        "size": pa.array([r[1] for r in rows], pa.int64()),
-        "mtime_ns": pa.array([r[2] for r in rows], pa.int64()),
-        "documents": pa.array([r[3] for r in rows], pa.int32()),
-        "last_run_id": pa.array([run_id] * len(rows), pa.string()),
-        "recorded_at": pa.array([_now()] * len(rows), S.TS),
-    })
+    now = _now()
+    table = _rows_table(INPUTS, [{"path": _clean_str(path), "size": size, "mtime_ns": mtime, "documents": docs,
+                                  "last_run_id": run_id, "recorded_at": now} for path, size, mtime, docs in rows])
     con.register("_inputs", table)
     try:
         if own_transaction:

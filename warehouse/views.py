@@ -48,6 +48,16 @@ VIEWS: dict[str, str] = {
         FROM quarantine
         GROUP BY ALL
     """,
+    # Verified near-duplicate pairs with the titles and publishers of both sides, for inspection.
+    "duplicate_pairs_view": """
+        SELECT p.article_a, p.article_b, p.jaccard, p.containment, p.method, p.run_id,
+               a.cluster_id, a.title AS title_a, b.title AS title_b,
+               a.publisher AS publisher_a, b.publisher AS publisher_b,
+               a.word_count AS words_a, b.word_count AS words_b
+        FROM duplicate_pairs p
+        LEFT JOIN articles a ON a.article_id = p.article_a
+        LEFT JOIN articles b ON b.article_id = p.article_b
+    """,
     # Run health: one row per run with its counts flattened for dashboards.
     "run_health": """
         SELECT run_id, flow_run_id, status, started_at, finished_at,

@@ -1,0 +1,276 @@
+"""The warehouse schema, written once: every table's columns with their Arrow type, DuckDB type,
+nullability, comment and the migration that added them.
+
+Everything else is derived from `TABLES`: the Arrow schemas the loader builds its batches against
+(`arrow_schema`), the DDL of each versioned migration (`migration_sql`), and the column comments
+analysts see in `duckdb_columns()` (`comment_sql`). To add a column: append it with `since=` the next
+version and add that version to `MIGRATIONS`; never change what a released version creates.
+
+The table and column names of `runs`, `documents`, `articles`, `removals`, `quarantine` and `clusters`
+are a contract (DESIGN.md §4): change them only by adding columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+_DUCK_TYPES: dict[pa.DataType, str] = {
+    pa.string(): "VARCHAR",
+    pa.binary(): "BLOB",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.bool_(): "BOOLEAN",
+    pa.float64(): "DOUBLE",
+    TS: "TIMESTAMPTZ",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    arrow: pa.DataType
+    nullable: bool = True
+    comment: str = ""
+    duck: str | None = None  # DuckDB type when it is not the Arrow type's own (JSON held as text in Arrow)
+    since: int = 1  # the migration that adds the column
+    loaded: bool = True  # built by the loader (False: set by SQL afterwards, e.g. cluster_id)
+
+    @property
+    def duck_type(self) -> str:
+        return self.duck or _DUCK_TYPES[self.arrow]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    comment: str = ""
+    since: int = 1
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name: str, arrow: pa.DataType, comment: str = "", *, nullable: bool = True, duck: str | None = None,
+       loaded: bool = True) -> Column:
+    return Column(name, arrow, nullable=nullable, comment=comment, duck=duck, loaded=loaded)
+
+
+S, B, I64, I32, BOOL, F64 = pa.string(), pa.binary(), pa.int64(), pa.int32(), pa.bool_(), pa.float64()
+
+RUNS = Table("runs", (
+    _c("run_id", S, "the run's id (also on every row it wrote)", nullable=False),
+    _c("flow_run_id", S, "Prefect flow run id"),
+    _c("started_at", TS, nullable=False),
+    _c("finished_at", TS),
+    _c("status", S, "running | completed | failed | crashed", nullable=False),
+    _c("params", S, "the run's parameters", duck="JSON"),
+    _c("counts", S, "read, loaded, skipped, quarantined ... of the run", duck="JSON"),
+    _c("message", S, "why a run failed"),
+), primary_key=("run_id",), comment="one row per ingestion run")
+
+DOCUMENTS = Table("documents", (
+    _c("doc_id", S, "sha256 of the raw bytes (+ the record id inside a container)", nullable=False),
+    _c("source_uri", S, "path, URL, or path#id for a record inside a JSONL/WARC file", nullable=False),
+    _c("kind", S, "txt | html | jsonl | warc | url | rejected", nullable=False),
+    _c("content_type", S, "text | html"),
+    _c("encoding", S, "how raw was decoded"),
+    _c("raw", B, "exact bytes as received", nullable=False),
+    _c("bytes", I64, nullable=False),
+    _c("external_id", S, "the record's own id"),
+    _c("url", S),
+    _c("fetched_at", TS),
+    _c("first_run_id", S, "the run that first stored these bytes", nullable=False),
+), primary_key=("doc_id",), comment="one row per raw input document")
+
+ARTICLES = Table("articles", (
+    _c("article_id", S, nullable=False),
+    _c("doc_id", S, nullable=False),
+    _c("source_uri", S, nullable=False),
+    _c("external_id", S),
+    _c("url", S),
+    _c("publisher", S),
+    _c("original_publisher", S, "the original publisher of a syndicated copy"),
+    _c("title", S),
+    _c("subtitle", S),
+    _c("byline", S),
+    _c("published_at", TS),
+    _c("fetched_at", TS),
+    _c("language", S),
+    _c("body", S, nullable=False),
+    _c("word_count", I32, nullable=False),
+    _c("content_type", S),
+    _c("body_hash", S, "sha256 of the normalized body: exact-dup tier", nullable=False),
+    _c("repairs", S, "repair kind -> count", duck="JSON"),
+    _c("extra", S, "unknown input fields, kept", duck="JSON"),
+    _c("cluster_id", S, "the story: one id for all its copies", loaded=False),
+    _c("is_canonical", BOOL, "exactly one article per cluster", loaded=False),
+    _c("run_id", S, nullable=False),
+), primary_key=("article_id",), comment="one row per normalized article")
+
+REMOVALS = Table("removals", (
+    _c("article_id", S, nullable=False),
+    _c("seq", I32, "order of the removal within the article", nullable=False),
+    _c("category", S, nullable=False),
+    _c("rule", S, nullable=False),
+    _c("text", S, nullable=False),
+    _c("position", I32, nullable=False),
+    _c("run_id", S, nullable=False),
+), comment="one row per removed boilerplate span")
+
+QUARANTINE = Table("quarantine", (
+    _c("quarantine_id", S, nullable=False),
+    _c("source_uri", S, nullable=False),
+    _c("doc_id", S),
+    _c("run_id", S, nullable=False),
+    _c("stage", S, nullable=False),
+    _c("reason", S, nullable=False),
+    _c("detail", S, nullable=False),
+    _c("raw", B),
+    _c("quarantined_at", TS, nullable=False),
+), primary_key=("quarantine_id",), comment="one row per rejected input or record")
+
+CLUSTERS = Table("clusters", (
+    _c("cluster_id", S, nullable=False),
+    _c("canonical_article_id", S, nullable=False),
+    _c("size", I32, nullable=False),
+    _c("updated_run_id", S),
+), primary_key=("cluster_id",), comment="one row per story (near-duplicate cluster)")
+
+INPUTS = Table("inputs", (
+    _c("path", S, nullable=False),
+    _c("size", I64, nullable=False),
+    _c("mtime_ns", I64, nullable=False),
+    _c("documents", I32, "documents and rejected records the file produced", nullable=False),
+    _c("last_run_id", S, nullable=False),
+    _c("recorded_at", TS, nullable=False),
+), primary_key=("path",), since=2,
+    comment="input files read completely: an unchanged file (same size and mtime) is not read again")
+
+# --- dedup (version 3: these tables were created by the dedup module before they were migrations)
+DEDUP_META = Table("dedup_meta", (
+    _c("key", S, nullable=False),
+    _c("value", S, nullable=False),
+), primary_key=("key",), since=3, comment="the signature scheme of the stored signatures")
+
+SIGNATURES = Table("signatures", (
+    _c("sid", I64, "dense integer key (compact band rows)", nullable=False),
+    _c("article_id", S, nullable=False),
+    _c("body_hash", S, nullable=False),
+    _c("rank_key", I64, "64-bit hash of article_id: order in an oversized bucket, integer join key", nullable=False),
+    _c("body_key", I64, "64-bit hash of body_hash (the exact tier)", nullable=False),
+    _c("n_shingles", I32, nullable=False),
+    _c("n_words", I32, nullable=False),
+    _c("banded", BOOL, "its band rows are stored (representative of its body, long enough)", nullable=False),
+    _c("minhash", B, "num_perm little-endian uint32", nullable=False),
+    _c("run_id", S),
+), since=3, comment="one row per signed article")
+
+LSH_BANDS = Table("lsh_bands", (
+    _c("key", I64, nullable=False),
+    _c("sid", I64, nullable=False),
+), since=3, comment="LSH: one row per band of each banded signature (no index: batches are hash-joined)")
+
+DUPLICATE_PAIRS = Table("duplicate_pairs", (
+    _c("article_a", S, "article_a < article_b", nullable=False),
+    _c("article_b", S, nullable=False),
+    _c("jaccard", F64, nullable=False),
+    _c("containment", F64, nullable=False),
+    _c("method", S, "exact_body | minhash | shingles", nullable=False),
+    _c("run_id", S),
+), since=3, comment="verified near-duplicate pairs, for inspection")
+
+# --- learned boilerplate (version 4; likewise created by their module before)
+BOILERPLATE_SIGHTINGS = Table("boilerplate_sightings", (
+    _c("publisher", S, nullable=False),
+    _c("line_key", S, nullable=False),
+    _c("cluster_id", S, nullable=False),
+    _c("article_id", S, nullable=False),
+), since=4, comment="one row per (article, short line): where a line was seen")
+
+BOILERPLATE_LINES = Table("boilerplate_lines", (
+    _c("publisher", S, nullable=False),
+    _c("line_key", S, nullable=False),
+    _c("clusters", I32, "distinct story clusters the line was seen in", nullable=False),
+    _c("articles", I32, "distinct articles", nullable=False),
+    _c("words", I32, nullable=False),
+    _c("story_like", BOOL, "reads as a story sentence: needs story_min_share", nullable=False),
+    _c("sample_text", S, "one verbatim occurrence, for people reading the table", nullable=False),
+    _c("first_seen", TS, nullable=False),
+    _c("updated_at", TS, nullable=False),
+), primary_key=("publisher", "line_key"), since=4, comment="lines seen in two or more clusters of a publisher")
+
+BOILERPLATE_APPLIED = Table("boilerplate_applied", (
+    _c("article_id", S, nullable=False),
+    _c("line_key", S, "reclean already handled this learned key for this article", nullable=False),
+), since=4)
+
+BOILERPLATE_PUBLISHER_CLUSTERS = Table("boilerplate_publisher_clusters", (
+    _c("publisher", S, nullable=False),
+    _c("cluster_id", S, nullable=False),
+), since=4)
+
+BOILERPLATE_PUBLISHERS = Table("boilerplate_publishers", (
+    _c("publisher", S, nullable=False),
+    _c("clusters", I32, "distinct story clusters recorded for the publisher", nullable=False),
+    _c("articles", I32, "reserved (0): articles are counted per line in boilerplate_lines", nullable=False),
+    _c("updated_at", TS, nullable=False),
+), primary_key=("publisher",), since=4)
+
+TABLES: tuple[Table, ...] = (
+    RUNS, DOCUMENTS, ARTICLES, REMOVALS, QUARANTINE, CLUSTERS, INPUTS,
+    DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS,
+    BOILERPLATE_SIGHTINGS, BOILERPLATE_LINES, BOILERPLATE_APPLIED, BOILERPLATE_PUBLISHER_CLUSTERS,
+    BOILERPLATE_PUBLISHERS,
+)
+
+# (version, name): each is applied once, in order, and recorded in `schema_migrations`.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, "contract tables"),
+    (2, "inputs seen, for cheap drop-folder re-runs"),
+    (3, "dedup tables: signatures, LSH bands, verified pairs"),
+    (4, "learned boilerplate counts"),
+)
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    """The Arrow schema of the rows the loader builds for `table` (columns set later by SQL left out)."""
+    return pa.schema([pa.field(c.name, c.arrow, nullable=c.nullable) for c in table.columns if c.loaded])
+
+
+def _create_sql(table: Table, version: int) -> str:
+    cols = [f"    {c.name} {c.duck_type}{'' if c.nullable else ' NOT NULL'}"
+            for c in table.columns if c.since <= version]
+    if table.primary_key:
+        cols.append(f"    PRIMARY KEY ({', '.join(table.primary_key)})")
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n" + ",\n".join(cols) + "\n);"
+
+
+def migration_sql(version: int) -> str:
+    """The DDL of one migration: the tables it creates and the columns it adds to older tables."""
+    parts: list[str] = []
+    for t in TABLES:
+        if t.since == version:
+            parts.append(_create_sql(t, version))
+        elif t.since < version:
+            parts.extend(f"ALTER TABLE {t.name} ADD COLUMN IF NOT EXISTS {c.name} {c.duck_type};"
+                         for c in t.columns if c.since == version)
+    return "\n".join(parts)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comment_sql() -> list[str]:
+    """COMMENT statements for every table and commented column (re-applied on each migrate)."""
+    out = [f"COMMENT ON TABLE {t.name} IS {_quote(t.comment)}" for t in TABLES if t.comment]
+    out += [f"COMMENT ON COLUMN {t.name}.{c.name} IS {_quote(c.comment)}"
+            for t in TABLES for c in t.columns if c.comment]
+    return out

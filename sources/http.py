@@ -1,0 +1,547 @@
+"""HTTP(S) fetching and feed parsing: the network half of reading URLs, feeds and sitemaps.
+
+Network I/O is kept apart from turning bytes into documents (`read.read_url` does that), so the
+only code that can fail transiently is here, and it decides on the spot what is transient: a 5xx,
+a 429, a timeout or a dropped connection is retried with backoff; a 404, a redirect loop, a
+wrong content type or an oversized body is final and becomes a `FetchFailure` with a reason.
+
+Every fetch is bounded: a socket timeout per operation plus a total deadline for the whole
+response (a server trickling one byte a second cannot hold a run), a size limit checked against
+Content-Length *and* while streaming, a bounded number of redirects with loop detection, and
+bounded decompression of gzip/deflate bodies. Requests to one host are spaced by a politeness
+delay; ETag / Last-Modified validators are remembered (optionally in a JSON file across runs) so
+an unchanged page is answered by a cheap 304 instead of a download.
+
+Stdlib only (urllib): the HTTP client has no dependency beyond the interpreter.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+# Rejection reasons (snake_case constants).
+from newsetl.sources.reasons import (
+    BAD_FEED,
+    BAD_URL,
+    CONNECTION_ERROR,
+    HTTP_ERROR,
+    HTTP_UNAVAILABLE,
+    NOT_MODIFIED,
+    REDIRECT_LOOP,
+    TIMEOUT,
+    TOO_LARGE,
+    TOO_MANY_REDIRECTS,
+    UNSAFE_XML,
+    UNSUPPORTED_CONTENT_TYPE,
+)
+
+# Rejection reasons live in reasons.py with all the others; the names stay importable from here.
+RESPONSE_TOO_LARGE = TOO_LARGE
+
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+TEXT_TYPES = frozenset({"text/plain"})
+FEED_TYPES = frozenset(
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/xml",
+        "text/xml",
+        "application/rdf+xml",
+    }
+)
+# Sitemaps are often served gzipped as files (sitemap.xml.gz); urls.read_url inflates them, bounded.
+GZIP_TYPES = frozenset({"application/gzip", "application/x-gzip"})
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    user_agent: str = "newsetl/0.1 (news text ETL; +https://github.com/newsetl/newsetl)"
+    timeout: float = 15.0  # seconds per socket operation (connect, each read)
+    total_timeout: float = 60.0  # seconds for a whole response, body included
+    max_bytes: int = 16 * 1024 * 1024  # body limit, after decompression
+    max_redirects: int = 5
+    retries: int = 2  # extra attempts after a transient failure
+    backoff: float = 1.0  # first retry delay in seconds, doubled on each further retry
+    max_retry_after: float = 30.0  # a server's Retry-After is honoured up to this many seconds
+    host_delay: float = 1.0  # politeness: minimum seconds between two requests to one host
+    max_feed_items: int = 500  # links taken from one feed or sitemap
+    max_sitemap_depth: int = 2  # sitemap index -> sitemap -> pages
+    accept_types: frozenset[str] = HTML_TYPES | TEXT_TYPES | FEED_TYPES | GZIP_TYPES
+    # JSON file that keeps ETag / Last-Modified per URL across runs; None keeps them in memory only.
+    state_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: int
+    mime: str  # lower-case media type without parameters ("" when the server sent none)
+    charset: str | None
+    body: bytes  # decompressed
+    fetched_at: datetime
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+
+
+@dataclass(frozen=True)
+class FetchFailure:
+    url: str
+    reason: str
+    detail: str
+    status: int | None = None
+    transient: bool = False
+    retry_after: float | None = None  # seconds, from a 429/503 Retry-After header
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    url: str
+    title: str | None = None
+    published_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Feed:
+    kind: str  # "rss" | "atom" | "sitemap" | "sitemapindex"
+    items: tuple[FeedItem, ...]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed by `Fetcher` itself: counted, loop-checked and polite per hop."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _Final(Exception):
+    def __init__(self, failure: FetchFailure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
+
+
+def parse_content_type(value: str | None) -> tuple[str, str | None]:
+    """('text/html', 'utf-8') from 'text/html; charset="UTF-8"'."""
+    if not value:
+        return "", None
+    mime, *params = value.split(";")
+    charset = None
+    for param in params:
+        key, _, val = param.strip().partition("=")
+        if key.strip().lower() == "charset" and val.strip():
+            charset = val.strip().strip("\"'")
+    return mime.strip().lower(), charset
+
+
+class Fetcher:
+    """One per process and config: holds the per-host politeness clock and the validators."""
+
+    def __init__(self, config: HttpConfig = HttpConfig()) -> None:
+        self.config = config
+        self._last_request: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._validators: dict[str, dict[str, str]] = self._load_state()
+        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._opener.addheaders = []  # our own User-Agent, not Python-urllib's
+
+    # -- public -------------------------------------------------------------------------------
+    def fetch(self, url: str, *, conditional: bool = True) -> Response | FetchFailure:
+        """GET `url`, retrying only transient failures; never raises for network or HTTP errors."""
+        attempt = 0
+        while True:
+            result = self._fetch_following(url, conditional=conditional)
+            if isinstance(result, Response) or not result.transient or attempt >= self.config.retries:
+                if isinstance(result, FetchFailure) and result.transient:
+                    # Out of retries: still a failure, but say how hard we tried.
+                    reason = HTTP_UNAVAILABLE if result.status else result.reason
+                    result = FetchFailure(
+                        url,
+                        reason,
+                        f"{result.detail} (after {attempt + 1} attempts)",
+                        result.status,
+                        transient=True,
+                    )
+                return result
+            delay = self.config.backoff * (2**attempt)
+            if result.retry_after is not None:
+                delay = max(delay, min(result.retry_after, self.config.max_retry_after))
+            time.sleep(delay)
+            attempt += 1
+
+    # -- one request chain --------------------------------------------------------------------
+    def _fetch_following(self, url: str, *, conditional: bool) -> Response | FetchFailure:
+        seen: list[str] = []
+        current = url
+        try:
+            for _hop in range(self.config.max_redirects + 1):
+                _check_url(url, current)
+                if current in seen:
+                    chain = " -> ".join([*seen, current])
+                    raise _Final(FetchFailure(url, REDIRECT_LOOP, f"redirect loop: {chain}"))
+                seen.append(current)
+                outcome = self._request(url, current, conditional=conditional and current == url)
+                if isinstance(outcome, str):  # a redirect target
+                    current = outcome
+                    continue
+                return outcome
+            raise _Final(
+                FetchFailure(
+                    url,
+                    TOO_MANY_REDIRECTS,
+                    f"more than {self.config.max_redirects} redirects: {' -> '.join(seen)}",
+                )
+            )
+        except _Final as final:
+            return final.failure
+
+    def _request(self, url: str, current: str, *, conditional: bool) -> Response | FetchFailure | str:
+        cfg = self.config
+        headers = {
+            "User-Agent": cfg.user_agent,
+            "Accept": "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
+            "application/xml;q=0.9,text/plain;q=0.8,*/*;q=0.1",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        if conditional:
+            known = self._validators.get(current, {})
+            if "etag" in known:
+                headers["If-None-Match"] = known["etag"]
+            if "last-modified" in known:
+                headers["If-Modified-Since"] = known["last-modified"]
+        self._wait_for_host(current)
+        deadline = time.monotonic() + cfg.total_timeout
+        request = urllib.request.Request(current, headers=headers, method="GET")
+        try:
+            resp = self._opener.open(request, timeout=cfg.timeout)
+        except urllib.error.HTTPError as err:
+            with err:
+                return self._http_error(url, current, err)
+        except TimeoutError as exc:
+            return _transient(
+                url, TIMEOUT, f"no answer from {_host(current)} within {cfg.timeout:g} s ({exc})"
+            )
+        except urllib.error.URLError as err:
+            if isinstance(err.reason, TimeoutError | socket.timeout):
+                return _transient(url, TIMEOUT, f"no answer from {_host(current)} within {cfg.timeout:g} s")
+            if isinstance(err.reason, ssl.SSLError | ssl.CertificateError):
+                return FetchFailure(url, CONNECTION_ERROR, f"TLS failure with {_host(current)}: {err.reason}")
+            return _transient(url, CONNECTION_ERROR, f"cannot connect to {_host(current)}: {err.reason}")
+        except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            return _transient(url, CONNECTION_ERROR, f"connection to {_host(current)} failed: {exc!r}")
+        with resp:
+            return self._read_response(url, current, resp, deadline)
+
+    def _http_error(self, url: str, current: str, err: urllib.error.HTTPError) -> FetchFailure | str:
+        status = err.code
+        if 300 <= status < 400 and status != 304:
+            location = err.headers.get("Location")
+            if not location:
+                return FetchFailure(url, HTTP_ERROR, f"HTTP {status} without a Location header", status)
+            return urllib.parse.urljoin(current, location.strip())
+        if status == 304:
+            return FetchFailure(url, NOT_MODIFIED, "HTTP 304: unchanged since the last fetch", status)
+        if status in TRANSIENT_STATUS:
+            return FetchFailure(
+                url,
+                HTTP_UNAVAILABLE,
+                f"HTTP {status} {err.reason} from {_host(current)}",
+                status,
+                transient=True,
+                retry_after=_retry_after_seconds(err.headers.get("Retry-After")),
+            )
+        return FetchFailure(url, HTTP_ERROR, f"HTTP {status} {err.reason} for {current}", status)
+
+    def _read_response(self, url: str, current: str, resp: Any, deadline: float) -> Response | FetchFailure:
+        cfg = self.config
+        status = int(resp.status)
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        mime, charset = parse_content_type(headers.get("content-type"))
+        # An empty type is let through and sniffed later; anything declared must be one we read.
+        if mime and mime not in cfg.accept_types:
+            return FetchFailure(
+                url, UNSUPPORTED_CONTENT_TYPE, f"{current} is {mime}, not HTML, text or a feed", status
+            )
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > cfg.max_bytes:
+            return FetchFailure(
+                url,
+                RESPONSE_TOO_LARGE,
+                f"{current} announces {int(length)} bytes, over the limit of {cfg.max_bytes}",
+                status,
+            )
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        inflater = zlib.decompressobj(wbits=47) if encoding in {"gzip", "x-gzip", "deflate"} else None
+        body = bytearray()
+        read = getattr(resp, "read1", resp.read)
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    return _transient(
+                        url,
+                        TIMEOUT,
+                        f"{current} did not finish within {cfg.total_timeout:g} s "
+                        f"({len(body)} bytes received)",
+                    )
+                chunk = read(65536)
+                if not chunk:
+                    break
+                if inflater is not None:
+                    # max_length bounds what one chunk may inflate to: a gzip bomb stops here.
+                    chunk = inflater.decompress(chunk, cfg.max_bytes + 1 - len(body))
+                body += chunk
+                if len(body) > cfg.max_bytes:
+                    return FetchFailure(
+                        url,
+                        RESPONSE_TOO_LARGE,
+                        f"{current} sent more than the limit of {cfg.max_bytes} bytes",
+                        status,
+                    )
+        except TimeoutError:
+            return _transient(url, TIMEOUT, f"{current} stalled for {cfg.timeout:g} s while sending the body")
+        except zlib.error as exc:
+            return FetchFailure(
+                url, CONNECTION_ERROR, f"{current} sent a corrupt {encoding} body: {exc}", status
+            )
+        except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            return _transient(url, CONNECTION_ERROR, f"{current} broke off while sending the body: {exc!r}")
+        self._remember(current, headers)
+        return Response(
+            url=url,
+            final_url=current,
+            status=status,
+            mime=mime,
+            charset=charset,
+            body=bytes(body),
+            fetched_at=datetime.now(UTC),
+            headers=headers,
+        )
+
+    # -- politeness and validators ------------------------------------------------------------
+    def _wait_for_host(self, url: str) -> None:
+        host = _host(url)
+        with self._lock:
+            now = time.monotonic()
+            ready = self._last_request.get(host, -1e9) + self.config.host_delay
+            wait = max(0.0, ready - now)
+            self._last_request[host] = now + wait  # reserve the slot before sleeping
+        if wait:
+            time.sleep(wait)
+
+    def _remember(self, url: str, headers: Mapping[str, str]) -> None:
+        known = {k: headers[k] for k in ("etag", "last-modified") if headers.get(k)}
+        if not known:
+            return
+        with self._lock:
+            self._validators[url] = known
+            if self.config.state_file:
+                self._save_state()
+
+    def _load_state(self) -> dict[str, dict[str, str]]:
+        if not self.config.state_file:
+            return {}
+        try:
+            data = json.loads(Path(self.config.state_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # no state yet, or a corrupt file: fetch everything unconditionally
+        return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+    def _save_state(self) -> None:
+        path = Path(self.config.state_file or "")
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self._validators, sort_keys=True), encoding="utf-8")
+            tmp.replace(path)  # atomic: a kill mid-write leaves the old file, never half a file
+        except OSError:
+            pass  # validators are an optimisation; failing to save them must not fail a fetch
+
+
+_FETCHERS: dict[HttpConfig, Fetcher] = {}
+_FETCHERS_LOCK = threading.Lock()
+
+
+def fetcher_for(config: HttpConfig) -> Fetcher:
+    """The process-wide fetcher of a config, so politeness holds across calls and batches."""
+    with _FETCHERS_LOCK:
+        if config not in _FETCHERS:
+            _FETCHERS[config] = Fetcher(config)
+        return _FETCHERS[config]
+
+
+def _transient(url: str, reason: str, detail: str, status: int | None = None) -> FetchFailure:
+    return FetchFailure(url, reason, detail, status, transient=True)
+
+
+def _host(url: str) -> str:
+    return (urllib.parse.urlsplit(url).netloc or url).lower()
+
+
+def _check_url(original: str, url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    # A redirect to file:// or ftp:// must never be followed: it would read local files.
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise _Final(FetchFailure(original, BAD_URL, f"not an http(s) URL: {url!r}"))
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+# -- feeds and sitemaps -----------------------------------------------------------------------
+
+_NAME = re.compile(rb"[A-Za-z_][\w.:-]*")
+_DOCTYPE_ENTITY = re.compile(rb"<!DOCTYPE[^>]*\[|<!ENTITY", re.I)
+_FEED_ROOTS = {
+    "rss": "rss",
+    "feed": "atom",
+    "RDF": "rss",
+    "urlset": "sitemap",
+    "sitemapindex": "sitemapindex",
+}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+
+
+def feed_kind(body: bytes) -> str | None:
+    """'rss' | 'atom' | 'sitemap' | 'sitemapindex' when the bytes are such a document, else None."""
+    name = root_name(body[:65536])
+    return _FEED_ROOTS.get(_local(name)) if name else None
+
+
+def root_name(head: bytes) -> str | None:
+    """The root element's name, skipping the prolog, comments and a DOCTYPE.
+
+    A linear scan, not a regex: a regex with optional repeated groups backtracks for minutes on
+    hostile input such as thousands of unterminated comments.
+    """
+    pos = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    end = len(head)
+    while pos < end:
+        while pos < end and head[pos] in b" \t\r\n":
+            pos += 1
+        if head.startswith(b"<?", pos):
+            close = head.find(b"?>", pos)
+            pos = -1 if close < 0 else close + 2
+        elif head.startswith(b"<!--", pos):
+            close = head.find(b"-->", pos + 4)
+            pos = -1 if close < 0 else close + 3
+        elif head[pos : pos + 9].upper() == b"<!DOCTYPE":
+            gt = head.find(b">", pos)
+            bracket = head.find(b"[", pos, gt if gt >= 0 else end)
+            if bracket >= 0:  # an internal subset: skip to "]" then ">"
+                close = head.find(b"]", bracket)
+                gt = head.find(b">", close) if close >= 0 else -1
+            pos = -1 if gt < 0 else gt + 1
+        elif head.startswith(b"<", pos):
+            match = _NAME.match(head, pos + 1)
+            return match.group(0).decode("ascii", "ignore") if match else None
+        else:
+            return None
+        if pos < 0:
+            return None
+    return None
+
+
+def parse_feed(body: bytes, base_url: str, max_items: int = 500) -> Feed | FetchFailure:
+    """Links of an RSS/Atom feed or a sitemap, resolved against `base_url`, deduplicated, bounded.
+
+    Feeds never need DTDs or entities; a document declaring them is refused outright, so the
+    "billion laughs" family of XML bombs never reaches the parser.
+    """
+    kind = feed_kind(body)
+    if kind is None:
+        return FetchFailure(base_url, BAD_FEED, "not an RSS/Atom feed or a sitemap")
+    if _DOCTYPE_ENTITY.search(body[:65536]):
+        return FetchFailure(
+            base_url, UNSAFE_XML, "the feed declares a DTD or entities; refused (XML bomb guard)"
+        )
+    try:
+        root = ET.fromstring(body)
+    except (ET.ParseError, ValueError) as exc:
+        return FetchFailure(base_url, BAD_FEED, f"malformed XML in {kind}: {exc}")
+    items: list[FeedItem] = []
+    seen: set[str] = set()
+    for node in root.iter():
+        name = _local(node.tag) if isinstance(node.tag, str) else ""
+        item = _feed_item(kind, name, node, base_url)
+        if item is None or item.url in seen:
+            continue
+        seen.add(item.url)
+        items.append(item)
+        if len(items) >= max_items:
+            break
+    return Feed(kind=kind, items=tuple(items))
+
+
+def _child_text(node: ET.Element, *names: str) -> str | None:
+    for child in node:
+        if isinstance(child.tag, str) and _local(child.tag) in names and child.text and child.text.strip():
+            return child.text.strip()
+    return None
+
+
+def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedItem | None:
+    link: str | None = None
+    title = published = None
+    if kind == "rss" and name == "item":
+        link = _child_text(node, "link")
+        if not link:
+            guid = next((c for c in node if isinstance(c.tag, str) and _local(c.tag) == "guid"), None)
+            if guid is not None and guid.get("isPermaLink", "true") != "false":
+                link = (guid.text or "").strip() or None
+        title = _child_text(node, "title")
+        published = _child_text(node, "pubDate", "date", "published")
+    elif kind == "atom" and name == "entry":
+        for child in node:
+            if (
+                isinstance(child.tag, str)
+                and _local(child.tag) == "link"
+                and child.get("href")
+                and child.get("rel", "alternate") == "alternate"
+            ):
+                link = child.get("href")
+                break
+        title = _child_text(node, "title")
+        published = _child_text(node, "published", "updated")
+    elif kind in {"sitemap", "sitemapindex"} and name in {"url", "sitemap"}:
+        link = _child_text(node, "loc")
+        published = _child_text(node, "lastmod", "publication_date")
+        title = next(
+            (_child_text(c, "title") for c in node if isinstance(c.tag, str) and _local(c.tag) == "news"),
+            None,
+        )
+    if not link:
+        return None
+    absolute = urllib.parse.urljoin(base_url, link.strip())
+    if urllib.parse.urlsplit(absolute).scheme not in {"http", "https"}:
+        return None
+    return FeedItem(url=absolute, title=title, published_at=published)

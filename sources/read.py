@@ -1,0 +1,80 @@
+"""Read one input into `RawDocument`s or `Rejection`s: the dispatch over the kinds of input.
+
+Plain Python, no Prefect: the Prefect task in `tasks/ingest.py` only wraps `discover` and `read_path`.
+Every input ends as a document or a `Rejection` with a reason; nothing is dropped silently and no
+input, however broken, makes these functions raise.
+
+Limits are per *document*, not per file: a JSONL dump or a WARC of several GB is streamed record
+by record (memory bounded by one record), while a single .txt/.html file, one JSONL line, one WARC
+payload and one HTTP body are each refused above `ReadConfig.max_bytes`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from newsetl.schemas.records import STAGE_DISCOVER, STAGE_READ, RawDocument, Rejection
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.discover import kind_of
+from newsetl.sources.document import document_from_bytes
+from newsetl.sources.files import Refused, TooLarge, maybe_gunzip, open_regular, read_bounded
+from newsetl.sources.jsonl import read_jsonl
+from newsetl.sources.reasons import BAD_GZIP, TOO_LARGE, UNREADABLE, UNSUPPORTED_KIND, display_path, reject
+from newsetl.sources.urls import read_url
+
+
+def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocument | Rejection]:
+    """Read one input into documents (one per txt/html/URL page, one per JSONL/WARC record or feed
+    item) or rejections. A generator: a multi-GB container is streamed, never held whole.
+
+    Never raises for anything the input contains or for the file system misbehaving (vanished,
+    unreadable, special files); only programming errors would escape.
+    """
+    uri = display_path(path)
+    kind, _ = kind_of(path)  # gzip is recognised by its bytes, not by the name
+    if kind == "url":
+        yield from read_url(path, config)
+        return
+    if kind == "unknown":
+        yield reject(
+            uri,
+            STAGE_DISCOVER,
+            UNSUPPORTED_KIND,
+            "not a supported input (.txt, .html, .htm, .jsonl, .json, .warc, optionally .gz)",
+        )
+        return
+    try:
+        fh, st = open_regular(path)
+    except Refused as refused:
+        yield refused.rejection
+        return
+    with fh:
+        fetched_at = datetime.fromtimestamp(st.st_mtime, tz=UTC)
+        if kind == "warc":
+            from newsetl.sources.warc import read_warc  # warcio is imported only when a WARC is read
+
+            yield from read_warc(uri, fh, config)
+            return
+        try:
+            stream = maybe_gunzip(fh)
+        except OSError as exc:
+            yield reject(uri, STAGE_READ, UNREADABLE, f"cannot read {uri}: {exc}")
+            return
+        if kind == "jsonl":
+            yield from read_jsonl(uri, stream, fetched_at, config)
+            return
+        try:
+            data = read_bounded(stream, config.max_bytes, config.chunk_bytes)
+        except TooLarge as exc:
+            yield reject(uri, STAGE_READ, TOO_LARGE, str(exc))
+            return
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            yield reject(uri, STAGE_READ, BAD_GZIP, f"corrupt or truncated gzip data in {uri}: {exc}")
+            return
+        except OSError as exc:
+            yield reject(uri, STAGE_READ, UNREADABLE, f"cannot read {uri}: {exc}")
+            return
+        yield document_from_bytes(uri, data, kind, fetched_at=fetched_at, config=config)

@@ -1,0 +1,238 @@
+"""WARC reader: HTML response records become documents; other captures are skipped and counted.
+
+Streams the archive record by record with warcio (Common Crawl, Browsertrix and `wget --warc-file`
+archives are gigabytes: never read whole). warcio inflates per-record gzip, undoes chunked transfer
+encoding and Content-Encoding, and reads old ARC files as WARC (`arc2warc`).
+
+What becomes what:
+- `response` (and `resource`) records of an HTML or plain-text type with a 2xx status: a document.
+  The record's target URI is the URL, the WARC-Date the fetch time, the HTTP charset the declared
+  encoding.
+- `response` records of another type (images, CSS, scripts, PDFs), non-2xx captures (redirects,
+  404 pages) and `revisit` records: a `Rejection` whose reason is in `SKIP_REASONS`, without the
+  payload: counted, never silently lost, but the flow may count them as skipped, not quarantined.
+- `request`, `metadata`, `warcinfo`, `conversion`, `continuation` records: bookkeeping of the
+  crawler, not captures of anything; ignored.
+- A corrupt or truncated archive: the records before the damage are kept and one `bad_warc`
+  rejection says where reading stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import IO, Any
+
+from warcio.archiveiterator import ArchiveIterator
+
+from newsetl.schemas.records import STAGE_READ, RawDocument, Rejection
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.document import document_from_bytes
+from newsetl.sources.files import sha256_hex
+from newsetl.sources.reasons import (
+    EMPTY_INPUT,
+    SKIP_REASONS,
+    TOO_LARGE,
+    WARC_BAD,
+    WARC_HTTP_STATUS,
+    WARC_NOT_HTML,
+    WARC_REVISIT,
+)
+
+# Short names of the WARC reasons (reasons.py holds them with every other reason).
+BAD_WARC = WARC_BAD
+NOT_HTML = WARC_NOT_HTML
+HTTP_STATUS = WARC_HTTP_STATUS
+REVISIT = WARC_REVISIT
+__all__ = ["BAD_WARC", "HTTP_STATUS", "NOT_HTML", "REVISIT", "SKIP_REASONS", "read_warc"]
+
+_DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+_IGNORED = frozenset({"request", "metadata", "warcinfo", "conversion", "continuation"})
+
+
+def _charset(content_type: str) -> str | None:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "charset" and value:
+            return value.strip("\"' ")
+    return None
+
+
+def _fetch_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None  # a malformed WARC-Date loses the fetch time, not the document
+
+
+def read_warc(
+    path: str, source: bytes | IO[bytes], config: ReadConfig | None = None
+) -> Iterator[RawDocument | Rejection]:
+    """Documents and skip/failure rejections of one WARC/ARC file (plain or gzipped)."""
+    config = config or ReadConfig()
+    stream = io.BufferedReader(io.BytesIO(source)) if isinstance(source, bytes | bytearray) else source
+    size = _size(stream)
+    start = _head(stream)
+    if start is not None and not start.startswith(_WARC_STARTS):
+        # warcio would try to read any text as an old ARC file and yield nonsense records.
+        if not start.strip():
+            yield Rejection(source_uri=path, stage=STAGE_READ, reason=EMPTY_INPUT, detail="the file is empty")
+        else:
+            yield _bad(path, 0, f"not a WARC or ARC file (it starts with {start[:24]!r})")
+        return
+    records = 0
+    archive = ArchiveIterator(stream, arc2warc=True)
+    iterator = iter(archive)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            break
+        except Exception as exc:  # warcio raises many types on damaged archives; all mean "stop here"
+            yield _bad(path, records, f"{type(exc).__name__}: {exc}")
+            return
+        records += 1
+        try:
+            outcome = _record_outcome(path, record, records, config)
+        except Exception as exc:  # a corrupt payload (bad chunking, bad gzip) spoils one record only
+            outcome = Rejection(
+                source_uri=f"{path}#record-{records}",
+                stage=STAGE_READ,
+                reason=BAD_WARC,
+                detail=f"record {records} is corrupt: {type(exc).__name__}: {exc}",
+            )
+        if outcome is not None:
+            yield outcome
+    if records == 0:
+        yield Rejection(
+            source_uri=path, stage=STAGE_READ, reason=EMPTY_INPUT, detail="the file holds no WARC records"
+        )
+    elif size is not None and archive.offset < size:
+        # warcio stops quietly at a truncated gzip member: unread bytes at the end are the only trace.
+        yield _bad(
+            path,
+            records,
+            f"{size - archive.offset} bytes at the end are not a readable record (truncated or corrupt)",
+        )
+
+
+_WARC_STARTS = (b"WARC/", b"filedesc://")
+
+
+def _head(stream: IO[bytes]) -> bytes | None:
+    """The first bytes of the archive, inflated if gzipped; None when the stream cannot peek."""
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return None
+    head = bytes(peek(4096)[:4096])
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            head = zlib.decompressobj(wbits=47).decompress(head, 64)
+        except zlib.error:
+            return b"\x1f\x8b (corrupt gzip)"
+    return head[:64]
+
+
+def _bad(path: str, records: int, why: str) -> Rejection:
+    where = f"after {records} records" if records else "at the first record"
+    return Rejection(
+        source_uri=path, stage=STAGE_READ, reason=BAD_WARC, detail=f"WARC unreadable {where}: {why}"
+    )
+
+
+def _size(stream: IO[bytes]) -> int | None:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        if isinstance(stream, io.BytesIO):
+            return len(stream.getbuffer())
+        return None
+
+
+def _record_outcome(
+    path: str, record: Any, number: int, config: ReadConfig
+) -> RawDocument | Rejection | None:
+    if record.rec_type in _IGNORED:
+        return None
+    headers = record.rec_headers
+    uri = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+    record_id = (headers.get_header("WARC-Record-ID") or "").strip().strip("<>") or f"record-{number}"
+    source_uri = f"{path}#{record_id}"
+    ctype, skip = _classify(record, uri)
+    if skip is not None:
+        # warcio reads through the skipped payload anyway to reach the next record; draining it
+        # here costs nothing more and is the only way to notice that it was cut off.
+        missing = _drain(record)
+        if missing:
+            return _truncated(source_uri, uri, missing)
+        return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=skip[0], detail=skip[1])
+    payload = record.content_stream().read(config.max_bytes + 1)
+    if len(payload) > config.max_bytes:
+        return Rejection(
+            source_uri=source_uri,
+            stage=STAGE_READ,
+            reason=TOO_LARGE,
+            detail=f"payload of {uri} is over the limit of {config.max_bytes} bytes",
+        )
+    missing = _drain(record)
+    if missing:
+        return _truncated(source_uri, uri, missing)
+    doc_id = sha256_hex(payload, record_id.encode("utf-8", "replace"))
+    mime = ctype.split(";")[0].strip().lower()
+    doc = document_from_bytes(
+        source_uri,
+        payload,
+        "txt" if mime == "text/plain" else "html",
+        url=uri or None,
+        fetched_at=_fetch_time(headers.get_header("WARC-Date")),
+        declared_encoding=_charset(ctype),
+        config=config,
+        doc_id=doc_id,
+    )
+    if isinstance(doc, RawDocument):
+        return RawDocument(**{**doc.__dict__, "kind": "warc", "external_id": record_id})
+    return doc
+
+
+def _classify(record: Any, uri: str) -> tuple[str, tuple[str, str] | None]:
+    """(content type, None) for a capture to read, or (content type, (skip reason, detail))."""
+    rec_type = record.rec_type
+    if rec_type == "revisit":
+        return "", (REVISIT, f"revisit record for {uri}: a duplicate capture without payload; skipped")
+    if rec_type not in {"response", "resource"}:
+        return "", (NOT_HTML, f"WARC {rec_type} record; skipped")
+    http_headers = record.http_headers if rec_type == "response" else None
+    if http_headers is not None:
+        ctype = http_headers.get_header("Content-Type") or ""
+        status = http_headers.get_statuscode() or ""
+        if not status.startswith("2"):
+            return ctype, (HTTP_STATUS, f"capture of {uri} has HTTP status {status or 'unknown'}; skipped")
+    else:
+        ctype = record.rec_headers.get_header("Content-Type") or ""
+    mime = ctype.split(";")[0].strip().lower()
+    if mime and mime not in _DOCUMENT_TYPES:
+        return ctype, (NOT_HTML, f"capture of {uri} is {mime}, not HTML or text; skipped")
+    return ctype, None
+
+
+def _drain(record: Any) -> int:
+    """Read the rest of the record; return how many bytes it promised but the file did not hold."""
+    raw = record.raw_stream
+    while raw.read(1 << 20):
+        pass
+    return int(getattr(raw, "limit", 0) or 0)
+
+
+def _truncated(source_uri: str, uri: str, missing: int) -> Rejection:
+    # The record promised more bytes than the file holds: a cut-off download or a damaged disk.
+    return Rejection(
+        source_uri=source_uri,
+        stage=STAGE_READ,
+        reason=BAD_WARC,
+        detail=f"record for {uri or source_uri} is truncated: {missing} bytes missing",
+    )

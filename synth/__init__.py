@@ -1,0 +1,1 @@
+"""Synthetic news and corruptions for tests and benchmarks: seeded, no external data, stdlib only."""

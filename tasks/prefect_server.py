@@ -1,0 +1,266 @@
+"""The Prefect API servers newsetl runs: a local `prefect server start` for scheduling (`newsetl serve`)
+and a temporary one tied to a one-shot `newsetl ingest`, plus pointing this process at either.
+
+Prefect schedules only against a real server: its scheduler service creates the runs; the temporary
+in-process server that a plain flow call would start has no scheduler ("Cannot schedule flows on an
+ephemeral server"), and Prefect's own temporary server survives a kill -9 of the process that started
+it. So both are started here as subprocesses with a parent-death signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Prefect's telemetry tries the network, which this pipeline's hosts often do not have.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+# Both servers started here write task runs in batches. Prefect's task-run recorder defaults to one
+# database transaction per task-run event (batch size 1): 30-40 ms of server CPU per task run (measured
+# over 40 task runs; an ingest of 10,000 articles has ~53, on the flow's core when it has only one).
+# Batched (flushed at 200 events, every 5 s and on shutdown), the UI shows task-run states up to 5 s
+# late; nothing in a flow run reads them back. Defaults only: a setting in the environment wins.
+BATCHED_RECORDING = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+}
+
+
+class ServeError(RuntimeError):
+    """Serving could not start (bad arguments, the Prefect server unreachable or not healthy)."""
+
+@dataclass(frozen=True)
+class LocalServerConfig:
+    """How to start the local Prefect API server when PREFECT_API_URL is not configured.
+
+    port: 4200 is Prefect's usual port (the UI is easy to find); when it is taken we use a free
+    one rather than fail. 0 always asks the OS for a free port (tests).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 4200
+    # A cold start (fresh PREFECT_HOME: database migrations) took 17-28 s on a busy 2-core machine,
+    # a warm one 8-12 s; allow for a slow disk.
+    startup_timeout: float = 120.0
+    stop_timeout: float = 20.0
+
+SERVER_HOME_DIRNAME = ".prefect"
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+def server_home_for(db: str | Path) -> Path:
+    """PREFECT_HOME of the local server: a folder next to the warehouse, so the run history the
+    Prefect UI shows lives (and is backed up, and is deleted) with the data it describes."""
+    return Path(db).absolute().parent / SERVER_HOME_DIRNAME
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+def api_is_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as resp:
+            return bool(resp.status == 200 and resp.read().strip() == b"true")
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+def _load_prctl() -> Any:
+    """libc's prctl on Linux, else None (no parent-death signal elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+def _server_preexec(prctl: Any) -> Callable[[], None]:
+    """preexec_fn of the server: if the serve process is killed -9, the kernel sends the server
+    SIGTERM instead of leaving an orphan holding the port and the database. `prctl` is resolved
+    in the parent so that the child, between fork and exec, only makes the one call."""
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    return arm
+
+def server_env(home: Path) -> dict[str, str]:
+    """Environment of the server subprocess: our PREFECT_HOME, no telemetry, and no client
+    settings that would point it at another server."""
+    env = BATCHED_RECORDING | {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_PROFILE")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    return env
+
+@contextlib.contextmanager
+def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConfig()) -> Iterator[str]:
+    """Start `prefect server start` in a subprocess, wait until healthy, yield its API URL, and
+    terminate it (and only it) on exit. Its output goes to `<home>/server.log`."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = config.port
+    if port == 0 or not port_is_free(config.host, port):
+        port = free_port(config.host)
+    api_url = f"http://{config.host}:{port}/api"
+    log_path = home / "server.log"
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port", str(port)]
+    prctl = _load_prctl()
+    started = time.monotonic()
+    with open(log_path, "ab") as log_file:
+        # Own session: a Ctrl-C in the terminal reaches the serve process only, which still needs
+        # the server to cancel runs and delete its deployment before stopping the server itself.
+        proc = subprocess.Popen(cmd, env=server_env(home), stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_server_preexec(prctl) if prctl is not None else None)
+    try:
+        deadline = started + config.startup_timeout
+        while not api_is_healthy(api_url):
+            if proc.poll() is not None:
+                raise ServeError(f"the Prefect server exited with code {proc.returncode} before it was "
+                                 f"healthy; see {log_path}:\n{_tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise ServeError(f"the Prefect server at {api_url} was not healthy after "
+                                 f"{config.startup_timeout:.0f} s; see {log_path}:\n{_tail(log_path)}")
+            time.sleep(0.25)
+        say(f"newsetl serve: Prefect server healthy after {time.monotonic() - started:.1f} s "
+             f"(pid {proc.pid}, log {log_path})")
+        yield api_url
+    finally:
+        stop_process(proc, config.stop_timeout)
+
+@contextlib.contextmanager
+def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 120.0,
+                             stop_timeout: float = 10.0) -> Iterator[str]:
+    """The API server Prefect starts by itself for a flow run when none is configured (its "temporary
+    server"), started here instead so that it dies with this process. Prefect's own is left running,
+    holding a port and its SQLite database, when the process that started it is killed -9 (a cron
+    timeout, the OOM killer): one more orphan per killed run. Same command and settings as Prefect's
+    (prefect.server.api.server.SubprocessASGIServer: UI off, ephemeral mode), plus a parent-death signal."""
+    import prefect
+    from prefect.settings import get_current_settings
+
+    port = free_port(host)
+    api_url = f"http://{host}:{port}/api"
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+           "prefect.server.api.server:create_app", "--host", host, "--port", str(port), "--log-level", "error",
+           "--lifespan", "on"]
+    # Off: the server's polling services for deployments, workers and schedules, none of which a single
+    # in-process flow run has. They cost 0.74 s of CPU per 20 s idle, 0.46 s without them (measured): on
+    # one core that is the flow's time. Settings the user made explicitly still win (applied after).
+    idle_services = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
+        "CANCELLATION_CLEANUP", "FOREMAN", "LATE_RUNS", "SCHEDULER", "PAUSE_EXPIRATIONS", "REPOSSESSOR",
+        "CLEANUP_RECONCILER")}
+    env = {**BATCHED_RECORDING, **os.environ, **idle_services, "PREFECT_UI_ENABLED": "0",
+           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+           **get_current_settings().to_environment_variables(exclude_unset=True)}
+    prctl = _load_prctl()
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                            preexec_fn=_server_preexec(prctl) if prctl is not None else None)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not api_is_healthy(api_url, timeout=1.0):
+            if proc.poll() is not None:
+                raise ServeError(f"the temporary Prefect API server exited with code {proc.returncode} before "
+                                 "it was healthy")
+            if time.monotonic() > deadline:
+                raise ServeError(f"the temporary Prefect API server at {api_url} was not healthy after "
+                                 f"{startup_timeout:.0f} s")
+            time.sleep(0.1)
+        yield api_url
+    finally:
+        drain_to_api()
+        stop_process(proc, stop_timeout)
+
+def drain_to_api(timeout: float = 5.0) -> None:
+    """Send what this process still holds for the API (events, then log records) before the server
+    goes: Prefect ships logs in the background every 2 s and drains only at interpreter exit, by when
+    a server tied to this process is gone ("Error logging to API"), and the run's last lines (its
+    summary, its final state) would be lost."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        with contextlib.suppress(Exception):  # a drain that fails must not hide why the run ended
+            worker.drain_all(timeout=timeout)
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the process (uvicorn shuts down gracefully on it), SIGKILL after `timeout`."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(10)
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+def configured_api_url() -> str | None:
+    """The API URL Prefect would use (environment, .env or the active profile), or None."""
+    from prefect.settings import PREFECT_API_URL
+
+    value = PREFECT_API_URL.value()
+    return str(value) if value else None
+
+def point_prefect_at(api_url: str, stack: contextlib.ExitStack) -> None:
+    """Make this process, and the flow-run processes it spawns, use `api_url`."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    set_env("PREFECT_API_URL", api_url, stack)  # inherited by the flow-run child processes
+    # Prefect's settings were read at import: the environment alone does not reach this process.
+    stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
+
+def use_temporary_server(stack: contextlib.ExitStack) -> str:
+    """Run this process's flows against a temporary API server of its own (as `newsetl ingest` does
+    when no PREFECT_API_URL is configured), stopped when `stack` closes; return its API URL.
+
+    Flow-run heartbeats are off there unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is in the environment (a
+    value in a Prefect profile is overridden here): they exist so that a server can mark a
+    crashed run as crashed, and this server dies with the run. Left on, every flow run waits on exit
+    for the heartbeat thread's 1-s sleep to end (0.6 s per run measured, on the flow's wall)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    api_url = stack.enter_context(temporary_prefect_server())
+    point_prefect_at(api_url, stack)
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in os.environ:
+        stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+    return api_url
+
+def set_env(key: str, value: str, stack: contextlib.ExitStack) -> None:
+    previous = os.environ.get(key)
+    os.environ[key] = value
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
+
+    stack.callback(restore)

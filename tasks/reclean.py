@@ -1,0 +1,52 @@
+"""Re-clean stored articles whose bodies hold lines that became known boilerplate.
+
+The warehouse says which articles and which keys (`reclean_candidates`) and stores the result
+(`apply_reclean`); the cleaner's learned pass does the removing, here between the two, so the
+warehouse never cleans text itself. Plain Python: the Prefect task in `ingest.py` and `newsetl reclean`
+both call `reclean`.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from newsetl.text.clean import clean_text
+from newsetl.text.learned import LearnedConfig, publisher_key
+from newsetl.text.pipeline import count_words
+from newsetl.text.rules import Ruleset, load_rules
+from newsetl.text.sign import body_hash
+from newsetl.warehouse.learned import apply_reclean, reclean_candidates, transaction
+
+
+def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = LearnedConfig(),
+            rules: Ruleset | None = None, *, own_transaction: bool = True) -> int:
+    """Re-clean stored articles whose bodies hold lines that are now known boilerplate.
+
+    For each such article: the learned lines go from `articles.body` (word_count and body_hash follow),
+    and each becomes a `removals` row (category and rule 'learned', position = offset in the body before
+    this re-clean, seq after the article's existing removals, run_id = `run_id`). Headlines
+    (`articles.title`) and the rules' protect patterns are never removed. Idempotent: a second call finds
+    nothing left to remove. Returns the number of articles changed. One transaction (its own, or the
+    caller's with `own_transaction=False`).
+    """
+    only = (rules or load_rules()).learned_only()
+
+    def work() -> int:
+        learned, rows = reclean_candidates(con, cfg)
+        updates: list[dict[str, object]] = []
+        removals: list[dict[str, object]] = []
+        for row in rows:
+            keys = learned.get(publisher_key(row.publisher))
+            if not keys:
+                continue
+            result = clean_text(row.body, only, titles=[row.title] if row.title else (), learned=keys)
+            if not result.removals:
+                continue
+            updates.append({"article_id": row.article_id, "body": result.body,
+                            "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
+            removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
+                             "text": r.text, "position": r.position, "run_id": run_id}
+                            for n, r in enumerate(result.removals, start=row.last_seq + 1))
+        return apply_reclean(con, updates, removals)
+
+    return transaction(con, work, own_transaction)

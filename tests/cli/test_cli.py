@@ -1,0 +1,92 @@
+"""The command line as a user runs it: a real subprocess, a real warehouse file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Subprocesses, servers and whole flow runs: part of CI, not of the `-m "not slow"` inner loop.
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+STORY = ("Ferry timetable approved\n\nThe harbour council approved a new ferry timetable on Tuesday "
+         "after a long public consultation.\n\n- Advertisement -\n\nResidents had asked for an earlier "
+         "first crossing for years, the council chair said.\n")
+
+
+def newsetl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "newsetl.cli", *args], capture_output=True, text=True,
+                          timeout=300, env=full_env, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "story.txt").write_text(STORY, encoding="utf-8")
+    (folder / "empty.txt").write_text("")
+    db = folder / "w.duckdb"
+    # Its own Prefect home: test_prefect_keeps_the_whole_run reads the run back from there.
+    proc = newsetl("ingest", str(folder), "--db", str(db), "--workers", "0",
+                   env={"PREFECT_HOME": str(folder / "prefect")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "articles loaded" in proc.stdout and "read:empty_input" in proc.stdout
+    return db
+
+
+def test_sql_reads_the_warehouse(warehouse: Path) -> None:
+    proc = newsetl("sql", "SELECT title, body FROM articles", "--db", str(warehouse), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 1 and "Advertisement" not in rows[0]["body"]
+    assert "approved a new ferry timetable" in rows[0]["body"]
+
+
+def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
+    proc = newsetl("sql", "DELETE FROM articles", "--db", str(warehouse))
+    assert proc.returncode == 2 and "read-only" in proc.stderr.lower()
+    proc = newsetl("sql", "SELECT nope FROM articles", "--db", str(warehouse))
+    assert proc.returncode == 2 and "nope" in proc.stderr
+
+
+def test_stats_and_export(warehouse: Path, tmp_path: Path) -> None:
+    proc = newsetl("stats", "--db", str(warehouse))
+    assert proc.returncode == 0, proc.stderr
+    assert "Last runs" in proc.stdout and "completed" in proc.stdout and "ad_marker" in proc.stdout
+    out = tmp_path / "stories.parquet"
+    proc = newsetl("export", str(out), "--db", str(warehouse))
+    assert proc.returncode == 0 and out.stat().st_size > 0
+
+
+def test_env_var_chooses_the_database(warehouse: Path) -> None:
+    proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--format", "csv", env={"NEWSETL_DB": str(warehouse)})
+    assert proc.returncode == 0 and proc.stdout.splitlines() == ["n", "1"]
+
+
+def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    proc = newsetl("sql", "SELECT 1", "--db", str(tmp_path / "none.duckdb"))
+    assert proc.returncode == 3 and "no warehouse" in proc.stderr
+
+
+def test_prefect_keeps_the_whole_run(warehouse: Path) -> None:
+    """Run as cron runs it (no PREFECT_API_URL), the temporary API server is stopped when the ingest
+    ends: before it goes, every task run, the report and the run's last log lines must have reached it."""
+    prefect_db = warehouse.parent / "prefect" / "prefect.db"
+    con = sqlite3.connect(prefect_db)
+    try:
+        assert con.execute("SELECT state_type FROM flow_run").fetchall() == [("COMPLETED",)]
+        tasks = dict(con.execute("SELECT state_type, count(*) FROM task_run GROUP BY 1").fetchall())
+        # discover, skip-unchanged, read, filter-known, process, load, reclean (each at least once)
+        assert set(tasks) == {"COMPLETED"} and tasks["COMPLETED"] >= 7, tasks
+        messages = [m for (m,) in con.execute("SELECT message FROM log")]
+        assert any(m.startswith("ingest summary:") for m in messages), messages[-5:]
+        assert any(m.startswith("Finished in state Completed") for m in messages), messages[-5:]
+        assert con.execute("SELECT count(*) FROM artifact WHERE key = 'ingest-report'").fetchone() == (1,)
+    finally:
+        con.close()

@@ -1,0 +1,244 @@
+"""The ingest flow under a real (temporary) Prefect API, on real DuckDB files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+# Subprocesses, servers and whole flow runs: part of CI, not of the `-m "not slow"` inner loop.
+pytestmark = pytest.mark.slow
+
+TABLES = ("documents", "articles", "removals", "quarantine", "clusters")
+
+STORY = (
+    "Harbour council approves new ferry timetable\n\n"
+    "The harbour council approved a new ferry timetable on Tuesday after a long public consultation.\n\n"
+    "- Advertisement -\n\n"
+    "Residents of the island had asked for an earlier first crossing and a later last one for years.\n\n"
+    "The new timetable adds two sailings on weekdays and moves the Sunday service forward by an hour, "
+    "which the operator says will cost less than expected because the older vessel stays in reserve.\n\n"
+    "“We listened, and this timetable is the result,” the council chair said at the meeting.\n\n"
+    "Join our commenting forum\n"
+)
+
+
+def counts(db: Path) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in (*TABLES, "runs")}
+
+
+def run(sources: list[str], db: Path, **kw: object) -> dict[str, object]:
+    from newsetl.flows.ingest import ingest
+
+    return ingest(sources=sources, db=str(db), **kw)
+
+
+def write_inputs(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "story.txt").write_text(STORY, encoding="utf-8")
+    (folder / "copy.txt").write_text(STORY + "Share this article\n", encoding="utf-8")
+    (folder / "cp1252.txt").write_bytes(STORY.replace("Harbour", "Café").encode("cp1252"))
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "binary.html").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    (folder / "story.txt.gz").write_bytes(gzip.compress(STORY.replace("ferry", "bus").encode()))
+    records = [
+        {"id": "r1", "url": "https://example.org/a", "title": "A title", "text": "One two three. " * 40},
+        {"id": "r2", "text": ""},
+    ]
+    (folder / "feed.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n{broken\n")
+
+
+def test_ingest_loads_quarantines_and_rerun_changes_nothing(prefect_harness: None, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    write_inputs(inputs)
+    db = tmp_path / "w.duckdb"
+    summary = run([str(inputs)], db, batch_size=2)
+    # Every input accounted for: read = loaded + skipped + quarantined.
+    assert summary["read"] == summary["loaded"] + summary["skipped_known"] + summary["quarantined"]
+    assert summary["skipped_other"] == 0
+    assert summary["loaded"] == 5  # story, copy, cp1252, gz, r1
+    reasons = summary["quarantine_reasons"]
+    assert reasons.get("read:empty_input") == 1
+    assert reasons.get("decode:binary_content") == 1
+    assert reasons.get("read:bad_json") == 1
+    assert reasons.get("read:bad_record") == 1
+    first = counts(db)
+    assert first["articles"] == 5 and first["quarantine"] == 4 and first["runs"] == 1
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        run_row = con.execute("SELECT status, flow_run_id, counts->>'loaded' FROM runs").fetchall()[0]
+        assert run_row[0] == "completed" and run_row[1] and run_row[2] == "5"
+        # Raw input is kept byte for byte.
+        raw = con.execute("SELECT raw FROM documents WHERE source_uri LIKE '%cp1252.txt'").fetchall()[0][0]
+        assert raw == (inputs / "cp1252.txt").read_bytes()
+        title, body = con.execute(
+            "SELECT title, body FROM articles WHERE source_uri LIKE '%cp1252.txt'").fetchall()[0]
+        # cp1252 decoded right: the accent in the headline and the curly quotes in the body survive.
+        assert title == "Café council approves new ferry timetable"
+        assert "“We listened, and this timetable is the result,”" in body
+        # Boilerplate removed and recorded; the story kept.
+        story = con.execute("SELECT article_id, body FROM articles WHERE source_uri LIKE '%/story.txt'").fetchall()[0]
+        assert "Advertisement" not in story[1] and "commenting forum" not in story[1]
+        assert "“We listened, and this timetable is the result,” the council chair said" in story[1]
+        cats = {r[0] for r in con.execute("SELECT category FROM removals WHERE article_id = ?", [story[0]]).fetchall()}
+        assert {"ad_marker", "comment_prompt"} <= cats
+        # The copy with extra boilerplate, the cp1252 copy (whose only difference, the headline, is
+        # metadata) and the gzipped copy with one word edited are one story: one cluster, one canonical.
+        clusters = con.execute(
+            "SELECT list(regexp_extract(source_uri, '[^/]+$') ORDER BY source_uri), sum(is_canonical::INT) "
+            "FROM articles WHERE external_id IS NULL GROUP BY cluster_id ORDER BY 1").fetchall()
+        assert clusters == [(["copy.txt", "cp1252.txt", "story.txt", "story.txt.gz"], 1)]
+        methods = {r[0] for r in con.execute("SELECT method FROM duplicate_pairs").fetchall()}
+        assert "exact_body" in methods and methods - {"exact_body"}  # both tiers at work
+        jsonl = con.execute("SELECT external_id, url, title FROM articles WHERE external_id = 'r1'").fetchall()[0]
+        assert jsonl == ("r1", "https://example.org/a", "A title")
+
+    again = run([str(inputs)], db, batch_size=3)
+    # Unchanged files are not even read again: all 9 inputs (5 loaded, 4 quarantined) are known.
+    assert again["read"] == 9 and again["loaded"] == 0 and again["skipped_known"] == 9
+    assert again["quarantined"] == 0
+    second = counts(db)
+    assert {k: v for k, v in second.items() if k != "runs"} == {k: v for k, v in first.items() if k != "runs"}
+    assert second["runs"] == 2
+
+
+def test_second_ingest_on_a_locked_warehouse_refuses(prefect_harness: None, tmp_path: Path) -> None:
+    from newsetl.warehouse.connect import WarehouseBusy, run_lock
+
+    db = tmp_path / "w.duckdb"
+    (tmp_path / "a.txt").write_text(STORY)
+    with run_lock(db), pytest.raises(WarehouseBusy, match="another ingest is running"):
+        run([str(tmp_path / "a.txt")], db)
+
+
+@pytest.mark.slow
+def test_seeds_pass_check_seeds(prefect_harness: None, tmp_path: Path, shared_path: Callable[..., Path]) -> None:
+    import subprocess
+    import sys
+
+    seeds = shared_path("seeds")
+    checker = shared_path("eval", "check_seeds.py")
+    db = tmp_path / "seeds.duckdb"
+    run([str(seeds)], db)
+    proc = subprocess.run([sys.executable, str(checker), "--db", str(db)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_corpus_ingests(prefect_harness: None, tmp_path: Path, samples: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    summary = run([str(samples)], db)
+    assert summary["loaded"] >= 12
+    assert summary["quarantined"] == 0, summary["quarantine_reasons"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        stories, articles = con.execute("SELECT count(DISTINCT cluster_id), count(*) FROM articles").fetchall()[0]
+        assert stories < articles  # the exact re-scrape and the syndicated copy share clusters
+        bad = con.execute("SELECT count(*) FROM (SELECT cluster_id FROM articles GROUP BY 1 "
+                          "HAVING sum(is_canonical::INT) <> 1)").fetchall()[0][0]
+        assert bad == 0
+        # A wire story and its reprint (which names the wire as original publisher) are one story,
+        # and the wire's own copy is the canonical one.
+        orchard = con.execute("SELECT external_id, is_canonical, original_publisher FROM articles "
+                              "WHERE external_id LIKE '%orchard%' ORDER BY 1").fetchall()
+        assert orchard == [("ap-2024-0613-orchard", True, None),
+                           ("vg-2024-0613-orchard-copy", False, "Associated Press")]
+
+
+Rows = Callable[[Path, str], list[tuple[object, ...]]]
+
+
+def test_worker_processes_give_the_same_warehouse_as_in_process(prefect_harness: None, tmp_path: Path, samples: Path,
+                                                                 table_rows: Rows) -> None:
+    serial, parallel = tmp_path / "serial.duckdb", tmp_path / "parallel.duckdb"
+    run([str(samples)], serial, workers=0, batch_size=4)
+    run([str(samples)], parallel, workers=2, batch_size=4)
+    # Run ids and times aside, every table must be identical.
+    queries = (
+        "SELECT article_id, title, byline, publisher, original_publisher, published_at, body, word_count, "
+        "cluster_id, is_canonical FROM articles",
+        "SELECT article_id, seq, category, rule, text, position FROM removals",
+        "SELECT cluster_id, canonical_article_id, size FROM clusters",
+        "SELECT source_uri, stage, reason, detail FROM quarantine",
+        "SELECT doc_id, source_uri, raw FROM documents",
+    )
+    for sql in queries:
+        assert table_rows(serial, sql) == table_rows(parallel, sql), sql
+
+
+def write_warc(path: Path) -> None:
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    page = ("<html><head><title>Ferry timetable approved</title></head><body><nav>Home News Sport</nav>"
+            "<article><h1>Ferry timetable approved</h1>"
+            + "".join(f"<p>{line}</p>" for line in STORY.splitlines() if line.strip()) + "</article></body></html>")
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        req = writer.create_warc_record("https://news.example.org/ferry", "request",
+                                        payload=BytesIO(b"GET /ferry HTTP/1.1\r\n\r\n"))
+        writer.write_record(req)
+        for uri, ctype, body in (("https://news.example.org/ferry", "text/html; charset=utf-8", page.encode()),
+                                 ("https://news.example.org/logo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64))):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(uri, "response", payload=BytesIO(body),
+                                                          http_headers=headers))
+
+
+def test_warc_pages_load_and_other_records_are_counted_as_skipped(prefect_harness: None, tmp_path: Path) -> None:
+    warc = tmp_path / "crawl.warc.gz"
+    write_warc(warc)
+    db = tmp_path / "w.duckdb"
+    summary = run([str(warc)], db, workers=0)
+    assert summary["loaded"] == 1 and summary["quarantined"] == 0
+    assert summary["skipped_other"] >= 1  # the PNG capture (and the request record, if counted)
+    assert summary["read"] == (summary["loaded"] + summary["skipped_known"] + summary["skipped_other"]
+                               + summary["quarantined"])
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute("SELECT url, title, publisher, body FROM articles").fetchall()[0]
+    assert row[0] == "https://news.example.org/ferry" and row[1] == "Ferry timetable approved"
+    assert "Home News" not in row[3] and "Advertisement" not in row[3]
+    assert "approved a new ferry timetable" in row[3]
+
+
+def test_learned_boilerplate_is_removed_from_every_story_after_ingest(prefect_harness: None, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(5)
+    words = ["council", "harbour", "ferry", "budget", "school", "river", "bridge", "market", "library", "museum",
+             "station", "tram", "court", "festival", "hospital", "park", "storm", "vote", "road", "farm"]
+    # Footer lines no pattern in the library knows: a house signature of one publisher.
+    footer = ["Kestrel Valley Ledger – independent since 1894", "Tip line: 0800 555 0199 any hour",
+              "Printed on recycled paper at our Millbrook works"]
+
+    def story(i: int) -> str:
+        paras = []
+        for p in range(6):
+            topic = rng.sample(words, 3)
+            paras.append(f"The {topic[0]} plan number {i}-{p} went before {topic[1]} officials on day {p}, who said "
+                         f"the {topic[2]} costs of {rng.randint(2, 900)} thousand would be reviewed by {i % 7 + 1} "
+                         f"independent experts before a final vote next month.")
+        return "\n\n".join(paras)
+
+    records = [{"id": f"s{i}", "publisher": "Kestrel Valley Ledger", "text": story(i) + "\n\n" + "\n".join(footer)}
+               for i in range(60)]
+    syndicated = story(999)
+    records += [{"id": f"copy{k}", "publisher": "Kestrel Valley Ledger",
+                 "text": syndicated + "\n\n" + "\n".join(footer)} for k in range(5)]
+    feed = tmp_path / "ledger.jsonl"
+    feed.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    db = tmp_path / "w.duckdb"
+    summary = run([str(feed)], db, workers=0, batch_size=20)
+    assert summary["loaded"] == 65 and summary["recleaned"] > 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        bodies = dict(con.execute("SELECT external_id, body FROM articles").fetchall())
+        learned = con.execute("SELECT count(*) FROM removals WHERE category = 'learned'").fetchall()[0][0]
+    assert all(line not in body for body in bodies.values() for line in footer)
+    assert learned == 65 * len(footer)
+    for k in range(5):  # the syndicated story's own lines are content, shared by copies of one story
+        assert all(p in bodies[f"copy{k}"] for p in syndicated.split("\n\n"))

@@ -1,0 +1,181 @@
+"""`newsetl serve` end to end: a real Prefect server, real scheduled runs, a real warehouse, a clean stop.
+
+One slow test (~45-70 s on 2 cores, most of it the Prefect server's start and the flow-run
+processes' imports). It runs `newsetl serve` in a subprocess (`python -m newsetl.cli serve`) so it
+can send the signal an operator or a service manager would send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
+
+TEST_BUDGET_SECONDS = 180.0  # the whole test; a hang fails clearly instead of stalling CI
+DEPLOYMENT = "newsetl-serve-test"
+FINAL_STATES = {"COMPLETED", "CANCELLED"}
+
+STORIES = {
+    "ferry.txt": (
+        "Harbour council approves new ferry timetable\n\n"
+        "The harbour council approved a new ferry timetable on Tuesday after a long public consultation.\n\n"
+        "Residents of the island had asked for an earlier first crossing and a later last one for years.\n\n"
+        "The first boat will now leave at half past five, forty minutes earlier than before.\n"
+    ),
+    "library.txt": (
+        "Town library reopens after two years of repairs\n\n"
+        "The town library reopened on Saturday after two years of repairs to its roof and its heating.\n\n"
+        "Hundreds of readers queued before the doors opened; most first loans were children's books.\n\n"
+        "The librarian said the reading room would stay open until eight in the evening on weekdays.\n"
+    ),
+}
+
+
+def _wait_for(what: str, probe: Callable[[], T | None], deadline: float, proc: subprocess.Popen[bytes],
+              log: Path) -> T:
+    """Poll `probe` until it returns a value; fail with the serve log if the process dies or time runs out."""
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited with {proc.returncode} while waiting for {what}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {TEST_BUDGET_SECONDS:.0f} s waiting for {what}:\n{_tail(log)}")
+        time.sleep(0.5)
+
+
+def _tail(log: Path, lines: int = 60) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
+
+
+def _api_url(log: Path) -> str | None:
+    if not log.exists():
+        return None
+    match = re.search(r"Prefect API (http://\S+/api)", log.read_text(errors="replace"))
+    return match.group(1) if match else None
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+def _completed_runs(api: str) -> list[str] | None:
+    """Ids of the deployment's completed flow runs once there are two, else None.
+
+    A run that failed or crashed fails the test at once, with Prefect's message for it.
+    """
+    try:
+        runs = _post(f"{api}/flow_runs/filter", {"deployments": {"name": {"any_": [DEPLOYMENT]}}})
+    except OSError:
+        return None  # the server is still starting
+    bad = [r for r in runs if r["state_type"] in ("FAILED", "CRASHED")]
+    if bad:
+        pytest.fail(f"scheduled run {bad[0]['name']} ended {bad[0]['state_type']}: "
+                    f"{(bad[0].get('state') or {}).get('message')}")
+    done = [r["id"] for r in runs if r["state_type"] == "COMPLETED"]
+    return done if len(done) >= 2 else None
+
+
+def _port_open(api: str) -> bool:
+    host, port = re.match(r"http://([^:/]+):(\d+)", api).groups()  # type: ignore[union-attr]
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: Path) -> None:
+    deadline = time.monotonic() + TEST_BUDGET_SECONDS
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name, text in STORIES.items():
+        (inbox / name).write_text(text, encoding="utf-8")
+    db = tmp_path / "warehouse" / "newsetl.duckdb"
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        # Client-side Prefect state of the serve process and its flow runs stays in the test's folder.
+        PREFECT_HOME=str(tmp_path / "client-prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+        # The Runner looks for due runs every 10 s by default; 1 s keeps the test short.
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+    )
+    cmd = [sys.executable, "-m", "newsetl.cli", "serve", str(inbox), "--db", str(db), "--every", "5",
+           "--name", DEPLOYMENT, "--server-port", "0"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    family: list[psutil.Process] = []
+    try:
+        api = _wait_for("the local Prefect server", lambda: _api_url(log), deadline, proc, log)
+        completed = _wait_for("two completed scheduled runs", lambda: _completed_runs(api), deadline, proc,
+                              log)
+        # Everything serve started: the Prefect server, a flow run in flight, multiprocessing helpers.
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert any("server" in " ".join(p.cmdline()) for p in family), [p.cmdline() for p in family]
+
+        described = {p.pid: " ".join(p.cmdline())[:200] for p in family}
+
+        proc.send_signal(signal.SIGTERM)  # what systemd / docker stop / kill send
+        try:
+            code = proc.wait(max(5.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not stop within the test budget after SIGTERM:\n{_tail(log)}")
+        # Children exit with their parent or just after it (the server gets SIGTERM and a grace period).
+        _, alive = psutil.wait_procs(family, timeout=max(1.0, min(30.0, deadline - time.monotonic())))
+        leftovers = [described.get(p.pid, str(p.pid)) for p in alive]
+    finally:
+        # Safety net for a failing run only: never leave a server or a flow run behind.
+        for p in [psutil.Process(proc.pid) if proc.poll() is None else None, *family]:
+            if p is not None and p.is_running():
+                p.kill()
+        proc.wait(10)
+
+    serve_log = _tail(log)
+    assert code == 0, serve_log
+    assert "deployment 'ingest/newsetl-serve-test' deleted, no run left unfinished" in serve_log, serve_log
+    assert not leftovers, leftovers
+    assert not _port_open(api), "the Prefect server still listens after serve stopped"
+
+    # What Prefect recorded, read from the server's own SQLite database now that the server is gone
+    # (it lives next to the warehouse). Not paused: deleted, and no run left Scheduled/Pending/Running.
+    with sqlite3.connect(db.parent / ".prefect" / "prefect.db") as con:
+        deployments = con.execute("SELECT name, paused FROM deployment").fetchall()
+        states = con.execute("SELECT id, state_type FROM flow_run").fetchall()
+    assert deployments == [], deployments
+    assert {s for _, s in states} <= FINAL_STATES, states
+    prefect_completed = {i.replace("-", "") for i, s in states if s == "COMPLETED"}
+    assert {c.replace("-", "") for c in completed} <= prefect_completed
+
+    # The warehouse: one row per run with its Prefect flow run id; the stories loaded exactly once.
+    with duckdb.connect(str(db), read_only=True) as con:
+        runs = con.execute("SELECT flow_run_id, status FROM runs ORDER BY started_at").fetchall()
+        documents = con.execute("SELECT source_uri FROM documents ORDER BY 1").fetchall()
+    done = [fr for fr, status in runs if status == "completed"]
+    assert len(done) >= 2 and all(done), runs
+    assert {fr.replace("-", "") for fr in done} <= prefect_completed  # each row is a real scheduled run
+    assert "running" not in {status for _, status in runs}, runs  # a run stopped mid-way says so
+    assert [Path(uri).name for (uri,) in documents] == sorted(STORIES)  # the re-runs added nothing

@@ -1,0 +1,194 @@
+"""Bytes to text: BOMs, declared charsets, UTF-8, mixed files, detection — and what must not change."""
+
+from __future__ import annotations
+
+import codecs
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsetl.sources.decode import (
+    bom_encoding,
+    clean_decoded,
+    decode_bytes,
+    looks_binary,
+    normalize_label,
+    sniff_declared,
+)
+
+ARTICLE = (
+    "“We kept thinking there’d be a way through,” said Siobhán Ó Conaill of the U.S. office. "
+    "The café sold 2.5 kg of bread for £6,000 — see https://example.com/a?b=1&c=2."
+)
+
+
+# -- what must NOT change ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ARTICLE,
+        "plain ASCII text, nothing to do.",
+        "Quote ending in a curly quote.”",
+        "Node.js 3.14 U.S. e.g. i.e.",
+        "Привет, мир — русский текст в UTF-8.",
+        "日本語のテキスト。",
+        "emoji 🗞️ and RTL עברית text",
+        "tab\tseparated\nlines\r\nand a form feed\f",
+    ],
+)
+def test_valid_utf8_is_returned_unchanged(text: str) -> None:
+    decoded, encoding = decode_bytes(text.encode("utf-8"))
+    assert decoded == text
+    assert encoding == "utf-8"
+
+
+def test_utf8_declaration_over_cp1252_bytes_falls_back() -> None:
+    # Servers and templates lie: a page declaring UTF-8 whose bytes are not UTF-8 must neither
+    # crash nor turn into replacement characters.
+    data = b'<meta charset="utf-8"><p>caf\xe9 \x93quoted\x94</p>'
+    text, encoding = decode_bytes(data, html=True)
+    assert "café “quoted”" in text
+    assert encoding == "cp1252"
+
+
+# -- BOMs and UTF-16/32 --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"])
+def test_unicode_encodings_decode_exactly(codec: str) -> None:
+    data = ARTICLE.encode(codec)  # utf-16-le/-be carry no BOM: found by the NUL rhythm
+    if codec == "utf-32-be":
+        data = codecs.BOM_UTF32_BE + data
+    text, _ = decode_bytes(data)
+    assert text == ARTICLE  # and the BOM itself is not part of the text
+
+
+def test_bom_encoding_prefers_utf32_over_utf16() -> None:
+    assert bom_encoding(codecs.BOM_UTF32_LE + "x".encode("utf-32-le")) == "utf-32-le"
+    assert bom_encoding(codecs.BOM_UTF16_LE + b"x\x00") == "utf-16-le"
+    assert bom_encoding(b"plain") is None
+
+
+def test_short_bytes_with_nuls_are_not_taken_for_utf16() -> None:
+    text, encoding = decode_bytes(b"a\x00b\x01c")
+    assert encoding == "utf-8"
+    assert text == "abc"  # NUL and SOH removed, letters kept
+
+
+# -- legacy encodings ----------------------------------------------------------------------------
+
+
+def test_cp1252_curly_quotes_and_accents() -> None:
+    text, encoding = decode_bytes("“Róisín” costs €5 – naïve".encode("cp1252"))
+    assert text == "“Róisín” costs €5 – naïve"
+    assert encoding == "cp1252"
+
+
+def test_latin1_declared_is_read_as_cp1252_like_browsers() -> None:
+    data = '<meta charset="ISO-8859-1"><p>\x93quoted\x94 caf\xe9</p>'.encode("latin-1")
+    text, encoding = decode_bytes(data, html=True)
+    assert "“quoted” café" in text
+    assert encoding == "cp1252"
+
+
+def test_declared_header_charset_beats_detection() -> None:
+    data = "Ελληνικά νέα: η βουλή ψήφισε τον προϋπολογισμό".encode("iso-8859-7")
+    text, encoding = decode_bytes(data, declared="ISO-8859-7")
+    assert text.startswith("Ελληνικά")
+    assert encoding == "iso8859-7"
+
+
+@pytest.mark.parametrize("codec", ["cp1251", "koi8-r"])
+def test_cyrillic_legacy_text_is_detected_not_read_as_cp1252(codec: str) -> None:
+    sentence = "Городской совет утвердил бюджет на следующий год после долгого обсуждения. " * 3
+    text, _ = decode_bytes(sentence.encode(codec))
+    assert text == sentence
+
+
+def test_mixed_utf8_and_cp1252_keeps_both_halves_readable() -> None:
+    data = "Le café “Chez Zoë” ouvre.\n".encode() + "Second paragraph: caf\xe9 \x93ok\x94.".encode("latin-1")
+    text, encoding = decode_bytes(data)
+    assert text == "Le café “Chez Zoë” ouvre.\nSecond paragraph: café “ok”."
+    assert encoding == "utf-8+cp1252"
+
+
+def test_bogus_and_utf16_declarations_are_ignored() -> None:
+    assert decode_bytes(b'<meta charset="no-such-charset"><p>caf\xc3\xa9</p>', html=True)[0].endswith(
+        "café</p>"
+    )
+    # A meta tag saying UTF-16 is necessarily a lie: the tag itself was readable as ASCII.
+    assert decode_bytes(b'<meta charset="utf-16"><p>caf\xc3\xa9</p>', html=True)[1] == "utf-8"
+
+
+def test_sniff_declared_reads_meta_and_xml_prolog() -> None:
+    assert (
+        sniff_declared(
+            b'<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">',
+            html=True,
+        )
+        == "windows-1252"
+    )
+    assert sniff_declared(b"<?xml version='1.0' encoding='ISO-8859-15'?><rss/>", html=False) == "ISO-8859-15"
+    assert sniff_declared(b"<p>charset=utf-8 is just text here</p>", html=False) is None
+
+
+def test_normalize_label() -> None:
+    assert normalize_label("UTF8") == "utf-8"
+    assert normalize_label("latin1") == "cp1252"
+    assert normalize_label("us-ascii") == "cp1252"
+    assert normalize_label("x-no-such") is None
+
+
+# -- cleaning of decoded text ----------------------------------------------------------------------
+
+
+def test_clean_decoded_removes_never_text_characters_only() -> None:
+    assert clean_decoded("\ufeffa\x00b\x07c\ud800d") == "abc\ufffdd"
+    # Tabs, newlines, NBSP, zero-width and bidi marks are text (repair decides about them later).
+    keep = "a\tb\nc\r\nd\u00a0e\u200bf\u202eg\u200fh"
+    assert clean_decoded(keep) == keep
+
+
+# -- binary detection ----------------------------------------------------------------------------
+
+
+def test_looks_binary() -> None:
+    assert looks_binary(os.urandom(4096))
+    assert looks_binary(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    assert not looks_binary(ARTICLE.encode("utf-16"))
+    assert not looks_binary(ARTICLE.encode("utf-16-le"))
+    # A few stray NULs in a long text are a bad conversion, not a binary file.
+    assert not looks_binary(ARTICLE.encode() * 20 + b"\x00\x00" + ARTICLE.encode())
+    assert not looks_binary(b"")
+
+
+# -- properties ----------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=2048), st.booleans(), st.sampled_from([None, "utf-8", "latin-1", "bogus", "utf-16"])
+)
+def test_decode_never_raises_and_returns_clean_text(data: bytes, html: bool, declared: str | None) -> None:
+    text, encoding = decode_bytes(data, html=html, declared=declared)
+    assert isinstance(text, str) and encoding
+    assert clean_decoded(text) == text  # no NUL, no lone surrogate: safe for Arrow and DuckDB
+    text.encode("utf-8")  # would raise on a lone surrogate
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=500))
+def test_utf8_round_trip(text: str) -> None:
+    decoded, _ = decode_bytes(text.encode("utf-8"))
+    assert decoded == text.removeprefix("\ufeff")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_clean_decoded_is_idempotent(text: str) -> None:
+    once = clean_decoded(text)
+    assert clean_decoded(once) == once

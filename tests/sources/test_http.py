@@ -1,0 +1,515 @@
+"""HTTP reading against a real server on 127.0.0.1: pages, feeds, sitemaps and every way a server misbehaves.
+
+The server runs in a thread for the whole module. Timeouts in the test config are short (well under
+a second) so that slow and trickling responses are bounded and the file stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import itertools
+import json
+import threading
+import time
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.sources import http as h
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.discover import discover
+from newsetl.sources.read import read_path
+from newsetl.sources.reasons import SKIP_REASONS
+from newsetl.sources.urls import read_url
+
+PAGE = (
+    "<html><head><title>Ferry timetable restored</title><meta charset='utf-8'></head><body><article>"
+    "<p>The island ferry returns to its winter timetable on Monday, the operator said.</p>"
+    "<p>“We listened to the islanders,” the chair said.</p></article></body></html>"
+).encode()
+MB = 1024 * 1024
+_unique = itertools.count()
+
+
+def rss(base: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Valley news</title>
+<item><title>First story</title><link>{base}/a/1</link>
+  <pubDate>Tue, 11 Jun 2024 19:05:00 +0100</pubDate></item>
+<item><title>Second story</title><link>a/2</link></item>
+<item><title>Gone story</title><link>{base}/404</link></item>
+<item><title>Duplicate</title><link>{base}/a/1</link></item>
+<item><title>Not web</title><link>mailto:desk@example.com</link></item>
+</channel></rss>""".encode()
+
+
+def atom(base: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom news</title>
+<entry><title>Atom one</title><link rel="alternate" href="{base}/a/3"/>
+  <published>2024-06-12T08:00:00Z</published></entry>
+<entry><title>Atom two</title><link rel="enclosure" href="{base}/img.png"/><link href="{base}/a/4"/></entry>
+</feed>""".encode()
+
+
+def sitemap(base: str, paths: list[str]) -> bytes:
+    urls = "".join(f"<url><loc>{base}{p}</loc><lastmod>2024-06-13</lastmod></url>" for p in paths)
+    return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """256 MB of NULs in ~250 KB of gzip, built once (building it per request can outlast a timeout)."""
+    comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return b"".join(comp.compress(b"\0" * MB) for _ in range(256)) + comp.flush()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[Counter[str]] = Counter()
+    times: ClassVar[dict[str, list[float]]] = defaultdict(list)
+    agents: ClassVar[list[str]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output clean
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        ctype: str | None = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        length: bool = True,
+    ) -> None:
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if length:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, total: int, ctype: str = "text/html", length: bool = False) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        if length:
+            self.send_header("Content-Length", str(total))
+        self.end_headers()
+        block = b"<p>" + b"x" * (64 * 1024 - 7) + b"</p>\n"
+        sent = 0
+        while sent < total:  # the client hangs up at its limit; BrokenPipe ends this loop
+            self.wfile.write(block)
+            sent += len(block)
+
+    def do_GET(self) -> None:
+        path = self.path
+        Handler.hits[path] += 1
+        Handler.times[path].append(time.monotonic())
+        Handler.agents.append(self.headers.get("User-Agent", ""))
+        base = f"http://{self.headers['Host']}"
+        try:
+            if path.startswith("/a/") or path == "/page.html":
+                self._send(200, PAGE.replace(b"Ferry", path.encode()))
+            elif path == "/etag":
+                if self.headers.get("If-None-Match") == '"v1"':
+                    self._send(304, b"", headers={"ETag": '"v1"'})
+                else:
+                    self._send(
+                        200, PAGE, headers={"ETag": '"v1"', "Last-Modified": "Mon, 10 Jun 2024 10:00:00 GMT"}
+                    )
+            elif path == "/latin1.txt":
+                self._send(
+                    200, "Café “news” from the valley.".encode("cp1252"), "text/plain; charset=ISO-8859-1"
+                )
+            elif path == "/no-type":
+                self._send(200, PAGE, ctype=None)
+            elif path == "/feed.rss":
+                self._send(200, rss(base), "application/rss+xml")
+            elif path == "/feed-as-html":
+                self._send(200, rss(base), "text/html")  # a misconfigured server: still a page, not a feed
+            elif path == "/atom.xml":
+                self._send(200, atom(base), "application/atom+xml; charset=utf-8")
+            elif path == "/sitemap.xml":
+                self._send(200, sitemap(base, ["/a/5", "/a/6"]), "application/xml")
+            elif path == "/sitemap.xml.gz":
+                self._send(200, gzip.compress(sitemap(base, ["/a/7"])), "application/x-gzip")
+            elif path == "/sitemap-index.xml":
+                body = (
+                    f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                    f"<sitemap><loc>{base}/sitemap.xml</loc></sitemap></sitemapindex>"
+                ).encode()
+                self._send(200, body, "application/xml")
+            elif path == "/xml-bomb.xml":
+                body = (
+                    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                    b'<!ENTITY lol2 "&lol;&lol;&lol;">]>'
+                    b"<rss><channel><item><link>&lol2;</link></item></channel></rss>"
+                )
+                self._send(200, body, "application/rss+xml")
+            elif path == "/broken-feed.xml":
+                self._send(
+                    200, b"<?xml version='1.0'?><rss><channel><item><link>x</link>", "application/rss+xml"
+                )
+            elif path == "/not-a-feed.xml":
+                self._send(200, b"<?xml version='1.0'?><config><a>1</a></config>", "application/xml")
+            elif path == "/slow":
+                time.sleep(2.0)  # longer than the client's socket timeout
+                self._send(200, PAGE)
+            elif path == "/trickle":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                for _ in range(60):  # one byte every 0.1 s: never idle long enough for the socket timeout
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            elif path == "/500":
+                self._send(500, b"<h1>Internal Server Error</h1>")
+            elif path == "/flaky":
+                if Handler.hits[path] <= 2:
+                    self._send(503, b"busy", headers={"Retry-After": "0"})
+                else:
+                    self._send(200, PAGE)
+            elif path == "/404":
+                self._send(404, b"<h1>Not Found</h1>")
+            elif path == "/410":
+                self._send(410, b"<h1>Gone</h1>")
+            elif path == "/redirect":
+                self._send(301, b"", headers={"Location": "/page.html"})
+            elif path == "/loop1":
+                self._send(302, b"", headers={"Location": "/loop2"})
+            elif path == "/loop2":
+                self._send(302, b"", headers={"Location": f"{base}/loop1"})
+            elif path.startswith("/chain/"):
+                n = int(path.rsplit("/", 1)[1])
+                self._send(302, b"", headers={"Location": f"/chain/{n - 1}" if n else "/page.html"})
+            elif path == "/to-file":
+                self._send(302, b"", headers={"Location": "file:///etc/passwd"})
+            elif path == "/big":
+                self._stream(50 * MB, length=True)
+            elif path == "/big-unannounced":
+                self._stream(50 * MB, length=False)
+            elif path == "/image.png":
+                self._send(200, b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png")
+            elif path == "/pdf":
+                self._send(200, b"%PDF-1.4", "application/pdf")
+            elif path == "/gzip-page":
+                self._send(200, gzip.compress(PAGE), headers={"Content-Encoding": "gzip"})
+            elif path == "/gzip-bomb":
+                self._send(200, gzip_bomb(), headers={"Content-Encoding": "gzip"})
+            elif path == "/empty":
+                self._send(200, b"")
+            else:
+                self._send(404, b"no such test page")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client hung up on purpose (size limit, timeout)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # aborted connections are part of the tests
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def cfg(**changes: object) -> h.HttpConfig:
+    # A unique user agent gives each test its own process-wide fetcher (validators, politeness).
+    fast = h.HttpConfig(
+        user_agent=f"newsetl-test/{next(_unique)}",
+        timeout=0.5,
+        total_timeout=2.0,
+        retries=2,
+        backoff=0.01,
+        host_delay=0.0,
+        max_bytes=4 * MB,
+    )
+    return replace(fast, **changes)  # type: ignore[arg-type]
+
+
+def read(url: str, **changes: object) -> list[RawDocument | Rejection]:
+    return list(read_url(url, ReadConfig(http=cfg(**changes))))
+
+
+def reasons(out: list[RawDocument | Rejection]) -> list[str]:
+    return [o.reason if isinstance(o, Rejection) else "doc" for o in out]
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def test_page_becomes_a_url_document(base: str) -> None:
+    (doc,) = read(f"{base}/page.html")
+    assert isinstance(doc, RawDocument)
+    assert (doc.kind, doc.content_type, doc.source_uri, doc.url) == (
+        "url",
+        "html",
+        f"{base}/page.html",
+        f"{base}/page.html",
+    )
+    assert doc.raw == PAGE.replace(b"Ferry", b"/page.html") and doc.encoding == "utf-8"
+    assert doc.fetched_at is not None
+    assert doc.extra["http_status"] == 200
+
+
+def test_user_agent_is_sent(base: str) -> None:
+    config = cfg(user_agent="newsetl-ua-check/1.0")
+    list(read_url(f"{base}/a/ua", ReadConfig(http=config)))
+    assert "newsetl-ua-check/1.0" in Handler.agents
+
+
+def test_read_path_and_discover_dispatch_urls(base: str) -> None:
+    paths, rejections = discover([f"{base}/a/dispatch"])
+    assert paths == [f"{base}/a/dispatch"] and rejections == []
+    (doc,) = list(read_path(paths[0], ReadConfig(http=cfg())))
+    assert isinstance(doc, RawDocument) and doc.kind == "url"
+
+
+def test_header_charset_and_plain_text(base: str) -> None:
+    (doc,) = read(f"{base}/latin1.txt")
+    assert isinstance(doc, RawDocument)
+    assert doc.content == "Café “news” from the valley." and doc.content_type == "text"
+
+
+def test_missing_content_type_is_sniffed(base: str) -> None:
+    (doc,) = read(f"{base}/no-type")
+    assert isinstance(doc, RawDocument) and doc.content_type == "html"
+
+
+def test_gzip_content_encoding(base: str) -> None:
+    (doc,) = read(f"{base}/gzip-page")
+    assert isinstance(doc, RawDocument) and doc.raw == PAGE
+
+
+def test_empty_body_is_an_empty_input(base: str) -> None:
+    assert reasons(read(f"{base}/empty")) == ["empty_input"]
+
+
+# -- feeds and sitemaps --------------------------------------------------------------------------
+
+
+def test_rss_feed_yields_its_pages_with_feed_metadata(base: str) -> None:
+    out = read(f"{base}/feed.rss")
+    assert reasons(out) == ["doc", "doc", "http_error"]  # duplicate and mailto links dropped
+    first, second, gone = out
+    assert isinstance(first, RawDocument) and isinstance(second, RawDocument)
+    assert first.source_uri == f"{base}/a/1" and second.source_uri == f"{base}/a/2"  # relative link resolved
+    assert first.title == "First story" and first.published_at == "Tue, 11 Jun 2024 19:05:00 +0100"
+    assert first.extra["feed_url"] == f"{base}/feed.rss"
+    assert isinstance(gone, Rejection) and gone.source_uri == f"{base}/404" and "404" in gone.detail
+
+
+def test_atom_feed_uses_alternate_links(base: str) -> None:
+    out = read(f"{base}/atom.xml")
+    assert [o.source_uri for o in out] == [f"{base}/a/3", f"{base}/a/4"]
+    assert all(isinstance(o, RawDocument) for o in out)
+    assert out[0].published_at == "2024-06-12T08:00:00Z"  # type: ignore[union-attr]
+
+
+def test_sitemaps_plain_gzipped_and_index(base: str) -> None:
+    assert [o.source_uri for o in read(f"{base}/sitemap.xml")] == [f"{base}/a/5", f"{base}/a/6"]
+    assert [o.source_uri for o in read(f"{base}/sitemap.xml.gz")] == [f"{base}/a/7"]
+    assert [o.source_uri for o in read(f"{base}/sitemap-index.xml")] == [f"{base}/a/5", f"{base}/a/6"]
+    nested = read(f"{base}/sitemap-index.xml", max_sitemap_depth=0)
+    assert reasons(nested) == ["bad_feed"]
+
+
+def test_max_feed_items(base: str) -> None:
+    assert len(read(f"{base}/feed.rss", max_feed_items=1)) == 1
+
+
+def test_feed_served_as_html_is_a_page(base: str) -> None:
+    (doc,) = read(f"{base}/feed-as-html")
+    assert isinstance(doc, RawDocument) and doc.source_uri == f"{base}/feed-as-html"
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/xml-bomb.xml", h.UNSAFE_XML),
+        ("/broken-feed.xml", h.BAD_FEED),
+        ("/not-a-feed.xml", h.BAD_FEED),
+    ],
+)
+def test_bad_feeds_are_rejected(base: str, path: str, reason: str) -> None:
+    assert reasons(read(f"{base}{path}")) == [reason]
+
+
+def test_parse_feed_is_pure() -> None:
+    feed = h.parse_feed(rss("https://n.example"), "https://n.example/feed")
+    assert isinstance(feed, h.Feed) and feed.kind == "rss"
+    assert [i.url for i in feed.items] == [
+        "https://n.example/a/1",
+        "https://n.example/a/2",
+        "https://n.example/404",
+    ]
+    assert h.feed_kind(b"<html><body>x</body></html>") is None
+    assert h.feed_kind(b"\xef\xbb\xbf<?xml version='1.0'?>\n<!-- c -->\n<urlset>") == "sitemap"
+
+
+# -- failures: transient vs final -----------------------------------------------------------------
+
+
+def test_500_is_retried_then_rejected(base: str) -> None:
+    before = Handler.hits["/500"]
+    (rej,) = read(f"{base}/500", retries=2)
+    assert isinstance(rej, Rejection) and rej.reason == h.HTTP_UNAVAILABLE
+    assert "after 3 attempts" in rej.detail and "500" in rej.detail
+    assert Handler.hits["/500"] - before == 3
+
+
+def test_transient_failure_then_success(base: str) -> None:
+    (doc,) = read(f"{base}/flaky", retries=3)
+    assert isinstance(doc, RawDocument)
+    assert Handler.hits["/flaky"] == 3  # two 503s honoured with Retry-After: 0, then 200
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_4xx_is_final_and_not_retried(base: str, status: int) -> None:
+    before = Handler.hits[f"/{status}"]
+    (rej,) = read(f"{base}/{status}", retries=3)
+    assert isinstance(rej, Rejection) and rej.reason == h.HTTP_ERROR and f"status {status}" in rej.detail
+    assert Handler.hits[f"/{status}"] - before == 1
+
+
+def test_slow_response_times_out_quickly(base: str) -> None:
+    started = time.monotonic()
+    (rej,) = read(f"{base}/slow", retries=0, timeout=0.3)
+    assert isinstance(rej, Rejection) and rej.reason == h.TIMEOUT
+    assert time.monotonic() - started < 1.9  # the server answers after 2 s
+
+
+def test_trickling_response_hits_the_total_deadline(base: str) -> None:
+    started = time.monotonic()
+    (rej,) = read(f"{base}/trickle", retries=0, timeout=0.5, total_timeout=1.0)
+    assert isinstance(rej, Rejection) and rej.reason == h.TIMEOUT and "did not finish" in rej.detail
+    assert time.monotonic() - started < 4  # the server would trickle for 6 s
+
+
+def test_connection_refused_is_a_connection_error() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (rej,) = read(f"http://127.0.0.1:{port}/x", retries=1)
+    assert (
+        isinstance(rej, Rejection) and rej.reason == h.CONNECTION_ERROR and "after 2 attempts" in rej.detail
+    )
+
+
+def test_redirect_is_followed(base: str) -> None:
+    (doc,) = read(f"{base}/redirect")
+    assert isinstance(doc, RawDocument)
+    assert doc.source_uri == f"{base}/redirect" and doc.url == f"{base}/page.html"
+
+
+def test_redirect_loop_is_detected(base: str) -> None:
+    before = Handler.hits["/loop1"]
+    (rej,) = read(f"{base}/loop1")
+    assert isinstance(rej, Rejection) and rej.reason == h.REDIRECT_LOOP and "/loop2" in rej.detail
+    assert Handler.hits["/loop1"] - before == 1  # a loop is final: not retried
+
+
+def test_redirects_are_bounded(base: str) -> None:
+    assert reasons(read(f"{base}/chain/3", max_redirects=5)) == ["doc"]
+    assert reasons(read(f"{base}/chain/9", max_redirects=5)) == [h.TOO_MANY_REDIRECTS]
+
+
+def test_redirect_to_a_local_file_is_refused(base: str) -> None:
+    (rej,) = read(f"{base}/to-file")
+    assert isinstance(rej, Rejection) and rej.reason == h.BAD_URL and "file:///etc/passwd" in rej.detail
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-unannounced"])
+def test_50_mb_response_is_refused_early(base: str, path: str) -> None:
+    started = time.monotonic()
+    (rej,) = read(f"{base}{path}", max_bytes=4 * MB)
+    assert isinstance(rej, Rejection) and rej.reason == h.RESPONSE_TOO_LARGE
+    assert time.monotonic() - started < 5
+
+
+def test_gzip_bomb_body_is_bounded(base: str) -> None:
+    gzip_bomb()  # built before the request, so the test measures the client, not the server
+    (rej,) = read(f"{base}/gzip-bomb", max_bytes=4 * MB, timeout=5, total_timeout=10)
+    assert isinstance(rej, Rejection) and rej.reason == h.RESPONSE_TOO_LARGE
+
+
+@pytest.mark.parametrize("path", ["/image.png", "/pdf"])
+def test_non_html_content_type_is_refused_without_retry(base: str, path: str) -> None:
+    before = Handler.hits[path]
+    (rej,) = read(f"{base}{path}")
+    assert isinstance(rej, Rejection) and rej.reason == h.UNSUPPORTED_CONTENT_TYPE
+    assert Handler.hits[path] - before == 1
+
+
+def test_bad_urls() -> None:
+    assert reasons(read("http://")) == [h.BAD_URL]
+
+
+# -- politeness and conditional requests ----------------------------------------------------------
+
+
+def test_requests_to_one_host_are_spaced(base: str) -> None:
+    config = ReadConfig(http=cfg(host_delay=0.25))
+    for i in range(3):
+        list(read_url(f"{base}/a/polite{i}", config))
+    stamps = [Handler.times[f"/a/polite{i}"][-1] for i in range(3)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert all(gap >= 0.22 for gap in gaps), gaps
+
+
+def test_etag_makes_the_second_fetch_a_304(base: str) -> None:
+    config = ReadConfig(http=cfg())
+    (first,) = list(read_url(f"{base}/etag", config))
+    (second,) = list(read_url(f"{base}/etag", config))
+    assert isinstance(first, RawDocument)
+    assert isinstance(second, Rejection) and second.reason == h.NOT_MODIFIED and second.reason in SKIP_REASONS
+
+
+def test_validators_persist_in_the_state_file(base: str, tmp_path: Path) -> None:
+    state = tmp_path / "http-state.json"
+    config = cfg(state_file=str(state))
+    assert isinstance(h.Fetcher(config).fetch(f"{base}/etag"), h.Response)
+    assert json.loads(state.read_text())[f"{base}/etag"]["etag"] == '"v1"'
+    again = h.Fetcher(config).fetch(f"{base}/etag")  # a new process, same state file
+    assert isinstance(again, h.FetchFailure) and again.reason == h.NOT_MODIFIED
+    state.write_text("{corrupt")
+    assert isinstance(h.Fetcher(config).fetch(f"{base}/etag"), h.Response)  # corrupt state: fetch anew
+
+
+def test_parse_content_type() -> None:
+    assert h.parse_content_type('text/HTML; Charset="UTF-8"') == ("text/html", "UTF-8")
+    assert h.parse_content_type(None) == ("", None)
+    assert h.parse_content_type("application/xml") == ("application/xml", None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<!---->" * 9000 + b"<!--", b"<!--" * 16000, b"<!DOCTYPE [" + b'<!ENTITY a "b">' * 4000, b"<?" * 30000],
+)
+def test_feed_sniffing_is_linear_on_hostile_heads(body: bytes) -> None:
+    started = time.perf_counter()
+    assert h.feed_kind(body) is None
+    assert time.perf_counter() - started < 0.5  # a backtracking regex took minutes on the first one

@@ -1,0 +1,441 @@
+"""Discover and read: every input format of the sample corpus, JSONL/JSON records, WARC archives."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.sources import warc as warc_mod
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.discover import discover, kind_of
+from newsetl.sources.document import document_from_bytes
+from newsetl.sources.files import sha256_hex
+from newsetl.sources.jsonl import read_jsonl
+from newsetl.sources.read import read_path
+from newsetl.sources.reasons import BAD_RECORD, DUPLICATE_RECORD, NOT_FOUND, UNSUPPORTED_KIND, display_path
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "samples" / "corpus"
+PAGE = (
+    b"<html><head><title>Harbour reopens</title></head><body><article><p>The harbour reopened on "
+    b"Monday after a three-week closure, the port authority said.</p></article></body></html>"
+)
+
+
+def read_all(path: Path | str, config: ReadConfig | None = None) -> list[RawDocument | Rejection]:
+    return list(read_path(str(path), config or ReadConfig()))
+
+
+def only_doc(path: Path | str) -> RawDocument:
+    out = read_all(path)
+    assert len(out) == 1 and isinstance(out[0], RawDocument), out
+    return out[0]
+
+
+# -- identity ------------------------------------------------------------------------------------
+
+
+def test_sha256_hex_separates_parts() -> None:
+    assert sha256_hex(b"ab", b"c") != sha256_hex(b"a", b"bc")
+    assert sha256_hex(b"x") == sha256_hex(b"x")
+    assert len(sha256_hex(b"")) == 64
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.txt", ("txt", False)),
+        ("A.TXT.GZ", ("txt", True)),
+        ("page.htm", ("html", False)),
+        ("page.xhtml.gz", ("html", True)),
+        ("d.jsonl", ("jsonl", False)),
+        ("d.ndjson.gz", ("jsonl", True)),
+        ("d.json", ("jsonl", False)),
+        ("crawl.warc.gz", ("warc", True)),
+        ("https://example.com/x.pdf", ("url", False)),
+        ("report.pdf", ("unknown", False)),
+        ("noext", ("unknown", False)),
+    ],
+)
+def test_kind_of(name: str, expected: tuple[str, bool]) -> None:
+    assert kind_of(name) == expected
+
+
+# -- the sample corpus ---------------------------------------------------------------------------
+
+
+def test_sample_corpus_reads_without_rejections() -> None:
+    paths, rejections = discover([str(SAMPLES)])
+    assert rejections == []
+    outcomes = [o for p in paths for o in read_path(p)]
+    assert all(isinstance(o, RawDocument) for o in outcomes), [
+        o for o in outcomes if isinstance(o, Rejection)
+    ]
+    docs = {
+        Path(o.source_uri.split("#")[0]).name
+        + ("#" + o.source_uri.split("#")[1] if "#" in o.source_uri else ""): o
+        for o in outcomes
+        if isinstance(o, RawDocument)
+    }
+    assert len(docs) == 19
+    # The exact re-scrape has the same identity; the near-duplicate does not.
+    assert (
+        docs["01_council_budget_donation.txt"].doc_id == docs["11_council_budget_exact_rescrape.txt"].doc_id
+    )
+    assert (
+        docs["04_tram_strike_notifications_byline.txt"].doc_id
+        != docs["05_tram_strike_rescrape_near_dup.txt"].doc_id
+    )
+    assert len({d.doc_id for d in docs.values()}) == 18
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding", "snippet"),
+    [
+        ("09_ferry_timetable_cp1252.txt", "cp1252", "“We would not take a ship off the water"),
+        ("09_ferry_timetable_cp1252.txt", "cp1252", "Bríd Ó Conaill"),
+        ("10_library_reopening_utf16.txt", "utf-16-le", "Central library reopens after £3m"),
+        ("12_observatory_funding.txt.gz", "utf-8", "“Every clear Friday night"),
+        ("22_school_orchestra_cp1252.html", "cp1252", "School orchestra’s trip to Vienna"),
+        ("08_bakery_mojibake_entities.txt", "utf-8", "â€œWe kept thinking"),  # mojibake is repair's job
+    ],
+)
+def test_sample_encodings(name: str, encoding: str, snippet: str) -> None:
+    doc = only_doc(SAMPLES / name)
+    assert doc.encoding == encoding
+    assert snippet in doc.content
+    assert not doc.content.startswith("\ufeff")
+
+
+def test_sample_kinds_and_raw_bytes() -> None:
+    html = only_doc(SAMPLES / "20_flood_barrier.html")
+    assert (html.kind, html.content_type) == ("html", "html")
+    assert html.raw == (SAMPLES / "20_flood_barrier.html").read_bytes()
+    gz = only_doc(SAMPLES / "12_observatory_funding.txt.gz")
+    assert gz.raw == gzip.decompress((SAMPLES / "12_observatory_funding.txt.gz").read_bytes())
+    assert gz.source_uri == str(SAMPLES / "12_observatory_funding.txt.gz")
+    assert gz.fetched_at is not None and gz.fetched_at.tzinfo is not None
+
+
+def test_sample_jsonl_records() -> None:
+    path = SAMPLES / "30_valley_feed.jsonl"
+    docs = read_all(path)
+    assert [d.external_id for d in docs if isinstance(d, RawDocument)] == [
+        "vg-2024-0611-lifeboat",
+        "vg-2024-0612-bypass",
+        "ap-2024-0613-orchard",
+        "vg-2024-0613-orchard-copy",
+    ]
+    first, second = docs[0], docs[1]
+    assert isinstance(first, RawDocument) and isinstance(second, RawDocument)
+    assert first.source_uri == f"{path}#vg-2024-0611-lifeboat"
+    assert first.content_type == "text" and second.content_type == "html"
+    assert first.title == "Lifeboat crew rescues two kayakers swept out of Bramwell Bay"
+    assert first.published_at == "2024-06-11T19:05:00+01:00"
+    assert first.publisher == "The Valley Gazette"
+    assert first.extra == {"section": "News", "tags": ["lifeboat", "coast"]}  # unknown fields kept
+    assert first.raw == path.read_bytes().splitlines()[0]  # the exact bytes of the line
+
+
+# -- discover ------------------------------------------------------------------------------------
+
+
+def test_discover_dirs_globs_and_hidden_files(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.txt").write_text("one")
+    (tmp_path / "a" / ".swp.txt").write_text("hidden")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.txt").write_text("hidden dir")
+    (tmp_path / "two.html").write_text("<p>two</p>")
+    paths, rejections = discover([str(tmp_path)])
+    assert paths == [str(tmp_path / "a" / "one.txt"), str(tmp_path / "two.html")]
+    assert rejections == []
+    paths, _ = discover([str(tmp_path / "**" / "*.txt")])
+    assert paths == [str(tmp_path / "a" / "one.txt")]
+
+
+def test_discover_reports_missing_sources(tmp_path: Path) -> None:
+    paths, rejections = discover([str(tmp_path / "nope.txt"), str(tmp_path / "*.none")])
+    assert paths == []
+    assert [r.reason for r in rejections] == [NOT_FOUND, NOT_FOUND]
+    assert all(r.stage == "discover" for r in rejections)
+
+
+def test_discover_lists_a_file_reached_twice_once(tmp_path: Path) -> None:
+    (tmp_path / "story.txt").write_text("story")
+    (tmp_path / "zz_link.txt").symlink_to(tmp_path / "story.txt")
+    paths, _ = discover([str(tmp_path), str(tmp_path / "story.txt")])
+    assert paths == [str(tmp_path / "story.txt")]
+
+
+def test_discover_sources_file(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    listing = tmp_path / "sources.list"
+    listing.write_text("# feeds and folders\nin\n\nhttps://example.com/feed.xml\n@other.list\n")
+    paths, rejections = discover([f"@{listing}"])
+    assert paths == [str(tmp_path / "in" / "a.txt"), "https://example.com/feed.xml"]
+    assert [r.reason for r in rejections] == ["bad_sources_file"]  # nested lists are refused
+    _, missing = discover([f"@{tmp_path / 'absent.list'}"])
+    assert missing[0].reason == "bad_sources_file"
+
+
+def test_unsupported_kind_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(b"%PDF-1.4")
+    out = read_all(path)
+    assert [(o.stage, o.reason) for o in out if isinstance(o, Rejection)] == [("discover", UNSUPPORTED_KIND)]
+
+
+# -- plain files ---------------------------------------------------------------------------------
+
+
+def test_txt_holding_an_html_page_is_read_as_html(tmp_path: Path) -> None:
+    path = tmp_path / "saved.txt"
+    path.write_bytes(b"\xef\xbb\xbf  <!DOCTYPE html>" + PAGE)
+    doc = only_doc(path)
+    assert (doc.kind, doc.content_type) == ("txt", "html")
+
+
+def test_plain_text_is_not_mistaken_for_html(tmp_path: Path) -> None:
+    path = tmp_path / "story.txt"
+    path.write_text("The <html> tag was discussed at the meeting, officials said.\n", encoding="utf-8")
+    assert only_doc(path).content_type == "text"
+
+
+def test_gz_name_without_gzip_bytes_and_gzip_bytes_without_gz_name(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt.gz"
+    plain.write_text("not actually compressed", encoding="utf-8")
+    assert only_doc(plain).content == "not actually compressed"
+    hidden = tmp_path / "hidden.txt"
+    hidden.write_bytes(gzip.compress(b"compressed under a .txt name"))
+    assert only_doc(hidden).content == "compressed under a .txt name"
+
+
+def test_multi_member_gzip_reads_every_member(tmp_path: Path) -> None:
+    path = tmp_path / "two.txt.gz"
+    path.write_bytes(gzip.compress(b"first half, ") + gzip.compress(b"second half."))
+    assert only_doc(path).content == "first half, second half."
+
+
+def test_document_from_bytes_keeps_url_and_declared_encoding() -> None:
+    doc = document_from_bytes(
+        "https://example.com/a",
+        "caf\xe9".encode("latin-1"),
+        "html",
+        url="https://example.com/a",
+        declared_encoding="iso-8859-1",
+    )
+    assert isinstance(doc, RawDocument)
+    assert doc.content == "café" and doc.encoding == "cp1252" and doc.url == "https://example.com/a"
+
+
+def test_display_path_escapes_undecodable_file_names() -> None:
+    name = os.fsdecode(b"/tmp/caf\xe9.txt")
+    shown = display_path(name)
+    shown.encode("utf-8")  # storable
+    assert shown == "/tmp/caf\\xe9.txt"
+    assert display_path("/tmp/café.txt") == "/tmp/café.txt"
+
+
+# -- JSONL and JSON ------------------------------------------------------------------------------
+
+
+def _jsonl(tmp_path: Path, lines: Iterable[str], name: str = "d.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_jsonl_ids_line_numbers_and_doc_ids(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path,
+        [
+            json.dumps({"id": 7, "text": "numeric id"}),
+            "",
+            json.dumps({"text": "no id"}),
+            json.dumps({"id": "x", "text": "same text", "title": 2024}),
+        ],
+    )
+    docs = [d for d in read_all(path) if isinstance(d, RawDocument)]
+    assert [d.source_uri.rsplit("#", 1)[1] for d in docs] == ["7", "3", "x"]  # id, else line number
+    assert docs[0].external_id == "7" and docs[1].external_id is None
+    assert docs[2].title == "2024"  # numbers are accepted as strings
+    assert len({d.doc_id for d in docs}) == 3
+
+
+def test_jsonl_same_line_in_two_files_has_same_doc_id(tmp_path: Path) -> None:
+    line = json.dumps({"id": "a1", "text": "The same record."})
+    one = _jsonl(tmp_path, [line], "one.jsonl")
+    two = _jsonl(tmp_path, ["", line], "two.jsonl")
+    (d1,), (d2,) = read_all(one), read_all(two)
+    assert isinstance(d1, RawDocument) and isinstance(d2, RawDocument)
+    assert d1.doc_id == d2.doc_id
+
+
+def test_jsonl_wrong_metadata_types_are_kept_aside_not_fatal(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path, [json.dumps({"id": "r", "text": "Body.", "title": {"en": "T"}, "url": ["a", "b"]})]
+    )
+    (doc,) = read_all(path)
+    assert isinstance(doc, RawDocument)
+    assert doc.title is None and doc.url is None
+    assert set(doc.extra["_invalid_fields"]) == {"title", "url"}
+
+
+def test_jsonl_duplicate_id_and_missing_body(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path,
+        [
+            json.dumps({"id": "a", "text": "first"}),
+            json.dumps({"id": "a", "text": "second"}),
+            json.dumps({"id": "b", "text": ["not", "a", "string"]}),
+            json.dumps({"id": "c", "html": "   ", "text": None}),
+        ],
+    )
+    out = read_all(path)
+    assert isinstance(out[0], RawDocument) and out[0].content == "first"
+    assert [(o.reason, o.source_uri.rsplit("#", 1)[1]) for o in out[1:] if isinstance(o, Rejection)] == [
+        (DUPLICATE_RECORD, "a"),
+        (BAD_RECORD, "b"),
+        (BAD_RECORD, "c"),
+    ]
+    assert isinstance(out[2], Rejection) and "list" in out[2].detail  # says what it got
+
+
+def test_json_array_and_single_object_files(tmp_path: Path) -> None:
+    arr = tmp_path / "a.json"
+    arr.write_text(json.dumps([{"id": "1", "text": "one"}, {"id": "2", "html": "<p>two</p>"}]))
+    docs = read_all(arr)
+    assert [d.content for d in docs if isinstance(d, RawDocument)] == ["one", "<p>two</p>"]
+    single = tmp_path / "s.json"
+    single.write_text(json.dumps({"id": "only", "text": "single record"}, indent=2))
+    (doc,) = read_all(single)
+    assert isinstance(doc, RawDocument) and doc.external_id == "only"
+    lines = _jsonl(
+        tmp_path, [json.dumps({"id": "l1", "text": "x"}), json.dumps({"id": "l2", "text": "y"})], "l.json"
+    )
+    assert len([d for d in read_all(lines) if isinstance(d, RawDocument)]) == 2
+
+
+def test_jsonl_gz_is_streamed(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl.gz"
+    lines = [json.dumps({"id": str(i), "text": f"record {i}"}) for i in range(500)]
+    path.write_bytes(gzip.compress("\n".join(lines).encode()))
+    docs = read_all(path)
+    assert len(docs) == 500 and all(isinstance(d, RawDocument) for d in docs)
+
+
+def test_read_jsonl_accepts_bytes() -> None:
+    out = list(read_jsonl("mem.jsonl", b'{"id": "m", "text": "from memory"}\n', None))
+    assert isinstance(out[0], RawDocument) and out[0].content == "from memory"
+
+
+# -- WARC ----------------------------------------------------------------------------------------
+
+
+def write_warc(path: Path, records: list[tuple[str, str, str, bytes, str]], gz: bool = True) -> None:
+    """records: (warc type, uri, http status line or '', payload, content type)."""
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=gz)
+        for rec_type, uri, status, payload, ctype in records:
+            if rec_type == "revisit":
+                rec = writer.create_revisit_record(uri, "sha1:AAAA", uri, "2024-01-01T00:00:00Z")
+            else:
+                http = (
+                    StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+                    if status
+                    else None
+                )
+                rec = writer.create_warc_record(
+                    uri,
+                    rec_type,
+                    payload=io.BytesIO(payload),
+                    http_headers=http,
+                    warc_content_type=None if status else ctype,
+                )
+            writer.write_record(rec)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_warc_html_responses_become_documents_and_the_rest_is_counted(tmp_path: Path, gz: bool) -> None:
+    path = tmp_path / ("crawl.warc.gz" if gz else "crawl.warc")
+    write_warc(
+        path,
+        [
+            ("request", "https://news.example/a", "", b"GET /a HTTP/1.1\r\n\r\n", "application/http"),
+            ("response", "https://news.example/a", "200 OK", PAGE, "text/html; charset=utf-8"),
+            ("response", "https://news.example/logo.png", "200 OK", b"\x89PNG\r\n\x1a\n", "image/png"),
+            (
+                "response",
+                "https://news.example/gone",
+                "404 Not Found",
+                b"<html>not found</html>",
+                "text/html",
+            ),
+            (
+                "response",
+                "https://news.example/b",
+                "200 OK",
+                "caf\xe9".encode("cp1252") + PAGE,
+                "text/html; charset=windows-1252",
+            ),
+            ("metadata", "https://news.example/a", "", b"outlinks: ...", "application/warc-fields"),
+        ],
+        gz=gz,
+    )
+    out = read_all(path)
+    docs = [o for o in out if isinstance(o, RawDocument)]
+    skipped = [o for o in out if isinstance(o, Rejection)]
+    assert [d.url for d in docs] == ["https://news.example/a", "https://news.example/b"]
+    assert all(d.kind == "warc" and d.content_type == "html" for d in docs)
+    assert docs[0].source_uri.startswith(f"{path}#urn:uuid:") and docs[0].external_id
+    assert docs[0].fetched_at is not None
+    assert docs[1].content.startswith("café") and docs[1].encoding == "cp1252"
+    assert sorted(r.reason for r in skipped) == sorted([warc_mod.NOT_HTML, warc_mod.HTTP_STATUS])
+    assert all(r.reason in warc_mod.SKIP_REASONS and r.raw is None for r in skipped)
+    # Same archive read twice: same doc_ids (identity is stable).
+    assert [d.doc_id for d in read_all(path) if isinstance(d, RawDocument)] == [d.doc_id for d in docs]
+
+
+def test_truncated_warc_keeps_the_records_before_the_damage(tmp_path: Path) -> None:
+    path = tmp_path / "cut.warc.gz"
+    write_warc(
+        path,
+        [
+            ("response", f"https://news.example/{i}", "200 OK", PAGE + str(i).encode(), "text/html")
+            for i in range(3)
+        ],
+    )
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])
+    out = read_all(path)
+    assert len([o for o in out if isinstance(o, RawDocument)]) == 2
+    assert isinstance(out[-1], Rejection) and out[-1].reason == warc_mod.BAD_WARC
+    assert "after 2 records" in out[-1].detail or "truncated" in out[-1].detail
+
+
+def test_warc_resource_record_and_revisit(tmp_path: Path) -> None:
+    path = tmp_path / "r.warc"
+    write_warc(
+        path,
+        [
+            ("resource", "https://news.example/r", "", PAGE, "text/html"),
+            ("revisit", "https://news.example/r", "", b"", ""),
+            ("resource", "https://news.example/s.css", "", b"body{}", "text/css"),
+        ],
+        gz=False,
+    )
+    doc, revisit, css = read_all(path)
+    assert isinstance(doc, RawDocument) and doc.url == "https://news.example/r"
+    assert isinstance(revisit, Rejection) and revisit.reason == warc_mod.REVISIT
+    assert isinstance(css, Rejection) and css.reason == warc_mod.NOT_HTML and "text/css" in css.detail

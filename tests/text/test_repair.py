@@ -1,0 +1,297 @@
+"""Repair: table-driven positive cases, a corpus of negative cases (byte-identical), properties.
+
+The negative corpus follows ftfy's own test suite: text that needs no repair must come back as the
+identical string with no repairs counted, whatever typography or script it uses.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from newsetl.synth.corrupt import corrupt, ws_norm
+from newsetl.text.repair import (
+    BLANK_LINES,
+    CONTROL_CHAR,
+    GLUED_SENTENCE,
+    HTML_ENTITY,
+    HYPHENATION,
+    LINE_ENDING,
+    MOJIBAKE,
+    NBSP,
+    REPAIR_ERROR,
+    SOFT_HYPHEN,
+    TRAILING_SPACE,
+    ZERO_WIDTH,
+    RepairConfig,
+    needs_repair,
+    repair_text,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+if str(REPO) not in sys.path:  # bench/ is not an installed package; the generator lives there
+    sys.path.insert(0, str(REPO))
+
+# (broken input, expected output, a repair kind that must be counted)
+POSITIVE = [
+    # mojibake: UTF-8 read as cp1252 / Latin-1, once and twice
+    ("It\u00e2\u20ac\u2122s here", "It’s here", MOJIBAKE),
+    ("caf\u00c3\u00a9 au lait", "café au lait", MOJIBAKE),
+    ("Don\u00c3\u00a2\u00e2\u201a\u00ac\u00e2\u201e\u00a2t stop", "Don’t stop", MOJIBAKE),
+    ("\u00e2\u20ac\u0153Quoted\u00e2\u20ac\u009d, he said", "“Quoted”, he said", MOJIBAKE),
+    ("\u00d0\u0161\u00d1\u20ac\u00d0\u00b5\u00d0\u00bc\u00d0\u00bb\u00d1\u0152", "Кремль", MOJIBAKE),
+    ("It\u00e2\u0080\u0099s Latin-1", "It’s Latin-1", MOJIBAKE),
+    ("60,000\u00e2\u201a\u00a9 a seat", "60,000₩ a seat", MOJIBAKE),
+    ("Volkswagen\u00c2\u2019s car", "Volkswagen’s car", MOJIBAKE),  # C1 control, then mojibake
+    # HTML entities left in text, also double-escaped
+    ("Fish &amp; Chips", "Fish & Chips", HTML_ENTITY),
+    ("it&#8217;s &ldquo;fine&rdquo;", "it’s “fine”", HTML_ENTITY),
+    ("it&amp;#8217;s", "it’s", HTML_ENTITY),
+    ("x &lt; 5 and it&#x2019;s fine", "x < 5 and it’s fine", HTML_ENTITY),
+    ("a&nbsp;b", "a b", NBSP),
+    # control characters: C1 as cp1252, stray C0
+    ("It\x92s \x93quoted\x94", "It’s “quoted”", CONTROL_CHAR),
+    ("bell\x07 and\x00 null", "bell and null", CONTROL_CHAR),
+    # invisible characters
+    ("soft\u00adhyphen", "softhyphen", SOFT_HYPHEN),
+    ("zero\u200bwidth\u2060joined\ufeff", "zerowidthjoined", ZERO_WIDTH),
+    ("Latin\u200dletters", "Latinletters", ZERO_WIDTH),
+    ("non\u00a0breaking", "non breaking", NBSP),
+    # line endings, trailing space, blank lines
+    ("one\r\ntwo\rthree\u2028four\u2029five", "one\ntwo\nthree\nfour\nfive", LINE_ENDING),
+    ("line  \nnext\t\nend", "line\nnext\nend", TRAILING_SPACE),
+    ("a\n\n\n\nb\n\n\n", "a\n\nb\n", BLANK_LINES),
+    ("\n\n\nstarts late", "starts late", BLANK_LINES),
+    # glued sentences
+    ("all the difference.Russia is compiling", "all the difference.\nRussia is compiling", GLUED_SENTENCE),
+    ("automatically logged inPlease refresh", "automatically logged in\nPlease refresh", GLUED_SENTENCE),
+    ("genocide” in Ukraine.Biden Said In", "genocide” in Ukraine.\nBiden Said In", GLUED_SENTENCE),
+    ("what we’re going to do.”Kill passing", "what we’re going to do.”\nKill passing", GLUED_SENTENCE),
+    ("September 17, 2022.Evgeny Maroretka/AP", "September 17, 2022.\nEvgeny Maroretka/AP", GLUED_SENTENCE),
+    ('he said: "Wait."Then he left', 'he said: "Wait."\nThen he left', GLUED_SENTENCE),
+    ('again."I like it," he said', 'again.\n"I like it," he said', GLUED_SENTENCE),
+    ("Robotics Inc.“There are", "Robotics Inc.\n“There are", GLUED_SENTENCE),
+    ("as CEO?A: I think", "as CEO?\nA: I think", GLUED_SENTENCE),
+    ("the Rubkan camp”A VOA report", "the Rubkan camp”\nA VOA report", GLUED_SENTENCE),
+    ("to go higher.U.S. President", "to go higher.\nU.S. President", GLUED_SENTENCE),
+    ("a month for $12.Netflix costs", "a month for $12.\nNetflix costs", GLUED_SENTENCE),
+    ("the departed souls.— The Senate", "the departed souls.\n— The Senate", GLUED_SENTENCE),
+    ("open the door.3 Hospitalized After", "open the door.\n3 Hospitalized After", GLUED_SENTENCE),
+    ("NISSAN SENTRANissan is hoping", "NISSAN SENTRA\nNissan is hoping", GLUED_SENTENCE),
+    ("and Steam.[ The Verge ] Even", "and Steam.\n[ The Verge ] Even", GLUED_SENTENCE),
+    ("recess on Tuesday .The details", "recess on Tuesday .\nThe details", GLUED_SENTENCE),
+    ("The bottom line ...Taylor Swift", "The bottom line ...\nTaylor Swift", GLUED_SENTENCE),
+    ("Governor, @MattBevin!”Trump sent", "Governor, @MattBevin!”\nTrump sent", GLUED_SENTENCE),
+    ("master classes!).Which cuisine", "master classes!).\nWhich cuisine", GLUED_SENTENCE),
+    ('“Our results," he said in the release."We are on track,"',
+     '“Our results," he said in the release.\n"We are on track,"', GLUED_SENTENCE),
+    ("분명히 했다.하지만 이러한", "분명히 했다.\n하지만 이러한", GLUED_SENTENCE),
+    ("Вход выполненПожалуйста обновите", "Вход выполнен\nПожалуйста обновите", GLUED_SENTENCE),
+    # hyphenation at a line end
+    ("the infor-\nmation age", "the information age", HYPHENATION),
+    ("a well-known and well-\nknown fact", "a well-known and well-known fact", HYPHENATION),
+    ("an Anglo-\nAmerican deal", "an Anglo-American deal", HYPHENATION),
+    ("discre\u00ad\ntionary", "discretionary", HYPHENATION),
+]
+
+# Text that needs no repair: must come back as the identical string, with no repairs counted.
+NEGATIVE = [
+    "“This is a quoted sentence.”",
+    "It’s a ‘single-quoted’ word — and an en dash – and an ellipsis…",
+    "The U.S. and the U.K. met in Washington, D.C. on Monday.",
+    "J.R.R. Tolkien wrote it; she has a Ph.D. from M.I.T.",
+    "Install Node.js or Vue.js from example.com, e.g. via npm.",
+    "See https://www.example.com/News/Story.Html?id=3&Page=2 for more.",
+    "Pi is 3.14 and the release is v2.0.1 (build 10.0.19041).",
+    "Mr.Smith met Dr.Jones in St.Petersburg.",
+    "z.B. Arztbriefe, d.h. alles, usw.",
+    "Shares rose 2.5% at 10 a.m. Friday, Dec. 6.",
+    "AT&T and Procter & Gamble; this&not that; x < 5 & y > 3.",
+    "iPhone, YouTube, McDonald’s, eBay, JPMorgan, PlayStation and deGrom.",
+    "café, naïve, Zürich, São Paulo, Ærø, İstanbul, Łódź",
+    "Кремль заявил, что «переговоры» продолжатся.",
+    "서울은 한국의 수도이다. 인구는 약 천만 명이다.",
+    "你好，世界。这是一个测试：全角标点。",
+    "می\u200cخواهم بروم",  # Persian needs its zero-width non-joiner
+    "Family: 👨\u200d👩\u200d👧 and a flag 🏳\ufe0f\u200d🌈",
+    "Wait…What? Nothing. And wait...What?",
+    "A footnote.[1] Another claim.[23] Done.",
+    "Runs on the .NET runtime and ASP .NET Core.",
+    "Two spaces after a period.  Like this.",
+    "A line\nthen another\n\nand a paragraph\n",
+    "  — An indented list item\n  — Another",
+    "Jean-Luc met a well-known co-founder of a start-up.",
+    "Contact: jane.Doe@example.org or @Handle.",
+    "The ASP.NET and ID.3 names stay.",
+    "A 5'10\" player and a 6\" ruler.",
+    "ＡＢＣ full-width Latin stays as written.",
+    "",
+]
+
+
+@pytest.mark.parametrize(("broken", "expected", "kind"), POSITIVE)
+def test_repairs_each_kind(broken: str, expected: str, kind: str) -> None:
+    result = repair_text(broken)
+    assert result.text == expected
+    assert result.repairs.get(kind, 0) >= 1, result.repairs
+    assert REPAIR_ERROR not in result.repairs
+
+
+@pytest.mark.parametrize("text", NEGATIVE)
+def test_plain_text_is_byte_identical(text: str) -> None:
+    result = repair_text(text)
+    assert result.text == text
+    assert dict(result.repairs) == {}
+
+
+@pytest.mark.parametrize("text", [t for t in NEGATIVE if t and not t.endswith("\n")])
+def test_negative_cases_survive_being_embedded_in_a_story(text: str) -> None:
+    story = f"The minister spoke on Monday.\n\n{text}\n\nShe said nothing else."
+    assert repair_text(story).text == story
+
+
+def test_counts_are_per_occurrence() -> None:
+    result = repair_text("a&amp;b &amp; c\u00a0d\u00a0e")
+    assert result.repairs[HTML_ENTITY] == 2
+    assert result.repairs[NBSP] == 2
+
+
+def test_needs_repair_false_means_untouched() -> None:
+    text = "A plain sentence. Another one, with “quotes” and café’s accents."
+    assert needs_repair("It\u00e2\u20ac\u2122s") and needs_repair("a.B") and needs_repair("x\r\ny")
+    assert repair_text(text).text is text or repair_text(text).text == text
+    assert not needs_repair("plain ascii text, nothing to do.")
+
+
+def test_config_switches_steps_off() -> None:
+    text = "all the difference.Russia is\u00a0here"
+    off = RepairConfig(split_glued_sentences=False, nbsp_to_space=False)
+    assert repair_text(text, off).text == text
+    assert repair_text(text).text == "all the difference.\nRussia is here"
+
+
+def test_abbreviation_list_is_configurable() -> None:
+    assert repair_text("in St.Petersburg").text == "in St.Petersburg"
+    assert repair_text("in St.Petersburg", RepairConfig(abbreviations=())).text == "in St.\nPetersburg"
+
+
+def test_a_repeated_glued_token_is_a_name_not_a_lost_break() -> None:
+    text = "Fly easyJet today. The easyJet fleet grew."
+    assert repair_text(text).text == text
+
+
+def test_compound_hyphen_kept_when_the_document_uses_its_parts() -> None:
+    text = "A state-owned firm. The state said owned assets grew; state-\nowned banks too."
+    assert "state-owned banks" in repair_text(text).text
+
+
+# ----------------------------------------------------------------------------- properties
+_SPECIAL = [
+    *"\u00e2\u20ac\u2122\u00c3\u00a9\u00c2\u00a0\u00ad\u200b\u200c\u200d\u2060\ufeff\r\n\u2028\u2029\x85\x92\x93",
+    *"\x00\x07\x1b&;#.!?:”“\"’'-—–… \tAaZz0",
+    *["&amp;", "&#8217;", "&nbsp;", "â€™", "Ã©", "U.S.", "-\n", ".R", "inP", "\n\n\n"],
+]
+_TEXT = st.lists(st.one_of(st.sampled_from(_SPECIAL), st.text(max_size=6)), max_size=40).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXT)
+def test_never_raises_and_is_idempotent(text: str) -> None:
+    once = repair_text(text)
+    assert REPAIR_ERROR not in once.repairs
+    twice = repair_text(once.text)
+    assert twice.text == once.text
+    assert dict(twice.repairs) == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_unicode_never_raises_and_is_idempotent(text: str) -> None:
+    once = repair_text(text)
+    assert REPAIR_ERROR not in once.repairs
+    assert repair_text(once.text).text == once.text
+
+
+_WORD = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=9)
+_SENTENCE = st.lists(_WORD, min_size=1, max_size=12).map(lambda ws: " ".join([ws[0].capitalize(), *ws[1:]]))
+_PARAGRAPH = st.lists(_SENTENCE, min_size=1, max_size=4).map(lambda s: ". ".join(s) + ".")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PARAGRAPH, min_size=1, max_size=5))
+def test_well_formed_prose_is_byte_identical(paragraphs: list[str]) -> None:
+    text = "\n\n".join(paragraphs)
+    result = repair_text(text)
+    assert result.text == text
+    assert dict(result.repairs) == {}
+
+
+# ----------------------------------------------------------------------------- generator round trip
+STORY = (
+    "The council voted on Tuesday.\n\nIts members, who met in St. Paul, said the U.S. plan was “sound”.\n\n"
+    "Critics disagreed. “We’ll see,” one said — café owners were not consulted.\n\n"
+    "The information campaign starts in March."
+)
+
+
+@pytest.mark.parametrize("kind", [
+    "glued_sentence", "blank_lines", "trailing_space", "line_ending", "nbsp", "zero_width",
+    "soft_hyphen", "control_char", "html_entity", "mojibake",
+])
+def test_generator_corruption_is_undone(kind: str) -> None:
+    for seed in range(5):
+        broken = corrupt(STORY, random.Random(seed), [kind])
+        assert ws_norm(repair_text(broken).text) == ws_norm(STORY), (kind, seed, broken)
+
+
+def test_generator_is_deterministic() -> None:
+    assert corrupt(STORY, random.Random(7)) == corrupt(STORY, random.Random(7))
+    assert corrupt(STORY, random.Random(7)) != STORY
+
+
+def test_seed_glue_is_split() -> None:
+    path = SHARED / "seeds"
+    if not path.exists():
+        pytest.skip(f"{path} is absent: ../shared is not beside this checkout")
+    texts = {p.name[:3]: repair_text(p.read_text(encoding="utf-8")).text for p in sorted(path.glob("*.txt"))}
+    assert "all the difference.\nRussia is compiling" in texts["000"]
+    assert "logged in\nPlease refresh" in texts["004"]
+    assert "in Ukraine.\nBiden Said" in texts["003"]
+    assert "Stay up to date with notifications from The Independent" in texts["004"]  # NBSP -> space
+
+
+def test_dev_set_measure_meets_the_f1_goal(shared_path: Callable[..., Path], aeb_metric: ModuleType) -> None:
+    truth_path = shared_path("eval", "aeb-dev", "ground-truth.json")
+    truth = {k: v["articleBody"] for k, v in json.loads(truth_path.read_text(encoding="utf-8")).items()}
+    sample = dict(sorted(truth.items())[:30])
+    corrupted = {k: corrupt(v, random.Random(f"t:{k}")) for k, v in sample.items()}
+    repaired = {k: repair_text(v).text for k, v in corrupted.items()}
+
+    def exact(pred: dict[str, str]) -> float:
+        return sum(ws_norm(pred[k]) == ws_norm(sample[k]) for k in sample) / len(sample)
+
+    assert aeb_metric.aeb_scores(sample, repaired)["f1"] >= 0.995
+    assert exact(repaired) >= 0.75
+    assert exact(corrupted) <= 0.1
+
+
+def test_without_a_lexicon_the_document_vocabulary_decides() -> None:
+    plain = RepairConfig(lexicon="none")
+    assert repair_text("the infor-\nmation age", plain).text == "the information age"
+    assert repair_text("an anti-\ndrug plan", plain).text == "an antidrug plan"  # nothing says compound
+
+
+def test_with_wordfreq_compounds_keep_their_hyphen() -> None:
+    pytest.importorskip("wordfreq", reason="wordfreq is an optional dependency of repair")
+    assert repair_text("an anti-\ndrug plan").text == "an anti-drug plan"
+    assert repair_text("the infor-\nmation age").text == "the information age"

@@ -1,0 +1,209 @@
+"""Pure tests of newsetl.text.sign: normalization, hashing, MinHash accuracy, band keys."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from newsetl.text.sign import (
+    SignConfig,
+    band_keys,
+    body_hash,
+    estimate_containment,
+    estimate_jaccard,
+    exact_similarity,
+    normalize_for_signature,
+    scheme_id,
+    shingle_sets,
+    sign_texts,
+)
+
+
+def make_text(rng: np.random.Generator, n_words: int, vocab_size: int = 20000) -> str:
+    """Pseudo-article: random words from a large vocabulary, in sentences with punctuation."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = []
+    for w in rng.integers(0, vocab_size, size=n_words):
+        r = np.random.default_rng(int(w))  # the same id is always the same word
+        words.append("".join(r.choice(letters, size=int(r.integers(3, 10)))))
+    out = []
+    for i in range(0, n_words, 12):
+        sentence = " ".join(words[i:i + 12])
+        out.append(sentence[:1].upper() + sentence[1:] + ".")
+    return " ".join(out)
+
+
+@pytest.fixture(scope="module")
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+# --- normalization -----------------------------------------------------------------------------------
+
+
+def test_normalize_casefolds_unifies_quotes_and_drops_punctuation() -> None:
+    assert normalize_for_signature("Spain’s hopes — “ALIVE”, said Nadal!") == \
+        ["spains", "hopes", "alive", "said", "nadal"]
+    assert normalize_for_signature("Spain's hopes - \"alive\" said   NADAL") == \
+        ["spains", "hopes", "alive", "said", "nadal"]
+    assert normalize_for_signature("Straße") == ["strasse"]  # casefold, not lower
+    assert normalize_for_signature("ﬁnal ２０２２") == ["final", "2022"]  # NFKC ligature / full-width
+
+
+def test_normalize_keeps_words_numbers_and_scripts_apart() -> None:
+    # Negative cases: what distinguishes two stories must survive normalization.
+    assert normalize_for_signature("7-6 (5) in 2019") == ["7", "6", "5", "in", "2019"]
+    assert normalize_for_signature("Україна і Росія") == ["україна", "і", "росія"]
+    assert normalize_for_signature("U.S. snake_case node.js") == ["u", "s", "snake", "case", "node", "js"]
+    assert normalize_for_signature("") == []
+    assert normalize_for_signature("— … !!") == []
+
+
+def test_body_hash_equal_for_cosmetic_variants_only() -> None:
+    a = "Russia is compiling a list, the “United States” said."
+    assert body_hash(a) == body_hash("russia is compiling a list the \"united states\" said")
+    assert body_hash(a) == body_hash("Russia  is\ncompiling a list — the United States said!!")
+    assert body_hash(a) != body_hash("Russia is compiling a list, the United Kingdom said.")
+    assert body_hash(a) != body_hash("Russia is compiling a list the States United said")  # order matters
+    assert len(body_hash(a)) == 64 and int(body_hash(a), 16) >= 0
+
+
+# --- signatures ------------------------------------------------------------------------------------
+
+
+def test_signatures_deterministic_and_independent_of_batch(rng: np.random.Generator) -> None:
+    texts = [make_text(rng, n) for n in (300, 50, 3, 800)] + ["", "one"]
+    s = sign_texts(texts)
+    assert s.minhash.dtype == np.uint32 and s.minhash.shape == (6, 128)
+    again = sign_texts(texts)
+    assert np.array_equal(s.minhash, again.minhash)
+    # A text's signature does not depend on what else is in its batch, nor on its position.
+    for i, t in enumerate(texts):
+        alone = sign_texts([t])
+        assert np.array_equal(alone.minhash[0], s.minhash[i])
+        assert alone.n_shingles[0] == s.n_shingles[i]
+    rev = sign_texts(texts[::-1])
+    assert np.array_equal(rev.minhash[::-1], s.minhash)
+    # Pinned values: a change of the hashing code must bump SCHEME_VERSION (it changes stored data).
+    assert sign_texts(["the quick brown fox jumps over the lazy dog"]).minhash[0, :2].tolist() == \
+        [584800187, 243630463]
+
+
+
+def test_signatures_carry_body_hash_and_take_concat_keep_rows_together(rng: np.random.Generator) -> None:
+    texts = [make_text(rng, n) for n in (300, 50, 3)] + ["", "It’s  the SAME, body."]
+    s = sign_texts(texts)
+    # The writer stores these as articles.body_hash: they must equal body_hash() of the text, which the
+    # re-clean path and the exact tier compute from the stored body.
+    assert list(s.body_hash) == [body_hash(t) for t in texts]
+    assert s.body_hash[4] == body_hash("its the same body")
+    picked = s.take([4, 0])
+    assert list(picked.body_hash) == [s.body_hash[4], s.body_hash[0]]
+    assert np.array_equal(picked.minhash, s.minhash[[4, 0]]) and picked.n_words.tolist() == [4, 300]
+    whole = s.concat([s.take([0, 1]), sign_texts([]), s.take([2, 3, 4])], SignConfig())
+    assert np.array_equal(whole.minhash, s.minhash) and list(whole.body_hash) == list(s.body_hash)
+    assert np.array_equal(whole.n_shingles, s.n_shingles) and len(s.concat([], SignConfig())) == 0
+
+def test_counts_short_and_empty_texts() -> None:
+    s = sign_texts(["", "two words", "a b c d e", "a b c d e f g", "a a a a a a a"], SignConfig(shingle_size=5))
+    assert s.n_words.tolist() == [0, 2, 5, 7, 7]
+    # < k words: one shingle of all words; k words: 1; 7 words: 3; a repeated 5-gram counts once.
+    assert s.n_shingles.tolist() == [0, 1, 1, 3, 1]
+    assert (s.minhash[0] == np.iinfo(np.uint32).max).all()  # empty text matches nothing
+    empty = sign_texts([])
+    assert empty.minhash.shape == (0, 128) and empty.minhash.dtype == np.uint32 and len(empty.n_shingles) == 0
+    assert not (s.minhash[1] == s.minhash[2]).all()
+
+
+def test_seed_and_parameters_change_signatures_and_scheme() -> None:
+    text = ["Some words that make up a text long enough to have shingles in it."]
+    base = SignConfig()
+    assert not np.array_equal(sign_texts(text, base).minhash, sign_texts(text, replace(base, seed=1)).minhash)
+    ids = {scheme_id(c) for c in (base, replace(base, seed=1), replace(base, shingle_size=4),
+                                  replace(base, num_perm=256), replace(base, bands=32, rows=4))}
+    assert len(ids) == 5
+    assert scheme_id(base) == scheme_id(SignConfig())
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="exceeds num_perm"):
+        SignConfig(num_perm=64, bands=64, rows=2)
+    with pytest.raises(ValueError):
+        SignConfig(shingle_size=0)
+
+
+def test_jaccard_estimate_close_to_exact(rng: np.random.Generator) -> None:
+    """Pairs over the whole Jaccard range: the estimate stays within 4 standard errors of the exact
+    Jaccard of the same shingle sets, and is unbiased on average."""
+    base = [make_text(rng, 600) for _ in range(12)]
+    texts_a, texts_b = [], []
+    for i, t in enumerate(base):
+        words = t.split()
+        keep = 1.0 - i / (len(base) - 1)  # share of words kept from the original
+        mask = rng.random(len(words)) < keep
+        other = make_text(rng, len(words)).split()
+        texts_a.append(t)
+        texts_b.append(" ".join(w if m else o for w, m, o in zip(words, mask, other, strict=True)))
+    sa, sb = sign_texts(texts_a), sign_texts(texts_b)
+    est = estimate_jaccard(sa.minhash, sb.minhash)
+    sets_a, sets_b = shingle_sets(texts_a), shingle_sets(texts_b)
+    exact = np.array([exact_similarity(x, y)[0] for x, y in zip(sets_a, sets_b, strict=True)])
+    assert exact.max() == 1.0 and exact.min() < 0.05  # the range is covered
+    se = np.sqrt(np.maximum(exact * (1 - exact), 1 / 128) / 128)
+    assert np.all(np.abs(est - exact) <= 4 * se), (est, exact)
+    assert abs(float(np.mean(est - exact))) < 0.03
+    # n_shingles is the size of the exact set
+    assert sa.n_shingles.tolist() == [len(x) for x in sets_a]
+
+
+def test_containment_of_trimmed_copy(rng: np.random.Generator) -> None:
+    full = make_text(rng, 900)
+    words = full.split()
+    trimmed = " ".join(words[: len(words) * 6 // 10])  # the first 60 %: a trimmed syndicated copy
+    s = sign_texts([full, trimmed])
+    j = estimate_jaccard(s.minhash[:1], s.minhash[1:])
+    c = estimate_containment(j, s.n_shingles[:1], s.n_shingles[1:])
+    assert 0.45 <= j[0] <= 0.75  # Jaccard alone would miss it (exact ≈ 0.6)
+    assert c[0] >= 0.85
+    jx, cx = exact_similarity(*shingle_sets([full, trimmed]))
+    assert cx == 1.0 and 0.55 < jx < 0.65
+    # Negative: an unrelated text of the same length has containment near 0.
+    other = sign_texts([make_text(rng, 540)])
+    j2 = estimate_jaccard(s.minhash[:1], other.minhash)
+    assert estimate_containment(j2, s.n_shingles[:1], other.n_shingles)[0] < 0.1
+
+
+def test_band_keys_equal_iff_band_values_equal() -> None:
+    cfg = SignConfig()
+    rng = np.random.default_rng(3)
+    m = rng.integers(0, 2**32, size=(3, cfg.num_perm), dtype=np.uint64).astype(np.uint32)
+    m[1] = m[0]
+    m[1, 0] ^= 1  # differs from row 0 in band 0 only
+    k = band_keys(m, cfg)
+    assert k.shape == (3, cfg.bands) and k.dtype == np.int64
+    assert k[0, 0] != k[1, 0] and np.array_equal(k[0, 1:], k[1, 1:])
+    assert len(np.intersect1d(k[0], k[2])) == 0
+    # Keys encode the band: the same values in two different bands give different keys.
+    same = np.zeros((1, cfg.num_perm), dtype=np.uint32)
+    ks = band_keys(same, cfg)
+    assert len(set(ks[0].tolist())) == cfg.bands
+
+
+def test_sign_module_stays_pure() -> None:
+    code = ("import sys, newsetl.text.sign; bad = {'duckdb', 'prefect', 'pyarrow'} & set(sys.modules); "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_word_hash_separates_anagrams_long_tokens_and_scripts() -> None:
+    # Each text is one word, so its single shingle is that word: equal minhash iff equal word hash.
+    words = ["ab", "ba", "x" * 70, "x" * 6 + "y" + "x" * 63, "x" * 64 + "y" + "x" * 5, "x" * 71,
+             "é", "e", "україна", "украина", "a" * 130, "a" * 129 + "b"]
+    s = sign_texts(words)
+    rows = {tuple(r) for r in s.minhash[:, :8].tolist()}
+    assert len(rows) == len(words)
+    assert np.array_equal(sign_texts(["x" * 70]).minhash, s.minhash[2:3])

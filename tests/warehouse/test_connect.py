@@ -1,0 +1,156 @@
+"""Warehouse plumbing on real temporary DuckDB files: migrations, views, locks, busy readers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from newsetl.schemas.tables import MIGRATIONS
+from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, connect, migrate, run_lock, writer
+from newsetl.warehouse.load import record_inputs, unchanged_inputs
+from newsetl.warehouse.views import VIEWS
+
+CONTRACT = {
+    "runs": {"run_id", "flow_run_id", "started_at", "finished_at", "status", "params", "counts"},
+    "documents": {"doc_id", "source_uri", "kind", "raw", "bytes", "first_run_id"},
+    "articles": {"article_id", "doc_id", "source_uri", "external_id", "url", "publisher", "original_publisher",
+                 "title", "byline", "published_at", "language", "body", "word_count", "cluster_id",
+                 "is_canonical", "run_id"},
+    "removals": {"article_id", "category", "rule", "text", "position"},
+    "quarantine": {"source_uri", "run_id", "stage", "reason", "detail"},
+    "clusters": {"cluster_id", "canonical_article_id", "size"},
+}
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_migrate_creates_contract_tables_and_views_once(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        assert migrate(con) == [m[0] for m in MIGRATIONS]
+        assert migrate(con) == []  # applied once, recorded
+        for table, cols in CONTRACT.items():
+            missing = cols - columns(con, table)
+            assert not missing, f"{table} lacks {missing}"
+        for view in VIEWS:
+            con.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
+
+
+def test_inputs_are_remembered_by_size_and_mtime(tmp_path: Path) -> None:
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        record_inputs(con, [("/a.txt", 10, 111, 1), ("/b.jsonl", 20, 222, 7)], "r1")
+        record_inputs(con, [("/a.txt", 10, 111, 1)], "r2")  # re-recording is an upsert
+        got = unchanged_inputs(con, [("/a.txt", 10, 111), ("/b.jsonl", 20, 999), ("/c.txt", 1, 1)])
+        assert got == {"/a.txt": 1}  # b changed (mtime), c never seen
+        assert con.execute("SELECT count(*) FROM inputs").fetchall()[0][0] == 2
+
+
+def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with run_lock(db):
+        # flock is per open file description, so a second process is the honest test.
+        code = textwrap.dedent(f"""
+            from newsetl.warehouse.connect import run_lock, WarehouseBusy
+            try:
+                with run_lock({str(db)!r}):
+                    print("acquired")
+            except WarehouseBusy as exc:
+                print("busy:", exc)
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+        assert out.startswith("busy:") and "another ingest is running" in out
+    with run_lock(db):  # released on exit
+        pass
+
+
+def test_reader_retries_while_a_writer_process_holds_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        migrate(con)
+    hold = textwrap.dedent(f"""
+        import duckdb, time, sys
+        con = duckdb.connect({str(db)!r})
+        print("holding", flush=True)
+        time.sleep(float(sys.argv[1]))
+        con.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", hold, "2.0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        messages: list[str] = []
+        with pytest.raises(WarehouseBusy, match="busy"):
+            connect(db, read_only=True, wait_seconds=0.3, say=messages.append)
+        started = time.monotonic()
+        con = connect(db, read_only=True, wait_seconds=30, say=messages.append)
+        waited = time.monotonic() - started
+        assert con.execute("SELECT count(*) FROM articles").fetchall() == [(0,)]
+        con.close()
+        assert waited > 0.2 and any("busy" in m and "retrying" in m for m in messages)
+    finally:
+        proc.wait(timeout=30)
+
+
+def test_clear_errors_for_missing_or_unwritable_warehouse(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="no warehouse"):
+        connect(tmp_path / "nope.duckdb", read_only=True)
+    not_db = tmp_path / "text.duckdb"
+    not_db.write_text("this is not a database")
+    with pytest.raises(WarehouseError, match="cannot open"):
+        connect(not_db)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(WarehouseError):
+        connect(blocker / "sub" / "w.duckdb")  # parent is a file: cannot create the directory
+
+
+def test_a_batch_records_its_files_in_its_own_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files a batch completes are recorded as read in that batch's transaction: if the load fails,
+    neither its articles nor the files are in, so the next run reads them again."""
+    import newsetl.warehouse.load as load
+    from newsetl.schemas.records import Article, RawDocument
+    from newsetl.sources.document import document_from_bytes
+    from newsetl.tasks.pool import process_and_sign
+    from newsetl.text.lsh import DedupConfig
+    from newsetl.text.pipeline import ProcessConfig, make_context
+    from newsetl.text.sign import SignConfig
+    from newsetl.warehouse.dedup import check_scheme
+
+    story = ("Harbour council approves the ferry timetable\n\nThe harbour council approved a new ferry timetable "
+             "on Tuesday after a long public consultation that ran for most of the spring. Residents had asked "
+             "for an earlier first crossing for years, the council chair said at the meeting on the quay.\n")
+    docs = []
+    for i in range(3):
+        doc = document_from_bytes(f"/in/{i}.txt", story.replace("Tuesday", f"day {i}").encode(), "txt")
+        assert isinstance(doc, RawDocument)
+        docs.append(doc)
+    outcomes, sigs = process_and_sign(docs, make_context(ProcessConfig()), 0, SignConfig())
+    articles = [o for o in outcomes if isinstance(o, Article)]
+    assert len(articles) == 3
+    files = [(f"/in/{i}.txt", 300, 1_000 + i, 1) for i in range(3)]
+    dedup = DedupConfig()
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        check_scheme(con, dedup)
+
+        def fail(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("injected: the load fails after its inserts")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(load, "record_articles", fail)
+            with pytest.raises(RuntimeError, match="injected"):
+                load.load_batch(con, "r1", docs, articles, sigs, [], dedup, inputs=files)
+        assert con.execute("SELECT count(*) FROM inputs").fetchall()[0][0] == 0
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 0
+        load.load_batch(con, "r2", docs, articles, sigs, [], dedup, inputs=files)
+        assert unchanged_inputs(con, [(p, size, mtime) for p, size, mtime, _ in files]) == {p: 1 for p, *_ in files}
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 3

@@ -1,0 +1,395 @@
+"""Warehouse tests of warehouse/dedup.py on temporary DuckDB files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from newsetl.text.lsh import METHOD_EXACT, DedupConfig, bucket_pairs
+from newsetl.text.sign import SignConfig, body_hash, sign_texts
+from newsetl.warehouse.connect import migrate
+from newsetl.warehouse.dedup import (
+    DedupStats,
+    SchemeMismatch,
+    check_invariants,
+    check_scheme,
+    cluster_batch,
+    partition,
+)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+CFG = DedupConfig()
+
+# --- corpus helpers -------------------------------------------------------------------------------
+
+_LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+
+def words(rng: np.random.Generator, n: int) -> list[str]:
+    out = []
+    for w in rng.integers(0, 30000, size=n):
+        r = np.random.default_rng(int(w))
+        out.append("".join(r.choice(_LETTERS, size=int(r.integers(3, 10)))))
+    return out
+
+
+def text(ws: Sequence[str]) -> str:
+    return " ".join(ws)
+
+
+def edit(rng: np.random.Generator, ws: list[str], share: float) -> list[str]:
+    """Replace `share` of the words with new ones (a lightly edited copy)."""
+    out = list(ws)
+    for i in rng.choice(len(ws), size=int(len(ws) * share), replace=False):
+        out[i] = words(rng, 1)[0]
+    return out
+
+
+# --- warehouse helpers ----------------------------------------------------------------------------
+
+
+def ingest(con: duckdb.DuckDBPyConnection, docs: Sequence[Mapping[str, Any]], config: DedupConfig = CFG,
+           run_id: str = "r1", insert: bool = True) -> DedupStats:
+    """Load minimal articles rows for docs ({id, text, published_at?}) and cluster them in one transaction,
+    as the loader does."""
+    ids = [d["id"] for d in docs]
+    texts = [d["text"] for d in docs]
+    hashes = [body_hash(t) for t in texts]
+    wc = pa.array([len(t.split()) for t in texts], pa.int32())
+    pub = pa.array([d.get("published_at") for d in docs], pa.timestamp("us", tz="UTC"))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if insert:
+            arts = pa.table({"article_id": ids, "doc_id": ids, "source_uri": ids, "body": texts,
+                             "body_hash": hashes, "word_count": wc, "published_at": pub,
+                             "content_type": ["text"] * len(ids), "run_id": [run_id] * len(ids)})
+            con.register("_a", arts)
+            con.execute("INSERT INTO articles BY NAME SELECT * FROM _a").fetchall()
+            con.unregister("_a")
+        batch = pa.table({"article_id": ids, "body_hash": hashes, "word_count": wc, "published_at": pub,
+                          "fetched_at": pa.array([None] * len(ids), pa.timestamp("us", tz="UTC"))})
+        stats = cluster_batch(con, batch, sign_texts(texts, config.sign), config, run_id)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    assert check_invariants(con) == []
+    return stats
+
+
+def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
+    q = {
+        "articles": "SELECT article_id, cluster_id, is_canonical FROM articles ORDER BY 1",
+        "clusters": "SELECT cluster_id, canonical_article_id, size FROM clusters ORDER BY 1",
+        "pairs": "SELECT article_a, article_b, round(jaccard, 6), round(containment, 6), method "
+                 "FROM duplicate_pairs ORDER BY 1, 2",
+        "signatures": "SELECT article_id, body_hash, n_shingles, banded, minhash FROM signatures ORDER BY 1",
+        "bands": "SELECT s.article_id, b.key FROM lsh_bands b JOIN signatures s USING (sid) ORDER BY 1, 2",
+    }
+    return {k: con.execute(v).fetchall() for k, v in q.items()}
+
+
+def cluster_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(partition(con))
+
+
+# --- tests ------------------------------------------------------------------------------------------
+
+
+def test_near_duplicates_merge_and_unrelated_stay_apart(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(1)
+    story = words(rng, 400)
+    docs = [
+        {"id": "a1", "text": text(story)},
+        {"id": "a2", "text": text(edit(rng, story, 0.01)) + " Read the original article at the wire."},
+        {"id": "b1", "text": text(words(rng, 400))},
+        {"id": "c1", "text": text(words(rng, 120))},
+    ]
+    stats = ingest(con, docs)
+    part = cluster_of(con)
+    assert part["a1"] == part["a2"] == "a1"
+    assert len({part["a1"], part["b1"], part["c1"]}) == 3
+    assert stats.verified_pairs == 1 and stats.articles == 4
+    row = con.execute("SELECT article_a, article_b, jaccard, method FROM duplicate_pairs").fetchall()
+    assert row[0][:2] == ("a1", "a2") and row[0][2] > 0.8 and row[0][3] in ("minhash", "shingles")
+
+
+def test_trimmed_copy_merges_by_containment(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(2)
+    story = words(rng, 900)
+    ingest(con, [{"id": "full", "text": text(story)}, {"id": "trim", "text": text(story[:400])}])
+    assert cluster_of(con)["trim"] == "full"
+    j, c = con.execute("SELECT jaccard, containment FROM duplicate_pairs").fetchall()[0]
+    assert j < 0.6 and c >= 0.9  # Jaccard alone would have missed it
+
+
+def test_edited_copy_below_thresholds_stays_apart(con: duckdb.DuckDBPyConnection) -> None:
+    # Negative case: 40 % of the words rewritten is another text, not a copy (J of 5-grams ≈ 0.05).
+    rng = np.random.default_rng(3)
+    story = words(rng, 500)
+    ingest(con, [{"id": "x", "text": text(story)}, {"id": "y", "text": text(edit(rng, story, 0.4))}])
+    part = cluster_of(con)
+    assert part["x"] != part["y"]
+
+
+def test_short_boilerplate_only_texts_never_merge(con: duckdb.DuckDBPyConnection) -> None:
+    cookie = ("We use cookies to improve your experience on our site and to show you relevant advertising. "
+              "By continuing to browse you agree to our use of cookies. Learn more in our policy.")
+    docs = [
+        {"id": "p1", "text": cookie},
+        {"id": "p2", "text": cookie},  # exactly the same boilerplate-only failure of another page
+        {"id": "p3", "text": cookie.replace("Learn more", "Find out more")},
+        {"id": "p4", "text": cookie.upper()},
+    ]
+    stats = ingest(con, docs)
+    part = cluster_of(con)
+    assert len(set(part.values())) == 4
+    assert stats.too_short == 4 and stats.exact_links == 0 and stats.band_rows == 0
+    assert con.execute("SELECT count(*) FROM duplicate_pairs").fetchall()[0][0] == 0
+
+
+def test_shared_long_boilerplate_block_does_not_merge_two_stories(con: duckdb.DuckDBPyConnection) -> None:
+    # Like seeds 000 and 004: two stories of one site sharing a long donation appeal.
+    rng = np.random.default_rng(4)
+    appeal = words(rng, 180)
+    a = words(rng, 450)
+    b = words(rng, 350)
+    stats = ingest(con, [{"id": "s1", "text": text(a[:50] + appeal + a[50:])},
+                         {"id": "s2", "text": text(appeal + b)}])
+    part = cluster_of(con)
+    assert part["s1"] != part["s2"]
+    assert stats.candidates >= 1  # the bands did see the shared block; verification refused it
+
+
+def test_exact_tier_links_equal_bodies_without_band_rows(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(5)
+    body = text(words(rng, 300))
+    docs = [{"id": "e2", "text": body}, {"id": "e1", "text": "  " + body.upper() + " !"},
+            {"id": "e3", "text": body}]
+    stats = ingest(con, docs)
+    assert set(cluster_of(con).values()) == {"e1"}
+    assert stats.exact_links == 2 and stats.candidates == 0
+    # Only the representative (smallest id) is banded.
+    assert con.execute("SELECT article_id FROM signatures WHERE banded").fetchall() == [("e1",)]
+    methods = con.execute("SELECT DISTINCT method FROM duplicate_pairs").fetchall()
+    assert methods == [(METHOD_EXACT,)]
+    # A later run with the same body links to the stored representative.
+    stats2 = ingest(con, [{"id": "e0", "text": body}], run_id="r2")
+    assert stats2.exact_links == 1
+    assert set(cluster_of(con).values()) == {"e0"}  # cluster id = smallest article_id
+
+
+def test_canonical_is_longest_then_earliest_then_smallest_id(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(6)
+    story = words(rng, 400)
+    t1 = datetime(2022, 3, 1, tzinfo=UTC)
+    t0 = datetime(2022, 2, 1, tzinfo=UTC)
+    docs: list[dict[str, Any]] = [
+        {"id": "k1", "text": text(story[:380]), "published_at": t0},
+        {"id": "k2", "text": text(story), "published_at": t1},  # most complete: canonical
+        {"id": "k3", "text": text(story[:390]), "published_at": None},
+    ]
+    ingest(con, docs)
+    canon = con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall()
+    assert canon == [("k2",)]
+    assert con.execute("SELECT cluster_id, canonical_article_id, size FROM clusters").fetchall() == \
+        [("k1", "k2", 3)]
+    # Same length: the earliest publication wins over an unknown date and a later one.
+    ingest(con, [{"id": "k0", "text": text(story), "published_at": None},
+                 {"id": "k9", "text": text(story) + " .", "published_at": t0}], run_id="r2")
+    assert con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall() == [("k9",)]
+    assert con.execute("SELECT cluster_id, size FROM clusters").fetchall() == [("k0", 5)]
+
+
+def test_canonical_tie_breaks_on_smallest_article_id(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(7)
+    body = text(words(rng, 200))
+    ingest(con, [{"id": "t2", "text": body}, {"id": "t1", "text": body + " ."}])
+    assert con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall() == [("t1",)]
+
+
+def test_idempotent_second_call_changes_nothing(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(8)
+    story = words(rng, 300)
+    docs = [{"id": f"i{k}", "text": text(edit(rng, story, 0.01 * k))} for k in range(4)]
+    docs.append({"id": "solo", "text": text(words(rng, 200))})
+    ingest(con, docs)
+    before = snapshot(con)
+    again = ingest(con, docs, run_id="r2", insert=False)
+    assert again == DedupStats(skipped_known=5)
+    assert snapshot(con) == before
+
+
+def test_scheme_mismatch_is_detected(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(9)
+    check_scheme(con, CFG)
+    check_scheme(con, CFG)  # same scheme: fine, repeatedly
+    other = replace(CFG, sign=replace(CFG.sign, seed=CFG.sign.seed + 1))
+    check_scheme(con, other)  # nothing stored yet: the warehouse adopts the new scheme
+    check_scheme(con, CFG)
+    ingest(con, [{"id": "m1", "text": text(words(rng, 100))}])
+    with pytest.raises(SchemeMismatch, match="minhash"):
+        check_scheme(con, other)
+    with pytest.raises(SchemeMismatch):
+        ingest(con, [{"id": "m2", "text": text(words(rng, 100))}], config=other)
+    # The failed batch was rolled back by the caller: nothing of m2 is left.
+    assert con.execute("SELECT count(*) FROM signatures WHERE article_id = 'm2'").fetchall() == [(0,)]
+    # Changing only the verification thresholds is not a scheme change.
+    check_scheme(con, replace(CFG, jaccard=0.9))
+
+
+def test_bridge_article_merges_existing_clusters(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(10)
+    part_a = words(rng, 300)
+    part_b = words(rng, 300)
+    ingest(con, [{"id": "x2", "text": text(part_a)}, {"id": "x3", "text": text(part_a[:280])},
+                 {"id": "y1", "text": text(part_b)}])
+    assert len(set(cluster_of(con).values())) == 2
+    # A text containing both halves contains each of them: it joins both clusters into one.
+    stats = ingest(con, [{"id": "z9", "text": text(part_a + part_b)}], run_id="r2")
+    part = cluster_of(con)
+    assert len(set(part.values())) == 1 and part["x2"] == "x2" and part["y1"] == "x2"
+    assert stats.clusters_merged == 1
+    assert con.execute("SELECT cluster_id, canonical_article_id, size FROM clusters").fetchall() == \
+        [("x2", "z9", 4)]
+
+
+def generated_corpus(seed: int = 11, stories: int = 40) -> list[dict[str, Any]]:
+    """Stories with the kinds of copies the warehouse sees: exact re-scrapes, edited and trimmed copies,
+    copies with a different header/footer, plus boilerplate-only failures and unrelated singletons."""
+    rng = np.random.default_rng(seed)
+    docs: list[dict[str, Any]] = []
+    footer = words(rng, 30)
+    cookie = text(words(rng, 25))
+    for s in range(stories):
+        story = words(rng, int(rng.integers(150, 700)))
+        variants = [text(story), text(story), text(edit(rng, story, 0.02)),
+                    text(story[: len(story) * 7 // 10]), text(words(rng, 12) + story + footer),
+                    cookie]
+        for v, body in enumerate(variants[: int(rng.integers(2, len(variants) + 1))]):
+            docs.append({"id": f"d{s:03d}-{v}-{int(rng.integers(10**6)):06d}", "text": body})
+    docs += [{"id": f"u{k:03d}", "text": text(words(rng, int(rng.integers(30, 400))))} for k in range(30)]
+    order = rng.permutation(len(docs))
+    return [docs[i] for i in order]
+
+
+def test_incremental_runs_equal_one_run(tmp_path: Path) -> None:
+    docs = generated_corpus()
+    results = []
+    for name, chunks in (("one", 1), ("four", 4), ("seven", 7)):
+        c = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        migrate(c)  # the project's own migration runner
+        size = -(-len(docs) // chunks)
+        for k, s in enumerate(range(0, len(docs), size)):
+            ingest(c, docs[s:s + size], run_id=f"run{k}")
+        snap = snapshot(c)
+        results.append((snap["articles"], snap["clusters"], {p[:2] for p in snap["pairs"]}))
+        c.close()
+    # Reversed arrival order too.
+    c = duckdb.connect(str(tmp_path / "rev.duckdb"))
+    migrate(c)  # the project's own migration runner
+    rev = docs[::-1]
+    for k, s in enumerate(range(0, len(rev), 50)):
+        ingest(c, rev[s:s + 50], run_id=f"run{k}")
+    snap = snapshot(c)
+    c.close()
+    assert results[0][0] == results[1][0] == results[2][0] == snap["articles"]
+    assert results[0][1] == results[1][1] == results[2][1] == snap["clusters"]
+    # The partition is not trivial: copies were merged, cookie notices were not.
+    clusters = {cid for _, cid, _ in results[0][0]}
+    assert 40 <= len(clusters) < len(docs) - 40
+
+
+def test_bucket_pairs_caps_oversized_buckets() -> None:
+    # Bucket 1: 2 stored (sid 1, 2) + 1 new (sid 10). Bucket 2: 50 stored + 2 new; cap 5.
+    key = np.array([1, 1, 1] + [2] * 52, dtype=np.int64)
+    sid = np.array([1, 2, 10, *range(100, 150), 200, 201], dtype=np.int64)
+    rank = np.array([0, 0, 0, *range(1000, 1050), 5, 2000], dtype=np.int64)  # 200 ranks first
+    is_new = sid >= 10
+    is_new[3:53] = False
+    s1, s2, hot = bucket_pairs(key, sid, rank, is_new, max_bucket_size=5)
+    pairs = set(zip(s1.tolist(), s2.tolist(), strict=True))
+    assert hot == 1
+    assert {(1, 10), (2, 10)} <= pairs
+    # sid 200 is in the bucket's head (rank 5): it meets every member.
+    assert all((s, 200) in pairs for s in range(100, 150)) and (200, 201) in pairs
+    # sid 201 is not: it meets only the 5 lowest-ranked members (200 and 100..103).
+    assert {p for p in pairs if 201 in p} == {(200, 201), (100, 201), (101, 201), (102, 201), (103, 201)}
+    assert len(pairs) == len(s1)  # distinct
+    assert all(a < b for a, b in pairs)
+    # Uncapped, the same bucket yields every pair with a new member.
+    s1, _, hot = bucket_pairs(key, sid, rank, is_new, max_bucket_size=1000)
+    assert hot == 0 and len(s1) == 2 + 50 + 50 + 1
+
+
+def test_hot_bucket_of_copies_still_clusters(con: duckdb.DuckDBPyConnection) -> None:
+    # 30 distinct near-copies of one story with a cap of 4: buckets are oversized, pairs are capped,
+    # the story is still one cluster.
+    rng = np.random.default_rng(12)
+    story = words(rng, 300)
+    docs = [{"id": f"h{k:02d}", "text": text(edit(rng, story, 0.005))} for k in range(30)]
+    cfg = replace(CFG, max_bucket_size=4)
+    stats1 = ingest(con, docs[:15], config=cfg)
+    stats2 = ingest(con, docs[15:], config=cfg, run_id="r2")
+    assert stats1.hot_buckets + stats2.hot_buckets > 0
+    assert set(cluster_of(con).values()) == {"h00"}
+    assert stats2.candidates < 15 * 15  # capped, not quadratic
+
+
+def test_batch_and_signature_mismatch_rejected(con: duckdb.DuckDBPyConnection) -> None:
+    batch = pa.table({"article_id": ["a"], "body_hash": ["h"], "word_count": pa.array([1], pa.int32()),
+                      "published_at": pa.array([None], pa.timestamp("us", tz="UTC"))})
+    with pytest.raises(ValueError, match="rows"):
+        cluster_batch(con, batch, sign_texts(["x", "y"]), CFG, "r")
+    with pytest.raises(ValueError, match="shape"):
+        cluster_batch(con, batch, sign_texts(["x"], SignConfig(num_perm=64, bands=32)), CFG, "r")
+
+
+def test_empty_batch_is_a_no_op(con: duckdb.DuckDBPyConnection) -> None:
+    assert ingest(con, []) == DedupStats()
+    assert con.execute("SELECT count(*) FROM signatures").fetchall() == [(0,)]
+
+
+@pytest.mark.skipif(not (SHARED / "seeds").is_dir(), reason="../shared/seeds not found next to the repo")
+def test_seeds_stay_five_clusters(con: duckdb.DuckDBPyConnection) -> None:
+    paths = sorted((SHARED / "seeds").glob("*.txt"))
+    docs = [{"id": p.name, "text": p.read_text(encoding="utf-8")} for p in paths]
+    assert len(docs) == 5
+    ingest(con, docs)
+    assert len(set(cluster_of(con).values())) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "eval" / "dedup-dev" / "docs.jsonl").exists(),
+                    reason="../shared/eval/dedup-dev not found next to the repo")
+def test_dedup_dev_scores_and_incremental_equals_one_run(tmp_path: Path) -> None:
+    dev = SHARED / "eval" / "dedup-dev"
+    docs = [json.loads(x) for x in (dev / "docs.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    labels = json.loads((dev / "labels.json").read_text(encoding="utf-8"))
+    sys.path.insert(0, str(SHARED / "eval"))
+    from dedup_metric import dedup_scores  # type: ignore[import-not-found]
+
+    parts = []
+    for name, chunks in (("one", 1), ("four", 4)):
+        c = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        migrate(c)  # the project's own migration runner
+        size = -(-len(docs) // chunks)
+        for k, s in enumerate(range(0, len(docs), size)):
+            ingest(c, docs[s:s + size], run_id=f"run{k}")
+        parts.append(snapshot(c)["articles"])
+        c.close()
+    assert parts[0] == parts[1]
+    pred = {a: cid for a, cid, _ in parts[0]}
+    scores = dedup_scores({i: labels[i] for i in pred}, pred)
+    assert scores["ari"] >= 0.97
+    assert scores["pair_precision"] >= 0.995

@@ -1,0 +1,192 @@
+"""Learned boilerplate (warehouse/learned.py) on a temporary DuckDB warehouse."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import duckdb
+
+from newsetl.tasks.reclean import reclean
+from newsetl.text.clean import clean_text
+from newsetl.text.learned import LearnedConfig
+from newsetl.text.lines import normalize_line
+from newsetl.text.rules import load_rules
+from newsetl.text.sign import body_hash
+from newsetl.warehouse.learned import (
+    learned_keys,
+    learned_keys_by_publisher,
+    learned_summary,
+    record_articles,
+    record_lines,
+)
+
+PUBLISHER = "The Daily Bugle"
+# Footer lines of one publisher that no pattern of the library knows (checked below).
+FOOTERS = [
+    "The Daily Bugle is an independent newspaper serving the five boroughs since 1898.",
+    "Printed on recycled paper by Parker Holdings",
+    "Night desk: 212-555-0199",
+]
+WORDS = ["harbour", "budget", "schools", "bridge", "depot", "transit", "flights", "housing", "parks", "water",
+         "courts", "police", "library", "market", "taxes", "roads", "museum", "stadium", "ferry", "clinic"]
+STOCK = "He declined to comment."  # a stock phrase in some stories: content, not boilerplate
+SUBJECTS = ["The council", "The mayor", "A judge", "The union", "Residents", "The school board", "Police",
+            "The governor", "A developer", "The transit agency"]
+VERBS = ["approved", "rejected", "questioned", "delayed", "defended", "announced", "criticised", "reviewed"]
+OBJECTS = ["a plan for the harbour", "the budget for schools", "a new bus route", "the sale of the depot",
+           "an inquiry into the power cuts", "rules for short lets", "the bridge repairs",
+           "a ban on night flights"]
+
+
+def story_lines(rng: random.Random, n: int, tag: int) -> list[str]:
+    out = []
+    for k in range(n):
+        out.append(f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} on day {tag}-{k}, "
+                   f"after {rng.randint(2, 90)} residents spoke at a meeting that ran until {k + 8} p.m.")
+    return out
+
+
+def add_article(con: duckdb.DuckDBPyConnection, article_id: str, publisher: str | None, cluster: str,
+                title: str, body: str) -> None:
+    con.execute(
+        "INSERT INTO articles (article_id, doc_id, source_uri, publisher, title, body, word_count, body_hash,"
+        " cluster_id, is_canonical, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'run-1')",
+        [article_id, article_id, f"/in/{article_id}.txt", publisher, title, body, len(body.split()),
+         body_hash(body), cluster, True]).fetchall()  # DuckDB 2.0: fetch, or the result blocks the connection
+    con.execute("INSERT INTO removals VALUES (?, 0, 'ad_marker', 'ad.marker', 'Advertisement', 0, 'run-1')",
+                [article_id]).fetchall()
+
+
+def build_corpus(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """60 different stories of one publisher with shared footers, a story syndicated in 5 copies
+    (one cluster), a stock phrase in 5 stories, and another publisher with its own single footer."""
+    rng = random.Random(3)
+    own: dict[str, list[str]] = {}
+    for n in range(60):
+        lines = story_lines(rng, 6, n)
+        if n % 12 == 0:
+            lines.append(STOCK)
+        title = f"{WORDS[n % 20].capitalize()} {WORDS[(n * 7) % 20]} {WORDS[(n * 3 + 1) % 20]} in the city"
+        own[f"a{n:03d}"] = [title, *lines]
+        add_article(con, f"a{n:03d}", PUBLISHER, f"c{n:03d}", title, "\n".join([title, *lines, *FOOTERS]))
+    synd = story_lines(rng, 8, 999)
+    for copy in range(5):
+        add_article(con, f"s{copy}", PUBLISHER, "c-synd", "Syndicated story",
+                    "\n".join(["Syndicated story", *synd, *FOOTERS]))
+        own[f"s{copy}"] = ["Syndicated story", *synd]
+    for n in range(3):
+        lines = story_lines(rng, 5, 500 + n)
+        add_article(con, f"o{n}", "Other Gazette", f"o{n}", "Other", "\n".join([*lines, FOOTERS[1]]))
+        own[f"o{n}"] = [*lines, FOOTERS[1]]
+    return own
+
+
+def test_footers_are_in_no_pattern() -> None:
+    rules = load_rules()
+    for line in FOOTERS:
+        assert clean_text(line, rules).body == line
+
+
+def test_footers_learned_and_removed_story_and_syndicated_copies_kept(con: duckdb.DuckDBPyConnection) -> None:
+    own = build_corpus(con)
+    ids = [r[0] for r in con.execute("SELECT article_id FROM articles").fetchall()]
+    added = record_articles(con, ids)
+    assert added > 0
+    keys = learned_keys(con, PUBLISHER)
+    assert keys == {normalize_line(f) for f in FOOTERS}, "exactly the footers: no story line, no stock phrase"
+    assert learned_keys(con, "Other Gazette") == frozenset()  # 3 stories are too few to learn from
+
+    changed = reclean(con, "run-2")
+    assert changed == 65
+    bodies = dict(con.execute("SELECT article_id, body FROM articles").fetchall())
+    for article_id, lines in own.items():
+        body = bodies[article_id].split("\n")
+        assert body == lines, article_id  # footers gone, every story line (and the headline) kept
+    # the audit: one 'learned' removal per footer per article, numbered after the existing removal
+    rows = con.execute("SELECT article_id, seq, category, rule, text, run_id FROM removals "
+                       "WHERE category = 'learned' ORDER BY article_id, seq").fetchall()
+    assert len(rows) == 65 * len(FOOTERS)
+    assert rows[0] == ("a000", 1, "learned", "learned", FOOTERS[0], "run-2")
+    row = con.execute("SELECT word_count, body_hash FROM articles WHERE article_id = 's0'").fetchone()
+    wc, bh = row or (0, "")
+    assert (wc, bh) == (len(re.findall(r"\w+", bodies["s0"])), body_hash(bodies["s0"]))
+
+    # idempotent: nothing left to do, nothing added
+    n_removals = con.execute("SELECT count(*) FROM removals").fetchone()
+    assert reclean(con, "run-3") == 0
+    assert con.execute("SELECT count(*) FROM removals").fetchall()[0] == n_removals
+    # re-recording the re-cleaned articles adds no sightings and forgets nothing learned
+    assert record_articles(con, ids) == 0
+    assert learned_keys(con, PUBLISHER) == keys
+
+
+def test_syndicated_copies_count_once(con: duckdb.DuckDBPyConnection) -> None:
+    rng = random.Random(5)
+    shared = story_lines(rng, 4, 1)
+    rows = [(f"copy{n}", PUBLISHER, "same-story", "\n".join(shared)) for n in range(20)]
+    assert record_lines(con, rows) == 20 * 4
+    # one cluster per line: no line is even a candidate
+    assert con.execute("SELECT count(*) FROM boilerplate_lines").fetchall()[0] == (0,)
+    assert con.execute("SELECT clusters FROM boilerplate_publishers").fetchall() == [(1,)]
+    assert learned_keys(con, PUBLISHER, LearnedConfig(min_clusters=2, min_share=0.0)) == frozenset()
+
+
+def test_thresholds_are_settings(con: duckdb.DuckDBPyConnection) -> None:
+    rows = [(f"a{n}", PUBLISHER, f"c{n}", f"Story about {WORDS[n]} is unique\nShared promo line for readers")
+            for n in range(4)]
+    record_lines(con, rows)
+    assert learned_keys(con, PUBLISHER) == frozenset()  # 4 clusters < default min_clusters 5
+    low = LearnedConfig(min_clusters=3)
+    assert learned_keys(con, PUBLISHER, low) == {"shared promo line for readers"}
+    promo = frozenset({"shared promo line for readers"})
+    assert learned_keys_by_publisher(con, low) == {"the daily bugle": promo}
+    assert learned_keys(con, " the DAILY bugle ", low) == {"shared promo line for readers"}  # publisher_key
+    summary = learned_summary(con, low)
+    assert summary[0]["sample_text"] == "Shared promo line for readers" and summary[0]["clusters"] == 4
+
+
+def test_a_story_sentence_needs_a_larger_share(con: duckdb.DuckDBPyConnection) -> None:
+    rng = random.Random(9)
+    rows = []
+    for n in range(40):
+        body = story_lines(rng, 3, n)
+        if n < 8:  # in 20% of the stories: enough for a short widget line, not for a sentence
+            body.append("The company did not respond to a request for comment on Monday.")
+            body.append("Tip line open")
+        rows.append((f"a{n}", PUBLISHER, f"c{n}", "\n".join(body)))
+    record_lines(con, rows)
+    assert learned_keys(con, PUBLISHER) == {"tip line open"}
+
+
+def test_headline_and_articles_without_publisher_are_safe(con: duckdb.DuckDBPyConnection) -> None:
+    for n in range(10):
+        add_article(con, f"t{n}", PUBLISHER, f"c{n}", "Weekly roundup", f"Weekly roundup\nOn {WORDS[n]}.")
+        add_article(con, f"x{n}", None, f"d{n}", "Weekly roundup", f"Weekly roundup\nIn {WORDS[n]}.")
+    record_articles(con, [f"t{n}" for n in range(10)] + [f"x{n}" for n in range(10)])
+    assert learned_keys(con, PUBLISHER) == {"weekly roundup"}
+    assert learned_keys(con, None) == frozenset()
+    assert reclean(con, "run-2") == 0  # the only learned line is each article's own headline
+    assert con.execute("SELECT count(*) FROM articles WHERE body LIKE 'Weekly roundup%'").fetchall()[0] == (20,)
+
+
+def test_record_inside_the_callers_transaction_rolls_back_with_it(con: duckdb.DuckDBPyConnection) -> None:
+    record_lines(con, [])  # creates the tables outside the caller's transaction
+    con.execute("BEGIN TRANSACTION")
+    assert record_lines(con, [("a1", PUBLISHER, "c1", "Some promo line here")], own_transaction=False) == 1
+    con.execute("ROLLBACK")
+    assert con.execute("SELECT count(*) FROM boilerplate_sightings").fetchall()[0] == (0,)
+
+
+def test_a_line_learned_later_is_removed_from_earlier_articles(con: duckdb.DuckDBPyConnection) -> None:
+    promo = "Listen to the Bugle podcast every Friday"
+    for n in range(4):
+        add_article(con, f"e{n}", PUBLISHER, f"c{n}", "Early", f"Early\nAbout {WORDS[n]}.\n{promo}")
+    record_articles(con, [f"e{n}" for n in range(4)])
+    assert reclean(con, "run-1") == 0  # four stories: not yet boilerplate
+    for n in range(4, 7):
+        add_article(con, f"e{n}", PUBLISHER, f"c{n}", "Later", f"Later\nAbout {WORDS[n]}.\n{promo}")
+    record_articles(con, [f"e{n}" for n in range(4, 7)])
+    assert reclean(con, "run-2") == 7  # the early articles too
+    assert con.execute("SELECT count(*) FROM articles WHERE body LIKE '%podcast%'").fetchall()[0] == (0,)
+    assert reclean(con, "run-3") == 0

@@ -1,0 +1,14 @@
+"""The pure text core: every stage a plain function over text, no Prefect, no DuckDB.
+
+- `extract.py`: HTML to text and metadata (trafilatura).
+- `repair.py`: broken characters and spacing (ftfy + our passes).
+- `clean.py`: boilerplate removal; `rules.py` compiles the pattern library, `lines.py` says what a line
+  looks like, `structure.py` holds the passes that look at a line's neighbours, `learned.py` what the
+  warehouse counts for learned boilerplate.
+- `describe.py`: title, byline, date, publisher, original publisher, language.
+- `pipeline.py`: one document through all of the above (`process_document`).
+- `sign.py`: MinHash signatures; `lsh.py`: candidates, verification, union-find (pure numpy).
+
+Nothing under this package may import prefect or duckdb (tests/test_layers.py proves it), so
+every stage can be unit-tested and reused outside the pipeline.
+"""

@@ -1,0 +1,253 @@
+"""Clean: remove boilerplate lines and spans from repaired article text, and say why for each.
+
+Three mechanisms, applied in this order to the lines of a text:
+
+1. **The pattern library** (`schemas/rules/boilerplate.json`, data, not code), extended by user rules
+   files. Every rule has an id, a category and a scope (see the file format below).
+2. **Learned boilerplate**: lines whose `normalize_line` key is in the `learned` set given by the caller
+   (keys that recur across many different stories of one publisher; see `warehouse/learned.py`).
+3. **Structure**: a block header ("You may also like") takes the link-like lines under it; a
+   comment-section header near the end takes the rest of the document; a short line sandwiched between
+   two removals of one widget category goes with them; list items trailing at the very end after a
+   widget, or headline-style ("- 11 Facts About Our Galaxy") with no "…:" introducing them, go too; a
+   wire-style caption line directly above a removed photo credit is a caption.
+
+Precision guards (a sentence of the story must never be lost to a rule):
+- lines matching a `protect` pattern and headline lines (equal to one of `titles`) are never touched;
+- a line that reads as a story sentence (at least `story_min_words` words, ends in . ! ? … or a closing
+  quote, verb-bearing) is removed by a whole-line rule only when that rule is marked `"strong"`;
+- `"search"` rules (pattern found anywhere in the line) only apply to lines of at most `max_words` words;
+- span rules cut only at boundaries (line start/end, sentence punctuation, brackets, separators), so
+  "…the difference.Russia is…" keeps "Russia is…" and a pattern inside a sentence does not chop it.
+
+Cost: each line is tokenized once; a keyword index (token -> rules) selects the few rules worth trying,
+so cleaning time grows with the number of lines and the number of *matching candidates*, not with
+rules x lines (`bench/bench_clean.py` measures it).
+
+The rules file format is described in `rules.py`; the structural passes live in `structure.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
+
+from newsetl.schemas.records import CleanResult, Removal
+from newsetl.text.lines import (
+    DIGIT,
+    TOKEN,
+    YEAR_TOKEN,
+    Line,
+    at_boundary,
+    is_story_line,
+    is_title,
+    line_core,
+    norm_title,
+    normalize_line,
+)
+from newsetl.text.rules import LEARNED, CleanSettings, Rule, RulesError, Ruleset, load_rules
+from newsetl.text.structure import (
+    caption_above_credit,
+    extend_block,
+    sandwich,
+    sweep_first_section,
+    trailing_lists,
+)
+
+__all__ = ["CleanResult", "RulesError", "Ruleset", "clean_text", "is_story_line", "load_rules", "normalize_line"]
+
+
+def clean_text(text: str, rules: Ruleset, *, titles: Sequence[str] = (),
+               learned: AbstractSet[str] = frozenset()) -> CleanResult:
+    """Remove boilerplate from `text` (already repaired; lines separated by "\\n").
+
+    Returns the kept lines joined with "\\n" (no leading/trailing blank lines, no runs of blank lines)
+    and one Removal per removed line or span, in text order, with its category, rule id, verbatim text
+    and character offset in `text`.
+    """
+    st = rules.settings
+    lines = split_lines(text)
+    nonblank = [i for i, ln in enumerate(lines) if ln.text.strip()]
+    if not nonblank:
+        return CleanResult(body="", removals=())
+    title_keys = [t for t in (norm_title(x) for x in titles) if len(t) > 3]
+    header_hits = _match_rules(lines, nonblank, rules, title_keys)
+    if learned:
+        _match_learned(lines, nonblank, learned, st)
+    for i, rule in header_hits:
+        if rule.scope == "block":
+            extend_block(lines, nonblank, i, rule, st)
+    sections = [(i, rule) for i, rule in header_hits if rule.scope == "section"]
+    if sections:
+        sweep_first_section(lines, nonblank, sections, st, len(text))
+    sandwich(lines, nonblank, st)
+    caption_above_credit(lines, nonblank)
+    trailing_lists(lines, nonblank, st)
+    return assemble(lines)
+
+
+def split_lines(text: str) -> list[Line]:
+    """The lines of `text` with their offsets, nothing decided yet."""
+    lines: list[Line] = []
+    pos = 0
+    for raw in text.split("\n"):
+        lines.append(Line(raw, pos))
+        pos += len(raw) + 1
+    return lines
+
+
+def _match_rules(lines: list[Line], nonblank: Sequence[int], rules: Ruleset,
+                 title_keys: Sequence[str]) -> list[tuple[int, Rule]]:
+    """Apply the pattern rules line by line (headlines and protected lines are marked and skipped);
+    returns the block and section headers hit, for the structural passes."""
+    st = rules.settings
+    head = set(nonblank[: st.head_lines])
+    top = set(nonblank[: st.body_skip_lines])
+    tail = set(nonblank[-st.tail_lines:]) if st.tail_lines > 0 else set()
+    header_hits: list[tuple[int, Rule]] = []
+    for i in nonblank:
+        ln = lines[i]
+        s = ln.text
+        if (rules.protect is not None and rules.protect.search(s)) or (
+                title_keys and is_title(s, title_keys)):
+            ln.protected = True
+            continue
+        toks = TOKEN.findall(s.casefold())
+        cand = _candidate_rules(s, toks, rules)
+        if not cand:
+            continue
+        core = line_core(s)
+        for ri in sorted(cand):
+            rule = rules.rules[ri]
+            if rule.scope == "span":
+                _apply_span(ln, rule)
+                continue
+            if ln.removed is not None:
+                continue
+            if ((rule.scope == "head" and i not in head) or (rule.scope == "tail" and i not in tail)
+                    or (rule.scope == "body" and i in top)):
+                continue
+            if _rule_matches(rule, core, len(toks), ln, st):
+                ln.removed = (rule.category, rule.id)
+                ln.cuts.clear()
+                if rule.scope in ("block", "section"):
+                    header_hits.append((i, rule))
+        if ln.removed is not None:
+            ln.cuts.clear()
+    return header_hits
+
+
+def _candidate_rules(s: str, toks: Sequence[str], rules: Ruleset) -> set[int]:
+    """The rules worth trying on a line. One C-level set intersection per line picks them: the cost
+    depends on the line's tokens and the rules they select, not on the size of the library."""
+    cand: set[int] = set(rules.always)
+    index = rules.keyword_index
+    for t in rules.keywords.intersection(toks):
+        cand.update(index[t])
+    if rules.digit_rules and DIGIT.search(s):
+        cand.update(rules.digit_rules)
+        if rules.year_rules and YEAR_TOKEN.search(s):
+            cand.update(rules.year_rules)
+    return cand
+
+
+def _rule_matches(rule: Rule, core: str, nwords: int, ln: Line, st: CleanSettings) -> bool:
+    """Does a whole-line rule take this line (its word limit, its pattern, the story-sentence guard)?"""
+    limit = rule.max_words if rule.max_words is not None else (
+        st.search_max_words if rule.match == "search" else None)
+    if limit is not None and nwords > limit:
+        return False
+    m = rule.regex.fullmatch(core) if rule.match == "full" else rule.regex.search(core)
+    if m is None:
+        return False
+    return rule.strong or not ln.is_story(st)
+
+
+def _match_learned(lines: list[Line], nonblank: Sequence[int], learned: AbstractSet[str],
+                   st: CleanSettings) -> None:
+    """Lines whose key is a learned boilerplate key of the publisher go (a long story-like line only
+    up to `learned_story_max_words`)."""
+    for i in nonblank:
+        ln = lines[i]
+        if ln.removed is not None or ln.protected:
+            continue
+        if normalize_line(ln.text) in learned and not (
+                ln.is_story(st) and len(ln.text.split()) > st.learned_story_max_words):
+            ln.removed = (LEARNED, LEARNED)
+            ln.cuts.clear()
+
+
+def _apply_span(ln: Line, rule: Rule) -> None:
+    if ln.removed is not None:
+        return
+    s = ln.text
+    for m in rule.regex.finditer(s):
+        a, b = m.start(), m.end()
+        while a < b and s[a].isspace():
+            a += 1
+        while b > a and s[b - 1].isspace():
+            b -= 1
+        if a == b or not at_boundary(s, a, b):
+            continue
+        if any(a < ce and cs < b for cs, ce, _, _ in ln.cuts):
+            continue
+        ln.cuts.append((a, b, rule.category, rule.id))
+    if ln.cuts and not TOKEN.search(_rest_of(s, ln.cuts)):
+        # Nothing but the boilerplate (and punctuation) was on the line: the whole line goes.
+        first = min(ln.cuts)
+        ln.removed = (first[2], first[3])
+        ln.cuts.clear()
+
+def _rest_of(s: str, cuts: Iterable[tuple[int, int, str, str]]) -> str:
+    out: list[str] = []
+    last = 0
+    for a, b, _, _ in sorted(cuts):
+        out.append(s[last:a])
+        last = b
+    out.append(s[last:])
+    return " ".join(p.strip() for p in out if p.strip())
+
+def _kept_with_cuts(s: str, cuts: Sequence[tuple[int, int, str, str]]) -> str:
+    """The line with the cut spans taken out; only the join points are touched (one space between
+    two pieces), the rest of the line stays byte for byte."""
+    pieces: list[str] = []
+    last = 0
+    for a, b, _, _ in sorted(cuts):
+        pieces.append(s[last:a])
+        last = b
+    pieces.append(s[last:])
+    out = ""
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        out = piece if not out else out.rstrip() + " " + piece.lstrip()
+    first_kept = next((p for p in pieces if p.strip()), "")
+    if first_kept is not pieces[0]:
+        out = out.lstrip()
+    return out if pieces[-1].strip() else out.rstrip()
+
+def assemble(lines: Sequence[Line]) -> CleanResult:
+    kept: list[str] = []
+    removals: list[Removal] = []
+    for ln in lines:
+        if ln.removed is not None:
+            s = ln.text
+            lead = len(s) - len(s.lstrip())
+            removals.append(Removal(ln.removed[0], ln.removed[1], s.strip(), ln.start + lead))
+            continue
+        if ln.cuts:
+            for a, b, cat, rid in sorted(ln.cuts):
+                removals.append(Removal(cat, rid, ln.text[a:b], ln.start + a))
+            kept.append(_kept_with_cuts(ln.text, ln.cuts))
+        else:
+            kept.append(ln.text)
+    out: list[str] = []
+    for line in kept:
+        if not line.strip():
+            if out and out[-1].strip():
+                out.append("")
+            continue
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return CleanResult(body="\n".join(out), removals=tuple(removals))

@@ -1,0 +1,62 @@
+"""Learned boilerplate, the text side: which lines of a body are counted, and under what key.
+
+CCNet and Dolma drop lines that repeat verbatim across a shard; news needs one refinement: copies of
+the *same* story (syndication, re-scrapes) share every line, and those lines are content. So the
+warehouse counts a line once per story cluster, and a line becomes a publisher's boilerplate only when
+it recurs in enough distinct clusters (`LearnedConfig`). This module says what a sighting is; the
+counts live in the warehouse (`newsetl.warehouse.learned`), and the removal itself is the cleaner's
+`learned` pass (`clean_text(..., learned=keys)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from newsetl.text.lines import is_story_line, normalize_line
+
+LEARNED = "learned"  # the removals' category and rule
+
+
+@dataclass(frozen=True)
+class LearnedConfig:
+    """When a recurring line counts as a publisher's boilerplate. Every field has a working default."""
+
+    min_clusters: int = 5  # distinct story clusters the line must appear in
+    min_share: float = 0.1  # ... and at least this share of the publisher's recorded clusters
+    story_min_share: float = 0.5  # a line that reads as a story sentence must be in this share
+    max_words: int = 40  # longer lines are paragraphs: never recorded, never learned
+    min_key_chars: int = 6  # shorter normalized keys ("by", "ap") are too generic to learn
+    batch_rows: int = 50_000  # sightings inserted per Arrow chunk
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One short line of one article's body, as the warehouse counts it."""
+
+    line_key: str  # normalize_line of the line
+    sample_text: str  # the line verbatim (stripped)
+    words: int
+    story_like: bool  # reads as a story sentence: needs story_min_share to be learned
+
+
+def publisher_key(publisher: str | None) -> str:
+    """How publishers are matched: "The Independent " and "the independent" are one publisher."""
+    return (publisher or "").strip().casefold()
+
+
+def line_sightings(body: str, cfg: LearnedConfig = LearnedConfig()) -> Iterator[Sighting]:
+    """The distinct short lines of a body worth counting (each key once per body)."""
+    seen: set[str] = set()
+    for raw in body.split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        words = len(line.split())
+        if words > cfg.max_words:
+            continue
+        key = normalize_line(line)
+        if len(key) < cfg.min_key_chars or key in seen:
+            continue
+        seen.add(key)
+        yield Sighting(key, line, words, is_story_line(line))

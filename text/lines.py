@@ -1,0 +1,144 @@
+"""Line helpers shared by the cleaning passes: the shape of a line (story sentence, list item, link
+title, headline), the key learned boilerplate counts lines by, and the mutable per-line state of one
+`clean_text` call."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from newsetl.text.rules import CleanSettings
+
+TOKEN = re.compile(r"\w+")
+
+DIGIT = re.compile(r"\d")
+
+YEAR_TOKEN = re.compile(r"(?<![\w])(?:19|20)\d\d(?![\w])")
+
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
+
+_NORM_NOISE = re.compile(r"[\W\d_]+")
+
+_SPACES = re.compile(r"\s+")
+
+_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "})
+
+# A story sentence ends with sentence punctuation or a closing quote/bracket after it.
+_SENTENCE_END = re.compile(r"""[.!?…]["'”’»)\]]*\s*$|["”’»]\s*$""")
+
+# Cheap "verb-bearing" test for Latin-script text: common finite verbs/auxiliaries or -ed/-ing forms.
+_VERBS = (
+    "is are was were be been being am has have had do does did will would can could shall should may might "
+    "must said says say told tells tell added adds according announced reported wrote think thinks believe "
+    "know knew want wants make makes made get gets got take takes took go goes went come comes came see "
+    "sees saw find finds found give gives gave show shows showed need needs use uses become became seem "
+    "seems include includes expect expects plan plans called calls asked asks warned warns")
+
+_VERBISH = frozenset(_VERBS.split())
+
+_BOUNDARY_BEFORE = set(".!?…:;|/·•–—-)]}\"”’»")
+
+_OPENERS = set("([{|")
+
+
+# ------------------------------------------------------------------------------------ line helpers
+def normalize_line(line: str) -> str:
+    """Key of a line for learned boilerplate: NFKC, casefold, digits and punctuation dropped, spaces
+    collapsed. "© 2019 Acme Inc. All rights reserved." and "© 2021 ACME inc — all rights reserved" share
+    the key "acme inc all rights reserved"."""
+    return _NORM_NOISE.sub(" ", unicodedata.normalize("NFKC", line).casefold()).strip()
+
+def norm_title(text: str) -> str:
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()).strip()
+
+def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> bool:
+    """Does this line read as a sentence of the story: long, ends like a sentence (. ! ? … or a closing
+    quote), and verb-bearing? The verb test is cheap: a common English verb/auxiliary or -ed/-ing form,
+    or, for any language, mostly lowercase words (prose), which a list of names or link titles is not."""
+    s = line.strip()
+    words = s.split()
+    if len(words) < min_words or not _SENTENCE_END.search(s):
+        return False
+    # First letter of each word, past one leading quote or bracket; a cheap, script-agnostic case test.
+    lower = sum(1 for w in words if w[0].islower() or (not w[0].isalnum() and w[1:2].islower()))
+    if lower * 2 >= len(words):
+        return True
+    if not any(c.islower() or c.isupper() for c in s):
+        return True  # scripts without case (CJK, Arabic, ...): length and punctuation must do
+    latin = (w.strip(".,;:!?\"'“”‘’()[]").casefold() for w in words if w.isascii())
+    return any(w in _VERBISH or (len(w) > 4 and w.endswith(("ed", "ing"))) for w in latin)
+
+def is_list_item(line: str) -> bool:
+    return _LIST_MARKER.match(line) is not None
+
+def line_core(line: str) -> str:
+    """The line without surrounding space and without a leading list marker ("- ", "• ", "3. ")."""
+    s = line.strip()
+    m = _LIST_MARKER.match(s)
+    return s[m.end():] if m else s
+
+def at_boundary(line: str, start: int, end: int) -> bool:
+    """May a span [start, end) be cut out of `line` without cutting a sentence in two?"""
+    before = line[:start].rstrip()
+    ok_start = (not before or line[start] in _OPENERS or before[-1] in _BOUNDARY_BEFORE
+                or (start > 0 and line[start - 1] in _BOUNDARY_BEFORE))
+    after = line[end:]
+    rest = after.lstrip()
+    span_last = line[end - 1] if end > start else ""
+    ok_end = (not rest or span_last in ".!?…:;|)]}”\"" or rest[0] in "|/·•–—-([" or
+              (after[:1].isspace() and (rest[0].isupper() or rest[0].isdigit() or rest[0] in "\"“‘'"))
+              or (span_last in ".!?" and rest[0].isupper()))
+    return ok_start and ok_end
+
+def is_title(line: str, title_keys: Sequence[str]) -> bool:
+    n = norm_title(line_core(line))
+    if len(n) <= 3:
+        return False
+    for t in title_keys:
+        if n == t or (len(n) >= 20 and n in t) or (len(t) >= 20 and t in n and len(n) <= 1.5 * len(t) + 10):
+            return True
+    return False
+
+def looks_like_link_title(s: str, st: CleanSettings) -> bool:
+    """A line under a "Related"/"More stories" header that is a link title, not a paragraph: short and
+    not closed like a statement (a question is a common link title: "Who will win in 2020?")."""
+    words = len(s.split())
+    if is_list_item(s):
+        return words <= st.list_item_max_words
+    stripped = s.strip()
+    return words <= st.block_item_max_words and not stripped.endswith((".", "!", ":", ";"))
+
+def continues(line: str, nxt: str) -> bool:
+    """Is `line` a hard-wrapped piece of a paragraph (ends mid-sentence, next line goes on in lowercase)?"""
+    end = line.rstrip()[-1:]
+    return end in ",-‐–" or (nxt[:1].islower() and not is_list_item(nxt))
+
+_SMALL_WORDS = frozenset({"a", "an", "the", "of", "on", "in", "at", "to", "for", "and", "or", "but", "by",
+                          "vs", "via", "with", "from", "as", "is", "are"})
+
+def is_title_case(line: str) -> bool:
+    """Headline-style capitalisation ("11 Fascinating Facts About Our Galaxy"), which a sentence or a
+    story's bullet point ("two ripe pears, cored") does not have."""
+    words = [w for w in line_core(line).split() if w[:1].isalnum()]
+    if len(words) < 3:
+        return False
+    big = [w for w in words if w.casefold() not in _SMALL_WORDS]
+    caps = sum(1 for w in big if w[0].isupper() or w[0].isdigit())
+    return bool(big) and caps >= 0.8 * len(big)
+
+# ------------------------------------------------------------------------------------------- clean
+@dataclass
+class Line:
+    text: str
+    start: int  # offset of the line in the input
+    removed: tuple[str, str] | None = None  # (category, rule) when the whole line goes
+    cuts: list[tuple[int, int, str, str]] = field(default_factory=list)  # (start, end, category, rule)
+    protected: bool = False
+    story: bool | None = None
+
+    def is_story(self, settings: CleanSettings) -> bool:
+        if self.story is None:
+            self.story = is_story_line(self.text, settings.story_min_words)
+        return self.story
