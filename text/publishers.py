@@ -69,6 +69,9 @@ ministry department agency office bank club church hospital company corporation 
 entertainment communications productions holdings partners labs technologies systems solutions
 insights capital markets business finance financial economist economic politics science sports
 sport health tech technology weather fm am blog blogs podcast podcasts hub central live
+advertiser argus beacon clarion courant eagle gleaner intelligencer mercury messenger pilot progress
+republican democrat spectator statesman tidings transcript citizen advocate banner bee blade enterprise
+item packet patriot recorder republic telegram vindicator whig tribune-review currents outlook
 """
 _ORG_WORDS = frozenset(_ORG_WORDS_TEXT.split())
 _POSSESSIVE_RE = re.compile(r"(?:'s|(?<=s)')$", re.IGNORECASE)  # after _fold: ’ is '; "Reuters'" keeps its s
@@ -161,6 +164,11 @@ def outlet_key(name: str | None) -> str:
     s = re.sub(r"\.(?:com|org|net|co\.uk|co|info|news|gov)$", "", s)
     return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode() or s) or \
         re.sub(r"\W", "", s)
+
+
+def has_org_word(name: str) -> bool:
+    """A word only organisations carry in their names ("Times", "Press", "Radio", "Theater", ...)."""
+    return any(re.sub(r"[^a-z]", "", w.lower()) in _ORG_WORDS for w in _strip_possessive(_fold(name)).split())
 
 
 def looks_like_person(name: str) -> bool:
