@@ -23,7 +23,7 @@ def _con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
 
 def _batch(rows: list[tuple[str, str | None, str | None]]) -> pa.Table:
     schema = arrow_schema(ARTICLES)
-    data = {name: [None] * len(rows) for name in schema.names}
+    data: dict[str, list[object]] = {name: [None] * len(rows) for name in schema.names}
     data["article_id"] = data["doc_id"] = data["source_uri"] = [r[0] for r in rows]
     data["publisher_raw"] = [r[1] for r in rows]
     data["url"] = [r[2] for r in rows]
