@@ -43,11 +43,13 @@ from newsetl.tasks.pool import PoolConfig, close_pool, open_pool
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessConfig, make_context
+from newsetl.text.publishers import load_publisher_file
 from newsetl.text.sign import SignConfig
 from newsetl.warehouse.connect import default_db_path, migrate, run_lock, writer
 from newsetl.warehouse.dedup import check_scheme
 from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.load import finish_run, start_run
+from newsetl.warehouse.publishers import register_user_publishers
 
 T = TypeVar("T")
 # Raw bytes read at once (with `files_per_read`, a group); at most two groups are held, the one being
@@ -143,19 +145,23 @@ def ingest(
     workers: int | None = None,
     doc_seconds: float = 20.0,
     take_lock: bool = True,
+    publishers_files: list[str] | None = None,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs (and URLs) into the warehouse; return the run summary.
 
     Memory is bounded by two groups of `files_per_read` raw inputs and three batches in flight.
     `workers` is the number of worker processes for the CPU-bound stages (default: one per usable core;
-    0 or 1 = in-process).
+    0 or 1 = in-process). `publishers_files`: JSON alias files (`newsetl.text.publishers.load_publisher_file`),
+    stored in the warehouse before the first batch so every article of the run resolves against them.
     """
     logger = get_run_logger()
     db_path = str(Path(db) if db else default_db_path())
     n_workers = usable_cores() if workers is None else workers
     run_id = uuid.uuid4().hex
     params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
-              "rules_files": rules_files or [], "workers": n_workers}
+              "rules_files": rules_files or [], "workers": n_workers, "publishers_files": publishers_files or []}
+    # Read the alias files before anything is written: a bad file fails the run at once, with its name.
+    user_publishers = [p for path in publishers_files or () for p in load_publisher_file(path)]
     sign_cfg = SignConfig()
     dedup_cfg = DedupConfig(sign=sign_cfg)
     learned_cfg = LearnedConfig()
@@ -169,6 +175,7 @@ def ingest(
             migrate(con)
             check_scheme(con, dedup_cfg)
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
+            register_user_publishers(con, user_publishers, run_id)
             # What earlier runs learned is applied while cleaning; what this run learns, by reclean below.
             learned = learned_keys_by_publisher(con, learned_cfg)
         pool_key: str | None = None

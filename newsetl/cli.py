@@ -28,6 +28,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from newsetl.flows.ingest import ingest
     from newsetl.tasks.prefect_server import ServeError, configured_api_url, use_temporary_server
+    from newsetl.text.publishers import PublishersFileError
     from newsetl.text.rules import RulesError
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, run_lock
 
@@ -42,11 +43,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 # to this process, rather than let Prefect start one that outlives a kill -9.
                 use_temporary_server(stack)
             summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size, rules_files=rules,
-                             workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False)
+                             workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
+                             publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"))
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 3
-    except RulesError as exc:
+    except (RulesError, PublishersFileError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 2
     except ServeError as exc:
@@ -276,6 +278,14 @@ def _rules_files(args: argparse.Namespace) -> list[str]:
     return rules
 
 
+def _env_files(given: list[str] | None, env: str) -> list[str]:
+    """Files given on the command line, then those of $env (os.pathsep-separated)."""
+    files = list(given or [])
+    if value := os.environ.get(env):
+        files.extend(p for p in value.split(os.pathsep) if p)
+    return files
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="newsetl", description="News-text ETL into DuckDB, as Prefect flows.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -292,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes for extract/repair/clean/sign (default: one per core; 0: in-process)")
     p.add_argument("--doc-seconds", type=float, default=20.0,
                    help="time limit for one document; a slower one is quarantined (enforced in workers)")
+    p.add_argument("--publishers", action="append",
+                   help="publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); repeatable; "
+                        "also $NEWSETL_PUBLISHERS")
     p.set_defaults(func=cmd_ingest)
 
     p = with_db(sub.add_parser("reclean", help="re-clean stored articles with newly learned boilerplate"))

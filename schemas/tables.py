@@ -112,6 +112,8 @@ ARTICLES = Table("articles", (
     _c("cluster_id", S, "the story: one id for all its copies", loaded=False),
     _c("is_canonical", BOOL, "exactly one article per cluster", loaded=False),
     _c("run_id", S, nullable=False),
+    Column("publisher_raw", S, comment="the publisher as the document named it (before canonicalization)", since=7),
+    Column("publisher_key", S, comment="publishers.publisher_key: the outlet, for joins (NULL: no outlet)", since=7),
 ), primary_key=("article_id",), comment="one row per normalized article")
 
 REMOVALS = Table("removals", (
@@ -223,11 +225,29 @@ BOILERPLATE_PUBLISHERS = Table("boilerplate_publishers", (
     _c("updated_at", TS, nullable=False),
 ), primary_key=("publisher",), since=4)
 
+# --- publishers as entities (version 7)
+PUBLISHERS = Table("publishers", (
+    _c("publisher_key", S, "folded name: case, The, legal suffix, possessive, spacing, domain", nullable=False),
+    _c("name", S, "the canonical name articles.publisher holds", nullable=False),
+    _c("aliases", S, "spellings seen (or given by the user) for this outlet, sorted", duck="JSON", nullable=False),
+    _c("domains", S, "registrable domains its articles were hosted on, sorted", duck="JSON", nullable=False),
+    _c("source", S, "seen | user (a --publishers file names it; its name wins)", nullable=False),
+    _c("updated_run_id", S),
+), primary_key=("publisher_key",), since=7,
+    comment="one row per outlet: canonical name, aliases and domains; new names are resolved against it")
+
+PUBLISHER_ALIASES = Table("publisher_aliases", (
+    _c("alias_key", S, "outlet_key of a spelling or the main label of a domain", nullable=False),
+    _c("publisher_key", S, "the outlet it names", nullable=False),
+    _c("source", S, "user | domain (a domain its articles were hosted on)", nullable=False),
+), primary_key=("alias_key",), since=7,
+    comment="keys that name an outlet under another key (user file, or a domain unlike the name)")
+
 TABLES: tuple[Table, ...] = (
     RUNS, DOCUMENTS, ARTICLES, REMOVALS, QUARANTINE, CLUSTERS, INPUTS,
     DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS,
     BOILERPLATE_SIGHTINGS, BOILERPLATE_LINES, BOILERPLATE_APPLIED, BOILERPLATE_PUBLISHER_CLUSTERS,
-    BOILERPLATE_PUBLISHERS,
+    BOILERPLATE_PUBLISHERS, PUBLISHERS, PUBLISHER_ALIASES,
 )
 
 # (version, name): each is applied once, in order, and recorded in `schema_migrations`.
@@ -236,6 +256,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (2, "inputs seen, for cheap drop-folder re-runs"),
     (3, "dedup tables: signatures, LSH bands, verified pairs"),
     (4, "learned boilerplate counts"),
+    (7, "publishers as entities: canonical names, aliases, domains; articles.publisher_raw/publisher_key"),
 )
 
 

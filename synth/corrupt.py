@@ -175,6 +175,101 @@ def _mojibake(text: str, rng: random.Random) -> str:
     return once(text)
 
 
+# ----------------------------------------------------------------------------- issue 15: kinds from the outside in
+# How scraped news really gets damaged, each kind on its own (bench/repair_eval.py --kinds-table).
+# TUNED_KINDS were looked at while repair was worked on; HELDOUT_KINDS are variants of the same damage
+# that repair was NOT tuned on: their figure is the estimate for corruptions not seen before.
+_VOWELS = "aeiouyAEIOUY"
+_SYLLABLE_RE = re.compile(r"(?<=[aeiouy])(?=[bcdfghjklmnpqrstvwz][aeiouy])")  # ba-na-na: V-CV
+
+
+def _cp1252_strict(text: str, rng: random.Random) -> str:
+    """UTF-8 decoded as cp1252 by a strict decoder: the five undefined bytes (0x81 0x8D 0x8F 0x90 0x9D,
+    e.g. the last byte of "”") become U+FFFD, or are dropped, or kept as C1 controls (WHATWG)."""
+    mode = rng.choice(["replace", "ignore", "whatwg"])
+    if mode == "whatwg":
+        return _as_cp1252(text)
+    return text.encode("utf-8").decode("cp1252", errors=mode)
+
+
+def _soft_hyphen_syllables(text: str, rng: random.Random) -> str:
+    """A CMS hyphenation filter: soft hyphens at syllable boundaries (V-CV) of some long words."""
+    def word(m: re.Match[str]) -> str:
+        w = m.group(0)
+        return _SYLLABLE_RE.sub("\u00ad", w) if rng.random() < 0.4 else w
+    return re.sub(r"[^\W\d_]{7,}", word, text)
+
+
+def _double_escape(text: str, rng: random.Random) -> str:
+    """HTML escaped twice by two templating layers: '&amp;quot;', '&amp;#8217;', '&amp;amp;'."""
+    table = {'"': "&amp;quot;", "’": "&amp;#8217;", "‘": "&amp;#8216;", "“": "&amp;#8220;", "”": "&amp;#8221;",
+             "&": "&amp;amp;", "—": "&amp;mdash;", "–": "&amp;#x2013;", "'": "&amp;#39;"}
+    return "".join(table[c] if c in table and rng.random() < 0.7 else c for c in text)
+
+
+def _nbsp_typography(text: str, rng: random.Random) -> str:
+    """NBSP where French/typographic CMSs put it: thousands groups, before units, after short words."""
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", lambda m: m.group(0), text)
+    return re.sub(r"(?<=\b\w)\s|(?<=\d) (?=[%a-zA-Z£$€])", lambda m: "\u00a0" if rng.random() < 0.6 else m.group(0),
+                  text)
+
+
+def _mojibake_mixed_twice(text: str, rng: random.Random) -> str:
+    """A page assembled from pieces: some paragraphs mis-decoded once, some twice, some not at all."""
+    parts = text.split("\n")
+    out = []
+    for p in parts:
+        r = rng.random()
+        out.append(_as_cp1252(_as_cp1252(p)) if r < 0.3 else _as_cp1252(p) if r < 0.6 else p)
+    return "\n".join(out)
+
+
+def _latin1_then_cp1252(text: str, rng: random.Random) -> str:
+    """A cp1252 file read as Latin-1 (smart quotes become C1 controls), saved as UTF-8, read as cp1252."""
+    c1 = "".join(c.encode("cp1252").decode("latin-1") if c in _CP1252_PUNCT else c for c in text)
+    return _as_cp1252(c1)
+
+
+def _soft_hyphen_everywhere(text: str, rng: random.Random) -> str:
+    """Every long word hyphenated at every V-CV boundary, and an NBSP after a few of them."""
+    text = re.sub(r"[^\W\d_]{6,}", lambda m: _SYLLABLE_RE.sub("\u00ad", m.group(0)), text)
+    return re.sub(r"(?<=[a-z]) (?=[a-z])", lambda m: "\u00a0" if rng.random() < 0.05 else " ", text)
+
+
+def _triple_escape(text: str, rng: random.Random) -> str:
+    """Entities escaped three times ('&amp;amp;#8217;') and named forms for the quotes."""
+    table = {"’": "&amp;amp;rsquo;", "“": "&amp;amp;ldquo;", "”": "&amp;amp;#x201D;", "&": "&amp;amp;amp;",
+             '"': "&amp;amp;#34;"}
+    return "".join(table[c] if c in table and rng.random() < 0.8 else c for c in text)
+
+
+def _line_hyphenation_syllables(text: str, rng: random.Random) -> str:
+    """Hard-wrapped columns: long words split at a V-CV boundary with a visible hyphen and a line break."""
+    def word(m: re.Match[str]) -> str:
+        w = m.group(0)
+        cuts = [c.start() for c in _SYLLABLE_RE.finditer(w) if 3 <= c.start() <= len(w) - 3]
+        if not cuts or rng.random() > 0.15 or not w.islower():
+            return w
+        cut = rng.choice(cuts)
+        return w[:cut] + "-\n" + w[cut:]
+    return re.sub(r"[^\W\d_]{8,}", word, text)
+
+
+TUNED_KINDS: Mapping[str, Callable[[str, random.Random], str]] = {
+    "cp1252_strict_decode": _cp1252_strict,
+    "soft_hyphen_syllables": _soft_hyphen_syllables,
+    "html_double_escape": _double_escape,
+    "nbsp_typography": _nbsp_typography,
+}
+HELDOUT_KINDS: Mapping[str, Callable[[str, random.Random], str]] = {
+    "mojibake_mixed_once_twice": _mojibake_mixed_twice,
+    "latin1_then_cp1252": _latin1_then_cp1252,
+    "soft_hyphen_every_syllable": _soft_hyphen_everywhere,
+    "html_triple_escape": _triple_escape,
+    "line_hyphenation_syllables": _line_hyphenation_syllables,
+}
+
+
 CORRUPTORS: Mapping[str, Callable[[str, random.Random], str]] = {
     "glued_sentence": _glue,
     "blank_lines": _blank_lines,

@@ -32,7 +32,7 @@ FOLDERS = {
 RANK = {"schemas": 0, "sources": 1, "text": 1, "warehouse": 2, "tasks": 3, "flows": 4, "cli": 5}
 # What the warehouse may take from the text core: hashing, near-duplicate matching, line keys. Never the
 # cleaner, the extractor or the pipeline: the warehouse stores and queries, it does not clean text.
-WAREHOUSE_MAY_USE = {"newsetl.text.sign", "newsetl.text.lsh", "newsetl.text.learned"}
+WAREHOUSE_MAY_USE = {"newsetl.text.sign", "newsetl.text.lsh", "newsetl.text.learned", "newsetl.text.publishers"}
 PURE = ("schemas", "sources", "text")
 NOT_IN_PURE = {"prefect", "duckdb", "newsetl.tasks", "newsetl.flows", "newsetl.warehouse"}
 BARE_NAMES = {"flows", "tasks", "schemas", "warehouse", "sources", "text", "bench", "tests"}

@@ -27,6 +27,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from newsetl.schemas.records import Metadata, Removal
+from newsetl.text.publishers import has_org_word, is_outlet
 
 # Removal categories and rules written by this stage.
 TITLE = "title"
@@ -299,6 +300,7 @@ _BY_RE = re.compile(
     r"^\s*(?:by|written by|words by|story by|text by|reporting by|von|par|por|di|door|av|af)\s*:?\s+(?P<rest>.+)$",
     re.IGNORECASE,
 )
+_DATED_BY_RE = re.compile(r"^(?P<pre>.*?\d.*?)\s+by\s+(?P<rest>[A-Z].+)$", re.IGNORECASE)
 _NAME_TOKEN_RE = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’.-])*$")
 _SEPARATORS_RE = re.compile(r"\s+[|•·/]\s+|\s+[–—-]\s+|\s*\|\s*")
 
@@ -310,8 +312,8 @@ def _is_name(text: str) -> bool:
         return False
     for person in people:
         tokens = person.split()
-        if not 2 <= len(tokens) <= 4:
-            return False
+        if not 2 <= len(tokens) <= 4 or has_org_word(person):
+            return False  # "Pinewood Times", "Associated Press": an outlet, not a person
         for tok in tokens:
             low = tok.lower()
             if low in _NAME_PARTICLES:
@@ -338,10 +340,20 @@ def parse_byline(line: str) -> str | None:
     if not s or len(s) > 160 or (s.endswith((".", "?", "!")) and not re.search(r"\b[A-Z]\.$", s)):
         return None
     by = _BY_RE.match(s)
+    if by is None:
+        # "Posted on January 5, 2024 by Jane Doe", "Published 3 May 2022 by Jane Doe": a date, then "by".
+        dated = _DATED_BY_RE.match(s)
+        if dated and _date_line(dated.group("pre")):
+            by = dated
     rest = by.group("rest") if by else s
+    # "Reporting by Jane Doe; Editing by John Roe": the reporter is the byline, the editor is not.
+    rest = rest.split(";")[0]
     parts = [p.strip() for p in _SEPARATORS_RE.split(rest) if p.strip()]
     if not parts:
         return None
+    # "March 6, 2022 | Jane Doe": a date part before the name is skipped (parse_date reads it).
+    while len(parts) > 1 and _date_line(parts[0]):
+        parts = parts[1:]
     head = parts[0]
     # "Jane Doe, Reuters" / "Jane Doe, Senior Correspondent": try the whole, then without the last part.
     candidates = [head]
@@ -510,13 +522,25 @@ _ORIGINAL_RES = (
                r"(?P<n>[^\n]{2,80}?)\s*[.!]?\s*$", re.IGNORECASE),
     re.compile(r"\brepublished\s+(?:with\s+permission\s+)?(?:from|by)\s+(?P<n>[^\n]{2,80}?)\s*[.!]?\s*$",
                re.IGNORECASE),
+    # "This story was produced by X and is republished with permission" (non-profit newsrooms' form).
+    re.compile(r"\b(?:produced|written|reported|published)\s+by\s+(?P<n>[^\n]{2,60}?)\s+and\s+(?:is\s+|was\s+)?"
+               r"(?:re-?published|reprinted|shared|distributed)\b", re.IGNORECASE),
 )
+# "Source: Metro Transit News" on a line of its own at the end; the name must be an outlet ("Source:
+# company filings", "Source: Getty" are not).
+_SOURCE_LINE_RE = re.compile(r"^\s*(?:source|via|courtesy(?:\s+of)?)\s*:\s*(?P<n>[A-Z][^\n]{1,60}?)\s*\.?\s*$",
+                             re.IGNORECASE)
+# Where a name in a syndication line ends: "X under a Creative Commons license", "X. Reprinted with
+# permission", "X with permission", "X and is republished".
+_OUTLET_END_RE = re.compile(r"\.\s|\s+(?:under|with|and|for|on|in)\s+(?:a|an|the|permission|is|was|their|its|our)\b",
+                            re.IGNORECASE)
 # "WASHINGTON (AP) — ", "LONDON (Reuters) - ", "(CNN) —" at the start of the story.
 _AGENCY_DATELINE_RE = re.compile(r"^[^\n(]{0,60}?\((?P<n>[A-Z][A-Za-z]{1,14}(?: [A-Z][a-z]+)?)\)\s*[—–-]{1,2}\s")
 
 
 def _clean_outlet(name: str) -> str | None:
-    name = re.sub(r"\s+", " ", name).strip(" .,:;!\"'“”’")
+    name = _OUTLET_END_RE.split(re.sub(r"\s+", " ", name), 1)[0]
+    name = name.strip(" .,:;!\"'“”’")
     name = re.sub(r"\s*\((?:opens|link)[^)]*\)$", "", name, flags=re.IGNORECASE)
     name = re.sub(r"\s+(?:here|today|website|\.com)$", "", name, flags=re.IGNORECASE)
     if not name:
@@ -538,6 +562,11 @@ def original_publisher_of(texts: Sequence[str], body_start: str) -> str | None:
                 name = _clean_outlet(m.group("n"))
                 if name:
                     return name
+    for text in texts:
+        m = _SOURCE_LINE_RE.match(text)
+        if m and m.group("n")[0].isupper() and (name := _clean_outlet(m.group("n"))) and is_outlet(name) \
+                and has_org_word(name):
+            return name
     m = _AGENCY_DATELINE_RE.match(body_start)
     if m:
         code = m.group("n")
@@ -574,6 +603,9 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     byline = _head_byline(head, idx, hints, taken, date_texts)
     if byline is None:  # bylines the cleaner took out (category "byline") count too
         byline = next((name for r in removals if r.category == BYLINE and (name := parse_byline(r.text))), None)
+    if byline is None:  # "Reporting by Jane Doe; Editing by John Roe" is removed as a credit line
+        byline = next((name for r in removals if r.category == "credit" and _BY_RE.match(r.text)
+                       and (name := parse_byline(r.text))), None)
     language = detect_language(body, config.language_sample_chars)
     languages = ("en",) if language in (None, "en") else ("en", language)
     published_at = _published_at(hints, date_texts, languages, config)
@@ -671,6 +703,8 @@ def _original_publisher(removals: Sequence[Removal], lines: Sequence[_Line], tak
     """The original publisher a syndicated copy names (never the publisher itself)."""
     syndication_texts = [r.text for r in removals if r.category == "syndication"]
     syndication_texts += [line.text for line in lines[-3:]]
+    # "Source: X" lines are credits to the cleaner; original_publisher_of only takes an outlet from them.
+    syndication_texts += [r.text for r in removals if r.category == "credit" and _SOURCE_LINE_RE.match(r.text)]
     kept_start = next((ln.text for ln in lines if ln not in {t[0] for t in taken}), "")
     original = original_publisher_of(syndication_texts, kept_start)
     if original and publisher and _squash(original) == _squash(publisher):

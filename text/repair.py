@@ -34,6 +34,7 @@ Measure: bench/repair_eval.py (corrupted AEB ground-truth bodies; figures in its
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from collections import Counter
@@ -353,10 +354,60 @@ def _ftfy_line(line: str, config: RepairConfig, counts: Counter[str]) -> str:
     return fixed
 
 
+# UTF-8 decoded as cp1252 by a strict decoder loses the five bytes cp1252 leaves undefined (0x81, 0x8D,
+# 0x8F, 0x90, 0x9D): they become U+FFFD or vanish. The right double quote is E2 80 9D, so every "”" of
+# such a page shows as "â€�" or a bare "â€", and ftfy, unable to decode the line as a whole, reads
+# "â€ " as the dagger "†" (E2 80 A0 with its NBSP lost). "â€" followed by no continuation byte occurs in
+# no language; putting the lost byte back as the C1 control a browser would have kept (0x9D, the only
+# undefined byte that completes a common character after E2 80) lets ftfy decode the line whole.
+_LOST_AFTER_E280_RE = re.compile(f"\u00e2\u20ac(?:\ufffd|(?!{_CONT_CLASS}))")
+# After a two-byte lead ("Ã", "Ä", "Å" ...) the lost byte makes one of five letters ("Ã�" is Á, Í, Ï, Ð
+# or Ý): the one that makes the most frequent word (wordfreq) is put back, only with U+FFFD as the proof.
+_LOST_AFTER_LEAD_RE = re.compile("([\u00c2-\u00df])\ufffd")
+_UNDEFINED_CP1252 = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+
+
+def _restore_lost_bytes(text: str) -> str:
+    if "\u00e2\u20ac" in text:
+        # Counted as mojibake when ftfy decodes the line (the restored byte alone is not a repair).
+        text = _LOST_AFTER_E280_RE.sub("\u00e2\u20ac\x9d", text)
+    if "\ufffd" in text and _LOST_AFTER_LEAD_RE.search(text):
+        zipf = _wordfreq_zipf()
+
+        def pick(m: re.Match[str]) -> str:
+            lead = m.group(1).encode("sloppy-windows-1252", errors="ignore")
+            if len(lead) != 1:
+                return m.group(0)
+            start = m.start()
+            while start > 0 and text[start - 1].isalpha():
+                start -= 1
+            end = m.end()
+            while end < len(text) and (text[end].isalpha() or text[end] in "\u20ac\u00a9\u00ae"):
+                end += 1
+            best, best_score = m.group(0), -1.0
+            for byte in _UNDEFINED_CP1252:
+                try:
+                    char = (lead + bytes([byte])).decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                word = (text[start:m.start()] + char + text[m.end():end]).casefold()
+                with contextlib.suppress(UnicodeError):  # the rest of the word may be mojibake too
+                    word = word.encode("sloppy-windows-1252").decode("utf-8")
+                score = zipf(word, "en") if zipf else 0.0
+                if score > best_score:
+                    best, best_score = m.group(1) + bytes([byte]).decode("latin-1"), score
+            return best
+
+        text = _LOST_AFTER_LEAD_RE.sub(pick, text)
+    return text
+
+
 def _repair_characters(text: str, config: RepairConfig, counts: Counter[str]) -> str:
     if config.normalize_line_endings and ("\r" in text or "\u2028" in text or "\u2029" in text):
         text, n = _LINE_BREAK_RE.subn("\n", text)
         counts[LINE_ENDING] += n
+    if config.fix_encoding and ("\u00e2\u20ac" in text or "\ufffd" in text):
+        text = _restore_lost_bytes(text)
     # ftfy before removing invisible characters: a soft hyphen or NBSP can be half of a mojibake pair
     # ("Ã\u00ad" is "í", "Â\u00a0" is an NBSP). A ZWSP inserted *inside* a mojibake sequence is
     # removed below, and the confirming second pass of repair_text then fixes what it hid.

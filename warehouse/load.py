@@ -25,6 +25,7 @@ from newsetl.text.sign import Signatures
 from newsetl.warehouse.connect import rollback
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
 from newsetl.warehouse.learned import record_articles
+from newsetl.warehouse.publishers import resolve_publishers
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ def articles_table(articles: Sequence[Article], hashes: Sequence[str], run_id: s
         "body": _clean_str(a.body), "word_count": a.word_count, "content_type": a.content_type,
         "body_hash": digest, "repairs": _json(dict(a.repairs)),
         "extra": _json(dict(a.extra)) if a.extra else None, "run_id": run_id,
+        # The outlet is resolved against the warehouse's alias table at load (resolve_publishers).
+        "publisher_raw": _clean_str(a.publisher), "publisher_key": None,
     } for a, digest in zip(articles, hashes, strict=True)]
     return _rows_table(ARTICLES, rows)
 
@@ -214,6 +217,7 @@ def load_batch(
         new_ids = set(art_new.column("article_id").to_pylist())
         rem_new = rem_t.filter(pa.array([aid in new_ids for aid in rem_t.column("article_id").to_pylist()],
                                         pa.bool_())) if rem_t.num_rows else rem_t
+        art_new = resolve_publishers(con, art_new, run_id)
         n_art = _insert(con, "articles", art_new)
         n_rem = _insert(con, "removals", rem_new)
         n_q = _insert(con, "quarantine", q_t, key="quarantine_id")

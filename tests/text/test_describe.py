@@ -230,3 +230,17 @@ def test_seeds_metadata() -> None:
     assert meta["001"].published_at is not None and meta["001"].published_at.date().isoformat() == "2022-02-21"
     assert meta["003"].original_publisher == "Business Insider"
     assert meta["002"].title is None  # a caption-led story has no headline line
+
+
+def test_heldout_and_dev_metadata_sets_meet_the_targets() -> None:
+    """Per field on invented articles (tests/data/describe_{dev,heldout}.json), the whole text path."""
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "bench" / "describe_heldout.py"
+    spec = importlib.util.spec_from_file_location("describe_heldout", path)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name in ("describe_dev.json", "describe_heldout.json"):
+        result = bench.score(Path(__file__).parents[1] / "data" / name)
+        assert result["share"] >= 0.9, result

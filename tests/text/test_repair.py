@@ -295,3 +295,20 @@ def test_with_wordfreq_compounds_keep_their_hyphen() -> None:
     pytest.importorskip("wordfreq", reason="wordfreq is an optional dependency of repair")
     assert repair_text("an anti-\ndrug plan").text == "an anti-drug plan"
     assert repair_text("the infor-\nmation age").text == "the information age"
+
+
+@pytest.mark.parametrize(("broken", "expected"), [
+    ("the end,\u00e2\u20ac\ufffd he said", "the end,” he said"),  # strict cp1252 decode, errors=replace
+    ("\u00e2\u20ac\u0153We\u00e2\u20ac said", "“We” said"),  # errors=ignore: the 0x9D byte vanished
+])
+def test_bytes_lost_to_a_strict_cp1252_decode_are_restored(broken: str, expected: str) -> None:
+    assert repair_text(broken).text == expected
+
+
+def test_issue15_kinds_tuned_and_heldout_restore_a_story() -> None:
+    from newsetl.synth.corrupt import HELDOUT_KINDS, TUNED_KINDS
+
+    for name, step in {**TUNED_KINDS, **HELDOUT_KINDS}.items():
+        for seed in range(3):
+            broken = step(STORY, random.Random(f"{name}:{seed}"))
+            assert ws_norm(repair_text(broken).text) == ws_norm(STORY), (name, seed, broken)

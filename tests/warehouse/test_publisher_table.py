@@ -1,0 +1,81 @@
+"""The alias table: canonical names consistent across batches and orders, domains, user files."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from newsetl.schemas.tables import ARTICLES, arrow_schema
+from newsetl.text.publishers import UserPublisher
+from newsetl.warehouse.connect import migrate
+from newsetl.warehouse.publishers import abbreviates, register_user_publishers, resolve_publishers
+
+
+def _con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    migrate(con)
+    return con
+
+
+def _batch(rows: list[tuple[str, str | None, str | None]]) -> pa.Table:
+    schema = arrow_schema(ARTICLES)
+    data: dict[str, list[object]] = {name: [None] * len(rows) for name in schema.names}
+    data["article_id"] = data["doc_id"] = data["source_uri"] = [r[0] for r in rows]
+    data["publisher_raw"] = [r[1] for r in rows]
+    data["url"] = [r[2] for r in rows]
+    data["body"] = [""] * len(rows)
+    data["word_count"] = [0] * len(rows)
+    data["body_hash"] = data["run_id"] = ["x"] * len(rows)
+    return pa.table(data, schema=schema)
+
+
+def _load(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None, str | None]]) -> None:
+    resolved = resolve_publishers(con, _batch(rows), "run")
+    con.register("_b", resolved)
+    con.execute("INSERT INTO articles BY NAME SELECT * FROM _b")
+    con.unregister("_b")
+
+
+ROWS = [
+    ("a1", "Valley Gazette", None),
+    ("a2", None, "https://www.valleygazette.com/x"),
+    ("a3", "The Valley Gazette", "https://valleygazette.com/y"),
+    ("a4", "Aaron Schwartz", None),
+    ("a5", "Facebook", "https://www.nytimes.com/z"),
+    ("a6", "The New York Times", "https://www.nytimes.com/w"),
+]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3)))[:4])
+def test_same_outlet_same_name_in_any_order_and_batching(tmp_path: Path, order: tuple[int, ...]) -> None:
+    con = _con(tmp_path)
+    batches = [ROWS[0:2], ROWS[2:4], ROWS[4:6]]
+    for i in order:
+        _load(con, batches[i])
+    got = dict(con.execute("SELECT article_id, publisher FROM articles").fetchall())
+    assert got == {"a1": "The Valley Gazette", "a2": "The Valley Gazette", "a3": "The Valley Gazette",
+                   "a4": None, "a5": "The New York Times", "a6": "The New York Times"}
+    raw = dict(con.execute("SELECT article_id, publisher_raw FROM articles").fetchall())
+    assert raw["a4"] == "Aaron Schwartz" and raw["a1"] == "Valley Gazette"
+    assert con.execute("SELECT count(*) FROM publishers").fetchone() == (2,)
+
+
+def test_user_file_names_win_and_merge_aliases(tmp_path: Path) -> None:
+    con = _con(tmp_path)
+    _load(con, [("b1", "CBS Interactive Inc", None), ("b2", "CBS Interactive", "https://www.cbsnews.com/a")])
+    register_user_publishers(con, [UserPublisher("CBS News", ("CBS Interactive", "cbsnews.com"))])
+    _load(con, [("b3", "CBS Interactive", None), ("b4", "The CBS News", None)])
+    got = {r[0] for r in con.execute("SELECT DISTINCT publisher FROM articles").fetchall()}
+    assert got == {"CBS News"}
+
+
+def test_domain_abbreviations() -> None:
+    assert abbreviates("nytimes", "The New York Times")
+    assert abbreviates("wsj", "The Wall Street Journal")
+    assert abbreviates("bbc", "BBC News")
+    assert not abbreviates("cbsnews", "CBS Interactive")
+    assert not abbreviates("newsnow", "The Harbour Courier")

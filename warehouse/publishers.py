@@ -1,0 +1,197 @@
+"""Publishers, the warehouse side: the alias table, and each new article's publisher resolved against it.
+
+`publishers(publisher_key, name, aliases, domains, source)` holds one row per outlet; `publisher_aliases`
+maps keys that name an outlet under another key (a user's alias file, or a domain whose label is an
+abbreviation of the outlet's name: "nytimes.com" -> "The New York Times"). In the load transaction of
+each batch, `resolve_publishers` gives every article:
+- `publisher_raw`: what describe read from the document (container field, site name, signature line,
+  domain), kept as it was;
+- `publisher_key`: the outlet (`newsetl.text.publishers.outlet_key`, then the alias table), or NULL when
+  the document names no outlet (a person, a platform, a ticker, nothing);
+- `publisher`: the outlet's canonical name.
+
+Same outlet, same name, whatever the order: the canonical name is `display_name` over every spelling the
+outlet was seen under (an order-free choice), and when a new spelling changes it, the articles already
+stored under the outlet are renamed in the same transaction. A user's name (`--publishers FILE`) always
+wins and is never renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from newsetl.text.publishers import (
+    UserPublisher,
+    display_name,
+    is_outlet,
+    outlet_key,
+    registrable_domain,
+)
+
+SEEN = "seen"
+USER = "user"
+DOMAIN = "domain"
+_LEGAL_OR_ARTICLE = {"the", "inc", "ltd", "llc", "corp", "co", "plc", "gmbh", "limited", "group", "media"}
+
+
+def abbreviates(label: str, name: str) -> bool:
+    """True when a domain label is written from the name's words in order, each word whole, cut short or
+    left out ("nytimes" <- "The New York Times", "wsj" <- "Wall Street Journal", "bbc" <- "BBC News",
+    "theguardian" <- "The Guardian"), and not a bare initial letter. Such a domain is the outlet's own."""
+    words = [re.sub(r"[^0-9a-z]", "", w) for w in name.casefold().split()]
+    words = [w for w in words if w]
+    if not label or not words or len(label) < 2:
+        return False
+
+    def fit(i: int, j: int) -> bool:  # label[i:] from words[j:]
+        if i == len(label):
+            return True
+        if j == len(words):
+            return False
+        word = words[j]
+        for n in range(min(len(word), len(label) - i), 0, -1):
+            if label[i:i + n] == word[:n] and fit(i + n, j + 1):
+                return True
+        return fit(i, j + 1)
+
+    core = [w for w in words if w not in _LEGAL_OR_ARTICLE]
+    # One word, one letter: "n.com" is no evidence for "Northern Echo".
+    return fit(0, 0) and (len(label) > 1 and (len(core) != 1 or label.startswith(core[0][:3])))
+
+
+def _json_list(values: Iterable[str]) -> str:
+    return json.dumps(sorted(set(values)), ensure_ascii=False)
+
+
+def _load_rows(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> dict[str, tuple[str, set[str], set[str], str]]:
+    if not keys:
+        return {}
+    con.register("_pk", pa.table({"publisher_key": pa.array(sorted(set(keys)), pa.string())}))
+    try:
+        rows = con.execute("SELECT p.publisher_key, p.name, CAST(p.aliases AS VARCHAR), CAST(p.domains AS VARCHAR), "
+                           "p.source FROM publishers p SEMI JOIN _pk USING (publisher_key)").fetchall()
+    finally:
+        con.unregister("_pk")
+    return {r[0]: (r[1], set(json.loads(r[2])), set(json.loads(r[3])), r[4]) for r in rows}
+
+
+def _canonical(aliases: set[str], domains: set[str]) -> str | None:
+    return display_name(aliases) or display_name(domains)
+
+
+def _write(con: duckdb.DuckDBPyConnection, key: str, name: str, aliases: set[str], domains: set[str], source: str,
+           run_id: str | None, old_name: str | None) -> None:
+    con.execute("INSERT OR REPLACE INTO publishers (publisher_key, name, aliases, domains, source, updated_run_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)", [key, name, _json_list(aliases), _json_list(domains), source, run_id])
+    if old_name is not None and old_name != name:
+        # A better spelling arrived: the articles already stored under this outlet take it too.
+        con.execute("UPDATE articles SET publisher = ? WHERE publisher_key = ? AND publisher IS DISTINCT FROM ?",
+                    [name, key, name])
+
+
+def _merge(con: duckdb.DuckDBPyConnection, old_key: str, new_key: str) -> tuple[set[str], set[str]]:
+    """Fold the outlet `old_key` into `new_key` (its articles move); returns old's aliases and domains."""
+    rows = _load_rows(con, [old_key])
+    con.execute("UPDATE articles SET publisher_key = ? WHERE publisher_key = ?", [new_key, old_key])
+    con.execute("UPDATE publisher_aliases SET publisher_key = ? WHERE publisher_key = ?", [new_key, old_key])
+    con.execute("DELETE FROM publishers WHERE publisher_key = ?", [old_key])
+    if old_key in rows:
+        _, aliases, domains, _ = rows[old_key]
+        return aliases, domains
+    return set(), set()
+
+
+def register_user_publishers(con: duckdb.DuckDBPyConnection, entries: Sequence[UserPublisher],
+                             run_id: str | None = None) -> int:
+    """Store a user's alias file in the warehouse (so later runs resolve the same way without it): the
+    outlet under its given name, each alias pointing at it; outlets stored under an alias key merge in."""
+    for entry in entries:
+        key = outlet_key(entry.name)
+        alias_keys = {outlet_key(a) for a in entry.aliases} - {key, ""}
+        rows = _load_rows(con, [key])
+        aliases = {entry.name, *entry.aliases}
+        domains: set[str] = set()
+        if key in rows:
+            _, old_aliases, old_domains, _ = rows[key]
+            aliases |= old_aliases
+            domains |= old_domains
+        for alias_key in sorted(alias_keys):
+            more_aliases, more_domains = _merge(con, alias_key, key)
+            aliases |= more_aliases
+            domains |= more_domains
+            con.execute("INSERT OR REPLACE INTO publisher_aliases (alias_key, publisher_key, source) VALUES (?, ?, ?)",
+                        [alias_key, key, USER])
+        con.execute("UPDATE articles SET publisher = ? WHERE publisher_key = ?", [entry.name, key])
+        _write(con, key, entry.name, aliases, domains, USER, run_id, None)
+    return len(entries)
+
+
+def resolve_publishers(con: duckdb.DuckDBPyConnection, articles: pa.Table, run_id: str | None) -> pa.Table:
+    """`articles` with publisher (canonical), publisher_raw and publisher_key set; the alias table updated.
+    Runs inside the caller's transaction (the batch load)."""
+    if articles.num_rows == 0:
+        return articles
+    raws = articles.column("publisher_raw").to_pylist()
+    urls = articles.column("url").to_pylist()
+    originals = articles.column("original_publisher").to_pylist()
+    alias = {r[0]: r[1] for r in con.execute("SELECT alias_key, publisher_key FROM publisher_aliases").fetchall()}
+
+    keys: list[str | None] = []
+    forms: dict[str, set[str]] = defaultdict(set)
+    domains: dict[str, set[str]] = defaultdict(set)
+    links: dict[str, str] = {}  # domain key -> outlet key, new in this batch
+    for raw, url in zip(raws, urls, strict=True):
+        domain = registrable_domain(url) if url else None
+        dkey = outlet_key(domain) if domain and is_outlet(domain) else ""
+        key = ""
+        if raw and is_outlet(raw):
+            key = outlet_key(raw)
+            key = alias.get(key, key)
+            forms[key].add(raw.strip())
+            if dkey and dkey != key and dkey not in alias and abbreviates(dkey, raw):
+                links[dkey] = key
+                alias[dkey] = key
+        elif dkey:  # the document named a person or a platform (or nothing): the site it is on is the outlet
+            key = alias.get(dkey, dkey)
+        if key and domain and dkey:
+            domains[key].add(domain)
+        keys.append(key or None)
+
+    for dkey, key in sorted(links.items()):
+        con.execute("INSERT OR REPLACE INTO publisher_aliases (alias_key, publisher_key, source) VALUES (?, ?, ?)",
+                    [dkey, key, DOMAIN])
+        more_aliases, more_domains = _merge(con, dkey, key)
+        forms[key] |= more_aliases
+        domains[key] |= more_domains
+    keys = [alias.get(k, k) if k else None for k in keys]
+    touched = sorted({k for k in keys if k})
+    existing = _load_rows(con, touched)
+    names: dict[str, str] = {}
+    for key in touched:
+        old_name, old_aliases, old_domains, source = existing.get(key, (None, set(), set(), SEEN))
+        all_aliases = old_aliases | forms.get(key, set())
+        all_domains = old_domains | domains.get(key, set())
+        name = old_name if source == USER and old_name else _canonical(all_aliases, all_domains)
+        if name is None:
+            name = key
+        names[key] = name
+        if (name, all_aliases, all_domains) != (old_name, old_aliases, old_domains):
+            _write(con, key, name, all_aliases, all_domains, source, run_id, old_name)
+
+    # The original publisher of a syndicated copy is named like any outlet the warehouse knows.
+    known = _load_rows(con, sorted({alias.get(outlet_key(o), outlet_key(o)) for o in originals if o}))
+    original_names = [
+        (known.get(alias.get(outlet_key(o), outlet_key(o)), (o,))[0] if o else None) for o in originals
+    ]
+    out = articles
+    for column, values in (("publisher", [names.get(k) if k else None for k in keys]),
+                           ("publisher_key", keys), ("original_publisher", original_names)):
+        idx = out.schema.get_field_index(column)
+        out = out.set_column(idx, out.schema.field(idx), pa.array(values, out.schema.field(idx).type))
+    return out
