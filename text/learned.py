@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from newsetl.text.lines import is_story_line, normalize_line
+from newsetl.text.publishers import outlet_key
 
 LEARNED = "learned"  # the removals' category and rule
 
@@ -41,8 +42,11 @@ class Sighting:
 
 
 def publisher_key(publisher: str | None) -> str:
-    """How publishers are matched: "The Independent " and "the independent" are one publisher."""
-    return (publisher or "").strip().casefold()
+    """How publishers are matched: every spelling of one outlet shares a key ("The Valley Gazette",
+    "Valley Gazette", "valleygazette.com"), so what the pipeline looks up (the name describe found) and
+    what the warehouse counts (the canonical name) meet. Falls back on the casefolded name for a
+    string that has no outlet key."""
+    return outlet_key(publisher) or (publisher or "").strip().casefold()
 
 
 def line_sightings(body: str, cfg: LearnedConfig = LearnedConfig()) -> Iterator[Sighting]:

@@ -9,7 +9,7 @@ import duckdb
 
 from newsetl.tasks.reclean import reclean
 from newsetl.text.clean import clean_text
-from newsetl.text.learned import LearnedConfig
+from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.lines import normalize_line
 from newsetl.text.rules import load_rules
 from newsetl.text.sign import body_hash
@@ -140,7 +140,7 @@ def test_thresholds_are_settings(con: duckdb.DuckDBPyConnection) -> None:
     low = LearnedConfig(min_clusters=3)
     assert learned_keys(con, PUBLISHER, low) == {"shared promo line for readers"}
     promo = frozenset({"shared promo line for readers"})
-    assert learned_keys_by_publisher(con, low) == {"the daily bugle": promo}
+    assert learned_keys_by_publisher(con, low) == {publisher_key(PUBLISHER): promo}
     assert learned_keys(con, " the DAILY bugle ", low) == {"shared promo line for readers"}  # publisher_key
     summary = learned_summary(con, low)
     assert summary[0]["sample_text"] == "Shared promo line for readers" and summary[0]["clusters"] == 4
