@@ -23,6 +23,7 @@ from newsetl.warehouse.report_data import ReportData, report_data
 
 # One palette for every chart: articles vs stories read the same everywhere.
 ARTICLES, STORIES, DUPLICATES, BAD = "#4C78A8", "#F58518", "#B279A2", "#E45756"
+DAILY_SPAN_DAYS = 92
 
 
 def report_path(db: str | Path) -> Path:
@@ -46,12 +47,15 @@ def _charts(data: ReportData) -> list[tuple[str, go.Figure | None, str]]:
     sources = ", ".join(f"{r['date_source']}: {r['articles']}" for r in data.date_sources)
     fig = None
     if data.daily:
-        days = [r["day"] for r in data.daily]
+        # Over more than a quarter, one-day bars are too thin to see (dedup-dev spans 14 years): months.
+        span = (data.daily[-1]["day"] - data.daily[0]["day"]).days
+        per, rows, key = ("day", data.daily, "day") if span <= DAILY_SPAN_DAYS else ("month", data.monthly, "month")
+        xs = [r[key] for r in rows]
         fig = _layout(go.Figure([
-            go.Bar(x=days, y=[r["articles"] for r in data.daily], name="articles", marker_color=ARTICLES),
-            go.Bar(x=days, y=[r["stories"] for r in data.daily], name="stories", marker_color=STORIES),
-        ]), "Articles and stories per day", barmode="group")
-    out.append(("Per day", fig,
+            go.Bar(x=xs, y=[r["articles"] for r in rows], name="articles", marker_color=ARTICLES),
+            go.Bar(x=xs, y=[r["stories"] for r in rows], name="stories", marker_color=STORIES),
+        ]), f"Articles and stories per {per}", barmode="group")
+    out.append(("Over time", fig,
                 f"Day = publication date, or a real fetch time (HTTP, WARC) when there is none. Articles by "
                 f"date source: {sources or 'none'}. {undated} undated articles (files without a date: their "
                 "modification time is not a publication date) are not on this chart."))
@@ -170,6 +174,10 @@ def render_report(data: ReportData, title: str) -> str:
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{CSS}</style>",
+        # Script errors are recorded on <html data-errors>, so a headless browser's DOM dump shows them.
+        "<script>window.addEventListener('error', function (e) { var d = document.documentElement;"
+        " d.setAttribute('data-errors', (d.getAttribute('data-errors') || '') + (e.message || 'error') + '\\n');"
+        " });</script>",
         # The whole of plotly.js, once: the page must draw without network access.
         f"<script>{get_plotlyjs()}</script></head><body>",
         f"<h1>{html.escape(title)}</h1>",
@@ -182,7 +190,7 @@ def render_report(data: ReportData, title: str) -> str:
             parts.append("<p class='empty'>No data.</p>")
         else:
             parts.append(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{i}",
-                                     config={"displaylogo": False, "responsive": True}))
+                                     config={"displayModeBar": False, "responsive": True}))
         if note:
             parts.append(f"<p class='note'>{html.escape(note)}</p>")
         if section == "Biggest stories" and data.clusters:

@@ -24,6 +24,7 @@ TOP_CLUSTERS = 15
 class ReportData:
     totals: dict[str, Any] = field(default_factory=dict)
     daily: Rows = field(default_factory=list)             # day, articles, stories (dated articles only)
+    monthly: Rows = field(default_factory=list)           # month (first day), articles, stories
     date_sources: Rows = field(default_factory=list)      # date_source, articles
     publishers: Rows = field(default_factory=list)        # publisher, articles, stories, duplicates, rate
     clusters: Rows = field(default_factory=list)          # biggest clusters with their publishers
@@ -57,6 +58,10 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         SELECT day, count(*) AS articles, count(DISTINCT cluster_id) AS stories
         FROM article_days WHERE day IS NOT NULL GROUP BY day ORDER BY day
     """)
+    data.monthly = _rows(con, """
+        SELECT date_trunc('month', day) AS month, count(*) AS articles, count(DISTINCT cluster_id) AS stories
+        FROM article_days WHERE day IS NOT NULL GROUP BY ALL ORDER BY month
+    """)
     data.date_sources = _rows(con, """
         SELECT date_source, count(*) AS articles FROM article_days GROUP BY ALL ORDER BY articles DESC
     """)
@@ -70,7 +75,8 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     data.clusters = _rows(con, f"""
         SELECT c.cluster_id, c.copies, COALESCE(c.title, left(c.body, 80)) AS title,
                COALESCE(c.publisher, '(unknown)') AS canonical_publisher,
-               (SELECT string_agg(DISTINCT COALESCE(a.publisher, '(unknown)'), ', ')
+               (SELECT string_agg(DISTINCT COALESCE(a.publisher, '(unknown)'), ', '
+                                  ORDER BY COALESCE(a.publisher, '(unknown)'))
                 FROM articles a WHERE a.cluster_id = c.cluster_id) AS publishers,
                (SELECT count(DISTINCT COALESCE(a.publisher, '(unknown)'))
                 FROM articles a WHERE a.cluster_id = c.cluster_id) AS n_publishers
@@ -80,7 +86,7 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     """)
     data.removals_by_category = _rows(con, """
         SELECT category, sum(removals) AS removals, sum(chars_removed) AS chars
-        FROM removals_by_publisher GROUP BY ALL ORDER BY removals DESC
+        FROM removals_by_publisher GROUP BY ALL ORDER BY removals DESC, category
     """)
     data.removals_by_publisher = _rows(con, f"""
         WITH top AS (SELECT publisher FROM removals_by_publisher GROUP BY ALL
