@@ -153,7 +153,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; padding: 0 1rem; max-width: 1200px; color: #222; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 .totals { display: flex; flex-wrap: wrap; gap: .75rem; }
 .totals div { background: #f4f6f8; padding: .5rem .9rem; border-radius: 6px; }
