@@ -43,8 +43,21 @@ def test_snapshot_has_the_warehouse_views_over_parquet(filled_db: Path, tmp_path
         assert not s.execute("SELECT * FROM duckdb_views() WHERE view_name = 'lsh_bands'").fetchall()
 
 
+def test_views_added_to_the_warehouse_elsewhere_come_along(filled_db: Path) -> None:
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("CREATE VIEW big_stories AS SELECT cluster_id, copies FROM canonical_articles WHERE copies > 2")
+    info = publish(filled_db)
+    assert "big_stories" in info.views  # type: ignore[attr-defined]
+    with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as s:
+        assert s.execute("SELECT * FROM big_stories").fetchall() == [("c1", 3)]
+
+
 def test_parquet_files_are_plain_parquet_partitioned_by_month(filled_db: Path) -> None:
     info = publish(filled_db)
+    # The DuckDB file has the storage format number of DuckDB 1.0 (64), which 1.x clients open; a 2.0
+    # default file is refused by them. (Checked by hand with a DuckDB 1.5 client: docs/operations.md.)
+    header = snapshot_path(filled_db).read_bytes()[:20]
+    assert header[8:12] == b"DUCK" and int.from_bytes(header[12:20], "little") == 64
     gen = info.generation  # type: ignore[attr-defined]
     months = sorted(p.name for p in (gen / "articles").iterdir())
     assert months == ["month=2025-11", "month=undated"]
