@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import struct
@@ -105,25 +106,64 @@ def _exported_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return out
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], folder: Path) -> tuple[int, str]:
-    """Write one table under `folder`; return (rows, the read_parquet expression that reads it back)."""
+def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], folder: Path,
+                   previous: Path | None, manifest: dict[str, dict[str, list[int]]]) -> int:
+    """Write one table under `folder`; return its row count. A partitioned table's months that are
+    unchanged since the `previous` generation (same rows, same fingerprint) are hard-linked from it rather
+    than rewritten: an hourly run touches this month's articles, not ten years of bodies."""
     select = ", ".join(f'"{c}"' for c in columns)
-    rows = int(con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
-    # ZSTD: article bodies are most of the bytes and compress ~3x better than with snappy; every
-    # Parquet reader of the last years reads it.
-    options = "FORMAT PARQUET, COMPRESSION ZSTD"
+    # ZSTD level 1: article bodies are most of the bytes; 57 MB for 20k synthetic articles (156 MB of
+    # text) in ~4 s, vs 49 MB in ~6.6 s at the default level and 82 MB in ~2.4 s with snappy. Every
+    # Parquet reader of the last years reads ZSTD.
+    options = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1"
     month = PARTITIONED.get(table)
-    if month is not None and rows:
-        target = folder / table
+    if month is None:
+        rows = int(con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+        # An empty table is still written (a file with the schema), so every view has something to read.
+        con.execute(f"COPY (SELECT {select} FROM \"{table}\") TO {_quote_path(folder / f'{table}.parquet')} "
+                    f"({options})")
+        return rows
+    # Per month: rows and an order-independent fingerprint of every exported column.
+    fingerprints = {m: [int(n), int(h)] for m, n, h in con.execute(
+        f"SELECT COALESCE({month}, 'undated') AS month, count(*), bit_xor(hash({select})) "
+        f'FROM "{table}" GROUP BY ALL').fetchall()}
+    manifest[table] = fingerprints
+    if not fingerprints:
+        con.execute(f"COPY (SELECT {select} FROM \"{table}\") TO {_quote_path(folder / f'{table}.parquet')} "
+                    f"({options})")
+        return 0
+    target = folder / table
+    target.mkdir()
+    old = _read_manifest(previous).get(table, {}) if previous else {}
+    stale = []
+    for m, fp in fingerprints.items():
+        source = previous / table / f"month={m}" if previous else None
+        if source is not None and old.get(m) == fp and source.is_dir():
+            (target / f"month={m}").mkdir()
+            for f in source.iterdir():
+                os.link(f, target / f"month={m}" / f.name)
+        else:
+            stale.append(m)
+    if stale:
+        staging = folder / f".{table}.new"
         con.execute(
-            f"COPY (SELECT {select}, COALESCE({month}, 'undated') AS month FROM \"{table}\") "
-            f"TO {_quote_path(target)} ({options}, PARTITION_BY (month))"
-        )
-        return rows, f"read_parquet({_quote_path(target / '*' / '*.parquet')}, hive_partitioning = true)"
-    target = folder / f"{table}.parquet"
-    # An empty table is still written (a file with the schema), so every view has something to read.
-    con.execute(f"COPY (SELECT {select} FROM \"{table}\") TO {_quote_path(target)} ({options})")
-    return rows, f"read_parquet({_quote_path(target)})"
+            f"COPY (SELECT {select}, COALESCE({month}, 'undated') AS month FROM \"{table}\" "
+            f"WHERE COALESCE({month}, 'undated') IN (SELECT unnest(?))) "
+            f"TO {_quote_path(staging)} ({options}, PARTITION_BY (month))", [stale])
+        for part in staging.iterdir():
+            os.rename(part, target / part.name)
+        staging.rmdir()
+    return sum(n for n, _ in fingerprints.values())
+
+
+MANIFEST = "manifest.json"
+
+
+def _read_manifest(generation: Path) -> dict[str, dict[str, list[int]]]:
+    try:
+        return dict(json.loads((generation / MANIFEST).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
 
 
 def _views_sql(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -202,12 +242,15 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, db: str | Path, run_id: str
     tmp = root / f".tmp-{name}"
     gen = root / name
     info = SnapshotInfo(path=snapshot_path(db), generation=gen)
+    published = sorted(p for p in root.glob("g-*") if (p / SNAPSHOT_FILE).exists())
+    previous = published[-1] if published else None
     tmp.mkdir()
     try:
         sources: dict[str, str] = {}
+        manifest: dict[str, dict[str, list[int]]] = {}
         for table, cols in _exported_tables(con).items():
-            rows, _ = _write_parquet(con, table, cols, tmp)
-            info.tables[table] = rows
+            info.tables[table] = _write_parquet(con, table, cols, tmp, previous, manifest)
+        (tmp / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
         views = _views_sql(con)
         # The views name the generation's final folder: rename first (atomic), then write the views.
         os.rename(tmp, gen)

@@ -101,3 +101,19 @@ def test_a_held_snapshot_stays_consistent_and_generations_are_collected(filled_d
     # The reader is gone: only the current (fourth) and previous (third) generations remain.
     assert names == sorted([third.generation.name, fourth.generation.name])  # type: ignore[attr-defined]
     assert os.stat(snap).st_ino == os.stat(fourth.generation / "snapshot.duckdb").st_ino  # type: ignore[attr-defined]
+
+
+def test_unchanged_months_are_linked_from_the_previous_generation(filled_db: Path) -> None:
+    def inodes(gen: Path) -> dict[str, int]:
+        return {p.parent.name: os.stat(p).st_ino for p in (gen / "articles").glob("*/*.parquet")}
+
+    first = inodes(publish(filled_db, "one").generation)  # type: ignore[attr-defined]
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("UPDATE articles SET title = 'Rates rise again' WHERE article_id = 'a1'")  # month 2025-11
+    second_gen = publish(filled_db, "two").generation  # type: ignore[attr-defined]
+    second = inodes(second_gen)
+    assert second["month=undated"] == first["month=undated"]  # not rewritten: the same file
+    assert second["month=2025-11"] != first["month=2025-11"]
+    with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as s:
+        assert s.execute("SELECT title FROM articles WHERE article_id = 'a1'").fetchall() == [("Rates rise again",)]
+        assert s.execute("SELECT count(*) FROM articles").fetchall() == [(6,)]
