@@ -40,6 +40,7 @@ from newsetl.tasks.ingest import (
     skip_unchanged,
 )
 from newsetl.tasks.pool import PoolConfig, close_pool, open_pool
+from newsetl.tasks.publish import publish_task
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessConfig, make_context
@@ -199,7 +200,10 @@ def ingest(
         summary = tally.summary()
         with writer(db_path) as con:
             finish_run(con, run_id, "completed", summary)
-    summary = {"run_id": run_id, "db": db_path, **summary}
+        # Dashboards read the snapshot, never the warehouse; still under the run lock (one publisher).
+        published = publish_task(db_path, run_id, changed=bool(
+            tally.counts["loaded"] or tally.counts["quarantined"] or tally.counts["recleaned"]))
+    summary = {"run_id": run_id, "db": db_path, **summary, "published": published}
     _report(summary)
     logger.info("ingest summary: %s", summary)
     return summary

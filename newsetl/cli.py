@@ -60,6 +60,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"newsetl: cannot write the warehouse {db}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 3
     print_summary(summary)
+    _print_published(summary)
     return 0
 
 
@@ -207,6 +208,38 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_published(summary: dict[str, Any]) -> None:
+    done = summary.get("published")
+    if done:
+        print(f"  snapshot for dashboards: {done['snapshot']} ({done['seconds']['snapshot']} s)")
+        print(f"  report: {done['report']} ({done['seconds']['report']} s)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`newsetl report --db FILE --out report.html`: FILE is a warehouse or its snapshot (same view names;
+    the snapshot never waits for an ingest)."""
+    import duckdb
+
+    from newsetl.tasks.report import report_path, write_report
+
+    con = _open_read_only(args)
+    if con is None:
+        return 3
+    out = Path(args.out) if args.out else report_path(_db(args))
+    try:
+        with con:
+            write_report(con, out, args.title or f"newsetl report: {_db(args).name}")
+    except duckdb.CatalogException as exc:
+        print(f"newsetl report: {exc.args[0].splitlines()[0]} (a warehouse of an older newsetl: its views "
+              "are updated by the next `newsetl ingest`)", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"newsetl report: cannot write {out}: {exc}", file=sys.stderr)
+        return 3
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_reclean(args: argparse.Namespace) -> int:
     """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited)."""
     import uuid
@@ -327,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("out", help="output file: .parquet, .csv or .json")
             p.add_argument("--view", default="canonical_articles")
         p.set_defaults(func=func)
+
+    p = with_db(sub.add_parser("report", help="write an HTML report with charts (self-contained, no network)"))
+    p.add_argument("--out", help="HTML file to write (default: <warehouse stem>.report.html beside it)")
+    p.add_argument("--title", help="the report's title")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to retry while an ingest holds the file")
+    p.set_defaults(func=cmd_report)
     return ap
 
 

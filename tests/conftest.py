@@ -98,3 +98,52 @@ def prefect_harness() -> Iterator[None]:
         {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     ):
         yield
+
+
+def _fill(con: duckdb.DuckDBPyConnection) -> None:
+    """Rows of a small, plausible warehouse, written with SQL: three stories over four publishers, a
+    boilerplate-only document, a WARC capture without a date, a quarantined input, two runs."""
+    con.execute("""
+        INSERT INTO runs VALUES
+          ('r1', 'f1', TIMESTAMPTZ '2026-01-01 10:00:00+00', TIMESTAMPTZ '2026-01-01 10:00:20+00', 'completed',
+           '{}', '{"read": 6, "loaded": 6, "quarantined": 1, "seconds": {"read": 2.0, "process": 12.0,
+                  "load": 4.0, "total": 20.0}}', NULL),
+          ('r2', 'f2', TIMESTAMPTZ '2026-01-02 10:00:00+00', TIMESTAMPTZ '2026-01-02 10:00:05+00', 'failed',
+           '{}', '{"read": 1, "loaded": 0, "quarantined": 0, "seconds": {"read": 1.0, "total": 5.0}}',
+           'OSError: disk full')
+    """)
+    docs = [  # doc_id, kind, publisher, published_at, fetched_at, cluster, canonical, words, title
+        ("a1", "jsonl", "Reuters", "2025-11-03 08:00:00+00", "2026-01-01 09:00:00+00", "c1", True, 300, "Rates rise"),
+        ("a2", "jsonl", "Yahoo", None, "2026-01-01 09:00:00+00", "c1", False, 290, "Rates rise"),
+        ("a3", "html", "Yahoo", "2025-11-04 08:00:00+00", "2026-01-01 09:00:00+00", "c1", False, 295, "Rates rise"),
+        ("a4", "warc", "BBC", None, "2025-12-24 12:00:00+00", "c2", True, 500, "Storm warning"),
+        ("a5", "txt", "Site", None, "2026-01-01 09:00:00+00", "c3", True, 0, None),
+        ("a6", "txt", None, "2025-11-03 20:00:00+00", "2026-01-01 09:00:00+00", "c2", False, 480, "Storm"),
+    ]
+    for doc_id, kind, pub, published, fetched, cluster, canonical, words, title in docs:
+        con.execute("INSERT INTO documents (doc_id, source_uri, kind, raw, bytes, fetched_at, first_run_id) "
+                    "VALUES (?, ?, ?, ?, 3, ?, 'r1')", [doc_id, f"/in/{doc_id}", kind, b"raw", fetched])
+        con.execute("INSERT INTO articles (article_id, doc_id, source_uri, publisher, title, published_at, "
+                    "fetched_at, body, word_count, body_hash, cluster_id, is_canonical, run_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'r1')",
+                    [doc_id, doc_id, f"/in/{doc_id}", pub, title, published, fetched,
+                     "" if not words else f"body of {title}", words, f"h-{doc_id}", cluster, canonical])
+    con.execute("INSERT INTO clusters VALUES ('c1', 'a1', 3, 'r1'), ('c2', 'a4', 2, 'r1'), ('c3', 'a5', 1, 'r1')")
+    con.execute("""INSERT INTO removals VALUES ('a1', 0, 'share', 'share-1', 'Share this', 0, 'r1'),
+                   ('a2', 0, 'newsletter', 'nl-1', 'Sign up', 10, 'r1'),
+                   ('a5', 0, 'cookie', 'cookie-1', 'We use cookies', 0, 'r1')""")
+    con.execute("INSERT INTO quarantine VALUES ('q1', '/in/bad.html', NULL, 'r1', 'read', 'empty_input', "
+                "'0 bytes', NULL, TIMESTAMPTZ '2026-01-01 10:00:01+00')")
+
+
+@pytest.fixture
+def filled_db(tmp_path: Path) -> Path:
+    """A migrated warehouse file with the rows of `_fill`, closed (free for other processes)."""
+    from newsetl.warehouse.connect import migrate
+
+    db = tmp_path / "wh" / "news.duckdb"
+    db.parent.mkdir()
+    with duckdb.connect(str(db)) as c:
+        migrate(c)
+        _fill(c)
+    return db

@@ -117,7 +117,8 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
         removals = (*removals, *relearned.removals)
     # A document that was nothing but boilerplate (a cookie wall, a site's address block) is still an
     # article, with an empty body and every removal recorded: it is a fact about the input, not an error
-    # of it, and a consumer counting stories filters on word_count (canonical_articles does).
+    # of it, and a consumer counting stories filters on word_count (canonical_articles flags such
+    # stories `is_empty`).
     meta = described.metadata
     return Article(
         article_id=doc.doc_id,

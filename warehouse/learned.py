@@ -21,7 +21,8 @@ Flow: after a batch is loaded, `record_articles(con, article_ids)` (or `record_l
 re-cleaning stored articles whose bodies hold lines that became known boilerplate
 (`newsetl.tasks.reclean` runs the cleaner between them).
 
-Publishers are matched by `publisher_key` (the outlet key: every spelling of one outlet shares it); articles without a publisher are never
+Publishers are matched by `publisher_key` (the outlet key: every spelling of one outlet shares it);
+articles without a publisher are never
 learned from nor re-cleaned.
 """
 

@@ -9,20 +9,42 @@ from __future__ import annotations
 import duckdb
 
 VIEWS: dict[str, str] = {
-    # One row per story: the canonical copy, with how many copies the story arrived in. Documents
-    # that were boilerplate only (word_count 0) are articles but not stories.
-    "canonical_articles": """
-        SELECT a.*, c.size AS copies
-        FROM articles a LEFT JOIN clusters c USING (cluster_id)
-        WHERE a.is_canonical AND a.word_count > 0
+    # The day each article belongs to, and where that day came from (date_source), so that no chart
+    # dates an article by a file's modification time without saying so:
+    #   'published'  the article's own publication date;
+    #   'fetched'    no publication date, but a real fetch time (an HTTP fetch, a WARC capture's WARC-Date);
+    #   'undated'    neither: day is NULL. For files read from disk (txt, html, jsonl) fetched_at is the
+    #                file's modification time, which says when the file was copied, not when the story ran
+    #                (all 2,073 dedup-dev records "ran" on the day the set was unpacked).
+    "article_days": """
+        SELECT a.article_id, a.cluster_id, a.is_canonical, a.word_count,
+               COALESCE(a.publisher, '(unknown)') AS publisher,
+               CASE WHEN a.published_at IS NOT NULL THEN CAST(a.published_at AS DATE)
+                    WHEN d.kind IN ('url', 'warc') AND a.fetched_at IS NOT NULL THEN CAST(a.fetched_at AS DATE)
+               END AS day,
+               CASE WHEN a.published_at IS NOT NULL THEN 'published'
+                    WHEN d.kind IN ('url', 'warc') AND a.fetched_at IS NOT NULL THEN 'fetched'
+                    ELSE 'undated'
+               END AS date_source
+        FROM articles a LEFT JOIN documents d USING (doc_id)
     """,
-    # Articles per publisher per day (publication date, else fetch date), with unique stories.
+    # One row per story (cluster): its canonical copy and how many copies it arrived in. Every cluster
+    # has a row, so count(*) here equals count(*) FROM clusters. Clusters whose canonical copy is empty
+    # (word_count 0: the document was boilerplate only, e.g. a cookie notice) are kept and flagged
+    # `is_empty`: filter them out for "real" stories, but they are not silently missing.
+    "canonical_articles": """
+        SELECT a.*, c.size AS copies, a.word_count = 0 AS is_empty
+        FROM clusters c JOIN articles a ON a.article_id = c.canonical_article_id
+    """,
+    # Articles per publisher per day, with the stories they belong to (distinct clusters: a publisher
+    # that only carries syndicated copies still covers stories) and how the day was found (see
+    # article_days; day is NULL for 'undated' articles).
     "publisher_daily_counts": """
-        SELECT CAST(COALESCE(published_at, fetched_at) AS DATE) AS day,
-               COALESCE(publisher, '(unknown)') AS publisher,
+        SELECT day, date_source, publisher,
                count(*) AS articles,
-               count(*) FILTER (WHERE is_canonical) AS stories
-        FROM articles
+               count(DISTINCT cluster_id) AS stories,
+               count(*) FILTER (WHERE is_canonical) AS canonical_copies
+        FROM article_days
         GROUP BY ALL
     """,
     # Share of loaded articles that repeat a story already present, per publisher.

@@ -1,0 +1,55 @@
+"""End of a run: publish the dashboard snapshot and write the run report next to the warehouse.
+
+Runs after the run's row is completed, under the run lock (one publication at a time). A failure here is
+logged and leaves the run completed: the warehouse is right, only its published copies are stale.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from prefect import get_run_logger, task
+
+from newsetl.tasks.report import report_path, write_report
+from newsetl.warehouse.connect import writer
+from newsetl.warehouse.snapshot import publish_snapshot, snapshot_path
+
+
+def publish(db: str | Path, run_id: str = "") -> dict[str, Any]:
+    """Publish `<stem>.snapshot.duckdb` and write `<stem>.report.html`; return what was done, with
+    seconds. The report is rendered from the new snapshot, so it needs no hold on the warehouse."""
+    t0 = time.perf_counter()
+    # A write connection (the caller holds the run lock, so nobody else writes): a read-only one would
+    # exclude readers just the same, and the run's last write is what we publish.
+    with writer(db) as con:
+        info = publish_snapshot(con, db, run_id)
+    t1 = time.perf_counter()
+    snap = duckdb.connect(str(info.path), read_only=True)
+    try:
+        report = write_report(snap, report_path(db), f"newsetl report: {Path(db).name}")
+    finally:
+        snap.close()
+    t2 = time.perf_counter()
+    return {"snapshot": str(info.path), "report": str(report), "tables": info.tables,
+            "skipped_views": info.skipped_views, "removed_generations": info.removed_generations,
+            "seconds": {"snapshot": round(t1 - t0, 3), "report": round(t2 - t1, 3)}}
+
+
+@task(name="publish-snapshot-and-report")
+def publish_task(db: str, run_id: str, changed: bool) -> dict[str, Any] | None:
+    """At the end of a run: publish when the run changed the warehouse or nothing is published yet."""
+    logger = get_run_logger()
+    if not changed and snapshot_path(db).exists() and report_path(db).exists():
+        return None
+    try:
+        done = publish(db, run_id)
+    except Exception as exc:
+        logger.warning("could not publish the snapshot/report of %s: %s: %s", db, type(exc).__name__, exc)
+        return None
+    if done["skipped_views"]:
+        logger.warning("snapshot views not created: %s", done["skipped_views"])
+    logger.info("published %s and %s in %s s", done["snapshot"], done["report"], done["seconds"])
+    return done

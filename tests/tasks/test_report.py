@@ -1,0 +1,90 @@
+"""The HTML report: its numbers on a small real warehouse, and the page drawn by a real headless Chromium
+(no network: every script is inlined)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from newsetl.tasks.report import write_report
+from newsetl.warehouse.report_data import report_data
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _chromium() -> str:
+    for name in CHROMIUM:
+        if path := shutil.which(name):
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("no chromium on PATH: .ci/run installs it (apt-get install chromium)")
+    pytest.skip("no chromium on PATH (apt-get install chromium)")
+
+
+def test_report_numbers(filled_db: Path) -> None:
+    with duckdb.connect(str(filled_db), read_only=True) as con:
+        data = report_data(con)
+    t = data.totals
+    assert (t["articles"], t["stories"], t["empty_stories"], t["duplicates"]) == (6, 3, 1, 3)
+    assert (t["quarantined"], t["runs"], t["failed_runs"]) == (1, 2, 1)
+    # Only dated articles are on the time axis: 3 published + 1 fetched (WARC).
+    assert sum(r["articles"] for r in data.daily) == 4
+    assert {r["date_source"]: r["articles"] for r in data.date_sources} == {"published": 3, "fetched": 1,
+                                                                          "undated": 2}
+    biggest = data.clusters[0]
+    assert (biggest["cluster_id"], biggest["copies"], biggest["publishers"]) == ("c1", 3, "Reuters, Yahoo")
+    assert [r["category"] for r in data.removals_by_category] == ["cookie", "newsletter", "share"]
+    assert data.runs[0]["stages"] == {"read": 2.0, "process": 12.0, "load": 4.0}
+    assert data.runs[0]["docs_per_second"] == 0.3
+
+
+def _render(chromium: str, page: Path) -> tuple[str, str]:
+    """The DOM after scripts ran, and Chromium's log (console messages appear as `:CONSOLE` lines)."""
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+         # no network: a page that tried to fetch a script would draw nothing
+         "--proxy-server=127.0.0.1:9", "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr
+
+
+@pytest.mark.slow
+def test_report_command_writes_a_page_that_draws_its_charts(filled_db: Path, tmp_path: Path) -> None:
+    chromium = _chromium()
+    out = tmp_path / "report.html"
+    proc = subprocess.run([sys.executable, "-m", "newsetl.cli", "report", "--db", str(filled_db), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text(encoding="utf-8")
+    # Self-contained: no script is loaded from anywhere.
+    assert not re.search(r"<script[^>]+src=", text)
+    dom, log = _render(chromium, out)
+    assert "<html data-errors" not in dom, dom[:300]
+    assert ":CONSOLE" not in log, [line for line in log.splitlines() if ":CONSOLE" in line]
+    # A chart has drawn when plotly has put its SVG into the chart's div.
+    charts = re.split(r'<div id="chart-\d+"', dom)[1:]
+    drawn = [c for c in charts if 'class="main-svg"' in c.split('<div id="chart-')[0]]
+    assert len(charts) == 8 and len(drawn) >= 8, (len(charts), len(drawn))
+
+
+@pytest.mark.slow
+def test_report_page_without_data_draws_nothing_and_says_so(tmp_path: Path) -> None:
+    chromium = _chromium()
+    from newsetl.warehouse.connect import migrate
+
+    db = tmp_path / "empty.duckdb"
+    with duckdb.connect(str(db)) as con:
+        migrate(con)
+        out = write_report(con, tmp_path / "empty.html", "empty")
+    dom, log = _render(chromium, out)
+    assert "<html data-errors" not in dom and ":CONSOLE" not in log
+    assert dom.count("No data.") == 8 and 'class="main-svg"' not in dom

@@ -1,0 +1,46 @@
+"""The analyst views on a small real warehouse file: days never come from a file's modification time,
+stories are clusters, canonical_articles has one row per cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_days_come_from_publication_or_a_real_fetch_never_a_file_time(filled_db: Path) -> None:
+    got = dict(((a, (str(d) if d else None, s)) for a, d, s in
+                rows(filled_db, "SELECT article_id, day, date_source FROM article_days")))
+    assert got["a1"] == ("2025-11-03", "published")
+    assert got["a4"] == ("2025-12-24", "fetched")  # a WARC capture: WARC-Date is a real fetch time
+    # A JSONL record and a txt file without a date: fetched_at is the file's mtime, not a date of the story.
+    assert got["a2"] == (None, "undated")
+    assert got["a5"] == (None, "undated")
+    by_source = dict(rows(filled_db, "SELECT date_source, sum(articles) FROM publisher_daily_counts GROUP BY ALL"))
+    assert by_source == {"published": 3, "fetched": 1, "undated": 2}
+
+
+def test_stories_are_counted_per_cluster(filled_db: Path) -> None:
+    # Yahoo carries only copies of Reuters' story c1: one story, zero canonical copies, on two days.
+    yahoo = rows(filled_db, "SELECT day, articles, stories, canonical_copies FROM publisher_daily_counts "
+                            "WHERE publisher = 'Yahoo' ORDER BY day NULLS LAST")
+    assert [(str(d) if d else None, a, s, c) for d, a, s, c in yahoo] == [("2025-11-04", 1, 1, 0), (None, 1, 1, 0)]
+    unknown = rows(filled_db, "SELECT stories FROM publisher_daily_counts WHERE publisher = '(unknown)'")
+    assert unknown == [(1,)]
+
+
+def test_canonical_articles_has_one_row_per_cluster_and_flags_empty_ones(filled_db: Path) -> None:
+    stories = rows(filled_db, "SELECT count(*) FROM canonical_articles")
+    assert stories == rows(filled_db, "SELECT count(*) FROM clusters")
+    got = rows(filled_db, "SELECT cluster_id, article_id, copies, is_empty FROM canonical_articles ORDER BY 1")
+    assert got == [("c1", "a1", 3, False), ("c2", "a4", 2, False), ("c3", "a5", 1, True)]
+
+
+def test_duplicate_rate_counts_copies_of_stories_already_present(filled_db: Path) -> None:
+    got = {p: (a, d) for p, a, d, _ in rows(filled_db, "SELECT * FROM duplicate_rate")}
+    assert got["Yahoo"] == (2, 2) and got["Reuters"] == (1, 0) and got["BBC"] == (1, 0)
