@@ -143,19 +143,20 @@ def ingest(
     workers: int | None = None,
     doc_seconds: float = 20.0,
     take_lock: bool = True,
+    line_model: bool = True,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs (and URLs) into the warehouse; return the run summary.
 
     Memory is bounded by two groups of `files_per_read` raw inputs and three batches in flight.
     `workers` is the number of worker processes for the CPU-bound stages (default: one per usable core;
-    0 or 1 = in-process).
+    0 or 1 = in-process). `line_model=False` cleans with the rules alone (no learned line classifier).
     """
     logger = get_run_logger()
     db_path = str(Path(db) if db else default_db_path())
     n_workers = usable_cores() if workers is None else workers
     run_id = uuid.uuid4().hex
     params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
-              "rules_files": rules_files or [], "workers": n_workers}
+              "rules_files": rules_files or [], "workers": n_workers, "line_model": line_model}
     sign_cfg = SignConfig()
     dedup_cfg = DedupConfig(sign=sign_cfg)
     learned_cfg = LearnedConfig()
@@ -173,7 +174,7 @@ def ingest(
             learned = learned_keys_by_publisher(con, learned_cfg)
         pool_key: str | None = None
         try:
-            ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())), learned)
+            ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ()), line_model=line_model), learned)
             if n_workers > 1:
                 pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
             tally.seconds["setup"] += time.perf_counter() - t0
