@@ -3,7 +3,13 @@
 Each set is ingested with `newsetl ingest` into a fresh warehouse (exactly as a user would), then
 scored with ../shared/eval/score_warehouse.py; the seeds are checked with check_seeds.py.
 
-Usage: python bench/eval_all.py [--sets seeds,aeb-html,aeb-text,dedup] [--out DIR] [--workers N]
+The learned line model's estimates come from site-grouped cross-validation, not from these warehouses
+(whose pages the model was trained on): set `linemodel-cv` runs bench/train_linemodel.py --no-final (text
+path: rules alone vs rules + model, AEB removed/lost and traf removed/lost, per fold and pooled) and
+prints its table; `html-cv` (not in the default list: trafilatura over 735 pages x 3 modes, ~15 min the
+first time, cached after) runs bench/html_cv.py. Both need the `[train]` extra.
+
+Usage: python bench/eval_all.py [--sets seeds,aeb-html,aeb-text,dedup,linemodel-cv,html-cv] [--out DIR] [--workers N]
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ SETS = {
     "aeb-text": (EVAL / "aeb-dev" / "text", EVAL / "aeb-dev"),
     "dedup": (EVAL / "dedup-dev" / "docs.jsonl", EVAL / "dedup-dev"),
 }
+# CV scripts: their own printed tables are the result (the last lines, from the pooled figures on).
+CV_SCRIPTS = {
+    "linemodel-cv": [str(REPO / "bench" / "train_linemodel.py"), "--no-final"],
+    "html-cv": [str(REPO / "bench" / "html_cv.py")],
+}
+DEFAULT_SETS = (*SETS, "linemodel-cv")
 # The figures worth a column, in the order a reader wants them.
 KEYS = ("aeb_f1", "aeb_precision", "aeb_recall", "aeb_accuracy", "missing", "cleaning_residual_removed_share",
         "cleaning_gt_lines_lost_share", "cleaning_pages_with_gt_loss", "body_residual_lines", "pair_precision",
@@ -73,7 +85,7 @@ def run_set(name: str, out_dir: Path, workers: str | None) -> dict[str, object]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--sets", default=",".join(DEFAULT_SETS))
     ap.add_argument("--out", type=Path, default=None, help="keep the warehouses in this folder")
     ap.add_argument("--workers", default=None)
     ap.add_argument("--json", action="store_true", help="print the full results as JSON too")
@@ -83,12 +95,17 @@ def main() -> None:
     out_dir = args.out or Path(tempfile.mkdtemp(prefix="newsetl-eval-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    results = {name: run_set(name, out_dir, args.workers) for name in args.sets.split(",")}
+    names = args.sets.split(",")
+    results = {name: run_set(name, out_dir, args.workers) for name in names if name in SETS}
     print(f"{'set':<10} {'figure':<48} value")
     for name, res in results.items():
         shown = [k for k in KEYS if k in res]
         for key in [*shown, *(k for k in ("ingest_seconds", "error", "failures") if k in res)]:
             print(f"{name:<10} {key:<48} {res[key]}")
+    for name in (n for n in names if n in CV_SCRIPTS):
+        proc = subprocess.run([sys.executable, *CV_SCRIPTS[name]], capture_output=True, text=True, cwd=REPO)
+        print(f"\n== {name} (site-grouped CV; every accuracy figure of the line model is one of these)")
+        print(proc.stdout.rstrip() if proc.returncode == 0 else f"failed: {proc.stderr[-800:]}")
     if args.json:
         print(json.dumps(results, indent=1, default=str))
 

@@ -147,6 +147,7 @@ def ingest(
     doc_seconds: float = 20.0,
     take_lock: bool = True,
     publishers_files: list[str] | None = None,
+    line_model: bool = True,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs (and URLs) into the warehouse; return the run summary.
 
@@ -154,13 +155,15 @@ def ingest(
     `workers` is the number of worker processes for the CPU-bound stages (default: one per usable core;
     0 or 1 = in-process). `publishers_files`: JSON alias files (`newsetl.text.publishers.load_publisher_file`),
     stored in the warehouse before the first batch so every article of the run resolves against them.
+    `line_model=False` cleans with the rules alone (no learned line classifier).
     """
     logger = get_run_logger()
     db_path = str(Path(db) if db else default_db_path())
     n_workers = usable_cores() if workers is None else workers
     run_id = uuid.uuid4().hex
     params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
-              "rules_files": rules_files or [], "workers": n_workers, "publishers_files": publishers_files or []}
+              "rules_files": rules_files or [], "workers": n_workers, "publishers_files": publishers_files or [],
+              "line_model": line_model}
     # Read the alias files before anything is written: a bad file fails the run at once, with its name.
     user_publishers = [p for path in publishers_files or () for p in load_publisher_file(path)]
     sign_cfg = SignConfig()
@@ -181,7 +184,7 @@ def ingest(
             learned = learned_keys_by_publisher(con, learned_cfg)
         pool_key: str | None = None
         try:
-            ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ())), learned)
+            ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ()), line_model=line_model), learned)
             if n_workers > 1:
                 pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
             tally.seconds["setup"] += time.perf_counter() - t0

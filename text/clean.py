@@ -11,6 +11,9 @@ Three mechanisms, applied in this order to the lines of a text:
    two removals of one widget category goes with them; list items trailing at the very end after a
    widget, or headline-style ("- 11 Facts About Our Galaxy") with no "…:" introducing them, go too; a
    wire-style caption line directly above a removed photo credit is a caption.
+4. **The line model** (optional, `model=`): a learned classifier (`linemodel.py`) scores the lines the
+   rules kept, with the rule hits among its features; a line at or above its threshold goes as a
+   Removal of category "model" whose rule names the model and the score ("linemodel-v1:0.87").
 
 Precision guards (a sentence of the story must never be lost to a rule):
 - lines matching a `protect` pattern and headline lines (equal to one of `titles`) are never touched;
@@ -33,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
 from newsetl.schemas.records import CleanResult, Removal
+from newsetl.text.linemodel import GUARD, MODEL_CATEGORY, LineModel, eligible_rows
 from newsetl.text.lines import (
     DIGIT,
     TOKEN,
@@ -58,12 +62,13 @@ __all__ = ["CleanResult", "RulesError", "Ruleset", "clean_text", "is_story_line"
 
 
 def clean_text(text: str, rules: Ruleset, *, titles: Sequence[str] = (),
-               learned: AbstractSet[str] = frozenset()) -> CleanResult:
+               learned: AbstractSet[str] = frozenset(), model: LineModel | None = None) -> CleanResult:
     """Remove boilerplate from `text` (already repaired; lines separated by "\\n").
 
     Returns the kept lines joined with "\\n" (no leading/trailing blank lines, no runs of blank lines)
     and one Removal per removed line or span, in text order, with its category, rule id, verbatim text
-    and character offset in `text`.
+    and character offset in `text`. With `model`, the learned line classifier runs last, on the lines
+    the rules and passes kept (never on protected or headline lines).
     """
     st = rules.settings
     lines = split_lines(text)
@@ -83,7 +88,33 @@ def clean_text(text: str, rules: Ruleset, *, titles: Sequence[str] = (),
     sandwich(lines, nonblank, st)
     caption_above_credit(lines, nonblank)
     trailing_lists(lines, nonblank, st)
+    if model is not None:
+        _apply_model(lines, nonblank, model, st)
     return assemble(lines)
+
+
+def _apply_model(lines: list[Line], nonblank: Sequence[int], model: LineModel, st: CleanSettings) -> None:
+    """Score the lines everything before kept and remove those at or above the model's threshold.
+
+    The features see every line with what the rules decided about it (the model was trained on the
+    rule cleaner's output of the same lines), so this must run after all rule and structural passes."""
+    kept = [i for i in nonblank if lines[i].removed is None]
+    rows = [i for i in eligible_rows(kept, lambda i: lines[i].is_story(st), head=GUARD != "none",
+                                     story=GUARD == "story") if not lines[i].protected]
+    if not rows:
+        return
+    cats = [ln.removed[0] if ln.removed is not None else "" for ln in lines]
+    cut = [0.0] * len(lines)
+    for i in nonblank:
+        ln = lines[i]
+        if ln.cuts and ln.removed is None:
+            cut[i] = min(1.0, sum(b - a for a, b, _, _ in ln.cuts) / max(1, len(ln.text.strip())))
+    p = model.score_lines([ln.text for ln in lines], rule_cats=cats, cut_frac=cut, rows=rows)
+    for i in rows:
+        if p[i] >= model.threshold:
+            ln = lines[i]
+            ln.removed = (MODEL_CATEGORY, f"{model.name}:{p[i]:.2f}")
+            ln.cuts.clear()
 
 
 def split_lines(text: str) -> list[Line]:

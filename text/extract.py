@@ -1,5 +1,9 @@
 """Extract: article text and metadata from HTML with trafilatura; plain text passes through.
 
+Precision mode first (fewer menus and teasers in the body); when it finds nothing, or fewer than
+`min_words`, the page is tried again in trafilatura's default mode and then in recall mode, so a page
+that trafilatura extracts at all is never quarantined as empty because of the mode we prefer.
+
 trafilatura is called with `deduplicate=False` on purpose: its duplicate cache is per process, so
 with it the output of a page would depend on which pages the same worker saw before.
 """
@@ -7,6 +11,7 @@ with it the output of a page would depend on which pages the same worker saw bef
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import trafilatura
 
@@ -22,6 +27,8 @@ class ExtractConfig:
     # favor_precision vs 0.9725 default and 0.9722 favor_recall; residual lines 16 vs 20 vs 24.
     favor_precision: bool = True
     favor_recall: bool = False
+    # When the mode above yields nothing or too little: try the default mode, then favor_recall.
+    fallback: bool = True
     # Fewer words than this is not an article: on a page without one trafilatura returns what is left
     # (navigation words such as "Home News"), which would load as a junk article.
     min_words: int = 10
@@ -50,23 +57,39 @@ class ExtractError(ValueError):
 
 def extract_html(html: str, url: str | None = None, config: ExtractConfig = ExtractConfig()) -> Extraction:
     """Return the main text and metadata of an HTML page, or raise ExtractError saying why not."""
-    try:
-        doc = trafilatura.bare_extraction(
-            html,
-            url=url,
-            with_metadata=True,
-            include_comments=config.include_comments,
-            include_tables=config.include_tables,
-            favor_precision=config.favor_precision,
-            favor_recall=config.favor_recall,
-            deduplicate=False,
-        )
-    except Exception as exc:
-        raise ExtractError(EXTRACTION_FAILED, f"trafilatura failed: {type(exc).__name__}: {exc}") from exc
-    if doc is None or isinstance(doc, dict):  # None: nothing found; dict only with as_dict=True
+    modes = [(config.favor_precision, config.favor_recall)]
+    if config.fallback:
+        modes += [m for m in ((False, False), (False, True)) if m not in modes]
+    doc: Any = None
+    words = 0
+    failure: Exception | None = None
+    for precision, recall in modes:
+        try:
+            found = trafilatura.bare_extraction(
+                html,
+                url=url,
+                with_metadata=True,
+                include_comments=config.include_comments,
+                include_tables=config.include_tables,
+                favor_precision=precision,
+                favor_recall=recall,
+                deduplicate=False,
+            )
+        except Exception as exc:  # a later mode may still succeed; report the first failure otherwise
+            failure = failure or exc
+            continue
+        if found is None or isinstance(found, dict):  # None: nothing found; dict only with as_dict=True
+            continue
+        n = len((found.text or "").split())
+        if doc is None or n > words:
+            doc, words = found, n
+        if words >= config.min_words:
+            break
+    if doc is None and failure is not None:
+        raise ExtractError(EXTRACTION_FAILED, f"trafilatura failed: {type(failure).__name__}: {failure}") from failure
+    if doc is None:
         raise ExtractError(EXTRACTION_EMPTY, "no article text found in the HTML page")
     text = doc.text or ""
-    words = len(text.split())
     if words < config.min_words:
         raise ExtractError(EXTRACTION_EMPTY, f"no article text found in the HTML page ({words} words extracted, "
                                              f"fewer than {config.min_words})")

@@ -19,6 +19,7 @@ from newsetl.text.clean import clean_text
 from newsetl.text.describe import DescribeHints, describe_article, detect_language
 from newsetl.text.extract import ExtractConfig, ExtractError, extract_html
 from newsetl.text.learned import publisher_key
+from newsetl.text.linemodel import LineModel, load_line_model
 from newsetl.text.repair import RepairConfig, repair_text
 from newsetl.text.rules import Ruleset, load_rules
 
@@ -33,6 +34,8 @@ class ProcessConfig:
     extract: ExtractConfig = ExtractConfig()  # noqa: RUF009
     repair: RepairConfig = RepairConfig()  # noqa: RUF009
     rules_files: tuple[str, ...] = ()  # user rules files, added to the built-in library
+    # The learned line classifier after the rules (text/linemodel.py); False = rules alone.
+    line_model: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class ProcessContext:
     config: ProcessConfig
     rules: Ruleset
     learned: Mapping[str, AbstractSet[str]] = field(default_factory=dict)  # publisher key -> line keys
+    model: LineModel | None = None  # the line model, when config.line_model
 
     @cached_property
     def learned_rules(self) -> Ruleset:
@@ -53,7 +57,9 @@ def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] 
     # Load the language model now: it unpacks to a temporary file on first use, and a full /tmp should
     # fail the run at its start with one clear error, not each document.
     detect_language("Warm up the language model with a short English sentence.")
-    return ProcessContext(config=config, rules=load_rules(config.rules_files), learned=learned or {})
+    # The line model too: a missing or corrupt model file is one error at start-up, not one per document.
+    model = load_line_model() if config.line_model else None
+    return ProcessContext(config=config, rules=load_rules(config.rules_files), learned=learned or {}, model=model)
 
 
 def count_words(text: str) -> int:
@@ -103,7 +109,7 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
                         description=ex.description)
     repaired = repair_text(text, ctx.config.repair)
     titles = tuple(t for t in (hints.title,) if t)
-    cleaned = clean_text(repaired.text, ctx.rules, titles=titles)
+    cleaned = clean_text(repaired.text, ctx.rules, titles=titles, model=ctx.model)
     described = describe_article(cleaned.body, cleaned.removals, hints)
     body = described.body.strip()
     removals: tuple[Removal, ...] = (*cleaned.removals, *described.removals)

@@ -1,0 +1,252 @@
+"""HTML path under site-grouped CV: trafilatura's settings, the extraction fallback, and the line model.
+
+  python bench/html_cv.py [--cache DIR] [--folds 5] [--tables on|both]
+
+Pages: aeb-dev/html (88, scored by the AEB metric: F1, boilerplate lines left in the bodies) and
+traf-dev/html (647, scored by snippets: micro P/R/F1), grouped by site (registered domain) into the same
+5 folds as bench/train_linemodel.py. For each setting (precision / default / recall mode, with tables;
+--tables both adds the three without; always with the fallback of text/extract.py), every page is
+extracted, repaired and cleaned by the rules. In each fold the setting is picked on the TRAINING folds
+(mean of AEB F1 and traf snippet F1 there) and the figures are those of the test fold, pooled. The line
+model of each fold is trained on the training folds' plain-text pages only (as in train_linemodel.py)
+and applied to the test fold's extracted text, so "rules + model" on the HTML path is measured on pages it never saw.
+Also: pages that trafilatura alone (default mode, no comments) extracts and the pipeline would lose.
+
+Extractions are cached in --cache (trafilatura is the slow part: 735 pages x 3 modes x 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from bench import linemodel_data as lmdata  # noqa: E402
+from newsetl.sources.decode import decode_bytes  # noqa: E402
+from newsetl.text.clean import clean_text, load_rules  # noqa: E402
+from newsetl.text.extract import ExtractConfig, ExtractError, extract_html  # noqa: E402
+from newsetl.text.linemodel import LineModel  # noqa: E402
+from newsetl.text.repair import repair_text  # noqa: E402
+
+EVAL = lmdata.EVAL
+MODES = ("precision", "default", "recall")
+# Tables are kept (include_tables=True, the pipeline's setting): trafilatura takes ~0.4 s a page on the
+# shared machine, and --tables both doubles the run for the without-tables variants.
+SETTINGS = tuple((m, True) for m in MODES)
+_WS = re.compile(r"\s+")
+
+
+def norm_ws(s: str) -> str:
+    return _WS.sub(" ", s).strip()
+
+
+def load_html_pages() -> list[dict[str, Any]]:
+    pages: list[dict[str, Any]] = []
+    aeb = EVAL / "aeb-dev"
+    gt = json.loads((aeb / "ground-truth.json").read_text(encoding="utf-8"))
+    titles = json.loads((aeb / "titles.json").read_text(encoding="utf-8"))
+    for k in sorted(gt):
+        pages.append({"set": "aeb", "key": k, "site": lmdata.site_of(gt[k]["url"]), "url": gt[k]["url"],
+                      "path": aeb / "html" / f"{k}.html.gz", "truth": gt[k]["articleBody"],
+                      "titles": titles.get(k, [])})
+    traf = EVAL / "traf-dev"
+    sn = json.loads((traf / "snippets.json").read_text(encoding="utf-8"))
+    for k in sorted(sn):
+        pages.append({"set": "traf", "key": k, "site": lmdata.site_of(sn[k]["url"]), "url": sn[k]["url"],
+                      "path": traf / "html" / f"{k}.html.gz", "with": sn[k]["with"], "without": sn[k]["without"]})
+    return pages
+
+
+def extract_one(html: str, mode: str, tables: bool) -> tuple[str, str | None] | None:
+    """(text, title) of one mode WITHOUT fallback; None when the pipeline would call it empty."""
+    cfg = ExtractConfig(favor_precision=mode == "precision", favor_recall=mode == "recall", include_tables=tables,
+                        fallback=False)
+    try:
+        ex = extract_html(html, config=cfg)
+    except ExtractError:
+        return None
+    return ex.text, ex.title
+
+
+def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[str, Any]]:
+    """{setting name: {page key: [text, title] or None}}, one mode each, cached per setting."""
+    cache.mkdir(parents=True, exist_ok=True)
+    out: dict[str, dict[str, Any]] = {}
+    htmls: dict[str, str] = {}
+    for mode, tables in SETTINGS:
+        name = f"{mode}{'' if tables else '-notables'}"
+        f = cache / f"{name}.json"
+        if f.is_file():
+            out[name] = json.loads(f.read_text(encoding="utf-8"))
+            continue
+        t0 = time.perf_counter()
+        res: dict[str, Any] = {}
+        for p in pages:
+            if p["key"] not in htmls:
+                htmls[p["key"]] = decode_bytes(gzip.decompress(p["path"].read_bytes()), html=True)[0]
+            r = extract_one(htmls[p["key"]], mode, tables)
+            res[p["key"]] = list(r) if r is not None else None
+        f.write_text(json.dumps(res), encoding="utf-8")
+        out[name] = res
+        print(f"extracted {name} ({time.perf_counter() - t0:.0f}s)", flush=True)
+    return out
+
+
+def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, key: str) -> Any:
+    """What extract_html returns for this setting: its mode, else default, else recall (as text/extract.py)."""
+    suffix = "" if tables else "-notables"
+    for m in (mode, "default", "recall"):
+        r = ex[m + suffix][key]
+        if r is not None:
+            return r
+    return None
+
+
+def snippet_counts(p: Mapping[str, Any], body: str) -> np.ndarray:
+    b = norm_ws(body)
+    fw = sum(norm_ws(s) in b for s in p["with"])
+    fo = sum(norm_ws(s) in b for s in p["without"])
+    return np.array([fw, len(p["with"]) - fw, fo, len(p["without"]) - fo], float)  # tp fn fp tn
+
+
+def prf(c: np.ndarray) -> tuple[float, float, float]:
+    tp, fn, fp, _ = c
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score(pages: Sequence[dict[str, Any]], bodies: Mapping[str, str]) -> dict[str, float]:
+    aeb = [p for p in pages if p["set"] == "aeb"]
+    out: dict[str, float] = {}
+    if aeb:
+        truth = {p["key"]: p["truth"] for p in aeb}
+        s = lmdata.aeb_metric.aeb_scores(truth, {k: bodies[k] for k in truth})
+        out.update(aeb_f1=s["f1"], aeb_p=s["precision"], aeb_r=s["recall"])
+        out["aeb_residual_lines"] = lmdata.aeb_metric.residual_in_text(
+            truth, {k: bodies[k] for k in truth}, {p["key"]: p["titles"] for p in aeb})["residual_lines"]
+    c = sum((snippet_counts(p, bodies[p["key"]]) for p in pages if p["set"] == "traf"), np.zeros(4))
+    out["traf_p"], out["traf_r"], out["traf_f1"] = prf(c)
+    return out
+
+
+def objective(s: Mapping[str, float]) -> float:
+    return (s.get("aeb_f1", 0.0) + s["traf_f1"]) / 2
+
+
+def fold_models(folds: int, cache_pages: str) -> tuple[dict[str, int], list[LineModel]]:
+    """Site -> fold, and one line model per fold trained on the other folds' plain-text pages."""
+    import pickle
+
+    from sklearn.model_selection import GroupKFold
+
+    from bench import train_linemodel as tl
+
+    pc = Path(cache_pages) if cache_pages else None
+    pages = pickle.loads(pc.read_bytes()) if pc is not None and pc.is_file() else lmdata.load_pages()
+    X, y, w, pidx, _, kept = tl.build(pages, "weak", "all")
+    sites = np.array([pages[i].site for i in pidx])
+    page_sites = np.array([p.site for p in pages])
+    fold_of: dict[str, int] = {}
+    models: list[LineModel] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for f, (tr_pages, te_pages) in enumerate(GroupKFold(n_splits=folds).split(page_sites, groups=page_sites)):
+            for s in page_sites[te_pages]:
+                fold_of[str(s)] = f
+            tr = np.isin(sites, list(set(page_sites[tr_pages])))
+            thr = tl.inner_threshold("lgbm", X[tr], y[tr], w[tr], sites[tr], kept[tr], tl.TARGET_LOSS)
+            m = tl.fit("lgbm", X[tr], y[tr], w[tr])
+            path = Path(tmp) / f"fold{f}.json"
+            path.write_text(json.dumps(tl.export_lgbm(m.booster_, tl.lf.FEATURE_NAMES, threshold=thr, version=1)))
+            models.append(LineModel.load(path))
+    return fold_of, models
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "newsetl-html-cv"))
+    ap.add_argument("--pages-cache", default="", help="pickle of train_linemodel's labelled pages ('' = rebuild)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--tables", choices=("on", "both"), default="on")
+    args = ap.parse_args(argv)
+    global SETTINGS
+    if args.tables == "both":
+        SETTINGS = tuple((m, t) for m in MODES for t in (True, False))
+    pages = load_html_pages()
+    ex = extractions(pages, Path(args.cache))
+    fold_of, models = fold_models(args.folds, args.pages_cache)
+    rules = load_rules()
+    # bodies[setting][with model?][key]
+    bodies: dict[tuple[str, bool], dict[str, dict[str, str]]] = {}
+    for mode, tables in SETTINGS:
+        for use_model in (False, True):
+            bodies[(mode, tables)] = bodies.get((mode, tables), {})
+            out: dict[str, str] = {}
+            for p in pages:
+                r = with_fallback(ex, mode, tables, p["key"])
+                if r is None:
+                    out[p["key"]] = ""
+                    continue
+                text, title = r
+                model = models[fold_of[p["site"]]] if use_model else None
+                out[p["key"]] = clean_text(repair_text(text).text, rules, titles=(title,) if title else (),
+                                           model=model).body
+            bodies[(mode, tables)]["model" if use_model else "rules"] = out
+    # trafilatura alone, as the eval README measures it: default mode, no comments, nothing after it
+    alone = {p["key"]: (ex["default"][p["key"]] or ["", None])[0] for p in pages}
+
+    def name(s: tuple[str, bool]) -> str:
+        return f"{s[0]}{'' if s[1] else '-notables'}"
+
+    print(f"{'setting (all pages, for reference)':<36} {'AEB F1':>7} {'resid':>6} {'traf P':>7} {'traf R':>7} "
+          f"{'traf F1':>7}")
+    for s in SETTINGS:
+        for kind in ("rules", "model"):
+            sc = score(pages, bodies[s][kind])
+            print(f"{name(s) + ' + ' + kind:<36} {sc['aeb_f1']:7.4f} {sc['aeb_residual_lines']:6d} "
+                  f"{sc['traf_p']:7.4f} {sc['traf_r']:7.4f} {sc['traf_f1']:7.4f}")
+    sc = score(pages, alone)
+    print(f"{'trafilatura alone (default)':<36} {sc['aeb_f1']:7.4f} {sc['aeb_residual_lines']:6d} "
+          f"{sc['traf_p']:7.4f} {sc['traf_r']:7.4f} {sc['traf_f1']:7.4f}")
+    # CV: the setting chosen on the training folds (rules cleaning), figures on the test folds
+    chosen: dict[str, dict[str, str]] = {"rules": {}, "model": {}}
+    for f in range(args.folds):
+        train = [p for p in pages if fold_of[p["site"]] != f]
+        best = max(SETTINGS, key=lambda s: objective(score(train, {p["key"]: bodies[s]["rules"][p["key"]]
+                                                                    for p in train})))
+        print(f"fold {f}: chose {name(best)} on the training folds")
+        for p in pages:
+            if fold_of[p["site"]] == f:
+                for kind in chosen:
+                    chosen[kind][p["key"]] = bodies[best][kind][p["key"]]
+    for kind in ("rules", "model"):
+        sc = score(pages, chosen[kind])
+        print(f"CV test folds, chosen setting + {kind:<6}: AEB F1 {sc['aeb_f1']:.4f} (P {sc['aeb_p']:.4f} R "
+              f"{sc['aeb_r']:.4f}), boilerplate lines left {sc['aeb_residual_lines']}; traf snippet F1 "
+              f"{sc['traf_f1']:.4f} (P {sc['traf_p']:.4f} R {sc['traf_r']:.4f})")
+    lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
+            and not chosen["rules"][p["key"]].strip()]
+    print(f"pages trafilatura alone extracts that the chosen settings lose: {len(lost)} {lost[:5]}")
+    nofb = [p["key"] for p in pages if ex["precision"][p["key"]] is None and alone[p["key"]].strip()]
+    print(f"pages precision mode alone would lose (saved by the fallback): {len(nofb)} {nofb[:5]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

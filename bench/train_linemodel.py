@@ -1,0 +1,416 @@
+"""Train and evaluate the learned boilerplate line classifier with site-grouped cross-validation.
+
+  python bench/train_linemodel.py            # CV table (5 site-grouped folds) + final model + manifest
+  python bench/train_linemodel.py --no-final # CV only (bench/eval_all.py --sets linemodel-cv runs this)
+  python bench/train_linemodel.py --compare  # also compare learners (lgbm / hgb / lr) under the same CV
+
+Needs the `[train]` extra (lightgbm, scikit-learn); the package itself never imports them.
+
+Data: aeb-dev/text and traf-dev/text of ../shared/eval (see lmdata.py for the labels). Every page is
+repaired and cleaned by the rule cleaner exactly as the plain-text path does; the model sees the lines
+with the rule hits as features and may remove lines the rules kept.
+
+CV: GroupKFold(5) over sites (registered domain), both sets pooled, no site in train and test. Inside each
+training fold a nested GroupKFold(3) gives out-of-fold scores on the training pages; the decision
+threshold is the one whose content-line loss on those scores is `--target-loss` (line proxy), so the
+test fold never picks its own threshold. Measures on the test folds are the scorers' own (aeb_metric
+residual_removal; traf snippet counts on the whitespace-normalised body).
+
+Output: text/models/linemodel-v1.json (the model as plain arrays, read by newsetl.text.linemodel) and
+bench/linemodel-v1.manifest.json (page ids and sites, sha256 of the inputs and of the rules library,
+parameters, CV figures; no page text). Deterministic: fixed seeds, one thread, LightGBM deterministic=True,
+so the command above rebuilds the model file byte for byte from the same inputs and code.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import linemodel_data as lmdata  # noqa: E402
+from newsetl.text import linefeatures as lf  # noqa: E402
+from newsetl.text.linemodel import (  # noqa: E402
+    DEFAULT_MODEL_PATH,
+    FORMAT,
+    FORMAT_VERSION,
+    GUARD,
+    LineModel,
+    eligible_rows,
+)
+from newsetl.text.lines import is_story_line  # noqa: E402
+
+MANIFEST = REPO / "bench" / "linemodel-v1.manifest.json"
+SEED = 12
+MODEL_VERSION = 1
+TARGET_LOSS = 0.002  # content-line loss the threshold allows on the training folds' out-of-fold scores
+LGBM_PARAMS = dict(objective="binary", learning_rate=0.08, n_estimators=150, num_leaves=15, max_depth=4,
+                   min_child_samples=10, subsample=0.8, subsample_freq=1, colsample_bytree=0.7,
+                   reg_lambda=1.0, random_state=SEED, n_jobs=1, deterministic=True, force_row_wise=True,
+                   verbose=-1)
+
+
+# ------------------------------------------------------------------------------------------ data
+RULE_FEATURES = [lf.FEATURE_NAMES.index(n) for n in lf.FEATURE_NAMES
+                 if n.startswith(("rule_", "prev_rule", "next_rule")) or n == "cut_frac"]
+USE_RULE_FEATURES = True  # --no-rule-features: a model that never sees the rule cleaner's hits
+
+
+def page_features(p: lmdata.Page) -> np.ndarray:
+    X = lf.line_features(p.lines, title=None, rule_cats=p.rule_cat, cut_frac=p.cut_frac)
+    if not USE_RULE_FEATURES:
+        X[:, RULE_FEATURES] = 0.0
+    return X
+
+
+def build(pages, unlabelled: str, rows: str, extra_weight: float = 1.0):
+    """Stacked training rows: X, y, weight, page index, row index within page, rule-kept flag."""
+    Xs, ys, ws, pis, lis, keeps = [], [], [], [], [], []
+    for pi, p in enumerate(pages):
+        X = page_features(p)
+        lab = p.labels.astype(np.int8).copy()
+        nonblank = np.array([bool(s.strip()) for s in p.lines])
+        kept = np.array([k is not None for k in p.kept])
+        w = np.full(len(lab), extra_weight if p.set == "xtra" else 1.0)
+        if unlabelled == "weak" and p.set == "traf":
+            # weak label: an unlabelled line between two content-labelled lines is content (weight 0.3)
+            c = np.flatnonzero(lab == 0)
+            if len(c) >= 2:
+                inside = (np.arange(len(lab)) > c[0]) & (np.arange(len(lab)) < c[-1]) & (lab < 0) & nonblank
+                lab[inside] = 0
+                w[inside] = 0.3
+        sel = nonblank & (lab >= 0)
+        if rows == "kept":
+            sel &= kept
+        idx = np.flatnonzero(sel)
+        Xs.append(X[idx])
+        ys.append(lab[idx])
+        ws.append(w[idx])
+        pis.append(np.full(len(idx), pi))
+        lis.append(idx)
+        keeps.append(kept[idx])
+    return (np.vstack(Xs), np.concatenate(ys).astype(np.int32), np.concatenate(ws), np.concatenate(pis),
+            np.concatenate(lis), np.concatenate(keeps))
+
+
+# ---------------------------------------------------------------------------------------- export
+def export_lgbm(booster: Any, feature_names: Sequence[str], *, threshold: float, version: int,
+                params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A LightGBM binary booster as the flat arrays LineModel reads (numerical splits, `<=`, no NaN)."""
+    dump = booster.dump_model()
+    if dump.get("objective", "").split()[0] != "binary":
+        raise ValueError("only binary objectives")
+    feat: list[int] = []
+    thr: list[float] = []
+    left: list[int] = []
+    right: list[int] = []
+    value: list[float] = []
+    roots: list[int] = []
+    depth = 0
+
+    def add(node: dict[str, Any], d: int) -> int:
+        nonlocal depth
+        i = len(feat)
+        feat.append(0)
+        thr.append(float("inf"))
+        left.append(i)
+        right.append(i)
+        value.append(0.0)
+        if "leaf_value" in node or "split_index" not in node:
+            value[i] = float(node.get("leaf_value", 0.0))
+            depth = max(depth, d)
+            return i
+        if node.get("decision_type", "<=") != "<=":
+            raise ValueError("categorical splits are not supported")
+        feat[i] = int(node["split_feature"])
+        thr[i] = float(node["threshold"])
+        left[i] = add(node["left_child"], d + 1)
+        right[i] = add(node["right_child"], d + 1)
+        return i
+
+    for tree in dump["tree_info"]:
+        roots.append(add(tree["tree_structure"], 0))
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "version": version, "learner": "lightgbm",
+            "threshold": threshold,
+            "features": list(feature_names), "params": params or {},
+            "trees": {"feat": feat, "thr": thr, "left": left, "right": right, "value": value, "roots": roots,
+                      "depth": depth}}
+
+
+# --------------------------------------------------------------------------------------- learners
+def make_learner(name: str):
+    if name == "lgbm":
+        import lightgbm as lgb
+        return lgb.LGBMClassifier(**LGBM_PARAMS)
+    if name == "hgb":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        return HistGradientBoostingClassifier(learning_rate=0.05, max_iter=300, max_leaf_nodes=15, max_depth=5,
+                                              min_samples_leaf=10, l2_regularization=1.0, random_state=SEED,
+                                              early_stopping=False)
+    if name == "lr":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000))
+    raise ValueError(name)
+
+
+def fit(name, X, y, w):
+    m = make_learner(name)
+    if name == "lr":
+        m.fit(X, y, logisticregression__sample_weight=w)
+    else:
+        m.fit(X, y, sample_weight=w)
+    return m
+
+
+def proba(m, X):
+    if isinstance(m, LineModel):  # the exported arrays, as the package runs them
+        return m.proba(X)
+    return m.predict_proba(X)[:, 1]
+
+
+def threshold_for(scores, y, kept, target_loss):
+    """Lowest threshold whose loss of content lines (label 0, kept by the rules) is <= target_loss."""
+    content = np.sort(scores[(y == 0) & kept])[::-1]
+    n_all = int((y == 0).sum())
+    k = int(np.floor(target_loss * n_all))  # how many content lines may go
+    if k >= len(content):
+        return 0.0
+    return float(np.nextafter(content[k], 1.0))  # strictly above the (k+1)-th highest content score
+
+
+def inner_threshold(name, X, y, w, groups, kept, target_loss, folds=3):
+    oof = np.zeros(len(y))
+    for tr, te in GroupKFold(n_splits=folds).split(X, y, groups):
+        oof[te] = proba(fit(name, X[tr], y[tr], w[tr]), X[te])
+    return threshold_for(oof, y, kept, target_loss)
+
+
+# ------------------------------------------------------------------------------------- measuring
+MODES = ("rules", "model", "both", "both_noguard", "both_storyguard")
+
+
+def guard_mask(p, guard: str) -> np.ndarray:
+    """Lines the model may remove under the package's guards (newsetl.text.linemodel.eligible_rows): as
+    clean_text decides, from the rules' kept lines (no titles in training, so nothing is protected)."""
+    kept_rows = [i for i, k in enumerate(p.kept) if k is not None]
+    ok = np.zeros(len(p.lines), dtype=bool)
+    ok[eligible_rows(kept_rows, lambda i: is_story_line(p.lines[i]), head=guard != "none",
+                     story=guard == "story")] = True
+    return ok
+
+
+def measure(pages, page_ids, scores_by_page, thr, mode):
+    """Scorer figures over `page_ids`: mode rules | model | both (package guards) | both_noguard |
+    both_storyguard. Returns dict of summed counts."""
+    A = np.zeros(4)
+    T = np.zeros(4)
+    for pi in page_ids:
+        p = pages[pi]
+        extra = None
+        if mode == "model":
+            extra = scores_by_page[pi] >= thr
+        elif mode.startswith("both"):
+            guard = {"both": GUARD, "both_noguard": "none", "both_storyguard": "story"}[mode]
+            extra = (scores_by_page[pi] >= thr) & guard_mask(p, guard)
+        body = lmdata.body_of(p, extra, use_rules=mode != "model")
+        if p.set == "aeb":
+            A += lmdata.score_aeb_page(p, body)
+        else:
+            T += lmdata.score_traf_page(p, body)
+    return {"aeb": A, "traf": T}
+
+
+def fmt(c):
+    a, t = c["aeb"], c["traf"]
+    return (f"AEB removed {a[1] / max(1, a[0]):6.1%} ({int(a[1])}/{int(a[0])}) lost {a[3] / max(1, a[2]):6.2%} "
+            f"({int(a[3])}/{int(a[2])}) | traf removed {t[1] / max(1, t[0]):6.1%} ({int(t[1])}/{int(t[0])}) "
+            f"lost {t[3] / max(1, t[2]):6.2%} ({int(t[3])}/{int(t[2])})")
+
+
+def page_scores(pages, model, page_ids):
+    """Score every non-blank line of the given pages (zeros for blank lines)."""
+    out = {}
+    for pi in page_ids:
+        X = page_features(pages[pi])
+        out[pi] = proba(model, X) if len(X) else np.zeros(0)
+        out[pi][[not s.strip() for s in pages[pi].lines]] = 0.0
+    return out
+
+
+def run_cv(pages, name, args, verbose=True):
+    X, y, w, pidx, _, kept = build(pages, args.unlabelled, args.rows, args.extra_weight)
+    sites = np.array([pages[i].site for i in pidx])
+    page_sites = np.array([p.site for p in pages])
+    scored = np.array([p.set != "xtra" for p in pages])
+    all_pages = np.arange(len(pages))
+    gkf = GroupKFold(n_splits=args.folds)
+    oof_scores: dict[int, np.ndarray] = {}
+    rows = []
+    tot = {m: {"aeb": np.zeros(4), "traf": np.zeros(4)} for m in MODES}
+    for f, (tr_pages, te_pages) in enumerate(gkf.split(all_pages, groups=page_sites)):
+        tr_sites = set(page_sites[tr_pages])
+        assert not tr_sites & set(page_sites[te_pages])
+        tr = np.isin(sites, list(tr_sites))
+        te_pages = te_pages[scored[te_pages]]
+        t0 = time.perf_counter()
+        thr = inner_threshold(name, X[tr], y[tr], w[tr], sites[tr], kept[tr], args.target_loss)
+        model = fit(name, X[tr], y[tr], w[tr])
+        sc = page_scores(pages, model, te_pages)
+        oof_scores.update(sc)
+        res = {m: measure(pages, te_pages, sc, thr, m) for m in MODES}
+        for m in res:
+            for s in ("aeb", "traf"):
+                tot[m][s] += res[m][s]
+        rows.append((f, thr, res))
+        if verbose:
+            print(f"fold {f}: thr {thr:.3f} ({time.perf_counter() - t0:.1f}s) pages {len(te_pages)}")
+            for m in ("rules", "both"):
+                print(f"   {m:6s} {fmt(res[m])}")
+    return tot, rows, oof_scores
+
+
+def curve(pages, oof_scores, losses=(0.003, 0.005, 0.01), mode="both", points=30):
+    """Oracle curve on the pooled out-of-fold scores: for each loss budget, the removal reached (threshold
+    chosen on the test scores themselves -- an upper bound, not an estimate)."""
+    out = []
+    grid = np.unique(np.quantile(np.concatenate([s for s in oof_scores.values() if len(s)]),
+                                 np.linspace(0.80, 0.9995, points)))
+    res = []
+    for thr in grid:
+        c = measure(pages, sorted(oof_scores), oof_scores, thr, mode)
+        res.append((thr, c))
+    for s, (_rem_i, _lost_i) in (("aeb", (1, 3)), ("traf", (1, 3))):
+        for L in losses:
+            best = None
+            for thr, c in res:
+                a = c[s]
+                lost = a[3] / a[2]
+                rem = a[1] / a[0]
+                if lost <= L and (best is None or rem > best[1]):
+                    best = (thr, rem, lost)
+            out.append((s, L, best))
+    return out, res
+
+
+# ------------------------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--learner", default="lgbm", choices=("lgbm", "hgb", "lr"))
+    ap.add_argument("--compare", action="store_true", help="CV of every learner (summary lines)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--target-loss", type=float, default=TARGET_LOSS,
+                    help="content-line loss the threshold allows on the training folds' own OOF scores")
+    ap.add_argument("--unlabelled", default="weak", choices=("exclude", "weak"))
+    ap.add_argument("--rows", default="all", choices=("all", "kept"),
+                    help="train on all labelled lines (rule-removed too) or only lines the rules kept")
+    ap.add_argument("--extra", default="off", choices=("on", "off"),
+                    help="add the other extractors' outputs of the aeb pages (dedup-dev) as training pages")
+    ap.add_argument("--extra-weight", type=float, default=1.0)
+    ap.add_argument("--no-final", action="store_true")
+    ap.add_argument("--skip-cv", action="store_true", help="only the final model (e.g. to check reproducibility)")
+    ap.add_argument("--curve", action="store_true", help="oracle removal-at-loss curve of the OOF scores")
+    ap.add_argument("--out", default=str(DEFAULT_MODEL_PATH))
+    ap.add_argument("--manifest", default=str(MANIFEST))
+    ap.add_argument("--cache", default="", help="pickle of the labelled pages, written when absent ('' = none)")
+    ap.add_argument("--no-rule-features", action="store_true",
+                    help="zero the rule-hit features (how much the model leans on the rules tuned to these pages)")
+    args = ap.parse_args(argv)
+    np.random.seed(SEED)
+    global USE_RULE_FEATURES
+    USE_RULE_FEATURES = not args.no_rule_features
+
+    t0 = time.perf_counter()
+    pages = None
+    if args.cache and Path(args.cache).is_file():
+        import pickle
+        pages = pickle.loads(Path(args.cache).read_bytes())
+    if pages is None:
+        pages = lmdata.load_pages()
+        if args.cache:
+            import pickle
+            Path(args.cache).write_bytes(pickle.dumps(pages))
+    if args.extra == "on":
+        xc = Path(args.cache).with_name(".xpages.pkl") if args.cache else None
+        if xc is not None and xc.is_file():
+            import pickle
+            pages = pages + pickle.loads(xc.read_bytes())
+        else:
+            pages = pages + lmdata.load_extra_pages()
+    print(f"{len(pages)} pages, {len({p.site for p in pages})} sites ({time.perf_counter() - t0:.1f}s)")
+
+    learners = () if args.skip_cv else ("lgbm", "hgb", "lr") if args.compare else (args.learner,)
+    summary = {}
+    for name in learners:
+        print(f"=== {name}  target_loss={args.target_loss} unlabelled={args.unlabelled} rows={args.rows}")
+        tot, _rows, oof = run_cv(pages, name, args)
+        summary[name] = tot
+        for m in MODES:
+            print(f"  CV {m:15s} {fmt(tot[m])}")
+        if args.curve:
+            cv, _ = curve(pages, oof)
+            for s, L, best in cv:
+                print(f"  oracle {s} loss<={L:.1%}: " + (f"removed {best[1]:.1%} (lost {best[2]:.2%}, thr "
+                                                        f"{best[0]:.3f})" if best else "none"))
+    if args.no_final:
+        return 0
+
+    # final model on everything; threshold from its own 5-fold grouped OOF
+    name = args.learner
+    X, y, w, pidx, _, kept = build(pages, args.unlabelled, args.rows, args.extra_weight)
+    sites = np.array([pages[i].site for i in pidx])
+    thr = inner_threshold(name, X, y, w, sites, kept, args.target_loss, folds=args.folds)
+    model = fit(name, X, y, w)
+    assert name == "lgbm", "export implemented for the chosen learner (LightGBM)"
+    spec = export_lgbm(model.booster_, lf.FEATURE_NAMES, threshold=thr, version=MODEL_VERSION,
+                       params={**LGBM_PARAMS, "target_loss": args.target_loss, "unlabelled": args.unlabelled,
+                               "rows": args.rows})
+    Path(args.out).write_text(json.dumps(spec, separators=(",", ":")), encoding="utf-8")
+    lm = LineModel.load(args.out)
+    ev = [i for i, p in enumerate(pages) if p.set != "xtra"]
+    fit_all = measure(pages, ev, page_scores(pages, lm, ev), thr, "both")
+    # the exported arrays must reproduce the library's scores
+    chk = np.abs(lm.proba(X) - model.predict_proba(X)[:, 1]).max()
+    print(f"final: thr {thr:.4f}, export max |diff| {chk:.2e}")
+    print(f"  fit-on-all {fmt(fit_all)}")
+    if name in summary:
+        cv = summary[name]["both"]
+        print(f"  CV (rules+model) {fmt(cv)}")
+        print("  gap fit-on-all minus CV: " + ", ".join(
+            f"{s} removed {fit_all[s][1] / max(1, fit_all[s][0]) - cv[s][1] / max(1, cv[s][0]):+.1%} lost "
+            f"{fit_all[s][3] / max(1, fit_all[s][2]) - cv[s][3] / max(1, cv[s][2]):+.2%}" for s in ("aeb", "traf")))
+    cvt = summary[name]["both"] if name in summary else {}
+    manifest = {
+        "model": Path(args.out).name, "model_sha256": hashlib.sha256(Path(args.out).read_bytes()).hexdigest(),
+        "version": MODEL_VERSION, "learner": name, "threshold": thr, "features": list(lf.FEATURE_NAMES),
+        "args": {k: v for k, v in vars(args).items() if k not in ("out", "cache", "manifest")},
+        "pages": [{"set": p.set, "key": p.key, "site": p.site} for p in pages],
+        "inputs_sha256": lmdata.input_digest(),
+        "rules_sha256": hashlib.sha256(
+            Path(lmdata.load_rules().sources[0]).read_bytes()).hexdigest(),
+        "cv_both": {s: cvt[s].tolist() for s in cvt}, "fit_all_both": {s: fit_all[s].tolist() for s in fit_all},
+        "counts_order": {"aeb": "residual_lines, residual_removed, gt_lines, gt_lines_lost",
+                         "traf": "without_in_input, without_removed, with_in_input, with_lost"},
+    }
+    Path(args.manifest).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} and its manifest")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

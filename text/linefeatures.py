@@ -1,0 +1,467 @@
+"""Line features of the learned boilerplate classifier (pure: stdlib + numpy).
+
+The model (`linemodel.py`) reads these columns by name; the training script (`bench/train_linemodel.py`)
+writes them. Changing a feature means retraining: the model file lists the names it was trained on and
+is refused when they differ.
+
+`line_features(lines, title=None, rule_cats=None, cut_frac=None, recur=None)` returns a float32 array
+of shape (len(lines), N_FEATURES); rows of blank lines are all zero (they are never classified).
+"Document" below means the non-blank lines of one text in order; "block" a run of non-blank lines
+between blank lines (trafilatura text has few blank lines, so list runs and short-line runs act as
+blocks too). Nothing here names a site, page or sentence: only shapes, positions and generic word lists.
+
+Features (FEATURE_NAMES, in order):
+  position   rel_pos (index / n), log_from_start, log_from_end, log_n_lines, char_pos (share of the
+             document's characters before the line), pos_in_block, log_block_len
+  length     log_chars, log_words, short (<= 6 words), tiny (<= 2 words)
+  shape      end_sentence (. ! ? … or closing quote), end_colon, end_none (ends in a letter/digit),
+             end_question, first_upper, first_digit, cap_share (words starting upper/digit),
+             title_case (>= 80 % of non-small words capitalised, >= 3 words), allcaps_share (upper /
+             letters), stop_share (distinct stopwords of a small multi-language list / words),
+             story, comma_rate, digit_share,
+             punct_share, pipe_sep.  Word counts are runs of letters/digits; word-list counts are
+             distinct whitespace tokens (with common punctuation glued on) found in the list.
+             story = >= 8 words, sentence end, and mostly lowercase-initial words or a common verb (a
+             vectorised form of the cleaner's is_story_line)
+  tokens     url, email, handle (@name), hashtag, list_marker, markdown (# heading, **, table pipes),
+             date_like, time_like, ago (N minutes/hours/days ago), copyright (©, "all rights reserved"),
+             comment_word (reply/comment/responses/says:/wrote and the like), cta_word (subscribe,
+             follow, download, sign up, share, click, app, podcast, newsletter, ...),
+             media_word (photo/image/video/gallery/credit/getty/ap/reuters ...), related_word (more,
+             related, weitere, también, interesar ... on lines of <= 20 words), contact_word (tel, fax,
+             kontakt, reporter ...), legal_word (copyright, license, affiliate, werbung, quelle ...),
+             login_word (log in, eingeloggt, registriert ...), cue_prefix ("Read more: <title>")
+  headline   title_sim (token Jaccard with the title, 0 without a title), after_title (line index minus
+             the best-matching title line, 0 without a title)
+  runs       short_run (log length of the run of short non-sentence lines holding the line),
+             list_run (log length of the run of list items holding it)
+  comments   comment_hdr (line looks like a comment-section header: "12 Comments", "Leave a reply",
+             "N responses to ..."), after_comment_hdr (a header occurred above), log_since_hdr
+  story ctx  story_before (share of story lines above), story_after (share below), after_last_story
+             (below the last story line), log_dist_story (distance to the nearest story line)
+  rules      rule_removed, rule_comments, rule_links, rule_prompt, rule_meta, cut_frac,
+             rule_near (rule removals among the 3 lines either side / 6), rule_after_share (share of
+             the lines below removed by rules)
+  recurrence recur (how often the line's key recurs for the publisher; optional, 0 when unknown)
+  neighbours for the previous and the next line: log_words, end_sentence, short, list_marker,
+             rule_removed, story (prefix prev_/next_; 0 beyond the document)
+  window     story_win (share of story lines among the 2 lines either side)
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+_WORD = re.compile(r"\w+")
+_LIST = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+_HANDLE = re.compile(r"(?:^|\s)@\w{2,}")
+_HASHTAG = re.compile(r"(?:^|\s)#\w+")
+_NUM_DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d\d\b|\b(?:19|20)\d\d-\d\d-\d\d\b")
+_TIME = re.compile(r"\b(?:[01]?\d|2[0-3])[:.h][0-5]\d\b|\b\d{1,2}\s*[ap]\.?m\.?\b", re.I)
+_N_OF_M = re.compile(r"\b\d+\s*(?:of|von|de|/)\s*\d+\b")
+_COMMENT_HDR = re.compile(
+    r"^(?:\d+\s+)?(?:comments?|responses?|replies|kommentare?|commentaires?|comentarios?|commenti|"
+    r"reacties|reactions?|discussion|diskussion|leserkommentare|thoughts? on\b.*|responses? to\b.*|"
+    r"comments? (?:on|to)\b.*)\s*:?\s*(?:\(\d+\))?$|^(?:leave|post|add|write|submit) (?:a |your )?"
+    r"(?:reply|comment|response)\b|^(?:join the (?:discussion|conversation)|what do you think\??|"
+    r"schreibe einen kommentar|kommentar (?:schreiben|verfassen)|laisser un commentaire|"
+    r"deja un comentario|lascia un commento)", re.I)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Generic word lists (casefolded \w+ tokens); counted as distinct tokens of a line.
+MONTHS = _words("""jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june
+july august september october november december januar februar märz mai juni juli oktober dezember
+janvier février mars avril juin juillet août septembre octobre novembre décembre enero febrero marzo abril
+mayo junio julio agosto septiembre octubre noviembre diciembre""")
+AGO_WORDS = _words("ago vor")
+COPY_WORDS = _words("copyright rights reserved rechte vorbehalten droits réservés derechos reservados")
+COMMENT_WORDS = _words("""reply replies comment comments responses response antworten antwort kommentar
+kommentare kommentieren commentaire commentaires comentario comentarios commenti reacties says said wrote
+schrieb schreibt sagt meldet login log report like likes upvote permalink quote""")
+CTA_WORDS = _words("""subscribe subscribed subscription subscriber subscribers follow download signup sign
+register share shares click tap app apps podcast podcasts newsletter newsletters youtube facebook twitter
+instagram linkedin whatsapp telegram pinterest tiktok rss itunes spotify abonnieren abonnez abonnement
+teilen folgen herunterladen inscrivez suscríbete suscribete partager donate donation spenden advertisement
+advertising advertise sponsored anzeige werbung cookie cookies privacy datenschutz terms consent
+einwilligung reprint reprints permission permissions license licensing contact kontakt email mail tags tag
+categories category kategorie kategorien schlagwörter filed related more mehr weitere read watch listen
+print printed""")
+RELATED_WORDS = _words("""related more also see read next previous recommended popular latest trending
+top stories topics topic weitere weiteres mehr auch lesen weiterlesen themen thema artikel beiträge
+interessieren interessant empfehlungen neueste meistgelesen también relacionadas relacionados relacionado
+relacionada notas mira mirá puedes ver interesar lee leer más aussi lire voir articles similaires plus
+anche leggi altri""")
+CONTACT_WORDS = _words("""contact kontakt tel telefon phone fax mail email e ansprechpartner ansprechpartnerin
+pressesprecher pressesprecherin pressekontakt redaktion editor reporter correspondent writer author autor
+autorin follow twitter""")
+LEGAL_WORDS = _words("""copyright rights reserved license licence licensed lizenz cc reprint reprints
+permission disclaimer affiliate affiliates werbung anzeige advertisement advertiser advertisers sponsored
+sponsor compensation commission provision quelle source sources quellen bildquelle titelbild beitragsbild
+foto photo credit gewähr haftung terms conditions datenschutz privacy policy cookies""")
+LOGIN_WORDS = _words("""login log logged sign signed register registered registrieren registriert
+anmelden angemeldet eingeloggt einloggen account konto member members mitglied subscriber abonnent
+password passwort""")
+MEDIA_WORDS = _words("""photo photos image images picture pictures foto fotos bild bilder video videos
+gallery galerie slideshow credit credits getty reuters ap afp dpa epa shutterstock istock courtesy
+illustration""")
+_SMALL = _words("a an the of on in at to for and or but by vs via with from as is are")
+STOPWORDS = _words("""
+the a an and or but of to in on at for with from by as is are was were be been has have had it its this
+that these those he she they we you i his her their our not no will would can could said says also than
+then there which who what when where how after before about into over more most just only very
+der die das und oder aber ein eine einen einem einer nicht mit von zu im in am auf für ist sind war
+waren wird werden hat haben sich es er sie wir ich auch als bei nach aus noch wie dass den dem des
+le la les un une et ou mais de du des au aux en dans sur pour par avec est sont était a ont il elle
+ils nous vous je ne pas que qui ce cette ces plus se sa son leurs
+el los las y o pero del al en con por para es son fue ha han lo que se su sus una uno como más
+il lo gli i e o ma di da del della nel con per è sono che non si una uno come più anche
+het een en of maar van in op met voor is zijn was heeft hebben niet dat die ook als bij naar
+o a os as e ou mas do da dos das em no na com por para é são foi que não se um uma como mais
+""")
+
+FEATURE_NAMES = (
+    "rel_pos", "log_from_start", "log_from_end", "log_n_lines", "char_pos", "pos_in_block", "log_block_len",
+    "log_chars", "log_words", "short", "tiny",
+    "end_sentence", "end_colon", "end_none", "end_question", "first_upper", "first_digit", "cap_share",
+    "title_case", "allcaps_share", "stop_share", "story", "comma_rate", "digit_share", "punct_share",
+    "pipe_sep",
+    "url", "email", "handle", "hashtag", "list_marker", "markdown", "date_like", "time_like", "ago",
+    "copyright", "comment_word", "cta_word", "media_word", "related_word", "contact_word", "legal_word",
+    "login_word", "cue_prefix",
+    "title_sim", "after_title",
+    "short_run", "list_run",
+    "comment_hdr", "after_comment_hdr", "log_since_hdr",
+    "story_before", "story_after", "after_last_story", "log_dist_story",
+    "rule_removed", "rule_comments", "rule_links", "rule_prompt", "rule_meta", "cut_frac", "rule_near",
+    "rule_after_share",
+    "recur",
+    "prev_log_words", "prev_end_sentence", "prev_short", "prev_list_marker", "prev_rule_removed",
+    "prev_story",
+    "next_log_words", "next_end_sentence", "next_short", "next_list_marker", "next_rule_removed",
+    "next_story",
+    "story_win",
+)
+N_FEATURES = len(FEATURE_NAMES)
+_F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+# Rule-cleaner categories grouped for the rule-hit features.
+RULE_GROUPS = {
+    "comments": ("comments", "comment_prompt"),
+    "links": ("related_links", "navigation", "promo"),
+    "prompt": ("share_social", "newsletter", "login_prompt", "notification_prompt", "paywall", "donation_appeal",
+               "contact_prompt", "cookie_notice"),
+    "meta": ("caption", "photo_credit", "credit", "byline", "dateline", "reading_time", "syndication",
+             "copyright", "affiliate_disclosure", "ad_marker", "markup", "learned"),
+}
+_CAT_GROUP = {c: g for g, cs in RULE_GROUPS.items() for c in cs}
+
+# ------------------------------------------------------------------- lexicon and character classes
+_VERBS = _words("""is are was were be been being am has have had do does did will would can could shall should
+may might must said says say told tells tell added adds according announced reported wrote think thinks
+believe know knew want wants make makes made get gets got take takes took go goes went come comes came see
+sees saw find finds found give gives gave show shows showed need needs use uses become became seem seems
+include includes expect expects plan plans called calls asked asks warned warns""")
+_LISTS = (("stop", STOPWORDS), ("small", _SMALL), ("verb", _VERBS), ("month", MONTHS), ("ago", AGO_WORDS),
+          ("copy", COPY_WORDS), ("comment", COMMENT_WORDS), ("cta", CTA_WORDS), ("media", MEDIA_WORDS),
+          ("related", RELATED_WORDS), ("contact", CONTACT_WORDS), ("legal", LEGAL_WORDS),
+          ("login", LOGIN_WORDS), ("ampm", _words("am pm a.m. p.m. uhr h")))
+_LB = {name: k for k, (name, _) in enumerate(_LISTS)}
+# word -> bitmask of the lists holding it; also the forms with common punctuation glued on, so that a
+# line's whitespace tokens can be looked up without stripping each one.
+_LEX: dict[str, int] = {}
+for _k, (_name, _ws) in enumerate(_LISTS):
+    for _w in _ws:
+        for _form in (_w, _w + ":", _w + ",", _w + ".", _w + "?", _w + "!", _w + ";", "(" + _w, _w + ")",
+                      "\"" + _w, _w + "\"", "“" + _w, _w + "”", "„" + _w, "»" + _w, _w + "«", "#" + _w):
+            _LEX[_form] = _LEX.get(_form, 0) | (1 << _k)
+_LEXKEYS = frozenset(_LEX)
+# counts per list are summed as 6-bit fields of one Python int per line (list k at bits 6k..6k+5; a
+# line has far fewer than 64 distinct tokens of one list in the first ... it is clipped at 63 anyway)
+_LEXPACK = {w: sum(1 << (6 * k) for k in range(len(_LISTS)) if m >> k & 1) for w, m in _LEX.items()}
+_HALF = 7  # lists 0..6 in the low 42 bits, 7..13 in the high ones
+_LOW42 = (1 << (6 * _HALF)) - 1
+_SHIFTS = np.arange(_HALF, dtype=np.int64) * 6
+
+# character classes, one column each: a table over code points (rarer scripts: "other letter")
+_CC = ("upper", "lower", "alpha", "digit", "punct", "comma", "sep", "at", "hash", "sent_end", "close_quote",
+       "close_other", "colon", "question")
+_TBL_N = 0x3000
+
+
+def _char_table() -> np.ndarray:
+    t = np.zeros((_TBL_N + 1, len(_CC)), dtype=np.uint8)
+    for c in range(_TBL_N):
+        ch = chr(c)
+        if ch == "\n":
+            continue
+        t[c] = (ch.isupper(), ch.islower(), ch.isalpha(), ch.isdigit(), not (ch.isalnum() or ch.isspace()),
+                ch == ",", ch in "|·•", ch == "@", ch == "#", ch in ".!?…", ch in "\"”’»", ch in "')]",
+                ch == ":", ch == "?")
+    t[_TBL_N, 2] = 1  # beyond the table: a letter of a caseless script
+    return t
+
+
+_TABLE = _char_table()
+# Packed count tables: the first 12 class columns as four 16-bit fields of a uint64, three tables.
+_SHIFT16 = np.arange(4, dtype=np.uint64) * np.uint64(16)
+_COUNT_TABLES = tuple(
+    (_TABLE[:, 4 * j:4 * j + 4].astype(np.uint64) << _SHIFT16).sum(axis=1).astype(np.uint64) for j in range(3))
+# bit 0: letter or digit; bit 1: capitalised-word initial (upper or digit); bit 2: lowercase
+_ALNUM = ((_TABLE[:, 2] | _TABLE[:, 3]) | ((_TABLE[:, 0] | _TABLE[:, 3]) << 1) | (_TABLE[:, 1] << 2)).astype(np.uint8)
+# weight of a word start: 1 in field 0, +1 in field 1 if capitalised, +1 in field 2 if lowercase
+_WS_WEIGHT = np.array([1 + (((a >> 1) & 1) << 16) + (((a >> 2) & 1) << 32) for a in range(8)], dtype=np.uint64)
+_LIST_FIRST = frozenset("-*•·▪►»0123456789")
+
+
+def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-line columns of the non-blank lines `cores` (stripped, list marker removed), computed for
+    the whole document at once: character classes through one table look-up, counts per line through
+    np.add.reduceat, word lists through one set intersection per line."""
+    n = len(cores)
+    doc = "\n".join(cores)
+    cp = np.frombuffer(doc.encode("utf-32-le"), dtype=np.uint32)
+    lens = np.fromiter(map(len, cores), dtype=np.intp, count=n)
+    ends = np.cumsum(lens + 1) - 1  # index of each line's "\n" (one past the end of the document last)
+    starts = ends - lens
+    cpc = np.minimum(cp, _TBL_N)
+    # counts per line of 12 character classes through 3 one-dimensional reduceat calls over packed
+    # 16-bit fields (a line of more than 65,535 characters of one class would carry over; not a news line)
+    sums = [np.add.reduceat(t[cpc], starts) for t in _COUNT_TABLES]
+    cnt = np.empty((n, 12), dtype=np.float64)
+    for j, sm in enumerate(sums):
+        cnt[:, 4 * j:4 * j + 4] = (sm[:, None] >> _SHIFT16) & 0xFFFF
+    # word starts (a letter/digit after a non-letter/digit), capitalised and lowercase ones
+    ac = _ALNUM[cpc]
+    ws = ac & 1
+    ws[1:] &= ~ac[:-1] & 1
+    wsum = np.add.reduceat(ws.astype(np.uint64) * _WS_WEIGHT[ac], starts)
+    wc = ((wsum[:, None] >> _SHIFT16[:3]) & 0xFFFF).astype(np.float64)
+    nc = lens.astype(np.float64)
+    nw, w_cap, w_low = wc[:, 0], wc[:, 1], wc[:, 2]
+    last = _TABLE[cpc[ends - 1]]
+    prev = _TABLE[cpc[np.maximum(starts, ends - 2)]]
+    fcls = _TABLE[cpc[starts]]
+    end_sent = (last[:, 9] | last[:, 10] | (last[:, 11] & prev[:, 9])).astype(bool)
+    # word lists: distinct whitespace tokens of each line, counts summed as packed fields
+    low = doc.casefold().split("\n")
+    get = _LEXPACK.__getitem__
+    packs = [sum(map(get, _LEXKEYS.intersection(line.split()))) for line in low]
+    lo = np.array([x & _LOW42 for x in packs], dtype=np.int64)
+    hi = np.array([x >> (6 * _HALF) for x in packs], dtype=np.int64)
+    L = np.empty((n, len(_LISTS)))
+    L[:, :_HALF] = (lo[:, None] >> _SHIFTS) & 63
+    L[:, _HALF:] = (hi[:, None] >> _SHIFTS[: len(_LISTS) - _HALF]) & 63
+    lx = {name: L[:, k] for name, k in _LB.items()}
+    safe_w = np.maximum(nw, 1.0)
+    story = (nw >= 8) & end_sent & ((2 * w_low >= nw) | (lx["verb"] > 0) | (cnt[:, 0] + cnt[:, 1] == 0))
+    nbig = nw - lx["small"]
+    z = np.zeros
+    out = {
+        "log_chars": np.log1p(nc), "log_words": np.log1p(nw), "short": nw <= 6, "tiny": nw <= 2,
+        "end_sentence": end_sent, "end_colon": last[:, 12], "end_none": last[:, 2] | last[:, 3],
+        "end_question": last[:, 13], "first_upper": fcls[:, 0], "first_digit": fcls[:, 3],
+        "cap_share": w_cap / safe_w,
+        "title_case": (nw >= 3) & (nbig > 0) & (w_cap >= 0.8 * nbig),
+        "allcaps_share": cnt[:, 0] / np.maximum(1.0, cnt[:, 2]) * (cnt[:, 0] >= 2),
+        "stop_share": lx["stop"] / safe_w, "story": story,
+        "comma_rate": cnt[:, 5] / safe_w, "digit_share": cnt[:, 3] / nc, "punct_share": cnt[:, 4] / nc,
+        "pipe_sep": cnt[:, 6], "list_marker": markers,
+        "date_like": z(n), "time_like": z(n), "url": z(n), "email": z(n), "handle": z(n), "hashtag": z(n),
+        "markdown": fcls[:, 8] | (fcls[:, 6] & last[:, 6]),
+        "ago": (lx["ago"] > 0) & (cnt[:, 3] > 0), "copyright": lx["copy"] > 0,
+        "comment_word": np.where(nw <= 12, np.minimum(3, lx["comment"]), 0.0),
+        "cta_word": np.minimum(3, lx["cta"]), "media_word": np.minimum(3, lx["media"]),
+        "related_word": np.where(nw <= 20, np.minimum(3, lx["related"]), 0.0),
+        "contact_word": np.minimum(3, lx["contact"]), "legal_word": np.minimum(3, lx["legal"]),
+        "login_word": np.minimum(3, lx["login"]), "cue_prefix": z(n), "comment_hdr": z(n),
+    }
+    # the few regular expressions, only on the lines that hold their trigger (Python lists: no numpy
+    # scalar indexing in the loop)
+    digits = (cnt[:, 3] > 0).tolist()
+    at = (cnt[:, 7] > 0).tolist()
+    hashes = (cnt[:, 8] > 0).tolist()
+    nwl = nw.tolist()
+    month = (lx["month"] > 0).tolist()
+    ampm = (lx["ampm"] > 0).tolist()
+    date_like, time_like, email, handle, hashtag, cue, hdr = ([0.0] * n for _ in range(7))
+    n_of_m = [0.0] * n
+    for i in range(n):
+        core = cores[i]
+        w = nwl[i]
+        if digits[i]:
+            if month[i] or _NUM_DATE.search(core):
+                date_like[i] = 1.0
+            if (ampm[i] or ":" in core or "." in core) and _TIME.search(core):
+                time_like[i] = 1.0
+            if w <= 8 and _N_OF_M.search(core):
+                n_of_m[i] = 1.0
+        if at[i]:
+            email[i] = float(_EMAIL.search(core) is not None)
+            handle[i] = float(_HANDLE.search(core) is not None)
+        if hashes[i]:
+            hashtag[i] = float(_HASHTAG.search(core) is not None)
+        if w <= 25 and ":" in core[:40]:
+            cue[i] = float(_cue_prefix(core))
+        if w <= 12:
+            hdr[i] = float(_COMMENT_HDR.match(core) is not None)
+    out.update(date_like=date_like, time_like=time_like, email=email, handle=handle, hashtag=hashtag,
+               cue_prefix=cue, comment_hdr=hdr)
+    out["media_word"] = np.minimum(3, out["media_word"] + np.asarray(n_of_m))
+    dl = doc.casefold()
+    if "http" in dl or "www." in dl or ".com" in dl or ".htm" in dl:
+        out["url"] = [float("http" in x or "www." in x or ".com" in x or ".htm" in x) for x in low]
+    if "©" in doc:
+        out["copyright"] = out["copyright"] | np.array(["©" in c for c in cores])
+    if "**" in doc:
+        out["markdown"] = out["markdown"] | np.array(["**" in c for c in cores])
+    return out
+
+
+def _cue_prefix(core: str) -> bool:
+    """A kicker before a link title ("Read more: <title>", "See also: <title>", in any language): a colon
+    within the first four words (no digits: not a time or a score), a rest of >= 11 characters that does
+    not close with a full stop."""
+    colon = core.find(":", 0, 40)
+    if colon <= 0 or core.endswith(".") or len(core) - colon < 12:
+        return False
+    head = core[:colon].split()
+    return 1 <= len(head) <= 4 and not any(c.isdigit() for c in core[:colon])
+
+
+def _run_lengths(flag: np.ndarray) -> np.ndarray:
+    """For each position, the length of the run of True values holding it (0 where False)."""
+    n = len(flag)
+    if n == 0:
+        return np.zeros(0)
+    f = flag.astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], f, [0]))))
+    out = np.zeros(n)
+    for a, b in zip(edges[0::2], edges[1::2], strict=True):
+        out[a:b] = b - a
+    return out
+
+
+def _window_sum(v: np.ndarray, half: int) -> np.ndarray:
+    """Sum of v over [i - half, i + half] (clipped to the document), excluding v[i]."""
+    c = np.concatenate(([0.0], np.cumsum(v)))
+    n = len(v)
+    i = np.arange(n)
+    return c[np.minimum(n, i + half + 1)] - c[np.maximum(0, i - half)] - v
+
+
+def _tokset(s: str) -> set[str]:
+    return {t.casefold() for t in _WORD.findall(s)}
+
+
+def line_features(lines: Sequence[str], *, title: str | None = None,
+                  rule_cats: Sequence[str] | None = None, cut_frac: Sequence[float] | None = None,
+                  recur: Sequence[float] | None = None) -> np.ndarray:
+    """Feature matrix (len(lines), N_FEATURES) for one document; blank lines give zero rows.
+
+    rule_cats: per line, the rule cleaner's category of a whole-line removal ("" or None = kept);
+    cut_frac: per line, share of the line cut out by span rules; recur: per line, recurrence of the line
+    for its publisher (any non-negative score; absent = 0).
+    """
+    n_all = len(lines)
+    X = np.zeros((n_all, N_FEATURES), dtype=np.float32)
+    idx = [i for i, s in enumerate(lines) if s.strip()]
+    n = len(idx)
+    if n == 0:
+        return X
+    ia = np.asarray(idx)
+    cores = [lines[i].strip() for i in idx]
+    markers = np.zeros(n)
+    for k, c in enumerate(cores):
+        if c[:1] in _LIST_FIRST:
+            m = _LIST.match(c)
+            if m is not None and m.end() < len(c):
+                markers[k] = 1
+                cores[k] = c[m.end():]
+    F = np.zeros((n, N_FEATURES))
+    for name, v in _doc_base(cores, markers).items():
+        F[:, _F[name]] = v
+    col = lambda name: F[:, _F[name]]  # noqa: E731
+    r = np.arange(n, dtype=np.float64)
+    F[:, _F["rel_pos"]] = r / max(1, n - 1)
+    F[:, _F["log_from_start"]] = np.log1p(r)
+    F[:, _F["log_from_end"]] = np.log1p(n - 1 - r)
+    F[:, _F["log_n_lines"]] = math.log1p(n)
+    chars = np.fromiter((len(c) for c in cores), dtype=np.float64, count=n)
+    cum = np.cumsum(chars) - chars
+    F[:, _F["char_pos"]] = cum / max(1.0, chars.sum())
+    # blocks: split where a blank line sits between two non-blank lines
+    gap = np.concatenate(([True], np.diff(ia) > 1))
+    block_id = np.cumsum(gap) - 1
+    block_start = np.flatnonzero(gap)
+    block_len = np.bincount(block_id).astype(np.float64)
+    F[:, _F["pos_in_block"]] = np.log1p(r - block_start[block_id])
+    F[:, _F["log_block_len"]] = np.log1p(block_len[block_id])
+    # runs
+    short_ns = (col("log_words") <= math.log1p(12)) & (col("end_sentence") == 0)
+    F[:, _F["short_run"]] = np.log1p(_run_lengths(short_ns))
+    F[:, _F["list_run"]] = np.log1p(_run_lengths(col("list_marker") > 0))
+    # headline
+    if title and title.strip():
+        tt = _tokset(title)
+        sims = np.array([len(tt & (ts := _tokset(lines[i]))) / max(1, len(tt | ts)) for i in idx])
+        F[:, _F["title_sim"]] = sims
+        if sims.max() >= 0.5:
+            F[:, _F["after_title"]] = np.sign(r - int(sims.argmax())) * np.log1p(np.abs(r - int(sims.argmax())))
+    # comment section onset
+    hdr = col("comment_hdr") > 0
+    if hdr.any():
+        seen = np.maximum.accumulate(np.where(hdr, r, -1.0))
+        above = (seen >= 0) & ~hdr
+        F[:, _F["after_comment_hdr"]] = above
+        F[:, _F["log_since_hdr"]] = np.where(above, np.log1p(r - seen), 0.0)
+    # story context
+    story = col("story") > 0
+    cs = np.cumsum(story)
+    F[:, _F["story_before"]] = (cs - story) / np.maximum(1, r)
+    F[:, _F["story_after"]] = (cs[-1] - cs) / np.maximum(1, n - 1 - r)
+    if story.any():
+        sp = np.flatnonzero(story)
+        F[:, _F["after_last_story"]] = r > sp[-1]
+        pos = np.searchsorted(sp, r)
+        d_next = np.where(pos < len(sp), sp[np.minimum(pos, len(sp) - 1)] - r, 1e3)
+        d_prev = np.where(pos > 0, r - sp[np.maximum(pos - 1, 0)], 1e3)
+        F[:, _F["log_dist_story"]] = np.log1p(np.minimum(d_next, d_prev))
+    else:
+        F[:, _F["after_last_story"]] = 1.0
+        F[:, _F["log_dist_story"]] = np.log1p(1e3)
+    # rule hits
+    if rule_cats is not None:
+        cats = [rule_cats[i] or "" for i in idx]
+        rem = np.array([bool(c) for c in cats], dtype=np.float64)
+        F[:, _F["rule_removed"]] = rem
+        for g in ("comments", "links", "prompt", "meta"):
+            F[:, _F["rule_" + g]] = [_CAT_GROUP.get(c) == g for c in cats]
+        F[:, _F["rule_near"]] = _window_sum(rem, 3) / 6.0
+        rc = np.cumsum(rem)
+        F[:, _F["rule_after_share"]] = (rc[-1] - rc) / np.maximum(1, n - 1 - r)
+    if cut_frac is not None:
+        F[:, _F["cut_frac"]] = np.asarray(cut_frac, dtype=np.float64)[ia]
+    if recur is not None:
+        F[:, _F["recur"]] = np.asarray(recur, dtype=np.float64)[ia]
+    # neighbours
+    for side, shift in (("prev", 1), ("next", -1)):
+        for name in ("log_words", "end_sentence", "short", "list_marker", "rule_removed", "story"):
+            v = F[:, _F[name]]
+            out = np.zeros(n)
+            if shift == 1:
+                out[1:] = v[:-1]
+            else:
+                out[:-1] = v[1:]
+            F[:, _F[f"{side}_{name}"]] = out
+    sf = story.astype(np.float64)
+    F[:, _F["story_win"]] = _window_sum(sf, 2) / 4.0
+    X[ia] = F
+    return X
