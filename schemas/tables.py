@@ -141,6 +141,8 @@ CLUSTERS = Table("clusters", (
     _c("canonical_article_id", S, nullable=False),
     _c("size", I32, nullable=False),
     _c("updated_run_id", S),
+    Column("created_seq", I64, comment="the sid of the story's first-seen article: the oldest cluster keeps its id "
+           "when two merge (NULL: created before version 5, older than any)", since=5),
 ), primary_key=("cluster_id",), comment="one row per story (near-duplicate cluster)")
 
 INPUTS = Table("inputs", (
@@ -175,7 +177,7 @@ SIGNATURES = Table("signatures", (
 LSH_BANDS = Table("lsh_bands", (
     _c("key", I64, nullable=False),
     _c("sid", I64, nullable=False),
-), since=3, comment="LSH: one row per band of each banded signature (no index: batches are hash-joined)")
+), since=3, comment="LSH: band rows of representatives, a few per story a bucket (no index: batches are hash-joined)")
 
 DUPLICATE_PAIRS = Table("duplicate_pairs", (
     _c("article_a", S, "article_a < article_b", nullable=False),
@@ -185,6 +187,13 @@ DUPLICATE_PAIRS = Table("duplicate_pairs", (
     _c("method", S, "exact_body | minhash | shingles", nullable=False),
     _c("run_id", S),
 ), since=3, comment="verified near-duplicate pairs, for inspection")
+
+CLUSTER_MERGES = Table("cluster_merges", (
+    _c("old_cluster_id", S, "a cluster id that no longer exists", nullable=False),
+    _c("new_cluster_id", S, "the cluster it was merged into (which may itself be merged later)", nullable=False),
+    _c("run_id", S),
+    _c("merged_at", TS, nullable=False),
+), since=5, comment="one row per merge of two stories: saved filters on an old cluster_id follow it here")
 
 # --- learned boilerplate (version 4; likewise created by their module before)
 BOILERPLATE_SIGHTINGS = Table("boilerplate_sightings", (
@@ -225,7 +234,7 @@ BOILERPLATE_PUBLISHERS = Table("boilerplate_publishers", (
 
 TABLES: tuple[Table, ...] = (
     RUNS, DOCUMENTS, ARTICLES, REMOVALS, QUARANTINE, CLUSTERS, INPUTS,
-    DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS,
+    DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS, CLUSTER_MERGES,
     BOILERPLATE_SIGHTINGS, BOILERPLATE_LINES, BOILERPLATE_APPLIED, BOILERPLATE_PUBLISHER_CLUSTERS,
     BOILERPLATE_PUBLISHERS,
 )
@@ -236,6 +245,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (2, "inputs seen, for cheap drop-folder re-runs"),
     (3, "dedup tables: signatures, LSH bands, verified pairs"),
     (4, "learned boilerplate counts"),
+    (5, "stable story ids: cluster creation order, merges recorded"),
 )
 
 
