@@ -172,6 +172,8 @@ SIGNATURES = Table("signatures", (
     _c("banded", BOOL, "its band rows are stored (representative of its body, long enough)", nullable=False),
     _c("minhash", B, "num_perm little-endian uint32", nullable=False),
     _c("run_id", S),
+    Column("shingles", B, comment="banded rows: the exact shingle set (sorted little-endian uint32), to decide "
+           "borderline pairs without shingling the body again", since=5),
 ), since=3, comment="one row per signed article")
 
 LSH_BANDS = Table("lsh_bands", (

@@ -10,7 +10,7 @@ busy with a reader); parse failures are final and become quarantine rows instead
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prefect import get_run_logger, task
@@ -108,20 +108,39 @@ def skip_unchanged(db: str, paths: Sequence[str]) -> tuple[list[str], int]:
 
 @task(name="read-documents", cache_policy=NO_CACHE)
 def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
+    """All of a group at once (callers that want bounded memory iterate `read_pieces`)."""
+    pieces = list(read_pieces(paths, config, max_docs=2**62, max_bytes=2**62))
+    return ReadGroup(outcomes=tuple(o for p in pieces for o in p.outcomes),
+                     inputs=tuple(i for p in pieces for i in p.inputs))
+
+
+def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_bytes: int) -> Iterator[ReadGroup]:
+    """Read files into pieces of at most `max_docs` outcomes or about `max_bytes` raw bytes, streaming: a
+    multi-GB JSONL or WARC file is never held whole. A file read to the end is listed in the `inputs` of
+    the piece that holds its last outcome (or a later one): recorded once that piece's last batch is
+    loaded, i.e. after all its documents are."""
     # Local reads: a failure is a property of the file (missing, unreadable, corrupt), so it is
     # recorded as a rejection of that file rather than retried.
     outcomes: list[RawDocument | Rejection] = []
     inputs: list[tuple[str, int, int, int]] = []
+    size = 0
     for path in paths:
         try:
             st = None if "://" in path else os.stat(path)
         except OSError:
             st = None
-        produced = list(read_path(path, config))
-        outcomes.extend(produced)
+        produced = 0
+        for outcome in read_path(path, config):
+            outcomes.append(outcome)
+            produced += 1
+            size += len(outcome.raw or b"")
+            if len(outcomes) >= max_docs or size >= max_bytes:
+                yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
+                outcomes, inputs, size = [], [], 0
         if st is not None:
-            inputs.append((path, st.st_size, st.st_mtime_ns, len(produced)))
-    return ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
+            inputs.append((path, st.st_size, st.st_mtime_ns, produced))
+    if outcomes or inputs:
+        yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
 
 
 @task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)

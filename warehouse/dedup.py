@@ -124,6 +124,7 @@ class _NewRows:
     n_shingles: np.ndarray
     n_words: np.ndarray
     long_enough: np.ndarray  # bool: at least min_shingles, so matched at all
+    shingles: list[np.ndarray | None]  # exact shingle sets from signing (None: not kept)
 
 
 def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatures, config: DedupConfig,
@@ -224,7 +225,7 @@ def _new_rows(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatures,
         hashes=[str(h) for h in batch.column("body_hash").take(pa.array(idx, pa.int64())).to_pylist()],
         ranks=keys_all[idx], minhash=np.ascontiguousarray(sigs.minhash[idx].astype(np.uint32, copy=False)),
         n_shingles=n_sh, n_words=np.asarray(sigs.n_words)[idx].astype(np.int64),
-        long_enough=n_sh >= config.min_shingles,
+        long_enough=n_sh >= config.min_shingles, shingles=[sigs.shingles(int(i)) for i in idx],
     )
 
 
@@ -264,6 +265,9 @@ def _store_signatures(con: duckdb.DuckDBPyConnection, new: _NewRows, banded: np.
         "banded": pa.array(banded, pa.bool_()),
         "minhash": pa.array([m.tobytes() for m in new.minhash.astype("<u4", copy=False)], pa.binary()),
         "run_id": pa.array([run_id] * n, pa.string()),
+        # Only representatives are ever verified against later: only they keep their exact set.
+        "shingles": pa.array([sh.astype("<u4", copy=False).tobytes() if b and sh is not None else None
+                              for sh, b in zip(new.shingles, banded, strict=True)], pa.binary()),
     }))
     return base, sid
 
@@ -388,6 +392,7 @@ class _SignatureTable:
     ids: list[str]
     minhash: np.ndarray
     n_shingles: np.ndarray
+    shingles: list[np.ndarray | None]  # exact shingle sets where known (new rows; stored representatives)
 
     @staticmethod
     def build(con: duckdb.DuckDBPyConnection, old_sids: np.ndarray, new_sids: np.ndarray,
@@ -396,19 +401,22 @@ class _SignatureTable:
         ids = list(new.ids)
         mats = [new.minhash]
         counts = [new.n_shingles]
+        shingles = list(new.shingles)
         if len(old_sids):
             t = _with_keys(con, "_dedup_sids", old_sids.tolist(),
-                           "SELECT s.sid, s.article_id, s.minhash, s.n_shingles FROM signatures s "
+                           "SELECT s.sid, s.article_id, s.minhash, s.n_shingles, s.shingles FROM signatures s "
                            "SEMI JOIN _dedup_sids k ON s.sid = k.v", pa.int64())
             sids.append(t.column(0).to_numpy().astype(np.int64))
             ids.extend(str(x) for x in t.column(1).to_pylist())
             blob = b"".join(t.column(2).to_pylist())
             mats.append(np.frombuffer(blob, dtype="<u4").reshape(t.num_rows, new.minhash.shape[1]))
             counts.append(t.column(3).to_numpy().astype(np.int64))
+            shingles.extend(None if x is None else np.frombuffer(x, dtype="<u4") for x in t.column(4).to_pylist())
         all_sids = np.concatenate(sids)
         order = np.argsort(all_sids)
         return _SignatureTable(sids=all_sids[order], ids=[ids[i] for i in order],
-                               minhash=np.concatenate(mats)[order], n_shingles=np.concatenate(counts)[order])
+                               minhash=np.concatenate(mats)[order], n_shingles=np.concatenate(counts)[order],
+                               shingles=[shingles[i] for i in order])
 
     def rows(self, s: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.sids, s)
@@ -450,13 +458,22 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
     border = [k for k in border if uf.find(node(int(s1[k]))) != uf.find(node(int(s2[k])))]
     if not border:
         return out, 0
-    need = sorted({sig.ids[r] for k in border for r in (pa_[k], pb[k])})
-    bodies_t = _with_keys(con, "_dedup_body_ids", need,
-                          "SELECT a.article_id, a.body FROM articles a SEMI JOIN _dedup_body_ids k "
-                          "ON a.article_id = k.v")
-    bodies = dict(zip(bodies_t.column(0).to_pylist(), bodies_t.column(1).to_pylist(), strict=True))
-    have = [a for a in need if a in bodies]
-    sets = dict(zip(have, shingle_sets([bodies[a] for a in have], config.sign), strict=True))
+    # Exact sets: kept from signing (new articles, stored representatives); only the rest (a canonical
+    # that is an exact copy, rows signed before version 5) are shingled again from their bodies.
+    sets: dict[str, np.ndarray] = {}
+    for k in border:
+        for r in (pa_[k], pb[k]):
+            sh = sig.shingles[r]
+            if sh is not None:
+                sets[sig.ids[r]] = sh
+    need = sorted({sig.ids[r] for k in border for r in (pa_[k], pb[k])} - set(sets))
+    if need:
+        bodies_t = _with_keys(con, "_dedup_body_ids", need,
+                              "SELECT a.article_id, a.body FROM articles a SEMI JOIN _dedup_body_ids k "
+                              "ON a.article_id = k.v")
+        bodies = dict(zip(bodies_t.column(0).to_pylist(), bodies_t.column(1).to_pylist(), strict=True))
+        have = [a for a in need if a in bodies]
+        sets.update(zip(have, shingle_sets([bodies[a] for a in have], config.sign), strict=True))
     checked = 0
     for k in border:
         na, nb = node(int(s1[k])), node(int(s2[k]))

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.schemas.tables import ARTICLES, DOCUMENTS, INPUTS, QUARANTINE, REMOVALS, Table, arrow_schema
 from newsetl.text.learned import LEARNED, LearnedConfig
-from newsetl.text.sign import Signatures
+from newsetl.text.sign import Signatures, concat_signatures
 from newsetl.warehouse.connect import rollback
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
 from newsetl.warehouse.learned import record_sightings, sightings_table
@@ -189,10 +189,7 @@ class PreparedBatch:
             removals=pa.concat_tables([p.removals for p in parts]),
             quarantine=pa.concat_tables([p.quarantine for p in parts]),
             sightings=pa.concat_tables([p.sightings for p in parts]),
-            signatures=Signatures(minhash=np.concatenate([p.signatures.minhash for p in parts]),
-                                  n_shingles=np.concatenate([p.signatures.n_shingles for p in parts]),
-                                  n_words=np.concatenate([p.signatures.n_words for p in parts]),
-                                  body_hash=np.concatenate([p.signatures.body_hash for p in parts])),
+            signatures=concat_signatures([p.signatures for p in parts]),
         )
 
 
