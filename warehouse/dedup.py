@@ -39,7 +39,7 @@ signatures of another scheme raises `SchemeMismatch` instead of mixing incompara
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,14 +174,13 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
         b1, b2, hot = bucket_pairs(keys, band_sid, band_rank, np.ones(len(keys), dtype=bool),
                                    config.max_bucket_size)
         sig_of = _SignatureTable.build(con, np.unique(st_old), sid, new)
-        node_of_old = dict(zip(st_old.tolist(), st_story, strict=True))
-
-        def node(s: int) -> str:
-            return "a:" + sig_of.article(s) if s >= base else "c:" + node_of_old[s]
-
+        # Union-find node of each signature row: the new article itself, or the stored story it belongs to.
+        story_of_old = dict(zip(st_old.tolist(), st_story, strict=True))
+        nodes = ["a:" + a if s >= base else "c:" + story_of_old[s]
+                 for s, a in zip(sig_of.sids.tolist(), sig_of.ids, strict=True)]
         s1 = np.concatenate([st_new, b1]).astype(np.int64)
         s2 = np.concatenate([st_old, b2]).astype(np.int64)
-        pairs, checked = _verify(con, s1, s2, sig_of, node, uf, config)
+        pairs, checked = _verify(con, s1, s2, sig_of, nodes, uf, config)
         exact_rows = [(min(a, r), max(a, r), 1.0, 1.0, METHOD_EXACT) for a, r in exact_pairs]
         _record_pairs(con, exact_rows + pairs, run_id)
         story_of_new, merges, written, updated = _apply_clusters(con, uf.groups(), new, sid, batch, run_id)
@@ -421,15 +420,12 @@ class _SignatureTable:
     def rows(self, s: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.sids, s)
 
-    def article(self, s: int) -> str:
-        return self.ids[int(np.searchsorted(self.sids, s))]
-
 
 _VERIFY_CHUNK = 100_000  # candidate pairs estimated at once (~25 MB of signature rows)
 
 
 def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig: _SignatureTable,
-            node: Callable[[int], str], uf: UnionFind,
+            nodes: Sequence[str], uf: UnionFind,
             config: DedupConfig) -> tuple[list[tuple[str, str, float, float, str]], int]:
     """Verify candidate pairs and union the accepted ones into `uf`; returns the accepted pairs as
     (article_a, article_b, jaccard, containment, method) and how many were decided on exact shingle sets.
@@ -448,14 +444,16 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
     v = parts[0] if len(parts) == 1 else type(parts[0])(
         **{f: np.concatenate([getattr(p, f) for p in parts]) for f in vars(parts[0])})
     out: list[tuple[str, str, float, float, str]] = []
+    ra_l, rb_l = pa_.tolist(), pb.tolist()
+    jac_l, con_l = v.jaccard.tolist(), v.containment.tolist()
     for k in np.flatnonzero(v.accept).tolist():
-        a, b = sig.ids[pa_[k]], sig.ids[pb[k]]
-        uf.union(node(int(s1[k])), node(int(s2[k])))
-        out.append((min(a, b), max(a, b), float(v.jaccard[k]), float(v.containment[k]), METHOD_MINHASH))
+        a, b = sig.ids[ra_l[k]], sig.ids[rb_l[k]]
+        uf.union(nodes[ra_l[k]], nodes[rb_l[k]])
+        out.append((min(a, b), max(a, b), jac_l[k], con_l[k], METHOD_MINHASH))
     # Borderline pairs in a fixed order (by article ids), skipping those already connected.
     border = sorted(np.flatnonzero(v.borderline).tolist(),
-                    key=lambda k: (sig.ids[pa_[k]], sig.ids[pb[k]]))
-    border = [k for k in border if uf.find(node(int(s1[k]))) != uf.find(node(int(s2[k])))]
+                    key=lambda k: (sig.ids[ra_l[k]], sig.ids[rb_l[k]]))
+    border = [k for k in border if uf.find(nodes[ra_l[k]]) != uf.find(nodes[rb_l[k]])]
     if not border:
         return out, 0
     # Exact sets: kept from signing (new articles, stored representatives); only the rest (a canonical
@@ -476,7 +474,7 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
         sets.update(zip(have, shingle_sets([bodies[a] for a in have], config.sign), strict=True))
     checked = 0
     for k in border:
-        na, nb = node(int(s1[k])), node(int(s2[k]))
+        na, nb = nodes[ra_l[k]], nodes[rb_l[k]]
         if uf.find(na) == uf.find(nb):
             continue
         ra, rb = pa_[k], pb[k]
