@@ -50,7 +50,9 @@ class DedupConfig:
         sample of the story's variants, not of its arrivals.
     representatives: a new article is verified against at most this many members of each candidate
         story (those sharing the most bands with it, i.e. its most similar members), plus the story's
-        canonical. Measured on dedup-dev (bench/eval_dedup.py): see the README's dedup section.
+        canonical. With 4 and per_bucket 4, `newsetl ingest` of dedup-dev gives the same partition as
+        comparing with every member did (114 clusters, ARI 0.981, pairwise precision 1.000), and the
+        20k re-scrape corpus ten times fewer candidates (76k vs 819k) and 1,501 exact checks vs 414,910.
     exact_verify: decide borderline estimates on exact shingle sets read from `articles.body`
         (ARI 0.984 with, 0.981 without on dev; about half the candidates of dev are borderline because
         it is full of trimmed copies, a news feed has far fewer). The signatures must be those of

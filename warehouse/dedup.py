@@ -1,31 +1,42 @@
-"""Near-duplicate clustering in the warehouse: signatures, LSH bands, verified pairs, stable clusters.
+"""Near-duplicate clustering in the warehouse: signatures, LSH bands, verified pairs, stable stories.
 
 `cluster_batch` runs inside the loader's transaction, after the batch's rows were inserted into
-`articles`. For the new rows it:
+`articles`. Its cost is linear in documents: the work per new article is bounded by the number of
+stories it meets, never by how many copies those stories have. For the new rows it:
 
 1. skips articles already signed (idempotent re-loads);
-2. **exact tier**: a new body whose `body_hash` is already stored (or repeats within the batch) is
-   linked to that body's representative and stores no band rows of its own: identical bodies have
-   identical signatures, so the representative's candidates are theirs. This keeps re-scrapes out of
-   the LSH buckets, which would otherwise grow with every copy;
-3. stores the signatures (`signatures`) and, for representatives long enough to be matched at all, one
-   row per band (`lsh_bands`: band key, sid);
-4. **candidates** for the new representatives against the whole history *and* the batch: one
-   semi-join of the band table with the batch's band keys (DuckDB streams the stored side, so memory is
-   bounded by the batch, not by the history). A bucket with more than `max_bucket_size` members
-   (shared boilerplate) does not yield all its pairs: each new member meets only the
-   `max_bucket_size` members with the smallest rank (a hash of article_id, so the choice does not
-   depend on arrival order), plus everyone if it ranks there itself. Work per new article is bounded;
-5. **verification** of every candidate: minimum length (both texts need `min_shingles` distinct
-   shingles, so two boilerplate-only extraction failures of one site — a cookie notice, an address
-   block — never merge), then Jaccard ≥ `jaccard` or containment of the smaller text ≥ `containment`
-   (trimmed copies). Both are estimated from MinHash; a pair whose estimate lies within `z` standard
-   errors of a threshold is decided on the exact shingle sets of the stored bodies;
-6. **clusters**: union-find over the verified pairs and the existing clusters they touch. A cluster's
-   id is the smallest article_id in it and its canonical article the most complete body
-   (word_count), then the earliest publication, then the smallest article_id: both are functions of
-   the partition alone, so ingesting a corpus in one run or in four gives identical ids. Merged-away
-   clusters lose their `clusters` row; duplicates are kept and marked, never deleted.
+2. **exact tier**: a new body whose `body_hash` is already stored (or repeats within the batch) joins
+   that body's representative's story with no verification at all and stores no band rows: identical
+   bodies have identical signatures. A re-scrape costs two hash look-ups;
+3. stores the signatures (`signatures`; representatives also keep their exact shingle set, which
+   signing produced in the worker process, for borderline decisions later);
+4. **candidates**, set-based: one semi-join of the band table with the batch's band keys (DuckDB streams
+   the stored side; memory is bounded by the batch) gives the stored members of every bucket the batch
+   falls in, with their stories. Per new article and candidate story, the `representatives` members
+   sharing the most bands with it (band agreement estimates Jaccard: its nearest members) and the
+   story's canonical are the stored side to verify. Within the batch, one in-memory band index
+   (`bucket_pairs`, capped at `max_bucket_size`);
+5. **verification** (vectorised estimates): minimum length (both texts need `min_shingles` distinct
+   shingles, so two boilerplate-only extraction failures of one site never merge), then Jaccard ≥
+   `jaccard` or containment of the smaller text ≥ `containment` (trimmed copies). A pair within `z`
+   standard errors of a threshold is decided on the exact shingle sets, unless its two ends are
+   already connected (the partition cannot change, so the expensive check is skipped);
+6. **stories**: union-find over the accepted pairs, new articles and the stored stories they reach. A
+   new story is named after its first-seen article (smallest sid); an article joining a stored story
+   takes its id, so a `cluster_id` seen on a dashboard stays valid; when stories merge the oldest
+   (smallest `created_seq`) keeps its id and each merged-away id is recorded in `cluster_merges`
+   (`resolve_cluster` follows them). The canonical is the most complete body (word_count), then an
+   original over a syndicated copy, then the earliest publication, then the smallest article_id:
+   the minimum over the stored canonical and the new members, so no member list is read. Duplicates
+   are kept and marked, never deleted;
+7. **band rows** of the new representatives, only where the bucket has room: at most `per_bucket`
+   rows of one story and `max_bucket_size` in all. A story re-scraped a thousand times keeps a handful
+   of rows per bucket (its variants, not its arrivals), so hot buckets cost no more than any other.
+
+The partition does not depend on how the corpus is split into batches or runs on the sets tested
+(tests/warehouse/test_dedup.py: one run, 4 and 7 runs, reversed order; dedup-dev in 1 and 4 runs):
+story ids may (they name the first-seen article), the members and canonicals do not. It is not
+guaranteed in general: a new article compares with a story's nearest stored members, not all of them.
 
 The pure parts (candidate pairs from buckets, verification of estimates, union-find, the canonical
 choice, `DedupConfig`) live in `newsetl.text.lsh`; this module holds the SQL around them. Its tables are
