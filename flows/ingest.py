@@ -35,7 +35,7 @@ from newsetl.tasks.ingest import (
     filter_known,
     load_batch_task,
     process_batch,
-    read_documents,
+    read_pieces,
     reclean_task,
     skip_unchanged,
 )
@@ -56,6 +56,10 @@ T = TypeVar("T")
 # Raw bytes read at once (with `files_per_read`, a group); at most two groups are held, the one being
 # loaded and the next, read while the last batches of the first are processed.
 READ_GROUP_BYTES = 128 * 1024 * 1024
+# ... and a group is handed on in pieces of at most this many documents / raw bytes (a group is one file
+# when the file is larger than READ_GROUP_BYTES: a 600 MB JSONL dump held whole cost 2+ GB).
+READ_PIECE_DOCS = 5000
+READ_PIECE_BYTES = 32 * 1024 * 1024
 
 
 def whole(value: T) -> T:
@@ -251,30 +255,32 @@ def _run(
         workers, the next group is read while the last batches of this one are processed."""
         pending = list(not_found)
         for group in file_groups(paths, files_per_read, READ_GROUP_BYTES):
+            # Read in pieces of bounded size, so memory is bounded even by one multi-GB file.
             t = time.perf_counter()
-            read = read_documents(whole(group), ReadConfig())
-            docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
-            rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
-            tally.skipped([r for r in rejected if r.reason in SKIP_REASONS])
-            pending.extend(r for r in rejected if r.reason not in SKIP_REASONS)
-            tally.counts["read"] += len(read.outcomes)
-            # The same bytes twice in one run (a file copied into two folders) load once.
-            unique = []
-            for doc in docs:
-                if doc.doc_id in seen:
-                    tally.counts["skipped_known"] += 1
-                else:
-                    seen.add(doc.doc_id)
-                    unique.append(doc)
-            fresh, skipped = filter_known(db, whole(unique))
-            tally.counts["skipped_known"] += skipped
-            tally.seconds["read"] += time.perf_counter() - t
-            # A group without a new document is still one (empty) item: its rejections are quarantined
-            # and its files recorded.
-            batches = list(chunks(fresh, batch_size)) or [[]]
-            for i, batch_docs in enumerate(batches):
-                yield Work(batch_docs, pending, read.inputs if i == len(batches) - 1 else None)
-                pending = []
+            for read in read_pieces(group, ReadConfig(), READ_PIECE_DOCS, READ_PIECE_BYTES):
+                docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
+                rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
+                tally.skipped([r for r in rejected if r.reason in SKIP_REASONS])
+                pending.extend(r for r in rejected if r.reason not in SKIP_REASONS)
+                tally.counts["read"] += len(read.outcomes)
+                # The same bytes twice in one run (a file copied into two folders) load once.
+                unique = []
+                for doc in docs:
+                    if doc.doc_id in seen:
+                        tally.counts["skipped_known"] += 1
+                    else:
+                        seen.add(doc.doc_id)
+                        unique.append(doc)
+                fresh, skipped = filter_known(db, whole(unique))
+                tally.counts["skipped_known"] += skipped
+                tally.seconds["read"] += time.perf_counter() - t
+                # A group without a new document is still one (empty) item: its rejections are quarantined
+                # and its files recorded.
+                batches = list(chunks(fresh, batch_size)) or [[]]
+                for i, batch_docs in enumerate(batches):
+                    yield Work(batch_docs, pending, read.inputs if i == len(batches) - 1 else None)
+                    pending = []
+                t = time.perf_counter()
         if pending:
             yield Work([], pending)
 

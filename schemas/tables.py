@@ -143,6 +143,8 @@ CLUSTERS = Table("clusters", (
     _c("canonical_article_id", S, nullable=False),
     _c("size", I32, nullable=False),
     _c("updated_run_id", S),
+    Column("created_seq", I64, comment="the sid of the story's first-seen article: the oldest cluster keeps its id "
+           "when two merge (NULL: created before version 5, older than any)", since=5),
 ), primary_key=("cluster_id",), comment="one row per story (near-duplicate cluster)")
 
 INPUTS = Table("inputs", (
@@ -172,12 +174,14 @@ SIGNATURES = Table("signatures", (
     _c("banded", BOOL, "its band rows are stored (representative of its body, long enough)", nullable=False),
     _c("minhash", B, "num_perm little-endian uint32", nullable=False),
     _c("run_id", S),
+    Column("shingles", B, comment="banded rows: the exact shingle set (sorted little-endian uint32), to decide "
+           "borderline pairs without shingling the body again", since=5),
 ), since=3, comment="one row per signed article")
 
 LSH_BANDS = Table("lsh_bands", (
     _c("key", I64, nullable=False),
     _c("sid", I64, nullable=False),
-), since=3, comment="LSH: one row per band of each banded signature (no index: batches are hash-joined)")
+), since=3, comment="LSH: band rows of representatives, a few per story a bucket (no index: batches are hash-joined)")
 
 DUPLICATE_PAIRS = Table("duplicate_pairs", (
     _c("article_a", S, "article_a < article_b", nullable=False),
@@ -187,6 +191,13 @@ DUPLICATE_PAIRS = Table("duplicate_pairs", (
     _c("method", S, "exact_body | minhash | shingles", nullable=False),
     _c("run_id", S),
 ), since=3, comment="verified near-duplicate pairs, for inspection")
+
+CLUSTER_MERGES = Table("cluster_merges", (
+    _c("old_cluster_id", S, "a cluster id that no longer exists", nullable=False),
+    _c("new_cluster_id", S, "the cluster it was merged into (which may itself be merged later)", nullable=False),
+    _c("run_id", S),
+    _c("merged_at", TS, nullable=False),
+), since=5, comment="one row per merge of two stories: saved filters on an old cluster_id follow it here")
 
 # --- learned boilerplate (version 4; likewise created by their module before)
 BOILERPLATE_SIGHTINGS = Table("boilerplate_sightings", (
@@ -245,7 +256,7 @@ PUBLISHER_ALIASES = Table("publisher_aliases", (
 
 TABLES: tuple[Table, ...] = (
     RUNS, DOCUMENTS, ARTICLES, REMOVALS, QUARANTINE, CLUSTERS, INPUTS,
-    DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS,
+    DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS, CLUSTER_MERGES,
     BOILERPLATE_SIGHTINGS, BOILERPLATE_LINES, BOILERPLATE_APPLIED, BOILERPLATE_PUBLISHER_CLUSTERS,
     BOILERPLATE_PUBLISHERS, PUBLISHERS, PUBLISHER_ALIASES,
 )
@@ -256,6 +267,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (2, "inputs seen, for cheap drop-folder re-runs"),
     (3, "dedup tables: signatures, LSH bands, verified pairs"),
     (4, "learned boilerplate counts"),
+    (5, "stable story ids: cluster creation order, merges recorded"),
     (7, "publishers as entities: canonical names, aliases, domains; articles.publisher_raw/publisher_key"),
 )
 

@@ -10,13 +10,13 @@ busy with a reader); parse failures are final and become quarantine rows instead
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from newsetl.schemas.records import Article, RawDocument, Rejection
+from newsetl.schemas.records import RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
@@ -25,9 +25,16 @@ from newsetl.tasks.reclean import reclean
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
-from newsetl.text.sign import Signatures, SignConfig, sign_words
+from newsetl.text.sign import SignConfig, sign_words
 from newsetl.warehouse.connect import WarehouseBusy, writer
-from newsetl.warehouse.load import LoadStats, known_doc_ids, load_batch, unchanged_inputs
+from newsetl.warehouse.load import (
+    LoadStats,
+    PreparedBatch,
+    known_doc_ids,
+    load_prepared,
+    prepare_batch,
+    unchanged_inputs,
+)
 
 # DuckDB threads of a batch load: one, since the worker processes processing the next batches meanwhile
 # have the cores (see newsetl.warehouse.connect.writer).
@@ -45,17 +52,19 @@ class ReadGroup:
 
 @dataclass(frozen=True)
 class ProcessedBatch:
-    docs: tuple[RawDocument, ...]
-    articles: tuple[Article, ...]
+    """A processed batch: its rows ready to append (built in the worker processes), and what the run's
+    tally needs (rejections, articles, removed spans by category)."""
+
+    prepared: PreparedBatch
     rejections: tuple[Rejection, ...]
-    signatures: Signatures
+    articles: int = 0
     seconds: float = 0.0
     removed: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
     def empty(sign: SignConfig) -> ProcessedBatch:
         """No documents: what a load of read rejections alone goes with."""
-        return ProcessedBatch(docs=(), articles=(), rejections=(), signatures=sign_words([], sign))
+        return ProcessedBatch(prepared=prepare_batch([], [], sign_words([], sign), []), rejections=())
 
 
 def _is_busy(task: object, run: object, state: object) -> bool:
@@ -99,20 +108,39 @@ def skip_unchanged(db: str, paths: Sequence[str]) -> tuple[list[str], int]:
 
 @task(name="read-documents", cache_policy=NO_CACHE)
 def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
+    """All of a group at once (callers that want bounded memory iterate `read_pieces`)."""
+    pieces = list(read_pieces(paths, config, max_docs=2**62, max_bytes=2**62))
+    return ReadGroup(outcomes=tuple(o for p in pieces for o in p.outcomes),
+                     inputs=tuple(i for p in pieces for i in p.inputs))
+
+
+def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_bytes: int) -> Iterator[ReadGroup]:
+    """Read files into pieces of at most `max_docs` outcomes or about `max_bytes` raw bytes, streaming: a
+    multi-GB JSONL or WARC file is never held whole. A file read to the end is listed in the `inputs` of
+    the piece that holds its last outcome (or a later one): recorded once that piece's last batch is
+    loaded, i.e. after all its documents are."""
     # Local reads: a failure is a property of the file (missing, unreadable, corrupt), so it is
     # recorded as a rejection of that file rather than retried.
     outcomes: list[RawDocument | Rejection] = []
     inputs: list[tuple[str, int, int, int]] = []
+    size = 0
     for path in paths:
         try:
             st = None if "://" in path else os.stat(path)
         except OSError:
             st = None
-        produced = list(read_path(path, config))
-        outcomes.extend(produced)
+        produced = 0
+        for outcome in read_path(path, config):
+            outcomes.append(outcome)
+            produced += 1
+            size += len(outcome.raw or b"")
+            if len(outcomes) >= max_docs or size >= max_bytes:
+                yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
+                outcomes, inputs, size = [], [], 0
         if st is not None:
-            inputs.append((path, st.st_size, st.st_mtime_ns, len(produced)))
-    return ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
+            inputs.append((path, st.st_size, st.st_mtime_ns, produced))
+    if outcomes or inputs:
+        yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
 
 
 @task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
@@ -132,15 +160,9 @@ def process_batch(
     import time
 
     t0 = time.perf_counter()
-    outcomes, sigs = run_batch(docs, ctx, sign, pool_key, doc_seconds)
-    articles = tuple(o for o in outcomes if isinstance(o, Article))
-    rejections = tuple(o for o in outcomes if isinstance(o, Rejection))
-    removed: dict[str, int] = {}
-    for art in articles:
-        for rem in art.removals:
-            removed[rem.category] = removed.get(rem.category, 0) + 1
-    return ProcessedBatch(docs=tuple(docs), articles=articles, rejections=rejections, signatures=sigs,
-                          seconds=time.perf_counter() - t0, removed=removed)
+    chunk = run_batch(docs, ctx, sign, pool_key, doc_seconds)
+    return ProcessedBatch(prepared=chunk.prepared, rejections=chunk.rejections, articles=chunk.articles,
+                          seconds=time.perf_counter() - t0, removed=chunk.removed)
 
 
 @task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
@@ -152,8 +174,7 @@ def load_batch_task(
     # the files this batch completes, recorded as read in its transaction (a crash before it commits
     # means they are read again, and their documents already in are skipped as known).
     with writer(db, checkpoint=False, threads=LOAD_THREADS) as con:
-        stats = load_batch(con, run_id, batch.docs, batch.articles, batch.signatures,
-                           (*read_rejections, *batch.rejections), dedup, inputs=inputs)
+        stats = load_prepared(con, run_id, batch.prepared, dedup, inputs=inputs, extra_rejections=read_rejections)
     get_run_logger().info(
         "loaded batch: %d articles, %d removals, %d quarantined", stats.articles, stats.removals, stats.quarantined
     )

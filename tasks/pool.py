@@ -36,6 +36,7 @@ from types import FrameType
 from newsetl.schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
 from newsetl.text.pipeline import ProcessContext, process_document
 from newsetl.text.sign import Signatures, SignConfig, sign_texts
+from newsetl.warehouse.load import PreparedBatch, prepare_batch
 
 TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
 WORKER_CRASHED = "worker_crashed"
@@ -142,9 +143,47 @@ def process_and_sign(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: 
     return outcomes, sign_texts([o.body for o in outcomes if isinstance(o, Article)], sign)
 
 
-def _work(docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
+@dataclass(frozen=True)
+class Chunk:
+    """What a worker hands back for a chunk of documents: the rows to append, ready (Arrow tables built,
+    body hashes, signatures and learned-line sightings computed), and the few facts the run's tally
+    needs. No Article objects travel back: the writer only appends."""
+
+    prepared: PreparedBatch
+    rejections: tuple[Rejection, ...]
+    articles: int
+    removed: dict[str, int]
+
+    @staticmethod
+    def join(parts: Sequence[Chunk]) -> Chunk:
+        removed: dict[str, int] = {}
+        for p in parts:
+            for k, v in p.removed.items():
+                removed[k] = removed.get(k, 0) + v
+        return Chunk(PreparedBatch.concat([p.prepared for p in parts]),
+                     tuple(r for p in parts for r in p.rejections), sum(p.articles for p in parts), removed)
+
+
+def process_and_prepare(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float,
+                        sign: SignConfig) -> Chunk:
+    """Process, sign and prepare the warehouse rows of `docs` (in a worker, or in-process)."""
+    outcomes, sigs = process_and_sign(docs, ctx, seconds, sign)
+    return _chunk(docs, outcomes, sigs)
+
+
+def _chunk(docs: Sequence[RawDocument], outcomes: Sequence[Article | Rejection], sigs: Signatures) -> Chunk:
+    articles = [o for o in outcomes if isinstance(o, Article)]
+    rejections = tuple(o for o in outcomes if isinstance(o, Rejection))
+    removed: dict[str, int] = {}
+    for art in articles:
+        for rem in art.removals:
+            removed[rem.category] = removed.get(rem.category, 0) + 1
+    return Chunk(prepare_batch(docs, articles, sigs, rejections), rejections, len(articles), removed)
+
+
+def _work(docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:
     assert _WORKER_CTX is not None and _WORKER_CFG is not None
-    return process_and_sign(docs, _WORKER_CTX, _WORKER_CFG.doc_seconds, sign)
+    return process_and_prepare(docs, _WORKER_CTX, _WORKER_CFG.doc_seconds, sign)
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -179,7 +218,7 @@ class WorkerPool:
         for _ in range(self.cfg.workers):
             executor.submit(os.getpid)
 
-    def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
+    def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:
         n = min(self.cfg.workers, max(1, len(docs) // self.cfg.min_docs_per_worker))
         size = -(-len(docs) // n) if docs else 1
         chunks = [list(docs[i:i + size]) for i in range(0, len(docs), size)]
@@ -191,24 +230,20 @@ class WorkerPool:
             # going one document at a time on a fresh pool; the others still load.
             self.close()
             return self._one_by_one(docs, sign)
-        outcomes = [o for part, _ in results for o in part]
-        return outcomes, Signatures.concat([s for _, s in results], sign)
+        return Chunk.join(results)
 
-    def _one_by_one(self, docs: Sequence[RawDocument], sign: SignConfig) -> tuple[list[Article | Rejection],
-                                                                                 Signatures]:
-        outcomes: list[Article | Rejection] = []
-        sigs: list[Signatures] = []
+    def _one_by_one(self, docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:
+        parts: list[Chunk] = []
         for doc in docs:
             try:
-                part, part_sigs = self._pool().submit(_work, [doc], sign).result()
-                outcomes.extend(part)
-                sigs.append(part_sigs)
+                parts.append(self._pool().submit(_work, [doc], sign).result())
             except BrokenProcessPool:
                 self.close()
-                outcomes.append(Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
-                                          "the worker processing this document died (memory limit or crash)",
-                                          doc_id=doc.doc_id, raw=doc.raw))
-        return outcomes, Signatures.concat(sigs, sign)
+                crashed = Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
+                                    "the worker processing this document died (memory limit or crash)",
+                                    doc_id=doc.doc_id, raw=doc.raw)
+                parts.append(_chunk([doc], [crashed], sign_texts([], sign)))
+        return Chunk.join(parts)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -241,8 +276,8 @@ def close_pool(key: str) -> None:
 
 def run_batch(
     docs: Sequence[RawDocument], ctx: ProcessContext, sign: SignConfig, pool_key: str | None, doc_seconds: float
-) -> tuple[list[Article | Rejection], Signatures]:
+) -> Chunk:
     pool = _POOLS.get(pool_key or "")
     if pool is not None and pool.cfg.workers > 0 and docs:
         return pool.run(docs, sign)
-    return process_and_sign(docs, ctx, doc_seconds, sign)
+    return process_and_prepare(docs, ctx, doc_seconds, sign)

@@ -128,7 +128,8 @@ def _fill(con: duckdb.DuckDBPyConnection) -> None:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'r1')",
                     [doc_id, doc_id, f"/in/{doc_id}", pub, title, published, fetched,
                      "" if not words else f"body of {title}", words, f"h-{doc_id}", cluster, canonical])
-    con.execute("INSERT INTO clusters VALUES ('c1', 'a1', 3, 'r1'), ('c2', 'a4', 2, 'r1'), ('c3', 'a5', 1, 'r1')")
+    con.execute("INSERT INTO clusters (cluster_id, canonical_article_id, size, updated_run_id) "
+                "VALUES ('c1', 'a1', 3, 'r1'), ('c2', 'a4', 2, 'r1'), ('c3', 'a5', 1, 'r1')")
     con.execute("""INSERT INTO removals VALUES ('a1', 0, 'share', 'share-1', 'Share this', 0, 'r1'),
                    ('a2', 0, 'newsletter', 'nl-1', 'Sign up', 10, 'r1'),
                    ('a5', 0, 'cookie', 'cookie-1', 'We use cookies', 0, 'r1')""")

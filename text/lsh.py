@@ -38,9 +38,21 @@ class DedupConfig:
         one: the boilerplate-only outputs of dedup-dev (cookie notices, address blocks) have ≤ 36
         words and merge at 20 (precision 0.991); 30 to 60 all give precision 1.0 and the same recall,
         80 loses recall. 50 sits in the middle of that flat range, leaving room for longer notices.
-    max_bucket_size: LSH buckets larger than this are capped (see module docstring). No bucket of
-        dedup-dev comes near it (exact copies and short texts have no band rows); it bounds the
-        work per new article when boilerplate or a story syndicated hundreds of times fills a bucket.
+    max_bucket_size: no LSH bucket stores more band rows than this (the first arrivals fill it), and
+        inside one batch a bucket larger than this pairs its members with its lowest-ranked ones only
+        (`bucket_pairs`). Only boilerplate shared by many stories reaches it: copies of one story are
+        held to `per_bucket` rows a bucket. It bounds the work per new article.
+    per_bucket: band rows one story keeps in one bucket. A story's copies share most band keys, so
+        without this a story re-scraped 1,000 times puts 1,000 rows in each of its buckets and every
+        new copy meets all of them (the old cost, quadratic in a story's copies). With it a new copy
+        meets at most this many members of a story per band, and a copy with a new band value (an
+        edit, a different extractor's output) still adds its row there: the stored rows are a
+        sample of the story's variants, not of its arrivals.
+    representatives: a new article is verified against at most this many members of each candidate
+        story (those sharing the most bands with it, i.e. its most similar members), plus the story's
+        canonical. With 4 and per_bucket 4, `newsetl ingest` of dedup-dev gives the same partition as
+        comparing with every member did (114 clusters, ARI 0.981, pairwise precision 1.000), and the
+        20k re-scrape corpus ten times fewer candidates (76k vs 819k) and 1,501 exact checks vs 414,910.
     exact_verify: decide borderline estimates on exact shingle sets read from `articles.body`
         (ARI 0.984 with, 0.981 without on dev; about half the candidates of dev are borderline because
         it is full of trimmed copies, a news feed has far fewer). The signatures must be those of
@@ -54,6 +66,8 @@ class DedupConfig:
     containment: float = 0.9
     min_shingles: int = 50
     max_bucket_size: int = 200
+    per_bucket: int = 4
+    representatives: int = 4
     exact_verify: bool = True
     z: float = 3.0
 

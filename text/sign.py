@@ -86,21 +86,41 @@ class Signatures:
     n_words: (n,) int64, normalized words of each text.
     body_hash: (n,) object array of str, `body_hash` of each text. Computed here, from the words the
         signature already normalized, so the single warehouse writer does not normalize every body again.
+    shingle_keys, shingle_offsets: the exact shingle sets behind the signatures (text i's sorted distinct
+        32-bit keys are shingle_keys[shingle_offsets[i]:shingle_offsets[i + 1]]), a by-product of
+        signing kept so that a borderline pair is decided exactly without shingling the bodies again in
+        the writer. None when not kept (signatures read back from storage).
     """
 
     minhash: np.ndarray
     n_shingles: np.ndarray
     n_words: np.ndarray
     body_hash: np.ndarray
+    shingle_keys: np.ndarray | None = None
+    shingle_offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.minhash.shape[0])
 
+    def shingles(self, i: int) -> np.ndarray | None:
+        """Text i's exact shingle set (sorted distinct uint32 keys), when kept."""
+        if self.shingle_keys is None or self.shingle_offsets is None:
+            return None
+        return self.shingle_keys[int(self.shingle_offsets[i]):int(self.shingle_offsets[i + 1])]
+
     def take(self, rows: Sequence[int]) -> Signatures:
         """The signatures of rows `rows`, in that order."""
         idx = np.asarray(rows, dtype=np.int64)
+        keys, offsets = None, None
+        if self.shingle_keys is not None and self.shingle_offsets is not None:
+            start, end = self.shingle_offsets[idx], self.shingle_offsets[idx + 1]
+            lens = end - start
+            offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+            np.cumsum(lens, out=offsets[1:])
+            pos = np.repeat(start - offsets[:-1], lens) + np.arange(int(offsets[-1]), dtype=np.int64)
+            keys = self.shingle_keys[pos]
         return Signatures(minhash=self.minhash[idx], n_shingles=self.n_shingles[idx], n_words=self.n_words[idx],
-                          body_hash=self.body_hash[idx])
+                          body_hash=self.body_hash[idx], shingle_keys=keys, shingle_offsets=offsets)
 
     @staticmethod
     def concat(parts: Sequence[Signatures], config: SignConfig) -> Signatures:
@@ -108,10 +128,23 @@ class Signatures:
         parts = [p for p in parts if len(p)]
         if not parts:
             return sign_words([], config)
-        return Signatures(minhash=np.concatenate([p.minhash for p in parts]),
-                          n_shingles=np.concatenate([p.n_shingles for p in parts]),
-                          n_words=np.concatenate([p.n_words for p in parts]),
-                          body_hash=np.concatenate([p.body_hash for p in parts]))
+        return concat_signatures(parts)
+
+
+def concat_signatures(parts: Sequence[Signatures]) -> Signatures:
+    """Row-wise concatenation of non-empty `parts` (all of one num_perm); shingle sets kept if all have them."""
+    keys, offsets = None, None
+    if all(p.shingle_keys is not None and p.shingle_offsets is not None for p in parts):
+        keys = np.concatenate([p.shingle_keys for p in parts if p.shingle_keys is not None])
+        shift = np.cumsum([0] + [int(p.shingle_offsets[-1]) for p in parts if p.shingle_offsets is not None])
+        offsets = np.concatenate([np.zeros(1, dtype=np.int64)]
+                                 + [p.shingle_offsets[1:] + shift[k] for k, p in enumerate(parts)
+                                    if p.shingle_offsets is not None])
+    return Signatures(minhash=np.concatenate([p.minhash for p in parts]),
+                      n_shingles=np.concatenate([p.n_shingles for p in parts]),
+                      n_words=np.concatenate([p.n_words for p in parts]),
+                      body_hash=np.concatenate([p.body_hash for p in parts]),
+                      shingle_keys=keys, shingle_offsets=offsets)
 
 
 def scheme_id(config: SignConfig) -> str:
@@ -270,7 +303,10 @@ def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig(
     n_words = np.fromiter((len(w) for w in docs_words), dtype=np.int64, count=n)
     hashes = np.empty(n, dtype=object)
     hashes[:] = [_words_hash(w) for w in docs_words]
-    return Signatures(minhash=minhash, n_shingles=n_shingles, n_words=n_words, body_hash=hashes)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(n_shingles, out=offsets[1:])
+    return Signatures(minhash=minhash, n_shingles=n_shingles, n_words=n_words, body_hash=hashes,
+                      shingle_keys=keys.astype(np.uint32), shingle_offsets=offsets)
 
 
 def band_keys(minhash: np.ndarray, config: SignConfig = SignConfig()) -> np.ndarray:

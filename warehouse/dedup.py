@@ -1,31 +1,42 @@
-"""Near-duplicate clustering in the warehouse: signatures, LSH bands, verified pairs, stable clusters.
+"""Near-duplicate clustering in the warehouse: signatures, LSH bands, verified pairs, stable stories.
 
 `cluster_batch` runs inside the loader's transaction, after the batch's rows were inserted into
-`articles`. For the new rows it:
+`articles`. Its cost is linear in documents: the work per new article is bounded by the number of
+stories it meets, never by how many copies those stories have. For the new rows it:
 
 1. skips articles already signed (idempotent re-loads);
-2. **exact tier**: a new body whose `body_hash` is already stored (or repeats within the batch) is
-   linked to that body's representative and stores no band rows of its own: identical bodies have
-   identical signatures, so the representative's candidates are theirs. This keeps re-scrapes out of
-   the LSH buckets, which would otherwise grow with every copy;
-3. stores the signatures (`signatures`) and, for representatives long enough to be matched at all, one
-   row per band (`lsh_bands`: band key, sid);
-4. **candidates** for the new representatives against the whole history *and* the batch: one
-   semi-join of the band table with the batch's band keys (DuckDB streams the stored side, so memory is
-   bounded by the batch, not by the history). A bucket with more than `max_bucket_size` members
-   (shared boilerplate) does not yield all its pairs: each new member meets only the
-   `max_bucket_size` members with the smallest rank (a hash of article_id, so the choice does not
-   depend on arrival order), plus everyone if it ranks there itself. Work per new article is bounded;
-5. **verification** of every candidate: minimum length (both texts need `min_shingles` distinct
-   shingles, so two boilerplate-only extraction failures of one site — a cookie notice, an address
-   block — never merge), then Jaccard ≥ `jaccard` or containment of the smaller text ≥ `containment`
-   (trimmed copies). Both are estimated from MinHash; a pair whose estimate lies within `z` standard
-   errors of a threshold is decided on the exact shingle sets of the stored bodies;
-6. **clusters**: union-find over the verified pairs and the existing clusters they touch. A cluster's
-   id is the smallest article_id in it and its canonical article the most complete body
-   (word_count), then the earliest publication, then the smallest article_id: both are functions of
-   the partition alone, so ingesting a corpus in one run or in four gives identical ids. Merged-away
-   clusters lose their `clusters` row; duplicates are kept and marked, never deleted.
+2. **exact tier**: a new body whose `body_hash` is already stored (or repeats within the batch) joins
+   that body's representative's story with no verification at all and stores no band rows: identical
+   bodies have identical signatures. A re-scrape costs two hash look-ups;
+3. stores the signatures (`signatures`; representatives also keep their exact shingle set, which
+   signing produced in the worker process, for borderline decisions later);
+4. **candidates**, set-based: one semi-join of the band table with the batch's band keys (DuckDB streams
+   the stored side; memory is bounded by the batch) gives the stored members of every bucket the batch
+   falls in, with their stories. Per new article and candidate story, the `representatives` members
+   sharing the most bands with it (band agreement estimates Jaccard: its nearest members) and the
+   story's canonical are the stored side to verify. Within the batch, one in-memory band index
+   (`bucket_pairs`, capped at `max_bucket_size`);
+5. **verification** (vectorised estimates): minimum length (both texts need `min_shingles` distinct
+   shingles, so two boilerplate-only extraction failures of one site never merge), then Jaccard ≥
+   `jaccard` or containment of the smaller text ≥ `containment` (trimmed copies). A pair within `z`
+   standard errors of a threshold is decided on the exact shingle sets, unless its two ends are
+   already connected (the partition cannot change, so the expensive check is skipped);
+6. **stories**: union-find over the accepted pairs, new articles and the stored stories they reach. A
+   new story is named after its first-seen article (smallest sid); an article joining a stored story
+   takes its id, so a `cluster_id` seen on a dashboard stays valid; when stories merge the oldest
+   (smallest `created_seq`) keeps its id and each merged-away id is recorded in `cluster_merges`
+   (`resolve_cluster` follows them). The canonical is the most complete body (word_count), then an
+   original over a syndicated copy, then the earliest publication, then the smallest article_id:
+   the minimum over the stored canonical and the new members, so no member list is read. Duplicates
+   are kept and marked, never deleted;
+7. **band rows** of the new representatives, only where the bucket has room: at most `per_bucket`
+   rows of one story and `max_bucket_size` in all. A story re-scraped a thousand times keeps a handful
+   of rows per bucket (its variants, not its arrivals), so hot buckets cost no more than any other.
+
+The partition does not depend on how the corpus is split into batches or runs on the sets tested
+(tests/warehouse/test_dedup.py: one run, 4 and 7 runs, reversed order; dedup-dev in 1 and 4 runs):
+story ids may (they name the first-seen article), the members and canonicals do not. It is not
+guaranteed in general: a new article compares with a story's nearest stored members, not all of them.
 
 The pure parts (candidate pairs from buckets, verification of estimates, union-find, the canonical
 choice, `DedupConfig`) live in `newsetl.text.lsh`; this module holds the SQL around them. Its tables are
@@ -38,9 +49,9 @@ signatures of another scheme raises `SchemeMismatch` instead of mixing incompara
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -68,6 +79,7 @@ __all__ = [
     "check_scheme",
     "cluster_batch",
     "partition",
+    "resolve_cluster",
 ]
 
 
@@ -123,6 +135,7 @@ class _NewRows:
     n_shingles: np.ndarray
     n_words: np.ndarray
     long_enough: np.ndarray  # bool: at least min_shingles, so matched at all
+    shingles: list[np.ndarray | None]  # exact shingle sets from signing (None: not kept)
 
 
 def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatures, config: DedupConfig,
@@ -147,22 +160,52 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
     banded = np.array([a not in rep_of and bool(ok) for a, ok in zip(new.ids, new.long_enough, strict=True)],
                       dtype=bool)
     base, sid = _store_signatures(con, new, banded, run_id)
-    keys = band_keys(new.minhash[banded], config.sign)
-    band_t = pa.table({"key": pa.array(keys.reshape(-1), pa.int64()),
-                       "sid": pa.array(np.repeat(sid[banded], config.sign.bands), pa.int64())})
-    # Candidates: the stored members of every bucket a new band row falls in, plus the batch's own
-    # rows (in memory). The band rows are inserted afterwards, so the scan reads committed data only.
-    s1, s2, hot = _candidates(con, band_t, sid, new.ranks, base, config.max_bucket_size)
-    _insert(con, "lsh_bands", band_t)
-    pairs, checked = _verify(con, s1, s2, base, sid, new.ids, new.minhash, new.n_shingles, config)
+    bands = config.sign.bands
+    keys = band_keys(new.minhash[banded], config.sign).reshape(-1)
+    band_sid = np.repeat(sid[banded], bands)
+    band_rank = np.repeat(new.ranks[banded], bands)
+    uf = UnionFind()
+    for a in new.ids:
+        uf.add("a:" + a)
+    # Exact tier: an equal body joins its representative's story with no verification at all.
     position = {a: i for i, a in enumerate(new.ids)}
     exact_pairs = [(a, r) for a, r in sorted(rep_of.items()) if new.long_enough[position[a]]]
-    pair_rows = _record_pairs(con, exact_pairs, pairs, run_id)
-    merged, written, updated = _recluster(con, new.ids, [(p[0], p[1]) for p in pair_rows], batch, new.idx, run_id)
+    stored_ends = sorted({r for _, r in exact_pairs if r not in position})
+    story_of = _stories_of(con, stored_ends)
+    for a, r in exact_pairs:
+        uf.union("a:" + a, "a:" + r if r in position else "c:" + story_of.get(r, r))
+    # Candidates: stored representatives of the stories sharing a bucket (set-based, in DuckDB), and the
+    # batch's own rows (one in-memory band index).
+    band_t = pa.table({"key": pa.array(keys, pa.int64()), "sid": pa.array(band_sid, pa.int64()),
+                       "rank": pa.array(band_rank, pa.int64())})
+    con.register("_dedup_new_bands", band_t)
+    try:
+        _bucket_rows(con)
+        st_new, st_old, st_story = _stored_candidates(con, config.representatives)
+        b1, b2, hot = bucket_pairs(keys, band_sid, band_rank, np.ones(len(keys), dtype=bool),
+                                   config.max_bucket_size)
+        sig_of = _SignatureTable.build(con, np.unique(st_old), sid, new)
+        # Union-find node of each signature row: the new article itself, or the stored story it belongs to.
+        story_of_old = dict(zip(st_old.tolist(), st_story, strict=True))
+        nodes = ["a:" + a if s >= base else "c:" + story_of_old[s]
+                 for s, a in zip(sig_of.sids.tolist(), sig_of.ids, strict=True)]
+        s1 = np.concatenate([st_new, b1]).astype(np.int64)
+        s2 = np.concatenate([st_old, b2]).astype(np.int64)
+        pairs, checked = _verify(con, s1, s2, sig_of, nodes, uf, config)
+        exact_rows = [(min(a, r), max(a, r), 1.0, 1.0, METHOD_EXACT) for a, r in exact_pairs]
+        _record_pairs(con, exact_rows + pairs, run_id)
+        story_of_new, merges, written, updated = _apply_clusters(con, uf.groups(), new, sid, batch, run_id)
+        band_rows, full = _insert_bands(con, story_of_new, new, sid, merges, config)
+    finally:
+        # After a failed statement the transaction is aborted and these raise too; the caller's ROLLBACK
+        # cleans up, and the original error is the one that must propagate.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_dedup_new_bands")
+            con.execute("DROP TABLE IF EXISTS _dedup_bucket").fetchall()
     return DedupStats(
         articles=len(new.ids), skipped_known=skipped, too_short=int(np.sum(~new.long_enough)),
-        exact_links=len(exact_pairs), band_rows=band_t.num_rows, hot_buckets=hot, candidates=len(s1),
-        exact_checked=checked, verified_pairs=len(pairs), clusters_merged=merged, clusters_written=written,
+        exact_links=len(exact_pairs), band_rows=band_rows, hot_buckets=hot + full, candidates=len(s1),
+        exact_checked=checked, verified_pairs=len(pairs), clusters_merged=len(merges), clusters_written=written,
         articles_updated=updated,
     )
 
@@ -192,7 +235,7 @@ def _new_rows(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatures,
         hashes=[str(h) for h in batch.column("body_hash").take(pa.array(idx, pa.int64())).to_pylist()],
         ranks=keys_all[idx], minhash=np.ascontiguousarray(sigs.minhash[idx].astype(np.uint32, copy=False)),
         n_shingles=n_sh, n_words=np.asarray(sigs.n_words)[idx].astype(np.int64),
-        long_enough=n_sh >= config.min_shingles,
+        long_enough=n_sh >= config.min_shingles, shingles=[sigs.shingles(int(i)) for i in idx],
     )
 
 
@@ -232,16 +275,16 @@ def _store_signatures(con: duckdb.DuckDBPyConnection, new: _NewRows, banded: np.
         "banded": pa.array(banded, pa.bool_()),
         "minhash": pa.array([m.tobytes() for m in new.minhash.astype("<u4", copy=False)], pa.binary()),
         "run_id": pa.array([run_id] * n, pa.string()),
+        # Only representatives are ever verified against later: only they keep their exact set.
+        "shingles": pa.array([sh.astype("<u4", copy=False).tobytes() if b and sh is not None else None
+                              for sh, b in zip(new.shingles, banded, strict=True)], pa.binary()),
     }))
     return base, sid
 
 
-def _record_pairs(con: duckdb.DuckDBPyConnection, exact_pairs: Sequence[tuple[str, str]],
-                  pairs: Sequence[tuple[str, str, float, float, str]],
-                  run_id: str) -> list[tuple[str, str, float, float, str]]:
-    """Store the accepted pairs (exact-tier links first) in `duplicate_pairs`; returns them."""
-    pair_rows = [(min(a, r), max(a, r), 1.0, 1.0, METHOD_EXACT) for a, r in exact_pairs]
-    pair_rows.extend(pairs)
+def _record_pairs(con: duckdb.DuckDBPyConnection, pair_rows: Sequence[tuple[str, str, float, float, str]],
+                  run_id: str) -> None:
+    """Store the accepted pairs (article_a < article_b, jaccard, containment, method) in `duplicate_pairs`."""
     _insert(con, "duplicate_pairs", pa.table({
         "article_a": pa.array([p[0] for p in pair_rows], pa.string()),
         "article_b": pa.array([p[1] for p in pair_rows], pa.string()),
@@ -250,7 +293,6 @@ def _record_pairs(con: duckdb.DuckDBPyConnection, exact_pairs: Sequence[tuple[st
         "method": pa.array([p[4] for p in pair_rows], pa.string()),
         "run_id": pa.array([run_id] * len(pair_rows), pa.string()),
     }))
-    return pair_rows
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
@@ -303,105 +345,154 @@ def _stored_representatives(con: duckdb.DuckDBPyConnection, hashes: Sequence[str
             best[h] = (not banded, a)
     return {h: a for h, (_, a) in best.items()}
 
-def _candidates(con: duckdb.DuckDBPyConnection, band_t: pa.Table, new_sid: np.ndarray, new_rank: np.ndarray,
-                base: int, max_bucket_size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Candidate pairs (s1 < s2) of the batch's band rows against the stored ones and each other.
+def _stories_of(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, str]:
+    """article_id -> its cluster_id, for stored articles."""
+    if not article_ids:
+        return {}
+    t = _with_keys(con, "_dedup_story_ids", article_ids,
+                   "SELECT a.article_id, coalesce(a.cluster_id, a.article_id) FROM articles a "
+                   "SEMI JOIN _dedup_story_ids k ON a.article_id = k.v")
+    return dict(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
 
-    The one query over the history is a semi-join whose build side is the batch's distinct keys: the
-    band table is streamed once, and only rows that share a key come back (few, unless boilerplate)."""
-    if band_t.num_rows == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, 0
-    con.register("_dedup_new_bands", band_t)
-    try:
-        hist = con.sql(f"""
-            SELECT b.key, b.sid FROM lsh_bands b
-            SEMI JOIN _dedup_new_bands n ON b.key = n.key
-            WHERE b.sid < {int(base)}
-        """).fetchnumpy()
-    finally:
-        con.unregister("_dedup_new_bands")
-    new_key = band_t.column("key").to_numpy()
-    new_sids = band_t.column("sid").to_numpy()
-    key = np.concatenate([np.asarray(hist["key"], dtype=np.int64), new_key])
-    sid = np.concatenate([np.asarray(hist["sid"], dtype=np.int64), new_sids])
-    # Keep only buckets with at least two members (almost every new row is alone in its bucket).
-    order = np.argsort(key, kind="stable")
-    key, sid = key[order], sid[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    counts = np.diff(np.r_[starts, len(key)])
-    size = np.repeat(counts, counts)
-    shared = size > 1
-    key, sid, size = key[shared], sid[shared], size[shared]
-    # Ranks matter only inside oversized buckets; look up the stored members' ranks only then.
-    rank = np.zeros(len(sid), dtype=np.int64)
-    is_new = sid >= base
-    rank_of_new = dict(zip(new_sid.tolist(), new_rank.tolist(), strict=True))
-    hot_rows = size > max_bucket_size
-    if hot_rows.any():
-        rank[hot_rows & is_new] = [rank_of_new[int(s)] for s in sid[hot_rows & is_new]]
-        old_hot = np.unique(sid[hot_rows & ~is_new])
-        if len(old_hot):
-            t = _with_keys(con, "_dedup_rank_sids", old_hot.tolist(),
-                           "SELECT s.sid, s.rank_key FROM signatures s SEMI JOIN _dedup_rank_sids k "
-                           "ON s.sid = k.v", pa.int64())
-            r = dict(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
-            rank[hot_rows & ~is_new] = [r[int(s)] for s in sid[hot_rows & ~is_new]]
-    return bucket_pairs(key, sid, rank, is_new, max_bucket_size)
 
-_VERIFY_CHUNK = 100_000  # candidate pairs verified at once (~100 MB of signature rows)
+def _bucket_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `_dedup_bucket(key, sid, rank_key, story)`: the stored band rows of every bucket the
+    batch's band rows (`_dedup_new_bands`) fall in, with each member's story. Both the candidates and
+    the bucket caps are read from it. Its size is bounded by the batch (each stored bucket holds at most
+    `max_bucket_size` rows, and one story at most `per_bucket`), not by the history: the band table is
+    streamed once through a semi-join whose build side is the batch's keys."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _dedup_bucket AS
+        SELECT b.key, b.sid, s.rank_key, coalesce(a.cluster_id, a.article_id) AS story
+        FROM (SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)) b
+        JOIN signatures s ON s.sid = b.sid
+        JOIN articles a ON a.article_id = s.article_id
+    """).fetchall()
 
-def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, base: int, sid: np.ndarray,
-            ids: Sequence[str], minhash: np.ndarray, n_sh: np.ndarray,
+
+def _stored_candidates(con: duckdb.DuckDBPyConnection, representatives: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                       list[str]]:
+    """(new sid, stored sid, the stored one's story) to verify: per new article and candidate story, the
+    `representatives` members sharing the most bands with it (its nearest members: band agreement
+    estimates Jaccard), plus the story's canonical. Work per new article is bounded by the number of
+    stories it meets, whatever their sizes."""
+    t = con.sql(f"""
+        WITH near AS (
+            SELECT n.sid AS new_sid, b.sid AS old_sid, b.story
+            FROM _dedup_new_bands n JOIN _dedup_bucket b USING (key)
+            GROUP BY n.sid, b.sid, b.story, b.rank_key
+            QUALIFY row_number() OVER (PARTITION BY n.sid, b.story
+                                       ORDER BY count(*) DESC, b.rank_key, b.sid) <= {int(representatives)}
+        ), canon AS (
+            SELECT DISTINCT near.new_sid, s.sid AS old_sid, near.story
+            FROM near JOIN clusters c ON c.cluster_id = near.story
+            JOIN signatures s ON s.article_id = c.canonical_article_id
+        )
+        SELECT * FROM near UNION SELECT * FROM canon ORDER BY new_sid, old_sid
+    """).to_arrow_table()
+    return (t.column("new_sid").to_numpy().astype(np.int64), t.column("old_sid").to_numpy().astype(np.int64),
+            [str(x) for x in t.column("story").to_pylist()])
+
+
+@dataclass(frozen=True)
+class _SignatureTable:
+    """The signatures a batch's verification reads, one matrix row per distinct sid."""
+
+    sids: np.ndarray  # sorted
+    ids: list[str]
+    minhash: np.ndarray
+    n_shingles: np.ndarray
+    shingles: list[np.ndarray | None]  # exact shingle sets where known (new rows; stored representatives)
+
+    @staticmethod
+    def build(con: duckdb.DuckDBPyConnection, old_sids: np.ndarray, new_sids: np.ndarray,
+              new: _NewRows) -> _SignatureTable:
+        sids = [new_sids]
+        ids = list(new.ids)
+        mats = [new.minhash]
+        counts = [new.n_shingles]
+        shingles = list(new.shingles)
+        if len(old_sids):
+            t = _with_keys(con, "_dedup_sids", old_sids.tolist(),
+                           "SELECT s.sid, s.article_id, s.minhash, s.n_shingles, s.shingles FROM signatures s "
+                           "SEMI JOIN _dedup_sids k ON s.sid = k.v", pa.int64())
+            sids.append(t.column(0).to_numpy().astype(np.int64))
+            ids.extend(str(x) for x in t.column(1).to_pylist())
+            blob = b"".join(t.column(2).to_pylist())
+            mats.append(np.frombuffer(blob, dtype="<u4").reshape(t.num_rows, new.minhash.shape[1]))
+            counts.append(t.column(3).to_numpy().astype(np.int64))
+            shingles.extend(None if x is None else np.frombuffer(x, dtype="<u4") for x in t.column(4).to_pylist())
+        all_sids = np.concatenate(sids)
+        order = np.argsort(all_sids)
+        return _SignatureTable(sids=all_sids[order], ids=[ids[i] for i in order],
+                               minhash=np.concatenate(mats)[order], n_shingles=np.concatenate(counts)[order],
+                               shingles=[shingles[i] for i in order])
+
+    def rows(self, s: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.sids, s)
+
+
+_VERIFY_CHUNK = 100_000  # candidate pairs estimated at once (~25 MB of signature rows)
+
+
+def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig: _SignatureTable,
+            nodes: Sequence[str], uf: UnionFind,
             config: DedupConfig) -> tuple[list[tuple[str, str, float, float, str]], int]:
-    """Accepted pairs as (article_a, article_b, jaccard, containment, method), and how many were
-    decided on exact shingle sets."""
+    """Verify candidate pairs and union the accepted ones into `uf`; returns the accepted pairs as
+    (article_a, article_b, jaccard, containment, method) and how many were decided on exact shingle sets.
+
+    Estimates are vectorised over all pairs. A borderline pair is decided on exact shingle sets only
+    if its two ends are not connected yet by the clear ones (or by a borderline pair decided before it,
+    in a fixed order): deciding it could not change the partition, so the expensive check is skipped.
+    The partition is the same either way; only `duplicate_pairs` records fewer pairs."""
     if len(s1) == 0:
         return [], 0
-    # Signatures of the stored side (s1 < s2 and new sids are the largest, so s2 is always new unless
-    # both are stored, which cannot happen: every pair has a new member).
-    old = np.unique(s1[s1 < base])
-    info: dict[int, tuple[str, np.ndarray, int]] = {}
-    if len(old):
-        t = _with_keys(con, "_dedup_sids", old.tolist(),
-                       "SELECT s.sid, s.article_id, s.minhash, s.n_shingles FROM signatures s "
-                       "SEMI JOIN _dedup_sids k ON s.sid = k.v", pa.int64())
-        for s, a, m, k in zip(*(t.column(c).to_pylist() for c in range(4)), strict=True):
-            info[int(s)] = (str(a), np.frombuffer(m, dtype="<u4"), int(k))
-    for j, s in enumerate(sid):
-        info[int(s)] = (ids[j], minhash[j], int(n_sh[j]))
-    # One signature matrix over the distinct sids, then fancy indexing per pair, in chunks: stacking one
-    # array per pair was the hot spot (and its memory grew with the candidate count, not the batch).
-    keys = np.array(sorted(info), dtype=np.int64)
-    mat = np.stack([info[int(k)][1] for k in keys])
-    counts_arr = np.array([info[int(k)][2] for k in keys], dtype=np.int64)
-    pos_a, pos_b = np.searchsorted(keys, s1), np.searchsorted(keys, s2)
-    parts = [verify_estimates(mat[pos_a[i:i + _VERIFY_CHUNK]], mat[pos_b[i:i + _VERIFY_CHUNK]],
-                              counts_arr[pos_a[i:i + _VERIFY_CHUNK]], counts_arr[pos_b[i:i + _VERIFY_CHUNK]], config)
+    pa_, pb = sig.rows(s1), sig.rows(s2)
+    parts = [verify_estimates(sig.minhash[pa_[i:i + _VERIFY_CHUNK]], sig.minhash[pb[i:i + _VERIFY_CHUNK]],
+                              sig.n_shingles[pa_[i:i + _VERIFY_CHUNK]], sig.n_shingles[pb[i:i + _VERIFY_CHUNK]],
+                              config)
              for i in range(0, len(s1), _VERIFY_CHUNK)]
     v = parts[0] if len(parts) == 1 else type(parts[0])(
         **{f: np.concatenate([getattr(p, f) for p in parts]) for f in vars(parts[0])})
     out: list[tuple[str, str, float, float, str]] = []
-    for k in np.flatnonzero(v.accept):
-        a, b = info[int(s1[k])][0], info[int(s2[k])][0]
-        out.append((min(a, b), max(a, b), float(v.jaccard[k]), float(v.containment[k]), METHOD_MINHASH))
-    border = np.flatnonzero(v.borderline)
-    if len(border) == 0:
+    ra_l, rb_l = pa_.tolist(), pb.tolist()
+    jac_l, con_l = v.jaccard.tolist(), v.containment.tolist()
+    for k in np.flatnonzero(v.accept).tolist():
+        a, b = sig.ids[ra_l[k]], sig.ids[rb_l[k]]
+        uf.union(nodes[ra_l[k]], nodes[rb_l[k]])
+        out.append((min(a, b), max(a, b), jac_l[k], con_l[k], METHOD_MINHASH))
+    # Borderline pairs in a fixed order (by article ids), skipping those already connected.
+    border = sorted(np.flatnonzero(v.borderline).tolist(),
+                    key=lambda k: (sig.ids[ra_l[k]], sig.ids[rb_l[k]]))
+    border = [k for k in border if uf.find(nodes[ra_l[k]]) != uf.find(nodes[rb_l[k]])]
+    if not border:
         return out, 0
-    need = sorted({info[int(s)][0] for k in border for s in (s1[k], s2[k])})
-    bodies_t = _with_keys(con, "_dedup_body_ids", need,
-                          "SELECT a.article_id, a.body FROM articles a SEMI JOIN _dedup_body_ids k "
-                          "ON a.article_id = k.v")
-    bodies = dict(zip(bodies_t.column(0).to_pylist(), bodies_t.column(1).to_pylist(), strict=True))
-    have = [a for a in need if a in bodies]
-    sets = dict(zip(have, shingle_sets([bodies[a] for a in have], config.sign), strict=True))
-    counts = {a: n for a, _, n in info.values()}
+    # Exact sets: kept from signing (new articles, stored representatives); only the rest (a canonical
+    # that is an exact copy, rows signed before version 5) are shingled again from their bodies.
+    sets: dict[str, np.ndarray] = {}
+    for k in border:
+        for r in (pa_[k], pb[k]):
+            sh = sig.shingles[r]
+            if sh is not None:
+                sets[sig.ids[r]] = sh
+    need = sorted({sig.ids[r] for k in border for r in (pa_[k], pb[k])} - set(sets))
+    if need:
+        bodies_t = _with_keys(con, "_dedup_body_ids", need,
+                              "SELECT a.article_id, a.body FROM articles a SEMI JOIN _dedup_body_ids k "
+                              "ON a.article_id = k.v")
+        bodies = dict(zip(bodies_t.column(0).to_pylist(), bodies_t.column(1).to_pylist(), strict=True))
+        have = [a for a in need if a in bodies]
+        sets.update(zip(have, shingle_sets([bodies[a] for a in have], config.sign), strict=True))
     checked = 0
     for k in border:
-        a, b = info[int(s1[k])][0], info[int(s2[k])][0]
+        na, nb = nodes[ra_l[k]], nodes[rb_l[k]]
+        if uf.find(na) == uf.find(nb):
+            continue
+        ra, rb = pa_[k], pb[k]
+        a, b = sig.ids[ra], sig.ids[rb]
         # The exact sets must be those the signatures were made from; a body whose shingle count differs
         # from the stored one was changed (or signed from another text): trust the estimate instead.
-        if a in sets and b in sets and len(sets[a]) == counts[a] and len(sets[b]) == counts[b]:
+        if a in sets and b in sets and len(sets[a]) == sig.n_shingles[ra] and len(sets[b]) == sig.n_shingles[rb]:
             checked += 1
             jac, con_ = exact_similarity(sets[a], sets[b])
             small = min(len(sets[a]), len(sets[b]))
@@ -412,124 +503,184 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, base
             ok = jac >= config.jaccard or con_ >= config.containment
             method = METHOD_MINHASH
         if ok:
+            uf.union(na, nb)
             out.append((min(a, b), max(a, b), jac, con_, method))
     return out, checked
 
 
-_Member = tuple[str, int | None, datetime | None, bool]  # (old cluster or "", word count, published_at, syndicated)
+@dataclass(frozen=True)
+class _Story:
+    """What a stored cluster contributes when new articles join it."""
+
+    created: int  # created_seq (-1: created before it was recorded, older than any)
+    size: int
+    canonical: str
+    canonical_key: tuple[Any, ...]
 
 
-def _recluster(con: duckdb.DuckDBPyConnection, new_ids: Sequence[str], pairs: Sequence[tuple[str, str]],
-               batch: pa.Table, idx: np.ndarray, run_id: str) -> tuple[int, int, int]:
-    """Union the new articles with each other and with the existing clusters the pairs reach; rewrite
-    cluster_id / is_canonical of every member of an affected cluster and the clusters rows.
-
-    Returns (existing clusters merged away, clusters rows written, article rows updated)."""
-    groups = _union(con, new_ids, pairs)
-    old_clusters = sorted({x[2:] for g in groups.values() for x in g if x.startswith("c:")})
-    members, current = _stored_members(con, old_clusters)
-    for a, member in zip(new_ids, _new_members(batch, idx), strict=True):
-        members[a] = member
-    by_old_cluster: dict[str, list[str]] = {}
-    for a, (c, _, _, _) in members.items():
-        if c:
-            by_old_cluster.setdefault(c, []).append(a)
-    new_set = set(new_ids)
-    clusters: list[tuple[str, str, int]] = []  # (cluster_id, canonical, size)
-    updates: list[tuple[str, str, bool]] = []  # (article_id, cluster_id, is_canonical)
-    merged = 0
-    for g in groups.values():
-        olds = [x[2:] for x in g if x.startswith("c:")]
-        arts = sorted({x[2:] for x in g if x.startswith("a:")} | {a for c in olds for a in by_old_cluster.get(c, [])})
-        cid = arts[0]
-        canon = min(arts, key=lambda a: canonical_key(members[a][1], members[a][2], a, members[a][3]))
-        merged += max(0, len(olds) - 1)  # existing clusters joined into one
-        clusters.append((cid, canon, len(arts)))
-        updates.extend((a, cid, a == canon) for a in arts
-                       if a in new_set or current.get(a) != (cid, a == canon))
-    _write_clusters(con, old_clusters, clusters, updates, run_id)
-    return merged, len(clusters), len(updates)
+def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) -> dict[str, _Story]:
+    """The clusters rows of `story_ids` with their canonical article's canonical-choice facts (one row per
+    story: the work does not grow with a story's size)."""
+    if not story_ids:
+        return {}
+    t = _with_keys(con, "_dedup_story", story_ids, """
+        SELECT c.cluster_id, coalesce(c.created_seq, -1), c.size, c.canonical_article_id,
+               a.word_count, a.published_at, a.original_publisher IS NOT NULL
+        FROM clusters c SEMI JOIN _dedup_story k ON c.cluster_id = k.v
+        JOIN articles a ON a.article_id = c.canonical_article_id""")
+    cols = [t.column(i).to_pylist() for i in range(7)]
+    return {cid: _Story(int(created), int(size), canon, canonical_key(wc, pub, canon, bool(syn)))
+            for cid, created, size, canon, wc, pub, syn in zip(*cols, strict=True)}
 
 
-def _union(con: duckdb.DuckDBPyConnection, new_ids: Sequence[str],
-           pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
-    """Groups of nodes: "a:<id>" for a new article, "c:<cluster_id>" for an existing cluster the pairs
-    reach (a node of its own, so merging through any member merges all)."""
-    new_set = set(new_ids)
-    old_ends = sorted({x for p in pairs for x in p if x not in new_set})
-    cluster_of: dict[str, str] = {}
-    if old_ends:
-        t = _with_keys(con, "_dedup_old", old_ends,
-                       "SELECT a.article_id, coalesce(a.cluster_id, a.article_id) FROM articles a "
-                       "SEMI JOIN _dedup_old k ON a.article_id = k.v")
-        cluster_of = dict(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
-    uf = UnionFind()
+def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[str]], new: _NewRows,
+                    sid: np.ndarray, batch: pa.Table, run_id: str) -> tuple[dict[str, str], dict[str, str], int, int]:
+    """Write the new articles' clusters and the merges of stored ones, set-based.
 
-    def node(a: str) -> str:
-        return "a:" + a if a in new_set else "c:" + cluster_of.get(a, a)
+    A story keeps its id: a new story is named after its first-seen article (the smallest sid); new
+    articles joining a stored story take its id; when stories merge, the oldest (smallest created_seq)
+    keeps its id and the others are recorded in `cluster_merges`. The canonical is the minimum of
+    `canonical_key` over the members, computed as the minimum of the stored canonicals and the new
+    articles (the stored one is the minimum of its members already), so no member list is read.
 
-    for a in new_ids:
-        uf.add("a:" + a)
-    for a, b in pairs:
-        uf.union(node(a), node(b))
-    return uf.groups()
-
-
-def _stored_members(con: duckdb.DuckDBPyConnection,
-                    old_clusters: Sequence[str]) -> tuple[dict[str, _Member], dict[str, tuple[str, bool]]]:
-    """Members of the affected existing clusters with what the canonical choice needs, and each
-    member's current (cluster_id, is_canonical)."""
-    if not old_clusters:
-        return {}, {}
-    t = _with_keys(con, "_dedup_clusters", old_clusters, """
-        SELECT a.article_id, coalesce(a.cluster_id, a.article_id), a.word_count, a.published_at,
-               a.cluster_id, a.is_canonical, a.original_publisher IS NOT NULL
-        FROM articles a SEMI JOIN _dedup_clusters k ON coalesce(a.cluster_id, a.article_id) = k.v""")
-    cols = [t.column(c).to_pylist() for c in range(7)]
-    current = {a: (cid, canon) for a, cid, canon in zip(cols[0], cols[4], cols[5], strict=True)}
-    members = {a: (c, wc, pub, bool(syn))
-               for a, c, wc, pub, syn in zip(cols[0], cols[1], cols[2], cols[3], cols[6], strict=True)}
-    return members, current
-
-
-def _new_members(batch: pa.Table, idx: np.ndarray) -> list[_Member]:
-    """The new articles' canonical-choice facts, from the batch rows `idx`."""
-    take = pa.array(idx, pa.int64())
+    Returns (new article -> story id, merged-away story -> surviving story, clusters rows written,
+    article rows updated)."""
+    # Only groups with a new article change anything (a stored story can be a group of its own: a
+    # candidate whose pairs were all refused).
+    touched = [g for g in groups.values() if any(x.startswith("a:") for x in g)]
+    stored = _stored_stories(con, sorted({x[2:] for g in touched for x in g if x.startswith("c:")}))
+    take = pa.array(new.idx, pa.int64())
     wc = batch.column("word_count").take(take).to_pylist()
     pub = batch.column("published_at").take(take).to_pylist() \
-        if "published_at" in batch.column_names else [None] * len(idx)
+        if "published_at" in batch.column_names else [None] * len(new.idx)
     syn = [v is not None for v in batch.column("original_publisher").take(take).to_pylist()] \
-        if "original_publisher" in batch.column_names else [False] * len(idx)
-    return [("", w, p, s) for w, p, s in zip(wc, pub, syn, strict=True)]
+        if "original_publisher" in batch.column_names else [False] * len(new.idx)
+    position = {a: i for i, a in enumerate(new.ids)}
+    story_of_new: dict[str, str] = {}
+    canonical_new: set[str] = set()
+    demoted: list[str] = []
+    merges: dict[str, str] = {}
+    rows: list[tuple[str, str, int, int]] = []  # (cluster_id, canonical, size, created_seq)
+    for g in touched:
+        olds = sorted((x[2:] for x in g if x.startswith("c:")), key=lambda c: (stored[c].created, c))
+        arts = sorted((x[2:] for x in g if x.startswith("a:")), key=lambda a: int(sid[position[a]]))
+        if olds:
+            cid, created = olds[0], stored[olds[0]].created
+        else:
+            cid, created = arts[0], int(sid[position[arts[0]]])
+        choices = [(stored[c].canonical_key, stored[c].canonical) for c in olds]
+        choices += [(canonical_key(wc[position[a]], pub[position[a]], a, syn[position[a]]), a) for a in arts]
+        canon = min(choices)[1]
+        for c in olds[1:]:
+            merges[c] = cid
+        demoted.extend(stored[c].canonical for c in olds if stored[c].canonical != canon)
+        for a in arts:
+            story_of_new[a] = cid
+        if canon in position:
+            canonical_new.add(canon)
+        rows.append((cid, canon, sum(stored[c].size for c in olds) + len(arts), created))
+    updated = _write_clusters(con, stored, rows, story_of_new, canonical_new, demoted, merges, run_id)
+    return story_of_new, merges, len(rows), updated
 
 
-def _write_clusters(con: duckdb.DuckDBPyConnection, old_clusters: Sequence[str],
-                    clusters: Sequence[tuple[str, str, int]], updates: Sequence[tuple[str, str, bool]],
-                    run_id: str) -> None:
-    """Replace the affected clusters rows and set cluster_id / is_canonical of the changed articles."""
-    # The affected old clusters are rewritten or merged away. (A new cluster's id is either one of them
-    # or the id of a new article, which has no clusters row: the batch is one transaction.)
-    if old_clusters:
-        _exec_with_keys(con, "_dedup_drop", old_clusters,
+def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story],
+                    rows: Sequence[tuple[str, str, int, int]], story_of_new: Mapping[str, str],
+                    canonical_new: set[str], demoted: Sequence[str], merges: Mapping[str, str],
+                    run_id: str) -> int:
+    """Replace the affected clusters rows, record merges, and set cluster_id / is_canonical of the new
+    articles, of the merged stories' members and of demoted canonicals. Returns article rows updated."""
+    if stored:
+        _exec_with_keys(con, "_dedup_drop", list(stored),
                         "DELETE FROM clusters WHERE cluster_id IN (SELECT v FROM _dedup_drop)")
     _insert(con, "clusters", pa.table({
-        "cluster_id": pa.array([c[0] for c in clusters], pa.string()),
-        "canonical_article_id": pa.array([c[1] for c in clusters], pa.string()),
-        "size": pa.array([c[2] for c in clusters], pa.int32()),
-        "updated_run_id": pa.array([run_id] * len(clusters), pa.string()),
+        "cluster_id": pa.array([r[0] for r in rows], pa.string()),
+        "canonical_article_id": pa.array([r[1] for r in rows], pa.string()),
+        "size": pa.array([r[2] for r in rows], pa.int32()),
+        "updated_run_id": pa.array([run_id] * len(rows), pa.string()),
+        "created_seq": pa.array([r[3] for r in rows], pa.int64()),
     }))
-    if not updates:
-        return
+    updated = 0
+    if merges:
+        merge_t = pa.table({"old_cluster_id": pa.array(list(merges), pa.string()),
+                            "new_cluster_id": pa.array(list(merges.values()), pa.string())})
+        con.register("_dedup_merges", merge_t)
+        try:
+            con.execute("INSERT INTO cluster_merges SELECT old_cluster_id, new_cluster_id, ?, now() "
+                        "FROM _dedup_merges", [run_id]).fetchall()
+            updated += int(con.execute("""UPDATE articles SET cluster_id = m.new_cluster_id FROM _dedup_merges m
+                                          WHERE articles.cluster_id = m.old_cluster_id""").fetchall()[0][0])
+        finally:
+            con.unregister("_dedup_merges")
+    if demoted:
+        _exec_with_keys(con, "_dedup_demote", demoted,
+                        "UPDATE articles SET is_canonical = false WHERE article_id IN (SELECT v FROM _dedup_demote)")
+        updated += len(demoted)
     con.register("_dedup_upd", pa.table({
-        "article_id": pa.array([u[0] for u in updates], pa.string()),
-        "cluster_id": pa.array([u[1] for u in updates], pa.string()),
-        "is_canonical": pa.array([u[2] for u in updates], pa.bool_()),
+        "article_id": pa.array(list(story_of_new), pa.string()),
+        "cluster_id": pa.array(list(story_of_new.values()), pa.string()),
+        "is_canonical": pa.array([a in canonical_new for a in story_of_new], pa.bool_()),
     }))
     try:
         con.execute("""UPDATE articles SET cluster_id = u.cluster_id, is_canonical = u.is_canonical
                        FROM _dedup_upd u WHERE articles.article_id = u.article_id""").fetchall()
     finally:
         con.unregister("_dedup_upd")
+    return updated + len(story_of_new)
+
+
+def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str], new: _NewRows, sid: np.ndarray,
+                  merges: Mapping[str, str], config: DedupConfig) -> tuple[int, int]:
+    """Store the new band rows a bucket still has room for: at most `per_bucket` rows of one story and
+    `max_bucket_size` rows in all (lowest rank first among the batch's rows). Returns (rows stored,
+    buckets that were full)."""
+    per_story = max(1, min(config.per_bucket, config.max_bucket_size))
+    stories = pa.table({"sid": pa.array(sid, pa.int64()),
+                        "story": pa.array([story_of_new.get(a, a) for a in new.ids], pa.string())})
+    merged = pa.table({"old": pa.array(list(merges), pa.string()), "new": pa.array(list(merges.values()),
+                                                                                   pa.string())})
+    con.register("_dedup_story_of", stories)
+    con.register("_dedup_merged", merged)
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _dedup_fill AS
+            WITH held AS (
+                SELECT b.key, coalesce(m.new, b.story) AS story, count(*) AS n
+                FROM _dedup_bucket b LEFT JOIN _dedup_merged m ON m.old = b.story GROUP BY ALL
+            ), total AS (SELECT key, count(*) AS n FROM _dedup_bucket GROUP BY key),
+            ranked AS (
+                SELECT n.key, n.sid, s.story,
+                       row_number() OVER (PARTITION BY n.key, s.story ORDER BY n.rank, n.sid) AS in_story,
+                       row_number() OVER (PARTITION BY n.key ORDER BY n.rank, n.sid) AS in_bucket
+                FROM _dedup_new_bands n JOIN _dedup_story_of s USING (sid)
+            )
+            SELECT r.key, r.sid,
+                   r.in_story + coalesce(h.n, 0) <= {per_story}
+                   AND r.in_bucket + coalesce(t.n, 0) <= {int(config.max_bucket_size)} AS room,
+                   coalesce(t.n, 0) >= {int(config.max_bucket_size)} AS at_cap
+            FROM ranked r LEFT JOIN held h ON h.key = r.key AND h.story = r.story
+            LEFT JOIN total t ON t.key = r.key
+        """).fetchall()
+        stored = int(con.execute("INSERT INTO lsh_bands SELECT key, sid FROM _dedup_fill WHERE room").fetchall()[0][0])
+        full = int(con.execute("SELECT count(DISTINCT key) FROM _dedup_fill WHERE at_cap").fetchall()[0][0])
+        con.execute("DROP TABLE _dedup_fill").fetchall()
+    finally:
+        con.unregister("_dedup_story_of")
+        con.unregister("_dedup_merged")
+    return stored, full
+
+
+def resolve_cluster(con: duckdb.DuckDBPyConnection, cluster_id: str) -> str:
+    """The current id of a story known by an older id: follows `cluster_merges` (a saved dashboard
+    filter on a story that was later merged into another)."""
+    seen = {cluster_id}
+    while True:
+        rows = con.execute("SELECT new_cluster_id FROM cluster_merges WHERE old_cluster_id = ?",
+                           [cluster_id]).fetchall()
+        if not rows or rows[0][0] in seen:
+            return cluster_id
+        cluster_id = str(rows[0][0])
+        seen.add(cluster_id)
+
 
 def partition(con: duckdb.DuckDBPyConnection) -> Mapping[str, str]:
     """article_id -> cluster_id of every article (for tests and evaluation)."""

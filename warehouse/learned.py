@@ -44,6 +44,24 @@ _SIGHTINGS_SCHEMA = pa.schema([("publisher", pa.string()), ("line_key", pa.strin
                                ("sample_text", pa.string()), ("words", pa.int32()), ("story_like", pa.bool_())])
 
 
+def sightings_table(rows: Sequence[tuple[str, str | None, str | None, str]],
+                    cfg: LearnedConfig = LearnedConfig()) -> pa.Table:
+    """The short lines of article bodies as rows to record: rows are (article_id, publisher, cluster_id,
+    body); a cluster_id of None is filled in when recorded (`record_sightings`). Pure: the ingest's worker
+    processes build it, so the single writer only appends."""
+    cols: dict[str, list[object]] = {name: [] for name in _SIGHTINGS_SCHEMA.names}
+    for article_id, publisher, cluster_id, body in rows:
+        pub = publisher_key(publisher)
+        if not pub or not body:
+            continue
+        for seen in line_sightings(body, cfg):
+            for name, value in (("publisher", pub), ("line_key", seen.line_key), ("cluster_id", cluster_id),
+                                ("article_id", article_id), ("sample_text", seen.sample_text),
+                                ("words", seen.words), ("story_like", seen.story_like)):
+                cols[name].append(value)
+    return pa.table(cols, schema=_SIGHTINGS_SCHEMA)
+
+
 def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str | None, str | None, str]],
                  cfg: LearnedConfig = LearnedConfig(), *, own_transaction: bool = True) -> int:
     """Record the short lines of article bodies: rows are (article_id, publisher, cluster_id, body).
@@ -53,21 +71,26 @@ def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str |
     recorded adds nothing. Returns the number of new sightings. With `own_transaction=False` it runs
     inside the caller's open transaction (e.g. the batch load), else in a transaction of its own.
     """
-    cols: dict[str, list[object]] = {name: [] for name in _SIGHTINGS_SCHEMA.names}
-    for article_id, publisher, cluster_id, body in rows:
-        pub = publisher_key(publisher)
-        if not pub or not body:
-            continue
-        cluster = cluster_id or f"article:{article_id}"
-        for seen in line_sightings(body, cfg):
-            for name, value in (("publisher", pub), ("line_key", seen.line_key), ("cluster_id", cluster),
-                                ("article_id", article_id), ("sample_text", seen.sample_text),
-                                ("words", seen.words), ("story_like", seen.story_like)):
-                cols[name].append(value)
-    if not cols["line_key"]:
+    table = sightings_table([(a, p, c or f"article:{a}", b) for a, p, c, b in rows], cfg)
+    if not table.num_rows:
         return 0
-    table = pa.table(cols, schema=_SIGHTINGS_SCHEMA)
     return transaction(con, lambda: _record(con, table), own_transaction)
+
+
+def record_sightings(con: duckdb.DuckDBPyConnection, table: pa.Table, *, own_transaction: bool = True) -> int:
+    """Record a `sightings_table` built elsewhere (a worker process); rows without a cluster_id take their
+    article's current cluster (set by the batch's dedup), so copies of one story count once."""
+    if not table.num_rows:
+        return 0
+    con.register("_bl_in", table)
+    try:
+        filled = con.sql("""
+            SELECT n.* REPLACE (coalesce(n.cluster_id, a.cluster_id, 'article:' || n.article_id) AS cluster_id)
+            FROM _bl_in n LEFT JOIN articles a USING (article_id)
+        """).to_arrow_table().cast(_SIGHTINGS_SCHEMA)
+    finally:
+        con.unregister("_bl_in")
+    return transaction(con, lambda: _record(con, filled), own_transaction)
 
 
 def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
@@ -304,5 +327,6 @@ def transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
 
 __all__ = [
     "LEARNED", "LearnedConfig", "RecleanRow", "apply_reclean", "learned_keys", "learned_keys_by_publisher",
-    "learned_summary", "publisher_key", "reclean_candidates", "record_articles", "record_lines",
+    "learned_summary", "publisher_key", "reclean_candidates", "record_articles", "record_lines", "record_sightings",
+    "sightings_table",
 ]

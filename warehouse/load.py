@@ -16,15 +16,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.schemas.tables import ARTICLES, DOCUMENTS, INPUTS, QUARANTINE, REMOVALS, Table, arrow_schema
-from newsetl.text.learned import LearnedConfig
-from newsetl.text.sign import Signatures
+from newsetl.text.learned import LEARNED, LearnedConfig
+from newsetl.text.sign import Signatures, concat_signatures
 from newsetl.warehouse.connect import rollback
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
-from newsetl.warehouse.learned import record_articles
+from newsetl.warehouse.learned import record_sightings, sightings_table
 from newsetl.warehouse.publishers import resolve_publishers
 
 
@@ -91,21 +93,6 @@ def _has_surrogate(value: str) -> bool:
         return False
     except UnicodeEncodeError:
         return True
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, key: str | None = None) -> int:
-    """Insert by column name; with `key`, rows whose key is already present are skipped."""
-    if data.num_rows == 0:
-        return 0
-    con.register("_batch", data)
-    try:
-        cols = ", ".join(data.column_names)
-        where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})" if key else ""
-        # DuckDB 2.0: fetch every result to the end (fetchone leaves it open and blocks the connection).
-        inserted = con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _batch{where}").fetchall()
-    finally:
-        _unregister(con, "_batch")
-    return int(inserted[0][0])
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -177,6 +164,66 @@ def quarantine_table(rejections: Sequence[Rejection], run_id: str) -> pa.Table:
     return _rows_table(QUARANTINE, list(rows.values()))
 
 
+# The run_id of rows built before the writer knows the run (in worker processes): set when appended.
+_RUN = ""
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """One batch as the Arrow tables the writer appends, built where the CPU is (`prepare_batch`, in the
+    ingest's worker processes): the writer does no per-row Python work. Row i of `articles` is signed by
+    row i of `signatures`. run_id columns are filled in when the batch is loaded."""
+
+    documents: pa.Table
+    articles: pa.Table
+    removals: pa.Table
+    quarantine: pa.Table
+    sightings: pa.Table  # learned-boilerplate line sightings of the articles (cluster_id filled on load)
+    signatures: Signatures
+
+    @staticmethod
+    def concat(parts: Sequence[PreparedBatch]) -> PreparedBatch:
+        """Row-wise concatenation (a batch prepared in chunks by several workers); `parts` not empty."""
+        if len(parts) == 1:
+            return parts[0]
+        return PreparedBatch(
+            documents=pa.concat_tables([p.documents for p in parts]),
+            articles=pa.concat_tables([p.articles for p in parts]),
+            removals=pa.concat_tables([p.removals for p in parts]),
+            quarantine=pa.concat_tables([p.quarantine for p in parts]),
+            sightings=pa.concat_tables([p.sightings for p in parts]),
+            signatures=concat_signatures([p.signatures for p in parts]),
+        )
+
+
+def prepare_batch(docs: Sequence[RawDocument], articles: Sequence[Article], signatures: Signatures,
+                  rejections: Sequence[Rejection], learned: LearnedConfig | None = None) -> PreparedBatch:
+    """Build a batch's Arrow tables (pure: no warehouse). Repeated article ids keep their first row."""
+    unique: dict[str, int] = {}
+    for i, art in enumerate(articles):
+        unique.setdefault(art.article_id, i)
+    if len(unique) != len(articles):
+        idx = sorted(unique.values())
+        articles = [articles[i] for i in idx]
+        signatures = signatures.take(idx)
+    # What learned boilerplate counts: the body as the patterns left it, with the lines learned removal
+    # took from it (the same text `record_articles` reads back from a stored article).
+    bodies = []
+    for a in articles:
+        learned_lines = [r.text for r in a.removals if r.category == LEARNED]
+        body = _clean_str(a.body) or ""
+        bodies.append((a.article_id, _clean_str(a.publisher), None,
+                       body + "".join("\n" + (_clean_str(t) or "") for t in learned_lines)))
+    return PreparedBatch(
+        documents=documents_table(docs, rejections, _RUN),
+        articles=articles_table(articles, signatures.body_hash.tolist(), _RUN),
+        removals=removals_table(articles, _RUN),
+        quarantine=quarantine_table(rejections, _RUN),
+        sightings=sightings_table(bodies, learned or LearnedConfig()),
+        signatures=signatures,
+    )
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -192,51 +239,75 @@ def load_batch(
 
     `inputs`: files whose every document is loaded once this batch is (the last batch of a read group),
     recorded as read in the same transaction: they are skipped next time exactly when their documents
-    are in."""
-    # The same bytes twice in one batch are one article (the flow already drops them; callers of this
-    # function directly may not).
-    unique: dict[str, int] = {}
-    for i, art in enumerate(articles):
-        unique.setdefault(art.article_id, i)
-    if len(unique) != len(articles):
-        idx = sorted(unique.values())
-        articles = [articles[i] for i in idx]
-        signatures = signatures.take(idx)
-    doc_t = documents_table(docs, rejections, run_id)
-    art_t = articles_table(articles, signatures.body_hash.tolist(), run_id)
-    rem_t = removals_table(articles, run_id)
-    q_t = quarantine_table(rejections, run_id)
+    are in. (Prepares the tables here; the flow prepares them in its workers and calls `load_prepared`.)"""
+    return load_prepared(con, run_id, prepare_batch(docs, articles, signatures, rejections, learned), dedup,
+                         inputs=inputs)
+
+
+def load_prepared(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    batch: PreparedBatch,
+    dedup: DedupConfig,
+    inputs: Sequence[tuple[str, int, int, int]] = (),
+    extra_rejections: Sequence[Rejection] = (),
+) -> LoadStats:
+    """Append a prepared batch in one transaction (see `load_batch`). `extra_rejections`: rejections
+    that came with the batch from elsewhere (read errors), quarantined with it."""
+    parts = [batch]
+    if extra_rejections:
+        parts.append(prepare_batch([], [], batch.signatures.take([]), extra_rejections))
+    b = PreparedBatch.concat(parts)
     con.execute("BEGIN TRANSACTION")
     try:
-        n_docs = _insert(con, "documents", doc_t, key="doc_id")
+        n_docs = _append(con, "documents", b.documents, run_id, key="doc_id", run_col="first_run_id")
         # Articles of documents loaded by an earlier (crashed, then retried) attempt are skipped, and so
         # are their removals: the article row and its removals were committed together.
-        existing = _existing(con, "articles", "article_id", art_t.column("article_id").to_pylist())
-        keep = [i for i, aid in enumerate(art_t.column("article_id").to_pylist()) if aid not in existing]
-        art_new = art_t.take(keep) if len(keep) != art_t.num_rows else art_t
-        new_ids = set(art_new.column("article_id").to_pylist())
-        rem_new = rem_t.filter(pa.array([aid in new_ids for aid in rem_t.column("article_id").to_pylist()],
-                                        pa.bool_())) if rem_t.num_rows else rem_t
+        ids = b.articles.column("article_id")
+        existing = _existing(con, "articles", "article_id", ids.to_pylist()) if b.articles.num_rows else set()
+        if existing:
+            keep = pc.invert(pc.is_in(ids, value_set=pa.array(sorted(existing), pa.string())))
+            art_new, sigs = b.articles.filter(keep), b.signatures.take(np.flatnonzero(keep.to_numpy(False)))
+            rem_new = b.removals.filter(pc.invert(pc.is_in(b.removals.column("article_id"),
+                                                           value_set=pa.array(sorted(existing), pa.string()))))
+        else:
+            art_new, sigs, rem_new = b.articles, b.signatures, b.removals
+        # Outlets resolved against the warehouse's alias table (in this transaction, so every batch
+        # sees the names the batches before it settled).
         art_new = resolve_publishers(con, art_new, run_id)
-        n_art = _insert(con, "articles", art_new)
-        n_rem = _insert(con, "removals", rem_new)
-        n_q = _insert(con, "quarantine", q_t, key="quarantine_id")
+        n_art = _append(con, "articles", art_new, run_id)
+        n_rem = _append(con, "removals", rem_new, run_id)
+        n_q = _append(con, "quarantine", b.quarantine, run_id, key="quarantine_id")
         stats: Mapping[str, int] = {}
         if art_new.num_rows:
             dedup_in = art_new.select(["article_id", "body_hash", "word_count", "published_at", "fetched_at",
                                        "original_publisher"])
-            sigs = signatures if len(keep) == art_t.num_rows else signatures.take(keep)
             stats = dict(vars(cluster_batch(con, dedup_in, sigs, dedup, run_id)))
             # Count the batch's lines per publisher and story cluster (after dedup: copies of one
             # story count once), in the same transaction, so learned counts never drift from articles.
-            record_articles(con, art_new.column("article_id").to_pylist(), learned or LearnedConfig(),
-                            own_transaction=False)
+            record_sightings(con, b.sightings, own_transaction=False)
         record_inputs(con, inputs, run_id, own_transaction=False)
         con.execute("COMMIT")
     except BaseException:
         rollback(con)
         raise
     return LoadStats(documents=n_docs, articles=n_art, removals=n_rem, quarantined=n_q, dedup=stats)
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: str, key: str | None = None,
+            run_col: str = "run_id") -> int:
+    """Insert a prepared table with its run column set to `run_id`; with `key`, rows whose key is already
+    present are skipped."""
+    if data.num_rows == 0:
+        return 0
+    con.register("_batch", data)
+    try:
+        where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})" if key else ""
+        inserted = con.execute(f"INSERT INTO {table} BY NAME SELECT * REPLACE (? AS {run_col}) FROM _batch{where}",
+                               [run_id]).fetchall()
+    finally:
+        _unregister(con, "_batch")
+    return int(inserted[0][0])
 
 
 def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequence[str]) -> set[str]:

@@ -34,20 +34,26 @@ def test_pool_matches_in_process_and_stops_a_pathological_page() -> None:
     pool = WorkerPool(ctx, PoolConfig(workers=2, doc_seconds=1.0, min_docs_per_worker=4))
     try:
         started = time.monotonic()
-        outcomes, sigs = pool.run(docs, SignConfig())
+        chunk = pool.run(docs, SignConfig())
         took = time.monotonic() - started
     finally:
         pool.close()
-    assert [o.source_uri for o in outcomes] == [d.source_uri for d in docs]  # order kept
-    slow = outcomes[7]
-    assert isinstance(slow, Rejection) and slow.reason == TIME_LIMIT_EXCEEDED and slow.raw == docs[7].raw
-    articles = [o for o in outcomes if isinstance(o, Article)]
-    assert len(articles) == 20 and sigs.minhash.shape[0] == 20
-    assert all("Advertisement" not in a.body for a in articles)
+    arts = chunk.prepared.articles
+    # Order kept: the articles come back in document order, the slow page is the one rejection.
+    assert arts.column("source_uri").to_pylist() == [d.source_uri for i, d in enumerate(docs) if i != 7]
+    assert len(chunk.rejections) == 1
+    slow = chunk.rejections[0]
+    assert slow.reason == TIME_LIMIT_EXCEEDED and slow.raw == docs[7].raw
+    assert chunk.prepared.quarantine.column("reason").to_pylist() == [TIME_LIMIT_EXCEEDED]
+    assert chunk.articles == 20 and chunk.prepared.signatures.minhash.shape[0] == 20
+    assert chunk.prepared.documents.num_rows == 21  # the rejected page's bytes are kept too
+    bodies = arts.column("body").to_pylist()
+    assert all("Advertisement" not in b for b in bodies)
+    assert chunk.removed and sum(chunk.removed.values()) == chunk.prepared.removals.num_rows
     assert took < 60, f"the limit did not stop the slow page in time ({took:.1f} s)"
     # In-process gives the same articles.
     serial = [process_limited(d, ctx, 0) for i, d in enumerate(docs) if i != 7]
-    assert [a.body for a in serial if isinstance(a, Article)] == [a.body for a in articles]
+    assert [a.body for a in serial if isinstance(a, Article)] == bodies
 
 
 def test_time_limit_on_the_main_thread() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from newsetl.text.sign import (
+    Signatures,
     SignConfig,
     band_keys,
     body_hash,
@@ -207,3 +208,17 @@ def test_word_hash_separates_anagrams_long_tokens_and_scripts() -> None:
     rows = {tuple(r) for r in s.minhash[:, :8].tolist()}
     assert len(rows) == len(words)
     assert np.array_equal(sign_texts(["x" * 70]).minhash, s.minhash[2:3])
+
+
+def test_signatures_keep_the_exact_shingle_sets_through_take_and_concat() -> None:
+    texts = ["The council approved the budget on Tuesday after a long debate.", "", "one two",
+             "Residents asked for an earlier ferry, the chair said at the meeting on the quay."]
+    sigs = sign_texts(texts)
+    exact = shingle_sets(texts)
+    assert [len(sigs.shingles(i)) for i in range(4)] == [len(e) for e in exact] == list(sigs.n_shingles)
+    assert all(np.array_equal(sigs.shingles(i), exact[i]) for i in range(4))
+    picked = sigs.take([3, 0])
+    assert np.array_equal(picked.shingles(0), exact[3]) and np.array_equal(picked.shingles(1), exact[0])
+    joined = Signatures.concat([sigs.take([1, 2]), sigs.take([3])], SignConfig())
+    assert [len(joined.shingles(i)) for i in range(3)] == [0, 1, len(exact[3])]
+    assert np.array_equal(joined.shingles(2), exact[3])

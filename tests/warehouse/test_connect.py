@@ -146,7 +146,7 @@ def test_a_batch_records_its_files_in_its_own_transaction(tmp_path: Path, monkey
             raise RuntimeError("injected: the load fails after its inserts")
 
         with monkeypatch.context() as patch:
-            patch.setattr(load, "record_articles", fail)
+            patch.setattr(load, "record_sightings", fail)
             with pytest.raises(RuntimeError, match="injected"):
                 load.load_batch(con, "r1", docs, articles, sigs, [], dedup, inputs=files)
         assert con.execute("SELECT count(*) FROM inputs").fetchall()[0][0] == 0
