@@ -174,7 +174,9 @@ def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 1
            "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
            **get_current_settings().to_environment_variables(exclude_unset=True)}
     prctl = _load_prctl()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+    # Own session: a Ctrl-C in the terminal goes to the ingest's process group, and the ingest still needs
+    # the server to record how its run ended; the ingest stops it last (and the kernel does if it dies).
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=_server_preexec(prctl) if prctl is not None else None)
     try:
         deadline = time.monotonic() + startup_timeout

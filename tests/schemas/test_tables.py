@@ -46,7 +46,7 @@ def test_a_warehouse_of_the_previous_release_upgrades_to_the_same_schema(tmp_pat
                     "applied_at TIMESTAMPTZ DEFAULT now())")
         con.execute("INSERT INTO schema_migrations (version, name) VALUES (1, 'contract tables'), (2, 'inputs')")
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r1', now(), 'completed')")
-        assert migrate(con) == [3, 4]
+        assert migrate(con) == [v for v, _ in MIGRATIONS if v > 2]
         assert con.execute("SELECT run_id FROM runs").fetchall() == [("r1",)]
         upgraded = _columns(con)
     with duckdb.connect(str(tmp_path / "new.duckdb")) as con:
@@ -59,7 +59,9 @@ def test_a_warehouse_of_the_previous_release_upgrades_to_the_same_schema(tmp_pat
 
 def test_migrations_are_numbered_in_order_and_each_creates_something() -> None:
     versions = [v for v, _ in MIGRATIONS]
-    assert versions == list(range(1, len(versions) + 1))
+    # Increasing and unique; gaps are versions reserved by work on other branches (applied in order
+    # once merged: a warehouse records each version it applied, not the highest).
+    assert versions == sorted(set(versions)) and versions[0] == 1
     for v in versions:
         assert "CREATE TABLE" in migration_sql(v) or "ADD COLUMN" in migration_sql(v), v
     assert {t.since for t in TABLES} <= set(versions)
