@@ -105,6 +105,20 @@ class IngestInterrupted(Exception):
 # Set (by the CLI's SIGINT/SIGTERM handler) to stop a run in this process: no further file is read
 # and no further batch loaded; the batch being loaded commits or rolls back as a whole.
 STOP = threading.Event()
+# Set while the run writes (a batch load, the re-clean, the run row): a stop request waits for the write
+# to end. Anywhere else the handler raises at once: reading and processing write nothing, and a batch
+# processed but not loaded is simply new again next run.
+_writing = threading.Event()
+INTERRUPTED = "interrupted: batches loaded so far are kept; run it again to load the rest"
+
+
+@contextlib.contextmanager
+def _write_section() -> Iterator[None]:
+    _writing.set()
+    try:
+        yield
+    finally:
+        _writing.clear()
 
 # The handler `stop_on_signals` installed, if any: the flow re-installs it for SIGTERM, which Prefect's
 # engine takes over for the length of a flow run (to crash the run and re-raise the signal).
@@ -122,7 +136,12 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[None]:
         if STOP.is_set():
             raise KeyboardInterrupt
         STOP.set()
-        say(f"newsetl: {signal.Signals(signum).name}: stopping after the batch in hand (again to abandon it)")
+        name = signal.Signals(signum).name
+        if not _writing.is_set():
+            # Nothing is being written (setting up, reading, waiting for workers): stop here and now.
+            say(f"newsetl: {name}: stopping")
+            raise IngestInterrupted(INTERRUPTED)
+        say(f"newsetl: {name}: stopping after the batch being loaded (again to abandon it)")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     _stop_handler = handler
@@ -240,7 +259,7 @@ def ingest(
     # so that a refusal is a clear message rather than a failed flow run with a traceback.
     with run_lock(db_path) if take_lock else contextlib.nullcontext():
         t0 = time.perf_counter()
-        with writer(db_path) as con:
+        with _write_section(), writer(db_path) as con:
             migrate(con)
             check_scheme(con, dedup_cfg)
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
@@ -256,13 +275,14 @@ def ingest(
                  pool_key, doc_seconds)
             if tally.counts["loaded"] and not STOP.is_set():
                 t0 = time.perf_counter()
-                tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
+                with _write_section():
+                    tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
                 tally.seconds["reclean"] += time.perf_counter() - t0
             if STOP.is_set():
-                raise IngestInterrupted("interrupted: batches loaded so far are kept; run it again to load the rest")
+                raise IngestInterrupted(INTERRUPTED)
             summary = tally.summary()
             # The run checks its own books before it reports success.
-            with writer(db_path) as con:
+            with _write_section(), writer(db_path) as con:
                 problems = balance_problems(summary, stored_counts(con, run_id))
                 if problems:
                     raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
@@ -285,6 +305,11 @@ def ingest(
 def _record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
     """Mark the run failed with its reason; if even that cannot be written (disk full), the original
     error is what the caller must see, so this one is only logged."""
+    with _write_section():  # a second signal abandons the run (KeyboardInterrupt) rather than this write
+        _record_status(db, run_id, tally, exc)
+
+
+def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
     status = "cancelled" if isinstance(exc, IngestInterrupted | KeyboardInterrupt) else "failed"
     try:
         # Short wait: a run that is stopping must not sit behind a reader for a minute.
@@ -398,8 +423,9 @@ def _run(
         if STOP.is_set():
             break  # this batch was processed but not loaded: its documents are new again next run
         t = time.perf_counter()
-        stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
-                                whole(item.inputs or ()), whole(item.skips))
+        with _write_section():
+            stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
+                                    whole(item.inputs or ()), whole(item.skips))
         tally.seconds["load"] += time.perf_counter() - t
         tally.seconds["process"] += batch.seconds
         tally.rejections(stats)

@@ -71,7 +71,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from newsetl.flows.ingest import IngestInterrupted, ingest, stop_on_signals, watching
     from newsetl.tasks.prefect_server import ServeError, configured_api_url, use_temporary_server
     from newsetl.text.rules import RulesError
-    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError, run_lock
+    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError, run_lock, writer
     from newsetl.warehouse.lineage import AccountingError
 
     if missing := missing_sources(args.sources):
@@ -87,6 +87,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
         with run_lock(db), contextlib.ExitStack() as stack:
+            # A reader holding the file (a notebook, a BI tool) is found now, before a server is started
+            # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
+            with writer(db, wait_seconds=args.wait):
+                pass
             if configured_api_url() is None:
                 # As cron runs it: no Prefect server configured. Start the temporary one ourselves, tied
                 # to this process, rather than let Prefect start one that outlives a kill -9.

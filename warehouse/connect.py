@@ -121,7 +121,7 @@ def describe_holders(path: str | Path) -> str:
     held = holders(path)
     if not held:
         return "another process holds it (it could not be identified)"
-    return "held by " + "; ".join(f"pid {pid} ({cmd[:200]})" for pid, cmd in held)
+    return "held by " + "; ".join(f"pid {pid} ({' '.join(cmd.split())[:200]})" for pid, cmd in held)
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
