@@ -154,6 +154,20 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[None]:
         STOP.clear()
 
 
+def stop_requested() -> bool:
+    return STOP.is_set()
+
+
+def _reinstall_stop_handler() -> None:
+    """Prefect's engine takes SIGTERM over for the length of a flow run (and restores ours after it)."""
+    if _stop_handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_handler)
+
+
+# Module state is reached from the flow's body only through functions: Prefect's Runner (`newsetl serve`)
+# cloudpickles the flow function by value, with the globals it names, and an Event holds a lock.
+
+
 # Called with the run's counts after each group read and each batch loaded (the CLI's progress
 # display); None: nobody watches. A hook rather than a parameter: flow parameters must serialise.
 ProgressHook = Callable[[dict[str, int]], None]
@@ -243,8 +257,7 @@ def ingest(
     0 or 1 = in-process).
     """
     logger = get_run_logger()
-    if _stop_handler is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop_handler)  # Prefect's engine restores it when the run ends
+    _reinstall_stop_handler()
     db_path = str(Path(db) if db else default_db_path())
     n_workers = usable_cores() if workers is None else workers
     run_id = uuid.uuid4().hex
@@ -273,12 +286,12 @@ def ingest(
             tally.seconds["setup"] += time.perf_counter() - t0
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
                  pool_key, doc_seconds)
-            if tally.counts["loaded"] and not STOP.is_set():
+            if tally.counts["loaded"] and not stop_requested():
                 t0 = time.perf_counter()
                 with _write_section():
                     tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
                 tally.seconds["reclean"] += time.perf_counter() - t0
-            if STOP.is_set():
+            if stop_requested():
                 raise IngestInterrupted(INTERRUPTED)
             summary = tally.summary()
             # The run checks its own books before it reports success.

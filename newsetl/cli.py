@@ -91,11 +91,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
             with writer(db, wait_seconds=args.wait):
                 pass
-            if configured_api_url() is None:
+            temporary = configured_api_url() is None
+            if temporary:
                 # As cron runs it: no Prefect server configured. Start the temporary one ourselves, tied
                 # to this process, rather than let Prefect start one that outlives a kill -9.
                 use_temporary_server(stack)
-            _prefect_console(verbose=args.verbose)
+            _prefect_console(verbose=args.verbose, ui_link=not temporary)
             # Installed after the server: closed first, so the server stops after the flow has finished.
             stack.enter_context(stop_on_signals(progress.note))
             stack.enter_context(watching(progress.update))
@@ -135,14 +136,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _prefect_console(verbose: bool) -> None:
+def _prefect_console(verbose: bool, ui_link: bool) -> None:
     """Without -v, mute Prefect's console handler (on the root logger) if logging was set up before the
     environment setting in cmd_ingest could apply (a caller that imported Prefect first)."""
-    if verbose:
-        return
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "PrefectConsoleHandler":
-            handler.setLevel(logging.CRITICAL)
+            if not verbose:
+                handler.setLevel(logging.CRITICAL)
+            if not ui_link:
+                handler.addFilter(_no_ui_link)
+
+
+def _no_ui_link(record: logging.LogRecord) -> bool:
+    """Drop Prefect's "View at http://…/runs/…" line: the temporary server has no UI (the link answers
+    404). `newsetl serve`'s server has one, and prints its address."""
+    return not str(record.msg).startswith("View at ")
 
 
 class Progress:
@@ -225,10 +233,13 @@ class _NoTraceback(logging.Filter):
 def _is_known(exc: BaseException) -> bool:
     import duckdb
 
+    from newsetl.flows.ingest import IngestInterrupted
     from newsetl.text.rules import RulesError
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
+    from newsetl.warehouse.lineage import AccountingError
 
-    return isinstance(exc, WarehouseBusy | WarehouseError | RulesError | duckdb.Error | OSError)
+    return isinstance(exc, WarehouseBusy | WarehouseError | RulesError | duckdb.Error | OSError | IngestInterrupted
+                      | AccountingError)
 
 
 def _quiet_known_errors() -> None:

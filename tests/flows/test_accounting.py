@@ -214,3 +214,13 @@ def test_known_bytes_leave_a_lineage_row(prefect_harness: None, tmp_path: Path, 
                            "ORDER BY 1").fetchall()
     assert [(Path(uri).name, outcome) for uri, outcome in rows] == \
         [("copy0.txt", "loaded")] + [(f"copy{k}.txt", "skipped") for k in range(1, copies)]
+
+
+def test_the_flow_still_pickles_for_served_runs() -> None:
+    """`newsetl serve`'s Runner cloudpickles the flow function by value with the globals it names: the
+    stop machinery (threading objects) must stay out of the flow's body, or every served run crashes."""
+    import cloudpickle
+
+    from newsetl.flows.ingest import ingest
+
+    assert cloudpickle.loads(cloudpickle.dumps(ingest.fn)).__name__ == "ingest"
