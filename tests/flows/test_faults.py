@@ -149,7 +149,9 @@ class Child:
 
 def start_ingest(corpus: Path, db: Path, api_url: str | None, *, workers: int | None = 0, batch: int = BATCH,
                  preexec: Callable[[], None] | None = None) -> Child:
-    args = [sys.executable, "-m", "newsetl.cli", "ingest", str(corpus), "--db", str(db), "--batch-size", str(batch)]
+    # -v: the tests time their kills and readers by Prefect's log lines, shown on the console only with -v.
+    args = [sys.executable, "-m", "newsetl.cli", "ingest", str(corpus), "--db", str(db), "--batch-size", str(batch),
+            "-v"]
     if workers is not None:
         args += ["--workers", str(workers)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
