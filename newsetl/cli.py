@@ -62,6 +62,33 @@ def missing_sources(sources: Sequence[str]) -> list[str]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    # Only what the checks below need is imported first: Prefect's import alone takes seconds on a busy
+    # machine, and a typo'd path or a warehouse held by a reader should be said at once.
+    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError, run_lock, writer
+
+    if missing := missing_sources(args.sources):
+        for source in missing:
+            print(f"newsetl: no such file or directory: {source}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    db = str(_db(args))
+    with contextlib.ExitStack() as locked:
+        try:
+            # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
+            locked.enter_context(run_lock(db))
+            # A reader holding the file (a notebook, a BI tool) is found now, before a server is started
+            # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
+            with writer(db, wait_seconds=args.wait):
+                pass
+        except (WarehouseBusy, WarehouseError) as exc:
+            print(f"newsetl: {exc}", file=sys.stderr)
+            return EXIT_WAREHOUSE
+        # How long each write of the run waits for a reader to let go of the file.
+        os.environ[WRITE_WAIT_ENV] = str(args.wait)
+        return _ingest_locked(args, db)
+
+
+def _ingest_locked(args: argparse.Namespace, db: str) -> int:
+    """The run, with the run lock held."""
     import duckdb
 
     if not args.verbose:
@@ -71,26 +98,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from newsetl.flows.ingest import IngestInterrupted, ingest, stop_on_signals, watching
     from newsetl.tasks.prefect_server import ServeError, configured_api_url, use_temporary_server
     from newsetl.text.rules import RulesError
-    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError, run_lock, writer
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
     from newsetl.warehouse.lineage import AccountingError
 
-    if missing := missing_sources(args.sources):
-        for source in missing:
-            print(f"newsetl: no such file or directory: {source}", file=sys.stderr)
-        return EXIT_NOT_FOUND
     rules = _rules_files(args)
-    db = str(_db(args))
-    # How long each write waits for a reader (a notebook, a BI tool) to let go of the file.
-    os.environ[WRITE_WAIT_ENV] = str(args.wait)
     _quiet_known_errors()
     progress = Progress(quiet=args.quiet)
     try:
-        # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
-        with run_lock(db), contextlib.ExitStack() as stack:
-            # A reader holding the file (a notebook, a BI tool) is found now, before a server is started
-            # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
-            with writer(db, wait_seconds=args.wait):
-                pass
+        with contextlib.ExitStack() as stack:
             temporary = configured_api_url() is None
             if temporary:
                 # As cron runs it: no Prefect server configured. Start the temporary one ourselves, tied
