@@ -9,7 +9,10 @@ transaction of its last batch) -> finish the run row and a report.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -26,7 +29,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.reasons import SKIP_REASONS
 from newsetl.tasks.ingest import (
@@ -49,7 +52,8 @@ from newsetl.text.sign import SignConfig
 from newsetl.warehouse.connect import default_db_path, migrate, run_lock, writer
 from newsetl.warehouse.dedup import check_scheme
 from newsetl.warehouse.learned import learned_keys_by_publisher
-from newsetl.warehouse.load import finish_run, start_run
+from newsetl.warehouse.lineage import AccountingError, Skip, balance_problems, stored_counts
+from newsetl.warehouse.load import LoadStats, finish_run, start_run
 from newsetl.warehouse.publishers import register_user_publishers
 
 T = TypeVar("T")
@@ -101,6 +105,92 @@ def file_groups(paths: Sequence[str], max_files: int, max_bytes: int) -> Iterato
         yield group
 
 
+class IngestInterrupted(Exception):
+    """The run was asked to stop (Ctrl-C, SIGTERM): batches loaded so far stay, the run is `cancelled`."""
+
+
+# Set (by the CLI's SIGINT/SIGTERM handler) to stop a run in this process: no further file is read
+# and no further batch loaded; the batch being loaded commits or rolls back as a whole.
+STOP = threading.Event()
+# Set while the run writes (a batch load, the re-clean, the run row): a stop request waits for the write
+# to end. Anywhere else the handler raises at once: reading and processing write nothing, and a batch
+# processed but not loaded is simply new again next run.
+_writing = threading.Event()
+INTERRUPTED = "interrupted: batches loaded so far are kept; run it again to load the rest"
+
+
+@contextlib.contextmanager
+def _write_section() -> Iterator[None]:
+    _writing.set()
+    try:
+        yield
+    finally:
+        _writing.clear()
+
+# The handler `stop_on_signals` installed, if any: the flow re-installs it for SIGTERM, which Prefect's
+# engine takes over for the length of a flow run (to crash the run and re-raise the signal).
+_stop_handler: Callable[[int, Any], None] | None = None
+
+
+@contextlib.contextmanager
+def stop_on_signals(say: Callable[[str], None]) -> Iterator[None]:
+    """While open, SIGINT and SIGTERM ask this process's run to stop: no further read, the batch being
+    loaded commits or rolls back, the run row says `cancelled`, the flow raises IngestInterrupted.
+    A second signal interrupts at once (KeyboardInterrupt). Main thread only."""
+    global _stop_handler
+
+    def handler(signum: int, frame: Any) -> None:
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+        name = signal.Signals(signum).name
+        if not _writing.is_set():
+            # Nothing is being written (setting up, reading, waiting for workers): stop here and now.
+            say(f"newsetl: {name}: stopping")
+            raise IngestInterrupted(INTERRUPTED)
+        say(f"newsetl: {name}: stopping after the batch being loaded (again to abandon it)")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _stop_handler = handler
+    try:
+        yield
+    finally:
+        _stop_handler = None
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        STOP.clear()
+
+
+def stop_requested() -> bool:
+    return STOP.is_set()
+
+
+def _reinstall_stop_handler() -> None:
+    """Prefect's engine takes SIGTERM over for the length of a flow run (and restores ours after it)."""
+    if _stop_handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_handler)
+
+
+# Module state is reached from the flow's body only through functions: Prefect's Runner (`newsetl serve`)
+# cloudpickles the flow function by value, with the globals it names, and an Event holds a lock.
+
+
+# Called with the run's counts after each group read and each batch loaded (the CLI's progress
+# display); None: nobody watches. A hook rather than a parameter: flow parameters must serialise.
+ProgressHook = Callable[[dict[str, int]], None]
+_progress_hooks: list[ProgressHook] = []
+
+
+@contextlib.contextmanager
+def watching(hook: ProgressHook) -> Iterator[None]:
+    """Call `hook` with progress counts while runs of this process go on."""
+    _progress_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _progress_hooks.remove(hook)
+
+
 class RunTally:
     """The numbers of one run, for the summary, the `runs` row and the Prefect artifact."""
 
@@ -113,13 +203,25 @@ class RunTally:
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self.started = time.perf_counter()
 
-    def rejections(self, rejections: Sequence[Rejection]) -> None:
-        self.counts["quarantined"] += len(rejections)
-        self.reasons.update(f"{r.stage}:{r.reason}" for r in rejections)
+    def rejections(self, stats: LoadStats) -> None:
+        """Quarantine rows a load added, by stage:reason."""
+        self.counts["quarantined"] += stats.quarantined
+        self.reasons.update(stats.quarantine_reasons)
 
     def skipped(self, skips: Sequence[Rejection]) -> None:
         self.counts["skipped_other"] += len(skips)
         self.skips.update(r.reason for r in skips)
+
+    def progress(self, files_done: int, files: int) -> None:
+        if not _progress_hooks:
+            return
+        c = self.counts
+        done = c["loaded"] + c["skipped_known"] + c["skipped_other"] + c["quarantined"]
+        counts = {"read": c["read"], "done": done, "loaded": c["loaded"], "quarantined": c["quarantined"],
+                  "files_done": files_done, "files": files}
+        for hook in list(_progress_hooks):
+            with contextlib.suppress(Exception):  # a display must never fail a run
+                hook(counts)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -131,6 +233,10 @@ class RunTally:
             "skipped_other": self.counts["skipped_other"],
             "skipped_reasons": dict(sorted(self.skips.items())),
             "quarantined": self.counts["quarantined"],
+            # Sources that named nothing readable (not found, unsupported kind): `read` minus these is
+            # what the run found to ingest (0: a typo'd path, an empty folder).
+            "not_found": self.counts["not_found"],
+            "unsupported": self.counts["unsupported"],
             "recleaned": self.counts["recleaned"],
             "quarantine_reasons": dict(sorted(self.reasons.items())),
             "removed_by_category": dict(sorted(self.removed.items())),
@@ -162,6 +268,7 @@ def ingest(
     `line_model=False` cleans with the rules alone (no learned line classifier).
     """
     logger = get_run_logger()
+    _reinstall_stop_handler()
     db_path = str(Path(db) if db else default_db_path())
     n_workers = usable_cores() if workers is None else workers
     run_id = uuid.uuid4().hex
@@ -179,7 +286,7 @@ def ingest(
     # so that a refusal is a clear message rather than a failed flow run with a traceback.
     with run_lock(db_path) if take_lock else contextlib.nullcontext():
         t0 = time.perf_counter()
-        with writer(db_path) as con:
+        with _write_section(), writer(db_path) as con:
             migrate(con)
             check_scheme(con, dedup_cfg)
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
@@ -194,24 +301,34 @@ def ingest(
             tally.seconds["setup"] += time.perf_counter() - t0
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
                  pool_key, doc_seconds)
-            if tally.counts["loaded"]:
+            if tally.counts["loaded"] and not stop_requested():
                 t0 = time.perf_counter()
-                tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
+                with _write_section():
+                    tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
                 tally.seconds["reclean"] += time.perf_counter() - t0
+            if stop_requested():
+                raise IngestInterrupted(INTERRUPTED)
+            summary = tally.summary()
+            # The run checks its own books before it reports success.
+            with _write_section(), writer(db_path) as con:
+                problems = balance_problems(summary, stored_counts(con, run_id))
+                if problems:
+                    raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
+                finish_run(con, run_id, "completed", summary)
         except BaseException as exc:
+            if pool_key and isinstance(exc, IngestInterrupted | KeyboardInterrupt):
+                # Stop the batches still being processed at once: their documents are read again next run.
+                close_pool(pool_key, terminate=True)
             _record_failure(db_path, run_id, tally, exc)
             raise
         finally:
             if pool_key:
                 close_pool(pool_key)
-        summary = tally.summary()
-        with writer(db_path) as con:
-            finish_run(con, run_id, "completed", summary)
         # Dashboards read the snapshot, never the warehouse; still under the run lock (one publisher).
         published = publish_task(db_path, run_id, changed=bool(
             tally.counts["loaded"] or tally.counts["quarantined"] or tally.counts["recleaned"]))
     summary = {"run_id": run_id, "db": db_path, **summary, "published": published}
-    _report(summary)
+    summary["report"] = _report(summary)
     logger.info("ingest summary: %s", summary)
     return summary
 
@@ -219,11 +336,44 @@ def ingest(
 def _record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
     """Mark the run failed with its reason; if even that cannot be written (disk full), the original
     error is what the caller must see, so this one is only logged."""
+    with _write_section():  # a second signal abandons the run (KeyboardInterrupt) rather than this write
+        _record_status(db, run_id, tally, exc)
+
+
+def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
+    status = "cancelled" if isinstance(exc, IngestInterrupted | KeyboardInterrupt) else "failed"
     try:
-        with writer(db) as con:
-            finish_run(con, run_id, "failed", tally.summary(), f"{type(exc).__name__}: {exc}")
+        # Short wait: a run that is stopping must not sit behind a reader for a minute.
+        with writer(db, wait_seconds=10.0) as con:
+            finish_run(con, run_id, status, tally.summary(), f"{type(exc).__name__}: {exc}")
     except Exception as again:
         get_run_logger().warning("could not record the failed run %s: %s", run_id, again)
+        status += f" (not recorded in the warehouse: {again}; the next run marks the row crashed)"
+    write_report_file(db, run_id, "\n".join([
+        f"# newsetl ingest run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
+        f"Reason: {type(exc).__name__}: {exc}", "", "Counts so far:", "", "```",
+        json.dumps(tally.summary(), indent=2, default=str), "```", ""]))
+
+
+def report_dir(db: str) -> Path:
+    """Where run reports are written: `<warehouse stem>.runs/` next to the warehouse file."""
+    path = Path(db)
+    return path.with_name(f"{path.stem}.runs")
+
+
+def write_report_file(db: str, run_id: str, markdown: str) -> str | None:
+    """The run report as a file beside the warehouse, readable after a one-shot run whose temporary
+    Prefect server (and its artifact) is gone. Returns its path; None if it could not be written."""
+    try:
+        folder = report_dir(db)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{run_id}.md"
+        path.write_text(markdown, encoding="utf-8")
+        return str(path)
+    except OSError as exc:
+        with contextlib.suppress(Exception):
+            get_run_logger().warning("could not write the run report file: %s", exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -235,6 +385,8 @@ class Work:
     # Files every batch of which is loaded once this batch is: recorded as read in its transaction (not
     # before, so a crash means reading them again, and their known doc_ids are skipped).
     inputs: tuple[tuple[str, int, int, int], ...] | None = None
+    # Sources read and skipped (known bytes, captures that are not articles): recorded as lineage.
+    skips: tuple[Skip, ...] = ()
 
 
 def _run(
@@ -248,52 +400,77 @@ def _run(
     # Accounting: every input read is loaded, skipped as known, or quarantined.
     tally.counts["read"] += len(not_found) + unchanged_docs
     tally.counts["skipped_known"] += unchanged_docs
+    tally.counts["not_found"] += len(not_found)
     seen: set[str] = set()
+    files_done = 0
 
     def work() -> Iterator[Work]:
         """The run's batches, reading a group of files only when its first batch is wanted: with
         workers, the next group is read while the last batches of this one are processed."""
+        nonlocal files_done
         pending = list(not_found)
         for group in file_groups(paths, files_per_read, READ_GROUP_BYTES):
+            if STOP.is_set():
+                return
             # Read in pieces of bounded size, so memory is bounded even by one multi-GB file.
             t = time.perf_counter()
             for read in read_pieces(group, ReadConfig(), READ_PIECE_DOCS, READ_PIECE_BYTES):
                 docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
                 rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
-                tally.skipped([r for r in rejected if r.reason in SKIP_REASONS])
+                skip_other = [r for r in rejected if r.reason in SKIP_REASONS]
+                tally.skipped(skip_other)
+                skips = [Skip(r.source_uri, r.doc_id, r.reason) for r in skip_other]
                 pending.extend(r for r in rejected if r.reason not in SKIP_REASONS)
                 tally.counts["read"] += len(read.outcomes)
-                # The same bytes twice in one run (a file copied into two folders) load once.
+                tally.counts["unsupported"] += sum(r.stage == STAGE_DISCOVER for r in rejected)
+                # The same bytes twice in one run (a file copied into two folders) load once; the second
+                # source is still recorded, with the doc_id it carried.
                 unique = []
                 for doc in docs:
                     if doc.doc_id in seen:
                         tally.counts["skipped_known"] += 1
+                        skips.append(Skip(doc.source_uri, doc.doc_id, "known"))
                     else:
                         seen.add(doc.doc_id)
                         unique.append(doc)
                 fresh, skipped = filter_known(db, whole(unique))
                 tally.counts["skipped_known"] += skipped
+                fresh_ids = {d.doc_id for d in fresh}
+                skips.extend(Skip(d.source_uri, d.doc_id, "known") for d in unique if d.doc_id not in fresh_ids)
                 tally.seconds["read"] += time.perf_counter() - t
-                # A group without a new document is still one (empty) item: its rejections are quarantined
+                # A piece without a new document is still one (empty) item: its rejections are quarantined
                 # and its files recorded.
                 batches = list(chunks(fresh, batch_size)) or [[]]
                 for i, batch_docs in enumerate(batches):
-                    yield Work(batch_docs, pending, read.inputs if i == len(batches) - 1 else None)
-                    pending = []
+                    if STOP.is_set():
+                        return
+                    yield Work(batch_docs, pending, read.inputs if i == len(batches) - 1 else None, tuple(skips))
+                    pending, skips = [], []
                 t = time.perf_counter()
+            files_done += len(group)
+            tally.progress(files_done, len(paths))
         if pending:
             yield Work([], pending)
 
     for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds):
+        if STOP.is_set():
+            break  # this batch was processed but not loaded: its documents are new again next run
         t = time.perf_counter()
-        stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
-                                whole(item.inputs or ()))
+        with _write_section():
+            stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
+                                    whole(item.inputs or ()), whole(item.skips))
         tally.seconds["load"] += time.perf_counter() - t
         tally.seconds["process"] += batch.seconds
-        tally.rejections([*item.rejections, *batch.rejections])
+        tally.rejections(stats)
+        # A rejection quarantined by an earlier run (a file re-read after its mtime changed) adds no
+        # row: it is a known input now, skipped like known bytes.
+        # (Counted from the keys found, not as "rejections minus rows added": two rejections that collided
+        # on one key would then pass for known, and the balance check could not see the lost one.)
+        tally.counts["skipped_known"] += stats.known_rejections
         tally.removed.update(batch.removed)
         tally.counts["loaded"] += stats.articles
         tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
+        tally.progress(files_done, len(paths))
 
 
 # Batches submitted ahead of the one being loaded: two keep the workers busy while the writer loads
@@ -340,16 +517,21 @@ def _result(entry: tuple[Work, PrefectFuture[ProcessedBatch] | None],
     return item, future.result() if future is not None else ProcessedBatch.empty(sign_cfg)
 
 
-def _report(summary: dict[str, Any]) -> None:
-    """A markdown artifact on the flow run: what an operator looks at in Prefect's UI."""
+def _report(summary: dict[str, Any]) -> str | None:
+    """A markdown artifact on the flow run (what an operator looks at in Prefect's UI) and the same
+    report as a file beside the warehouse; returns the file's path."""
     lines = [
         f"# newsetl ingest run `{summary['run_id']}`",
         "",
         f"Warehouse: `{summary['db']}`",
         "",
-        "| read | loaded | skipped (known) | quarantined |",
-        "|---:|---:|---:|---:|",
-        f"| {summary['read']} | {summary['loaded']} | {summary['skipped_known']} | {summary['quarantined']} |",
+        "| read | loaded | skipped (known) | skipped (other) | quarantined |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {summary['read']} | {summary['loaded']} | {summary['skipped_known']} | {summary['skipped_other']} "
+        f"| {summary['quarantined']} |",
+        "",
+        "Balanced: read = loaded + skipped + quarantined, and one quarantine row per quarantined input "
+        "(checked before the run was marked completed).",
         "",
         "## Quarantined, by stage and reason",
         "",
@@ -371,8 +553,9 @@ def _report(summary: dict[str, Any]) -> None:
         "",
         *[f"- {k}: {v}" for k, v in summary["seconds"].items()],
     ]
+    markdown = "\n".join(lines)
     try:
-        create_markdown_artifact(markdown="\n".join(lines), key="ingest-report",
-                                 description="newsetl ingest run summary")
+        create_markdown_artifact(markdown=markdown, key="ingest-report", description="newsetl ingest run summary")
     except Exception as exc:
         get_run_logger().warning("could not write the run report artifact: %s", exc)
+    return write_report_file(summary["db"], summary["run_id"], markdown + "\n")

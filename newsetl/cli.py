@@ -23,45 +23,217 @@ def _db(args: argparse.Namespace) -> Path:
     return Path(args.db) if args.db else default_db_path()
 
 
+# Exit codes (documented in --help and the README): what a scheduler acts on.
+EXIT_OK = 0  # every input loaded, skipped or quarantined (quarantine is a normal outcome)
+EXIT_FAILED = 1  # the run failed (its counts did not balance, an unexpected error)
+EXIT_USAGE = 2  # a mistake in the command: bad option, rules file, SQL, view or output format
+EXIT_WAREHOUSE = 3  # the warehouse is busy (held by another process), unwritable, or not a warehouse
+EXIT_NOT_FOUND = 4  # a named source does not exist (nothing was ingested)
+EXIT_NOTHING = 5  # no supported input at all (an empty folder, only unsupported files)
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: the batches loaded so far are kept, the run is `cancelled`
+
+EXIT_CODES_HELP = """exit codes:
+  0    every input was loaded, skipped (known) or quarantined
+  1    the run failed (e.g. its counts did not balance); the run row says why
+  2    usage error: bad option, rules file, SQL, view or output format
+  3    the warehouse is busy (another process holds it), unwritable, or not a warehouse
+  4    a named source (path, glob, @list) does not exist; nothing was ingested
+  5    nothing to ingest: no supported input found
+  130  interrupted (Ctrl-C / SIGTERM): loaded batches are kept, a re-run loads the rest
+"""
+
+
+def missing_sources(sources: Sequence[str]) -> list[str]:
+    """Sources that name nothing: a path that does not exist, a glob that matches nothing, an @list
+    file that cannot be read. Checked before anything starts, so a typo costs no server and no run."""
+    import glob
+
+    missing = []
+    for source in sources:
+        if source.startswith(("http://", "https://")):
+            continue
+        path = source[1:] if source.startswith("@") else source
+        if glob.has_magic(path) and not source.startswith("@"):
+            if not glob.glob(path, recursive=True):
+                missing.append(source)
+        elif not (os.path.exists(path) or os.path.islink(path)):
+            missing.append(source)
+    return missing
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
+    # Only what the checks below need is imported first: Prefect's import alone takes seconds on a busy
+    # machine, and a typo'd path or a warehouse held by a reader should be said at once.
+    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError, run_lock, writer
+
+    if missing := missing_sources(args.sources):
+        for source in missing:
+            print(f"newsetl: no such file or directory: {source}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    db = str(_db(args))
+    with contextlib.ExitStack() as locked:
+        try:
+            # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
+            locked.enter_context(run_lock(db))
+            # A reader holding the file (a notebook, a BI tool) is found now, before a server is started
+            # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
+            with writer(db, wait_seconds=args.wait):
+                pass
+        except (WarehouseBusy, WarehouseError) as exc:
+            print(f"newsetl: {exc}", file=sys.stderr)
+            return EXIT_WAREHOUSE
+        # How long each write of the run waits for a reader to let go of the file.
+        os.environ[WRITE_WAIT_ENV] = str(args.wait)
+        return _ingest_locked(args, db)
+
+
+def _ingest_locked(args: argparse.Namespace, db: str) -> int:
+    """The run, with the run lock held."""
     import duckdb
 
-    from newsetl.flows.ingest import ingest
+    if not args.verbose:
+        # Prefect's console lines (per-task INFO, its summary dict, a "View at" link to a UI the temporary
+        # server does not serve, websocket warnings) only with -v; they still reach the Prefect API.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    from newsetl.flows.ingest import IngestInterrupted, ingest, stop_on_signals, watching
     from newsetl.tasks.prefect_server import ServeError, configured_api_url, use_temporary_server
     from newsetl.text.publishers import PublishersFileError
     from newsetl.text.rules import RulesError
-    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, run_lock
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
+    from newsetl.warehouse.lineage import AccountingError
 
     rules = _rules_files(args)
-    db = str(_db(args))
     _quiet_known_errors()
+    progress = Progress(quiet=args.quiet)
     try:
-        # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
-        with run_lock(db), contextlib.ExitStack() as stack:
-            if configured_api_url() is None:
+        with contextlib.ExitStack() as stack:
+            temporary = configured_api_url() is None
+            if temporary:
                 # As cron runs it: no Prefect server configured. Start the temporary one ourselves, tied
                 # to this process, rather than let Prefect start one that outlives a kill -9.
                 use_temporary_server(stack)
+            _prefect_console(verbose=args.verbose, ui_link=not temporary)
+            # Installed after the server: closed first, so the server stops after the flow has finished.
+            stack.enter_context(stop_on_signals(progress.note))
+            stack.enter_context(watching(progress.update))
+            stack.enter_context(progress)
             summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size, rules_files=rules,
                              workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
                              publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"))
+    except IngestInterrupted as exc:
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("newsetl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except AccountingError as exc:
+        print(f"newsetl: run failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_WAREHOUSE
     except (RulesError, PublishersFileError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ServeError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_WAREHOUSE
     except (duckdb.Error, OSError) as exc:
         # Disk full, a read-only path, a file that is not a warehouse: committed batches stay, the failed
         # one was rolled back; say what happened in one line.
         print(f"newsetl: cannot write the warehouse {db}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 3
-    print_summary(summary)
-    _print_published(summary)
-    return 0
+        return EXIT_WAREHOUSE
+    if not args.quiet:
+        print_summary(summary)
+        _print_published(summary)
+    found = summary["read"] - summary.get("not_found", 0) - summary.get("unsupported", 0)
+    if found == 0:
+        print(f"newsetl: nothing to ingest: no supported input (.txt, .html, .jsonl, .json, .warc, "
+              f"optionally .gz, or URLs) in {' '.join(args.sources)}", file=sys.stderr)
+        return EXIT_NOTHING
+    return EXIT_OK
+
+
+def _prefect_console(verbose: bool, ui_link: bool) -> None:
+    """Without -v, mute Prefect's console handler (on the root logger) if logging was set up before the
+    environment setting in cmd_ingest could apply (a caller that imported Prefect first)."""
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            if not verbose:
+                handler.setLevel(logging.CRITICAL)
+            if not ui_link:
+                handler.addFilter(_no_ui_link)
+
+
+def _no_ui_link(record: logging.LogRecord) -> bool:
+    """Drop Prefect's "View at http://…/runs/…" line: the temporary server has no UI (the link answers
+    404). `newsetl serve`'s server has one, and prints its address."""
+    return not str(record.msg).startswith("View at ")
+
+
+class Progress:
+    """One live line on a terminal (documents done of those read so far, docs/s, ETA, quarantined),
+    plain lines every few seconds off a terminal, nothing with --quiet. On stderr: stdout is the summary."""
+
+    PLAIN_EVERY = 10.0
+
+    def __init__(self, quiet: bool = False) -> None:
+        import time
+
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.last_plain = self.started
+        self._live: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        import time
+
+        self.started = self.last_plain = time.monotonic()
+        if self.tty and not self.quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
+
+            self._live = RichProgress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                                      TextColumn("{task.fields[extra]}"),
+                                      console=Console(file=sys.stderr), transient=True)
+            self._live.start()
+            self._task = self._live.add_task("ingest", total=None, rate="", extra="reading...")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def note(self, line: str) -> None:
+        if self._live is not None:
+            self._live.console.print(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def update(self, counts: dict[str, int]) -> None:
+        import time
+
+        if self.quiet:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        done, read = counts["done"], counts["read"]
+        rate = done / elapsed
+        more_files = counts["files_done"] < counts["files"]
+        eta = "" if more_files or rate <= 0 else f"ETA {max(read - done, 0) / rate:.0f} s"
+        files = f"files {counts['files_done']}/{counts['files']}" if more_files else ""
+        extra = "  ".join(x for x in (eta, f"quarantined {counts['quarantined']}", files) if x)
+        if self._live is not None:
+            self._live.update(self._task, completed=done, total=max(read, 1), rate=f"{rate:.0f} docs/s",
+                              extra=extra)
+        elif time.monotonic() - self.last_plain >= self.PLAIN_EVERY:
+            self.last_plain = time.monotonic()
+            print(f"newsetl ingest: {done}/{read} documents, {rate:.0f} docs/s, {extra}", file=sys.stderr,
+                  flush=True)
 
 
 class _NoTraceback(logging.Filter):
@@ -79,10 +251,13 @@ class _NoTraceback(logging.Filter):
 def _is_known(exc: BaseException) -> bool:
     import duckdb
 
+    from newsetl.flows.ingest import IngestInterrupted
     from newsetl.text.rules import RulesError
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
+    from newsetl.warehouse.lineage import AccountingError
 
-    return isinstance(exc, WarehouseBusy | WarehouseError | RulesError | duckdb.Error | OSError)
+    return isinstance(exc, WarehouseBusy | WarehouseError | RulesError | duckdb.Error | OSError | IngestInterrupted
+                      | AccountingError)
 
 
 def _quiet_known_errors() -> None:
@@ -109,18 +284,35 @@ def print_summary(summary: dict[str, Any]) -> None:
             print(f"      {cat:<40} {n:>6}")
     if summary["dedup"]:
         print("  dedup: " + ", ".join(f"{k}={v}" for k, v in summary["dedup"].items()))
-    print("  seconds: " + ", ".join(f"{k}={v}" for k, v in summary["seconds"].items()))
+    seconds = dict(summary["seconds"])
+    total = seconds.pop("total", None)
+    # Stage times add up the batches processed in parallel worker processes, so "process" can exceed
+    # the wall-clock time of the run: say so rather than print two numbers that seem to contradict.
+    print(f"  time: {total} s wall-clock; per stage, summed over parallel batches: "
+          + ", ".join(f"{k} {v} s" for k, v in seconds.items()))
+    if summary.get("report"):
+        print(f"  report: {summary['report']}")
 
 
-def _open_read_only(args: argparse.Namespace) -> Any:
-    """A read-only connection, or None after saying why not (busy past --wait, no warehouse)."""
+def _open_read_only(args: argparse.Namespace, sandbox: bool = False) -> Any:
+    """A read-only connection, or None after saying why not (busy past --wait, no warehouse).
+
+    `sandbox`: for SQL the analyst writes. Read-only alone still lets a statement write files
+    (`COPY ... TO`), read any file the user can, install or load extensions and change settings;
+    without external access and with the configuration locked it can only read the warehouse."""
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, connect
 
     try:
-        return connect(_db(args), read_only=True, wait_seconds=args.wait)
+        con = connect(_db(args), read_only=True, wait_seconds=args.wait)
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return None
+    if sandbox:
+        con.execute("SET enable_external_access = false")
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        con.execute("SET lock_configuration = true")
+    return con
 
 
 def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 60) -> None:
@@ -139,18 +331,18 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    con = _open_read_only(args)
+    con = _open_read_only(args, sandbox=True)
     if con is None:
-        return 3
+        return EXIT_WAREHOUSE
     try:
         cur = con.execute(args.query)
         if cur.description is None:
-            return 0
+            return EXIT_OK
         columns = [d[0] for d in cur.description]
         rows = cur.fetchall()
     except duckdb.Error as exc:
-        print(f"newsetl sql: {exc}", file=sys.stderr)
-        return 2
+        print(f"newsetl sql: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         con.close()
     if args.format == "json":
@@ -164,7 +356,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
         w.writerows(rows)
     else:
         _print_rows(columns, rows)
-    return 0
+    return EXIT_OK
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one line: DuckDB's messages span several (the error, then LINE 1: and a caret)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip() and line.strip() != "^")
+    return text or type(exc).__name__
 
 
 STATS_QUERIES = (
@@ -185,27 +383,67 @@ STATS_QUERIES = (
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    import duckdb
+
     con = _open_read_only(args)
     if con is None:
-        return 3
+        return EXIT_WAREHOUSE
     with con:
         for title, query in STATS_QUERIES:
-            cur = con.execute(query)
+            try:
+                cur = con.execute(query)
+                rows = cur.fetchall()
+            except duckdb.Error as exc:
+                # A damaged or foreign file opens but cannot answer: one line, not a traceback.
+                print(f"newsetl stats: cannot read {_db(args)}: {_one_line(exc)}", file=sys.stderr)
+                return EXIT_WAREHOUSE
             print(f"\n== {title}")
-            _print_rows([d[0] for d in cur.description], cur.fetchall())
-    return 0
+            _print_rows([d[0] for d in cur.description], rows)
+    return EXIT_OK
+
+
+EXPORT_FORMATS = {".parquet": "PARQUET", ".csv": "CSV", ".json": "JSON", ".jsonl": "JSON", ".ndjson": "JSON"}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import duckdb
+
+    out = Path(args.out)
+    fmt = EXPORT_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        print(f"newsetl export: cannot tell the format of {args.out!r}: name it .parquet, .csv or .json",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if out.is_dir():
+        print(f"newsetl export: {args.out} is a directory; give a file name ending in .parquet, .csv or .json",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not out.absolute().parent.is_dir():
+        print(f"newsetl export: the directory of {args.out} does not exist", file=sys.stderr)
+        return EXIT_USAGE
     con = _open_read_only(args)
     if con is None:
-        return 3
-    fmt = "PARQUET" if args.out.endswith(".parquet") else "CSV" if args.out.endswith(".csv") else "JSON"
-    source = args.view if args.view.replace("_", "").isalnum() else "canonical_articles"
+        return EXIT_WAREHOUSE
     with con:
-        con.execute(f"COPY (SELECT * FROM {source}) TO '{args.out.replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
-    print(f"exported {source} to {args.out}")
-    return 0
+        try:
+            names = {r[0] for r in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal UNION "
+                "SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()}
+        except duckdb.Error as exc:
+            print(f"newsetl export: cannot read {_db(args)}: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_WAREHOUSE
+        if args.view not in names:
+            print(f"newsetl export: no view or table {args.view!r}; one of: {', '.join(sorted(names))}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        target = str(out).replace("'", "''")
+        try:
+            con.execute(f'COPY (SELECT * FROM "{args.view}") TO \'{target}\' (FORMAT {fmt})')
+        except duckdb.Error as exc:
+            print(f"newsetl export: cannot write {args.out}: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_WAREHOUSE
+    print(f"exported {args.view} to {args.out}")
+    return EXIT_OK
 
 
 def _print_published(summary: dict[str, Any]) -> None:
@@ -320,15 +558,25 @@ def _env_files(given: list[str] | None, env: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="newsetl", description="News-text ETL into DuckDB, as Prefect flows.")
+    ap = argparse.ArgumentParser(prog="newsetl", description="News-text ETL into DuckDB, as Prefect flows.",
+                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"newsetl {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--db", help="warehouse file (default: $NEWSETL_DB or warehouse/newsetl.duckdb)")
         return p
 
-    p = with_db(sub.add_parser("ingest", help="run the ingest flow once and print a summary"))
+    p = with_db(sub.add_parser("ingest", help="run the ingest flow once and print a summary",
+                               epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter))
     p.add_argument("sources", nargs="+", help="files, directories, globs or URLs")
+    p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                   help="how long each write waits while another process (a reader) holds the warehouse "
+                        "file before the run fails, naming that process (default 60; 0: fail fast)")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's log lines")
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="no progress and no summary (for cron): errors only, and the exit code")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
     p.add_argument("--workers", type=int, default=None,
@@ -369,9 +617,29 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newsetl")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    if args.command in {"sql", "stats", "export"}:
+        # Their output is for pipes (`| head`): when the reader goes, end quietly, as Unix tools do,
+        # instead of a BrokenPipeError traceback. The ingest keeps Python's behaviour (it must record
+        # its run first) and handles a closed pipe in entry().
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("newsetl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _silence_teardown() -> None:
@@ -386,8 +654,18 @@ def _silence_teardown() -> None:
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    code = main()
+    """Console-script entry point: an exit code and at most one line of error, never a traceback
+    (`-v` on ingest shows Prefect's own logging)."""
+    try:
+        code = main()
+    except BrokenPipeError:
+        # stdout went away (`newsetl ingest ... | head`): nothing more to say to it.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    except Exception as exc:
+        print(f"newsetl: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = EXIT_FAILED
     _silence_teardown()
     sys.exit(code)
 

@@ -69,7 +69,7 @@ RUNS = Table("runs", (
     _c("flow_run_id", S, "Prefect flow run id"),
     _c("started_at", TS, nullable=False),
     _c("finished_at", TS),
-    _c("status", S, "running | completed | failed | crashed", nullable=False),
+    _c("status", S, "running | completed | failed | cancelled | crashed", nullable=False),
     _c("params", S, "the run's parameters", duck="JSON"),
     _c("counts", S, "read, loaded, skipped, quarantined ... of the run", duck="JSON"),
     _c("message", S, "why a run failed"),
@@ -236,6 +236,18 @@ BOILERPLATE_PUBLISHERS = Table("boilerplate_publishers", (
     _c("updated_at", TS, nullable=False),
 ), primary_key=("publisher",), since=4)
 
+# --- lineage (version 6): every source a run read, with the document it carried, known or new
+SOURCES = Table("sources", (
+    _c("source_key", S, "sha256 of (source_uri, doc_id, occurrence): a re-read source adds no row", nullable=False),
+    _c("source_uri", S, "path, URL, or path#id for a record inside a JSONL/WARC file", nullable=False),
+    _c("doc_id", S, "the document the source carried (NULL: refused before it had one)"),
+    _c("outcome", S, "loaded | quarantined | skipped (first time this source was read)", nullable=False),
+    _c("reason", S, "stage:reason when quarantined, the skip reason when skipped"),
+    _c("run_id", S, "the run that first read this source", nullable=False),
+    _c("recorded_at", TS, nullable=False),
+), primary_key=("source_key",), since=6,
+    comment="lineage: one row per source (file, record, URL) and the doc_id it carried, also when already known")
+
 # --- publishers as entities (version 7)
 PUBLISHERS = Table("publishers", (
     _c("publisher_key", S, "folded name: case, The, legal suffix, possessive, spacing, domain", nullable=False),
@@ -258,7 +270,7 @@ TABLES: tuple[Table, ...] = (
     RUNS, DOCUMENTS, ARTICLES, REMOVALS, QUARANTINE, CLUSTERS, INPUTS,
     DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS, CLUSTER_MERGES,
     BOILERPLATE_SIGHTINGS, BOILERPLATE_LINES, BOILERPLATE_APPLIED, BOILERPLATE_PUBLISHER_CLUSTERS,
-    BOILERPLATE_PUBLISHERS, PUBLISHERS, PUBLISHER_ALIASES,
+    BOILERPLATE_PUBLISHERS, SOURCES, PUBLISHERS, PUBLISHER_ALIASES,
 )
 
 # (version, name): each is applied once, in order, and recorded in `schema_migrations`.
@@ -268,6 +280,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (3, "dedup tables: signatures, LSH bands, verified pairs"),
     (4, "learned boilerplate counts"),
     (5, "stable story ids: cluster creation order, merges recorded"),
+    (6, "sources: lineage of every source read, known or new"),
     (7, "publishers as entities: canonical names, aliases, domains; articles.publisher_raw/publisher_key"),
 )
 

@@ -249,7 +249,7 @@ def _record_body(record: dict[str, Any], source_uri: str, lineno: int, doc_id: s
         limit = config.max_bytes if content_type == "html" else config.max_text_chars
         return reject(source_uri, STAGE_READ, TOO_LARGE,
                       f"line {lineno}: field '{content_type}' has {len(body)} characters, over the limit of {limit}",
-                      doc_id=doc_id)
+                      doc_id=doc_id, raw=raw)  # the line itself is within max_bytes: keep it, nothing lost
     if not body.strip():
         return reject(source_uri, STAGE_READ, BAD_RECORD, f"line {lineno}: the body holds no text",
                       doc_id=doc_id, raw=raw)

@@ -27,6 +27,7 @@ from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
 from newsetl.text.sign import SignConfig, sign_words
 from newsetl.warehouse.connect import WarehouseBusy, writer
+from newsetl.warehouse.lineage import Skip
 from newsetl.warehouse.load import (
     LoadStats,
     PreparedBatch,
@@ -168,13 +169,14 @@ def process_batch(
 @task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def load_batch_task(
     db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig,
-    inputs: Sequence[tuple[str, int, int, int]] = (),
+    inputs: Sequence[tuple[str, int, int, int]] = (), skips: Sequence[Skip] = (),
 ) -> LoadStats:
     # One short write connection per batch: readers (newsetl sql, dashboards) get in between. `inputs`:
     # the files this batch completes, recorded as read in its transaction (a crash before it commits
     # means they are read again, and their documents already in are skipped as known).
     with writer(db, checkpoint=False, threads=LOAD_THREADS) as con:
-        stats = load_prepared(con, run_id, batch.prepared, dedup, inputs=inputs, extra_rejections=read_rejections)
+        stats = load_prepared(con, run_id, batch.prepared, dedup, inputs=inputs, extra_rejections=read_rejections,
+                              skips=skips)
     get_run_logger().info(
         "loaded batch: %d articles, %d removals, %d quarantined", stats.articles, stats.removals, stats.quarantined
     )

@@ -19,6 +19,7 @@ costs only its own chunk, whose documents are retried one by one to find the cul
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -82,6 +83,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class PoolTerminated(RuntimeError):
+    """The pool was terminated while a batch was in it (the run is being interrupted)."""
+
+
 class _DocTimeout(BaseException):
     """BaseException on purpose: the stages catch Exception to quarantine a bad document, and a
     timeout must pass through them to the limit that raised it."""
@@ -98,6 +103,10 @@ _WORKER_CFG: PoolConfig | None = None
 def _init_worker(ctx: ProcessContext, cfg: PoolConfig, owner: int) -> None:
     global _WORKER_CTX, _WORKER_CFG
     _WORKER_CTX, _WORKER_CFG = ctx, cfg
+    # A Ctrl-C in the terminal reaches the whole process group: the ingest decides what stops (it
+    # terminates the pool); a worker interrupted on its own would only turn its chunk into an error.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with(owner)
     if cfg.worker_memory_mb > 0:
         limit = cfg.worker_memory_mb * 1024 * 1024
@@ -202,8 +211,11 @@ class WorkerPool:
     def __init__(self, ctx: ProcessContext, cfg: PoolConfig) -> None:
         self.ctx, self.cfg = ctx, cfg
         self._executor: ProcessPoolExecutor | None = None
+        self._terminated = False
 
     def _pool(self) -> ProcessPoolExecutor:
+        if self._terminated:
+            raise PoolTerminated("the worker pool was stopped (the run is being interrupted)")
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.cfg.workers, mp_context=_mp_context(),
@@ -226,6 +238,8 @@ class WorkerPool:
             futures = [self._pool().submit(_work, chunk, sign) for chunk in chunks]
             results = [f.result() for f in futures]
         except BrokenProcessPool:
+            if self._terminated:
+                raise PoolTerminated("the worker pool was stopped (the run is being interrupted)") from None
             # A worker died (memory limit, crash in a C extension). Find the culprit document by
             # going one document at a time on a fresh pool; the others still load.
             self.close()
@@ -244,6 +258,17 @@ class WorkerPool:
                                     doc_id=doc.doc_id, raw=doc.raw)
                 parts.append(_chunk([doc], [crashed], sign_texts([], sign)))
         return Chunk.join(parts)
+
+    def terminate(self) -> None:
+        """Kill the workers now (an interrupted run): batches in flight fail with PoolTerminated."""
+        self._terminated = True
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Private in CPython's ProcessPoolExecutor; without it the workers still exit with the ingest.
+            for proc in list((getattr(executor, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -267,11 +292,12 @@ def open_pool(ctx: ProcessContext, cfg: PoolConfig) -> str:
     return key
 
 
-def close_pool(key: str) -> None:
+def close_pool(key: str, terminate: bool = False) -> None:
+    """Close the pool, after its running chunks finish; `terminate`: kill its workers at once."""
     with _LOCK:
         pool = _POOLS.pop(key, None)
     if pool is not None:
-        pool.close()
+        pool.terminate() if terminate else pool.close()
 
 
 def run_batch(

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -174,14 +175,21 @@ def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 1
            "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
            **get_current_settings().to_environment_variables(exclude_unset=True)}
     prctl = _load_prctl()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
-                            preexec_fn=_server_preexec(prctl) if prctl is not None else None)
+    # Own session: a Ctrl-C in the terminal goes to the ingest's process group, and the ingest still needs
+    # the server to record how its run ended; the ingest stops it last (and the kernel does if it dies).
+    # Its output goes to a file, not the terminal: uvicorn's shutdown under load printed an
+    # asyncio.CancelledError traceback among the ingest's summary. Shown only if it fails to start.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=_server_preexec(prctl) if prctl is not None else None)
     try:
         deadline = time.monotonic() + startup_timeout
         while not api_is_healthy(api_url, timeout=1.0):
             if proc.poll() is not None:
+                log.seek(0)
+                tail = log.read().decode("utf-8", "replace").splitlines()[-20:]
                 raise ServeError(f"the temporary Prefect API server exited with code {proc.returncode} before "
-                                 "it was healthy")
+                                 "it was healthy:\n" + "\n".join(tail))
             if time.monotonic() > deadline:
                 raise ServeError(f"the temporary Prefect API server at {api_url} was not healthy after "
                                  f"{startup_timeout:.0f} s")
@@ -190,6 +198,7 @@ def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 1
     finally:
         drain_to_api()
         stop_process(proc, stop_timeout)
+        log.close()
 
 def drain_to_api(timeout: float = 5.0) -> None:
     """Send what this process still holds for the API (events, then log records) before the server

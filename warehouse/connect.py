@@ -26,6 +26,10 @@ from newsetl.schemas.tables import MIGRATIONS, comment_sql, migration_sql
 from newsetl.warehouse.views import create_views
 
 DB_ENV = "NEWSETL_DB"
+# Seconds a writer waits for another process (a reader: a notebook, a BI tool, `newsetl sql`) to let go
+# of the file before giving up; `newsetl ingest --wait` sets it for the run (and its child processes).
+WRITE_WAIT_ENV = "NEWSETL_WRITE_WAIT"
+DEFAULT_WRITE_WAIT = 60.0
 MEMORY_ENV = "NEWSETL_DUCKDB_MEMORY"
 # Without a limit DuckDB keeps every band row it has read in its buffer cache, so a writer's memory
 # grows with the stored history (+663 MB at 1M signatures, bench/bench_dedup.py); with one it stays flat.
@@ -78,7 +82,8 @@ def connect(
                 raise WarehouseError(f"cannot open {path}: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
-                    f"{path} is busy: another process (an ingest?) holds it; gave up after {wait_seconds:.0f} s"
+                    f"{path} is busy: {describe_holders(path)}; gave up after {wait_seconds:g} s"
+                    + (" (--wait SECONDS to wait longer)" if not read_only else "")
                 ) from exc
             if not told:
                 (say or _stderr)(f"warehouse {path} is busy (another process holds it, e.g. an ingest "
@@ -89,6 +94,34 @@ def connect(
             delay = min(delay * 2, 0.05)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open {path}: {exc}") from exc
+
+
+def holders(path: str | Path) -> list[tuple[int, str]]:
+    """(pid, command line) of the other processes that have the database file open.
+
+    DuckDB's lock error names no one; an operator needs to know whether the holder is an ingest (wait
+    for it) or a forgotten notebook (close it). Processes we may not inspect are left out."""
+    import psutil
+
+    target = os.path.realpath(path)
+    me = os.getpid()
+    found: list[tuple[int, str]] = []
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if any(f.path == target for f in proc.open_files()):
+                found.append((proc.pid, " ".join(proc.cmdline()) or proc.name()))
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def describe_holders(path: str | Path) -> str:
+    held = holders(path)
+    if not held:
+        return "another process holds it (it could not be identified)"
+    return "held by " + "; ".join(f"pid {pid} ({' '.join(cmd.split())[:200]})" for pid, cmd in held)
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
@@ -130,7 +163,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 @contextmanager
-def writer(db: str | Path, wait_seconds: float = 60.0, checkpoint: bool = True,
+def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool = True,
            threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived write connection, closed on exit so readers can get in.
 
@@ -144,11 +177,16 @@ def writer(db: str | Path, wait_seconds: float = 60.0, checkpoint: bool = True,
     last write, which checkpoints. Nothing is less durable: a commit is in the WAL either way, and opening
     replays it.
 
+    `wait_seconds`: how long to wait for another process to let go of the file (default: $NEWSETL_WRITE_WAIT,
+    else 60).
+
     `threads`: DuckDB's worker threads for this connection (default: one per core). The flow's batch
     loads run beside the worker processes, which already keep every core busy: there DuckDB's own threads
     only contend with them (10,000 articles on 2 cores: 39-40 s with one thread vs 45 s with two, measured
     interleaved).
     """
+    if wait_seconds is None:
+        wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT)
     con = connect(db, wait_seconds=wait_seconds)
     try:
         if not checkpoint:

@@ -8,10 +8,10 @@ the re-run loads the batch again (its doc_ids were never committed).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from newsetl.text.sign import Signatures, concat_signatures
 from newsetl.warehouse.connect import rollback
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
 from newsetl.warehouse.learned import record_sightings, sightings_table
+from newsetl.warehouse.lineage import Skip, occurrence_keys, record_sources, sources_from_tables
 from newsetl.warehouse.publishers import resolve_publishers
 
 
@@ -35,8 +36,10 @@ class LoadStats:
     documents: int
     articles: int
     removals: int
-    quarantined: int
+    quarantined: int  # quarantine rows this load added (a rejection quarantined before adds none)
     dedup: Mapping[str, int]
+    quarantine_reasons: Mapping[str, int] = field(default_factory=dict)  # "stage:reason" -> rows added
+    known_rejections: int = 0  # rejections quarantined by an earlier run (same source, same reason)
 
 
 def _now() -> datetime:
@@ -75,9 +78,15 @@ def known_doc_ids(con: duckdb.DuckDBPyConnection, doc_ids: Sequence[str]) -> set
 
 
 def quarantine_id(rej: Rejection) -> str:
-    # Deterministic, so a re-run that meets the same bad input records nothing new.
-    key = "\x00".join((rej.source_uri, rej.stage, rej.reason, rej.doc_id or ""))
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    """The key of a rejection that is the only one of its kind from its source (see quarantine_ids)."""
+    return quarantine_ids([rej])[0]
+
+
+def quarantine_ids(rejections: Sequence[Rejection]) -> list[str]:
+    # Deterministic, so a re-run that meets the same bad input records nothing new; the n-th rejection
+    # of one kind from one source (three records sharing an id in one file) has n in its key, so no
+    # two rejections of a batch collide (they all used to get one key, and one row).
+    return occurrence_keys((r.source_uri, r.stage, r.reason, r.doc_id or "") for r in rejections)
 
 
 def _clean_str(value: str | None) -> str | None:
@@ -155,8 +164,7 @@ def removals_table(articles: Sequence[Article], run_id: str) -> pa.Table:
 def quarantine_table(rejections: Sequence[Rejection], run_id: str) -> pa.Table:
     now = _now()
     rows: dict[str, dict[str, Any]] = {}
-    for r in rejections:
-        qid = quarantine_id(r)
+    for qid, r in zip(quarantine_ids(rejections), rejections, strict=True):
         rows.setdefault(qid, {
             "quarantine_id": qid, "source_uri": _clean_str(r.source_uri), "doc_id": r.doc_id, "run_id": run_id,
             "stage": r.stage, "reason": r.reason, "detail": _clean_str(r.detail), "raw": r.raw,
@@ -234,14 +242,17 @@ def load_batch(
     dedup: DedupConfig,
     learned: LearnedConfig | None = None,
     inputs: Sequence[tuple[str, int, int, int]] = (),
+    skips: Sequence[Skip] = (),
 ) -> LoadStats:
     """Write one batch in one transaction; re-loading a batch already loaded changes nothing.
 
     `inputs`: files whose every document is loaded once this batch is (the last batch of a read group),
     recorded as read in the same transaction: they are skipped next time exactly when their documents
-    are in. (Prepares the tables here; the flow prepares them in its workers and calls `load_prepared`.)"""
+    are in. `skips`: sources read and skipped (known bytes, captures that are not articles), recorded
+    in `sources` with the batch's articles and rejections. (Prepares the tables here; the flow prepares
+    them in its workers and calls `load_prepared`.)"""
     return load_prepared(con, run_id, prepare_batch(docs, articles, signatures, rejections, learned), dedup,
-                         inputs=inputs)
+                         inputs=inputs, skips=skips)
 
 
 def load_prepared(
@@ -251,6 +262,7 @@ def load_prepared(
     dedup: DedupConfig,
     inputs: Sequence[tuple[str, int, int, int]] = (),
     extra_rejections: Sequence[Rejection] = (),
+    skips: Sequence[Skip] = (),
 ) -> LoadStats:
     """Append a prepared batch in one transaction (see `load_batch`). `extra_rejections`: rejections
     that came with the batch from elsewhere (read errors), quarantined with it."""
@@ -258,6 +270,7 @@ def load_prepared(
     if extra_rejections:
         parts.append(prepare_batch([], [], batch.signatures.take([]), extra_rejections))
     b = PreparedBatch.concat(parts)
+    src_t = sources_from_tables(run_id, b.articles, b.quarantine, skips)
     con.execute("BEGIN TRANSACTION")
     try:
         n_docs = _append(con, "documents", b.documents, run_id, key="doc_id", run_col="first_run_id")
@@ -277,7 +290,16 @@ def load_prepared(
         art_new = resolve_publishers(con, art_new, run_id)
         n_art = _append(con, "articles", art_new, run_id)
         n_rem = _append(con, "removals", rem_new, run_id)
-        n_q = _append(con, "quarantine", b.quarantine, run_id, key="quarantine_id")
+        # Only rejections not quarantined before are counted: the run's count is its rows.
+        q_t = b.quarantine
+        known_q = _existing(con, "quarantine", "quarantine_id", q_t.column("quarantine_id").to_pylist()) \
+            if q_t.num_rows else set()
+        if known_q:
+            q_t = q_t.filter(pc.invert(pc.is_in(q_t.column("quarantine_id"),
+                                                value_set=pa.array(sorted(known_q), pa.string()))))
+        n_q = _append(con, "quarantine", q_t, run_id)
+        q_reasons = Counter(f"{st}:{re}" for st, re in zip(q_t.column("stage").to_pylist(),
+                                                             q_t.column("reason").to_pylist(), strict=True))
         stats: Mapping[str, int] = {}
         if art_new.num_rows:
             dedup_in = art_new.select(["article_id", "body_hash", "word_count", "published_at", "fetched_at",
@@ -287,11 +309,13 @@ def load_prepared(
             # story count once), in the same transaction, so learned counts never drift from articles.
             record_sightings(con, b.sightings, own_transaction=False)
         record_inputs(con, inputs, run_id, own_transaction=False)
+        record_sources(con, src_t)
         con.execute("COMMIT")
     except BaseException:
         rollback(con)
         raise
-    return LoadStats(documents=n_docs, articles=n_art, removals=n_rem, quarantined=n_q, dedup=stats)
+    return LoadStats(documents=n_docs, articles=n_art, removals=n_rem, quarantined=n_q, dedup=stats,
+                     quarantine_reasons=dict(q_reasons), known_rejections=len(known_q))
 
 
 def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: str, key: str | None = None,

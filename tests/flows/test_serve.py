@@ -179,3 +179,42 @@ def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: P
     assert {fr.replace("-", "") for fr in done} <= prefect_completed  # each row is a real scheduled run
     assert "running" not in {status for _, status in runs}, runs  # a run stopped mid-way says so
     assert [Path(uri).name for (uri,) in documents] == sorted(STORIES)  # the re-runs added nothing
+
+
+def test_every_runs_once_at_start_not_one_interval_later(tmp_path: Path) -> None:
+    """`--every 3600`: the first run at once (it used to come an interval later), as --help says."""
+    deadline = time.monotonic() + TEST_BUDGET_SECONDS
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    name, text = next(iter(STORIES.items()))
+    (inbox / name).write_text(text, encoding="utf-8")
+    db = tmp_path / "warehouse" / "newsetl.duckdb"
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "client-prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
+    cmd = [sys.executable, "-m", "newsetl.cli", "serve", str(inbox), "--db", str(db), "--every", "3600",
+           "--name", f"{DEPLOYMENT}-first", "--server-port", "0"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        api = _wait_for("the local Prefect server", lambda: _api_url(log), deadline, proc, log)
+
+        def one_completed() -> list[Any] | None:
+            try:
+                runs = _post(f"{api}/flow_runs/filter",
+                             {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
+            except OSError:
+                return None
+            return runs or None
+
+        _wait_for("the first run, due at once", one_completed, deadline, proc, log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, _tail(log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("completed",)]

@@ -1,0 +1,84 @@
+"""Ctrl-C and SIGTERM as an operator (and systemd) send them: to the whole process group of a real
+`newsetl ingest`, while it loads. The run stops within seconds, says so in one line without a traceback,
+exits 130, leaves its run row `cancelled`, and a re-run loads the rest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from newsetl.synth.corpus import generate
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = 600
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("signals") / "corpus"
+    generate(folder, DOCS, seed=14, dup_share=0.0)
+    return folder
+
+
+def start(corpus: Path, db: Path, home: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    env.pop("PREFECT_API_URL", None)  # as cron runs it: the CLI starts its temporary server
+    # Its own session, so that killpg reaches exactly the ingest and what it started (as a terminal's
+    # Ctrl-C reaches the foreground process group).
+    return subprocess.Popen([sys.executable, "-m", "newsetl.cli", "ingest", str(corpus), "--db", str(db),
+                             "--batch-size", "50"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_first_batch(proc: subprocess.Popen[str], db: Path, timeout: float = 180.0) -> None:
+    """Until the ingest has committed to the warehouse (its WAL exists): it is loading now."""
+    deadline = time.monotonic() + timeout
+    while not Path(f"{db}.wal").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _, err = proc.communicate()
+            pytest.fail(f"the ingest never started loading (exit {proc.returncode}):\n{err[-3000:]}")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_signal_to_the_process_group_stops_the_run_and_a_rerun_completes(
+        corpus: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    db = tmp_path / "w.duckdb"
+    proc = start(corpus, db, tmp_path / "prefect")
+    wait_for_first_batch(proc, db)
+    time.sleep(1.0)
+    sent = time.monotonic()
+    os.killpg(proc.pid, sig)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"still running 30 s after {sig.name}:\n{err[-3000:]}")
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, (proc.returncode, err[-3000:])
+    assert "Traceback" not in err and "Error" not in err.replace("IngestInterrupted", ""), err
+    assert "interrupted" in err and len(err.strip().splitlines()) <= 3, err
+    assert took < 30
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
+        loaded = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+    assert loaded < DOCS  # stopped part-way
+
+    rerun = start(corpus, db, tmp_path / "prefect")
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs ORDER BY started_at").fetchall() == [("cancelled",),
+                                                                                       ("completed",)]
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == DOCS
+        assert con.execute("SELECT count(*) FROM sources").fetchall()[0][0] == DOCS

@@ -1,0 +1,144 @@
+"""Lineage and accounting: which source carried which document, and whether a run's numbers add up.
+
+Every source a run reads (a file, a JSONL or WARC record, a URL) becomes one `sources` row with the
+doc_id it carried and what became of it (loaded, quarantined, skipped), also when its bytes were
+already known: "which feeds carried this story?" is `SELECT source_uri FROM sources WHERE doc_id = ?`.
+
+Keys are deterministic, so a re-run that reads the same sources again adds nothing. Two sources that
+would have the same key (three records sharing one id in one file, two of them refused the same way)
+are told apart by their occurrence: the n-th one in the batch's order, which a re-read repeats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from newsetl.schemas.records import Article, Rejection
+from newsetl.schemas.tables import SOURCES, arrow_schema
+
+LOADED = "loaded"
+QUARANTINED = "quarantined"
+SKIPPED = "skipped"
+
+
+def occurrence_keys(parts: Iterable[Sequence[str]]) -> list[str]:
+    """A sha256 key per item of `parts`; the n-th repeat of the same parts (n >= 1) gets n in its key.
+
+    The first occurrence hashes its parts alone, so keys written before occurrences existed (one per
+    distinct parts) stay what they were.
+    """
+    seen: Counter[tuple[str, ...]] = Counter()
+    keys: list[str] = []
+    for item in parts:
+        t = tuple(item)
+        n = seen[t]
+        seen[t] += 1
+        key = "\x00".join(t) if n == 0 else "\x00".join((*t, f"#{n}"))
+        keys.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())
+    return keys
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A source read and counted as skipped: its bytes were known, or it is not an article by design."""
+
+    source_uri: str
+    doc_id: str | None
+    reason: str  # "known" (doc_id in the warehouse or earlier in the run) or a SKIP_REASONS reason
+
+
+def _safe(value: str | None) -> str | None:
+    # Lone surrogates (from JSON "\ud800", undecodable file names) cannot be stored as UTF-8.
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def sources_table(run_id: str, articles: Sequence[Article], rejections: Sequence[Rejection],
+                  skips: Sequence[Skip]) -> pa.Table:
+    """The lineage rows of one batch: its articles, its quarantined rejections and its skips."""
+    return _sources_rows(run_id, [
+        *[(a.source_uri, a.doc_id, LOADED, None) for a in articles],
+        *[(r.source_uri, r.doc_id, QUARANTINED, f"{r.stage}:{r.reason}") for r in rejections],
+        *[(s.source_uri, s.doc_id, SKIPPED, s.reason) for s in skips],
+    ])
+
+
+def sources_from_tables(run_id: str, articles: pa.Table, quarantine: pa.Table, skips: Sequence[Skip]) -> pa.Table:
+    """The same rows from a batch's prepared Arrow tables (articles and quarantine rows, in batch order)."""
+    q = quarantine.select(["source_uri", "doc_id", "stage", "reason"]).to_pylist()
+    return _sources_rows(run_id, [
+        *[(uri, doc, LOADED, None) for uri, doc in zip(articles.column("source_uri").to_pylist(),
+                                                       articles.column("doc_id").to_pylist(), strict=True)],
+        *[(r["source_uri"], r["doc_id"], QUARANTINED, f"{r['stage']}:{r['reason']}") for r in q],
+        *[(s.source_uri, s.doc_id, SKIPPED, s.reason) for s in skips],
+    ])
+
+
+def _sources_rows(run_id: str, items: Sequence[tuple[str, str | None, str, str | None]]) -> pa.Table:
+    keys = occurrence_keys((_safe(uri) or "", doc or "") for uri, doc, _, _ in items)
+    now = datetime.now(UTC)
+    rows: dict[str, dict[str, Any]] = {}
+    for key, (uri, doc, outcome, reason) in zip(keys, items, strict=True):
+        rows.setdefault(key, {"source_key": key, "source_uri": _safe(uri), "doc_id": doc, "outcome": outcome,
+                              "reason": reason, "run_id": run_id, "recorded_at": now})
+    schema = arrow_schema(SOURCES)
+    return pa.table({name: [row[name] for row in rows.values()] for name in schema.names}, schema=schema)
+
+
+def record_sources(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
+    """Insert the lineage rows not recorded yet (inside the caller's transaction); return how many."""
+    if table.num_rows == 0:
+        return 0
+    con.register("_sources", table)
+    try:
+        done = con.execute("INSERT INTO sources BY NAME SELECT * FROM _sources "
+                           "WHERE source_key NOT IN (SELECT source_key FROM sources)").fetchall()
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_sources")
+    return int(done[0][0])
+
+
+class AccountingError(RuntimeError):
+    """A run's numbers do not add up: some input is neither loaded, skipped nor quarantined."""
+
+
+def balance_problems(counts: Mapping[str, Any], stored: Mapping[str, int]) -> list[str]:
+    """What does not add up in a run's counts, as sentences (empty: everything balances).
+
+    `counts`: the run's tally (read, loaded, skipped_known, skipped_other, quarantined); `stored`: what
+    the warehouse holds for the run (articles and quarantine rows with its run_id).
+    """
+    read, loaded, quarantined = int(counts["read"]), int(counts["loaded"]), int(counts["quarantined"])
+    skipped = int(counts["skipped_known"]) + int(counts.get("skipped_other", 0))
+    problems: list[str] = []
+    if read != loaded + skipped + quarantined:
+        problems.append(f"read {read} != loaded {loaded} + skipped {skipped} + quarantined {quarantined} "
+                        f"({read - loaded - skipped - quarantined:+d} unaccounted)")
+    if stored["quarantine"] != quarantined:
+        problems.append(f"quarantined {quarantined} but the warehouse holds {stored['quarantine']} quarantine "
+                        "rows of this run")
+    if stored["articles"] != loaded:
+        problems.append(f"loaded {loaded} but the warehouse holds {stored['articles']} articles of this run")
+    return problems
+
+
+def stored_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """Articles and quarantine rows the warehouse holds for `run_id`."""
+    row = con.execute("SELECT (SELECT count(*) FROM articles WHERE run_id = $r), "
+                      "(SELECT count(*) FROM quarantine WHERE run_id = $r)", {"r": run_id}).fetchall()[0]
+    return {"articles": int(row[0]), "quarantine": int(row[1])}
