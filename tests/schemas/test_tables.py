@@ -46,7 +46,7 @@ def test_a_warehouse_of_the_previous_release_upgrades_to_the_same_schema(tmp_pat
                     "applied_at TIMESTAMPTZ DEFAULT now())")
         con.execute("INSERT INTO schema_migrations (version, name) VALUES (1, 'contract tables'), (2, 'inputs')")
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r1', now(), 'completed')")
-        assert migrate(con) == [3, 4]
+        assert migrate(con) == [3, 4, 5]
         assert con.execute("SELECT run_id FROM runs").fetchall() == [("r1",)]
         upgraded = _columns(con)
     with duckdb.connect(str(tmp_path / "new.duckdb")) as con:
