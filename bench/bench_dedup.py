@@ -181,9 +181,24 @@ def build_warehouse(path: Path, stored: int, seed: int = 1, real: bool = True) -
             con.register("_t", t)
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _t").fetchall()
             con.unregister("_t")
+    # The loader never lets a bucket hold more than max_bucket_size rows (the first arrivals fill it);
+    # rows written straight into the table must respect that too, or real text's shared sentences make
+    # buckets of thousands that no warehouse built by the loader has.
+    cap_buckets(con, cfg.max_bucket_size)
     con.execute("CHECKPOINT")
     con.close()
     return time.perf_counter() - t0
+
+
+def cap_buckets(con: object, cap: int) -> None:
+    import duckdb
+
+    assert isinstance(con, duckdb.DuckDBPyConnection)
+    con.execute(f"""CREATE TABLE _capped AS SELECT key, sid FROM lsh_bands
+                    QUALIFY row_number() OVER (PARTITION BY key ORDER BY sid) <= {int(cap)}""").fetchall()
+    con.execute("DELETE FROM lsh_bands").fetchall()
+    con.execute("INSERT INTO lsh_bands SELECT * FROM _capped").fetchall()
+    con.execute("DROP TABLE _capped").fetchall()
 
 
 # --- real-text signatures: documents as sets of real sentences -----------------------------------------

@@ -34,10 +34,12 @@ from newsetl.sources.config import ReadConfig
 from newsetl.sources.reasons import SKIP_REASONS
 from newsetl.tasks.ingest import (
     ProcessedBatch,
+    ReadGroup,
     discover_sources,
     filter_known,
     load_batch_task,
     process_batch,
+    read_documents,
     read_pieces,
     reclean_task,
     skip_unchanged,
@@ -389,6 +391,19 @@ class Work:
     skips: tuple[Skip, ...] = ()
 
 
+def _read(group: Sequence[str]) -> Iterator[ReadGroup]:
+    """A group of files at once (one Prefect task run), or, when it is one file larger than a piece, that
+    file streamed in pieces of bounded size: memory stays bounded even by a multi-GB dump."""
+    try:
+        big = len(group) == 1 and "://" not in group[0] and os.stat(group[0]).st_size > READ_PIECE_BYTES
+    except OSError:
+        big = False
+    if big:
+        yield from read_pieces(group, ReadConfig(), READ_PIECE_DOCS, READ_PIECE_BYTES)
+    else:
+        yield read_documents(whole(group), ReadConfig())
+
+
 def _run(
     tally: RunTally, sources: Sequence[str], db: str, run_id: str, batch_size: int, files_per_read: int,
     ctx: Any, sign_cfg: SignConfig, dedup_cfg: DedupConfig, pool_key: str | None, doc_seconds: float,
@@ -412,9 +427,8 @@ def _run(
         for group in file_groups(paths, files_per_read, READ_GROUP_BYTES):
             if STOP.is_set():
                 return
-            # Read in pieces of bounded size, so memory is bounded even by one multi-GB file.
             t = time.perf_counter()
-            for read in read_pieces(group, ReadConfig(), READ_PIECE_DOCS, READ_PIECE_BYTES):
+            for read in _read(group):
                 docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
                 rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
                 skip_other = [r for r in rejected if r.reason in SKIP_REASONS]

@@ -361,13 +361,26 @@ def _bucket_rows(con: duckdb.DuckDBPyConnection) -> None:
     the bucket caps are read from it. Its size is bounded by the batch (each stored bucket holds at most
     `max_bucket_size` rows, and one story at most `per_bucket`), not by the history: the band table is
     streamed once through a semi-join whose build side is the batch's keys."""
+    # Explicit semi-joins, each with the small side as the build side: plain joins let the optimizer
+    # build a hash table over the 1M-row signatures or articles side (minutes at 1M stored).
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _dedup_bucket_raw AS
+        SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)
+    """).fetchall()
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _dedup_bucket_sig AS
+        SELECT sid, rank_key, article_id FROM signatures
+        SEMI JOIN (SELECT DISTINCT sid FROM _dedup_bucket_raw) b USING (sid)
+    """).fetchall()
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _dedup_bucket AS
         SELECT b.key, b.sid, s.rank_key, coalesce(a.cluster_id, a.article_id) AS story
-        FROM (SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)) b
-        JOIN signatures s ON s.sid = b.sid
-        JOIN articles a ON a.article_id = s.article_id
+        FROM _dedup_bucket_raw b JOIN _dedup_bucket_sig s USING (sid)
+        JOIN (SELECT article_id, cluster_id FROM articles SEMI JOIN _dedup_bucket_sig k USING (article_id)) a
+             USING (article_id)
     """).fetchall()
+    con.execute("DROP TABLE _dedup_bucket_raw").fetchall()
+    con.execute("DROP TABLE _dedup_bucket_sig").fetchall()
 
 
 def _stored_candidates(con: duckdb.DuckDBPyConnection, representatives: int) -> tuple[np.ndarray, np.ndarray,
@@ -376,20 +389,33 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, representatives: int) -> 
     `representatives` members sharing the most bands with it (its nearest members: band agreement
     estimates Jaccard), plus the story's canonical. Work per new article is bounded by the number of
     stories it meets, whatever their sizes."""
-    t = con.sql(f"""
-        WITH near AS (
-            SELECT n.sid AS new_sid, b.sid AS old_sid, b.story
-            FROM _dedup_new_bands n JOIN _dedup_bucket b USING (key)
-            GROUP BY n.sid, b.sid, b.story, b.rank_key
-            QUALIFY row_number() OVER (PARTITION BY n.sid, b.story
-                                       ORDER BY count(*) DESC, b.rank_key, b.sid) <= {int(representatives)}
-        ), canon AS (
-            SELECT DISTINCT near.new_sid, s.sid AS old_sid, near.story
-            FROM near JOIN clusters c ON c.cluster_id = near.story
-            JOIN signatures s ON s.article_id = c.canonical_article_id
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _dedup_near AS
+        SELECT n.sid AS new_sid, b.sid AS old_sid, b.story
+        FROM _dedup_new_bands n JOIN _dedup_bucket b USING (key)
+        GROUP BY n.sid, b.sid, b.story, b.rank_key
+        QUALIFY row_number() OVER (PARTITION BY n.sid, b.story
+                                   ORDER BY count(*) DESC, b.rank_key, b.sid) <= {int(representatives)}
+    """).fetchall()
+    # The candidate stories' canonicals, by semi-joins whose build side is the (small) candidate set.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _dedup_canon AS
+        SELECT c.cluster_id, c.canonical_article_id FROM clusters c
+        SEMI JOIN (SELECT DISTINCT story FROM _dedup_near) k ON c.cluster_id = k.story
+    """).fetchall()
+    t = con.sql("""
+        WITH canon_sig AS (
+            SELECT s.sid, s.article_id FROM signatures s
+            SEMI JOIN _dedup_canon k ON s.article_id = k.canonical_article_id
         )
-        SELECT * FROM near UNION SELECT * FROM canon ORDER BY new_sid, old_sid
+        SELECT new_sid, old_sid, story FROM _dedup_near
+        UNION
+        SELECT n.new_sid, cs.sid, n.story FROM _dedup_near n
+        JOIN _dedup_canon c ON c.cluster_id = n.story JOIN canon_sig cs ON cs.article_id = c.canonical_article_id
+        ORDER BY 1, 2
     """).to_arrow_table()
+    con.execute("DROP TABLE _dedup_near").fetchall()
+    con.execute("DROP TABLE _dedup_canon").fetchall()
     return (t.column("new_sid").to_numpy().astype(np.int64), t.column("old_sid").to_numpy().astype(np.int64),
             [str(x) for x in t.column("story").to_pylist()])
 
