@@ -291,7 +291,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  time: {total} s wall-clock; per stage, summed over parallel batches: "
           + ", ".join(f"{k} {v} s" for k, v in seconds.items()))
     if summary.get("report"):
-        print(f"  report: {summary['report']}")
+        print(f"  run report (markdown): {summary['report']}")
 
 
 def _open_read_only(args: argparse.Namespace, sandbox: bool = False) -> Any:
@@ -450,7 +450,7 @@ def _print_published(summary: dict[str, Any]) -> None:
     done = summary.get("published")
     if done:
         print(f"  snapshot for dashboards: {done['snapshot']} ({done['seconds']['snapshot']} s)")
-        print(f"  report: {done['report']} ({done['seconds']['report']} s)")
+        print(f"  charts (HTML report): {done['report']} ({done['seconds']['report']} s)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
