@@ -17,7 +17,7 @@ test fold never picks its own threshold. Measures on the test folds are the scor
 residual_removal; traf snippet counts on the whitespace-normalised body).
 
 Output: text/models/linemodel-v1.json (the model as plain arrays, read by newsetl.text.linemodel) and
-bench/linemodel-v1.manifest.json (page ids and sites, sha256 of the inputs and of the rules library,
+bench/linemodel-v1.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
 parameters, CV figures; no page text). Deterministic: fixed seeds, one thread, LightGBM deterministic=True,
 so the command above rebuilds the model file byte for byte from the same inputs and code.
 """
@@ -55,6 +55,11 @@ from newsetl.text.linemodel import (  # noqa: E402
 from newsetl.text.lines import is_story_line  # noqa: E402
 
 MANIFEST = REPO / "bench" / "linemodel-v1.manifest.json"
+
+
+def _pseudonym(name: str) -> str:
+    """The manifest's name for a page or file: the first 16 hex digits of the sha256 of its id or path."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 SEED = 12
 MODEL_VERSION = 1
 TARGET_LOSS = 0.002  # content-line loss the threshold allows on the training folds' out-of-fold scores
@@ -399,8 +404,10 @@ def main(argv=None) -> int:
         "model": Path(args.out).name, "model_sha256": hashlib.sha256(Path(args.out).read_bytes()).hexdigest(),
         "version": MODEL_VERSION, "learner": name, "threshold": thr, "features": list(lf.FEATURE_NAMES),
         "args": {k: v for k, v in vars(args).items() if k not in ("out", "cache", "manifest")},
-        "pages": [{"set": p.set, "key": p.key, "site": p.site} for p in pages],
-        "inputs_sha256": lmdata.input_digest(),
+        # Pages and files are named by a digest of their id, so the repository names no development page
+        # (rules and models must not special-case one); hash the ids under ../shared/eval to match them.
+        "pages": [{"set": p.set, "key_sha256": _pseudonym(f"{p.set}/{p.key}"), "site": p.site} for p in pages],
+        "inputs_sha256": {_pseudonym(name): digest for name, digest in lmdata.input_digest().items()},
         "rules_sha256": hashlib.sha256(
             Path(lmdata.load_rules().sources[0]).read_bytes()).hexdigest(),
         "cv_both": {s: cvt[s].tolist() for s in cvt}, "fit_all_both": {s: fit_all[s].tolist() for s in fit_all},
