@@ -12,17 +12,11 @@ from dataclasses import dataclass, field
 from newsetl.text.rules import CleanSettings
 
 TOKEN = re.compile(r"\w+")
-
 DIGIT = re.compile(r"\d")
-
 YEAR_TOKEN = re.compile(r"(?<![\w])(?:19|20)\d\d(?![\w])")
-
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
-
 _NORM_NOISE = re.compile(r"[\W\d_]+")
-
 _SPACES = re.compile(r"\s+")
-
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "})
 
 # A story sentence ends with sentence punctuation or a closing quote/bracket after it.
