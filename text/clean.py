@@ -229,24 +229,26 @@ def _apply_span(ln: Line, rule: Rule) -> None:
         ln.removed = (first[2], first[3])
         ln.cuts.clear()
 
-def _rest_of(s: str, cuts: Iterable[tuple[int, int, str, str]]) -> str:
-    out: list[str] = []
-    last = 0
-    for a, b, _, _ in sorted(cuts):
-        out.append(s[last:a])
-        last = b
-    out.append(s[last:])
-    return " ".join(p.strip() for p in out if p.strip())
 
-def _kept_with_cuts(s: str, cuts: Sequence[tuple[int, int, str, str]]) -> str:
-    """The line with the cut spans taken out; only the join points are touched (one space between
-    two pieces), the rest of the line stays byte for byte."""
+def _pieces(s: str, cuts: Iterable[tuple[int, int, str, str]]) -> list[str]:
+    """The parts of line `s` between its cut spans, in order (empty parts kept)."""
     pieces: list[str] = []
     last = 0
     for a, b, _, _ in sorted(cuts):
         pieces.append(s[last:a])
         last = b
     pieces.append(s[last:])
+    return pieces
+
+
+def _rest_of(s: str, cuts: Iterable[tuple[int, int, str, str]]) -> str:
+    return " ".join(p.strip() for p in _pieces(s, cuts) if p.strip())
+
+
+def _kept_with_cuts(s: str, cuts: Sequence[tuple[int, int, str, str]]) -> str:
+    """The line with the cut spans taken out; only the join points are touched (one space between
+    two pieces), the rest of the line stays byte for byte."""
+    pieces = _pieces(s, cuts)
     out = ""
     for piece in pieces:
         if not piece.strip():
@@ -256,6 +258,7 @@ def _kept_with_cuts(s: str, cuts: Sequence[tuple[int, int, str, str]]) -> str:
     if first_kept is not pieces[0]:
         out = out.lstrip()
     return out if pieces[-1].strip() else out.rstrip()
+
 
 def assemble(lines: Sequence[Line]) -> CleanResult:
     kept: list[str] = []

@@ -55,8 +55,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from newsetl.text.lines import LIST_MARKER  # the cleaner's list items are the features' list items
+
 _WORD = re.compile(r"\w+")
-_LIST = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _HANDLE = re.compile(r"(?:^|\s)@\w{2,}")
 _HASHTAG = re.compile(r"(?:^|\s)#\w+")
@@ -381,7 +382,7 @@ def line_features(lines: Sequence[str], *, title: str | None = None,
     markers = np.zeros(n)
     for k, c in enumerate(cores):
         if c[:1] in _LIST_FIRST:
-            m = _LIST.match(c)
+            m = LIST_MARKER.match(c)
             if m is not None and m.end() < len(c):
                 markers[k] = 1
                 cores[k] = c[m.end():]

@@ -14,7 +14,7 @@ from newsetl.text.rules import CleanSettings
 TOKEN = re.compile(r"\w+")
 DIGIT = re.compile(r"\d")
 YEAR_TOKEN = re.compile(r"(?<![\w])(?:19|20)\d\d(?![\w])")
-_LIST_MARKER = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
+LIST_MARKER = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
 _NORM_NOISE = re.compile(r"[\W\d_]+")
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "})
@@ -65,12 +65,12 @@ def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> 
     return any(w in _VERBISH or (len(w) > 4 and w.endswith(("ed", "ing"))) for w in latin)
 
 def is_list_item(line: str) -> bool:
-    return _LIST_MARKER.match(line) is not None
+    return LIST_MARKER.match(line) is not None
 
 def line_core(line: str) -> str:
     """The line without surrounding space and without a leading list marker ("- ", "• ", "3. ")."""
     s = line.strip()
-    m = _LIST_MARKER.match(s)
+    m = LIST_MARKER.match(s)
     return s[m.end():] if m else s
 
 def at_boundary(line: str, start: int, end: int) -> bool:
