@@ -10,6 +10,11 @@ A null expectation is right only when describe also returns nothing (no invented
 
 `tests/data/describe_heldout.json` was written before describe was tuned for issue 15 and is not tuned
 on: its figure is the estimate for unseen articles. `tests/data/describe_dev.json` is what was tuned on.
+
+Issue 15, round 3: describe_heldout.json's errors had been looked at, so it stopped being held out.
+`tests/data/describe_heldout2.json` (38 articles, 152 fields) was written fresh from news formats before
+describe.py was read or changed in that round, and scored once before any change: 131/152 = 86.2%
+(title 35/38, byline 34/38, date 34/38, original publisher 28/38) -- that is the held-out estimate.
 """
 
 from __future__ import annotations
