@@ -99,17 +99,44 @@ _MONTHS = (
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 )
-# A date written out: "March 6, 2022", "06 March 2022", "11/19/2019", "19.11.2019", plus an optional
-# time and zone. Used to find the candidate inside a line before dateparser sees it.
+# Month names of the other languages news heads are written in most here (German, French, Spanish,
+# Italian, Portuguese, Dutch): "14. Juli 2023", "5 janvier 2023", "7 de febrero de 2023".
+_FOREIGN_MONTHS = (
+    r"januar|jänner|februar|märz|mai|juni|juli|oktober|dezember"
+    r"|janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre"
+    r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre"
+    r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
+    r"|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|dezembro"
+    r"|januari|februari|maart|mei|augustus"
+)
+# A date written out: "March 6, 2022", "06 March 2022", "11/19/2019", "19.11.2019", "14. Juli 2023",
+# "7 de febrero de 2023", plus an optional time and zone. Used to find the candidate inside a line
+# before dateparser sees it.
 _DATE_TEXT_RE = re.compile(
     rf"(?:\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
     rf"(?:\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})\.?,?\s+\d{{4}}"
     rf"|\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+    rf"|\b\d{{1,2}}\.?\s+(?:de\s+)?(?:{_FOREIGN_MONTHS}|{_MONTHS})\.?,?\s+(?:de\s+)?\d{{4}}"
     rf"|\b\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{4}})"
-    r"(?:,?\s*(?:at\s+)?\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*[A-Z]{2,5}\b|\s*[+-]\d{2}:?\d{2})?)?",
+    r"(?:,?\s*(?:at\s+|à\s+|às\s+|um\s+|alle\s+|om\s+|a\s+las?\s+)?\d{1,2}[:.h]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?|uhr)?"
+    r"(?:\s*[A-Z]{2,5}\b|\s*[+-]\d{2}:?\d{2})?)?",
     re.IGNORECASE,
 )
-_TIME_RE = re.compile(r"\b\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*[A-Z]{2,5}\b)?", re.IGNORECASE)
+_TIME_RE = re.compile(r"\b\d{1,2}(?:[:.]\d{2}(?:[:.]\d{2})?|h\d{2})\s*(?:[ap]\.?m\.?|uhr)?(?:\s*[A-Z]{2,5}\b)?",
+                      re.IGNORECASE)
+# Reading-time notes that share a line with the date ("Lesedauer: 3 Minuten", "4 min read").
+_READ_TIME_RE = re.compile(
+    r"\b(?:lesedauer|temps de lecture|tiempo de lectura|reading time)\b\W*(?:\d+\s*\w+)?"
+    r"|\b\d+\s*(?:min(?:ute)?s?|minuten|minutos)\.?(?:\s+(?:read|lesen|de lecture|de lectura))?\b",
+    re.IGNORECASE,
+)
+# Label words a date line may carry besides the date (English, German, French, Spanish).
+_DATE_LABEL_WORDS_TEXT = """
+published updated posted last modified on at date first created publication time veröffentlicht aktualisiert
+zuletzt am um stand uhr publié publie mis à a jour modifié modifie le
+la publicado actualizado modificado el de las
+"""
+_DATE_LABEL_WORDS = frozenset(_DATE_LABEL_WORDS_TEXT.split())
 _REVISION_RE = re.compile(r"\b(?:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b",
                           re.IGNORECASE)
 _YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
@@ -168,7 +195,9 @@ _COMMON_DATE_PATTERNS = (
     re.compile(r"\b(?P<d>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MON + r",?\s+(?P<y>(?:19|20)\d\d)\b" + _TIME + _TZ,
                re.I),
     re.compile(r"\b" + _MON + r"\s+(?P<d>[0-3]?\d)(?:st|nd|rd|th)?,?\s+(?P<y>(?:19|20)\d\d)\b" + _TIME + _TZ, re.I),
-    re.compile(r"\b(?P<m>[01]?\d)/(?P<d>[0-3]?\d)/(?P<y>(?:19|20)\d\d)\b" + _TIME + _TZ, re.I),
+    re.compile(r"\b(?P<a>[0-3]?\d)/(?P<b>[0-3]?\d)/(?P<y>(?:19|20)\d\d)\b" + _TIME + _TZ, re.I),
+    # "03.03.2023", "12.04.2023 10:15 Uhr": the dotted form is European, day first everywhere.
+    re.compile(r"\b(?P<d>[0-3]?\d)\.(?P<m>[01]?\d)\.(?P<y>(?:19|20)\d\d)\b" + _TIME + _TZ, re.I),
 )
 
 def _tz(match: re.Match[str]) -> timezone:
@@ -184,12 +213,19 @@ def _tz(match: re.Match[str]) -> timezone:
 
 
 
-def _parse_common(text: str) -> datetime | None:
+def _parse_common(text: str, day_first: bool = False) -> datetime | None:
+    """`day_first`: how to read an ambiguous "03/12/2023" - month first in English (US usage, which
+    most English news with slashed dates follows), day first in the other languages."""
     for pattern in _COMMON_DATE_PATTERNS[1:]:  # [0] is ISO, which _parse_iso already handles
         match = pattern.search(text)
         if not match:
             continue
-        g = match.groupdict()
+        g = dict(match.groupdict())
+        if g.get("a"):
+            a, b = int(g["a"]), int(g["b"])
+            # A number above 12 settles the order; otherwise the language does.
+            first_is_day = a > 12 or (b <= 12 and day_first)
+            g["d"], g["m"] = (g["a"], g["b"]) if first_is_day else (g["b"], g["a"])
         try:
             month = int(g["m"]) if g.get("m") else _MONTH_NUMBER[str(g["mon"]).casefold()[:3]]
             hour = int(g.get("h") or 0)
@@ -237,7 +273,7 @@ def parse_date(text: str, hints: DescribeHints = DescribeHints(), languages: tup
     (naive -> UTC); None when there is none."""
     if not text or len(text) > 400:
         return None
-    dt = _parse_iso(text) or _parse_common(text)
+    dt = _parse_iso(text) or _parse_common(text, day_first=any(lang != "en" for lang in languages))
     if dt is None:
         m = _DATE_TEXT_RE.search(text)
         if m is None and not _YEAR_RE.search(text):
@@ -271,16 +307,19 @@ def parse_relative_date(text: str, fetched_at: datetime | None) -> datetime | No
 def _date_line(line: str) -> bool:
     """A head line that is a date and little else ("Sunday 06 March 2022 10:58 EST", "Updated: ...")."""
     s = line.strip()
-    if len(s.split()) > 14 or len(s) > 100:
+    # Two labelled dates on one line ("Publié le 3 mars 2022 à 8h15, mis à jour le 4 mars 2022 à 10h00")
+    # run to 15-18 words; what is left after the dates and labels decides below.
+    if len(s.split()) > 18 or len(s) > 120:
         return False
     if not (_ISO_RE.search(s) or _DATE_TEXT_RE.search(s) or _RELATIVE_RE.search(s)):
         return False
     rest = s
-    for rx in (_ISO_RE, _DATE_TEXT_RE, _RELATIVE_RE, _TIME_RE):
+    for rx in (_ISO_RE, _DATE_TEXT_RE, _RELATIVE_RE, _TIME_RE, _READ_TIME_RE):
         rest = rx.sub(" ", rest)
     rest = re.sub(r"[\s|•·,/–—:()-]+", " ", rest).strip()
-    # What is left may only be labels ("Published", "Updated on", "date"), not a sentence.
-    return len(rest.split()) <= 3 and not rest.endswith(".")
+    # What is left may only be labels ("Published", "Updated on", "Publié le … modifié le"), not a sentence.
+    words = [w for w in rest.split() if w.casefold().strip(".") not in _DATE_LABEL_WORDS]
+    return len(words) <= 3 and not rest.endswith(".")
 
 
 # ----------------------------------------------------------------------------- bylines
@@ -297,9 +336,40 @@ _NOT_NAME_WORDS = {
     "minutes", "minute", "hours", "ago", "published", "updated", "posted", "by", "says", "said",
 }
 _BY_RE = re.compile(
-    r"^\s*(?:by|written by|words by|story by|text by|reporting by|von|par|por|di|door|av|af)\s*:?\s+(?P<rest>.+)$",
+    r"^\s*(?:by|written by|words by|story by|text by|reporting by|(?:news\s+)?analysis by|opinion by|commentary by"
+    r"|column by|review by|interview by|von|par|por|di|door|av|af)\s*:?\s+(?P<rest>.+)$",
     re.IGNORECASE,
 )
+# What may follow the names on a byline without a comma: a wire or outlet ("By JANE DOE Associated Press")
+# or a role ("Nadia Rahman Environment correspondent").
+_ROLE_WORDS_TEXT = """
+correspondent correspondents reporter reporters editor editors writer writers columnist contributor
+contributors critic producer analyst journalist photographer staff chief senior deputy
+associate special bureau desk contributing freelance
+"""
+_ROLE_WORDS = frozenset(_ROLE_WORDS_TEXT.split())
+_WIRES = {"associated press": "Associated Press", "the associated press": "Associated Press", "ap": "Associated Press",
+          "reuters": "Reuters", "thomson reuters": "Reuters", "afp": "AFP", "agence france-presse": "AFP",
+          "bloomberg": "Bloomberg", "bloomberg news": "Bloomberg", "dpa": "dpa", "efe": "EFE", "ansa": "ANSA",
+          "pti": "PTI", "ians": "IANS", "ani": "ANI", "upi": "UPI", "kyodo": "Kyodo", "kyodo news": "Kyodo",
+          "xinhua": "Xinhua", "yonhap": "Yonhap", "aap": "AAP", "tass": "TASS", "cnn": "CNN", "bbc": "BBC",
+          "npr": "NPR", "tns": "Tribune News Service", "tribune news service": "Tribune News Service"}
+# News agencies, whose copyright line on a text marks a wire copy (a broadcaster's or paper's own
+# "© 2019 BBC" is its page footer, not syndication).
+_WIRE_AGENCIES = frozenset({"associated press", "the associated press", "ap", "reuters", "thomson reuters", "afp",
+                            "agence france-presse", "bloomberg", "bloomberg news", "dpa", "efe", "ansa", "pti",
+                            "ians", "ani", "upi", "kyodo", "kyodo news", "xinhua", "yonhap", "aap", "tass"})
+# Outlet words a byline credit must carry ("By Jane Doe, Pinewood Times"); institution words such as
+# "University" are affiliations of guest authors, not outlets.
+_MEDIA_WORDS_TEXT = """
+news newspaper times post herald tribune journal gazette courier chronicle telegraph express mail standard
+observer guardian independent sun star globe mirror record review register sentinel bulletin dispatch examiner
+inquirer enquirer monitor ledger echo press media radio tv television broadcasting magazine weekly daily
+wire insider advertiser argus beacon clarion courant eagle gleaner intelligencer mercury messenger pilot spectator
+statesman tidings transcript citizen advocate banner bee blade telegram vindicator whig zeitung nachrichten rundschau
+tagblatt presse diario periódico periodico quotidien corriere gazzetta krant
+"""
+_MEDIA_WORDS = frozenset(_MEDIA_WORDS_TEXT.split())
 _DATED_BY_RE = re.compile(r"^(?P<pre>.*?\d.*?)\s+by\s+(?P<rest>[A-Z].+)$", re.IGNORECASE)
 _NAME_TOKEN_RE = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’.-])*$")
 _SEPARATORS_RE = re.compile(r"\s+[|•·/]\s+|\s+[–—-]\s+|\s*\|\s*")
@@ -328,9 +398,77 @@ def _is_name(text: str) -> bool:
 
 def _clean_names(text: str) -> str:
     names = text.strip().strip(",;:")
-    if names.isupper():
-        names = names.title()
+    # "MARTA KOWALCZYK and DEREK HALLORAN": capitals are the wire's style, not part of the names.
+    words = names.split()
+    connectors = {"and", "&", "und", "et", "y", "e"}
+    if all(w.isupper() or w.lower() in connectors for w in words if any(c.isalpha() for c in w)):
+        names = " ".join(w.title() if w.isupper() and len(w) > 1 and not w.endswith(".") else w for w in words)
     return re.sub(r"\s+", " ", names)
+
+
+def _is_credit_tail(words: Sequence[str], outlets: bool = True) -> bool:
+    """Words after the names that give a role or (with `outlets`) credit an outlet, not more names."""
+    text = " ".join(words).strip(" ,")
+    low = text.casefold()
+    if any(w.casefold().strip(".,") in _ROLE_WORDS for w in words):
+        return True
+    return outlets and (low in _WIRES or any(re.sub(r"[^a-z]", "", w.casefold()) in _MEDIA_WORDS for w in words))
+
+
+def _without_credit_tail(text: str, outlets: bool = True) -> str | None:
+    """'MARTA KOWALCZYK and DEREK HALLORAN Associated Press' -> the names before the credit, if names.
+    Without a "By" (`outlets` False) only a role may follow: "Sioux Falls Argus Leader" is an outlet."""
+    tokens = text.split()
+    # The longest credit first: "Nadia Rahman Environment correspondent" is not "Nadia Rahman Environment".
+    for k in range(min(4, len(tokens) - 2), 0, -1):
+        if _is_credit_tail(tokens[-k:], outlets) and _is_name(" ".join(tokens[:-k])):
+            return " ".join(tokens[:-k])
+    return None
+
+
+def byline_outlet(line: str) -> str | None:
+    """The outlet a byline credits: "By Jane Doe, Pinewood Times", "Carolyn Ashby, The Washington Post",
+    "By JANE DOE Associated Press", "By Jane Doe | Advance Media for NJ.com"; None for a role
+    ("Staff Writer") or an affiliation ("University of Leeds")."""
+    name = parse_byline(line)
+    if not name:
+        return None
+    s = line.strip()
+    by = _BY_RE.match(s)
+    rest = (by.group("rest") if by else s).split(";")[0]
+    for piece in reversed([p.strip(" ,") for p in re.split(r",|\s+[|•·]\s+|\s+[–—-]\s+", rest) if p.strip(" ,")]):
+        if _norm(piece) == _norm(name) or _date_line(piece):
+            continue
+        for_part = re.search(r"\bfor\s+(?P<n>.+)$", piece)
+        if for_part:
+            piece = for_part.group("n")
+        outlet = credited_outlet(piece)
+        if outlet:
+            return outlet
+    tokens = rest.split()
+    names = _without_credit_tail(" ".join(tokens), outlets=by is not None)
+    if names:
+        return credited_outlet(" ".join(tokens[len(names.split()):]))
+    return None
+
+
+def credited_outlet(text: str) -> str | None:
+    """`text` as an outlet a credit names: a wire ("AP", "Reuters", "(TNS)"), a domain ("NJ.com"), or a
+    name with an outlet word ("The Washington Post", "Chicago Tribune"); None for roles and people."""
+    s = text.strip(" ,.()")
+    low = s.casefold()
+    if low in _WIRES:
+        return _WIRES[low]
+    if not s or len(s.split()) > 5 or any(w.casefold().strip(".,") in _ROLE_WORDS for w in s.split()):
+        return None
+    if re.fullmatch(r"[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|co\.uk|news)", s, re.IGNORECASE):
+        return s
+    words = s.split()
+    if not all(w[0].isupper() or w.lower() in {"of", "the", "and", "&", "de", "la"} for w in words):
+        return None
+    if any(re.sub(r"[^a-z]", "", w.casefold()) in _MEDIA_WORDS for w in words) and is_outlet(s):
+        return s
+    return None
 
 
 def parse_byline(line: str) -> str | None:
@@ -348,6 +486,11 @@ def parse_byline(line: str) -> str | None:
     rest = by.group("rest") if by else s
     # "Reporting by Jane Doe; Editing by John Roe": the reporter is the byline, the editor is not.
     rest = rest.split(";")[0]
+    # "By Jane Doe on Jun 2, 2023", "By Jane Doe, March 6, 2022": the date after the names is not a name.
+    when = _DATE_TEXT_RE.search(rest) or _ISO_RE.search(rest)
+    if when and when.start() > 0:
+        rest = re.sub(r"(?:\s+(?:on|at|am|le|el|published|posted|updated|publiziert|veröffentlicht|publié|publicado)"
+                      r"|[\s,|•·–—-])+$", "", rest[: when.start()], flags=re.IGNORECASE) or rest
     parts = [p.strip() for p in _SEPARATORS_RE.split(rest) if p.strip()]
     if not parts:
         return None
@@ -362,6 +505,9 @@ def parse_byline(line: str) -> str | None:
     for cand in candidates:
         if _is_name(cand):
             return _clean_names(cand)
+    names = _without_credit_tail(head, outlets=by is not None)
+    if names:
+        return _clean_names(names)
     if by:
         # "By" is evidence enough for a name in a form the name check does not know (one token,
         # lower-case particles): accept a short capitalised run.
@@ -534,8 +680,20 @@ _SOURCE_LINE_RE = re.compile(r"^\s*(?:source|via|courtesy(?:\s+of)?)\s*:\s*(?P<n
 # permission", "X with permission", "X and is republished".
 _OUTLET_END_RE = re.compile(r"\.\s|\s+(?:under|with|and|for|on|in)\s+(?:a|an|the|permission|is|was|their|its|our)\b",
                             re.IGNORECASE)
-# "WASHINGTON (AP) — ", "LONDON (Reuters) - ", "(CNN) —" at the start of the story.
-_AGENCY_DATELINE_RE = re.compile(r"^[^\n(]{0,60}?\((?P<n>[A-Z][A-Za-z]{1,14}(?: [A-Z][a-z]+)?)\)\s*[—–-]{1,2}\s")
+# "WASHINGTON (AP) — ", "LONDON (Reuters) - ", "(CNN) —", "Hamburg (dpa) - ", "Valencia, 21 sep (EFE).- "
+# at the start of the story; "New Delhi, Aug 4 (PTI) The …" (no dash) only for a known wire's code.
+_AGENCY_DATELINE_RE = re.compile(
+    r"^[^\n(]{0,60}?\((?P<n>[A-Za-z][A-Za-z]{1,14}(?: [A-Z][a-z]+)?)\)(?P<dash>\s*\.?\s*[—–-]{1,2}\s)?")
+_PLACE_RE = re.compile(r"^(?:[A-ZÀ-Ý][\w'.-]*[\s/,]*){1,4}(?:[A-Z][a-z]{2,8}\.?\s+\d{1,2}\s*)?$")
+# The tail of a syndicated copy: a copyright line with a syndicate's distribution note ("©2023 Chicago
+# Tribune. … Distributed by Tribune Content Agency", "Copyright 2024 NPR. To see more, visit …"), or the
+# copyright line of a news agency ("© 2023 The Associated Press. All rights reserved."). "This material
+# may not be published, broadcast, rewritten or redistributed" is no such note: Fox News's own pages
+# carry it too (dedup-dev).
+_COPYRIGHT_NAME_RE = re.compile(
+    r"(?:©|\([Cc]\)|\b[Cc]opyright\b)\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*,?\s*)?(?P<n>[A-Z][^\n.,;]{1,60}?)"
+    r"(?:\s+(?:L\.?P|LLC|Inc|Ltd|GmbH)\.?)?(?=[.,;]|\s*$|\s+(?:all\s+rights|distributed|visit)\b)")
+_SYNDICATION_NOTICE_RE = re.compile(r"\bdistributed\s+by\b|\bto\s+see\s+more,?\s+visit\b", re.IGNORECASE)
 
 
 def _clean_outlet(name: str) -> str | None:
@@ -567,10 +725,23 @@ def original_publisher_of(texts: Sequence[str], body_start: str) -> str | None:
         if m and m.group("n")[0].isupper() and (name := _clean_outlet(m.group("n"))) and is_outlet(name) \
                 and has_org_word(name):
             return name
+    for text in texts:
+        m = _COPYRIGHT_NAME_RE.search(text)
+        if m and (wire := m.group("n").strip().casefold()) and (
+                wire in _WIRE_AGENCIES or _SYNDICATION_NOTICE_RE.search(text)):
+            name = _WIRES.get(wire) or _clean_outlet(m.group("n"))
+            if name and is_outlet(name):
+                return name
     m = _AGENCY_DATELINE_RE.match(body_start)
     if m:
         code = m.group("n")
-        return _AGENCIES.get(code.lower(), code)
+        if m.group("dash") and code[0].isupper():
+            return _AGENCIES.get(code.lower(), code)
+        # "Hamburg (dpa) -", "New Delhi, Aug 4 (PTI) The …": a known wire after a place (capitalised
+        # words, maybe a short date), not "She said the (AP) style guide".
+        place = body_start[: m.start("n") - 1]
+        if code.casefold() in _WIRE_AGENCIES and _PLACE_RE.match(place):
+            return _WIRES[code.casefold()]
     return None
 
 
@@ -600,7 +771,8 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     taken: list[tuple[_Line, Removal]] = []
     title, subtitle, idx = _head_title(lines, head, hints, config, taken)
     date_texts: list[str] = [r.text for r in removals if r.category == DATELINE]
-    byline = _head_byline(head, idx, hints, taken, date_texts)
+    credits: list[str | None] = []
+    byline = _head_byline(head, idx, hints, taken, date_texts, credits)
     if byline is None:  # bylines the cleaner took out (category "byline") count too
         byline = next((name for r in removals if r.category == BYLINE and (name := parse_byline(r.text))), None)
     if byline is None:  # "Reporting by Jane Doe; Editing by John Roe" is removed as a credit line
@@ -610,7 +782,8 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     languages = ("en",) if language in (None, "en") else ("en", language)
     published_at = _published_at(hints, date_texts, languages, config)
     publisher = _publisher(removals, hints, lines)
-    original = _original_publisher(removals, lines, taken, publisher)
+    original = _original_publisher(removals, lines, taken, publisher, credits,
+                                   own_publisher=bool(hints.publisher or hints.sitename or hints.url))
     new_body = _cut(body, [t[0] for t in taken])
     metadata = Metadata(title=title, subtitle=subtitle, byline=byline, published_at=published_at,
                         publisher=publisher, original_publisher=original, language=language)
@@ -632,7 +805,7 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
             taken.append((first, Removal(TITLE, "hint_title", first.text, first.start)))
             idx = 1
     elif len(lines) > 1 and _headline_like(first.text, config.title_max_words, config.min_title_words):
-        title = first.text.strip()
+        title = _without_site_suffix(first.text.strip())
         taken.append((first, Removal(TITLE, "head_title", first.text, first.start)))
         idx = 1
         if len(lines) > 2 and idx < len(head):
@@ -644,12 +817,42 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
     return title, subtitle, idx
 
 
+_SITE_SUFFIX_RE = re.compile(r"^(?P<head>.+?)\s+(?:[|–—-]|::)\s+(?P<site>[^|–—]+?)\s*$")
+
+
+def site_suffix(title: str) -> str | None:
+    """The site name a page title ends with ("… - Harborview Daily News", "… | BBC News", "… — Gadget
+    Ledger", "… | NJ.com"), when what precedes it is still a headline of three words or more."""
+    m = _SITE_SUFFIX_RE.match(title)
+    if not m or len(m.group("head").split()) < 3:
+        return None
+    site = m.group("site").strip()
+    if len(site.split()) > 5 or (any(c.isdigit() for c in site) and "." not in site):
+        return None
+    outlet = credited_outlet(site)
+    return site if outlet else None
+
+
+def _without_site_suffix(title: str) -> str:
+    """The headline without a trailing site name, and then without the section trail before it
+    ("… | Editorial | Opinion | The Guardian", "… | World | News | Express.co.uk")."""
+    site = site_suffix(title)
+    if not site:
+        return title
+    title = title[: title.rindex(site)].rstrip(" |–—-:")
+    while (m := re.match(r"^(?P<head>.+?)\s+\|\s+(?P<section>[A-Z][\w&]*(?: [A-Z&][\w&]*)?)$", title)) \
+            and len(m.group("head").split()) >= 3:
+        title = m.group("head")
+    return title
+
+
 def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: list[tuple[_Line, Removal]],
-                 date_texts: list[str]) -> str | None:
+                 date_texts: list[str], credits: list[str | None] | None = None) -> str | None:
     """Byline and date lines just below the headline (up to four lines; stop at the first story line).
     Lines taken are appended to `taken`, texts that may hold a date to `date_texts`."""
     byline = (hints.author or "").strip() or None
     looked = 0
+    by_seen = False
     while idx < len(head) and looked < 4:
         line = head[idx]
         name = parse_byline(line.text)
@@ -657,6 +860,16 @@ def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: l
             byline = byline or name
             taken.append((line, Removal(BYLINE, "head_byline", line.text, line.start)))
             date_texts.append(line.text)  # "By Jane Doe | March 6, 2022"
+            if credits is not None:
+                credits.append(byline_outlet(line.text))
+            by_seen = by_seen or bool(_BY_RE.match(line.text.strip()))
+        elif byline is not None and credits is not None and len(line.text.split()) <= 5 and by_seen \
+                and (outlet := credited_outlet(line.text)):
+            # "By Evelyn Marsh / Chicago Tribune / (TNS)": the outlet on its own line under a "By" line.
+            # (Without "By" - "Lisa Kaczke / Sioux Falls Argus Leader" - it is how chains' own sites
+            # print the byline: the site, not a source.)
+            credits.append(outlet)
+            taken.append((line, Removal(BYLINE, "head_byline_outlet", line.text, line.start)))
         elif _date_line(line.text):
             taken.append((line, Removal(DATELINE, "head_date", line.text, line.start)))
             date_texts.append(line.text)
@@ -671,7 +884,10 @@ def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[
                   config: DescribeConfig) -> datetime | None:
     """The container's date, else the first date line that parses (revisions last), else a relative one."""
     published_at = parse_date(hints.published_at, hints, languages, config) if hints.published_at else None
-    # A line that says "updated"/"modified" dates a revision: read the others first.
+    # A line that says "updated"/"modified" dates a revision: read the others first. One line may hold
+    # both ("Updated: Jun. 03, 2023 | Published: Jun. 01, 2023", "Publié le …, modifié le …"), so each
+    # line is cut before every label and the pieces are ordered.
+    date_texts = [piece for text in date_texts for piece in _label_pieces(text)]
     date_texts.sort(key=lambda t: bool(_REVISION_RE.search(t)))
     for text in date_texts:
         if published_at is not None:
@@ -683,6 +899,18 @@ def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[
             if published_at is not None:
                 break
     return published_at
+
+
+_DATE_LABEL_START_RE = re.compile(
+    r"(?<=\S)\s*(?=[|•·,;]?\s*\b(?:published|updated|posted|last\s+updated|modified|first\s+published"
+    r"|veröffentlicht|aktualisiert|publié|modifié|mis à jour|publicado|actualizado)\b)",
+    re.IGNORECASE,
+)
+
+
+def _label_pieces(text: str) -> list[str]:
+    """A date line cut before each of its labels: the publication and revision dates apart."""
+    return [p for p in _DATE_LABEL_START_RE.split(text) if re.search(r"\w", p)] or [text]
 
 
 def _publisher(removals: Sequence[Removal], hints: DescribeHints, lines: Sequence[_Line]) -> str | None:
@@ -699,15 +927,26 @@ def _publisher(removals: Sequence[Removal], hints: DescribeHints, lines: Sequenc
 
 
 def _original_publisher(removals: Sequence[Removal], lines: Sequence[_Line], taken: list[tuple[_Line, Removal]],
-                        publisher: str | None) -> str | None:
+                        publisher: str | None, credits: Sequence[str | None] = (),
+                        own_publisher: bool = False) -> str | None:
     """The original publisher a syndicated copy names (never the publisher itself)."""
     syndication_texts = [r.text for r in removals if r.category == "syndication"]
     syndication_texts += [line.text for line in lines[-3:]]
+    # A syndication line the cleaner filed under another category (a newsletter or copyright line
+    # that also names the original: "This story was originally published by Grist. Subscribe …").
+    syndication_texts += [r.text for r in removals if r.category not in {"syndication", TITLE, SUBTITLE, BYLINE}]
     # "Source: X" lines are credits to the cleaner; original_publisher_of only takes an outlet from them.
     syndication_texts += [r.text for r in removals if r.category == "credit" and _SOURCE_LINE_RE.match(r.text)]
     kept_start = next((ln.text for ln in lines if ln not in {t[0] for t in taken}), "")
     original = original_publisher_of(syndication_texts, kept_start)
-    if original and publisher and _squash(original) == _squash(publisher):
+    if original is None:
+        # The outlet a byline credits ("By Jane Doe, Pinewood Times", "Carolyn Ashby, The Washington
+        # Post", a "Chicago Tribune" / "AFP" line under the names).
+        original = next((credit for credit in credits if credit), None)
+    if original and publisher and own_publisher and _squash(original) == _squash(publisher):
+        # The site's own name (from the container: URL, site name) is no syndication source. A publisher
+        # read only from the text's own copyright line is no evidence against one: a syndicated copy
+        # carries the source's copyright ("© 2023 The Associated Press …", "(c) 2023, The Washington Post").
         original = None
     return original
 
