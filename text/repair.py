@@ -35,6 +35,7 @@ Measure: bench/repair_eval.py (corrupted AEB ground-truth bodies; figures in its
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -367,7 +368,175 @@ _LOST_AFTER_LEAD_RE = re.compile("([\u00c2-\u00df])\ufffd")
 _UNDEFINED_CP1252 = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 
 
+# The same loss inside three- and four-byte sequences (Hangul, CJK, emoji, "\u2060"): the lead byte
+# says how many continuation bytes follow; a U+FFFD among them, or (when the strict decoder dropped it)
+# one too few before the next lead or a plain character, is a lost byte. Each of the five undefined
+# bytes gives a different character; the one a reader is likeliest to have written wins: a character
+# of the neighbours' script weighted by its frequency in wordfreq's word list of that script's
+# language, the format characters text carries (variation selector 16, word joiner; the zero-width
+# joiner only between emoji), then letters before marks, punctuation and symbols.
+_LEAD_CONTS = {**{b: 1 for b in range(0xC2, 0xE0)}, **{b: 2 for b in range(0xE0, 0xF0)},
+               **{b: 3 for b in range(0xF0, 0xF5)}}
+_CP_BYTE = {bytes([b]).decode("sloppy-windows-1252"): b for b in range(0x80, 0x100)}
+_CP_BYTE.update({bytes([b]).decode("latin-1"): b for b in range(0x80, 0xA0)})  # C1 controls kept by WHATWG
+_SCRIPT_LANGUAGE = {"HANGUL": "ko", "CJK": "zh", "HIRAGANA": "ja", "KATAKANA": "ja", "CYRILLIC": "ru",
+                    "GREEK": "el", "ARABIC": "ar", "HEBREW": "he", "THAI": "th", "DEVANAGARI": "hi"}
+_FORMAT_PRIOR = {"\ufe0f": 3.0, "\u2060": 2.0, "\u201d": 3.0, "\u2019": 3.0, "\u201c": 3.0}
+
+
+@lru_cache(maxsize=8)
+def _char_prior(lang: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Character and in-word character-pair frequencies of a language, from wordfreq's word list
+    (empty without wordfreq)."""
+    try:
+        from wordfreq import get_frequency_dict
+    except ImportError:
+        return {}, {}
+    chars: Counter[str] = Counter()
+    pairs: Counter[str] = Counter()
+    for word, freq in get_frequency_dict(lang).items():
+        for k, ch in enumerate(word):
+            chars[ch] += freq
+            if k:
+                pairs[word[k - 1 : k + 1]] += freq
+    return dict(chars), dict(pairs)
+
+
+def _is_emoji(ch: str) -> bool:
+    return ch == "\ufe0f" or (unicodedata.category(ch) == "So" and ord(ch) >= 0x2190)
+
+
+def _char_score(ch: str, before: str, after: str) -> float:
+    """How likely a reader wrote `ch` between `before` and `after` (higher is likelier; < 0: never)."""
+    cat = unicodedata.category(ch)
+    if cat in {"Cn", "Co", "Cs", "Cc"}:
+        return -1.0
+    if ch == "\u200d":
+        return 4.0 if before and _is_emoji(before) else 0.2
+    if ch in _FORMAT_PRIOR:
+        return _FORMAT_PRIOR[ch]
+    name = unicodedata.name(ch, "")
+    lang = next((code for script, code in _SCRIPT_LANGUAGE.items() if name.startswith(script)), None)
+    if lang:
+        # A character of a script: its frequency and that of the pairs it makes with its neighbours
+        # (log scale, mapped into 1..2 so that it beats any symbol).
+        chars, pairs = _char_prior(lang)
+        logp = (math.log10(chars.get(ch, 0.0) + 1e-7) + math.log10(pairs.get(before + ch, 0.0) + 1e-8)
+                + math.log10(pairs.get(ch + after, 0.0) + 1e-8))
+        return 1.0 + max(0.0, min(1.0, (logp + 23.0) / 23.0))
+    return {"L": 0.8, "M": 0.1, "N": 0.5, "P": 0.3, "S": 0.25, "Z": 0.2}.get(cat[0], 0.1)
+
+
+def _decode_candidates(lead: int, conts: list[int | None]) -> list[tuple[str, list[int]]]:
+    """Every way to fill the lost bytes (None) with an undefined byte: (character, the bytes)."""
+    out: list[tuple[str, list[int]]] = []
+    fills: list[list[int]] = [[]]
+    for b in conts:
+        fills = [[*f, c] for f in fills for c in ((b,) if b is not None else _UNDEFINED_CP1252)]
+    for fill in fills:
+        try:
+            ch = bytes([lead, *fill]).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if len(ch) == 1:
+            out.append((ch, fill))
+    return out
+
+
+# A whole three- or four-byte UTF-8 sequence read as cp1252 ("ì—˜", "ðŸŒˆ", "â€œ"): mojibake evidence.
+_LONG_SEQ_RE = re.compile(f"[\u00e0-\u00ef]{_CONT_CLASS}{{2}}|[\u00f0-\u00f4]{_CONT_CLASS}{{3}}")
+
+
+def _decodes(mojibake: str) -> bool:
+    try:
+        raw = bytes(_CP_BYTE[c] for c in mojibake)
+        return len(raw.decode("utf-8")) == 1
+    except (KeyError, UnicodeDecodeError):
+        return False
+
+
+@dataclass
+class _Seg:
+    raw: str  # the characters of the line this segment covers
+    char: str  # what it reads as (a decoded sequence, or the character itself); "" when unknown
+    options: list[tuple[str, list[int | None], list[int]]]  # a sequence with a lost byte: (char, shape, fill)
+
+
+def _restore_lost_in_long_sequences(line: str, dropped_ok: bool) -> str:
+    """One line's three- and four-byte sequences with a lost byte put back as its C1 control.
+    `dropped_ok`: the text is mojibake elsewhere, so a sequence one byte short counts as a loss."""
+    segs: list[_Seg] = []
+    i = 0
+    while i < len(line):
+        lead = _CP_BYTE.get(line[i])
+        need = _LEAD_CONTS.get(lead or 0, 0)
+        j, conts = i + 1, []
+        while need and j < len(line) and len(conts) < need:
+            b = _CP_BYTE.get(line[j])
+            if line[j] == "\ufffd":
+                conts.append(None)
+            elif b is not None and 0x80 <= b < 0xC0:
+                conts.append(b)
+            else:
+                break
+            j += 1
+        shapes: list[list[int | None]] = []
+        if need >= 2 and len(conts) == need and None in conts and conts.count(None) <= 2:
+            shapes = [conts]
+        elif need >= 2 and len(conts) == need - 1 and None not in conts and dropped_ok:
+            shapes = [[*conts[:k], None, *conts[k:]] for k in range(need)]
+        options = [(ch, shape, fill) for shape in shapes for ch, fill in _decode_candidates(lead or 0, shape)]
+        if options:
+            segs.append(_Seg(line[i:j], "", options))
+            i = j
+        elif need and len(conts) == need and None not in conts:
+            try:
+                char = bytes([lead or 0, *[c for c in conts if c is not None]]).decode("utf-8")
+            except UnicodeDecodeError:
+                char = ""
+            segs.append(_Seg(line[i:j], char, []))
+            i = j
+        else:
+            segs.append(_Seg(line[i], line[i], []))
+            i += 1
+    if not any(seg.options for seg in segs):
+        return line
+    # Two passes: each loss first by itself and its decoded neighbours, then again with the neighbours'
+    # own best guesses (two losses side by side in "공감").
+    for _ in range(2):
+        for k, seg in enumerate(segs):
+            if not seg.options:
+                continue
+            before = segs[k - 1].char if k else ""
+            after = segs[k + 1].char if k + 1 < len(segs) else ""
+            scored = [(_char_score(ch, before, after), ch) for ch, _, _ in seg.options]
+            best_score, best_char = max(scored, key=lambda t: t[0])
+            seg.char = best_char if best_score >= 0 else ""
+    out: list[str] = []
+    for seg in segs:
+        choice = next((o for o in seg.options if o[0] == seg.char), None) if seg.options and seg.char else None
+        if choice is None:
+            out.append(seg.raw)
+            continue
+        _, shape, fill = choice
+        known = iter(c for c in seg.raw[1:] if c != "\ufffd")
+        out.append(seg.raw[0])
+        for slot, byte in zip(shape, fill, strict=True):
+            # The C1 control a browser would have kept; ftfy then decodes the sequence with the line.
+            out.append(bytes([byte]).decode("latin-1") if slot is None else next(known))
+    return "".join(out)
+
+
 def _restore_lost_bytes(text: str) -> str:
+    if "\ufffd" in text or _LONG_SEQ_RE.search(text):
+        # A document is decoded by one decoder: two sure mojibake sequences anywhere in it make a
+        # sequence one byte short a loss, not a rare letter pair.
+        dropped_ok = sum(1 for m in _LONG_SEQ_RE.finditer(text) if _decodes(m.group(0))) >= 2
+        lines = text.split("\n")
+        for n, line in enumerate(lines):
+            if ("\ufffd" in line or dropped_ok) and any(0xE0 <= _CP_BYTE.get(c, 0) < 0xF5 for c in line):
+                lines[n] = _restore_lost_in_long_sequences(line, dropped_ok)
+        text = "\n".join(lines)
     if "\u00e2\u20ac" in text:
         # Counted as mojibake when ftfy decodes the line (the restored byte alone is not a repair).
         text = _LOST_AFTER_E280_RE.sub("\u00e2\u20ac\x9d", text)
@@ -406,7 +575,7 @@ def _repair_characters(text: str, config: RepairConfig, counts: Counter[str]) ->
     if config.normalize_line_endings and ("\r" in text or "\u2028" in text or "\u2029" in text):
         text, n = _LINE_BREAK_RE.subn("\n", text)
         counts[LINE_ENDING] += n
-    if config.fix_encoding and ("\u00e2\u20ac" in text or "\ufffd" in text):
+    if config.fix_encoding and ("\u00e2\u20ac" in text or "\ufffd" in text or _LONG_SEQ_RE.search(text)):
         text = _restore_lost_bytes(text)
     # ftfy before removing invisible characters: a soft hyphen or NBSP can be half of a mojibake pair
     # ("Ã\u00ad" is "í", "Â\u00a0" is an NBSP). A ZWSP inserted *inside* a mojibake sequence is

@@ -312,3 +312,28 @@ def test_issue15_kinds_tuned_and_heldout_restore_a_story() -> None:
         for seed in range(3):
             broken = step(STORY, random.Random(f"{name}:{seed}"))
             assert ws_norm(repair_text(broken).text) == ws_norm(STORY), (name, seed, broken)
+
+
+# ----------------------------------------------------------------------------- issue 15: lost bytes in long sequences
+@pytest.mark.parametrize("mode", ["replace", "ignore"])
+@pytest.mark.parametrize("text", [
+    "Anderson \U0001f469\u200d\U0001f4bb and “quotes” here, “twice” in one line.",  # ZWJ between emoji, ” elsewhere
+    "中国的经济增长在第三季度放缓。",  # CJK: 0x8F/0x90/0x9D inside three-byte sequences
+])
+def test_bytes_a_strict_cp1252_decoder_lost_inside_long_sequences_come_back(text: str, mode: str) -> None:
+    broken = text.encode("utf-8").decode("cp1252", errors=mode)
+    assert broken != text
+    assert repair_text(broken).text == text
+
+
+def test_a_lost_byte_is_put_back_as_the_likeliest_character() -> None:
+    from newsetl.text.repair import _char_score
+
+    assert _char_score("\u200d", "\U0001f469", "\U0001f4bb") > _char_score("\u201d", "\U0001f469", "\U0001f4bb")
+    assert _char_score("\u201d", "d", " ") > _char_score("\u200d", "d", " ")  # no emoji: a closing quote
+    assert _char_score("\ufe0f", "\u2b07", "") > _char_score("\ufe10", "\u2b07", "")  # VS16, not a vertical comma
+
+
+@pytest.mark.parametrize("text", ["Così\u00b4 fan tutte", "pâté à la crème — “très” bien", "그건 이 사안을 두고"])
+def test_lone_lead_letters_are_no_lost_bytes_in_clean_text(text: str) -> None:
+    assert repair_text(text).text == text

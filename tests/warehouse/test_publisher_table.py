@@ -79,3 +79,26 @@ def test_domain_abbreviations() -> None:
     assert abbreviates("bbc", "BBC News")
     assert not abbreviates("cbsnews", "CBS Interactive")
     assert not abbreviates("newsnow", "The Harbour Courier")
+
+
+def test_samples_ingested_hold_one_name_per_outlet(prefect_harness: None, samples: Path, tmp_path: Path) -> None:
+    """Issue 15 acceptance: after a real ingest of the bundled samples, no two publisher names in
+    `articles` (or in the `publishers` table) are one outlet after case, "The", legal-suffix and
+    possessive folding, and no person or platform is taken for an outlet."""
+    from newsetl.flows.ingest import ingest
+    from newsetl.text.publishers import is_outlet, outlet_key
+
+    db = tmp_path / "news.duckdb"
+    ingest(sources=[str(samples)], db=str(db))
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [r[0] for r in con.execute("SELECT DISTINCT publisher FROM articles WHERE publisher IS NOT NULL")
+                 .fetchall()]
+        canon = [r[0] for r in con.execute("SELECT name FROM publishers").fetchall()]
+        raw = con.execute("SELECT count(DISTINCT publisher_raw) FROM articles").fetchall()[0][0]
+    assert len(names) >= 3 and raw >= len(names)  # the samples name several outlets, in several spellings
+    for group in (names, canon):
+        keys = [outlet_key(n) for n in group]
+        assert len(keys) == len(set(keys)), sorted(group)
+        assert all(is_outlet(n) for n in group), sorted(group)
+    # The samples spell these two outlets with and without "The".
+    assert {outlet_key("The Valley Gazette"), outlet_key("The Meridian Post")} <= {outlet_key(n) for n in names}
