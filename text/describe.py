@@ -417,7 +417,7 @@ def _is_credit_tail(words: Sequence[str], outlets: bool = True) -> bool:
 
 def _without_credit_tail(text: str, outlets: bool = True) -> str | None:
     """'MARTA KOWALCZYK and DEREK HALLORAN Associated Press' -> the names before the credit, if names.
-    Without a "By" (`outlets` False) only a role may follow: "Sioux Falls Argus Leader" is an outlet."""
+    Without a "By" (`outlets` False) only a role may follow: "Lake County Star Tribune" is an outlet."""
     tokens = text.split()
     # The longest credit first: "Nadia Rahman Environment correspondent" is not "Nadia Rahman Environment".
     for k in range(min(4, len(tokens) - 2), 0, -1):
@@ -689,7 +689,7 @@ _PLACE_RE = re.compile(r"^(?:[A-ZÀ-Ý][\w'.-]*[\s/,]*){1,4}(?:[A-Z][a-z]{2,8}\.
 # Tribune. … Distributed by Tribune Content Agency", "Copyright 2024 NPR. To see more, visit …"), or the
 # copyright line of a news agency ("© 2023 The Associated Press. All rights reserved."). "This material
 # may not be published, broadcast, rewritten or redistributed" is no such note: Fox News's own pages
-# carry it too (dedup-dev).
+# carry it too.
 _COPYRIGHT_NAME_RE = re.compile(
     r"(?:©|\([Cc]\)|\b[Cc]opyright\b)\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*,?\s*)?(?P<n>[A-Z][^\n.,;]{1,60}?)"
     r"(?:\s+(?:L\.?P|LLC|Inc|Ltd|GmbH)\.?)?(?=[.,;]|\s*$|\s+(?:all\s+rights|distributed|visit)\b)")
@@ -866,7 +866,7 @@ def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: l
         elif byline is not None and credits is not None and len(line.text.split()) <= 5 and by_seen \
                 and (outlet := credited_outlet(line.text)):
             # "By Evelyn Marsh / Chicago Tribune / (TNS)": the outlet on its own line under a "By" line.
-            # (Without "By" - "Lisa Kaczke / Sioux Falls Argus Leader" - it is how chains' own sites
+            # (Without "By" - "Jane Doe / Lake County Star Tribune" - it is how chains' own sites
             # print the byline: the site, not a source.)
             credits.append(outlet)
             taken.append((line, Removal(BYLINE, "head_byline_outlet", line.text, line.start)))
