@@ -45,10 +45,11 @@ from newsetl.text.lines import (
     Line,
     at_boundary,
     is_story_line,
-    is_title,
+    is_title_core,
     line_core,
     norm_title,
     normalize_line,
+    title_bound,
 )
 from newsetl.text.rules import LEARNED, CleanSettings, Rule, RulesError, Ruleset, load_rules
 from newsetl.text.structure import (
@@ -221,10 +222,13 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
     # same lines. The word-chars table keeps "\n" and maps only ASCII, so it has them too.
     words = folded.translate(_ASCII_NON_WORD).split("\n")
     folded_lines = folded.split("\n") if not folded.isascii() else words
+    bound = title_bound(title_keys)
     for i in nonblank:
         ln = lines[i]
         s = ln.text
-        if (protect is not None and protect.search(s)) or (title_keys and is_title(s, title_keys)):
+        core = line_core(s)
+        if (protect is not None and protect.search(s)) or (
+                title_keys and is_title_core(core, title_keys, bound)):
             ln.protected = True
             continue
         # The line's \w+ tokens: on ASCII, \w is [A-Za-z0-9_] and str.split over the line with every
@@ -250,7 +254,6 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
             cand &= not_body
         if not cand:
             continue
-        core = line_core(s)
         if cand & always_full_bits and always_full is not None and always_full.fullmatch(core) is None:
             cand &= ~always_full_bits
         while cand:

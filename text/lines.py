@@ -103,7 +103,22 @@ def at_boundary(line: str, start: int, end: int) -> bool:
     return ok_start and ok_end
 
 def is_title(line: str, title_keys: Sequence[str]) -> bool:
-    n = norm_title(line_core(line))
+    return is_title_core(line_core(line), title_keys, title_bound(title_keys))
+
+
+def title_bound(title_keys: Sequence[str]) -> float:
+    """The longest normalized line `is_title` can accept for these keys (equal to, inside, or at most
+    1.5 times plus 10 as long as one of them)."""
+    return max((max(len(t), 1.5 * len(t) + 10) for t in title_keys), default=-1.0)
+
+
+def is_title_core(core: str, title_keys: Sequence[str], bound: float) -> bool:
+    """`is_title` of a line whose `line_core` is `core`; `bound` is `title_bound(title_keys)`."""
+    if core.isascii() and core.isprintable() and len(core) - core.count(" ") > bound:
+        # Printable ASCII: normalizing keeps every character but the spaces, so the key is at least this
+        # long and cannot be a title; most story lines end here without being normalized.
+        return False
+    n = norm_title(core)
     if len(n) <= 3:
         return False
     for t in title_keys:
@@ -139,7 +154,7 @@ def is_title_case(line: str) -> bool:
     return bool(big) and caps >= 0.8 * len(big)
 
 # ------------------------------------------------------------------------------------------- clean
-@dataclass
+@dataclass(slots=True)  # one per input line: slots make them cheaper to build and to read
 class Line:
     text: str
     start: int  # offset of the line in the input
