@@ -23,9 +23,13 @@ Precision guards (a sentence of the story must never be lost to a rule):
 - span rules cut only at boundaries (line start/end, sentence punctuation, brackets, separators), so
   "…the difference.Russia is…" keeps "Russia is…" and a pattern inside a sentence does not chop it.
 
-Cost: each line is tokenized once; a keyword index (token -> rules) selects the few rules worth trying,
-so cleaning time grows with the number of lines and the number of *matching candidates*, not with
-rules x lines (`bench/bench_clean.py` measures it).
+Cost: each line is tokenized once; a keyword index (token -> rules, as bit masks in `rules.RuleIndex`)
+selects the few rules worth trying, integer masks drop those whose word limit or scope rules them out,
+and the "*" rules are tried as one merged pattern, so cleaning time grows with the number of lines and
+the number of *matching candidates*, not with rules x lines (`bench/bench_clean.py` measures it). The
+output is that of trying every candidate rule one by one (`tests/text/test_clean_fast.py` holds that
+reference loop; `bench/clean_equivalence.py` compares with an earlier revision on the eval texts).
+`clean_batch` cleans many texts in one call, for the pipeline's batches.
 
 The rules file format is described in `rules.py`; the structural passes live in `structure.py`.
 """

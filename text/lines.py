@@ -31,10 +31,6 @@ _VERBS = (
 
 _VERBISH = frozenset(_VERBS.split())
 
-# An ASCII word (a run of non-space) starting with a lowercase letter, or with one other non-alphanumeric
-# character and then a lowercase letter: is_story_line's "starts lowercase" test, for ASCII lines.
-_LOWER_START = re.compile(r"(?<!\S)(?:[a-z]|[^\sA-Za-z0-9][a-z])")
-
 _BOUNDARY_BEFORE = set(".!?…:;|/·•–—-)]}\"”’»")
 
 _OPENERS = set("([{|")
@@ -58,21 +54,32 @@ def norm_title(text: str) -> str:
         s = s.translate(_QUOTES)
     return " ".join(s.casefold().split())
 
+def _ends_like_sentence(s: str) -> bool:
+    """`_SENTENCE_END.search(s)` for a stripped `s`, without the regex engine trying every position:
+    the last character is a closing quote, or the last one before a run of closing quotes and
+    brackets is sentence punctuation."""
+    if not s:
+        return False
+    if s[-1] in _CLOSE_QUOTES:
+        return True
+    rest = s.rstrip(_CLOSERS)
+    return bool(rest) and rest[-1] in ".!?…"
+
+
+_CLOSE_QUOTES = "\"”’»"
+_CLOSERS = "\"'”’»)]"
+
+
 def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> bool:
     """Does this line read as a sentence of the story: long, ends like a sentence (. ! ? … or a closing
     quote), and verb-bearing? The verb test is cheap: a common English verb/auxiliary or -ed/-ing form,
     or, for any language, mostly lowercase words (prose), which a list of names or link titles is not."""
     s = line.strip()
     words = s.split()
-    if len(words) < min_words or not _SENTENCE_END.search(s):
+    if len(words) < min_words or not _ends_like_sentence(s):
         return False
     # First letter of each word, past one leading quote or bracket; a cheap, script-agnostic case test.
-    if s.isascii():
-        # The same count by one regex call (for ASCII, islower is [a-z], isalnum [A-Za-z0-9], and
-        # split() and \s agree on what a space is).
-        lower = len(_LOWER_START.findall(s))
-    else:
-        lower = sum(1 for w in words if w[0].islower() or (not w[0].isalnum() and w[1:2].islower()))
+    lower = sum(1 for w in words if w[0].islower() or (not w[0].isalnum() and w[1:2].islower()))
     if lower * 2 >= len(words):
         return True
     if not any(c.islower() or c.isupper() for c in s):
