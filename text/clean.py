@@ -23,9 +23,13 @@ Precision guards (a sentence of the story must never be lost to a rule):
 - span rules cut only at boundaries (line start/end, sentence punctuation, brackets, separators), so
   "…the difference.Russia is…" keeps "Russia is…" and a pattern inside a sentence does not chop it.
 
-Cost: each line is tokenized once; a keyword index (token -> rules) selects the few rules worth trying,
-so cleaning time grows with the number of lines and the number of *matching candidates*, not with
-rules x lines (`bench/bench_clean.py` measures it).
+Cost: each line is tokenized once; a keyword index (token -> rules, as bit masks in `rules.RuleIndex`)
+selects the few rules worth trying, integer masks drop those whose word limit or scope rules them out,
+and the "*" rules are tried as one merged pattern, so cleaning time grows with the number of lines and
+the number of *matching candidates*, not with rules x lines (`bench/bench_clean.py` measures it). The
+output is that of trying every candidate rule one by one (`tests/text/test_clean_fast.py` holds that
+reference loop; `bench/clean_equivalence.py` compares with an earlier revision on the eval texts).
+`clean_batch` cleans many texts in one call, for the pipeline's batches.
 
 The rules file format is described in `rules.py`; the structural passes live in `structure.py`.
 """
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
 from newsetl.schemas.records import CleanResult, Removal
 from newsetl.text.linemodel import GUARD, MODEL_CATEGORY, LineModel, eligible_rows
@@ -44,10 +49,11 @@ from newsetl.text.lines import (
     Line,
     at_boundary,
     is_story_line,
-    is_title,
+    is_title_core,
     line_core,
     norm_title,
     normalize_line,
+    title_bound,
 )
 from newsetl.text.rules import LEARNED, CleanSettings, Rule, RulesError, Ruleset, load_rules
 from newsetl.text.structure import (
@@ -58,25 +64,58 @@ from newsetl.text.structure import (
     trailing_lists,
 )
 
-__all__ = ["CleanResult", "RulesError", "Ruleset", "clean_text", "is_story_line", "load_rules", "normalize_line"]
+__all__ = ["CleanResult", "RulesError", "Ruleset", "clean_batch", "clean_text", "is_story_line", "load_rules",
+           "normalize_line"]
 
 
 def clean_text(text: str, rules: Ruleset, *, titles: Sequence[str] = (),
                learned: AbstractSet[str] = frozenset(), model: LineModel | None = None) -> CleanResult:
-    """Remove boilerplate from `text` (already repaired; lines separated by "\\n").
+    """Remove boilerplate from `text` (already repaired; lines separated by "\n").
 
-    Returns the kept lines joined with "\\n" (no leading/trailing blank lines, no runs of blank lines)
+    Returns the kept lines joined with "\n" (no leading/trailing blank lines, no runs of blank lines)
     and one Removal per removed line or span, in text order, with its category, rule id, verbatim text
     and character offset in `text`. With `model`, the learned line classifier runs last, on the lines
     the rules and passes kept (never on protected or headline lines).
     """
+    lines, nonblank = _rule_passes(text, rules, titles, learned)
+    if model is not None and nonblank:
+        _apply_model(lines, nonblank, model, rules.settings)
+    return assemble(lines)
+
+
+def clean_batch(texts: Sequence[str], rules: Ruleset, *, titles: Sequence[Sequence[str]] | None = None,
+                learned: Sequence[AbstractSet[str]] | None = None,
+                model: LineModel | None = None) -> list[CleanResult]:
+    """`clean_text` over many texts: result k is `clean_text(texts[k], rules, titles=titles[k],
+    learned=learned[k], model=model)`, byte for byte.
+
+    The rule passes run text by text; the model then scores the kept lines of the whole batch in one
+    call (`_score_batch`), so that per-call costs of the model are paid once per batch."""
+    n = len(texts)
+    if (titles is not None and len(titles) != n) or (learned is not None and len(learned) != n):
+        raise ValueError("clean_batch: titles and learned must have one entry per text")
+    passes = [_rule_passes(text, rules, titles[k] if titles is not None else (),
+                           learned[k] if learned is not None else frozenset()) for k, text in enumerate(texts)]
+    if model is not None:
+        st = rules.settings
+        jobs = [job for lines, nonblank in passes if nonblank
+                for job in (_model_job(lines, nonblank, model, st),) if job is not None]
+        for job, p in zip(jobs, _score_batch(model, jobs), strict=True):
+            _take_model_rows(job, p, model)
+    return [assemble(lines) for lines, _ in passes]
+
+
+def _rule_passes(text: str, rules: Ruleset, titles: Sequence[str],
+                 learned: AbstractSet[str]) -> tuple[list[Line], list[int]]:
+    """Everything before the model: the pattern rules, learned keys and the structural passes.
+    Returns the lines with their decisions and the indexes of the non-blank ones (empty: none)."""
     st = rules.settings
     lines = split_lines(text)
     nonblank = [i for i, ln in enumerate(lines) if ln.text.strip()]
     if not nonblank:
-        return CleanResult(body="", removals=())
+        return lines, nonblank
     title_keys = [t for t in (norm_title(x) for x in titles) if len(t) > 3]
-    header_hits = _match_rules(lines, nonblank, rules, title_keys)
+    header_hits = _match_rules(text, lines, nonblank, rules, title_keys)
     if learned:
         _match_learned(lines, nonblank, learned, st)
     for i, rule in header_hits:
@@ -88,13 +127,22 @@ def clean_text(text: str, rules: Ruleset, *, titles: Sequence[str] = (),
     sandwich(lines, nonblank, st)
     caption_above_credit(lines, nonblank)
     trailing_lists(lines, nonblank, st)
-    if model is not None:
-        _apply_model(lines, nonblank, model, st)
-    return assemble(lines)
+    return lines, nonblank
 
 
-def _apply_model(lines: list[Line], nonblank: Sequence[int], model: LineModel, st: CleanSettings) -> None:
-    """Score the lines everything before kept and remove those at or above the model's threshold.
+@dataclass
+class _ModelJob:
+    """One text's request to the line model: its lines, what the rules decided, the rows to score."""
+
+    lines: list[Line]
+    cats: list[str]
+    cut: list[float]
+    rows: list[int]
+
+
+def _model_job(lines: list[Line], nonblank: Sequence[int], model: LineModel,
+               st: CleanSettings) -> _ModelJob | None:
+    """The lines everything before kept and the model may take (None: no line to score).
 
     The features see every line with what the rules decided about it (the model was trained on the
     rule cleaner's output of the same lines), so this must run after all rule and structural passes."""
@@ -102,19 +150,37 @@ def _apply_model(lines: list[Line], nonblank: Sequence[int], model: LineModel, s
     rows = [i for i in eligible_rows(kept, lambda i: lines[i].is_story(st), head=GUARD != "none",
                                      story=GUARD == "story") if not lines[i].protected]
     if not rows:
-        return
+        return None
     cats = [ln.removed[0] if ln.removed is not None else "" for ln in lines]
     cut = [0.0] * len(lines)
     for i in nonblank:
         ln = lines[i]
         if ln.cuts and ln.removed is None:
             cut[i] = min(1.0, sum(b - a for a, b, _, _ in ln.cuts) / max(1, len(ln.text.strip())))
-    p = model.score_lines([ln.text for ln in lines], rule_cats=cats, cut_frac=cut, rows=rows)
-    for i in rows:
+    return _ModelJob(lines, cats, cut, rows)
+
+
+def _score_batch(model: LineModel, jobs: Sequence[_ModelJob]) -> list[Sequence[float]]:
+    """The model's scores for each job. A thin wrapper over the per-text `LineModel.score_lines`: the
+    one place to switch to a batched predict (features per text, one tree pass over all rows)."""
+    return [model.score_lines([ln.text for ln in job.lines], rule_cats=job.cats, cut_frac=job.cut,
+                              rows=job.rows) for job in jobs]
+
+
+def _take_model_rows(job: _ModelJob, p: Sequence[float], model: LineModel) -> None:
+    """Remove the scored lines at or above the model's threshold."""
+    for i in job.rows:
         if p[i] >= model.threshold:
-            ln = lines[i]
+            ln = job.lines[i]
             ln.removed = (MODEL_CATEGORY, f"{model.name}:{p[i]:.2f}")
             ln.cuts.clear()
+
+
+def _apply_model(lines: list[Line], nonblank: Sequence[int], model: LineModel, st: CleanSettings) -> None:
+    """Score the lines everything before kept and remove those at or above the model's threshold."""
+    job = _model_job(lines, nonblank, model, st)
+    if job is not None:
+        _take_model_rows(job, _score_batch(model, [job])[0], model)
 
 
 def split_lines(text: str) -> list[Line]:
@@ -127,71 +193,91 @@ def split_lines(text: str) -> list[Line]:
     return lines
 
 
-def _match_rules(lines: list[Line], nonblank: Sequence[int], rules: Ruleset,
+# Every ASCII character mapped (to itself or a space): a table without misses keeps str.translate on
+# its fast path.
+_ASCII_NON_WORD = str.maketrans({c: c if c.isalnum() or c in "_\n" else " " for c in map(chr, range(128))})
+
+
+def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: Ruleset,
                  title_keys: Sequence[str]) -> list[tuple[int, Rule]]:
     """Apply the pattern rules line by line (headlines and protected lines are marked and skipped);
-    returns the block and section headers hit, for the structural passes."""
+    returns the block and section headers hit, for the structural passes.
+
+    A line's candidates are a bit mask (`rules.index`): the rules its tokens, digits and years select,
+    less those that cannot apply to it (a word limit below its length, a scope it is outside of), less
+    the "*" rules when their merged pattern does not match. Only what is left is tried, in priority
+    order, exactly as the rule-by-rule loop would (`_match_rules_reference` in the tests)."""
     st = rules.settings
+    ix = rules.index
     head = set(nonblank[: st.head_lines])
     top = set(nonblank[: st.body_skip_lines])
     tail = set(nonblank[-st.tail_lines:]) if st.tail_lines > 0 else set()
     header_hits: list[tuple[int, Rule]] = []
+    protect = rules.protect
+    keywords, keyword_mask = ix.keywords, ix.keyword_mask
+    within, unlimited = ix.within_limit, ix.unlimited
+    n_within = len(within)
+    always_full, always_full_bits = ix.always_full, ix.always_full_bits
+    not_head, not_tail, not_body = ~ix.head, ~ix.tail, ~ix.body
+    span = ix.span
+    all_rules = rules.rules
+    folded = text.casefold()
+    # casefold maps characters one by one and never makes or takes a "\n": the folded text has the
+    # same lines. The word-chars table keeps "\n" and maps only ASCII, so it has them too.
+    words = folded.translate(_ASCII_NON_WORD).split("\n")
+    folded_lines = folded.split("\n") if not folded.isascii() else words
+    bound = title_bound(title_keys)
     for i in nonblank:
         ln = lines[i]
         s = ln.text
-        if (rules.protect is not None and rules.protect.search(s)) or (
-                title_keys and is_title(s, title_keys)):
+        core = line_core(s)
+        if (protect is not None and protect.search(s)) or (
+                title_keys and is_title_core(core, title_keys, bound)):
             ln.protected = True
             continue
-        toks = TOKEN.findall(s.casefold())
-        cand = _candidate_rules(s, toks, rules)
+        # The line's \w+ tokens: on ASCII, \w is [A-Za-z0-9_] and str.split over the line with every
+        # other character made a space finds them some times faster than the regex engine.
+        fl = folded_lines[i]
+        toks = words[i].split() if fl.isascii() else TOKEN.findall(fl)
+        cand = ix.always
+        for t in keywords.intersection(toks):
+            cand |= keyword_mask[t]
+        if ix.digit and DIGIT.search(s):
+            cand |= ix.digit
+            if ix.year and YEAR_TOKEN.search(s):
+                cand |= ix.year
         if not cand:
             continue
-        core = line_core(s)
-        for ri in sorted(cand):
-            rule = rules.rules[ri]
-            if rule.scope == "span":
+        nwords = len(toks)
+        cand &= within[nwords] if nwords < n_within else unlimited
+        if i not in head:
+            cand &= not_head
+        if i not in tail:
+            cand &= not_tail
+        if i in top:
+            cand &= not_body
+        if not cand:
+            continue
+        if cand & always_full_bits and always_full is not None and always_full.fullmatch(core) is None:
+            cand &= ~always_full_bits
+        while cand:
+            low = cand & -cand
+            cand ^= low
+            rule = all_rules[low.bit_length() - 1]
+            if low & span:
                 _apply_span(ln, rule)
-                continue
-            if ln.removed is not None:
-                continue
-            if ((rule.scope == "head" and i not in head) or (rule.scope == "tail" and i not in tail)
-                    or (rule.scope == "body" and i in top)):
-                continue
-            if _rule_matches(rule, core, len(toks), ln, st):
+            else:
+                m = rule.regex.fullmatch(core) if rule.match == "full" else rule.regex.search(core)
+                if m is None or not (rule.strong or not ln.is_story(st)):
+                    continue
                 ln.removed = (rule.category, rule.id)
-                ln.cuts.clear()
                 if rule.scope in ("block", "section"):
                     header_hits.append((i, rule))
-        if ln.removed is not None:
-            ln.cuts.clear()
+            if ln.removed is not None:
+                # Nothing else applies to a removed line (span rules leave it alone too).
+                ln.cuts.clear()
+                break
     return header_hits
-
-
-def _candidate_rules(s: str, toks: Sequence[str], rules: Ruleset) -> set[int]:
-    """The rules worth trying on a line. One C-level set intersection per line picks them: the cost
-    depends on the line's tokens and the rules they select, not on the size of the library."""
-    cand: set[int] = set(rules.always)
-    index = rules.keyword_index
-    for t in rules.keywords.intersection(toks):
-        cand.update(index[t])
-    if rules.digit_rules and DIGIT.search(s):
-        cand.update(rules.digit_rules)
-        if rules.year_rules and YEAR_TOKEN.search(s):
-            cand.update(rules.year_rules)
-    return cand
-
-
-def _rule_matches(rule: Rule, core: str, nwords: int, ln: Line, st: CleanSettings) -> bool:
-    """Does a whole-line rule take this line (its word limit, its pattern, the story-sentence guard)?"""
-    limit = rule.max_words if rule.max_words is not None else (
-        st.search_max_words if rule.match == "search" else None)
-    if limit is not None and nwords > limit:
-        return False
-    m = rule.regex.fullmatch(core) if rule.match == "full" else rule.regex.search(core)
-    if m is None:
-        return False
-    return rule.strong or not ln.is_story(st)
 
 
 def _match_learned(lines: list[Line], nonblank: Sequence[int], learned: AbstractSet[str],

@@ -16,7 +16,6 @@ DIGIT = re.compile(r"\d")
 YEAR_TOKEN = re.compile(r"(?<![\w])(?:19|20)\d\d(?![\w])")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
 _NORM_NOISE = re.compile(r"[\W\d_]+")
-_SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "})
 
 # A story sentence ends with sentence punctuation or a closing quote/bracket after it.
@@ -45,7 +44,31 @@ def normalize_line(line: str) -> str:
     return _NORM_NOISE.sub(" ", unicodedata.normalize("NFKC", line).casefold()).strip()
 
 def norm_title(text: str) -> str:
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()).strip()
+    """NFKC, curly quotes made straight, casefolded, whitespace runs made one space, stripped.
+
+    Written for speed (it runs on every line when the headline is known): str.split() and the regex \\s+
+    both split on the characters str.isspace() accepts, so join(split()) is the collapse-and-strip;
+    ASCII text holds none of the quotes to translate."""
+    s = unicodedata.normalize("NFKC", text)
+    if not s.isascii():
+        s = s.translate(_QUOTES)
+    return " ".join(s.casefold().split())
+
+def _ends_like_sentence(s: str) -> bool:
+    """`_SENTENCE_END.search(s)` for a stripped `s`, without the regex engine trying every position:
+    the last character is a closing quote, or the last one before a run of closing quotes and
+    brackets is sentence punctuation."""
+    if not s:
+        return False
+    if s[-1] in _CLOSE_QUOTES:
+        return True
+    rest = s.rstrip(_CLOSERS)
+    return bool(rest) and rest[-1] in ".!?…"
+
+
+_CLOSE_QUOTES = "\"”’»"
+_CLOSERS = "\"'”’»)]"
+
 
 def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> bool:
     """Does this line read as a sentence of the story: long, ends like a sentence (. ! ? … or a closing
@@ -53,7 +76,7 @@ def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> 
     or, for any language, mostly lowercase words (prose), which a list of names or link titles is not."""
     s = line.strip()
     words = s.split()
-    if len(words) < min_words or not _SENTENCE_END.search(s):
+    if len(words) < min_words or not _ends_like_sentence(s):
         return False
     # First letter of each word, past one leading quote or bracket; a cheap, script-agnostic case test.
     lower = sum(1 for w in words if w[0].islower() or (not w[0].isalnum() and w[1:2].islower()))
@@ -87,7 +110,22 @@ def at_boundary(line: str, start: int, end: int) -> bool:
     return ok_start and ok_end
 
 def is_title(line: str, title_keys: Sequence[str]) -> bool:
-    n = norm_title(line_core(line))
+    return is_title_core(line_core(line), title_keys, title_bound(title_keys))
+
+
+def title_bound(title_keys: Sequence[str]) -> float:
+    """The longest normalized line `is_title` can accept for these keys (equal to, inside, or at most
+    1.5 times plus 10 as long as one of them)."""
+    return max((max(len(t), 1.5 * len(t) + 10) for t in title_keys), default=-1.0)
+
+
+def is_title_core(core: str, title_keys: Sequence[str], bound: float) -> bool:
+    """`is_title` of a line whose `line_core` is `core`; `bound` is `title_bound(title_keys)`."""
+    if core.isascii() and core.isprintable() and len(core) - core.count(" ") > bound:
+        # Printable ASCII: normalizing keeps every character but the spaces, so the key is at least this
+        # long and cannot be a title; most story lines end here without being normalized.
+        return False
+    n = norm_title(core)
     if len(n) <= 3:
         return False
     for t in title_keys:
@@ -123,7 +161,7 @@ def is_title_case(line: str) -> bool:
     return bool(big) and caps >= 0.8 * len(big)
 
 # ------------------------------------------------------------------------------------------- clean
-@dataclass
+@dataclass(slots=True)  # one per input line: slots make them cheaper to build and to read
 class Line:
     text: str
     start: int  # offset of the line in the input

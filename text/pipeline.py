@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TypeVar
 
-from newsetl.schemas.records import STAGE_EXTRACT, STAGE_PROCESS, Article, RawDocument, Rejection, Removal
-from newsetl.text.clean import clean_text
+from newsetl.schemas.records import (
+    STAGE_EXTRACT,
+    STAGE_PROCESS,
+    Article,
+    CleanResult,
+    RawDocument,
+    Rejection,
+    Removal,
+    RepairResult,
+)
+from newsetl.text.clean import clean_batch, clean_text
 from newsetl.text.describe import DescribeHints, describe_article, detect_language
 from newsetl.text.extract import ExtractConfig, ExtractError, extract_html
 from newsetl.text.learned import publisher_key
@@ -26,6 +36,8 @@ from newsetl.text.rules import Ruleset, load_rules
 PROCESSING_ERROR = "processing_error"
 
 _WORD = re.compile(r"\w+")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,13 @@ def count_words(text: str) -> int:
 
 
 def process_document(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
+    return _guarded(doc, lambda: _process(doc, ctx))
+
+
+def _guarded(doc: RawDocument, step: Callable[[], _T]) -> _T | Rejection:
+    """Run one document's step; its failure becomes that document's rejection (see the module doc)."""
     try:
-        return _process(doc, ctx)
+        return step()
     except ExtractError as exc:
         return Rejection(doc.source_uri, STAGE_EXTRACT, exc.reason, str(exc), doc_id=doc.doc_id, raw=doc.raw)
     except OSError:
@@ -82,10 +99,53 @@ def process_document(doc: RawDocument, ctx: ProcessContext) -> Article | Rejecti
 
 
 def process_documents(docs: Sequence[RawDocument], ctx: ProcessContext) -> list[Article | Rejection]:
-    return [process_document(doc, ctx) for doc in docs]
+    """`process_document` over a batch, with the same outcomes; the clean step runs as one
+    `clean_batch` call, so that per-call costs (and the line model's) are paid once per batch. Should
+    the batch call fail, the documents go one by one, so that a bad document still only rejects itself."""
+    out: list[Article | Rejection | None] = []  # None: prepared, waiting for the clean step
+    ready: list[tuple[int, _Prepared]] = []
+    for k, doc in enumerate(docs):
+        p = _guarded(doc, lambda doc=doc: _prepare(doc, ctx))  # type: ignore[misc]
+        if isinstance(p, _Prepared):
+            ready.append((k, p))
+            out.append(None)
+        else:
+            out.append(p)
+    try:
+        cleaned = clean_batch([p.text for _, p in ready], ctx.rules, titles=[p.titles for _, p in ready],
+                              model=ctx.model)
+    except OSError:
+        raise
+    except Exception:
+        return [process_document(doc, ctx) for doc in docs]
+    for (k, p), c in zip(ready, cleaned, strict=True):
+        out[k] = _guarded(docs[k], lambda doc=docs[k], p=p, c=c: _finish(doc, ctx, p, c))  # type: ignore[misc]
+    return [o for o in out if o is not None]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A document extracted and repaired, ready for the clean step."""
+
+    hints: DescribeHints
+    article_url: str | None
+    repaired: RepairResult
+
+    @property
+    def text(self) -> str:
+        return self.repaired.text
+
+    @property
+    def titles(self) -> tuple[str, ...]:
+        return tuple(t for t in (self.hints.title,) if t)
 
 
 def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
+    p = _prepare(doc, ctx)
+    return _finish(doc, ctx, p, clean_text(p.text, ctx.rules, titles=p.titles, model=ctx.model))
+
+
+def _prepare(doc: RawDocument, ctx: ProcessContext) -> _Prepared:
     hints = DescribeHints(
         url=doc.url,
         title=doc.title,
@@ -107,9 +167,11 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
         hints = replace(hints, url=doc.url or ex.url or host_url, title=doc.title or ex.title,
                         published_at=doc.published_at or ex.date, author=ex.author, sitename=ex.sitename,
                         description=ex.description)
-    repaired = repair_text(text, ctx.config.repair)
-    titles = tuple(t for t in (hints.title,) if t)
-    cleaned = clean_text(repaired.text, ctx.rules, titles=titles, model=ctx.model)
+    return _Prepared(hints, article_url, repair_text(text, ctx.config.repair))
+
+
+def _finish(doc: RawDocument, ctx: ProcessContext, p: _Prepared, cleaned: CleanResult) -> Article | Rejection:
+    hints, article_url, repaired = p.hints, p.article_url, p.repaired
     described = describe_article(cleaned.body, cleaned.removals, hints)
     body = described.body.strip()
     removals: tuple[Removal, ...] = (*cleaned.removals, *described.removals)

@@ -48,6 +48,7 @@ import re
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +133,115 @@ class Ruleset:
                 return r
         raise KeyError(rule_id)
 
+    @cached_property
+    def index(self) -> RuleIndex:
+        """The rules as bit masks for the cleaner's per-line loop; built once per Ruleset (a frozen
+        dataclass without slots keeps a cached_property in its __dict__)."""
+        return build_index(self)
+
     def learned_only(self) -> Ruleset:
         """The same settings and protect patterns without the pattern rules: for re-cleaning stored
         bodies with newly learned lines (the patterns already ran on them when they were ingested)."""
         return replace(self, rules=(), keyword_index={}, always=(), digit_rules=(), year_rules=(),
                        keywords=frozenset())
+
+# ------------------------------------------------------------------------------------------ index
+_MERGEABLE_FLAGS = re.IGNORECASE | re.UNICODE
+
+
+@dataclass(frozen=True)
+class RuleIndex:
+    """The library as bit masks (bit i = rule i), so that the cleaner finds a line's candidate rules
+    and drops those that cannot apply there (word limit, scope, position) with integer operations,
+    and tries the rest in priority order; without it, each candidate costs a Python-level round.
+
+    Every mask only leaves out rules the rule-by-rule loop would skip before or without a match, so
+    the outcome is the same (`clean.py:_match_rules` relies on that).
+    """
+
+    keyword_mask: Mapping[str, int]  # token -> rules it selects
+    keywords: frozenset[str]
+    always: int  # "*" rules
+    digit: int  # "#digit" rules
+    year: int  # "#year" rules (selected only when the library has digit rules, as before)
+    span: int  # span rules: no word limit, no scope
+    head: int  # scope head: only in the first head_lines non-blank lines
+    tail: int  # scope tail
+    body: int  # scope body: not in the first body_skip_lines
+    within_limit: tuple[int, ...]  # [n] = the rules a line of n words may match (n <= max limit)
+    unlimited: int  # the rules a line of any length may match
+    # The "*" full-match whole-line rules as one alternation: when it does not fullmatch a line's core,
+    # none of them does (an alternation matches iff one of its branches does), and they are all dropped
+    # with one call instead of one each. Only rules whose pattern can be a branch unchanged are in it.
+    always_full: re.Pattern[str] | None
+    always_full_bits: int
+
+
+def _as_branch(rule: Rule) -> str | None:
+    """The rule's pattern with its flags made local, to be one branch of an alternation; None when
+    that could change what it matches (groups that may be referred to by number, other flags)."""
+    rx = rule.regex
+    if rx.groups or rx.flags & ~_MERGEABLE_FLAGS:
+        return None
+    text = f"(?i:{rx.pattern})" if rx.flags & re.IGNORECASE else f"(?-i:{rx.pattern})"
+    try:
+        re.compile(text)
+    except re.error:
+        return None
+    return text
+
+
+def build_index(rs: Ruleset) -> RuleIndex:
+    st = rs.settings
+    keyword_mask: dict[str, int] = {}
+    always = digit = year = span = head = tail = body = 0
+    limits: dict[int, int] = {}  # limit -> rules with that word limit
+    unlimited = 0
+    branches: list[str] = []
+    always_full_bits = 0
+    for i, rule in enumerate(rs.rules):
+        bit = 1 << i
+        for k in rule.keywords:
+            if k == "*":
+                always |= bit
+            elif k == "#digit":
+                digit |= bit
+            elif k == "#year":
+                year |= bit
+            else:
+                keyword_mask[k] = keyword_mask.get(k, 0) | bit
+        if rule.scope == "span":
+            span |= bit
+            unlimited |= bit
+            continue
+        head |= bit if rule.scope == "head" else 0
+        tail |= bit if rule.scope == "tail" else 0
+        body |= bit if rule.scope == "body" else 0
+        limit = rule.max_words if rule.max_words is not None else (
+            st.search_max_words if rule.match == "search" else None)
+        if limit is None:
+            unlimited |= bit
+        else:
+            limits[limit] = limits.get(limit, 0) | bit
+        if "*" in rule.keywords and rule.match == "full":
+            branch = _as_branch(rule)
+            if branch is not None:
+                branches.append(branch)
+                always_full_bits |= bit
+    top = max(limits, default=-1)
+    within = []
+    for n in range(max(top, -1) + 1):
+        mask = unlimited
+        for limit, bits in limits.items():
+            if n <= limit:
+                mask |= bits
+        within.append(mask)
+    return RuleIndex(
+        keyword_mask=keyword_mask, keywords=frozenset(keyword_mask), always=always, digit=digit,
+        year=year if rs.digit_rules else 0, span=span, head=head, tail=tail, body=body,
+        within_limit=tuple(within), unlimited=unlimited,
+        always_full=re.compile("|".join(branches)) if branches else None, always_full_bits=always_full_bits)
+
 
 # ----------------------------------------------------------------------------------------- loading
 _DEF_REF = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")

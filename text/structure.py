@@ -106,10 +106,12 @@ def sandwich(lines: list[Line], nonblank: Sequence[int], st: CleanSettings) -> N
     ("Sign up" / "Thanks for signing up!" / <line> / "There was an error…")."""
     for n in range(1, len(nonblank) - 1):
         ln = lines[nonblank[n]]
-        if ln.removed is not None or ln.protected or ln.cuts or len(ln.text.split()) > st.sandwich_max_words:
+        if ln.removed is not None or ln.protected or ln.cuts:
             continue
+        # The neighbours first: they rule out most lines without counting words.
         prev, nxt = lines[nonblank[n - 1]].removed, lines[nonblank[n + 1]].removed
-        if prev and nxt and prev[0] == nxt[0] and prev[0] in WIDGET_CATEGORIES:
+        if prev and nxt and prev[0] == nxt[0] and prev[0] in WIDGET_CATEGORIES \
+                and len(ln.text.split()) <= st.sandwich_max_words:
             ln.removed = (prev[0], "sandwich")
 
 _PHOTO_CREDIT = "photo_credit"
