@@ -69,6 +69,27 @@ def test_features_see_the_rule_hits_and_the_shape_of_a_line() -> None:
     assert X[-1, col["comment_word"]] == 1
 
 
+def test_layout_main_block_and_window_features() -> None:
+    # menu above, the story, then an indented teaser list that repeats a line: what each v2 column says
+    lines = ["Home", "News", *STORY, "Related", "    Five things to know", "    Five things to know", "Reply"]
+    X = lf.line_features(lines)
+    col = {n: i for i, n in enumerate(lf.FEATURE_NAMES)}
+    story_rows = range(2, 2 + len(STORY))
+    assert all(X[i, col["in_main"]] == 1 for i in story_rows)
+    assert X[0, col["in_main"]] == 0 and X[0, col["log_before_main"]] > X[1, col["log_before_main"]] > 0
+    tail = len(lines) - 1
+    assert X[tail, col["in_main"]] == 0 and X[tail, col["log_after_main"]] > 0
+    assert X[tail - 1, col["indent"]] > 0 and X[2, col["indent"]] == 0
+    assert X[0, col["indent_share"]] == pytest.approx(2 / len(lines), abs=1e-6)
+    assert X[tail - 1, col["dup_in_doc"]] == 1 and X[2, col["dup_in_doc"]] == 0
+    assert X[tail, col["prev2_story"]] == 0 and X[2 + len(STORY), col["prev2_story"]] == 1
+    assert X[tail - 1, col["next_comment_word"]] == 1  # "Reply" below
+    assert X[tail - 3, col["story_win3"]] > X[tail, col["story_win3"]]
+    # no story line at all: nothing is inside a main block
+    Y = lf.line_features(["Home", "News", "Contact"])
+    assert not Y[:, col["in_main"]].any() and (Y[:, col["log_before_main"]] > 0).all()
+
+
 def test_features_name_no_page_site_or_sentence() -> None:
     # generic word lists only: no token with a dot-domain or a capitalised proper name in them
     source = Path(lf.__file__).read_text(encoding="utf-8")
