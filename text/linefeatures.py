@@ -393,6 +393,9 @@ def _main_block(story_chars: np.ndarray) -> tuple[int, int]:
     return best_ab
 
 
+_WIN3 = [_F[k + "_win3"] for k in ("short", "list", "story", "cue", "title_case", "tiny")]
+
+
 def _layout_and_context(F: np.ndarray, cores: list[str], raws: list[str], story: np.ndarray,
                         r: np.ndarray) -> None:
     """The layout, main-block and wider-window columns (in place)."""
@@ -406,7 +409,8 @@ def _layout_and_context(F: np.ndarray, cores: list[str], raws: list[str], story:
         counts[c] = counts.get(c, 0) + 1
     F[:, _F["dup_in_doc"]] = np.minimum(3, np.fromiter((counts[c] - 1 for c in cores), dtype=np.float64, count=n))
     lc = col("log_chars")
-    F[:, _F["rel_chars"]] = lc - float(np.median(lc))
+    srt = sorted(lc.tolist())  # the median without np.median's overhead (same value: mean of the middle two)
+    F[:, _F["rel_chars"]] = lc - (srt[n // 2] if n % 2 else (srt[n // 2 - 1] + srt[n // 2]) / 2)
     a, b = _main_block(np.where(story > 0, np.expm1(lc), 0.0))
     if a >= 0:
         F[:, _F["in_main"]] = (r >= a) & (r <= b)
@@ -416,9 +420,11 @@ def _layout_and_context(F: np.ndarray, cores: list[str], raws: list[str], story:
         F[:, _F["log_before_main"]] = np.log1p(n - r)
     cue = ((col("cta_word") + col("related_word") + col("comment_word") + col("contact_word") + col("cue_prefix"))
            > 0).astype(np.float64)
-    for name, v in (("short", col("short")), ("list", col("list_marker")), ("story", story), ("cue", cue),
-                    ("title_case", col("title_case")), ("tiny", col("tiny"))):
-        F[:, _F[name + "_win3"]] = _window_sum(np.asarray(v, dtype=np.float64), 3) / 6.0
+    # the six 3-line windows in one cumulative sum over the stacked columns
+    V = np.column_stack((col("short"), col("list_marker"), story, cue, col("title_case"), col("tiny")))
+    c = np.vstack((np.zeros((1, 6)), np.cumsum(V, axis=0)))
+    lo, hi = np.maximum(0, r - 3).astype(np.intp), np.minimum(n, r + 4).astype(np.intp)
+    F[:, _WIN3] = (c[hi] - c[lo] - V) / 6.0
     F[2:, _F["prev2_story"]] = story[:-2]
     F[:-2, _F["next2_story"]] = story[2:]
     for name in ("comment_word", "cta_word"):
