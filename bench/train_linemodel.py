@@ -60,6 +60,7 @@ from newsetl.text.linemodel import (  # noqa: E402
     FORMAT_VERSION,
     GUARD,
     LineModel,
+    byline_rows,
     eligible_rows,
 )
 from newsetl.text.lines import is_story_line  # noqa: E402
@@ -329,6 +330,7 @@ def guard_mask(p, guard: str) -> np.ndarray:
     ok = np.zeros(len(p.lines), dtype=bool)
     ok[eligible_rows(kept_rows, lambda i: is_story_line(p.lines[i]), head=guard != "none",
                      story=guard == "story")] = True
+    ok[list(byline_rows(p.lines))] = False  # as LineModel.score_lines: bylines stay for describe
     return ok
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from newsetl.text import linefeatures as lf
+from newsetl.text.describe import parse_byline
 
 FORMAT = "newsetl-linemodel"
 FORMAT_VERSION = 1  # the file layout this code reads (not the model's own version)
@@ -48,6 +49,17 @@ def eligible_rows(kept_rows: Sequence[int], is_story: Callable[[int], bool], *, 
     """The rows (in `kept_rows`, the non-blank lines everything before kept, in order) the model scores."""
     rows = list(kept_rows[1:] if head else kept_rows)
     return [i for i in rows if not is_story(i)] if story else rows
+
+
+HEAD_LINES = 8  # describe's DescribeConfig.head_lines: where it reads the byline below the headline
+
+
+def byline_rows(lines: Sequence[str]) -> set[int]:
+    """Rows among the first HEAD_LINES non-blank lines that describe reads as a byline ("John Bowden").
+    The model spares them: describe runs on the cleaned body, so a model removal (category "model", not
+    "byline") would lose the article's author (a seed's bare-name byline scored 0.44)."""
+    head = [i for i, s in enumerate(lines) if s.strip()][:HEAD_LINES]
+    return {i for i in head if len(lines[i].split()) <= 8 and parse_byline(lines[i]) is not None}
 
 
 class LineModelError(ValueError):
@@ -140,6 +152,7 @@ class LineModel:
         out = np.zeros(len(lines))
         if len(idx):
             out[idx] = self.proba(X[idx])
+            out[list(byline_rows(lines))] = 0.0
         return out
 
 

@@ -171,3 +171,16 @@ def test_model_never_touches_headlines_protected_story_or_rule_removed_lines(tmp
 def test_shipped_model_keeps_a_plain_story(rules: Any) -> None:
     text = "\n".join(STORY)
     assert clean_text(text, rules, model=load_line_model()).body == text
+
+
+def test_model_spares_a_head_byline_describe_reads(tmp_path: Path) -> None:
+    # describe reads the byline from the cleaned body: a model that takes every line must still leave a
+    # bare-name byline under the headline (a removal of category "model" would lose the author)
+    m = LineModel.load(_write(tmp_path, _spec(always=True)))
+    lines = ["Council backs the budget", "John Bowden", "Sunday 06 March 2022 10:58 EST", *STORY, "Reply"]
+    p = m.score_lines(lines)
+    assert p[1] == 0.0
+    assert p[2] > m.threshold and p[len(lines) - 1] > m.threshold
+    # a name line far below the head is not a byline for describe: the model may take it
+    far = [*STORY, *STORY, *STORY, "John Bowden"]
+    assert m.score_lines(far)[-1] > m.threshold
