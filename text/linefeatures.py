@@ -46,6 +46,16 @@ Features (FEATURE_NAMES, in order):
   neighbours for the previous and the next line: log_words, end_sentence, short, list_marker,
              rule_removed, story (prefix prev_/next_; 0 beyond the document)
   window     story_win (share of story lines among the 2 lines either side)
+  layout     indent (log of the raw line's leading whitespace: trafilatura keeps the indentation of
+             inline page chrome), indent_share (share of indented lines in the document), dup_in_doc (how
+             often the same line recurs in the document, capped at 3), rel_chars (log chars minus the
+             document's median log chars)
+  main block in_main (inside the main content block: the span of lines maximising story characters
+             minus a cost per non-story line, Kadane over the document), log_before_main, log_after_main
+             (distance in lines to that block, 0 inside)
+  window 3   short_win3, list_win3, story_win3, cue_win3 (lines with a cta/related/comment/contact word
+             or a cue prefix), title_case_win3, tiny_win3: shares among the 3 lines either side;
+             prev2_story, next2_story; prev/next comment_word and cta_word
 """
 from __future__ import annotations
 
@@ -149,6 +159,10 @@ FEATURE_NAMES = (
     "next_log_words", "next_end_sentence", "next_short", "next_list_marker", "next_rule_removed",
     "next_story",
     "story_win",
+    "indent", "indent_share", "dup_in_doc", "rel_chars",
+    "in_main", "log_before_main", "log_after_main",
+    "short_win3", "list_win3", "story_win3", "cue_win3", "title_case_win3", "tiny_win3",
+    "prev2_story", "next2_story", "prev_comment_word", "next_comment_word", "prev_cta_word", "next_cta_word",
 )
 N_FEATURES = len(FEATURE_NAMES)
 _F = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -358,6 +372,67 @@ def _window_sum(v: np.ndarray, half: int) -> np.ndarray:
     return c[np.minimum(n, i + half + 1)] - c[np.maximum(0, i - half)] - v
 
 
+# Cost of one non-story line inside the main block, in story characters: a block may bridge a few short
+# lines (subheads, captions) between paragraphs, not a list of teasers.
+_MAIN_GAP_COST = 120.0
+
+
+def _main_block(story_chars: np.ndarray) -> tuple[int, int]:
+    """[a, b] (inclusive) maximising the sum of story characters minus _MAIN_GAP_COST per non-story line
+    (Kadane); (-1, -1) without a story line."""
+    best, best_ab = 0.0, (-1, -1)
+    cur, start = 0.0, 0
+    for i, v in enumerate(story_chars.tolist()):
+        gain = v if v > 0 else -_MAIN_GAP_COST
+        if cur <= 0:
+            cur, start = gain, i
+        else:
+            cur += gain
+        if cur > best:
+            best, best_ab = cur, (start, i)
+    return best_ab
+
+
+_WIN3 = [_F[k + "_win3"] for k in ("short", "list", "story", "cue", "title_case", "tiny")]
+
+
+def _layout_and_context(F: np.ndarray, cores: list[str], raws: list[str], story: np.ndarray,
+                        r: np.ndarray) -> None:
+    """The layout, main-block and wider-window columns (in place)."""
+    n = len(cores)
+    col = lambda name: F[:, _F[name]]  # noqa: E731
+    ind = np.fromiter((len(x) - len(x.lstrip()) for x in raws), dtype=np.float64, count=n)
+    F[:, _F["indent"]] = np.log1p(ind)
+    F[:, _F["indent_share"]] = float((ind > 0).mean())
+    counts: dict[str, int] = {}
+    for c in cores:
+        counts[c] = counts.get(c, 0) + 1
+    F[:, _F["dup_in_doc"]] = np.minimum(3, np.fromiter((counts[c] - 1 for c in cores), dtype=np.float64, count=n))
+    lc = col("log_chars")
+    srt = sorted(lc.tolist())  # the median without np.median's overhead (same value: mean of the middle two)
+    F[:, _F["rel_chars"]] = lc - (srt[n // 2] if n % 2 else (srt[n // 2 - 1] + srt[n // 2]) / 2)
+    a, b = _main_block(np.where(story > 0, np.expm1(lc), 0.0))
+    if a >= 0:
+        F[:, _F["in_main"]] = (r >= a) & (r <= b)
+        F[:, _F["log_before_main"]] = np.log1p(np.maximum(0.0, a - r))
+        F[:, _F["log_after_main"]] = np.log1p(np.maximum(0.0, r - b))
+    else:
+        F[:, _F["log_before_main"]] = np.log1p(n - r)
+    cue = ((col("cta_word") + col("related_word") + col("comment_word") + col("contact_word") + col("cue_prefix"))
+           > 0).astype(np.float64)
+    # the six 3-line windows in one cumulative sum over the stacked columns
+    V = np.column_stack((col("short"), col("list_marker"), story, cue, col("title_case"), col("tiny")))
+    c = np.vstack((np.zeros((1, 6)), np.cumsum(V, axis=0)))
+    lo, hi = np.maximum(0, r - 3).astype(np.intp), np.minimum(n, r + 4).astype(np.intp)
+    F[:, _WIN3] = (c[hi] - c[lo] - V) / 6.0
+    F[2:, _F["prev2_story"]] = story[:-2]
+    F[:-2, _F["next2_story"]] = story[2:]
+    for name in ("comment_word", "cta_word"):
+        v = col(name).copy()
+        F[1:, _F["prev_" + name]] = v[:-1]
+        F[:-1, _F["next_" + name]] = v[1:]
+
+
 def _tokset(s: str) -> set[str]:
     return {t.casefold() for t in _WORD.findall(s)}
 
@@ -464,5 +539,6 @@ def line_features(lines: Sequence[str], *, title: str | None = None,
             F[:, _F[f"{side}_{name}"]] = out
     sf = story.astype(np.float64)
     F[:, _F["story_win"]] = _window_sum(sf, 2) / 4.0
+    _layout_and_context(F, cores, [lines[i] for i in idx], sf, r)
     X[ia] = F
     return X

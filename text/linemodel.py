@@ -1,6 +1,6 @@
 """The learned boilerplate line classifier at run time: plain numpy, no model library.
 
-The model file (`models/linemodel-v1.json`, written by `bench/train_linemodel.py`) holds a gradient-boosted
+The model file (`models/linemodel-v2.json`, written by `bench/train_linemodel.py`) holds a gradient-boosted
 tree ensemble (LightGBM, binary) as flat arrays: every tree's nodes concatenated, a leaf pointing to
 itself (feature 0, threshold +inf), so all trees of all lines are walked together in `depth` numpy steps
 -- one call per document, no per-line or per-tree Python loop.
@@ -8,7 +8,7 @@ itself (feature 0, threshold +inf), so all trees of all lines are walked togethe
 `clean_text(..., model=load_line_model())` runs it after the rule and structural passes, on the lines the
 rules kept that are neither protected nor headlines; the rule hits are features, the rules keep deciding
 on their own. Each line it removes is a Removal of category "model" whose rule names the model and its
-score ("linemodel-v1:0.87").
+score ("linemodel-v2:0.87").
 
 Loading is once per process (`load_line_model` is cached) and strict: a missing or corrupt file, another
 format version, or a feature list that differs from `linefeatures.FEATURE_NAMES` raises `LineModelError`
@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from newsetl.text import linefeatures as lf
+from newsetl.text.describe import parse_byline
 
 FORMAT = "newsetl-linemodel"
 FORMAT_VERSION = 1  # the file layout this code reads (not the model's own version)
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "linemodel-v1.json"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "linemodel-v2.json"
 MODEL_CATEGORY = "model"
 
 
@@ -50,13 +51,24 @@ def eligible_rows(kept_rows: Sequence[int], is_story: Callable[[int], bool], *, 
     return [i for i in rows if not is_story(i)] if story else rows
 
 
+HEAD_LINES = 8  # describe's DescribeConfig.head_lines: where it reads the byline below the headline
+
+
+def byline_rows(lines: Sequence[str]) -> set[int]:
+    """Rows among the first HEAD_LINES non-blank lines that describe reads as a byline ("John Bowden").
+    The model spares them: describe runs on the cleaned body, so a model removal (category "model", not
+    "byline") would lose the article's author (a seed's bare-name byline scored 0.44)."""
+    head = [i for i, s in enumerate(lines) if s.strip()][:HEAD_LINES]
+    return {i for i in head if len(lines[i].split()) <= 8 and parse_byline(lines[i]) is not None}
+
+
 class LineModelError(ValueError):
     """A model file that cannot be used; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True, eq=False)
 class LineModel:
-    name: str  # "linemodel-v1": what a removal's rule says
+    name: str  # "linemodel-v2": what a removal's rule says
     feature_names: tuple[str, ...]
     feat: np.ndarray  # (n_nodes,) split feature (0 for leaves)
     thr: np.ndarray  # (n_nodes,) go left when x <= thr (+inf for leaves)
@@ -140,6 +152,7 @@ class LineModel:
         out = np.zeros(len(lines))
         if len(idx):
             out[idx] = self.proba(X[idx])
+            out[list(byline_rows(lines))] = 0.0
         return out
 
 

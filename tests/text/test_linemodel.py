@@ -69,6 +69,27 @@ def test_features_see_the_rule_hits_and_the_shape_of_a_line() -> None:
     assert X[-1, col["comment_word"]] == 1
 
 
+def test_layout_main_block_and_window_features() -> None:
+    # menu above, the story, then an indented teaser list that repeats a line: what each v2 column says
+    lines = ["Home", "News", *STORY, "Related", "    Five things to know", "    Five things to know", "Reply"]
+    X = lf.line_features(lines)
+    col = {n: i for i, n in enumerate(lf.FEATURE_NAMES)}
+    story_rows = range(2, 2 + len(STORY))
+    assert all(X[i, col["in_main"]] == 1 for i in story_rows)
+    assert X[0, col["in_main"]] == 0 and X[0, col["log_before_main"]] > X[1, col["log_before_main"]] > 0
+    tail = len(lines) - 1
+    assert X[tail, col["in_main"]] == 0 and X[tail, col["log_after_main"]] > 0
+    assert X[tail - 1, col["indent"]] > 0 and X[2, col["indent"]] == 0
+    assert X[0, col["indent_share"]] == pytest.approx(2 / len(lines), abs=1e-6)
+    assert X[tail - 1, col["dup_in_doc"]] == 1 and X[2, col["dup_in_doc"]] == 0
+    assert X[tail, col["prev2_story"]] == 0 and X[2 + len(STORY), col["prev2_story"]] == 1
+    assert X[tail - 1, col["next_comment_word"]] == 1  # "Reply" below
+    assert X[tail - 3, col["story_win3"]] > X[tail, col["story_win3"]]
+    # no story line at all: nothing is inside a main block
+    Y = lf.line_features(["Home", "News", "Contact"])
+    assert not Y[:, col["in_main"]].any() and (Y[:, col["log_before_main"]] > 0).all()
+
+
 def test_features_name_no_page_site_or_sentence() -> None:
     # generic word lists only: no token with a dot-domain or a capitalised proper name in them
     source = Path(lf.__file__).read_text(encoding="utf-8")
@@ -79,7 +100,7 @@ def test_features_name_no_page_site_or_sentence() -> None:
 def test_shipped_model_loads_once_and_matches_the_features() -> None:
     m = load_line_model()
     assert m is load_line_model()  # cached per process
-    assert m.feature_names == lf.FEATURE_NAMES and m.name == "linemodel-v1" and 0 < m.threshold < 1
+    assert m.feature_names == lf.FEATURE_NAMES and m.name == "linemodel-v2" and 0 < m.threshold < 1
     assert Path(DEFAULT_MODEL_PATH).is_file()
 
 
@@ -150,3 +171,16 @@ def test_model_never_touches_headlines_protected_story_or_rule_removed_lines(tmp
 def test_shipped_model_keeps_a_plain_story(rules: Any) -> None:
     text = "\n".join(STORY)
     assert clean_text(text, rules, model=load_line_model()).body == text
+
+
+def test_model_spares_a_head_byline_describe_reads(tmp_path: Path) -> None:
+    # describe reads the byline from the cleaned body: a model that takes every line must still leave a
+    # bare-name byline under the headline (a removal of category "model" would lose the author)
+    m = LineModel.load(_write(tmp_path, _spec(always=True)))
+    lines = ["Council backs the budget", "John Bowden", "Sunday 06 March 2022 10:58 EST", *STORY, "Reply"]
+    p = m.score_lines(lines)
+    assert p[1] == 0.0
+    assert p[2] > m.threshold and p[len(lines) - 1] > m.threshold
+    # a name line far below the head is not a byline for describe: the model may take it
+    far = [*STORY, *STORY, *STORY, "John Bowden"]
+    assert m.score_lines(far)[-1] > m.threshold
