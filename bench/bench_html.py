@@ -100,12 +100,13 @@ def main(argv: list[str] | None = None) -> int:
                 m = measure.run_once(cmd, args.log)
                 m["pages_per_s"] = round(pages / m["wall_s"], 2)
                 res[name] = m
-                print(f"round {r} {name:<12} rc={m['rc']} wall {m['wall_s']:7.2f} s  {m['pages_per_s']:6.2f} pages/s  "
-                      f"cpu {m['cpu_s']:6.1f} s  peak largest {m['peak_rss_mb']:7.1f} MB  sum {m['peak_rss_sum_mb']:7.1f} MB"
-                      f"  other cores {m['other_cores']:.2f}", flush=True)
+                print(f"round {r} {name:<12} rc={m['rc']} wall {m['wall_s']:7.2f} s  {m['pages_per_s']:6.2f} "
+                      f"pages/s  cpu {m['cpu_s']:6.1f} s  peak largest {m['peak_rss_mb']:7.1f} MB  sum "
+                      f"{m['peak_rss_sum_mb']:7.1f} MB  other cores {m['other_cores']:.2f}", flush=True)
             ratio = res["newsetl"]["pages_per_s"] / res["trafilatura"]["pages_per_s"]
             cpu_ratio = res["trafilatura"]["cpu_s"] / res["newsetl"]["cpu_s"]
-            print(f"round {r} ratio newsetl/trafilatura pages/s {ratio:.3f} (CPU-time ratio {cpu_ratio:.3f})", flush=True)
+            print(f"round {r} ratio newsetl/trafilatura pages/s {ratio:.3f} (CPU-time ratio {cpu_ratio:.3f})",
+                  flush=True)
             rows.append({"round": r, "pages": pages, "workers": args.workers, "ratio": round(ratio, 4),
                          "cpu_ratio": round(cpu_ratio, 4), **{k: v for k, v in res.items()}})
     finally:

@@ -1,11 +1,12 @@
 """HTML path under site-grouped CV: trafilatura's settings, the extraction fallback, and the line model.
 
-  python bench/html_cv.py [--cache DIR] [--folds 5] [--tables on|both]
+  python bench/html_cv.py [--cache DIR] [--folds 5] [--tables on|both] [--fast off|both]
 
 Pages: aeb-dev/html (88, scored by the AEB metric: F1, boilerplate lines left in the bodies) and
 traf-dev/html (647, scored by snippets: micro P/R/F1), grouped by site (registered domain) into the same
 5 folds as bench/train_linemodel.py. For each setting (precision / default / recall mode, with tables;
---tables both adds the three without; always with the fallback of text/extract.py), every page is
+--tables both adds the three without; --fast both (the default) each also in trafilatura's fast mode, no
+readability/jusText comparison; always with the fallback of text/extract.py), every page is
 extracted, repaired and cleaned by the rules. In each fold the setting is picked on the TRAINING folds
 (mean of AEB F1 and traf snippet F1 there) and the figures are those of the test fold, pooled. The line
 model of each fold is trained on the training folds' plain-text pages only (as in train_linemodel.py)
@@ -48,7 +49,8 @@ EVAL = lmdata.EVAL
 MODES = ("precision", "default", "recall")
 # Tables are kept (include_tables=True, the pipeline's setting): trafilatura takes ~0.4 s a page on the
 # shared machine, and --tables both doubles the run for the without-tables variants.
-SETTINGS = tuple((m, True) for m in MODES)
+# A setting: (mode, include_tables, fast).
+SETTINGS: tuple[tuple[str, bool, bool], ...] = tuple((m, True, f) for f in (False, True) for m in MODES)
 _WS = re.compile(r"\s+")
 
 
@@ -73,10 +75,14 @@ def load_html_pages() -> list[dict[str, Any]]:
     return pages
 
 
-def extract_one(html: str, mode: str, tables: bool) -> tuple[str, str | None] | None:
+def setting_name(mode: str, tables: bool, fast: bool) -> str:
+    return f"{mode}{'' if tables else '-notables'}{'-fast' if fast else ''}"
+
+
+def extract_one(html: str, mode: str, tables: bool, fast: bool) -> tuple[str, str | None] | None:
     """(text, title) of one mode WITHOUT fallback; None when the pipeline would call it empty."""
     cfg = ExtractConfig(favor_precision=mode == "precision", favor_recall=mode == "recall", include_tables=tables,
-                        fallback=False)
+                        fast=fast, fallback=False)
     try:
         ex = extract_html(html, config=cfg)
     except ExtractError:
@@ -89,8 +95,8 @@ def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
     htmls: dict[str, str] = {}
-    for mode, tables in SETTINGS:
-        name = f"{mode}{'' if tables else '-notables'}"
+    for mode, tables, fast in SETTINGS:
+        name = setting_name(mode, tables, fast)
         f = cache / f"{name}.json"
         if f.is_file():
             out[name] = json.loads(f.read_text(encoding="utf-8"))
@@ -100,7 +106,7 @@ def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[
         for p in pages:
             if p["key"] not in htmls:
                 htmls[p["key"]] = decode_bytes(gzip.decompress(p["path"].read_bytes()), html=True)[0]
-            r = extract_one(htmls[p["key"]], mode, tables)
+            r = extract_one(htmls[p["key"]], mode, tables, fast)
             res[p["key"]] = list(r) if r is not None else None
         f.write_text(json.dumps(res), encoding="utf-8")
         out[name] = res
@@ -108,11 +114,10 @@ def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[
     return out
 
 
-def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, key: str) -> Any:
+def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, fast: bool, key: str) -> Any:
     """What extract_html returns for this setting: its mode, else default, else recall (as text/extract.py)."""
-    suffix = "" if tables else "-notables"
     for m in (mode, "default", "recall"):
-        r = ex[m + suffix][key]
+        r = ex[setting_name(m, tables, fast)][key]
         if r is not None:
             return r
     return None
@@ -184,22 +189,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages-cache", default="", help="pickle of train_linemodel's labelled pages ('' = rebuild)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--tables", choices=("on", "both"), default="on")
+    ap.add_argument("--fast", choices=("off", "both"), default="both")
     args = ap.parse_args(argv)
     global SETTINGS
-    if args.tables == "both":
-        SETTINGS = tuple((m, t) for m in MODES for t in (True, False))
+    SETTINGS = tuple((m, t, f) for f in ((False, True) if args.fast == "both" else (False,))
+                     for t in ((True, False) if args.tables == "both" else (True,)) for m in MODES)
     pages = load_html_pages()
     ex = extractions(pages, Path(args.cache))
     fold_of, models = fold_models(args.folds, args.pages_cache)
     rules = load_rules()
     # bodies[setting][with model?][key]
-    bodies: dict[tuple[str, bool], dict[str, dict[str, str]]] = {}
-    for mode, tables in SETTINGS:
+    bodies: dict[tuple[str, bool, bool], dict[str, dict[str, str]]] = {}
+    for mode, tables, fast in SETTINGS:
         for use_model in (False, True):
-            bodies[(mode, tables)] = bodies.get((mode, tables), {})
+            bodies[(mode, tables, fast)] = bodies.get((mode, tables, fast), {})
             out: dict[str, str] = {}
             for p in pages:
-                r = with_fallback(ex, mode, tables, p["key"])
+                r = with_fallback(ex, mode, tables, fast, p["key"])
                 if r is None:
                     out[p["key"]] = ""
                     continue
@@ -207,12 +213,12 @@ def main(argv: list[str] | None = None) -> int:
                 model = models[fold_of[p["site"]]] if use_model else None
                 out[p["key"]] = clean_text(repair_text(text).text, rules, titles=(title,) if title else (),
                                            model=model).body
-            bodies[(mode, tables)]["model" if use_model else "rules"] = out
+            bodies[(mode, tables, fast)]["model" if use_model else "rules"] = out
     # trafilatura alone, as the eval README measures it: default mode, no comments, nothing after it
     alone = {p["key"]: (ex["default"][p["key"]] or ["", None])[0] for p in pages}
 
-    def name(s: tuple[str, bool]) -> str:
-        return f"{s[0]}{'' if s[1] else '-notables'}"
+    def name(s: tuple[str, bool, bool]) -> str:
+        return setting_name(*s)
 
     print(f"{'setting (all pages, for reference)':<36} {'AEB F1':>7} {'resid':>6} {'traf P':>7} {'traf R':>7} "
           f"{'traf F1':>7}")
@@ -235,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
             if fold_of[p["site"]] == f:
                 for kind in chosen:
                     chosen[kind][p["key"]] = bodies[best][kind][p["key"]]
+    # The gap: the setting chosen on all pages, measured on all pages (what a tuned-on-dev figure would be).
+    fit_all = max(SETTINGS, key=lambda s: objective(score(pages, bodies[s]["rules"])))
+    for kind in ("rules", "model"):
+        sc = score(pages, bodies[fit_all][kind])
+        print(f"fit on all pages: {name(fit_all)} + {kind:<6}: AEB F1 {sc['aeb_f1']:.4f}, boilerplate lines left "
+              f"{sc['aeb_residual_lines']}; traf snippet F1 {sc['traf_f1']:.4f}")
     for kind in ("rules", "model"):
         sc = score(pages, chosen[kind])
         print(f"CV test folds, chosen setting + {kind:<6}: AEB F1 {sc['aeb_f1']:.4f} (P {sc['aeb_p']:.4f} R "
