@@ -114,13 +114,21 @@ def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[
     return out
 
 
-def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, fast: bool, key: str) -> Any:
-    """What extract_html returns for this setting: its mode, else default, else recall (as text/extract.py)."""
-    for m in (mode, "default", "recall"):
+def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, fast: bool, fallback_words: int,
+                  key: str) -> Any:
+    """What extract_html returns for this setting (as text/extract.py): the first of its mode, default, recall
+    that yields >= fallback_words words, else the longest of them (None: all below min_words)."""
+    best, best_n = None, -1
+    for m in dict.fromkeys((mode, "default", "recall")):
         r = ex[setting_name(m, tables, fast)][key]
-        if r is not None:
-            return r
-    return None
+        if r is None:
+            continue
+        n = len(r[0].split())
+        if n > best_n:
+            best, best_n = r, n
+        if best_n >= fallback_words:
+            break
+    return best
 
 
 def snippet_counts(p: Mapping[str, Any], body: str) -> np.ndarray:
@@ -155,9 +163,18 @@ def objective(s: Mapping[str, float]) -> float:
     return (s.get("aeb_f1", 0.0) + s["traf_f1"]) / 2
 
 
-def fold_models(folds: int, cache_pages: str) -> tuple[dict[str, int], list[LineModel]]:
-    """Site -> fold, and one line model per fold trained on the other folds' plain-text pages."""
+def fold_models(folds: int, cache_pages: str, models_cache: str = "") -> tuple[dict[str, int], list[LineModel]]:
+    """Site -> fold, and one line model per fold trained on the other folds' plain-text pages.
+
+    With `models_cache`, the fold models and the site -> fold map are kept there and reused (training the
+    five folds takes minutes); delete it when the line model's features or training data change."""
     import pickle
+
+    mc = Path(models_cache) if models_cache else None
+    if mc is not None and (mc / "fold_of.json").is_file():
+        cached = json.loads((mc / "fold_of.json").read_text(encoding="utf-8"))
+        if cached["folds"] == folds:
+            return cached["fold_of"], [LineModel.load(mc / f"fold{f}.json") for f in range(folds)]
 
     from sklearn.model_selection import GroupKFold
 
@@ -180,6 +197,11 @@ def fold_models(folds: int, cache_pages: str) -> tuple[dict[str, int], list[Line
             path = Path(tmp) / f"fold{f}.json"
             path.write_text(json.dumps(tl.export_lgbm(m.booster_, tl.lf.FEATURE_NAMES, threshold=thr, version=1)))
             models.append(LineModel.load(path))
+            if mc is not None:
+                mc.mkdir(parents=True, exist_ok=True)
+                (mc / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    if mc is not None:
+        (mc / "fold_of.json").write_text(json.dumps({"folds": folds, "fold_of": fold_of}), encoding="utf-8")
     return fold_of, models
 
 
@@ -190,22 +212,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--tables", choices=("on", "both"), default="on")
     ap.add_argument("--fast", choices=("off", "both"), default="both")
+    ap.add_argument("--models-cache", default="", help="keep the fold line models here and reuse them")
+    ap.add_argument("--fallback-words", default=str(ExtractConfig.fallback_words),
+                    help="comma-separated candidates for ExtractConfig.fallback_words (a dimension of the setting)")
     args = ap.parse_args(argv)
     global SETTINGS
     SETTINGS = tuple((m, t, f) for f in ((False, True) if args.fast == "both" else (False,))
                      for t in ((True, False) if args.tables == "both" else (True,)) for m in MODES)
     pages = load_html_pages()
     ex = extractions(pages, Path(args.cache))
-    fold_of, models = fold_models(args.folds, args.pages_cache)
+    fold_of, models = fold_models(args.folds, args.pages_cache, args.models_cache)
     rules = load_rules()
-    # bodies[setting][with model?][key]
-    bodies: dict[tuple[str, bool, bool], dict[str, dict[str, str]]] = {}
-    for mode, tables, fast in SETTINGS:
+    # A variant: an extraction setting and a fallback threshold. bodies[variant][with model?][key]
+    variants = [(*s, int(fw)) for s in SETTINGS for fw in args.fallback_words.split(",")]
+    bodies: dict[tuple[str, bool, bool, int], dict[str, dict[str, str]]] = {}
+    for mode, tables, fast, fw in variants:
         for use_model in (False, True):
-            bodies[(mode, tables, fast)] = bodies.get((mode, tables, fast), {})
+            bodies[(mode, tables, fast, fw)] = bodies.get((mode, tables, fast, fw), {})
             out: dict[str, str] = {}
             for p in pages:
-                r = with_fallback(ex, mode, tables, fast, p["key"])
+                r = with_fallback(ex, mode, tables, fast, fw, p["key"])
                 if r is None:
                     out[p["key"]] = ""
                     continue
@@ -213,16 +239,16 @@ def main(argv: list[str] | None = None) -> int:
                 model = models[fold_of[p["site"]]] if use_model else None
                 out[p["key"]] = clean_text(repair_text(text).text, rules, titles=(title,) if title else (),
                                            model=model).body
-            bodies[(mode, tables, fast)]["model" if use_model else "rules"] = out
+            bodies[(mode, tables, fast, fw)]["model" if use_model else "rules"] = out
     # trafilatura alone, as the eval README measures it: default mode, no comments, nothing after it
     alone = {p["key"]: (ex["default"][p["key"]] or ["", None])[0] for p in pages}
 
-    def name(s: tuple[str, bool, bool]) -> str:
-        return setting_name(*s)
+    def name(s: tuple[str, bool, bool, int]) -> str:
+        return f"{setting_name(*s[:3])} fb{s[3]}"
 
     print(f"{'setting (all pages, for reference)':<36} {'AEB F1':>7} {'resid':>6} {'traf P':>7} {'traf R':>7} "
           f"{'traf F1':>7}")
-    for s in SETTINGS:
+    for s in variants:
         for kind in ("rules", "model"):
             sc = score(pages, bodies[s][kind])
             print(f"{name(s) + ' + ' + kind:<36} {sc['aeb_f1']:7.4f} {sc['aeb_residual_lines']:6d} "
@@ -234,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen: dict[str, dict[str, str]] = {"rules": {}, "model": {}}
     for f in range(args.folds):
         train = [p for p in pages if fold_of[p["site"]] != f]
-        best = max(SETTINGS, key=lambda s: objective(score(train, {p["key"]: bodies[s]["rules"][p["key"]]
+        best = max(variants, key=lambda s: objective(score(train, {p["key"]: bodies[s]["rules"][p["key"]]
                                                                     for p in train})))
         print(f"fold {f}: chose {name(best)} on the training folds")
         for p in pages:
@@ -242,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in chosen:
                     chosen[kind][p["key"]] = bodies[best][kind][p["key"]]
     # The gap: the setting chosen on all pages, measured on all pages (what a tuned-on-dev figure would be).
-    fit_all = max(SETTINGS, key=lambda s: objective(score(pages, bodies[s]["rules"])))
+    fit_all = max(variants, key=lambda s: objective(score(pages, bodies[s]["rules"])))
     for kind in ("rules", "model"):
         sc = score(pages, bodies[fit_all][kind])
         print(f"fit on all pages: {name(fit_all)} + {kind:<6}: AEB F1 {sc['aeb_f1']:.4f}, boilerplate lines left "
@@ -255,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
             and not chosen["rules"][p["key"]].strip()]
     print(f"pages trafilatura alone extracts that the chosen settings lose: {len(lost)} {lost[:5]}")
+    # What the fallback costs: pages on which a variant's first mode falls short, so a second mode is run.
+    for s in sorted({fit_all, *variants}, key=name):
+        first = ex[setting_name(*s[:3])]
+        short = sum(1 for p in pages if first[p["key"]] is None or len(first[p["key"]][0].split()) < s[3])
+        print(f"{name(s)}: a second extraction on {short} of {len(pages)} pages")
     nofb = [p["key"] for p in pages if ex["precision"][p["key"]] is None and alone[p["key"]].strip()]
     print(f"pages precision mode alone would lose (saved by the fallback): {len(nofb)} {nofb[:5]}")
     return 0

@@ -49,8 +49,10 @@ class ExtractConfig:
     favor_recall: bool = False
     # trafilatura's `fast`: no comparison with its readability/jusText fallbacks (~35% of its time).
     fast: bool = False
-    # When the mode above yields nothing or too little: try the default mode, then favor_recall.
+    # When the mode above yields nothing or too little (fewer than `fallback_words` words): try the default
+    # mode, then favor_recall, and keep the first that reaches it, else the longest.
     fallback: bool = True
+    fallback_words: int = 10
     # Fewer words than this is not an article: on a page without one trafilatura returns what is left
     # (navigation words such as "Home News"), which would load as a junk article.
     min_words: int = 10
@@ -152,7 +154,7 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
         n = len((found.text or "").split())
         if doc is None or n > words:
             doc, words = found, n
-        if words >= config.min_words:
+        if words >= max(config.fallback_words, config.min_words):
             break
     if doc is None and failure is not None:
         raise ExtractError(EXTRACTION_FAILED, f"trafilatura failed: {type(failure).__name__}: {failure}") from failure

@@ -15,6 +15,8 @@ from newsetl.text.extract import EXTRACTION_EMPTY, ExtractConfig, ExtractError, 
 # and recall modes extract the article (~600 words): the page the fallback exists for.
 # A news article of aeb-dev with a title and a date in its metadata.
 AEB_PAGE = "04a6711caa7c687592777718866e781e976e0fe684faebe8b3cedcef8cd0ea34.html.gz"
+# An aeb-dev page on which precision mode keeps fewer words than the default and recall modes.
+SHORT_PRECISION_PAGE = "08f793762792bd252c75fb57544cdf506ffcc04785136cb87503f02364b82b56.html.gz"
 PRECISION_EMPTY_PAGE = ("eval", "traf-dev", "html", "ca950cd7b925df2b.html.gz")
 
 
@@ -57,3 +59,17 @@ def test_metadata_read_once_is_the_one_trafilatura_returns(shared_path: Callable
 def test_fast_mode_still_extracts_the_article(shared_path: Callable[..., Path]) -> None:
     html = decode_bytes(gzip.decompress(shared_path("eval", "aeb-dev", "html", AEB_PAGE).read_bytes()), html=True)[0]
     assert len(extract_html(html, config=ExtractConfig(fast=True)).text.split()) >= 100
+
+
+def test_fallback_words_keeps_the_longest_mode_when_none_reaches_it(shared_path: Callable[..., Path]) -> None:
+    page = shared_path("eval", "aeb-dev", "html", SHORT_PRECISION_PAGE)
+    html = decode_bytes(gzip.decompress(page.read_bytes()), html=True)[0]
+    alone = {(p, r): len(extract_html(html, config=ExtractConfig(favor_precision=p, favor_recall=r,
+                                                                 fallback=False)).text.split())
+             for p, r in ((True, False), (False, False), (False, True))}
+    precision = alone[(True, False)]
+    # Reached by the precision text: no other mode is tried.
+    assert len(extract_html(html, config=ExtractConfig(fallback_words=precision)).text.split()) == precision
+    # Reached by none: the longest of the three.
+    longest = len(extract_html(html, config=ExtractConfig(fallback_words=10**9)).text.split())
+    assert longest == max(alone.values()) > precision
