@@ -84,7 +84,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return EXIT_WAREHOUSE
         # How long each write of the run waits for a reader to let go of the file.
         os.environ[WRITE_WAIT_ENV] = str(args.wait)
+        _start_fork_server(args.workers)
         return _ingest_locked(args, db)
+
+
+# The module the worker pool's fork server preloads (tasks/pool.py, `_mp_context`): named here, not imported,
+# because importing tasks.pool loads the whole text core into this process before the fork server starts.
+WORKER_PRELOAD = "newsetl.tasks.worker_preload"
+
+
+def _start_fork_server(workers: int | None) -> None:
+    """Start the worker pool's fork server now, before Prefect is imported and its temporary server started.
+
+    The fork server imports and warms up the text core (trafilatura, lxml, ftfy, the language and line
+    models: ~2 s of CPU, far more on a loaded machine) in its own process; started here it does so while
+    this process spends 5-10 s importing Prefect and starting its API server, instead of after them when
+    the flow opens its pool. The pool later finds it running (multiprocessing keeps one fork server per
+    process) and forks warm workers at once. Only where the pool would use one: more than one worker,
+    a platform with fork servers."""
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    if (cores if workers is None else workers) <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload([WORKER_PRELOAD])
+    with contextlib.suppress(Exception):  # the pool starts it itself if this fails
+        multiprocessing.forkserver.ensure_running()
 
 
 def _ingest_locked(args: argparse.Namespace, db: str) -> int:

@@ -13,6 +13,10 @@ from newsetl.text.extract import EXTRACTION_EMPTY, ExtractConfig, ExtractError, 
 
 # A real page of traf-dev/html on which trafilatura's precision mode finds nothing while its default
 # and recall modes extract the article (~600 words): the page the fallback exists for.
+# A news article of aeb-dev with a title and a date in its metadata.
+AEB_PAGE = "04a6711caa7c687592777718866e781e976e0fe684faebe8b3cedcef8cd0ea34.html.gz"
+# An aeb-dev page on which precision mode keeps fewer words than the default and recall modes.
+SHORT_PRECISION_PAGE = "08f793762792bd252c75fb57544cdf506ffcc04785136cb87503f02364b82b56.html.gz"
 PRECISION_EMPTY_PAGE = ("eval", "traf-dev", "html", "ca950cd7b925df2b.html.gz")
 
 
@@ -34,3 +38,38 @@ def test_a_page_without_an_article_is_still_empty_after_the_fallback() -> None:
     with pytest.raises(ExtractError) as err:
         extract_html(html)
     assert err.value.reason == EXTRACTION_EMPTY
+
+
+def test_metadata_read_once_is_the_one_trafilatura_returns(shared_path: Callable[..., Path]) -> None:
+    """extract_html reads the metadata itself (once, without categories/tags/licence): same fields as
+    trafilatura's own bare_extraction(with_metadata=True), and the same text."""
+    import trafilatura
+
+    html = decode_bytes(gzip.decompress(shared_path("eval", "aeb-dev", "html", AEB_PAGE).read_bytes()), html=True)[0]
+    ours = extract_html(html)
+    theirs = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, include_tables=True,
+                                         favor_precision=True, deduplicate=False)
+    assert theirs is not None and not isinstance(theirs, dict)
+    assert ours.text == theirs.text
+    for field in ("title", "author", "date", "sitename", "hostname", "description", "url"):
+        assert getattr(ours, field) == (getattr(theirs, field) or None), field
+    assert ours.title and ours.date  # the page has both: the comparison above is not None == None
+
+
+def test_fast_mode_still_extracts_the_article(shared_path: Callable[..., Path]) -> None:
+    html = decode_bytes(gzip.decompress(shared_path("eval", "aeb-dev", "html", AEB_PAGE).read_bytes()), html=True)[0]
+    assert len(extract_html(html, config=ExtractConfig(fast=True)).text.split()) >= 100
+
+
+def test_fallback_words_keeps_the_longest_mode_when_none_reaches_it(shared_path: Callable[..., Path]) -> None:
+    page = shared_path("eval", "aeb-dev", "html", SHORT_PRECISION_PAGE)
+    html = decode_bytes(gzip.decompress(page.read_bytes()), html=True)[0]
+    alone = {(p, r): len(extract_html(html, config=ExtractConfig(favor_precision=p, favor_recall=r,
+                                                                 fallback=False)).text.split())
+             for p, r in ((True, False), (False, False), (False, True))}
+    precision = alone[(True, False)]
+    # Reached by the precision text: no other mode is tried.
+    assert len(extract_html(html, config=ExtractConfig(fallback_words=precision)).text.split()) == precision
+    # Reached by none: the longest of the three.
+    longest = len(extract_html(html, config=ExtractConfig(fallback_words=10**9)).text.split())
+    assert longest == max(alone.values()) > precision

@@ -1,0 +1,128 @@
+"""HTML path speed: `newsetl ingest` against trafilatura alone, side by side in one run.
+
+  python bench/bench_html.py [--rounds 1] [--workers 2] [--out bench-data/html.jsonl] [--keep DIR]
+
+Pages: the 735 dev pages (`../shared/eval/traf-dev/html` + `../shared/eval/aeb-dev/html`, gzipped HTML).
+Two commands, each a fresh process measured whole (start-up and imports included):
+- `newsetl`: `newsetl ingest traf-dev/html aeb-dev/html --db <fresh warehouse>` (its defaults);
+- `trafilatura`: `trafilatura.extract(raw, with_metadata=True)` over the same pages in a `--workers`-process
+  pool (the reference of issue 13: what a user would write with trafilatura alone).
+The two alternate (newsetl, trafilatura, newsetl, ...) for `--rounds` rounds, so both see the same load
+on this shared machine; the ratio of each round and their median are printed. Wall time and memory come
+from `../shared/bench/measure.py`'s sampler: peak RSS of the largest process and the peak of the SUM over
+every process of the command's session (pool workers, the fork server, Prefect's API server included;
+the sum double-counts pages shared after fork, so it is an upper bound). `other_cores` is the CPU that
+processes outside the command took meanwhile (the load the other tenants put on the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PAGE_DIRS = (SHARED / "eval" / "traf-dev" / "html", SHARED / "eval" / "aeb-dev" / "html")
+
+# The trafilatura-alone side, as a user would write it: a pool over the files, extract with metadata.
+# Run as `python -c` so that its start-up is measured like newsetl's.
+TRAF_ALONE = r"""
+import gzip, sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+import trafilatura
+
+def one(path):
+    out = trafilatura.extract(gzip.decompress(Path(path).read_bytes()), with_metadata=True)
+    return 0 if out is None else len(out)
+
+if __name__ == "__main__":
+    files = [str(p) for d in sys.argv[2:] for p in sorted(Path(d).glob("*.html.gz"))]
+    with ProcessPoolExecutor(int(sys.argv[1])) as ex:
+        sizes = list(ex.map(one, files, chunksize=8))
+    print(f"{len(files)} pages, {sum(s > 0 for s in sizes)} extracted", file=sys.stderr)
+"""
+
+
+def load_measure() -> ModuleType:
+    """`../shared/bench/measure.py` (not a package): its sampler counts every process of the session."""
+    spec = importlib.util.spec_from_file_location("shared_measure", SHARED / "bench" / "measure.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def count_pages() -> int:
+    return sum(1 for d in PAGE_DIRS for _ in d.glob("*.html.gz"))
+
+
+def newsetl_cmd(work: Path, workers: int) -> list[str]:
+    db = work / "w.duckdb"
+    # The warehouse is removed by the shell in the measured command, so every round starts fresh.
+    exe = shutil.which("newsetl", path=str(Path(sys.executable).parent)) or "newsetl"
+    return ["sh", "-c", f'rm -rf "{work}"/w.duckdb* "{work}"/w.snapshot* "{work}"/w.report*; exec "{exe}" ingest '
+            + " ".join(f'"{d}"' for d in PAGE_DIRS) + f' --db "{db}" --workers {workers} --quiet']
+
+
+def traf_cmd(workers: int) -> list[str]:
+    return [sys.executable, "-c", TRAF_ALONE, str(workers), *map(str, PAGE_DIRS)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default="", help="append one JSON line per round here")
+    ap.add_argument("--keep", default="", help="work directory to keep (default: a temporary one)")
+    ap.add_argument("--log", default=os.devnull, help="the commands' output")
+    args = ap.parse_args(argv)
+    measure = load_measure()
+    pages = count_pages()
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-html-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with open("/proc/loadavg") as f:
+        print(f"pages {pages}; load average before: {f.read().split()[:3]}")
+    rows: list[dict[str, Any]] = []
+    try:
+        for r in range(args.rounds):
+            res: dict[str, dict[str, Any]] = {}
+            for name, cmd in (("newsetl", newsetl_cmd(work, args.workers)), ("trafilatura", traf_cmd(args.workers))):
+                m = measure.run_once(cmd, args.log)
+                m["pages_per_s"] = round(pages / m["wall_s"], 2)
+                res[name] = m
+                print(f"round {r} {name:<12} rc={m['rc']} wall {m['wall_s']:7.2f} s  {m['pages_per_s']:6.2f} "
+                      f"pages/s  cpu {m['cpu_s']:6.1f} s  peak largest {m['peak_rss_mb']:7.1f} MB  sum "
+                      f"{m['peak_rss_sum_mb']:7.1f} MB  other cores {m['other_cores']:.2f}", flush=True)
+            ratio = res["newsetl"]["pages_per_s"] / res["trafilatura"]["pages_per_s"]
+            cpu_ratio = res["trafilatura"]["cpu_s"] / res["newsetl"]["cpu_s"]
+            print(f"round {r} ratio newsetl/trafilatura pages/s {ratio:.3f} (CPU-time ratio {cpu_ratio:.3f})",
+                  flush=True)
+            rows.append({"round": r, "pages": pages, "workers": args.workers, "ratio": round(ratio, 4),
+                         "cpu_ratio": round(cpu_ratio, 4), **{k: v for k, v in res.items()}})
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if len(rows) > 1:
+        print(f"median ratio over {len(rows)} rounds: {statistics.median(r['ratio'] for r in rows):.3f} "
+              f"(CPU-time {statistics.median(r['cpu_ratio'] for r in rows):.3f})")
+    with open("/proc/loadavg") as f:
+        print(f"load average after: {f.read().split()[:3]}")
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+    return 0 if all(r["newsetl"]["rc"] == 0 and r["trafilatura"]["rc"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
