@@ -37,6 +37,7 @@ from newsetl.tasks.ingest import (
     ReadGroup,
     discover_sources,
     filter_known,
+    holding_writes,
     load_batch_task,
     process_batch,
     read_documents,
@@ -416,6 +417,8 @@ def _run(
     tally.counts["read"] += len(not_found) + unchanged_docs
     tally.counts["skipped_known"] += unchanged_docs
     tally.counts["not_found"] += len(not_found)
+    # doc_ids read in this run and not yet committed: a batch's ids leave once it is loaded (from then on
+    # `filter_known` finds them in the warehouse), so this holds the batches in flight, not the run.
     seen: set[str] = set()
     files_done = 0
 
@@ -466,25 +469,29 @@ def _run(
         if pending:
             yield Work([], pending)
 
-    for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds):
-        if STOP.is_set():
-            break  # this batch was processed but not loaded: its documents are new again next run
-        t = time.perf_counter()
-        with _write_section():
-            stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
-                                    whole(item.inputs or ()), whole(item.skips))
-        tally.seconds["load"] += time.perf_counter() - t
-        tally.seconds["process"] += batch.seconds
-        tally.rejections(stats)
-        # A rejection quarantined by an earlier run (a file re-read after its mtime changed) adds no
-        # row: it is a known input now, skipped like known bytes.
-        # (Counted from the keys found, not as "rejections minus rows added": two rejections that collided
-        # on one key would then pass for known, and the balance check could not see the lost one.)
-        tally.counts["skipped_known"] += stats.known_rejections
-        tally.removed.update(batch.removed)
-        tally.counts["loaded"] += stats.articles
-        tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
-        tally.progress(files_done, len(paths))
+    # The loads and the known-id look-ups share a write connection for a few seconds at a time (no WAL
+    # replay per batch); readers still get in between (tasks/ingest.HOLD_SECONDS).
+    with holding_writes(db):
+        for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds):
+            if STOP.is_set():
+                break  # this batch was processed but not loaded: its documents are new again next run
+            t = time.perf_counter()
+            with _write_section():
+                stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
+                                        whole(item.inputs or ()), whole(item.skips))
+            tally.seconds["load"] += time.perf_counter() - t
+            seen.difference_update(d.doc_id for d in item.docs)
+            tally.seconds["process"] += batch.seconds
+            tally.rejections(stats)
+            # A rejection quarantined by an earlier run (a file re-read after its mtime changed) adds no
+            # row: it is a known input now, skipped like known bytes.
+            # (Counted from the keys found, not as "rejections minus rows added": two rejections that collided
+            # on one key would then pass for known, and the balance check could not see the lost one.)
+            tally.counts["skipped_known"] += stats.known_rejections
+            tally.removed.update(batch.removed)
+            tally.counts["loaded"] += stats.articles
+            tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
+            tally.progress(files_done, len(paths))
 
 
 # Batches submitted ahead of the one being loaded: two keep the workers busy while the writer loads

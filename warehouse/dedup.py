@@ -397,9 +397,13 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> t
     """).fetchall()
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup_shared AS
-        WITH shared AS (
-            SELECT n.sid AS new_sid, any_value(n.n) AS n_new, b.sid AS old_sid, count(*) AS shared
-            FROM _dedup_new_bands n JOIN _dedup_bucket_raw b USING (key) GROUP BY n.sid, b.sid
+        WITH packed AS (  -- one int64 group key (sids < 2^31) hashes faster than the (new, old) pair
+            SELECT n.sid * 2147483648 + b.sid AS pair, count(*) AS shared
+            FROM _dedup_new_bands n JOIN _dedup_bucket_raw b USING (key) GROUP BY pair
+        ), new_n AS (SELECT DISTINCT sid, n FROM _dedup_new_bands),
+        shared AS (
+            SELECT p.pair // 2147483648 AS new_sid, m.n AS n_new, p.pair % 2147483648 AS old_sid, p.shared
+            FROM packed p JOIN new_n m ON m.sid = p.pair // 2147483648
         ), sizes AS (
             SELECT sid, n_shingles FROM signatures SEMI JOIN (SELECT DISTINCT old_sid AS sid FROM shared) k USING (sid)
         )
