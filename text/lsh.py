@@ -141,7 +141,9 @@ def required_bands_sql(n_a: str, n_b: str, config: DedupConfig) -> str:
     """`required_bands` as a SQL expression over two integer columns (the same steps, first match)."""
     small, large = f"least({n_a}, {n_b})", f"greatest({n_a}, {n_b})"
     whens = [f"WHEN {small} < {int(config.min_shingles)} THEN {config.sign.bands + 1}"]
-    whens += [f"WHEN {large} <= {ratio_max!r} * {small} THEN {k}" for ratio_max, k in required_bands_steps(config)]
+    # DOUBLE: a literal like 1.7458 is a DECIMAL in DuckDB, and DECIMAL(18) times a shingle count overflows.
+    whens += [f"WHEN {large} <= {ratio_max!r}::DOUBLE * {small} THEN {k}"
+              for ratio_max, k in required_bands_steps(config)]
     return "CASE " + " ".join(whens) + " ELSE 1 END"
 
 
