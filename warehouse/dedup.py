@@ -695,11 +695,17 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
     a new story has no stored rows yet, so only those buckets' members need their stories looked up."""
     per_story = max(1, min(config.per_bucket, config.max_bucket_size))
     story = [story_of_new.get(a, a) for a in new.ids]
-    stories = pa.table({"sid": pa.array(sid, pa.int64()), "story": pa.array(story, pa.string()),
-                        "joined": pa.array([s in joined for s in story], pa.bool_())})
+    # Stories as small integers: the window below partitions ~bands rows per article by (key, story).
+    number: dict[str, int] = {}
+    story_no = [number.setdefault(x, len(number)) for x in story]
+    stories = pa.table({"sid": pa.array(sid, pa.int64()), "story_no": pa.array(story_no, pa.int64()),
+                        "joined": pa.array([x in joined for x in story], pa.bool_())})
+    names = pa.table({"story": pa.array([x for x in number if x in joined], pa.string()),
+                      "story_no": pa.array([n for x, n in number.items() if x in joined], pa.int64())})
     merged = pa.table({"old": pa.array(list(merges), pa.string()), "new": pa.array(list(merges.values()),
                                                                                    pa.string())})
     con.register("_dedup_story_of", stories)
+    con.register("_dedup_story_names", names)
     con.register("_dedup_merged", merged)
     try:
         con.execute(f"""
@@ -714,13 +720,14 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
                 SELECT article_id, coalesce(cluster_id, article_id) AS story
                 FROM articles SEMI JOIN jsig USING (article_id)
             ), held AS (
-                SELECT r.key, coalesce(m.new, a.story) AS story, count(*) AS n
+                SELECT r.key, s.story_no, count(*) AS n
                 FROM jrows r JOIN jsig USING (sid) JOIN jart a USING (article_id)
-                LEFT JOIN _dedup_merged m ON m.old = a.story GROUP BY ALL
+                LEFT JOIN _dedup_merged m ON m.old = a.story
+                JOIN _dedup_story_names s ON s.story = coalesce(m.new, a.story) GROUP BY ALL
             ), total AS (SELECT key, count(*) AS n FROM _dedup_bucket_raw GROUP BY key),
             ranked AS (
-                SELECT n.key, n.sid, s.story,
-                       row_number() OVER (PARTITION BY n.key, s.story ORDER BY n.rank, n.sid) AS in_story,
+                SELECT n.key, n.sid, s.story_no,
+                       row_number() OVER (PARTITION BY n.key, s.story_no ORDER BY n.rank, n.sid) AS in_story,
                        row_number() OVER (PARTITION BY n.key ORDER BY n.rank, n.sid) AS in_bucket
                 FROM _dedup_new_bands n JOIN _dedup_story_of s USING (sid)
             )
@@ -728,7 +735,7 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
                    r.in_story + coalesce(h.n, 0) <= {per_story}
                    AND r.in_bucket + coalesce(t.n, 0) <= {int(config.max_bucket_size)} AS room,
                    coalesce(t.n, 0) >= {int(config.max_bucket_size)} AS at_cap
-            FROM ranked r LEFT JOIN held h ON h.key = r.key AND h.story = r.story
+            FROM ranked r LEFT JOIN held h ON h.key = r.key AND h.story_no = r.story_no
             LEFT JOIN total t ON t.key = r.key
         """).fetchall()
         stored = int(con.execute("INSERT INTO lsh_bands SELECT key, sid FROM _dedup_fill WHERE room").fetchall()[0][0])
@@ -736,6 +743,7 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
         con.execute("DROP TABLE _dedup_fill").fetchall()
     finally:
         con.unregister("_dedup_story_of")
+        con.unregister("_dedup_story_names")
         con.unregister("_dedup_merged")
     return stored, full
 
