@@ -469,10 +469,11 @@ def _run(
         if pending:
             yield Work([], pending)
 
-    # The loads and the known-id look-ups share a write connection for a few seconds at a time (no WAL
-    # replay per batch); readers still get in between (tasks/ingest.HOLD_SECONDS).
-    with holding_writes(db):
-        for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds):
+    # Loads that follow each other without a pause share one write connection (no WAL replay per batch,
+    # HOLD_SECONDS at most); whenever the writer would wait for the workers it lets go of the file, so
+    # readers get in between batches as before (docs/operations.md, tests/flows/test_faults.py).
+    with holding_writes(db) as held:
+        for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds, idle=held.close):
             if STOP.is_set():
                 break  # this batch was processed but not loaded: its documents are new again next run
             t = time.perf_counter()
@@ -501,15 +502,18 @@ AHEAD = 2
 
 
 def _processed(items: Iterator[Work], ctx: Any, sign_cfg: SignConfig, pool_key: str | None,
-               doc_seconds: float) -> Iterator[tuple[Work, ProcessedBatch]]:
+               doc_seconds: float, idle: Callable[[], None] = lambda: None) -> Iterator[tuple[Work, ProcessedBatch]]:
     """Each work item with its processed batch, in order. With somewhere to process other than this
     process (worker processes, or a task runner such as Dask's), the next batches are processed while
     the caller loads this one. Without, batches are processed here one after the other: on one core a
-    second thread has nothing to overlap with and only contends for the GIL."""
+    second thread has nothing to overlap with and only contends for the GIL. `idle` is called before
+    waiting for a batch that is not processed yet (the writer lets go of the warehouse then)."""
     context = FlowRunContext.get()
     runner = context.task_runner if context else None
     if pool_key is None and (runner is None or isinstance(runner, ThreadPoolTaskRunner)):
         for item in items:
+            if item.docs:
+                idle()
             yield item, _process_now(item.docs, ctx, sign_cfg, doc_seconds)
         return
     # Dask walks task arguments itself and mangles Prefect's `quote` wrapper: pass plain values there.
@@ -521,9 +525,9 @@ def _processed(items: Iterator[Work], ctx: Any, sign_cfg: SignConfig, pool_key: 
             if item.docs else None
         in_flight.append((item, future))
         while len(in_flight) > AHEAD:
-            yield _result(in_flight.popleft(), sign_cfg)
+            yield _result(in_flight.popleft(), sign_cfg, idle)
     while in_flight:
-        yield _result(in_flight.popleft(), sign_cfg)
+        yield _result(in_flight.popleft(), sign_cfg, idle)
 
 
 def _process_now(docs: Sequence[RawDocument], ctx: Any, sign_cfg: SignConfig, doc_seconds: float) -> ProcessedBatch:
@@ -532,10 +536,16 @@ def _process_now(docs: Sequence[RawDocument], ctx: Any, sign_cfg: SignConfig, do
     return process_batch(whole(docs), whole(ctx), sign_cfg, None, doc_seconds)
 
 
-def _result(entry: tuple[Work, PrefectFuture[ProcessedBatch] | None],
-            sign_cfg: SignConfig) -> tuple[Work, ProcessedBatch]:
+def _result(entry: tuple[Work, PrefectFuture[ProcessedBatch] | None], sign_cfg: SignConfig,
+            idle: Callable[[], None] = lambda: None) -> tuple[Work, ProcessedBatch]:
     item, future = entry
-    return item, future.result() if future is not None else ProcessedBatch.empty(sign_cfg)
+    if future is None:
+        return item, ProcessedBatch.empty(sign_cfg)
+    # Whether it is done, without asking the Prefect server (`state` may): the runner's own future.
+    wrapped = getattr(future, "wrapped_future", None)
+    if not (wrapped is not None and hasattr(wrapped, "done") and wrapped.done()):
+        idle()
+    return item, future.result()
 
 
 def _report(summary: dict[str, Any]) -> str | None:

@@ -46,12 +46,15 @@ _HELD: dict[str, HeldWriter] = {}
 
 
 @contextmanager
-def holding_writes(db: str) -> Iterator[None]:
-    """Within this block, the batch tasks of `db` share a `HeldWriter` (released at the end)."""
+def holding_writes(db: str) -> Iterator[HeldWriter]:
+    """Within this block, the batch tasks of `db` share a `HeldWriter` (released at the end). The caller
+    releases it (`close()`) whenever the writer is about to wait for work: readers then get in exactly
+    as they did with a connection per batch, and the connection is only kept across loads that follow
+    each other without a pause (the writer is the bottleneck), for HOLD_SECONDS at most."""
     held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS)
     _HELD[db] = held
     try:
-        yield
+        yield held
     finally:
         del _HELD[db]
         held.close()

@@ -208,8 +208,10 @@ class HeldWriter:
     that every batch (~0.7 s of a 500-article load on the 20k re-scrape corpus). Holding one connection
     for the whole run would lock readers out for the run (`newsetl sql` waits 60 s by default, and a
     process can only open the file between two writers' connections); released after `hold_seconds`
-    at the end of a load, a reader waits at most that plus one load. Each load is still its own
-    transaction: nothing is less durable. Same settings as `writer(checkpoint=False)`."""
+    at the end of a load, a reader waits at most that plus one load. The flow also releases it
+    whenever it is about to wait for its workers (`close()`), so the connection spans only loads that
+    follow each other without a pause. Each load is still its own transaction: nothing is less
+    durable. Same settings as `writer(checkpoint=False)`."""
 
     def __init__(self, db: str | Path, hold_seconds: float, threads: int | None = None,
                  wait_seconds: float | None = None) -> None:
