@@ -11,12 +11,18 @@ dropped (--copies 10: 20,730 docs; --copies 50: 103,650). Data stays outside the
         --datatrove /work/bench-data/shards2 --dt-python /work/dtvenv/bin/python --rounds 2
     python bench/bench_stream.py --corpus /work/bench-data/docs100k.jsonl            # the 100k run
     python bench/bench_stream.py --corpus /work/bench-data/docs20k.jsonl --cores 1 2  # 1 core vs 2 cores
+    python bench/bench_dedup.py --only match --stored 1000000 --db /work/bench-data/match1m_real.duckdb  # 10k vs 1M
+    python bench/bench_cores.py   # the text stages' own 2-core efficiency (the ceiling of any parallel ingest)
+
+(`--copies 50` for the 100k corpus: `make_corpus.py ... /work/bench-data/docs100k.jsonl --copies 50`. `--work DIR`
+keeps the warehouses and logs apart from another run's.)
 
 Each round runs every configuration once, back to back (newsetl on each core count, then datatrove), so
 ratios come from neighbouring runs on this shared, noisy machine; `other_cores` is how much CPU other
-workloads took meanwhile (in cores). Per newsetl run it also prints the writer's share of the wall time:
-the seconds the flow spent in its batch loads (`seconds.load` of the run's summary, read from the `runs`
-row) over the run's total. 1 core runs pin the whole job (server, workers, DuckDB) with `taskset`.
+workloads took meanwhile (in cores), and `docs_per_cpu_s` documents per CPU second of the whole process
+tree (the figure to compare when the machine is shared). Per newsetl run it also prints the writer's share
+of the wall time: the seconds the flow spent in its batch loads (`seconds.load` of the run's summary, read
+from the `runs` row) over the run's total. 1 core runs pin the whole job (server, workers, DuckDB) with `taskset`.
 """
 
 from __future__ import annotations
@@ -49,7 +55,13 @@ def _measure(label: str, docs: int, out: Path, cmd: list[str], workers: int) -> 
         raise SystemExit(f"{label} failed (exit {rec['rc']}); see {out.with_suffix('.log')}")
     run = rec["runs_used"][0]
     return {"wall_s": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "peak_rss_sum_mb": run["peak_rss_sum_mb"],
-            "other_cores": run["other_cores"]}
+            "other_cores": run["other_cores"], "cpu_s": run.get("cpu_s")}
+
+
+def _per_cpu(docs: int, row: dict[str, Any]) -> float | None:
+    """Documents per CPU second of the whole process tree: on a busy machine the wall time mostly
+    measures the neighbours, the CPU time much less so."""
+    return round(docs / row["cpu_s"], 1) if row.get("cpu_s") else None
 
 
 def _summary(db: Path) -> dict[str, Any]:
@@ -77,6 +89,7 @@ def run_newsetl(corpus: Path, docs: int, cores: int, work: Path, out: Path) -> d
         "tool": "newsetl", "cores": cores, "docs": docs, "docs_s": round(docs / row["wall_s"], 1),
         "wall_s": row["wall_s"], "peak_largest_gb": round(row["peak_rss_mb"] / 1024, 2),
         "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2), "other_cores": row.get("other_cores"),
+        "cpu_s": row.get("cpu_s"), "docs_per_cpu_s": _per_cpu(docs, row),
         "writer_share": round(sec.get("load", 0.0) / max(sec.get("total", 1.0), 1e-9), 3),
         "load_s": sec.get("load"), "total_s": sec.get("total"), "dedup": summary.get("dedup"),
     }
@@ -92,7 +105,8 @@ def run_datatrove(shards: Path, docs: int, dt_python: str, work: Path, out: Path
     row = _measure("dt-whole-c4-w2", docs, out, cmd, 2)
     result = {"tool": "datatrove", "cores": 2, "docs": docs, "docs_s": round(docs / row["wall_s"], 1),
               "wall_s": row["wall_s"], "peak_largest_gb": round(row["peak_rss_mb"] / 1024, 2),
-              "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2), "other_cores": row.get("other_cores")}
+              "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2), "other_cores": row.get("other_cores"),
+              "cpu_s": row.get("cpu_s"), "docs_per_cpu_s": _per_cpu(docs, row)}
     print(json.dumps(result), flush=True)
     return result
 
@@ -120,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         ours = [r for r in results if r["tool"] == "newsetl" and r["cores"] == 2]
         theirs = [r for r in results if r["tool"] == "datatrove"]
         ratios = [round(a["docs_s"] / b["docs_s"], 2) for a, b in zip(ours, theirs, strict=False)]
-        print(json.dumps({"newsetl_vs_datatrove_docs_s": ratios}), flush=True)
+        cpu = [round(a["docs_per_cpu_s"] / b["docs_per_cpu_s"], 2) for a, b in zip(ours, theirs, strict=False)
+               if a.get("docs_per_cpu_s") and b.get("docs_per_cpu_s")]
+        print(json.dumps({"newsetl_vs_datatrove_docs_s": ratios, "newsetl_vs_datatrove_docs_per_cpu_s": cpu}),
+              flush=True)
     return 0
 
 

@@ -37,6 +37,7 @@ from newsetl.tasks.ingest import (
     ReadGroup,
     discover_sources,
     filter_known,
+    holding_writes,
     load_batch_task,
     process_batch,
     read_documents,
@@ -416,6 +417,8 @@ def _run(
     tally.counts["read"] += len(not_found) + unchanged_docs
     tally.counts["skipped_known"] += unchanged_docs
     tally.counts["not_found"] += len(not_found)
+    # doc_ids read in this run and not yet committed: a batch's ids leave once it is loaded (from then on
+    # `filter_known` finds them in the warehouse), so this holds the batches in flight, not the run.
     seen: set[str] = set()
     files_done = 0
 
@@ -466,25 +469,34 @@ def _run(
         if pending:
             yield Work([], pending)
 
-    for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds):
-        if STOP.is_set():
-            break  # this batch was processed but not loaded: its documents are new again next run
-        t = time.perf_counter()
-        with _write_section():
-            stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
-                                    whole(item.inputs or ()), whole(item.skips))
-        tally.seconds["load"] += time.perf_counter() - t
-        tally.seconds["process"] += batch.seconds
-        tally.rejections(stats)
-        # A rejection quarantined by an earlier run (a file re-read after its mtime changed) adds no
-        # row: it is a known input now, skipped like known bytes.
-        # (Counted from the keys found, not as "rejections minus rows added": two rejections that collided
-        # on one key would then pass for known, and the balance check could not see the lost one.)
-        tally.counts["skipped_known"] += stats.known_rejections
-        tally.removed.update(batch.removed)
-        tally.counts["loaded"] += stats.articles
-        tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
-        tally.progress(files_done, len(paths))
+    # With worker processes, loads that follow each other without a pause share one write connection (no
+    # WAL replay per batch, HOLD_SECONDS at most); whenever the writer would wait for the workers it lets
+    # go of the file, so readers get in between batches as before (docs/operations.md,
+    # tests/flows/test_faults.py). In-process, every load is followed by processing: a connection per
+    # load, closed before the load reports, as always.
+    holding = holding_writes(db) if pool_key is not None else contextlib.nullcontext(None)
+    with holding as held:
+        idle = held.close if held is not None else (lambda: None)
+        for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds, idle=idle):
+            if STOP.is_set():
+                break  # this batch was processed but not loaded: its documents are new again next run
+            t = time.perf_counter()
+            with _write_section():
+                stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
+                                        whole(item.inputs or ()), whole(item.skips))
+            tally.seconds["load"] += time.perf_counter() - t
+            seen.difference_update(d.doc_id for d in item.docs)
+            tally.seconds["process"] += batch.seconds
+            tally.rejections(stats)
+            # A rejection quarantined by an earlier run (a file re-read after its mtime changed) adds no
+            # row: it is a known input now, skipped like known bytes.
+            # (Counted from the keys found, not as "rejections minus rows added": two rejections that collided
+            # on one key would then pass for known, and the balance check could not see the lost one.)
+            tally.counts["skipped_known"] += stats.known_rejections
+            tally.removed.update(batch.removed)
+            tally.counts["loaded"] += stats.articles
+            tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
+            tally.progress(files_done, len(paths))
 
 
 # Batches submitted ahead of the one being loaded: two keep the workers busy while the writer loads
@@ -494,15 +506,18 @@ AHEAD = 2
 
 
 def _processed(items: Iterator[Work], ctx: Any, sign_cfg: SignConfig, pool_key: str | None,
-               doc_seconds: float) -> Iterator[tuple[Work, ProcessedBatch]]:
+               doc_seconds: float, idle: Callable[[], None] = lambda: None) -> Iterator[tuple[Work, ProcessedBatch]]:
     """Each work item with its processed batch, in order. With somewhere to process other than this
     process (worker processes, or a task runner such as Dask's), the next batches are processed while
     the caller loads this one. Without, batches are processed here one after the other: on one core a
-    second thread has nothing to overlap with and only contends for the GIL."""
+    second thread has nothing to overlap with and only contends for the GIL. `idle` is called before
+    waiting for a batch that is not processed yet (the writer lets go of the warehouse then)."""
     context = FlowRunContext.get()
     runner = context.task_runner if context else None
     if pool_key is None and (runner is None or isinstance(runner, ThreadPoolTaskRunner)):
         for item in items:
+            if item.docs:
+                idle()
             yield item, _process_now(item.docs, ctx, sign_cfg, doc_seconds)
         return
     # Dask walks task arguments itself and mangles Prefect's `quote` wrapper: pass plain values there.
@@ -514,9 +529,9 @@ def _processed(items: Iterator[Work], ctx: Any, sign_cfg: SignConfig, pool_key: 
             if item.docs else None
         in_flight.append((item, future))
         while len(in_flight) > AHEAD:
-            yield _result(in_flight.popleft(), sign_cfg)
+            yield _result(in_flight.popleft(), sign_cfg, idle)
     while in_flight:
-        yield _result(in_flight.popleft(), sign_cfg)
+        yield _result(in_flight.popleft(), sign_cfg, idle)
 
 
 def _process_now(docs: Sequence[RawDocument], ctx: Any, sign_cfg: SignConfig, doc_seconds: float) -> ProcessedBatch:
@@ -525,10 +540,16 @@ def _process_now(docs: Sequence[RawDocument], ctx: Any, sign_cfg: SignConfig, do
     return process_batch(whole(docs), whole(ctx), sign_cfg, None, doc_seconds)
 
 
-def _result(entry: tuple[Work, PrefectFuture[ProcessedBatch] | None],
-            sign_cfg: SignConfig) -> tuple[Work, ProcessedBatch]:
+def _result(entry: tuple[Work, PrefectFuture[ProcessedBatch] | None], sign_cfg: SignConfig,
+            idle: Callable[[], None] = lambda: None) -> tuple[Work, ProcessedBatch]:
     item, future = entry
-    return item, future.result() if future is not None else ProcessedBatch.empty(sign_cfg)
+    if future is None:
+        return item, ProcessedBatch.empty(sign_cfg)
+    # Whether it is done, without asking the Prefect server (`state` may): the runner's own future.
+    wrapped = getattr(future, "wrapped_future", None)
+    if not (wrapped is not None and hasattr(wrapped, "done") and wrapped.done()):
+        idle()
+    return item, future.result()
 
 
 def _report(summary: dict[str, Any]) -> str | None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -26,7 +28,7 @@ from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
 from newsetl.text.sign import SignConfig, sign_words
-from newsetl.warehouse.connect import WarehouseBusy, writer
+from newsetl.warehouse.connect import HeldWriter, WarehouseBusy, writer
 from newsetl.warehouse.lineage import Skip
 from newsetl.warehouse.load import (
     LoadStats,
@@ -36,6 +38,39 @@ from newsetl.warehouse.load import (
     prepare_batch,
     unchanged_inputs,
 )
+
+# Seconds the run's batch loads and known-id look-ups share one write connection before letting go of
+# the file for readers (HeldWriter): a reader of the warehouse waits at most this plus one load.
+HOLD_SECONDS = 10.0
+_HELD: dict[str, HeldWriter] = {}
+
+
+@contextmanager
+def holding_writes(db: str) -> Iterator[HeldWriter]:
+    """Within this block, the batch tasks of `db` share a `HeldWriter` (released at the end). The caller
+    releases it (`close()`) whenever the writer is about to wait for work: readers then get in exactly
+    as they did with a connection per batch, and the connection is only kept across loads that follow
+    each other without a pause (the writer is the bottleneck), for HOLD_SECONDS at most."""
+    held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS)
+    _HELD[db] = held
+    try:
+        yield held
+    finally:
+        del _HELD[db]
+        held.close()
+
+
+@contextmanager
+def _batch_connection(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The held connection inside `holding_writes`, else a short one (one per call, as before)."""
+    held = _HELD.get(db)
+    if held is None:
+        with writer(db, checkpoint=False, threads=LOAD_THREADS) as con:
+            yield con
+    else:
+        with held.use() as con:
+            yield con
+
 
 # DuckDB threads of a batch load: one, since the worker processes processing the next batches meanwhile
 # have the cores (see newsetl.warehouse.connect.writer).
@@ -147,7 +182,7 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
 @task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def filter_known(db: str, docs: Sequence[RawDocument]) -> tuple[list[RawDocument], int]:
     """Drop documents whose doc_id the warehouse already holds (a re-run loads nothing twice)."""
-    with writer(db, checkpoint=False) as con:
+    with _batch_connection(db) as con:
         known = known_doc_ids(con, [d.doc_id for d in docs])
     fresh = [d for d in docs if d.doc_id not in known]
     return fresh, len(docs) - len(fresh)
@@ -171,10 +206,11 @@ def load_batch_task(
     db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig,
     inputs: Sequence[tuple[str, int, int, int]] = (), skips: Sequence[Skip] = (),
 ) -> LoadStats:
-    # One short write connection per batch: readers (newsetl sql, dashboards) get in between. `inputs`:
-    # the files this batch completes, recorded as read in its transaction (a crash before it commits
-    # means they are read again, and their documents already in are skipped as known).
-    with writer(db, checkpoint=False, threads=LOAD_THREADS) as con:
+    # A write connection held for a few seconds at most (`holding_writes`): readers (newsetl sql,
+    # dashboards) get in between. `inputs`: the files this batch completes, recorded as read in its
+    # transaction (a crash before it commits means they are read again, and their documents already in
+    # are skipped as known).
+    with _batch_connection(db) as con:
         stats = load_prepared(con, run_id, batch.prepared, dedup, inputs=inputs, extra_rejections=read_rejections,
                               skips=skips)
     get_run_logger().info(

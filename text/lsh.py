@@ -7,7 +7,9 @@ on its own. `DedupConfig` holds every threshold; its docstring says where each v
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +61,15 @@ class DedupConfig:
         `articles.body`: a body whose shingle count differs from the stored one falls back on the
         estimate.
     z: how many standard errors around a threshold count as borderline.
+    band_evidence, max_required_bands: a candidate pair must share at least `required_bands` LSH bands
+        before it is verified: the most bands k such that a pair at the lowest Jaccard that could still
+        pass a threshold (given the two texts' shingle counts: J ≥ jaccard, or the J at which
+        containment reaches `containment`) shares fewer than k bands with probability ≤ band_evidence
+        (Binomial(bands, J^rows)), capped at max_required_bands (stored bucket rows are capped, so a
+        true copy can miss some of its bands). Unrelated real texts meet in one band through common
+        phrases (10k new vs 1M stored real-text signatures: ~280 such pairs per article, nearly all
+        sharing one band) while copies share ~20 of 32; a trimmed copy of a text twice its size needs
+        only one. Pairs too short for `min_shingles` are never verified at all.
     """
 
     sign: SignConfig = field(default_factory=SignConfig)
@@ -70,6 +81,71 @@ class DedupConfig:
     representatives: int = 4
     exact_verify: bool = True
     z: float = 3.0
+    band_evidence: float = 1e-2
+    max_required_bands: int = 3
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) ≤ k)."""
+    return float(sum(math.comb(n, i) * p**i * (1.0 - p) ** (n - i) for i in range(0, k + 1)))
+
+
+def lowest_passing_jaccard(ratio: float, config: DedupConfig) -> float:
+    """The lowest true Jaccard at which a pair whose larger text has `ratio` times the smaller one's
+    shingles can pass either threshold: J ≥ jaccard, or containment ≥ c, i.e. J ≥ c / (1 + ratio - c)
+    (containment = J (|A| + |B|) / ((1 + J) min(|A|, |B|)))."""
+    c = config.containment
+    return min(config.jaccard, c / (1.0 + ratio - c))
+
+
+@functools.lru_cache(maxsize=16)
+def required_bands_steps(config: DedupConfig) -> tuple[tuple[float, int], ...]:
+    """The shared-band requirement as steps ((ratio_max, k), ...), k decreasing: a pair of shingle counts
+    small ≤ large needs k shared bands when large ≤ ratio_max · small (first step that holds), else 1.
+
+    k(ratio) is the most bands such that a pair at `lowest_passing_jaccard(ratio)` shares fewer than k
+    bands with probability ≤ band_evidence, capped at max_required_bands; it falls as the ratio grows."""
+    bands, rows = config.sign.bands, config.sign.rows
+
+    def k_of(ratio: float) -> int:
+        p = lowest_passing_jaccard(ratio, config) ** rows
+        k = 1
+        while k < config.max_required_bands and _binom_cdf(k, bands, p) <= config.band_evidence:
+            k += 1  # P(shared < k + 1) is small enough: require k + 1
+        return k
+
+    steps: list[tuple[float, int]] = []
+    for k in range(k_of(1.0), 1, -1):
+        lo, hi = 1.0, 1.0
+        while k_of(hi) >= k and hi < 1e6:
+            hi *= 2.0
+        for _ in range(60):  # bisection: the largest ratio still needing k bands
+            mid = (lo + hi) / 2.0
+            lo, hi = (mid, hi) if k_of(mid) >= k else (lo, mid)
+        steps.append((lo, k))
+    return tuple(steps)
+
+
+def required_bands(n_a: np.ndarray, n_b: np.ndarray, config: DedupConfig) -> np.ndarray:
+    """Shared LSH bands each pair (shingle counts n_a, n_b) needs to be verified at all
+    (`required_bands_steps`); pairs below min_shingles get more than any pair can share."""
+    small = np.minimum(n_a, n_b).astype(np.float64)
+    large = np.maximum(n_a, n_b).astype(np.float64)
+    need = np.ones(len(small), dtype=np.int64)
+    for ratio_max, k in reversed(required_bands_steps(config)):
+        need[large <= ratio_max * small] = k
+    need[small < config.min_shingles] = config.sign.bands + 1
+    return need
+
+
+def required_bands_sql(n_a: str, n_b: str, config: DedupConfig) -> str:
+    """`required_bands` as a SQL expression over two integer columns (the same steps, first match)."""
+    small, large = f"least({n_a}, {n_b})", f"greatest({n_a}, {n_b})"
+    whens = [f"WHEN {small} < {int(config.min_shingles)} THEN {config.sign.bands + 1}"]
+    # DOUBLE: a literal like 1.7458 is a DECIMAL in DuckDB, and DECIMAL(18) times a shingle count overflows.
+    whens += [f"WHEN {large} <= {ratio_max!r}::DOUBLE * {small} THEN {k}"
+              for ratio_max, k in required_bands_steps(config)]
+    return "CASE " + " ".join(whens) + " ELSE 1 END"
+
 
 def rank_keys(article_ids: Sequence[str]) -> np.ndarray:
     """int64 hash of each string (first 8 bytes of its sha256): the rank of an article inside an

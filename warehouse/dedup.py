@@ -67,6 +67,8 @@ from newsetl.text.lsh import (
     bucket_pairs,
     canonical_key,
     rank_keys,
+    required_bands,
+    required_bands_sql,
     verify_estimates,
 )
 from newsetl.text.sign import Signatures, band_keys, exact_similarity, scheme_id, shingle_sets
@@ -93,7 +95,8 @@ class DedupStats:
     exact_links: int = 0  # linked to an equal body (exact tier)
     band_rows: int = 0  # LSH rows stored
     hot_buckets: int = 0  # buckets over max_bucket_size (capped)
-    candidates: int = 0  # distinct candidate pairs from the bands
+    band_pairs: int = 0  # distinct pairs sharing at least one LSH band
+    candidates: int = 0  # of those, pairs verified: enough shared bands, nearest members of a story
     exact_checked: int = 0  # candidates decided on exact shingle sets
     verified_pairs: int = 0  # near-duplicate pairs accepted (exact tier not included)
     clusters_merged: int = 0  # existing clusters merged into another existing one
@@ -177,13 +180,15 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
     # Candidates: stored representatives of the stories sharing a bucket (set-based, in DuckDB), and the
     # batch's own rows (one in-memory band index).
     band_t = pa.table({"key": pa.array(keys, pa.int64()), "sid": pa.array(band_sid, pa.int64()),
-                       "rank": pa.array(band_rank, pa.int64())})
+                       "rank": pa.array(band_rank, pa.int64()),
+                       "n": pa.array(np.repeat(new.n_shingles[banded], bands), pa.int64())})
     con.register("_dedup_new_bands", band_t)
     try:
-        _bucket_rows(con)
-        st_new, st_old, st_story = _stored_candidates(con, config.representatives)
+        band_pairs, st_new, st_old, st_story = _stored_candidates(con, config)
         b1, b2, hot = bucket_pairs(keys, band_sid, band_rank, np.ones(len(keys), dtype=bool),
                                    config.max_bucket_size)
+        band_pairs += len(b1)
+        b1, b2 = _enough_bands(b1, b2, keys.reshape(-1, bands), sid[banded], new.n_shingles[banded], config)
         sig_of = _SignatureTable.build(con, np.unique(st_old), sid, new)
         # Union-find node of each signature row: the new article itself, or the stored story it belongs to.
         story_of_old = dict(zip(st_old.tolist(), st_story, strict=True))
@@ -194,17 +199,18 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
         pairs, checked = _verify(con, s1, s2, sig_of, nodes, uf, config)
         exact_rows = [(min(a, r), max(a, r), 1.0, 1.0, METHOD_EXACT) for a, r in exact_pairs]
         _record_pairs(con, exact_rows + pairs, run_id)
-        story_of_new, merges, written, updated = _apply_clusters(con, uf.groups(), new, sid, batch, run_id)
-        band_rows, full = _insert_bands(con, story_of_new, new, sid, merges, config)
+        story_of_new, merges, written, updated, kept = _apply_clusters(con, uf.groups(), new, sid, batch, run_id)
+        band_rows, full = _insert_bands(con, story_of_new, kept, new, sid, merges, config)
     finally:
         # After a failed statement the transaction is aborted and these raise too; the caller's ROLLBACK
         # cleans up, and the original error is the one that must propagate.
         with contextlib.suppress(duckdb.Error):
             con.unregister("_dedup_new_bands")
-            con.execute("DROP TABLE IF EXISTS _dedup_bucket").fetchall()
+            con.execute("DROP TABLE IF EXISTS _dedup_bucket_raw").fetchall()
     return DedupStats(
         articles=len(new.ids), skipped_known=skipped, too_short=int(np.sum(~new.long_enough)),
-        exact_links=len(exact_pairs), band_rows=band_rows, hot_buckets=hot + full, candidates=len(s1),
+        exact_links=len(exact_pairs), band_rows=band_rows, hot_buckets=hot + full, band_pairs=band_pairs,
+        candidates=len(s1),
         exact_checked=checked, verified_pairs=len(pairs), clusters_merged=len(merges), clusters_written=written,
         articles_updated=updated,
     )
@@ -355,48 +361,72 @@ def _stories_of(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> d
     return dict(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
 
 
-def _bucket_rows(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table `_dedup_bucket(key, sid, rank_key, story)`: the stored band rows of every bucket the
-    batch's band rows (`_dedup_new_bands`) fall in, with each member's story. Both the candidates and
-    the bucket caps are read from it. Its size is bounded by the batch (each stored bucket holds at most
-    `max_bucket_size` rows, and one story at most `per_bucket`), not by the history: the band table is
-    streamed once through a semi-join whose build side is the batch's keys."""
+def _enough_bands(s1: np.ndarray, s2: np.ndarray, keys: np.ndarray, key_sids: np.ndarray, n: np.ndarray,
+                  config: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's own candidate pairs (sids s1, s2) that share `required_bands` bands; `keys` (m, bands)
+    are the band keys of the batch's banded rows, whose sids are `key_sids` (ascending) and shingle
+    counts `n`. The same rule as the stored candidates', so a pair is treated alike whether its two ends
+    arrive in one batch or in two."""
+    if len(s1) == 0:
+        return s1, s2
+    r1, r2 = np.searchsorted(key_sids, s1), np.searchsorted(key_sids, s2)
+    shared = np.sum(keys[r1] == keys[r2], axis=1)
+    keep = shared >= required_bands(n[r1], n[r2], config)
+    return s1[keep], s2[keep]
+
+
+def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> tuple[int, np.ndarray, np.ndarray,
+                                                                                     list[str]]:
+    """Candidates against the stored articles, set-based in DuckDB: (pairs sharing a band, new sid,
+    stored sid, the stored one's story) to verify.
+
+    1. `_dedup_bucket_raw(key, sid)`: the stored band rows of every bucket the batch falls in (the band
+       table streamed once through a semi-join whose build side is the batch's keys; bounded by the
+       batch, as each bucket holds at most `max_bucket_size` rows). `_insert_bands` reads it too.
+    2. Shared bands per (new, stored) pair by one join and count; only pairs with `required_bands` of
+       them are kept (integer work: unrelated texts meeting in one band through a common phrase are
+       the bulk of the pairs and never reach the string joins below).
+    3. Per new article and candidate story, the `representatives` members sharing the most bands with
+       it (band agreement estimates Jaccard: its nearest members), plus the story's canonical. Work per
+       new article is bounded by the number of stories it meets, whatever their sizes."""
     # Explicit semi-joins, each with the small side as the build side: plain joins let the optimizer
     # build a hash table over the 1M-row signatures or articles side (minutes at 1M stored).
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _dedup_bucket_raw AS
         SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)
     """).fetchall()
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _dedup_bucket_sig AS
-        SELECT sid, rank_key, article_id FROM signatures
-        SEMI JOIN (SELECT DISTINCT sid FROM _dedup_bucket_raw) b USING (sid)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _dedup_shared AS
+        WITH packed AS (  -- one int64 group key (sids < 2^31) hashes faster than the (new, old) pair
+            SELECT n.sid * 2147483648 + b.sid AS pair, count(*) AS shared
+            FROM _dedup_new_bands n JOIN _dedup_bucket_raw b USING (key) GROUP BY pair
+        ), new_n AS (SELECT DISTINCT sid, n FROM _dedup_new_bands),
+        shared AS (
+            SELECT p.pair // 2147483648 AS new_sid, m.n AS n_new, p.pair % 2147483648 AS old_sid, p.shared
+            FROM packed p JOIN new_n m ON m.sid = p.pair // 2147483648
+        ), sizes AS (
+            SELECT sid, n_shingles FROM signatures SEMI JOIN (SELECT DISTINCT old_sid AS sid FROM shared) k USING (sid)
+        )
+        SELECT s.new_sid, s.old_sid, s.shared,
+               s.shared >= {required_bands_sql("s.n_new", "z.n_shingles", config)} AS enough
+        FROM shared s JOIN sizes z ON z.sid = s.old_sid
     """).fetchall()
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _dedup_bucket AS
-        SELECT b.key, b.sid, s.rank_key, coalesce(a.cluster_id, a.article_id) AS story
-        FROM _dedup_bucket_raw b JOIN _dedup_bucket_sig s USING (sid)
-        JOIN (SELECT article_id, cluster_id FROM articles SEMI JOIN _dedup_bucket_sig k USING (article_id)) a
-             USING (article_id)
-    """).fetchall()
-    con.execute("DROP TABLE _dedup_bucket_raw").fetchall()
-    con.execute("DROP TABLE _dedup_bucket_sig").fetchall()
-
-
-def _stored_candidates(con: duckdb.DuckDBPyConnection, representatives: int) -> tuple[np.ndarray, np.ndarray,
-                                                                                       list[str]]:
-    """(new sid, stored sid, the stored one's story) to verify: per new article and candidate story, the
-    `representatives` members sharing the most bands with it (its nearest members: band agreement
-    estimates Jaccard), plus the story's canonical. Work per new article is bounded by the number of
-    stories it meets, whatever their sizes."""
+    band_pairs = int(con.execute("SELECT count(*) FROM _dedup_shared").fetchall()[0][0])
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup_near AS
-        SELECT n.sid AS new_sid, b.sid AS old_sid, b.story
-        FROM _dedup_new_bands n JOIN _dedup_bucket b USING (key)
-        GROUP BY n.sid, b.sid, b.story, b.rank_key
-        QUALIFY row_number() OVER (PARTITION BY n.sid, b.story
-                                   ORDER BY count(*) DESC, b.rank_key, b.sid) <= {int(representatives)}
+        WITH p AS (SELECT new_sid, old_sid, shared FROM _dedup_shared WHERE enough),
+        sig AS (
+            SELECT sid, rank_key, article_id FROM signatures
+            SEMI JOIN (SELECT DISTINCT old_sid AS sid FROM p) k USING (sid)
+        ), art AS (
+            SELECT article_id, coalesce(cluster_id, article_id) AS story FROM articles SEMI JOIN sig USING (article_id)
+        )
+        SELECT p.new_sid, p.old_sid, art.story
+        FROM p JOIN sig ON sig.sid = p.old_sid JOIN art USING (article_id)
+        QUALIFY row_number() OVER (PARTITION BY p.new_sid, art.story
+                                   ORDER BY p.shared DESC, sig.rank_key, p.old_sid) <= {int(config.representatives)}
     """).fetchall()
+    con.execute("DROP TABLE _dedup_shared").fetchall()
     # The candidate stories' canonicals, by semi-joins whose build side is the (small) candidate set.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _dedup_canon AS
@@ -416,8 +446,8 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, representatives: int) -> 
     """).to_arrow_table()
     con.execute("DROP TABLE _dedup_near").fetchall()
     con.execute("DROP TABLE _dedup_canon").fetchall()
-    return (t.column("new_sid").to_numpy().astype(np.int64), t.column("old_sid").to_numpy().astype(np.int64),
-            [str(x) for x in t.column("story").to_pylist()])
+    return (band_pairs, t.column("new_sid").to_numpy().astype(np.int64),
+            t.column("old_sid").to_numpy().astype(np.int64), [str(x) for x in t.column("story").to_pylist()])
 
 
 @dataclass(frozen=True)
@@ -560,7 +590,8 @@ def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) ->
 
 
 def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[str]], new: _NewRows,
-                    sid: np.ndarray, batch: pa.Table, run_id: str) -> tuple[dict[str, str], dict[str, str], int, int]:
+                    sid: np.ndarray, batch: pa.Table,
+                    run_id: str) -> tuple[dict[str, str], dict[str, str], int, int, set[str]]:
     """Write the new articles' clusters and the merges of stored ones, set-based.
 
     A story keeps its id: a new story is named after its first-seen article (the smallest sid); new
@@ -570,7 +601,7 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
     articles (the stored one is the minimum of its members already), so no member list is read.
 
     Returns (new article -> story id, merged-away story -> surviving story, clusters rows written,
-    article rows updated)."""
+    article rows updated, the stored stories new articles joined)."""
     # Only groups with a new article change anything (a stored story can be a group of its own: a
     # candidate whose pairs were all refused).
     touched = [g for g in groups.values() if any(x.startswith("a:") for x in g)]
@@ -606,7 +637,7 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
             canonical_new.add(canon)
         rows.append((cid, canon, sum(stored[c].size for c in olds) + len(arts), created))
     updated = _write_clusters(con, stored, rows, story_of_new, canonical_new, demoted, merges, run_id)
-    return story_of_new, merges, len(rows), updated
+    return story_of_new, merges, len(rows), updated, {r[0] for r in rows if r[0] in stored}
 
 
 def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story],
@@ -654,28 +685,49 @@ def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story]
     return updated + len(story_of_new)
 
 
-def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str], new: _NewRows, sid: np.ndarray,
-                  merges: Mapping[str, str], config: DedupConfig) -> tuple[int, int]:
+def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str], joined: set[str], new: _NewRows,
+                  sid: np.ndarray, merges: Mapping[str, str], config: DedupConfig) -> tuple[int, int]:
     """Store the new band rows a bucket still has room for: at most `per_bucket` rows of one story and
     `max_bucket_size` rows in all (lowest rank first among the batch's rows). Returns (rows stored,
-    buckets that were full)."""
+    buckets that were full).
+
+    A bucket's rows of one story are counted only where a new article joined a stored story (`joined`):
+    a new story has no stored rows yet, so only those buckets' members need their stories looked up."""
     per_story = max(1, min(config.per_bucket, config.max_bucket_size))
-    stories = pa.table({"sid": pa.array(sid, pa.int64()),
-                        "story": pa.array([story_of_new.get(a, a) for a in new.ids], pa.string())})
+    story = [story_of_new.get(a, a) for a in new.ids]
+    # Stories as small integers: the window below partitions ~bands rows per article by (key, story).
+    number: dict[str, int] = {}
+    story_no = [number.setdefault(x, len(number)) for x in story]
+    stories = pa.table({"sid": pa.array(sid, pa.int64()), "story_no": pa.array(story_no, pa.int64()),
+                        "joined": pa.array([x in joined for x in story], pa.bool_())})
+    names = pa.table({"story": pa.array([x for x in number if x in joined], pa.string()),
+                      "story_no": pa.array([n for x, n in number.items() if x in joined], pa.int64())})
     merged = pa.table({"old": pa.array(list(merges), pa.string()), "new": pa.array(list(merges.values()),
                                                                                    pa.string())})
     con.register("_dedup_story_of", stories)
+    con.register("_dedup_story_names", names)
     con.register("_dedup_merged", merged)
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _dedup_fill AS
-            WITH held AS (
-                SELECT b.key, coalesce(m.new, b.story) AS story, count(*) AS n
-                FROM _dedup_bucket b LEFT JOIN _dedup_merged m ON m.old = b.story GROUP BY ALL
-            ), total AS (SELECT key, count(*) AS n FROM _dedup_bucket GROUP BY key),
+            WITH jkeys AS (
+                SELECT DISTINCT n.key FROM _dedup_new_bands n JOIN _dedup_story_of s USING (sid) WHERE s.joined
+            ), jrows AS (
+                SELECT key, sid FROM _dedup_bucket_raw SEMI JOIN jkeys USING (key)
+            ), jsig AS (
+                SELECT sid, article_id FROM signatures SEMI JOIN (SELECT DISTINCT sid FROM jrows) k USING (sid)
+            ), jart AS (
+                SELECT article_id, coalesce(cluster_id, article_id) AS story
+                FROM articles SEMI JOIN jsig USING (article_id)
+            ), held AS (
+                SELECT r.key, s.story_no, count(*) AS n
+                FROM jrows r JOIN jsig USING (sid) JOIN jart a USING (article_id)
+                LEFT JOIN _dedup_merged m ON m.old = a.story
+                JOIN _dedup_story_names s ON s.story = coalesce(m.new, a.story) GROUP BY ALL
+            ), total AS (SELECT key, count(*) AS n FROM _dedup_bucket_raw GROUP BY key),
             ranked AS (
-                SELECT n.key, n.sid, s.story,
-                       row_number() OVER (PARTITION BY n.key, s.story ORDER BY n.rank, n.sid) AS in_story,
+                SELECT n.key, n.sid, s.story_no,
+                       row_number() OVER (PARTITION BY n.key, s.story_no ORDER BY n.rank, n.sid) AS in_story,
                        row_number() OVER (PARTITION BY n.key ORDER BY n.rank, n.sid) AS in_bucket
                 FROM _dedup_new_bands n JOIN _dedup_story_of s USING (sid)
             )
@@ -683,7 +735,7 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
                    r.in_story + coalesce(h.n, 0) <= {per_story}
                    AND r.in_bucket + coalesce(t.n, 0) <= {int(config.max_bucket_size)} AS room,
                    coalesce(t.n, 0) >= {int(config.max_bucket_size)} AS at_cap
-            FROM ranked r LEFT JOIN held h ON h.key = r.key AND h.story = r.story
+            FROM ranked r LEFT JOIN held h ON h.key = r.key AND h.story_no = r.story_no
             LEFT JOIN total t ON t.key = r.key
         """).fetchall()
         stored = int(con.execute("INSERT INTO lsh_bands SELECT key, sid FROM _dedup_fill WHERE room").fetchall()[0][0])
@@ -691,6 +743,7 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
         con.execute("DROP TABLE _dedup_fill").fetchall()
     finally:
         con.unregister("_dedup_story_of")
+        con.unregister("_dedup_story_names")
         con.unregister("_dedup_merged")
     return stored, full
 

@@ -12,7 +12,15 @@ import duckdb
 import pytest
 
 from newsetl.schemas.tables import MIGRATIONS
-from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, connect, migrate, run_lock, writer
+from newsetl.warehouse.connect import (
+    HeldWriter,
+    WarehouseBusy,
+    WarehouseError,
+    connect,
+    migrate,
+    run_lock,
+    writer,
+)
 from newsetl.warehouse.load import record_inputs, unchanged_inputs
 from newsetl.warehouse.views import VIEWS
 
@@ -98,6 +106,48 @@ def test_reader_retries_while_a_writer_process_holds_the_file(tmp_path: Path) ->
         assert waited > 0.2 and any("busy" in m and "retrying" in m for m in messages)
     finally:
         proc.wait(timeout=30)
+
+
+def _reader_can_open(db: Path) -> bool:
+    """Whether another process can open `db` read-only right now (DuckDB's lock is per process)."""
+    probe = textwrap.dedent(f"""
+        import duckdb, sys
+        try:
+            duckdb.connect({str(db)!r}, read_only=True).close()
+        except duckdb.IOException:
+            sys.exit(1)
+    """)
+    return subprocess.run([sys.executable, "-c", probe], timeout=60).returncode == 0
+
+
+def test_held_writer_shares_one_connection_then_lets_readers_in(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        migrate(con)
+    held = HeldWriter(db, hold_seconds=3600, threads=1)
+    for i in range(3):  # three loads, one connection; each its own transaction
+        with held.use() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("INSERT INTO inputs (path, size, mtime_ns, documents, last_run_id, recorded_at) "
+                        "VALUES (?, 1, 1, 1, ?, now())",
+                        [f"p{i}", "r"])
+            con.execute("COMMIT")
+    assert held.opens == 1
+    assert not _reader_can_open(db)  # held between loads
+    # A failed load lets go of the connection; the next one opens a fresh one and sees the commits.
+    with pytest.raises(duckdb.Error), held.use() as con:
+        con.execute("SELECT * FROM no_such_table")
+    assert _reader_can_open(db)
+    with held.use() as con:
+        assert con.execute("SELECT count(*) FROM inputs").fetchall() == [(3,)]
+    assert held.opens == 2
+    held.close()
+    assert _reader_can_open(db)
+    # Held for no time at all: every load lets go at its end, as a short writer does.
+    brief = HeldWriter(db, hold_seconds=0.0)
+    with brief.use():
+        pass
+    assert _reader_can_open(db)
 
 
 def test_clear_errors_for_missing_or_unwritable_warehouse(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def test_shared_long_boilerplate_block_does_not_merge_two_stories(con: duckdb.Du
                          {"id": "s2", "text": text(appeal + b)}])
     part = cluster_of(con)
     assert part["s1"] != part["s2"]
-    assert stats.candidates >= 1  # the bands did see the shared block; verification refused it
+    assert stats.band_pairs >= 1  # the bands did see the shared block; the pair was refused
 
 
 def test_exact_tier_links_equal_bodies_without_band_rows(con: duckdb.DuckDBPyConnection) -> None:
