@@ -134,6 +134,14 @@ def label_traf(lines: list[str], with_s: list[str], without_s: list[str]) -> np.
     return lab
 
 
+def _read_text(path: Path, rules: Ruleset) -> tuple[str, str, list[str], list[str], np.ndarray,
+                                                  list[str | None]]:
+    """An input text as the plain-text path sees it: raw, repaired, and the rule pass over its lines."""
+    raw = path.read_bytes().decode("utf-8", errors="replace")
+    rep = repair_text(raw).text
+    return (raw, rep, *rule_pass(rep, rules))
+
+
 def load_pages(rules: Ruleset | None = None) -> list[Page]:
     rules = rules or load_rules()
     pages: list[Page] = []
@@ -141,18 +149,14 @@ def load_pages(rules: Ruleset | None = None) -> list[Page]:
     gt = json.loads((aeb / "ground-truth.json").read_text(encoding="utf-8"))
     titles = json.loads((aeb / "titles.json").read_text(encoding="utf-8"))
     for k in sorted(gt):
-        raw = (aeb / "text" / f"{k}.txt").read_bytes().decode("utf-8", errors="replace")
-        rep = repair_text(raw).text
-        lines, cat, cut, kept = rule_pass(rep, rules)
+        raw, rep, lines, cat, cut, kept = _read_text(aeb / "text" / f"{k}.txt", rules)
         pages.append(Page("aeb", k, site_of(gt[k]["url"]), raw, rep, lines,
                           label_aeb(lines, gt[k]["articleBody"], titles.get(k, [])), cat, cut, kept,
                           truth=gt[k]["articleBody"], titles=titles.get(k, [])))
     traf = EVAL / "traf-dev"
     sn = json.loads((traf / "snippets.json").read_text(encoding="utf-8"))
     for k in sorted(sn):
-        raw = (traf / "text" / f"{k}.txt").read_bytes().decode("utf-8", errors="replace")
-        rep = repair_text(raw).text
-        lines, cat, cut, kept = rule_pass(rep, rules)
+        raw, rep, lines, cat, cut, kept = _read_text(traf / "text" / f"{k}.txt", rules)
         pages.append(Page("traf", k, site_of(sn[k]["url"]), raw, rep, lines,
                           label_traf(lines, sn[k]["with"], sn[k]["without"]), cat, cut, kept,
                           with_snips=sn[k]["with"], without_snips=sn[k]["without"]))

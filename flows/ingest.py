@@ -32,6 +32,7 @@ from prefect.utilities.annotations import quote
 from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.reasons import SKIP_REASONS
+from newsetl.tasks import usable_cores
 from newsetl.tasks.ingest import (
     ProcessedBatch,
     ReadGroup,
@@ -74,14 +75,6 @@ def whole(value: T) -> T:
     `quote`, because Prefect otherwise walks every element of every argument looking for futures, which
     cost more than loading the batch. Typed as the value: Prefect unwraps it before the task runs."""
     return cast(T, quote(value))
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (a container's or taskset's limit), not the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -88,11 +88,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return _ingest_locked(args, db)
 
 
-# The module the worker pool's fork server preloads (tasks/pool.py, `_mp_context`): named here, not imported,
-# because importing tasks.pool loads the whole text core into this process before the fork server starts.
-WORKER_PRELOAD = "newsetl.tasks.worker_preload"
-
-
 def _start_fork_server(workers: int | None) -> None:
     """Start the worker pool's fork server now, before Prefect is imported and its temporary server started.
 
@@ -105,11 +100,11 @@ def _start_fork_server(workers: int | None) -> None:
     import multiprocessing
     import multiprocessing.forkserver
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    if (cores if workers is None else workers) <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
+    # From newsetl.tasks itself, not tasks.pool: that would load the whole text core into this process.
+    from newsetl.tasks import WORKER_PRELOAD, usable_cores
+
+    n_workers = usable_cores() if workers is None else workers
+    if n_workers <= 1 or "forkserver" not in multiprocessing.get_all_start_methods():
         return
     multiprocessing.get_context("forkserver").set_forkserver_preload([WORKER_PRELOAD])
     with contextlib.suppress(Exception):  # the pool starts it itself if this fails

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from newsetl.schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
+from newsetl.tasks import WORKER_PRELOAD
 from newsetl.text.pipeline import ProcessContext, process_document
 from newsetl.text.sign import Signatures, SignConfig, sign_texts
 from newsetl.warehouse.load import PreparedBatch, prepare_batch
@@ -201,7 +202,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     # Takes effect when this process starts its fork server, i.e. at its first pool.
-    ctx.set_forkserver_preload(["newsetl.tasks.worker_preload"])
+    ctx.set_forkserver_preload([WORKER_PRELOAD])
     return ctx
 
 

@@ -8,7 +8,8 @@ import multiprocessing.forkserver
 
 import pytest
 
-from newsetl.cli import WORKER_PRELOAD, _start_fork_server
+from newsetl.cli import _start_fork_server
+from newsetl.tasks import WORKER_PRELOAD
 from newsetl.tasks.pool import _mp_context
 
 
