@@ -108,20 +108,25 @@ class IngestInterrupted(Exception):
 # Set (by the CLI's SIGINT/SIGTERM handler) to stop a run in this process: no further file is read
 # and no further batch loaded; the batch being loaded commits or rolls back as a whole.
 STOP = threading.Event()
-# Set while the run writes (a batch load, the re-clean, the run row): a stop request waits for the write
-# to end. Anywhere else the handler raises at once: reading and processing write nothing, and a batch
-# processed but not loaded is simply new again next run.
-_writing = threading.Event()
+# What a stop request waits for, while the run is in a step that must not be cut in half: a write (a
+# batch load, the re-clean, the run row) or the start of the worker pool (a worker whose start-up state
+# is cut off mid-send dies with a traceback of its own). Anywhere else the handler raises at once:
+# reading and processing write nothing, and a batch processed but not loaded is simply new again next run.
+_deferring: list[str] = []
 INTERRUPTED = "interrupted: batches loaded so far are kept; run it again to load the rest"
 
 
 @contextlib.contextmanager
-def _write_section() -> Iterator[None]:
-    _writing.set()
+def _stop_waits_for(step: str) -> Iterator[None]:
+    _deferring.append(step)
     try:
         yield
     finally:
-        _writing.clear()
+        _deferring.pop()
+
+
+def _write_section() -> contextlib.AbstractContextManager[None]:
+    return _stop_waits_for("the batch being loaded")
 
 # The handler `stop_on_signals` installed, if any: the flow re-installs it for SIGTERM, which Prefect's
 # engine takes over for the length of a flow run (to crash the run and re-raise the signal).
@@ -140,11 +145,11 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[None]:
             raise KeyboardInterrupt
         STOP.set()
         name = signal.Signals(signum).name
-        if not _writing.is_set():
+        if not _deferring:
             # Nothing is being written (setting up, reading, waiting for workers): stop here and now.
             say(f"newsetl: {name}: stopping")
             raise IngestInterrupted(INTERRUPTED)
-        say(f"newsetl: {name}: stopping after the batch being loaded (again to abandon it)")
+        say(f"newsetl: {name}: stopping after {_deferring[-1]} (again to abandon it)")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     _stop_handler = handler
@@ -293,7 +298,10 @@ def ingest(
         try:
             ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ()), line_model=line_model), learned)
             if n_workers > 1:
-                pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
+                with _stop_waits_for("the workers have started"):
+                    pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
+                if stop_requested():
+                    raise IngestInterrupted(INTERRUPTED)
             tally.seconds["setup"] += time.perf_counter() - t0
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
                  pool_key, doc_seconds)

@@ -13,9 +13,37 @@ themselves.
 from __future__ import annotations
 
 import contextlib
+import pickle
+import sys
+from types import TracebackType
 
 from newsetl.tasks.pool import warm_up
 from newsetl.text.pipeline import ProcessConfig, make_context
+
+
+def _cut_off_handoff(exc_type: type[BaseException], tb: TracebackType | None) -> bool:
+    """A worker's start-up state ended short while the fork server's child unpickled it: the ingest that
+    sent it stopped mid-send (Ctrl-C or SIGTERM to the whole process group while it started a worker)."""
+    if not issubclass(exc_type, EOFError | pickle.UnpicklingError):
+        return False
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "_main" and code.co_filename.endswith("spawn.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _quiet_when_cut_off(exc_type: type[BaseException], exc: BaseException,
+                        tb: TracebackType | None) -> None:
+    # The fork server's child reports an exception through sys.excepthook, which it inherits from this
+    # module. A cut-off hand-off is the ingest's own interruption, which the ingest reports in one line;
+    # a traceback from a worker that never started would only bury that line. Anything else is printed.
+    if not _cut_off_handoff(exc_type, tb):
+        sys.__excepthook__(exc_type, exc, tb)
+
+
+sys.excepthook = _quiet_when_cut_off
 
 with contextlib.suppress(Exception):
     warm_up(make_context(ProcessConfig()))

@@ -1,0 +1,47 @@
+"""The ingest's SIGINT/SIGTERM handler, signalled for real in this process: outside a step that must not
+be cut in half it stops at once; inside one (a write, the worker pool's start) it lets the step finish,
+says what it waits for, and a second signal abandons the step."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from newsetl.flows.ingest import IngestInterrupted, _stop_waits_for, _write_section, stop_on_signals, stop_requested
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_outside_a_protected_step_stops_at_once(sig: signal.Signals) -> None:
+    said: list[str] = []
+    with stop_on_signals(said.append), pytest.raises(IngestInterrupted):
+        os.kill(os.getpid(), sig)
+        for _ in range(3):  # bytecode boundaries, where Python runs the handler
+            pass
+    assert said == [f"newsetl: {sig.name}: stopping"]
+    assert not stop_requested()  # the request ends with the run that was asked
+
+
+def test_a_signal_while_the_workers_start_waits_for_them() -> None:
+    said: list[str] = []
+    with stop_on_signals(said.append):
+        with _stop_waits_for("the workers have started"):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(3):
+                pass
+            assert stop_requested()  # asked, not raised: the step goes on to its end
+        assert said == ["newsetl: SIGINT: stopping after the workers have started (again to abandon it)"]
+
+
+def test_a_second_signal_abandons_the_write() -> None:
+    said: list[str] = []
+    with stop_on_signals(said.append), _write_section():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(3):
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(3):
+                pass
+    assert said == ["newsetl: SIGTERM: stopping after the batch being loaded (again to abandon it)"]
