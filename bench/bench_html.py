@@ -9,8 +9,9 @@ Two commands, each a fresh process measured whole (start-up and imports included
   pool (the reference of issue 13: what a user would write with trafilatura alone).
 The two alternate (newsetl, trafilatura, newsetl, ...) for `--rounds` rounds, so both see the same load
 on this shared machine; the ratio of each round and their median are printed. Wall time and memory come
-from `../shared/bench/measure.py`'s sampler: peak RSS of the largest process and the peak of the SUM over
-every process of the command's session (pool workers, the fork server, Prefect's API server included;
+from `../shared/bench/measure.py`'s sampler (`bench/tree_measure.py`): peak RSS of the largest process and the
+peak of the SUM over every process the command started (pool workers, the fork server, and Prefect's temporary
+API server, which runs in a session of its own;
 the sum double-counts pages shared after fork, so it is an upper bound). `other_cores` is the CPU that
 processes outside the command took meanwhile (the load the other tenants put on the machine).
 """
@@ -18,7 +19,6 @@ processes outside the command took meanwhile (the load the other tenants put on 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -26,12 +26,15 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PAGE_DIRS = (SHARED / "eval" / "traf-dev" / "html", SHARED / "eval" / "aeb-dev" / "html")
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.tree_measure import load_measure  # noqa: E402
 
 # The trafilatura-alone side, as a user would write it: a pool over the files, extract with metadata.
 # Run as `python -c` so that its start-up is measured like newsetl's.
@@ -51,15 +54,6 @@ if __name__ == "__main__":
         sizes = list(ex.map(one, files, chunksize=8))
     print(f"{len(files)} pages, {sum(s > 0 for s in sizes)} extracted", file=sys.stderr)
 """
-
-
-def load_measure() -> ModuleType:
-    """`../shared/bench/measure.py` (not a package): its sampler counts every process of the session."""
-    spec = importlib.util.spec_from_file_location("shared_measure", SHARED / "bench" / "measure.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def count_pages() -> int:

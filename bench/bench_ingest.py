@@ -49,7 +49,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def direct(sources: list[str], db: str, batch_size: int) -> dict[str, float]:
     """The stages without Prefect: the flow's groups of files, batches, processing and writes, called
     one after the other as plain functions."""
-    from newsetl.flows.ingest import READ_GROUP_BYTES, chunks, file_groups
+    from newsetl.flows.ingest import BATCH_BYTES, READ_GROUP_BYTES, batches, file_groups
     from newsetl.schemas.records import Article, RawDocument, Rejection
     from newsetl.sources.config import ReadConfig
     from newsetl.sources.discover import discover
@@ -76,7 +76,7 @@ def direct(sources: list[str], db: str, batch_size: int) -> dict[str, float]:
         t0 = time.perf_counter()
         docs = [o for p in group for o in read_path(p, ReadConfig()) if isinstance(o, RawDocument)]
         t["read"] += time.perf_counter() - t0
-        for batch in chunks(docs, batch_size):
+        for batch in batches(docs, batch_size, BATCH_BYTES):
             t0 = time.perf_counter()
             outcomes, sigs = process_and_sign(batch, ctx, 0, sign)
             arts = [o for o in outcomes if isinstance(o, Article)]

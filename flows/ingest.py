@@ -31,6 +31,7 @@ from prefect.utilities.annotations import quote
 
 from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
+from newsetl.sources.files import held_size
 from newsetl.sources.reasons import SKIP_REASONS
 from newsetl.tasks import usable_cores
 from newsetl.tasks.ingest import (
@@ -61,9 +62,15 @@ from newsetl.warehouse.load import LoadStats, finish_run, start_run
 from newsetl.warehouse.publishers import register_user_publishers
 
 T = TypeVar("T")
-# Raw bytes read at once (with `files_per_read`, a group); at most two groups are held, the one being
-# loaded and the next, read while the last batches of the first are processed.
-READ_GROUP_BYTES = 128 * 1024 * 1024
+# Raw bytes (inflated, as held) read at once (with `files_per_read`, a group); at most two groups are
+# held, the one being loaded and the next, read while the last batches of the first are processed. Each
+# is held twice over, as bytes and as decoded text (HTML: ~2x the bytes as str): 735 HTML pages held
+# whole cost the ingest 0.8 GB.
+READ_GROUP_BYTES = 24 * 1024 * 1024
+# A batch ends at `batch_size` documents or at this many raw bytes, whichever comes first: 500 HTML pages
+# are ~75 MB, and three batches are in flight (pickled to the workers, and their rows back); 500 4-KB
+# texts (2 MB) never reach it.
+BATCH_BYTES = 6 * 1024 * 1024
 # ... and a group is handed on in pieces of at most this many documents / raw bytes (a group is one file
 # when the file is larger than READ_GROUP_BYTES: a 600 MB JSONL dump held whole cost 2+ GB).
 READ_PIECE_DOCS = 5000
@@ -77,21 +84,26 @@ def whole(value: T) -> T:
     return cast(T, quote(value))
 
 
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def batches(docs: Sequence[RawDocument], max_docs: int, max_bytes: int) -> Iterator[Sequence[RawDocument]]:
+    """`docs` in order, in batches of at most `max_docs` documents and (but for a single larger
+    document) `max_bytes` raw bytes."""
+    start, size = 0, 0
+    for end, doc in enumerate(docs):
+        if end > start and (end - start >= max_docs or size + len(doc.raw) > max_bytes):
+            yield docs[start:end]
+            start, size = end, 0
+        size += len(doc.raw)
+    if start < len(docs):
+        yield docs[start:]
 
 
 def file_groups(paths: Sequence[str], max_files: int, max_bytes: int) -> Iterator[list[str]]:
-    """Groups of input files to read at once, bounded by count and by bytes on disk, so memory stays
+    """Groups of input files to read at once, bounded by count and by bytes as held (inflated), so memory stays
     bounded by the group rather than the corpus (a single file larger than the budget is its own group)."""
     group: list[str] = []
     size = 0
     for path in paths:
-        try:
-            n = 0 if "://" in path else os.stat(path).st_size
-        except OSError:
-            n = 0
+        n = 0 if "://" in path else held_size(path)
         if group and (len(group) >= max_files or size + n > max_bytes):
             yield group
             group, size = [], 0
@@ -458,11 +470,11 @@ def _run(
                 tally.seconds["read"] += time.perf_counter() - t
                 # A piece without a new document is still one (empty) item: its rejections are quarantined
                 # and its files recorded.
-                batches = list(chunks(fresh, batch_size)) or [[]]
-                for i, batch_docs in enumerate(batches):
+                pieces = list(batches(fresh, batch_size, BATCH_BYTES)) or [[]]
+                for i, batch_docs in enumerate(pieces):
                     if STOP.is_set():
                         return
-                    yield Work(batch_docs, pending, read.inputs if i == len(batches) - 1 else None, tuple(skips))
+                    yield Work(batch_docs, pending, read.inputs if i == len(pieces) - 1 else None, tuple(skips))
                     pending, skips = [], []
                 t = time.perf_counter()
             files_done += len(group)

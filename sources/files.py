@@ -121,6 +121,22 @@ def open_regular(path: str) -> tuple[IO[bytes], os.stat_result]:
         os.close(fd)
         raise
 
+def held_size(path: str) -> int:
+    """About how many bytes reading `path` puts in memory: its size inflated when it is gzip (what a
+    read group is bounded by; 22 MB of gzipped HTML pages are 109 MB of HTML). The gzip trailer gives
+    the inflated size of the last member, exact for a one-member file; for a many-member file (a WARC)
+    it is one record's, so the size on disk is the floor. 0 for what cannot be stat'ed (a URL)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < 18 or fh.read(2) != GZIPMAGIC:
+                return size
+            fh.seek(-4, os.SEEK_END)
+            return max(size, int.from_bytes(fh.read(4), "little"))
+    except OSError:
+        return 0
+
+
 def maybe_gunzip(fh: IO[bytes]) -> IO[bytes]:
     """A stream of the file's content: gunzipped when it starts with the gzip magic.
 
