@@ -691,9 +691,9 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
     for name, per_doc in (("cut_frac", cut_frac), ("recur", recur)):
         if per_doc is not None:
             flat = np.zeros(int(offsets[-1]))
-            for k, v in enumerate(per_doc):
-                if len(v):
-                    flat[offsets[k]:offsets[k + 1]] = np.asarray(v, dtype=np.float64)
+            for k, vals in enumerate(per_doc):
+                if len(vals):
+                    flat[offsets[k]:offsets[k + 1]] = np.asarray(vals, dtype=np.float64)
             F[:, _F[name]] = flat[ga]
     # neighbours (0 beyond the document)
     for name in ("log_words", "end_sentence", "short", "list_marker", "rule_removed", "story"):
