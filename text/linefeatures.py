@@ -6,6 +6,8 @@ is refused when they differ.
 
 `line_features(lines, title=None, rule_cats=None, cut_frac=None, recur=None)` returns a float32 array
 of shape (len(lines), N_FEATURES); rows of blank lines are all zero (they are never classified).
+`line_features_batch(docs, ...)` gives the same values for many documents in one pass (what the cleaner
+runs: per-document numpy calls cost more than the lines' own work); the trainer uses `line_features`.
 "Document" below means the non-blank lines of one text in order; "block" a run of non-blank lines
 between blank lines (trafilatura text has few blank lines, so list runs and short-line runs act as
 blocks too). Nothing here names a site, page or sentence: only shapes, positions and generic word lists.
@@ -59,6 +61,7 @@ Features (FEATURE_NAMES, in order):
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -266,7 +269,8 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     fcls = _TABLE[cpc[starts]]
     end_sent = (last[:, 9] | last[:, 10] | (last[:, 11] & prev[:, 9])).astype(bool)
     # word lists: distinct whitespace tokens of each line, counts summed as packed fields
-    low = doc.casefold().split("\n")
+    dl = doc.casefold()  # once: the word lists and the URL test both read it
+    low = dl.split("\n")
     get = _LEXPACK.__getitem__
     packs = [sum(map(get, _LEXKEYS.intersection(line.split()))) for line in low]
     lo = np.array([x & _LOW42 for x in packs], dtype=np.int64)
@@ -300,15 +304,15 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     }
     # the few regular expressions, only on the lines that hold their trigger (Python lists: no numpy
     # scalar indexing in the loop)
-    digits = (cnt[:, 3] > 0).tolist()
-    at = (cnt[:, 7] > 0).tolist()
-    hashes = (cnt[:, 8] > 0).tolist()
+    has_digit, has_at, has_hash = cnt[:, 3] > 0, cnt[:, 7] > 0, cnt[:, 8] > 0
+    digits, at, hashes = has_digit.tolist(), has_at.tolist(), has_hash.tolist()
     nwl = nw.tolist()
     month = (lx["month"] > 0).tolist()
     ampm = (lx["ampm"] > 0).tolist()
     date_like, time_like, email, handle, hashtag, cue, hdr = ([0.0] * n for _ in range(7))
     n_of_m = [0.0] * n
-    for i in range(n):
+    # only the lines one of the tests below can fire on (a long line without a digit, @ or # has none)
+    for i in np.flatnonzero(has_digit | has_at | has_hash | (nw <= 25)).tolist():
         core = cores[i]
         w = nwl[i]
         if digits[i]:
@@ -330,7 +334,6 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     out.update(date_like=date_like, time_like=time_like, email=email, handle=handle, hashtag=hashtag,
                cue_prefix=cue, comment_hdr=hdr)
     out["media_word"] = np.minimum(3, out["media_word"] + np.asarray(n_of_m))
-    dl = doc.casefold()
     if "http" in dl or "www." in dl or ".com" in dl or ".htm" in dl:
         out["url"] = [float("http" in x or "www." in x or ".com" in x or ".htm" in x) for x in low]
     if "©" in doc:
@@ -587,23 +590,17 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
     offsets = np.zeros(n_docs + 1, dtype=np.intp)
     np.cumsum(sizes, out=offsets[1:])
     X = np.zeros((int(offsets[-1]), N_FEATURES), dtype=np.float32)
-    # the non-blank lines of all documents, in order: their row in X, document, row in the document
-    rows: list[int] = []
-    doc_of: list[int] = []
-    raws: list[str] = []
-    for k, lines in enumerate(docs):
-        base = int(offsets[k])
-        for i, s in enumerate(lines):
-            if s.strip():
-                rows.append(base + i)
-                doc_of.append(k)
-                raws.append(s)
-    n = len(rows)
+    # the non-blank lines of all documents, in order: their row in X (ga) and their document (d)
+    all_lines = [s for lines in docs for s in lines]
+    stripped = [s.strip() for s in all_lines]
+    keep = np.fromiter(map(bool, stripped), dtype=bool, count=len(stripped))
+    ga = np.flatnonzero(keep)
+    n = len(ga)
     if n == 0:
         return X, offsets
-    ga = np.asarray(rows, dtype=np.intp)
-    d = np.asarray(doc_of, dtype=np.intp)
-    cores = [s.strip() for s in raws]
+    d = np.repeat(np.arange(n_docs), sizes)[ga]
+    raws = list(itertools.compress(all_lines, keep))
+    cores = list(itertools.compress(stripped, keep))
     markers = np.zeros(n)
     for k, c in enumerate(cores):
         if c[:1] in _LIST_FIRST:
@@ -678,7 +675,9 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
     # rule hits
     if rule_cats is not None:
         flat_cats = [c for cs_k in rule_cats for c in cs_k]
-        cats = [flat_cats[i] or "" for i in rows]
+        if len(flat_cats) != len(all_lines):
+            raise ValueError("line_features_batch: rule_cats must have one entry per line of each document")
+        cats = [c or "" for c in itertools.compress(flat_cats, keep)]
         rem = np.fromiter((bool(c) for c in cats), dtype=np.float64, count=n)
         F[:, _F["rule_removed"]] = rem
         grp = [_CAT_GROUP.get(c) for c in cats]
@@ -692,6 +691,8 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
         if per_doc is not None:
             flat = np.zeros(int(offsets[-1]))
             for k, vals in enumerate(per_doc):
+                if len(vals) != sizes[k]:
+                    raise ValueError(f"line_features_batch: {name} must have one entry per line of each document")
                 if len(vals):
                     flat[offsets[k]:offsets[k + 1]] = np.asarray(vals, dtype=np.float64)
             F[:, _F[name]] = flat[ga]
