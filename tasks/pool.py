@@ -28,20 +28,32 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import FrameType
+from typing import TypeVar
 
-from newsetl.schemas.records import STAGE_PROCESS, Article, RawDocument, Rejection
+from newsetl.schemas.records import STAGE_PROCESS, Article, CleanResult, RawDocument, Rejection
 from newsetl.tasks import WORKER_PRELOAD
-from newsetl.text.pipeline import ProcessContext, process_document
+from newsetl.text.pipeline import (
+    PreparedDocument,
+    ProcessContext,
+    clean_document,
+    clean_prepared,
+    finish_document,
+    prepare_document,
+    process_document,
+    process_documents,
+)
 from newsetl.text.sign import Signatures, SignConfig, sign_texts
 from newsetl.warehouse.load import PreparedBatch, prepare_batch
 
 TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
 WORKER_CRASHED = "worker_crashed"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -139,17 +151,112 @@ def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Ar
     try:
         return process_document(doc, ctx)
     except _DocTimeout:
-        return Rejection(doc.source_uri, STAGE_PROCESS, TIME_LIMIT_EXCEEDED,
-                         f"processing took longer than the limit of {seconds:g} s", doc_id=doc.doc_id, raw=doc.raw)
+        return _time_limit_exceeded(doc, seconds)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
+def _time_limit_exceeded(doc: RawDocument, seconds: float) -> Rejection:
+    return Rejection(doc.source_uri, STAGE_PROCESS, TIME_LIMIT_EXCEEDED,
+                     f"processing took longer than the limit of {seconds:g} s", doc_id=doc.doc_id, raw=doc.raw)
+
+
+class _TimedOut:
+    """The marker `_within` returns when a step ran out of its document's time."""
+
+
+_TIMED_OUT = _TimedOut()
+
+
+def _within(left: list[float], k: int, step: Callable[[], _T]) -> _T | _TimedOut:
+    """Run one step of document k under what is left of its time (`left[k]`, charged with the step's
+    wall time). The SIGALRM handler must be installed."""
+    if left[k] <= 0:
+        return _TIMED_OUT
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, left[k])
+    try:
+        return step()
+    except _DocTimeout:
+        return _TIMED_OUT
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        left[k] -= time.monotonic() - started
+
+
+def process_batch_limited(docs: Sequence[RawDocument], ctx: ProcessContext,
+                          seconds: float) -> list[Article | Rejection]:
+    """`process_limited` over a batch, with its outcomes, but the clean step of all documents as one
+    `clean_batch` call (`process_documents`: the line model's per-call cost is paid once per batch).
+
+    The per-document limit holds: each document has `seconds` of wall time for its steps; extraction
+    and repair (where pathological pages spin) and describe run document by document under what is
+    left of it. The batched clean runs under the documents' remaining time together; should it run
+    over, or fail, the documents are cleaned one by one under their own limits, so only a document that
+    is slow itself is quarantined `time_limit_exceeded`."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return process_documents(docs, ctx)
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        return _steps_limited(docs, ctx, seconds)
+    except _DocTimeout:
+        # An alarm that fired between a step's end and the disarming of its timer (a window of
+        # microseconds): redo the batch document by document rather than lose it.
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return [process_limited(d, ctx, seconds) for d in docs]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _steps_limited(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float) -> list[Article | Rejection]:
+    left = [seconds] * len(docs)
+    out: list[Article | Rejection] = [_time_limit_exceeded(doc, seconds) for doc in docs]  # until done
+    ready: list[tuple[int, PreparedDocument]] = []
+    for k, doc in enumerate(docs):
+        p = _within(left, k, lambda doc=doc: prepare_document(doc, ctx))  # type: ignore[misc]
+        if isinstance(p, PreparedDocument):
+            ready.append((k, p))
+        elif isinstance(p, Rejection):
+            out[k] = p
+    if not ready:
+        return out
+    cleaned: list[CleanResult | Rejection | _TimedOut] | None = None
+    budget = max(1e-3, sum(left[k] for k, _ in ready))  # (0 would disarm the timer)
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    try:
+        cleaned = list(clean_prepared([p for _, p in ready], ctx))
+    except _DocTimeout:
+        cleaned = None
+    except OSError:
+        raise
+    except Exception:  # one bad text: one by one below, as process_documents does
+        cleaned = None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    if cleaned is not None:
+        share = (time.monotonic() - started) / len(ready)  # the batch's time, charged evenly
+        for k, _ in ready:
+            left[k] -= share
+    else:
+        cleaned = [_within(left, k, lambda k=k, p=p: clean_document(docs[k], p, ctx))  # type: ignore[misc]
+                   for k, p in ready]
+    for (k, p), c in zip(ready, cleaned, strict=True):
+        if isinstance(c, CleanResult):
+            done = _within(left, k, lambda k=k, p=p, c=c: finish_document(docs[k], ctx, p, c))  # type: ignore[misc]
+            if not isinstance(done, _TimedOut):
+                out[k] = done
+        elif isinstance(c, Rejection):
+            out[k] = c
+    return out
+
+
 def process_and_sign(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float,
                      sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
     """Outcomes in document order, and the signatures of the articles among them (same order)."""
-    outcomes = [process_limited(d, ctx, seconds) for d in docs]
+    outcomes = process_batch_limited(docs, ctx, seconds)
     return outcomes, sign_texts([o.body for o in outcomes if isinstance(o, Article)], sign)
 
 

@@ -161,10 +161,14 @@ def _model_job(lines: list[Line], nonblank: Sequence[int], model: LineModel,
 
 
 def _score_batch(model: LineModel, jobs: Sequence[_ModelJob]) -> list[Sequence[float]]:
-    """The model's scores for each job. A thin wrapper over the per-text `LineModel.score_lines`: the
-    one place to switch to a batched predict (features per text, one tree pass over all rows)."""
-    return [model.score_lines([ln.text for ln in job.lines], rule_cats=job.cats, cut_frac=job.cut,
-                              rows=job.rows) for job in jobs]
+    """The model's scores for each job: the features of all the jobs' texts in one pass and one tree
+    pass over all their rows (`LineModel.score_batch`; the values are `score_lines`' text by text)."""
+    if not jobs:
+        return []
+    out: list[Sequence[float]] = list(model.score_batch(
+        [[ln.text for ln in job.lines] for job in jobs], rule_cats=[job.cats for job in jobs],
+        cut_frac=[job.cut for job in jobs], rows=[job.rows for job in jobs]))
+    return out
 
 
 def _take_model_rows(job: _ModelJob, p: Sequence[float], model: LineModel) -> None:

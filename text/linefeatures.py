@@ -6,6 +6,8 @@ is refused when they differ.
 
 `line_features(lines, title=None, rule_cats=None, cut_frac=None, recur=None)` returns a float32 array
 of shape (len(lines), N_FEATURES); rows of blank lines are all zero (they are never classified).
+`line_features_batch(docs, ...)` gives the same values for many documents in one pass (what the cleaner
+runs: per-document numpy calls cost more than the lines' own work); the trainer uses `line_features`.
 "Document" below means the non-blank lines of one text in order; "block" a run of non-blank lines
 between blank lines (trafilatura text has few blank lines, so list runs and short-line runs act as
 blocks too). Nothing here names a site, page or sentence: only shapes, positions and generic word lists.
@@ -59,6 +61,7 @@ Features (FEATURE_NAMES, in order):
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -266,7 +269,8 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     fcls = _TABLE[cpc[starts]]
     end_sent = (last[:, 9] | last[:, 10] | (last[:, 11] & prev[:, 9])).astype(bool)
     # word lists: distinct whitespace tokens of each line, counts summed as packed fields
-    low = doc.casefold().split("\n")
+    dl = doc.casefold()  # once: the word lists and the URL test both read it
+    low = dl.split("\n")
     get = _LEXPACK.__getitem__
     packs = [sum(map(get, _LEXKEYS.intersection(line.split()))) for line in low]
     lo = np.array([x & _LOW42 for x in packs], dtype=np.int64)
@@ -300,15 +304,15 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     }
     # the few regular expressions, only on the lines that hold their trigger (Python lists: no numpy
     # scalar indexing in the loop)
-    digits = (cnt[:, 3] > 0).tolist()
-    at = (cnt[:, 7] > 0).tolist()
-    hashes = (cnt[:, 8] > 0).tolist()
+    has_digit, has_at, has_hash = cnt[:, 3] > 0, cnt[:, 7] > 0, cnt[:, 8] > 0
+    digits, at, hashes = has_digit.tolist(), has_at.tolist(), has_hash.tolist()
     nwl = nw.tolist()
     month = (lx["month"] > 0).tolist()
     ampm = (lx["ampm"] > 0).tolist()
     date_like, time_like, email, handle, hashtag, cue, hdr = ([0.0] * n for _ in range(7))
     n_of_m = [0.0] * n
-    for i in range(n):
+    # only the lines one of the tests below can fire on (a long line without a digit, @ or # has none)
+    for i in np.flatnonzero(has_digit | has_at | has_hash | (nw <= 25)).tolist():
         core = cores[i]
         w = nwl[i]
         if digits[i]:
@@ -330,7 +334,6 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     out.update(date_like=date_like, time_like=time_like, email=email, handle=handle, hashtag=hashtag,
                cue_prefix=cue, comment_hdr=hdr)
     out["media_word"] = np.minimum(3, out["media_word"] + np.asarray(n_of_m))
-    dl = doc.casefold()
     if "http" in dl or "www." in dl or ".com" in dl or ".htm" in dl:
         out["url"] = [float("http" in x or "www." in x or ".com" in x or ".htm" in x) for x in low]
     if "©" in doc:
@@ -542,3 +545,235 @@ def line_features(lines: Sequence[str], *, title: str | None = None,
     _layout_and_context(F, cores, [lines[i] for i in idx], sf, r)
     X[ia] = F
     return X
+
+
+# --------------------------------------------------------------------------------- many documents
+def _seg_window_sum(v: np.ndarray, half: int, lo_bound: np.ndarray, hi_bound: np.ndarray) -> np.ndarray:
+    """`_window_sum` of each document's slice of v (a column, or columns side by side), for all documents
+    at once: the window of line i is clipped to [lo_bound[i], hi_bound[i]) (its document's rows). The
+    sums are of 0/1 values, so the global cumulative sum is exact."""
+    c = np.zeros((len(v) + 1, *v.shape[1:]))
+    np.cumsum(v, axis=0, out=c[1:])
+    i = np.arange(len(v))
+    lo = np.maximum(lo_bound, i - half)
+    hi = np.minimum(hi_bound, i + half + 1)
+    out: np.ndarray = c[hi] - c[lo] - v
+    return out
+
+
+def _seg_run_lengths(flag: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """`_run_lengths` per document: runs do not cross a document's first line (`first`)."""
+    f = flag.astype(bool)
+    start = f.copy()
+    start[1:] &= ~f[:-1] | first[1:]
+    run_id = np.cumsum(start) - 1
+    out = np.zeros(len(f))
+    if f.any():
+        ids = run_id[f]
+        out[f] = np.bincount(ids)[ids]
+    return out
+
+
+def line_features_batch(docs: Sequence[Sequence[str]], *,
+                        rule_cats: Sequence[Sequence[str]] | None = None,
+                        cut_frac: Sequence[Sequence[float]] | None = None,
+                        recur: Sequence[Sequence[float]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`line_features` of many documents in one pass: (X, offsets), where X[offsets[k]:offsets[k + 1]] is
+    `line_features(docs[k], rule_cats=rule_cats[k], cut_frac=cut_frac[k], recur=recur[k])`, value for
+    value (tests/text/test_linefeatures_batch.py compares them). No title (the cleaner passes none).
+
+    Why: per document the work is a few hundred small numpy calls, whose fixed cost outweighs the lines'
+    own; here every column is computed once over the non-blank lines of all documents stacked, the
+    windows, runs, cumulative shares and neighbours clipped to each line's document."""
+    n_docs = len(docs)
+    sizes = np.fromiter((len(d) for d in docs), dtype=np.intp, count=n_docs)
+    offsets = np.zeros(n_docs + 1, dtype=np.intp)
+    np.cumsum(sizes, out=offsets[1:])
+    X = np.zeros((int(offsets[-1]), N_FEATURES), dtype=np.float32)
+    # the non-blank lines of all documents, in order: their row in X (ga) and their document (d)
+    all_lines = [s for lines in docs for s in lines]
+    stripped = [s.strip() for s in all_lines]
+    keep = np.fromiter(map(bool, stripped), dtype=bool, count=len(stripped))
+    ga = np.flatnonzero(keep)
+    n = len(ga)
+    if n == 0:
+        return X, offsets
+    d = np.repeat(np.arange(n_docs), sizes)[ga]
+    raws = list(itertools.compress(all_lines, keep))
+    cores = list(itertools.compress(stripped, keep))
+    markers = np.zeros(n)
+    for k, c in enumerate(cores):
+        if c[:1] in _LIST_FIRST:
+            m = LIST_MARKER.match(c)
+            if m is not None and m.end() < len(c):
+                markers[k] = 1
+                cores[k] = c[m.end():]
+    F = np.zeros((n, N_FEATURES))
+    for name, v in _doc_base(cores, markers).items():  # line by line: the same on any stack of lines
+        F[:, _F[name]] = v
+    col = lambda name: F[:, _F[name]]  # noqa: E731
+    # per line: its document's first and end row in the stack, its count of lines, its row in it
+    cnt_doc = np.bincount(d, minlength=n_docs)
+    doc_first = np.zeros(n_docs + 1, dtype=np.intp)
+    np.cumsum(cnt_doc, out=doc_first[1:])
+    lo_b, hi_b = doc_first[d], doc_first[d + 1]
+    g = np.arange(n)
+    r = (g - lo_b).astype(np.float64)
+    nd = (hi_b - lo_b).astype(np.float64)
+    first = g == lo_b
+    last = g == hi_b - 1
+    F[:, _F["rel_pos"]] = r / np.maximum(1, nd - 1)
+    F[:, _F["log_from_start"]] = np.log1p(r)
+    F[:, _F["log_from_end"]] = np.log1p(nd - 1 - r)
+    # math.log1p per document, as line_features does (not numpy's: the last bit may differ)
+    F[:, _F["log_n_lines"]] = np.asarray([math.log1p(x) for x in cnt_doc.tolist()])[d]
+    chars = np.fromiter((len(c) for c in cores), dtype=np.float64, count=n)
+    cc = np.zeros(n + 1)
+    np.cumsum(chars, out=cc[1:])
+    doc_chars = cc[doc_first[1:]] - cc[doc_first[:-1]]
+    F[:, _F["char_pos"]] = (cc[g] - cc[lo_b]) / np.maximum(1.0, doc_chars[d])
+    # blocks: split where a blank line sits between two non-blank lines, and at each document's start
+    gap = np.ones(n, dtype=bool)
+    gap[1:] = (np.diff(ga) > 1) | first[1:]
+    block_id = np.cumsum(gap) - 1
+    block_start = np.flatnonzero(gap)
+    block_len = np.bincount(block_id).astype(np.float64)
+    F[:, _F["pos_in_block"]] = np.log1p(g - block_start[block_id])
+    F[:, _F["log_block_len"]] = np.log1p(block_len[block_id])
+    short_ns = (col("log_words") <= math.log1p(12)) & (col("end_sentence") == 0)
+    F[:, _F["short_run"]] = np.log1p(_seg_run_lengths(short_ns, first))
+    F[:, _F["list_run"]] = np.log1p(_seg_run_lengths(col("list_marker") > 0, first))
+    # comment section onset: the last header at or above the line, in its document
+    hdr = col("comment_hdr") > 0
+    if hdr.any():
+        seen = np.maximum.accumulate(np.where(hdr, g, -1))
+        above = (seen >= lo_b) & ~hdr
+        F[:, _F["after_comment_hdr"]] = above
+        F[:, _F["log_since_hdr"]] = np.where(above, np.log1p(g - seen), 0.0)
+    # story context
+    story = col("story") > 0
+    sf = story.astype(np.float64)
+    cs0 = np.zeros(n + 1)
+    np.cumsum(sf, out=cs0[1:])
+    cs = cs0[g + 1] - cs0[lo_b]
+    F[:, _F["story_before"]] = (cs - sf) / np.maximum(1, r)
+    F[:, _F["story_after"]] = (cs0[hi_b] - cs0[lo_b] - cs) / np.maximum(1, nd - 1 - r)
+    sp = np.flatnonzero(story)
+    has_story = (cs0[hi_b] - cs0[lo_b]) > 0
+    if len(sp):
+        pos = np.searchsorted(sp, g)
+        nxt = sp[np.minimum(pos, len(sp) - 1)]
+        prv = sp[np.maximum(pos - 1, 0)]
+        d_next = np.where((pos < len(sp)) & (nxt < hi_b), nxt - g, 1e3)
+        d_prev = np.where((pos > 0) & (prv >= lo_b), g - prv, 1e3)
+        last_story = np.maximum.accumulate(np.where(story, g, -1))[hi_b - 1]  # per line: its document's
+        F[:, _F["after_last_story"]] = np.where(has_story, g > last_story, 1.0)
+        F[:, _F["log_dist_story"]] = np.log1p(np.minimum(d_next, d_prev))
+    else:
+        F[:, _F["after_last_story"]] = 1.0
+        F[:, _F["log_dist_story"]] = np.log1p(1e3)
+    # rule hits
+    if rule_cats is not None:
+        flat_cats = [c for cs_k in rule_cats for c in cs_k]
+        if len(flat_cats) != len(all_lines):
+            raise ValueError("line_features_batch: rule_cats must have one entry per line of each document")
+        cats = [c or "" for c in itertools.compress(flat_cats, keep)]
+        rem = np.fromiter((bool(c) for c in cats), dtype=np.float64, count=n)
+        F[:, _F["rule_removed"]] = rem
+        grp = [_CAT_GROUP.get(c) for c in cats]
+        for gname in ("comments", "links", "prompt", "meta"):
+            F[:, _F["rule_" + gname]] = [x == gname for x in grp]
+        F[:, _F["rule_near"]] = _seg_window_sum(rem, 3, lo_b, hi_b) / 6.0
+        rc0 = np.zeros(n + 1)
+        np.cumsum(rem, out=rc0[1:])
+        F[:, _F["rule_after_share"]] = (rc0[hi_b] - rc0[g + 1]) / np.maximum(1, nd - 1 - r)
+    for name, per_doc in (("cut_frac", cut_frac), ("recur", recur)):
+        if per_doc is not None:
+            flat = np.zeros(int(offsets[-1]))
+            for k, vals in enumerate(per_doc):
+                if len(vals) != sizes[k]:
+                    raise ValueError(f"line_features_batch: {name} must have one entry per line of each document")
+                if len(vals):
+                    flat[offsets[k]:offsets[k + 1]] = np.asarray(vals, dtype=np.float64)
+            F[:, _F[name]] = flat[ga]
+    # neighbours (0 beyond the document)
+    for name in ("log_words", "end_sentence", "short", "list_marker", "rule_removed", "story"):
+        v = F[:, _F[name]]
+        prev = np.zeros(n)
+        prev[1:] = v[:-1]
+        prev[first] = 0.0
+        nxt_v = np.zeros(n)
+        nxt_v[:-1] = v[1:]
+        nxt_v[last] = 0.0
+        F[:, _F["prev_" + name]] = prev
+        F[:, _F["next_" + name]] = nxt_v
+    F[:, _F["story_win"]] = _seg_window_sum(sf, 2, lo_b, hi_b) / 4.0
+    _layout_batch(F, cores, raws, sf, r, d, lo_b, hi_b, first, last, doc_first, n_docs)
+    X[ga] = F
+    return X, offsets
+
+
+def _layout_batch(F: np.ndarray, cores: list[str], raws: list[str], story: np.ndarray, r: np.ndarray,
+                  d: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray, first: np.ndarray, last: np.ndarray,
+                  doc_first: np.ndarray, n_docs: int) -> None:
+    """`_layout_and_context` of a stack of documents (in place): per-document shares, medians, main
+    blocks and windows. d: each line's document; lo_b/hi_b: its document's rows; r: its row in it."""
+    n = len(cores)
+    col = lambda name: F[:, _F[name]]  # noqa: E731
+    ind = np.fromiter((len(x) - len(x.lstrip()) for x in raws), dtype=np.float64, count=n)
+    F[:, _F["indent"]] = np.log1p(ind)
+    n_doc = np.diff(doc_first).astype(np.float64)
+    indented = np.bincount(d, weights=(ind > 0).astype(np.float64), minlength=n_docs)
+    with np.errstate(invalid="ignore", divide="ignore"):  # documents without a non-blank line
+        F[:, _F["indent_share"]] = (indented / n_doc)[d]
+    keys = list(zip(d.tolist(), cores, strict=True))
+    counts: dict[tuple[int, str], int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    F[:, _F["dup_in_doc"]] = np.minimum(3, np.fromiter((counts[k] - 1 for k in keys), dtype=np.float64, count=n))
+    lc = col("log_chars")
+    # each document's median of log_chars (the mean of the middle two for an even count), as
+    # _layout_and_context computes it: sorted within the document, then picked
+    srt = lc[np.lexsort((lc, d))]
+    nonempty = n_doc > 0
+    cnt = np.diff(doc_first)[nonempty]
+    base = doc_first[:-1][nonempty]
+    hi_mid = srt[base + cnt // 2]
+    lo_mid = srt[base + np.maximum(cnt // 2 - 1, 0)]
+    med = np.zeros(n_docs)
+    med[nonempty] = np.where(cnt % 2 == 1, hi_mid, (lo_mid + hi_mid) / 2)
+    F[:, _F["rel_chars"]] = lc - med[d]
+    # main block, per document (Kadane is a scan); documents without a story line: before it all along
+    sc = np.where(story > 0, np.expm1(lc), 0.0)
+    a_of = np.full(n_docs, -1.0)
+    b_of = np.full(n_docs, -1.0)
+    has = np.bincount(d, weights=story, minlength=n_docs) > 0
+    for k in np.flatnonzero(has).tolist():
+        a, b = _main_block(sc[doc_first[k]:doc_first[k + 1]])
+        a_of[k], b_of[k] = a, b
+    a_l, b_l = a_of[d], b_of[d]
+    inside = a_l >= 0
+    F[:, _F["in_main"]] = inside & (r >= a_l) & (r <= b_l)
+    nd = (hi_b - lo_b).astype(np.float64)
+    F[:, _F["log_before_main"]] = np.where(inside, np.log1p(np.maximum(0.0, a_l - r)), np.log1p(nd - r))
+    F[:, _F["log_after_main"]] = np.where(inside, np.log1p(np.maximum(0.0, r - b_l)), 0.0)
+    cue = ((col("cta_word") + col("related_word") + col("comment_word") + col("contact_word") + col("cue_prefix"))
+           > 0).astype(np.float64)
+    V = np.column_stack((col("short"), col("list_marker"), story, cue, col("title_case"), col("tiny")))
+    F[:, _WIN3] = _seg_window_sum(V, 3, lo_b, hi_b) / 6.0
+    g = np.arange(n)
+    F[2:, _F["prev2_story"]] = story[:-2]
+    F[:, _F["prev2_story"]] *= g - 2 >= lo_b
+    F[:-2, _F["next2_story"]] = story[2:]
+    F[:, _F["next2_story"]] *= g + 2 < hi_b
+    for name in ("comment_word", "cta_word"):
+        v = col(name).copy()
+        prev = np.zeros(n)
+        prev[1:] = v[:-1]
+        prev[first] = 0.0
+        nxt = np.zeros(n)
+        nxt[:-1] = v[1:]
+        nxt[last] = 0.0
+        F[:, _F["prev_" + name]] = prev
+        F[:, _F["next_" + name]] = nxt
+

@@ -156,6 +156,29 @@ class LineModel:
         return out
 
 
+    def score_batch(self, docs: Sequence[Sequence[str]], *, rule_cats: Sequence[Sequence[str]],
+                    cut_frac: Sequence[Sequence[float]], rows: Sequence[Sequence[int]]) -> list[list[float]]:
+        """`score_lines(docs[k], rule_cats=rule_cats[k], cut_frac=cut_frac[k], rows=rows[k])` for every k,
+        value for value (as lists): the features of all documents in one `line_features_batch` pass and
+        one tree pass over all their rows, so the per-call costs are paid once per batch."""
+        X, offsets = lf.line_features_batch(docs, rule_cats=rule_cats, cut_frac=cut_frac)
+        starts = offsets[:-1].tolist()
+        flat = [starts[k] + i for k, rs in enumerate(rows) for i in rs]
+        p = self.proba(X[np.asarray(flat, dtype=np.intp)]).tolist() if flat else []
+        out: list[list[float]] = []
+        pos = 0
+        for k, lines in enumerate(docs):
+            scores = [0.0] * len(lines)
+            for i in rows[k]:
+                scores[i] = p[pos]
+                pos += 1
+            if rows[k]:
+                for i in byline_rows(lines):
+                    scores[i] = 0.0
+            out.append(scores)
+        return out
+
+
 @functools.lru_cache(maxsize=4)
 def load_line_model(path: str | None = None) -> LineModel:
     """The model, loaded once per process (and per path); raises LineModelError when it is unusable."""

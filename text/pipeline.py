@@ -101,30 +101,54 @@ def _guarded(doc: RawDocument, step: Callable[[], _T]) -> _T | Rejection:
 def process_documents(docs: Sequence[RawDocument], ctx: ProcessContext) -> list[Article | Rejection]:
     """`process_document` over a batch, with the same outcomes; the clean step runs as one
     `clean_batch` call, so that per-call costs (and the line model's) are paid once per batch. Should
-    the batch call fail, the documents go one by one, so that a bad document still only rejects itself."""
+    the batch call fail, the documents go one by one, so that a bad document still only rejects itself.
+
+    The three steps are public (`prepare_document`, `clean_prepared` / `clean_document`,
+    `finish_document`) so that the worker pool can run them under its per-document time limit."""
     out: list[Article | Rejection | None] = []  # None: prepared, waiting for the clean step
-    ready: list[tuple[int, _Prepared]] = []
+    ready: list[tuple[int, PreparedDocument]] = []
     for k, doc in enumerate(docs):
-        p = _guarded(doc, lambda doc=doc: _prepare(doc, ctx))  # type: ignore[misc]
-        if isinstance(p, _Prepared):
+        p = prepare_document(doc, ctx)
+        if isinstance(p, PreparedDocument):
             ready.append((k, p))
             out.append(None)
         else:
             out.append(p)
     try:
-        cleaned = clean_batch([p.text for _, p in ready], ctx.rules, titles=[p.titles for _, p in ready],
-                              model=ctx.model)
+        cleaned = clean_prepared([p for _, p in ready], ctx)
     except OSError:
         raise
     except Exception:
         return [process_document(doc, ctx) for doc in docs]
     for (k, p), c in zip(ready, cleaned, strict=True):
-        out[k] = _guarded(docs[k], lambda doc=docs[k], p=p, c=c: _finish(doc, ctx, p, c))  # type: ignore[misc]
+        out[k] = finish_document(docs[k], ctx, p, c)
     return [o for o in out if o is not None]
 
 
+def prepare_document(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument | Rejection:
+    """Step 1 of a document: extract (HTML) and repair; a failure is the document's rejection."""
+    return _guarded(doc, lambda: _prepare(doc, ctx))
+
+
+def clean_prepared(prepared: Sequence[PreparedDocument], ctx: ProcessContext) -> list[CleanResult]:
+    """Step 2 of many documents in one `clean_batch` call (raises when the call fails: the caller then
+    cleans them one by one with `clean_document`)."""
+    return clean_batch([p.text for p in prepared], ctx.rules, titles=[p.titles for p in prepared], model=ctx.model)
+
+
+def clean_document(doc: RawDocument, p: PreparedDocument, ctx: ProcessContext) -> CleanResult | Rejection:
+    """Step 2 of one document; a failure is the document's rejection."""
+    return _guarded(doc, lambda: clean_text(p.text, ctx.rules, titles=p.titles, model=ctx.model))
+
+
+def finish_document(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument,
+                    cleaned: CleanResult) -> Article | Rejection:
+    """Step 3: describe, the learned pass, the Article; a failure is the document's rejection."""
+    return _guarded(doc, lambda: _finish(doc, ctx, p, cleaned))
+
+
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedDocument:
     """A document extracted and repaired, ready for the clean step."""
 
     hints: DescribeHints
@@ -145,7 +169,7 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
     return _finish(doc, ctx, p, clean_text(p.text, ctx.rules, titles=p.titles, model=ctx.model))
 
 
-def _prepare(doc: RawDocument, ctx: ProcessContext) -> _Prepared:
+def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
     hints = DescribeHints(
         url=doc.url,
         title=doc.title,
@@ -167,10 +191,10 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> _Prepared:
         hints = replace(hints, url=doc.url or ex.url or host_url, title=doc.title or ex.title,
                         published_at=doc.published_at or ex.date, author=ex.author, sitename=ex.sitename,
                         description=ex.description)
-    return _Prepared(hints, article_url, repair_text(text, ctx.config.repair))
+    return PreparedDocument(hints, article_url, repair_text(text, ctx.config.repair))
 
 
-def _finish(doc: RawDocument, ctx: ProcessContext, p: _Prepared, cleaned: CleanResult) -> Article | Rejection:
+def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned: CleanResult) -> Article | Rejection:
     hints, article_url, repaired = p.hints, p.article_url, p.repaired
     described = describe_article(cleaned.body, cleaned.removals, hints)
     body = described.body.strip()

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import pytest
 
 from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.sources.document import document_from_bytes
-from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, PoolConfig, WorkerPool, process_limited
+from newsetl.tasks import pool as pool_mod
+from newsetl.tasks.pool import (
+    TIME_LIMIT_EXCEEDED,
+    PoolConfig,
+    WorkerPool,
+    process_batch_limited,
+    process_limited,
+)
 from newsetl.text.pipeline import ProcessConfig, make_context
 from newsetl.text.sign import SignConfig
 
@@ -62,3 +72,43 @@ def test_time_limit_on_the_main_thread() -> None:
     assert isinstance(out, Rejection) and out.reason == TIME_LIMIT_EXCEEDED
     fine = process_limited(doc("ok.txt", STORY.encode(), "txt"), ctx, 5.0)
     assert isinstance(fine, Article)
+
+
+def test_batch_path_equals_one_by_one_and_quarantines_only_the_slow_page() -> None:
+    """process_and_sign's path (one clean_batch per chunk) under the per-document limit: the same
+    outcomes as process_limited document by document, the slow page alone time_limit_exceeded."""
+    ctx = make_context(ProcessConfig())
+    docs = [doc(f"s{i}.txt", STORY.replace("Tuesday", f"day {i}").encode(), "txt") for i in range(6)]
+    docs.insert(2, doc("slow.html", slow_page(), "html"))
+    out = process_batch_limited(docs, ctx, 1.0)
+    assert [o.reason for o in out if isinstance(o, Rejection)] == [TIME_LIMIT_EXCEEDED]
+    assert isinstance(out[2], Rejection) and out[2].raw == docs[2].raw
+    fine = [d for i, d in enumerate(docs) if i != 2]
+    assert [o for i, o in enumerate(out) if i != 2] == [process_limited(d, ctx, 0) for d in fine]
+    assert process_batch_limited(fine, ctx, 0) == [process_limited(d, ctx, 0) for d in fine]  # no limit
+
+
+def test_batch_clean_over_time_or_failing_goes_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should the batched clean run over the documents' time together (or raise), each document is
+    cleaned on its own under its own limit: nothing is lost, the outcomes stay those of one by one."""
+    ctx = make_context(ProcessConfig())
+    docs = [doc(f"s{i}.txt", STORY.replace("Tuesday", f"day {i}").encode(), "txt") for i in range(3)]
+    expected = [process_limited(d, ctx, 0) for d in docs]
+    real = pool_mod.clean_prepared
+    calls: list[int] = []
+
+    def slow(prepared: Any, c: Any) -> Any:
+        calls.append(len(prepared))
+        time.sleep(5)  # the budget is 3 x 0.5 s: the alarm stops this sleep
+        return real(prepared, c)
+
+    monkeypatch.setattr(pool_mod, "clean_prepared", slow)
+    started = time.monotonic()
+    assert process_batch_limited(docs, ctx, 0.5) == expected
+    assert calls == [3] and time.monotonic() - started < 4.5
+
+    def broken(prepared: Any, c: Any) -> Any:
+        raise RuntimeError("batch failed")
+
+    monkeypatch.setattr(pool_mod, "clean_prepared", broken)
+    assert process_batch_limited(docs, ctx, 5.0) == expected
