@@ -308,7 +308,8 @@ def ingest(
             learned = learned_keys_by_publisher(con, learned_cfg)
         pool_key: str | None = None
         try:
-            ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ()), line_model=line_model), learned)
+            ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ()), line_model=line_model), learned,
+                               processes_here=n_workers <= 1)
             if n_workers > 1:
                 with _stop_waits_for("the workers have started"):
                     pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
