@@ -236,6 +236,21 @@ BOILERPLATE_PUBLISHERS = Table("boilerplate_publishers", (
     _c("updated_at", TS, nullable=False),
 ), primary_key=("publisher",), since=4)
 
+# --- learned-boilerplate running counts (version 8): per batch the writer adds what is new instead of
+# recounting every past sighting of each line key the batch saw (that recount grew with the corpus).
+BOILERPLATE_LINE_CLUSTERS = Table("boilerplate_line_clusters", (
+    _c("publisher", S, nullable=False),
+    _c("line_key", S, nullable=False),
+    _c("cluster_id", S, nullable=False),
+), since=8, comment="distinct (publisher, line, cluster) of the sightings: what a new sighting adds a cluster to")
+
+BOILERPLATE_LINE_COUNTS = Table("boilerplate_line_counts", (
+    _c("publisher", S, nullable=False),
+    _c("line_key", S, nullable=False),
+    _c("clusters", I32, "distinct story clusters the line was seen in", nullable=False),
+    _c("articles", I32, "distinct articles", nullable=False),
+), since=8, comment="exact counts of every line key of the sightings (boilerplate_lines: those in 2+ clusters)")
+
 # --- lineage (version 6): every source a run read, with the document it carried, known or new
 SOURCES = Table("sources", (
     _c("source_key", S, "sha256 of (source_uri, doc_id, occurrence): a re-read source adds no row", nullable=False),
@@ -271,6 +286,7 @@ TABLES: tuple[Table, ...] = (
     DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS, CLUSTER_MERGES,
     BOILERPLATE_SIGHTINGS, BOILERPLATE_LINES, BOILERPLATE_APPLIED, BOILERPLATE_PUBLISHER_CLUSTERS,
     BOILERPLATE_PUBLISHERS, SOURCES, PUBLISHERS, PUBLISHER_ALIASES,
+    BOILERPLATE_LINE_CLUSTERS, BOILERPLATE_LINE_COUNTS,
 )
 
 # (version, name): each is applied once, in order, and recorded in `schema_migrations`.
@@ -282,7 +298,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (5, "stable story ids: cluster creation order, merges recorded"),
     (6, "sources: lineage of every source read, known or new"),
     (7, "publishers as entities: canonical names, aliases, domains; articles.publisher_raw/publisher_key"),
+    (8, "learned-boilerplate running counts"),
 )
+# Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
+# sightings whose counts the new tables must start from).
+_BACKFILL: dict[int, str] = {
+    8: """
+INSERT INTO boilerplate_line_clusters SELECT DISTINCT publisher, line_key, cluster_id FROM boilerplate_sightings;
+INSERT INTO boilerplate_line_counts
+SELECT publisher, line_key, count(DISTINCT cluster_id), count(DISTINCT article_id)
+FROM boilerplate_sightings GROUP BY publisher, line_key;""",
+}
 
 
 def arrow_schema(table: Table) -> pa.Schema:
@@ -307,6 +333,8 @@ def migration_sql(version: int) -> str:
         elif t.since < version:
             parts.extend(f"ALTER TABLE {t.name} ADD COLUMN IF NOT EXISTS {c.name} {c.duck_type};"
                          for c in t.columns if c.since == version)
+    if version in _BACKFILL:
+        parts.append(_BACKFILL[version].strip())
     return "\n".join(parts)
 
 

@@ -51,7 +51,7 @@ def holding_writes(db: str) -> Iterator[HeldWriter]:
     releases it (`close()`) whenever the writer is about to wait for work: readers then get in exactly
     as they did with a connection per batch, and the connection is only kept across loads that follow
     each other without a pause (the writer is the bottleneck), for HOLD_SECONDS at most."""
-    held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS)
+    held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT)
     _HELD[db] = held
     try:
         yield held
@@ -65,7 +65,7 @@ def _batch_connection(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """The held connection inside `holding_writes`, else a short one (one per call, as before)."""
     held = _HELD.get(db)
     if held is None:
-        with writer(db, checkpoint=False, threads=LOAD_THREADS) as con:
+        with writer(db, checkpoint=False, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT) as con:
             yield con
     else:
         with held.use() as con:
@@ -75,6 +75,11 @@ def _batch_connection(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
 # DuckDB threads of a batch load: one, since the worker processes processing the next batches meanwhile
 # have the cores (see newsetl.warehouse.connect.writer).
 LOAD_THREADS = 1
+# DuckDB memory of the batch loads: the ingest's main process holds this connection beside the run's
+# Python side (read pieces, batches in flight, Prefect); a batch load's set work needs far less, and with
+# 1 GB DuckDB kept that much of the warehouse cached (the main process peaked at 1.51 GB at 100k docs).
+# $NEWSETL_DUCKDB_MEMORY overrides it.
+LOAD_MEMORY_LIMIT = "400MB"
 
 
 @dataclass(frozen=True)

@@ -689,14 +689,17 @@ def _join_hyphenation(text: str, config: RepairConfig, counts: Counter[str]) -> 
 _CLOSERS = "\"”’»)]"
 _OPENERS = "\"“‘«("
 # A sentence end glued to the next sentence: "difference.Russia", "do.”Kill", "lie”.Then", "said:“We".
+# Both start with a leading lookahead on the characters a match can begin with: Python's re then
+# rejects every other position at once instead of trying both alternatives (and the look-behind)
+# there, 3x faster over a news body, same matches (bench/article_equivalence.py).
 _GLUE_PUNCT_RE = re.compile(
-    r"(?:[.!?:]+[\"”’»)\]]*|(?<=[^\W\d_])[\"”»]+)(?=[\"“‘«(]?[^\W_]|[—–] |\[ ?[^\W\d_])"
+    r"(?=[.!?:\"”»])(?:[.!?:]+[\"”’»)\]]*|(?<=[^\W\d_])[\"”»]+)(?=[\"“‘«(]?[^\W_]|[—–] |\[ ?[^\W\d_])"
 )
 _URLISH_RE = re.compile(r"://|www\.|/|\\|_|=|\.(?:com|org|net|gov|edu|co|io)\b", re.IGNORECASE)
 # A lowercase word run into a capitalised one: "inPlease", "repliesComments".
 _CAMEL_HINT_RE = re.compile(f"{_LOWER_CLASS}{_UPPER_CLASS}")
 _CAPS_GLUE_RE = re.compile(
-    f"(?<![^\\W\\d_])({_UPPER_CLASS}{{4,}})({_UPPER_CLASS}{_LOWER_CLASS}{{3,}})(?![^\\W\\d_])"
+    f"(?={_UPPER_CLASS})(?<![^\\W\\d_])({_UPPER_CLASS}{{4,}})({_UPPER_CLASS}{_LOWER_CLASS}{{3,}})(?![^\\W\\d_])"
 )
 _WORD_JOINERS = "0123456789_'’-"  # a letter run touching these is part of a larger token (e.g. "x2Go")
 

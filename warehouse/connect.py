@@ -165,7 +165,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 @contextmanager
 def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool = True,
-           threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+           threads: int | None = None, memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived write connection, closed on exit so readers can get in.
 
     `checkpoint=False` for the many short writes of a run (a batch load): DuckDB folds the WAL into the
@@ -185,6 +185,9 @@ def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool =
     loads run beside the worker processes, which already keep every core busy: there DuckDB's own threads
     only contend with them (10,000 articles on 2 cores: 39-40 s with one thread vs 45 s with two, measured
     interleaved).
+
+    `memory_limit`: DuckDB's memory limit for this connection (default: $NEWSETL_DUCKDB_MEMORY, else
+    DEFAULT_MEMORY_LIMIT); $NEWSETL_DUCKDB_MEMORY, when set, wins over it (see `_settings`).
     """
     if wait_seconds is None:
         wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT)
@@ -192,13 +195,21 @@ def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool =
     try:
         if not checkpoint:
             con.execute("PRAGMA disable_checkpoint_on_shutdown")
-        if threads is not None:
-            con.execute(f"SET threads = {int(threads)}")
+        _settings(con, threads, memory_limit)
         yield con
         if not checkpoint and _wal_bytes(db) > WAL_CHECKPOINT_BYTES:
             con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+def _settings(con: duckdb.DuckDBPyConnection, threads: int | None, memory_limit: str | None) -> None:
+    """A write connection's threads and memory limit; the user's $NEWSETL_DUCKDB_MEMORY wins over a
+    caller's limit (it is how a user gives a big warehouse more room, or a small machine less)."""
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit is not None and not os.environ.get(MEMORY_ENV):
+        con.execute("SET memory_limit = ?", [memory_limit])
 
 
 class HeldWriter:
@@ -214,10 +225,11 @@ class HeldWriter:
     durable. Same settings as `writer(checkpoint=False)`."""
 
     def __init__(self, db: str | Path, hold_seconds: float, threads: int | None = None,
-                 wait_seconds: float | None = None) -> None:
+                 wait_seconds: float | None = None, memory_limit: str | None = None) -> None:
         self.db = db
         self.hold_seconds = hold_seconds
         self.threads = threads
+        self.memory_limit = memory_limit
         self.wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT) \
             if wait_seconds is None else wait_seconds
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -232,8 +244,7 @@ class HeldWriter:
             con = connect(self.db, wait_seconds=self.wait_seconds)
             try:
                 con.execute("PRAGMA disable_checkpoint_on_shutdown")
-                if self.threads is not None:
-                    con.execute(f"SET threads = {int(self.threads)}")
+                _settings(con, self.threads, self.memory_limit)
             except BaseException:
                 con.close()
                 raise

@@ -6,10 +6,13 @@ cleaner's learned pass; this module stores and queries the counts. Tables (creat
 
 - `boilerplate_sightings(publisher, line_key, cluster_id, article_id)`: one row per (article, short
   line); the exact, idempotent record of where a line was seen (re-recording an article adds nothing).
+- `boilerplate_line_clusters(publisher, line_key, cluster_id)` and `boilerplate_line_counts(publisher,
+  line_key, clusters, articles)`: the distinct clusters of each key, and every key's exact counts, kept
+  running (a batch adds what it saw new), so recording a batch never recounts past sightings.
 - `boilerplate_lines(publisher, line_key, clusters, articles, words, story_like, sample_text,
   first_seen, updated_at)`: the candidates, i.e. keys seen in two or more distinct clusters of a
-  publisher, with their exact distinct cluster and article counts (refreshed for the keys each
-  `record_lines` call sees). Lines seen once stay in the sightings only, so this table stays small.
+  publisher, with their exact distinct cluster and article counts (copied from the running counts for
+  the keys each `record_lines` call sees). Lines seen once stay in the sightings only, so this table stays small.
 - `boilerplate_publisher_clusters(publisher, cluster_id)` and `boilerplate_publishers(publisher,
   clusters, ...)`: the distinct clusters recorded per publisher (the denominator of `min_share`).
 - `boilerplate_applied(article_id, line_key)`: pairs a reclean has handled, so a later run looks only
@@ -94,32 +97,74 @@ def record_sightings(con: duckdb.DuckDBPyConnection, table: pa.Table, *, own_tra
 
 
 def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
+    """Add a batch's sightings to the running counts. Set work whose cost follows the batch, not the
+    corpus: the exact distinct cluster and article counts of a key are kept in `boilerplate_line_counts`
+    and grown by what this batch adds (its new (key, cluster) pairs and new (key, article) sightings),
+    instead of recounting every past sighting of each key the batch saw (a story's lines are seen once
+    per copy, so that recount grew with the square of its copies). Sightings are never updated or
+    deleted, so the running counts equal the recount."""
     now = datetime.now(UTC)
     con.register("_bl_new", table)
     try:
         # The batch's lines not recorded yet for their article (re-recording an article adds nothing).
+        # First which of its articles were recorded before (one column scanned: an ingest's articles are
+        # new, so usually none), and only their sightings are compared line by line.
         con.execute("""
-            CREATE OR REPLACE TEMP TABLE _bl_fresh AS
-            SELECT DISTINCT n.publisher, n.line_key, n.cluster_id, n.article_id FROM _bl_new n
-            ANTI JOIN boilerplate_sightings s USING (publisher, article_id, line_key)
+            CREATE OR REPLACE TEMP TABLE _bl_had AS
+            SELECT DISTINCT article_id FROM boilerplate_sightings WHERE article_id IN (SELECT article_id FROM _bl_new)
         """)
+        old = ("ANTI JOIN (SELECT publisher, article_id, line_key FROM boilerplate_sightings "
+               "SEMI JOIN _bl_had USING (article_id)) s USING (publisher, article_id, line_key)"
+               if _count(con, "_bl_had") else "")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _bl_fresh AS
+            SELECT DISTINCT n.publisher, n.line_key, n.cluster_id, n.article_id FROM _bl_new n {old}
+        """)
+        con.execute("DROP TABLE _bl_had")
         added = _count(con, "_bl_fresh")
-        con.execute("INSERT INTO boilerplate_sightings SELECT * FROM _bl_fresh")
+        if not added:
+            con.execute("DROP TABLE IF EXISTS _bl_fresh")
+            return 0
+        # The (key, cluster) and (publisher, cluster) pairs this batch sees first: what the counts grow by.
         con.execute("""
-            INSERT INTO boilerplate_publisher_clusters
+            CREATE OR REPLACE TEMP TABLE _bl_pairs AS
+            SELECT DISTINCT publisher, line_key, cluster_id FROM _bl_fresh
+            ANTI JOIN boilerplate_line_clusters USING (publisher, line_key, cluster_id)
+        """)
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _bl_pubclusters AS
             SELECT DISTINCT publisher, cluster_id FROM _bl_fresh
             ANTI JOIN boilerplate_publisher_clusters USING (publisher, cluster_id)
         """)
-        # Exact distinct-cluster counts of the keys this batch saw; only keys in two or more clusters
-        # are kept as candidates (most lines are story lines seen once: they stay in the sightings only).
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _bl_delta AS
+            SELECT f.publisher, f.line_key, coalesce(any_value(p.clusters), 0)::INTEGER AS clusters,
+                   count(DISTINCT f.article_id)::INTEGER AS articles
+            FROM _bl_fresh f
+            LEFT JOIN (SELECT publisher, line_key, count(*) AS clusters FROM _bl_pairs GROUP BY ALL) p
+                USING (publisher, line_key)
+            GROUP BY f.publisher, f.line_key
+        """)
+        con.execute("INSERT INTO boilerplate_sightings SELECT * FROM _bl_fresh")
+        con.execute("INSERT INTO boilerplate_line_clusters SELECT * FROM _bl_pairs")
+        con.execute("INSERT INTO boilerplate_publisher_clusters SELECT * FROM _bl_pubclusters")
+        con.execute("""
+            UPDATE boilerplate_line_counts c
+            SET clusters = c.clusters + d.clusters, articles = c.articles + d.articles
+            FROM _bl_delta d WHERE c.publisher = d.publisher AND c.line_key = d.line_key
+        """)
+        con.execute("""
+            INSERT INTO boilerplate_line_counts
+            SELECT publisher, line_key, clusters, articles FROM _bl_delta
+            ANTI JOIN boilerplate_line_counts USING (publisher, line_key)
+        """)
+        # Only keys in two or more clusters are candidates (most lines are story lines seen in one
+        # cluster: they stay in the counts only).
         candidates = con.execute("""
             WITH counts AS (
-                SELECT s.publisher, s.line_key, count(DISTINCT s.cluster_id) AS clusters,
-                       count(DISTINCT s.article_id) AS articles
-                FROM boilerplate_sightings s
-                SEMI JOIN (SELECT DISTINCT publisher, line_key FROM _bl_fresh) f USING (publisher, line_key)
-                GROUP BY s.publisher, s.line_key
-                HAVING count(DISTINCT s.cluster_id) >= 2
+                SELECT c.publisher, c.line_key, c.clusters, c.articles
+                FROM boilerplate_line_counts c SEMI JOIN _bl_delta USING (publisher, line_key)
+                WHERE c.clusters >= 2
             ), sample AS (
                 SELECT publisher, line_key, arg_min(sample_text, article_id) AS sample_text,
                        arg_min(story_like, article_id) AS story_like, max(words) AS words
@@ -147,13 +192,17 @@ def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
                 con.execute("INSERT OR REPLACE INTO boilerplate_lines BY NAME SELECT * FROM _bl_upsert")
             finally:
                 con.unregister("_bl_upsert")
+        # A publisher's cluster count grows by its clusters new to this batch (not recounted).
         con.execute("""
             INSERT OR REPLACE INTO boilerplate_publishers
-            SELECT publisher, count(*), 0, ? FROM boilerplate_publisher_clusters
-            WHERE publisher IN (SELECT DISTINCT publisher FROM _bl_fresh)
-            GROUP BY publisher
+            SELECT f.publisher, (coalesce(p.clusters, 0) + coalesce(n.clusters, 0))::INTEGER, 0, ?
+            FROM (SELECT DISTINCT publisher FROM _bl_fresh) f
+            LEFT JOIN boilerplate_publishers p USING (publisher)
+            LEFT JOIN (SELECT publisher, count(*) AS clusters FROM _bl_pubclusters GROUP BY publisher) n
+                USING (publisher)
         """, [now])
-        con.execute("DROP TABLE IF EXISTS _bl_fresh")
+        for temp in ("_bl_fresh", "_bl_pairs", "_bl_pubclusters", "_bl_delta"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
     finally:
         con.unregister("_bl_new")
     return added

@@ -53,6 +53,7 @@ SNAPSHOT_FILE = "snapshot.duckdb"
 INTERNAL_TABLES = frozenset({
     "schema_migrations", "inputs", "dedup_meta", "signatures", "lsh_bands",
     "boilerplate_sightings", "boilerplate_applied", "boilerplate_publisher_clusters",
+    "boilerplate_line_clusters", "boilerplate_line_counts",
 })
 # Tables partitioned by month: only articles is big enough for it to help (a dashboard filtering on
 # a month reads that month's files only); the others are one file each.

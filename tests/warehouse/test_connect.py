@@ -13,6 +13,7 @@ import pytest
 
 from newsetl.schemas.tables import MIGRATIONS
 from newsetl.warehouse.connect import (
+    MEMORY_ENV,
     HeldWriter,
     WarehouseBusy,
     WarehouseError,
@@ -204,3 +205,23 @@ def test_a_batch_records_its_files_in_its_own_transaction(tmp_path: Path, monkey
         load.load_batch(con, "r2", docs, articles, sigs, [], dedup, inputs=files)
         assert unchanged_inputs(con, [(p, size, mtime) for p, size, mtime, _ in files]) == {p: 1 for p, *_ in files}
         assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 3
+
+
+def test_load_connections_take_their_memory_limit_unless_the_user_set_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "w.duckdb"
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+
+    def limit(con: duckdb.DuckDBPyConnection) -> str:
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    with writer(db) as con:
+        default = limit(con)
+    with writer(db, memory_limit="300MB") as con:
+        assert limit(con) != default and limit(con).startswith(("286", "300"))  # DuckDB shows MiB
+    held = HeldWriter(db, hold_seconds=0.0, memory_limit="300MB")
+    with held.use() as con:
+        assert limit(con).startswith(("286", "300"))
+    monkeypatch.setenv(MEMORY_ENV, "700MB")  # the user's setting wins over the caller's
+    with writer(db, memory_limit="300MB") as con:
+        assert limit(con).startswith(("667", "700"))

@@ -13,6 +13,7 @@ from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.lines import normalize_line
 from newsetl.text.rules import load_rules
 from newsetl.text.sign import body_hash
+from newsetl.warehouse.connect import migrate
 from newsetl.warehouse.learned import (
     learned_keys,
     learned_keys_by_publisher,
@@ -190,3 +191,59 @@ def test_a_line_learned_later_is_removed_from_earlier_articles(con: duckdb.DuckD
     assert reclean(con, "run-2") == 7  # the early articles too
     assert con.execute("SELECT count(*) FROM articles WHERE body LIKE '%podcast%'").fetchall()[0] == (0,)
     assert reclean(con, "run-3") == 0
+
+
+def _recount(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[object, ...]], ...]:
+    """The counts recomputed from the sightings (what record_lines did per batch before it kept them)."""
+    counts = con.execute("""
+        SELECT publisher, line_key, count(DISTINCT cluster_id), count(DISTINCT article_id)
+        FROM boilerplate_sightings GROUP BY ALL ORDER BY ALL""").fetchall()
+    kept = con.execute("SELECT publisher, line_key, clusters, articles FROM boilerplate_line_counts "
+                       "ORDER BY ALL").fetchall()
+    lines_want = [c for c in counts if c[2] >= 2]
+    lines_got = con.execute("SELECT publisher, line_key, clusters, articles FROM boilerplate_lines "
+                            "ORDER BY ALL").fetchall()
+    pubs_want = con.execute("SELECT publisher, count(DISTINCT cluster_id) FROM boilerplate_sightings "
+                            "GROUP BY ALL ORDER BY ALL").fetchall()
+    pubs_got = con.execute("SELECT publisher, clusters FROM boilerplate_publishers ORDER BY ALL").fetchall()
+    return counts, kept, lines_want, lines_got, pubs_want, pubs_got
+
+
+def test_running_counts_equal_a_recount_over_the_sightings(con: duckdb.DuckDBPyConnection) -> None:
+    # Random batches over 3 publishers: shared footers, story lines repeated in copies of one cluster,
+    # an article re-recorded (adds nothing), an article given two clusters in one call.
+    rng = random.Random(11)
+    pubs = ["The Daily Bugle", "Other Gazette", "Third Times"]
+    footers = [f"Footer line number {k} of this outlet" for k in range(6)]
+    stories = {s: story_lines(rng, 4, s) for s in range(30)}
+    recorded: list[tuple[str, str | None, str | None, str]] = []
+    for batch in range(12):
+        rows: list[tuple[str, str | None, str | None, str]] = []
+        for k in range(rng.randint(1, 15)):
+            story = rng.randrange(30)
+            lines = [ln for ln in stories[story] if rng.random() < 0.8] + rng.sample(footers, rng.randint(0, 3))
+            rows.append((f"b{batch}-{k}", rng.choice(pubs), f"c{story}" if rng.random() < 0.9 else None,
+                         "\n".join(lines)))
+        if recorded:
+            rows.append(rng.choice(recorded))
+        rows.append((rows[0][0], rows[0][1], "c-other", rows[0][3]))
+        record_lines(con, rows)
+        recorded.extend(rows)
+        counts, kept, lines_want, lines_got, pubs_want, pubs_got = _recount(con)
+        assert kept == counts and lines_got == lines_want and pubs_got == pubs_want, batch
+    assert any(c[2] >= 2 for c in counts) and any(c[2] == 1 for c in counts)
+
+
+def test_migration_8_backfills_the_running_counts(con: duckdb.DuckDBPyConnection) -> None:
+    # A warehouse made before version 8 has sightings but no running counts: the migration starts them.
+    build_corpus(con)
+    record_articles(con, [f"a{n:03d}" for n in range(60)] + [f"s{n}" for n in range(5)])
+    want = _recount(con)[1]
+    con.execute("DROP TABLE boilerplate_line_clusters")
+    con.execute("DROP TABLE boilerplate_line_counts")
+    con.execute("DELETE FROM schema_migrations WHERE version = 8")
+    assert migrate(con) == [8]
+    assert _recount(con)[1] == want
+    record_articles(con, [f"o{n}" for n in range(3)])
+    counts, kept, *_ = _recount(con)
+    assert kept == counts
