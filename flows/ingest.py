@@ -312,7 +312,13 @@ def ingest(
                                processes_here=n_workers <= 1)
             if n_workers > 1:
                 with _stop_waits_for("the workers have started"):
-                    pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
+                    try:
+                        pool_key = open_pool(ctx, PoolConfig(workers=n_workers, doc_seconds=doc_seconds))
+                    except OSError:
+                        # A worker the same signal reached while it started (a broken pipe here): the stop
+                        # asked for, not a failure of the run.
+                        if not stop_requested():
+                            raise
                 if stop_requested():
                     raise IngestInterrupted(INTERRUPTED)
             tally.seconds["setup"] += time.perf_counter() - t0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import signal
 import sys
 from types import TracebackType
 
@@ -44,6 +45,14 @@ def _quiet_when_cut_off(exc_type: type[BaseException], exc: BaseException,
 
 
 sys.excepthook = _quiet_when_cut_off
+
+# Ctrl-C in a terminal (and systemd's SIGTERM) reaches the whole process group, the fork server and the
+# workers included. The ingest decides what stops and kills its workers itself; a worker interrupted on
+# its own between its fork and its initializer (which ignores both too) would die mid-start, with a
+# traceback and a broken pipe in the ingest that was starting it. The fork server reads its children's
+# start-up handlers after this module is imported, so they start with both signals ignored.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 with contextlib.suppress(Exception):
     warm_up(make_context(ProcessConfig()))

@@ -4,6 +4,7 @@ ingest's one-line "interrupted" message is all the operator sees. Real fork serv
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -62,3 +63,32 @@ def test_other_errors_in_the_fork_server_child_are_still_printed() -> None:
     except ValueError as exc:
         assert not worker_preload._cut_off_handoff(type(exc), exc.__traceback__)
     assert not worker_preload._cut_off_handoff(EOFError, None)
+
+
+# A worker forked by the fork server raises SIGINT and SIGTERM at itself before anything of newsetl's
+# runs in it (the moment a Ctrl-C to the process group would catch a worker being started).
+_RAISE = textwrap.dedent("""
+    import multiprocessing, signal, sys
+    if __name__ == "__main__":
+        # As a terminal starts the ingest: both signals at their defaults (a background job of a shell
+        # inherits them ignored, and an ignored signal stays ignored across exec, fork server included).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(sys.argv[1:])
+        codes = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            p = ctx.Process(target=signal.raise_signal, args=(sig,))
+            p.start()
+            p.join()
+            codes.append(p.exitcode)
+        print(*codes)
+""")
+
+
+def test_workers_are_born_deaf_to_the_process_group_signals() -> None:
+    done = subprocess.run([sys.executable, "-c", _RAISE, WORKER_PRELOAD], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == ["0", "0"], done.stderr
+    bare = subprocess.run([sys.executable, "-c", _RAISE], capture_output=True, text=True, timeout=120, check=True)
+    assert bare.stdout.split() == ["1", str(-signal.SIGTERM)]  # the check can fail: without the preload
