@@ -1,6 +1,6 @@
 """Real news streams at full speed (issue 13): `newsetl ingest` on the re-scrape corpus, side by side with
-datatrove's whole pipeline, measured by ../shared/bench/measure.py (wall, peak memory of the largest
-process and of all processes, CPU others took meanwhile).
+datatrove's whole pipeline, measured by ../shared/bench/measure.py through bench/tree_measure.py (wall, peak memory of the largest
+process and of all processes it starts, the temporary Prefect server included; CPU others took meanwhile).
 
 The corpus is ../shared/bench/make_corpus.py's: every dedup-dev text N times, copies with one sentence
 dropped (--copies 10: 20,730 docs; --copies 50: 103,650). Data stays outside the repository:
@@ -43,7 +43,8 @@ SHARED_BENCH = REPO.parent / "shared" / "bench"
 def _measure(label: str, docs: int, out: Path, cmd: list[str], workers: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w+", suffix=".jsonl") as res:
         # --max-other high: never wait for a quiet machine (there is none here); contention is reported.
-        subprocess.run([sys.executable, str(SHARED_BENCH / "measure.py"), "--label", label, "--docs", str(docs),
+        # tree_measure: ../shared/bench/measure.py, counting the temporary Prefect server too (own session).
+        subprocess.run([sys.executable, str(REPO / "bench" / "tree_measure.py"), "--label", label, "--docs", str(docs),
                         "--out", res.name, "--runs", "1", "--warmup", "0", "--max-other", "8",
                         "--max-attempts", "1", "--workers", str(workers), "--log", str(out.with_suffix(".log")),
                         "--", *cmd], check=True, stdout=subprocess.DEVNULL)

@@ -56,3 +56,8 @@ def load_measure() -> ModuleType:
 
     mod.session_procs = tree_procs
     return mod
+
+
+if __name__ == "__main__":
+    # The shared script's command line, with the wider count: `python bench/tree_measure.py --label ... -- CMD`.
+    load_measure().main()
