@@ -69,8 +69,10 @@ T = TypeVar("T")
 READ_GROUP_BYTES = 24 * 1024 * 1024
 # A batch ends at `batch_size` documents or at this many raw bytes, whichever comes first: 500 HTML pages
 # are ~75 MB, and three batches are in flight (pickled to the workers, and their rows back); 500 4-KB
-# texts (2 MB) never reach it.
-BATCH_BYTES = 6 * 1024 * 1024
+# texts (2 MB) never reach it. Measured on the 735 dev pages (bench/bench_html.py, one run each): 6 MB
+# batches 1.71 GB over all processes at 0.38x trafilatura's pages/s; 16 MB 1.84 GB at 0.54x; unbounded
+# 2.55 GB at 0.59x (a batch waits for its slowest page; smaller batches wait more often).
+BATCH_BYTES = 16 * 1024 * 1024
 # ... and a group is handed on in pieces of at most this many documents / raw bytes (a group is one file
 # when the file is larger than READ_GROUP_BYTES: a 600 MB JSONL dump held whole cost 2+ GB).
 READ_PIECE_DOCS = 5000
