@@ -440,6 +440,19 @@ def _tokset(s: str) -> set[str]:
     return {t.casefold() for t in _WORD.findall(s)}
 
 
+def _strip_list_markers(cores: list[str]) -> np.ndarray:
+    """Cut a leading list marker ("- ", "1. ", "• ") off each line in place (not off a line that is only a
+    marker); 1.0 where one was cut."""
+    markers = np.zeros(len(cores))
+    for k, c in enumerate(cores):
+        if c[:1] in _LIST_FIRST:
+            m = LIST_MARKER.match(c)
+            if m is not None and m.end() < len(c):
+                markers[k] = 1
+                cores[k] = c[m.end():]
+    return markers
+
+
 def line_features(lines: Sequence[str], *, title: str | None = None,
                   rule_cats: Sequence[str] | None = None, cut_frac: Sequence[float] | None = None,
                   recur: Sequence[float] | None = None) -> np.ndarray:
@@ -457,13 +470,7 @@ def line_features(lines: Sequence[str], *, title: str | None = None,
         return X
     ia = np.asarray(idx)
     cores = [lines[i].strip() for i in idx]
-    markers = np.zeros(n)
-    for k, c in enumerate(cores):
-        if c[:1] in _LIST_FIRST:
-            m = LIST_MARKER.match(c)
-            if m is not None and m.end() < len(c):
-                markers[k] = 1
-                cores[k] = c[m.end():]
+    markers = _strip_list_markers(cores)
     F = np.zeros((n, N_FEATURES))
     for name, v in _doc_base(cores, markers).items():
         F[:, _F[name]] = v
@@ -601,13 +608,7 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
     d = np.repeat(np.arange(n_docs), sizes)[ga]
     raws = list(itertools.compress(all_lines, keep))
     cores = list(itertools.compress(stripped, keep))
-    markers = np.zeros(n)
-    for k, c in enumerate(cores):
-        if c[:1] in _LIST_FIRST:
-            m = LIST_MARKER.match(c)
-            if m is not None and m.end() < len(c):
-                markers[k] = 1
-                cores[k] = c[m.end():]
+    markers = _strip_list_markers(cores)
     F = np.zeros((n, N_FEATURES))
     for name, v in _doc_base(cores, markers).items():  # line by line: the same on any stack of lines
         F[:, _F[name]] = v
