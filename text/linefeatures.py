@@ -581,6 +581,22 @@ def _seg_run_lengths(flag: np.ndarray, first: np.ndarray) -> np.ndarray:
     return out
 
 
+def _set_neighbours(F: np.ndarray, names: Sequence[str], first: np.ndarray, last: np.ndarray) -> None:
+    """`prev_<name>` and `next_<name>` of each stacked line: its neighbour's value within its own document,
+    0 at the document's first (prev) and last (next) line."""
+    n = len(F)
+    for name in names:
+        v = F[:, _F[name]]
+        prev = np.zeros(n)
+        prev[1:] = v[:-1]
+        prev[first] = 0.0
+        nxt = np.zeros(n)
+        nxt[:-1] = v[1:]
+        nxt[last] = 0.0
+        F[:, _F["prev_" + name]] = prev
+        F[:, _F["next_" + name]] = nxt
+
+
 def line_features_batch(docs: Sequence[Sequence[str]], *,
                         rule_cats: Sequence[Sequence[str]] | None = None,
                         cut_frac: Sequence[Sequence[float]] | None = None,
@@ -698,16 +714,7 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
                     flat[offsets[k]:offsets[k + 1]] = np.asarray(vals, dtype=np.float64)
             F[:, _F[name]] = flat[ga]
     # neighbours (0 beyond the document)
-    for name in ("log_words", "end_sentence", "short", "list_marker", "rule_removed", "story"):
-        v = F[:, _F[name]]
-        prev = np.zeros(n)
-        prev[1:] = v[:-1]
-        prev[first] = 0.0
-        nxt_v = np.zeros(n)
-        nxt_v[:-1] = v[1:]
-        nxt_v[last] = 0.0
-        F[:, _F["prev_" + name]] = prev
-        F[:, _F["next_" + name]] = nxt_v
+    _set_neighbours(F, ("log_words", "end_sentence", "short", "list_marker", "rule_removed", "story"), first, last)
     F[:, _F["story_win"]] = _seg_window_sum(sf, 2, lo_b, hi_b) / 4.0
     _layout_batch(F, cores, raws, sf, r, d, lo_b, hi_b, first, last, doc_first, n_docs)
     X[ga] = F
@@ -767,14 +774,5 @@ def _layout_batch(F: np.ndarray, cores: list[str], raws: list[str], story: np.nd
     F[:, _F["prev2_story"]] *= g - 2 >= lo_b
     F[:-2, _F["next2_story"]] = story[2:]
     F[:, _F["next2_story"]] *= g + 2 < hi_b
-    for name in ("comment_word", "cta_word"):
-        v = col(name).copy()
-        prev = np.zeros(n)
-        prev[1:] = v[:-1]
-        prev[first] = 0.0
-        nxt = np.zeros(n)
-        nxt[:-1] = v[1:]
-        nxt[last] = 0.0
-        F[:, _F["prev_" + name]] = prev
-        F[:, _F["next_" + name]] = nxt
+    _set_neighbours(F, ("comment_word", "cta_word"), first, last)
 
