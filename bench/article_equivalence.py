@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from itertools import islice
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         dump([Path(x) for x in json.loads(args.paths.read_text())], args.dump)
         return 0
     sys.path.insert(0, str(REPO / "bench"))
-    from clean_equivalence import build_reference
+    from clean_equivalence import build_reference, dump_lines, reference_lines
 
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -102,18 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         paths_file = tmpdir / "paths.json"
         paths_file.write_text(json.dumps([str(p) for p in paths]))
         pkg_root = build_reference(args.ref, tmpdir)
-        ref_out, new_out = tmpdir / "ref.jsonl", tmpdir / "new.jsonl"
-        env = dict(os.environ, PYTHONPATH=str(pkg_root))
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--paths", str(paths_file), "--dump"]
-        check = subprocess.run([sys.executable, "-c", "import newsetl.text.repair as r; print(r.__file__)"],
-                               env=env, cwd=tmp, capture_output=True, text=True, check=True).stdout.strip()
-        if not check.startswith(str(pkg_root)):
-            print(f"reference import resolved to {check}, not the reference tree", file=sys.stderr)
+        ref_lines = reference_lines(pkg_root, tmpdir, [str(Path(__file__).resolve()), "--paths", str(paths_file),
+                                                       "--dump"], [], "newsetl.text.repair")
+        if ref_lines is None:
             return 2
-        subprocess.run([*cmd, str(ref_out)], check=True, env=env, cwd=tmp)
+        new_out = tmpdir / "new.jsonl"
         dump(paths, new_out)
-        ref_lines = ref_out.read_text(encoding="utf-8").rstrip("\n").split("\n")
-        new_lines = new_out.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        new_lines = dump_lines(new_out)
     if len(ref_lines) != len(new_lines):
         print(f"different number of outcomes: {len(ref_lines)} vs {len(new_lines)}")
         return 1

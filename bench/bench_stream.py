@@ -1,6 +1,7 @@
 """Real news streams at full speed (issue 13): `newsetl ingest` on the re-scrape corpus, side by side with
-datatrove's whole pipeline, measured by ../shared/bench/measure.py through bench/tree_measure.py (wall, peak memory of the largest
-process and of all processes it starts, the temporary Prefect server included; CPU others took meanwhile).
+datatrove's whole pipeline, measured by ../shared/bench/measure.py through bench/tree_measure.py (wall, peak
+memory of the largest process and of all processes it starts, the temporary Prefect server included; CPU
+others took meanwhile).
 
 The corpus is ../shared/bench/make_corpus.py's: every dedup-dev text N times, copies with one sentence
 dropped (--copies 10: 20,730 docs; --copies 50: 103,650). Data stays outside the repository:

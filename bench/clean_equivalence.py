@@ -141,6 +141,25 @@ def build_reference(ref: str, into: Path) -> Path:
     return into / "pkg"
 
 
+def dump_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+
+
+def reference_lines(pkg_root: Path, tmpdir: Path, script: list[str], extra: list[str], probe: str) -> list[str] | None:
+    """Run `script ... <out> extra` on this interpreter with the reference tree `pkg_root` first on the
+    path, and return its dump's lines; None (said on stderr) if `probe` would not import from that tree,
+    i.e. the comparison would be this checkout against itself."""
+    env = dict(os.environ, PYTHONPATH=str(pkg_root))
+    check = subprocess.run([sys.executable, "-c", f"import {probe} as m; print(m.__file__)"],
+                           env=env, cwd=tmpdir, capture_output=True, text=True, check=True).stdout.strip()
+    if not check.startswith(str(pkg_root)):
+        print(f"reference import resolved to {check}, not the reference tree", file=sys.stderr)
+        return None
+    out = tmpdir / "ref.jsonl"
+    subprocess.run([sys.executable, *script, str(out), *extra], check=True, env=env, cwd=tmpdir)
+    return dump_lines(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ref", default="main", help="git revision of the reference cleaner")
@@ -153,19 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         pkg_root = build_reference(args.ref, tmpdir)
-        ref_out, new_out = tmpdir / "ref.jsonl", tmpdir / "new.jsonl"
-        env = dict(os.environ, PYTHONPATH=str(pkg_root))
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--dump"]
         limit = ["--limit", str(args.limit)] if args.limit else []
-        subprocess.run([*cmd, str(ref_out), *limit], check=True, env=env, cwd=tmp)
-        check = subprocess.run([sys.executable, "-c", "import newsetl.text.clean as c; print(c.__file__)"],
-                               env=env, cwd=tmp, capture_output=True, text=True, check=True).stdout.strip()
-        if not check.startswith(str(pkg_root)):
-            print(f"reference import resolved to {check}, not the reference tree", file=sys.stderr)
+        ref_lines = reference_lines(pkg_root, tmpdir, [str(Path(__file__).resolve()), "--dump"], limit,
+                                    "newsetl.text.clean")
+        if ref_lines is None:
             return 2
+        new_out = tmpdir / "new.jsonl"
         dump(args.limit, new_out)
-        ref_lines = ref_out.read_text(encoding="utf-8").rstrip("\n").split("\n")
-        new_lines = new_out.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        new_lines = dump_lines(new_out)
     if len(ref_lines) != len(new_lines):
         print(f"different number of texts: {len(ref_lines)} vs {len(new_lines)}")
         return 1
