@@ -102,3 +102,36 @@ def test_samples_ingested_hold_one_name_per_outlet(prefect_harness: None, sample
         assert all(is_outlet(n) for n in group), sorted(group)
     # The samples spell these two outlets with and without "The".
     assert {outlet_key("The Valley Gazette"), outlet_key("The Meridian Post")} <= {outlet_key(n) for n in names}
+
+
+def test_many_outlets_and_domain_links_in_one_batch(tmp_path: Path) -> None:
+    """A batch of many sites is resolved set-wise (one upsert, one merge per table); the domain links of
+    the batch fold the outlets stored earlier under those domain keys, and renames reach stored articles."""
+    con = _con(tmp_path)
+    _load(con, [("s1", None, "https://www.valleygazette.com/a"), ("s2", None, "https://nytimes.com/b"),
+                ("s3", "Valley Gazette", None)])
+    many = [(f"m{i}", f"Outlet Number {i} Herald", f"https://site{i}.example.org/x") for i in range(50)]
+    _load(con, [*many, ("s4", "The New York Times", "https://www.nytimes.com/c"),
+                ("s5", "The Valley Gazette", "https://valleygazette.com/d")])
+    got = dict(con.execute("SELECT article_id, publisher FROM articles").fetchall())
+    assert got["s1"] == got["s3"] == got["s5"] == "The Valley Gazette"  # renamed in place
+    assert got["s2"] == got["s4"] == "The New York Times"  # nytimes.com folded into the outlet
+    assert con.execute("SELECT publisher_key FROM publisher_aliases WHERE alias_key = 'nytimes'").fetchone() \
+        == ("newyorktimes",)
+    assert con.execute("SELECT count(*) FROM publishers").fetchone() == (52,)
+    assert con.execute("SELECT count(*) FROM publishers WHERE publisher_key = 'nytimes'").fetchone() == (0,)
+
+
+def test_chained_domain_links_resolve_step_by_step(tmp_path: Path) -> None:
+    """One link's outlet is another link's domain key ("Daily Times" on dt.com, "Dallas Daily Times" on
+    dailytimes.com): every alias and every article, stored before or in the batch, ends at the chain's end."""
+    con = _con(tmp_path)
+    _load(con, [("c0", None, "https://dt.com/0")])
+    _load(con, [("c1", "Daily Times", "https://dt.com/1"), ("c2", "Dallas Daily Times", "https://dailytimes.com/2")])
+    aliases = dict(con.execute("SELECT alias_key, publisher_key FROM publisher_aliases").fetchall())
+    assert aliases == {"dt": "dallasdailytimes", "dailytimes": "dallasdailytimes"}
+    keys = dict(con.execute("SELECT article_id, publisher_key FROM articles").fetchall())
+    assert keys == {"c0": "dallasdailytimes", "c1": "dallasdailytimes", "c2": "dallasdailytimes"}
+    assert con.execute("SELECT publisher_key FROM publishers").fetchall() == [("dallasdailytimes",)]
+    names = {r[0] for r in con.execute("SELECT publisher FROM articles").fetchall()}
+    assert len(names) == 1 and names != {None}
