@@ -606,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes for extract/repair/clean/sign (default: one per core; 0: in-process)")
     p.add_argument("--doc-seconds", type=float, default=20.0,
-                   help="time limit for one document; a slower one is quarantined (enforced in workers)")
+                   help="CPU-time limit for one document (seconds); a slower one is quarantined (enforced in workers)")
     p.add_argument("--publishers", action="append",
                    help="publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); repeatable; "
                         "also $NEWSETL_PUBLISHERS")

@@ -13,7 +13,7 @@ is a fresh single-threaded process: forking it is safe and cheap.
 
 The limits are why documents are processed in workers even when they could run in-process:
 a pathological page (trafilatura can spin for seconds on 100,000 nested elements) is stopped by
-SIGALRM in the worker and quarantined, and a worker that dies (memory limit, segfault in lxml)
+a CPU-time timer in the worker and quarantined, and a worker that dies (memory limit, segfault in lxml)
 costs only its own chunk, whose documents are retried one by one to find the culprit.
 """
 
@@ -55,11 +55,19 @@ WORKER_CRASHED = "worker_crashed"
 
 _T = TypeVar("_T")
 
+# The per-document limit counts the worker's CPU time, not wall time: a pathological page spins the CPU
+# whatever the load, while a good page on a busy machine (other tenants, a test suite, the other worker
+# on one core) takes longer in wall time only. With a wall-clock timer, such a page was quarantined as
+# `time_limit_exceeded` (seen on the 735 dev pages at load 7 on 2 cores), and a quarantined input is
+# known from then on: the run's result depended on the machine's load.
+LIMIT_TIMER, LIMIT_SIGNAL = signal.ITIMER_PROF, signal.SIGPROF
+cpu_clock = time.process_time
+
 
 @dataclass(frozen=True)
 class PoolConfig:
     workers: int = 0  # 0: process in the calling process (no limits enforced off the main thread)
-    doc_seconds: float = 20.0  # wall-clock limit for one document
+    doc_seconds: float = 20.0  # CPU-time limit for one document (see LIMIT_TIMER)
     worker_memory_mb: int = 4096  # address-space limit of a worker process
     min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
 
@@ -124,7 +132,7 @@ def _init_worker(ctx: ProcessContext, cfg: PoolConfig, owner: int) -> None:
     if cfg.worker_memory_mb > 0:
         limit = cfg.worker_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(LIMIT_SIGNAL, _on_alarm)
     warm_up(ctx)
 
 
@@ -143,18 +151,18 @@ def warm_up(ctx: ProcessContext) -> None:
 
 
 def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Article | Rejection:
-    """Process one document under a wall-clock limit (only enforceable on a main thread)."""
+    """Process one document under a CPU-time limit (only enforceable on a main thread)."""
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return process_document(doc, ctx)
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(LIMIT_SIGNAL, _on_alarm)
+    signal.setitimer(LIMIT_TIMER, seconds)
     try:
         return process_document(doc, ctx)
     except _DocTimeout:
         return _time_limit_exceeded(doc, seconds)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(LIMIT_TIMER, 0)
+        signal.signal(LIMIT_SIGNAL, previous)
 
 
 def _time_limit_exceeded(doc: RawDocument, seconds: float) -> Rejection:
@@ -171,18 +179,18 @@ _TIMED_OUT = _TimedOut()
 
 def _within(left: list[float], k: int, step: Callable[[], _T]) -> _T | _TimedOut:
     """Run one step of document k under what is left of its time (`left[k]`, charged with the step's
-    wall time). The SIGALRM handler must be installed."""
+    CPU time). The LIMIT_SIGNAL handler must be installed."""
     if left[k] <= 0:
         return _TIMED_OUT
-    started = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, left[k])
+    started = cpu_clock()
+    signal.setitimer(LIMIT_TIMER, left[k])
     try:
         return step()
     except _DocTimeout:
         return _TIMED_OUT
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        left[k] -= time.monotonic() - started
+        signal.setitimer(LIMIT_TIMER, 0)
+        left[k] -= cpu_clock() - started
 
 
 def process_batch_limited(docs: Sequence[RawDocument], ctx: ProcessContext,
@@ -190,24 +198,24 @@ def process_batch_limited(docs: Sequence[RawDocument], ctx: ProcessContext,
     """`process_limited` over a batch, with its outcomes, but the clean step of all documents as one
     `clean_batch` call (`process_documents`: the line model's per-call cost is paid once per batch).
 
-    The per-document limit holds: each document has `seconds` of wall time for its steps; extraction
+    The per-document limit holds: each document has `seconds` of CPU time for its steps; extraction
     and repair (where pathological pages spin) and describe run document by document under what is
     left of it. The batched clean runs under the documents' remaining time together; should it run
     over, or fail, the documents are cleaned one by one under their own limits, so only a document that
     is slow itself is quarantined `time_limit_exceeded`."""
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return process_documents(docs, ctx)
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    previous = signal.signal(LIMIT_SIGNAL, _on_alarm)
     try:
         return _steps_limited(docs, ctx, seconds)
     except _DocTimeout:
         # An alarm that fired between a step's end and the disarming of its timer (a window of
         # microseconds): redo the batch document by document rather than lose it.
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(LIMIT_TIMER, 0)
         return [process_limited(d, ctx, seconds) for d in docs]
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(LIMIT_TIMER, 0)
+        signal.signal(LIMIT_SIGNAL, previous)
 
 
 def _steps_limited(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float) -> list[Article | Rejection]:
@@ -224,8 +232,8 @@ def _steps_limited(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: fl
         return out
     cleaned: list[CleanResult | Rejection | _TimedOut] | None = None
     budget = max(1e-3, sum(left[k] for k, _ in ready))  # (0 would disarm the timer)
-    started = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, budget)
+    started = cpu_clock()
+    signal.setitimer(LIMIT_TIMER, budget)
     try:
         cleaned = list(clean_prepared([p for _, p in ready], ctx))
     except _DocTimeout:
@@ -235,9 +243,9 @@ def _steps_limited(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: fl
     except Exception:  # one bad text: one by one below, as process_documents does
         cleaned = None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(LIMIT_TIMER, 0)
     if cleaned is not None:
-        share = (time.monotonic() - started) / len(ready)  # the batch's time, charged evenly
+        share = (cpu_clock() - started) / len(ready)  # the batch's time, charged evenly
         for k, _ in ready:
             left[k] -= share
     else:

@@ -66,6 +66,36 @@ def test_pool_matches_in_process_and_stops_a_pathological_page() -> None:
     assert [a.body for a in serial if isinstance(a, Article)] == bodies
 
 
+def spin(seconds: float) -> None:
+    """Burn `seconds` of CPU time, as a pathological page does."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_the_limit_counts_cpu_time_not_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document is stopped for the CPU it burns, not for time the machine made it wait (a busy host):
+    the same page must not be quarantined on a loaded machine and loaded on a quiet one."""
+    ctx = make_context(ProcessConfig())
+    story = doc("ok.txt", STORY.encode(), "txt")
+    real = pool_mod.prepare_document
+
+    def waits(d: RawDocument, c: Any) -> Any:
+        time.sleep(1.5)  # descheduled, as under load: no CPU spent
+        return real(d, c)
+
+    monkeypatch.setattr(pool_mod, "prepare_document", waits)
+    assert isinstance(process_batch_limited([story], ctx, 0.5)[0], Article)
+
+    def burns(d: RawDocument, c: Any) -> Any:
+        spin(1.5)
+        return real(d, c)
+
+    monkeypatch.setattr(pool_mod, "prepare_document", burns)
+    out = process_batch_limited([story], ctx, 0.5)[0]
+    assert isinstance(out, Rejection) and out.reason == TIME_LIMIT_EXCEEDED
+
+
 def test_time_limit_on_the_main_thread() -> None:
     ctx = make_context(ProcessConfig())
     out = process_limited(doc("slow.html", slow_page(), "html"), ctx, 0.5)
@@ -99,7 +129,7 @@ def test_batch_clean_over_time_or_failing_goes_one_by_one(monkeypatch: pytest.Mo
 
     def slow(prepared: Any, c: Any) -> Any:
         calls.append(len(prepared))
-        time.sleep(5)  # the budget is 3 x 0.5 s: the alarm stops this sleep
+        spin(5.0)  # the budget is 3 x 0.5 s of CPU: the timer stops this loop
         return real(prepared, c)
 
     monkeypatch.setattr(pool_mod, "clean_prepared", slow)
