@@ -36,6 +36,7 @@ The rules file format is described in `rules.py`; the structural passes live in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ from dataclasses import dataclass
 from newsetl.schemas.records import CleanResult, Removal
 from newsetl.text.linemodel import GUARD, MODEL_CATEGORY, LineModel, eligible_rows
 from newsetl.text.lines import (
-    DIGIT,
     TOKEN,
     YEAR_TOKEN,
     Line,
@@ -162,12 +162,13 @@ def _model_job(lines: list[Line], nonblank: Sequence[int], model: LineModel,
 
 def _score_batch(model: LineModel, jobs: Sequence[_ModelJob]) -> list[Sequence[float]]:
     """The model's scores for each job: the features of all the jobs' texts in one pass and one tree
-    pass over all their rows (`LineModel.score_batch`; the values are `score_lines`' text by text)."""
+    pass over all their rows (`LineModel.score_batch`; the values are `score_lines`' text by text, but
+    for a byline row below the threshold, which keeps its score: it is kept either way)."""
     if not jobs:
         return []
     out: list[Sequence[float]] = list(model.score_batch(
         [[ln.text for ln in job.lines] for job in jobs], rule_cats=[job.cats for job in jobs],
-        cut_frac=[job.cut for job in jobs], rows=[job.rows for job in jobs]))
+        cut_frac=[job.cut for job in jobs], rows=[job.rows for job in jobs], removable_only=True))
     return out
 
 
@@ -213,16 +214,24 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
     order, exactly as the rule-by-rule loop would (`_match_rules_reference` in the tests)."""
     st = rules.settings
     ix = rules.index
-    head = set(nonblank[: st.head_lines])
-    top = set(nonblank[: st.body_skip_lines])
-    tail = set(nonblank[-st.tail_lines:]) if st.tail_lines > 0 else set()
     header_hits: list[tuple[int, Rule]] = []
     protect = rules.protect
     keywords, keyword_mask = ix.keywords, ix.keyword_mask
     within, unlimited = ix.within_limit, ix.unlimited
     n_within = len(within)
     always_full, always_full_bits = ix.always_full, ix.always_full_bits
-    not_head, not_tail, not_body = ~ix.head, ~ix.tail, ~ix.body
+    # The scope masks by a line's place among the non-blank lines (k): the lines between the head, the
+    # top and the tail (most of them) share one mask.
+    # (Slice lengths, not the settings themselves: the same places as nonblank[:head_lines] and the like.)
+    n_head, n_top = len(nonblank[: st.head_lines]), len(nonblank[: st.body_skip_lines])
+    tail_from = len(nonblank) - (len(nonblank[-st.tail_lines:]) if st.tail_lines > 0 else 0)
+    middle_from = max(n_head, n_top)
+    middle = ~ix.head & ~ix.tail
+
+    def place_mask(k: int) -> int:
+        return ((-1 if k < n_head else ~ix.head) & (-1 if k >= tail_from else ~ix.tail)
+                & (~ix.body if k < n_top else -1))
+
     span = ix.span
     all_rules = rules.rules
     folded = text.casefold()
@@ -231,7 +240,8 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
     words = folded.translate(_ASCII_NON_WORD).split("\n")
     folded_lines = folded.split("\n") if not folded.isascii() else words
     bound = title_bound(title_keys)
-    for i in nonblank:
+    digit_rows = _digit_rows(text) if ix.digit else frozenset()
+    for k, i in enumerate(nonblank):
         ln = lines[i]
         s = ln.text
         core = line_core(s)
@@ -246,7 +256,7 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
         cand = ix.always
         for t in keywords.intersection(toks):
             cand |= keyword_mask[t]
-        if ix.digit and DIGIT.search(s):
+        if i in digit_rows:
             cand |= ix.digit
             if ix.year and YEAR_TOKEN.search(s):
                 cand |= ix.year
@@ -254,12 +264,7 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
             continue
         nwords = len(toks)
         cand &= within[nwords] if nwords < n_within else unlimited
-        if i not in head:
-            cand &= not_head
-        if i not in tail:
-            cand &= not_tail
-        if i in top:
-            cand &= not_body
+        cand &= middle if middle_from <= k < tail_from else place_mask(k)
         if not cand:
             continue
         if cand & always_full_bits and always_full is not None and always_full.fullmatch(core) is None:
@@ -282,6 +287,24 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
                 ln.cuts.clear()
                 break
     return header_hits
+
+
+# A digit and the rest of its line: one match per line that holds a digit. On ASCII text \d is [0-9],
+# which the regex engine tests without a Unicode look-up per character.
+_DIGIT_TO_EOL = re.compile(r"\d[^\n]*")
+_ASCII_DIGIT_TO_EOL = re.compile(r"[0-9][^\n]*")
+
+
+def _digit_rows(text: str) -> frozenset[int]:
+    """The indexes of the lines of `text` that hold a digit (`DIGIT.search(line)`), in one pass over the
+    text instead of one search per line."""
+    rows: list[int] = []
+    row = last = 0
+    for m in (_ASCII_DIGIT_TO_EOL if text.isascii() else _DIGIT_TO_EOL).finditer(text):
+        row += text.count("\n", last, m.start())
+        last = m.start()
+        rows.append(row)
+    return frozenset(rows)
 
 
 def _match_learned(lines: list[Line], nonblank: Sequence[int], learned: AbstractSet[str],
