@@ -36,7 +36,6 @@ The rules file format is described in `rules.py`; the structural passes live in 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from newsetl.schemas.records import CleanResult, Removal
 from newsetl.text.linemodel import GUARD, MODEL_CATEGORY, LineModel, eligible_rows
 from newsetl.text.lines import (
+    DIGIT,
     TOKEN,
     YEAR_TOKEN,
     Line,
@@ -240,7 +240,6 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
     words = folded.translate(_ASCII_NON_WORD).split("\n")
     folded_lines = folded.split("\n") if not folded.isascii() else words
     bound = title_bound(title_keys)
-    digit_rows = _digit_rows(text) if ix.digit else frozenset()
     for k, i in enumerate(nonblank):
         ln = lines[i]
         s = ln.text
@@ -256,7 +255,7 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
         cand = ix.always
         for t in keywords.intersection(toks):
             cand |= keyword_mask[t]
-        if i in digit_rows:
+        if ix.digit and DIGIT.search(s):
             cand |= ix.digit
             if ix.year and YEAR_TOKEN.search(s):
                 cand |= ix.year
@@ -287,24 +286,6 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
                 ln.cuts.clear()
                 break
     return header_hits
-
-
-# A digit and the rest of its line: one match per line that holds a digit. On ASCII text \d is [0-9],
-# which the regex engine tests without a Unicode look-up per character.
-_DIGIT_TO_EOL = re.compile(r"\d[^\n]*")
-_ASCII_DIGIT_TO_EOL = re.compile(r"[0-9][^\n]*")
-
-
-def _digit_rows(text: str) -> frozenset[int]:
-    """The indexes of the lines of `text` that hold a digit (`DIGIT.search(line)`), in one pass over the
-    text instead of one search per line."""
-    rows: list[int] = []
-    row = last = 0
-    for m in (_ASCII_DIGIT_TO_EOL if text.isascii() else _DIGIT_TO_EOL).finditer(text):
-        row += text.count("\n", last, m.start())
-        last = m.start()
-        rows.append(row)
-    return frozenset(rows)
 
 
 def _match_learned(lines: list[Line], nonblank: Sequence[int], learned: AbstractSet[str],
