@@ -48,6 +48,7 @@ from newsetl.text.lines import (
     YEAR_TOKEN,
     Line,
     at_boundary,
+    casefold_text,
     is_story_line,
     is_title_core,
     line_core,
@@ -201,6 +202,17 @@ def split_lines(text: str) -> list[Line]:
 # Every ASCII character mapped (to itself or a space): a table without misses keeps str.translate on
 # its fast path.
 _ASCII_NON_WORD = str.maketrans({c: c if c.isalnum() or c in "_\n" else " " for c in map(chr, range(128))})
+# The same map over UTF-8 bytes (the bytes of non-ASCII characters, all >= 0x80, kept): str.translate
+# leaves its fast path for the whole text at the first non-ASCII character ("©"), bytes.translate has none
+# to leave.
+_UTF8_NON_WORD = bytes(b if chr(b).isalnum() or chr(b) in "_\n" or b >= 0x80 else 0x20 for b in range(256))
+
+
+def _ascii_word_chars(folded: str) -> str:
+    """`folded.translate(_ASCII_NON_WORD)`: ASCII characters other than [A-Za-z0-9_] and "\n" made spaces."""
+    if folded.isascii():
+        return folded.translate(_ASCII_NON_WORD)
+    return folded.encode("utf-8", "surrogatepass").translate(_UTF8_NON_WORD).decode("utf-8", "surrogatepass")
 
 
 def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: Ruleset,
@@ -234,10 +246,10 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
 
     span = ix.span
     all_rules = rules.rules
-    folded = text.casefold()
+    folded = casefold_text(text)
     # casefold maps characters one by one and never makes or takes a "\n": the folded text has the
     # same lines. The word-chars table keeps "\n" and maps only ASCII, so it has them too.
-    words = folded.translate(_ASCII_NON_WORD).split("\n")
+    words = _ascii_word_chars(folded).split("\n")
     folded_lines = folded.split("\n") if not folded.isascii() else words
     bound = title_bound(title_keys)
     for k, i in enumerate(nonblank):

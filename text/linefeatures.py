@@ -69,7 +69,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from newsetl.text.lines import LIST_MARKER  # the cleaner's list items are the features' list items
+from newsetl.text.lines import LIST_MARKER, casefold_text  # the cleaner's list items are the features' list items
 
 _WORD = re.compile(r"\w+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
@@ -271,7 +271,7 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     fcls = _TABLE[cpc[starts]]
     end_sent = (last[:, 9] | last[:, 10] | (last[:, 11] & prev[:, 9])).astype(bool)
     # word lists: distinct whitespace tokens of each line, counts summed as packed fields
-    dl = doc.casefold()  # once: the word lists and the URL test both read it
+    dl = casefold_text(doc)  # once: the word lists and the URL test both read it
     low = dl.split("\n")
     get = _LEXPACK.__getitem__
     packs = [sum(map(get, _LEXKEYS.intersection(line.split()))) for line in low]

@@ -45,6 +45,14 @@ def normalize_line(line: str) -> str:
     the key "acme inc all rights reserved"."""
     return _NORM_NOISE.sub(" ", unicodedata.normalize("NFKC", line).casefold()).strip()
 
+def casefold_text(text: str) -> str:
+    """`text.casefold()`, line by line when the text is not ASCII: casefold maps characters one by one and
+    never makes or takes a "\n", so the result is the same, but an ASCII line takes casefold's ASCII fast
+    path, which a whole text with one "©" in it does not (it then folds every character the slow way)."""
+    if text.isascii():
+        return text.casefold()
+    return "\n".join([line.casefold() for line in text.split("\n")])
+
 def norm_title(text: str) -> str:
     """NFKC, curly quotes made straight, casefolded, whitespace runs made one space, stripped.
 
