@@ -12,7 +12,10 @@ a title, the figures this script printed before the batch API.
 docs_per_s_cpu divides by this process's CPU time (the single-core figure, robust to other load on a
 shared machine); docs_per_s_wall by elapsed time.
 
-  python bench/bench_clean.py [--docs 3000] [--extra-rules 1000]
+  python bench/bench_clean.py [--docs 3000] [--extra-rules 1000] [--profile 25]
+
+`--profile N` prints, instead of the figures, cProfile's top N functions (by own time) of the measured
+path: `clean_batch` with the model over the corpus, chunk by chunk.
 
 The corpus is generated (deterministic): story paragraphs with the usual dirt mixed in (share bars,
 newsletter prompts, captions, datelines, related links, comment sections). It then shows that cost
@@ -100,15 +103,37 @@ def synthetic_rules(n: int, directory: Path) -> Path:
     return path
 
 
+def profile(docs: list[str], batch: int, top: int) -> int:
+    """cProfile of the measured path (after one warm-up pass: the rule index, the model file)."""
+    import cProfile
+    import pstats
+
+    rules, model = load_rules(), load_line_model()
+    titles = [(TITLE,)] * batch
+    clean_mod.clean_batch(docs[:batch], rules, titles=titles[: len(docs[:batch])], model=model)
+    prof = cProfile.Profile()
+    prof.enable()
+    for k in range(0, len(docs), batch):
+        part = docs[k: k + batch]
+        clean_mod.clean_batch(part, rules, titles=titles[: len(part)], model=model)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=3000)
     ap.add_argument("--extra-rules", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--batch", type=int, default=250, help="texts per clean_batch call (a worker's chunk)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="print the top N functions of clean_batch with the model instead of the figures")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     docs = [make_article(rng) for _ in range(args.docs)]
+    if args.profile:
+        return profile(docs, args.batch, args.profile)
     avg_kb = sum(len(d.encode()) for d in docs) / len(docs) / 1024
     rules = load_rules()
     base, base_wall = rate(docs, rules, batch=args.batch)

@@ -48,6 +48,7 @@ from newsetl.text.lines import (
     YEAR_TOKEN,
     Line,
     at_boundary,
+    casefold_text,
     is_story_line,
     is_title_core,
     line_core,
@@ -162,12 +163,13 @@ def _model_job(lines: list[Line], nonblank: Sequence[int], model: LineModel,
 
 def _score_batch(model: LineModel, jobs: Sequence[_ModelJob]) -> list[Sequence[float]]:
     """The model's scores for each job: the features of all the jobs' texts in one pass and one tree
-    pass over all their rows (`LineModel.score_batch`; the values are `score_lines`' text by text)."""
+    pass over all their rows (`LineModel.score_batch`; the values are `score_lines`' text by text, but
+    for a byline row below the threshold, which keeps its score: it is kept either way)."""
     if not jobs:
         return []
     out: list[Sequence[float]] = list(model.score_batch(
         [[ln.text for ln in job.lines] for job in jobs], rule_cats=[job.cats for job in jobs],
-        cut_frac=[job.cut for job in jobs], rows=[job.rows for job in jobs]))
+        cut_frac=[job.cut for job in jobs], rows=[job.rows for job in jobs], removable_only=True))
     return out
 
 
@@ -200,6 +202,17 @@ def split_lines(text: str) -> list[Line]:
 # Every ASCII character mapped (to itself or a space): a table without misses keeps str.translate on
 # its fast path.
 _ASCII_NON_WORD = str.maketrans({c: c if c.isalnum() or c in "_\n" else " " for c in map(chr, range(128))})
+# The same map over UTF-8 bytes (the bytes of non-ASCII characters, all >= 0x80, kept): str.translate
+# leaves its fast path for the whole text at the first non-ASCII character ("©"), bytes.translate has none
+# to leave.
+_UTF8_NON_WORD = bytes(b if chr(b).isalnum() or chr(b) in "_\n" or b >= 0x80 else 0x20 for b in range(256))
+
+
+def _ascii_word_chars(folded: str) -> str:
+    """`folded.translate(_ASCII_NON_WORD)`: ASCII characters other than [A-Za-z0-9_] and "\n" made spaces."""
+    if folded.isascii():
+        return folded.translate(_ASCII_NON_WORD)
+    return folded.encode("utf-8", "surrogatepass").translate(_UTF8_NON_WORD).decode("utf-8", "surrogatepass")
 
 
 def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: Ruleset,
@@ -213,25 +226,33 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
     order, exactly as the rule-by-rule loop would (`_match_rules_reference` in the tests)."""
     st = rules.settings
     ix = rules.index
-    head = set(nonblank[: st.head_lines])
-    top = set(nonblank[: st.body_skip_lines])
-    tail = set(nonblank[-st.tail_lines:]) if st.tail_lines > 0 else set()
     header_hits: list[tuple[int, Rule]] = []
     protect = rules.protect
     keywords, keyword_mask = ix.keywords, ix.keyword_mask
     within, unlimited = ix.within_limit, ix.unlimited
     n_within = len(within)
     always_full, always_full_bits = ix.always_full, ix.always_full_bits
-    not_head, not_tail, not_body = ~ix.head, ~ix.tail, ~ix.body
+    # The scope masks by a line's place among the non-blank lines (k): the lines between the head, the
+    # top and the tail (most of them) share one mask.
+    # (Slice lengths, not the settings themselves: the same places as nonblank[:head_lines] and the like.)
+    n_head, n_top = len(nonblank[: st.head_lines]), len(nonblank[: st.body_skip_lines])
+    tail_from = len(nonblank) - (len(nonblank[-st.tail_lines:]) if st.tail_lines > 0 else 0)
+    middle_from = max(n_head, n_top)
+    middle = ~ix.head & ~ix.tail
+
+    def place_mask(k: int) -> int:
+        return ((-1 if k < n_head else ~ix.head) & (-1 if k >= tail_from else ~ix.tail)
+                & (~ix.body if k < n_top else -1))
+
     span = ix.span
     all_rules = rules.rules
-    folded = text.casefold()
+    folded = casefold_text(text)
     # casefold maps characters one by one and never makes or takes a "\n": the folded text has the
     # same lines. The word-chars table keeps "\n" and maps only ASCII, so it has them too.
-    words = folded.translate(_ASCII_NON_WORD).split("\n")
+    words = _ascii_word_chars(folded).split("\n")
     folded_lines = folded.split("\n") if not folded.isascii() else words
     bound = title_bound(title_keys)
-    for i in nonblank:
+    for k, i in enumerate(nonblank):
         ln = lines[i]
         s = ln.text
         core = line_core(s)
@@ -254,12 +275,7 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
             continue
         nwords = len(toks)
         cand &= within[nwords] if nwords < n_within else unlimited
-        if i not in head:
-            cand &= not_head
-        if i not in tail:
-            cand &= not_tail
-        if i in top:
-            cand &= not_body
+        cand &= middle if middle_from <= k < tail_from else place_mask(k)
         if not cand:
             continue
         if cand & always_full_bits and always_full is not None and always_full.fullmatch(core) is None:

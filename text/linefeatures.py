@@ -64,11 +64,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
-from newsetl.text.lines import LIST_MARKER  # the cleaner's list items are the features' list items
+from newsetl.text.lines import LIST_MARKER, casefold_text  # the cleaner's list items are the features' list items
 
 _WORD = re.compile(r"\w+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
@@ -228,10 +229,11 @@ def _char_table() -> np.ndarray:
 
 
 _TABLE = _char_table()
-# Packed count tables: the first 12 class columns as four 16-bit fields of a uint64, three tables.
+# Packed count tables: the first 8 class columns (the ones counted per line) as four 16-bit fields of a
+# uint64, two tables; "#" is only tested for presence, with `in`.
 _SHIFT16 = np.arange(4, dtype=np.uint64) * np.uint64(16)
 _COUNT_TABLES = tuple(
-    (_TABLE[:, 4 * j:4 * j + 4].astype(np.uint64) << _SHIFT16).sum(axis=1).astype(np.uint64) for j in range(3))
+    (_TABLE[:, 4 * j:4 * j + 4].astype(np.uint64) << _SHIFT16).sum(axis=1).astype(np.uint64) for j in range(2))
 # bit 0: letter or digit; bit 1: capitalised-word initial (upper or digit); bit 2: lowercase
 _ALNUM = ((_TABLE[:, 2] | _TABLE[:, 3]) | ((_TABLE[:, 0] | _TABLE[:, 3]) << 1) | (_TABLE[:, 1] << 2)).astype(np.uint8)
 # weight of a word start: 1 in field 0, +1 in field 1 if capitalised, +1 in field 2 if lowercase
@@ -250,10 +252,10 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     ends = np.cumsum(lens + 1) - 1  # index of each line's "\n" (one past the end of the document last)
     starts = ends - lens
     cpc = np.minimum(cp, _TBL_N)
-    # counts per line of 12 character classes through 3 one-dimensional reduceat calls over packed
+    # counts per line of 8 character classes through 2 one-dimensional reduceat calls over packed
     # 16-bit fields (a line of more than 65,535 characters of one class would carry over; not a news line)
     sums = [np.add.reduceat(t[cpc], starts) for t in _COUNT_TABLES]
-    cnt = np.empty((n, 12), dtype=np.float64)
+    cnt = np.empty((n, 4 * len(sums)), dtype=np.float64)
     for j, sm in enumerate(sums):
         cnt[:, 4 * j:4 * j + 4] = (sm[:, None] >> _SHIFT16) & 0xFFFF
     # word starts (a letter/digit after a non-letter/digit), capitalised and lowercase ones
@@ -269,7 +271,7 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     fcls = _TABLE[cpc[starts]]
     end_sent = (last[:, 9] | last[:, 10] | (last[:, 11] & prev[:, 9])).astype(bool)
     # word lists: distinct whitespace tokens of each line, counts summed as packed fields
-    dl = doc.casefold()  # once: the word lists and the URL test both read it
+    dl = casefold_text(doc)  # once: the word lists and the URL test both read it
     low = dl.split("\n")
     get = _LEXPACK.__getitem__
     packs = [sum(map(get, _LEXKEYS.intersection(line.split()))) for line in low]
@@ -304,7 +306,8 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     }
     # the few regular expressions, only on the lines that hold their trigger (Python lists: no numpy
     # scalar indexing in the loop)
-    has_digit, has_at, has_hash = cnt[:, 3] > 0, cnt[:, 7] > 0, cnt[:, 8] > 0
+    has_digit, has_at = cnt[:, 3] > 0, cnt[:, 7] > 0
+    has_hash = np.fromiter(("#" in c for c in cores), dtype=bool, count=n) if "#" in doc else np.zeros(n, bool)
     digits, at, hashes = has_digit.tolist(), has_at.tolist(), has_hash.tolist()
     nwl = nw.tolist()
     month = (lx["month"] > 0).tolist()
@@ -728,17 +731,16 @@ def _layout_batch(F: np.ndarray, cores: list[str], raws: list[str], story: np.nd
     blocks and windows. d: each line's document; lo_b/hi_b: its document's rows; r: its row in it."""
     n = len(cores)
     col = lambda name: F[:, _F[name]]  # noqa: E731
-    ind = np.fromiter((len(x) - len(x.lstrip()) for x in raws), dtype=np.float64, count=n)
+    ind = (np.fromiter(map(len, raws), dtype=np.float64, count=n)
+           - np.fromiter(map(len, map(str.lstrip, raws)), dtype=np.float64, count=n))
     F[:, _F["indent"]] = np.log1p(ind)
     n_doc = np.diff(doc_first).astype(np.float64)
     indented = np.bincount(d, weights=(ind > 0).astype(np.float64), minlength=n_docs)
     with np.errstate(invalid="ignore", divide="ignore"):  # documents without a non-blank line
         F[:, _F["indent_share"]] = (indented / n_doc)[d]
     keys = list(zip(d.tolist(), cores, strict=True))
-    counts: dict[tuple[int, str], int] = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
-    F[:, _F["dup_in_doc"]] = np.minimum(3, np.fromiter((counts[k] - 1 for k in keys), dtype=np.float64, count=n))
+    counts = Counter(keys)
+    F[:, _F["dup_in_doc"]] = np.minimum(3, np.fromiter(map(counts.__getitem__, keys), dtype=np.float64, count=n) - 1)
     lc = col("log_chars")
     # each document's median of log_chars (the mean of the middle two for an even count), as
     # _layout_and_context computes it: sorted within the document, then picked

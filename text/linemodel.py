@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,14 @@ def eligible_rows(kept_rows: Sequence[int], is_story: Callable[[int], bool], *, 
 HEAD_LINES = 8  # describe's DescribeConfig.head_lines: where it reads the byline below the headline
 
 
-def byline_rows(lines: Sequence[str]) -> set[int]:
+def byline_rows(lines: Sequence[str], among: AbstractSet[int] | None = None) -> set[int]:
     """Rows among the first HEAD_LINES non-blank lines that describe reads as a byline ("John Bowden").
     The model spares them: describe runs on the cleaned body, so a model removal (category "model", not
-    "byline") would lose the article's author (a seed's bare-name byline scored 0.44)."""
+    "byline") would lose the article's author (a seed's bare-name byline scored 0.44).
+    `among`: only these rows are looked at (parsing a byline is the costly part)."""
     head = [i for i, s in enumerate(lines) if s.strip()][:HEAD_LINES]
-    return {i for i in head if len(lines[i].split()) <= 8 and parse_byline(lines[i]) is not None}
+    return {i for i in head if (among is None or i in among) and len(lines[i].split()) <= 8
+            and parse_byline(lines[i]) is not None}
 
 
 class LineModelError(ValueError):
@@ -157,10 +160,14 @@ class LineModel:
 
 
     def score_batch(self, docs: Sequence[Sequence[str]], *, rule_cats: Sequence[Sequence[str]],
-                    cut_frac: Sequence[Sequence[float]], rows: Sequence[Sequence[int]]) -> list[list[float]]:
+                    cut_frac: Sequence[Sequence[float]], rows: Sequence[Sequence[int]],
+                    removable_only: bool = False) -> list[list[float]]:
         """`score_lines(docs[k], rule_cats=rule_cats[k], cut_frac=cut_frac[k], rows=rows[k])` for every k,
         value for value (as lists): the features of all documents in one `line_features_batch` pass and
-        one tree pass over all their rows, so the per-call costs are paid once per batch."""
+        one tree pass over all their rows, so the per-call costs are paid once per batch.
+
+        `removable_only`: the byline rows are zeroed only where their score reaches the threshold; a
+        score below it removes nothing either way (what the cleaner needs, for less byline parsing)."""
         X, offsets = lf.line_features_batch(docs, rule_cats=rule_cats, cut_frac=cut_frac)
         starts = offsets[:-1].tolist()
         flat = [starts[k] + i for k, rs in enumerate(rows) for i in rs]
@@ -173,8 +180,10 @@ class LineModel:
                 scores[i] = p[pos]
                 pos += 1
             if rows[k]:
-                for i in byline_rows(lines):
-                    scores[i] = 0.0
+                among = {i for i in rows[k] if scores[i] >= self.threshold} if removable_only else None
+                if among is None or among:
+                    for i in byline_rows(lines, among):
+                        scores[i] = 0.0
             out.append(scores)
         return out
 

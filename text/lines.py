@@ -45,6 +45,14 @@ def normalize_line(line: str) -> str:
     the key "acme inc all rights reserved"."""
     return _NORM_NOISE.sub(" ", unicodedata.normalize("NFKC", line).casefold()).strip()
 
+def casefold_text(text: str) -> str:
+    """`text.casefold()`, line by line when the text is not ASCII: casefold maps characters one by one and
+    never makes or takes a "\n", so the result is the same, but an ASCII line takes casefold's ASCII fast
+    path, which a whole text with one "©" in it does not (it then folds every character the slow way)."""
+    if text.isascii():
+        return text.casefold()
+    return "\n".join([line.casefold() for line in text.split("\n")])
+
 def norm_title(text: str) -> str:
     """NFKC, curly quotes made straight, casefolded, whitespace runs made one space, stripped.
 
@@ -77,8 +85,10 @@ def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> 
     quote), and verb-bearing? The verb test is cheap: a common English verb/auxiliary or -ed/-ing form,
     or, for any language, mostly lowercase words (prose), which a list of names or link titles is not."""
     s = line.strip()
+    if not _ends_like_sentence(s):  # first: it needs no split
+        return False
     words = s.split()
-    if len(words) < min_words or not _ends_like_sentence(s):
+    if len(words) < min_words:
         return False
     # First letter of each word, past one leading quote or bracket; a cheap, script-agnostic case test.
     # The two kinds of word are disjoint (a lowercase first letter is alphanumeric), so they are counted
@@ -100,8 +110,15 @@ def is_list_item(line: str) -> bool:
 def line_core(line: str) -> str:
     """The line without surrounding space and without a leading list marker ("- ", "• ", "3. ")."""
     s = line.strip()
+    # A marker starts with one of its characters or a digit (\d: str.isdecimal); most lines start with
+    # neither and skip the regex call.
+    if s[:1] not in _MARKER_FIRST and not s[:1].isdecimal():
+        return s
     m = LIST_MARKER.match(s)
     return s[m.end():] if m else s
+
+
+_MARKER_FIRST = frozenset("-*•·▪►»")
 
 def at_boundary(line: str, start: int, end: int) -> bool:
     """May a span [start, end) be cut out of `line` without cutting a sentence in two?"""
@@ -128,10 +145,15 @@ def title_bound(title_keys: Sequence[str]) -> float:
 
 def is_title_core(core: str, title_keys: Sequence[str], bound: float) -> bool:
     """`is_title` of a line whose `line_core` is `core`; `bound` is `title_bound(title_keys)`."""
-    if core.isascii() and core.isprintable() and len(core) - core.count(" ") > bound:
-        # Printable ASCII: normalizing keeps every character but the spaces, so the key is at least this
-        # long and cannot be a title; most story lines end here without being normalized.
-        return False
+    if core.isascii():
+        # ASCII: normalizing only lowercases and collapses whitespace, so the key is at most as long as
+        # the line; shorter than 20 and than every title key it can neither equal nor hold one.
+        if len(core) < 20 and len(core) < min(map(len, title_keys), default=0):
+            return False
+        if core.isprintable() and len(core) - core.count(" ") > bound:
+            # Printable ASCII: normalizing keeps every character but the spaces, so the key is at least
+            # this long and cannot be a title; most story lines end here without being normalized.
+            return False
     n = norm_title(core)
     if len(n) <= 3:
         return False

@@ -24,11 +24,14 @@ from newsetl.text.clean import assemble, clean_batch, clean_text, split_lines
 from newsetl.text.linemodel import load_line_model
 from newsetl.text.lines import (
     DIGIT,
+    LIST_MARKER,
     TOKEN,
     YEAR_TOKEN,
     Line,
     _ends_like_sentence,
+    casefold_text,
     is_story_line,
+    is_title,
     line_core,
     norm_title,
 )
@@ -236,6 +239,25 @@ def test_line_helpers_equal_their_plain_forms(text: str) -> None:
 
 
 _SENTENCE_END = re.compile(r"""[.!?…]["'”’»)\]]*\s*$|["”’»]\s*$""")
+
+_MIXED = st.text(alphabet=st.sampled_from(list("aZ9_ -,.:\t\n©éßİΣ\u212a\u0663•\ufb01\ud800")) | st.characters())
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.one_of(_MIXED, st.text(alphabet=st.characters(max_codepoint=127)), _TEXT))
+def test_text_level_fast_forms_equal_their_plain_forms(text: str) -> None:
+    # the line-by-line casefold, the word-chars map over UTF-8 bytes, the list-marker and short-title
+    # shortcuts: the same results as the plain calls on any text
+    assert casefold_text(text) == text.casefold()
+    assert clean_mod._ascii_word_chars(text) == text.translate(clean_mod._ASCII_NON_WORD)
+    for line in text.split("\n"):
+        s = line.strip()
+        m = LIST_MARKER.match(s)
+        assert line_core(line) == (s[m.end():] if m else s)
+        for title in (line, "Council backs plan to cut costs", "A short one", "x" * 25):
+            keys = [t for t in (norm_title(title),) if len(t) > 3]
+            if keys:
+                assert is_title(line, keys) == _is_title_reference(line, keys)
 
 
 def _is_story_reference(line: str, min_words: int = CleanSettings.story_min_words) -> bool:

@@ -120,3 +120,24 @@ def test_score_batch_equals_score_lines() -> None:
     for k, d in enumerate(docs):
         ref = model.score_lines(d, rule_cats=cats[k], cut_frac=cut[k], rows=rows[k])
         assert got[k] == ref.tolist()
+
+
+def test_score_batch_removable_only_changes_no_removal() -> None:
+    # removable_only leaves the byline parse to the rows at or above the threshold: a score below it
+    # may differ from score_lines (a byline row keeps its own), but the rows that reach it are the same
+    model = load_line_model()
+    docs, cats, cut = _cleaner_inputs(_bench_texts(30))
+    docs.append(["Home", "By John Smith", "John Bowden", "Contact us", "Share this", "12 Comments"])
+    cats.append([""] * 6)
+    cut.append([0.0] * 6)
+    rows = [[i for i, s in enumerate(d) if s.strip()][1:] for d in docs]
+    full = model.score_batch(docs, rule_cats=cats, cut_frac=cut, rows=rows)
+    fast = model.score_batch(docs, rule_cats=cats, cut_frac=cut, rows=rows, removable_only=True)
+    for k in range(len(docs)):
+        removed_full = [i for i in rows[k] if full[k][i] >= model.threshold]
+        removed_fast = [i for i in rows[k] if fast[k][i] >= model.threshold]
+        assert removed_fast == removed_full
+        assert [full[k][i] for i in removed_full] == [fast[k][i] for i in removed_fast]
+        # only byline rows, zeroed in the full form and below the threshold, may differ
+        for i in rows[k]:
+            assert fast[k][i] == full[k][i] or (full[k][i] == 0.0 and fast[k][i] < model.threshold)
