@@ -48,9 +48,10 @@ _HELD: dict[str, HeldWriter] = {}
 @contextmanager
 def holding_writes(db: str) -> Iterator[HeldWriter]:
     """Within this block, the batch tasks of `db` share a `HeldWriter` (released at the end). The caller
-    releases it (`close()`) whenever the writer is about to wait for work: readers then get in exactly
-    as they did with a connection per batch, and the connection is only kept across loads that follow
-    each other without a pause (the writer is the bottleneck), for HOLD_SECONDS at most."""
+    calls `idle()` whenever the writer is about to wait for work: a reader waiting through `connect`
+    gets in then, as it did with a connection per batch; else the connection is kept for the next load
+    (no reopen: no WAL replay, DuckDB's cache warm), for HOLD_SECONDS at most, which also bounds what
+    a reader that does not ask (a bare DuckDB client) waits. (`close()` lets go at every pause.)"""
     held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT)
     _HELD[db] = held
     try:

@@ -86,6 +86,7 @@ def connect(
                     f"{path} is busy: {describe_holders(path)}; gave up after {wait_seconds:g} s"
                     + (" (--wait SECONDS to wait longer)" if not read_only else "")
                 ) from exc
+            _ask_for_the_file(path)
             if not told:
                 (say or _stderr)(f"warehouse {path} is busy (another process holds it, e.g. an ingest "
                                  "writing a batch), retrying...")
@@ -95,6 +96,18 @@ def connect(
             delay = min(delay * 2, 0.05)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open {path}: {exc}") from exc
+
+
+def _waiting_marker(db: str | Path) -> Path:
+    return Path(f"{db}.waiting")
+
+
+def _ask_for_the_file(db: str | Path) -> None:
+    """Tell a `HeldWriter` that a process waits to open `db` (the marker's mtime: the last attempt), so
+    it lets go at its next pause. Best effort: without the marker (a read-only folder) the writer still
+    lets go within its hold."""
+    with contextlib.suppress(OSError):
+        _waiting_marker(db).touch()
 
 
 def holders(path: str | Path) -> list[tuple[int, str]]:
@@ -258,6 +271,22 @@ class HeldWriter:
         if time.monotonic() - self._opened >= self.hold_seconds:
             self.close()
 
+    def idle(self) -> None:
+        """The writer is about to wait (for its workers): let go of the file if a process is waiting
+        for it (`connect` marks each attempt), else keep the connection (up to `hold_seconds` from its
+        opening, as `use` enforces). Closing at every pause made each batch load reopen the warehouse:
+        the WAL replayed and DuckDB's cache cold, every batch."""
+        if self._con is not None and self._reader_waiting():
+            self.close()
+
+    def _reader_waiting(self) -> bool:
+        try:
+            asked = _waiting_marker(self.db).stat().st_mtime
+        except OSError:
+            return False
+        # A waiting process retries every few tens of ms; an older mark is one that got in or gave up.
+        return time.time() - asked < READER_MARK_SECONDS
+
     def close(self, fold_wal: bool = True) -> None:
         """Let go of the file (folding the WAL into it first when it passed WAL_CHECKPOINT_BYTES)."""
         con, self._con = self._con, None
@@ -269,6 +298,9 @@ class HeldWriter:
         finally:
             con.close()
 
+
+# A waiting reader's last attempt is at most this old (connect retries every 50 ms or sooner).
+READER_MARK_SECONDS = 1.0
 
 # WAL size at which a run's writes fold it into the file (DuckDB's default threshold): bounds what every
 # open (the next batch's, a reader's) replays, while checkpointing seldom enough that rewriting the last

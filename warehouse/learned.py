@@ -31,6 +31,7 @@ learned from nor re-cleaned.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,90 +78,109 @@ def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str |
     table = sightings_table([(a, p, c or f"article:{a}", b) for a, p, c, b in rows], cfg)
     if not table.num_rows:
         return 0
-    return transaction(con, lambda: _record(con, table), own_transaction)
+    con.register("_bl_new", table)
+    try:
+        return transaction(con, lambda: _record(con, "_bl_new"), own_transaction)
+    finally:
+        con.unregister("_bl_new")
 
 
-def record_sightings(con: duckdb.DuckDBPyConnection, table: pa.Table, *, own_transaction: bool = True) -> int:
+def record_sightings(con: duckdb.DuckDBPyConnection, table: pa.Table, *, own_transaction: bool = True,
+                     new_articles: bool = False) -> int:
     """Record a `sightings_table` built elsewhere (a worker process); rows without a cluster_id take their
-    article's current cluster (set by the batch's dedup), so copies of one story count once."""
+    article's current cluster (set by the batch's dedup), so copies of one story count once.
+    `new_articles=True`: the caller knows none of these articles was recorded before (the batch load,
+    which records only articles it inserted in the same transaction)."""
     if not table.num_rows:
         return 0
     con.register("_bl_in", table)
     try:
-        filled = con.sql("""
+        # Filled in SQL, into the table `_record` reads (no round trip through Arrow); only the batch's
+        # articles are looked up (a semi-join whose build side is the batch).
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _bl_filled AS
             SELECT n.* REPLACE (coalesce(n.cluster_id, a.cluster_id, 'article:' || n.article_id) AS cluster_id)
-            FROM _bl_in n LEFT JOIN articles a USING (article_id)
-        """).to_arrow_table().cast(_SIGHTINGS_SCHEMA)
+            FROM _bl_in n LEFT JOIN (SELECT article_id, cluster_id FROM articles
+                                     SEMI JOIN (SELECT DISTINCT article_id FROM _bl_in) k USING (article_id)) a
+                USING (article_id)
+        """)
     finally:
         con.unregister("_bl_in")
-    return transaction(con, lambda: _record(con, filled), own_transaction)
+    try:
+        return transaction(con, lambda: _record(con, "_bl_filled", fresh=new_articles), own_transaction)
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("DROP TABLE IF EXISTS _bl_filled")
 
 
-def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
+def _record(con: duckdb.DuckDBPyConnection, new: str, fresh: bool = False) -> int:
     """Add a batch's sightings to the running counts. Set work whose cost follows the batch, not the
     corpus: the exact distinct cluster and article counts of a key are kept in `boilerplate_line_counts`
     and grown by what this batch adds (its new (key, cluster) pairs and new (key, article) sightings),
     instead of recounting every past sighting of each key the batch saw (a story's lines are seen once
     per copy, so that recount grew with the square of its copies). Sightings are never updated or
-    deleted, so the running counts equal the recount."""
+    deleted, so the running counts equal the recount. `new`: the table or view of the sightings; `fresh`:
+    none of their articles was recorded before (no look-up of past sightings at all)."""
     now = datetime.now(UTC)
-    con.register("_bl_new", table)
-    try:
-        # The batch's lines not recorded yet for their article (re-recording an article adds nothing).
-        # First which of its articles were recorded before (one column scanned: an ingest's articles are
-        # new, so usually none), and only their sightings are compared line by line.
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _bl_had AS
-            SELECT DISTINCT article_id FROM boilerplate_sightings WHERE article_id IN (SELECT article_id FROM _bl_new)
-        """)
-        old = ("ANTI JOIN (SELECT publisher, article_id, line_key FROM boilerplate_sightings "
-               "SEMI JOIN _bl_had USING (article_id)) s USING (publisher, article_id, line_key)"
-               if _count(con, "_bl_had") else "")
+    # The batch's lines not recorded yet for their article (re-recording an article adds nothing).
+    # First which of its articles were recorded before (one column scanned, every batch: skipped when
+    # the caller knows its articles are new), and only their sightings are compared line by line.
+    old = ""
+    if not fresh:
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _bl_fresh AS
-            SELECT DISTINCT n.publisher, n.line_key, n.cluster_id, n.article_id FROM _bl_new n {old}
+            CREATE OR REPLACE TEMP TABLE _bl_had AS
+            SELECT DISTINCT article_id FROM boilerplate_sightings WHERE article_id IN (SELECT article_id FROM {new})
         """)
-        con.execute("DROP TABLE _bl_had")
-        added = _count(con, "_bl_fresh")
-        if not added:
-            con.execute("DROP TABLE IF EXISTS _bl_fresh")
-            return 0
-        # The (key, cluster) and (publisher, cluster) pairs this batch sees first: what the counts grow by.
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _bl_pairs AS
-            SELECT DISTINCT publisher, line_key, cluster_id FROM _bl_fresh
-            ANTI JOIN boilerplate_line_clusters USING (publisher, line_key, cluster_id)
-        """)
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _bl_pubclusters AS
-            SELECT DISTINCT publisher, cluster_id FROM _bl_fresh
-            ANTI JOIN boilerplate_publisher_clusters USING (publisher, cluster_id)
-        """)
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _bl_delta AS
-            SELECT f.publisher, f.line_key, coalesce(any_value(p.clusters), 0)::INTEGER AS clusters,
-                   count(DISTINCT f.article_id)::INTEGER AS articles
-            FROM _bl_fresh f
-            LEFT JOIN (SELECT publisher, line_key, count(*) AS clusters FROM _bl_pairs GROUP BY ALL) p
-                USING (publisher, line_key)
-            GROUP BY f.publisher, f.line_key
-        """)
-        con.execute("INSERT INTO boilerplate_sightings SELECT * FROM _bl_fresh")
-        con.execute("INSERT INTO boilerplate_line_clusters SELECT * FROM _bl_pairs")
-        con.execute("INSERT INTO boilerplate_publisher_clusters SELECT * FROM _bl_pubclusters")
-        con.execute("""
-            UPDATE boilerplate_line_counts c
-            SET clusters = c.clusters + d.clusters, articles = c.articles + d.articles
-            FROM _bl_delta d WHERE c.publisher = d.publisher AND c.line_key = d.line_key
-        """)
-        con.execute("""
-            INSERT INTO boilerplate_line_counts
-            SELECT publisher, line_key, clusters, articles FROM _bl_delta
-            ANTI JOIN boilerplate_line_counts USING (publisher, line_key)
-        """)
-        # Only keys in two or more clusters are candidates (most lines are story lines seen in one
-        # cluster: they stay in the counts only).
-        candidates = con.execute("""
+        if _count(con, "_bl_had"):
+            old = ("ANTI JOIN (SELECT publisher, article_id, line_key FROM boilerplate_sightings "
+                   "SEMI JOIN _bl_had USING (article_id)) s USING (publisher, article_id, line_key)")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _bl_fresh AS
+        SELECT DISTINCT n.publisher, n.line_key, n.cluster_id, n.article_id FROM {new} n {old}
+    """)
+    con.execute("DROP TABLE IF EXISTS _bl_had")
+    added = _count(con, "_bl_fresh")
+    if not added:
+        con.execute("DROP TABLE IF EXISTS _bl_fresh")
+        return 0
+    # The (key, cluster) and (publisher, cluster) pairs this batch sees first: what the counts grow by.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _bl_pairs AS
+        SELECT DISTINCT publisher, line_key, cluster_id FROM _bl_fresh
+        ANTI JOIN boilerplate_line_clusters USING (publisher, line_key, cluster_id)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _bl_pubclusters AS
+        SELECT DISTINCT publisher, cluster_id FROM _bl_fresh
+        ANTI JOIN boilerplate_publisher_clusters USING (publisher, cluster_id)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _bl_delta AS
+        SELECT f.publisher, f.line_key, coalesce(any_value(p.clusters), 0)::INTEGER AS clusters,
+               count(DISTINCT f.article_id)::INTEGER AS articles
+        FROM _bl_fresh f
+        LEFT JOIN (SELECT publisher, line_key, count(*) AS clusters FROM _bl_pairs GROUP BY ALL) p
+            USING (publisher, line_key)
+        GROUP BY f.publisher, f.line_key
+    """)
+    con.execute("INSERT INTO boilerplate_sightings SELECT * FROM _bl_fresh")
+    con.execute("INSERT INTO boilerplate_line_clusters SELECT * FROM _bl_pairs")
+    con.execute("INSERT INTO boilerplate_publisher_clusters SELECT * FROM _bl_pubclusters")
+    con.execute("""
+        UPDATE boilerplate_line_counts c
+        SET clusters = c.clusters + d.clusters, articles = c.articles + d.articles
+        FROM _bl_delta d WHERE c.publisher = d.publisher AND c.line_key = d.line_key
+    """)
+    con.execute("""
+        INSERT INTO boilerplate_line_counts
+        SELECT publisher, line_key, clusters, articles FROM _bl_delta
+        ANTI JOIN boilerplate_line_counts USING (publisher, line_key)
+    """)
+    # Only keys in two or more clusters are candidates (most lines are story lines seen in one
+    # cluster: they stay in the counts only). Upserted in one statement (no round trip through Python).
+    con.execute(f"""
+        INSERT OR REPLACE INTO boilerplate_lines BY NAME
+        SELECT * FROM (
             WITH counts AS (
                 SELECT c.publisher, c.line_key, c.clusters, c.articles
                 FROM boilerplate_line_counts c SEMI JOIN _bl_delta USING (publisher, line_key)
@@ -168,43 +188,27 @@ def _record(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
             ), sample AS (
                 SELECT publisher, line_key, arg_min(sample_text, article_id) AS sample_text,
                        arg_min(story_like, article_id) AS story_like, max(words) AS words
-                FROM _bl_new GROUP BY publisher, line_key
+                FROM {new} SEMI JOIN counts USING (publisher, line_key) GROUP BY publisher, line_key
             )
-            SELECT c.publisher, c.line_key, c.clusters, c.articles,
-                   coalesce(old.words, sample.words), coalesce(old.sample_text, sample.sample_text),
-                   old.first_seen, coalesce(old.story_like, sample.story_like)
+            SELECT c.publisher, c.line_key, c.clusters::INTEGER AS clusters, c.articles::INTEGER AS articles,
+                   coalesce(old.words, sample.words)::INTEGER AS words,
+                   coalesce(old.story_like, sample.story_like, false) AS story_like,
+                   coalesce(old.sample_text, sample.sample_text) AS sample_text,
+                   coalesce(old.first_seen, $now) AS first_seen, $now AS updated_at
             FROM counts c LEFT JOIN sample USING (publisher, line_key)
             LEFT JOIN boilerplate_lines old USING (publisher, line_key)
-        """).fetchall()
-        if candidates:
-            upsert = pa.table({
-                "publisher": [c[0] for c in candidates], "line_key": [c[1] for c in candidates],
-                "clusters": pa.array([c[2] for c in candidates], pa.int32()),
-                "articles": pa.array([c[3] for c in candidates], pa.int32()),
-                "words": pa.array([c[4] for c in candidates], pa.int32()),
-                "story_like": pa.array([bool(c[7]) for c in candidates], pa.bool_()),
-                "sample_text": [c[5] for c in candidates],
-                "first_seen": pa.array([c[6] or now for c in candidates], pa.timestamp("us", tz="UTC")),
-                "updated_at": pa.array([now] * len(candidates), pa.timestamp("us", tz="UTC")),
-            })
-            con.register("_bl_upsert", upsert)
-            try:
-                con.execute("INSERT OR REPLACE INTO boilerplate_lines BY NAME SELECT * FROM _bl_upsert")
-            finally:
-                con.unregister("_bl_upsert")
-        # A publisher's cluster count grows by its clusters new to this batch (not recounted).
-        con.execute("""
-            INSERT OR REPLACE INTO boilerplate_publishers
-            SELECT f.publisher, (coalesce(p.clusters, 0) + coalesce(n.clusters, 0))::INTEGER, 0, ?
-            FROM (SELECT DISTINCT publisher FROM _bl_fresh) f
-            LEFT JOIN boilerplate_publishers p USING (publisher)
-            LEFT JOIN (SELECT publisher, count(*) AS clusters FROM _bl_pubclusters GROUP BY publisher) n
-                USING (publisher)
-        """, [now])
-        for temp in ("_bl_fresh", "_bl_pairs", "_bl_pubclusters", "_bl_delta"):
-            con.execute(f"DROP TABLE IF EXISTS {temp}")
-    finally:
-        con.unregister("_bl_new")
+        )
+    """, {"now": now})
+    # A publisher's cluster count grows by its clusters new to this batch (not recounted).
+    con.execute("""
+        INSERT OR REPLACE INTO boilerplate_publishers
+        SELECT f.publisher, (coalesce(p.clusters, 0) + coalesce(n.clusters, 0))::INTEGER, 0, ?
+        FROM (SELECT DISTINCT publisher FROM _bl_fresh) f
+        LEFT JOIN boilerplate_publishers p USING (publisher)
+        LEFT JOIN (SELECT publisher, count(*) AS clusters FROM _bl_pubclusters GROUP BY publisher) n
+            USING (publisher)
+    """, [now])
+    con.execute("DROP TABLE _bl_fresh; DROP TABLE _bl_pairs; DROP TABLE _bl_pubclusters; DROP TABLE _bl_delta")
     return added
 
 

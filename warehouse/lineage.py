@@ -105,8 +105,8 @@ def record_sources(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
         return 0
     con.register("_sources", table)
     try:
-        done = con.execute("INSERT INTO sources BY NAME SELECT * FROM _sources "
-                           "WHERE source_key NOT IN (SELECT source_key FROM sources)").fetchall()
+        # The primary key's index skips the recorded keys (a NOT IN hashed every key the table holds).
+        done = con.execute("INSERT OR IGNORE INTO sources BY NAME SELECT * FROM _sources").fetchall()
     finally:
         with contextlib.suppress(duckdb.Error):
             con.unregister("_sources")

@@ -307,7 +307,9 @@ def load_prepared(
             stats = dict(vars(cluster_batch(con, dedup_in, sigs, dedup, run_id)))
             # Count the batch's lines per publisher and story cluster (after dedup: copies of one
             # story count once), in the same transaction, so learned counts never drift from articles.
-            record_sightings(con, b.sightings, own_transaction=False)
+            # Articles this transaction inserted have no sightings yet (both are written in one
+            # transaction), so past sightings are looked up only on a retried batch.
+            record_sightings(con, b.sightings, own_transaction=False, new_articles=not existing)
         record_inputs(con, inputs, run_id, own_transaction=False)
         record_sources(con, src_t)
         con.execute("COMMIT")
@@ -320,14 +322,16 @@ def load_prepared(
 
 def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: str, key: str | None = None,
             run_col: str = "run_id") -> int:
-    """Insert a prepared table with its run column set to `run_id`; with `key`, rows whose key is already
-    present are skipped."""
+    """Insert a prepared table with its run column set to `run_id`; with `key` (the table's primary key),
+    rows whose key is already present are skipped."""
     if data.num_rows == 0:
         return 0
     con.register("_batch", data)
     try:
-        where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})" if key else ""
-        inserted = con.execute(f"INSERT INTO {table} BY NAME SELECT * REPLACE (? AS {run_col}) FROM _batch{where}",
+        # The primary key's index finds the present keys: `NOT IN (SELECT key FROM table)` hashed the whole
+        # key column every batch, a writer cost that grew with the warehouse.
+        ignore = " OR IGNORE" if key else ""
+        inserted = con.execute(f"INSERT{ignore} INTO {table} BY NAME SELECT * REPLACE (? AS {run_col}) FROM _batch",
                                [run_id]).fetchall()
     finally:
         _unregister(con, "_batch")

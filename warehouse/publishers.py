@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -38,6 +39,7 @@ from newsetl.text.publishers import (
 SEEN = "seen"
 USER = "user"
 DOMAIN = "domain"
+_T = TypeVar("_T")
 _LEGAL_OR_ARTICLE = {"the", "inc", "ltd", "llc", "corp", "co", "plc", "gmbh", "limited", "group", "media"}
 
 
@@ -197,6 +199,23 @@ def register_user_publishers(con: duckdb.DuckDBPyConnection, entries: Sequence[U
     return len(entries)
 
 
+def _memo(fn: Callable[[str], _T]) -> Callable[[str], _T]:
+    """`fn` with its results kept for the length of one call of `resolve_publishers`."""
+    seen: dict[str, _T] = {}
+
+    def call(value: str) -> _T:
+        if value not in seen:
+            seen[value] = fn(value)
+        return seen[value]
+    return call
+
+
+def _domain_key(url: str) -> tuple[str | None, str]:
+    """(registrable domain, its outlet key or "" when the domain names no outlet) of a URL."""
+    domain = registrable_domain(url)
+    return domain, (outlet_key(domain) if domain and is_outlet(domain) else "")
+
+
 def resolve_publishers(con: duckdb.DuckDBPyConnection, articles: pa.Table, run_id: str | None) -> pa.Table:
     """`articles` with publisher (canonical), publisher_raw and publisher_key set; the alias table updated.
     Runs inside the caller's transaction (the batch load)."""
@@ -211,13 +230,14 @@ def resolve_publishers(con: duckdb.DuckDBPyConnection, articles: pa.Table, run_i
     forms: dict[str, set[str]] = defaultdict(set)
     domains: dict[str, set[str]] = defaultdict(set)
     links: dict[str, str] = {}  # domain key -> outlet key, new in this batch
+    # A batch names few outlets in many rows: each distinct name and URL is keyed once (pure functions).
+    raw_key = _memo(lambda raw: outlet_key(raw) if is_outlet(raw) else None)  # None: names no outlet
+    url_keys = _memo(_domain_key)
     for raw, url in zip(raws, urls, strict=True):
-        domain = registrable_domain(url) if url else None
-        dkey = outlet_key(domain) if domain and is_outlet(domain) else ""
+        domain, dkey = url_keys(url) if url else (None, "")
         key = ""
-        if raw and is_outlet(raw):
-            key = outlet_key(raw)
-            key = alias.get(key, key)
+        if raw and (named := raw_key(raw)) is not None:
+            key = alias.get(named, named)
             forms[key].add(raw.strip())
             if dkey and dkey != key and dkey not in alias and abbreviates(dkey, raw):
                 links[dkey] = key
@@ -261,9 +281,10 @@ def resolve_publishers(con: duckdb.DuckDBPyConnection, articles: pa.Table, run_i
     _write(con, changed, run_id)
 
     # The original publisher of a syndicated copy is named like any outlet the warehouse knows.
-    known = _load_rows(con, sorted({alias.get(outlet_key(o), outlet_key(o)) for o in originals if o}))
+    okey = _memo(outlet_key)
+    known = _load_rows(con, sorted({alias.get(okey(o), okey(o)) for o in originals if o}))
     original_names = [
-        (known.get(alias.get(outlet_key(o), outlet_key(o)), (o,))[0] if o else None) for o in originals
+        (known.get(alias.get(okey(o), okey(o)), (o,))[0] if o else None) for o in originals
     ]
     out = articles
     for column, values in (("publisher", [names.get(k) if k else None for k in keys]),

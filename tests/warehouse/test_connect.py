@@ -151,6 +151,44 @@ def test_held_writer_shares_one_connection_then_lets_readers_in(tmp_path: Path) 
     assert _reader_can_open(db)
 
 
+def test_held_writer_pauses_keep_the_file_unless_a_reader_waits(tmp_path: Path) -> None:
+    # `idle` (the writer is about to wait for its workers) keeps the connection while nobody waits, so
+    # the next load does not reopen the warehouse; a reader retrying through `connect` (another process)
+    # marks that it waits, and the next pause lets it in.
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        migrate(con)
+    held = HeldWriter(db, hold_seconds=3600, threads=1)
+    with held.use():
+        pass
+    held.idle()
+    assert not _reader_can_open(db)  # a bare DuckDB probe does not ask: still held
+    with held.use():
+        pass
+    assert held.opens == 1
+    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        from newsetl.warehouse.connect import connect
+        con = connect({str(db)!r}, read_only=True, wait_seconds=60)
+        print(con.execute("SELECT count(*) FROM inputs").fetchall()[0][0], flush=True)
+        con.close()
+    """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not held._reader_waiting():  # the reader has met the held file and retries
+            assert time.monotonic() < deadline and reader.poll() is None, "the reader never asked"
+            time.sleep(0.05)
+        held.idle()
+        out, _ = reader.communicate(timeout=60)
+        assert reader.returncode == 0 and out.strip() == "0"
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    with held.use():  # the next load opens the file again
+        pass
+    assert held.opens == 2
+    held.close()
+
+
 def test_clear_errors_for_missing_or_unwritable_warehouse(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="no warehouse"):
         connect(tmp_path / "nope.duckdb", read_only=True)

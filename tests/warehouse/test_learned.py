@@ -20,6 +20,8 @@ from newsetl.warehouse.learned import (
     learned_summary,
     record_articles,
     record_lines,
+    record_sightings,
+    sightings_table,
 )
 
 PUBLISHER = "The Daily Bugle"
@@ -231,6 +233,31 @@ def test_running_counts_equal_a_recount_over_the_sightings(con: duckdb.DuckDBPyC
         recorded.extend(rows)
         counts, kept, lines_want, lines_got, pubs_want, pubs_got = _recount(con)
         assert kept == counts and lines_got == lines_want and pubs_got == pubs_want, batch
+    assert any(c[2] >= 2 for c in counts) and any(c[2] == 1 for c in counts)
+
+
+def test_sightings_of_new_articles_count_like_any_other(con: duckdb.DuckDBPyConnection) -> None:
+    # The batch load records its own new articles' sightings with `new_articles=True` (no look-up of past
+    # sightings): the same counts as the checked path on a second warehouse, and re-recording them through
+    # the checked path (a retried batch) adds nothing.
+    rng = random.Random(5)
+    footers = [f"Footer line number {k} of this outlet" for k in range(4)]
+    other = duckdb.connect(":memory:")
+    migrate(other)
+    for batch in range(6):
+        rows: list[tuple[str, str | None, str | None, str]] = []
+        for k in range(8):
+            story = rng.randrange(5)
+            body = "\n".join(story_lines(random.Random(story), 3, story) + rng.sample(footers, rng.randint(1, 3)))
+            rows.append((f"n{batch}-{k}", rng.choice([PUBLISHER, "Other Gazette"]), None, body))
+            for c in (con, other):
+                add_article(c, f"n{batch}-{k}", rows[-1][1], f"c{story}", "title", body)
+        table = sightings_table(rows)
+        assert record_sightings(con, table, new_articles=True) > 0
+        record_sightings(other, table)
+        assert record_sightings(con, table) == 0
+        assert _recount(con) == _recount(other), batch
+    counts = _recount(con)[0]
     assert any(c[2] >= 2 for c in counts) and any(c[2] == 1 for c in counts)
 
 
