@@ -70,6 +70,12 @@ class PoolConfig:
     doc_seconds: float = 20.0  # CPU-time limit for one document (see LIMIT_TIMER)
     worker_memory_mb: int = 4096  # address-space limit of a worker process
     min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
+    # Workers run this much nicer than the ingest: the one writer (the ingest's main thread) and the
+    # Prefect server are the run's serial path, and on a machine with as many workers as cores they
+    # waited for a core behind the workers. Measured on the 20k re-scrape stream (2 cores, workers
+    # reniced by 10 from outside): the writer's share of the wall time 0.28 -> 0.15, docs/s +28%. The
+    # per-document limit counts CPU time, so a nicer worker is not quarantined for waiting. 0: as the ingest.
+    worker_nice: int = 10
 
 
 def _die_with(owner: int) -> None:
@@ -133,6 +139,9 @@ def _init_worker(ctx: ProcessContext, cfg: PoolConfig, owner: int) -> None:
         limit = cfg.worker_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(LIMIT_SIGNAL, _on_alarm)
+    if cfg.worker_nice > 0:
+        with contextlib.suppress(OSError):  # a platform without nice: same work, default priority
+            os.nice(cfg.worker_nice)
     warm_up(ctx)
 
 

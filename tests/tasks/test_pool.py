@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -142,3 +143,16 @@ def test_batch_clean_over_time_or_failing_goes_one_by_one(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(pool_mod, "clean_prepared", broken)
     assert process_batch_limited(docs, ctx, 5.0) == expected
+
+
+def test_workers_run_nicer_than_the_ingest() -> None:
+    """The writer (this process) keeps its priority; the CPU-bound workers give way to it."""
+    ctx = make_context(ProcessConfig(), processes_here=False)
+    base = os.nice(0)
+    for nice, expected in ((5, min(19, base + 5)), (0, base)):
+        pool = WorkerPool(ctx, PoolConfig(workers=1, worker_nice=nice))
+        try:
+            assert pool._pool().submit(os.nice, 0).result(timeout=120) == expected
+        finally:
+            pool.close()
+    assert os.nice(0) == base
