@@ -357,6 +357,16 @@ def _cue_prefix(core: str) -> bool:
     return 1 <= len(head) <= 4 and not any(c.isdigit() for c in core[:colon])
 
 
+def _set_blocks(F: np.ndarray, gap: np.ndarray, rows: np.ndarray) -> None:
+    """The block features of every line: `gap` marks the first line of each block, `rows` is each line's
+    row (so that its place in the block is its row minus the block's first row)."""
+    block_id = np.cumsum(gap) - 1
+    block_start = np.flatnonzero(gap)
+    block_len = np.bincount(block_id).astype(np.float64)
+    F[:, _F["pos_in_block"]] = np.log1p(rows - block_start[block_id])
+    F[:, _F["log_block_len"]] = np.log1p(block_len[block_id])
+
+
 def _run_lengths(flag: np.ndarray) -> np.ndarray:
     """For each position, the length of the run of True values holding it (0 where False)."""
     n = len(flag)
@@ -487,12 +497,7 @@ def line_features(lines: Sequence[str], *, title: str | None = None,
     cum = np.cumsum(chars) - chars
     F[:, _F["char_pos"]] = cum / max(1.0, chars.sum())
     # blocks: split where a blank line sits between two non-blank lines
-    gap = np.concatenate(([True], np.diff(ia) > 1))
-    block_id = np.cumsum(gap) - 1
-    block_start = np.flatnonzero(gap)
-    block_len = np.bincount(block_id).astype(np.float64)
-    F[:, _F["pos_in_block"]] = np.log1p(r - block_start[block_id])
-    F[:, _F["log_block_len"]] = np.log1p(block_len[block_id])
+    _set_blocks(F, np.concatenate(([True], np.diff(ia) > 1)), r)
     # runs
     short_ns = (col("log_words") <= math.log1p(12)) & (col("end_sentence") == 0)
     F[:, _F["short_run"]] = np.log1p(_run_lengths(short_ns))
@@ -655,11 +660,7 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
     # blocks: split where a blank line sits between two non-blank lines, and at each document's start
     gap = np.ones(n, dtype=bool)
     gap[1:] = (np.diff(ga) > 1) | first[1:]
-    block_id = np.cumsum(gap) - 1
-    block_start = np.flatnonzero(gap)
-    block_len = np.bincount(block_id).astype(np.float64)
-    F[:, _F["pos_in_block"]] = np.log1p(g - block_start[block_id])
-    F[:, _F["log_block_len"]] = np.log1p(block_len[block_id])
+    _set_blocks(F, gap, g)
     short_ns = (col("log_words") <= math.log1p(12)) & (col("end_sentence") == 0)
     F[:, _F["short_run"]] = np.log1p(_seg_run_lengths(short_ns, first))
     F[:, _F["list_run"]] = np.log1p(_seg_run_lengths(col("list_marker") > 0, first))
