@@ -69,7 +69,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from newsetl.text.lines import LIST_MARKER, casefold_text  # the cleaner's list items are the features' list items
+# The cleaner's list items are the features' list items.
+from newsetl.text.lines import LIST_MARKER, MARKER_CHARS, casefold_text
 
 _WORD = re.compile(r"\w+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
@@ -238,7 +239,9 @@ _COUNT_TABLES = tuple(
 _ALNUM = ((_TABLE[:, 2] | _TABLE[:, 3]) | ((_TABLE[:, 0] | _TABLE[:, 3]) << 1) | (_TABLE[:, 1] << 2)).astype(np.uint8)
 # weight of a word start: 1 in field 0, +1 in field 1 if capitalised, +1 in field 2 if lowercase
 _WS_WEIGHT = np.array([1 + (((a >> 1) & 1) << 16) + (((a >> 2) & 1) << 32) for a in range(8)], dtype=np.uint64)
-_LIST_FIRST = frozenset("-*•·▪►»0123456789")
+# A line may start a list item only with a marker character or a digit (ASCII digits only here, as
+# always: the features of lines opening with other scripts' digits stay what the model was trained on).
+_LIST_FIRST = frozenset(MARKER_CHARS + "0123456789")
 
 
 def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:

@@ -15,7 +15,9 @@ from newsetl.text.rules import CleanSettings
 TOKEN = re.compile(r"\w+")
 DIGIT = re.compile(r"\d")
 YEAR_TOKEN = re.compile(r"(?<![\w])(?:19|20)\d\d(?![\w])")
-LIST_MARKER = re.compile(r"^\s*(?:[-*•·▪►»]|\d{1,2}[.)])\s+")
+# The characters a list item starts with (besides "3." and "3)"); line_core checks them before the regex.
+MARKER_CHARS = "-*•·▪►»"
+LIST_MARKER = re.compile(rf"^\s*(?:[{re.escape(MARKER_CHARS)}]|\d{{1,2}}[.)])\s+")
 _NORM_NOISE = re.compile(r"[\W\d_]+")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "})
 
@@ -112,13 +114,11 @@ def line_core(line: str) -> str:
     s = line.strip()
     # A marker starts with one of its characters or a digit (\d: str.isdecimal); most lines start with
     # neither and skip the regex call.
-    if s[:1] not in _MARKER_FIRST and not s[:1].isdecimal():
+    if s[:1] not in MARKER_CHARS and not s[:1].isdecimal():
         return s
     m = LIST_MARKER.match(s)
     return s[m.end():] if m else s
 
-
-_MARKER_FIRST = frozenset("-*•·▪►»")
 
 def at_boundary(line: str, start: int, end: int) -> bool:
     """May a span [start, end) be cut out of `line` without cutting a sentence in two?"""

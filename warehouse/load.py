@@ -273,7 +273,7 @@ def load_prepared(
     src_t = sources_from_tables(run_id, b.articles, b.quarantine, skips)
     con.execute("BEGIN TRANSACTION")
     try:
-        n_docs = _append(con, "documents", b.documents, run_id, key="doc_id", run_col="first_run_id")
+        n_docs = _append(con, "documents", b.documents, run_id, skip_present=True, run_col="first_run_id")
         # Articles of documents loaded by an earlier (crashed, then retried) attempt are skipped, and so
         # are their removals: the article row and its removals were committed together.
         ids = b.articles.column("article_id")
@@ -320,17 +320,17 @@ def load_prepared(
                      quarantine_reasons=dict(q_reasons), known_rejections=len(known_q))
 
 
-def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: str, key: str | None = None,
+def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: str, skip_present: bool = False,
             run_col: str = "run_id") -> int:
-    """Insert a prepared table with its run column set to `run_id`; with `key` (the table's primary key),
-    rows whose key is already present are skipped."""
+    """Insert a prepared table with its run column set to `run_id`; `skip_present`: rows whose primary key
+    is already in the table are skipped."""
     if data.num_rows == 0:
         return 0
     con.register("_batch", data)
     try:
         # The primary key's index finds the present keys: `NOT IN (SELECT key FROM table)` hashed the whole
         # key column every batch, a writer cost that grew with the warehouse.
-        ignore = " OR IGNORE" if key else ""
+        ignore = " OR IGNORE" if skip_present else ""
         inserted = con.execute(f"INSERT{ignore} INTO {table} BY NAME SELECT * REPLACE (? AS {run_col}) FROM _batch",
                                [run_id]).fetchall()
     finally:
