@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from newsetl.tasks.ingest import LOAD_MEMORY_LIMIT, LOAD_THREADS
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BATCH = 10_000
 COPIES = 1_000
@@ -236,7 +238,8 @@ def compose(pool_mh: np.ndarray, pool_n: np.ndarray, idx: np.ndarray) -> tuple[n
 
 
 def match_once(path: Path, stored: int, memory_limit: str | None, seed: int = 2,
-               profile: bool = False, rounds: int = 3, real: bool = True) -> dict[str, object]:
+               profile: bool = False, rounds: int = 3, real: bool = True,
+               threads: int | None = None) -> dict[str, object]:
     """Run in a fresh process: open the warehouse, cluster one 10k batch (rolled back), report."""
     import duckdb
 
@@ -249,6 +252,8 @@ def match_once(path: Path, stored: int, memory_limit: str | None, seed: int = 2,
     con = duckdb.connect(str(path))
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
     rss_open = _status_mb("VmRSS")
     src = rng.choice(np.arange(1, stored + 1), size=COPIES, replace=False)
     if real:
@@ -305,7 +310,7 @@ def match_once(path: Path, stored: int, memory_limit: str | None, seed: int = 2,
             "seconds_warm_best": round(min(times[1:]), 3) if len(times) > 1 else None,
             "cpu_seconds": [round(c, 2) for c in cpus], "band_pairs": stats.band_pairs,
             "candidates": stats.candidates, "verified_pairs": stats.verified_pairs,
-            "memory_limit": memory_limit,
+            "memory_limit": memory_limit, "threads": threads,
             "rss_mb_after_open": round(rss_open), "peak_growth_mb_per_round": [round(p) for p in peaks],
             "rss_mb_end": round(rss_end),
             }
@@ -345,7 +350,7 @@ def _random_batch(con: object, src: np.ndarray, rng: np.random.Generator, num_pe
 
 def bench_match(stored_list: Sequence[int], workdir: Path | None, memory_limit: str | None,
                 db: Path | None = None, profile: bool = False, rounds: int = 3,
-                real: bool = True) -> list[dict[str, object]]:
+                real: bool = True, threads: int | None = None) -> list[dict[str, object]]:
     """Build a warehouse per stored count (or reuse `db`, which is then kept) and match one batch."""
     results = []
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -354,8 +359,9 @@ def bench_match(stored_list: Sequence[int], workdir: Path | None, memory_limit: 
             build_s = 0.0 if path.exists() else build_warehouse(path, stored, real=real)
             cmd = [sys.executable, __file__, "--_match-child", str(path), "--stored", str(stored),
                    "--rounds", str(rounds)] + ([] if real else ["--random"])
-            if memory_limit:
-                cmd += ["--memory-limit", memory_limit]
+            cmd += ["--memory-limit", memory_limit or "none"]
+            if threads:
+                cmd += ["--threads", str(threads)]
             if profile:
                 cmd += ["--profile"]
             out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -375,7 +381,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sign-batch", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--stored", default="200000", help="stored signatures, or a comma-separated list")
-    ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for the match, e.g. 1GB")
+    ap.add_argument("--memory-limit", default=LOAD_MEMORY_LIMIT,
+                    help="DuckDB memory_limit for the match (default: the ingest's batch loads', %(default)s); "
+                         "'none' for DuckDB's own default")
+    ap.add_argument("--threads", type=int, default=LOAD_THREADS,
+                    help="DuckDB threads for the match (default: the ingest's batch loads', %(default)s)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--profile", action="store_true", help="cProfile the match (to stderr)")
     ap.add_argument("--rounds", type=int, default=3, help="match rounds (rolled back); the first is cold")
@@ -383,15 +393,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--random", action="store_true", help="random signatures instead of real-text ones")
     ap.add_argument("--_match-child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if str(args.memory_limit).lower() == "none":
+        args.memory_limit = None
     if args._match_child:
         print(json.dumps(match_once(args._match_child, int(args.stored), args.memory_limit,
-                                    profile=args.profile, rounds=args.rounds, real=not args.random)))
+                                    profile=args.profile, rounds=args.rounds, real=not args.random,
+                                    threads=args.threads)))
         return 0
     if args.only in (None, "sign"):
         bench_sign(args.docs, args.sign_batch, args.repeat)
     if args.only in (None, "match"):
         bench_match([int(x) for x in str(args.stored).split(",")], args.workdir, args.memory_limit, args.db,
-                    args.profile, args.rounds, real=not args.random)
+                    args.profile, args.rounds, real=not args.random, threads=args.threads)
     return 0
 
 

@@ -380,12 +380,13 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> t
     """Candidates against the stored articles, set-based in DuckDB: (pairs sharing a band, new sid,
     stored sid, the stored one's story) to verify.
 
-    1. `_dedup_bucket_raw(key, sid)`: the stored band rows of every bucket the batch falls in (the band
-       table streamed once through a semi-join whose build side is the batch's keys; bounded by the
-       batch, as each bucket holds at most `max_bucket_size` rows). `_insert_bands` reads it too.
-    2. Shared bands per (new, stored) pair by one join and count; only pairs with `required_bands` of
-       them are kept (integer work: unrelated texts meeting in one band through a common phrase are
-       the bulk of the pairs and never reach the string joins below).
+    1. `_dedup_bucket_raw(key, sid, n)`: the stored band rows of every bucket the batch falls in, with
+       their article's shingle count (the band table streamed once through a semi-join whose build side
+       is the batch's keys; bounded by the batch, as each bucket holds at most `max_bucket_size` rows).
+       `_insert_bands` reads it too.
+    2. Shared bands per (new, stored) pair by one join and count, a slice of the new articles at a time;
+       only pairs with `required_bands` of them are kept (integer work: unrelated texts meeting in one
+       band through a common phrase are the bulk of the pairs and never reach the string joins below).
     3. Per new article and candidate story, the `representatives` members sharing the most bands with
        it (band agreement estimates Jaccard: its nearest members), plus the story's canonical. Work per
        new article is bounded by the number of stories it meets, whatever their sizes."""
@@ -393,28 +394,26 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> t
     # build a hash table over the 1M-row signatures or articles side (minutes at 1M stored).
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _dedup_bucket_raw AS
-        SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)
-    """).fetchall()
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _dedup_shared AS
-        WITH packed AS (  -- one int64 group key (sids < 2^31) hashes faster than the (new, old) pair
-            SELECT n.sid * 2147483648 + b.sid AS pair, count(*) AS shared
-            FROM _dedup_new_bands n JOIN _dedup_bucket_raw b USING (key) GROUP BY pair
-        ), new_n AS (SELECT DISTINCT sid, n FROM _dedup_new_bands),
-        shared AS (
-            SELECT p.pair // 2147483648 AS new_sid, m.n AS n_new, p.pair % 2147483648 AS old_sid, p.shared
-            FROM packed p JOIN new_n m ON m.sid = p.pair // 2147483648
+        WITH raw AS (
+            SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)
         ), sizes AS (
-            SELECT sid, n_shingles FROM signatures SEMI JOIN (SELECT DISTINCT old_sid AS sid FROM shared) k USING (sid)
+            SELECT sid, n_shingles FROM signatures SEMI JOIN (SELECT DISTINCT sid FROM raw) k USING (sid)
         )
-        SELECT s.new_sid, s.old_sid, s.shared,
-               s.shared >= {required_bands_sql("s.n_new", "z.n_shingles", config)} AS enough
-        FROM shared s JOIN sizes z ON z.sid = s.old_sid
+        SELECT raw.key, raw.sid, sizes.n_shingles AS n FROM raw JOIN sizes USING (sid)
     """).fetchall()
-    band_pairs = int(con.execute("SELECT count(*) FROM _dedup_shared").fetchall()[0][0])
+    # Pairs are counted a slice of the new articles at a time: the pair table is the largest structure of
+    # a batch (~280 pairs per new article against 1M real-text signatures), and a bounded slice keeps it
+    # within the load's memory_limit and reuses the same memory from slice to slice.
+    bounds = con.execute("SELECT min(sid), max(sid) FROM _dedup_new_bands").fetchall()[0]
+    con.execute("CREATE OR REPLACE TEMP TABLE _dedup_shared (new_sid BIGINT, old_sid BIGINT, shared BIGINT)"
+                ).fetchall()
+    band_pairs = 0
+    if bounds[0] is not None:
+        for lo in range(int(bounds[0]), int(bounds[1]) + 1, _PAIR_SLICE):
+            band_pairs += _count_shared_bands(con, lo, lo + _PAIR_SLICE, config)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup_near AS
-        WITH p AS (SELECT new_sid, old_sid, shared FROM _dedup_shared WHERE enough),
+        WITH p AS (SELECT new_sid, old_sid, shared FROM _dedup_shared),
         sig AS (
             SELECT sid, rank_key, article_id FROM signatures
             SEMI JOIN (SELECT DISTINCT old_sid AS sid FROM p) k USING (sid)
@@ -448,6 +447,32 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> t
     con.execute("DROP TABLE _dedup_canon").fetchall()
     return (band_pairs, t.column("new_sid").to_numpy().astype(np.int64),
             t.column("old_sid").to_numpy().astype(np.int64), [str(x) for x in t.column("story").to_pylist()])
+
+
+# New articles whose candidate pairs are counted at once (see _stored_candidates): ~600k join rows.
+_PAIR_SLICE = 2_000
+
+
+def _count_shared_bands(con: duckdb.DuckDBPyConnection, lo: int, hi: int, config: DedupConfig) -> int:
+    """Count the bands each (new, stored) pair shares, for the new sids in [lo, hi); append the pairs with
+    `required_bands` of them to `_dedup_shared`. Returns how many pairs share at least one band."""
+    # Each join row carries the pair's required band count (both shingle counts are at hand), so the count
+    # needs no join after the grouping.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _dedup_slice AS
+        WITH j AS (
+            SELECT n.sid * 2147483648 + b.sid AS pair, {required_bands_sql("n.n", "b.n", config)} AS need
+            FROM _dedup_new_bands n JOIN _dedup_bucket_raw b USING (key)
+            WHERE n.sid >= {int(lo)} AND n.sid < {int(hi)}
+        )  -- one int64 group key (sids < 2^31) hashes faster than the (new, old) pair
+        SELECT pair // 2147483648 AS new_sid, pair % 2147483648 AS old_sid, count(*) AS shared,
+               count(*) >= min(need) AS enough
+        FROM j GROUP BY pair
+    """).fetchall()
+    pairs = int(con.execute("SELECT count(*) FROM _dedup_slice").fetchall()[0][0])
+    con.execute("INSERT INTO _dedup_shared SELECT new_sid, old_sid, shared FROM _dedup_slice WHERE enough").fetchall()
+    con.execute("DROP TABLE _dedup_slice").fetchall()
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -710,8 +735,10 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _dedup_fill AS
-            WITH jkeys AS (
+            WITH total AS (SELECT key, count(*) AS n FROM _dedup_bucket_raw GROUP BY key),
+            jkeys AS (  -- a full bucket takes no row whatever the story holds: its members are not looked up
                 SELECT DISTINCT n.key FROM _dedup_new_bands n JOIN _dedup_story_of s USING (sid) WHERE s.joined
+                AND n.key NOT IN (SELECT key FROM total WHERE n >= {int(config.max_bucket_size)})
             ), jrows AS (
                 SELECT key, sid FROM _dedup_bucket_raw SEMI JOIN jkeys USING (key)
             ), jsig AS (
@@ -724,8 +751,7 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
                 FROM jrows r JOIN jsig USING (sid) JOIN jart a USING (article_id)
                 LEFT JOIN _dedup_merged m ON m.old = a.story
                 JOIN _dedup_story_names s ON s.story = coalesce(m.new, a.story) GROUP BY ALL
-            ), total AS (SELECT key, count(*) AS n FROM _dedup_bucket_raw GROUP BY key),
-            ranked AS (
+            ), ranked AS (
                 SELECT n.key, n.sid, s.story_no,
                        row_number() OVER (PARTITION BY n.key, s.story_no ORDER BY n.rank, n.sid) AS in_story,
                        row_number() OVER (PARTITION BY n.key ORDER BY n.rank, n.sid) AS in_bucket
