@@ -12,7 +12,10 @@
 2. Matching: a warehouse with N stored signatures written straight into `signatures`, `lsh_bands`,
    `articles`, `clusters`, then one `cluster_batch` of 10,000 new articles of which 1,000 are near copies
    of stored ones. The batch runs in a fresh process that opens the file, so its peak RSS is the
-   matching's own. Goal < 5 s (issue 13), memory flat in N.
+   matching's own. Goal < 5 s (issue 13), memory flat in N. The connection has the ingest's batch-load
+   memory_limit (--memory-limit; 'none' for DuckDB's default) and DuckDB's threads (--threads 1 is the
+   ingest's writer). Round 1 is the cold one: on this VM memory a process touches for the first time
+   costs up to ~10 ms per MB, so the memory a round needs is part of its time.
    Signatures of real text (the default): every stored article is 24 sentences drawn from the ~46,000
    distinct sentences of ../shared/eval (dedup-dev, traf-dev and aeb-dev texts), and its MinHash is the
    element-wise minimum of its sentences' MinHashes (exact for the union of the sentences' shingles:
@@ -384,8 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--memory-limit", default=LOAD_MEMORY_LIMIT,
                     help="DuckDB memory_limit for the match (default: the ingest's batch loads', %(default)s); "
                          "'none' for DuckDB's own default")
-    ap.add_argument("--threads", type=int, default=LOAD_THREADS,
-                    help="DuckDB threads for the match (default: the ingest's batch loads', %(default)s)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="DuckDB threads for the match (default: DuckDB's, one per core; the ingest's batch "
+                         f"loads use {LOAD_THREADS}, as its workers have the cores meanwhile)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--profile", action="store_true", help="cProfile the match (to stderr)")
     ap.add_argument("--rounds", type=int, default=3, help="match rounds (rolled back); the first is cold")
