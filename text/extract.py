@@ -21,6 +21,7 @@ from typing import Any
 
 import trafilatura
 from htmldate import find_date
+from htmldate.extractors import get_external_parser
 from lxml.html import HtmlElement
 from trafilatura.metadata import (
     META_URL,
@@ -77,6 +78,17 @@ class ExtractError(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+def warm_date_search() -> None:
+    """Have htmldate's last-resort date parser build its per-locale tables now.
+
+    The first string htmldate passes to dateparser (which it asks with no language, so every locale is
+    tried) makes dateparser compile its split patterns for all 200+ locales: ~3 s of CPU and ~45 MB, once
+    per process, charged to whichever page comes first. Called in the worker pool's fork server, every
+    worker inherits the tables instead of building its own."""
+    with contextlib.suppress(Exception):  # a warm-up: any failure only leaves the first page to pay
+        get_external_parser().get_date_data("12 warm-up 2020")
 
 
 def page_metadata(tree: HtmlElement, url: str | None) -> Document:

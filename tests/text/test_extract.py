@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,3 +75,26 @@ def test_fallback_words_keeps_the_longest_mode_when_none_reaches_it(shared_path:
     # Reached by none: the longest of the three.
     longest = len(extract_html(html, config=ExtractConfig(fallback_words=10**9)).text.split())
     assert longest == max(alone.values()) > precision
+
+
+def test_the_date_search_warm_up_builds_every_locale_table_once() -> None:
+    # In a fresh interpreter: this test process may have warmed dateparser already. Before the warm-up
+    # no locale table exists; after it, the tables of all locales do (what the first page would
+    # otherwise build, ~3 s), and a date in another language then costs what any later one costs.
+    script = """
+import time
+from dateparser.languages.dictionary import Dictionary
+from htmldate.extractors import get_external_parser
+from newsetl.text.extract import warm_date_search
+before = sum(len(v) for v in Dictionary._split_regex_cache.values())
+warm_date_search()
+after = sum(len(v) for v in Dictionary._split_regex_cache.values())
+t = time.process_time()
+get_external_parser().get_date_data("le 3 juin 2021")
+print(before, after, time.process_time() - t)
+"""
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    before, after, seconds = out.split()
+    assert int(before) == 0
+    assert int(after) >= 150
+    assert float(seconds) < 1.0
