@@ -180,6 +180,7 @@ def test_held_writer_pauses_keep_the_file_unless_a_reader_waits(tmp_path: Path) 
         held.idle()
         out, _ = reader.communicate(timeout=60)
         assert reader.returncode == 0 and out.strip() == "0"
+        assert not Path(f"{db}.waiting").exists()  # the reader took its mark away once in
     finally:
         if reader.poll() is None:
             reader.kill()
