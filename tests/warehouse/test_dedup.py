@@ -391,6 +391,29 @@ def test_incremental_runs_equal_one_run(tmp_path: Path) -> None:
     assert 40 <= len(results[0][0]) < len(docs) - 40
 
 
+
+def test_counting_pairs_in_slices_of_the_batch_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stored candidates are counted a slice of new articles at a time (`_PAIR_SLICE`, 2,000): with
+    # slices of 3, a second batch against the first meets its stored copies across many slices, and
+    # every row written and every count must be those of one slice.
+    import newsetl.warehouse.dedup as dedup
+
+    docs = generated_corpus(seed=5, stories=20)
+    half = len(docs) // 2
+    results = []
+    for name, slice_size in (("whole", dedup._PAIR_SLICE), ("sliced", 3)):
+        monkeypatch.setattr(dedup, "_PAIR_SLICE", slice_size)
+        c = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        migrate(c)
+        ingest(c, docs[:half], run_id="run0")
+        stats = ingest(c, docs[half:], run_id="run1")
+        results.append((snapshot(c), stats))
+        c.close()
+    (whole, whole_stats), (sliced, sliced_stats) = results
+    assert whole_stats.band_pairs > 0 and whole_stats.candidates > 0
+    assert sliced == whole
+    assert sliced_stats == whole_stats
+
 def test_bucket_pairs_caps_oversized_buckets() -> None:
     # Bucket 1: 2 stored (sid 1, 2) + 1 new (sid 10). Bucket 2: 50 stored + 2 new; cap 5.
     key = np.array([1, 1, 1] + [2] * 52, dtype=np.int64)
