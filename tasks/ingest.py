@@ -77,10 +77,12 @@ def _batch_connection(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
 # have the cores (see newsetl.warehouse.connect.writer).
 LOAD_THREADS = 1
 # DuckDB memory of the batch loads: the ingest's main process holds this connection beside the run's
-# Python side (read pieces, batches in flight, Prefect); a batch load's set work needs far less, and with
-# 1 GB DuckDB kept that much of the warehouse cached (the main process peaked at 1.51 GB at 100k docs).
+# Python side (read pieces, batches in flight, Prefect). What DuckDB keeps is mostly the warehouse's
+# cached blocks (the band table, ids): with 1 GB the main process peaked at 1.51 GB at 100k docs; with
+# 400 MB the 700 MB warehouse of a 100k run was evicted and read again every batch (writer share 0.28);
+# 800 MB: writer share 0.244 and the largest process still 1.26 GB (bench/bench_stream.py, 100k docs).
 # $NEWSETL_DUCKDB_MEMORY overrides it.
-LOAD_MEMORY_LIMIT = "400MB"
+LOAD_MEMORY_LIMIT = "800MB"
 
 
 @dataclass(frozen=True)
