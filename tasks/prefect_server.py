@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,56 +150,101 @@ def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConf
     finally:
         stop_process(proc, config.stop_timeout)
 
-@contextlib.contextmanager
-def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 120.0,
-                             stop_timeout: float = 10.0) -> Iterator[str]:
-    """The API server Prefect starts by itself for a flow run when none is configured (its "temporary
-    server"), started here instead so that it dies with this process. Prefect's own is left running,
-    holding a port and its SQLite database, when the process that started it is killed -9 (a cron
-    timeout, the OOM killer): one more orphan per killed run. Same command and settings as Prefect's
-    (prefect.server.api.server.SubprocessASGIServer: UI off, ephemeral mode), plus a parent-death signal."""
-    import prefect
-    from prefect.settings import get_current_settings
+class TemporaryServer:
+    """Prefect's "temporary server" for one run (started by `start_temporary_server`): the API server
+    Prefect would start by itself for a flow run when none is configured, started here instead so that it
+    dies with this process. Prefect's own is left running, holding a port and its SQLite database, when
+    the process that started it is killed -9 (a cron timeout, the OOM killer): one more orphan per killed
+    run. Same command and settings as Prefect's (prefect.server.api.server.SubprocessASGIServer: UI off,
+    ephemeral mode), plus a parent-death signal."""
 
+    def __init__(self, proc: subprocess.Popen[bytes], api_url: str, log: Any) -> None:
+        self.proc = proc
+        self.api_url = api_url
+        self._log = log  # an anonymous temporary file: shown only if the server fails to start
+
+    def wait_healthy(self, timeout: float = 120.0) -> str:
+        """Block until the API answers its health check; return its URL, or raise ServeError."""
+        deadline = time.monotonic() + timeout
+        while not api_is_healthy(self.api_url, timeout=1.0):
+            if self.proc.poll() is not None:
+                self._log.seek(0)
+                tail = self._log.read().decode("utf-8", "replace").splitlines()[-20:]
+                raise ServeError(f"the temporary Prefect API server exited with code {self.proc.returncode} "
+                                 "before it was healthy:\n" + "\n".join(tail))
+            if time.monotonic() > deadline:
+                raise ServeError(f"the temporary Prefect API server at {self.api_url} was not healthy after "
+                                 f"{timeout:.0f} s")
+            time.sleep(0.1)
+        return self.api_url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop it (idempotent). Whatever this process still holds for the API should be drained first
+        (`drain_to_api`), which only a process that imported Prefect has."""
+        stop_process(self.proc, timeout)
+        self._log.close()
+
+
+def start_temporary_server(host: str = "127.0.0.1", settings: Mapping[str, str] | None = None) -> TemporaryServer:
+    """Start the temporary API server and return at once, without importing Prefect in this process.
+
+    Importing Prefect and the flow modules takes ~3 s here and the server ~8 s to become healthy, most of
+    it its own imports: started first, the two overlap (`newsetl ingest` starts it before its own imports).
+    Its settings are this environment's; Prefect settings from a profile or a .env/toml file the server
+    reads itself, from the same PREFECT_HOME and working directory, with an environment variable still
+    winning over them as it does everywhere in Prefect. `settings`: Prefect settings as environment
+    variables, applied last (a caller that has imported Prefect passes those it set explicitly, including
+    in-process `temporary_settings`, which the server could not read itself)."""
+    spec = importlib.util.find_spec("prefect")  # finds the package without running its (slow) __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise ServeError("cannot start the temporary Prefect API server: the prefect package is not installed")
+    app_dir = Path(next(iter(spec.submodule_search_locations))).parent
     port = free_port(host)
     api_url = f"http://{host}:{port}/api"
-    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory",
            "prefect.server.api.server:create_app", "--host", host, "--port", str(port), "--log-level", "error",
            "--lifespan", "on"]
     # Off: the server's polling services for deployments, workers and schedules, none of which a single
     # in-process flow run has. They cost 0.74 s of CPU per 20 s idle, 0.46 s without them (measured): on
-    # one core that is the flow's time. Settings the user made explicitly still win (applied after).
+    # one core that is the flow's time. Defaults only: a setting in the environment wins.
     idle_services = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
         "CANCELLATION_CLEANUP", "FOREMAN", "LATE_RUNS", "SCHEDULER", "PAUSE_EXPIRATIONS", "REPOSSESSOR",
         "CLEANUP_RECONCILER")}
-    env = {**BATCHED_RECORDING, **os.environ, **idle_services, "PREFECT_UI_ENABLED": "0",
-           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-           **get_current_settings().to_environment_variables(exclude_unset=True)}
+    env = {**BATCHED_RECORDING, **idle_services, "PREFECT_UI_ENABLED": "0", **os.environ,
+           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1", **(settings or {})}
     prctl = _load_prctl()
     # Own session: a Ctrl-C in the terminal goes to the ingest's process group, and the ingest still needs
     # the server to record how its run ended; the ingest stops it last (and the kernel does if it dies).
     # Its output goes to a file, not the terminal: uvicorn's shutdown under load printed an
     # asyncio.CancelledError traceback among the ingest's summary. Shown only if it fails to start.
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=_server_preexec(prctl) if prctl is not None else None)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by TemporaryServer.stop
     try:
-        deadline = time.monotonic() + startup_timeout
-        while not api_is_healthy(api_url, timeout=1.0):
-            if proc.poll() is not None:
-                log.seek(0)
-                tail = log.read().decode("utf-8", "replace").splitlines()[-20:]
-                raise ServeError(f"the temporary Prefect API server exited with code {proc.returncode} before "
-                                 "it was healthy:\n" + "\n".join(tail))
-            if time.monotonic() > deadline:
-                raise ServeError(f"the temporary Prefect API server at {api_url} was not healthy after "
-                                 f"{startup_timeout:.0f} s")
-            time.sleep(0.1)
-        yield api_url
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True,
+                                preexec_fn=_server_preexec(prctl) if prctl is not None else None)
+    except BaseException:
+        log.close()
+        raise
+    return TemporaryServer(proc, api_url, log)
+
+
+@contextlib.contextmanager
+def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 120.0,
+                             stop_timeout: float = 10.0,
+                             started: TemporaryServer | None = None) -> Iterator[str]:
+    """A temporary server (`started`, or one started now with this process's explicit Prefect settings),
+    healthy; yields its API URL; on exit drains what this process holds for the API and stops it."""
+    if started is None:
+        from prefect.settings import get_current_settings
+
+        explicit = get_current_settings().to_environment_variables(exclude_unset=True)
+        started = start_temporary_server(host, {k: str(v) for k, v in explicit.items()})
+    server = started
+    try:
+        yield server.wait_healthy(startup_timeout)
     finally:
         drain_to_api()
-        stop_process(proc, stop_timeout)
-        log.close()
+        server.stop(stop_timeout)
 
 def drain_to_api(timeout: float = 5.0) -> None:
     """Send what this process still holds for the API (events, then log records) before the server
@@ -246,7 +292,7 @@ def point_prefect_at(api_url: str, stack: contextlib.ExitStack) -> None:
     # Prefect's settings were read at import: the environment alone does not reach this process.
     stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
 
-def use_temporary_server(stack: contextlib.ExitStack) -> str:
+def use_temporary_server(stack: contextlib.ExitStack, started: TemporaryServer | None = None) -> str:
     """Run this process's flows against a temporary API server of its own (as `newsetl ingest` does
     when no PREFECT_API_URL is configured), stopped when `stack` closes; return its API URL.
 
@@ -256,7 +302,7 @@ def use_temporary_server(stack: contextlib.ExitStack) -> str:
     for the heartbeat thread's 1-s sleep to end (0.6 s per run measured, on the flow's wall)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    api_url = stack.enter_context(temporary_prefect_server())
+    api_url = stack.enter_context(temporary_prefect_server(started=started))
     point_prefect_at(api_url, stack)
     if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in os.environ:
         stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))

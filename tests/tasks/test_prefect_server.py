@@ -1,0 +1,64 @@
+"""The temporary Prefect API server `newsetl ingest` starts before it imports Prefect."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import textwrap
+import urllib.request
+
+import pytest
+
+from newsetl.cli import _start_prefect_server
+
+
+def test_the_server_starts_without_prefect_imported_here_and_stops_with_its_port() -> None:
+    # A fresh interpreter: this test process has imported Prefect long ago.
+    script = textwrap.dedent("""
+        import sys, urllib.request
+        from newsetl.tasks.prefect_server import api_is_healthy, start_temporary_server
+        server = start_temporary_server()
+        assert not any(m == "prefect" or m.startswith("prefect.") for m in sys.modules), "imported Prefect"
+        url = server.wait_healthy(120)
+        assert api_is_healthy(url)
+        with urllib.request.urlopen(url + "/version", timeout=5) as resp:
+            print("version", resp.read().decode())
+        server.stop()
+        server.stop()  # idempotent: the ingest's exit paths may each stop it
+        assert server.proc.returncode is not None
+        assert not api_is_healthy(url, timeout=1)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout and "version" in out.stdout
+
+
+def test_a_server_that_dies_before_it_is_healthy_is_reported_with_its_output() -> None:
+    from newsetl.tasks.prefect_server import ServeError, start_temporary_server
+
+    # A database URL that cannot be opened: the server exits during its start-up.
+    server = start_temporary_server(settings={"PREFECT_API_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:////nonexistent/dir/x.db"})
+    try:
+        with pytest.raises(ServeError, match="exited with code"):
+            server.wait_healthy(120)
+    finally:
+        server.stop()
+
+
+def test_no_early_server_when_the_environment_names_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    with contextlib.ExitStack() as stack:
+        assert _start_prefect_server(stack) is None
+
+
+def test_the_early_server_is_stopped_when_the_run_exits_without_using_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with contextlib.ExitStack() as stack:
+        server = _start_prefect_server(stack)
+        assert server is not None
+        url = server.wait_healthy(120)
+    assert server.proc.returncode is not None
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/health", timeout=2)
