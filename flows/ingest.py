@@ -63,10 +63,13 @@ from newsetl.warehouse.publishers import register_user_publishers
 
 T = TypeVar("T")
 # Raw bytes (inflated, as held) read at once (with `files_per_read`, a group); at most two groups are
-# held, the one being loaded and the next, read while the last batches of the first are processed. Each
-# is held twice over, as bytes and as decoded text (HTML: ~2x the bytes as str): 735 HTML pages held
-# whole cost the ingest 0.8 GB.
+# held, the one being loaded and the next, read while the last batches of the first are processed (735
+# HTML pages held whole cost the ingest 0.8 GB).
 READ_GROUP_BYTES = 24 * 1024 * 1024
+# Whole documents (files, URLs, WARC payloads) are held as bytes only and decoded where they are
+# processed (tasks/pool.py: process_and_prepare), not by this process, which also writes the warehouse:
+# decoded, an HTML page is 1-4 bytes a character as a Python str (~2x its bytes on the dev pages).
+READ_CONFIG = ReadConfig(defer_decode=True)
 # A batch ends at `batch_size` documents or at this many raw bytes, whichever comes first: 500 HTML pages
 # are ~75 MB, and three batches are in flight (pickled to the workers, and their rows back); 500 4-KB
 # texts (2 MB) never reach it. Measured on the 735 dev pages (bench/bench_html.py, one run each): 6 MB
@@ -422,9 +425,9 @@ def _read(group: Sequence[str]) -> Iterator[ReadGroup]:
     except OSError:
         big = False
     if big:
-        yield from read_pieces(group, ReadConfig(), READ_PIECE_DOCS, READ_PIECE_BYTES)
+        yield from read_pieces(group, READ_CONFIG, READ_PIECE_DOCS, READ_PIECE_BYTES)
     else:
-        yield read_documents(whole(group), ReadConfig())
+        yield read_documents(whole(group), READ_CONFIG)
 
 
 def _run(
@@ -520,6 +523,10 @@ def _run(
             tally.counts["loaded"] += stats.articles
             tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
             tally.progress(files_done, len(paths))
+        if pool_key is not None and not STOP.is_set():
+            # Every batch is processed: the workers exit now, before the writer folds its WAL into the
+            # file on letting go of it, rather than idle through that (~0.3 GB each on HTML pages).
+            close_pool(pool_key)
 
 
 # Batches submitted ahead of the one being loaded: two keep the workers busy while the writer loads

@@ -87,6 +87,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             return EXIT_WAREHOUSE
         # How long each write of the run waits for a reader to let go of the file.
         os.environ[WRITE_WAIT_ENV] = str(args.wait)
+        _return_freed_memory()
         _start_fork_server(args.workers)
         server = _start_prefect_server(locked)
         return _ingest_locked(args, db, server)
@@ -113,6 +114,30 @@ def _start_fork_server(workers: int | None) -> None:
     multiprocessing.get_context("forkserver").set_forkserver_preload([WORKER_PRELOAD])
     with contextlib.suppress(Exception):  # the pool starts it itself if this fails
         multiprocessing.forkserver.ensure_running()
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+
+
+def _return_freed_memory() -> None:
+    """Have this process (the ingest's reader and writer) give freed batches back to the system.
+
+    glibc serves an allocation over its mmap threshold (128 KB) with its own mapping, unmapped on free;
+    but its *dynamic* threshold rises to the size of each such block freed, so after the first pages and
+    pickled batches of a run every later one comes from the heap, where it stays resident once freed.
+    Fixing the threshold (which turns the dynamic one off) and capping the per-thread arenas (Prefect's
+    and DuckDB's threads each got one) measured 852 -> 709 MB for this process on the 735 dev pages,
+    at the same speed. Linux with glibc only; elsewhere nothing changes."""
+    import ctypes
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        libc.mallopt(_M_ARENA_MAX, 2)
 
 
 def _start_prefect_server(stack: contextlib.ExitStack) -> TemporaryServer | None:

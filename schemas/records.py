@@ -26,7 +26,9 @@ class RawDocument:
     """One input document as received, plus what its container told us about it.
 
     `raw` is the exact bytes of the document (for a JSONL record: the bytes of its line), so the
-    warehouse can always re-process from the source of truth. `content` is `raw` decoded to str.
+    warehouse can always re-process from the source of truth. `content` is `raw` decoded to str, or
+    None while decoding is left to the worker that processes the document (`ReadConfig.defer_decode`;
+    `sources.document.decode_pending` decodes it there, with `declared_encoding`).
     """
 
     doc_id: str  # sha256 hex of raw bytes (+ the record id inside a container file)
@@ -34,8 +36,8 @@ class RawDocument:
     kind: str  # container kind: "txt" | "html" | "jsonl" | "warc" | "url"
     content_type: str  # what `content` holds: "text" | "html"
     raw: bytes
-    content: str
-    encoding: str | None = None  # how raw was decoded (None when given as str, e.g. JSON)
+    content: str | None
+    encoding: str | None = None  # how raw was decoded (None when given as str, e.g. JSON, or not decoded yet)
     external_id: str | None = None  # the record's own id (JSONL `id`, WARC record id)
     url: str | None = None
     title: str | None = None
@@ -43,6 +45,7 @@ class RawDocument:
     publisher: str | None = None  # as given by the container (JSONL field), if any
     fetched_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown JSONL fields, kept
+    declared_encoding: str | None = None  # the container's charset (HTTP, WARC), for a deferred decode
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Every refusal is a `Rejection` with a reason, and the bytes are kept on it where
 from __future__ import annotations
 
 import codecs
+import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
@@ -50,28 +52,53 @@ def document_from_bytes(
         return binary
     sniffed_html = data.removeprefix(codecs.BOM_UTF8).lstrip()[:20].lower().startswith(_HTML_START)
     is_html = kind == "html" or (kind in {"txt", "url", "warc"} and sniffed_html)
-    try:
-        content, encoding = decode_bytes(data, html=is_html, declared=declared_encoding)
-    except DecodeError as exc:  # decode_bytes is total today; kept so a stricter one cannot crash us
-        return reject(source_uri, STAGE_DECODE, UNDECODABLE, str(exc), doc_id=doc_id, raw=data)
-    if not content.strip(_INVISIBLE):
-        return reject(source_uri, STAGE_DECODE, EMPTY_INPUT, "the input holds no text once decoded",
-                      doc_id=doc_id, raw=data)
-    if not is_html and len(content) > config.max_text_chars:
-        return reject(source_uri, STAGE_READ, TOO_LARGE,
-                      f"the text is {len(content)} characters, over the limit of {config.max_text_chars} "
-                      "for one article", doc_id=doc_id)
-    return RawDocument(
+    doc = RawDocument(
         doc_id=doc_id,
         source_uri=source_uri,
         kind=kind,
         content_type="html" if is_html else "text",
         raw=data,
-        content=content,
-        encoding=encoding,
+        content=None,
         url=url,
         fetched_at=fetched_at,
+        declared_encoding=declared_encoding,
     )
+    return doc if config.defer_decode else decode_document(doc, config)
+
+
+def decode_document(doc: RawDocument, config: ReadConfig | None = None) -> RawDocument | Rejection:
+    """`doc` with its bytes decoded (`content` and `encoding` set), or why it holds no article text.
+    A document already decoded (or given as str, as a JSONL record's text is) is returned as it is."""
+    if doc.content is not None:
+        return doc
+    config = config or ReadConfig()
+    try:
+        content, encoding = decode_bytes(doc.raw, html=doc.content_type == "html", declared=doc.declared_encoding)
+    except DecodeError as exc:  # decode_bytes is total today; kept so a stricter one cannot crash us
+        return reject(doc.source_uri, STAGE_DECODE, UNDECODABLE, str(exc), doc_id=doc.doc_id, raw=doc.raw)
+    if not content.strip(_INVISIBLE):
+        return reject(doc.source_uri, STAGE_DECODE, EMPTY_INPUT, "the input holds no text once decoded",
+                      doc_id=doc.doc_id, raw=doc.raw)
+    if doc.content_type != "html" and len(content) > config.max_text_chars:
+        return reject(doc.source_uri, STAGE_READ, TOO_LARGE,
+                      f"the text is {len(content)} characters, over the limit of {config.max_text_chars} "
+                      "for one article", doc_id=doc.doc_id)
+    return dataclasses.replace(doc, content=content, encoding=encoding)
+
+
+def decode_pending(docs: Sequence[RawDocument],
+                   config: ReadConfig | None = None) -> tuple[list[RawDocument], list[Rejection]]:
+    """`decode_document` over a batch: the documents ready to process, in order, and the rejections of
+    those that hold no article text."""
+    ready: list[RawDocument] = []
+    rejected: list[Rejection] = []
+    for doc in docs:
+        out = decode_document(doc, config)
+        if isinstance(out, RawDocument):
+            ready.append(out)
+        else:
+            rejected.append(out)
+    return ready, rejected
 
 
 def _bytes_to_read(source_uri: str, data: bytes, config: ReadConfig) -> bytes | Rejection:

@@ -36,6 +36,7 @@ from types import FrameType
 from typing import TypeVar
 
 from newsetl.schemas.records import STAGE_PROCESS, Article, CleanResult, RawDocument, Rejection
+from newsetl.sources.document import decode_pending
 from newsetl.tasks import WORKER_PRELOAD
 from newsetl.text.extract import warm_date_search
 from newsetl.text.pipeline import (
@@ -304,9 +305,12 @@ class Chunk:
 
 def process_and_prepare(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float,
                         sign: SignConfig) -> Chunk:
-    """Process, sign and prepare the warehouse rows of `docs` (in a worker, or in-process)."""
-    outcomes, sigs = process_and_sign(docs, ctx, seconds, sign)
-    return _chunk(docs, outcomes, sigs)
+    """Decode, process, sign and prepare the warehouse rows of `docs` (in a worker, or in-process).
+    Documents read with their decoding deferred (`ReadConfig.defer_decode`) are decoded here, off the
+    writer's core; one that holds no text once decoded is quarantined as it would have been at read."""
+    ready, undecodable = decode_pending(docs)
+    outcomes, sigs = process_and_sign(ready, ctx, seconds, sign)
+    return _chunk(ready, [*outcomes, *undecodable], sigs)
 
 
 def _chunk(docs: Sequence[RawDocument], outcomes: Sequence[Article | Rejection], sigs: Signatures) -> Chunk:

@@ -192,9 +192,11 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
         content_type=doc.content_type,
     )
     text = doc.content
+    if text is None:  # the caller decodes first (`sources.document.decode_pending`), as the worker pool does
+        raise ValueError(f"document {doc.doc_id} was not decoded before processing")
     article_url = doc.url
     if doc.content_type == "html":
-        ex = extract_html(doc.content, url=doc.url, config=ctx.config.extract)
+        ex = extract_html(text, url=doc.url, config=ctx.config.extract)
         text = ex.text
         # trafilatura may know the host from <link rel=canonical> or og:url without a full URL; the
         # host alone still lets describe name the publisher from the domain.
