@@ -167,6 +167,7 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
         # server does not serve, websocket warnings) only with -v; they still reach the Prefect API.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from newsetl.flows.ingest import IngestInterrupted, ingest, stop_on_signals, watching
+    from newsetl.tasks.pool import PoolStartError
     from newsetl.tasks.prefect_server import ServeError, configured_api_url, use_temporary_server
     from newsetl.text.publishers import PublishersFileError
     from newsetl.text.rules import RulesError
@@ -199,7 +200,7 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
     except KeyboardInterrupt:
         print("newsetl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except AccountingError as exc:
+    except (AccountingError, PoolStartError) as exc:
         print(f"newsetl: run failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (WarehouseBusy, WarehouseError) as exc:

@@ -38,6 +38,7 @@ from typing import TypeVar
 from newsetl.schemas.records import STAGE_PROCESS, Article, CleanResult, RawDocument, Rejection
 from newsetl.sources.document import decode_pending
 from newsetl.tasks import WORKER_PRELOAD
+from newsetl.text.describe import detect_language
 from newsetl.text.extract import warm_date_search
 from newsetl.text.pipeline import (
     PreparedDocument,
@@ -116,6 +117,11 @@ class PoolTerminated(RuntimeError):
     """The pool was terminated while a batch was in it (the run is being interrupted)."""
 
 
+class PoolStartError(RuntimeError):
+    """A worker could not get ready (its language model or line model did not load, /tmp full): the run
+    stops at its start with the worker's reason, rather than quarantine every document."""
+
+
 class _DocTimeout(BaseException):
     """BaseException on purpose: the stages catch Exception to quarantine a bad document, and a
     timeout must pass through them to the limit that raised it."""
@@ -127,6 +133,7 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 
 _WORKER_CTX: ProcessContext | None = None
 _WORKER_CFG: PoolConfig | None = None
+_WORKER_INIT_ERROR: str | None = None  # why this worker could not get ready (`_ready` reports it)
 
 
 def _init_worker(ctx: ProcessContext, cfg: PoolConfig, owner: int) -> None:
@@ -144,7 +151,19 @@ def _init_worker(ctx: ProcessContext, cfg: PoolConfig, owner: int) -> None:
     if cfg.worker_nice > 0:
         with contextlib.suppress(OSError):  # a platform without nice: same work, default priority
             os.nice(cfg.worker_nice)
-    warm_up(ctx)
+    global _WORKER_INIT_ERROR
+    try:
+        warm_up(ctx)
+        # The warm-up's documents quarantine a failure like any document would; the language model is
+        # asked directly, so that a model that does not load is the pool's start-up error (`_ready`).
+        detect_language(_WARM_UP_TEXT)
+    except Exception as exc:  # reported by _ready; raising here would break the pool with a traceback
+        _WORKER_INIT_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+def _ready() -> str | None:
+    """Run in each worker once it has started: None, or why it could not get ready."""
+    return _WORKER_INIT_ERROR
 
 
 _WARM_UP_TEXT = ("Council approves budget\n\nThe council approved the budget on Tuesday 5 March 2024 after a "
@@ -356,12 +375,24 @@ class WorkerPool:
         return self._executor
 
     def start(self) -> None:
+        """Start every worker and wait until each is ready; raise PoolStartError if one is not.
+
+        This is the run's start-up check of the models the workers load (the language model unpacks to
+        a temporary file): the ingest process itself no longer loads them only to check (~1 s and 70 MB
+        at the start of every run). The workers fork from the fork server, which has loaded them
+        already, so the wait is short, unless that is still warming up, which the first batch would
+        wait for anyway."""
         executor = self._pool()
         # ProcessPoolExecutor spawns lazily, one worker per submit that finds no idle worker: submit one
-        # no-op per worker at once so that all of them are spawned now, from this thread. Not waited
-        # for: the workers import and warm up while the flow reads the first files.
-        for _ in range(self.cfg.workers):
-            executor.submit(os.getpid)
+        # call per worker at once so that all of them are spawned now, from this thread.
+        ready = [executor.submit(_ready) for _ in range(self.cfg.workers)]
+        try:
+            errors = sorted({e for e in (f.result() for f in ready) if e is not None})
+        except BrokenProcessPool as exc:
+            errors = [f"a worker died while starting ({exc})"]
+        if errors:
+            self.terminate()
+            raise PoolStartError(f"the worker processes could not start: {errors[0]}")
 
     def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:
         n = min(self.cfg.workers, max(1, len(docs) // self.cfg.min_docs_per_worker))

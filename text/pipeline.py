@@ -67,24 +67,16 @@ class ProcessContext:
 
 def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] | None = None, *,
                  processes_here: bool = True) -> ProcessContext:
-    """The run's context. `processes_here=False`: worker processes will process the documents, so this
-    one only checks that the language model loads, without keeping it (70 MB of an ingest's memory)."""
+    """The run's context. `processes_here=False`: worker processes will process the documents and load
+    the language model themselves; the worker pool checks at its start that they could
+    (`tasks/pool.WorkerPool.start`), and this process does not load it (~1 s, 70 MB)."""
     # Load the language model now: it unpacks to a temporary file on first use, and a full /tmp should
     # fail the run at its start with one clear error, not each document.
     if processes_here:
         detect_language("Warm up the language model with a short English sentence.")
-    else:
-        _check_language_model()
     # The line model too: a missing or corrupt model file is one error at start-up, not one per document.
     model = load_line_model() if config.line_model else None
     return ProcessContext(config=config, rules=load_rules(config.rules_files), learned=learned or {}, model=model)
-
-
-def _check_language_model() -> None:
-    """Load py3langid's model once and let it go (the same load `detect_language` does, uncached)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    LanguageIdentifier.from_model_file(MODEL_FILE)
 
 
 def count_words(text: str) -> int:

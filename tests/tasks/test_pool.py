@@ -156,3 +156,45 @@ def test_workers_run_nicer_than_the_ingest() -> None:
         finally:
             pool.close()
     assert os.nice(0) == base
+
+
+_BROKEN_WORKERS = """
+import multiprocessing, sys
+import py3langid.langid as L
+from newsetl.tasks import pool
+from newsetl.text import describe
+from newsetl.text.pipeline import ProcessConfig, make_context
+
+ctx = make_context(ProcessConfig(), processes_here=False)  # this process does not load the model
+assert L.IDENTIFIER is None
+if sys.argv[1] == "broken":
+    # Workers forked from here (not from the warm fork server) load the model themselves, from a file
+    # that is not there: what a full /tmp or a damaged install does to them.
+    L.MODEL_FILE = "no-such-model.npz.xz"
+    describe._classify.cache_clear()
+pool._mp_context = lambda: multiprocessing.get_context("fork")
+p = pool.WorkerPool(ctx, pool.PoolConfig(workers=2, worker_nice=0))
+try:
+    p.start()
+    print("ready")
+except pool.PoolStartError as exc:
+    print("refused:", exc)
+finally:
+    p.close()
+"""
+
+
+@pytest.mark.parametrize("mode", ["ok", "broken"])
+def test_a_worker_whose_models_do_not_load_stops_the_pool_at_its_start(mode: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _BROKEN_WORKERS, mode], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    if mode == "ok":
+        assert done.stdout.strip() == "ready"
+    else:
+        assert done.stdout.startswith("refused: the worker processes could not start:")
+        assert "no-such-model" in done.stdout
+        assert "Traceback" not in done.stderr
