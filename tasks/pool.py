@@ -118,8 +118,8 @@ class PoolTerminated(RuntimeError):
 
 
 class PoolStartError(RuntimeError):
-    """A worker could not get ready (its language model or line model did not load, /tmp full): the run
-    stops at its start with the worker's reason, rather than quarantine every document."""
+    """A worker could not get ready (its language model did not load: /tmp full, a damaged install): the
+    run stops at its start with the worker's reason, rather than quarantine every document."""
 
 
 class _DocTimeout(BaseException):
@@ -375,7 +375,9 @@ class WorkerPool:
         return self._executor
 
     def start(self) -> None:
-        """Start every worker and wait until each is ready; raise PoolStartError if one is not.
+        """Start every worker and wait for their answers to one `_ready` call each (a worker that is
+        ready first may answer twice: the models and the machine are the same); raise PoolStartError
+        with the reason when one could not get ready.
 
         This is the run's start-up check of the models the workers load (the language model unpacks to
         a temporary file): the ingest process itself no longer loads them only to check (~1 s and 70 MB
