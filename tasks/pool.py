@@ -326,7 +326,8 @@ def process_and_prepare(docs: Sequence[RawDocument], ctx: ProcessContext, second
                         sign: SignConfig) -> Chunk:
     """Decode, process, sign and prepare the warehouse rows of `docs` (in a worker, or in-process).
     Documents read with their decoding deferred (`ReadConfig.defer_decode`) are decoded here, off the
-    writer's core; one that holds no text once decoded is quarantined as it would have been at read."""
+    writer's core; one that holds no text once decoded is quarantined as it would have been at read
+    (with the default read limits, the ones the ingest reads with)."""
     ready, undecodable = decode_pending(docs)
     outcomes, sigs = process_and_sign(ready, ctx, seconds, sign)
     return _chunk(ready, [*outcomes, *undecodable], sigs)
