@@ -91,6 +91,18 @@ def api_is_healthy(api_url: str, timeout: float = 2.0) -> bool:
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
+def _await_health(proc: subprocess.Popen[bytes], api_url: str, deadline: float, interval: float,
+                  check_timeout: float = 1.0) -> str | None:
+    """Poll the server's health check until it answers (None), the process exits ("exited") or the
+    monotonic `deadline` passes ("timeout"); the caller words the error."""
+    while not api_is_healthy(api_url, timeout=check_timeout):
+        if proc.poll() is not None:
+            return "exited"
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(interval)
+    return None
+
 def _load_prctl() -> Any:
     """libc's prctl on Linux, else None (no parent-death signal elsewhere)."""
     if not sys.platform.startswith("linux"):
@@ -135,15 +147,13 @@ def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConf
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=_server_preexec(prctl) if prctl is not None else None)
     try:
-        deadline = started + config.startup_timeout
-        while not api_is_healthy(api_url):
-            if proc.poll() is not None:
-                raise ServeError(f"the Prefect server exited with code {proc.returncode} before it was "
-                                 f"healthy; see {log_path}:\n{_tail(log_path)}")
-            if time.monotonic() > deadline:
-                raise ServeError(f"the Prefect server at {api_url} was not healthy after "
-                                 f"{config.startup_timeout:.0f} s; see {log_path}:\n{_tail(log_path)}")
-            time.sleep(0.25)
+        failure = _await_health(proc, api_url, started + config.startup_timeout, interval=0.25, check_timeout=2.0)
+        if failure == "exited":
+            raise ServeError(f"the Prefect server exited with code {proc.returncode} before it was "
+                             f"healthy; see {log_path}:\n{_tail(log_path)}")
+        if failure == "timeout":
+            raise ServeError(f"the Prefect server at {api_url} was not healthy after "
+                             f"{config.startup_timeout:.0f} s; see {log_path}:\n{_tail(log_path)}")
         say(f"newsetl serve: Prefect server healthy after {time.monotonic() - started:.1f} s "
              f"(pid {proc.pid}, log {log_path})")
         yield api_url
@@ -165,17 +175,15 @@ class TemporaryServer:
 
     def wait_healthy(self, timeout: float = 120.0) -> str:
         """Block until the API answers its health check; return its URL, or raise ServeError."""
-        deadline = time.monotonic() + timeout
-        while not api_is_healthy(self.api_url, timeout=1.0):
-            if self.proc.poll() is not None:
-                self._log.seek(0)
-                tail = self._log.read().decode("utf-8", "replace").splitlines()[-20:]
-                raise ServeError(f"the temporary Prefect API server exited with code {self.proc.returncode} "
-                                 "before it was healthy:\n" + "\n".join(tail))
-            if time.monotonic() > deadline:
-                raise ServeError(f"the temporary Prefect API server at {self.api_url} was not healthy after "
-                                 f"{timeout:.0f} s")
-            time.sleep(0.1)
+        failure = _await_health(self.proc, self.api_url, time.monotonic() + timeout, interval=0.1)
+        if failure == "exited":
+            self._log.seek(0)
+            tail = self._log.read().decode("utf-8", "replace").splitlines()[-20:]
+            raise ServeError(f"the temporary Prefect API server exited with code {self.proc.returncode} "
+                             "before it was healthy:\n" + "\n".join(tail))
+        if failure == "timeout":
+            raise ServeError(f"the temporary Prefect API server at {self.api_url} was not healthy after "
+                             f"{timeout:.0f} s")
         return self.api_url
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -239,12 +247,11 @@ def temporary_prefect_server(host: str = "127.0.0.1", startup_timeout: float = 1
 
         explicit = get_current_settings().to_environment_variables(exclude_unset=True)
         started = start_temporary_server(host, {k: str(v) for k, v in explicit.items()})
-    server = started
     try:
-        yield server.wait_healthy(startup_timeout)
+        yield started.wait_healthy(startup_timeout)
     finally:
         drain_to_api()
-        server.stop(stop_timeout)
+        started.stop(stop_timeout)
 
 def drain_to_api(timeout: float = 5.0) -> None:
     """Send what this process still holds for the API (events, then log records) before the server
