@@ -150,18 +150,29 @@ def _write_section() -> contextlib.AbstractContextManager[None]:
 _stop_handler: Callable[[int, Any], None] | None = None
 
 
+@dataclass
+class StopRequest:
+    """What `stop_on_signals` received: the first signal's name, None while none came. It outlives the
+    block (STOP is cleared on leaving it), so that the caller can tell an error raised while the run was
+    stopping (an exception raised by the handler at an arbitrary point of cleanup code) from a failure."""
+
+    signal: str | None = None
+
+
 @contextlib.contextmanager
-def stop_on_signals(say: Callable[[str], None]) -> Iterator[None]:
+def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
     """While open, SIGINT and SIGTERM ask this process's run to stop: no further read, the batch being
     loaded commits or rolls back, the run row says `cancelled`, the flow raises IngestInterrupted.
     A second signal interrupts at once (KeyboardInterrupt). Main thread only."""
     global _stop_handler
+    request = StopRequest()
 
     def handler(signum: int, frame: Any) -> None:
         if STOP.is_set():
             raise KeyboardInterrupt
         STOP.set()
         name = signal.Signals(signum).name
+        request.signal = name
         if not _deferring:
             # Nothing is being written (setting up, reading, waiting for workers): stop here and now.
             say(f"newsetl: {name}: stopping")
@@ -171,7 +182,7 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[None]:
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     _stop_handler = handler
     try:
-        yield
+        yield request
     finally:
         _stop_handler = None
         for sig, old in previous.items():
@@ -346,7 +357,11 @@ def ingest(
         except BaseException as exc:
             if pool_key and isinstance(exc, IngestInterrupted | KeyboardInterrupt):
                 # Stop the batches still being processed at once: their documents are read again next run.
-                close_pool(pool_key, terminate=True)
+                # Whatever killing them raises, the run row must still say why the run ended.
+                try:
+                    close_pool(pool_key, terminate=True)
+                except Exception as again:
+                    logger.warning("stopping the worker pool: %s: %s", type(again).__name__, again)
             _record_failure(db_path, run_id, tally, exc)
             raise
         finally:

@@ -161,23 +161,17 @@ def _start_prefect_server(stack: contextlib.ExitStack) -> TemporaryServer | None
 
 def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | None = None) -> int:
     """The run, with the run lock held; `server`: the temporary Prefect server, already starting."""
-    import duckdb
-
     if not args.verbose:
         # Prefect's console lines (per-task INFO, its summary dict, a "View at" link to a UI the temporary
         # server does not serve, websocket warnings) only with -v; they still reach the Prefect API.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    from newsetl.flows.ingest import IngestInterrupted, ingest, stop_on_signals, watching
-    from newsetl.tasks.pool import PoolStartError
-    from newsetl.tasks.prefect_server import ServeError, configured_api_url, use_temporary_server
-    from newsetl.text.publishers import PublishersFileError
-    from newsetl.text.rules import RulesError
-    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
-    from newsetl.warehouse.lineage import AccountingError
+    from newsetl.flows.ingest import INTERRUPTED, IngestInterrupted, StopRequest, ingest, stop_on_signals, watching
+    from newsetl.tasks.prefect_server import configured_api_url, use_temporary_server
 
     rules = _rules_files(args)
     _quiet_known_errors()
     progress = Progress(quiet=args.quiet)
+    stopping = StopRequest()  # the handler's own, once installed
     try:
         with contextlib.ExitStack() as stack:
             temporary = configured_api_url() is None
@@ -189,7 +183,7 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
                 server.stop()  # a profile configures a server: the one started early is not needed
             _prefect_console(verbose=args.verbose, ui_link=not temporary)
             # Installed after the server: closed first, so the server stops after the flow has finished.
-            stack.enter_context(stop_on_signals(progress.note))
+            stopping = stack.enter_context(stop_on_signals(progress.note))
             stack.enter_context(watching(progress.update))
             stack.enter_context(progress)
             summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size, rules_files=rules,
@@ -201,23 +195,15 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
     except KeyboardInterrupt:
         print("newsetl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (AccountingError, PoolStartError) as exc:
-        print(f"newsetl: run failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except (WarehouseBusy, WarehouseError) as exc:
-        print(f"newsetl: {exc}", file=sys.stderr)
-        return EXIT_WAREHOUSE
-    except (RulesError, PublishersFileError) as exc:
-        print(f"newsetl: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ServeError as exc:
-        print(f"newsetl: {exc}", file=sys.stderr)
-        return EXIT_WAREHOUSE
-    except (duckdb.Error, OSError) as exc:
-        # Disk full, a read-only path, a file that is not a warehouse: committed batches stay, the failed
-        # one was rolled back; say what happened in one line.
-        print(f"newsetl: cannot write the warehouse {db}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_WAREHOUSE
+    except Exception as exc:
+        if stopping.signal is not None:
+            # The signal's exception is raised wherever the run is, and cleanup code it cut into can fail
+            # on its way out (CI once saw an EBADF): the stop is what happened. The batches are whole
+            # either way (each loads in one transaction); the run row says `cancelled`.
+            print(f"newsetl: {INTERRUPTED}", file=sys.stderr)
+            print(f"newsetl: (while stopping: {type(exc).__name__}: {exc})", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return _run_failed(exc, db)
     if not args.quiet:
         print_summary(summary)
         _print_published(summary)
@@ -227,6 +213,34 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
               f"optionally .gz, or URLs) in {' '.join(args.sources)}", file=sys.stderr)
         return EXIT_NOTHING
     return EXIT_OK
+
+
+def _run_failed(exc: Exception, db: str) -> int:
+    """One line and an exit code for a run that failed; an unexpected error propagates (a traceback)."""
+    import duckdb
+
+    from newsetl.tasks.pool import PoolStartError
+    from newsetl.tasks.prefect_server import ServeError
+    from newsetl.text.publishers import PublishersFileError
+    from newsetl.text.rules import RulesError
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
+    from newsetl.warehouse.lineage import AccountingError
+
+    if isinstance(exc, AccountingError | PoolStartError):
+        print(f"newsetl: run failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if isinstance(exc, WarehouseBusy | WarehouseError | ServeError):
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return EXIT_WAREHOUSE
+    if isinstance(exc, RulesError | PublishersFileError):
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, duckdb.Error | OSError):
+        # Disk full, a read-only path, a file that is not a warehouse: committed batches stay, the failed
+        # one was rolled back; say what happened in one line.
+        print(f"newsetl: cannot write the warehouse {db}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_WAREHOUSE
+    raise exc
 
 
 def _prefect_console(verbose: bool, ui_link: bool) -> None:

@@ -66,7 +66,10 @@ def test_signal_to_the_process_group_stops_the_run_and_a_rerun_completes(
         pytest.fail(f"still running 30 s after {sig.name}:\n{err[-3000:]}")
     took = time.monotonic() - sent
     assert proc.returncode == 130, (proc.returncode, err[-3000:])
-    assert "Traceback" not in err and "Error" not in err.replace("IngestInterrupted", ""), err
+    # An error that cleanup code the signal cut into raised on its way out is said after the stop, in
+    # one line of its own (tests/cli/test_stop_errors.py); nothing else may look like a failure.
+    plain = "\n".join(line for line in err.splitlines() if not line.startswith("newsetl: (while stopping:"))
+    assert "Traceback" not in err and "Error" not in plain.replace("IngestInterrupted", ""), err
     assert "interrupted" in err and len(err.strip().splitlines()) <= 3, err
     assert took < 30
     with duckdb.connect(str(db), read_only=True) as con:

@@ -15,12 +15,14 @@ from newsetl.flows.ingest import IngestInterrupted, _stop_waits_for, _write_sect
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_outside_a_protected_step_stops_at_once(sig: signal.Signals) -> None:
     said: list[str] = []
-    with stop_on_signals(said.append), pytest.raises(IngestInterrupted):
+    with pytest.raises(IngestInterrupted), stop_on_signals(said.append) as request:
+        assert request.signal is None
         os.kill(os.getpid(), sig)
         for _ in range(3):  # bytecode boundaries, where Python runs the handler
             pass
     assert said == [f"newsetl: {sig.name}: stopping"]
     assert not stop_requested()  # the request ends with the run that was asked
+    assert request.signal == sig.name  # but its record stays, for the caller's error handling
 
 
 def test_a_signal_while_the_workers_start_waits_for_them() -> None:
