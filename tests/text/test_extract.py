@@ -6,6 +6,7 @@ import gzip
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,12 @@ def _page(shared_path: Callable[..., Path]) -> str:
 def test_precision_mode_alone_loses_the_page_the_fallback_keeps(shared_path: Callable[..., Path]) -> None:
     html = _page(shared_path)
     with pytest.raises(ExtractError) as err:
-        extract_html(html, config=ExtractConfig(fallback=False))
+        extract_html(html, config=ExtractConfig(favor_precision=True, fallback=False))
     assert err.value.reason == EXTRACTION_EMPTY
-    ex = extract_html(html)  # the default config: precision first, then default, then recall mode
+    # Precision mode first, then default, then recall mode: the fallback keeps the page.
+    ex = extract_html(html, config=ExtractConfig(favor_precision=True))
     assert len(ex.text.split()) >= 300
+    assert len(extract_html(html).text.split()) >= 300  # the default config (default mode first)
 
 
 def test_a_page_without_an_article_is_still_empty_after_the_fallback() -> None:
@@ -50,7 +53,7 @@ def test_metadata_read_once_is_the_one_trafilatura_returns(shared_path: Callable
     html = decode_bytes(gzip.decompress(shared_path("eval", "aeb-dev", "html", AEB_PAGE).read_bytes()), html=True)[0]
     ours = extract_html(html)
     theirs = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, include_tables=True,
-                                         favor_precision=True, deduplicate=False)
+                                         deduplicate=False)
     assert theirs is not None and not isinstance(theirs, dict)
     assert ours.text == theirs.text
     for field in ("title", "author", "date", "sitename", "hostname", "description", "url"):
@@ -70,10 +73,11 @@ def test_fallback_words_keeps_the_longest_mode_when_none_reaches_it(shared_path:
                                                                  fallback=False)).text.split())
              for p, r in ((True, False), (False, False), (False, True))}
     precision = alone[(True, False)]
+    first = ExtractConfig(favor_precision=True)  # precision mode first, then default, then recall
     # Reached by the precision text: no other mode is tried.
-    assert len(extract_html(html, config=ExtractConfig(fallback_words=precision)).text.split()) == precision
+    assert len(extract_html(html, config=replace(first, fallback_words=precision)).text.split()) == precision
     # Reached by none: the longest of the three.
-    longest = len(extract_html(html, config=ExtractConfig(fallback_words=10**9)).text.split())
+    longest = len(extract_html(html, config=replace(first, fallback_words=10**9)).text.split())
     assert longest == max(alone.values()) > precision
 
 
