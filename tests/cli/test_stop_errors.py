@@ -3,58 +3,63 @@ run happens to be, and cleanup code it cuts into (a library that catches it, clo
 the closed pipe) can fail on its way out: CI once saw `newsetl ingest` exit 3 ("cannot write the warehouse:
 OSError: [Errno 9] Bad file descriptor") after a SIGTERM. The user asked for a stop and got one (every batch
 loads in one transaction): exit 130 and the interrupted line, the secondary error said after it. The same
-error without a stop request is still a failure. Here the flow is replaced by one that does exactly that,
-with a real signal, in the real command."""
+error without a stop request is still a failure.
+
+The real command runs in its own process (it sets its environment, malloc and logging up as a one-shot
+process does), with the flow replaced by one that does exactly that, with a real signal."""
 
 from __future__ import annotations
 
 import os
-import signal
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
-import pytest
+from newsetl.cli import EXIT_INTERRUPTED, EXIT_WAREHOUSE
+from newsetl.flows.ingest import INTERRUPTED
 
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = """
+import os, signal, sys
 import newsetl.flows.ingest as ingest_flow
-from newsetl.cli import EXIT_INTERRUPTED, EXIT_WAREHOUSE, main
+from newsetl.cli import main
+
+def flow(**_):
+    if sys.argv[1] == "stop":
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(3):  # bytecode boundaries, where Python runs the handler
+                pass
+        except ingest_flow.IngestInterrupted:
+            pass  # swallowed by the code it cut into, which then fails:
+    raise OSError(9, "Bad file descriptor")
+
+ingest_flow.ingest = flow
+code = main(sys.argv[2:])
+assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the run's handler is gone with the run
+sys.exit(code)
+"""
 
 
-def _fails_on_a_closed_pipe(stop_first: bool) -> Any:
-    def flow(**_: Any) -> dict[str, Any]:
-        if stop_first:
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                for _ in range(3):  # bytecode boundaries, where Python runs the handler
-                    pass
-            except ingest_flow.IngestInterrupted:
-                pass  # swallowed by the code it cut into, which then fails:
-        raise OSError(9, "Bad file descriptor")
-
-    return flow
-
-
-@pytest.fixture
-def command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    # A configured API URL: the command starts no Prefect server (the replaced flow never calls it).
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+def run(tmp_path: Path, stop: bool) -> subprocess.CompletedProcess[str]:
     src = tmp_path / "a.txt"
     src.write_text("Headline\n\nA body sentence that says something.\n", encoding="utf-8")
-    return ["ingest", str(src), "--db", str(tmp_path / "w.duckdb"), "--workers", "1", "--quiet"]
+    # A configured API URL: the command starts no Prefect server (the replaced flow never calls it).
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    return subprocess.run([sys.executable, "-c", SCRIPT, "stop" if stop else "fail", "ingest", str(src),
+                           "--db", str(tmp_path / "w.duckdb"), "--workers", "1", "--quiet"],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
 
 
-def test_an_error_while_stopping_is_the_stop(command: list[str], monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(ingest_flow, "ingest", _fails_on_a_closed_pipe(stop_first=True))
-    assert main(command) == EXIT_INTERRUPTED
-    err = capsys.readouterr().err
-    assert ingest_flow.INTERRUPTED in err and "Traceback" not in err, err
-    assert "while stopping: OSError: [Errno 9] Bad file descriptor" in err, err
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone with the run
+def test_an_error_while_stopping_is_the_stop(tmp_path: Path) -> None:
+    proc = run(tmp_path, stop=True)
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr
+    assert INTERRUPTED in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "while stopping: OSError: [Errno 9] Bad file descriptor" in proc.stderr, proc.stderr
 
 
-def test_the_same_error_without_a_stop_is_a_failure(command: list[str], monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(ingest_flow, "ingest", _fails_on_a_closed_pipe(stop_first=False))
-    assert main(command) == EXIT_WAREHOUSE
-    err = capsys.readouterr().err
-    assert "cannot write the warehouse" in err and "Bad file descriptor" in err and "interrupted" not in err, err
+def test_the_same_error_without_a_stop_is_a_failure(tmp_path: Path) -> None:
+    proc = run(tmp_path, stop=False)
+    assert proc.returncode == EXIT_WAREHOUSE, proc.stderr
+    assert "cannot write the warehouse" in proc.stderr and "Bad file descriptor" in proc.stderr, proc.stderr
+    assert "interrupted" not in proc.stderr, proc.stderr
