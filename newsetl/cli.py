@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -719,6 +720,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     args = build_parser().parse_args(argv)
+    if hasattr(signal, "SIGUSR1"):
+        # `kill -USR1 PID` prints where every thread of the command is (a run that seems stuck: where).
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     if args.command in {"sql", "stats", "export"}:
         # Their output is for pipes (`| head`): when the reader goes, end quietly, as Unix tools do,
         # instead of a BrokenPipeError traceback. The ingest keeps Python's behaviour (it must record

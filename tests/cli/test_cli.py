@@ -90,3 +90,34 @@ def test_prefect_keeps_the_whole_run(warehouse: Path) -> None:
         assert con.execute("SELECT count(*) FROM artifact WHERE key = 'ingest-report'").fetchone() == (1,)
     finally:
         con.close()
+
+
+def test_sigusr1_prints_where_the_command_is_and_it_goes_on(tmp_path: Path) -> None:
+    """An operator's view into a command that seems stuck: here `newsetl sql` waiting for a warehouse
+    another process holds. The stacks go to stderr; the command then carries on and answers."""
+    import signal
+    import time
+
+    import duckdb
+
+    db = tmp_path / "held.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE t (a INTEGER)")
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(6)", str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        query = subprocess.Popen([sys.executable, "-m", "newsetl.cli", "sql", "SELECT 42 AS n", "--db", str(db),
+                                  "--format", "csv", "--wait", "60"], cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not db.with_name("held.duckdb.waiting").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # until it waits for the file (it marks each attempt)
+        query.send_signal(signal.SIGUSR1)
+        out, err = query.communicate(timeout=90)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert query.returncode == 0, err
+    assert out.splitlines() == ["n", "42"]
+    assert "Current thread" in err and "in cmd_sql" in err, err

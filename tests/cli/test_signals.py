@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = 600
+STOP_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,15 @@ def test_signal_to_the_process_group_stops_the_run_and_a_rerun_completes(
     sent = time.monotonic()
     os.killpg(proc.pid, sig)
     try:
-        _, err = proc.communicate(timeout=30)
+        # Typically 1-3 s. The bound is for a machine as loaded as CI's, where the stop path's waits (the
+        # drain of Prefect's log and event queues, the temporary server's shutdown) take their time.
+        _, err = proc.communicate(timeout=STOP_SECONDS)
     except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)  # the command prints where each of its threads is
+        time.sleep(2.0)
         os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate()
-        pytest.fail(f"still running 30 s after {sig.name}:\n{err[-3000:]}")
+        pytest.fail(f"still running {STOP_SECONDS} s after {sig.name}:\n{err[-12000:]}")
     took = time.monotonic() - sent
     assert proc.returncode == 130, (proc.returncode, err[-3000:])
     # An error that cleanup code the signal cut into raised on its way out is said after the stop, in
@@ -71,7 +76,7 @@ def test_signal_to_the_process_group_stops_the_run_and_a_rerun_completes(
     plain = "\n".join(line for line in err.splitlines() if not line.startswith("newsetl: (while stopping:"))
     assert "Traceback" not in err and "Error" not in plain.replace("IngestInterrupted", ""), err
     assert "interrupted" in err and len(err.strip().splitlines()) <= 3, err
-    assert took < 30
+    assert took < STOP_SECONDS
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
         loaded = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
