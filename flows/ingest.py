@@ -355,15 +355,18 @@ def ingest(
                     raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
                 finish_run(con, run_id, "completed", summary)
         except BaseException as exc:
-            if pool_key and isinstance(exc, IngestInterrupted | KeyboardInterrupt):
+            stopped = _as_stop(exc)
+            if pool_key and isinstance(stopped, IngestInterrupted | KeyboardInterrupt):
                 # Stop the batches still being processed at once: their documents are read again next run.
                 # Whatever killing them raises, the run row must still say why the run ended.
                 try:
                     close_pool(pool_key, terminate=True)
                 except Exception as again:
                     logger.warning("stopping the worker pool: %s: %s", type(again).__name__, again)
-            _record_failure(db_path, run_id, tally, exc)
-            raise
+            _record_failure(db_path, run_id, tally, stopped)
+            if stopped is exc:
+                raise
+            raise stopped from exc
         finally:
             if pool_key:
                 close_pool(pool_key)
@@ -376,6 +379,18 @@ def ingest(
     return summary
 
 
+def _as_stop(exc: BaseException) -> BaseException:
+    """What a run that raised `exc` ends with: IngestInterrupted if a stop was asked for and `exc` is
+    what the signal's exception became in the code it cut into. The handler raises where the main
+    thread is; inside a DuckDB query, DuckDB checks Python's signals, runs the handler and raises its
+    own `RuntimeError: Query interrupted` instead (seen on a loaded machine: the run row said `failed`)."""
+    if isinstance(exc, IngestInterrupted | KeyboardInterrupt) or not stop_requested():
+        return exc
+    stopped = IngestInterrupted(INTERRUPTED)
+    stopped.__cause__ = exc  # kept in the run row's reason and the run report
+    return stopped
+
+
 def _record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
     """Mark the run failed with its reason; if even that cannot be written (disk full), the original
     error is what the caller must see, so this one is only logged."""
@@ -385,16 +400,19 @@ def _record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -
 
 def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
     status = "cancelled" if isinstance(exc, IngestInterrupted | KeyboardInterrupt) else "failed"
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, IngestInterrupted) and exc.__cause__ is not None:
+        reason += f" (while stopping: {type(exc.__cause__).__name__}: {exc.__cause__})"
     try:
         # Short wait: a run that is stopping must not sit behind a reader for a minute.
         with writer(db, wait_seconds=10.0) as con:
-            finish_run(con, run_id, status, tally.summary(), f"{type(exc).__name__}: {exc}")
+            finish_run(con, run_id, status, tally.summary(), reason)
     except Exception as again:
         get_run_logger().warning("could not record the failed run %s: %s", run_id, again)
         status += f" (not recorded in the warehouse: {again}; the next run marks the row crashed)"
     write_report_file(db, run_id, "\n".join([
         f"# newsetl ingest run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
-        f"Reason: {type(exc).__name__}: {exc}", "", "Counts so far:", "", "```",
+        f"Reason: {reason}", "", "Counts so far:", "", "```",
         json.dumps(tally.summary(), indent=2, default=str), "```", ""]))
 
 

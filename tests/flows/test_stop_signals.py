@@ -47,3 +47,27 @@ def test_a_second_signal_abandons_the_write() -> None:
             for _ in range(3):
                 pass
     assert said == ["newsetl: SIGTERM: stopping after the batch being loaded (again to abandon it)"]
+
+
+def test_a_signal_during_a_duckdb_query_is_still_the_stop() -> None:
+    """DuckDB checks Python's signals while a query runs: our handler runs there and raises, and DuckDB
+    raises its own `RuntimeError: Query interrupted` instead. The run still ends as stopped (row
+    `cancelled`), with DuckDB's error as the cause (on a loaded machine the row once said `failed`)."""
+    import threading
+
+    import duckdb
+
+    from newsetl.flows.ingest import _as_stop
+
+    said: list[str] = []
+    with stop_on_signals(said.append):
+        con = duckdb.connect()
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        with pytest.raises(Exception) as err:  # whatever DuckDB raises: that is the point
+            con.execute("SELECT sum(i) FROM range(100000000000) t(i)").fetchall()
+        assert not isinstance(err.value, IngestInterrupted)
+        stopped = _as_stop(err.value)
+        assert isinstance(stopped, IngestInterrupted) and stopped.__cause__ is err.value
+    assert said == ["newsetl: SIGTERM: stopping"]
+    # Without a stop request the same error is the error.
+    assert _as_stop(err.value) is err.value
