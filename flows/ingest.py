@@ -392,8 +392,8 @@ def _as_stop(exc: BaseException) -> BaseException:
 
 
 def _record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
-    """Mark the run failed with its reason; if even that cannot be written (disk full), the original
-    error is what the caller must see, so this one is only logged."""
+    """Mark the run failed (or cancelled) with its reason; if even that cannot be written (disk full), the
+    original error is what the caller must see, so this one is only logged."""
     with _write_section():  # a second signal abandons the run (KeyboardInterrupt) rather than this write
         _record_status(db, run_id, tally, exc)
 

@@ -48,8 +48,8 @@ class ExtractConfig:
     # --objective acceptance --select-on model: in every fold, on the training folds, the mode with the
     # best traf-dev snippet F1 among those keeping AEB F1 >= 0.970 after rules + line model). Test folds:
     # AEB F1 0.9720 (20 boilerplate lines left), traf snippet F1 0.9361; favor_precision 0.9763 (16) and
-    # 0.9338, which aeb-dev alone had chosen; favor_recall 0.9717 (24) and 0.9316. Default mode is also
-    # the faster one (35 s vs 43 s for the 735 pages).
+    # 0.9338, which aeb-dev alone had chosen; favor_recall 0.9717 (24) and 0.9316. Same cost: 735 pages
+    # through extract_html, two alternating rounds, 38-46 CPU-s default vs 36-44 precision.
     favor_precision: bool = False
     favor_recall: bool = False
     # trafilatura's `fast`: no comparison with its readability/jusText fallbacks (~35% of its time).
