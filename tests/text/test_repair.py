@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 import sys
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 
 from newsetl.synth.corrupt import corrupt, ws_norm
 from newsetl.text.repair import (
+    _HYPHEN_BREAK_RE,
+    _HYPHENATED_RE,
     BLANK_LINES,
     CONTROL_CHAR,
     GLUED_SENTENCE,
@@ -33,6 +36,8 @@ from newsetl.text.repair import (
     TRAILING_SPACE,
     ZERO_WIDTH,
     RepairConfig,
+    _opening_quote_at,
+    _repeated,
     needs_repair,
     repair_text,
 )
@@ -337,3 +342,50 @@ def test_a_lost_byte_is_put_back_as_the_likeliest_character() -> None:
 @pytest.mark.parametrize("text", ["Così\u00b4 fan tutte", "pâté à la crème — “très” bien", "그건 이 사안을 두고"])
 def test_lone_lead_letters_are_no_lost_bytes_in_clean_text(text: str) -> None:
     assert repair_text(text).text == text
+
+
+# The fast forms of three hot spots (anchored possessive letter runs, a str.count pre-check, rfind/count
+# for the quote state) against the plain forms they replaced: same matches, same answers.
+_QUOTE_TEXT = st.lists(st.sampled_from(['"', "“", "”", "a", " ", "\n", ".", "-", "B", "é", "1", "'"]),
+                       max_size=60).map("".join)
+_RUN_TEXT = st.lists(st.sampled_from(["ab", "Cé", "-", "-\n", "\n", " ", "1", "_", "x", "'", "ß"]),
+                     max_size=40).map("".join)
+
+
+@given(_RUN_TEXT)
+def test_anchored_letter_run_patterns_match_as_the_plain_ones(text: str) -> None:
+    plain_break = re.compile(r"([^\W\d_]+)-\n([^\W\d_]+)")
+    plain_hyphenated = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+    assert [m.span() for m in _HYPHEN_BREAK_RE.finditer(text)] == [m.span() for m in plain_break.finditer(text)]
+    assert _HYPHEN_BREAK_RE.sub("|", text) == plain_break.sub("|", text)
+    assert _HYPHENATED_RE.findall(text) == plain_hyphenated.findall(text)
+
+
+@given(_QUOTE_TEXT, st.sampled_from(['"', '""', '”"', "”", ")", '")']))
+def test_opening_quote_state_matches_a_character_walk(text: str, closers: str) -> None:
+    def walk(start: int) -> int | None:
+        line_start = text.rfind("\n", 0, start) + 1
+        open_quotes = False
+        for ch in text[line_start:start]:
+            if ch == "“":
+                open_quotes = True
+            elif ch == "”":
+                open_quotes = False
+            elif ch == '"':
+                open_quotes = not open_quotes
+        for i, ch in enumerate(closers):
+            if ch == '"':
+                if not open_quotes:
+                    return i
+                open_quotes = False
+        return None
+
+    for start in range(len(text) + 1):
+        assert _opening_quote_at(text, start, closers) == walk(start)
+
+
+@given(_RUN_TEXT, _RUN_TEXT, st.sampled_from(["ab", "Cé", "abCé", "x"]))
+def test_repeated_token_check_matches_the_regex_count(before: str, after: str, token: str) -> None:
+    text = f"{before} {token} {after}"
+    plain = len(re.findall(rf"(?<![\w'’-]){re.escape(token)}(?![\w'’-])", text)) > 1
+    assert _repeated(text, token) == plain
