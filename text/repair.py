@@ -751,20 +751,24 @@ def _caseless(ch: str) -> bool:
     return ch.isalpha() and not ch.isupper() and not ch.islower()
 
 
+def _quote_open_before(text: str, start: int) -> bool:
+    """Is a double quote open at `start` on its line? Curly quotes say which they are, a straight one
+    toggles: the state is the last curly quote's, toggled by each straight quote after it (rfind/count,
+    not a walk over the characters: a paragraph is one line)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    opening, closing = text.rfind("“", line_start, start), text.rfind("”", line_start, start)
+    last = max(opening, closing)
+    open_quotes = opening > closing
+    return open_quotes != bool(text.count('"', last + 1 if last >= 0 else line_start, start) % 2)
+
+
 def _opening_quote_at(text: str, start: int, closers: str) -> int | None:
     """Offset in `closers` of the first straight double quote that opens the next sentence.
 
     A straight quote closes or opens: counting the straight quotes earlier on the line tells which
     ('…again."I like' -> the quote opens; 'the way."" I' -> the first closes, the second opens).
     """
-    line_start = text.rfind("\n", 0, start) + 1
-    # Curly quotes say which they are, a straight one toggles: the state is the last curly quote's,
-    # toggled by each straight quote after it (str.rfind/count: a paragraph is one line).
-    opening, closing = text.rfind("“", line_start, start), text.rfind("”", line_start, start)
-    last = max(opening, closing)
-    open_quotes = opening > closing
-    if text.count('"', last + 1 if last >= 0 else line_start, start) % 2:
-        open_quotes = not open_quotes
+    open_quotes = _quote_open_before(text, start)
     for i, ch in enumerate(closers):
         if ch == '"':
             if not open_quotes:

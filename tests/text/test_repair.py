@@ -36,7 +36,7 @@ from newsetl.text.repair import (
     TRAILING_SPACE,
     ZERO_WIDTH,
     RepairConfig,
-    _opening_quote_at,
+    _quote_open_before,
     _repeated,
     needs_repair,
     repair_text,
@@ -361,27 +361,16 @@ def test_anchored_letter_run_patterns_match_as_the_plain_ones(text: str) -> None
     assert _HYPHENATED_RE.findall(text) == plain_hyphenated.findall(text)
 
 
-@given(_QUOTE_TEXT, st.sampled_from(['"', '""', '”"', "”", ")", '")']))
-def test_opening_quote_state_matches_a_character_walk(text: str, closers: str) -> None:
-    def walk(start: int) -> int | None:
-        line_start = text.rfind("\n", 0, start) + 1
+@given(_QUOTE_TEXT)
+def test_quote_state_matches_a_character_walk(text: str) -> None:
+    for start in range(len(text) + 1):
         open_quotes = False
-        for ch in text[line_start:start]:
-            if ch == "“":
-                open_quotes = True
-            elif ch == "”":
-                open_quotes = False
+        for ch in text[text.rfind("\n", 0, start) + 1 : start]:
+            if ch in "“”":
+                open_quotes = ch == "“"
             elif ch == '"':
                 open_quotes = not open_quotes
-        for i, ch in enumerate(closers):
-            if ch == '"':
-                if not open_quotes:
-                    return i
-                open_quotes = False
-        return None
-
-    for start in range(len(text) + 1):
-        assert _opening_quote_at(text, start, closers) == walk(start)
+        assert _quote_open_before(text, start) == open_quotes
 
 
 @given(_RUN_TEXT, _RUN_TEXT, st.sampled_from(["ab", "Cé", "abCé", "x"]))
