@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from newsetl.synth.corrupt import corrupt, ws_norm
@@ -353,6 +353,8 @@ _RUN_TEXT = st.lists(st.sampled_from(["ab", "Cé", "-", "-\n", "\n", " ", "1", "
 
 
 @given(_RUN_TEXT)
+@example("1ab-cd 1ab-\ncd x_ab-\ncd ab1-\ncd")  # runs after a digit or an underscore still start a match
+@example("abc-\ndef-\nghi well-known-ish")
 def test_anchored_letter_run_patterns_match_as_the_plain_ones(text: str) -> None:
     plain_break = re.compile(r"([^\W\d_]+)-\n([^\W\d_]+)")
     plain_hyphenated = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
