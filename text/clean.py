@@ -43,12 +43,12 @@ from dataclasses import dataclass
 from newsetl.schemas.records import CleanResult, Removal
 from newsetl.text.linemodel import GUARD, MODEL_CATEGORY, LineModel, eligible_rows
 from newsetl.text.lines import (
-    DIGIT,
     TOKEN,
     YEAR_TOKEN,
     Line,
     at_boundary,
     casefold_text,
+    has_digit,
     is_story_line,
     is_title_core,
     line_core,
@@ -267,7 +267,7 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
         cand = ix.always
         for t in keywords.intersection(toks):
             cand |= keyword_mask[t]
-        if ix.digit and DIGIT.search(s):
+        if ix.digit and has_digit(s):
             cand |= ix.digit
             if ix.year and YEAR_TOKEN.search(s):
                 cand |= ix.year

@@ -30,6 +30,7 @@ from newsetl.text.lines import (
     Line,
     _ends_like_sentence,
     casefold_text,
+    has_digit,
     is_story_line,
     is_title,
     line_core,
@@ -240,7 +241,8 @@ def test_line_helpers_equal_their_plain_forms(text: str) -> None:
 
 _SENTENCE_END = re.compile(r"""[.!?…]["'”’»)\]]*\s*$|["”’»]\s*$""")
 
-_MIXED = st.text(alphabet=st.sampled_from(list("aZ9_ -,.:\t\n©éßİΣ\u212a\u0663•\ufb01\ud800")) | st.characters())
+_MIXED = st.text(alphabet=st.sampled_from(list("aZ09_ -,.:\t\n©éßİΣ\u212a\u0663\uff15²•\ufb01\ud800"))
+                 | st.characters())
 
 
 @settings(max_examples=1500, deadline=None)
@@ -251,6 +253,7 @@ def test_text_level_fast_forms_equal_their_plain_forms(text: str) -> None:
     assert casefold_text(text) == text.casefold()
     assert clean_mod._ascii_word_chars(text) == text.translate(clean_mod._ASCII_NON_WORD)
     for line in text.split("\n"):
+        assert has_digit(line) == (DIGIT.search(line) is not None)
         s = line.strip()
         m = LIST_MARKER.match(s)
         assert line_core(line) == (s[m.end():] if m else s)
