@@ -244,10 +244,14 @@ _WS_WEIGHT = np.array([1 + (((a >> 1) & 1) << 16) + (((a >> 2) & 1) << 32) for a
 _LIST_FIRST = frozenset(MARKER_CHARS + "0123456789")
 
 
-def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
+def _doc_base(cores: list[str], markers: np.ndarray, need: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The per-line columns of the non-blank lines `cores` (stripped, list marker removed), computed for
     the whole document at once: character classes through one table look-up, counts per line through
-    np.add.reduceat, word lists through one set intersection per line."""
+    np.add.reduceat, word lists through one set intersection per line.
+
+    `need` (bool per line, None: all): the lines whose own columns are read. Elsewhere only the columns
+    that other lines' features read are exact (the story test, the comment-section header, the counts
+    and shapes); the word lists and the regular expressions, most of the cost, are skipped there."""
     n = len(cores)
     doc = "\n".join(cores)
     cp = np.frombuffer(doc.encode("utf-32-le"), dtype=np.uint32)
@@ -277,7 +281,15 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     dl = casefold_text(doc)  # once: the word lists and the URL test both read it
     low = dl.split("\n")
     get = _LEXPACK.__getitem__
-    packs = [sum(map(get, _LEXKEYS.intersection(line.split()))) for line in low]
+    if need is None:
+        packs = [sum(map(get, _LEXKEYS.intersection(line.split()))) for line in low]
+    else:
+        # Outside the needed lines a word list is read only by `story`, and only by its verb test, where
+        # length, sentence end and case do not decide it already.
+        undecided = (nw >= 8) & end_sent & (2 * w_low < nw) & (cnt[:, 0] + cnt[:, 1] > 0)
+        packs = [0] * n
+        for i in np.flatnonzero(need | undecided).tolist():
+            packs[i] = sum(map(get, _LEXKEYS.intersection(low[i].split())))
     lo = np.array([x & _LOW42 for x in packs], dtype=np.int64)
     hi = np.array([x >> (6 * _HALF) for x in packs], dtype=np.int64)
     L = np.empty((n, len(_LISTS)))
@@ -318,7 +330,13 @@ def _doc_base(cores: list[str], markers: np.ndarray) -> dict[str, np.ndarray]:
     date_like, time_like, email, handle, hashtag, cue, hdr = ([0.0] * n for _ in range(7))
     n_of_m = [0.0] * n
     # only the lines one of the tests below can fire on (a long line without a digit, @ or # has none)
-    for i in np.flatnonzero(has_digit | has_at | has_hash | (nw <= 25)).tolist():
+    fire = has_digit | has_at | has_hash | (nw <= 25)
+    if need is not None:
+        # elsewhere only the comment-section header is read (by every line below it)
+        for i in np.flatnonzero(~need & (nw <= 12)).tolist():
+            hdr[i] = float(_COMMENT_HDR.match(cores[i]) is not None)
+        fire &= need
+    for i in np.flatnonzero(fire).tolist():
         core = cores[i]
         w = nwl[i]
         if digits[i]:
@@ -611,10 +629,16 @@ def _set_neighbours(F: np.ndarray, names: Sequence[str], first: np.ndarray, last
 def line_features_batch(docs: Sequence[Sequence[str]], *,
                         rule_cats: Sequence[Sequence[str]] | None = None,
                         cut_frac: Sequence[Sequence[float]] | None = None,
-                        recur: Sequence[Sequence[float]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                        recur: Sequence[Sequence[float]] | None = None,
+                        rows: Sequence[Sequence[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`line_features` of many documents in one pass: (X, offsets), where X[offsets[k]:offsets[k + 1]] is
     `line_features(docs[k], rule_cats=rule_cats[k], cut_frac=cut_frac[k], recur=recur[k])`, value for
     value (tests/text/test_linefeatures_batch.py compares them). No title (the cleaner passes none).
+
+    `rows` (per document, indexes into its lines): only these rows are read, so only they are exact.
+    The word lists and regular expressions then run on them and the lines within `_REACH` of them;
+    elsewhere only what other lines' features read (`_doc_base`). The cleaner scores ~1 line in 20 of
+    a generated 4 KB text (bench/bench_clean.py).
 
     Why: per document the work is a few hundred small numpy calls, whose fixed cost outweighs the lines'
     own; here every column is computed once over the non-blank lines of all documents stacked, the
@@ -636,15 +660,16 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
     raws = list(itertools.compress(all_lines, keep))
     cores = list(itertools.compress(stripped, keep))
     markers = _strip_list_markers(cores)
-    F = np.zeros((n, N_FEATURES))
-    for name, v in _doc_base(cores, markers).items():  # line by line: the same on any stack of lines
-        F[:, _F[name]] = v
-    col = lambda name: F[:, _F[name]]  # noqa: E731
     # per line: its document's first and end row in the stack, its count of lines, its row in it
     cnt_doc = np.bincount(d, minlength=n_docs)
     doc_first = np.zeros(n_docs + 1, dtype=np.intp)
     np.cumsum(cnt_doc, out=doc_first[1:])
     lo_b, hi_b = doc_first[d], doc_first[d + 1]
+    need = None if rows is None else _needed(rows, offsets, ga, lo_b, hi_b)
+    F = np.zeros((n, N_FEATURES))
+    for name, v in _doc_base(cores, markers, need).items():  # line by line: the same on any stack of lines
+        F[:, _F[name]] = v
+    col = lambda name: F[:, _F[name]]  # noqa: E731
     g = np.arange(n)
     r = (g - lo_b).astype(np.float64)
     nd = (hi_b - lo_b).astype(np.float64)
@@ -726,6 +751,31 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
     _layout_batch(F, cores, raws, sf, r, d, lo_b, hi_b, first, last, doc_first, n_docs)
     X[ga] = F
     return X, offsets
+
+
+# How far (in non-blank lines, within its document) a line's features read another line's word-list and
+# regular-expression columns: the 3-line windows (cue_win3, title_case_win3) and the neighbours.
+_REACH = 3
+
+
+def _needed(rows: Sequence[Sequence[int]], offsets: np.ndarray, ga: np.ndarray, lo_b: np.ndarray,
+            hi_b: np.ndarray) -> np.ndarray:
+    """Per stacked non-blank line: is it one of `rows` (per document) or within _REACH of one?"""
+    n = len(ga)
+    need = np.zeros(n, dtype=bool)
+    if len(rows) != len(offsets) - 1:
+        raise ValueError("line_features_batch: rows must have one entry per document")
+    flat = [int(offsets[k]) + i for k, rs in enumerate(rows) for i in rs]
+    if not flat:
+        return need
+    # the stacked index of each requested row (a blank line has none: nothing of it is read)
+    at = np.searchsorted(ga, np.asarray(flat, dtype=np.intp))
+    at = at[(at < n) & (ga[np.minimum(at, n - 1)] == np.asarray(flat))]
+    for step in range(-_REACH, _REACH + 1):
+        t = at + step
+        ok = (t >= lo_b[at]) & (t < hi_b[at])
+        need[t[ok]] = True
+    return need
 
 
 def _layout_batch(F: np.ndarray, cores: list[str], raws: list[str], story: np.ndarray, r: np.ndarray,

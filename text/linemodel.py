@@ -168,7 +168,7 @@ class LineModel:
 
         `removable_only`: the byline rows are zeroed only where their score reaches the threshold; a
         score below it removes nothing either way (what the cleaner needs, for less byline parsing)."""
-        X, offsets = lf.line_features_batch(docs, rule_cats=rule_cats, cut_frac=cut_frac)
+        X, offsets = lf.line_features_batch(docs, rule_cats=rule_cats, cut_frac=cut_frac, rows=rows)
         starts = offsets[:-1].tolist()
         flat = [starts[k] + i for k, rs in enumerate(rows) for i in rs]
         p = self.proba(X[np.asarray(flat, dtype=np.intp)]).tolist() if flat else []

@@ -38,6 +38,24 @@ def _assert_same(docs: Sequence[Sequence[str]], cats: Sequence[Sequence[str]] | 
         assert not len(bad), f"document {k}: columns {[lf.FEATURE_NAMES[c] for c in bad]} differ"
 
 
+def _assert_rows_exact(docs: Sequence[Sequence[str]], cats: Sequence[Sequence[str]] | None,
+                       cut: Sequence[Sequence[float]] | None, rows: Sequence[Sequence[int]]) -> None:
+    """With `rows`, the features of those rows are what the full pass gives, bit for bit (the rest of the
+    lines are computed only as far as those rows read them)."""
+    full, offsets = lf.line_features_batch(docs, rule_cats=cats, cut_frac=cut)
+    part, offsets_part = lf.line_features_batch(docs, rule_cats=cats, cut_frac=cut, rows=rows)
+    assert offsets_part.tolist() == offsets.tolist()
+    for k, rs in enumerate(rows):
+        at = offsets[k] + np.asarray(rs, dtype=np.intp)
+        bad = np.flatnonzero((full[at] != part[at]).any(axis=0))
+        assert not len(bad), f"document {k}: columns {[lf.FEATURE_NAMES[c] for c in bad]} differ on its rows"
+
+
+def _some_rows(docs: Sequence[Sequence[str]], rng: random.Random) -> list[list[int]]:
+    """A few rows of each document, blank lines included, sometimes none."""
+    return [sorted(rng.sample(range(len(d)), k=min(len(d), rng.choice((0, 1, 2, 5))))) for d in docs]
+
+
 def _cleaner_inputs(texts: Sequence[str]) -> tuple[list[list[str]], list[list[str]], list[list[float]]]:
     """The lines, rule categories and cut shares the cleaner hands the model for these texts."""
     rules, model = load_rules(), load_line_model()
@@ -63,6 +81,7 @@ def test_batch_equals_per_document_on_the_bench_corpus() -> None:
     docs, cats, cut = _cleaner_inputs(_bench_texts(60))
     _assert_same(docs, cats, cut)
     _assert_same(docs, None, None)
+    _assert_rows_exact(docs, cats, cut, _some_rows(docs, random.Random(3)))
 
 
 def test_batch_edge_documents() -> None:
@@ -73,6 +92,16 @@ def test_batch_edge_documents() -> None:
     _assert_same(docs, None, None)
     X, offsets = lf.line_features_batch([])
     assert X.shape == (0, lf.N_FEATURES) and offsets.tolist() == [0]
+    for rows in ([[] for _ in docs], [list(range(len(d))) for d in docs], [[len(d) - 1] if d else [] for d in docs]):
+        _assert_rows_exact(docs, cats, [[0.25] * len(d) for d in docs], rows)
+    # what a row reads from far away: a comment-section header of several words, story lines (some of
+    # them decided by the verb list alone) and list items above it
+    story = ["The Council Said On Tuesday It Would Vote.", "the council said on tuesday that it would vote."]
+    far = [["Leave a reply", *story * 4, "- one", "- two", "Great piece, thanks", "Reply"],
+           ["Thoughts on the budget plan of the city council", *story * 3, "", "Reply"]]
+    _assert_rows_exact(far, None, None, [[len(d) - 1] for d in far])
+    with pytest.raises(ValueError, match="one entry per document"):
+        lf.line_features_batch(docs, rows=[[]])
 
 
 @pytest.mark.slow
@@ -85,6 +114,10 @@ def test_batch_equals_per_document_on_the_eval_texts() -> None:
         _assert_same(docs[k:k + 100], cats[k:k + 100], cut[k:k + 100])
     rng = random.Random(1)  # and with every rule group, on lines the rules did not take
     _assert_same(docs[:200], [[rng.choice(CATS) for _ in d] for d in docs[:200]], cut[:200])
+    for k in range(0, len(docs), 100):  # the rows the cleaner scores, and random ones
+        rows = [[i for i, s in enumerate(d) if s.strip() and not c[i]] for d, c in zip(docs, cats, strict=True)]
+        _assert_rows_exact(docs[k:k + 100], cats[k:k + 100], cut[k:k + 100], rows[k:k + 100])
+        _assert_rows_exact(docs[k:k + 100], cats[k:k + 100], cut[k:k + 100], _some_rows(docs[k:k + 100], rng))
 
 
 _PIECES = ["The council said on Tuesday that it would vote.", "Share", "Reply", "12 Comments", "- Item one",
@@ -106,6 +139,7 @@ def test_batch_equals_per_document_on_generated_texts(docs: list[list[str]], rng
     cats = [[rng.choice(CATS) for _ in d] for d in docs]
     cut = [[rng.choice((0.0, 0.0, 0.5, 1.0)) for _ in d] for d in docs]
     _assert_same(docs, cats, cut)
+    _assert_rows_exact(docs, cats, cut, _some_rows(docs, rng))
 
 
 def test_score_batch_equals_score_lines() -> None:
