@@ -65,6 +65,19 @@ _T = TypeVar("_T")
 # known from then on: the run's result depended on the machine's load.
 LIMIT_TIMER, LIMIT_SIGNAL = signal.ITIMER_PROF, signal.SIGPROF
 cpu_clock = time.process_time
+# The limit's signal can land in a finalizer, a gc callback or a generator's clean-up, where the
+# interpreter swallows what the handler raises ("Exception ignored in ..."; seen in a test run inside
+# hypothesis's gc callback): a one-shot timer then left the document running with no limit at all. The
+# timer repeats every LIMIT_REARM CPU seconds until it is disarmed, so the next signal stops it.
+LIMIT_REARM = 0.25
+
+
+def _arm(seconds: float) -> None:
+    signal.setitimer(LIMIT_TIMER, seconds, LIMIT_REARM)
+
+
+def _disarm() -> None:
+    signal.setitimer(LIMIT_TIMER, 0)
 
 
 @dataclass(frozen=True)
@@ -188,13 +201,14 @@ def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Ar
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return process_document(doc, ctx)
     previous = signal.signal(LIMIT_SIGNAL, _on_alarm)
-    signal.setitimer(LIMIT_TIMER, seconds)
+    _arm(seconds)
     try:
         return process_document(doc, ctx)
     except _DocTimeout:
+        _disarm()  # first: the repeating timer must not fire again while the rejection is built
         return _time_limit_exceeded(doc, seconds)
     finally:
-        signal.setitimer(LIMIT_TIMER, 0)
+        _disarm()
         signal.signal(LIMIT_SIGNAL, previous)
 
 
@@ -216,13 +230,14 @@ def _within(left: list[float], k: int, step: Callable[[], _T]) -> _T | _TimedOut
     if left[k] <= 0:
         return _TIMED_OUT
     started = cpu_clock()
-    signal.setitimer(LIMIT_TIMER, left[k])
+    _arm(left[k])
     try:
         return step()
     except _DocTimeout:
+        _disarm()
         return _TIMED_OUT
     finally:
-        signal.setitimer(LIMIT_TIMER, 0)
+        _disarm()
         left[k] -= cpu_clock() - started
 
 
@@ -244,10 +259,10 @@ def process_batch_limited(docs: Sequence[RawDocument], ctx: ProcessContext,
     except _DocTimeout:
         # An alarm that fired between a step's end and the disarming of its timer (a window of
         # microseconds): redo the batch document by document rather than lose it.
-        signal.setitimer(LIMIT_TIMER, 0)
+        _disarm()
         return [process_limited(d, ctx, seconds) for d in docs]
     finally:
-        signal.setitimer(LIMIT_TIMER, 0)
+        _disarm()
         signal.signal(LIMIT_SIGNAL, previous)
 
 
@@ -266,17 +281,18 @@ def _steps_limited(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: fl
     cleaned: list[CleanResult | Rejection | _TimedOut] | None = None
     budget = max(1e-3, sum(left[k] for k, _ in ready))  # (0 would disarm the timer)
     started = cpu_clock()
-    signal.setitimer(LIMIT_TIMER, budget)
+    _arm(budget)
     try:
         cleaned = list(clean_prepared([p for _, p in ready], ctx))
     except _DocTimeout:
+        _disarm()
         cleaned = None
     except OSError:
         raise
     except Exception:  # one bad text: one by one below, as process_documents does
         cleaned = None
     finally:
-        signal.setitimer(LIMIT_TIMER, 0)
+        _disarm()
     if cleaned is not None:
         share = (cpu_clock() - started) / len(ready)  # the batch's time, charged evenly
         for k, _ in ready:

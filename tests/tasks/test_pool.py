@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -95,6 +96,27 @@ def test_the_limit_counts_cpu_time_not_waiting(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(pool_mod, "prepare_document", burns)
     out = process_batch_limited([story], ctx, 0.5)[0]
     assert isinstance(out, Rejection) and out.reason == TIME_LIMIT_EXCEEDED
+
+
+def test_an_alarm_the_interpreter_swallows_does_not_lift_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limit's signal can land in a finalizer, a gc callback or a generator's clean-up, where the
+    interpreter swallows what the handler raises ("Exception ignored in ..."; seen in CI inside
+    hypothesis's gc callback). The timer repeats until it is disarmed, so the document is still stopped."""
+    ctx = make_context(ProcessConfig())
+    story = doc("ok.txt", STORY.encode(), "txt")
+    real = pool_mod.prepare_document
+
+    def swallows_one(d: RawDocument, c: Any) -> Any:
+        with contextlib.suppress(pool_mod._DocTimeout):  # as the interpreter does in a finalizer
+            spin(3.0)
+        spin(3.0)
+        return real(d, c)
+
+    monkeypatch.setattr(pool_mod, "prepare_document", swallows_one)
+    started = time.process_time()
+    out = process_batch_limited([story], ctx, 0.3)[0]
+    assert isinstance(out, Rejection) and out.reason == TIME_LIMIT_EXCEEDED
+    assert time.process_time() - started < 2.0
 
 
 def test_time_limit_on_the_main_thread() -> None:
