@@ -45,6 +45,7 @@ def has_digit(s: str) -> bool:
                 or "8" in s or "9" in s)
     return DIGIT.search(s) is not None
 
+
 _BOUNDARY_BEFORE = set(".!?…:;|/·•–—-)]}\"”’»")
 
 _OPENERS = set("([{|")
