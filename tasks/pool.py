@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import FrameType
@@ -124,6 +124,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# How often a wait on a worker's result looks whether the pool was terminated meanwhile.
+_TERMINATION_POLL = 0.5
 
 
 class PoolTerminated(RuntimeError):
@@ -419,7 +423,7 @@ class WorkerPool:
         chunks = [list(docs[i:i + size]) for i in range(0, len(docs), size)]
         try:
             futures = [self._pool().submit(_work, chunk, sign) for chunk in chunks]
-            results = [f.result() for f in futures]
+            results = [self._result(f) for f in futures]
         except BrokenProcessPool:
             if self._terminated:
                 raise PoolTerminated("the worker pool was stopped (the run is being interrupted)") from None
@@ -433,7 +437,7 @@ class WorkerPool:
         parts: list[Chunk] = []
         for doc in docs:
             try:
-                parts.append(self._pool().submit(_work, [doc], sign).result())
+                parts.append(self._result(self._pool().submit(_work, [doc], sign)))
             except BrokenProcessPool:
                 self.close()
                 crashed = Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
@@ -441,6 +445,17 @@ class WorkerPool:
                                     doc_id=doc.doc_id, raw=doc.raw)
                 parts.append(_chunk([doc], [crashed], sign_texts([], sign)))
         return Chunk.join(parts)
+
+    def _result(self, future: Future[_T]) -> _T:
+        """`future.result()`, but a terminated pool ends the wait with PoolTerminated: the executor's
+        manager thread may never report its killed workers (see `terminate`), and a run being stopped must
+        not wait for it."""
+        while True:
+            try:
+                return future.result(timeout=_TERMINATION_POLL)
+            except TimeoutError:
+                if self._terminated:
+                    raise PoolTerminated("the worker pool was stopped (the run is being interrupted)") from None
 
     def terminate(self) -> None:
         """Kill the workers now (an interrupted run): batches in flight fail with PoolTerminated."""
@@ -451,6 +466,14 @@ class WorkerPool:
             for proc in list((getattr(executor, "_processes", None) or {}).values()):
                 with contextlib.suppress(Exception):
                     proc.kill()
+            # A worker killed while it wrote a result leaves half a message in the result pipe, and the
+            # executor's manager thread then waits in recv() for the rest for good: a Ctrl-C hung the
+            # ingest (CI rehearsal; the task threads waited on their futures, interpreter exit on that
+            # thread). This process holds the pipe's last write end: closed, the read ends (EOFError) and
+            # the manager thread marks the pool broken and exits. Private too; absent, nothing changes.
+            queue = getattr(executor, "_result_queue", None)
+            with contextlib.suppress(Exception):
+                queue._writer.close()  # type: ignore[union-attr]
             executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:

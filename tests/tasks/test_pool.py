@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
+import sys
+import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
@@ -220,3 +224,46 @@ def test_a_worker_whose_models_do_not_load_stops_the_pool_at_its_start(mode: str
         assert done.stdout.startswith("refused: the worker processes could not start:")
         assert "no-such-model" in done.stdout
         assert "Traceback" not in done.stderr
+
+
+def _die_in_the_middle_of_a_result() -> None:
+    """Run in a worker: write the start of a result message into the executor's result pipe (a length
+    header promising more bytes than follow), then die, as a worker killed while it sends a result does."""
+    frame = sys._getframe()
+    while frame is not None and "result_queue" not in frame.f_locals:
+        frame = frame.f_back
+    assert frame is not None, "not called by concurrent.futures' worker loop"
+    writer = frame.f_locals["result_queue"]._writer
+    os.write(writer.fileno(), struct.pack("!i", 1 << 20) + b"half a result")
+    os._exit(1)
+
+
+def test_stopping_the_pool_ends_the_wait_for_a_worker_killed_mid_result() -> None:
+    """A worker killed while it writes its result leaves half a message in the result pipe; the executor's
+    manager thread then waits for the rest for good (a Ctrl-C hung the ingest in a CI rehearsal). After
+    `terminate`, the wait for that result ends with PoolTerminated and the manager thread exits."""
+    pool = WorkerPool(make_context(ProcessConfig()), PoolConfig(workers=1))
+    pool.start()
+    executor = pool._pool()
+    future = executor.submit(_die_in_the_middle_of_a_result)
+    time.sleep(1.0)  # the half message is written and the manager thread is blocked in recv()
+    outcome: list[BaseException | None] = []
+
+    def wait() -> None:
+        try:
+            pool._result(future)
+            outcome.append(None)
+        except BaseException as exc:  # the test looks at what it was
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    manager = executor._executor_manager_thread  # (shutdown forgets it)
+    assert manager is not None and manager.is_alive()
+    pool.terminate()
+    waiter.join(timeout=20)
+    assert not waiter.is_alive(), "the wait for the dead worker's result did not end"
+    # either way the caller is told: `run` turns a broken pool that was terminated into PoolTerminated
+    assert outcome and isinstance(outcome[0], (pool_mod.PoolTerminated, BrokenProcessPool))
+    manager.join(timeout=20)
+    assert not manager.is_alive(), "the executor's manager thread is still blocked in recv()"
