@@ -765,12 +765,12 @@ def _needed(rows: Sequence[Sequence[int]], offsets: np.ndarray, ga: np.ndarray, 
     need = np.zeros(n, dtype=bool)
     if len(rows) != len(offsets) - 1:
         raise ValueError("line_features_batch: rows must have one entry per document")
-    flat = [int(offsets[k]) + i for k, rs in enumerate(rows) for i in rs]
-    if not flat:
+    flat = np.asarray([int(offsets[k]) + i for k, rs in enumerate(rows) for i in rs], dtype=np.intp)
+    if not len(flat):
         return need
     # the stacked index of each requested row (a blank line has none: nothing of it is read)
-    at = np.searchsorted(ga, np.asarray(flat, dtype=np.intp))
-    at = at[(at < n) & (ga[np.minimum(at, n - 1)] == np.asarray(flat))]
+    at = np.searchsorted(ga, flat)
+    at = at[(at < n) & (ga[np.minimum(at, n - 1)] == flat)]
     for step in range(-_REACH, _REACH + 1):
         t = at + step
         ok = (t >= lo_b[at]) & (t < hi_b[at])

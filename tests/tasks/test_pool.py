@@ -8,7 +8,9 @@ import struct
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -229,7 +231,7 @@ def test_a_worker_whose_models_do_not_load_stops_the_pool_at_its_start(mode: str
 def _die_in_the_middle_of_a_result() -> None:
     """Run in a worker: write the start of a result message into the executor's result pipe (a length
     header promising more bytes than follow), then die, as a worker killed while it sends a result does."""
-    frame = sys._getframe()
+    frame: FrameType | None = sys._getframe()
     while frame is not None and "result_queue" not in frame.f_locals:
         frame = frame.f_back
     assert frame is not None, "not called by concurrent.futures' worker loop"
@@ -267,3 +269,24 @@ def test_stopping_the_pool_ends_the_wait_for_a_worker_killed_mid_result() -> Non
     assert outcome and isinstance(outcome[0], (pool_mod.PoolTerminated, BrokenProcessPool))
     manager.join(timeout=20)
     assert not manager.is_alive(), "the executor's manager thread is still blocked in recv()"
+
+
+def test_a_terminated_pool_ends_a_wait_that_nothing_would_end() -> None:
+    """The second guard of `terminate`: should the executor never settle a future (its manager thread
+    blocked in a way the closed pipe does not undo), the wait still ends once the pool is terminated."""
+    pool = WorkerPool(make_context(ProcessConfig()), PoolConfig(workers=1))
+    never: Future[int] = Future()  # no executor will ever set it
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            pool._result(never)
+        except BaseException as exc:  # the test looks at what it was
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait, daemon=True)  # bounded: a regression fails, it does not hang
+    waiter.start()
+    pool.terminate()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive(), "the wait did not end after terminate()"
+    assert outcome and isinstance(outcome[0], pool_mod.PoolTerminated)
