@@ -117,3 +117,19 @@ def test_unchanged_months_are_linked_from_the_previous_generation(filled_db: Pat
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as s:
         assert s.execute("SELECT title FROM articles WHERE article_id = 'a1'").fetchall() == [("Rates rise again",)]
         assert s.execute("SELECT count(*) FROM articles").fetchall() == [(6,)]
+
+
+def test_a_month_larger_than_the_memory_limit_is_published(filled_db: Path) -> None:
+    # 200 MB of bodies in one month (undated) under a 150 MB limit: the publication streams each month
+    # in row groups of bounded bytes (a COPY ... PARTITION_BY held the whole month, and failed here).
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("""
+            INSERT INTO articles SELECT a.* REPLACE (a.article_id || '-' || i AS article_id,
+                                                     repeat('Council budget vote ', 500) || i AS body,
+                                                     NULL AS published_at)
+            FROM articles a, range(20000) r(i) WHERE a.article_id = 'a1'""")
+    with duckdb.connect(str(filled_db), config={"memory_limit": "150MB", "threads": "2"}) as con:
+        info = publish_snapshot(con, filled_db, "big")
+    assert info.tables["articles"] == 6 + 20000
+    with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as s:
+        assert s.execute("SELECT count(*), sum(length(body)) > 200e6 FROM articles").fetchall() == [(20006, True)]
