@@ -459,9 +459,9 @@ def _layout_and_context(F: np.ndarray, cores: list[str], raws: list[str], story:
            > 0).astype(np.float64)
     # the six 3-line windows in one cumulative sum over the stacked columns
     V = np.column_stack((col("short"), col("list_marker"), story, cue, col("title_case"), col("tiny")))
-    c = np.vstack((np.zeros((1, 6)), np.cumsum(V, axis=0)))
+    cum = np.vstack((np.zeros((1, 6)), np.cumsum(V, axis=0)))
     lo, hi = np.maximum(0, r - 3).astype(np.intp), np.minimum(n, r + 4).astype(np.intp)
-    F[:, _WIN3] = (c[hi] - c[lo] - V) / 6.0
+    F[:, _WIN3] = (cum[hi] - cum[lo] - V) / 6.0
     F[2:, _F["prev2_story"]] = story[:-2]
     F[:-2, _F["next2_story"]] = story[2:]
     for name in ("comment_word", "cta_word"):

@@ -38,7 +38,7 @@ import contextlib
 import math
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -392,8 +392,9 @@ def _char_prior(lang: str) -> tuple[dict[str, float], dict[str, float]]:
         from wordfreq import get_frequency_dict
     except ImportError:
         return {}, {}
-    chars: Counter[str] = Counter()
-    pairs: Counter[str] = Counter()
+    # float sums (a Counter's values are typed int)
+    chars: defaultdict[str, float] = defaultdict(float)
+    pairs: defaultdict[str, float] = defaultdict(float)
     for word, freq in get_frequency_dict(lang).items():
         for k, ch in enumerate(word):
             chars[ch] += freq
@@ -470,7 +471,8 @@ def _restore_lost_in_long_sequences(line: str, dropped_ok: bool) -> str:
     while i < len(line):
         lead = _CP_BYTE.get(line[i])
         need = _LEAD_CONTS.get(lead or 0, 0)
-        j, conts = i + 1, []
+        j = i + 1
+        conts: list[int | None] = []
         while need and j < len(line) and len(conts) < need:
             b = _CP_BYTE.get(line[j])
             if line[j] == "\ufffd":
