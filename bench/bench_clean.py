@@ -81,6 +81,9 @@ def rate(docs: list[str], rules: Ruleset, repeat: int = 3, model: LineModel | No
     best_cpu = best_wall = float("inf")
     titles = [(TITLE,)] * batch
     for _ in range(repeat):
+        # Each run starts with no remembered line decisions (text/clean.py), as a worker's first chunk
+        # does: a line decided in an earlier run would be free in this one.
+        clean_mod.forget_line_decisions()
         c0, w0 = time.process_time(), time.perf_counter()
         if single:
             for d in docs:

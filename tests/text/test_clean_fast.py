@@ -276,3 +276,44 @@ def _is_story_reference(line: str, min_words: int = CleanSettings.story_min_word
         return True
     latin = (w.strip(".,;:!?\"'“”‘’()[]").casefold() for w in words if w.isascii())
     return any(w in _VERBISH or (len(w) > 4 and w.endswith(("ed", "ing"))) for w in latin)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool=st.lists(_LINE, min_size=1, max_size=12), picks=st.lists(st.lists(st.integers(0, 11), max_size=30),
+                                                                     min_size=2, max_size=6))
+def test_remembered_line_decisions_equal_fresh_ones(rules: Ruleset, pool: list[str],
+                                                    picks: list[list[int]]) -> None:
+    # Texts drawn from one pool of lines, so a line comes back at another place (head, middle, tail) and
+    # beside other lines: each text cleaned with the decisions the earlier texts left must equal the
+    # same text cleaned from nothing remembered.
+    texts = ["\n".join(pool[i % len(pool)] for i in p) for p in picks]
+    clean_mod.forget_line_decisions()
+    warm = [clean_text(t, rules, titles=(pool[0],)) for t in texts]
+    fresh = []
+    for t in texts:
+        clean_mod.forget_line_decisions()
+        fresh.append(clean_text(t, rules, titles=(pool[0],)))
+    assert warm == fresh
+
+
+def test_remembered_decisions_belong_to_one_ruleset(tmp_path: Path) -> None:
+    # The same line under another ruleset is decided again, not taken from the first one's decisions.
+    line = "Sign up for our daily newsletter"
+    text = f"{_STORY}\n{_STORY}\n{line}\n{_STORY}"
+    assert line not in clean_text(text, load_rules()).body
+    off = tmp_path / "off.json"
+    off.write_text(json.dumps({"disable": ["newsletter.signup"]}), encoding="utf-8")
+    other = load_rules(extra_files=[str(off)])
+    assert line in clean_text(text, other).body
+    assert line not in clean_text(text, load_rules()).body
+
+
+def test_remembered_decisions_are_bounded(rules: Ruleset, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clean_mod, "_DECIDED_CHARS", 2000)
+    clean_mod.forget_line_decisions()
+    texts = [f"{_STORY} {n}\nLine {n} of a story that goes on for a while.\nShare this article" for n in range(60)]
+    for t in texts:
+        clean_text(t, rules)
+        held = sum(len(line) for line, _ in clean_mod._decisions)
+        assert held <= 2000 + len(t)
+    assert clean_text(texts[0], rules) == clean_reference(texts[0], rules, ())
