@@ -36,6 +36,7 @@ The rules file format is described in `rules.py`; the structural passes live in 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -225,24 +226,29 @@ def _ascii_word_chars(folded: str) -> str:
 # of lines (then emptied), so a worker holds a few MB of it.
 _LineDecision = tuple[tuple[str, str] | None, tuple[tuple[int, int, str, str], ...], "Rule | None"]
 _DECIDED_CHARS = 4_000_000
-_decisions_of: Ruleset | None = None
-_decisions: dict[tuple[str, int], _LineDecision] = {}
-_decided_chars = 0
+
+
+class _Decisions(dict[tuple[str, int], _LineDecision]):
+    """One ruleset's remembered line decisions, and how many characters of lines they hold."""
+
+    chars = 0
+
+
+# Per Ruleset object, and gone with it: two runs with different rules in one process (threads) never
+# read each other's decisions.
+_decisions_by_rules: weakref.WeakKeyDictionary[Ruleset, _Decisions] = weakref.WeakKeyDictionary()
 
 
 def forget_line_decisions() -> None:
     """Start with no remembered line decisions (benchmarks measure a cold start with it)."""
-    global _decided_chars
-    _decisions.clear()
-    _decided_chars = 0
+    _decisions_by_rules.clear()
 
 
-def _decisions_for(rules: Ruleset) -> dict[tuple[str, int], _LineDecision]:
-    global _decisions_of
-    if _decisions_of is not rules or _decided_chars > _DECIDED_CHARS:
-        forget_line_decisions()
-        _decisions_of = rules
-    return _decisions
+def _decisions_for(rules: Ruleset) -> _Decisions:
+    decisions = _decisions_by_rules.get(rules)
+    if decisions is None or decisions.chars > _DECIDED_CHARS:
+        decisions = _decisions_by_rules[rules] = _Decisions()
+    return decisions
 
 
 def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: Ruleset,
@@ -300,13 +306,8 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
             header_hits.append((i, header))
         decisions[(s, place)] = (ln.removed, tuple(ln.cuts), header)
         decided += len(s)
-    _count_decided(decided)
+    decisions.chars += decided
     return header_hits
-
-
-def _count_decided(chars: int) -> None:
-    global _decided_chars
-    _decided_chars += chars
 
 
 def _decide_line(ln: Line, core: str, place: int, folded: str, word_chars: str, ix: RuleIndex,
