@@ -221,9 +221,9 @@ def _ascii_word_chars(folded: str) -> str:
 # (tokens, digits, word count, the story test) is read from the text. News streams repeat lines (a
 # story's copies, a site's boilerplate), and a hit skips the tokens, the candidate masks and the
 # regular expressions. Measured with the model (clean_batch, chunks of 250, cold at the start): the first
-# 3,000 re-scrape corpus texts 943 -> 1,072 docs/s; the 735 eval texts, which share few lines, 964 -> 942.
-# Kept for one Ruleset at a time (another one starts afresh) and for at most _DECIDED_CHARS characters
-# of lines (then emptied), so a worker holds a few MB of it.
+# 3,000 re-scrape corpus texts 943 -> 1,072-1,131 docs/s; the 735 eval texts, which share few lines, 964 ->
+# 925-984. Kept per Ruleset object, for at most _DECIDED_CHARS characters of lines each (then started
+# afresh), so a worker holds a few MB of it.
 _LineDecision = tuple[tuple[str, str] | None, tuple[tuple[int, int, str, str], ...], "Rule | None"]
 _DECIDED_CHARS = 4_000_000
 

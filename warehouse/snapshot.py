@@ -158,7 +158,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
     # One streaming COPY per month rather than one COPY ... PARTITION_BY: DuckDB's partitioned write
     # buffers up to `partitioned_write_flush_threshold` (524,288) rows per partition before it writes
     # them, so its memory grew with the largest month (the 100k re-scrape warehouse, 88k undated bodies,
-    # failed with "Out of Memory" under a 400 MB limit; one COPY per month publishes it under 300 MB).
+    # failed with "Out of Memory" under a 400 MB limit; one COPY per month publishes it under that limit).
     # The files are the same: hive folders `month=.../data_0.parquet`, without the month column.
     for m in stale:
         (target / f"month={m}").mkdir()
