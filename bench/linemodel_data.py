@@ -183,8 +183,9 @@ def body_of(page: Page, extra_remove: np.ndarray | None = None, use_rules: bool 
         if extra_remove is not None and extra_remove[i]:
             continue
         if use_rules:
-            if page.kept[i] is not None:
-                out.append(page.kept[i])
+            kept = page.kept[i]
+            if kept is not None:
+                out.append(kept)
         else:
             out.append(ln)
     return "\n".join(out)

@@ -54,7 +54,7 @@ def load_measure() -> ModuleType:
             out.update({pid: v for pid, v in by_session(sess).items() if pid in members})
         return out
 
-    mod.session_procs = tree_procs
+    mod.session_procs = tree_procs  # type: ignore[attr-defined]  # the shared module, loaded at run time
     return mod
 
 

@@ -6,6 +6,7 @@ import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -32,7 +33,7 @@ def counts(db: Path) -> dict[str, int]:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in (*TABLES, "runs")}
 
 
-def run(sources: list[str], db: Path, **kw: object) -> dict[str, object]:
+def run(sources: list[str], db: Path, **kw: Any) -> dict[str, Any]:
     from newsetl.flows.ingest import ingest
 
     return ingest(sources=sources, db=str(db), **kw)

@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import pytest
 
@@ -49,7 +50,7 @@ STORY = (
 )
 STAGES = {"discover", "read", "decode", "extract", "process", "load"}
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
-Outcome = RawDocument | Rejection
+Outcome: TypeAlias = RawDocument | Rejection
 
 
 @dataclass(frozen=True)

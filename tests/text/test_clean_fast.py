@@ -166,7 +166,7 @@ _FRAGMENTS = [
 ]
 _PIECE = st.one_of(
     st.sampled_from(_FRAGMENTS),
-    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40),
     st.text(alphabet="aAbB zZ019.,:;!?-–—•*()[]\"'“”’©|/\t\u00a0ßİﬁ", max_size=60),
 )
 _LINE = st.builds(lambda prefix, parts: prefix + " ".join(parts),

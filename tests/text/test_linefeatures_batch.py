@@ -92,7 +92,9 @@ def test_batch_edge_documents() -> None:
     _assert_same(docs, None, None)
     X, offsets = lf.line_features_batch([])
     assert X.shape == (0, lf.N_FEATURES) and offsets.tolist() == [0]
-    for rows in ([[] for _ in docs], [list(range(len(d))) for d in docs], [[len(d) - 1] if d else [] for d in docs]):
+    choices: tuple[list[list[int]], ...] = (
+        [[] for _ in docs], [list(range(len(d))) for d in docs], [[len(d) - 1] if d else [] for d in docs])
+    for rows in choices:
         _assert_rows_exact(docs, cats, [[0.25] * len(d) for d in docs], rows)
     # what a row reads from far away: a comment-section header of several words, story lines (some of
     # them decided by the verb list alone) and list items above it
@@ -128,7 +130,7 @@ _PIECES = ["The council said on Tuesday that it would vote.", "Share", "Reply", 
            "“Quoted,” she said.", "ALL CAPS LINE", "a", " ", "Tel. 0123 456"]
 _line = st.one_of(st.sampled_from(_PIECES),
                   st.lists(st.sampled_from(_PIECES), min_size=1, max_size=3).map(" ".join),
-                  st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+                  st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r"),
                           max_size=40))
 _doc = st.lists(_line, max_size=25)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Any
 
 import duckdb
 
@@ -195,7 +196,7 @@ def test_a_line_learned_later_is_removed_from_earlier_articles(con: duckdb.DuckD
     assert reclean(con, "run-3") == 0
 
 
-def _recount(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[object, ...]], ...]:
+def _recount(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[Any, ...]], ...]:
     """The counts recomputed from the sightings (what record_lines did per batch before it kept them)."""
     counts = con.execute("""
         SELECT publisher, line_key, count(DISTINCT cluster_id), count(DISTINCT article_id)

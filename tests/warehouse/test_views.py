@@ -4,11 +4,12 @@ stories are clusters, canonical_articles has one row per cluster."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql).fetchall()
 
@@ -21,7 +22,8 @@ def test_days_come_from_publication_or_a_real_fetch_never_a_file_time(filled_db:
     # A JSONL record and a txt file without a date: fetched_at is the file's mtime, not a date of the story.
     assert got["a2"] == (None, "undated")
     assert got["a5"] == (None, "undated")
-    by_source = dict(rows(filled_db, "SELECT date_source, sum(articles) FROM publisher_daily_counts GROUP BY ALL"))
+    by_source: dict[object, object] = dict(
+        rows(filled_db, "SELECT date_source, sum(articles) FROM publisher_daily_counts GROUP BY ALL"))
     assert by_source == {"published": 3, "fetched": 1, "undated": 2}
 
 
