@@ -55,6 +55,25 @@ def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
     assert proc.returncode == 2 and "nope" in proc.stderr
 
 
+def test_sql_reads_the_snapshot_and_no_other_file(warehouse: Path, tmp_path: Path) -> None:
+    # What the docs tell an analyst to do during a load: point --db at the snapshot. Its views read the
+    # Parquet files of its generations folder; the sandbox still refuses every other file.
+    snapshot = warehouse.with_name("w.snapshot.duckdb")
+    assert snapshot.exists()
+    generation = next(warehouse.with_name("w.snapshot").glob("g-*"))
+    for db in (snapshot, generation / "snapshot.duckdb"):
+        proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--db", str(db), "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == {"n": 1}
+    outside = tmp_path / "other.csv"
+    outside.write_text("a\n1\n")
+    proc = newsetl("sql", f"SELECT * FROM read_csv('{outside}')", "--db", str(snapshot))
+    assert proc.returncode == 2 and "disabled by configuration" in proc.stderr
+    # The Parquet folder is readable, not writable: only queries run on a snapshot.
+    proc = newsetl("sql", f"COPY (SELECT 1) TO '{generation}/x.csv'", "--db", str(snapshot))
+    assert proc.returncode == 2 and "only queries" in proc.stderr and not (generation / "x.csv").exists()
+
+
 def test_stats_and_export(warehouse: Path, tmp_path: Path) -> None:
     proc = newsetl("stats", "--db", str(warehouse))
     assert proc.returncode == 0, proc.stderr
