@@ -384,12 +384,13 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  run report (markdown): {summary['report']}")
 
 
-def _open_read_only(args: argparse.Namespace, sandbox: bool = False) -> Any:
+def _open_read_only(args: argparse.Namespace, sandbox: bool = False, readable: Path | None = None) -> Any:
     """A read-only connection, or None after saying why not (busy past --wait, no warehouse).
 
     `sandbox`: for SQL the analyst writes. Read-only alone still lets a statement write files
     (`COPY ... TO`), read any file the user can, install or load extensions and change settings;
-    without external access and with the configuration locked it can only read the warehouse."""
+    without external access and with the configuration locked it can only read the warehouse (and the
+    folder `readable`, a snapshot's Parquet files)."""
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, connect
 
     try:
@@ -398,29 +399,16 @@ def _open_read_only(args: argparse.Namespace, sandbox: bool = False) -> Any:
         print(f"newsetl: {exc}", file=sys.stderr)
         return None
     if sandbox:
-        # A snapshot's views read the Parquet files of its generations folder (`<stem>.snapshot/` beside
-        # `<stem>.snapshot.duckdb`; a generation's own `snapshot.duckdb` sits inside it): that folder
-        # stays readable, every other file does not. Without this, `newsetl sql --db` on the snapshot
-        # (what the docs tell an analyst to do during a load) failed with "file system operations are
-        # disabled by configuration".
-        folders = _snapshot_folders(_db(args))
-        if folders:
-            con.execute("SET allowed_directories = ?", [[f"{p}/" for p in folders]])
+        # A snapshot's views read the Parquet files of its generations folder: that folder stays readable,
+        # every other file does not. Without it, `newsetl sql --db` on the snapshot (what the docs tell an
+        # analyst to do during a load) failed with "file system operations are disabled by configuration".
+        if readable is not None:
+            con.execute("SET allowed_directories = ?", [[f"{readable}/"]])
         con.execute("SET enable_external_access = false")
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET lock_configuration = true")
     return con
-
-
-def _snapshot_folders(db: Path) -> list[Path]:
-    """The generations folder a snapshot's views read (`<stem>.snapshot/` beside `<stem>.snapshot.duckdb`,
-    or around a generation's own `snapshot.duckdb`); none for a warehouse."""
-    from newsetl.warehouse.snapshot import SNAPSHOT_FILE
-
-    db = db.resolve()
-    candidates = (db.with_suffix(""), db.parent.parent if db.name == SNAPSHOT_FILE else None)
-    return [p for p in candidates if p is not None and p.is_dir() and p.name.endswith(".snapshot")]
 
 
 # What an analyst's SQL may be on a snapshot, whose Parquet folder the sandbox leaves readable: DuckDB
@@ -444,12 +432,15 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    con = _open_read_only(args, sandbox=True)
+    from newsetl.warehouse.snapshot import folder_read_by
+
+    snapshot_folder = folder_read_by(_db(args))
+    con = _open_read_only(args, sandbox=True, readable=snapshot_folder)
     if con is None:
         return EXIT_WAREHOUSE
     try:
-        if _snapshot_folders(_db(args)):
-            kinds = {str(st.type).rsplit(".", 1)[-1] for st in duckdb.extract_statements(args.query)}
+        if snapshot_folder is not None:
+            kinds = {st.type.name for st in duckdb.extract_statements(args.query)}
             if not kinds <= set(_SNAPSHOT_STATEMENTS):
                 print(f"newsetl sql: on a snapshot only queries run ({', '.join(_SNAPSHOT_STATEMENTS)}), "
                       f"not {', '.join(sorted(kinds - set(_SNAPSHOT_STATEMENTS)))}", file=sys.stderr)

@@ -19,8 +19,8 @@ from newsetl.warehouse.snapshot import publish_snapshot, snapshot_path
 
 # DuckDB's memory for the publication (its default here is DEFAULT_MEMORY_LIMIT, 1 GB; the user's
 # $NEWSETL_DUCKDB_MEMORY still wins). The publication streams every table to Parquet, so more memory only
-# caches the warehouse: the 100k re-scrape warehouse published in 7.9 s with 1 GB (the process at 1.12 GB)
-# and in 9.9-10.8 s with 400 MB (0.58 GB; 12.8-13.0 s and 1.21 GB before the publication streamed). It
+# caches the warehouse: the 100k re-scrape warehouse published in 3.8 s with 1 GB (the process at 1.07 GB)
+# and in 5.8-6.3 s with 400 MB (0.57 GB; 12.8-13.0 s and 1.21 GB before the publication streamed). It
 # runs at the end of an ingest, in the ingest's own process, where it can make the run's largest peak.
 PUBLISH_MEMORY_LIMIT = "400MB"
 

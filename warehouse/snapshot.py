@@ -67,6 +67,8 @@ PARTITIONED = {"articles": "strftime(published_at, '%Y-%m')"}
 # (tasks/publish.py; a 32 MB bound still failed under 150 MB with two threads).
 PARQUET_ROW_GROUP = 20_000
 PARQUET_ROW_GROUP_BYTES = "16MB"
+# Rows of the months one partitioned COPY writes at once (see _write_parquet).
+PARTITION_GROUP_ROWS = 20_000
 # The snapshot's DuckDB file is written in the storage format of DuckDB 1.0, so 1.x clients open it.
 STORAGE_VERSION = "v1.0.0"
 
@@ -80,6 +82,16 @@ def snapshot_path(db: str | Path) -> Path:
 def generations_dir(db: str | Path) -> Path:
     db = Path(db)
     return db.with_name(f"{db.stem}.snapshot")
+
+
+def folder_read_by(path: str | Path) -> Path | None:
+    """The generations folder whose Parquet files the views of snapshot file `path` read (`path` is
+    `snapshot_path(db)` or a generation's own snapshot.duckdb); None when `path` is not a snapshot."""
+    p = Path(path).resolve()
+    for folder in (p.with_suffix(""), p.parent.parent if p.name == SNAPSHOT_FILE else None):
+        if folder is not None and folder.name.endswith(".snapshot") and folder.is_dir():
+            return folder
+    return None
 
 
 @dataclass
@@ -155,15 +167,36 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
                 os.link(f, target / f"month={m}" / f.name)
         else:
             stale.append(m)
-    # One streaming COPY per month rather than one COPY ... PARTITION_BY: DuckDB's partitioned write
-    # buffers up to `partitioned_write_flush_threshold` (524,288) rows per partition before it writes
-    # them, so its memory grew with the largest month (the 100k re-scrape warehouse, 88k undated bodies,
-    # failed with "Out of Memory" under a 400 MB limit; one COPY per month publishes it under that limit).
-    # The files are the same: hive folders `month=.../data_0.parquet`, without the month column.
+    # The stale months in groups of at most PARTITION_GROUP_ROWS rows, one COPY ... PARTITION_BY per
+    # group; a month larger than that alone, in a plain (streaming) COPY. One COPY of every stale month
+    # buffered the rows of a large month before writing them: the 100k re-scrape warehouse (88k undated
+    # bodies in one month) failed with "Out of Memory" under a 400 MB limit. One COPY per month instead
+    # scanned the table once per month: 4.3 -> 32.9 s for 100k articles over 120 months. Grouped, both
+    # publish under 400 MB. The files are the same either way: `month=.../data_0.parquet`, without the
+    # month column.
+    groups: list[list[str]] = []
+    held = PARTITION_GROUP_ROWS
     for m in stale:
-        (target / f"month={m}").mkdir()
-        con.execute(f"COPY (SELECT {select} FROM \"{table}\" WHERE COALESCE({month}, 'undated') = ?) "
-                    f"TO {_quote_path(target / f'month={m}' / 'data_0.parquet')} ({options})", [m])
+        rows_m = fingerprints[m][0]
+        if rows_m > PARTITION_GROUP_ROWS:
+            (target / f"month={m}").mkdir()
+            con.execute(f"COPY (SELECT {select} FROM \"{table}\" WHERE COALESCE({month}, 'undated') = ?) "
+                        f"TO {_quote_path(target / f'month={m}' / 'data_0.parquet')} ({options})", [m])
+            continue
+        if held + rows_m > PARTITION_GROUP_ROWS:
+            groups.append([])
+            held = 0
+        groups[-1].append(m)
+        held += rows_m
+    for k, group in enumerate(groups):
+        staging = folder / f".{table}.new{k}"
+        con.execute(
+            f"COPY (SELECT {select}, COALESCE({month}, 'undated') AS month FROM \"{table}\" "
+            f"WHERE COALESCE({month}, 'undated') IN (SELECT unnest(?))) "
+            f"TO {_quote_path(staging)} ({options}, PARTITION_BY (month))", [group])
+        for part in staging.iterdir():
+            os.rename(part, target / part.name)
+        staging.rmdir()
     return sum(n for n, _ in fingerprints.values())
 
 

@@ -4,6 +4,7 @@ that hold an old generation, garbage collection of generations nobody holds."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from newsetl.warehouse import snapshot as snapshot_mod
 from newsetl.warehouse.snapshot import generations_dir, publish_snapshot, snapshot_path
 
 
@@ -133,3 +135,26 @@ def test_a_month_larger_than_the_memory_limit_is_published(filled_db: Path) -> N
     assert info.tables["articles"] == 6 + 20000
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as s:
         assert s.execute("SELECT count(*), sum(length(body)) > 200e6 FROM articles").fetchall() == [(20006, True)]
+
+
+def test_months_written_in_groups_or_alone_are_the_same_snapshot(filled_db: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Months are written by one partitioned COPY per group of at most PARTITION_GROUP_ROWS rows, a larger
+    # month alone: whatever the split, the same month folders and rows.
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("""INSERT INTO articles SELECT a.* REPLACE (a.article_id || '-' || i AS article_id,
+                           TIMESTAMPTZ '2024-01-15 12:00:00+00' + to_months(i::INT) AS published_at)
+                       FROM articles a, range(5) r(i) WHERE a.article_id = 'a1'""")
+    expected = None
+    for limit in (1, 2, 100):
+        monkeypatch.setattr(snapshot_mod, "PARTITION_GROUP_ROWS", limit)
+        # From nothing published, so every month is written (none linked from a previous generation).
+        shutil.rmtree(generations_dir(filled_db), ignore_errors=True)
+        snapshot_path(filled_db).unlink(missing_ok=True)
+        gen = publish(filled_db, f"g{limit}").generation  # type: ignore[attr-defined]
+        months = sorted(p.name for p in (gen / "articles").iterdir())
+        rows = sorted(map(str, duckdb.sql(
+            f"SELECT * FROM read_parquet('{gen}/articles/*/*.parquet', hive_partitioning = true)").fetchall()))
+        assert len(months) == 7 and len(rows) == 11
+        assert expected is None or (months, rows) == expected
+        expected = (months, rows)
