@@ -11,6 +11,7 @@ import random
 import re
 import string
 import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from newsetl.synth.corrupt import corrupt, ws_norm
 from newsetl.text.repair import (
+    _FTFY_SUSPECT_RE,
     _HYPHEN_BREAK_RE,
     _HYPHENATED_RE,
     BLANK_LINES,
@@ -40,8 +42,12 @@ from newsetl.text.repair import (
     _fix_line_characters,
     _ftfy_line,
     _ftfy_memo,
+    _glue_candidates,
+    _glue_memos,
     _quote_open_before,
     _repeated,
+    _split_glued,
+    _suspect_lines,
     needs_repair,
     repair_text,
 )
@@ -209,6 +215,69 @@ def test_a_remembered_line_gives_what_ftfy_gave_and_counts_again() -> None:
     # Two texts sharing a line: each result counts its own repairs.
     a, b = repair_text(f"one\n{line}"), repair_text(f"two\n{line}")
     assert a.repairs == b.repairs and a.repairs[MOJIBAKE] >= 1
+
+
+def _glue_fresh(text: str) -> str:
+    """`_split_glued` without the memo: every rule run over the whole text, as before it existed."""
+    plain, named = _glue_candidates(text, RepairConfig())
+    cuts = sorted(set(plain) | {c for c, token in named if not _repeated(text, token)})
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    return "\n".join(pieces)
+
+
+# Lines whose cuts depend on what touches their ends or on the rest of the document.
+_GLUE_POOL = [
+    "Voglio dire precedente.E",  # a one-letter word: cut at the end of the text, not before a line break
+    "It was the best.A",
+    "Book with easyJet now.Flights are cheap.",  # the camel token: cut unless the document repeats it
+    "The easyJet fleet grew.",
+    "logged inPlease refresh the page.",
+    "SENTRANissan said it would.",
+    "He said.“We go”",
+    'again."I like it," she said.',
+    "all the difference.Russia is here",
+    "Mr.Smith and St.Petersburg",
+    "plain words and nothing glued",
+    "",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(_GLUE_POOL), min_size=1, max_size=6), min_size=1, max_size=6))
+def test_remembered_glue_cuts_are_the_fresh_ones(texts: list[list[str]]) -> None:
+    # Lines recur across texts, at the end of one and before a line break in another, with and
+    # without a second use of their camel-case token: every text gets the cuts a fresh run gives it.
+    # (A memo keyed on the line alone, or one that remembered the `_repeated` veto, fails.)
+    _glue_memos.clear()
+    for lines in texts:
+        text = "\n".join(lines)
+        counts: Counter[str] = Counter()
+        assert _split_glued(text, RepairConfig(), counts) == _glue_fresh(text)
+
+
+def test_glue_memo_is_per_abbreviation_list_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import newsetl.text.repair as repair
+
+    _glue_memos.clear()
+    assert _split_glued("in St.Petersburg", RepairConfig(), Counter()) == "in St.Petersburg"
+    no_abbr = RepairConfig(abbreviations=())
+    assert _split_glued("in St.Petersburg", no_abbr, Counter()) == "in St.\nPetersburg"
+    assert len(_glue_memos) == 2
+    monkeypatch.setattr(repair, "_GLUE_MEMO_CHARS", 100)
+    for i in range(50):
+        _split_glued(f"line number {i} is here.Then more", RepairConfig(), Counter())
+    memo = _glue_memos[(RepairConfig().abbreviations, RepairConfig().name_particles)]
+    assert memo.chars <= 100 + 40 and len(memo.last) <= 5
+
+
+@given(st.lists(st.sampled_from(["plain", "caf\u00c3\u00a9", "&amp; co", "Cafe\u0301", "x\u00c2 y", "",
+                                 "\u00e9t\u00e9"]), min_size=1, max_size=8))
+def test_suspect_lines_are_the_lines_a_per_line_test_finds(lines: list[str]) -> None:
+    # One search resumed after each suspect line finds the lines that testing every line finds.
+    text = "\n".join(lines)
+    expected = [i for i, line in enumerate(lines)
+                if _FTFY_SUSPECT_RE.search(line) or not unicodedata.is_normalized("NFC", line)]
+    assert _suspect_lines(text) == expected
 
 
 def test_abbreviation_list_is_configurable() -> None:
