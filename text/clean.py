@@ -57,6 +57,7 @@ from newsetl.text.lines import (
     normalize_line,
     title_bound,
 )
+from newsetl.text.memo import RecentMemo
 from newsetl.text.rules import LEARNED, CleanSettings, Rule, RuleIndex, RulesError, Ruleset, load_rules
 from newsetl.text.structure import (
     caption_above_credit,
@@ -222,21 +223,16 @@ def _ascii_word_chars(folded: str) -> str:
 # story's copies, a site's boilerplate), and a hit skips the tokens, the candidate masks and the
 # regular expressions. Measured with the model (clean_batch, chunks of 250, cold at the start): the first
 # 3,000 re-scrape corpus texts 943 -> 1,072-1,131 docs/s; the 735 eval texts, which share few lines, 964 ->
-# 925-984. Kept per Ruleset object, for at most _DECIDED_CHARS characters of lines each (then started
-# afresh), so a worker holds a few MB of it.
+# 925-984. Kept per Ruleset object, in a RecentMemo (text/memo.py) of about twice _DECIDED_CHARS
+# characters of lines at most, so a worker holds some tens of MB of it.
 _LineDecision = tuple[tuple[str, str] | None, tuple[tuple[int, int, str, str], ...], "Rule | None"]
 _DECIDED_CHARS = 4_000_000
 
 
-class _Decisions(dict[tuple[str, int], _LineDecision]):
-    """One ruleset's remembered line decisions, and how many characters of lines they hold."""
-
-    chars = 0
-
-
 # Per Ruleset object, and gone with it: two runs with different rules in one process (threads) never
 # read each other's decisions.
-_decisions_by_rules: weakref.WeakKeyDictionary[Ruleset, _Decisions] = weakref.WeakKeyDictionary()
+_decisions_by_rules: weakref.WeakKeyDictionary[Ruleset, RecentMemo[tuple[str, int], _LineDecision]] = (
+    weakref.WeakKeyDictionary())
 
 
 def forget_line_decisions() -> None:
@@ -244,10 +240,10 @@ def forget_line_decisions() -> None:
     _decisions_by_rules.clear()
 
 
-def _decisions_for(rules: Ruleset) -> _Decisions:
+def _decisions_for(rules: Ruleset) -> RecentMemo[tuple[str, int], _LineDecision]:
     decisions = _decisions_by_rules.get(rules)
-    if decisions is None or decisions.chars > _DECIDED_CHARS:
-        decisions = _decisions_by_rules[rules] = _Decisions()
+    if decisions is None:
+        decisions = _decisions_by_rules[rules] = RecentMemo(_DECIDED_CHARS)
     return decisions
 
 
@@ -284,7 +280,6 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
     folded_lines = folded.split("\n") if not folded.isascii() else words
     bound = title_bound(title_keys)
     decisions = _decisions_for(rules)
-    decided = 0
     for k, i in enumerate(nonblank):
         ln = lines[i]
         s = ln.text
@@ -304,9 +299,7 @@ def _match_rules(text: str, lines: list[Line], nonblank: Sequence[int], rules: R
         header = _decide_line(ln, core, place, folded_lines[i], words[i], ix, all_rules, st)
         if header is not None:
             header_hits.append((i, header))
-        decisions[(s, place)] = (ln.removed, tuple(ln.cuts), header)
-        decided += len(s)
-    decisions.chars += decided
+        decisions.put((s, place), (ln.removed, tuple(ln.cuts), header), len(s))
     return header_hits
 
 

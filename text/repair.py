@@ -41,7 +41,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import ftfy
@@ -50,6 +50,7 @@ from ftfy import TextFixerConfig
 from ftfy.chardata import CHARMAP_ENCODINGS
 
 from newsetl.schemas.records import RepairResult
+from newsetl.text.memo import RecentMemo
 
 # Repair kinds: the keys of RepairResult.repairs (one column per kind downstream, so keep them stable).
 MOJIBAKE = "mojibake"
@@ -938,21 +939,20 @@ _LineGlue = tuple[tuple[int, ...], tuple[tuple[int, str], ...]]
 _NO_GLUE: _LineGlue = ((), ())
 
 
-@dataclass
 class _GlueMemo:
     """Glue cuts per line for one (abbreviations, name particles) pair. A line's cuts depend only on its
     own characters and on what touches its ends: a line break after it, or the end of the text (the
     last line: `last`). Every rule reads within the token around a hit and no match crosses a line
     break, except `_repeated`, which reads the whole document and is applied per text."""
 
-    mid: dict[str, _LineGlue] = field(default_factory=dict)
-    last: dict[str, _LineGlue] = field(default_factory=dict)
-    chars: int = 0
+    def __init__(self) -> None:
+        self.mid: RecentMemo[str, _LineGlue] = RecentMemo(_GLUE_MEMO_CHARS)
+        self.last: RecentMemo[str, _LineGlue] = RecentMemo(_GLUE_MEMO_CHARS // 8)
 
 
 # News streams repeat lines (copies of a story, a site's boilerplate); on the re-scrape corpus 96% of
-# lines and 75% of characters recur. At most _GLUE_MEMO_CHARS characters of lines are held per pair;
-# then the memo starts afresh.
+# lines and 75% of characters recur. Each memo holds about twice its bound in characters of lines at
+# most (text/memo.py).
 _GLUE_MEMO_CHARS = 4_000_000
 _glue_memos: dict[tuple[tuple[str, ...], tuple[str, ...]], _GlueMemo] = {}
 
@@ -966,21 +966,17 @@ def _glue_cuts(text: str, config: RepairConfig) -> list[int]:
         memo = _glue_memos[words] = _GlueMemo()
     lines = text.split("\n")
     last = len(lines) - 1
-    found: list[_LineGlue | None] = [memo.mid.get(line) for line in lines[:last]]
+    mid_get = memo.mid.get
+    found: list[_LineGlue | None] = [mid_get(line) for line in lines[:last]]
     found.append(memo.last.get(lines[last]))
     missed = [i for i, f in enumerate(found) if f is None]
     if missed:
-        if memo.chars > _GLUE_MEMO_CHARS:
-            memo.mid.clear()
-            memo.last.clear()
-            memo.chars = 0
         # The missed lines are scanned together, each followed by the line break it has in `text` (none
         # after the last line): the cuts of each are those it has in `text`.
         for i, glue in zip(missed, _scan_lines([lines[i] for i in missed], missed[-1] == last, config),
                            strict=True):
             found[i] = glue
-            (memo.last if i == last else memo.mid)[lines[i]] = glue
-            memo.chars += len(lines[i])
+            (memo.last if i == last else memo.mid).put(lines[i], glue, len(lines[i]))
     cuts: list[int] = []
     offset = 0
     for line, got in zip(lines, found, strict=True):

@@ -314,6 +314,6 @@ def test_remembered_decisions_are_bounded(rules: Ruleset, monkeypatch: pytest.Mo
     texts = [f"{_STORY} {n}\nLine {n} of a story that goes on for a while.\nShare this article" for n in range(60)]
     for t in texts:
         clean_text(t, rules)
-        held = sum(len(line) for line, _ in clean_mod._decisions_for(rules))
-        assert held <= 2000 + len(t)
+        # two generations of at most 2,000 characters, the last line stored may pass the bound
+        assert clean_mod._decisions_for(rules).held_chars <= 2 * 2000 + len(t)
     assert clean_text(texts[0], rules) == clean_reference(texts[0], rules, ())
