@@ -309,13 +309,13 @@ def write(tmp_path: Path, name: str, data: object) -> Path:
 def test_user_file_adds_rules_categories_and_protects_lines(tmp_path: Path) -> None:
     user = write(tmp_path, "mine.json", {
         "categories": ["house_ad"],
-        "rules": [{"id": "mine.podcast", "category": "house_ad", "pattern": "listen to our .{1,40} podcast",
+        "rules": [{"id": "mine.podcast", "category": "house_ad", "pattern": "catch our .{1,40} podcast",
                    "keywords": ["podcast"]}],
         "protect": [{"id": "mine.keep_disclosure", "pattern": "^Disclosure:"}],
         "disable": ["ad.marker"],
     })
     rules = load_rules([user])
-    text = "\n".join([STORY[0], "Listen to our morning politics podcast", "Advertisement",
+    text = "\n".join([STORY[0], "Catch our morning politics podcast", "Advertisement",
                       "Disclosure: we may earn a commission from some of the products on this page.",
                       STORY[1]])
     result = clean_text(text, rules)
