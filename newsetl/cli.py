@@ -166,7 +166,15 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
         # Prefect's console lines (per-task INFO, its summary dict, a "View at" link to a UI the temporary
         # server does not serve, websocket warnings) only with -v; they still reach the Prefect API.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    from newsetl.flows.ingest import INTERRUPTED, IngestInterrupted, StopRequest, ingest, stop_on_signals, watching
+    from newsetl.flows.ingest import (
+        DEFAULT_BATCH_SIZE,
+        INTERRUPTED,
+        IngestInterrupted,
+        StopRequest,
+        ingest,
+        stop_on_signals,
+        watching,
+    )
     from newsetl.tasks.prefect_server import configured_api_url, use_temporary_server
 
     rules = _rules_files(args)
@@ -187,8 +195,8 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
             stopping = stack.enter_context(stop_on_signals(progress.note))
             stack.enter_context(watching(progress.update))
             stack.enter_context(progress)
-            summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size, rules_files=rules,
-                             workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
+            summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+                             rules_files=rules, workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
                              publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"))
     except IngestInterrupted as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
@@ -687,7 +695,8 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's log lines")
     talk.add_argument("-q", "--quiet", action="store_true",
                       help="no progress and no summary (for cron): errors only, and the exit code")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="documents per load transaction (default: the flow's DEFAULT_BATCH_SIZE, 1,000)")
     p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes for extract/repair/clean/sign (default: one per core; 0: in-process)")
