@@ -195,8 +195,9 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
             stopping = stack.enter_context(stop_on_signals(progress.note))
             stack.enter_context(watching(progress.update))
             stack.enter_context(progress)
-            summary = ingest(sources=list(args.sources), db=db, batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
-                             rules_files=rules, workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
+            batch_size = DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
+            summary = ingest(sources=list(args.sources), db=db, batch_size=batch_size, rules_files=rules,
+                             workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
                              publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"))
     except IngestInterrupted as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
@@ -659,6 +660,17 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 4200, a free port if taken; 0 = any free port)")
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a batch of 0 documents is a typo, not a setting)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _rules_files(args: argparse.Namespace) -> list[str]:
     """--rules files, then those of $NEWSETL_RULES (os.pathsep-separated)."""
     rules = list(args.rules or [])
@@ -695,7 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's log lines")
     talk.add_argument("-q", "--quiet", action="store_true",
                       help="no progress and no summary (for cron): errors only, and the exit code")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="documents per load transaction (default: the flow's DEFAULT_BATCH_SIZE, 1,000)")
     p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
     p.add_argument("--workers", type=int, default=None,

@@ -48,6 +48,15 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
     assert "approved a new ferry timetable" in rows[0]["body"]
 
 
+def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
+    # Refused before anything starts (exit 2, the usage-error code), and no warehouse is made.
+    for bad in ("0", "-5", "many"):
+        proc = newsetl("ingest", str(REPO / "samples" / "corpus"), "--db", str(tmp_path / "w.duckdb"),
+                       "--batch-size", bad)
+        assert proc.returncode == 2 and "--batch-size" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "w.duckdb").exists()
+
+
 def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
     proc = newsetl("sql", "DELETE FROM articles", "--db", str(warehouse))
     assert proc.returncode == 2 and "read-only" in proc.stderr.lower()
