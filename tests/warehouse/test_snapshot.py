@@ -153,8 +153,9 @@ def test_months_written_in_groups_or_alone_are_the_same_snapshot(filled_db: Path
         snapshot_path(filled_db).unlink(missing_ok=True)
         gen = publish(filled_db, f"g{limit}").generation  # type: ignore[attr-defined]
         months = sorted(p.name for p in (gen / "articles").iterdir())
-        rows = sorted(map(str, duckdb.sql(
-            f"SELECT * FROM read_parquet('{gen}/articles/*/*.parquet', hive_partitioning = true)").fetchall()))
+        rel = duckdb.sql(f"SELECT * FROM read_parquet('{gen}/articles/*/*.parquet', hive_partitioning = true)")
+        assert rel is not None
+        rows = sorted(map(str, rel.fetchall()))
         assert len(months) == 7 and len(rows) == 11
         assert expected is None or (months, rows) == expected
         expected = (months, rows)
