@@ -317,9 +317,10 @@ def _decode_sure_utf8(match: re.Match[str]) -> str:
 # their lines, and the confirming pass of repair_text asks again about each suspect line the first pass
 # left. On the 20k re-scrape corpus, the first 8,000 texts asked about 701 distinct lines; remembering
 # each answer (the line, and the counts it adds) made repair_text 18% cheaper on them (11.97 -> 9.75
-# CPU-s), same output. At most _FTFY_MEMO_MAX lines: emptied when full.
-_FTFY_MEMO_MAX = 4096
-_ftfy_memo: dict[str, tuple[RepairConfig, str, tuple[tuple[str, int], ...]]] = {}
+# CPU-s), same output. A RecentMemo (text/memo.py) of about twice _FTFY_MEMO_CHARS characters of lines at
+# most: a bound in lines let 4,096 one-line page dumps (up to 56,000 characters each) be held.
+_FTFY_MEMO_CHARS = 2_000_000
+_ftfy_memo: RecentMemo[str, tuple[RepairConfig, str, tuple[tuple[str, int], ...]]] = RecentMemo(_FTFY_MEMO_CHARS)
 
 
 def _ftfy_line(line: str, config: RepairConfig, counts: Counter[str]) -> str:
@@ -330,9 +331,8 @@ def _ftfy_line(line: str, config: RepairConfig, counts: Counter[str]) -> str:
     if hit is None or not (hit[0] is config or hit[0] == config):
         added: Counter[str] = Counter()
         fixed = _fix_line_characters(line, config, added)
-        if len(_ftfy_memo) >= _FTFY_MEMO_MAX:
-            _ftfy_memo.clear()
-        hit = _ftfy_memo[line] = (config, fixed, tuple(added.items()))
+        hit = (config, fixed, tuple(added.items()))
+        _ftfy_memo.put(line, hit, len(line))
     for kind, n in hit[2]:
         counts[kind] += n
     return hit[1]
