@@ -409,7 +409,9 @@ def run_cv(pages, name, args, verbose=True):
     oof_scores: dict[int, np.ndarray] = {}
     rows = []
     tot = {m: {"aeb": np.zeros(4), "traf": np.zeros(4)} for m in MODES}
-    by_half = {(m, h): {"aeb": np.zeros(4), "traf": np.zeros(4)} for m in MODES for h in "AB"}
+    # --halves: the same test folds, summed per half of the sites (site_half)
+    by_half = {(m, h): {"aeb": np.zeros(4), "traf": np.zeros(4)}
+               for m in MODES for h in ("AB" if args.halves else "")}
     for f, (tr_pages, te_pages) in enumerate(gkf.split(all_pages, groups=page_sites)):
         tr_sites = set(page_sites[tr_pages])
         assert not tr_sites & set(page_sites[te_pages])
@@ -427,7 +429,7 @@ def run_cv(pages, name, args, verbose=True):
         sc = page_scores(pages, model, te_pages)
         oof_scores.update({k: v for k, v in sc.items() if not isinstance(k, tuple)})
         res = {m: measure(pages, te_pages, sc, thr, m) for m in MODES}
-        if getattr(args, "halves", False):
+        if args.halves:
             for h in "AB":
                 ids = np.array([i for i in te_pages if site_half(pages[i].site) == h], dtype=int)
                 for m in MODES:
@@ -442,10 +444,9 @@ def run_cv(pages, name, args, verbose=True):
             print(f"fold {f}: thr {thr:.3f} ({time.perf_counter() - t0:.1f}s) pages {len(te_pages)}")
             for m in ("rules", "both"):
                 print(f"   {m:6s} {fmt(res[m])}")
-    if getattr(args, "halves", False):
-        for (m, h), c in by_half.items():
-            if m in ("rules", "both", "blind"):
-                print(f"  CV {m:6s} half {h} {fmt(c)}")
+    for (m, h), c in by_half.items():
+        if m in ("rules", "both", "blind"):
+            print(f"  CV {m:6s} half {h} {fmt(c)}")
     return tot, rows, oof_scores
 
 

@@ -939,6 +939,12 @@ _LineGlue = tuple[tuple[int, ...], tuple[tuple[int, str], ...]]
 _NO_GLUE: _LineGlue = ((), ())
 
 
+# News streams repeat lines (copies of a story, a site's boilerplate); on the re-scrape corpus 96% of
+# lines and 75% of characters recur. Each memo holds about twice its bound in characters of lines at
+# most (text/memo.py).
+_GLUE_MEMO_CHARS = 4_000_000
+
+
 class _GlueMemo:
     """Glue cuts per line for one (abbreviations, name particles) pair. A line's cuts depend only on its
     own characters and on what touches its ends: a line break after it, or the end of the text (the
@@ -947,13 +953,10 @@ class _GlueMemo:
 
     def __init__(self) -> None:
         self.mid: RecentMemo[str, _LineGlue] = RecentMemo(_GLUE_MEMO_CHARS)
+        # One last line per text (against tens of others): an eighth of the bound.
         self.last: RecentMemo[str, _LineGlue] = RecentMemo(_GLUE_MEMO_CHARS // 8)
 
 
-# News streams repeat lines (copies of a story, a site's boilerplate); on the re-scrape corpus 96% of
-# lines and 75% of characters recur. Each memo holds about twice its bound in characters of lines at
-# most (text/memo.py).
-_GLUE_MEMO_CHARS = 4_000_000
 _glue_memos: dict[tuple[tuple[str, ...], tuple[str, ...]], _GlueMemo] = {}
 
 

@@ -42,6 +42,7 @@ def test_answers_are_the_last_stored_and_the_bound_holds(ops: list[tuple[str, bo
         if store:
             memo.put(key, n, 3)
             truth[key] = n
+            assert memo.get(key) == n  # what was just stored is always there
         else:
             got = memo.get(key)
             assert got is None or got == truth[key]
