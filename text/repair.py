@@ -26,7 +26,7 @@ Judgement calls, written down:
 - "St.Petersburg", "Mr.Smith": not split (listed abbreviations; `RepairConfig.abbreviations`).
 - "wait...What" / "wait…What": not split (an ellipsis glued on both sides is style).
 - A glued token the document repeats ("easyJet" twice) is a name, not a lost break.
-- Line-end hyphens: see `_join_hyphenation`; wordfreq (optional, not a declared dependency) turns
+- Line-end hyphens: see `_join_hyphenation`; wordfreq (`newsetl.text.lexicon`) turns
   the compound-vs-split-word guess from 58% to 97% right on compounds (measured, bench/repair_eval.py).
 
 Measure: bench/repair_eval.py (corrupted AEB ground-truth bodies; figures in its docstring).
@@ -417,13 +417,14 @@ def _char_prior(lang: str) -> tuple[dict[str, float], dict[str, float]]:
     """Character and in-word character-pair frequencies of a language, from wordfreq's word list
     (empty without wordfreq)."""
     try:
-        from wordfreq import get_frequency_dict
+        from newsetl.text.lexicon import frequency_items
     except ImportError:
         return {}, {}
     # float sums (a Counter's values are typed int)
     chars: defaultdict[str, float] = defaultdict(float)
     pairs: defaultdict[str, float] = defaultdict(float)
-    for word, freq in get_frequency_dict(lang).items():
+    # The list read once, not wordfreq's get_frequency_dict: that dict stays cached for the process.
+    for word, freq in frequency_items(lang):
         for k, ch in enumerate(word):
             chars[ch] += freq
             if k:
@@ -663,12 +664,13 @@ Zipf = Callable[[str], float]
 
 @lru_cache(maxsize=1)
 def _wordfreq_zipf() -> Callable[[str, str], float] | None:
-    """wordfreq's zipf_frequency when it is installed (an optional dependency), else None."""
+    """wordfreq's zipf_frequency when wordfreq is installed, else None. Answered from compact tables
+    (`newsetl.text.lexicon`: the same values, ~5 MB a language instead of wordfreq's 125 MB dict)."""
     try:
-        from wordfreq import zipf_frequency
+        from newsetl.text.lexicon import zipf_frequency
     except ImportError:
         return None
-    return zipf_frequency  # type: ignore[no-any-return]
+    return zipf_frequency
 
 
 def _lexicon_for(text: str, config: RepairConfig) -> Zipf | None:
