@@ -12,7 +12,8 @@ on this shared machine; the ratio of each round and their median are printed. Wa
 from `../shared/bench/measure.py`'s sampler (`bench/tree_measure.py`): peak RSS of the largest process and the
 peak of the SUM over every process the command started (pool workers, the fork server, and Prefect's temporary
 API server, which runs in a session of its own;
-the sum double-counts pages shared after fork, so it is an upper bound). `other_cores` is the CPU that
+the sum double-counts pages shared after fork, so it is an upper bound; the peak of the summed PSS, which
+counts them once, is printed beside it). `other_cores` is the CPU that
 processes outside the command took meanwhile (the load the other tenants put on the machine).
 """
 
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 res[name] = m
                 print(f"round {r} {name:<12} rc={m['rc']} wall {m['wall_s']:7.2f} s  {m['pages_per_s']:6.2f} "
                       f"pages/s  cpu {m['cpu_s']:6.1f} s  peak largest {m['peak_rss_mb']:7.1f} MB  sum "
-                      f"{m['peak_rss_sum_mb']:7.1f} MB  other cores {m['other_cores']:.2f}", flush=True)
+                      f"{m['peak_rss_sum_mb']:7.1f} MB (PSS {m['peak_pss_sum_mb']:7.1f} MB)  other cores "
+                      f"{m['other_cores']:.2f}", flush=True)
             ratio = res["newsetl"]["pages_per_s"] / res["trafilatura"]["pages_per_s"]
             cpu_ratio = res["trafilatura"]["cpu_s"] / res["newsetl"]["cpu_s"]
             print(f"round {r} ratio newsetl/trafilatura pages/s {ratio:.3f} (CPU-time ratio {cpu_ratio:.3f})",

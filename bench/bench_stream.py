@@ -57,7 +57,12 @@ def _measure(label: str, docs: int, out: Path, cmd: list[str], workers: int) -> 
         raise SystemExit(f"{label} failed (exit {rec['rc']}); see {out.with_suffix('.log')}")
     run = rec["runs_used"][0]
     return {"wall_s": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "peak_rss_sum_mb": run["peak_rss_sum_mb"],
-            "other_cores": run["other_cores"], "cpu_s": run.get("cpu_s")}
+            "peak_pss_sum_mb": run.get("peak_pss_sum_mb"), "other_cores": run["other_cores"],
+            "cpu_s": run.get("cpu_s")}
+
+
+def _gb(mb: float | None) -> float | None:
+    return None if mb is None else round(mb / 1024, 2)
 
 
 def _per_cpu(docs: int, row: dict[str, Any]) -> float | None:
@@ -90,8 +95,8 @@ def run_newsetl(corpus: Path, docs: int, cores: int, work: Path, out: Path) -> d
     result = {
         "tool": "newsetl", "cores": cores, "docs": docs, "docs_s": round(docs / row["wall_s"], 1),
         "wall_s": row["wall_s"], "peak_largest_gb": round(row["peak_rss_mb"] / 1024, 2),
-        "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2), "other_cores": row.get("other_cores"),
-        "cpu_s": row.get("cpu_s"), "docs_per_cpu_s": _per_cpu(docs, row),
+        "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2), "peak_pss_sum_gb": _gb(row.get("peak_pss_sum_mb")),
+        "other_cores": row.get("other_cores"), "cpu_s": row.get("cpu_s"), "docs_per_cpu_s": _per_cpu(docs, row),
         "writer_share": round(sec.get("load", 0.0) / max(sec.get("total", 1.0), 1e-9), 3),
         "load_s": sec.get("load"), "total_s": sec.get("total"), "dedup": summary.get("dedup"),
     }
@@ -107,7 +112,8 @@ def run_datatrove(shards: Path, docs: int, dt_python: str, work: Path, out: Path
     row = _measure("dt-whole-c4-w2", docs, out, cmd, 2)
     result = {"tool": "datatrove", "cores": 2, "docs": docs, "docs_s": round(docs / row["wall_s"], 1),
               "wall_s": row["wall_s"], "peak_largest_gb": round(row["peak_rss_mb"] / 1024, 2),
-              "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2), "other_cores": row.get("other_cores"),
+              "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2),
+              "peak_pss_sum_gb": _gb(row.get("peak_pss_sum_mb")), "other_cores": row.get("other_cores"),
               "cpu_s": row.get("cpu_s"), "docs_per_cpu_s": _per_cpu(docs, row)}
     print(json.dumps(result), flush=True)
     return result
@@ -125,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="append measure.py's rows here")
     args = ap.parse_args(argv)
     docs = args.docs or sum(1 for _ in args.corpus.open("rb"))
+    args.work.mkdir(parents=True, exist_ok=True)  # the warehouses and logs go there
     out = args.out or args.work / f"stream-{args.corpus.stem}.jsonl"
     results: list[dict[str, Any]] = []
     for _ in range(args.rounds):
