@@ -15,6 +15,7 @@ frequency. With 64-bit hashes and < 10^6 words a list, that is about one lookup 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Iterator
 from functools import lru_cache
@@ -37,7 +38,15 @@ def _buckets(lang: str) -> list[list[str]]:
     """wordfreq's word list of `lang` (bucket k holds the words at -k centibels), read past its
     unbounded cache: kept there, the list itself would hold the memory this module saves."""
     read = getattr(get_frequency_list, "__wrapped__", get_frequency_list)
-    return read(lang, WORDLIST)  # type: ignore[no-any-return]
+    # wordfreq logs a warning when it takes the nearest list ("no" -> "nb", "pcm" -> "en"): the nearest list
+    # is what repair wants, and a worker's warning reaches the terminal of a `newsetl ingest --quiet`.
+    log = logging.getLogger("wordfreq")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return read(lang, WORDLIST)  # type: ignore[no-any-return]
+    finally:
+        log.setLevel(level)
 
 
 class Lexicon:

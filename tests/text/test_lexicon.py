@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 import wordfreq
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,6 +45,14 @@ def test_tables_are_small() -> None:
     lex = lexicon("de")  # the largest of the common lists (634,502 words)
     assert len(lex) == sum(map(len, wordfreq.get_frequency_list("de")))
     assert lex._keys.nbytes + lex._buckets.nbytes < 8 * 1024 * 1024
+
+
+def test_a_nearest_list_is_taken_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # Norwegian texts are detected as "no"; wordfreq's list is "nb" and it would log a warning that a
+    # worker prints on the user's terminal.
+    with caplog.at_level(logging.WARNING):
+        assert zipf_frequency("været", "no") == wordfreq.zipf_frequency("været", "nb") > 0
+    assert not [r for r in caplog.records if r.name.startswith("wordfreq")]
 
 
 def test_unknown_language_raises_as_wordfreq_does() -> None:
