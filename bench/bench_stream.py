@@ -94,8 +94,8 @@ def run_newsetl(corpus: Path, docs: int, cores: int, work: Path, out: Path) -> d
     sec = summary.get("seconds", {})
     result = {
         "tool": "newsetl", "cores": cores, "docs": docs, "docs_s": round(docs / row["wall_s"], 1),
-        "wall_s": row["wall_s"], "peak_largest_gb": round(row["peak_rss_mb"] / 1024, 2),
-        "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2), "peak_pss_sum_gb": _gb(row.get("peak_pss_sum_mb")),
+        "wall_s": row["wall_s"], "peak_largest_gb": _gb(row["peak_rss_mb"]), "peak_sum_gb": _gb(row["peak_rss_sum_mb"]),
+        "peak_pss_sum_gb": _gb(row.get("peak_pss_sum_mb")),
         "other_cores": row.get("other_cores"), "cpu_s": row.get("cpu_s"), "docs_per_cpu_s": _per_cpu(docs, row),
         "writer_share": round(sec.get("load", 0.0) / max(sec.get("total", 1.0), 1e-9), 3),
         "load_s": sec.get("load"), "total_s": sec.get("total"), "dedup": summary.get("dedup"),
@@ -111,9 +111,9 @@ def run_datatrove(shards: Path, docs: int, dt_python: str, work: Path, out: Path
            "--filter", "c4"]
     row = _measure("dt-whole-c4-w2", docs, out, cmd, 2)
     result = {"tool": "datatrove", "cores": 2, "docs": docs, "docs_s": round(docs / row["wall_s"], 1),
-              "wall_s": row["wall_s"], "peak_largest_gb": round(row["peak_rss_mb"] / 1024, 2),
-              "peak_sum_gb": round(row["peak_rss_sum_mb"] / 1024, 2),
-              "peak_pss_sum_gb": _gb(row.get("peak_pss_sum_mb")), "other_cores": row.get("other_cores"),
+              "wall_s": row["wall_s"], "peak_largest_gb": _gb(row["peak_rss_mb"]),
+              "peak_sum_gb": _gb(row["peak_rss_sum_mb"]), "peak_pss_sum_gb": _gb(row.get("peak_pss_sum_mb")),
+              "other_cores": row.get("other_cores"),
               "cpu_s": row.get("cpu_s"), "docs_per_cpu_s": _per_cpu(docs, row)}
     print(json.dumps(result), flush=True)
     return result

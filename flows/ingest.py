@@ -70,10 +70,12 @@ READ_GROUP_BYTES = 24 * 1024 * 1024
 # processed (tasks/pool.py: process_and_prepare), not by this process, which also writes the warehouse:
 # decoded, an HTML page is 1-4 bytes a character as a Python str (~2x its bytes on the dev pages).
 READ_CONFIG = ReadConfig(defer_decode=True)
-# Documents per batch: one batch is one load transaction, whose dedup and sightings statements cost about
-# the same for 500 documents as for 1,000. Measured on the 100k re-scrape stream (one run each): 500 took
-# the writer 71.9 s of 215.0 s (share 0.33), 1,000 took it 49.1 s of 194.9 s (0.25). HTML batches are
-# bounded by BATCH_BYTES long before either.
+# Documents per batch: one batch is one load transaction, whose ~50 dedup, sightings and publisher
+# statements cost mostly per batch, not per document. Measured on the 100k re-scrape stream: 500 took the
+# writer 71.9 s of 215.0 s (share 0.33, one run); 1,000 46.1-59.7 s of 194.9-219.3 s (0.231-0.272, four
+# runs). 2,000 (one run) took it 41.4 s of 197.1 s (0.21), but the 20k stream fell from 3.45-3.50x
+# datatrove's docs/s to 3.32-3.33x and its RSS sum grew 2.28 -> 2.51 GB. HTML batches are bounded by
+# BATCH_BYTES long before either.
 DEFAULT_BATCH_SIZE = 1000
 # A batch ends at `batch_size` documents or at this many raw bytes, whichever comes first: 500 HTML pages
 # are ~75 MB, and three batches are in flight (pickled to the workers, and their rows back); 500 4-KB
