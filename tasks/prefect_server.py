@@ -218,7 +218,15 @@ def start_temporary_server(host: str = "127.0.0.1", settings: Mapping[str, str] 
     idle_services = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
         "CANCELLATION_CLEANUP", "FOREMAN", "LATE_RUNS", "SCHEDULER", "PAUSE_EXPIRATIONS", "REPOSSESSOR",
         "CLEANUP_RECONCILER")}
-    env = {**BATCHED_RECORDING, **idle_services, "PREFECT_UI_ENABLED": "0", **os.environ,
+    # Off: registering the block types of every installed Prefect collection at start. Even when its memo
+    # says nothing changed, the check first imports those collections (prefect-dask imports dask and
+    # distributed), and the ingest flow uses no block. Measured, three starts each: healthy after 2.4 s
+    # instead of 2.8 s (CPU 2.4 vs 2.9 s), 181 MB instead of 207. `newsetl serve` starts its server
+    # elsewhere, which registers them as usual.
+    no_block_registration = {"PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+                             "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false"}
+    env = {**BATCHED_RECORDING, **idle_services, **no_block_registration, "PREFECT_UI_ENABLED": "0",
+           **os.environ,
            "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1", **(settings or {})}
     prctl = _load_prctl()
     # Own session: a Ctrl-C in the terminal goes to the ingest's process group, and the ingest still needs
