@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_the_early_server_is_stopped_when_the_run_exits_without_using_it(monkeyp
         urllib.request.urlopen(url + "/health", timeout=2)
 
 
-def test_the_server_skips_block_registration(tmp_path: pytest.TempPathFactory) -> None:
+def test_the_server_skips_block_registration(tmp_path: Path) -> None:
     """The temporary server does not register the installed collections' block types at start (importing
     them cost 0.4 s of its start-up): on a fresh PREFECT_HOME it knows no block type, and it wrote no
     registration memo. A Prefect that renamed the settings would register them again: this fails then."""
