@@ -52,7 +52,8 @@ def holding_writes(db: str) -> Iterator[HeldWriter]:
     gets in then, as it did with a connection per batch; else the connection is kept for the next load
     (no reopen: no WAL replay, DuckDB's cache warm), for HOLD_SECONDS at most, which also bounds what
     a reader that does not ask (a bare DuckDB client) waits. (`close()` lets go at every pause.)"""
-    held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT)
+    held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT,
+                      fold_memory_limit=FOLD_MEMORY_LIMIT)
     _HELD[db] = held
     try:
         yield held
@@ -83,6 +84,11 @@ LOAD_THREADS = 1
 # 800 MB: writer share 0.244 and the largest process still 1.26 GB (bench/bench_stream.py, 100k docs).
 # $NEWSETL_DUCKDB_MEMORY overrides it.
 LOAD_MEMORY_LIMIT = "800MB"
+# ... and of a held connection's WAL fold (HeldWriter.fold). On the 200k re-scrape stream (one timed run
+# each) the two folds that merged full row groups took the ingest process to 1.50 GB with the load limit;
+# at 400 MB it peaked at 1.13 GB, the folds took 63.0 s instead of 53.4 s and the run 425 s instead of
+# 417 s; at 200 MB 1.10 GB, but 83.1 s of folds.
+FOLD_MEMORY_LIMIT = "400MB"
 
 
 @dataclass(frozen=True)

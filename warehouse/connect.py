@@ -254,11 +254,13 @@ class HeldWriter:
     durable. Same settings as `writer(checkpoint=False)`."""
 
     def __init__(self, db: str | Path, hold_seconds: float, threads: int | None = None,
-                 wait_seconds: float | None = None, memory_limit: str | None = None) -> None:
+                 wait_seconds: float | None = None, memory_limit: str | None = None,
+                 fold_memory_limit: str | None = None) -> None:
         self.db = db
         self.hold_seconds = hold_seconds
         self.threads = threads
         self.memory_limit = memory_limit
+        self.fold_memory_limit = fold_memory_limit  # see `fold`
         self.wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT) \
             if wait_seconds is None else wait_seconds
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -310,9 +312,19 @@ class HeldWriter:
             return
         try:
             if fold_wal and _wal_bytes(self.db) > WAL_CHECKPOINT_BYTES:
-                con.execute("CHECKPOINT")
+                self.fold(con)
         finally:
             con.close()
+
+    def fold(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Fold the WAL into the file, under `fold_memory_limit` when one is given (and the user did not
+        set $NEWSETL_DUCKDB_MEMORY). A fold can merge the table's trailing row groups into a full one
+        (DuckDB's checkpoint vacuum: docs/operations.md), which holds those rows in memory on top of the
+        cache. The cache is dropped when the connection closes right after anyway: a lower limit evicts
+        it first, so the merge has the room instead of the process growing."""
+        if self.fold_memory_limit is not None and not os.environ.get(MEMORY_ENV):
+            con.execute("SET memory_limit = ?", [self.fold_memory_limit])
+        con.execute("CHECKPOINT")
 
 
 # A waiting reader's last attempt is at most this old (connect retries every 50 ms or sooner).

@@ -264,3 +264,32 @@ def test_load_connections_take_their_memory_limit_unless_the_user_set_one(
     monkeypatch.setenv(MEMORY_ENV, "700MB")  # the user's setting wins over the caller's
     with writer(db, memory_limit="300MB") as con:
         assert limit(con).startswith(("667", "700"))
+
+
+def test_a_held_writer_folds_its_wal_under_the_fold_memory_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fold runs under `fold_memory_limit` (the cache is evicted first, so a merge of row groups has the
+    # room); the WAL is folded into the file; the user's NEWSETL_DUCKDB_MEMORY still wins.
+    db = tmp_path / "w.duckdb"
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+
+    def limit(con: duckdb.DuckDBPyConnection) -> str:
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    with writer(db) as con:
+        migrate(con)
+    held = HeldWriter(db, hold_seconds=3600, memory_limit="800MB", fold_memory_limit="300MB")
+    with held.use() as con:
+        con.execute("CREATE TABLE t AS SELECT range AS i, repeat('x', 200) AS s FROM range(50000)")
+        assert limit(con).startswith(("762", "800"))
+        assert Path(f"{db}.wal").stat().st_size > 0
+        held.fold(con)
+        assert limit(con).startswith(("286", "300"))
+        assert not Path(f"{db}.wal").exists() or Path(f"{db}.wal").stat().st_size == 0
+    held.close()
+    monkeypatch.setenv(MEMORY_ENV, "700MB")
+    held = HeldWriter(db, hold_seconds=3600, memory_limit="800MB", fold_memory_limit="300MB")
+    with held.use() as con:
+        held.fold(con)
+        assert limit(con).startswith(("667", "700"))
+    held.close()
