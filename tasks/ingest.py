@@ -67,7 +67,8 @@ def _batch_connection(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """The held connection inside `holding_writes`, else a short one (one per call, as before)."""
     held = _HELD.get(db)
     if held is None:
-        with writer(db, checkpoint=False, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT) as con:
+        with writer(db, checkpoint=False, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT,
+                    fold_memory_limit=FOLD_MEMORY_LIMIT) as con:
             yield con
     else:
         with held.use() as con:
@@ -84,7 +85,7 @@ LOAD_THREADS = 1
 # 800 MB: writer share 0.244 and the largest process still 1.26 GB (bench/bench_stream.py, 100k docs).
 # $NEWSETL_DUCKDB_MEMORY overrides it.
 LOAD_MEMORY_LIMIT = "800MB"
-# ... and of a held connection's WAL fold (HeldWriter.fold). On the 200k re-scrape stream (one timed run
+# ... and of their WAL folds (warehouse.connect.fold_wal_into_file). On the 200k re-scrape stream (one timed run
 # each) the two folds that merged full row groups took the ingest process to 1.50 GB with the load limit;
 # at 400 MB it peaked at 1.13 GB, the folds took 63.0 s instead of 53.4 s and the run 425 s instead of
 # 417 s; at 200 MB 1.10 GB, but 83.1 s of folds. Benches at 400 MB (bench/bench_stream.py): 200k, largest

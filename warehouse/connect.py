@@ -184,7 +184,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 @contextmanager
 def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool = True,
-           threads: int | None = None, memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+           threads: int | None = None, memory_limit: str | None = None,
+           fold_memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived write connection, closed on exit so readers can get in.
 
     `checkpoint=False` for the many short writes of a run (a batch load): DuckDB folds the WAL into the
@@ -207,6 +208,7 @@ def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool =
 
     `memory_limit`: DuckDB's memory limit for this connection (default: $NEWSETL_DUCKDB_MEMORY, else
     DEFAULT_MEMORY_LIMIT); $NEWSETL_DUCKDB_MEMORY, when set, wins over it (see `_settings`).
+    `fold_memory_limit`: the limit its WAL fold runs under (`fold_wal_into_file`).
     """
     if wait_seconds is None:
         wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT)
@@ -217,9 +219,20 @@ def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool =
         _settings(con, threads, memory_limit)
         yield con
         if not checkpoint and _wal_bytes(db) > WAL_CHECKPOINT_BYTES:
-            con.execute("CHECKPOINT")
+            fold_wal_into_file(con, fold_memory_limit)
     finally:
         con.close()
+
+
+def fold_wal_into_file(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
+    """Fold the WAL into the file (CHECKPOINT), under `memory_limit` when one is given and the user did not
+    set $NEWSETL_DUCKDB_MEMORY. For a connection that closes right after: a fold can merge a table's
+    trailing row groups into a full one (DuckDB's checkpoint vacuum, docs/operations.md), which holds
+    those rows in memory on top of the cache; the cache is about to be dropped with the connection, and
+    a lower limit evicts it first, so the merge has the room instead of the process growing."""
+    if memory_limit is not None and not os.environ.get(MEMORY_ENV):
+        con.execute("SET memory_limit = ?", [memory_limit])
+    con.execute("CHECKPOINT")
 
 
 def _defer_checkpoints(con: duckdb.DuckDBPyConnection) -> None:
@@ -260,7 +273,7 @@ class HeldWriter:
         self.hold_seconds = hold_seconds
         self.threads = threads
         self.memory_limit = memory_limit
-        self.fold_memory_limit = fold_memory_limit  # see `fold`
+        self.fold_memory_limit = fold_memory_limit  # see `fold_wal_into_file`
         self.wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT) \
             if wait_seconds is None else wait_seconds
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -312,19 +325,9 @@ class HeldWriter:
             return
         try:
             if fold_wal and _wal_bytes(self.db) > WAL_CHECKPOINT_BYTES:
-                self.fold(con)
+                fold_wal_into_file(con, self.fold_memory_limit)
         finally:
             con.close()
-
-    def fold(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Fold the WAL into the file, under `fold_memory_limit` when one is given (and the user did not
-        set $NEWSETL_DUCKDB_MEMORY). A fold can merge the table's trailing row groups into a full one
-        (DuckDB's checkpoint vacuum: docs/operations.md), which holds those rows in memory on top of the
-        cache. The cache is dropped when the connection closes right after anyway: a lower limit evicts
-        it first, so the merge has the room instead of the process growing."""
-        if self.fold_memory_limit is not None and not os.environ.get(MEMORY_ENV):
-            con.execute("SET memory_limit = ?", [self.fold_memory_limit])
-        con.execute("CHECKPOINT")
 
 
 # A waiting reader's last attempt is at most this old (connect retries every 50 ms or sooner).

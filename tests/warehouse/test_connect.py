@@ -18,6 +18,7 @@ from newsetl.warehouse.connect import (
     WarehouseBusy,
     WarehouseError,
     connect,
+    fold_wal_into_file,
     migrate,
     run_lock,
     writer,
@@ -246,14 +247,15 @@ def test_a_batch_records_its_files_in_its_own_transaction(tmp_path: Path, monkey
         assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 3
 
 
+def limit(con: duckdb.DuckDBPyConnection) -> str:
+    """The connection's memory limit as DuckDB shows it (MiB: "286.1 MiB" for 300MB)."""
+    return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+
 def test_load_connections_take_their_memory_limit_unless_the_user_set_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "w.duckdb"
     monkeypatch.delenv(MEMORY_ENV, raising=False)
-
-    def limit(con: duckdb.DuckDBPyConnection) -> str:
-        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
-
     with writer(db) as con:
         default = limit(con)
     with writer(db, memory_limit="300MB") as con:
@@ -266,16 +268,11 @@ def test_load_connections_take_their_memory_limit_unless_the_user_set_one(
         assert limit(con).startswith(("667", "700"))
 
 
-def test_a_held_writer_folds_its_wal_under_the_fold_memory_limit(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The fold runs under `fold_memory_limit` (the cache is evicted first, so a merge of row groups has the
-    # room); the WAL is folded into the file; the user's NEWSETL_DUCKDB_MEMORY still wins.
+def test_a_wal_fold_runs_under_the_fold_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fold runs under its own limit (the cache is evicted first, so a merge of row groups has the room);
+    # the WAL is folded into the file; the user's NEWSETL_DUCKDB_MEMORY still wins.
     db = tmp_path / "w.duckdb"
     monkeypatch.delenv(MEMORY_ENV, raising=False)
-
-    def limit(con: duckdb.DuckDBPyConnection) -> str:
-        return str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
-
     with writer(db) as con:
         migrate(con)
     held = HeldWriter(db, hold_seconds=3600, memory_limit="800MB", fold_memory_limit="300MB")
@@ -283,13 +280,11 @@ def test_a_held_writer_folds_its_wal_under_the_fold_memory_limit(
         con.execute("CREATE TABLE t AS SELECT range AS i, repeat('x', 200) AS s FROM range(50000)")
         assert limit(con).startswith(("762", "800"))
         assert Path(f"{db}.wal").stat().st_size > 0
-        held.fold(con)
+        fold_wal_into_file(con, held.fold_memory_limit)
         assert limit(con).startswith(("286", "300"))
         assert not Path(f"{db}.wal").exists() or Path(f"{db}.wal").stat().st_size == 0
     held.close()
     monkeypatch.setenv(MEMORY_ENV, "700MB")
-    held = HeldWriter(db, hold_seconds=3600, memory_limit="800MB", fold_memory_limit="300MB")
-    with held.use() as con:
-        held.fold(con)
+    with writer(db, memory_limit="800MB", fold_memory_limit="300MB") as con:
+        fold_wal_into_file(con, "300MB")
         assert limit(con).startswith(("667", "700"))
-    held.close()
