@@ -1,6 +1,6 @@
 """HTML path under site-grouped CV: trafilatura's settings, the extraction fallback, and the line model.
 
-  python bench/html_cv.py [--cache DIR] [--folds 5] [--tables on|both] [--fast off|both]
+  python bench/html_cv.py [--cache DIR] [--folds 5] [--tables on|both] [--fast off|both] [--blind]
 
 Pages: aeb-dev/html (88, scored by the AEB metric: F1, boilerplate lines left in the bodies) and
 traf-dev/html (647, scored by snippets: micro P/R/F1), grouped by site (registered domain) into the same
@@ -12,6 +12,10 @@ extracted, repaired and cleaned by the rules. In each fold the setting is picked
 model of each fold is trained on the training folds' plain-text pages only (as in train_linemodel.py)
 and applied to the test fold's extracted text, so "rules + model" on the HTML path is measured on pages it never saw.
 Also: pages that trafilatura alone (default mode, no comments) extracts and the pipeline would lose.
+--blind adds the chosen settings with no pattern rule at all and fold models trained without the rule-hit
+columns: the pattern library was written while reading aeb-dev (and half A of traf-dev's sites), so the
+figures with it are optimistic there; the blind figure is the floor an unseen site can expect, and traf's
+half B (sites no rule was written on) shows how much of the library's gain carries over.
 By default the training folds choose as the pipeline was chosen (ExtractConfig): the bodies after rules +
 line model, AEB F1 >= 0.970 as a floor, then the best traf snippet F1 (`--objective acceptance
 --select-on model`).
@@ -42,6 +46,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from bench import linemodel_data as lmdata  # noqa: E402
+from bench import train_linemodel as tl  # noqa: E402
 from newsetl.sources.decode import decode_bytes  # noqa: E402
 from newsetl.text.clean import clean_text, load_rules  # noqa: E402
 from newsetl.text.extract import ExtractConfig, ExtractError, extract_html  # noqa: E402
@@ -174,14 +179,17 @@ def objective(s: Mapping[str, float]) -> float | tuple[bool, float]:
     return (s.get("aeb_f1", 0.0) + s["traf_f1"]) / 2
 
 
-def fold_models(folds: int, cache_pages: str, models_cache: str = "") -> tuple[dict[str, int], list[LineModel]]:
+def fold_models(folds: int, cache_pages: str, models_cache: str = "",
+                blind: bool = False) -> tuple[dict[str, int], list[LineModel]]:
     """Site -> fold, and one line model per fold trained on the other folds' plain-text pages.
 
-    With `models_cache`, the fold models and the site -> fold map are kept there and reused (training the
-    five folds takes minutes); delete it when the line model's features or training data change."""
+    `blind`: models trained with the rule-hit columns zeroed (train_linemodel.py --no-rule-features), for
+    bodies cleaned without the pattern library. With `models_cache`, the fold models and the site -> fold
+    map are kept there and reused (training the five folds takes minutes); delete it when the line
+    model's features or training data change."""
     import pickle
 
-    mc = Path(models_cache) if models_cache else None
+    mc = (Path(models_cache) / "blind" if blind else Path(models_cache)) if models_cache else None
     if mc is not None and (mc / "fold_of.json").is_file():
         cached = json.loads((mc / "fold_of.json").read_text(encoding="utf-8"))
         if cached["folds"] == folds:
@@ -189,10 +197,9 @@ def fold_models(folds: int, cache_pages: str, models_cache: str = "") -> tuple[d
 
     from sklearn.model_selection import GroupKFold
 
-    from bench import train_linemodel as tl
-
     pc = Path(cache_pages) if cache_pages else None
     pages = pickle.loads(pc.read_bytes()) if pc is not None and pc.is_file() else lmdata.load_pages()
+    tl.USE_RULE_FEATURES = not blind
     X, y, w, pidx, _, kept = tl.build(pages, "weak", "all")
     sites = np.array([pages[i].site for i in pidx])
     page_sites = np.array([p.site for p in pages])
@@ -228,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--select-on", choices=("rules", "model"), default="model",
                     help="choose the setting by the bodies after the rules alone, or after rules + line model")
     ap.add_argument("--models-cache", default="", help="keep the fold line models here and reuse them")
+    ap.add_argument("--blind", action="store_true",
+                    help="also the chosen setting without the pattern library (rules written while looking at "
+                         "aeb-dev and the seeds), with a line model that never saw rule hits: an estimate "
+                         "free of what the rules learned from these pages")
     ap.add_argument("--fallback-words", default=str(ExtractConfig.fallback_words),
                     help="comma-separated candidates for ExtractConfig.fallback_words (a dimension of the setting)")
     args = ap.parse_args(argv)
@@ -274,10 +285,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{sc['traf_p']:7.4f} {sc['traf_r']:7.4f} {sc['traf_f1']:7.4f}")
     # CV: the setting chosen on the training folds (rules cleaning), figures on the test folds
     chosen: dict[str, dict[str, str]] = {"rules": {}, "model": {}}
+    best_of: dict[int, tuple[str, bool, bool, int]] = {}
     for f in range(args.folds):
         train = [p for p in pages if fold_of[p["site"]] != f]
-        best = max(variants, key=lambda s: objective(score(train, {p["key"]: bodies[s][args.select_on][p["key"]]
-                                                                    for p in train})))
+        best = best_of[f] = max(variants, key=lambda s: objective(
+            score(train, {p["key"]: bodies[s][args.select_on][p["key"]] for p in train})))
         print(f"fold {f}: chose {name(best)} on the training folds")
         for p in pages:
             if fold_of[p["site"]] == f:
@@ -294,6 +306,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CV test folds, chosen setting + {kind:<6}: AEB F1 {sc['aeb_f1']:.4f} (P {sc['aeb_p']:.4f} R "
               f"{sc['aeb_r']:.4f}), boilerplate lines left {sc['aeb_residual_lines']}; traf snippet F1 "
               f"{sc['traf_f1']:.4f} (P {sc['traf_p']:.4f} R {sc['traf_r']:.4f})")
+    if args.blind:
+        # The settings chosen above, cleaned with no pattern rule (the structural passes stay: headline,
+        # learned lines) and the blind fold models. The pattern library was written on aeb-dev (and half of
+        # traf-dev's sites), so its share of the figures above is measured on pages it was fitted to.
+        _, blind_models = fold_models(args.folds, args.pages_cache, args.models_cache, blind=True)
+        no_rules = rules.learned_only()
+        blind: dict[str, str] = {}
+        for p in pages:
+            f = fold_of[p["site"]]
+            r = with_fallback(ex, *best_of[f], p["key"])
+            text, title = r if r is not None else ("", None)
+            blind[p["key"]] = clean_text(repair_text(text).text, no_rules, titles=(title,) if title else (),
+                                         model=blind_models[f]).body if text else ""
+        sc = score(pages, blind)
+        print(f"CV test folds, chosen setting, no pattern rules + blind model: AEB F1 {sc['aeb_f1']:.4f} (P "
+              f"{sc['aeb_p']:.4f} R {sc['aeb_r']:.4f}), boilerplate lines left {sc['aeb_residual_lines']}; traf "
+              f"snippet F1 {sc['traf_f1']:.4f} (P {sc['traf_p']:.4f} R {sc['traf_r']:.4f})")
+        # Rules were written reading only half A of traf-dev's sites (train_linemodel.site_half): half B
+        # shows what the library adds on sites it was not written on.
+        for half in "AB":
+            sub = [p for p in pages if p["set"] == "traf" and tl.site_half(p["site"]) == half]
+            figs = {k: score(sub, b)["traf_f1"] for k, b in (("rules + model", chosen["model"]), ("blind", blind),
+                                                             ("trafilatura alone", alone))}
+            print(f"  traf half {half} ({len(sub)} pages) snippet F1: "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in figs.items()))
     lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
             and not chosen["rules"][p["key"]].strip()]
     print(f"pages trafilatura alone extracts that the chosen settings lose: {len(lost)} {lost[:5]}")
