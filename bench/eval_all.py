@@ -9,7 +9,8 @@ path: rules alone, rules + model, and "blind" -- the model alone with the rule-h
 estimate for sites the dev-written rules do not know -- AEB removed/lost and traf removed/lost, per fold and
 pooled), prints its table, and then the gap to the fit-on-everything figures the manifest recorded when
 the shipped model was trained; `html-cv` (not in the default list: trafilatura over 735 pages x 3 modes, ~15 min the
-first time, cached after) runs bench/html_cv.py. Both need the `[train]` extra.
+first time, cached after) runs bench/html_cv.py --blind (also the HTML path with no pattern rule at all). Both
+need the `[train]` extra.
 
 Usage: python bench/eval_all.py [--sets seeds,aeb-html,aeb-text,dedup,linemodel-cv,html-cv] [--out DIR] [--workers N]
 """
@@ -36,7 +37,7 @@ SETS = {
 # CV scripts: their own printed tables are the result (the last lines, from the pooled figures on).
 CV_SCRIPTS = {
     "linemodel-cv": [str(REPO / "bench" / "train_linemodel.py"), "--no-final"],
-    "html-cv": [str(REPO / "bench" / "html_cv.py")],
+    "html-cv": [str(REPO / "bench" / "html_cv.py"), "--blind"],
 }
 DEFAULT_SETS = (*SETS, "linemodel-cv")
 # The figures worth a column, in the order a reader wants them.
