@@ -243,3 +243,67 @@ def load_extra_pages(rules: Ruleset | None = None, sources: tuple[str, ...] = EX
                               label_aeb(lines, gt[k]["articleBody"], titles.get(k, [])), cat, cut, kept,
                               truth=gt[k]["articleBody"], titles=titles.get(k, [])))
     return pages
+
+
+# ------------------------------------------------------------------------------ rule provenance
+SEEDS = EVAL.parent / "seeds"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "corpus"
+
+
+def rule_provenance(rules: Ruleset) -> dict[str, set[str]]:
+    """rule id -> the sites whose input text contains one of the rule's examples (case and whitespace
+    folded): dev sites by registered domain, "<seeds>" and "<samples>" for those corpora. Empty when no
+    example is found verbatim, as for the rules whose examples were rewritten with made-up names (what
+    page inspired them cannot be told from the text)."""
+    texts: list[tuple[str, str]] = []
+    gt = json.loads((EVAL / "aeb-dev" / "ground-truth.json").read_text(encoding="utf-8"))
+    for k, v in gt.items():
+        texts.append((site_of(v["url"]), (EVAL / "aeb-dev" / "text" / f"{k}.txt").read_text(errors="replace")))
+    sn = json.loads((EVAL / "traf-dev" / "snippets.json").read_text(encoding="utf-8"))
+    for k, v in sn.items():
+        texts.append((site_of(v["url"]), (EVAL / "traf-dev" / "text" / f"{k}.txt").read_text(errors="replace")))
+    for name, folder in (("<seeds>", SEEDS), ("<samples>", SAMPLES)):
+        for path in sorted(folder.glob("*")) if folder.is_dir() else ():
+            if path.is_file():
+                texts.append((name, path.read_bytes().decode("utf-8", errors="replace")))
+    folded = [(site, norm_ws(text).casefold()) for site, text in texts]
+    out: dict[str, set[str]] = {}
+    for rule in rules.rules:
+        found: set[str] = set()
+        for example in rule.examples:
+            e = norm_ws(example).casefold()
+            if len(e) >= 4:
+                found.update(site for site, text in folded if e in text)
+        out[rule.id] = found
+    return out
+
+
+def without_own_rules(pages: list[Page], mode: str, rules: Ruleset | None = None) -> tuple[list[Page], int]:
+    """The pages with their rule pass redone without the rules that only their own site could have
+    taught: mode "own" switches off, on each page, the rules whose examples are found on that page's
+    site and nowhere else; "own+unfound" also switches off everywhere the rules whose examples are found
+    nowhere (rewritten examples: they may come from any dev page). A leave-site-out for the pattern
+    library, which was written while reading these pages. Returns the pages and how many changed."""
+    import tempfile
+    from dataclasses import replace
+
+    rules = rules or load_rules()
+    prov = rule_provenance(rules)
+    restricted: dict[tuple[str, ...], Ruleset] = {}
+    out: list[Page] = []
+    changed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for page in pages:
+            off = tuple(sorted(rid for rid, sites in prov.items()
+                               if sites == {page.site} or (mode == "own+unfound" and not sites)))
+            if not off:
+                out.append(page)
+                continue
+            if off not in restricted:
+                path = Path(tmp) / f"disable{len(restricted)}.json"
+                path.write_text(json.dumps({"disable": list(off)}), encoding="utf-8")
+                restricted[off] = load_rules([path])
+            lines, cat, cut, kept = rule_pass(page.rep, restricted[off])
+            changed += cat != page.rule_cat or kept != page.kept
+            out.append(replace(page, lines=lines, rule_cat=cat, cut_frac=cut, kept=kept))
+    return out, changed

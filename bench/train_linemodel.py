@@ -501,6 +501,10 @@ def main(argv=None) -> int:
                     help="share of training pages whose rule-hit features are zeroed (learn the look, not the rules)")
     ap.add_argument("--no-rule-features", action="store_true",
                     help="zero the rule-hit features (how much the model leans on the rules tuned to these pages)")
+    ap.add_argument("--rules-provenance", default="off", choices=("off", "own", "own+unfound"),
+                    help="CV only: on each page, switch off the pattern rules whose examples come from that page's "
+                         "site alone (own), and also those whose examples are found nowhere (own+unfound): "
+                         "bounds on what the library, written while reading these pages, does on a new site")
     args = ap.parse_args(argv)
     np.random.seed(SEED)
     global USE_RULE_FEATURES, RULE_DROPOUT
@@ -526,6 +530,12 @@ def main(argv=None) -> int:
         else:
             pages = pages + lmdata.load_extra_pages()
     print(f"{len(pages)} pages, {len({p.site for p in pages})} sites ({time.perf_counter() - t0:.1f}s)")
+    if args.rules_provenance != "off":
+        if not args.no_final:
+            ap.error("--rules-provenance is a CV estimate: use it with --no-final (the model ships trained on the "
+                     "whole library)")
+        pages, changed = lmdata.without_own_rules(pages, args.rules_provenance)
+        print(f"rules provenance {args.rules_provenance}: the rule pass of {changed} pages changed")
 
     learners = () if args.skip_cv else ("lgbm", "hgb", "lr") if args.compare else (args.learner,)
     summary = {}
