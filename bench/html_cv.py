@@ -180,16 +180,18 @@ def objective(s: Mapping[str, float]) -> float | tuple[bool, float]:
 
 
 def fold_models(folds: int, cache_pages: str, models_cache: str = "",
-                blind: bool = False) -> tuple[dict[str, int], list[LineModel]]:
+                blind: bool = False, provenance: str = "off") -> tuple[dict[str, int], list[LineModel]]:
     """Site -> fold, and one line model per fold trained on the other folds' plain-text pages.
 
     `blind`: models trained with the rule-hit columns zeroed (train_linemodel.py --no-rule-features), for
-    bodies cleaned without the pattern library. With `models_cache`, the fold models and the site -> fold
-    map are kept there and reused (training the five folds takes minutes); delete it when the line
-    model's features or training data change."""
+    bodies cleaned without the pattern library. `provenance`: the training pages' rule pass without the
+    rules their own site taught (linemodel_data.OwnRulesOff), as the test pages are cleaned. With
+    `models_cache`, the fold models and the site -> fold map are kept there and reused (training the five
+    folds takes minutes); delete it when the line model's features or training data change."""
     import pickle
 
-    mc = (Path(models_cache) / "blind" if blind else Path(models_cache)) if models_cache else None
+    sub = "blind" if blind else "" if provenance == "off" else f"provenance-{provenance}"
+    mc = (Path(models_cache) / sub if sub else Path(models_cache)) if models_cache else None
     if mc is not None and (mc / "fold_of.json").is_file():
         cached = json.loads((mc / "fold_of.json").read_text(encoding="utf-8"))
         if cached["folds"] == folds:
@@ -199,6 +201,8 @@ def fold_models(folds: int, cache_pages: str, models_cache: str = "",
 
     pc = Path(cache_pages) if cache_pages else None
     pages = pickle.loads(pc.read_bytes()) if pc is not None and pc.is_file() else lmdata.load_pages()
+    if provenance != "off" and not blind:
+        pages = lmdata.without_own_rules(pages, provenance)[0]
     tl.USE_RULE_FEATURES = not blind
     X, y, w, pidx, _, kept = tl.build(pages, "weak", "all")
     sites = np.array([pages[i].site for i in pidx])
@@ -239,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also the chosen setting without the pattern library (rules written while looking at "
                          "aeb-dev and the seeds), with a line model that never saw rule hits: an estimate "
                          "free of what the rules learned from these pages")
+    ap.add_argument("--rules-provenance", default="off", choices=("off", "own", "own+unfound"),
+                    help="clean each page without the pattern rules its own site taught (see "
+                         "train_linemodel.py --rules-provenance)")
     ap.add_argument("--fallback-words", default=str(ExtractConfig.fallback_words),
                     help="comma-separated candidates for ExtractConfig.fallback_words (a dimension of the setting)")
     args = ap.parse_args(argv)
@@ -248,8 +255,11 @@ def main(argv: list[str] | None = None) -> int:
                      for t in ((True, False) if args.tables == "both" else (True,)) for m in MODES)
     pages = load_html_pages()
     ex = extractions(pages, Path(args.cache))
-    fold_of, models = fold_models(args.folds, args.pages_cache, args.models_cache)
+    fold_of, models = fold_models(args.folds, args.pages_cache, args.models_cache,
+                                  provenance=args.rules_provenance)
     rules = load_rules()
+    # --rules-provenance: each page cleaned by the library as a new site would have had it
+    library = lmdata.OwnRulesOff(args.rules_provenance, rules) if args.rules_provenance != "off" else None
     # A variant: an extraction setting and a fallback threshold. bodies[variant][with model?][key]
     variants = [(*s, int(fw)) for s in SETTINGS for fw in args.fallback_words.split(",")]
     bodies: dict[tuple[str, bool, bool, int], dict[str, dict[str, str]]] = {}
@@ -264,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 text, title = r
                 model = models[fold_of[p["site"]]] if use_model else None
-                out[p["key"]] = clean_text(repair_text(text).text, rules, titles=(title,) if title else (),
+                page_rules = library.for_site(p["site"]) if library is not None else rules
+                out[p["key"]] = clean_text(repair_text(text).text, page_rules, titles=(title,) if title else (),
                                            model=model).body
             bodies[(mode, tables, fast, fw)]["model" if use_model else "rules"] = out
     # trafilatura alone, as the eval README measures it: default mode, no comments, nothing after it

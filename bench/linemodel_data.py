@@ -278,32 +278,45 @@ def rule_provenance(rules: Ruleset) -> dict[str, set[str]]:
     return out
 
 
+class OwnRulesOff:
+    """The library as a new site would have had it: for a page of `site`, the rules switched off whose
+    examples are found on that site and nowhere else (mode "own"), and also, everywhere, those whose
+    examples are found nowhere (mode "own+unfound": rewritten examples may come from any dev page). A
+    leave-site-out for the pattern library, which was written while reading these pages."""
+
+    def __init__(self, mode: str, rules: Ruleset | None = None) -> None:
+        import tempfile
+
+        self.mode, self.rules = mode, rules or load_rules()
+        self.provenance = rule_provenance(self.rules)
+        self._tmp = tempfile.TemporaryDirectory()
+        self._sets: dict[tuple[str, ...], Ruleset] = {}
+
+    def for_site(self, site: str) -> Ruleset:
+        off = tuple(sorted(rid for rid, sites in self.provenance.items()
+                           if sites == {site} or (self.mode == "own+unfound" and not sites)))
+        if not off:
+            return self.rules
+        if off not in self._sets:
+            path = Path(self._tmp.name) / f"disable{len(self._sets)}.json"
+            path.write_text(json.dumps({"disable": list(off)}), encoding="utf-8")
+            self._sets[off] = load_rules([path])
+        return self._sets[off]
+
+
 def without_own_rules(pages: list[Page], mode: str, rules: Ruleset | None = None) -> tuple[list[Page], int]:
-    """The pages with their rule pass redone without the rules that only their own site could have
-    taught: mode "own" switches off, on each page, the rules whose examples are found on that page's
-    site and nowhere else; "own+unfound" also switches off everywhere the rules whose examples are found
-    nowhere (rewritten examples: they may come from any dev page). A leave-site-out for the pattern
-    library, which was written while reading these pages. Returns the pages and how many changed."""
-    import tempfile
+    """The pages with their rule pass redone under `OwnRulesOff(mode)`; and how many of them changed."""
     from dataclasses import replace
 
-    rules = rules or load_rules()
-    prov = rule_provenance(rules)
-    restricted: dict[tuple[str, ...], Ruleset] = {}
+    library = OwnRulesOff(mode, rules)
     out: list[Page] = []
     changed = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for page in pages:
-            off = tuple(sorted(rid for rid, sites in prov.items()
-                               if sites == {page.site} or (mode == "own+unfound" and not sites)))
-            if not off:
-                out.append(page)
-                continue
-            if off not in restricted:
-                path = Path(tmp) / f"disable{len(restricted)}.json"
-                path.write_text(json.dumps({"disable": list(off)}), encoding="utf-8")
-                restricted[off] = load_rules([path])
-            lines, cat, cut, kept = rule_pass(page.rep, restricted[off])
-            changed += cat != page.rule_cat or kept != page.kept
-            out.append(replace(page, lines=lines, rule_cat=cat, cut_frac=cut, kept=kept))
+    for page in pages:
+        restricted = library.for_site(page.site)
+        if restricted is library.rules:
+            out.append(page)
+            continue
+        lines, cat, cut, kept = rule_pass(page.rep, restricted)
+        changed += cat != page.rule_cat or kept != page.kept
+        out.append(replace(page, lines=lines, rule_cat=cat, cut_frac=cut, kept=kept))
     return out, changed
