@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="also the chosen setting without the pattern library (rules written while looking at "
                          "aeb-dev and the seeds), with a line model that never saw rule hits: an estimate "
                          "free of what the rules learned from these pages")
-    ap.add_argument("--rules-provenance", default="off", choices=("off", "own", "own+unfound"),
+    ap.add_argument("--rules-provenance", default="off", choices=("off", *lmdata.PROVENANCE_MODES),
                     help="clean each page without the pattern rules its own site taught (see "
                          "train_linemodel.py --rules-provenance)")
     ap.add_argument("--fallback-words", default=str(ExtractConfig.fallback_words),

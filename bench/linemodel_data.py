@@ -247,14 +247,12 @@ def load_extra_pages(rules: Ruleset | None = None, sources: tuple[str, ...] = EX
 
 # ------------------------------------------------------------------------------ rule provenance
 SEEDS = EVAL.parent / "seeds"
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "corpus"
 
 
-def rule_provenance(rules: Ruleset) -> dict[str, set[str]]:
-    """rule id -> the sites whose input text contains one of the rule's examples (case and whitespace
-    folded): dev sites by registered domain, "<seeds>" and "<samples>" for those corpora. Empty when no
-    example is found verbatim, as for the rules whose examples were rewritten with made-up names (what
-    page inspired them cannot be told from the text)."""
+def _provenance_texts() -> list[tuple[str, str]]:
+    """(site, text) of every input a rule could have been written from: the dev sets' text inputs (site =
+    registered domain) and the seeds ("<seeds>"). Not the bundled samples: they were written here, after the
+    seeds, so a rule firing on them is no evidence that it is general."""
     texts: list[tuple[str, str]] = []
     gt = json.loads((EVAL / "aeb-dev" / "ground-truth.json").read_text(encoding="utf-8"))
     for k, v in gt.items():
@@ -262,11 +260,17 @@ def rule_provenance(rules: Ruleset) -> dict[str, set[str]]:
     sn = json.loads((EVAL / "traf-dev" / "snippets.json").read_text(encoding="utf-8"))
     for k, v in sn.items():
         texts.append((site_of(v["url"]), (EVAL / "traf-dev" / "text" / f"{k}.txt").read_text(errors="replace")))
-    for name, folder in (("<seeds>", SEEDS), ("<samples>", SAMPLES)):
-        for path in sorted(folder.glob("*")) if folder.is_dir() else ():
-            if path.is_file():
-                texts.append((name, path.read_bytes().decode("utf-8", errors="replace")))
-    folded = [(site, norm_ws(text).casefold()) for site, text in texts]
+    for path in sorted(SEEDS.glob("*")) if SEEDS.is_dir() else ():
+        if path.is_file():
+            texts.append(("<seeds>", path.read_bytes().decode("utf-8", errors="replace")))
+    return texts
+
+
+def rule_provenance(rules: Ruleset) -> dict[str, set[str]]:
+    """rule id -> the sites whose input text contains one of the rule's examples (case and whitespace
+    folded). Empty when no example is found verbatim, as for the rules whose examples were rewritten with
+    made-up names (what page inspired them cannot be told from the text)."""
+    folded = [(site, norm_ws(text).casefold()) for site, text in _provenance_texts()]
     out: dict[str, set[str]] = {}
     for rule in rules.rules:
         found: set[str] = set()
@@ -278,17 +282,36 @@ def rule_provenance(rules: Ruleset) -> dict[str, set[str]]:
     return out
 
 
+def rule_hit_sites(rules: Ruleset) -> dict[str, set[str]]:
+    """rule id -> the sites on whose (repaired) inputs the rule removes something. A rule that fires on
+    other sites than a page's own could have been written from them: it is general by evidence, whatever
+    page its examples were taken from."""
+    out: dict[str, set[str]] = {rule.id: set() for rule in rules.rules}
+    for site, text in _provenance_texts():
+        for removal in clean_text(repair_text(text).text, rules).removals:
+            if removal.rule in out:
+                out[removal.rule].add(site)
+    return out
+
+
+PROVENANCE_MODES = ("own", "own-hits", "own+unfound")
+
+
 class OwnRulesOff:
-    """The library as a new site would have had it: for a page of `site`, the rules switched off whose
-    examples are found on that site and nowhere else (mode "own"), and also, everywhere, those whose
-    examples are found nowhere (mode "own+unfound": rewritten examples may come from any dev page). A
-    leave-site-out for the pattern library, which was written while reading these pages."""
+    """The library as a new site would have had it, a leave-site-out for the pattern library (which was
+    written while reading these pages). For a page of `site`, switched off:
+    - "own": the rules whose examples are found on that site and nowhere else;
+    - "own-hits": the rules that fire on that site's inputs and on no other site's (`rule_hit_sites`);
+    - "own+unfound": as "own", and everywhere the rules whose examples are found nowhere (rewritten
+      examples may come from any dev page): the pessimistic bound."""
 
     def __init__(self, mode: str, rules: Ruleset | None = None) -> None:
         import tempfile
 
+        if mode not in PROVENANCE_MODES:
+            raise ValueError(f"provenance mode {mode!r}: one of {PROVENANCE_MODES}")
         self.mode, self.rules = mode, rules or load_rules()
-        self.provenance = rule_provenance(self.rules)
+        self.provenance = rule_hit_sites(self.rules) if mode == "own-hits" else rule_provenance(self.rules)
         self._tmp = tempfile.TemporaryDirectory()
         self._sets: dict[tuple[str, ...], Ruleset] = {}
 

@@ -501,10 +501,10 @@ def main(argv=None) -> int:
                     help="share of training pages whose rule-hit features are zeroed (learn the look, not the rules)")
     ap.add_argument("--no-rule-features", action="store_true",
                     help="zero the rule-hit features (how much the model leans on the rules tuned to these pages)")
-    ap.add_argument("--rules-provenance", default="off", choices=("off", "own", "own+unfound"),
-                    help="CV only: on each page, switch off the pattern rules whose examples come from that page's "
-                         "site alone (own), and also those whose examples are found nowhere (own+unfound): "
-                         "bounds on what the library, written while reading these pages, does on a new site")
+    ap.add_argument("--rules-provenance", default="off", choices=("off", *lmdata.PROVENANCE_MODES),
+                    help="CV only: on each page, switch off the pattern rules that only its own site taught "
+                         "(linemodel_data.OwnRulesOff): what the library, written while reading these pages, "
+                         "does on a new site")
     args = ap.parse_args(argv)
     np.random.seed(SEED)
     global USE_RULE_FEATURES, RULE_DROPOUT
