@@ -9,10 +9,12 @@ path: rules alone, rules + model, and "blind" -- the model alone with the rule-h
 estimate for sites the dev-written rules do not know -- AEB removed/lost and traf removed/lost, per fold and
 pooled), prints its table, and then the gap to the fit-on-everything figures the manifest recorded when
 the shipped model was trained; `html-cv` (not in the default list: trafilatura over 735 pages x 3 modes, ~15 min the
-first time, cached after) runs bench/html_cv.py --blind (also the HTML path with no pattern rule at all). Both
-need the `[train]` extra.
+first time, cached after) runs bench/html_cv.py --blind (also the HTML path with no pattern rule at all). The
+`-own-hits` sets run the same CVs with `--rules-provenance own-hits` (on each page, the pattern rules only its
+own site taught switched off). All need the `[train]` extra.
 
-Usage: python bench/eval_all.py [--sets seeds,aeb-html,aeb-text,dedup,linemodel-cv,html-cv] [--out DIR] [--workers N]
+Usage: python bench/eval_all.py [--sets seeds,aeb-html,aeb-text,dedup,linemodel-cv,linemodel-cv-own-hits,html-cv,
+                                         html-cv-own-hits] [--out DIR] [--workers N]
 """
 
 from __future__ import annotations
@@ -37,9 +39,14 @@ SETS = {
 # CV scripts: their own printed tables are the result (the last lines, from the pooled figures on).
 CV_SCRIPTS = {
     "linemodel-cv": [str(REPO / "bench" / "train_linemodel.py"), "--no-final"],
+    # The same CV without, on each page, the pattern rules only its own site taught: the estimate for a new site
+    # of the library that was written on these pages (README, "What to expect on sites it has not seen").
+    "linemodel-cv-own-hits": [str(REPO / "bench" / "train_linemodel.py"), "--no-final", "--rules-provenance",
+                              "own-hits"],
     "html-cv": [str(REPO / "bench" / "html_cv.py"), "--blind"],
+    "html-cv-own-hits": [str(REPO / "bench" / "html_cv.py"), "--rules-provenance", "own-hits"],
 }
-DEFAULT_SETS = (*SETS, "linemodel-cv")
+DEFAULT_SETS = (*SETS, "linemodel-cv", "linemodel-cv-own-hits")
 # The figures worth a column, in the order a reader wants them.
 KEYS = ("aeb_f1", "aeb_precision", "aeb_recall", "aeb_accuracy", "missing", "cleaning_residual_removed_share",
         "cleaning_gt_lines_lost_share", "cleaning_pages_with_gt_loss", "body_residual_lines", "pair_precision",
@@ -88,7 +95,7 @@ def run_set(name: str, out_dir: Path, workers: str | None) -> dict[str, object]:
 
 def linemodel_gap() -> str:
     """Fit-on-everything vs CV of the shipped line model, as its manifest recorded them at training."""
-    path = REPO / "bench" / "linemodel-v2.manifest.json"
+    path = REPO / "bench" / "linemodel-v3.manifest.json"
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

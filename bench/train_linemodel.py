@@ -31,8 +31,8 @@ stage on the first stage's neighbour scores), --rule-dropout 0.5 (0.25 is the de
 extractors' outputs as training pages), --learner hgb (same removal, more loss), smaller/slower LightGBM
 (--params).
 
-Output: text/models/linemodel-v2.json (the model as plain arrays, read by newsetl.text.linemodel) and
-bench/linemodel-v2.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
+Output: text/models/linemodel-v3.json (the model as plain arrays, read by newsetl.text.linemodel) and
+bench/linemodel-v3.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
 parameters, CV figures; no page text). Deterministic: fixed seeds, one thread, LightGBM deterministic=True,
 so the command above rebuilds the model file byte for byte from the same inputs and code.
 """
@@ -70,15 +70,21 @@ from newsetl.text.linemodel import (  # noqa: E402
 )
 from newsetl.text.lines import is_story_line  # noqa: E402
 
-MANIFEST = REPO / "bench" / "linemodel-v2.manifest.json"
+MANIFEST = REPO / "bench" / "linemodel-v3.manifest.json"
 
 
 def _pseudonym(name: str) -> str:
     """The manifest's name for a page or file: the first 16 hex digits of the sha256 of its id or path."""
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 SEED = 12
-MODEL_VERSION = 2
-TARGET_LOSS = 0.005  # content-line loss per set the threshold allows on the training folds' out-of-fold scores
+MODEL_VERSION = 3
+# Content-line loss per set the threshold allows on the training folds' out-of-fold scores. Below the 0.5% the
+# acceptance allows, because the threshold set on the training folds loses more on sites it has not seen:
+# with a budget of 0.5% the test folds lost 0.39% of AEB's true lines with every rule and 0.58-0.63% without
+# the rules only each page's own site taught (--rules-provenance own / own-hits). With 0.4% (v3): 0.34% and
+# 0.48% (own-hits), 88.3% and 78.7% of AEB's boilerplate lines still removed; traf 28.8% instead of 30.7%.
+# Chosen among 0.5%, 0.4% and 0.3% by this CV, so its figures are slightly optimistic.
+TARGET_LOSS = 0.004
 LGBM_PARAMS = dict(objective="binary", learning_rate=0.08, n_estimators=150, num_leaves=15, max_depth=4,
                    min_child_samples=10, subsample=0.8, subsample_freq=1, colsample_bytree=0.7,
                    reg_lambda=1.0, random_state=SEED, n_jobs=1, deterministic=True, force_row_wise=True,
