@@ -179,18 +179,18 @@ def objective(s: Mapping[str, float]) -> float | tuple[bool, float]:
     return (s.get("aeb_f1", 0.0) + s["traf_f1"]) / 2
 
 
-def fold_models(folds: int, cache_pages: str, models_cache: str = "",
-                blind: bool = False, provenance: str = "off") -> tuple[dict[str, int], list[LineModel]]:
+def fold_models(folds: int, cache_pages: str, models_cache: str = "", blind: bool = False,
+                library: lmdata.OwnRulesOff | None = None) -> tuple[dict[str, int], list[LineModel]]:
     """Site -> fold, and one line model per fold trained on the other folds' plain-text pages.
 
     `blind`: models trained with the rule-hit columns zeroed (train_linemodel.py --no-rule-features), for
-    bodies cleaned without the pattern library. `provenance`: the training pages' rule pass without the
+    bodies cleaned without the pattern library. `library`: the training pages' rule pass without the
     rules their own site taught (linemodel_data.OwnRulesOff), as the test pages are cleaned. With
     `models_cache`, the fold models and the site -> fold map are kept there and reused (training the five
     folds takes minutes); delete it when the line model's features or training data change."""
     import pickle
 
-    sub = "blind" if blind else "" if provenance == "off" else f"provenance-{provenance}"
+    sub = "blind" if blind else "" if library is None else f"provenance-{library.mode}"
     mc = (Path(models_cache) / sub if sub else Path(models_cache)) if models_cache else None
     if mc is not None and (mc / "fold_of.json").is_file():
         cached = json.loads((mc / "fold_of.json").read_text(encoding="utf-8"))
@@ -201,10 +201,17 @@ def fold_models(folds: int, cache_pages: str, models_cache: str = "",
 
     pc = Path(cache_pages) if cache_pages else None
     pages = pickle.loads(pc.read_bytes()) if pc is not None and pc.is_file() else lmdata.load_pages()
-    if provenance != "off" and not blind:
-        pages = lmdata.without_own_rules(pages, provenance)[0]
-    tl.USE_RULE_FEATURES = not blind
-    X, y, w, pidx, _, kept = tl.build(pages, "weak", "all")
+    if library is not None and not blind:
+        pages = lmdata.without_own_rules(pages, library)[0]
+    # train_linemodel caches each page's features for one page list and one setting: forgotten on both
+    # sides, or the blind models of a run that also trained the others would see their rule-hit columns.
+    use_rule_features, tl.USE_RULE_FEATURES = tl.USE_RULE_FEATURES, not blind
+    tl.forget_page_matrices()
+    try:
+        X, y, w, pidx, _, kept = tl.build(pages, "weak", "all")
+    finally:
+        tl.USE_RULE_FEATURES = use_rule_features
+        tl.forget_page_matrices()
     sites = np.array([pages[i].site for i in pidx])
     page_sites = np.array([p.site for p in pages])
     fold_of: dict[str, int] = {}
@@ -255,11 +262,10 @@ def main(argv: list[str] | None = None) -> int:
                      for t in ((True, False) if args.tables == "both" else (True,)) for m in MODES)
     pages = load_html_pages()
     ex = extractions(pages, Path(args.cache))
-    fold_of, models = fold_models(args.folds, args.pages_cache, args.models_cache,
-                                  provenance=args.rules_provenance)
     rules = load_rules()
     # --rules-provenance: each page cleaned by the library as a new site would have had it
     library = lmdata.OwnRulesOff(args.rules_provenance, rules) if args.rules_provenance != "off" else None
+    fold_of, models = fold_models(args.folds, args.pages_cache, args.models_cache, library=library)
     # A variant: an extraction setting and a fallback threshold. bodies[variant][with model?][key]
     variants = [(*s, int(fw)) for s in SETTINGS for fw in args.fallback_words.split(",")]
     bodies: dict[tuple[str, bool, bool, int], dict[str, dict[str, str]]] = {}

@@ -327,11 +327,10 @@ class OwnRulesOff:
         return self._sets[off]
 
 
-def without_own_rules(pages: list[Page], mode: str, rules: Ruleset | None = None) -> tuple[list[Page], int]:
-    """The pages with their rule pass redone under `OwnRulesOff(mode)`; and how many of them changed."""
+def without_own_rules(pages: list[Page], library: OwnRulesOff) -> tuple[list[Page], int]:
+    """The pages with their rule pass redone under `library`; and how many of them changed."""
     from dataclasses import replace
 
-    library = OwnRulesOff(mode, rules)
     out: list[Page] = []
     changed = 0
     for page in pages:

@@ -230,7 +230,13 @@ def proba(m, X):
     return m.predict_proba(X)[:, 1]
 
 
+# Feature matrices by (page index, blind), for one list of pages and one USE_RULE_FEATURES: a caller that
+# builds again from other pages or with other settings in the same process calls forget_page_matrices first.
 _PX: dict[tuple[int, bool], np.ndarray] = {}
+
+
+def forget_page_matrices() -> None:
+    _PX.clear()
 
 
 def page_matrix(pages, pi: int, blind: bool) -> np.ndarray:
@@ -512,6 +518,9 @@ def main(argv=None) -> int:
                          "(linemodel_data.OwnRulesOff): what the library, written while reading these pages, "
                          "does on a new site")
     args = ap.parse_args(argv)
+    if args.rules_provenance != "off" and not args.no_final:
+        ap.error("--rules-provenance is a CV estimate: use it with --no-final (the model ships trained on the "
+                 "whole library)")
     np.random.seed(SEED)
     global USE_RULE_FEATURES, RULE_DROPOUT
     USE_RULE_FEATURES = not args.no_rule_features
@@ -537,10 +546,7 @@ def main(argv=None) -> int:
             pages = pages + lmdata.load_extra_pages()
     print(f"{len(pages)} pages, {len({p.site for p in pages})} sites ({time.perf_counter() - t0:.1f}s)")
     if args.rules_provenance != "off":
-        if not args.no_final:
-            ap.error("--rules-provenance is a CV estimate: use it with --no-final (the model ships trained on the "
-                     "whole library)")
-        pages, changed = lmdata.without_own_rules(pages, args.rules_provenance)
+        pages, changed = lmdata.without_own_rules(pages, lmdata.OwnRulesOff(args.rules_provenance))
         print(f"rules provenance {args.rules_provenance}: the rule pass of {changed} pages changed")
 
     learners = () if args.skip_cv else ("lgbm", "hgb", "lr") if args.compare else (args.learner,)
