@@ -17,8 +17,11 @@ columns: the pattern library was written while reading aeb-dev (and half A of tr
 figures with it are optimistic there; the blind figure is the floor an unseen site can expect, and traf's
 half B (sites no rule was written on) shows how much of the library's gain carries over.
 By default the training folds choose as the pipeline was chosen (ExtractConfig): the bodies after rules +
-line model, AEB F1 >= 0.970 as a floor, then the best traf snippet F1 (`--objective acceptance
---select-on model`).
+line model, the three acceptance lines as floors (AEB F1 >= 0.970, < 30 boilerplate lines left per 88 AEB
+pages, traf snippet F1 >= 0.935), then the best traf snippet F1 (`--objective acceptance --select-on model`),
+among the modes x fallback thresholds 10, 50, 100 and 200 words. The pipeline's setting is the one this run
+picks on all pages with `--rules-provenance own-hits` ("fit on all pages" below): each page cleaned as a new
+site would be, without the rules only its own site taught.
 
 Extractions are cached in --cache (trafilatura is the slow part: 735 pages x 3 modes x 2).
 """
@@ -33,7 +36,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,13 @@ def load_html_pages() -> list[dict[str, Any]]:
 
 def setting_name(mode: str, tables: bool, fast: bool) -> str:
     return f"{mode}{'' if tables else '-notables'}{'-fast' if fast else ''}"
+
+
+def pipeline_setting() -> tuple[str, bool, bool, int]:
+    """The setting newsetl ships (ExtractConfig's defaults), as a variant of this script."""
+    cfg = ExtractConfig()
+    mode = "precision" if cfg.favor_precision else "recall" if cfg.favor_recall else "default"
+    return (mode, cfg.include_tables, cfg.fast, cfg.fallback_words)
 
 
 def extract_one(html: str, mode: str, tables: bool, fast: bool) -> tuple[str, str | None] | None:
@@ -159,7 +169,7 @@ def score(pages: Sequence[dict[str, Any]], bodies: Mapping[str, str]) -> dict[st
     if aeb:
         truth = {p["key"]: p["truth"] for p in aeb}
         s = lmdata.aeb_metric.aeb_scores(truth, {k: bodies[k] for k in truth})
-        out.update(aeb_f1=s["f1"], aeb_p=s["precision"], aeb_r=s["recall"])
+        out.update(aeb_f1=s["f1"], aeb_p=s["precision"], aeb_r=s["recall"], aeb_pages=len(aeb))
         out["aeb_residual_lines"] = lmdata.aeb_metric.residual_in_text(
             truth, {k: bodies[k] for k in truth}, {p["key"]: p["titles"] for p in aeb})["residual_lines"]
     c = sum((snippet_counts(p, bodies[p["key"]]) for p in pages if p["set"] == "traf"), np.zeros(4))
@@ -168,14 +178,30 @@ def score(pages: Sequence[dict[str, Any]], bodies: Mapping[str, str]) -> dict[st
 
 
 OBJECTIVE = "acceptance"
-AEB_F1_FLOOR = 0.970  # issue 12's HTML acceptance: AEB F1 >= 0.970 is a floor, traf snippet F1 the target
+# Issue 12's HTML acceptance, read as three floors: AEB F1 >= 0.970, fewer than 30 boilerplate lines left in
+# the AEB bodies, traf snippet F1 >= 0.935. The lines floor is a count over the dev set's 88 AEB pages; a fold
+# holds fewer pages, so it is applied as a rate (lines left per AEB page < 30 / 88).
+AEB_F1_FLOOR = 0.970
+AEB_LINES_PER_PAGE = 30 / 88
+TRAF_F1_FLOOR = 0.935
 
 
-def objective(s: Mapping[str, float]) -> float | tuple[bool, float]:
-    """`mean`: the mean of AEB F1 and traf snippet F1. `acceptance`: as the acceptance reads, AEB F1 a
-    floor (variants that keep it first) and traf snippet F1 the figure to raise."""
+def floors_met(s: Mapping[str, float]) -> int:
+    """How many of the three acceptance floors the scores `s` meet."""
+    lines_ok = s.get("aeb_residual_lines", 0) < AEB_LINES_PER_PAGE * s.get("aeb_pages", 0)
+    return int(s.get("aeb_f1", 0.0) >= AEB_F1_FLOOR) + int(lines_ok) + int(s["traf_f1"] >= TRAF_F1_FLOOR)
+
+
+def objective(s: Mapping[str, float]) -> float | tuple[int, float]:
+    """`mean`: the mean of AEB F1 and traf snippet F1. `acceptance`: as the acceptance reads, all three
+    floors (variants that meet more of them first), then the best traf snippet F1.
+
+    Until 2026-12-05 `acceptance` had the AEB F1 floor only. Once each page is cleaned without the rules only
+    its own site taught (--rules-provenance own-hits), default mode left 36-39 boilerplate lines in the AEB
+    bodies against 22-25 for precision mode, and the F1 floor alone did not see it: the lines floor was added
+    after that run, on these pages, so the figures it chose are a little optimistic."""
     if OBJECTIVE == "acceptance":
-        return (s.get("aeb_f1", 0.0) >= AEB_F1_FLOOR, s["traf_f1"])
+        return (floors_met(s), s["traf_f1"])
     return (s.get("aeb_f1", 0.0) + s["traf_f1"]) / 2
 
 
@@ -253,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules-provenance", default="off", choices=("off", *lmdata.PROVENANCE_MODES),
                     help="clean each page without the pattern rules its own site taught (see "
                          "train_linemodel.py --rules-provenance)")
-    ap.add_argument("--fallback-words", default=str(ExtractConfig.fallback_words),
+    ap.add_argument("--fallback-words", default="10,50,100,200",
                     help="comma-separated candidates for ExtractConfig.fallback_words (a dimension of the setting)")
     args = ap.parse_args(argv)
     global SETTINGS, OBJECTIVE
@@ -323,23 +349,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CV test folds, chosen setting + {kind:<6}: AEB F1 {sc['aeb_f1']:.4f} (P {sc['aeb_p']:.4f} R "
               f"{sc['aeb_r']:.4f}), boilerplate lines left {sc['aeb_residual_lines']}; traf snippet F1 "
               f"{sc['traf_f1']:.4f} (P {sc['traf_p']:.4f} R {sc['traf_r']:.4f})")
+    shipped = pipeline_setting()
+    if shipped in bodies:
+        for kind in ("rules", "model"):
+            sc = score(pages, bodies[shipped][kind])
+            print(f"pipeline's setting ({name(shipped)}) + {kind:<6}: AEB F1 {sc['aeb_f1']:.4f}, boilerplate lines "
+                  f"left {sc['aeb_residual_lines']}; traf snippet F1 {sc['traf_f1']:.4f} (chosen on all pages)")
     if args.blind:
         # The settings chosen above, cleaned with no pattern rule (the structural passes stay: headline,
         # learned lines) and the blind fold models. The pattern library was written on aeb-dev (and half of
         # traf-dev's sites), so its share of the figures above is measured on pages it was fitted to.
         _, blind_models = fold_models(args.folds, args.pages_cache, args.models_cache, blind=True)
         no_rules = rules.learned_only()
-        blind: dict[str, str] = {}
-        for p in pages:
-            f = fold_of[p["site"]]
-            r = with_fallback(ex, *best_of[f], p["key"])
-            text, title = r if r is not None else ("", None)
-            blind[p["key"]] = clean_text(repair_text(text).text, no_rules, titles=(title,) if title else (),
-                                         model=blind_models[f]).body if text else ""
-        sc = score(pages, blind)
-        print(f"CV test folds, chosen setting, no pattern rules + blind model: AEB F1 {sc['aeb_f1']:.4f} (P "
-              f"{sc['aeb_p']:.4f} R {sc['aeb_r']:.4f}), boilerplate lines left {sc['aeb_residual_lines']}; traf "
-              f"snippet F1 {sc['traf_f1']:.4f} (P {sc['traf_p']:.4f} R {sc['traf_r']:.4f})")
+
+        def blind_bodies(setting_of: Callable[[int], tuple[str, bool, bool, int]]) -> dict[str, str]:
+            out: dict[str, str] = {}
+            for p in pages:
+                f = fold_of[p["site"]]
+                r = with_fallback(ex, *setting_of(f), p["key"])
+                text, title = r if r is not None else ("", None)
+                out[p["key"]] = clean_text(repair_text(text).text, no_rules, titles=(title,) if title else (),
+                                           model=blind_models[f]).body if text else ""
+            return out
+
+        blind = blind_bodies(lambda f: best_of[f])
+        for label, b in (("chosen setting", blind), (f"pipeline's setting ({name(shipped)})",
+                                                     blind_bodies(lambda f: shipped))):
+            sc = score(pages, b)
+            print(f"CV test folds, {label}, no pattern rules + blind model: AEB F1 {sc['aeb_f1']:.4f} (P "
+                  f"{sc['aeb_p']:.4f} R {sc['aeb_r']:.4f}), boilerplate lines left {sc['aeb_residual_lines']}; "
+                  f"traf snippet F1 {sc['traf_f1']:.4f} (P {sc['traf_p']:.4f} R {sc['traf_r']:.4f})")
         # Rules were written reading only half A of traf-dev's sites (train_linemodel.site_half): half B
         # shows what the library adds on sites it was not written on.
         for half in "AB":
@@ -351,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
             and not chosen["rules"][p["key"]].strip()]
     print(f"pages trafilatura alone extracts that the chosen settings lose: {len(lost)} {lost[:5]}")
+    if shipped in bodies:
+        lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
+                and not bodies[shipped]["rules"][p["key"]].strip()]
+        print(f"pages trafilatura alone extracts that the pipeline's setting loses: {len(lost)} {lost[:5]}")
     # What the fallback costs: pages on which a variant's first mode falls short, so a second mode is run.
     for s in sorted({fit_all, *variants}, key=name):
         first = ex[setting_name(*s[:3])]
