@@ -8,7 +8,7 @@ traf-dev/html (647, scored by snippets: micro P/R/F1), grouped by site (register
 --tables both adds the three without; --fast both (the default) each also in trafilatura's fast mode, no
 readability/jusText comparison; always with the fallback of text/extract.py), every page is
 extracted, repaired and cleaned by the rules. In each fold the setting is picked on the TRAINING folds
-(mean of AEB F1 and traf snippet F1 there) and the figures are those of the test fold, pooled. The line
+(by `--objective`, see below) and the figures are those of the test fold, pooled. The line
 model of each fold is trained on the training folds' plain-text pages only (as in train_linemodel.py)
 and applied to the test fold's extracted text, so "rules + model" on the HTML path is measured on pages it never saw.
 Also: pages that trafilatura alone (default mode, no comments) extracts and the pipeline would lose.
