@@ -149,6 +149,18 @@ def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, 
     return best
 
 
+def extractions_run(ex: Mapping[str, Mapping[str, Any]], s: tuple[str, bool, bool, int], key: str) -> int:
+    """How many modes extract_html runs on this page under setting `s` (as with_fallback goes)."""
+    mode, tables, fast, fallback_words = s
+    n = 0
+    for m in dict.fromkeys((mode, "default", "recall")):
+        n += 1
+        r = ex[setting_name(m, tables, fast)][key]
+        if r is not None and len(r[0].split()) >= fallback_words:
+            break
+    return n
+
+
 def snippet_counts(p: Mapping[str, Any], body: str) -> np.ndarray:
     b = norm_ws(body)
     fw = sum(norm_ws(s) in b for s in p["with"])
@@ -387,18 +399,19 @@ def main(argv: list[str] | None = None) -> int:
                                                              ("trafilatura alone", alone))}
             print(f"  traf half {half} ({len(sub)} pages) snippet F1: "
                   + ", ".join(f"{k} {v:.4f}" for k, v in figs.items()))
-    lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
-            and not chosen["rules"][p["key"]].strip()]
-    print(f"pages trafilatura alone extracts that the chosen settings lose: {len(lost)} {lost[:5]}")
+    losers = {"the chosen settings lose": chosen["rules"]}
     if shipped in bodies:
+        losers["the pipeline's setting loses"] = bodies[shipped]["rules"]
+    for what, out in losers.items():
         lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
-                and not bodies[shipped]["rules"][p["key"]].strip()]
-        print(f"pages trafilatura alone extracts that the pipeline's setting loses: {len(lost)} {lost[:5]}")
-    # What the fallback costs: pages on which a variant's first mode falls short, so a second mode is run.
+                and not out[p["key"]].strip()]
+        print(f"pages trafilatura alone extracts that {what}: {len(lost)} {lost[:5]}")
+    # What the fallback costs: pages on which a variant's first mode falls short, so a second (and a third)
+    # mode is run, as with_fallback goes through them.
     for s in sorted({fit_all, *variants}, key=name):
-        first = ex[setting_name(*s[:3])]
-        short = sum(1 for p in pages if first[p["key"]] is None or len(first[p["key"]][0].split()) < s[3])
-        print(f"{name(s)}: a second extraction on {short} of {len(pages)} pages")
+        runs = [extractions_run(ex, s, p["key"]) for p in pages]
+        print(f"{name(s)}: a second extraction on {sum(n >= 2 for n in runs)} of {len(pages)} pages, "
+              f"a third on {sum(n >= 3 for n in runs)}")
     nofb = [p["key"] for p in pages if ex["precision"][p["key"]] is None and alone[p["key"]].strip()]
     print(f"pages precision mode alone would lose (saved by the fallback): {len(nofb)} {nofb[:5]}")
     return 0

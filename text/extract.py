@@ -51,8 +51,8 @@ class ExtractConfig:
     # 735 pages: AEB F1 0.9710 with 24 lines left, traf F1 0.9380; default mode (chosen until 2026-12-05 with
     # every rule on) 0.9690 with 38 lines, 0.9392: the teaser lists and widgets that precision mode prunes are
     # left to rules written for the site, which a new site does not have. With every rule on, precision fb200
-    # still meets the three (0.9726, 18 lines, 0.9374). Cost: a second extraction on 16% of the pages (those
-    # with fewer than 200 words in precision mode), +21% extraction CPU (23.1 vs 19.1 CPU-s over the 735 pages).
+    # still meets the three (0.9726, 18 lines, 0.9374). Cost: 16% of the pages (fewer than 200 words in
+    # precision mode) are extracted again, 14% three times, +21% extraction CPU (23.1 vs 19.1 CPU-s, 735 pages).
     favor_precision: bool = True
     favor_recall: bool = False
     # trafilatura's `fast`: no comparison with its readability/jusText fallbacks (~35% of its time).

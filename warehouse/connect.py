@@ -230,8 +230,7 @@ def fold_wal_into_file(con: duckdb.DuckDBPyConnection, memory_limit: str | None 
     trailing row groups into a full one (DuckDB's checkpoint vacuum, docs/operations.md), which holds
     those rows in memory on top of the cache; the cache is about to be dropped with the connection, and
     a lower limit evicts it first, so the merge has the room instead of the process growing."""
-    if memory_limit is not None and not os.environ.get(MEMORY_ENV):
-        con.execute("SET memory_limit = ?", [memory_limit])
+    _settings(con, None, memory_limit)
     con.execute("CHECKPOINT")
 
 
