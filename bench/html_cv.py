@@ -55,6 +55,7 @@ from newsetl.text.clean import clean_text, load_rules  # noqa: E402
 from newsetl.text.extract import ExtractConfig, ExtractError, extract_html  # noqa: E402
 from newsetl.text.linemodel import LineModel  # noqa: E402
 from newsetl.text.repair import repair_text  # noqa: E402
+from newsetl.text.words import count_words  # noqa: E402
 
 EVAL = lmdata.EVAL
 MODES = ("precision", "default", "recall")
@@ -141,7 +142,7 @@ def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, 
         r = ex[setting_name(m, tables, fast)][key]
         if r is None:
             continue
-        n = len(r[0].split())
+        n = count_words(r[0])
         if n > best_n:
             best, best_n = r, n
         if best_n >= fallback_words:
@@ -156,7 +157,7 @@ def extractions_run(ex: Mapping[str, Mapping[str, Any]], s: tuple[str, bool, boo
     for m in dict.fromkeys((mode, "default", "recall")):
         n += 1
         r = ex[setting_name(m, tables, fast)][key]
-        if r is not None and len(r[0].split()) >= fallback_words:
+        if r is not None and count_words(r[0]) >= fallback_words:
             break
     return n
 
@@ -403,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     if shipped in bodies:
         losers["the pipeline's setting loses"] = bodies[shipped]["rules"]
     for what, out in losers.items():
-        lost = [p["key"] for p in pages if len(alone[p["key"]].split()) >= ExtractConfig.min_words
+        lost = [p["key"] for p in pages if count_words(alone[p["key"]]) >= ExtractConfig.min_words
                 and not out[p["key"]].strip()]
         print(f"pages trafilatura alone extracts that {what}: {len(lost)} {lost[:5]}")
     # What the fallback costs: pages on which a variant's first mode falls short, so a second (and a third)

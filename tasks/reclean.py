@@ -12,9 +12,9 @@ import duckdb
 
 from newsetl.text.clean import clean_text
 from newsetl.text.learned import LearnedConfig, publisher_key
-from newsetl.text.pipeline import count_words
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.sign import body_hash
+from newsetl.text.words import count_words
 from newsetl.warehouse.learned import apply_reclean, reclean_candidates, transaction
 
 

@@ -7,6 +7,7 @@
   warehouse counts for learned boilerplate.
 - `describe.py`: title, byline, date, publisher, original publisher, language.
 - `pipeline.py`: one document through all of the above (`process_document`).
+- `words.py`: how many words a text has, in any script (`word_count`, the extraction's floors).
 - `sign.py`: MinHash signatures; `lsh.py`: candidates, verification, union-find (pure numpy).
 
 Nothing under this package may import prefect or duckdb (tests/test_layers.py proves it), so

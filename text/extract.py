@@ -36,6 +36,8 @@ from trafilatura.metadata import (
 from trafilatura.settings import DEFAULT_CONFIG, Document, set_date_params
 from trafilatura.utils import load_html
 
+from newsetl.text.words import count_words
+
 EXTRACTION_EMPTY = "extraction_empty"
 EXTRACTION_FAILED = "extraction_failed"
 
@@ -58,7 +60,9 @@ class ExtractConfig:
     # trafilatura's `fast`: no comparison with its readability/jusText fallbacks (~35% of its time).
     fast: bool = False
     # When the mode above yields nothing or too little (fewer than `fallback_words` words): try the default
-    # mode, then favor_recall, and keep the first that reaches it, else the longest.
+    # mode, then favor_recall, and keep the first that reaches it, else the longest. Words as `count_words`
+    # counts them (a Chinese or Japanese character is one; with whitespace tokens, a whole Chinese article
+    # was ~20 "words" and was extracted three times).
     fallback: bool = True
     fallback_words: int = 200
     # Fewer words than this is not an article: on a page without one trafilatura returns what is left
@@ -170,7 +174,7 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
             continue
         if found is None or isinstance(found, dict):  # None: nothing found; dict only with as_dict=True
             continue
-        n = len((found.text or "").split())
+        n = count_words(found.text or "")
         if doc is None or n > words:
             doc, words = found, n
         if words >= max(config.fallback_words, config.min_words):

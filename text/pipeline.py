@@ -7,15 +7,12 @@ becomes a rejection of that document, never the failure of its batch.
 
 from __future__ import annotations
 
-import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TypeVar
-
-import numpy as np
 
 from newsetl.schemas.records import (
     STAGE_EXTRACT,
@@ -34,6 +31,7 @@ from newsetl.text.learned import publisher_key
 from newsetl.text.linemodel import LineModel, load_line_model
 from newsetl.text.repair import RepairConfig, repair_text
 from newsetl.text.rules import Ruleset, load_rules
+from newsetl.text.words import count_words
 
 PROCESSING_ERROR = "processing_error"
 
@@ -77,26 +75,6 @@ def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] 
     # The line model too: a missing or corrupt model file is one error at start-up, not one per document.
     model = load_line_model() if config.line_model else None
     return ProcessContext(config=config, rules=load_rules(config.rules_files), learned=learned or {}, model=model)
-
-
-def count_words(text: str) -> int:
-    """`len(re.findall(r"\\w+", text))`: the starts of runs of word characters, counted over the text's
-    code points in numpy (~8x faster than the regex engine on a 5 KB body, which was ~3% of a worker's
-    time on the re-scrape stream). \\w is what str.isalnum() accepts, and "_" (CPython's sre)."""
-    if not text:
-        return 0
-    word = _word_chars()[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)]
-    return int(word[0]) + int(np.count_nonzero(word[1:] & ~word[:-1]))
-
-
-@cache
-def _word_chars() -> np.ndarray:
-    """Per code point: a \\w character? (1.1 MB, built once per process in ~0.1 s: the workers inherit
-    it from the fork server's warm-up.)"""
-    table = np.fromiter((chr(c).isalnum() for c in range(sys.maxunicode + 1)), dtype=bool,
-                        count=sys.maxunicode + 1)
-    table[ord("_")] = True
-    return table
 
 
 def process_document(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:

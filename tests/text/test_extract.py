@@ -8,11 +8,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from newsetl.sources.decode import decode_bytes
 from newsetl.text.extract import EXTRACTION_EMPTY, ExtractConfig, ExtractError, extract_html
+from newsetl.text.words import count_words
 
 # A real page of traf-dev/html on which trafilatura's precision mode finds nothing while its default
 # and recall modes extract the article (~600 words): the page the fallback exists for.
@@ -69,16 +71,54 @@ def test_fast_mode_still_extracts_the_article(shared_path: Callable[..., Path]) 
 def test_fallback_words_keeps_the_longest_mode_when_none_reaches_it(shared_path: Callable[..., Path]) -> None:
     page = shared_path("eval", "aeb-dev", "html", SHORT_PRECISION_PAGE)
     html = decode_bytes(gzip.decompress(page.read_bytes()), html=True)[0]
-    alone = {(p, r): len(extract_html(html, config=ExtractConfig(favor_precision=p, favor_recall=r,
-                                                                 fallback=False)).text.split())
+    alone = {(p, r): count_words(extract_html(html, config=ExtractConfig(favor_precision=p, favor_recall=r,
+                                                                         fallback=False)).text)
              for p, r in ((True, False), (False, False), (False, True))}
     precision = alone[(True, False)]
     first = ExtractConfig(favor_precision=True)  # precision mode first, then default, then recall
     # Reached by the precision text: no other mode is tried.
-    assert len(extract_html(html, config=replace(first, fallback_words=precision)).text.split()) == precision
+    assert count_words(extract_html(html, config=replace(first, fallback_words=precision)).text) == precision
     # Reached by none: the longest of the three.
-    longest = len(extract_html(html, config=replace(first, fallback_words=10**9)).text.split())
+    longest = count_words(extract_html(html, config=replace(first, fallback_words=10**9)).text)
     assert longest == max(alone.values()) > precision
+
+
+# A Chinese news page as sites serve it: no spaces between words, so a paragraph is one whitespace token.
+_ZH_PARAGRAPHS = (
+    "市政府周二批准了新的年度预算，其中大部分资金将用于修建学校和改善公共交通。",
+    "市长在会后表示，这份预算兼顾了各方利益，并承诺在明年春季之前公布详细的实施计划。",
+    "反对派议员批评预算过于保守，认为政府应当在住房问题上投入更多资金。",
+)
+_ZH_PAGE = ("<html><head><title>市政府批准新预算</title></head><body><article><h1>市政府批准新预算</h1>"
+            + "".join(f"<p>{p}</p>" for p in _ZH_PARAGRAPHS) + "</article></body></html>")
+
+
+def test_a_short_chinese_article_is_counted_in_characters_not_quarantined() -> None:
+    # Three paragraphs, three whitespace tokens: with tokens the page fell under the 10-word floor and was
+    # quarantined as empty; counted as a reader (and a word processor) counts Chinese, it is ~100 words.
+    assert sum(len(p.split()) for p in _ZH_PARAGRAPHS) == 3
+    ex = extract_html(_ZH_PAGE)
+    assert all(p in ex.text for p in _ZH_PARAGRAPHS)
+    assert count_words(ex.text) >= 100
+
+
+def test_a_chinese_article_long_enough_is_extracted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 200 words reached in precision mode: trafilatura runs once (with tokens every Chinese page fell short,
+    # and each was extracted three times). The real extraction runs; the wrapper only counts the calls.
+    import trafilatura
+
+    long_page = _ZH_PAGE.replace("</article>", "".join(f"<p>{p}</p>" for p in _ZH_PARAGRAPHS * 2) + "</article>")
+    calls: list[bool] = []
+    real = trafilatura.bare_extraction
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(bool(kwargs.get("favor_precision")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", counted)
+    ex = extract_html(long_page, config=ExtractConfig(favor_precision=True, fallback_words=200))
+    assert count_words(ex.text) >= 200
+    assert calls == [True]
 
 
 def test_the_date_search_warm_up_builds_every_locale_table_once() -> None:

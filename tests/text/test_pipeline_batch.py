@@ -3,12 +3,9 @@ same outcomes as `process_document` one by one, failures included."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from newsetl.schemas.records import RawDocument, Rejection
 from newsetl.text import pipeline
@@ -53,14 +50,3 @@ def test_a_failing_batch_clean_falls_back_to_one_by_one(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(pipeline, "clean_batch", broken)
     assert process_documents(docs, ctx) == expected
-
-
-_WORDS = re.compile(r"\w+")
-
-
-@settings(max_examples=600, deadline=None)
-@given(st.one_of(st.text(), st.text(alphabet=st.sampled_from(list("a_ 9\t\n-—’éß٣\u0301\U0001d7d8\ud800x"))),
-                 st.text(alphabet=st.characters(max_codepoint=127))))
-def test_word_count_is_the_regex_count(text: str) -> None:
-    # the numpy count over code points against what it replaced; \w is str.isalnum() plus "_"
-    assert pipeline.count_words(text) == len(_WORDS.findall(text))

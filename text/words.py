@@ -1,0 +1,57 @@
+"""How many words a text has, in any script: the one count the pipeline uses (word_count, extraction floors).
+
+A word is a run of word characters (`\\w`: what str.isalnum() accepts, and "_"), except in Chinese and
+Japanese, which are written without spaces: there every Han ideograph and every kana counts as a word, the
+convention of word processors for East Asian text. Counted as runs, a 1,600-character Chinese article was
+~190 "words" (one per clause between punctuation marks) and 23 whitespace tokens: the extraction's
+200-word fallback ran on every such page, its 10-word floor could quarantine a short article as empty, and
+its `word_count` was a quarter of what a reader would count. Korean is written with spaces and counts as
+runs. Thai, Lao, Khmer and Burmese are written without spaces too but their words run to several code
+points (with combining marks): they still count as runs, i.e. too low, for want of a word segmenter.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+
+import numpy as np
+
+_OTHER, _WORD, _EACH = 0, 1, 2  # per code point: not a word character, part of a run, a word by itself
+
+# Han ideographs (unified, extensions A-I, compatibility), hiragana, katakana (with the halfwidth forms).
+_EACH_RANGES = (
+    (0x3040, 0x30FF),  # hiragana, katakana
+    (0x31F0, 0x31FF),  # katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9D),  # halfwidth katakana
+    (0x20000, 0x323AF),  # CJK extensions B-H (planes 2 and 3)
+)
+
+
+@cache
+def _classes() -> np.ndarray:
+    """Per code point, its class (1.1 MB, built once per process in ~0.1 s; the workers inherit it from
+    the fork server's warm-up)."""
+    table = np.fromiter((chr(c).isalnum() for c in range(sys.maxunicode + 1)), dtype=np.uint8,
+                        count=sys.maxunicode + 1)
+    table[ord("_")] = _WORD
+    for lo, hi in _EACH_RANGES:
+        # Only the letters of these blocks (not the unassigned points, nor marks like the kana sound
+        # marks, which join the letter before them).
+        block = table[lo:hi + 1]
+        block[block == _WORD] = _EACH
+    return table
+
+
+def count_words(text: str) -> int:
+    """The words of `text` (see the module doc), counted over its code points in numpy: ~8x faster than the
+    regex engine on a 5 KB body, where `re.findall(r"\\w+")` was ~3% of a worker's time on the re-scrape
+    stream. For text without Chinese or Japanese it is `len(re.findall(r"\\w+", text))`."""
+    if not text:
+        return 0
+    cls = _classes()[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)]
+    run = cls == _WORD
+    return int(run[0]) + int(np.count_nonzero(run[1:] & ~run[:-1])) + int(np.count_nonzero(cls == _EACH))
