@@ -50,10 +50,10 @@ class ExtractConfig:
     # (bench/html_cv.py --rules-provenance own-hits --fallback-words 10,50,100,200): the setting that meets the
     # three HTML acceptance floors (AEB F1 >= 0.970, < 30 boilerplate lines left, traf snippet F1 >= 0.935) with
     # the best traf F1, each page cleaned without the rules only its own site taught, as a new site is. On all
-    # 735 pages: AEB F1 0.9710 with 24 lines left, traf F1 0.9380; default mode (chosen until 2026-12-05 with
+    # 735 pages: AEB F1 0.9710 with 24 lines left, traf F1 0.9377; default mode (chosen until 2026-12-05 with
     # every rule on) 0.9690 with 38 lines, 0.9392: the teaser lists and widgets that precision mode prunes are
     # left to rules written for the site, which a new site does not have. With every rule on, precision fb200
-    # still meets the three (0.9726, 18 lines, 0.9374). Cost: 16% of the pages (fewer than 200 words in
+    # still meets the three (0.9726, 18 lines, 0.9372). Cost: 15% of the pages (fewer than 200 words in
     # precision mode) are extracted again, 14% three times, +21% extraction CPU (23.1 vs 19.1 CPU-s, 735 pages).
     favor_precision: bool = True
     favor_recall: bool = False
