@@ -65,9 +65,12 @@ class ExtractConfig:
     # was ~20 "words" and was extracted three times).
     fallback: bool = True
     fallback_words: int = 200
-    # Fewer words than this is not an article: on a page without one trafilatura returns what is left
-    # (navigation words such as "Home News"), which would load as a junk article.
-    min_words: int = 10
+    # Fewer words than this is not an article. 1: a page is quarantined as `extraction_empty` only when no mode
+    # finds any text, so no page that trafilatura extracts is lost (issue 12's acceptance). What it finds on a
+    # page without an article ("Home News") loads as the text path loads a boilerplate-only document: as an
+    # article, a fact about the input. Until 2026-12-05 this was 10, which also quarantined short briefs
+    # ("Short note: council meets on Tuesday.") that trafilatura extracts.
+    min_words: int = 1
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,8 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
         raise ExtractError(EXTRACTION_EMPTY, "no article text found in the HTML page")
     text = doc.text or ""
     if words < config.min_words:
-        raise ExtractError(EXTRACTION_EMPTY, f"no article text found in the HTML page ({words} words extracted, "
-                                             f"fewer than {config.min_words})")
+        got = "no words" if words == 0 else f"{words} words, fewer than {config.min_words}"
+        raise ExtractError(EXTRACTION_EMPTY, f"no article text found in the HTML page (trafilatura extracted {got})")
 
     def _s(value: object) -> str | None:
         return str(value) if value not in (None, "", "None") else None
