@@ -23,13 +23,15 @@ among the modes x fallback thresholds 10, 50, 100 and 200 words. The pipeline's 
 picks on all pages with `--rules-provenance own-hits` ("fit on all pages" below): each page cleaned as a new
 site would be, without the rules only its own site taught.
 
-Extractions are cached in --cache (trafilatura is the slow part: 735 pages x 3 modes x 2).
+Extractions are cached in --cache (trafilatura is the slow part: 735 pages x 3 modes x 2), in a subfolder named
+after the extraction code and trafilatura's version (`extractor_version`).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -47,10 +49,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+import trafilatura  # noqa: E402
 
 from bench import linemodel_data as lmdata  # noqa: E402
 from bench import train_linemodel as tl  # noqa: E402
 from newsetl.sources.decode import decode_bytes  # noqa: E402
+from newsetl.text import extract as extract_module  # noqa: E402
+from newsetl.text import words as words_module  # noqa: E402
 from newsetl.text.clean import clean_text, load_rules  # noqa: E402
 from newsetl.text.extract import ExtractConfig, ExtractError, extract_html  # noqa: E402
 from newsetl.text.linemodel import LineModel  # noqa: E402
@@ -109,8 +114,20 @@ def extract_one(html: str, mode: str, tables: bool, fast: bool) -> tuple[str, st
     return ex.text, ex.title
 
 
+def extractor_version() -> str:
+    """What an extraction depends on: trafilatura's version and our extraction code (text/extract.py and the
+    word count it uses). Part of the cache's path, so that a change to either is never read from a stale cache
+    (a change of `min_words` once left the cache holding None for pages that now extract)."""
+    digest = hashlib.sha256(trafilatura.__version__.encode())
+    for module in (extract_module, words_module):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[str, Any]]:
-    """{setting name: {page key: [text, title] or None}}, one mode each, cached per setting."""
+    """{setting name: {page key: [text, title] or None}}, one mode each, cached per setting (and per
+    `extractor_version`: a subfolder of `cache`)."""
+    cache = cache / extractor_version()
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
     htmls: dict[str, str] = {}
