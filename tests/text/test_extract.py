@@ -22,11 +22,11 @@ from newsetl.text.words import count_words
 AEB_PAGE = "04a6711caa7c687592777718866e781e976e0fe684faebe8b3cedcef8cd0ea34.html.gz"
 # An aeb-dev page on which precision mode keeps fewer words than the default and recall modes.
 SHORT_PRECISION_PAGE = "08f793762792bd252c75fb57544cdf506ffcc04785136cb87503f02364b82b56.html.gz"
-PRECISION_EMPTY_PAGE = ("eval", "traf-dev", "html", "ca950cd7b925df2b.html.gz")
+PRECISION_SCRAP_PAGE = ("eval", "traf-dev", "html", "ca950cd7b925df2b.html.gz")
 
 
 def _page(shared_path: Callable[..., Path]) -> str:
-    return decode_bytes(gzip.decompress(shared_path(*PRECISION_EMPTY_PAGE).read_bytes()), html=True)[0]
+    return decode_bytes(gzip.decompress(shared_path(*PRECISION_SCRAP_PAGE).read_bytes()), html=True)[0]
 
 
 def test_precision_mode_alone_loses_the_article_the_fallback_keeps(shared_path: Callable[..., Path]) -> None:
