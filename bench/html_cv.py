@@ -24,7 +24,7 @@ picks on all pages with `--rules-provenance own-hits` ("fit on all pages" below)
 site would be, without the rules only its own site taught.
 
 Extractions are cached in --cache (trafilatura is the slow part: 735 pages x 3 modes x 2), in a subfolder named
-after the extraction code and trafilatura's version (`extractor_version`).
+after the decoding and extraction code and trafilatura's version (`extractor_version`).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ import trafilatura  # noqa: E402
 
 from bench import linemodel_data as lmdata  # noqa: E402
 from bench import train_linemodel as tl  # noqa: E402
+from newsetl.sources import decode as decode_module  # noqa: E402
 from newsetl.sources.decode import decode_bytes  # noqa: E402
 from newsetl.text import extract as extract_module  # noqa: E402
 from newsetl.text import words as words_module  # noqa: E402
@@ -115,11 +116,12 @@ def extract_one(html: str, mode: str, tables: bool, fast: bool) -> tuple[str, st
 
 
 def extractor_version() -> str:
-    """What an extraction depends on: trafilatura's version and our extraction code (text/extract.py and the
-    word count it uses). Part of the cache's path, so that a change to either is never read from a stale cache
-    (a change of `min_words` once left the cache holding None for pages that now extract)."""
+    """What an extraction depends on: trafilatura's version and our code on the way (decoding the page's bytes,
+    text/extract.py and the word count it uses). Part of the cache's path, so that a change to any of them is
+    never read from a stale cache (a change of `min_words` once left the cache holding None for pages that now
+    extract)."""
     digest = hashlib.sha256(trafilatura.__version__.encode())
-    for module in (extract_module, words_module):
+    for module in (decode_module, extract_module, words_module):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:12]
 
@@ -150,12 +152,15 @@ def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[
     return out
 
 
-def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, fast: bool, fallback_words: int,
-                  key: str) -> Any:
-    """What extract_html returns for this setting (as text/extract.py): the first of its mode, default, recall
-    that yields >= fallback_words words, else the longest of them (None: all below min_words)."""
-    best, best_n = None, -1
+def fallback_walk(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, fast: bool, fallback_words: int,
+                  key: str) -> tuple[Any, int]:
+    """What extract_html does with this setting on this page (as text/extract.py), from the cached
+    extractions: (what it returns, how many modes it runs). It runs its mode, then default, then recall, and
+    stops at the first that yields >= fallback_words words; it returns that one, else the longest of them
+    (None: none yields a word)."""
+    best, best_n, runs = None, -1, 0
     for m in dict.fromkeys((mode, "default", "recall")):
+        runs += 1
         r = ex[setting_name(m, tables, fast)][key]
         if r is None:
             continue
@@ -164,19 +169,13 @@ def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, 
             best, best_n = r, n
         if best_n >= fallback_words:
             break
-    return best
+    return best, runs
 
 
-def extractions_run(ex: Mapping[str, Mapping[str, Any]], s: tuple[str, bool, bool, int], key: str) -> int:
-    """How many modes extract_html runs on this page under setting `s` (as with_fallback goes)."""
-    mode, tables, fast, fallback_words = s
-    n = 0
-    for m in dict.fromkeys((mode, "default", "recall")):
-        n += 1
-        r = ex[setting_name(m, tables, fast)][key]
-        if r is not None and count_words(r[0]) >= fallback_words:
-            break
-    return n
+def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, fast: bool, fallback_words: int,
+                  key: str) -> Any:
+    """What extract_html returns for this setting on this page (`fallback_walk`)."""
+    return fallback_walk(ex, mode, tables, fast, fallback_words, key)[0]
 
 
 def snippet_counts(p: Mapping[str, Any], body: str) -> np.ndarray:
@@ -425,9 +424,9 @@ def main(argv: list[str] | None = None) -> int:
                 and not out[p["key"]].strip()]
         print(f"pages trafilatura alone extracts that {what}: {len(lost)} {lost[:5]}")
     # What the fallback costs: pages on which a variant's first mode falls short, so a second (and a third)
-    # mode is run, as with_fallback goes through them.
+    # mode is run.
     for s in sorted({fit_all, *variants}, key=name):
-        runs = [extractions_run(ex, s, p["key"]) for p in pages]
+        runs = [fallback_walk(ex, *s, p["key"])[1] for p in pages]
         print(f"{name(s)}: a second extraction on {sum(n >= 2 for n in runs)} of {len(pages)} pages, "
               f"a third on {sum(n >= 3 for n in runs)}")
     nofb = [p["key"] for p in pages if ex["precision"][p["key"]] is None and alone[p["key"]].strip()]

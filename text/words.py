@@ -19,7 +19,7 @@ import numpy as np
 
 _OTHER, _WORD, _EACH = 0, 1, 2  # per code point: not a word character, part of a run, a word by itself
 
-# Han ideographs (unified, extensions A-I, compatibility), hiragana, katakana (with the halfwidth forms).
+# Han ideographs (unified, extensions A-I, compatibility), hiragana and katakana (with the halfwidth forms).
 _EACH_RANGES = (
     (0x3040, 0x30FF),  # hiragana, katakana
     (0x31F0, 0x31FF),  # katakana phonetic extensions
@@ -27,13 +27,13 @@ _EACH_RANGES = (
     (0x4E00, 0x9FFF),  # CJK unified ideographs
     (0xF900, 0xFAFF),  # CJK compatibility ideographs
     (0xFF66, 0xFF9D),  # halfwidth katakana
-    (0x20000, 0x323AF),  # CJK extensions B-H (planes 2 and 3)
+    (0x20000, 0x323AF),  # CJK extensions B-I (planes 2 and 3)
 )
 
 
 @cache
 def _classes() -> np.ndarray:
-    """Per code point, its class (1.1 MB, built once per process in ~0.1 s; the workers inherit it from
+    """Per code point, its class (1.1 MB, built once per process in ~0.15 s; the workers inherit it from
     the fork server's warm-up)."""
     table = np.fromiter((chr(c).isalnum() for c in range(sys.maxunicode + 1)), dtype=np.uint8,
                         count=sys.maxunicode + 1)
