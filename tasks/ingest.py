@@ -30,14 +30,8 @@ from newsetl.text.pipeline import ProcessContext
 from newsetl.text.sign import SignConfig, sign_words
 from newsetl.warehouse.connect import HeldWriter, WarehouseBusy, writer
 from newsetl.warehouse.lineage import Skip
-from newsetl.warehouse.load import (
-    LoadStats,
-    PreparedBatch,
-    known_doc_ids,
-    load_prepared,
-    prepare_batch,
-    unchanged_inputs,
-)
+from newsetl.warehouse.load import LoadStats, known_doc_ids, load_prepared, unchanged_inputs
+from newsetl.warehouse.rows import PreparedBatch, prepare_batch
 
 # Seconds the run's batch loads and known-id look-ups share one write connection before letting go of
 # the file for readers (HeldWriter): a reader of the warehouse waits at most this plus one load.

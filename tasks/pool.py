@@ -51,7 +51,7 @@ from newsetl.text.pipeline import (
     process_documents,
 )
 from newsetl.text.sign import Signatures, SignConfig, sign_texts
-from newsetl.warehouse.load import PreparedBatch, prepare_batch
+from newsetl.warehouse.rows import PreparedBatch, prepare_batch
 
 TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
 WORKER_CRASHED = "worker_crashed"

@@ -39,33 +39,11 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from newsetl.text.learned import LEARNED, LearnedConfig, line_sightings, publisher_key
+from newsetl.text.learned import LEARNED, LearnedConfig, publisher_key
 from newsetl.warehouse.connect import rollback
+from newsetl.warehouse.rows import sightings_table
 
 _Work = Callable[[], int]
-_SIGHTINGS_SCHEMA = pa.schema([("publisher", pa.string()), ("line_key", pa.string()),
-                               ("cluster_id", pa.string()), ("article_id", pa.string()),
-                               ("sample_text", pa.string()), ("words", pa.int32()), ("story_like", pa.bool_())])
-
-
-def sightings_table(rows: Sequence[tuple[str, str | None, str | None, str]],
-                    cfg: LearnedConfig = LearnedConfig()) -> pa.Table:
-    """The short lines of article bodies as rows to record: rows are (article_id, publisher, cluster_id,
-    body); a cluster_id of None is filled in when recorded (`record_sightings`). Pure: the ingest's worker
-    processes build it, so the single writer only appends."""
-    cols: dict[str, list[object]] = {name: [] for name in _SIGHTINGS_SCHEMA.names}
-    for article_id, publisher, cluster_id, body in rows:
-        pub = publisher_key(publisher)
-        if not pub or not body:
-            continue
-        for seen in line_sightings(body, cfg):
-            for name, value in (("publisher", pub), ("line_key", seen.line_key), ("cluster_id", cluster_id),
-                                ("article_id", article_id), ("sample_text", seen.sample_text),
-                                ("words", seen.words), ("story_like", seen.story_like)):
-                cols[name].append(value)
-    return pa.table(cols, schema=_SIGHTINGS_SCHEMA)
-
-
 def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str | None, str | None, str]],
                  cfg: LearnedConfig = LearnedConfig(), *, own_transaction: bool = True) -> int:
     """Record the short lines of article bodies: rows are (article_id, publisher, cluster_id, body).

@@ -12,9 +12,7 @@ are told apart by their occurrence: the n-th one in the batch's order, which a r
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,27 +22,11 @@ import pyarrow as pa
 
 from newsetl.schemas.records import Article, Rejection
 from newsetl.schemas.tables import SOURCES, arrow_schema
+from newsetl.warehouse.rows import occurrence_keys
 
 LOADED = "loaded"
 QUARANTINED = "quarantined"
 SKIPPED = "skipped"
-
-
-def occurrence_keys(parts: Iterable[Sequence[str]]) -> list[str]:
-    """A sha256 key per item of `parts`; the n-th repeat of the same parts (n >= 1) gets n in its key.
-
-    The first occurrence hashes its parts alone, so keys written before occurrences existed (one per
-    distinct parts) stay what they were.
-    """
-    seen: Counter[tuple[str, ...]] = Counter()
-    keys: list[str] = []
-    for item in parts:
-        t = tuple(item)
-        n = seen[t]
-        seen[t] += 1
-        key = "\x00".join(t) if n == 0 else "\x00".join((*t, f"#{n}"))
-        keys.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())
-    return keys
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,9 @@ the re-run loads the batch again (its doc_ids were never committed).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -21,14 +19,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from newsetl.schemas.records import Article, RawDocument, Rejection
-from newsetl.schemas.tables import ARTICLES, DOCUMENTS, INPUTS, QUARANTINE, REMOVALS, Table, arrow_schema
-from newsetl.text.learned import LEARNED, LearnedConfig
-from newsetl.text.sign import Signatures, concat_signatures
+from newsetl.schemas.tables import INPUTS
+from newsetl.text.learned import LearnedConfig
+from newsetl.text.sign import Signatures
 from newsetl.warehouse.connect import rollback
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
-from newsetl.warehouse.learned import record_sightings, sightings_table
-from newsetl.warehouse.lineage import Skip, occurrence_keys, record_sources, sources_from_tables
+from newsetl.warehouse.learned import record_sightings
+from newsetl.warehouse.lineage import Skip, record_sources, sources_from_tables
 from newsetl.warehouse.publishers import resolve_publishers
+from newsetl.warehouse.rows import (
+    PreparedBatch,
+    clean_str,
+    prepare_batch,
+    quarantine_id,
+    quarantine_ids,
+    rows_table,
+    to_json,
+    utc_now,
+)
+
+# Built by newsetl.warehouse.rows (where the workers build them); loaded here.
+__all__ = ["LoadStats", "PreparedBatch", "finish_run", "known_doc_ids", "load_batch", "load_prepared",
+           "prepare_batch", "quarantine_id", "quarantine_ids", "record_inputs", "start_run", "unchanged_inputs"]
 
 
 @dataclass(frozen=True)
@@ -42,14 +54,6 @@ class LoadStats:
     known_rejections: int = 0  # rejections quarantined by an earlier run (same source, same reason)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, params: Mapping[str, Any]) -> None:
     # Called under the run lock, so no other ingest is alive: a row still 'running' belongs to a process
     # that died (kill -9, OOM) before it could finish its run.
@@ -59,7 +63,7 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
     )
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status, params) VALUES (?, ?, ?, 'running', ?)",
-        [run_id, flow_run_id, _now(), _json(params)],
+        [run_id, flow_run_id, utc_now(), to_json(params)],
     )
 
 
@@ -68,7 +72,7 @@ def finish_run(
 ) -> None:
     con.execute(
         "UPDATE runs SET finished_at = ?, status = ?, counts = ?, message = ? WHERE run_id = ?",
-        [_now(), status, _json(counts), message, run_id],
+        [utc_now(), status, to_json(counts), message, run_id],
     )
 
 
@@ -77,159 +81,11 @@ def known_doc_ids(con: duckdb.DuckDBPyConnection, doc_ids: Sequence[str]) -> set
     return _existing(con, "documents", "doc_id", doc_ids)
 
 
-def quarantine_id(rej: Rejection) -> str:
-    """The key of a rejection that is the only one of its kind from its source (see quarantine_ids)."""
-    return quarantine_ids([rej])[0]
-
-
-def quarantine_ids(rejections: Sequence[Rejection]) -> list[str]:
-    # Deterministic, so a re-run that meets the same bad input records nothing new; the n-th rejection
-    # of one kind from one source (three records sharing an id in one file) has n in its key, so no
-    # two rejections of a batch collide (they all used to get one key, and one row).
-    return occurrence_keys((r.source_uri, r.stage, r.reason, r.doc_id or "") for r in rejections)
-
-
-def _clean_str(value: str | None) -> str | None:
-    # Lone surrogates (from JSON "\ud800") cannot be stored as UTF-8: replace, don't crash the batch.
-    if value is None:
-        return None
-    return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value
-
-
-def _has_surrogate(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-        return False
-    except UnicodeEncodeError:
-        return True
-
-
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
     # After a failed statement the transaction is aborted and even unregister raises; the caller's
     # ROLLBACK cleans up, and the original error must be the one that propagates.
     with contextlib.suppress(duckdb.Error):
         con.unregister(name)
-
-
-def _rows_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """An Arrow table of `rows` (one mapping per row, keyed by column name) against the table's schema."""
-    schema = arrow_schema(table)
-    return pa.table({name: [row[name] for row in rows] for name in schema.names}, schema=schema)
-
-
-def documents_table(docs: Sequence[RawDocument], rejections: Sequence[Rejection], run_id: str) -> pa.Table:
-    rows: dict[str, dict[str, Any]] = {}  # doc_id -> row: the same bytes twice are one document
-    for d in docs:
-        rows.setdefault(d.doc_id, {
-            "doc_id": d.doc_id, "source_uri": _clean_str(d.source_uri), "kind": d.kind,
-            "content_type": d.content_type, "encoding": d.encoding, "raw": d.raw, "bytes": len(d.raw),
-            "external_id": _clean_str(d.external_id), "url": _clean_str(d.url), "fetched_at": d.fetched_at,
-            "first_run_id": run_id})
-    # A rejected input whose bytes we have is kept too: nothing lost, and its doc_id marks it known.
-    for r in rejections:
-        if r.doc_id and r.raw is not None:
-            rows.setdefault(r.doc_id, {
-                "doc_id": r.doc_id, "source_uri": _clean_str(r.source_uri), "kind": "rejected",
-                "content_type": None, "encoding": None, "raw": r.raw, "bytes": len(r.raw), "external_id": None,
-                "url": None, "fetched_at": None, "first_run_id": run_id})
-    return _rows_table(DOCUMENTS, list(rows.values()))
-
-
-def articles_table(articles: Sequence[Article], hashes: Sequence[str], run_id: str) -> pa.Table:
-    """`hashes`: the body_hash of each article, from its signature (computed where it was signed)."""
-    if len(hashes) != len(articles):
-        raise ValueError(f"{len(articles)} articles but {len(hashes)} body hashes")
-    rows = [{
-        "article_id": a.article_id, "doc_id": a.doc_id, "source_uri": _clean_str(a.source_uri),
-        "external_id": _clean_str(a.external_id), "url": _clean_str(a.url),
-        "publisher": _clean_str(a.publisher), "original_publisher": _clean_str(a.original_publisher),
-        "title": _clean_str(a.title), "subtitle": _clean_str(a.subtitle), "byline": _clean_str(a.byline),
-        "published_at": a.published_at, "fetched_at": a.fetched_at, "language": a.language,
-        "body": _clean_str(a.body), "word_count": a.word_count, "content_type": a.content_type,
-        "body_hash": digest, "repairs": _json(dict(a.repairs)),
-        "extra": _json(dict(a.extra)) if a.extra else None, "run_id": run_id,
-        # The outlet is resolved against the warehouse's alias table at load (resolve_publishers).
-        "publisher_raw": _clean_str(a.publisher), "publisher_key": None,
-    } for a, digest in zip(articles, hashes, strict=True)]
-    return _rows_table(ARTICLES, rows)
-
-
-def removals_table(articles: Sequence[Article], run_id: str) -> pa.Table:
-    rows = [{"article_id": a.article_id, "seq": seq, "category": r.category, "rule": r.rule,
-             "text": _clean_str(r.text), "position": r.position, "run_id": run_id}
-            for a in articles for seq, r in enumerate(a.removals)]
-    return _rows_table(REMOVALS, rows)
-
-
-def quarantine_table(rejections: Sequence[Rejection], run_id: str) -> pa.Table:
-    now = _now()
-    rows: dict[str, dict[str, Any]] = {}
-    for qid, r in zip(quarantine_ids(rejections), rejections, strict=True):
-        rows.setdefault(qid, {
-            "quarantine_id": qid, "source_uri": _clean_str(r.source_uri), "doc_id": r.doc_id, "run_id": run_id,
-            "stage": r.stage, "reason": r.reason, "detail": _clean_str(r.detail), "raw": r.raw,
-            "quarantined_at": now})
-    return _rows_table(QUARANTINE, list(rows.values()))
-
-
-# The run_id of rows built before the writer knows the run (in worker processes): set when appended.
-_RUN = ""
-
-
-@dataclass(frozen=True)
-class PreparedBatch:
-    """One batch as the Arrow tables the writer appends, built where the CPU is (`prepare_batch`, in the
-    ingest's worker processes): the writer does no per-row Python work. Row i of `articles` is signed by
-    row i of `signatures`. run_id columns are filled in when the batch is loaded."""
-
-    documents: pa.Table
-    articles: pa.Table
-    removals: pa.Table
-    quarantine: pa.Table
-    sightings: pa.Table  # learned-boilerplate line sightings of the articles (cluster_id filled on load)
-    signatures: Signatures
-
-    @staticmethod
-    def concat(parts: Sequence[PreparedBatch]) -> PreparedBatch:
-        """Row-wise concatenation (a batch prepared in chunks by several workers); `parts` not empty."""
-        if len(parts) == 1:
-            return parts[0]
-        return PreparedBatch(
-            documents=pa.concat_tables([p.documents for p in parts]),
-            articles=pa.concat_tables([p.articles for p in parts]),
-            removals=pa.concat_tables([p.removals for p in parts]),
-            quarantine=pa.concat_tables([p.quarantine for p in parts]),
-            sightings=pa.concat_tables([p.sightings for p in parts]),
-            signatures=concat_signatures([p.signatures for p in parts]),
-        )
-
-
-def prepare_batch(docs: Sequence[RawDocument], articles: Sequence[Article], signatures: Signatures,
-                  rejections: Sequence[Rejection], learned: LearnedConfig | None = None) -> PreparedBatch:
-    """Build a batch's Arrow tables (pure: no warehouse). Repeated article ids keep their first row."""
-    unique: dict[str, int] = {}
-    for i, art in enumerate(articles):
-        unique.setdefault(art.article_id, i)
-    if len(unique) != len(articles):
-        idx = sorted(unique.values())
-        articles = [articles[i] for i in idx]
-        signatures = signatures.take(idx)
-    # What learned boilerplate counts: the body as the patterns left it, with the lines learned removal
-    # took from it (the same text `record_articles` reads back from a stored article).
-    bodies = []
-    for a in articles:
-        learned_lines = [r.text for r in a.removals if r.category == LEARNED]
-        body = _clean_str(a.body) or ""
-        bodies.append((a.article_id, _clean_str(a.publisher), None,
-                       body + "".join("\n" + (_clean_str(t) or "") for t in learned_lines)))
-    return PreparedBatch(
-        documents=documents_table(docs, rejections, _RUN),
-        articles=articles_table(articles, signatures.body_hash.tolist(), _RUN),
-        removals=removals_table(articles, _RUN),
-        quarantine=quarantine_table(rejections, _RUN),
-        sightings=sightings_table(bodies, learned or LearnedConfig()),
-        signatures=signatures,
-    )
 
 
 def load_batch(
@@ -375,8 +231,8 @@ def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int,
     inside a caller's transaction (the load of the files' last batch)."""
     if not rows:
         return
-    now = _now()
-    table = _rows_table(INPUTS, [{"path": _clean_str(path), "size": size, "mtime_ns": mtime, "documents": docs,
+    now = utc_now()
+    table = rows_table(INPUTS, [{"path": clean_str(path), "size": size, "mtime_ns": mtime, "documents": docs,
                                   "last_run_id": run_id, "recorded_at": now} for path, size, mtime, docs in rows])
     con.register("_inputs", table)
     try:

@@ -92,3 +92,12 @@ def test_workers_are_born_deaf_to_the_process_group_signals() -> None:
     assert done.stdout.split() == ["0", "0"], done.stderr
     bare = subprocess.run([sys.executable, "-c", _RAISE], capture_output=True, text=True, timeout=120, check=True)
     assert bare.stdout.split() == ["1", str(-signal.SIGTERM)]  # the check can fail: without the preload
+
+
+def test_the_preload_leaves_the_warehouse_engine_out() -> None:
+    # Workers build Arrow rows (newsetl.warehouse.rows) and never query the warehouse: DuckDB (~26 MB
+    # resident) and Arrow's compute kernels belong to the writer, not to the fork server and each worker.
+    code = (f"import sys, {WORKER_PRELOAD}; "
+            "print(sorted(m for m in ('duckdb', 'pyarrow.compute', 'prefect') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,0 +1,220 @@
+"""The warehouse's rows as Arrow tables, built where the CPU is: no DuckDB here.
+
+The ingest's worker processes build a batch's tables (`prepare_batch`) and the writer only appends them
+(`newsetl.warehouse.load`). This module is what the workers import of the warehouse: with the tables'
+schemas and pyarrow only, a worker (and the fork server every worker starts from) does not load DuckDB,
+which it never uses (~26 MB of resident memory in each of those processes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from newsetl.schemas.records import Article, RawDocument, Rejection
+from newsetl.schemas.tables import ARTICLES, DOCUMENTS, QUARANTINE, REMOVALS, Table, arrow_schema
+from newsetl.text.learned import LEARNED, LearnedConfig, line_sightings, publisher_key
+from newsetl.text.sign import Signatures, concat_signatures
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def occurrence_keys(parts: Iterable[Sequence[str]]) -> list[str]:
+    """A sha256 key per item of `parts`; the n-th repeat of the same parts (n >= 1) gets n in its key.
+
+    The first occurrence hashes its parts alone, so keys written before occurrences existed (one per
+    distinct parts) stay what they were.
+    """
+    seen: Counter[tuple[str, ...]] = Counter()
+    keys: list[str] = []
+    for item in parts:
+        t = tuple(item)
+        n = seen[t]
+        seen[t] += 1
+        key = "\x00".join(t) if n == 0 else "\x00".join((*t, f"#{n}"))
+        keys.append(hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())
+    return keys
+
+
+def quarantine_id(rej: Rejection) -> str:
+    """The key of a rejection that is the only one of its kind from its source (see quarantine_ids)."""
+    return quarantine_ids([rej])[0]
+
+
+def quarantine_ids(rejections: Sequence[Rejection]) -> list[str]:
+    # Deterministic, so a re-run that meets the same bad input records nothing new; the n-th rejection
+    # of one kind from one source (three records sharing an id in one file) has n in its key, so no
+    # two rejections of a batch collide (they all used to get one key, and one row).
+    return occurrence_keys((r.source_uri, r.stage, r.reason, r.doc_id or "") for r in rejections)
+
+
+def clean_str(value: str | None) -> str | None:
+    # Lone surrogates (from JSON "\ud800") cannot be stored as UTF-8: replace, don't crash the batch.
+    if value is None:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def rows_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """An Arrow table of `rows` (one mapping per row, keyed by column name) against the table's schema."""
+    schema = arrow_schema(table)
+    return pa.table({name: [row[name] for row in rows] for name in schema.names}, schema=schema)
+
+
+def documents_table(docs: Sequence[RawDocument], rejections: Sequence[Rejection], run_id: str) -> pa.Table:
+    rows: dict[str, dict[str, Any]] = {}  # doc_id -> row: the same bytes twice are one document
+    for d in docs:
+        rows.setdefault(d.doc_id, {
+            "doc_id": d.doc_id, "source_uri": clean_str(d.source_uri), "kind": d.kind,
+            "content_type": d.content_type, "encoding": d.encoding, "raw": d.raw, "bytes": len(d.raw),
+            "external_id": clean_str(d.external_id), "url": clean_str(d.url), "fetched_at": d.fetched_at,
+            "first_run_id": run_id})
+    # A rejected input whose bytes we have is kept too: nothing lost, and its doc_id marks it known.
+    for r in rejections:
+        if r.doc_id and r.raw is not None:
+            rows.setdefault(r.doc_id, {
+                "doc_id": r.doc_id, "source_uri": clean_str(r.source_uri), "kind": "rejected",
+                "content_type": None, "encoding": None, "raw": r.raw, "bytes": len(r.raw), "external_id": None,
+                "url": None, "fetched_at": None, "first_run_id": run_id})
+    return rows_table(DOCUMENTS, list(rows.values()))
+
+
+def articles_table(articles: Sequence[Article], hashes: Sequence[str], run_id: str) -> pa.Table:
+    """`hashes`: the body_hash of each article, from its signature (computed where it was signed)."""
+    if len(hashes) != len(articles):
+        raise ValueError(f"{len(articles)} articles but {len(hashes)} body hashes")
+    rows = [{
+        "article_id": a.article_id, "doc_id": a.doc_id, "source_uri": clean_str(a.source_uri),
+        "external_id": clean_str(a.external_id), "url": clean_str(a.url),
+        "publisher": clean_str(a.publisher), "original_publisher": clean_str(a.original_publisher),
+        "title": clean_str(a.title), "subtitle": clean_str(a.subtitle), "byline": clean_str(a.byline),
+        "published_at": a.published_at, "fetched_at": a.fetched_at, "language": a.language,
+        "body": clean_str(a.body), "word_count": a.word_count, "content_type": a.content_type,
+        "body_hash": digest, "repairs": to_json(dict(a.repairs)),
+        "extra": to_json(dict(a.extra)) if a.extra else None, "run_id": run_id,
+        # The outlet is resolved against the warehouse's alias table at load (resolve_publishers).
+        "publisher_raw": clean_str(a.publisher), "publisher_key": None,
+    } for a, digest in zip(articles, hashes, strict=True)]
+    return rows_table(ARTICLES, rows)
+
+
+def removals_table(articles: Sequence[Article], run_id: str) -> pa.Table:
+    rows = [{"article_id": a.article_id, "seq": seq, "category": r.category, "rule": r.rule,
+             "text": clean_str(r.text), "position": r.position, "run_id": run_id}
+            for a in articles for seq, r in enumerate(a.removals)]
+    return rows_table(REMOVALS, rows)
+
+
+def quarantine_table(rejections: Sequence[Rejection], run_id: str) -> pa.Table:
+    now = utc_now()
+    rows: dict[str, dict[str, Any]] = {}
+    for qid, r in zip(quarantine_ids(rejections), rejections, strict=True):
+        rows.setdefault(qid, {
+            "quarantine_id": qid, "source_uri": clean_str(r.source_uri), "doc_id": r.doc_id, "run_id": run_id,
+            "stage": r.stage, "reason": r.reason, "detail": clean_str(r.detail), "raw": r.raw,
+            "quarantined_at": now})
+    return rows_table(QUARANTINE, list(rows.values()))
+
+
+# The run_id of rows built before the writer knows the run (in worker processes): set when appended.
+_RUN = ""
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """One batch as the Arrow tables the writer appends, built where the CPU is (`prepare_batch`, in the
+    ingest's worker processes): the writer does no per-row Python work. Row i of `articles` is signed by
+    row i of `signatures`. run_id columns are filled in when the batch is loaded."""
+
+    documents: pa.Table
+    articles: pa.Table
+    removals: pa.Table
+    quarantine: pa.Table
+    sightings: pa.Table  # learned-boilerplate line sightings of the articles (cluster_id filled on load)
+    signatures: Signatures
+
+    @staticmethod
+    def concat(parts: Sequence[PreparedBatch]) -> PreparedBatch:
+        """Row-wise concatenation (a batch prepared in chunks by several workers); `parts` not empty."""
+        if len(parts) == 1:
+            return parts[0]
+        return PreparedBatch(
+            documents=pa.concat_tables([p.documents for p in parts]),
+            articles=pa.concat_tables([p.articles for p in parts]),
+            removals=pa.concat_tables([p.removals for p in parts]),
+            quarantine=pa.concat_tables([p.quarantine for p in parts]),
+            sightings=pa.concat_tables([p.sightings for p in parts]),
+            signatures=concat_signatures([p.signatures for p in parts]),
+        )
+
+
+def prepare_batch(docs: Sequence[RawDocument], articles: Sequence[Article], signatures: Signatures,
+                  rejections: Sequence[Rejection], learned: LearnedConfig | None = None) -> PreparedBatch:
+    """Build a batch's Arrow tables (pure: no warehouse). Repeated article ids keep their first row."""
+    unique: dict[str, int] = {}
+    for i, art in enumerate(articles):
+        unique.setdefault(art.article_id, i)
+    if len(unique) != len(articles):
+        idx = sorted(unique.values())
+        articles = [articles[i] for i in idx]
+        signatures = signatures.take(idx)
+    # What learned boilerplate counts: the body as the patterns left it, with the lines learned removal
+    # took from it (the same text `record_articles` reads back from a stored article).
+    bodies = []
+    for a in articles:
+        learned_lines = [r.text for r in a.removals if r.category == LEARNED]
+        body = clean_str(a.body) or ""
+        bodies.append((a.article_id, clean_str(a.publisher), None,
+                       body + "".join("\n" + (clean_str(t) or "") for t in learned_lines)))
+    return PreparedBatch(
+        documents=documents_table(docs, rejections, _RUN),
+        articles=articles_table(articles, signatures.body_hash.tolist(), _RUN),
+        removals=removals_table(articles, _RUN),
+        quarantine=quarantine_table(rejections, _RUN),
+        sightings=sightings_table(bodies, learned or LearnedConfig()),
+        signatures=signatures,
+    )
+
+
+_SIGHTINGS_SCHEMA = pa.schema([("publisher", pa.string()), ("line_key", pa.string()),
+                               ("cluster_id", pa.string()), ("article_id", pa.string()),
+                               ("sample_text", pa.string()), ("words", pa.int32()), ("story_like", pa.bool_())])
+
+
+def sightings_table(rows: Sequence[tuple[str, str | None, str | None, str]],
+                    cfg: LearnedConfig = LearnedConfig()) -> pa.Table:
+    """The short lines of article bodies as rows to record: rows are (article_id, publisher, cluster_id,
+    body); a cluster_id of None is filled in when recorded (`record_sightings`). Pure: the ingest's worker
+    processes build it, so the single writer only appends."""
+    cols: dict[str, list[object]] = {name: [] for name in _SIGHTINGS_SCHEMA.names}
+    for article_id, publisher, cluster_id, body in rows:
+        pub = publisher_key(publisher)
+        if not pub or not body:
+            continue
+        for seen in line_sightings(body, cfg):
+            for name, value in (("publisher", pub), ("line_key", seen.line_key), ("cluster_id", cluster_id),
+                                ("article_id", article_id), ("sample_text", seen.sample_text),
+                                ("words", seen.words), ("story_like", seen.story_like)):
+                cols[name].append(value)
+    return pa.table(cols, schema=_SIGHTINGS_SCHEMA)
