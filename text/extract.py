@@ -7,7 +7,8 @@ page that trafilatura extracts at all is never quarantined as empty because of t
 The page is parsed once and its metadata read once, before the modes: `bare_extraction(with_metadata=True)`
 would parse and read the metadata again for every mode tried, and it also collects categories, tags and
 the licence, which nothing here uses (together ~10% of the metadata time). The fields kept are computed
-with trafilatura's own functions in trafilatura's order, so they are the ones it would return.
+with trafilatura's own functions in trafilatura's order, so they are the ones it would return; the author
+with `text/author.find_author`, which returns what trafilatura's `extract_author` does in a third of its time.
 
 trafilatura is called with `deduplicate=False` on purpose: its duplicate cache is per process, so
 with it the output of a page would depend on which pages the same worker saw before.
@@ -26,7 +27,6 @@ from lxml.html import HtmlElement
 from trafilatura.metadata import (
     META_URL,
     examine_meta,
-    extract_author,
     extract_domain,
     extract_meta_json,
     extract_sitename,
@@ -36,6 +36,7 @@ from trafilatura.metadata import (
 from trafilatura.settings import DEFAULT_CONFIG, Document, set_date_params
 from trafilatura.utils import load_html
 
+from newsetl.text.author import find_author
 from newsetl.text.words import count_words
 
 EXTRACTION_EMPTY = "extraction_empty"
@@ -118,7 +119,7 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     if not meta.title:
         meta.title = extract_title(tree)
     if not meta.author:
-        meta.author = extract_author(tree)
+        meta.author = find_author(tree)  # extract_author's answer without copying the page (text/author.py)
     if not meta.url:
         meta.url = extract_url(tree, url)
     if meta.url:
