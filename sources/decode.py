@@ -1,6 +1,7 @@
 """Bytes to text without ever crashing: BOMs, declared charsets, UTF-8, then detection.
 
-Order matters: a BOM is proof; a charset declared by the container (HTTP header, HTML meta) is
+Order matters: a BOM is proof (once the bytes after a UTF-16/32 one read as text: binaries can start with
+FF FE too); a charset declared by the container (HTTP header, HTML meta) is
 strong evidence, but only if the bytes actually decode with it (servers lie); strict UTF-8 that
 decodes is almost never wrong; only then do we guess. For the guess, cp1252 beats Latin-1 for
 Western news (curly quotes live in 0x80-0x9F) and charset-normalizer handles the rest.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 
 from charset_normalizer import from_bytes
 
@@ -100,13 +102,28 @@ def bom_encoding(data: bytes) -> str | None:
     return None
 
 
+def _wide_text_plausible(data: bytes, encoding: str) -> bool:
+    """Whether bytes after a UTF-16/32 BOM read as text. A BOM is two or four bytes a binary can start with
+    too (FF FE): random bytes read as UTF-16 are ~15% code points no text has (private use, unassigned,
+    unpaired surrogates), where a text in any script has next to none (the icon-font glyphs of a scraped
+    share bar are private use: hence a limit of one in twelve, not zero)."""
+    unit = 4 if encoding.startswith("utf-32") else 2
+    sample = data[: 8192 // unit * unit].decode(encoding, errors="replace")
+    junk = sum(1 for ch in sample if ch == "\ufffd" or (ch < " " and ch not in "\t\n\r\f")
+               or unicodedata.category(ch) in ("Co", "Cn", "Cs"))
+    return junk <= len(sample) // 12
+
+
 def looks_binary(data: bytes) -> bool:
     """True for images, archives and other non-text bytes (UTF-16 and UTF-32 are text).
 
     A few stray NULs or control characters (a bad conversion, a terminal paste) do not make a
     text binary: only a density of them does. Real binaries have NULs every few dozen bytes.
     """
-    if bom_encoding(data) or _utf16_without_bom(data):
+    bom = bom_encoding(data)
+    if bom is not None and bom != "utf-8":
+        return not _wide_text_plausible(data[_bom_len(data):], bom)
+    if bom or _utf16_without_bom(data):
         return False
     sample = data[:8192]
     if not sample:

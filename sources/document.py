@@ -122,6 +122,7 @@ def _binary_rejection(source_uri: str, data: bytes, doc_id: str) -> Rejection | 
                       doc_id=doc_id, raw=data)
     if looks_binary(data):
         return reject(source_uri, STAGE_DECODE, BINARY_CONTENT,
-                      "the input looks binary (NUL bytes or control characters), not text or HTML",
+                      "the input looks binary (NUL bytes, control characters, or no text after a UTF-16/32 byte-order "
+                      "mark), not text or HTML",
                       doc_id=doc_id, raw=data)
     return None

@@ -248,6 +248,8 @@ CASES: list[Case] = [
     ),
     Case("empty_gzip", _write("empty.txt.gz", gzip.compress(b"")), EMPTY_INPUT),
     Case("binary_garbage", _write("garbage.txt", GARBAGE), BINARY_CONTENT),
+    # FF FE is the UTF-16 BOM; what follows it is not text in any script.
+    Case("binary_after_utf16_bom", _write("ff_fe.txt", b"\xff\xfe" + GARBAGE[:4000]), BINARY_CONTENT),
     Case(
         "png_renamed_html",
         _write("photo.html", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + GARBAGE[:500]),

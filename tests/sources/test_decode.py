@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -164,6 +165,18 @@ def test_looks_binary() -> None:
     # A few stray NULs in a long text are a bad conversion, not a binary file.
     assert not looks_binary(ARTICLE.encode() * 20 + b"\x00\x00" + ARTICLE.encode())
     assert not looks_binary(b"")
+
+
+def test_a_utf16_bom_is_proof_only_when_text_follows() -> None:
+    rng = random.Random(16)
+    for bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE):
+        assert looks_binary(bom + bytes(rng.getrandbits(8) for _ in range(4000))), bom
+    chinese = "市议会周二投票通过了明年的预算，官员表示。" * 40
+    for encoding in ("utf-16", "utf-32"):
+        assert not looks_binary(ARTICLE.encode(encoding))
+        assert not looks_binary(chinese.encode(encoding))
+    # A scraped share bar's icon-font glyphs are private-use characters: a few do not make a text binary.
+    assert not looks_binary(("\uf09a Share \uf099 Tweet\n" + ARTICLE).encode("utf-16"))
 
 
 # -- properties ----------------------------------------------------------------------------------
