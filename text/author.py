@@ -12,7 +12,7 @@ element the deletion removes (its text would read differently in the pruned copy
 moves tails), and a page with a `<rel>` element (the first XPath tests a child element `rel`, a quirk not
 worth transcribing). The predicates are trafilatura's XPaths transcribed (`trafilatura.xpaths.
 AUTHOR_DISCARD_XPATHS`, `AUTHOR_XPATHS`); `tests/text/test_author.py` pins those XPaths' sources, so an
-upgrade that changes them fails there, and compares the two functions on the seeds' and the dev pages.
+upgrade that changes them fails there, and compares the two functions on generated pages and the dev pages.
 """
 
 from __future__ import annotations
