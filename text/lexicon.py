@@ -16,11 +16,11 @@ frequency. With 64-bit hashes and < 10^6 words a list, that is about one lookup 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Iterator
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 from wordfreq import INFERRED_SPACE_FACTOR, cB_to_freq, freq_to_zipf, get_frequency_list, zipf_to_freq
@@ -33,7 +33,11 @@ _FLOOR = zipf_to_freq(0.0)  # what zipf_frequency's default minimum (Zipf 0) pas
 
 
 def _hash(word: str) -> int:
-    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+    """Python's own string hash: 64 bits (SipHash) on 64-bit builds, computed in C. It is salted per
+    interpreter, which does not matter here: a lexicon is built and read in one process (a worker forked
+    from the fork server inherits the salt with the tables) and is never stored or sent. (blake2b, used
+    before, took building German's 634,502 words 0.48 s instead of 0.20, English's 0.22 instead of 0.10.)"""
+    return hash(word)
 
 
 def _buckets(lang: str) -> list[list[str]]:
@@ -58,7 +62,7 @@ class Lexicon:
         self.lang = lang
         pack = _buckets(lang)
         n = sum(map(len, pack))
-        keys = np.fromiter((_hash(w) for bucket in pack for w in bucket), dtype=np.uint64, count=n)
+        keys = np.fromiter(map(_hash, chain.from_iterable(pack)), dtype=np.int64, count=n)
         buckets = np.repeat(np.arange(len(pack), dtype=np.uint16), [len(b) for b in pack])
         order = np.argsort(keys, kind="stable")
         self._keys, self._buckets = keys[order], buckets[order]
@@ -69,7 +73,7 @@ class Lexicon:
 
     def bucket(self, token: str) -> int | None:
         """The token's frequency bucket (0 = the most frequent), or None when it is not in the list."""
-        h = np.uint64(_hash(token))
+        h = np.int64(_hash(token))
         i = int(np.searchsorted(self._keys, h))
         if i < len(self._keys) and self._keys[i] == h:
             return int(self._buckets[i])
@@ -103,7 +107,7 @@ class Lexicon:
 
 @lru_cache(maxsize=16)
 def lexicon(lang: str) -> Lexicon:
-    """The language's lexicon, built on first use (0.2-0.6 s; 2-6 MB of arrays). Raises LookupError (wordfreq's)
+    """The language's lexicon, built on first use (0.1-0.2 s; 2-6 MB of arrays). Raises LookupError (wordfreq's)
     for a language wordfreq has no list of."""
     return Lexicon(lang)
 
