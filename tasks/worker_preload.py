@@ -64,4 +64,6 @@ with contextlib.suppress(Exception):
 # copied into that worker (copy-on-write), so an unfrozen worker slowly duplicates the fork server.
 # Measured (bench/bench_html.py): CPU 34.4-34.7 s a run instead of 35.2-36.5, PSS summed over the
 # processes 1,185-1,205 MB instead of 1,204-1,227; the 20k re-scrape stream unchanged (461.5 docs/s).
+# Collected first: the warm-up's own garbage cycles would otherwise be frozen into every worker for good.
+gc.collect()
 gc.freeze()
