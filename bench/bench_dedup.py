@@ -356,6 +356,8 @@ def bench_match(stored_list: Sequence[int], workdir: Path | None, memory_limit: 
                 real: bool = True, threads: int | None = None) -> list[dict[str, object]]:
     """Build a warehouse per stored count (or reuse `db`, which is then kept) and match one batch."""
     results = []
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)  # a --workdir that does not exist yet is made
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for stored in stored_list:
             path = db if db is not None else Path(tmp) / f"match_{stored}.duckdb"
