@@ -4,7 +4,7 @@ A word is a run of word characters (`\\w`: what str.isalnum() accepts, and "_"),
 Japanese, which are written without spaces: there every Han ideograph and every kana counts as a word, the
 convention of word processors for East Asian text. Counted as runs, a 1,600-character Chinese article was
 ~190 "words" (one per clause between punctuation marks) and 23 whitespace tokens: the extraction's
-200-word fallback ran on every such page, its 10-word floor of the time could quarantine a short article as
+200-word fallback ran on every such page, its former 10-word floor could quarantine a short article as
 empty, and its `word_count` was a quarter of what a reader would count. Korean is written with spaces and
 counts as runs. Thai, Lao, Khmer and Burmese are written without spaces too but their words run to several code
 points (with combining marks): they still count as runs, i.e. too low, for want of a word segmenter.

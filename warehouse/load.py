@@ -31,7 +31,6 @@ from newsetl.warehouse.rows import (
     PreparedBatch,
     clean_str,
     prepare_batch,
-    quarantine_id,
     quarantine_ids,
     rows_table,
     to_json,
@@ -40,7 +39,7 @@ from newsetl.warehouse.rows import (
 
 # Built by newsetl.warehouse.rows (where the workers build them); loaded here.
 __all__ = ["LoadStats", "PreparedBatch", "finish_run", "known_doc_ids", "load_batch", "load_prepared",
-           "prepare_batch", "quarantine_id", "quarantine_ids", "record_inputs", "start_run", "unchanged_inputs"]
+           "prepare_batch", "quarantine_ids", "record_inputs", "start_run", "unchanged_inputs"]
 
 
 @dataclass(frozen=True)

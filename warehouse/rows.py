@@ -49,11 +49,6 @@ def occurrence_keys(parts: Iterable[Sequence[str]]) -> list[str]:
     return keys
 
 
-def quarantine_id(rej: Rejection) -> str:
-    """The key of a rejection that is the only one of its kind from its source (see quarantine_ids)."""
-    return quarantine_ids([rej])[0]
-
-
 def quarantine_ids(rejections: Sequence[Rejection]) -> list[str]:
     # Deterministic, so a re-run that meets the same bad input records nothing new; the n-th rejection
     # of one kind from one source (three records sharing an id in one file) has n in its key, so no

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trafilatura
 
 from newsetl.sources.decode import decode_bytes
 from newsetl.text.extract import EXTRACTION_EMPTY, ExtractConfig, ExtractError, extract_html
@@ -56,8 +57,6 @@ def test_a_page_without_any_words_is_empty_after_the_fallback(html: str) -> None
 def test_what_trafilatura_extracts_is_never_lost_however_short(html: str) -> None:
     # A page trafilatura extracts is not quarantined: a short brief is an article, and so is the
     # navigation left on a page without one (as a boilerplate-only text document is).
-    import trafilatura
-
     alone = trafilatura.extract(html, include_comments=False, include_tables=True, deduplicate=False)
     assert alone and 0 < count_words(alone) < 10
     assert extract_html(html).text.strip() == alone
@@ -66,8 +65,6 @@ def test_what_trafilatura_extracts_is_never_lost_however_short(html: str) -> Non
 def test_metadata_read_once_is_the_one_trafilatura_returns(shared_path: Callable[..., Path]) -> None:
     """extract_html reads the metadata itself (once, without categories/tags/licence): same fields as
     trafilatura's own bare_extraction(with_metadata=True), and the same text."""
-    import trafilatura
-
     html = decode_bytes(gzip.decompress(shared_path("eval", "aeb-dev", "html", AEB_PAGE).read_bytes()), html=True)[0]
     ours = extract_html(html)
     theirs = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, include_tables=True,
@@ -121,8 +118,6 @@ def test_a_short_chinese_article_is_counted_in_characters_not_quarantined() -> N
 def test_a_chinese_article_long_enough_is_extracted_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # 200 words reached in precision mode: trafilatura runs once (with tokens every Chinese page fell short,
     # and each was extracted three times). The real extraction runs; the wrapper only counts the calls.
-    import trafilatura
-
     long_page = _ZH_PAGE.replace("</article>", "".join(f"<p>{p}</p>" for p in _ZH_PARAGRAPHS * 2) + "</article>")
     calls: list[bool] = []
     real = trafilatura.bare_extraction
