@@ -64,6 +64,7 @@ from bench.floors import (  # noqa: E402
 )
 from newsetl.sources import decode as decode_module  # noqa: E402
 from newsetl.sources.decode import decode_bytes  # noqa: E402
+from newsetl.text import discard as discard_module  # noqa: E402
 from newsetl.text import extract as extract_module  # noqa: E402
 from newsetl.text import words as words_module  # noqa: E402
 from newsetl.text.clean import clean_text, load_rules  # noqa: E402
@@ -119,11 +120,11 @@ def extract_one(html: str, mode: str, tables: bool, fast: bool) -> tuple[str, st
 
 def extractor_version() -> str:
     """What an extraction depends on: trafilatura's version and our code on the way (decoding the page's bytes,
-    text/extract.py and the word count it uses). Part of the cache's path, so that a change to any of them is
-    never read from a stale cache (a change of `min_words` once left the cache holding None for pages that now
-    extract)."""
+    text/extract.py, the XPaths text/discard.py stands in for, and the word count it uses). Part of the cache's
+    path, so that a change to any of them is never read from a stale cache (a change of `min_words` once left
+    the cache holding None for pages that now extract)."""
     digest = hashlib.sha256(trafilatura.__version__.encode())
-    for module in (decode_module, extract_module, words_module):
+    for module in (decode_module, extract_module, discard_module, words_module):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:12]
 
