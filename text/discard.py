@@ -1,22 +1,23 @@
-"""trafilatura's costliest pruning XPaths as one Python walk each, swapped in for the XPaths themselves.
+"""trafilatura's costliest XPaths as one Python walk each, swapped in for the XPaths themselves.
 
-trafilatura (2.3) prunes a page with XPaths whose predicates test the elements' `id`/`class` with EXSLT
-regular expressions (`re:test`): for every element tested, libxml2 calls back into lxml, which builds the
-attribute strings as Python objects and runs Python's `re`. On the 735 dev pages, 42% of an HTML
-extraction's CPU is spent evaluating trafilatura's XPaths, 83% of that in the six expressions here (the
-overall discard pair, run twice per extraction in precision mode, the comment sections and the raw-tree
-prune). Each function below walks the (sub)tree once in document order and tests the same predicates with
-the same regular expressions, 2-3x faster, and returns the same elements in the same order, so
-trafilatura's output is unchanged.
+trafilatura (2.3) prunes a page, and looks for its article body, with XPaths whose predicates test the
+elements' `id`/`class`, many with EXSLT regular expressions (`re:test`): for every element tested, libxml2
+calls back into lxml, which builds the attribute strings as Python objects and runs Python's `re`. On the
+735 dev pages, 42% of an HTML extraction's CPU (6.8 of 16.3 CPU-s, precision mode with its fallback) was
+spent evaluating trafilatura's XPaths, 90% of it in the twelve expressions here. Each function below walks
+the (sub)tree once in document order, tests the same predicates with the same regular expressions, and
+returns the same elements in the same order, so trafilatura's output is unchanged: the same pages took 11.5
+CPU-s with them (their own walks 1.9 of it).
 
 XPath details kept: `.//*` is every descendant element, not the context node itself (comments and
 processing instructions are not elements); an absent attribute reads as the empty string; a test on
 `@id|@class` reads the one of the two that comes first in the element's attribute order (XPath's string
 value of a node-set is its first node in document order, and libxml2 orders an element's attributes as
-written); `re:test` is Python's `re.search` with no flags, as lxml implements it.
+written); `re:test` is Python's `re.search` (with `re.IGNORECASE` for its 'i' flag), as lxml implements it; a `[1]`
+on a step picks the first matching child of each element, on a parenthesised path the first match overall.
 
 `use_fast_discards()` replaces the entries of trafilatura's own lists in place (`prune_unwanted_nodes`
-calls each entry with the tree), each only when the XPath it stands for has exactly the source
+and `_extract` call each entry with the tree), each only when the XPath it stands for has exactly the source
 transcribed here (`_PINNED`: a hash of the XPath's text): after a trafilatura upgrade that changes one,
 that one stays trafilatura's. `tests/text/test_discard.py` pins the hashes (an upgrade fails there first)
 and compares each function with its XPath on generated trees and on the dev pages.
@@ -148,6 +149,88 @@ def share_buttons(tree: etree._Element) -> list[etree._Element]:
     return [el for el in _descendants(tree, *_R_TAGS) if "elementor-share-buttons" in (el.get("class") or "")]
 
 
+# PRECISION_DISCARD_XPATH[1], TEASER_DISCARD_XPATH[0], DISCARD_IMAGE_ELEMENTS[0]: the overall pair's tags
+_P_BOTTOM = re.compile(r"(^|\s)bottom|bottom(\s|$)").search
+_P_LINK = re.compile(r"(^|\s)link(\s|$)").search
+
+
+def precision_discard(tree: etree._Element) -> list[etree._Element]:
+    out = []
+    for el in _descendants(tree, *_O0_TAGS):
+        either = _first(el, "id", el.get("id"), "class", el.get("class"))
+        if _P_BOTTOM(either) or _P_LINK(either) or "border" in (el.get("style") or ""):
+            out.append(el)
+    return out
+
+
+def teasers(tree: etree._Element) -> list[etree._Element]:
+    return [el for el in _descendants(tree, *_O0_TAGS)
+            if "teaser" in (el.get("id") or "").replace("T", "t")
+            or "teaser" in (el.get("class") or "").replace("T", "t")]
+
+
+def captions(tree: etree._Element) -> list[etree._Element]:
+    return [el for el in _descendants(tree, *_O0_TAGS)
+            if "caption" in (el.get("id") or "") or "caption" in (el.get("class") or "")]
+
+
+# BODY_XPATH[0], [2], [3]: where the article body is, tried in order until one finds an element
+_B_TAGS = ("article", "div", "main", "section")
+_B0_ID = re.compile("(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text").search
+_B0_CLASS = re.compile(
+    "post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper|article-?text|articleText"
+    "|(?:entry|page|text|article|art)-content|article__content|article(?:-|__)?body|articleBody|ArticleContent"
+    "|body-text|article__container").search
+_B2_CLASSES = frozenset({"postarea", "art-postcontent", "text", "cell", "story"})
+_B2_ID = re.compile("^primary|story-body").search
+_B2_FULLTEXT = re.compile("fulltext", re.IGNORECASE).search  # re:test's third argument 'i'
+_B2_CLASS = re.compile(
+    "^article |post-bodycopy|story-?content|(?:theme|blog|section|single)-content|single-post|main-column"
+    "|wpb_text_column|story-body|field-body").search
+_B3_ID = re.compile("content-main|content-body|contentBody").search
+_B3_CLASS = re.compile("content[-_]main|content(?:-|__)body").search
+_CM = str.maketrans("CM", "cm")
+_CP = str.maketrans("CP", "cp")
+
+
+def article_bodies(tree: etree._Element) -> list[etree._Element]:
+    """`.//*[...][1]`: the `[1]` belongs to the step, so this is, under every element, its FIRST child that
+    matches (not the first match overall)."""
+    out = []
+    parents: set[etree._Element] = set()  # the elements, not their id(): a freed proxy's id is reused
+    for el in _descendants(tree, *_B_TAGS):
+        get = el.get
+        i, c = get("id"), get("class")
+        if (c == "post" or c == "entry" or get("itemprop") == "articleBody" or i == "articleContent"
+                or _B0_ID(i or "") or _B0_CLASS(c or "")):
+            parent = el.getparent()  # siblings come in document order: the first seen is the first child
+            if parent not in parents:
+                parents.add(parent)
+                out.append(el)
+    return out
+
+
+def story_body(tree: etree._Element) -> list[etree._Element]:
+    """`(.//*[...])[1]`: the first match in document order."""
+    for el in _descendants(tree, *_B_TAGS):
+        get = el.get
+        i, c = get("id"), get("class")
+        if (get("role") == "article" or i == "article" or i == "story" or c in _B2_CLASSES
+                or _B2_ID(i or "") or _B2_FULLTEXT(c or "") or _B2_CLASS(c or "")):
+            return [el]
+    return []
+
+
+def main_content(tree: etree._Element) -> list[etree._Element]:
+    """`(.//*[...])[1]`: the first match in document order."""
+    for el in _descendants(tree, *_B_TAGS):
+        i, c = el.get("id") or "", el.get("class") or ""
+        if (i == "content" or c == "content" or _B3_ID(i) or _B3_CLASS(c) or "main-content" in i.translate(_CM)
+                or "main-content" in c.translate(_CM) or "page-content" in c.translate(_CP)):
+            return [el]
+    return []
+
+
 # (trafilatura.xpaths list, index) -> the function that stands for it, and the sha256 (first 16 hex digits)
 # of the XPath text it was transcribed from (trafilatura 2.3.1).
 _PINNED: dict[tuple[str, int], tuple[_Prune, str]] = {
@@ -157,6 +240,12 @@ _PINNED: dict[tuple[str, int], tuple[_Prune, str]] = {
     ("REMOVE_COMMENTS_AND_LISTS_XPATH", 0): (comment_sections_and_lists, "9cc18d34e6e2d258"),
     ("RAW_TREE_PRUNE_XPATH", 0): (appended_articles, "01e7c660fd6406f2"),
     ("RAW_TREE_PRUNE_XPATH", 1): (share_buttons, "3c7afe92279543d5"),
+    ("PRECISION_DISCARD_XPATH", 1): (precision_discard, "53d31ea1df47920a"),
+    ("TEASER_DISCARD_XPATH", 0): (teasers, "ebb02f066626551d"),
+    ("DISCARD_IMAGE_ELEMENTS", 0): (captions, "cb1ab981e44913f7"),
+    ("BODY_XPATH", 0): (article_bodies, "caaa561ceca17064"),
+    ("BODY_XPATH", 2): (story_body, "6c9b5e1fdc092943"),
+    ("BODY_XPATH", 3): (main_content, "10a7ceacc0ff8cdf"),
 }
 
 

@@ -13,7 +13,7 @@ import trafilatura
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from lxml.html import HtmlElement, fragment_fromstring
+from lxml.html import HtmlElement, fragment_fromstring, fromstring
 from trafilatura import xpaths
 from trafilatura.utils import load_html
 
@@ -58,9 +58,14 @@ _TOKENS = ["comment", "Comment", "commentary", "comments", "comol", "disqus_thre
            "navigation", "menu", "share", "Share", "social", "cookie", "ad-", "ad", "-ad-", "widget", "meta",
            "byline", "author", "mvp-post-add-box", "mvp-post-add-wrap", "infinite-scroll", "infinitescroll",
            "elementor-share-buttons", "content", "story", "main", "display:none", "display: none", "color:red",
-           "MostPopularStories", "true", "false", "akismet", "reader-comments", "message", "tags", "x"]
-_ATTRS = ["id", "class", "style", "role", "data-component", "aria-hidden", "data-lp-replacement-content", "title"]
-_TAGS = ["div", "section", "aside", "span", "p", "ol", "ul", "li", "details", "h1", "list", "item", "article", "a"]
+           "MostPopularStories", "true", "false", "akismet", "reader-comments", "message", "tags", "x",
+           "post", "entry", "articleBody", "articleContent", "article-content", "story-body", "primary", "FullText",
+           "main-content", "Main-Content", "page-content", "Page-Content", "postarea", "text", "article", "teaser",
+           "Teaser", "caption", "bottom", "link", "border: 1px", "story", "main"]
+_ATTRS = ["id", "class", "style", "role", "data-component", "aria-hidden", "data-lp-replacement-content", "title",
+          "itemprop"]
+_TAGS = ["div", "section", "aside", "span", "p", "ol", "ul", "li", "details", "h1", "list", "item", "article", "a",
+         "main"]
 
 _value = st.lists(st.sampled_from(_TOKENS), min_size=0, max_size=3).flatmap(
     lambda ws: st.sampled_from([" ", "-", "", "_"]).map(lambda sep: sep.join(ws)))
@@ -90,6 +95,11 @@ def test_generated_trees_give_the_same_elements(tree: HtmlElement) -> None:
     _same(tree)
     for child in tree.iter(etree.Element):  # as the context node: itself is never returned
         _same(child)
+    # Parsed again from its HTML, with no Python object held for any element (as on a real page: an element's
+    # proxy object is then made on each access and freed after, and its id() can be reused).
+    markup = etree.tostring(tree, encoding="unicode")
+    del tree
+    _same(fromstring(markup))
 
 
 def test_the_attribute_listed_first_decides_between_id_and_class() -> None:
