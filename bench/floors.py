@@ -9,19 +9,13 @@ for traf `with` and `without` (snippets). Bodies map a page key to the text a se
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from bench import linemodel_data as lmdata
-
-_WS = re.compile(r"\s+")
-
-
-def norm_ws(s: str) -> str:
-    return _WS.sub(" ", s).strip()
+from bench.linemodel_data import norm_ws
 
 
 def snippet_counts(p: Mapping[str, Any], body: str) -> np.ndarray:
