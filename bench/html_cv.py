@@ -59,6 +59,7 @@ from bench.floors import (  # noqa: E402
     chance_all_floors,
     floors_met,
     page_stats,
+    resampled_figures,
     score,
     site_resamples,
 )
@@ -331,16 +332,17 @@ def main(argv: list[str] | None = None) -> int:
     # CV: the setting chosen on the training folds (rules cleaning), figures on the test folds
     chosen: dict[str, dict[str, str]] = {"rules": {}, "model": {}}
     best_of: dict[int, tuple[str, bool, bool, int]] = {}
-    stats = {s: page_stats(pages, bodies[s][args.select_on]) for s in variants} if OBJECTIVE == "robust" else {}
+    # Each variant's per-page sums, scored once: a subset's figures are sums over its pages' rows (every site
+    # taken once gives the scorers' own figures, tests/bench/test_floors.py), its chance the resampled sums.
+    stats = {s: page_stats(pages, bodies[s][args.select_on]) for s in variants}
 
     def figures(s: tuple[str, bool, bool, int], subset: Sequence[int]) -> dict[str, float]:
-        """The variant's scores on pages[subset], with the chance of all floors on their resampled sites."""
-        sub = [pages[i] for i in subset]
-        out = score(sub, {p["key"]: bodies[s][args.select_on][p["key"]] for p in sub})
-        if OBJECTIVE == "robust":
-            site_idx, draws = site_resamples([p["site"] for p in sub], BOOTSTRAP_SEED + len(sub))
-            out["chance"] = chance_all_floors(stats[s][list(subset)], site_idx, draws)
-        return out
+        """The variant's figures on pages[subset] (what `objective` reads), with the chance of all floors on
+        their resampled sites."""
+        site_idx, draws = site_resamples([pages[i]["site"] for i in subset], BOOTSTRAP_SEED + len(subset))
+        rows = stats[s][list(subset)]
+        once = {k: float(v[0]) for k, v in resampled_figures(rows, site_idx, np.ones((1, draws.shape[1]))).items()}
+        return {**once, "chance": chance_all_floors(rows, site_idx, draws)}
 
     for f in range(args.folds):
         train = [i for i, p in enumerate(pages) if fold_of[p["site"]] != f]

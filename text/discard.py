@@ -50,9 +50,20 @@ def _first(el: etree._Element, a: str, va: str | None, b: str, vb: str | None) -
 
 
 def _descendants(tree: etree._Element, *tags: str) -> list[etree._Element]:
-    """`.//*` (or `.//*[self::t1 or self::t2 ...]`): the descendant elements, document order."""
+    """`.//*` (or `.//*[self::t1 or self::t2 ...]`): the descendant elements, document order. A list built in
+    C; the first-match walks below iterate lazily instead (`_first_match`)."""
     found = list(tree.iter(*tags) if tags else tree.iter(etree.Element))
     return found[1:] if found and found[0] is tree else found
+
+
+def _first_match(tree: etree._Element, tags: tuple[str, ...],
+                 test: Callable[[etree._Element], object]) -> list[etree._Element]:
+    """`(.//*[self::t1 or ...][test])[1]`: the first descendant that passes, as a list of at most one; the walk
+    stops there."""
+    for el in tree.iter(*tags):
+        if el is not tree and test(el):
+            return [el]
+    return []
 
 
 # OVERALL_DISCARD_XPATH[0]
@@ -210,25 +221,25 @@ def article_bodies(tree: etree._Element) -> list[etree._Element]:
     return out
 
 
+def _is_story_body(el: etree._Element) -> bool:
+    get = el.get
+    i, c = get("id"), get("class")
+    return bool(get("role") == "article" or i == "article" or i == "story" or c in _B2_CLASSES
+                or _B2_ID(i or "") or _B2_FULLTEXT(c or "") or _B2_CLASS(c or ""))
+
+
 def story_body(tree: etree._Element) -> list[etree._Element]:
-    """`(.//*[...])[1]`: the first match in document order."""
-    for el in _descendants(tree, *_B_TAGS):
-        get = el.get
-        i, c = get("id"), get("class")
-        if (get("role") == "article" or i == "article" or i == "story" or c in _B2_CLASSES
-                or _B2_ID(i or "") or _B2_FULLTEXT(c or "") or _B2_CLASS(c or "")):
-            return [el]
-    return []
+    return _first_match(tree, _B_TAGS, _is_story_body)
+
+
+def _is_main_content(el: etree._Element) -> bool:
+    i, c = el.get("id") or "", el.get("class") or ""
+    return bool(i == "content" or c == "content" or _B3_ID(i) or _B3_CLASS(c) or "main-content" in i.translate(_CM)
+                or "main-content" in c.translate(_CM) or "page-content" in c.translate(_CP))
 
 
 def main_content(tree: etree._Element) -> list[etree._Element]:
-    """`(.//*[...])[1]`: the first match in document order."""
-    for el in _descendants(tree, *_B_TAGS):
-        i, c = el.get("id") or "", el.get("class") or ""
-        if (i == "content" or c == "content" or _B3_ID(i) or _B3_CLASS(c) or "main-content" in i.translate(_CM)
-                or "main-content" in c.translate(_CM) or "page-content" in c.translate(_CP)):
-            return [el]
-    return []
+    return _first_match(tree, _B_TAGS, _is_main_content)
 
 
 # (trafilatura.xpaths list, index) -> the function that stands for it, and the sha256 (first 16 hex digits)
@@ -256,7 +267,7 @@ def source_hash(expression: object) -> str | None:
 
 
 # The XPaths replaced, kept for the tests and for `original`.
-_REPLACED: dict[tuple[str, int], object] = {}
+_REPLACED: dict[tuple[str, int], _Prune] = {}
 
 
 def use_fast_discards() -> list[tuple[str, int]]:
@@ -275,6 +286,7 @@ def use_fast_discards() -> list[tuple[str, int]]:
     return done
 
 
-def original(name: str, index: int) -> object:
+def original(name: str, index: int) -> _Prune:
     """trafilatura's own entry `name[index]`: the XPath, also after `use_fast_discards` replaced it."""
-    return _REPLACED.get((name, index), getattr(xpaths, name)[index])
+    entry: _Prune = _REPLACED.get((name, index), getattr(xpaths, name)[index])
+    return entry

@@ -24,7 +24,7 @@ ENTRIES = sorted(discard._PINNED)
 
 
 def _pairs() -> list[tuple[tuple[str, int], Callable[..., Any], Callable[..., Any]]]:
-    return [(key, discard._PINNED[key][0], discard.original(*key)) for key in ENTRIES]  # type: ignore[misc]
+    return [(key, discard._PINNED[key][0], discard.original(*key)) for key in ENTRIES]
 
 
 def test_every_transcribed_xpath_is_replaced_and_pinned_to_trafilaturas_source() -> None:
@@ -73,7 +73,7 @@ _attrs = st.lists(st.tuples(st.sampled_from(_ATTRS), _value), max_size=4, unique
 
 
 @st.composite
-def _trees(draw: st.DrawFn, depth: int = 0) -> HtmlElement:
+def _trees(draw: st.DrawFn) -> HtmlElement:
     root = fragment_fromstring("<div></div>")
     stack = [root]
     for _ in range(draw(st.integers(1, 25))):
@@ -106,9 +106,9 @@ def test_the_attribute_listed_first_decides_between_id_and_class() -> None:
     # re:test(@id|@class, 'cookie') reads the first of the two: class first here, so "cookie-law" decides.
     class_first = fragment_fromstring('<div><div class="cookie-law" id="main"></div></div>')
     id_first = fragment_fromstring('<div><div id="main" class="cookie-law"></div></div>')
-    assert len(discard.overall_discard(class_first)) == 1 == len(discard.original("OVERALL_DISCARD_XPATH", 0)(
-        class_first))  # type: ignore[operator]
-    assert discard.overall_discard(id_first) == [] == discard.original("OVERALL_DISCARD_XPATH", 0)(id_first)  # type: ignore[operator]
+    xpath = discard.original("OVERALL_DISCARD_XPATH", 0)
+    assert len(discard.overall_discard(class_first)) == 1 == len(xpath(class_first))
+    assert discard.overall_discard(id_first) == [] == xpath(id_first)
 
 
 def _dev_pages(shared_path: Callable[..., Path], step: int) -> list[bytes]:
