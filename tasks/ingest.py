@@ -53,7 +53,7 @@ def holding_writes(db: str) -> Iterator[HeldWriter]:
         yield held
     finally:
         del _HELD[db]
-        held.close()
+        held.close(final=True)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import newsetl.warehouse.connect as connect_module
 from newsetl.schemas.tables import MIGRATIONS
 from newsetl.warehouse.connect import (
     MEMORY_ENV,
@@ -288,3 +289,58 @@ def test_a_wal_fold_runs_under_the_fold_memory_limit(tmp_path: Path, monkeypatch
     with writer(db, memory_limit="800MB", fold_memory_limit="300MB") as con:
         fold_wal_into_file(con, "300MB")
         assert limit(con).startswith(("667", "700"))
+
+
+def _row_groups(db: Path, table: str) -> int:
+    with writer(db) as con:
+        return int(con.execute(f"SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('{table}')")
+                   .fetchall()[0][0])
+
+
+def test_a_large_runs_folds_leave_its_row_groups_a_small_runs_merge(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each fold puts its rows in a new row group. A run that has folded more than SMALL_RUN_WAL_BYTES
+    # keeps them (merging rewrote every row several times on long runs); a small run's folds merge them
+    # as DuckDB's checkpoints do (tiny row groups bloat the file).
+    monkeypatch.setattr(connect_module, "WAL_CHECKPOINT_BYTES", 0)  # every close folds
+    groups = {}
+    for small in (True, False):
+        monkeypatch.setattr(connect_module, "SMALL_RUN_WAL_BYTES", 1 << 40 if small else 0)
+        db = tmp_path / f"small-{small}.duckdb"
+        with writer(db) as con:
+            con.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+        held = HeldWriter(db, hold_seconds=0)  # lets go (and folds) after every load
+        for k in range(12):
+            with held.use() as con:
+                con.execute("INSERT INTO t SELECT range + ?, repeat('x', 100) FROM range(500)", [k * 500])
+        held.close(final=True)
+        assert held.folded_bytes > 0
+        # A write after the run (the run row, a re-clean) checkpoints as it closes: after a large run it
+        # leaves the run's row groups too.
+        with writer(db) as con:
+            con.execute("INSERT INTO t VALUES (6000, 'after')")
+        groups[small] = _row_groups(db, "t")
+        with writer(db) as con:
+            assert con.execute("SELECT count(*), sum(i) FROM t").fetchall()[0] == (6001, 6001 * 6000 // 2)
+    assert groups[True] <= 2 and groups[False] == 13, groups
+    # The next run starts small again: once its batch loads start, a write merges what there is to merge.
+    db = tmp_path / "small-False.duckdb"
+    HeldWriter(db, hold_seconds=0)  # as `holding_writes` does when a run's batch loads begin
+    with writer(db) as con:
+        con.execute("INSERT INTO t VALUES (6001, 'next run')")
+    assert _row_groups(db, "t") <= 2
+
+
+def test_the_runs_last_close_folds_what_is_left(tmp_path: Path) -> None:
+    # Below WAL_CHECKPOINT_BYTES a close leaves the WAL for the next connection; the run's last close folds
+    # it, under the run's rule, so that no later write of the run merges the run's row groups after all.
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        con.execute("CREATE TABLE t (i BIGINT)")
+    held = HeldWriter(db, hold_seconds=3600)
+    for final in (False, True):
+        with held.use() as con:
+            con.execute("INSERT INTO t SELECT range FROM range(1000)")
+        held.close(final=final)
+        wal = Path(f"{db}.wal")
+        assert (wal.exists() and wal.stat().st_size > 0) is not final
