@@ -252,8 +252,12 @@ SMALL_RUN_WAL_BYTES = 64 * 1024 * 1024
 _LARGE_RUNS: set[str] = set()
 
 
+def _warehouse_key(db: str | Path) -> str:
+    return str(Path(db).absolute())
+
+
 def _after_large_run(db: str | Path) -> bool:
-    return str(Path(db).absolute()) in _LARGE_RUNS
+    return _warehouse_key(db) in _LARGE_RUNS
 
 
 def _defer_checkpoints(con: duckdb.DuckDBPyConnection) -> None:
@@ -314,7 +318,7 @@ class HeldWriter:
         self._opened = 0.0
         self.opens = 0  # connections opened (for the bench and tests)
         self.folded_bytes = 0  # WAL folded into the file so far (decides whether folds merge row groups)
-        _LARGE_RUNS.discard(str(Path(db).absolute()))  # a new run: small until its folds say otherwise
+        _LARGE_RUNS.discard(_warehouse_key(db))  # a new run: small until its folds say otherwise
 
     @contextmanager
     def use(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -366,7 +370,7 @@ class HeldWriter:
                 self.folded_bytes += wal
                 large = self.folded_bytes > SMALL_RUN_WAL_BYTES
                 if large:
-                    _LARGE_RUNS.add(str(Path(self.db).absolute()))
+                    _LARGE_RUNS.add(_warehouse_key(self.db))
                 fold_wal_into_file(con, self.fold_memory_limit, merge_row_groups=not large)
         finally:
             con.close()
