@@ -246,9 +246,10 @@ _DEFAULT_VACUUM_TASKS = 100
 # A run's batch loads whose folds have written more than this leave their row groups unmerged (HeldWriter).
 SMALL_RUN_WAL_BYTES = 64 * 1024 * 1024
 # Warehouses (absolute paths) whose latest run in this process was large: until its next run's batch loads
-# start, the writes that follow (re-clean, the run row, the snapshot) leave the row groups as well. Any of
-# them would otherwise merge every table it touches, the run's row groups with them (a 100k run: 905 MiB,
-# half of it freed blocks, instead of 557).
+# start, the writes that follow (re-clean, the run row, the snapshot) leave the row groups as well. A
+# checkpoint after any insert merges the small row groups of every table, not only of those it wrote to:
+# one of those writes merged the run's `articles` into one row group (a 100k run: 905 MiB, half of it
+# freed blocks, instead of 568).
 _LARGE_RUNS: set[str] = set()
 
 
@@ -292,7 +293,7 @@ class HeldWriter:
     durable. Same settings as `writer(checkpoint=False)`.
 
     Row groups: DuckDB puts the rows of each fold in new row groups, and its checkpoint then merges the
-    small trailing row groups of every table it appended to, rewriting and recompressing all of their
+    small trailing row groups of the tables, rewriting and recompressing all of their
     rows, so on a long run a row was rewritten ~log2(122,880 / rows per fold) times before its row group
     was full: 10.6 s of the 17.0 s of folds on the 100k re-scrape stream, 0.26 of the writer's share
     instead of 0.21 (docs/operations.md). Row groups of one fold of a large run (thousands of rows, tens
@@ -300,7 +301,7 @@ class HeldWriter:
     of a small run (tens of rows) do: 400 groups of 50 articles took 9x the file of one group. So once a
     run has folded more than SMALL_RUN_WAL_BYTES its folds leave the row groups as they are, while a
     small run's folds merge as DuckDB's would (they rewrite at most each table's last row group); the
-    last fold of a run (`close(final=True)`) folds whatever is left, and the writes that follow a large
+    last fold of a run (`close(final=True)`) folds what WAL its connection still has, and the writes that follow a large
     run leave the row groups too (`_LARGE_RUNS`), so that none of them merges the run's rows after all.
     The next small run's folds merge what there is to merge, once."""
 
