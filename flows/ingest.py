@@ -549,7 +549,7 @@ def _run(
             t = time.perf_counter()
             with _write_section():
                 stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
-                                        whole(item.inputs or ()), whole(item.skips))
+                                        whole(item.inputs or ()), whole(item.skips), whole(item.docs))
             tally.seconds["load"] += time.perf_counter() - t
             seen.difference_update(d.doc_id for d in item.docs)
             tally.seconds["process"] += batch.seconds

@@ -31,7 +31,7 @@ from newsetl.text.sign import SignConfig, sign_words
 from newsetl.warehouse.connect import HeldWriter, WarehouseBusy, writer
 from newsetl.warehouse.lineage import Skip
 from newsetl.warehouse.load import LoadStats, known_doc_ids, load_prepared, unchanged_inputs
-from newsetl.warehouse.rows import PreparedBatch, prepare_batch
+from newsetl.warehouse.rows import PreparedBatch, prepare_batch, with_raw
 
 # Seconds the run's batch loads and known-id look-ups share one write connection before letting go of
 # the file for readers (HeldWriter): a reader of the warehouse waits at most this plus one load.
@@ -215,14 +215,16 @@ def process_batch(
 @task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def load_batch_task(
     db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig,
-    inputs: Sequence[tuple[str, int, int, int]] = (), skips: Sequence[Skip] = (),
+    inputs: Sequence[tuple[str, int, int, int]] = (), skips: Sequence[Skip] = (), docs: Sequence[RawDocument] = (),
 ) -> LoadStats:
     # A write connection held for a few seconds at most (`holding_writes`): readers (newsetl sql,
     # dashboards) get in between. `inputs`: the files this batch completes, recorded as read in its
     # transaction (a crash before it commits means they are read again, and their documents already in
     # are skipped as known).
+    # `docs`: the batch's documents, whose bytes the prepared tables leave out (`with_raw`).
+    prepared = with_raw(batch.prepared, docs)
     with _batch_connection(db) as con:
-        stats = load_prepared(con, run_id, batch.prepared, dedup, inputs=inputs, extra_rejections=read_rejections,
+        stats = load_prepared(con, run_id, prepared, dedup, inputs=inputs, extra_rejections=read_rejections,
                               skips=skips)
     get_run_logger().info(
         "loaded batch: %d articles, %d removals, %d quarantined", stats.articles, stats.removals, stats.quarantined

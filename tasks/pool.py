@@ -360,7 +360,8 @@ def _chunk(docs: Sequence[RawDocument], outcomes: Sequence[Article | Rejection],
     for art in articles:
         for rem in art.removals:
             removed[rem.category] = removed.get(rem.category, 0) + 1
-    return Chunk(prepare_batch(docs, articles, sigs, rejections), rejections, len(articles), removed)
+    # Without the documents' bytes: the ingest holds them and puts them in at load (`with_raw`).
+    return Chunk(prepare_batch(docs, articles, sigs, rejections, raw=False), rejections, len(articles), removed)
 
 
 def _work(docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:

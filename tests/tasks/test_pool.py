@@ -27,6 +27,7 @@ from newsetl.tasks.pool import (
 )
 from newsetl.text.pipeline import ProcessConfig, make_context
 from newsetl.text.sign import SignConfig
+from newsetl.warehouse.rows import with_raw
 
 STORY = ("Ferry timetable approved\n\nThe harbour council approved a new ferry timetable on Tuesday after a "
          "long public consultation that ran for most of the spring.\n\n- Advertisement -\n\nResidents had "
@@ -64,7 +65,12 @@ def test_pool_matches_in_process_and_stops_a_pathological_page() -> None:
     assert slow.reason == TIME_LIMIT_EXCEEDED and slow.raw == docs[7].raw
     assert chunk.prepared.quarantine.column("reason").to_pylist() == [TIME_LIMIT_EXCEEDED]
     assert chunk.articles == 20 and chunk.prepared.signatures.minhash.shape[0] == 20
-    assert chunk.prepared.documents.num_rows == 21  # the rejected page's bytes are kept too
+    assert chunk.prepared.documents.num_rows == 21  # the rejected page's bytes are kept too ...
+    # ... by the ingest: they do not travel back from the workers, the load puts them in (`with_raw`).
+    assert chunk.prepared.documents.column("raw").null_count == 21
+    stored = with_raw(chunk.prepared, docs).documents
+    assert dict(zip(stored.column("doc_id").to_pylist(), stored.column("raw").to_pylist(), strict=True)) \
+        == {d.doc_id: d.raw for d in docs}
     bodies = arts.column("body").to_pylist()
     assert all("Advertisement" not in b for b in bodies)
     assert chunk.removed and sum(chunk.removed.values()) == chunk.prepared.removals.num_rows

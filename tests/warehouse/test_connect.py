@@ -344,3 +344,28 @@ def test_the_runs_last_close_folds_what_is_left(tmp_path: Path) -> None:
         held.close(final=final)
         wal = Path(f"{db}.wal")
         assert (wal.exists() and wal.stat().st_size > 0) is not final
+
+
+def test_a_held_connection_folds_a_large_wal_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Held for its whole run (long hold), a connection whose WAL passes HELD_FOLD_BYTES folds it into the
+    # file after the load and keeps going on the same connection: DuckDB does not hold every load of the
+    # run until the end. Below the threshold the WAL stays for the hold's end.
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        con.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    monkeypatch.setattr(connect_module, "HELD_FOLD_BYTES", 1 << 20)
+    held = HeldWriter(db, hold_seconds=3600)
+    wal = Path(f"{db}.wal")
+    sizes = []
+    for k in range(4):
+        with held.use() as con:
+            con.execute("INSERT INTO t SELECT range + ?, repeat('x', 100) || range FROM range(5000)", [k * 5000])
+        sizes.append(wal.stat().st_size if wal.exists() else 0)
+    assert held.opens == 1
+    assert max(sizes) < 1 << 20 and held.folded_bytes > 1 << 20, (sizes, held.folded_bytes)
+    with held.use() as con:
+        con.execute("INSERT INTO t VALUES (-1, 'small')")  # a load below the threshold is not folded
+    assert wal.stat().st_size > 0
+    held.close(final=True)
+    with writer(db) as con:
+        assert con.execute("SELECT count(*), sum(i) FROM t").fetchall()[0] == (20001, 20000 * 19999 // 2 - 1)
