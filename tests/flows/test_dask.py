@@ -17,6 +17,8 @@ QUERIES = (
     "SELECT article_id, seq, category, rule, text, position FROM removals",
     "SELECT cluster_id, canonical_article_id, size FROM clusters",
     "SELECT source_uri, stage, reason FROM quarantine",
+    # The batches come back from the Dask workers without the documents' bytes; the load puts them in.
+    "SELECT doc_id, source_uri, kind, raw, bytes FROM documents",
 )
 
 
