@@ -230,10 +230,11 @@ def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool =
 def fold_wal_into_file(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None,
                        merge_row_groups: bool = True) -> None:
     """Fold the WAL into the file (CHECKPOINT), under `memory_limit` when one is given and the user did not
-    set $NEWSETL_DUCKDB_MEMORY. For a connection that closes right after: a fold can merge a table's
-    trailing row groups into a full one (DuckDB's checkpoint vacuum, docs/operations.md), which holds
-    those rows in memory on top of the cache; the cache is about to be dropped with the connection, and
-    a lower limit evicts it first, so the merge has the room instead of the process growing.
+    set $NEWSETL_DUCKDB_MEMORY. The limit is for a connection that closes right after: a fold can merge a
+    table's trailing row groups into a full one (DuckDB's checkpoint vacuum, docs/operations.md), which
+    holds those rows in memory on top of the cache; the cache is about to be dropped with the connection,
+    and a lower limit evicts it first, so the merge has the room instead of the process growing. A held
+    connection that folds in place and goes on (`HeldWriter.use`) passes none and keeps its cache.
 
     `merge_row_groups=False`: this fold leaves the row groups as they are (see `HeldWriter`)."""
     _settings(con, None, memory_limit)
@@ -393,13 +394,13 @@ READER_MARK_SECONDS = 1.0
 # row group stays cheap.
 WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024
 # WAL size at which a held connection folds it into the file in place, without letting go (HeldWriter.use).
-# Until a checkpoint, DuckDB keeps the rows of every committed load in this process's memory; the raw
-# pages make an HTML run's WAL large quickly (735 dev pages: ~120 MB in the ~11 s of one hold, folded at
-# its end). Folded at 32 MB (a fold of ~40 MB took 0.15-0.3 s), the 735 dev pages peaked at 1,532-1,537 MB
-# of RSS summed over the run's processes instead of 1,598-1,623 (three runs each, interleaved), in the
-# same wall time. A stream folds more often too: the 20k re-scrape stream 383 vs 382 docs/s, its largest
-# process 0.77 vs 0.90 GB (back to back, with the workers' tables also leaving out the raw bytes); the 100k
-# stream's writer share 0.22, under issue 13's 0.25.
+# Until a checkpoint, DuckDB keeps the rows of every committed load in this process's memory; the raw pages
+# make an HTML run's WAL large quickly (735 dev pages: 109 MB of raw pages alone, nearly all of them loaded
+# within the ~11 s of one hold and folded at its end). Folded at 32 MB (a fold of ~40 MB took 0.15-0.3 s), the
+# 735 dev pages peaked at 1,532-1,537 MB of RSS summed over the run's processes instead of 1,598-1,623 (three
+# runs each, interleaved), in the same wall time. A stream folds more often too: the 20k re-scrape stream 383
+# vs 382 docs/s, its largest process 0.77 vs 0.90 GB (back to back, with the workers' tables also leaving out
+# the raw bytes); the 100k stream's writer share 0.22, under issue 13's 0.25.
 HELD_FOLD_BYTES = 32 * 1024 * 1024
 DEFERRED_CHECKPOINT_BYTES = 1024 * 1024 * 1024
 

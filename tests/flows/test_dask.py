@@ -42,3 +42,6 @@ def test_dask_cluster_gives_the_same_warehouse(prefect_harness: None, tmp_path: 
     assert executed >= summary["loaded"] // 3  # one process-batch task per batch of 3 documents
     for sql in QUERIES:
         assert table_rows(default_db, sql) == table_rows(dask_db, sql), sql
+    # ... and not merely equal: every document has its bytes.
+    assert table_rows(dask_db, "SELECT count(*) FROM documents WHERE raw IS NULL OR octet_length(raw) <> bytes") \
+        == [(0,)]
