@@ -128,6 +128,8 @@ def _alive(pid: int) -> bool:
 
 # How often a wait on a worker's result looks whether the pool was terminated meanwhile.
 _TERMINATION_POLL = 0.5
+# How long `terminate` waits for the executor's manager thread to see its killed workers and end.
+_MANAGER_JOIN = 5.0
 
 
 class PoolTerminated(RuntimeError):
@@ -475,7 +477,15 @@ class WorkerPool:
             queue = getattr(executor, "_result_queue", None)
             with contextlib.suppress(Exception):
                 queue._writer.close()  # type: ignore[union-attr]
+            manager = getattr(executor, "_executor_manager_thread", None)  # private too
             executor.shutdown(wait=False, cancel_futures=True)
+            # Wait (briefly) for the manager thread to close its wake-up pipe. At interpreter exit
+            # concurrent.futures wakes every manager thread it knows through that pipe, unlocked in
+            # CPython 3.11: a thread closing it at that moment turns the wake-up into an
+            # "OSError: Bad file descriptor" traceback after a clean "could not start" message (CI,
+            # one run in many). A finished thread's pipe is marked closed and is skipped.
+            if isinstance(manager, threading.Thread) and manager is not threading.current_thread():
+                manager.join(timeout=_MANAGER_JOIN)
 
     def close(self) -> None:
         if self._executor is not None:
