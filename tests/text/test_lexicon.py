@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import wordfreq
 from hypothesis import given, settings
@@ -15,7 +16,8 @@ from newsetl.text.lexicon import frequency_items, lexicon, zipf_frequency
 # digit frequency), several tokens (frequencies combined), apostrophes, case, and no token at all.
 EDGE_WORDS = ["the", "information", "infor", "mation", "well-known", "e-mail", "can't", "l'homme", "Straße",
               "THE", "1984", "3", "12.5", "10,000", "2nd", "co-op", "the the", "qxzvbn", "", " ", "...", "😀",
-              "Zusammenarbeit", "x" * 60, "naïve", "résumé"]
+              "Zusammenarbeit", "x" * 60, "naïve", "résumé",
+              "n0", "の"]  # the same bytes in CPython's string buffers: a hash of the str made them one word
 
 
 def _list_sample(lang: str) -> list[str]:
@@ -39,6 +41,15 @@ def test_same_zipf_as_wordfreq_for_any_string(word: str) -> None:
 
 def test_frequency_items_are_the_frequency_dict_in_order() -> None:
     assert list(frequency_items("en")) == list(wordfreq.get_frequency_dict("en").items())
+
+
+@pytest.mark.parametrize("lang", ["en", "ja", "zh"])
+def test_no_two_listed_words_share_a_key(lang: str) -> None:
+    # With hash(str), 32 English words and 924 Chinese ones shared their key with another word of the list
+    # (a one-byte string and a two-byte one with the same buffer bytes), and one of each pair took the
+    # other's frequency.
+    lex = lexicon(lang)
+    assert len(np.unique(lex._keys)) == len(lex._keys) == sum(map(len, wordfreq.get_frequency_list(lang)))
 
 
 def test_tables_are_small() -> None:
