@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -132,24 +133,55 @@ def test_a_chinese_article_long_enough_is_extracted_once(monkeypatch: pytest.Mon
     assert calls == [True]
 
 
-def test_the_date_search_warm_up_builds_every_locale_table_once() -> None:
+def test_the_date_search_warm_up_builds_its_locale_tables_once() -> None:
     # In a fresh interpreter: this test process may have warmed dateparser already. Before the warm-up
-    # no locale table exists; after it, the tables of all locales do (what the first page would
-    # otherwise build, ~3 s), and a date in another language then costs what any later one costs.
+    # no locale table exists; after it, the tables of the DATE_LOCALES locales do (what the first page
+    # would otherwise build), and a date in another language then costs what any later one costs.
     script = """
 import time
+import htmldate.extractors
 from dateparser.languages.dictionary import Dictionary
-from htmldate.extractors import get_external_parser
-from newsetl.text.extract import warm_date_search
+from newsetl.text.extract import DATE_LOCALES, date_parser, warm_date_search
+assert htmldate.extractors.get_external_parser is date_parser  # what htmldate calls
 before = sum(len(v) for v in Dictionary._split_regex_cache.values())
 warm_date_search()
 after = sum(len(v) for v in Dictionary._split_regex_cache.values())
 t = time.process_time()
-get_external_parser().get_date_data("le 3 juin 2021")
-print(before, after, time.process_time() - t)
+found = htmldate.extractors.get_external_parser().get_date_data("le 3 juin 2021")["date_obj"]
+print(before, after, DATE_LOCALES, found.date(), time.process_time() - t)
 """
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
-    before, after, seconds = out.split()
+    before, after, locales, found, seconds = out.split()
     assert int(before) == 0
-    assert int(after) >= 150
+    assert int(locales) <= int(after) < 150  # htmldate's own parser builds all 205 locales' tables
+    assert found == "2021-06-03"
     assert float(seconds) < 1.0
+
+
+def test_the_date_parser_is_htmldates_over_the_first_locales() -> None:
+    # htmldate's own parser, taken before newsetl replaces it: the same settings and order, fewer locales,
+    # and the same dates for strings the first locales read (those of the dev pages that reach it among them).
+    script = """
+import json
+import htmldate.extractors
+theirs = htmldate.extractors.get_external_parser()
+from dateparser.languages.loader import default_loader
+from newsetl.text.extract import DATE_LOCALES, date_parser
+ours = date_parser()
+ranked = [loc.shortname for loc in default_loader.get_locales(
+    languages=None, locales=None, region=None, use_given_order=False, allow_conflicting_locales=False)]
+strings = ["15 августа 2016, 13:43", "Fri Feb 18 10:27:24 2022", "3 de mayo de 2022", "4. 2. 2022.",
+           "miércoles, 4 de mayo de 2022", "November 20 15:23 2019", "le 3 juin 2021", "12. März 2020",
+           "2 marca 2021", "12 warm-up 2020"]
+same = [str(theirs.get_date_data(s)["date_obj"]) == str(ours.get_date_data(s)["date_obj"]) for s in strings]
+print(json.dumps({
+    "settings": vars(theirs._settings) == vars(ours._settings),
+    "fields": [(k, getattr(theirs, k) == getattr(ours, k)) for k in
+               ("languages", "region", "try_previous_locales", "use_given_order")],
+    "locales": ours.locales == ranked[:DATE_LOCALES], "n": len(ranked), "same": same}))
+"""
+    out = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                                    text=True).stdout)
+    assert out["settings"] and all(equal for _, equal in out["fields"])
+    assert out["locales"] and out["n"] > 150
+    assert all(out["same"])
