@@ -19,12 +19,10 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import htmldate.extractors
 import trafilatura
-from dateparser.date import DateDataParser
-from dateparser.languages.loader import default_loader
 from htmldate import find_date
 from lxml.html import HtmlElement
 from trafilatura.metadata import (
@@ -42,6 +40,9 @@ from trafilatura.utils import load_html
 from newsetl.text.author import find_author
 from newsetl.text.discard import use_fast_discards
 from newsetl.text.words import count_words
+
+if TYPE_CHECKING:
+    from dateparser.date import DateDataParser
 
 # trafilatura's costliest XPaths, replaced by exact one-walk transcriptions (text/discard.py): the same
 # extraction with ~30% less CPU. In every process that imports this module, before any extraction.
@@ -119,7 +120,11 @@ DATE_LOCALES = 60
 @functools.cache
 def date_parser() -> DateDataParser:
     """htmldate's external date parser (the settings of htmldate 1.11's `get_external_parser`, which
-    tests/text/test_extract.py compares), over the DATE_LOCALES first locales."""
+    tests/text/test_extract.py compares), over the DATE_LOCALES first locales. Imported here, as htmldate
+    does: the ingest process itself (which parses no page) never loads dateparser."""
+    from dateparser.date import DateDataParser
+    from dateparser.languages.loader import default_loader
+
     ranked = default_loader.get_locales(languages=None, locales=None, region=None, use_given_order=False,
                                         allow_conflicting_locales=False)
     locales = [locale.shortname for _, locale in zip(range(DATE_LOCALES), ranked, strict=False)]
