@@ -121,7 +121,7 @@ DATE_LOCALES = 60
 def date_parser() -> DateDataParser:
     """htmldate's external date parser (the settings of htmldate 1.11's `get_external_parser`, which
     tests/text/test_extract.py compares), over the DATE_LOCALES first locales. Imported here, as htmldate
-    does: the ingest process itself (which parses no page) never loads dateparser."""
+    does: an ingest process whose workers parse the pages never loads dateparser."""
     from dateparser.date import DateDataParser
     from dateparser.languages.loader import default_loader
 
