@@ -123,6 +123,10 @@ def is_list_item(line: str) -> bool:
 def line_core(line: str) -> str:
     """The line without surrounding space and without a leading list marker ("- ", "• ", "3. ")."""
     s = line.strip()
+    if s[:1] == "|":
+        # a table row as trafilatura writes one ("| Related articles | |"): rules read the cells' text, so
+        # a one-cell row of page chrome matches as the same line outside a table would
+        s = s.strip("| \t")
     # A marker starts with one of its characters or a digit (\d: str.isdecimal); most lines start with
     # neither and skip the regex call.
     if s[:1] not in MARKER_CHARS and not s[:1].isdecimal():

@@ -259,6 +259,15 @@ def test_a_headline_in_the_tail_is_kept_but_does_not_shield_link_lists(rules: Ru
     assert body_of(text, rules, titles=[promo]) == "\n".join([*STORY, promo])
 
 
+def test_a_one_cell_table_row_of_chrome_goes_a_table_of_data_stays(rules: Ruleset) -> None:
+    # trafilatura writes a page's layout tables as "| cell |" rows: the rules read the cell's text
+    for row in ("| Kommentare insgesamt: 0 | |", "| Weitere Artikel zum Thema |", "| | Tags: budget, taxes |"):
+        result = clean_text("\n".join([STORY[0], row, STORY[1]]), rules)
+        assert [r.text for r in result.removals] == [row]
+    table = "\n".join([STORY[0], "| Party | Seats |", "| Labour | 12 |", "| Tags | 3 |", STORY[1]])
+    assert body_of(table, rules) == table
+
+
 def test_story_bullet_list_is_kept(rules: Ruleset) -> None:
     text = "\n".join([STORY[0], "What you need:", "- two ripe pears", "- a lemon", STORY[1],
                       "- Boil for ten minutes, then let the jars cool overnight."])

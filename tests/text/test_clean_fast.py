@@ -255,6 +255,7 @@ def test_text_level_fast_forms_equal_their_plain_forms(text: str) -> None:
     for line in text.split("\n"):
         assert has_digit(line) == (DIGIT.search(line) is not None)
         s = line.strip()
+        s = s.strip("| \t") if s.startswith("|") else s  # a table row: its cells' text
         m = LIST_MARKER.match(s)
         assert line_core(line) == (s[m.end():] if m else s)
         for title in (line, "Council backs plan to cut costs", "A short one", "x" * 25):
