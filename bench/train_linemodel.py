@@ -40,8 +40,8 @@ elsewhere in the document or in its story lines, and the same over two lines eit
 removed, blind 15.6-21.2%, oracle 34.0-34.9%, but AEB's lost lines 0.43-0.68% instead of 0.34% (the
 acceptance allows 0.5%).
 
-Output: text/models/linemodel-v3.json (the model as plain arrays, read by newsetl.text.linemodel) and
-bench/linemodel-v3.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
+Output: text/models/linemodel-v4.json (the model as plain arrays, read by newsetl.text.linemodel) and
+bench/linemodel-v4.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
 parameters, CV figures; no page text). Deterministic: fixed seeds, one thread, LightGBM deterministic=True,
 so the command above rebuilds the model file byte for byte from the same inputs and code.
 """
@@ -79,14 +79,14 @@ from newsetl.text.linemodel import (  # noqa: E402
 )
 from newsetl.text.lines import is_story_line  # noqa: E402
 
-MANIFEST = REPO / "bench" / "linemodel-v3.manifest.json"
+MANIFEST = REPO / "bench" / "linemodel-v4.manifest.json"
 
 
 def _pseudonym(name: str) -> str:
     """The manifest's name for a page or file: the first 16 hex digits of the sha256 of its id or path."""
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 SEED = 12
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 # Content-line loss per set the threshold allows on the training folds' out-of-fold scores. Below the 0.5% the
 # acceptance allows, because the threshold set on the training folds loses more on sites it has not seen:
 # with a budget of 0.5% the test folds lost 0.39% of AEB's true lines with every rule and 0.58-0.63% without
