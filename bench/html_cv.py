@@ -182,6 +182,27 @@ def with_fallback(ex: Mapping[str, Mapping[str, Any]], mode: str, tables: bool, 
     return fallback_walk(ex, mode, tables, fast, fallback_words, key)[0]
 
 
+def cleaned_body(ex: Mapping[str, Mapping[str, Any]], setting: tuple[str, bool, bool, int], key: str,
+                 clean: Callable[[str, str | None], str]) -> str:
+    """The page's body as the pipeline makes it (text/pipeline.py `_with_alternative`): the cleaned text of
+    `with_fallback`, or, when the cleaner leaves nothing of it, of the first other mode walked that it keeps."""
+    best, runs = fallback_walk(ex, *setting, key)
+    if best is None:
+        return ""
+    body = clean(*best)
+    if body.strip():
+        return body
+    mode, tables, fast, _ = setting
+    for m in list(dict.fromkeys((mode, "default", "recall")))[:runs]:
+        r = ex[setting_name(m, tables, fast)][key]
+        if r is None or r[0] == best[0] or not count_words(r[0]):
+            continue
+        other = clean(*r)
+        if other.strip():
+            return other
+    return body
+
+
 OBJECTIVE = "robust"
 
 
@@ -303,15 +324,13 @@ def main(argv: list[str] | None = None) -> int:
             bodies[(mode, tables, fast, fw)] = bodies.get((mode, tables, fast, fw), {})
             out: dict[str, str] = {}
             for p in pages:
-                r = with_fallback(ex, mode, tables, fast, fw, p["key"])
-                if r is None:
-                    out[p["key"]] = ""
-                    continue
-                text, title = r
                 model = models[fold_of[p["site"]]] if use_model else None
                 page_rules = library.for_site(p["site"]) if library is not None else rules
-                out[p["key"]] = clean_text(repair_text(text).text, page_rules, titles=(title,) if title else (),
-                                           model=model).body
+
+                def clean(text: str, title: str | None, page_rules: Any = page_rules, model: Any = model) -> str:
+                    return clean_text(repair_text(text).text, page_rules, titles=(title,) if title else (),
+                                      model=model).body
+                out[p["key"]] = cleaned_body(ex, (mode, tables, fast, fw), p["key"], clean)
             bodies[(mode, tables, fast, fw)]["model" if use_model else "rules"] = out
     # trafilatura alone, as the eval README measures it: default mode, no comments, nothing after it
     alone = {p["key"]: (ex["default"][p["key"]] or ["", None])[0] for p in pages}
@@ -388,10 +407,11 @@ def main(argv: list[str] | None = None) -> int:
             out: dict[str, str] = {}
             for p in pages:
                 f = fold_of[p["site"]]
-                r = with_fallback(ex, *setting_of(f), p["key"])
-                text, title = r if r is not None else ("", None)
-                out[p["key"]] = clean_text(repair_text(text).text, no_rules, titles=(title,) if title else (),
-                                           model=blind_models[f]).body if text else ""
+
+                def clean(text: str, title: str | None, model: Any = blind_models[f]) -> str:
+                    return clean_text(repair_text(text).text, no_rules, titles=(title,) if title else (),
+                                      model=model).body if text else ""
+                out[p["key"]] = cleaned_body(ex, setting_of(f), p["key"], clean)
             return out
 
         blind = blind_bodies(lambda f: best_of[f])

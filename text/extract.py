@@ -98,6 +98,10 @@ class Extraction:
     description: str | None = None
     url: str | None = None
     language: str | None = None
+    # The other modes' texts that had words, best first (the mode order, then more words): the pipeline
+    # takes the first of them whose body survives the cleaner when `text`'s does not (a fallback mode
+    # can find more words than precision mode and all of them page furniture, e.g. a server's warnings).
+    alternatives: tuple[str, ...] = ()
 
 
 class ExtractError(ValueError):
@@ -203,6 +207,7 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
     doc: Any = None
     words = 0
     failure: Exception | None = None
+    found_texts: list[str] = []
     for precision, recall in modes:
         try:
             # A tree is copied by bare_extraction before it prunes, so each mode starts from the same page.
@@ -223,6 +228,8 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
         if found is None or isinstance(found, dict):  # None: nothing found; dict only with as_dict=True
             continue
         n = count_words(found.text or "")
+        if n:
+            found_texts.append(found.text or "")
         if doc is None or n > words:
             doc, words = found, n
         if words >= max(config.fallback_words, config.min_words):
@@ -249,4 +256,5 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
         description=_s(meta.description),
         url=_s(meta.url),
         language=_s(doc.language or meta.language),
+        alternatives=tuple(t for t in found_texts if t != text),
     )

@@ -143,7 +143,21 @@ def clean_document(doc: RawDocument, p: PreparedDocument, ctx: ProcessContext) -
 def finish_document(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument,
                     cleaned: CleanResult) -> Article | Rejection:
     """Step 3: describe, the learned pass, the Article; a failure is the document's rejection."""
-    return _guarded(doc, lambda: _finish(doc, ctx, p, cleaned))
+    return _guarded(doc, lambda: _finish(doc, ctx, *_with_alternative(p, cleaned, ctx)))
+
+
+def _with_alternative(p: PreparedDocument, cleaned: CleanResult,
+                      ctx: ProcessContext) -> tuple[PreparedDocument, CleanResult]:
+    """When the cleaner left nothing of the extraction, the first other extraction mode's text whose body
+    it keeps (rare: the mode with the most words was all page furniture); else the document as it was."""
+    if cleaned.body.strip() or not p.alternatives:
+        return p, cleaned
+    for text in p.alternatives:
+        repaired = repair_text(text, ctx.config.repair)
+        other = clean_text(repaired.text, ctx.rules, titles=p.titles, model=ctx.model)
+        if other.body.strip():
+            return replace(p, repaired=repaired, alternatives=()), other
+    return p, cleaned
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,7 @@ class PreparedDocument:
     hints: DescribeHints
     article_url: str | None
     repaired: RepairResult
+    alternatives: tuple[str, ...] = ()  # Extraction.alternatives of an HTML page
 
     @property
     def text(self) -> str:
@@ -165,7 +180,8 @@ class PreparedDocument:
 
 def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
     p = _prepare(doc, ctx)
-    return _finish(doc, ctx, p, clean_text(p.text, ctx.rules, titles=p.titles, model=ctx.model))
+    return _finish(doc, ctx, *_with_alternative(p, clean_text(p.text, ctx.rules, titles=p.titles, model=ctx.model),
+                                                ctx))
 
 
 def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
@@ -181,9 +197,10 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
     if text is None:  # the caller decodes first (`sources.document.decode_pending`), as the worker pool does
         raise ValueError(f"document {doc.doc_id} was not decoded before processing")
     article_url = doc.url
+    alternatives: tuple[str, ...] = ()
     if doc.content_type == "html":
         ex = extract_html(text, url=doc.url, config=ctx.config.extract)
-        text = ex.text
+        text, alternatives = ex.text, ex.alternatives
         # trafilatura may know the host from <link rel=canonical> or og:url without a full URL; the
         # host alone still lets describe name the publisher from the domain.
         host_url = f"https://{ex.hostname}" if ex.hostname else None
@@ -192,7 +209,7 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
         hints = replace(hints, url=doc.url or ex.url or host_url, title=doc.title or ex.title,
                         published_at=doc.published_at or ex.date, author=ex.author, sitename=ex.sitename,
                         description=ex.description)
-    return PreparedDocument(hints, article_url, repair_text(text, ctx.config.repair))
+    return PreparedDocument(hints, article_url, repair_text(text, ctx.config.repair), alternatives)
 
 
 def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned: CleanResult) -> Article | Rejection:

@@ -14,8 +14,12 @@ from typing import Any
 import pytest
 import trafilatura
 
+from newsetl.schemas.records import Article, RawDocument
 from newsetl.sources.decode import decode_bytes
+from newsetl.text.clean import clean_text
 from newsetl.text.extract import EXTRACTION_EMPTY, ExtractConfig, ExtractError, extract_html
+from newsetl.text.pipeline import ProcessConfig, make_context, process_document, process_documents
+from newsetl.text.repair import repair_text
 from newsetl.text.words import count_words
 
 # A real page of traf-dev/html on which trafilatura's precision mode finds only a scrap (a few words) while
@@ -185,3 +189,24 @@ print(json.dumps({
     assert out["settings"] and all(equal for _, equal in out["fields"])
     assert out["locales"] and out["n"] > 150
     assert all(out["same"])
+
+
+# A real traf-dev page on which precision mode finds the short post (45 words, under the 50-word fallback)
+# and default mode more words, all of them PHP warnings a broken plugin printed into the page.
+FURNITURE_ONLY_PAGE = ("eval", "traf-dev", "html", "a55378bda4f4c421.html.gz")
+
+
+def test_when_the_extraction_cleans_to_nothing_the_pipeline_takes_another_mode(
+        shared_path: Callable[..., Path]) -> None:
+    raw = gzip.decompress(shared_path(*FURNITURE_ONLY_PAGE).read_bytes())
+    html = decode_bytes(raw, html=True)[0]
+    ex = extract_html(html)
+    assert "on line" in ex.text and len(ex.alternatives) == 1  # default mode's warnings won on word count
+    ctx = make_context(ProcessConfig())
+    doc = RawDocument(doc_id="p", source_uri="mem://p", kind="html", content_type="html", raw=raw, content=html)
+    article = process_document(doc, ctx)
+    assert isinstance(article, Article)
+    # the warnings alone would leave an empty body; precision mode's post is kept instead
+    assert clean_text(repair_text(ex.text).text, ctx.rules).body == ""
+    assert article.body.startswith("Es ist schon einige Zeit") and "Warning" not in article.body
+    assert process_documents([doc], ctx) == [article]  # the batch path (the worker pool's) does the same
