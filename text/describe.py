@@ -828,11 +828,8 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
         if len(lines) > 2 and idx < len(head):
             second = head[idx]
             if _headline_like(second.text, config.subtitle_max_words, config.min_title_words):
-                # The standfirst is read into `subtitle` and stays in the body: it is the article's own text
-                # (trafilatura's evaluation pages count it as content), and a line this guess takes for one
-                # may be the first question of an interview. Cutting it lost 8 of traf-dev's 1,818 content
-                # snippets (0.44%) and removed one boilerplate line of aeb-dev's 197.
                 subtitle = second.text.strip()
+                taken.append((second, Removal(SUBTITLE, "head_subtitle", second.text, second.start)))
                 idx += 1
     return title, subtitle, idx
 
