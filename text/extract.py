@@ -100,9 +100,9 @@ class Extraction:
     description: str | None = None
     url: str | None = None
     language: str | None = None
-    # The other modes' texts that had words, best first (the mode order, then more words): the pipeline
-    # takes the first of them whose body survives the cleaner when `text`'s does not (a fallback mode
-    # can find more words than precision mode and all of them page furniture, e.g. a server's warnings).
+    # The other modes' texts that had words, in the order the modes were tried: the pipeline takes the
+    # first of them whose body survives the cleaner when `text`'s does not (a fallback mode can find more
+    # words than precision mode and all of them page furniture, e.g. a server's warnings).
     alternatives: tuple[str, ...] = ()
 
 
