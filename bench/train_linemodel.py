@@ -398,10 +398,11 @@ def measure(pages, page_ids, scores_by_page, thr, mode):
         elif mode == "blind":  # no rules at all: the model on the raw lines with the rule features zero
             extra = scores_by_page[("blind", pi)] >= thr
         elif mode.startswith("both") or mode == "product":
-            guard = {"both": GUARD, "both_noguard": "none", "both_storyguard": "story", "product": GUARD}[mode]
+            guard = {"both_noguard": "none", "both_storyguard": "story"}.get(mode, GUARD)
             extra = (scores_by_page[pi] >= thr) & guard_mask(p, guard)
         body = lmdata.body_of(p, extra, use_rules=mode not in ("model", "blind"))
         if mode == "product":
+            # no removals passed: describe reads only metadata from them, the lines it takes are the same
             body = describe_article(body, (), DescribeHints()).body
         if p.set == "aeb":
             A += lmdata.score_aeb_page(p, body)
