@@ -118,3 +118,13 @@ class Article:
     repairs: Mapping[str, int]
     removals: tuple[Removal, ...]
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The body before the learned pass took lines from it, when it took any (else None: the body itself).
+    # Dedup signs this text, so an article's signature does not depend on which lines its publisher had
+    # taught the warehouse when it arrived: a line learned later re-cleans the stored body but cannot
+    # re-sign it, and a crash or another batch size would otherwise sign the same article two ways.
+    signed_text: str | None = None
+
+    @property
+    def signature_text(self) -> str:
+        """The text dedup signs: the body as describe left it, learned lines included."""
+        return self.body if self.signed_text is None else self.signed_text

@@ -166,7 +166,8 @@ DEDUP_META = Table("dedup_meta", (
 SIGNATURES = Table("signatures", (
     _c("sid", I64, "dense integer key (compact band rows)", nullable=False),
     _c("article_id", S, nullable=False),
-    _c("body_hash", S, nullable=False),
+    _c("body_hash", S, "body_hash of the signed text: the body before learned lines were taken from it "
+       "(articles.body_hash is of the body as stored)", nullable=False),
     _c("rank_key", I64, "64-bit hash of article_id: order in an oversized bucket, integer join key", nullable=False),
     _c("body_key", I64, "64-bit hash of body_hash (the exact tier)", nullable=False),
     _c("n_shingles", I32, nullable=False),

@@ -318,9 +318,10 @@ def _steps_limited(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: fl
 
 def process_and_sign(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float,
                      sign: SignConfig) -> tuple[list[Article | Rejection], Signatures]:
-    """Outcomes in document order, and the signatures of the articles among them (same order)."""
+    """Outcomes in document order, and the signatures of the articles among them (same order), each of
+    the text dedup signs (`Article.signature_text`)."""
     outcomes = process_batch_limited(docs, ctx, seconds)
-    return outcomes, sign_texts([o.body for o in outcomes if isinstance(o, Article)], sign)
+    return outcomes, sign_texts([o.signature_text for o in outcomes if isinstance(o, Article)], sign)
 
 
 @dataclass(frozen=True)

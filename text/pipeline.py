@@ -220,9 +220,12 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
     # Learned boilerplate needs the publisher, which describe has only now found (for plain text it
     # may come from a signature line). Positions of these removals are offsets in the described body.
     learned = ctx.learned.get(publisher_key(described.metadata.publisher), frozenset())
+    signed_text: str | None = None
     if learned and body:
         title_lines = tuple(t for t in (described.metadata.title, hints.title) if t)
         relearned = clean_text(body, ctx.learned_rules, titles=title_lines, learned=learned)
+        if relearned.removals:
+            signed_text = body  # what dedup signs (Article.signed_text)
         body = relearned.body.strip()
         removals = (*removals, *relearned.removals)
     # A document that was nothing but boilerplate (a cookie wall, a site's address block) is still an
@@ -250,4 +253,5 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
         repairs=dict(repaired.repairs),
         removals=removals,
         extra=dict(doc.extra),
+        signed_text=signed_text,
     )

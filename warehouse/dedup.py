@@ -25,7 +25,8 @@ stories it meets, never by how many copies those stories have. For the new rows 
    new story is named after its first-seen article (smallest sid); an article joining a stored story
    takes its id, so a `cluster_id` seen on a dashboard stays valid; when stories merge the oldest
    (smallest `created_seq`) keeps its id and each merged-away id is recorded in `cluster_merges`
-   (`resolve_cluster` follows them). The canonical is the most complete body (word_count), then an
+   (`resolve_cluster` follows them). The canonical is the most complete body (the signed text's words,
+   `n_words`: what a learned line re-cleaned later cannot change), then an
    original over a syndicated copy, then the earliest publication, then the smallest article_id:
    the minimum over the stored canonical and the new members, so no member list is read. Duplicates
    are kept and marked, never deleted;
@@ -145,7 +146,7 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
                   run_id: str) -> DedupStats:
     """Sign, match, verify and cluster the batch's articles against the whole warehouse (see module doc).
 
-    `batch` has article_id, body_hash, word_count, published_at (and fetched_at), row i signed by
+    `batch` has article_id, body_hash (of the signed text), published_at (and fetched_at), row i signed by
     `sigs` row i; its articles are already in `articles`. Runs inside the caller's transaction."""
     if batch.num_rows != len(sigs):
         raise ValueError(f"batch has {batch.num_rows} rows but sigs {len(sigs)}")
@@ -606,9 +607,10 @@ def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) ->
         return {}
     t = _with_keys(con, "_dedup_story", story_ids, """
         SELECT c.cluster_id, coalesce(c.created_seq, -1), c.size, c.canonical_article_id,
-               a.word_count, a.published_at, a.original_publisher IS NOT NULL
+               s.n_words, a.published_at, a.original_publisher IS NOT NULL
         FROM clusters c SEMI JOIN _dedup_story k ON c.cluster_id = k.v
-        JOIN articles a ON a.article_id = c.canonical_article_id""")
+        JOIN articles a ON a.article_id = c.canonical_article_id
+        JOIN signatures s ON s.article_id = c.canonical_article_id""")
     cols = [t.column(i).to_pylist() for i in range(7)]
     return {cid: _Story(int(created), int(size), canon, canonical_key(wc, pub, canon, bool(syn)))
             for cid, created, size, canon, wc, pub, syn in zip(*cols, strict=True)}
@@ -632,7 +634,9 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
     touched = [g for g in groups.values() if any(x.startswith("a:") for x in g)]
     stored = _stored_stories(con, sorted({x[2:] for g in touched for x in g if x.startswith("c:")}))
     take = pa.array(new.idx, pa.int64())
-    wc = batch.column("word_count").take(take).to_pylist()
+    # Completeness is the signed text's word count, not `articles.word_count`: a re-clean lowers the
+    # latter later, and the choice must not depend on whether a line was learned before or after.
+    wc = new.n_words.tolist()
     pub = batch.column("published_at").take(take).to_pylist() \
         if "published_at" in batch.column_names else [None] * len(new.idx)
     syn = [v is not None for v in batch.column("original_publisher").take(take).to_pylist()] \

@@ -157,8 +157,11 @@ def load_prepared(
                                                              q_t.column("reason").to_pylist(), strict=True))
         stats: Mapping[str, int] = {}
         if art_new.num_rows:
-            dedup_in = art_new.select(["article_id", "body_hash", "word_count", "published_at", "fetched_at",
-                                       "original_publisher"])
+            # The exact tier compares the hashes of the signed texts (the signatures'), which differ
+            # from `articles.body_hash` for an article the learned pass took lines from.
+            dedup_in = art_new.select(["article_id", "word_count", "published_at", "fetched_at",
+                                       "original_publisher"]).append_column(
+                "body_hash", pa.array(sigs.body_hash.tolist(), pa.string()))
             stats = dict(vars(cluster_batch(con, dedup_in, sigs, dedup, run_id)))
             # Count the batch's lines per publisher and story cluster (after dedup: copies of one
             # story count once), in the same transaction, so learned counts never drift from articles.

@@ -22,7 +22,7 @@ import pyarrow as pa
 from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.schemas.tables import ARTICLES, DOCUMENTS, QUARANTINE, REMOVALS, Table, arrow_schema
 from newsetl.text.learned import LEARNED, LearnedConfig, line_sightings, publisher_key
-from newsetl.text.sign import Signatures, concat_signatures
+from newsetl.text.sign import Signatures, body_hash, concat_signatures
 
 
 def utc_now() -> datetime:
@@ -101,7 +101,7 @@ def documents_table(docs: Sequence[RawDocument], rejections: Sequence[Rejection]
 
 
 def articles_table(articles: Sequence[Article], hashes: Sequence[str], run_id: str) -> pa.Table:
-    """`hashes`: the body_hash of each article, from its signature (computed where it was signed)."""
+    """`hashes`: the body_hash of each article's body (mostly its signature's, computed where it was signed)."""
     if len(hashes) != len(articles):
         raise ValueError(f"{len(articles)} articles but {len(hashes)} body hashes")
     rows = [{
@@ -192,7 +192,11 @@ def prepare_batch(docs: Sequence[RawDocument], articles: Sequence[Article], sign
                        body + "".join("\n" + (clean_str(t) or "") for t in learned_lines)))
     return PreparedBatch(
         documents=documents_table(docs, rejections, _RUN, raw=raw),
-        articles=articles_table(articles, signatures.body_hash.tolist(), _RUN),
+        # The signature's hash is of the text dedup signed; an article the learned pass took lines from
+        # stores the hash of its body as stored (the few such articles are hashed again here).
+        articles=articles_table(articles, [h if a.signed_text is None else body_hash(clean_str(a.body) or "")
+                                           for a, h in zip(articles, signatures.body_hash.tolist(), strict=True)],
+                                _RUN),
         removals=removals_table(articles, _RUN),
         quarantine=quarantine_table(rejections, _RUN),
         sightings=sightings_table(bodies, learned or LearnedConfig()),
