@@ -159,8 +159,7 @@ def load_prepared(
         if art_new.num_rows:
             # The exact tier compares the hashes of the signed texts (the signatures'), which differ
             # from `articles.body_hash` for an article the learned pass took lines from.
-            dedup_in = art_new.select(["article_id", "word_count", "published_at", "fetched_at",
-                                       "original_publisher"]).append_column(
+            dedup_in = art_new.select(["article_id", "published_at", "fetched_at", "original_publisher"]).append_column(
                 "body_hash", pa.array(sigs.body_hash.tolist(), pa.string()))
             stats = dict(vars(cluster_batch(con, dedup_in, sigs, dedup, run_id)))
             # Count the batch's lines per publisher and story cluster (after dedup: copies of one
