@@ -24,7 +24,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from newsetl.schemas.records import Metadata, Removal
@@ -405,6 +406,36 @@ def _is_name(text: str) -> bool:
     return True
 
 
+_TITLES = frozenset({"dr", "prof", "mr", "mrs", "ms", "mx", "m", "mme", "mlle", "sir", "dame", "herr", "frau", "sr",
+                     "sra", "dott", "ing", "mag"})
+_INITIALS_RE = re.compile(r"^(?:[^\W\d_]\.-?)+$")
+_GIVEN_NAMES_PATH = Path(__file__).resolve().parent / "data" / "given-names.txt"
+
+
+@cache
+def given_names() -> frozenset[str]:
+    """The casefolded given names a bare byline must start with (`text/data/given-names.txt`, built by
+    `bench/build_given_names.py` from Faker's first-name lists of every locale; read once per process)."""
+    with _GIVEN_NAMES_PATH.open(encoding="utf-8") as fh:
+        return frozenset(line.strip() for line in fh if line.strip() and not line.startswith("#"))
+
+
+def _starts_with_given_name(text: str) -> bool:
+    """The first person of a names line starts with a given name (after a title such as "Dr."); an initial
+    ("J.R. Smith") stands for one."""
+    first = re.split(r",\s*|\s+(?:and|&|und|et|y|e)\s+", text.strip())[0]
+    names = given_names()
+    for tok in first.split():
+        low = tok.casefold().strip(".")
+        if low in _TITLES:
+            continue
+        if _INITIALS_RE.match(tok):
+            return True  # "J.R. Smith", "M. Franck Riester": an initial stands for a given name
+        # A particle first ("Das Louis Vuitton ...") is not how a bare byline starts.
+        return low in names
+    return False
+
+
 def _clean_names(text: str) -> str:
     names = text.strip().strip(",;:")
     # "MARTA KOWALCZYK and DEREK HALLORAN": capitals are the wire's style, not part of the names.
@@ -493,7 +524,10 @@ def parse_byline(line: str) -> str | None:
         if dated and _date_line(dated.group("pre")):
             by = dated
     rest = by.group("rest") if by else s
-    # "Reporting by Jane Doe; Editing by John Roe": the reporter is the byline, the editor is not.
+    # English "by" vouches for a name; "von", "par", "por", "di", "door", "av", "af" are prepositions too
+    # ("Von Sprachregeln, Gender-Politik und ...", "Por Agencia EFE"), so after them, as on a line with no
+    # "by" at all, the name must start with a known given name.
+    vouched = by is not None and re.search(r"\bby\b", s[: by.start("rest")], re.IGNORECASE) is not None
     rest = rest.split(";")[0]
     # "By Jane Doe on Jun 2, 2023", "By Jane Doe, March 6, 2022": the date after the names is not a name.
     when = _DATE_TEXT_RE.search(rest) or _ISO_RE.search(rest)
@@ -511,17 +545,20 @@ def parse_byline(line: str) -> str | None:
     candidates = [head]
     if "," in head:
         candidates.append(head.rsplit(",", 1)[0])
+    # Without "By", capitalised words are weak evidence (German capitalises every noun: "Kommende Events",
+    # "Betriebliche Altersvorsorge"), so the name must start with a known given name.
     for cand in candidates:
-        if _is_name(cand):
+        if _is_name(cand) and (vouched or _starts_with_given_name(cand)):
             return _clean_names(cand)
     names = _without_credit_tail(head, outlets=by is not None)
-    if names:
+    if names and (vouched or _starts_with_given_name(names)):
         return _clean_names(names)
     if by:
         # "By" is evidence enough for a name in a form the name check does not know (one token,
         # lower-case particles): accept a short capitalised run.
         m = re.match(r"^([^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3})", head)
-        if m and m.group(1)[0].isupper() and m.group(1).split()[0].lower() not in _NOT_NAME_WORDS:
+        if m and m.group(1)[0].isupper() and m.group(1).split()[0].lower() not in _NOT_NAME_WORDS \
+                and (vouched or _starts_with_given_name(m.group(1))):
             return _clean_names(m.group(1))
     return None
 
