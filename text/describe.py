@@ -431,8 +431,9 @@ def _starts_with_given_name(text: str) -> bool:
             continue
         if _INITIALS_RE.match(tok):
             return True  # "J.R. Smith", "M. Franck Riester": an initial stands for a given name
-        # A particle first ("Das Louis Vuitton ...") is not how a bare byline starts.
-        return low in names
+        # A particle first ("Das Louis Vuitton ...", "von ...") is not how a bare byline starts, though
+        # Faker's lists hold "Von", "Van", "Le" as given names.
+        return low not in _NAME_PARTICLES and low in names
     return False
 
 
@@ -514,7 +515,7 @@ def credited_outlet(text: str) -> str | None:
 def parse_byline(line: str) -> str | None:
     """The author name(s) of a byline line, or None: "By Jane Doe and John Roe", "John Bowden",
     "Jane Doe, Reuters", "By JANE DOE | March 6, 2022" (the date part is left to `parse_date`)."""
-    s = line.strip()
+    s = line.strip().strip("|").strip()  # a one-cell table row ("| von Inga Buller |") reads as its cell
     if not s or len(s) > 160 or (s.endswith((".", "?", "!")) and not re.search(r"\b[A-Z]\.$", s)):
         return None
     by = _BY_RE.match(s)

@@ -281,6 +281,8 @@ def test_bylines_with_roles_wires_and_outlets(line: str, names: str | None, outl
     ("Lena Hartmann", "Lena Hartmann"),
     ("Jean-Luc Moreau und Anna-Lena Voss", "Jean-Luc Moreau und Anna-Lena Voss"),
     ("von Inga Petersen", "Inga Petersen"),
+    ("| von Inga Petersen", "Inga Petersen"),  # a table cell
+    ("Van Morrison Tribute Night", None),  # "Van" is on Faker's lists, and a particle
     ("Dr. Miriam Okafor", "Dr. Miriam Okafor"),
     ("J.R. Whitfield", "J.R. Whitfield"),
     ("By Zephyrine Quallsworth", "Zephyrine Quallsworth"),  # "By" vouches for a name no list knows
