@@ -529,6 +529,7 @@ def parse_byline(line: str) -> str | None:
     # ("Von Sprachregeln, Gender-Politik und ...", "Por Agencia EFE"), so after them, as on a line with no
     # "by" at all, the name must start with a known given name.
     vouched = by is not None and re.search(r"\bby\b", s[: by.start("rest")], re.IGNORECASE) is not None
+    # "Reporting by Jane Doe; Editing by John Roe": the reporter is the byline, the editor is not.
     rest = rest.split(";")[0]
     # "By Jane Doe on Jun 2, 2023", "By Jane Doe, March 6, 2022": the date after the names is not a name.
     when = _DATE_TEXT_RE.search(rest) or _ISO_RE.search(rest)
