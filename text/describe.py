@@ -573,6 +573,9 @@ _SENTENCE_BREAK_RE = re.compile(r"[^\W\d_]{2}[.!?][\"”’)]?\s+[\"“‘(]?[A-
 _LABEL_RE = re.compile(r"\b[A-Z][\w ]{0,20}:\s")
 
 
+_URL_IN_LINE_RE = re.compile(r"https?://|\bwww\.\w")
+
+
 def _headline_like(text: str, max_words: int, min_words: int) -> bool:
     """Reads as a headline or standfirst: short, no final period, one sentence, not a label list.
 
@@ -595,6 +598,10 @@ def _headline_like(text: str, max_words: int, min_words: int) -> bool:
     if _SENTENCE_BREAK_RE.search(s) or len(_LABEL_RE.findall(s)) >= 2:
         return False
     if _date_line(s) or parse_byline(s):
+        return False
+    # A web address or a line mostly of figures is no headline ("The Wayback Machine - https://…",
+    # "Mo, 11:41 Uhr"); "UN: 5 Tote" and "Patch Notes 4.47.4" are.
+    if _URL_IN_LINE_RE.search(s) or 2 * len(letters) < len(s) - s.count(" "):
         return False
     return not (s.startswith(("-", "•", "*", "–", "—")))
 

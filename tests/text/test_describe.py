@@ -292,6 +292,21 @@ def test_a_bare_byline_needs_a_given_name(line: str, names: str | None) -> None:
     assert parse_byline(line) == names
 
 
+@pytest.mark.parametrize(("first", "title"), [
+    ("Mo, 09:15 Uhr", None),  # a time line
+    ("Archived copy - https://archive.example.org/web/2007/page.html", None),  # a web address
+    ("UN: 5 Tote bei Erdrutsch", "UN: 5 Tote bei Erdrutsch"),  # figures, but mostly words
+    ("Patch Notes 2.14.1", "Patch Notes 2.14.1"),
+])
+def test_a_time_or_url_line_is_no_plain_text_title(first: str, title: str | None) -> None:
+    body = (f"{first}\n\nThe council met on Tuesday evening and approved the plan after a long debate about "
+            "its cost, which several members said was far higher than first expected.\n\nA second vote is "
+            "planned for next month, when the final figures from the county are due.")
+    result = describe_article(body, (), DescribeHints())
+    assert result.metadata.title == title
+    assert (first in result.body) == (title is None)
+
+
 def test_given_names_list_is_the_built_file() -> None:
     from newsetl.text.describe import given_names
 
