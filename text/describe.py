@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from newsetl.schemas.records import Metadata, Removal
+from newsetl.text.lines import table_cells
 from newsetl.text.publishers import has_org_word, is_outlet
 
 # Removal categories and rules written by this stage.
@@ -515,7 +516,7 @@ def credited_outlet(text: str) -> str | None:
 def parse_byline(line: str) -> str | None:
     """The author name(s) of a byline line, or None: "By Jane Doe and John Roe", "John Bowden",
     "Jane Doe, Reuters", "By JANE DOE | March 6, 2022" (the date part is left to `parse_date`)."""
-    s = line.strip().strip("|").strip()  # a one-cell table row ("| von Inga Buller |") reads as its cell
+    s = table_cells(line.strip())  # "| von Inga Buller |", a layout table's cell
     if not s or len(s) > 160 or (s.endswith((".", "?", "!")) and not re.search(r"\b[A-Z]\.$", s)):
         return None
     by = _BY_RE.match(s)

@@ -120,13 +120,16 @@ def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> 
 def is_list_item(line: str) -> bool:
     return LIST_MARKER.match(line) is not None
 
+def table_cells(s: str) -> str:
+    """A table row as trafilatura writes one ("| Related articles | |") read by its cells' text, so that a
+    one-cell row of page chrome (or a byline in a layout table) reads as the same line outside a table
+    would; any other line as it is. `s` is already stripped."""
+    return s.strip("| \t") if s[:1] == "|" else s
+
+
 def line_core(line: str) -> str:
     """The line without surrounding space and without a leading list marker ("- ", "• ", "3. ")."""
-    s = line.strip()
-    if s[:1] == "|":
-        # a table row as trafilatura writes one ("| Related articles | |"): rules read the cells' text, so
-        # a one-cell row of page chrome matches as the same line outside a table would
-        s = s.strip("| \t")
+    s = table_cells(line.strip())
     # A marker starts with one of its characters or a digit (\d: str.isdecimal); most lines start with
     # neither and skip the regex call.
     if s[:1] not in MARKER_CHARS and not s[:1].isdecimal():

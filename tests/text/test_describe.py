@@ -307,7 +307,7 @@ def test_a_time_or_url_line_is_no_plain_text_title(first: str, title: str | None
     assert (first in result.body) == (title is None)
 
 
-def test_given_names_list_is_the_built_file() -> None:
+def test_given_names_list_holds_names_not_words() -> None:
     from newsetl.text.describe import given_names
 
     names = given_names()
