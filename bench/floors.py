@@ -1,7 +1,9 @@
-"""The HTML path's three acceptance floors (issue 12) and how a choice of setting is scored against them.
+"""The HTML path's three acceptance floors (issue 12) and how a choice of setting is scored against them;
+the plain-text path's four and how far its CV figures may move on another sample of sites.
 
-Used by bench/html_cv.py; kept apart from it (numpy and the scorers only, no scikit-learn) so the tests can
-check that the per-page sums the site resampling adds up give the scorers' own figures.
+Used by bench/html_cv.py and bench/train_linemodel.py; kept apart from them (numpy and the scorers only, no
+scikit-learn) so the tests can check that the per-page sums the site resampling adds up give the scorers' own
+figures.
 
 Pages are html_cv's page dicts: `set` ("aeb" or "traf"), `key`, `site`, and for AEB `truth` and `titles`,
 for traf `with` and `without` (snippets). Bodies map a page key to the text a setting produced.
@@ -126,3 +128,43 @@ def chance_all_floors(stats: np.ndarray, site_idx: np.ndarray, draws: np.ndarray
     no_traf = (draws @ np.bincount(site_idx, weights=stats[:, _TP] + stats[:, _FN], minlength=draws.shape[1])) == 0
     aeb_ok = no_aeb | ((r["aeb_f1"] >= AEB_F1_FLOOR) & (r["aeb_residual_lines"] < AEB_LINES_PER_PAGE * r["aeb_pages"]))
     return float((aeb_ok & (no_traf | (r["traf_f1"] >= TRAF_F1_FLOOR))).mean())
+
+
+# The plain-text path's acceptance (issue 12), per set: at least this share of the boilerplate the input
+# carries removed, at most this share of its content lost. Counts as the scorers give them per page:
+# (boilerplate in the input, of it removed, content in the input, of it lost) -- AEB lines, traf snippets.
+TEXT_FLOORS = {"aeb": (0.75, 0.005), "traf": (0.60, 0.005)}
+
+
+def text_interval(counts: Sequence[np.ndarray], sites: Sequence[str], sets: Sequence[str], level: float = 0.9,
+                  seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+    """How far the text path's pooled CV figures may fall on another sample of sites (the acceptance pages):
+    the sites are drawn again with replacement (`site_resamples`, a site's pages together, as in the folds)
+    and, per set, the `level` percentile interval of the removed and lost shares is returned, with the share
+    of resamples on which all of TEXT_FLOORS hold (`chance`).
+
+    Returns {"aeb": ((removed lo, hi), (lost lo, hi)), "traf": ..., "chance": float}; a set without pages is
+    left out (and holds its floors)."""
+    site_idx, draws = site_resamples(sites, seed)
+    columns = {s: i for i, s in enumerate(TEXT_FLOORS)}
+    per_site = np.zeros((draws.shape[1], 4 * len(columns)))
+    for c, site, set_name in zip(counts, site_idx, sets, strict=True):
+        k = 4 * columns[set_name]
+        per_site[site, k:k + 4] += c
+    t = draws @ per_site
+    q = ((1 - level) / 2, (1 + level) / 2)
+    out: dict[str, Any] = {}
+    ok = np.ones(len(t), dtype=bool)
+    for set_name, k in columns.items():
+        if not per_site[:, 4 * k].any() and not per_site[:, 4 * k + 2].any():
+            continue
+        base = 4 * k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            removed = np.where(t[:, base] > 0, t[:, base + 1] / t[:, base], 1.0)
+            lost = np.where(t[:, base + 2] > 0, t[:, base + 3] / t[:, base + 2], 0.0)
+        floor, ceiling = TEXT_FLOORS[set_name]
+        ok &= (removed >= floor) & (lost <= ceiling)
+        out[set_name] = (tuple(float(x) for x in np.quantile(removed, q)),
+                         tuple(float(x) for x in np.quantile(lost, q)))
+    out["chance"] = float(ok.mean())
+    return out

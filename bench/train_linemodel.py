@@ -80,6 +80,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import floors  # noqa: E402
 from bench import linemodel_data as lmdata  # noqa: E402
 from newsetl.text import linefeatures as lf  # noqa: E402
 from newsetl.text.describe import DescribeHints, describe_article  # noqa: E402
@@ -373,6 +374,7 @@ def inner_threshold(name, X, y, w, groups, kept, target_loss, folds=3, sets=None
 # top leave the body), so the figure the scorers give a warehouse: describe takes a headline the snippets may
 # count as content, and a first line of page furniture the rules kept.
 MODES = ("rules", "model", "both", "both_noguard", "both_storyguard", "blind", "product")
+INTERVAL_MODES = ("both", "product")  # the modes whose pooled CV figures get a bootstrap interval over sites
 
 
 def guard_mask(p, guard: str) -> np.ndarray:
@@ -389,8 +391,20 @@ def guard_mask(p, guard: str) -> np.ndarray:
 def measure(pages, page_ids, scores_by_page, thr, mode):
     """Scorer figures over `page_ids`: mode rules | model | both (package guards) | both_noguard |
     both_storyguard. Returns dict of summed counts."""
-    A = np.zeros(4)
-    T = np.zeros(4)
+    return by_set(pages, measure_pages(pages, page_ids, scores_by_page, thr, mode))
+
+
+def by_set(pages, per_page: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-page counts summed per set."""
+    out = {"aeb": np.zeros(4), "traf": np.zeros(4)}
+    for pi, counts in per_page.items():
+        out["aeb" if pages[pi].set == "aeb" else "traf"] += counts
+    return out
+
+
+def measure_pages(pages, page_ids, scores_by_page, thr, mode) -> dict[int, np.ndarray]:
+    """`measure`'s counts page by page (page index -> the scorer's four counts of its set)."""
+    out: dict[int, np.ndarray] = {}
     for pi in page_ids:
         p = pages[pi]
         extra = None
@@ -405,11 +419,20 @@ def measure(pages, page_ids, scores_by_page, thr, mode):
         if mode == "product":
             # no removals passed: describe reads only metadata from them, the lines it takes are the same
             body = describe_article(body, (), DescribeHints()).body
-        if p.set == "aeb":
-            A += lmdata.score_aeb_page(p, body)
-        else:
-            T += lmdata.score_traf_page(p, body)
-    return {"aeb": A, "traf": T}
+        out[pi] = np.asarray(lmdata.score_aeb_page(p, body) if p.set == "aeb" else lmdata.score_traf_page(p, body),
+                             dtype=float)
+    return out
+
+
+def fmt_interval(per_page: dict[int, np.ndarray], pages) -> str:
+    """The pooled figures' 90% interval over site resamples, and the chance all text floors hold
+    (floors.text_interval)."""
+    ids = sorted(per_page)
+    iv = floors.text_interval([per_page[i] for i in ids], [pages[i].site for i in ids],
+                              ["aeb" if pages[i].set == "aeb" else "traf" for i in ids])
+    chance = iv.pop("chance")
+    sets = " | ".join(f"{s} removed {r[0]:.1%}-{r[1]:.1%} lost {lo[0]:.2%}-{lo[1]:.2%}" for s, (r, lo) in iv.items())
+    return f"{sets} | all four text floors held on {chance:.0%} of resamples"
 
 
 def fmt(c):
@@ -454,6 +477,7 @@ def run_cv(pages, name, args, verbose=True):
     oof_scores: dict[int, np.ndarray] = {}
     rows = []
     tot = {m: {"aeb": np.zeros(4), "traf": np.zeros(4)} for m in MODES}
+    per_page: dict[str, dict[int, np.ndarray]] = {m: {} for m in INTERVAL_MODES}
     # --halves: the same test folds, summed per half of the sites (site_half)
     by_half = {(m, h): {"aeb": np.zeros(4), "traf": np.zeros(4)}
                for m in MODES for h in ("AB" if args.halves else "")}
@@ -473,7 +497,10 @@ def run_cv(pages, name, args, verbose=True):
             model = fit(name, X[tr], y[tr], w[tr])
         sc = page_scores(pages, model, te_pages)
         oof_scores.update({k: v for k, v in sc.items() if not isinstance(k, tuple)})
-        res = {m: measure(pages, te_pages, sc, thr, m) for m in MODES}
+        fold_pages = {m: measure_pages(pages, te_pages, sc, thr, m) for m in MODES}
+        res = {m: by_set(pages, fold_pages[m]) for m in MODES}
+        for m in INTERVAL_MODES:
+            per_page[m].update(fold_pages[m])
         if args.halves:
             for h in "AB":
                 ids = np.array([i for i in te_pages if site_half(pages[i].site) == h], dtype=int)
@@ -492,7 +519,7 @@ def run_cv(pages, name, args, verbose=True):
     for (m, h), c in by_half.items():
         if m in ("rules", "both", "blind"):
             print(f"  CV {m:6s} half {h} {fmt(c)}")
-    return tot, rows, oof_scores
+    return tot, rows, oof_scores, per_page
 
 
 def curve(pages, oof_scores, losses=(0.003, 0.005, 0.01), mode="both", points=30):
@@ -586,10 +613,12 @@ def main(argv=None) -> int:
     summary = {}
     for name in learners:
         print(f"=== {name}  target_loss={args.target_loss} unlabelled={args.unlabelled} rows={args.rows}")
-        tot, _rows, oof = run_cv(pages, name, args)
+        tot, _rows, oof, per_page = run_cv(pages, name, args)
         summary[name] = tot
         for m in MODES:
             print(f"  CV {m:15s} {fmt(tot[m])}")
+        for m in INTERVAL_MODES:
+            print(f"  CV {m:15s} 90% over sites: {fmt_interval(per_page[m], pages)}")
         if args.curve:
             cv, _ = curve(pages, oof)
             for s, L, best in cv:

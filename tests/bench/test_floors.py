@@ -89,3 +89,42 @@ def test_the_chance_follows_the_floors() -> None:
                                  for p in pages if p["set"] == "aeb"}}
     chance = floors.chance_all_floors(floors.page_stats(pages, chrome), site_idx, draws)
     assert chance < 0.1
+
+
+# ------------------------------------------------------------------ the plain-text path's floors
+def _text_counts(removed: int, lost: int) -> np.ndarray:
+    """One page's scorer counts: 10 boilerplate lines of which `removed` went, 400 content lines of which
+    `lost` went (so one lost line is 0.25%, two are the 0.5% ceiling, three are over it)."""
+    return np.array([10, removed, 400, lost], float)
+
+
+def test_text_interval_of_alike_sites_is_the_pooled_figure() -> None:
+    counts = [_text_counts(8, 1)] * 6
+    sites = ["a", "b", "c", "d", "e", "f"]
+    iv = floors.text_interval(counts, sites, ["aeb", "aeb", "aeb", "traf", "traf", "traf"])
+    assert iv["aeb"] == ((0.8, 0.8), (0.0025, 0.0025))
+    # traf's floor is 60% removed: 80% holds; AEB's 75% holds too; the lost share is under 0.5% everywhere
+    assert iv["traf"] == ((0.8, 0.8), (0.0025, 0.0025))
+    assert iv["chance"] == 1.0
+
+
+def test_text_interval_spreads_with_the_sites_and_the_chance_follows_the_floors() -> None:
+    sites = [f"s{i}" for i in range(12)]
+    sets = ["aeb"] * 6 + ["traf"] * 6
+    # half the sites lose three lines a page (0.75%), half none: pooled 0.375%, under the 0.5% ceiling
+    mixed = [_text_counts(9, 3 * (i % 2)) for i in range(12)]
+    iv = floors.text_interval(mixed, sites, sets)
+    lo, hi = iv["aeb"][1]
+    assert lo < 0.00375 < hi and hi > 0.005
+    assert 0.0 < iv["chance"] < 1.0
+    assert floors.text_interval(mixed, sites, sets) == iv  # seeded
+    # every page over the ceiling: no resample holds
+    assert floors.text_interval([_text_counts(9, 3)] * 12, sites, sets)["chance"] == 0.0
+    # traf removing too little fails its floor alone
+    weak_traf = [_text_counts(9, 0)] * 6 + [_text_counts(5, 0)] * 6
+    assert floors.text_interval(weak_traf, sites, sets)["chance"] == 0.0
+
+
+def test_text_interval_leaves_out_a_set_without_pages() -> None:
+    iv = floors.text_interval([_text_counts(9, 0)] * 3, ["a", "b", "c"], ["traf"] * 3)
+    assert "aeb" not in iv and iv["chance"] == 1.0
