@@ -25,10 +25,11 @@ import os
 import resource
 import select
 import signal
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -150,6 +151,34 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise _DocTimeout
 
 
+def _drop_timeouts(previous: Callable[[sys.UnraisableHookArgs], object]) -> Callable[[sys.UnraisableHookArgs], None]:
+    """An unraisable-exception hook that passes everything on to `previous` but the limit's own exception.
+    When the signal lands in a finalizer (an asyncio transport's `__del__`, a gc callback), the interpreter
+    prints "Exception ignored in ..." with a traceback of _DocTimeout -- on the terminal of an ingest that
+    runs fine, since the repeating timer (LIMIT_REARM) stops the document at its next signal."""
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, _DocTimeout):
+            previous(unraisable)
+
+    return hook
+
+
+@contextlib.contextmanager
+def _limit_handler() -> Iterator[None]:
+    """The limit's signal handler and the hook that keeps its swallowed timeouts quiet, for the block;
+    the timer is disarmed and both are restored at its end."""
+    previous = signal.signal(LIMIT_SIGNAL, _on_alarm)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _drop_timeouts(previous_hook)
+    try:
+        yield
+    finally:
+        _disarm()
+        sys.unraisablehook = previous_hook
+        signal.signal(LIMIT_SIGNAL, previous)
+
+
 _WORKER_CTX: ProcessContext | None = None
 _WORKER_CFG: PoolConfig | None = None
 _WORKER_INIT_ERROR: str | None = None  # why this worker could not get ready (`_ready` reports it)
@@ -167,6 +196,7 @@ def _init_worker(ctx: ProcessContext, cfg: PoolConfig, owner: int) -> None:
         limit = cfg.worker_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(LIMIT_SIGNAL, _on_alarm)
+    sys.unraisablehook = _drop_timeouts(sys.unraisablehook)
     if cfg.worker_nice > 0:
         with contextlib.suppress(OSError):  # a platform without nice: same work, default priority
             os.nice(cfg.worker_nice)
@@ -206,16 +236,13 @@ def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Ar
     """Process one document under a CPU-time limit (only enforceable on a main thread)."""
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return process_document(doc, ctx)
-    previous = signal.signal(LIMIT_SIGNAL, _on_alarm)
-    _arm(seconds)
-    try:
-        return process_document(doc, ctx)
-    except _DocTimeout:
-        _disarm()  # first: the repeating timer must not fire again while the rejection is built
-        return _time_limit_exceeded(doc, seconds)
-    finally:
-        _disarm()
-        signal.signal(LIMIT_SIGNAL, previous)
+    with _limit_handler():
+        _arm(seconds)
+        try:
+            return process_document(doc, ctx)
+        except _DocTimeout:
+            _disarm()  # first: the repeating timer must not fire again while the rejection is built
+            return _time_limit_exceeded(doc, seconds)
 
 
 def _time_limit_exceeded(doc: RawDocument, seconds: float) -> Rejection:
@@ -259,17 +286,14 @@ def process_batch_limited(docs: Sequence[RawDocument], ctx: ProcessContext,
     is slow itself is quarantined `time_limit_exceeded`."""
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return process_documents(docs, ctx)
-    previous = signal.signal(LIMIT_SIGNAL, _on_alarm)
-    try:
-        return _steps_limited(docs, ctx, seconds)
-    except _DocTimeout:
-        # An alarm that fired between a step's end and the disarming of its timer (a window of
-        # microseconds): redo the batch document by document rather than lose it.
-        _disarm()
-        return [process_limited(d, ctx, seconds) for d in docs]
-    finally:
-        _disarm()
-        signal.signal(LIMIT_SIGNAL, previous)
+    with _limit_handler():
+        try:
+            return _steps_limited(docs, ctx, seconds)
+        except _DocTimeout:
+            # An alarm that fired between a step's end and the disarming of its timer (a window of
+            # microseconds): redo the batch document by document rather than lose it.
+            _disarm()
+            return [process_limited(d, ctx, seconds) for d in docs]
 
 
 def _steps_limited(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float) -> list[Article | Rejection]:

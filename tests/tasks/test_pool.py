@@ -139,6 +139,52 @@ def test_time_limit_on_the_main_thread() -> None:
     assert isinstance(fine, Article)
 
 
+class _SlowFinalizer:
+    """An object whose finalizer burns CPU (so the limit's signal lands in it) or raises its own error."""
+
+    def __init__(self, seconds: float, error: Exception | None = None) -> None:
+        self.seconds, self.error = seconds, error
+
+    def __del__(self) -> None:
+        spin(self.seconds)
+        if self.error is not None:
+            raise self.error
+
+
+def test_a_timeout_in_a_finalizer_prints_nothing_and_other_finalizer_errors_still_do(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signal landing in a real `__del__`: the interpreter hands the timeout to sys.unraisablehook
+    (by default a traceback on the terminal of an ingest that runs fine). The limit's hook drops it, the
+    repeating timer still stops the document, and another error of a finalizer still reaches the hook."""
+    ctx = make_context(ProcessConfig())
+    story = doc("ok.txt", STORY.encode(), "txt")
+    real = pool_mod.prepare_document
+    seen: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+    recorder = sys.unraisablehook
+
+    def times_out_in_del(d: RawDocument, c: Any) -> Any:
+        obj = _SlowFinalizer(3.0)
+        del obj  # the finalizer runs here, and the signal lands in it
+        spin(3.0)
+        return real(d, c)
+
+    monkeypatch.setattr(pool_mod, "prepare_document", times_out_in_del)
+    out = process_batch_limited([story], ctx, 0.3)[0]
+    assert isinstance(out, Rejection) and out.reason == TIME_LIMIT_EXCEEDED
+    assert seen == []
+
+    def other_error_in_del(d: RawDocument, c: Any) -> Any:
+        obj = _SlowFinalizer(0.0, ValueError("broken finalizer"))
+        del obj
+        return real(d, c)
+
+    monkeypatch.setattr(pool_mod, "prepare_document", other_error_in_del)
+    assert isinstance(process_batch_limited([story], ctx, 5.0)[0], Article)
+    assert [type(e) for e in seen] == [ValueError]
+    assert sys.unraisablehook is recorder  # the limit's hook lives only while a limit does
+
+
 def test_batch_path_equals_one_by_one_and_quarantines_only_the_slow_page() -> None:
     """process_and_sign's path (one clean_batch per chunk) under the per-document limit: the same
     outcomes as process_limited document by document, the slow page alone time_limit_exceeded."""
