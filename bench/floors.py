@@ -156,9 +156,9 @@ def text_interval(counts: Sequence[np.ndarray], sites: Sequence[str], sets: Sequ
     out: dict[str, Any] = {}
     ok = np.ones(len(t), dtype=bool)
     for set_name, k in columns.items():
-        if not per_site[:, 4 * k].any() and not per_site[:, 4 * k + 2].any():
-            continue
         base = 4 * k
+        if not per_site[:, base].any() and not per_site[:, base + 2].any():
+            continue
         with np.errstate(divide="ignore", invalid="ignore"):
             removed = np.where(t[:, base] > 0, t[:, base + 1] / t[:, base], 1.0)
             lost = np.where(t[:, base + 2] > 0, t[:, base + 3] / t[:, base + 2], 0.0)

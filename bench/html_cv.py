@@ -398,14 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     # author and date trafilatura found, which this cache does not keep).
     described: dict[str, str] = {}
     for p in pages:
-        f = fold_of[p["site"]]
-        page_rules = library.for_site(p["site"]) if library is not None else rules
-
-        def clean_and_describe(text: str, title: str | None, page_rules: Any = page_rules,
-                               model: Any = models[f]) -> str:
-            body = clean_text(repair_text(text).text, page_rules, titles=(title,) if title else (), model=model).body
-            return describe_article(body, (), DescribeHints(title=title, content_type="html")).body
-        described[p["key"]] = cleaned_body(ex, best_of[f], p["key"], clean_and_describe)
+        extracted = with_fallback(ex, *best_of[fold_of[p["site"]]], p["key"])
+        title = extracted[1] if extracted is not None else None
+        described[p["key"]] = describe_article(chosen["model"][p["key"]], (),
+                                               DescribeHints(title=title, content_type="html")).body
     sc = score(pages, described)
     site_idx, draws = site_resamples([p["site"] for p in pages], BOOTSTRAP_SEED)
     chance = chance_all_floors(page_stats(pages, described), site_idx, draws)

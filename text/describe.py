@@ -530,6 +530,10 @@ def parse_byline(line: str) -> str | None:
     # ("Von Sprachregeln, Gender-Politik und ...", "Por Agencia EFE"), so after them, as on a line with no
     # "by" at all, the name must start with a known given name.
     vouched = by is not None and re.search(r"\bby\b", s[: by.start("rest")], re.IGNORECASE) is not None
+
+    def named(names: str) -> bool:
+        return vouched or _starts_with_given_name(names)
+
     # "Reporting by Jane Doe; Editing by John Roe": the reporter is the byline, the editor is not.
     rest = rest.split(";")[0]
     # "By Jane Doe on Jun 2, 2023", "By Jane Doe, March 6, 2022": the date after the names is not a name.
@@ -551,17 +555,17 @@ def parse_byline(line: str) -> str | None:
     # Without "By", capitalised words are weak evidence (German capitalises every noun: "Kommende Events",
     # "Betriebliche Altersvorsorge"), so the name must start with a known given name.
     for cand in candidates:
-        if _is_name(cand) and (vouched or _starts_with_given_name(cand)):
+        if _is_name(cand) and named(cand):
             return _clean_names(cand)
     names = _without_credit_tail(head, outlets=by is not None)
-    if names and (vouched or _starts_with_given_name(names)):
+    if names and named(names):
         return _clean_names(names)
     if by:
         # "By" is evidence enough for a name in a form the name check does not know (one token,
         # lower-case particles): accept a short capitalised run.
         m = re.match(r"^([^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3})", head)
         if m and m.group(1)[0].isupper() and m.group(1).split()[0].lower() not in _NOT_NAME_WORDS \
-                and (vouched or _starts_with_given_name(m.group(1))):
+                and named(m.group(1)):
             return _clean_names(m.group(1))
     return None
 

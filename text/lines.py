@@ -120,6 +120,7 @@ def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> 
 def is_list_item(line: str) -> bool:
     return LIST_MARKER.match(line) is not None
 
+
 def table_cells(s: str) -> str:
     """A table row as trafilatura writes one ("| Related articles | |") read by its cells' text, so that a
     one-cell row of page chrome (or a byline in a layout table) reads as the same line outside a table
