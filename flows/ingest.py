@@ -363,6 +363,9 @@ def ingest(
                 finish_run(con, run_id, "completed", summary)
         except BaseException as exc:
             stopped = _as_stop(exc)
+            if isinstance(stopped, IngestInterrupted):
+                # The progress line counts documents read and processed, not kept: say what this run kept.
+                stopped.args = (f"{INTERRUPTED} (this run loaded {tally.counts['loaded']} articles)",)
             if pool_key and isinstance(stopped, IngestInterrupted | KeyboardInterrupt):
                 # Stop the batches still being processed at once: their documents are read again next run.
                 # Whatever killing them raises, the run row must still say why the run ended.

@@ -81,6 +81,8 @@ def test_signal_to_the_process_group_stops_the_run_and_a_rerun_completes(
         assert con.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
         loaded = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
     assert loaded < DOCS  # stopped part-way
+    # The stop line says what the run kept (the progress line counted documents read, not loaded).
+    assert f"(this run loaded {loaded} articles)" in err, err
 
     rerun = start(corpus, db, tmp_path / "prefect")
     _, err = rerun.communicate(timeout=300)
