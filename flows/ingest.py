@@ -381,8 +381,11 @@ def ingest(
             if pool_key:
                 close_pool(pool_key)
         # Dashboards read the snapshot, never the warehouse; still under the run lock (one publisher).
-        published = publish_task(db_path, run_id, changed=bool(
-            tally.counts["loaded"] or tally.counts["quarantined"] or tally.counts["recleaned"]))
+        # A stop asked for now waits for it: the run's rows are all in, and a publication cut short left the
+        # old snapshot for dashboards while a re-run with nothing new does not publish again.
+        with _stop_waits_for("publishing the snapshot for dashboards"):
+            published = publish_task(db_path, run_id, changed=bool(
+                tally.counts["loaded"] or tally.counts["quarantined"] or tally.counts["recleaned"]))
     summary = {"run_id": run_id, "db": db_path, **summary, "published": published}
     summary["report"] = _report(summary)
     logger.info("ingest summary: %s", summary)

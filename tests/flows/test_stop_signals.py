@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +77,34 @@ def test_a_signal_during_a_duckdb_query_is_still_the_stop() -> None:
     assert said == ["newsetl: SIGTERM: stopping"]
     # Without a stop request the same error is the error.
     assert _as_stop(err.value) is err.value
+
+
+def test_a_signal_while_publishing_lets_the_run_publish(prefect_harness: None, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C after the last batch, while the snapshot for dashboards is written: the publication finishes
+    (the run's rows are all in). Cut short, it left the old snapshot, and a re-run with nothing new does not
+    publish again, so dashboards stayed stale."""
+    from newsetl.flows.ingest import ingest
+    from newsetl.tasks import publish as publish_mod
+    from newsetl.warehouse.snapshot import snapshot_path
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "story.txt").write_text(
+        "Council approves ferry timetable\n\nThe council approved the new ferry timetable on Tuesday after a "
+        "long debate about the winter crossings, the chair said.\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    real = publish_mod.publish
+
+    def signalled(*args: Any, **kw: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(3):  # bytecode boundaries, where Python runs the handler
+            pass
+        return real(*args, **kw)
+
+    monkeypatch.setattr(publish_mod, "publish", signalled)
+    said: list[str] = []
+    with stop_on_signals(said.append):
+        summary = ingest(sources=[str(tmp_path / "in")], db=str(db), workers=0)
+    assert said == ["newsetl: SIGINT: stopping after publishing the snapshot for dashboards (again to abandon it)"]
+    assert summary["published"] is not None and snapshot_path(db).exists()
+    assert summary["loaded"] == 1
