@@ -381,8 +381,8 @@ def ingest(
             if pool_key:
                 close_pool(pool_key)
         # Dashboards read the snapshot, never the warehouse; still under the run lock (one publisher).
-        # A stop asked for now waits for it: the run's rows are all in, and a publication cut short left the
-        # old snapshot for dashboards while a re-run with nothing new does not publish again.
+        # A stop asked for now waits for it: the run's rows are all in. (A publication that fails or is
+        # abandoned all the same is made up by the next run, nothing new or not: publish_task.)
         with _stop_waits_for("publishing the snapshot for dashboards"):
             published = publish_task(db_path, run_id, changed=bool(
                 tally.counts["loaded"] or tally.counts["quarantined"] or tally.counts["recleaned"]))

@@ -1,7 +1,8 @@
 """End of a run: publish the dashboard snapshot and write the run report next to the warehouse.
 
 Runs after the run's row is completed, under the run lock (one publication at a time). A failure here is
-logged and leaves the run completed: the warehouse is right, only its published copies are stale.
+logged and leaves the run completed: the warehouse is right, only its published copies are stale,
+until the next run, which publishes what they miss even when it brings nothing new.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import duckdb
 from prefect import get_run_logger, task
 
 from newsetl.tasks.report import report_path, write_report
-from newsetl.warehouse.connect import writer
-from newsetl.warehouse.snapshot import publish_snapshot, snapshot_path
+from newsetl.warehouse.connect import connect, writer
+from newsetl.warehouse.snapshot import publish_snapshot, runs_not_published, snapshot_path
 
 # DuckDB's memory for the publication (its default here is DEFAULT_MEMORY_LIMIT, 1 GB; the user's
 # $NEWSETL_DUCKDB_MEMORY still wins). The publication streams every table to Parquet, so more memory only
@@ -45,12 +46,32 @@ def publish(db: str | Path, run_id: str = "") -> dict[str, Any]:
             "seconds": {"snapshot": round(t1 - t0, 3), "report": round(t2 - t1, 3)}}
 
 
+def behind(db: str | Path, run_id: str) -> list[str]:
+    """Earlier runs that changed the warehouse and that its snapshot does not show (see
+    `runs_not_published`)."""
+    con = connect(db, read_only=True)
+    try:
+        return runs_not_published(con, db, run_id)
+    finally:
+        con.close()
+
+
 @task(name="publish-snapshot-and-report")
 def publish_task(db: str, run_id: str, changed: bool) -> dict[str, Any] | None:
-    """At the end of a run: publish when the run changed the warehouse or nothing is published yet."""
+    """At the end of a run: publish when the run changed the warehouse, when nothing is published yet,
+    or when the snapshot misses an earlier run's rows (its publication failed or was abandoned)."""
     logger = get_run_logger()
     if not changed and snapshot_path(db).exists() and report_path(db).exists():
-        return None
+        try:
+            missing = behind(db, run_id)
+        except Exception as exc:
+            logger.warning("could not compare the snapshot of %s with the warehouse: %s: %s", db,
+                           type(exc).__name__, exc)
+            return None
+        if not missing:
+            return None
+        logger.info("publishing: the snapshot for dashboards misses %d earlier run(s): %s", len(missing),
+                    ", ".join(missing))
     try:
         done = publish(db, run_id)
     except Exception as exc:

@@ -94,6 +94,39 @@ def folder_read_by(path: str | Path) -> Path | None:
     return None
 
 
+# The counts of a run (runs.counts) that say it wrote rows the snapshot would show.
+CHANGING_COUNTS = ("loaded", "quarantined", "recleaned")
+
+
+def runs_not_published(con: duckdb.DuckDBPyConnection, db: str | Path, current_run_id: str) -> list[str]:
+    """Runs other than `current_run_id` that changed the warehouse `db` (read through `con`) and that its
+    snapshot does not show, oldest first: a publication that failed, or one a second Ctrl-C abandoned,
+    left dashboards on an older snapshot, and a later run with nothing new must still publish. A run
+    whose counts were never written (it crashed) counts as changed; every run when nothing is published.
+    """
+    path = snapshot_path(db)
+    published: set[str] = set()
+    if path.exists():
+        try:
+            snap = duckdb.connect(str(path), read_only=True)
+            try:
+                published = {r for (r,) in snap.execute("SELECT run_id FROM runs").fetchall()}
+            finally:
+                snap.close()
+        except duckdb.Error:
+            published = set()  # unreadable (half-deleted generation, old layout): publish again
+    missing = []
+    for run_id, counts in con.execute(
+            "SELECT run_id, counts FROM runs WHERE run_id <> ? ORDER BY started_at, run_id",
+            [current_run_id]).fetchall():
+        if run_id in published:
+            continue
+        c = json.loads(counts) if counts else None
+        if c is None or any(int(c.get(k) or 0) for k in CHANGING_COUNTS):
+            missing.append(run_id)
+    return missing
+
+
 @dataclass
 class SnapshotInfo:
     path: Path

@@ -289,3 +289,42 @@ def test_signatures_and_stories_do_not_depend_on_when_a_line_was_learned(prefect
     assert len(one_run["learned"]) == 65 * 3
     for table in queries:
         assert one_run[table] == two_runs[table], table
+
+
+def test_a_failed_publication_is_made_up_by_the_next_run_with_nothing_new(
+        prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publication that fails is logged and leaves the run completed; the next run, even with nothing
+    new, publishes the rows the snapshot for dashboards misses (it used to skip: dashboards stayed stale
+    until something new arrived)."""
+    from newsetl.tasks import publish as publish_mod
+    from newsetl.warehouse.snapshot import snapshot_path
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "one.txt").write_text(STORY, encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+
+    def published_articles() -> int:
+        with duckdb.connect(str(snapshot_path(db)), read_only=True) as snap:
+            return int(snap.execute("SELECT count(*) FROM articles").fetchall()[0][0])
+
+    assert run([str(inputs)], db, workers=0)["published"] is not None
+    assert published_articles() == 1
+
+    (inputs / "two.txt").write_text(STORY.replace("ferry", "tram"), encoding="utf-8")
+    real = publish_mod.publish
+
+    def disk_full(*args: Any, **kw: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish_mod, "publish", disk_full)
+    second = run([str(inputs)], db, workers=0)
+    assert second["loaded"] == 1 and second["published"] is None
+    assert published_articles() == 1  # stale: the failure only warned
+
+    monkeypatch.setattr(publish_mod, "publish", real)
+    third = run([str(inputs)], db, workers=0)
+    assert third["loaded"] == 0 and third["published"] is not None
+    assert published_articles() == 2
+    fourth = run([str(inputs)], db, workers=0)  # now up to date: nothing to publish
+    assert fourth["published"] is None

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from newsetl.warehouse import snapshot as snapshot_mod
-from newsetl.warehouse.snapshot import generations_dir, publish_snapshot, snapshot_path
+from newsetl.warehouse.snapshot import generations_dir, publish_snapshot, runs_not_published, snapshot_path
 
 
 def publish(db: Path, run_id: str = "run") -> object:
@@ -159,3 +159,24 @@ def test_months_written_in_groups_or_alone_are_the_same_snapshot(filled_db: Path
         assert len(months) == 7 and len(rows) == 11
         assert expected is None or (months, rows) == expected
         expected = (months, rows)
+
+
+def test_runs_not_published_are_the_runs_that_changed_rows_since_the_snapshot(filled_db: Path) -> None:
+    """r1 loaded rows, r2 changed nothing: with nothing published only r1 is missing; once published,
+    nothing; then a crashed run (no counts written) and one that quarantined a file are, oldest first,
+    and the run asking is never its own reason to publish."""
+    with duckdb.connect(str(filled_db)) as con:
+        assert runs_not_published(con, filled_db, "current") == ["r1"]
+        assert runs_not_published(con, filled_db, "r1") == []
+        publish_snapshot(con, filled_db, "r1")
+        assert runs_not_published(con, filled_db, "current") == []
+        con.execute("""
+            INSERT INTO runs VALUES
+              ('r4', 'f4', TIMESTAMPTZ '2026-01-04 10:00:00+00', NULL, 'completed', '{}',
+               '{"read": 1, "loaded": 0, "quarantined": 1}', NULL),
+              ('r3', 'f3', TIMESTAMPTZ '2026-01-03 10:00:00+00', NULL, 'crashed', '{}', NULL, NULL),
+              ('r5', 'f5', TIMESTAMPTZ '2026-01-05 10:00:00+00', NULL, 'cancelled', '{}',
+               '{"read": 3, "loaded": 0, "quarantined": 0, "recleaned": 0}', 'IngestInterrupted')
+        """)
+        assert runs_not_published(con, filled_db, "current") == ["r3", "r4"]
+        assert runs_not_published(con, filled_db, "r4") == ["r3"]
