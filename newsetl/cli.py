@@ -618,20 +618,42 @@ def cmd_reclean(args: argparse.Namespace) -> int:
     """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited)."""
     import uuid
 
+    from newsetl.tasks.publish import behind, publish
     from newsetl.tasks.reclean import reclean
     from newsetl.text.learned import LearnedConfig
     from newsetl.text.rules import RulesError, load_rules
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, migrate, run_lock, writer
+    from newsetl.warehouse.load import finish_run, start_run
+    from newsetl.warehouse.snapshot import snapshot_path
 
     db = _db(args)
     if not db.exists():
         print(f"newsetl: no warehouse at {db}", file=sys.stderr)
         return 3
+    # A run row like an ingest's: the removals it writes name this run, and a publication that fails
+    # here is made up by the next ingest (runs_not_published reads the row's `recleaned` count).
+    run_id = f"reclean-{uuid.uuid4().hex[:12]}"
+    published: dict[str, Any] | None = None
     try:
         rules = load_rules(args.rules or ())
-        with run_lock(db), writer(db) as con:
-            migrate(con)
-            changed = reclean(con, f"reclean-{uuid.uuid4().hex[:12]}", LearnedConfig(), rules)
+        with run_lock(db):
+            with writer(db) as con:
+                migrate(con)
+                start_run(con, run_id, None, {"command": "reclean", "rules": list(args.rules or ())})
+                try:
+                    changed = reclean(con, run_id, LearnedConfig(), rules)
+                except BaseException as exc:  # its transaction rolled back: nothing changed
+                    status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    with contextlib.suppress(Exception):  # the original error is the one to see
+                        finish_run(con, run_id, status, {"recleaned": 0}, f"{type(exc).__name__}: {exc}")
+                    raise
+                finish_run(con, run_id, "completed", {"recleaned": changed})
+            if changed or not snapshot_path(db).exists() or behind(db, run_id):
+                try:
+                    published = publish(db, run_id)
+                except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
+                    print(f"newsetl: could not publish the snapshot for dashboards: {type(exc).__name__}: "
+                          f"{exc} (the next ingest publishes it)", file=sys.stderr)
     except RulesError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 2
@@ -639,6 +661,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 3
     print(f"re-cleaned {changed} articles with learned boilerplate")
+    _print_published({"published": published})
     return 0
 
 

@@ -149,3 +149,47 @@ def test_sigusr1_prints_where_the_command_is_and_it_goes_on(tmp_path: Path) -> N
     assert query.returncode == 0, err
     assert out.splitlines() == ["n", "42"]
     assert "Current thread" in err and "in cmd_sql" in err, err
+
+
+def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -> None:
+    """`newsetl reclean` on a warehouse whose stored stories hold a line that has become the publisher's
+    boilerplate: it removes the line, records a run row that its removals name, and publishes the snapshot
+    for dashboards (before, the removals named a run the warehouse did not know and dashboards kept the
+    old bodies). A second call finds nothing and publishes nothing."""
+    import duckdb
+
+    from newsetl.text.sign import body_hash
+    from newsetl.warehouse.connect import migrate
+    from newsetl.warehouse.learned import record_articles
+    from newsetl.warehouse.snapshot import snapshot_path
+
+    db = tmp_path / "w.duckdb"
+    promo = "Listen to the Bugle podcast every Friday"
+    topics = ["harbour", "budget", "schools", "bridge", "depot", "transit", "flights"]
+    with duckdb.connect(str(db)) as con:
+        migrate(con)
+        con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('run-1', now(), 'completed')")
+        for n, topic in enumerate(topics):
+            body = f"Story {n}\nThe council debated the {topic} for {n + 2} hours on Tuesday.\n{promo}"
+            con.execute(
+                "INSERT INTO articles (article_id, doc_id, source_uri, publisher, title, body, word_count, "
+                "body_hash, cluster_id, is_canonical, run_id) VALUES (?, ?, ?, 'The Daily Bugle', ?, ?, ?, ?, ?, "
+                "true, 'run-1')",
+                [f"a{n}", f"d{n}", f"/in/{n}.txt", f"Story {n}", body, len(body.split()), body_hash(body), f"c{n}"])
+        record_articles(con, [f"a{n}" for n in range(len(topics))])
+
+    proc = newsetl("reclean", "--db", str(db))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "re-cleaned 7 articles" in proc.stdout and "snapshot for dashboards:" in proc.stdout, proc.stdout
+    with duckdb.connect(str(db), read_only=True) as con:
+        (run_id, status, recleaned), = con.execute(
+            "SELECT run_id, status, CAST(counts->>'recleaned' AS INT) FROM runs WHERE run_id <> 'run-1'").fetchall()
+        assert status == "completed" and recleaned == 7
+        assert con.execute("SELECT DISTINCT run_id FROM removals WHERE category = 'learned'").fetchall() == [(run_id,)]
+    with duckdb.connect(str(snapshot_path(db)), read_only=True) as snap:
+        assert snap.execute("SELECT count(*) FROM articles WHERE body LIKE '%podcast%'").fetchall() == [(0,)]
+        assert snap.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall() == [(1,)]
+
+    again = newsetl("reclean", "--db", str(db))
+    assert again.returncode == 0 and "re-cleaned 0 articles" in again.stdout, again.stderr[-3000:]
+    assert "snapshot for dashboards" not in again.stdout
