@@ -98,23 +98,37 @@ def folder_read_by(path: str | Path) -> Path | None:
 CHANGING_COUNTS = ("loaded", "quarantined", "recleaned")
 
 
+def _published_run_ids(db: str | Path) -> set[str]:
+    """The run ids in the current snapshot's `runs`, read from its generation's Parquet file: the snapshot's
+    DuckDB file may be held by a dashboard that opened it for writing, which locks out every other
+    connection. Empty when nothing is published or the file cannot be read (then publishing again is
+    the safe answer)."""
+    public = snapshot_path(db)
+    if not public.exists():
+        return set()
+    for gen in generations_dir(db).glob("g-*"):
+        own = gen / SNAPSHOT_FILE
+        try:
+            if not (own.exists() and os.path.samefile(own, public)):
+                continue
+            con = duckdb.connect(":memory:")
+            try:
+                rows = con.execute("SELECT run_id FROM read_parquet(?)", [str(gen / "runs.parquet")]).fetchall()
+            finally:
+                con.close()
+        except (OSError, duckdb.Error):
+            return set()
+        return {r for (r,) in rows}
+    return set()
+
+
 def runs_not_published(con: duckdb.DuckDBPyConnection, db: str | Path, current_run_id: str) -> list[str]:
     """Runs other than `current_run_id` that changed the warehouse `db` (read through `con`) and that its
     snapshot does not show, oldest first: a publication that failed, or one a second Ctrl-C abandoned,
     left dashboards on an older snapshot, and a later run with nothing new must still publish. A run
     whose counts were never written (it crashed) counts as changed; every run when nothing is published.
     """
-    path = snapshot_path(db)
-    published: set[str] = set()
-    if path.exists():
-        try:
-            snap = duckdb.connect(str(path), read_only=True)
-            try:
-                published = {r for (r,) in snap.execute("SELECT run_id FROM runs").fetchall()}
-            finally:
-                snap.close()
-        except duckdb.Error:
-            published = set()  # unreadable (half-deleted generation, old layout): publish again
+    published = _published_run_ids(db)
     missing = []
     for run_id, counts in con.execute(
             "SELECT run_id, counts FROM runs WHERE run_id <> ? ORDER BY started_at, run_id",

@@ -170,6 +170,21 @@ def test_runs_not_published_are_the_runs_that_changed_rows_since_the_snapshot(fi
         assert runs_not_published(con, filled_db, "r1") == []
         publish_snapshot(con, filled_db, "r1")
         assert runs_not_published(con, filled_db, "current") == []
+        # A dashboard that opened the snapshot for writing (duckdb.connect's default) locks every other
+        # connection out of that file: the answer must not depend on opening it.
+        code = textwrap.dedent(f"""
+            import duckdb, sys
+            con = duckdb.connect({str(snapshot_path(filled_db))!r})
+            print(con.execute("SELECT count(*) FROM runs").fetchall()[0][0], flush=True)
+            sys.stdin.readline()
+        """)
+        holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "2"
+            assert runs_not_published(con, filled_db, "current") == []
+        finally:
+            holder.communicate("\n", timeout=60)
         con.execute("""
             INSERT INTO runs VALUES
               ('r4', 'f4', TIMESTAMPTZ '2026-01-04 10:00:00+00', NULL, 'completed', '{}',
