@@ -97,11 +97,6 @@ def _element(draw: st.DrawFn, depth: int = 0) -> str:
     return f"<{tag}{attrs}>{text}{''.join(children)}</{tag}>{tail}"
 
 
-# The strategy draws only from Hypothesis. The warning below is Hypothesis noticing that the global `random`
-# state moved while it drew: a background thread of the session's Prefect test server did that (Prefect's
-# services jitter their intervals with random.uniform), seen once in a full CI run.
-@pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning")
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_element(), min_size=1, max_size=4))
 def test_generated_pages_agree_with_trafilatura(parts: list[str]) -> None:
