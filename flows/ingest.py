@@ -60,6 +60,7 @@ from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.lineage import AccountingError, Skip, balance_problems, stored_counts
 from newsetl.warehouse.load import LoadStats, finish_run, start_run
 from newsetl.warehouse.publishers import register_user_publishers
+from newsetl.warehouse.snapshot import CHANGING_COUNTS
 
 T = TypeVar("T")
 # Raw bytes (inflated, as held) read at once (with `files_per_read`, a group); at most two groups are
@@ -384,8 +385,7 @@ def ingest(
         # A stop asked for now waits for it: the run's rows are all in. (A publication that fails or is
         # abandoned all the same is made up by the next run, nothing new or not: publish_task.)
         with _stop_waits_for("publishing the snapshot for dashboards"):
-            published = publish_task(db_path, run_id, changed=bool(
-                tally.counts["loaded"] or tally.counts["quarantined"] or tally.counts["recleaned"]))
+            published = publish_task(db_path, run_id, changed=any(tally.counts[k] for k in CHANGING_COUNTS))
     summary = {"run_id": run_id, "db": db_path, **summary, "published": published}
     summary["report"] = _report(summary)
     logger.info("ingest summary: %s", summary)

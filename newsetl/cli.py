@@ -618,13 +618,12 @@ def cmd_reclean(args: argparse.Namespace) -> int:
     """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited)."""
     import uuid
 
-    from newsetl.tasks.publish import behind, publish
+    from newsetl.tasks.publish import publish, publish_reason
     from newsetl.tasks.reclean import reclean
     from newsetl.text.learned import LearnedConfig
     from newsetl.text.rules import RulesError, load_rules
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, migrate, run_lock, writer
     from newsetl.warehouse.load import finish_run, start_run
-    from newsetl.warehouse.snapshot import snapshot_path
 
     db = _db(args)
     if not db.exists():
@@ -648,12 +647,12 @@ def cmd_reclean(args: argparse.Namespace) -> int:
                         finish_run(con, run_id, status, {"recleaned": 0}, f"{type(exc).__name__}: {exc}")
                     raise
                 finish_run(con, run_id, "completed", {"recleaned": changed})
-            if changed or not snapshot_path(db).exists() or behind(db, run_id):
-                try:
+            try:
+                if publish_reason(db, run_id, changed=changed > 0):
                     published = publish(db, run_id)
-                except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
-                    print(f"newsetl: could not publish the snapshot for dashboards: {type(exc).__name__}: "
-                          f"{exc} (the next ingest publishes it)", file=sys.stderr)
+            except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
+                print(f"newsetl: could not publish the snapshot for dashboards: {type(exc).__name__}: "
+                      f"{exc} (the next ingest publishes it)", file=sys.stderr)
     except RulesError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 2

@@ -46,32 +46,38 @@ def publish(db: str | Path, run_id: str = "") -> dict[str, Any]:
             "seconds": {"snapshot": round(t1 - t0, 3), "report": round(t2 - t1, 3)}}
 
 
-def behind(db: str | Path, run_id: str) -> list[str]:
-    """Earlier runs that changed the warehouse and that its snapshot does not show (see
-    `runs_not_published`)."""
+def publish_reason(db: str | Path, run_id: str, changed: bool) -> str | None:
+    """Why run `run_id` should publish the snapshot and report of `db`, or None: it changed the warehouse,
+    nothing is published yet, or the snapshot misses an earlier run that changed rows (that run's
+    publication failed or was abandoned; `runs_not_published`)."""
+    if changed:
+        return "the run changed the warehouse"
+    if not (snapshot_path(db).exists() and report_path(db).exists()):
+        return "nothing is published yet"
     con = connect(db, read_only=True)
     try:
-        return runs_not_published(con, db, run_id)
+        missing = runs_not_published(con, db, run_id)
     finally:
         con.close()
+    if missing:
+        return f"the snapshot for dashboards misses {len(missing)} earlier run(s): {', '.join(missing)}"
+    return None
 
 
 @task(name="publish-snapshot-and-report")
 def publish_task(db: str, run_id: str, changed: bool) -> dict[str, Any] | None:
-    """At the end of a run: publish when the run changed the warehouse, when nothing is published yet,
-    or when the snapshot misses an earlier run's rows (its publication failed or was abandoned)."""
+    """At the end of a run: publish when `publish_reason` gives a reason."""
     logger = get_run_logger()
-    if not changed and snapshot_path(db).exists() and report_path(db).exists():
-        try:
-            missing = behind(db, run_id)
-        except Exception as exc:
-            logger.warning("could not compare the snapshot of %s with the warehouse: %s: %s", db,
-                           type(exc).__name__, exc)
-            return None
-        if not missing:
-            return None
-        logger.info("publishing: the snapshot for dashboards misses %d earlier run(s): %s", len(missing),
-                    ", ".join(missing))
+    try:
+        why = publish_reason(db, run_id, changed)
+    except Exception as exc:
+        logger.warning("could not compare the snapshot of %s with the warehouse: %s: %s", db,
+                       type(exc).__name__, exc)
+        return None
+    if why is None:
+        return None
+    if not changed:
+        logger.info("publishing: %s", why)
     try:
         done = publish(db, run_id)
     except Exception as exc:
