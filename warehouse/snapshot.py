@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import filecmp
 import json
 import os
 import shutil
@@ -98,28 +99,40 @@ def folder_read_by(path: str | Path) -> Path | None:
 CHANGING_COUNTS = ("loaded", "quarantined", "recleaned")
 
 
+def current_generation(db: str | Path) -> Path | None:
+    """The generation folder whose snapshot.duckdb `<stem>.snapshot.duckdb` is: the same file (`_swap_in`
+    hard-links it) or, on a filesystem without hard links (where it copies), the same bytes. None when
+    nothing is published."""
+    public = snapshot_path(db)
+    if not public.exists():
+        return None
+    generations = sorted((g for g in generations_dir(db).glob("g-*") if (g / SNAPSHOT_FILE).is_file()), reverse=True)
+    for gen in generations:
+        if os.path.samefile(gen / SNAPSHOT_FILE, public):
+            return gen
+    for gen in generations:  # each generation's file names its own Parquet paths, so its bytes are its own
+        if filecmp.cmp(gen / SNAPSHOT_FILE, public, shallow=False):
+            return gen
+    return None
+
+
 def _published_run_ids(db: str | Path) -> set[str]:
     """The run ids in the current snapshot's `runs`, read from its generation's Parquet file: the snapshot's
     DuckDB file may be held by a dashboard that opened it for writing, which locks out every other
     connection. Empty when nothing is published or the file cannot be read (then publishing again is
     the safe answer)."""
-    public = snapshot_path(db)
-    if not public.exists():
-        return set()
-    for gen in generations_dir(db).glob("g-*"):
-        own = gen / SNAPSHOT_FILE
-        try:
-            if not (own.exists() and os.path.samefile(own, public)):
-                continue
-            con = duckdb.connect(":memory:")
-            try:
-                rows = con.execute("SELECT run_id FROM read_parquet(?)", [str(gen / "runs.parquet")]).fetchall()
-            finally:
-                con.close()
-        except (OSError, duckdb.Error):
+    try:
+        gen = current_generation(db)
+        if gen is None:
             return set()
-        return {r for (r,) in rows}
-    return set()
+        con = duckdb.connect(":memory:")
+        try:
+            rows = con.execute("SELECT run_id FROM read_parquet(?)", [str(gen / "runs.parquet")]).fetchall()
+        finally:
+            con.close()
+    except (OSError, duckdb.Error):
+        return set()
+    return {r for (r,) in rows}
 
 
 def runs_not_published(con: duckdb.DuckDBPyConnection, db: str | Path, current_run_id: str) -> list[str]:
@@ -211,7 +224,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
         if source is not None and old.get(m) == fp and source.is_dir():
             (target / f"month={m}").mkdir()
             for f in source.iterdir():
-                os.link(f, target / f"month={m}" / f.name)
+                _link_or_copy(f, target / f"month={m}" / f.name)
         else:
             stale.append(m)
     # The stale months in groups of at most PARTITION_GROUP_ROWS rows, one COPY ... PARTITION_BY per
@@ -400,8 +413,14 @@ def _swap_in(generation_file: Path, public: Path) -> None:
     staging = public.with_name(f".{public.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         staging.unlink()
-    try:
-        os.link(generation_file, staging)
-    except OSError:
-        shutil.copyfile(generation_file, staging)
+    _link_or_copy(generation_file, staging)
     os.replace(staging, public)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link to `source` at `target`, or a copy where the filesystem has no hard links (some
+    network and container mounts)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

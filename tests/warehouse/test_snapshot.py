@@ -195,3 +195,23 @@ def test_runs_not_published_are_the_runs_that_changed_rows_since_the_snapshot(fi
         """)
         assert runs_not_published(con, filled_db, "current") == ["r3", "r4"]
         assert runs_not_published(con, filled_db, "r4") == ["r3"]
+
+
+def test_the_current_generation_is_found_where_the_filesystem_has_no_hard_links(
+        filled_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where `os.link` fails, a publication copies what it would link (the unchanged months of the previous
+    generation, the public file); it used to fail on the months. The copied public file is still recognised as
+    the current generation (by its bytes), so a run with nothing new does not publish again each time."""
+    def no_links(*args: object, **kw: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    first = publish(filled_db, "first").generation  # type: ignore[attr-defined]
+    second = publish(filled_db, "second").generation  # type: ignore[attr-defined]
+    assert not os.path.samefile(snapshot_path(filled_db), second / snapshot_mod.SNAPSHOT_FILE)
+    assert snapshot_mod.current_generation(filled_db) == second != first
+    with duckdb.connect(str(filled_db)) as con:
+        assert runs_not_published(con, filled_db, "current") == []
+        stored = con.execute("SELECT count(*) FROM articles").fetchall()
+    with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
+        assert snap.execute("SELECT count(*) FROM articles").fetchall() == stored
