@@ -135,6 +135,11 @@ def extractor_version() -> str:
     return digest.hexdigest()[:12]
 
 
+def page_html(page: dict[str, Any]) -> str:
+    """The page's HTML, decoded as the pipeline decodes its bytes."""
+    return decode_bytes(gzip.decompress(page["path"].read_bytes()), html=True)[0]
+
+
 def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[str, Any]]:
     """{setting name: {page key: [text, title] or None}}, one mode each, cached per setting (and per
     `extractor_version`: a subfolder of `cache`)."""
@@ -152,7 +157,7 @@ def extractions(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[
         res: dict[str, Any] = {}
         for p in pages:
             if p["key"] not in htmls:
-                htmls[p["key"]] = decode_bytes(gzip.decompress(p["path"].read_bytes()), html=True)[0]
+                htmls[p["key"]] = page_html(p)
             r = extract_one(htmls[p["key"]], mode, tables, fast)
             res[p["key"]] = list(r) if r is not None else None
         f.write_text(json.dumps(res), encoding="utf-8")
@@ -171,9 +176,8 @@ def page_hints(pages: Sequence[dict[str, Any]], cache: Path) -> dict[str, dict[s
     t0 = time.perf_counter()
     out: dict[str, dict[str, str | None]] = {}
     for p in pages:
-        html = decode_bytes(gzip.decompress(p["path"].read_bytes()), html=True)[0]
         try:
-            ex = extract_html(html, config=ExtractConfig())
+            ex = extract_html(page_html(p), config=ExtractConfig())
         except ExtractError:
             out[p["key"]] = {}
             continue

@@ -503,9 +503,8 @@ def run_cv(pages, name, args, verbose=True):
             per_page[m].update(fold_pages[m])
         if args.halves:
             for h in "AB":
-                ids = np.array([i for i in te_pages if site_half(pages[i].site) == h], dtype=int)
                 for m in MODES:
-                    part = measure(pages, ids, sc, thr, m)
+                    part = by_set(pages, {i: c for i, c in fold_pages[m].items() if site_half(pages[i].site) == h})
                     for s in ("aeb", "traf"):
                         by_half[(m, h)][s] += part[s]
         for m in res:

@@ -233,7 +233,7 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
         return _run_failed(exc, db)
     if not args.quiet:
         print_summary(summary)
-        _print_published(summary)
+        _print_published(summary.get("published"))
     found = summary["read"] - summary.get("not_found", 0) - summary.get("unsupported", 0)
     if found == 0:
         print(f"newsetl: nothing to ingest: no supported input (.txt, .html, .jsonl, .json, .warc, "
@@ -582,8 +582,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_published(summary: dict[str, Any]) -> None:
-    done = summary.get("published")
+def _print_published(done: dict[str, Any] | None) -> None:
+    """Where the run published the snapshot for dashboards and the report (`publish`'s answer), if it did."""
     if done:
         print(f"  snapshot for dashboards: {done['snapshot']} ({done['seconds']['snapshot']} s)")
         print(f"  charts (HTML report): {done['report']} ({done['seconds']['report']} s)")
@@ -660,7 +660,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 3
     print(f"re-cleaned {changed} articles with learned boilerplate")
-    _print_published({"published": published})
+    _print_published(published)
     return 0
 
 

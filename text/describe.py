@@ -386,9 +386,13 @@ _NAME_TOKEN_RE = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’.-])*$")
 _SEPARATORS_RE = re.compile(r"\s+[|•·/]\s+|\s+[–—-]\s+|\s*\|\s*")
 
 
+# Between the people of a names line: "Jane Doe, John Roe and Ann Poe", "Marie Curie et Pierre Curie".
+_PEOPLE_SPLIT_RE = re.compile(r",\s*|\s+(?:and|&|und|et|y|e)\s+")
+
+
 def _is_name(text: str) -> bool:
     """A person's name, or several joined by "and" / "&" / ",": "Jane Doe", "J.R. Smith", "Anna van Dyke"."""
-    people = [p.strip() for p in re.split(r",\s*|\s+(?:and|&|und|et|y|e)\s+", text.strip()) if p.strip()]
+    people = [p.strip() for p in _PEOPLE_SPLIT_RE.split(text.strip()) if p.strip()]
     if not people or len(people) > 5:
         return False
     for person in people:
@@ -424,7 +428,7 @@ def given_names() -> frozenset[str]:
 def _starts_with_given_name(text: str) -> bool:
     """The first person of a names line starts with a given name (after a title such as "Dr."); an initial
     ("J.R. Smith") stands for one."""
-    first = re.split(r",\s*|\s+(?:and|&|und|et|y|e)\s+", text.strip())[0]
+    first = _PEOPLE_SPLIT_RE.split(text.strip())[0]
     names = given_names()
     for tok in first.split():
         low = tok.casefold().strip(".")
