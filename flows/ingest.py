@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -29,8 +29,9 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection
+from newsetl.schemas.records import STAGE_DISCOVER, InputRow, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
+from newsetl.sources.fields import parse_field_mapping
 from newsetl.sources.files import held_size
 from newsetl.sources.reasons import SKIP_REASONS
 from newsetl.tasks import usable_cores
@@ -295,6 +296,7 @@ def ingest(
     take_lock: bool = True,
     publishers_files: list[str] | None = None,
     line_model: bool = True,
+    jsonl_fields: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs (and URLs) into the warehouse; return the run summary.
 
@@ -302,7 +304,9 @@ def ingest(
     `workers` is the number of worker processes for the CPU-bound stages (default: one per usable core;
     0 or 1 = in-process). `publishers_files`: JSON alias files (`newsetl.text.publishers.load_publisher_file`),
     stored in the warehouse before the first batch so every article of the run resolves against them.
-    `line_model=False` cleans with the rules alone (no learned line classifier).
+    `line_model=False` cleans with the rules alone (no learned line classifier). `jsonl_fields`: where JSON
+    records keep a field that is not under a name `newsetl.sources.fields` knows (`{"text": "story"}`,
+    `{"url": "meta.link"}`).
     """
     logger = get_run_logger()
     _reinstall_stop_handler()
@@ -311,8 +315,10 @@ def ingest(
     run_id = uuid.uuid4().hex
     params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
               "rules_files": rules_files or [], "workers": n_workers, "publishers_files": publishers_files or [],
-              "line_model": line_model}
-    # Read the alias files before anything is written: a bad file fails the run at once, with its name.
+              "line_model": line_model, "jsonl_fields": dict(jsonl_fields or {})}
+    # Read the alias files and the field mapping before anything is written: a bad one fails the run at
+    # once, with its name.
+    read_config = replace(READ_CONFIG, jsonl_fields=parse_field_mapping(jsonl_fields))
     user_publishers = [p for path in publishers_files or () for p in load_publisher_file(path)]
     sign_cfg = SignConfig()
     dedup_cfg = DedupConfig(sign=sign_cfg)
@@ -347,7 +353,7 @@ def ingest(
                     raise IngestInterrupted(INTERRUPTED)
             tally.seconds["setup"] += time.perf_counter() - t0
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
-                 pool_key, doc_seconds)
+                 pool_key, doc_seconds, read_config)
             if tally.counts["loaded"] and not stop_requested():
                 t0 = time.perf_counter()
                 with _write_section():
@@ -458,12 +464,12 @@ class Work:
     rejections: list[Rejection]  # read rejections, quarantined in this batch's transaction
     # Files every batch of which is loaded once this batch is: recorded as read in its transaction (not
     # before, so a crash means reading them again, and their known doc_ids are skipped).
-    inputs: tuple[tuple[str, int, int, int], ...] | None = None
+    inputs: tuple[InputRow, ...] | None = None
     # Sources read and skipped (known bytes, captures that are not articles): recorded as lineage.
     skips: tuple[Skip, ...] = ()
 
 
-def _read(group: Sequence[str]) -> Iterator[ReadGroup]:
+def _read(group: Sequence[str], config: ReadConfig) -> Iterator[ReadGroup]:
     """A group of files at once (one Prefect task run), or, when it is one file larger than a piece, that
     file streamed in pieces of bounded size: memory stays bounded even by a multi-GB dump."""
     try:
@@ -471,18 +477,19 @@ def _read(group: Sequence[str]) -> Iterator[ReadGroup]:
     except OSError:
         big = False
     if big:
-        yield from read_pieces(group, READ_CONFIG, READ_PIECE_DOCS, READ_PIECE_BYTES)
+        yield from read_pieces(group, config, READ_PIECE_DOCS, READ_PIECE_BYTES)
     else:
-        yield read_documents(whole(group), READ_CONFIG)
+        yield read_documents(whole(group), config)
 
 
 def _run(
     tally: RunTally, sources: Sequence[str], db: str, run_id: str, batch_size: int, files_per_read: int,
     ctx: Any, sign_cfg: SignConfig, dedup_cfg: DedupConfig, pool_key: str | None, doc_seconds: float,
+    read_config: ReadConfig,
 ) -> None:
     t0 = time.perf_counter()
     paths, not_found = discover_sources(sources)
-    paths, unchanged_docs = skip_unchanged(db, paths)
+    paths, unchanged_docs = skip_unchanged(db, paths, read_config)
     tally.seconds["discover"] += time.perf_counter() - t0
     # Accounting: every input read is loaded, skipped as known, or quarantined.
     tally.counts["read"] += len(not_found) + unchanged_docs
@@ -502,7 +509,7 @@ def _run(
             if STOP.is_set():
                 return
             t = time.perf_counter()
-            for read in _read(group):
+            for read in _read(group, read_config):
                 docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
                 rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
                 skip_other = [r for r in rejected if r.reason in SKIP_REASONS]

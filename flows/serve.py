@@ -31,7 +31,7 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,8 +101,8 @@ def _watch_parent(parent: int, grace: float) -> None:
 # --------------------------------------------------------------------------- serving
 
 
-def deployment_parameters(sources: Sequence[str], db: str | Path,
-                          rules_files: Sequence[str] | None = None) -> dict[str, Any]:
+def deployment_parameters(sources: Sequence[str], db: str | Path, rules_files: Sequence[str] | None = None,
+                          jsonl_fields: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ingest flow's parameters as stored on the deployment.
 
     Paths are made absolute: the deployment outlives the shell it was created from, and the UI
@@ -114,6 +114,8 @@ def deployment_parameters(sources: Sequence[str], db: str | Path,
     params: dict[str, Any] = {"sources": [absolute(s) for s in sources], "db": str(Path(db).absolute())}
     if rules_files:
         params["rules_files"] = [absolute(r) for r in rules_files]
+    if jsonl_fields:
+        params["jsonl_fields"] = dict(jsonl_fields)
     return params
 
 
@@ -126,6 +128,7 @@ def serve_ingest(
     name: str = DEFAULT_NAME,
     limit: int | None = None,
     rules_files: list[str] | None = None,
+    jsonl_fields: Mapping[str, str] | None = None,
     server: LocalServerConfig = LocalServerConfig(),
     shutdown: ShutdownConfig = ShutdownConfig(),
 ) -> None:
@@ -149,7 +152,7 @@ def serve_ingest(
         _check_cron(cron)
     if interval_seconds is None and cron is None:
         interval_seconds = DEFAULT_INTERVAL_SECONDS
-    params = deployment_parameters(sources, db, rules_files)
+    params = deployment_parameters(sources, db, rules_files, jsonl_fields)
 
     with contextlib.ExitStack() as stack:
         # Until the Runner takes the signals over, SIGTERM interrupts like Ctrl-C, so that a stop

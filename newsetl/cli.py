@@ -74,6 +74,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for source in missing:
             print(f"newsetl: no such file or directory: {source}", file=sys.stderr)
         return EXIT_NOT_FOUND
+    if (bad := _field_mapping_error(args)) is not None:
+        print(f"newsetl: {bad}", file=sys.stderr)
+        return EXIT_USAGE
     db = str(_db(args))
     with contextlib.ExitStack() as locked:
         try:
@@ -215,7 +218,8 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
             batch_size = DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
             summary = ingest(sources=list(args.sources), db=db, batch_size=batch_size, rules_files=rules,
                              workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
-                             publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"))
+                             publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"),
+                             jsonl_fields=_field_mapping(args))
     except IngestInterrupted as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -669,10 +673,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from newsetl.flows.serve import serve_ingest
     from newsetl.tasks.prefect_server import LocalServerConfig, ServeError
 
+    if (bad := _field_mapping_error(args)) is not None:
+        print(f"newsetl serve: {bad}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         serve_ingest(list(args.sources), str(_db(args)), interval_seconds=args.every, cron=args.cron,
                      name=args.name, limit=args.limit, rules_files=_rules_files(args) or None,
-                     server=LocalServerConfig(port=args.server_port))
+                     server=LocalServerConfig(port=args.server_port), jsonl_fields=_field_mapping(args))
     except ServeError as exc:
         print(f"newsetl serve: {exc}", file=sys.stderr)
         return 2
@@ -694,9 +701,43 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runs this process executes at once (default 1: the warehouse has one writer)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
     parser.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    parser.add_argument("--field", action="append", type=_field_spec, metavar="NAME=PATH", help=_FIELD_HELP)
     parser.add_argument("--server-port", type=int, default=LocalServerConfig.port,
                         help="port of the local Prefect server started when PREFECT_API_URL is not set "
                              "(default 4200, a free port if taken; 0 = any free port)")
+
+
+def _field_spec(text: str) -> str:
+    """An argparse type: one `--field NAME=PATH`, checked alone (a field given twice: `_field_mapping_error`)."""
+    from newsetl.sources.fields import FieldMappingError, parse_field_mapping
+
+    try:
+        parse_field_mapping([text])
+    except FieldMappingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _field_mapping_error(args: argparse.Namespace) -> str | None:
+    from newsetl.sources.fields import FieldMappingError, parse_field_mapping
+
+    try:
+        parse_field_mapping(args.field)
+    except FieldMappingError as exc:
+        return str(exc)
+    return None
+
+
+def _field_mapping(args: argparse.Namespace) -> dict[str, str] | None:
+    """The --field options as the flow's `jsonl_fields` (checked by `_field_mapping_error` first)."""
+    from newsetl.sources.fields import parse_field_mapping
+
+    return dict(parse_field_mapping(args.field)) or None
+
+
+_FIELD_HELP = ("where JSON records keep a field newsetl reads (NAME: text, html, url, title, published_at, "
+               "publisher, id), when not under a name it knows (README, 'Inputs'); PATH a key, a.b for nested "
+               "objects; repeatable, e.g. --field text=story --field url=meta.link")
 
 
 def _positive_int(text: str) -> int:
@@ -756,6 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publishers", action="append",
                    help="publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); repeatable; "
                         "also $NEWSETL_PUBLISHERS")
+    p.add_argument("--field", action="append", type=_field_spec, metavar="NAME=PATH", help=_FIELD_HELP)
     p.set_defaults(func=cmd_ingest)
 
     p = with_db(sub.add_parser("reclean", help="re-clean stored articles with newly learned boilerplate"))

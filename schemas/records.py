@@ -20,6 +20,10 @@ STAGE_EXTRACT = "extract"
 STAGE_PROCESS = "process"
 STAGE_LOAD = "load"
 
+# A local input file read to the end: (path, size, mtime_ns, documents it produced, read_as), recorded once
+# they are all loaded so that an unchanged file is not read again (`ReadConfig.read_as`, table `inputs`).
+InputRow = tuple[str, int, int, int, str | None]
+
 
 @dataclass(frozen=True)
 class RawDocument:

@@ -154,6 +154,8 @@ INPUTS = Table("inputs", (
     _c("documents", I32, "documents and rejected records the file produced", nullable=False),
     _c("last_run_id", S, nullable=False),
     _c("recorded_at", TS, nullable=False),
+    Column("read_as", S, comment="the JSON field mapping the file was read under (NULL: none); another one reads "
+           "it again", since=9),
 ), primary_key=("path",), since=2,
     comment="input files read completely: an unchanged file (same size and mtime) is not read again")
 
@@ -300,6 +302,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (6, "sources: lineage of every source read, known or new"),
     (7, "publishers as entities: canonical names, aliases, domains; articles.publisher_raw/publisher_key"),
     (8, "learned-boilerplate running counts"),
+    (9, "inputs.read_as: an unchanged file read under another JSON field mapping is read again"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).

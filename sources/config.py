@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from newsetl.sources.discover import kind_of
+from newsetl.sources.fields import mapping_key
 from newsetl.sources.http import HttpConfig
 
 
@@ -27,3 +29,14 @@ class ReadConfig:
     # writer's core.
     defer_decode: bool = False
     http: HttpConfig = field(default_factory=HttpConfig)
+    # Where JSON records keep their fields, when not under the names `sources.fields` knows: sorted
+    # (field, path) pairs from `fields.parse_field_mapping` (`--field text=story`).
+    jsonl_fields: tuple[tuple[str, str], ...] = ()
+
+    def read_as(self, path: str) -> str | None:
+        """The settings a file is read under, when they change what it yields: the field mapping, for
+        JSON files read with one (None otherwise). Recorded with the file, so an unchanged file is read
+        again under another mapping (its records quarantined for want of a body, say, now load)."""
+        if not self.jsonl_fields or kind_of(path)[0] != "jsonl":
+            return None
+        return mapping_key(self.jsonl_fields)

@@ -18,6 +18,7 @@ from typing import IO, Any
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import bom_encoding, clean_decoded, decode_bytes, looks_binary
+from newsetl.sources.fields import FIELDS, candidates, fits, is_scalar, looks_like_markup, lookup, mapping_key
 from newsetl.sources.files import TooLarge, magic_name, read_bounded, sha256_hex
 from newsetl.sources.reasons import (
     BAD_GZIP,
@@ -31,8 +32,6 @@ from newsetl.sources.reasons import (
     reject,
 )
 
-KNOWN_FIELDS = {"id", "url", "title", "published_at", "html", "text", "publisher"}
-
 
 def read_jsonl(
     path: str, data: bytes | IO[bytes], fetched_at: datetime | None, config: ReadConfig | None = None
@@ -40,7 +39,8 @@ def read_jsonl(
     """One document per JSON record; a broken line is quarantined and the rest still load.
 
     `data` is the file's bytes or a binary stream (streamed line by line, each line bounded).
-    A `.json` file may also hold one JSON array of records or a single record object.
+    A `.json` file may also hold one JSON array of records or a single record object. The record's
+    fields are found under the names of `sources.fields` or those `config.jsonl_fields` maps.
     """
     config = config or ReadConfig()
     stream: IO[bytes] = io.BufferedReader(io.BytesIO(data)) if isinstance(data, bytes | bytearray) else data
@@ -175,20 +175,30 @@ def _record_document(
     if isinstance(record, Rejection):
         return record
     invalid: dict[str, str] = {}
-    external_id = _scalar(record, "id", invalid)
+    used: set[str] = set()  # the top-level keys read into fields (the rest goes to `extra`)
+    mapping = config.jsonl_fields
+    external_id = _field(record, "id", mapping, invalid, used)
     source_uri = f"{path}#{external_id}" if external_id is not None else where
     if external_id is not None:
         if external_id in seen:
             return reject(source_uri, STAGE_READ, DUPLICATE_RECORD,
                           f"line {lineno} repeats id {external_id!r} seen earlier in this file", raw=raw)
         seen.add(external_id)
-    doc_id = sha256_hex(raw, (external_id or str(lineno)).encode("utf-8", "replace"))
-    body = _record_body(record, source_uri, lineno, doc_id, raw, config)
+    # A record read under a field mapping is another document than the same line read without one: a
+    # re-run with `--field` after a run that quarantined the file's records must load them, not skip
+    # them as known. Without a mapping the id is what it always was.
+    read_as = mapping_key(mapping)
+    doc_id = sha256_hex(raw, (external_id or str(lineno)).encode("utf-8", "replace"),
+                        *((read_as.encode("utf-8"),) if read_as else ()))
+    body = _record_body(record, source_uri, lineno, doc_id, raw, config, used)
     if isinstance(body, Rejection):
         return body
     text, content_type = body
-    fields = {key: _scalar(record, key, invalid) for key in ("url", "title", "published_at", "publisher")}
-    extra = {k: v for k, v in record.items() if k not in KNOWN_FIELDS}
+    fields = {name: _field(record, name, mapping, invalid, used)
+              for name in ("url", "title", "published_at", "publisher")}
+    # As before aliases: the fields' own names never go to `extra` (an unusable value is in
+    # `_invalid_fields`), nor do the keys read under an alias or a mapping.
+    extra = {k: v for k, v in record.items() if k not in FIELDS and k not in used}
     if invalid:
         # Keep what we could not use, so nothing of the record is lost and the operator can see why.
         extra["_invalid_fields"] = invalid
@@ -229,26 +239,22 @@ def _parse_record(raw: bytes, lineno: int, where: str) -> dict[str, Any] | Rejec
 
 
 def _record_body(record: dict[str, Any], source_uri: str, lineno: int, doc_id: str, raw: bytes,
-                 config: ReadConfig) -> tuple[str, str] | Rejection:
-    """(body, content type) of a record: its non-empty `html`, else its `text`, within the limits."""
-    html, text = record.get("html"), record.get("text")
-    body: str | None = None
-    content_type = "text"
-    if isinstance(html, str) and html.strip():
-        body, content_type = html, "html"
-    elif isinstance(text, str) and text.strip():
-        body = text
-    if body is None:
-        got = ", ".join(f"{k}: {_type_name(record[k])}" for k in ("text", "html") if k in record) or "neither"
-        return reject(source_uri, STAGE_READ, BAD_RECORD,
-                      f"line {lineno} has no non-empty string field 'text' or 'html' ({got})", doc_id=doc_id, raw=raw)
+                 config: ReadConfig, used: set[str]) -> tuple[str, str] | Rejection:
+    """(body, content type) of a record: its first non-empty HTML field, else its first text field
+    (read as HTML when it is markup under a name other than `text`), within the limits."""
+    found = _body_field(record, config.jsonl_fields)
+    if found is None:
+        return reject(source_uri, STAGE_READ, BAD_RECORD, _no_body(record, lineno, config.jsonl_fields),
+                      doc_id=doc_id, raw=raw)
+    body, content_type, key = found
+    used.add(key)
     body = clean_decoded(body)
     if len(body.encode("utf-8", "replace")) > config.max_bytes or (
         content_type == "text" and len(body) > config.max_text_chars
     ):
         limit = config.max_bytes if content_type == "html" else config.max_text_chars
         return reject(source_uri, STAGE_READ, TOO_LARGE,
-                      f"line {lineno}: field '{content_type}' has {len(body)} characters, over the limit of {limit}",
+                      f"line {lineno}: field {key!r} has {len(body)} characters, over the limit of {limit}",
                       doc_id=doc_id, raw=raw)  # the line itself is within max_bytes: keep it, nothing lost
     if not body.strip():
         return reject(source_uri, STAGE_READ, BAD_RECORD, f"line {lineno}: the body holds no text",
@@ -256,23 +262,60 @@ def _record_body(record: dict[str, Any], source_uri: str, lineno: int, doc_id: s
     return body, content_type
 
 
+def _body_field(record: dict[str, Any], mapping: tuple[tuple[str, str], ...]) -> tuple[str, str, str] | None:
+    """(value, content type, top-level key) of the record's body, or None."""
+    for name in ("html", "text"):
+        paths, _ = candidates(name, mapping)
+        for path in paths:
+            value = lookup(record, path)
+            if isinstance(value, str) and value.strip():
+                markup = name == "html" or (path != "text" and (name, path) not in mapping
+                                            and looks_like_markup(value))
+                return value, "html" if markup else "text", _top_key(record, path)
+    return None
+
+
+def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str], ...]) -> str:
+    """Why a record has no body: the fields looked in (with what they held) and the record's keys."""
+    looked = [p for name in ("html", "text") for p in candidates(name, mapping)[0]]
+    held = [f"{p}: {_type_name(lookup(record, p))}" for p in looked if lookup(record, p) is not None]
+    keys = ", ".join(sorted(record)[:12]) + (", ..." if len(record) > 12 else "")
+    return (f"line {lineno} has no non-empty string body in {'/'.join(looked)}"
+            + (f" ({', '.join(held)})" if held else "")
+            + f"; its fields: {keys or 'none'} (map one with --field text=FIELD or --field html=FIELD)")
+
+
+def _top_key(record: dict[str, Any], path: str) -> str:
+    return path if path in record else path.split(".", 1)[0]
+
+
 def _type_name(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
-def _scalar(record: dict[str, Any], key: str, invalid: dict[str, str]) -> str | None:
-    """A metadata field as a string: strings and numbers are accepted, other types are set aside."""
-    value = record.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = clean_decoded(value).strip()
-        return value or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    invalid[key] = (
-        f"expected a string, got {_type_name(value)}: {json.dumps(value, ensure_ascii=False)[:200]}"
-    )
+def _field(record: dict[str, Any], name: str, mapping: tuple[tuple[str, str], ...],
+           invalid: dict[str, str], used: set[str]) -> str | None:
+    """A metadata field as a string: the first of its paths holding a string or a number. A value of
+    another type under the field's own name or a mapped path is set aside in `invalid`; under another
+    of its aliases it is passed over (it was not written for us) and stays in `extra`."""
+    paths, mapped = candidates(name, mapping)
+    for path in paths:
+        value = lookup(record, path)
+        if value is None:
+            continue
+        if not is_scalar(value):
+            if mapped or path == name:
+                invalid[name] = (f"expected a string, got {_type_name(value)}: "
+                                 f"{json.dumps(value, ensure_ascii=False)[:200]}")
+                if path in record:
+                    used.add(path)  # kept in `_invalid_fields`, not twice
+            continue
+        text = clean_decoded(value).strip() if isinstance(value, str) else str(value)
+        if text and (mapped or path == name or fits(name, text)):
+            if "." not in path or path in record:
+                used.add(path)  # a nested value leaves its object in `extra`, which may hold more
+            return text
     return None
+
 
 def _clean_json(value: Any) -> Any:
     """Unknown fields, with lone surrogates and NULs removed from every string inside them."""

@@ -18,7 +18,7 @@ import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.schemas.records import InputRow, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
@@ -93,8 +93,8 @@ class ReadGroup:
     """What reading a group of input files produced."""
 
     outcomes: tuple[RawDocument | Rejection, ...]
-    # (path, size, mtime_ns, documents) of each local file read to the end: recorded after loading.
-    inputs: tuple[tuple[str, int, int, int], ...] = ()
+    # each local file read to the end: recorded after loading
+    inputs: tuple[InputRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,14 @@ def discover_sources(sources: Sequence[str]) -> tuple[list[str], list[Rejection]
 
 
 @task(name="skip-unchanged", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
-def skip_unchanged(db: str, paths: Sequence[str]) -> tuple[list[str], int]:
-    """Drop files already read whose size and mtime are unchanged; return (to read, their documents).
+def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig) -> tuple[list[str], int]:
+    """Drop files already read whose size and mtime are unchanged (and read under the same settings,
+    `ReadConfig.read_as`); return (to read, their documents).
 
     A stat per file and one join: an hourly run over a drop folder of 100,000 old files does not
     read them again.
     """
-    stats: list[tuple[str, int, int]] = []
+    stats: list[tuple[str, int, int, str | None]] = []
     for path in paths:
         if "://" in path:
             continue
@@ -147,7 +148,7 @@ def skip_unchanged(db: str, paths: Sequence[str]) -> tuple[list[str], int]:
             st = os.stat(path)
         except OSError:
             continue  # reading will quarantine it with the reason
-        stats.append((path, st.st_size, st.st_mtime_ns))
+        stats.append((path, st.st_size, st.st_mtime_ns, config.read_as(path)))
     with writer(db, checkpoint=False) as con:
         unchanged = unchanged_inputs(con, stats)
     return [p for p in paths if p not in unchanged], sum(unchanged.values())
@@ -169,7 +170,7 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
     # Local reads: a failure is a property of the file (missing, unreadable, corrupt), so it is
     # recorded as a rejection of that file rather than retried.
     outcomes: list[RawDocument | Rejection] = []
-    inputs: list[tuple[str, int, int, int]] = []
+    inputs: list[InputRow] = []
     size = 0
     for path in paths:
         try:
@@ -185,7 +186,7 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
                 yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
                 outcomes, inputs, size = [], [], 0
         if st is not None:
-            inputs.append((path, st.st_size, st.st_mtime_ns, produced))
+            inputs.append((path, st.st_size, st.st_mtime_ns, produced, config.read_as(path)))
     if outcomes or inputs:
         yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
 
@@ -215,7 +216,7 @@ def process_batch(
 @task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def load_batch_task(
     db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig,
-    inputs: Sequence[tuple[str, int, int, int]] = (), skips: Sequence[Skip] = (), docs: Sequence[RawDocument] = (),
+    inputs: Sequence[InputRow] = (), skips: Sequence[Skip] = (), docs: Sequence[RawDocument] = (),
 ) -> LoadStats:
     # A write connection held for a few seconds at most (`holding_writes`): readers (newsetl sql,
     # dashboards) get in between. `inputs`: the files this batch completes, recorded as read in its

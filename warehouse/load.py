@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from newsetl.schemas.records import Article, RawDocument, Rejection
+from newsetl.schemas.records import Article, InputRow, RawDocument, Rejection
 from newsetl.schemas.tables import INPUTS
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.sign import Signatures
@@ -96,7 +96,7 @@ def load_batch(
     rejections: Sequence[Rejection],
     dedup: DedupConfig,
     learned: LearnedConfig | None = None,
-    inputs: Sequence[tuple[str, int, int, int]] = (),
+    inputs: Sequence[InputRow] = (),
     skips: Sequence[Skip] = (),
 ) -> LoadStats:
     """Write one batch in one transaction; re-loading a batch already loaded changes nothing.
@@ -115,7 +115,7 @@ def load_prepared(
     run_id: str,
     batch: PreparedBatch,
     dedup: DedupConfig,
-    inputs: Sequence[tuple[str, int, int, int]] = (),
+    inputs: Sequence[InputRow] = (),
     extra_rejections: Sequence[Rejection] = (),
     skips: Sequence[Skip] = (),
 ) -> LoadStats:
@@ -206,35 +206,40 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequ
     return {r[0] for r in rows}
 
 
-def unchanged_inputs(con: duckdb.DuckDBPyConnection, stats: Sequence[tuple[str, int, int]]) -> dict[str, int]:
-    """Paths whose (size, mtime) match the recorded input, with the documents they produced."""
+def unchanged_inputs(con: duckdb.DuckDBPyConnection,
+                     stats: Sequence[tuple[str, int, int, str | None]]) -> dict[str, int]:
+    """Paths whose (size, mtime, read settings) match the recorded input, with the documents they produced.
+    `stats`: (path, size, mtime_ns, read_as) with read_as as `ReadConfig.read_as` gives it."""
     if not stats:
         return {}
     probe = pa.table({
         "path": pa.array([s[0] for s in stats], pa.string()),
         "size": pa.array([s[1] for s in stats], pa.int64()),
         "mtime_ns": pa.array([s[2] for s in stats], pa.int64()),
+        "read_as": pa.array([s[3] for s in stats], pa.string()),
     })
     con.register("_stats", probe)
     try:
         rows = con.execute(
             "SELECT i.path, i.documents FROM _stats s JOIN inputs i "
-            "ON i.path = s.path AND i.size = s.size AND i.mtime_ns = s.mtime_ns"
+            "ON i.path = s.path AND i.size = s.size AND i.mtime_ns = s.mtime_ns "
+            "AND i.read_as IS NOT DISTINCT FROM s.read_as"
         ).fetchall()
     finally:
         con.unregister("_stats")
     return {r[0]: int(r[1]) for r in rows}
 
 
-def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, int, int, int]], run_id: str,
+def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[InputRow], run_id: str,
                   own_transaction: bool = True) -> None:
-    """Remember fully read input files: (path, size, mtime_ns, documents). `own_transaction=False`
+    """Remember fully read input files: (path, size, mtime_ns, documents, read_as). `own_transaction=False`
     inside a caller's transaction (the load of the files' last batch)."""
     if not rows:
         return
     now = utc_now()
     table = rows_table(INPUTS, [{"path": clean_str(path), "size": size, "mtime_ns": mtime, "documents": docs,
-                                  "last_run_id": run_id, "recorded_at": now} for path, size, mtime, docs in rows])
+                                  "last_run_id": run_id, "recorded_at": now, "read_as": read_as}
+                                 for path, size, mtime, docs, read_as in rows])
     con.register("_inputs", table)
     try:
         if own_transaction:

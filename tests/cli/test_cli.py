@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -55,6 +56,23 @@ def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
                        "--batch-size", bad)
         assert proc.returncode == 2 and "--batch-size" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_field_mappings_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    dump = tmp_path / "d.jsonl"
+    dump.write_text(json.dumps({"story": STORY}) + "\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    for args, message in ((["--field", "body=story"], "unknown field 'body'"),
+                          (["--field", "text"], "expected NAME=PATH"),
+                          (["--field", "text=story", "--field", "text=other"], "given more than once")):
+        proc = newsetl("ingest", str(dump), "--db", str(db), *args)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+    proc = newsetl("serve", str(dump), "--db", str(db), "--field", "text=a", "--field", "text=b")
+    assert proc.returncode == 2 and "given more than once" in proc.stderr, proc.stderr[-2000:]
+    assert not db.exists()
+    proc = newsetl("ingest", str(dump), "--db", str(db), "--workers", "0", "--field", "text=story")
+    assert proc.returncode == 0 and re.search(r"articles loaded +1\n", proc.stdout), proc.stdout + proc.stderr[-2000:]
 
 
 def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:

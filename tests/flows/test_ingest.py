@@ -328,3 +328,38 @@ def test_a_failed_publication_is_made_up_by_the_next_run_with_nothing_new(
     assert published_articles() == 2
     fourth = run([str(inputs)], db, workers=0)  # now up to date: nothing to publish
     assert fourth["published"] is None
+
+
+def test_a_dump_quarantined_for_want_of_a_body_loads_when_rerun_with_a_field_mapping(
+        prefect_harness: None, tmp_path: Path) -> None:
+    """A scraper's dump under names newsetl does not know: the first run quarantines every record with
+    a reason that says how to map the field; a re-run with `jsonl_fields` reads the unchanged file again
+    and loads them (the mapping is part of the records' identity and of the file's record), and a third
+    run with the same mapping reads nothing again."""
+    dump = tmp_path / "scraper.jsonl"
+    records = [{"uid": f"u{i}", "story": f"Story {i}. " + "One two three four five. " * 30,
+                "meta": {"link": f"https://dump.example/{i}", "when": f"2024-05-0{i + 1}"}}
+               for i in range(3)]
+    dump.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    first = run([str(dump)], db, workers=0)
+    assert (first["loaded"], first["quarantined"]) == (0, 3)
+    with duckdb.connect(str(db), read_only=True) as con:
+        reasons = con.execute("SELECT DISTINCT reason, detail FROM quarantine").fetchall()
+    assert len(reasons) == 3 and {r for r, _ in reasons} == {"bad_record"}
+    assert all("--field text=FIELD" in d for _, d in reasons)
+
+    fields = {"text": "story", "url": "meta.link", "published_at": "meta.when", "id": "uid"}
+    second = run([str(dump)], db, workers=0, jsonl_fields=fields)
+    assert (second["loaded"], second["quarantined"], second["skipped_known"]) == (3, 0, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = sorted(con.execute("SELECT external_id, url, published_at::DATE::VARCHAR FROM articles").fetchall())
+        read_as = con.execute("SELECT read_as FROM inputs").fetchall()
+        params = json.loads(con.execute("SELECT params FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()[0][0])
+    assert rows == [(f"u{i}", f"https://dump.example/{i}", f"2024-05-0{i + 1}") for i in range(3)]
+    assert read_as == [("id=uid,published_at=meta.when,text=story,url=meta.link",)]
+    assert params["jsonl_fields"] == fields
+
+    third = run([str(dump)], db, workers=0, jsonl_fields=fields)
+    assert (third["read"], third["loaded"], third["skipped_known"]) == (3, 0, 3)  # the file was not read again
+    assert counts(db)["articles"] == 3

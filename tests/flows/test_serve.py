@@ -113,6 +113,9 @@ def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: P
     inbox.mkdir()
     for name, text in STORIES.items():
         (inbox / name).write_text(text, encoding="utf-8")
+    # A dump whose body is under a name newsetl does not know: `--field` must reach every scheduled run.
+    (inbox / "dump.jsonl").write_text(json.dumps({"story": STORIES["ferry.txt"].replace("ferry", "tram")}) + "\n",
+                                      encoding="utf-8")
     db = tmp_path / "warehouse" / "newsetl.duckdb"
     log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -124,7 +127,7 @@ def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: P
         PREFECT_RUNNER_POLL_FREQUENCY="1",
     )
     cmd = [sys.executable, "-m", "newsetl.cli", "serve", str(inbox), "--db", str(db), "--every", "5",
-           "--name", DEPLOYMENT, "--server-port", "0"]
+           "--name", DEPLOYMENT, "--server-port", "0", "--field", "text=story"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -174,11 +177,14 @@ def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: P
     with duckdb.connect(str(db), read_only=True) as con:
         runs = con.execute("SELECT flow_run_id, status FROM runs ORDER BY started_at").fetchall()
         documents = con.execute("SELECT source_uri FROM documents ORDER BY 1").fetchall()
+        quarantined = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
     done = [fr for fr, status in runs if status == "completed"]
     assert len(done) >= 2 and all(done), runs
     assert {fr.replace("-", "") for fr in done} <= prefect_completed  # each row is a real scheduled run
     assert "running" not in {status for _, status in runs}, runs  # a run stopped mid-way says so
-    assert [Path(uri).name for (uri,) in documents] == sorted(STORIES)  # the re-runs added nothing
+    # the re-runs added nothing; the dump's record loaded through the deployment's field mapping
+    assert [Path(uri).name for (uri,) in documents] == sorted([*STORIES, "dump.jsonl#1"]), documents
+    assert quarantined == 0
 
 
 def test_every_runs_once_at_start_not_one_interval_later(tmp_path: Path) -> None:

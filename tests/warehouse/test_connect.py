@@ -59,11 +59,22 @@ def test_migrate_creates_contract_tables_and_views_once(tmp_path: Path) -> None:
 def test_inputs_are_remembered_by_size_and_mtime(tmp_path: Path) -> None:
     with writer(tmp_path / "w.duckdb") as con:
         migrate(con)
-        record_inputs(con, [("/a.txt", 10, 111, 1), ("/b.jsonl", 20, 222, 7)], "r1")
-        record_inputs(con, [("/a.txt", 10, 111, 1)], "r2")  # re-recording is an upsert
-        got = unchanged_inputs(con, [("/a.txt", 10, 111), ("/b.jsonl", 20, 999), ("/c.txt", 1, 1)])
+        record_inputs(con, [("/a.txt", 10, 111, 1, None), ("/b.jsonl", 20, 222, 7, None)], "r1")
+        record_inputs(con, [("/a.txt", 10, 111, 1, None)], "r2")  # re-recording is an upsert
+        got = unchanged_inputs(con, [("/a.txt", 10, 111, None), ("/b.jsonl", 20, 999, None), ("/c.txt", 1, 1, None)])
         assert got == {"/a.txt": 1}  # b changed (mtime), c never seen
         assert con.execute("SELECT count(*) FROM inputs").fetchall()[0][0] == 2
+
+
+def test_an_input_read_under_another_field_mapping_is_not_unchanged(tmp_path: Path) -> None:
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        record_inputs(con, [("/d.jsonl", 20, 222, 7, None), ("/m.jsonl", 20, 222, 7, "text=story")], "r1")
+        assert unchanged_inputs(con, [("/d.jsonl", 20, 222, "text=story"), ("/m.jsonl", 20, 222, None)]) == {}
+        assert unchanged_inputs(con, [("/d.jsonl", 20, 222, None), ("/m.jsonl", 20, 222, "text=story")]) == {
+            "/d.jsonl": 7, "/m.jsonl": 7}
+        record_inputs(con, [("/d.jsonl", 20, 222, 7, "text=story")], "r2")  # read again under the mapping
+        assert unchanged_inputs(con, [("/d.jsonl", 20, 222, "text=story")]) == {"/d.jsonl": 7}
 
 
 def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
@@ -228,7 +239,7 @@ def test_a_batch_records_its_files_in_its_own_transaction(tmp_path: Path, monkey
     outcomes, sigs = process_and_sign(docs, make_context(ProcessConfig()), 0, SignConfig())
     articles = [o for o in outcomes if isinstance(o, Article)]
     assert len(articles) == 3
-    files = [(f"/in/{i}.txt", 300, 1_000 + i, 1) for i in range(3)]
+    files = [(f"/in/{i}.txt", 300, 1_000 + i, 1, None) for i in range(3)]
     dedup = DedupConfig()
     with writer(tmp_path / "w.duckdb") as con:
         migrate(con)
@@ -244,7 +255,8 @@ def test_a_batch_records_its_files_in_its_own_transaction(tmp_path: Path, monkey
         assert con.execute("SELECT count(*) FROM inputs").fetchall()[0][0] == 0
         assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 0
         load.load_batch(con, "r2", docs, articles, sigs, [], dedup, inputs=files)
-        assert unchanged_inputs(con, [(p, size, mtime) for p, size, mtime, _ in files]) == {p: 1 for p, *_ in files}
+        stats = [(p, size, mtime, None) for p, size, mtime, *_ in files]
+        assert unchanged_inputs(con, stats) == {p: 1 for p, *_ in files}
         assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 3
 
 

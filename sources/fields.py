@@ -1,0 +1,114 @@
+"""Where a JSON record keeps the fields newsetl reads: common exporters' names, or the user's mapping.
+
+A scraper's dump seldom says `text`: news-please writes `maintext`, `date_publish` and `source_domain`,
+trafilatura's JSON `sitename` and `date`, datatrove and Hugging Face datasets nest the URL and date in
+`metadata`, feed and CMS dumps say `link`, `content` or `body`. Without these names every record of such
+a dump was quarantined (`bad_record`: no `text` or `html`), and the user had to rewrite the file first.
+
+Each field is looked up in `FIELD_ALIASES` order, the first that holds a string (or a number) winning;
+`--field NAME=PATH` (`parse_field_mapping`) replaces a field's list by one path, `a.b` reaching into
+nested objects. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# The record fields newsetl reads; every other key of a record is kept in the document's `extra`.
+FIELDS = ("id", "url", "title", "published_at", "publisher", "html", "text")
+
+# Tried in order; the field's own name first, so a record written for newsetl reads as it always did.
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    # `source` is the URL in trafilatura's JSON and a name elsewhere: under an alias only a URL counts
+    "url": ("url", "link", "source_url", "metadata.url", "source"),
+    "title": ("title", "headline", "metadata.title"),
+    "published_at": ("published_at", "date_publish", "published", "publish_date", "pubDate", "date",
+                     "metadata.date"),
+    # a site name or a domain: both resolve against the publishers table
+    "publisher": ("publisher", "source_domain", "sitename", "site_name", "hostname"),
+    "html": ("html", "raw_html"),
+    # `content` and `body` hold HTML in some dumps: a value that starts like markup is read as HTML
+    "text": ("text", "maintext", "article", "content", "body"),
+}
+
+# How a value under one of the text aliases other than `text` shows it is markup: it opens with a tag
+# that starts a page or a block. (`text` itself is always plain text: that is its contract.)
+_MARKUP_START = re.compile(
+    r"\s*<(?:!doctype|html|head|body|div|p|article|section|main|header|h[1-6]|span|table|ul|ol|figure|br)\b",
+    re.IGNORECASE)
+
+
+class FieldMappingError(ValueError):
+    """A `--field NAME=PATH` that cannot be used; the message says why."""
+
+
+def parse_field_mapping(specs: Iterable[str] | Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """`["text=maintext", "url=metadata.link"]` (or the same as a mapping) as sorted (name, path) pairs.
+
+    Raises FieldMappingError for an unknown field name, an empty path or segment, or a field mapped twice.
+    """
+    if not specs:
+        return ()
+    pairs: list[tuple[str, str]] = []
+    if isinstance(specs, Mapping):
+        pairs = [(str(k), str(v)) for k, v in specs.items()]
+    else:
+        for spec in specs:
+            name, sep, path = spec.partition("=")
+            if not sep:
+                raise FieldMappingError(f"--field {spec!r}: expected NAME=PATH, e.g. text=maintext")
+            pairs.append((name.strip(), path.strip()))
+    seen: set[str] = set()
+    for name, path in pairs:
+        if name not in FIELDS:
+            raise FieldMappingError(f"--field {name}={path}: unknown field {name!r}; one of {', '.join(FIELDS)}")
+        if name in seen:
+            raise FieldMappingError(f"--field {name}: given more than once")
+        seen.add(name)
+        if not path or any(not part for part in path.split(".")):
+            raise FieldMappingError(f"--field {name}={path}: the path must name a key (a.b for nested objects)")
+    return tuple(sorted(pairs))
+
+
+def mapping_key(mapping: tuple[tuple[str, str], ...]) -> str:
+    """The mapping as one string ("" for none): part of a mapped record's doc_id and of the files' record."""
+    return ",".join(f"{name}={path}" for name, path in mapping)
+
+
+def lookup(record: Mapping[str, Any], path: str) -> Any:
+    """The value at `path`: the key itself if the record has it (keys may contain dots), else the dotted
+    path through nested objects; None when absent."""
+    if path in record:
+        return record[path]
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def candidates(name: str, mapping: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], bool]:
+    """The paths to try for field `name`, and whether the user named them (then a value of the wrong
+    type is reported, not passed over)."""
+    for mapped, path in mapping:
+        if mapped == name:
+            return (path,), True
+    return FIELD_ALIASES[name], False
+
+
+def fits(name: str, value: str) -> bool:
+    """Whether a value found under one of `name`'s aliases (not its own name, not a mapped path) can be
+    that field: a URL must be one."""
+    return name != "url" or value.startswith(("http://", "https://"))
+
+
+def is_scalar(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def looks_like_markup(value: str) -> bool:
+    return _MARKUP_START.match(value) is not None

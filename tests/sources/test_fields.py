@@ -1,0 +1,140 @@
+"""JSON records from other exporters: field aliases, `--field` mappings, and what a mapping changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.fields import FieldMappingError, lookup, parse_field_mapping
+from newsetl.sources.jsonl import read_jsonl
+from newsetl.sources.reasons import BAD_RECORD
+
+BODY = "The harbour council approved a new ferry timetable on Tuesday after a long public consultation."
+
+
+def read(records: list[dict[str, Any]], fields: tuple[tuple[str, str], ...] = ()) -> list[RawDocument | Rejection]:
+    data = "".join(json.dumps(r) + "\n" for r in records).encode()
+    return list(read_jsonl("dump.jsonl", data, None, ReadConfig(jsonl_fields=fields)))
+
+
+def one_doc(records: list[dict[str, Any]], fields: tuple[tuple[str, str], ...] = ()) -> RawDocument:
+    (doc,) = read(records, fields)
+    assert isinstance(doc, RawDocument), doc
+    return doc
+
+
+def test_a_news_please_record_reads_without_a_mapping() -> None:
+    doc = one_doc([{"title": "Ferry timetable approved", "maintext": BODY, "date_publish": "2019-11-19 04:19:00",
+                    "source_domain": "harbour-news.example", "url": "https://harbour-news.example/a",
+                    "authors": ["A. Writer"], "language": "en"}])
+    assert (doc.content, doc.content_type) == (BODY, "text")
+    assert doc.published_at == "2019-11-19 04:19:00" and doc.publisher == "harbour-news.example"
+    assert doc.title == "Ferry timetable approved" and doc.url == "https://harbour-news.example/a"
+    assert doc.extra == {"authors": ["A. Writer"], "language": "en"}  # read fields are not kept twice
+
+
+def test_nested_metadata_of_datatrove_and_hugging_face_dumps() -> None:
+    doc = one_doc([{"id": "cc-1", "text": BODY, "metadata": {"url": "https://x.example/1", "date": "2024-03-05"}}])
+    assert (doc.external_id, doc.url, doc.published_at) == ("cc-1", "https://x.example/1", "2024-03-05")
+    assert doc.extra == {"metadata": {"url": "https://x.example/1", "date": "2024-03-05"}}  # may hold more
+
+
+def test_trafilatura_json_output_reads_without_a_mapping() -> None:
+    doc = one_doc([{"title": "T", "author": "A. Writer", "hostname": "news.example", "date": "2019-11-19",
+                    "id": None, "raw_text": "raw", "text": BODY, "source": "https://news.example/t",
+                    "source-hostname": "The News", "language": "en"}])
+    assert (doc.content, doc.url, doc.publisher, doc.published_at) == (
+        BODY, "https://news.example/t", "news.example", "2019-11-19")
+    # `source` as a name (Hugging Face news sets) is not a URL: passed over, kept
+    doc = one_doc([{"text": BODY, "source": "CNN", "link": "ftp://x"}])
+    assert doc.url is None and doc.extra == {"source": "CNN", "link": "ftp://x"}
+
+
+def test_the_fields_own_name_wins_over_an_alias() -> None:
+    doc = one_doc([{"text": BODY, "content": "other", "url": "https://a.example/", "link": "https://b.example/"}])
+    assert doc.content == BODY and doc.url == "https://a.example/"
+    assert doc.extra == {"content": "other", "link": "https://b.example/"}
+
+
+def test_markup_under_content_or_body_is_read_as_html_but_text_stays_text() -> None:
+    html = "<div class='story'><p>" + BODY + "</p></div>"
+    assert one_doc([{"content": html}]).content_type == "html"
+    assert one_doc([{"body": "  <p>" + BODY + "</p>"}]).content_type == "html"
+    assert one_doc([{"content": "<3 this story. " + BODY}]).content_type == "text"  # not a tag
+    assert one_doc([{"text": html}]).content_type == "text"  # `text` is plain text by contract
+    assert one_doc([{"raw_html": html}]).content_type == "html"
+
+
+def test_an_alias_of_another_type_is_passed_over_and_kept() -> None:
+    doc = one_doc([{"content": {"rendered": BODY}, "article": BODY, "date": {"$date": 1}}])
+    assert doc.content == BODY and doc.published_at is None
+    assert "_invalid_fields" not in doc.extra  # not written for us: no complaint
+    assert doc.extra["content"] == {"rendered": BODY} and doc.extra["date"] == {"$date": 1}
+
+
+def test_a_mapping_reads_a_dump_the_aliases_do_not_know() -> None:
+    record = {"uid": "s-9", "story": BODY, "meta": {"link": "https://y.example/s-9", "when": "2024-01-02"}}
+    (refused,) = read([record])
+    assert isinstance(refused, Rejection) and refused.reason == BAD_RECORD
+    # the message names the fields looked in, the record's own fields and the way out
+    assert "meta, story, uid" in refused.detail and "--field text=FIELD" in refused.detail
+    doc = one_doc([record], parse_field_mapping(["text=story", "url=meta.link", "published_at=meta.when"]))
+    assert (doc.content, doc.url, doc.published_at) == (BODY, "https://y.example/s-9", "2024-01-02")
+    # the same line under a mapping is another document: a re-run with --field loads it, not skips it
+    assert doc.doc_id != refused.doc_id and doc.source_uri == refused.source_uri == "dump.jsonl#1"
+    doc = one_doc([record], parse_field_mapping(["text=story", "id=uid"]))
+    assert doc.external_id == "s-9" and doc.source_uri == "dump.jsonl#s-9"
+
+
+def test_a_mapped_path_replaces_the_aliases_and_reports_a_wrong_type() -> None:
+    fields = parse_field_mapping(["text=body.plain", "title=head"])
+    doc = one_doc([{"text": "not this", "body": {"plain": BODY}, "head": ["a", "list"]}], fields)
+    assert doc.content == BODY and doc.title is None
+    assert "list" in doc.extra["_invalid_fields"]["title"]
+    # an explicitly mapped text field is never sniffed for markup: the user said it is text
+    fields = parse_field_mapping(["text=content"])
+    assert one_doc([{"content": "<p>" + BODY + "</p>"}], fields).content_type == "text"
+
+
+def test_without_a_mapping_doc_ids_are_as_before() -> None:
+    # sha256 over the line and its id (or line number): warehouses written before aliases keep theirs
+    from newsetl.sources.files import sha256_hex
+
+    line = json.dumps({"id": "a1", "text": BODY})
+    doc = one_doc([json.loads(line)])
+    assert doc.doc_id == sha256_hex(line.encode(), b"a1")
+
+
+@pytest.mark.parametrize(("specs", "message"), [
+    (["text"], "expected NAME=PATH"),
+    (["body=story"], "unknown field 'body'"),
+    (["text="], "must name a key"),
+    (["text=a..b"], "must name a key"),
+    (["text=a", "text=b"], "more than once"),
+])
+def test_bad_mappings_are_refused_with_the_reason(specs: list[str], message: str) -> None:
+    with pytest.raises(FieldMappingError, match=message):
+        parse_field_mapping(specs)
+
+
+def test_mapping_is_sorted_and_accepts_a_dict() -> None:
+    assert parse_field_mapping({"url": "m.u", "text": "s"}) == (("text", "s"), ("url", "m.u"))
+    assert parse_field_mapping(None) == () == parse_field_mapping([])
+
+
+def test_lookup_prefers_a_key_with_a_dot_in_its_name() -> None:
+    assert lookup({"a.b": 1, "a": {"b": 2}}, "a.b") == 1
+    assert lookup({"a": {"b": 2}}, "a.b") == 2
+    assert lookup({"a": [1]}, "a.b") is None
+
+
+def test_read_as_names_the_mapping_of_json_files_only(tmp_path: Path) -> None:
+    mapped = ReadConfig(jsonl_fields=parse_field_mapping(["text=story"]))
+    assert mapped.read_as("/in/d.jsonl.gz") == "text=story" and mapped.read_as("/in/a.json") == "text=story"
+    assert mapped.read_as("/in/a.txt") is None and mapped.read_as("/in/a.warc") is None
+    assert ReadConfig().read_as("/in/d.jsonl") is None
