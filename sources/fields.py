@@ -25,10 +25,10 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     # `source` is the URL in trafilatura's JSON and a name elsewhere: under an alias only a URL counts
     "url": ("url", "link", "source_url", "metadata.url", "source"),
     "title": ("title", "headline", "metadata.title"),
-    "published_at": ("published_at", "date_publish", "published", "publish_date", "pubDate", "date",
-                     "metadata.date"),
-    # a site name or a domain: both resolve against the publishers table
-    "publisher": ("publisher", "source_domain", "sitename", "site_name", "hostname"),
+    "published_at": ("published_at", "date_publish", "published", "publish_date", "pubDate", "publishedAt",
+                     "datePublished", "date", "metadata.date"),
+    # a site name or a domain: both resolve against the publishers table (`source.name`: NewsAPI)
+    "publisher": ("publisher", "source_domain", "sitename", "site_name", "hostname", "source.name"),
     "html": ("html", "raw_html"),
     # `content` and `body` hold HTML in some dumps: a value that starts like markup is read as HTML
     "text": ("text", "maintext", "article", "content", "body"),

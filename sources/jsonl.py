@@ -86,6 +86,11 @@ def _jsonl_outcomes(
                 yield from _records(path, items, fetched_at, config)
                 return
             if isinstance(parsed, dict):
+                inner = _envelope_records(parsed, config)
+                if inner is not None:  # {"status": "ok", "articles": [...]}: the records are the list
+                    items = (json.dumps(item, ensure_ascii=False).encode("utf-8", "replace") for item in inner)
+                    yield from _records(path, items, fetched_at, config)
+                    return
                 yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config)
                 return
         lines = (line.encode("utf-8", "replace") for line in text.splitlines())
@@ -273,6 +278,15 @@ def _body_field(record: dict[str, Any], mapping: tuple[tuple[str, str], ...]) ->
                                             and looks_like_markup(value))
                 return value, "html" if markup else "text", _top_key(record, path)
     return None
+
+
+def _envelope_records(obj: dict[str, Any], config: ReadConfig) -> list[dict[str, Any]] | None:
+    """The records of an API response saved whole (NewsAPI's `articles`, a `data`/`items`/`results` list):
+    an object without a body of its own whose one list of objects is the records; else None."""
+    if _body_field(obj, config.jsonl_fields) is not None:
+        return None
+    lists = [v for v in obj.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+    return lists[0] if len(lists) == 1 else None
 
 
 def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str], ...]) -> str:

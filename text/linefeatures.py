@@ -44,7 +44,12 @@ Features (FEATURE_NAMES, in order):
   rules      rule_removed, rule_comments, rule_links, rule_prompt, rule_meta, cut_frac,
              rule_near (rule removals among the 3 lines either side / 6), rule_after_share (share of
              the lines below removed by rules)
-  recurrence recur (how often the line's key recurs for the publisher; optional, 0 when unknown)
+  recurrence recur (how often the line's key recurs for the publisher; optional, 0 when unknown).
+             Always 0 so far, in training and in the pipeline: the development pages are about one per
+             site (26 sites have 2+ pages; 37 of their lines recur), too few to learn a weight from,
+             so no tree of v4 splits on it. Recurrence acts through the warehouse's learned pass
+             instead (text/clean.py, warehouse/learned.py). The slot stays so that a model trained
+             on pages with publisher history can use it without a change of the model format.
   neighbours for the previous and the next line: log_words, end_sentence, short, list_marker,
              rule_removed, story (prefix prev_/next_; 0 beyond the document)
   window     story_win (share of story lines among the 2 lines either side)

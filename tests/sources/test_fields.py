@@ -55,6 +55,13 @@ def test_trafilatura_json_output_reads_without_a_mapping() -> None:
     assert doc.url is None and doc.extra == {"source": "CNN", "link": "ftp://x"}
 
 
+def test_a_newsapi_article_reads_without_a_mapping() -> None:
+    doc = one_doc([{"source": {"id": None, "name": "Harbour News"}, "author": "A. Writer", "title": "T",
+                    "url": "https://harbour.example/t", "publishedAt": "2024-03-05T10:00:00Z", "content": BODY}])
+    assert (doc.content, doc.publisher, doc.published_at) == (BODY, "Harbour News", "2024-03-05T10:00:00Z")
+    assert doc.extra == {"source": {"id": None, "name": "Harbour News"}, "author": "A. Writer"}
+
+
 def test_the_fields_own_name_wins_over_an_alias() -> None:
     doc = one_doc([{"text": BODY, "content": "other", "url": "https://a.example/", "link": "https://b.example/"}])
     assert doc.content == BODY and doc.url == "https://a.example/"
@@ -138,3 +145,24 @@ def test_read_as_names_the_mapping_of_json_files_only(tmp_path: Path) -> None:
     assert mapped.read_as("/in/d.jsonl.gz") == "text=story" and mapped.read_as("/in/a.json") == "text=story"
     assert mapped.read_as("/in/a.txt") is None and mapped.read_as("/in/a.warc") is None
     assert ReadConfig().read_as("/in/d.jsonl") is None
+
+
+def test_an_api_response_saved_whole_reads_its_list_of_records(tmp_path: Path) -> None:
+    from newsetl.sources.read import read_path
+
+    articles = [{"source": {"name": "Harbour News"}, "title": f"T{i}", "url": f"https://h.example/{i}",
+                 "publishedAt": "2024-03-05T10:00:00Z", "content": f"{BODY} ({i})"} for i in range(3)]
+    response = tmp_path / "top-headlines.json"
+    response.write_text(json.dumps({"status": "ok", "totalResults": 3, "articles": articles}), encoding="utf-8")
+    docs = list(read_path(str(response), ReadConfig()))
+    assert [d.title for d in docs if isinstance(d, RawDocument)] == ["T0", "T1", "T2"]
+    # an object with a body of its own is one record, whatever lists it holds
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps({"text": BODY, "tags": [{"name": "ferry"}]}), encoding="utf-8")
+    (doc,) = read_path(str(single), ReadConfig())
+    assert isinstance(doc, RawDocument) and doc.extra == {"tags": [{"name": "ferry"}]}
+    # two lists of objects: which holds the records cannot be told, so the object is one (bodiless) record
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps({"a": [{"text": BODY}], "b": [{"text": BODY}]}), encoding="utf-8")
+    (refused,) = read_path(str(two), ReadConfig())
+    assert isinstance(refused, Rejection) and refused.reason == BAD_RECORD
