@@ -296,6 +296,7 @@ def fold_models(folds: int, cache_pages: str, models_cache: str = "", blind: boo
         tl.USE_RULE_FEATURES = use_rule_features
         tl.forget_page_matrices()
     sites = np.array([pages[i].site for i in pidx])
+    sets = np.array([pages[i].set for i in pidx])
     page_sites = np.array([p.site for p in pages])
     fold_of: dict[str, int] = {}
     models: list[LineModel] = []
@@ -304,7 +305,11 @@ def fold_models(folds: int, cache_pages: str, models_cache: str = "", blind: boo
             for s in page_sites[te_pages]:
                 fold_of[str(s)] = f
             tr = np.isin(sites, list(set(page_sites[tr_pages])))
-            thr = tl.inner_threshold("lgbm", X[tr], y[tr], w[tr], sites[tr], kept[tr], tl.TARGET_LOSS)
+            # the threshold as the shipped model gets its own (loss target chosen on these pages, as
+            # stored); blind models clean bodies without the library, which that choice measures with, so
+            # they keep the fixed target
+            thr, _, _ = tl.fold_threshold("lgbm", pages, X, y, w, pidx, tr, sites, sets, kept,
+                                          tl.TARGET_LOSS if blind else None)
             m = tl.fit("lgbm", X[tr], y[tr], w[tr])
             path = Path(tmp) / f"fold{f}.json"
             path.write_text(json.dumps(tl.export_lgbm(m.booster_, tl.lf.FEATURE_NAMES, threshold=thr, version=1)))

@@ -12,10 +12,12 @@ with the rule hits as features and may remove lines the rules kept.
 
 CV: GroupKFold(5) over sites (registered domain), both sets pooled, no site in train and test. Inside each
 training fold a nested GroupKFold(3) gives out-of-fold scores on the training pages; the decision
-threshold is the lowest whose content-line loss on those scores is <= `--target-loss` (line proxy) in
-EACH set (aeb, traf): one threshold for the product, the 0.5% budget held per set. The test fold never
-picks its own threshold. Measures on the test folds are the scorers' own (aeb_metric residual_removal;
-traf snippet counts on the whitespace-normalised body).
+threshold is the lowest whose content-line loss on those scores is <= the loss target (line proxy) in
+EACH set (aeb, traf): one threshold for the product, the budget held per set. The target is chosen on the
+training fold too (`choose_target`: another inner GroupKFold(3), each candidate measured as stored), or
+fixed by `--target-loss`. The test fold never picks its own threshold or target. Measures on the test
+folds are the scorers' own (aeb_metric residual_removal; traf snippet counts on the whitespace-normalised
+body).
 
 Modes printed: rules (rule cleaner alone), model (model alone, rule features on), both (the product:
 rules then model, package guards), blind (model alone on the raw lines with the rule-hit features zero:
@@ -39,6 +41,12 @@ snippets left, most are lines of the kind the page's own article is made of: tea
 other stories, author bios, reader posts without a comment header, another article's paragraphs on a
 listing page.
 
+v5 (2026-12-06): the same trees; the loss target is chosen on each fold's training pages (`choose_target`,
+the CV of the choice): as stored, AEB 88.3% removed / 0.48% lost (v4's fixed 0.3%: 0.53%), traf 58.0% / 0.39%
+(58.5% / 0.44%); `own-hits` AEB 79.2% / 0.43%, traf 49.5% / 0.39%. Written after seeing that a fixed 0.2% did
+as well on traf and lost one AEB line less, so the idea is not wholly free of the look; the figures are the
+nested choice's.
+
 Measured and not taken (same CV, v2 features; counts in the helper report of issue 12): --stack (a second
 stage on the first stage's neighbour scores), --rule-dropout 0.5 (0.25 is the default), --extra on (other
 extractors' outputs as training pages), --learner hgb (same removal, more loss), smaller/slower LightGBM
@@ -54,8 +62,8 @@ elsewhere in the document or in its story lines, and the same over two lines eit
 removed, blind 15.6-21.2%, oracle 34.0-34.9%, but AEB's lost lines 0.43-0.68% instead of 0.34% (the
 acceptance allows 0.5%).
 
-Output: text/models/linemodel-v4.json (the model as plain arrays, read by newsetl.text.linemodel) and
-bench/linemodel-v4.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
+Output: text/models/linemodel-v5.json (the model as plain arrays, read by newsetl.text.linemodel) and
+bench/linemodel-v5.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
 parameters, CV figures; no page text). Deterministic: fixed seeds, one thread, LightGBM deterministic=True,
 so the command above rebuilds the model file byte for byte from the same inputs and code.
 """
@@ -95,14 +103,14 @@ from newsetl.text.linemodel import (  # noqa: E402
 )
 from newsetl.text.lines import is_story_line  # noqa: E402
 
-MANIFEST = REPO / "bench" / "linemodel-v4.manifest.json"
+MANIFEST = REPO / "bench" / "linemodel-v5.manifest.json"
 
 
 def _pseudonym(name: str) -> str:
     """The manifest's name for a page or file: the first 16 hex digits of the sha256 of its id or path."""
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 SEED = 12
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 # Content-line loss per set the threshold allows on the training folds' out-of-fold scores. Below the 0.5% the
 # acceptance allows, because the threshold set on the training folds loses more on sites it has not seen:
 # with a budget of 0.5% the test folds lost 0.39% of AEB's true lines with every rule and 0.58-0.63% without
@@ -112,6 +120,10 @@ MODEL_VERSION = 4
 # multilingual library): 0.3%, which removes as much as 0.4% (traf 55.7%, AEB 88.3%) and loses less (traf 0.28%
 # instead of 0.39% of the content snippets; AEB 0.39% either way); 0.5% removes one snippet more and loses
 # 0.50%. With describe after it (mode "product"): traf 60.8% / 0.88% (0.4%: 60.8% / 0.99%).
+# v5 (2026-12-06): v4's trees, byte for byte, with the target no longer picked by looking at the CV: each
+# training fold chooses its own among TARGET_CANDIDATES by an inner CV of its pages measured as stored
+# (choose_target), and the shipped model's is chosen the same way on all pages (0.2%; the folds chose 0.1-0.3%).
+# TARGET_LOSS is now only the fixed target of --stack and of html_cv.py's blind models.
 TARGET_LOSS = 0.003
 LGBM_PARAMS = dict(objective="binary", learning_rate=0.08, n_estimators=150, num_leaves=15, max_depth=4,
                    min_child_samples=10, subsample=0.8, subsample_freq=1, colsample_bytree=0.7,
@@ -369,6 +381,71 @@ def inner_threshold(name, X, y, w, groups, kept, target_loss, folds=3, sets=None
     return threshold_for(oof, y, kept, target_loss, sets)
 
 
+TARGET_CANDIDATES = (0.001, 0.002, 0.003, 0.004, 0.005)
+LOSS_BUDGET = 0.005  # what issue 12 allows a set to lose, as stored
+
+
+def choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept, candidates=TARGET_CANDIDATES,
+                  folds=3) -> tuple[float, dict[float, dict[str, np.ndarray]]]:
+    """The threshold's loss target, chosen on training pages only (the CV of the choice): an inner
+    GroupKFold over the `train` rows' sites; for each candidate and inner fold, the threshold is set on the
+    other inner folds' out-of-fold scores, and the held-out pages are measured as stored (mode
+    `product`). Chosen: the candidate whose pooled figures lose at most LOSS_BUDGET in each set and
+    remove the most (AEB share + traf share); a tie goes to the lower target. If none keeps the budget,
+    the one that loses least. Returns (target, pooled counts by candidate).
+
+    The other inner folds' scores come from models that saw the held-out fold's pages, so the threshold a
+    held-out fold is measured with is not wholly free of it (it would take a third level of folds); the
+    outer test fold, which reports, is never seen."""
+    rows = np.flatnonzero(train)
+    oof = np.zeros(len(rows))
+    fold_of = np.zeros(len(rows), dtype=int)
+    page_sc: dict[Any, np.ndarray] = {}
+    for k, (a, b) in enumerate(GroupKFold(n_splits=folds).split(rows, groups=sites[rows])):
+        m = fit(name, X[rows[a]], y[rows[a]], w[rows[a]])
+        oof[b] = proba(m, X[rows[b]])
+        fold_of[b] = k
+        page_sc.update(page_scores(pages, m, np.unique(pidx[rows[b]]), blind=False))
+    pooled: dict[float, dict[str, np.ndarray]] = {}
+    for c in candidates:
+        tot = {"aeb": np.zeros(4), "traf": np.zeros(4)}
+        for k in range(folds):
+            rest = fold_of != k
+            thr = threshold_for(oof[rest], y[rows[rest]], kept[rows[rest]], c, sets[rows[rest]])
+            held = [int(i) for i in np.unique(pidx[rows[fold_of == k]]) if pages[int(i)].set != "xtra"]
+            res = measure(pages, held, page_sc, thr, "product")
+            for s in tot:
+                tot[s] += res[s]
+        pooled[c] = tot
+
+    def lost(t):
+        return max(t[s][3] / max(1, t[s][2]) for s in t)
+
+    def removed(t):
+        return sum(t[s][1] / max(1, t[s][0]) for s in t)
+
+    within = [c for c in candidates if lost(pooled[c]) <= LOSS_BUDGET]
+    if within:
+        best = max(within, key=lambda c: (removed(pooled[c]), -c))
+    else:
+        best = min(candidates, key=lambda c: (lost(pooled[c]), c))
+    return best, pooled
+
+
+def fold_threshold(name, pages, X, y, w, pidx, train, sites, sets, kept,
+                   target: float | None = None) -> tuple[float, float, dict[float, dict[str, np.ndarray]]]:
+    """The threshold of a model fitted on the `train` rows, as the shipped model gets its own: the loss
+    target chosen by `choose_target` on those rows (or `target` when given), then the lowest threshold
+    whose content-line loss on their out-of-fold scores keeps that target in each set. Returns
+    (threshold, target, choose_target's pooled counts by candidate or {})."""
+    pooled: dict[float, dict[str, np.ndarray]] = {}
+    if target is None:
+        target, pooled = choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept)
+    thr = inner_threshold(name, X[train], y[train], w[train], sites[train], kept[train], target,
+                          sets=sets[train])
+    return thr, target, pooled
+
+
 # ------------------------------------------------------------------------------------- measuring
 # product: `both`, then describe as the text path runs it (the headline, byline and dateline it reads at the
 # top leave the body), so the figure the scorers give a warehouse: describe takes a headline the snippets may
@@ -488,12 +565,12 @@ def run_cv(pages, name, args, verbose=True):
         te_pages = te_pages[scored[te_pages]]
         t0 = time.perf_counter()
         if args.stack:
+            target = TARGET_LOSS if args.target_loss is None else args.target_loss
             X2, m1 = stack_rows(pages, name, X, y, w, pidx, lidx, tr)
-            thr = inner_threshold(name, X2, y[tr], w[tr], sites[tr], kept[tr], args.target_loss, sets=sets[tr])
+            thr = inner_threshold(name, X2, y[tr], w[tr], sites[tr], kept[tr], target, sets=sets[tr])
             model = Stacked(m1, fit(name, X2, y[tr], w[tr]))
         else:
-            thr = inner_threshold(name, X[tr], y[tr], w[tr], sites[tr], kept[tr], args.target_loss,
-                                  sets=sets[tr])
+            thr, target, _ = fold_threshold(name, pages, X, y, w, pidx, tr, sites, sets, kept, args.target_loss)
             model = fit(name, X[tr], y[tr], w[tr])
         sc = page_scores(pages, model, te_pages)
         oof_scores.update({k: v for k, v in sc.items() if not isinstance(k, tuple)})
@@ -512,7 +589,7 @@ def run_cv(pages, name, args, verbose=True):
                 tot[m][s] += res[m][s]
         rows.append((f, thr, res))
         if verbose:
-            print(f"fold {f}: thr {thr:.3f} ({time.perf_counter() - t0:.1f}s) pages {len(te_pages)}")
+            print(f"fold {f}: thr {thr:.3f} (target {target}) ({time.perf_counter() - t0:.1f}s) pages {len(te_pages)}")
             for m in ("rules", "both"):
                 print(f"   {m:6s} {fmt(res[m])}")
     for (m, h), c in by_half.items():
@@ -550,8 +627,9 @@ def main(argv=None) -> int:
     ap.add_argument("--learner", default="lgbm", choices=("lgbm", "hgb", "lr"))
     ap.add_argument("--compare", action="store_true", help="CV of every learner (summary lines)")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--target-loss", type=float, default=TARGET_LOSS,
-                    help="content-line loss the threshold allows on the training folds' own OOF scores")
+    ap.add_argument("--target-loss", type=float, default=None,
+                    help="content-line loss the threshold allows on the training folds' own OOF scores "
+                         "(default: chosen among TARGET_CANDIDATES on the training pages, choose_target)")
     ap.add_argument("--unlabelled", default="weak", choices=("exclude", "weak"))
     ap.add_argument("--rows", default="all", choices=("all", "kept"),
                     help="train on all labelled lines (rule-removed too) or only lines the rules kept")
@@ -611,7 +689,8 @@ def main(argv=None) -> int:
     learners = () if args.skip_cv else ("lgbm", "hgb", "lr") if args.compare else (args.learner,)
     summary = {}
     for name in learners:
-        print(f"=== {name}  target_loss={args.target_loss} unlabelled={args.unlabelled} rows={args.rows}")
+        print(f"=== {name}  target_loss={args.target_loss or 'chosen'} unlabelled={args.unlabelled} "
+              f"rows={args.rows}")
         tot, _rows, oof, per_page = run_cv(pages, name, args)
         summary[name] = tot
         for m in MODES:
@@ -626,16 +705,21 @@ def main(argv=None) -> int:
     if args.no_final:
         return 0
 
-    # final model on everything; threshold from its own 5-fold grouped OOF
+    # final model on everything: its loss target chosen on all pages as each fold chose its own, and its
+    # threshold from its own 5-fold grouped OOF
     name = args.learner
     X, y, w, pidx, _, kept = build(pages, args.unlabelled, args.rows, args.extra_weight)
     sites = np.array([pages[i].site for i in pidx])
     sets = np.array([pages[i].set for i in pidx])
-    thr = inner_threshold(name, X, y, w, sites, kept, args.target_loss, folds=args.folds, sets=sets)
+    target, choice = args.target_loss, {}
+    if target is None:
+        target, choice = choose_target(name, pages, X, y, w, pidx, np.ones(len(y), dtype=bool), sites, sets, kept)
+        print(f"final: target chosen {target} (" + "; ".join(f"{c}: {fmt(t)}" for c, t in choice.items()) + ")")
+    thr = inner_threshold(name, X, y, w, sites, kept, target, folds=args.folds, sets=sets)
     model = fit(name, X, y, w)
     assert name == "lgbm", "export implemented for the chosen learner (LightGBM)"
     spec = export_lgbm(model.booster_, lf.FEATURE_NAMES, threshold=thr, version=MODEL_VERSION,
-                       params={**LGBM_PARAMS, "target_loss": args.target_loss, "unlabelled": args.unlabelled,
+                       params={**LGBM_PARAMS, "target_loss": target, "unlabelled": args.unlabelled,
                                "rule_dropout": args.rule_dropout,
                                "rows": args.rows})
     Path(args.out).write_text(json.dumps(spec, separators=(",", ":")), encoding="utf-8")
@@ -671,6 +755,8 @@ def main(argv=None) -> int:
         "cv_both": {s: cvt[s].tolist() for s in cvt}, "fit_all_both": {s: fit_all[s].tolist() for s in fit_all},
         # product: the same bodies after describe, as a warehouse holds them (what the scorers measure)
         "cv_product": {s: cvp[s].tolist() for s in cvp},
+        # the loss target's choice on all pages (choose_target): inner-CV counts as stored, by candidate
+        "target_loss": target, "target_choice": {str(c): {s: t[s].tolist() for s in t} for c, t in choice.items()},
         # blind: the model alone on the raw lines, rule-hit features zero (no rule written against these
         # pages helps): the estimate of what the model adds on sites the rules do not know
         "cv_blind": {s: cvb[s].tolist() for s in cvb},

@@ -13,7 +13,7 @@ Three mechanisms, applied in this order to the lines of a text:
    wire-style caption line directly above a removed photo credit is a caption.
 4. **The line model** (optional, `model=`): a learned classifier (`linemodel.py`) scores the lines the
    rules kept, with the rule hits among its features; a line at or above its threshold goes as a
-   Removal of category "model" whose rule names the model and the score ("linemodel-v4:0.87").
+   Removal of category "model" whose rule names the model and the score ("linemodel-v5:0.87").
 
 Precision guards (a sentence of the story must never be lost to a rule):
 - lines matching a `protect` pattern and headline lines (equal to one of `titles`) are never touched;

@@ -1,6 +1,6 @@
 """The learned boilerplate line classifier at run time: plain numpy, no model library.
 
-The model file (`models/linemodel-v4.json`, written by `bench/train_linemodel.py`) holds a gradient-boosted
+The model file (`models/linemodel-v5.json`, written by `bench/train_linemodel.py`) holds a gradient-boosted
 tree ensemble (LightGBM, binary) as flat arrays: every tree's nodes concatenated, a leaf pointing to
 itself (feature 0, threshold +inf), so all trees of all lines are walked together in `depth` numpy steps
 -- one call per document, no per-line or per-tree Python loop.
@@ -8,7 +8,7 @@ itself (feature 0, threshold +inf), so all trees of all lines are walked togethe
 `clean_text(..., model=load_line_model())` runs it after the rule and structural passes, on the lines the
 rules kept that are neither protected nor headlines; the rule hits are features, the rules keep deciding
 on their own. Each line it removes is a Removal of category "model" whose rule names the model and its
-score ("linemodel-v4:0.87").
+score ("linemodel-v5:0.87").
 
 Loading is once per process (`load_line_model` is cached) and strict: a missing or corrupt file, another
 format version, or a feature list that differs from `linefeatures.FEATURE_NAMES` raises `LineModelError`
@@ -32,7 +32,7 @@ from newsetl.text.describe import parse_byline
 
 FORMAT = "newsetl-linemodel"
 FORMAT_VERSION = 1  # the file layout this code reads (not the model's own version)
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "linemodel-v4.json"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "linemodel-v5.json"
 MODEL_CATEGORY = "model"
 
 
@@ -71,7 +71,7 @@ class LineModelError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class LineModel:
-    name: str  # "linemodel-v4": what a removal's rule says
+    name: str  # "linemodel-v5": what a removal's rule says
     feature_names: tuple[str, ...]
     feat: np.ndarray  # (n_nodes,) split feature (0 for leaves)
     thr: np.ndarray  # (n_nodes,) go left when x <= thr (+inf for leaves)

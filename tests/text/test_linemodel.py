@@ -100,7 +100,7 @@ def test_features_name_no_page_site_or_sentence() -> None:
 def test_shipped_model_loads_once_and_matches_the_features() -> None:
     m = load_line_model()
     assert m is load_line_model()  # cached per process
-    assert m.feature_names == lf.FEATURE_NAMES and m.name == "linemodel-v4" and 0 < m.threshold < 1
+    assert m.feature_names == lf.FEATURE_NAMES and m.name == "linemodel-v5" and 0 < m.threshold < 1
     assert Path(DEFAULT_MODEL_PATH).is_file()
 
 
