@@ -211,3 +211,8 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
     again = newsetl("reclean", "--db", str(db))
     assert again.returncode == 0 and "re-cleaned 0 articles" in again.stdout, again.stderr[-3000:]
     assert "snapshot for dashboards" not in again.stdout
+    # `stats` says what a reclean run did (its read/loaded are NULL: it reads no inputs)
+    stats = newsetl("stats", "--db", str(db))
+    header, _, first, second = stats.stdout.split("== Last runs\n", 1)[1].splitlines()[:4]
+    assert header.split()[-1] == "recleaned", stats.stdout
+    assert first.split()[-1] == "0" and second.split()[-1] == "7", stats.stdout  # newest first
