@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# The record fields newsetl reads; every other key of a record is kept in the document's `extra`.
+# The record fields newsetl reads; every other key of a record is kept in the article's `extra`.
 FIELDS = ("id", "url", "title", "published_at", "publisher", "html", "text")
 
 # Tried in order; the field's own name first, so a record written for newsetl reads as it always did.
