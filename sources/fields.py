@@ -83,6 +83,8 @@ def lookup(record: Mapping[str, Any], path: str) -> Any:
     path through nested objects; None when absent."""
     if path in record:
         return record[path]
+    if "." not in path:
+        return None
     node: Any = record
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:
