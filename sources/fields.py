@@ -81,10 +81,9 @@ def mapping_key(mapping: tuple[tuple[str, str], ...]) -> str:
 def lookup(record: Mapping[str, Any], path: str) -> Any:
     """The value at `path`: the key itself if the record has it (keys may contain dots), else the dotted
     path through nested objects; None when absent."""
-    if path in record:
-        return record[path]
-    if "." not in path:
-        return None
+    value = record.get(path)
+    if value is not None or "." not in path or path in record:
+        return value  # most names asked for are plain keys, and most are absent
     node: Any = record
     for part in path.split("."):
         if not isinstance(node, Mapping) or part not in node:

@@ -272,7 +272,7 @@ def _body_field(record: dict[str, Any], mapping: tuple[tuple[str, str], ...]) ->
     for name in ("html", "text"):
         paths, _ = candidates(name, mapping)
         for path in paths:
-            value = _value(record, path)
+            value = lookup(record, path)
             if isinstance(value, str) and value.strip():
                 markup = name == "html" or (path != "text" and (name, path) not in mapping
                                             and looks_like_markup(value))
@@ -299,12 +299,6 @@ def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str]
             + f"; its fields: {keys or 'none'} (map one with --field text=FIELD or --field html=FIELD)")
 
 
-def _value(record: dict[str, Any], path: str) -> Any:
-    # A plain key first, with no call: every record is asked for ~30 names, most of them absent.
-    value = record.get(path)
-    return lookup(record, path) if value is None and "." in path else value
-
-
 def _top_key(record: dict[str, Any], path: str) -> str:
     return path if path in record else path.split(".", 1)[0]
 
@@ -319,7 +313,7 @@ def _field(record: dict[str, Any], name: str, mapping: tuple[tuple[str, str], ..
     of its aliases it is passed over (it was not written for us) and stays in `extra`."""
     paths, mapped = candidates(name, mapping)
     for path in paths:
-        value = _value(record, path)
+        value = lookup(record, path)
         if value is None:
             continue
         if not is_scalar(value):
