@@ -386,13 +386,14 @@ LOSS_BUDGET = 0.005  # what issue 12 allows a set to lose, as stored
 
 
 def choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept, candidates=TARGET_CANDIDATES,
-                  folds=3) -> tuple[float, dict[float, dict[str, np.ndarray]]]:
+                  folds=3) -> tuple[float, dict[float, dict[str, np.ndarray]], np.ndarray]:
     """The threshold's loss target, chosen on training pages only (the CV of the choice): an inner
     GroupKFold over the `train` rows' sites; for each candidate and inner fold, the threshold is set on the
     other inner folds' out-of-fold scores, and the held-out pages are measured as stored (mode
     `product`). Chosen: the candidate whose pooled figures lose at most LOSS_BUDGET in each set and
     remove the most (AEB share + traf share); a tie goes to the lower target. If none keeps the budget,
-    the one that loses least. Returns (target, pooled counts by candidate).
+    the one that loses least. Returns (target, pooled counts by candidate, the `train` rows' out-of-fold
+    scores: with `folds` = 3 the very scores `inner_threshold` would compute again).
 
     The other inner folds' scores come from models that saw the held-out fold's pages, so the threshold a
     held-out fold is measured with is not wholly free of it (it would take a third level of folds); the
@@ -429,7 +430,7 @@ def choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept, candidat
         best = max(within, key=lambda c: (removed(pooled[c]), -c))
     else:
         best = min(candidates, key=lambda c: (lost(pooled[c]), c))
-    return best, pooled
+    return best, pooled, oof
 
 
 def fold_threshold(name, pages, X, y, w, pidx, train, sites, sets, kept,
@@ -438,12 +439,13 @@ def fold_threshold(name, pages, X, y, w, pidx, train, sites, sets, kept,
     target chosen by `choose_target` on those rows (or `target` when given), then the lowest threshold
     whose content-line loss on their out-of-fold scores keeps that target in each set. Returns
     (threshold, target, choose_target's pooled counts by candidate or {})."""
-    pooled: dict[float, dict[str, np.ndarray]] = {}
-    if target is None:
-        target, pooled = choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept)
-    thr = inner_threshold(name, X[train], y[train], w[train], sites[train], kept[train], target,
-                          sets=sets[train])
-    return thr, target, pooled
+    if target is not None:
+        thr = inner_threshold(name, X[train], y[train], w[train], sites[train], kept[train], target,
+                              sets=sets[train])
+        return thr, target, {}
+    target, pooled, oof = choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept)
+    # the choice's out-of-fold scores are inner_threshold's (same 3 site-grouped folds): not fitted again
+    return threshold_for(oof, y[train], kept[train], target, sets[train]), target, pooled
 
 
 # ------------------------------------------------------------------------------------- measuring
@@ -713,7 +715,8 @@ def main(argv=None) -> int:
     sets = np.array([pages[i].set for i in pidx])
     target, choice = args.target_loss, {}
     if target is None:
-        target, choice = choose_target(name, pages, X, y, w, pidx, np.ones(len(y), dtype=bool), sites, sets, kept)
+        target, choice, _ = choose_target(name, pages, X, y, w, pidx, np.ones(len(y), dtype=bool), sites, sets,
+                                          kept)
         print(f"final: target chosen {target} (" + "; ".join(f"{c}: {fmt(t)}" for c, t in choice.items()) + ")")
     thr = inner_threshold(name, X, y, w, sites, kept, target, folds=args.folds, sets=sets)
     model = fit(name, X, y, w)

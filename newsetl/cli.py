@@ -74,8 +74,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for source in missing:
             print(f"newsetl: no such file or directory: {source}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    if (bad := _field_mapping_error(args)) is not None:
-        print(f"newsetl: {bad}", file=sys.stderr)
+    if isinstance(fields := _field_mapping(args), str):
+        print(f"newsetl: {fields}", file=sys.stderr)
         return EXIT_USAGE
     db = str(_db(args))
     with contextlib.ExitStack() as locked:
@@ -94,7 +94,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _return_freed_memory()
         _start_fork_server(args.workers)
         server = _start_prefect_server(locked)
-        return _ingest_locked(args, db, server)
+        return _ingest_locked(args, db, server, fields)
 
 
 def _start_fork_server(workers: int | None) -> None:
@@ -180,8 +180,10 @@ def _start_prefect_server(stack: contextlib.ExitStack) -> TemporaryServer | None
     return server
 
 
-def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | None = None) -> int:
-    """The run, with the run lock held; `server`: the temporary Prefect server, already starting."""
+def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | None = None,
+                   jsonl_fields: dict[str, str] | None = None) -> int:
+    """The run, with the run lock held; `server`: the temporary Prefect server, already starting;
+    `jsonl_fields`: the checked --field options."""
     if not args.verbose:
         # Prefect's console lines (per-task INFO, its summary dict, a "View at" link to a UI the temporary
         # server does not serve, websocket warnings) only with -v; they still reach the Prefect API.
@@ -219,7 +221,7 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
             summary = ingest(sources=list(args.sources), db=db, batch_size=batch_size, rules_files=rules,
                              workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
                              publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"),
-                             jsonl_fields=_field_mapping(args))
+                             jsonl_fields=jsonl_fields)
     except IngestInterrupted as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -676,13 +678,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from newsetl.flows.serve import serve_ingest
     from newsetl.tasks.prefect_server import LocalServerConfig, ServeError
 
-    if (bad := _field_mapping_error(args)) is not None:
-        print(f"newsetl serve: {bad}", file=sys.stderr)
+    if isinstance(fields := _field_mapping(args), str):
+        print(f"newsetl serve: {fields}", file=sys.stderr)
         return EXIT_USAGE
     try:
         serve_ingest(list(args.sources), str(_db(args)), interval_seconds=args.every, cron=args.cron,
                      name=args.name, limit=args.limit, rules_files=_rules_files(args) or None,
-                     server=LocalServerConfig(port=args.server_port), jsonl_fields=_field_mapping(args))
+                     server=LocalServerConfig(port=args.server_port), jsonl_fields=fields)
     except ServeError as exc:
         print(f"newsetl serve: {exc}", file=sys.stderr)
         return 2
@@ -704,38 +706,20 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runs this process executes at once (default 1: the warehouse has one writer)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
     parser.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
-    parser.add_argument("--field", action="append", type=_field_spec, metavar="NAME=PATH", help=_FIELD_HELP)
+    parser.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
     parser.add_argument("--server-port", type=int, default=LocalServerConfig.port,
                         help="port of the local Prefect server started when PREFECT_API_URL is not set "
                              "(default 4200, a free port if taken; 0 = any free port)")
 
 
-def _field_spec(text: str) -> str:
-    """An argparse type: one `--field NAME=PATH`, checked alone (a field given twice: `_field_mapping_error`)."""
+def _field_mapping(args: argparse.Namespace) -> dict[str, str] | str | None:
+    """The --field options as the flow's `jsonl_fields` (None: none given), or why they cannot be used."""
     from newsetl.sources.fields import FieldMappingError, parse_field_mapping
 
     try:
-        parse_field_mapping([text])
-    except FieldMappingError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _field_mapping_error(args: argparse.Namespace) -> str | None:
-    from newsetl.sources.fields import FieldMappingError, parse_field_mapping
-
-    try:
-        parse_field_mapping(args.field)
+        return dict(parse_field_mapping(args.field)) or None
     except FieldMappingError as exc:
         return str(exc)
-    return None
-
-
-def _field_mapping(args: argparse.Namespace) -> dict[str, str] | None:
-    """The --field options as the flow's `jsonl_fields` (checked by `_field_mapping_error` first)."""
-    from newsetl.sources.fields import parse_field_mapping
-
-    return dict(parse_field_mapping(args.field)) or None
 
 
 _FIELD_HELP = ("where JSON records keep a field newsetl reads (NAME: text, html, url, title, published_at, "
@@ -800,7 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publishers", action="append",
                    help="publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); repeatable; "
                         "also $NEWSETL_PUBLISHERS")
-    p.add_argument("--field", action="append", type=_field_spec, metavar="NAME=PATH", help=_FIELD_HELP)
+    p.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
     p.set_defaults(func=cmd_ingest)
 
     p = with_db(sub.add_parser("reclean", help="re-clean stored articles with newly learned boilerplate"))
