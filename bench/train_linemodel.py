@@ -75,7 +75,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,11 @@ from newsetl.text.linemodel import (  # noqa: E402
 from newsetl.text.lines import is_story_line  # noqa: E402
 
 MANIFEST = REPO / "bench" / "linemodel-v5.manifest.json"
+
+Pages = list[lmdata.Page]
+Counts = dict[str, np.ndarray]  # per set ("aeb", "traf"): the scorer's four counts, summed
+# line scores by page index; page_scores also keys the blind scores ("blind", page index)
+Scores = dict[Any, np.ndarray]
 
 
 def _pseudonym(name: str) -> str:
@@ -161,7 +166,8 @@ def page_features(p: lmdata.Page, blind: bool = False) -> np.ndarray:
     return X
 
 
-def build(pages, unlabelled: str, rows: str, extra_weight: float = 1.0):
+def build(pages: Pages, unlabelled: str, rows: str, extra_weight: float = 1.0
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stacked training rows: X, y, weight, page index, row index within page, rule-kept flag."""
     Xs, ys, ws, pis, lis, keeps = [], [], [], [], [], []
     for pi, p in enumerate(pages):
@@ -238,7 +244,7 @@ def export_lgbm(booster: Any, feature_names: Sequence[str], *, threshold: float,
 
 
 # --------------------------------------------------------------------------------------- learners
-def make_learner(name: str):
+def make_learner(name: str) -> Any:
     if name == "lgbm":
         import lightgbm as lgb
         return lgb.LGBMClassifier(**{**LGBM_PARAMS, **PARAM_OVERRIDE})
@@ -255,7 +261,7 @@ def make_learner(name: str):
     raise ValueError(name)
 
 
-def fit(name, X, y, w):
+def fit(name: str, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
     m = make_learner(name)
     if name == "lr":
         m.fit(X, y, logisticregression__sample_weight=w)
@@ -264,7 +270,7 @@ def fit(name, X, y, w):
     return m
 
 
-def proba(m, X):
+def proba(m: Any, X: np.ndarray) -> np.ndarray:
     if isinstance(m, LineModel):  # the exported arrays, as the package runs them
         return m.proba(X)
     return m.predict_proba(X)[:, 1]
@@ -279,7 +285,7 @@ def forget_page_matrices() -> None:
     _PX.clear()
 
 
-def page_matrix(pages, pi: int, blind: bool) -> np.ndarray:
+def page_matrix(pages: Pages, pi: int, blind: bool) -> np.ndarray:
     key = (pi, blind)
     if key not in _PX:
         _PX[key] = page_features(pages[pi], blind=blind)
@@ -321,7 +327,7 @@ class Stacked:
     """Two stages: the first scores every non-blank line from its own features, the second sees the
     first's scores of the neighbouring lines too (linefeatures.score_context)."""
 
-    def __init__(self, m1, m2):
+    def __init__(self, m1: Any, m2: Any) -> None:
         self.m1, self.m2 = m1, m2
 
     def page_proba(self, X: np.ndarray, nb: np.ndarray) -> np.ndarray:
@@ -335,7 +341,8 @@ class Stacked:
         return out
 
 
-def stack_rows(pages, name, X, y, w, pidx, lidx, tr, folds=3):
+def stack_rows(pages: Pages, name: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, pidx: np.ndarray,
+               lidx: np.ndarray, tr: np.ndarray, folds: int = 3) -> tuple[np.ndarray, Any]:
     """Second-stage training rows for the rows `tr`: first-stage scores out of fold (by site) over the
     training pages, then their context columns. Returns (X2[tr], fitted first stage on all of tr)."""
     tr_rows = np.flatnonzero(tr)
@@ -356,7 +363,8 @@ def stack_rows(pages, name, X, y, w, pidx, lidx, tr, folds=3):
     return np.hstack((X[tr_rows], S)), fit(name, X[tr_rows], y[tr_rows], w[tr_rows])
 
 
-def threshold_for(scores, y, kept, target_loss, sets=None):
+def threshold_for(scores: np.ndarray, y: np.ndarray, kept: np.ndarray, target_loss: float,
+                  sets: np.ndarray | None = None) -> float:
     """Lowest threshold whose loss of content lines (label 0, kept by the rules) is <= target_loss in
     every set (one threshold for the product, which does not know where a text comes from, but the
     budget holds per set: the pooled loss let the larger set's margin pay for the other's loss)."""
@@ -374,7 +382,8 @@ def threshold_for(scores, y, kept, target_loss, sets=None):
     return thr
 
 
-def inner_threshold(name, X, y, w, groups, kept, target_loss, folds=3, sets=None):
+def inner_threshold(name: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray, kept: np.ndarray,
+                    target_loss: float, folds: int = 3, sets: np.ndarray | None = None) -> float:
     oof = np.zeros(len(y))
     for tr, te in GroupKFold(n_splits=folds).split(X, y, groups):
         oof[te] = proba(fit(name, X[tr], y[tr], w[tr]), X[te])
@@ -385,8 +394,10 @@ TARGET_CANDIDATES = (0.001, 0.002, 0.003, 0.004, 0.005)
 LOSS_BUDGET = 0.005  # what issue 12 allows a set to lose, as stored
 
 
-def choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept, candidates=TARGET_CANDIDATES,
-                  folds=3) -> tuple[float, dict[float, dict[str, np.ndarray]], np.ndarray]:
+def choose_target(name: str, pages: Pages, X: np.ndarray, y: np.ndarray, w: np.ndarray, pidx: np.ndarray,
+                  train: np.ndarray, sites: np.ndarray, sets: np.ndarray, kept: np.ndarray,
+                  candidates: Sequence[float] = TARGET_CANDIDATES, folds: int = 3
+                  ) -> tuple[float, dict[float, Counts], np.ndarray]:
     """The threshold's loss target, chosen on training pages only (the CV of the choice): an inner
     GroupKFold over the `train` rows' sites; for each candidate and inner fold, the threshold is set on the
     other inner folds' out-of-fold scores, and the held-out pages are measured as stored (mode
@@ -401,13 +412,13 @@ def choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept, candidat
     rows = np.flatnonzero(train)
     oof = np.zeros(len(rows))
     fold_of = np.zeros(len(rows), dtype=int)
-    page_sc: dict[Any, np.ndarray] = {}
+    page_sc: Scores = {}
     for k, (a, b) in enumerate(GroupKFold(n_splits=folds).split(rows, groups=sites[rows])):
         m = fit(name, X[rows[a]], y[rows[a]], w[rows[a]])
         oof[b] = proba(m, X[rows[b]])
         fold_of[b] = k
         page_sc.update(page_scores(pages, m, np.unique(pidx[rows[b]]), blind=False))
-    pooled: dict[float, dict[str, np.ndarray]] = {}
+    pooled: dict[float, Counts] = {}
     for c in candidates:
         tot = {"aeb": np.zeros(4), "traf": np.zeros(4)}
         for k in range(folds):
@@ -419,10 +430,10 @@ def choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept, candidat
                 tot[s] += res[s]
         pooled[c] = tot
 
-    def lost(t):
+    def lost(t: Counts) -> float:
         return max(t[s][3] / max(1, t[s][2]) for s in t)
 
-    def removed(t):
+    def removed(t: Counts) -> float:
         return sum(t[s][1] / max(1, t[s][0]) for s in t)
 
     within = [c for c in candidates if lost(pooled[c]) <= LOSS_BUDGET]
@@ -433,8 +444,9 @@ def choose_target(name, pages, X, y, w, pidx, train, sites, sets, kept, candidat
     return best, pooled, oof
 
 
-def fold_threshold(name, pages, X, y, w, pidx, train, sites, sets, kept,
-                   target: float | None = None) -> tuple[float, float, dict[float, dict[str, np.ndarray]]]:
+def fold_threshold(name: str, pages: Pages, X: np.ndarray, y: np.ndarray, w: np.ndarray, pidx: np.ndarray,
+                   train: np.ndarray, sites: np.ndarray, sets: np.ndarray, kept: np.ndarray,
+                   target: float | None = None) -> tuple[float, float, dict[float, Counts]]:
     """The threshold of a model fitted on the `train` rows, as the shipped model gets its own: the loss
     target chosen by `choose_target` on those rows (or `target` when given), then the lowest threshold
     whose content-line loss on their out-of-fold scores keeps that target in each set. Returns
@@ -456,7 +468,7 @@ MODES = ("rules", "model", "both", "both_noguard", "both_storyguard", "blind", "
 INTERVAL_MODES = ("both", "product")  # the modes whose pooled CV figures get a bootstrap interval over sites
 
 
-def guard_mask(p, guard: str) -> np.ndarray:
+def guard_mask(p: lmdata.Page, guard: str) -> np.ndarray:
     """Lines the model may remove under the package's guards (newsetl.text.linemodel.eligible_rows): as
     clean_text decides, from the rules' kept lines (no titles in training, so nothing is protected)."""
     kept_rows = [i for i, k in enumerate(p.kept) if k is not None]
@@ -467,13 +479,13 @@ def guard_mask(p, guard: str) -> np.ndarray:
     return ok
 
 
-def measure(pages, page_ids, scores_by_page, thr, mode):
+def measure(pages: Pages, page_ids: Iterable[int], scores_by_page: Scores, thr: float, mode: str) -> Counts:
     """Scorer figures over `page_ids`: mode rules | model | both (package guards) | both_noguard |
     both_storyguard. Returns dict of summed counts."""
     return by_set(pages, measure_pages(pages, page_ids, scores_by_page, thr, mode))
 
 
-def by_set(pages, per_page: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+def by_set(pages: Pages, per_page: dict[int, np.ndarray]) -> Counts:
     """Per-page counts summed per set."""
     out = {"aeb": np.zeros(4), "traf": np.zeros(4)}
     for pi, counts in per_page.items():
@@ -481,7 +493,8 @@ def by_set(pages, per_page: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def measure_pages(pages, page_ids, scores_by_page, thr, mode) -> dict[int, np.ndarray]:
+def measure_pages(pages: Pages, page_ids: Iterable[int], scores_by_page: Scores, thr: float,
+                  mode: str) -> dict[int, np.ndarray]:
     """`measure`'s counts page by page (page index -> the scorer's four counts of its set)."""
     out: dict[int, np.ndarray] = {}
     for pi in page_ids:
@@ -503,7 +516,7 @@ def measure_pages(pages, page_ids, scores_by_page, thr, mode) -> dict[int, np.nd
     return out
 
 
-def fmt_interval(per_page: dict[int, np.ndarray], pages) -> str:
+def fmt_interval(per_page: dict[int, np.ndarray], pages: Pages) -> str:
     """The pooled figures' 90% interval over site resamples, and the chance all text floors hold
     (floors.text_interval)."""
     ids = sorted(per_page)
@@ -514,17 +527,17 @@ def fmt_interval(per_page: dict[int, np.ndarray], pages) -> str:
     return f"{sets} | all four text floors held on {chance:.0%} of resamples"
 
 
-def fmt(c):
+def fmt(c: Counts) -> str:
     a, t = c["aeb"], c["traf"]
     return (f"AEB removed {a[1] / max(1, a[0]):6.1%} ({int(a[1])}/{int(a[0])}) lost {a[3] / max(1, a[2]):6.2%} "
             f"({int(a[3])}/{int(a[2])}) | traf removed {t[1] / max(1, t[0]):6.1%} ({int(t[1])}/{int(t[0])}) "
             f"lost {t[3] / max(1, t[2]):6.2%} ({int(t[3])}/{int(t[2])})")
 
 
-def page_scores(pages, model, page_ids, blind=True):
+def page_scores(pages: Pages, model: Any, page_ids: Iterable[int], blind: bool = True) -> Scores:
     """Score every non-blank line of the given pages (zeros for blank lines); with `blind` also under
     the key ("blind", page) with the rule-hit features zero (the unseen-site estimate)."""
-    out = {}
+    out: Scores = {}
     for pi in page_ids:
         blank = [not s.strip() for s in pages[pi].lines]
         for key, b in ((pi, False), (("blind", pi), True)) if blind else ((pi, False),):
@@ -545,7 +558,9 @@ def site_half(site: str) -> str:
     return "A" if int(hashlib.sha256(site.encode("utf-8")).hexdigest(), 16) % 2 == 0 else "B"
 
 
-def run_cv(pages, name, args, verbose=True):
+def run_cv(pages: Pages, name: str, args: argparse.Namespace, verbose: bool = True
+           ) -> tuple[dict[str, Counts], list[tuple[int, float, dict[str, Counts]]], dict[int, np.ndarray],
+                      dict[str, dict[int, np.ndarray]]]:
     X, y, w, pidx, lidx, kept = build(pages, args.unlabelled, args.rows, args.extra_weight)
     sites = np.array([pages[i].site for i in pidx])
     sets = np.array([pages[i].set for i in pidx])
@@ -600,7 +615,9 @@ def run_cv(pages, name, args, verbose=True):
     return tot, rows, oof_scores, per_page
 
 
-def curve(pages, oof_scores, losses=(0.003, 0.005, 0.01), mode="both", points=30):
+def curve(pages: Pages, oof_scores: dict[int, np.ndarray], losses: Sequence[float] = (0.003, 0.005, 0.01),
+          mode: str = "both", points: int = 30
+          ) -> tuple[list[tuple[str, float, tuple[float, float, float] | None]], list[tuple[float, Counts]]]:
     """Oracle curve on the pooled out-of-fold scores: for each loss budget, the removal reached (threshold
     chosen on the test scores themselves -- an upper bound, not an estimate)."""
     out = []
@@ -624,7 +641,7 @@ def curve(pages, oof_scores, losses=(0.003, 0.005, 0.01), mode="both", points=30
 
 
 # ------------------------------------------------------------------------------------------- main
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--learner", default="lgbm", choices=("lgbm", "hgb", "lr"))
     ap.add_argument("--compare", action="store_true", help="CV of every learner (summary lines)")
@@ -700,8 +717,8 @@ def main(argv=None) -> int:
         for m in INTERVAL_MODES:
             print(f"  CV {m:15s} 90% over sites: {fmt_interval(per_page[m], pages)}")
         if args.curve:
-            cv, _ = curve(pages, oof)
-            for s, L, best in cv:
+            oracle, _ = curve(pages, oof)
+            for s, L, best in oracle:
                 print(f"  oracle {s} loss<={L:.1%}: " + (f"removed {best[1]:.1%} (lost {best[2]:.2%}, thr "
                                                         f"{best[0]:.3f})" if best else "none"))
     if args.no_final:
@@ -713,7 +730,8 @@ def main(argv=None) -> int:
     X, y, w, pidx, _, kept = build(pages, args.unlabelled, args.rows, args.extra_weight)
     sites = np.array([pages[i].site for i in pidx])
     sets = np.array([pages[i].set for i in pidx])
-    target, choice = args.target_loss, {}
+    target: float | None = args.target_loss
+    choice: dict[float, Counts] = {}
     if target is None:
         target, choice, _ = choose_target(name, pages, X, y, w, pidx, np.ones(len(y), dtype=bool), sites, sets,
                                           kept)
