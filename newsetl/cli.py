@@ -801,11 +801,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = with_db(sub.add_parser(name, help=help_text))
         p.add_argument("--wait", type=float, default=60.0, help="seconds to retry while an ingest holds the file")
         if name == "sql":
-            p.add_argument("query")
-            p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+            p.add_argument("query", help='one SQL statement, e.g. "SELECT count(*) FROM canonical_articles"')
+            p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                           help="table (default: aligned columns for reading), csv or json (one object a row)")
         if name == "export":
             p.add_argument("out", help="output file: .parquet, .csv or .json")
-            p.add_argument("--view", default="canonical_articles")
+            p.add_argument("--view", default="canonical_articles",
+                           help="the view or table to export (default canonical_articles; e.g. articles, "
+                                "removals, publisher_daily_counts)")
         p.set_defaults(func=func)
 
     p = with_db(sub.add_parser("report", help="write an HTML report with charts (self-contained, no network)"))
