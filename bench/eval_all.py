@@ -7,9 +7,10 @@ The learned line model's estimates come from site-grouped cross-validation, not 
 (whose pages the model was trained on): set `linemodel-cv` runs bench/train_linemodel.py --no-final (text
 path: rules alone, rules + model, and "blind" -- the model alone with the rule-hit features zero, the
 estimate for sites the dev-written rules do not know -- AEB removed/lost and traf removed/lost, per fold and
-pooled), prints its table, and then the gap to the fit-on-everything figures the manifest recorded when
-the shipped model was trained; `html-cv` (not in the default list: trafilatura over 735 pages x 3 modes, ~15 min the
-first time, cached after) runs bench/html_cv.py --blind (also the HTML path with no pattern rule at all). The
+pooled, then once per LightGBM seed of SEEDS with their mean and range: the estimate), prints its table, and
+then the gap to the fit-on-everything figures the manifest recorded when the shipped model was trained;
+`html-cv` (not in the default list: trafilatura over 735 pages x 3 modes, ~15 min the first time, cached
+after) runs bench/html_cv.py --blind (also the HTML path with no pattern rule at all). The
 `-own-hits` sets run the same CVs with `--rules-provenance own-hits` (on each page, the pattern rules only its
 own site taught switched off). All need the `[train]` extra.
 
@@ -36,13 +37,16 @@ SETS = {
     "aeb-text": (EVAL / "aeb-dev" / "text", EVAL / "aeb-dev"),
     "dedup": (EVAL / "dedup-dev" / "docs.jsonl", EVAL / "dedup-dev"),
 }
+SEEDS = "1,2,3,4,5,6"
 # CV scripts: their own printed tables are the result (the last lines, from the pooled figures on).
 CV_SCRIPTS = {
-    "linemodel-cv": [str(REPO / "bench" / "train_linemodel.py"), "--no-final"],
+    # --seeds: the CV once more per LightGBM seed; the mean over seeds is the estimate (README, "How far the
+    # learner's seed moves them"), the shipped seed's own run is one draw of it
+    "linemodel-cv": [str(REPO / "bench" / "train_linemodel.py"), "--no-final", "--seeds", SEEDS],
     # The same CV without, on each page, the pattern rules only its own site taught: the estimate for a new site
     # of the library that was written on these pages (README, "What to expect on sites it has not seen").
     "linemodel-cv-own-hits": [str(REPO / "bench" / "train_linemodel.py"), "--no-final", "--rules-provenance",
-                              "own-hits"],
+                              "own-hits", "--seeds", SEEDS],
     "html-cv": [str(REPO / "bench" / "html_cv.py"), "--blind"],
     # the run that chose the HTML path's trafilatura setting (ExtractConfig): its "fit on all pages" line
     "html-cv-own-hits": [str(REPO / "bench" / "html_cv.py"), "--rules-provenance", "own-hits", "--blind"],
