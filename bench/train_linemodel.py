@@ -623,10 +623,11 @@ def seed_spread(pages: Pages, name: str, args: argparse.Namespace, seeds: Sequen
     removed as stored, seeds 1-6: 54.7-56.6%), so the mean over other seeds is the fairer estimate."""
     saved = PARAM_OVERRIDE.get("random_state")
     per_seed: dict[int, dict[str, Counts]] = {}
+    quiet = argparse.Namespace(**{**vars(args), "halves": False})  # --halves' lines would not name the seed
     try:
         for seed in seeds:
             PARAM_OVERRIDE["random_state"] = seed
-            per_seed[seed], _, _, _ = run_cv(pages, name, args, verbose=False)
+            per_seed[seed], _, _, _ = run_cv(pages, name, quiet, verbose=False)
             for m in INTERVAL_MODES:
                 print(f"  seed {seed:<4d} {m:9s} {fmt(per_seed[seed][m])}", flush=True)
     finally:
