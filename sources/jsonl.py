@@ -2,6 +2,10 @@
 
 A broken line is quarantined and the rest still load; every line is bounded by `max_bytes`, the file
 by `max_container_bytes`. Unknown fields are kept in `extra`.
+
+A `.json` document is parsed whole when it fits in `max_bytes`. A larger one (a scraper's JSON array
+export, an API response saved whole) is streamed record by record with ijson: each record is bounded by
+`max_bytes`, and a syntax error or a cut-off end quarantines the rest after the records before it loaded.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
+import ijson
+
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import bom_encoding, clean_decoded, decode_bytes, looks_binary
 from newsetl.sources.fields import FIELDS, candidates, fits, is_scalar, looks_like_markup, lookup, mapping_key
-from newsetl.sources.files import TooLarge, magic_name, read_bounded, sha256_hex
+from newsetl.sources.files import magic_name, sha256_hex
 from newsetl.sources.reasons import (
     BAD_GZIP,
     BAD_JSON,
@@ -71,12 +77,16 @@ def _jsonl_outcomes(
     if is_json or (enc and enc != "utf-8"):
         # A whole-document JSON, or UTF-16/32 lines: these cannot be split on b"\n"; read bounded.
         try:
-            whole = read_bounded(stream, config.max_bytes, config.chunk_bytes)
-        except TooLarge as exc:
-            yield reject(path, STAGE_READ, TOO_LARGE, str(exc))
-            return
+            whole, complete = _read_upto(stream, config.max_bytes, config.chunk_bytes)
         except (EOFError, OSError, zlib.error) as exc:
             yield reject(path, STAGE_READ, BAD_GZIP, f"corrupt or truncated data in {path}: {exc}")
+            return
+        if not complete:
+            if is_json and enc in (None, "utf-8"):
+                yield from _records(path, _large_json(path, whole, stream, config), fetched_at, config)
+            else:
+                yield reject(path, STAGE_READ, TOO_LARGE, f"the input is larger than the limit of "
+                             f"{config.max_bytes} bytes (after decompression)")
             return
         text, _ = decode_bytes(whole)
         if is_json and text.lstrip()[:1] in {"[", "{"}:
@@ -93,6 +103,13 @@ def _jsonl_outcomes(
                     return
                 yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config)
                 return
+            if text.lstrip("\ufeff \t\r\n")[:1] == "[":
+                # A broken array (an export cut off mid-write: Scrapy's leaves no closing "]"): the records
+                # before the break load and the rest is quarantined, as in a large file
+                source = _Prefixed(text.lstrip("\ufeff \t\r\n").encode("utf-8", "replace"), io.BytesIO())
+                yield from _records(path, _streamed_records(path, source, config, in_envelope=False),
+                                    fetched_at, config)
+                return
         lines = (line.encode("utf-8", "replace") for line in text.splitlines())
         yield from _records(path, lines, fetched_at, config)
         return
@@ -105,8 +122,9 @@ class _LineTooLong:
         self.size = size
 
 class _StreamError:
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, reason: str | None = None) -> None:
         self.detail = detail
+        self.reason = reason  # None: a read error (BAD_GZIP when the detail says gzip, else UNREADABLE)
 
 def _lines(path: str, stream: IO[bytes], config: ReadConfig) -> Iterator[bytes | _LineTooLong | _StreamError]:
     """Lines of a stream, each bounded by max_bytes; the file as a whole by max_container_bytes."""
@@ -139,6 +157,128 @@ def _lines(path: str, stream: IO[bytes], config: ReadConfig) -> Iterator[bytes |
     except OSError as exc:
         yield _StreamError(f"read error in {path}: {exc}")
 
+def _read_upto(stream: IO[bytes], limit: int, chunk: int) -> tuple[bytes, bool]:
+    """Up to `limit` bytes (a chunk more when the stream is longer) and whether that was all of it."""
+    out = bytearray()
+    while block := stream.read(chunk):
+        out += block
+        if len(out) > limit:
+            return bytes(out), False
+    return bytes(out), True
+
+
+class _Prefixed(io.RawIOBase):
+    """The bytes a bounded read already took, then the rest of the stream: a large .json is read once.
+    `pos` counts the bytes handed on, which bounds the file (and, roughly, each record)."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer)
+        if self._head:
+            block = self._head[:want]
+            self._head = self._head[len(block):]
+        else:
+            block = memoryview(self._rest.read(want))
+        buffer[: len(block)] = block
+        self.pos += len(block)
+        return len(block)
+
+
+def _large_json(path: str, head: bytes, rest: IO[bytes], config: ReadConfig
+                ) -> Iterator[bytes | _LineTooLong | _StreamError]:
+    """The records of a .json over `max_bytes`: a top-level array's items, an envelope object's lists of
+    records (as `_envelope_records` reads a small one), or lines when the file is JSON lines so named."""
+    start = head.removeprefix(codecs.BOM_UTF8)
+    first = start.lstrip()[:1]
+    source = _Prefixed(start, rest)
+    line, _, after = start.lstrip().partition(b"\n")
+    if first == b"{" and after.strip() and isinstance(_loads(line.decode("utf-8", "replace")), dict):
+        first = b""  # a whole object on the first line and more after it: JSON lines in a .json file
+    if first not in (b"[", b"{"):
+        return _lines(path, io.BufferedReader(source, config.chunk_bytes), config)
+    return _streamed_records(path, source, config, in_envelope=first == b"{")
+
+
+# ijson's C backend (yajl): its buffer is one read block, where the pure-Python one's grows while long
+# strings straddle its reads (24 MB for a 12 MB file). yajl reads numbers as 64-bit integers or doubles:
+# an integer outside 64 bits, or NaN/Infinity (not JSON, though json.loads reads them), ends the stream
+# there as a syntax error would, with the records before it read.
+try:
+    _IJSON: Any = ijson.get_backend("yajl2_c")
+except ImportError:  # no wheel with the C backend for this platform: the best ijson has
+    _IJSON = ijson
+
+
+def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_envelope: bool
+                      ) -> Iterator[bytes | _LineTooLong | _StreamError]:
+    """Each record of a JSON document, parsed as it streams by: the items of the top-level array, or of
+    an envelope's top-level lists whose first item is an object (other top-level values are the
+    response's own metadata and are passed over, as for a small envelope). A record over `max_bytes` is
+    refused by size, counted from the bytes read: to within one read-ahead block, which is allowed for."""
+    block = min(64 * 1024, config.chunk_bytes)  # ijson's read size (its default)
+    item_depth = 2 if in_envelope else 1  # how many containers enclose a record
+    depth = 0  # containers enclosing the current event's value (for an end event: the one it ends)
+    in_list: bool | None = not in_envelope  # in a list of records; None: the list's first item decides
+    builder: ijson.ObjectBuilder | None = None
+    skipping = False  # inside a record already refused as too large
+    started = records = 0
+    try:
+        for _prefix, event, value in _IJSON.parse(source, buf_size=block, use_float=True):
+            opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
+            depth -= closes
+            if source.pos > config.max_container_bytes:
+                yield _StreamError(f"stopped after {source.pos} bytes: over the limit of "
+                                   f"{config.max_container_bytes} bytes for one container file")
+                return
+            if builder is not None or skipping:  # inside a record
+                done = closes and depth == item_depth
+                if builder is not None:
+                    builder.event(event, value)
+                    if done:
+                        records += 1
+                        yield json.dumps(builder.value, ensure_ascii=False).encode("utf-8", "replace")
+                        builder = None
+                    elif source.pos - started > config.max_bytes + block:
+                        builder, skipping = None, True  # drop what was built; read on to the record's end
+                elif done:
+                    records += 1
+                    skipping = False
+                    yield _LineTooLong(source.pos - started)
+            elif in_envelope and depth == 1 and event in ("start_array", "end_array"):
+                in_list = None if opens else False
+            elif depth == item_depth and in_list is not False and not closes and event != "map_key":
+                if in_list is None:
+                    in_list = event == "start_map"
+                if in_list and opens:
+                    builder, started = ijson.ObjectBuilder(), source.pos
+                    builder.event(event, value)
+                elif in_list:  # a scalar where a record belongs: _records refuses it as not an object
+                    records += 1
+                    yield json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
+            depth += opens
+    except ijson.JSONError as exc:
+        why = (str(exc).strip().splitlines() or ["invalid JSON"])[0]
+        yield _StreamError(f"the JSON breaks off after record {records}, near byte {source.pos} ({why}): the "
+                           f"records before it are read", reason=BAD_JSON)
+        return
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        yield _StreamError(f"corrupt or truncated gzip data in {path}: {exc}")
+        return
+    except OSError as exc:
+        yield _StreamError(f"read error in {path}: {exc}")
+        return
+    if in_envelope and records == 0:
+        yield _StreamError(f"the file is one JSON object of {source.pos} bytes with no list of records, over "
+                           f"the limit of {config.max_bytes} bytes for one record", reason=TOO_LARGE)
+
+
 def _loads(text: str) -> Any:
     try:
         return json.loads(text)
@@ -154,7 +294,8 @@ def _records(
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
         if isinstance(line, _StreamError):
-            yield reject(path, STAGE_READ, BAD_GZIP if "gzip" in line.detail else UNREADABLE, line.detail)
+            reason = line.reason or (BAD_GZIP if "gzip" in line.detail else UNREADABLE)
+            yield reject(path, STAGE_READ, reason, line.detail)
             return
         if isinstance(line, _LineTooLong):
             yield reject(

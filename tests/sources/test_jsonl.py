@@ -1,0 +1,170 @@
+"""JSON documents over `max_bytes` stream record by record (sources/jsonl.py `_large_json`): the same
+records as a whole parse would give, each record bounded, a cut-off end quarantined after the records
+before it. The limit is set small here so that small files take the streaming path."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.sources.config import ReadConfig
+from newsetl.sources.jsonl import read_jsonl
+from newsetl.sources.read import read_path
+from newsetl.sources.reasons import BAD_JSON, BAD_RECORD, TOO_LARGE
+
+SMALL = ReadConfig(max_bytes=4096, chunk_bytes=1024)  # every file below is larger: they stream
+WHOLE = ReadConfig()  # the same files fit: parsed whole
+
+
+def _records(n: int, words: int = 40) -> list[dict[str, Any]]:
+    return [{"id": f"r{i}", "title": f"Story {i}", "text": f"Sentence {i} of the story. " * words,
+             "meta": {"tags": ["a", "b"], "score": i / 7, "rank": [i, {"deep": None}]}} for i in range(n)]
+
+
+def _read(path: Path, config: ReadConfig) -> tuple[list[RawDocument], list[Rejection]]:
+    out = list(read_path(str(path), config))
+    return ([o for o in out if isinstance(o, RawDocument)], [o for o in out if isinstance(o, Rejection)])
+
+
+def _same_documents(path: Path) -> list[RawDocument]:
+    """The file read streaming and read whole: the same documents (ids, bodies, fields), no rejection."""
+    streamed, rejected = _read(path, SMALL)
+    whole, rejected_whole = _read(path, WHOLE)
+    assert rejected == [] and rejected_whole == []
+    assert [(d.doc_id, d.external_id, d.content, d.title, d.extra) for d in streamed] == \
+        [(d.doc_id, d.external_id, d.content, d.title, d.extra) for d in whole]
+    return streamed
+
+
+def test_large_array_streams_the_same_records(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(_records(60)))
+    assert path.stat().st_size > 15 * SMALL.max_bytes
+    docs = _same_documents(path)
+    assert [d.external_id for d in docs] == [f"r{i}" for i in range(60)]
+
+
+def test_large_envelope_streams_its_list_of_records(tmp_path: Path) -> None:
+    # an API response saved whole: metadata around one list of records; metadata lists (of strings) and
+    # objects (even one with an "item" key, which ijson's prefixes would confuse with a list) are not records
+    path = tmp_path / "response.json"
+    path.write_text(json.dumps({"status": "ok", "totalResults": 40, "sources": ["wire", "site"],
+                                "page": {"item": 3, "next": [1, 2]}, "articles": _records(40)}, indent=2))
+    docs = _same_documents(path)
+    assert len(docs) == 40
+
+
+def test_large_gzipped_array(tmp_path: Path) -> None:
+    path = tmp_path / "export.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(_records(30)).encode()))
+    assert len(_same_documents(path)) == 30
+
+
+def test_large_json_lines_named_json_read_as_lines(tmp_path: Path) -> None:
+    path = tmp_path / "dump.json"
+    path.write_text("\n".join(json.dumps(r) for r in _records(30)) + "\n")
+    assert len(_same_documents(path)) == 30
+
+
+def test_cut_off_array_keeps_the_records_before_the_cut(tmp_path: Path) -> None:
+    data = json.dumps(_records(30))
+    cut = data.index('{"id": "r20"') + 30  # inside record 21
+    for name, config in (("big.json", SMALL), ("small.json", WHOLE)):  # streamed, or after a whole parse fails
+        path = tmp_path / name
+        path.write_text(data[:cut])
+        docs, rejected = _read(path, config)
+        assert [d.external_id for d in docs] == [f"r{i}" for i in range(20)]
+        (rej,) = rejected
+        assert rej.reason == BAD_JSON and "after record 20" in rej.detail, rej.detail
+
+
+def test_scrapy_export_without_closing_bracket(tmp_path: Path) -> None:
+    # Scrapy's JSON exporter writes "[" then one record per line, and "]" only when the crawl ends
+    path = tmp_path / "items.json"
+    path.write_text("[\n" + ",\n".join(json.dumps(r) for r in _records(5)))
+    docs, rejected = _read(path, WHOLE)
+    assert len(docs) == 5 and [r.reason for r in rejected] == [BAD_JSON]
+
+
+def test_one_oversized_record_is_refused_and_the_rest_load(tmp_path: Path) -> None:
+    records = _records(12)
+    records[4]["text"] = "Far too long. " * 2000  # 28 KB: over 4 KB plus one read block
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(records))
+    docs, rejected = _read(path, SMALL)
+    assert [d.external_id for d in docs] == [f"r{i}" for i in range(12) if i != 4]
+    (rej,) = rejected
+    assert rej.reason == TOO_LARGE and rej.source_uri.endswith("#5") and "line 5" in rej.detail
+
+
+def test_large_single_object_is_refused_by_size(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"id": "x", "text": "A very long story. " * 1000}))
+    docs, rejected = _read(path, SMALL)
+    assert docs == [] and [r.reason for r in rejected] == [TOO_LARGE]
+    assert "no list of records" in rejected[0].detail
+
+
+def test_scalars_in_a_large_array_are_refused_one_by_one(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.json"
+    records: list[Any] = _records(6)
+    records[2:2] = ["a string", 7]
+    path.write_text(json.dumps(records))
+    docs, rejected = _read(path, SMALL)
+    assert len(docs) == 6 and [r.reason for r in rejected] == [BAD_RECORD, BAD_RECORD]
+
+
+def test_streaming_memory_is_bounded_by_the_record_not_the_file(tmp_path: Path) -> None:
+    config = ReadConfig(max_bytes=256 * 1024, chunk_bytes=64 * 1024)
+    path = tmp_path / "big.json"
+    with path.open("w") as f:  # ~12 MB: 48x the limit
+        f.write("[")
+        for i in range(3000):
+            f.write(("," if i else "") + json.dumps({"id": str(i), "text": f"Paragraph {i}. " * 250}))
+        f.write("]")
+    tracemalloc.start()
+    try:
+        count = 0
+        for out in read_path(str(path), config):
+            assert isinstance(out, RawDocument), out
+            count += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 3000
+    assert peak < 8 * config.max_bytes, f"peak {peak / 1e6:.1f} MB for a 12 MB file"
+
+
+JSON_VALUES = st.recursive(
+    # 64-bit integers: yajl (ijson's C backend) refuses others, json.loads does not (see _IJSON)
+    st.none() | st.booleans() | st.integers(-(2**63) + 1, 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"text": st.text(min_size=1, max_size=300).filter(str.strip)},
+                                      optional={"id": st.text(min_size=1, max_size=8), "extra": JSON_VALUES}),
+                min_size=1, max_size=12),
+       st.booleans())
+def test_streamed_records_equal_a_whole_parse(records: list[dict[str, Any]], envelope: bool) -> None:
+    document: Any = {"status": "ok", "results": records} if envelope else records
+    data = json.dumps(document).encode()
+
+    def outcomes(config: ReadConfig) -> list[tuple[str, str]]:
+        out = list(read_jsonl("t.json", data, None, config))
+        return [(o.reason, o.source_uri) if isinstance(o, Rejection) else ("doc", o.doc_id) for o in out]
+
+    # one byte under the file's size: it streams (in 16-byte reads, so records straddle them), while
+    # every record still fits the record bound; then the whole parse
+    streamed = outcomes(ReadConfig(max_bytes=len(data) - 1, chunk_bytes=16))
+    assert streamed == outcomes(ReadConfig(max_bytes=len(data), chunk_bytes=16 * 1024))
