@@ -264,7 +264,9 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     yield json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
             depth += opens
     except ijson.JSONError as exc:
-        why = (str(exc).strip().splitlines() or ["invalid JSON"])[0]
+        arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below
+        why = ((arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)).strip().splitlines()
+               or ["invalid JSON"])[0]
         yield _StreamError(f"the JSON breaks off after record {records}, near byte {source.pos} ({why}): the "
                            f"records before it are read", reason=BAD_JSON)
         return

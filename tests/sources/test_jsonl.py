@@ -168,3 +168,14 @@ def test_streamed_records_equal_a_whole_parse(records: list[dict[str, Any]], env
     # every record still fits the record bound; then the whole parse
     streamed = outcomes(ReadConfig(max_bytes=len(data) - 1, chunk_bytes=16))
     assert streamed == outcomes(ReadConfig(max_bytes=len(data), chunk_bytes=16 * 1024))
+
+
+def test_bytes_that_are_not_utf8_break_the_stream_with_a_readable_reason(tmp_path: Path) -> None:
+    data = json.dumps(_records(12)).encode()
+    cut = data.index(b'{"id": "r6"')
+    path = tmp_path / "latin.json"
+    path.write_bytes(data[:cut] + b'{"id": "r6", "text": "caf\xe9"}, ' + data[cut:])  # cp1252, not UTF-8
+    docs, rejected = _read(path, SMALL)
+    assert [d.external_id for d in docs] == [f"r{i}" for i in range(6)]
+    (rej,) = rejected
+    assert rej.reason == BAD_JSON and "invalid bytes in UTF8 string" in rej.detail and "b'" not in rej.detail
