@@ -77,6 +77,28 @@ def test_an_input_read_under_another_field_mapping_is_not_unchanged(tmp_path: Pa
         assert unchanged_inputs(con, [("/d.jsonl", 20, 222, "text=story")]) == {"/d.jsonl": 7}
 
 
+def test_migration_10_forgets_json_inputs_the_old_reader_refused(tmp_path: Path) -> None:
+    # A warehouse made before version 10: a .json refused whole as too large and one whose lines were
+    # quarantined as broken JSON (a cut-off array read line by line) are recorded as read. The reader now
+    # streams both, so the migration forgets them and the next run reads them again; other inputs stay.
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        con.execute("DELETE FROM schema_migrations WHERE version = 10")
+        record_inputs(con, [("/in/big.json", 9, 1, 1, None), ("/in/cut.JSON.gz", 9, 1, 3, None),
+                            ("/in/fine.json", 9, 1, 2, None), ("/in/big.txt", 9, 1, 1, None),
+                            ("/in/lines.jsonl", 9, 1, 4, None), ("/in/id.json", 9, 1, 1, None)], "r0")
+        rows = [("/in/big.json", "too_large"), ("/in/cut.JSON.gz#1", "bad_json"), ("/in/cut.JSON.gz#2", "bad_json"),
+                ("/in/big.txt", "too_large"), ("/in/lines.jsonl#3", "bad_json"), ("/in/id.json#x7", "bad_json"),
+                ("/in/fine.json#4", "no_body")]
+        for n, (uri, reason) in enumerate(rows):
+            con.execute("INSERT INTO quarantine (quarantine_id, source_uri, run_id, stage, reason, detail, "
+                        "quarantined_at) VALUES (?, ?, 'r0', 'read', ?, '', now())", [f"q{n}", uri, reason])
+        assert migrate(con) == [10]
+        kept = {r[0] for r in con.execute("SELECT path FROM inputs").fetchall()}
+        # .jsonl never went through the whole-file path; "#x7" is a record id, not a line of a cut-off array
+        assert kept == {"/in/fine.json", "/in/big.txt", "/in/lines.jsonl", "/in/id.json"}
+
+
 def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with run_lock(db):
