@@ -148,13 +148,26 @@ def maybe_gunzip(fh: IO[bytes]) -> IO[bytes]:
         return gzip.GzipFile(fileobj=fh)  # type: ignore[return-value]
     return fh
 
-def read_bounded(stream: Readable, limit: int, chunk: int) -> bytes:
+def read_upto(stream: Readable, limit: int, chunk: int) -> tuple[bytes, bool]:
+    """Up to `limit` bytes (a chunk more when the stream is longer) and whether that was all of it: a
+    caller that can go on streaming (a large .json) keeps what was read."""
     out = bytearray()
     while block := stream.read(chunk):
         out += block
         if len(out) > limit:
-            raise TooLarge(f"the input is larger than the limit of {limit} bytes (after decompression)")
-    return bytes(out)
+            return bytes(out), False
+    return bytes(out), True
+
+
+def too_large(limit: int) -> str:
+    return f"the input is larger than the limit of {limit} bytes (after decompression)"
+
+
+def read_bounded(stream: Readable, limit: int, chunk: int) -> bytes:
+    data, complete = read_upto(stream, limit, chunk)
+    if not complete:
+        raise TooLarge(too_large(limit))
+    return data
 
 
 def inflate(data: bytes, limit: int, chunk: int, where: str) -> bytes | Rejection:

@@ -25,7 +25,7 @@ from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejec
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import bom_encoding, clean_decoded, decode_bytes, looks_binary
 from newsetl.sources.fields import FIELDS, candidates, fits, is_scalar, looks_like_markup, lookup, mapping_key
-from newsetl.sources.files import magic_name, sha256_hex
+from newsetl.sources.files import magic_name, read_upto, sha256_hex, too_large
 from newsetl.sources.reasons import (
     BAD_GZIP,
     BAD_JSON,
@@ -77,7 +77,7 @@ def _jsonl_outcomes(
     if is_json or (enc and enc != "utf-8"):
         # A whole-document JSON, or UTF-16/32 lines: these cannot be split on b"\n"; read bounded.
         try:
-            whole, complete = _read_upto(stream, config.max_bytes, config.chunk_bytes)
+            whole, complete = read_upto(stream, config.max_bytes, config.chunk_bytes)
         except (EOFError, OSError, zlib.error) as exc:
             yield reject(path, STAGE_READ, BAD_GZIP, f"corrupt or truncated data in {path}: {exc}")
             return
@@ -85,8 +85,7 @@ def _jsonl_outcomes(
             if is_json and enc in (None, "utf-8"):
                 yield from _records(path, _large_json(path, whole, stream, config), fetched_at, config)
             else:
-                yield reject(path, STAGE_READ, TOO_LARGE, f"the input is larger than the limit of "
-                             f"{config.max_bytes} bytes (after decompression)")
+                yield reject(path, STAGE_READ, TOO_LARGE, too_large(config.max_bytes))
             return
         text, _ = decode_bytes(whole)
         if is_json and text.lstrip()[:1] in {"[", "{"}:
@@ -157,16 +156,6 @@ def _lines(path: str, stream: IO[bytes], config: ReadConfig) -> Iterator[bytes |
     except OSError as exc:
         yield _StreamError(f"read error in {path}: {exc}")
 
-def _read_upto(stream: IO[bytes], limit: int, chunk: int) -> tuple[bytes, bool]:
-    """Up to `limit` bytes (a chunk more when the stream is longer) and whether that was all of it."""
-    out = bytearray()
-    while block := stream.read(chunk):
-        out += block
-        if len(out) > limit:
-            return bytes(out), False
-    return bytes(out), True
-
-
 class _Prefixed(io.RawIOBase):
     """The bytes a bounded read already took, then the rest of the stream: a large .json is read once.
     `pos` counts the bytes handed on, which bounds the file (and, roughly, each record)."""
@@ -197,10 +186,11 @@ def _large_json(path: str, head: bytes, rest: IO[bytes], config: ReadConfig
     records (as `_envelope_records` reads a small one), or lines when the file is JSON lines so named."""
     start = head.removeprefix(codecs.BOM_UTF8)
     first = start.lstrip()[:1]
+    if first == b"{":
+        line, _, after = start.lstrip().partition(b"\n")
+        if after.strip() and isinstance(_loads(line.decode("utf-8", "replace")), dict):
+            first = b""  # a whole object on the first line and more after it: JSON lines in a .json file
     source = _Prefixed(start, rest)
-    line, _, after = start.lstrip().partition(b"\n")
-    if first == b"{" and after.strip() and isinstance(_loads(line.decode("utf-8", "replace")), dict):
-        first = b""  # a whole object on the first line and more after it: JSON lines in a .json file
     if first not in (b"[", b"{"):
         return _lines(path, io.BufferedReader(source, config.chunk_bytes), config)
     return _streamed_records(path, source, config, in_envelope=first == b"{")
