@@ -102,10 +102,10 @@ def _jsonl_outcomes(
                     return
                 yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config)
                 return
-            if text.lstrip("\ufeff \t\r\n")[:1] == "[":
+            if (start := text.lstrip("\ufeff \t\r\n"))[:1] == "[":
                 # A broken array (an export cut off mid-write: Scrapy's leaves no closing "]"): the records
                 # before the break load and the rest is quarantined, as in a large file
-                source = _Prefixed(text.lstrip("\ufeff \t\r\n").encode("utf-8", "replace"), io.BytesIO())
+                source = _Prefixed(start.encode("utf-8", "replace"), io.BytesIO())
                 yield from _records(path, _streamed_records(path, source, config, in_envelope=False),
                                     fetched_at, config)
                 return
@@ -121,9 +121,22 @@ class _LineTooLong:
         self.size = size
 
 class _StreamError:
-    def __init__(self, detail: str, reason: str | None = None) -> None:
+    """Why a stream of records stopped: the rejection's reason and detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
         self.detail = detail
-        self.reason = reason  # None: a read error (BAD_GZIP when the detail says gzip, else UNREADABLE)
+
+    @classmethod
+    def read_failed(cls, path: str, exc: BaseException) -> _StreamError:
+        if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
+            return cls(BAD_GZIP, f"corrupt or truncated gzip data in {path}: {exc}")
+        return cls(UNREADABLE, f"read error in {path}: {exc}")
+
+    @classmethod
+    def over_container_limit(cls, total: int, config: ReadConfig) -> _StreamError:
+        return cls(UNREADABLE, f"stopped after {total} bytes: over the limit of {config.max_container_bytes} "
+                               "bytes for one container file")
 
 def _lines(path: str, stream: IO[bytes], config: ReadConfig) -> Iterator[bytes | _LineTooLong | _StreamError]:
     """Lines of a stream, each bounded by max_bytes; the file as a whole by max_container_bytes."""
@@ -146,15 +159,10 @@ def _lines(path: str, stream: IO[bytes], config: ReadConfig) -> Iterator[bytes |
             else:
                 yield line
             if total > config.max_container_bytes:
-                yield _StreamError(
-                    f"stopped after {total} bytes: over the limit of "
-                    f"{config.max_container_bytes} bytes for one container file"
-                )
+                yield _StreamError.over_container_limit(total, config)
                 return
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        yield _StreamError(f"corrupt or truncated gzip data in {path}: {exc}")
-    except OSError as exc:
-        yield _StreamError(f"read error in {path}: {exc}")
+    except (EOFError, OSError, zlib.error) as exc:
+        yield _StreamError.read_failed(path, exc)
 
 class _Prefixed(io.RawIOBase):
     """The bytes a bounded read already took, then the rest of the stream: a large .json is read once.
@@ -224,8 +232,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
             opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
             depth -= closes
             if source.pos > config.max_container_bytes:
-                yield _StreamError(f"stopped after {source.pos} bytes: over the limit of "
-                                   f"{config.max_container_bytes} bytes for one container file")
+                yield _StreamError.over_container_limit(source.pos, config)
                 return
             if builder is not None or skipping:  # inside a record
                 done = closes and depth == item_depth
@@ -257,18 +264,15 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
         arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below
         why = ((arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)).strip().splitlines()
                or ["invalid JSON"])[0]
-        yield _StreamError(f"the JSON breaks off after record {records}, near byte {source.pos} ({why}): the "
-                           f"records before it are read", reason=BAD_JSON)
+        yield _StreamError(BAD_JSON, f"the JSON breaks off after record {records}, near byte {source.pos} "
+                                     f"({why}): the records before it are read")
         return
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        yield _StreamError(f"corrupt or truncated gzip data in {path}: {exc}")
-        return
-    except OSError as exc:
-        yield _StreamError(f"read error in {path}: {exc}")
+    except (EOFError, OSError, zlib.error) as exc:
+        yield _StreamError.read_failed(path, exc)
         return
     if in_envelope and records == 0:
-        yield _StreamError(f"the file is one JSON object of {source.pos} bytes with no list of records, over "
-                           f"the limit of {config.max_bytes} bytes for one record", reason=TOO_LARGE)
+        yield _StreamError(TOO_LARGE, f"the file is one JSON object of {source.pos} bytes with no list of "
+                                      f"records, over the limit of {config.max_bytes} bytes for one record")
 
 
 def _loads(text: str) -> Any:
@@ -286,8 +290,7 @@ def _records(
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
         if isinstance(line, _StreamError):
-            reason = line.reason or (BAD_GZIP if "gzip" in line.detail else UNREADABLE)
-            yield reject(path, STAGE_READ, reason, line.detail)
+            yield reject(path, STAGE_READ, line.reason, line.detail)
             return
         if isinstance(line, _LineTooLong):
             yield reject(

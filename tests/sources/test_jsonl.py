@@ -5,6 +5,7 @@ before it. The limit is set small here so that small files take the streaming pa
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tracemalloc
 from pathlib import Path
@@ -179,3 +180,25 @@ def test_bytes_that_are_not_utf8_break_the_stream_with_a_readable_reason(tmp_pat
     assert [d.external_id for d in docs] == [f"r{i}" for i in range(6)]
     (rej,) = rejected
     assert rej.reason == BAD_JSON and "invalid bytes in UTF8 string" in rej.detail and "b'" not in rej.detail
+
+
+def test_a_read_error_is_unreadable_even_when_the_path_says_gzip() -> None:
+    # The reason is the exception's kind: it used to be guessed from the detail, where the path stands too.
+    class FailsMidway(io.RawIOBase):
+        def __init__(self) -> None:
+            self.left = [json.dumps({"id": "1", "text": "first record"}).encode() + b"\n"]
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            if not self.left:
+                raise OSError(5, "Input/output error")
+            block = self.left.pop()
+            buffer[: len(block)] = block
+            return len(block)
+
+    out = list(read_jsonl("/data/gzip-dumps/feed.jsonl", io.BufferedReader(FailsMidway()), None))
+    assert isinstance(out[0], RawDocument)
+    assert isinstance(out[1], Rejection) and out[1].reason == "unreadable", out[1]
+    assert "read error" in out[1].detail
