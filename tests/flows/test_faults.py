@@ -546,11 +546,13 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def start_reader(db: Path, query: str, wait: float) -> subprocess.Popen[str]:
-    """`newsetl sql` in a process already started and imported, released by a line on stdin."""
-    return subprocess.Popen([sys.executable, "-c", READER, "sql", query, "--db", str(db), "--format", "csv",
-                             "--wait", str(wait)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO, env=newsetl_env(None))
+def start_reader(db: Path, query: str, wait: float, err: Path) -> subprocess.Popen[str]:
+    """`newsetl sql` in a process already started and imported, released by a line on stdin. Its stderr
+    goes to the file `err`, so the test can watch for its "busy" while it still runs."""
+    with err.open("w") as sink:
+        return subprocess.Popen([sys.executable, "-c", READER, "sql", query, "--db", str(db), "--format",
+                                 "csv", "--wait", str(wait)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=sink, text=True, cwd=REPO, env=newsetl_env(None))
 
 
 DASHBOARD = """
@@ -564,15 +566,34 @@ con.close()
 """
 
 
+def holds_write_lock(pid: int, path: Path) -> bool:
+    """Whether process `pid` holds DuckDB's write lock on `path` (a POSIX lock, listed in /proc/locks).
+
+    Having the file open is not enough: DuckDB opens the file, then locks it, and a poll that sees the
+    open file first is biased toward that gap -- a reader let in there meets no busy warehouse."""
+    try:
+        inode = os.stat(path).st_ino
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 25480 fe:00:2148268 0 EOF"; a waiter's line has "->" after the number.
+        if len(fields) >= 6 and fields[1] == "POSIX" and fields[3] == "WRITE" and fields[4] == str(pid) \
+                and fields[5].rsplit(":", 1)[-1] == str(inode):
+            return True
+    return False
+
+
 def stop_while_holding(pid: int, db: Path, timeout: float) -> bool:
-    """SIGSTOP process `pid` at a moment it holds `db` open (retrying when the stop lands just after
-    it let go); True once it is stopped holding the file."""
+    """SIGSTOP process `pid` at a moment it holds the write lock of `db` (retrying when the stop lands
+    just after it let go); True once it is stopped holding the lock."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not wait_until(lambda: holds_open(pid, db), deadline - time.monotonic(), step=0.001):
+        if not wait_until(lambda: holds_write_lock(pid, db), deadline - time.monotonic(), step=0.001):
             return False
         os.kill(pid, signal.SIGSTOP)
-        if holds_open(pid, db):
+        if holds_write_lock(pid, db):
             return True
         os.kill(pid, signal.SIGCONT)
     return False
@@ -585,6 +606,10 @@ def release(*procs: subprocess.Popen[str]) -> None:
         proc.stdin.flush()
 
 
+def said_busy(err: Path) -> bool:
+    return "busy" in err.read_text(errors="replace")
+
+
 def test_analysts_during_ingest_retry_read_whole_batches_and_the_ingest_waits_for_them(
     corpus: Path, api_url: str, reference: Reference, tmp_path: Path
 ) -> None:
@@ -595,21 +620,28 @@ def test_analysts_during_ingest_retry_read_whole_batches_and_the_ingest_waits_fo
     db = tmp_path / "w.duckdb"
     query = "SELECT count(*) FILTER (WHERE kind <> 'rejected') AS processed FROM documents"
     child = start_ingest(corpus, db, api_url)
-    patient, impatient = start_reader(db, query, 60), start_reader(db, query, 0.3)
-    dashboard = subprocess.Popen([sys.executable, "-c", DASHBOARD, str(db), "2"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                                 env=newsetl_env(None))
+    errs = {name: tmp_path / f"{name}.err" for name in ("patient", "impatient", "dashboard")}
+    patient = start_reader(db, query, 60, errs["patient"])
+    impatient = start_reader(db, query, 0.3, errs["impatient"])
+    with errs["dashboard"].open("w") as sink:
+        dashboard = subprocess.Popen([sys.executable, "-c", DASHBOARD, str(db), "2"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=sink, text=True, cwd=REPO,
+                                     env=newsetl_env(None))
     child.wait_for(r"loaded batch:", count=1)  # the first of five batches: four loads still to come
     # A load holds the file for a fraction of a second: the ingest is frozen (SIGSTOP) while it holds
-    # it, so that the readers certainly meet a busy warehouse, then let go.
+    # it, so that the readers certainly meet a busy warehouse, then let go -- once each of them has said
+    # so. (A fixed pause was not enough: on a loaded CI machine a reader took over a second to reach its
+    # first attempt, met a free file, and the test saw no "busy".)
     assert stop_while_holding(child.proc.pid, db, 30), "no load seen"
     try:
         release(patient, impatient, dashboard)
-        time.sleep(1.0)
+        met = wait_until(lambda: all(said_busy(err) for err in errs.values()), 30, step=0.02)
     finally:
         os.kill(child.proc.pid, signal.SIGCONT)
+    assert met, {name: err.read_text() for name, err in errs.items()}
 
-    out, err = patient.communicate(timeout=RUN_TIMEOUT)
+    out, _ = patient.communicate(timeout=RUN_TIMEOUT)
+    err = errs["patient"].read_text()
     assert patient.returncode == 0, err
     assert "busy" in err and "retrying" in err, err
     assert "Traceback" not in err
@@ -617,13 +649,15 @@ def test_analysts_during_ingest_retry_read_whole_batches_and_the_ingest_waits_fo
     total = sum(1 for row in reference.snap["documents"] if row[2] != "rejected")
     assert processed > 0 and (processed % BATCH == 0 or processed == total), out
 
-    out, err = impatient.communicate(timeout=RUN_TIMEOUT)
+    impatient.communicate(timeout=RUN_TIMEOUT)
+    err = errs["impatient"].read_text()
     assert "Traceback" not in err, err
     if impatient.returncode != 0:
         assert impatient.returncode == 3, err
         assert err.strip().splitlines()[-1].startswith("newsetl:") and "busy" in err, err
 
-    out, err = dashboard.communicate(timeout=RUN_TIMEOUT)
+    out, _ = dashboard.communicate(timeout=RUN_TIMEOUT)
+    err = errs["dashboard"].read_text()
     assert dashboard.returncode == 0 and "Traceback" not in err, err
     articles = int(out)
     assert articles % BATCH == 0 or articles == len(reference.snap["articles"]), articles
