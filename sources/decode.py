@@ -20,8 +20,10 @@ surrogates): they break Arrow/DuckDB writes downstream and carry no content.
 from __future__ import annotations
 
 import codecs
+import io
 import re
 import unicodedata
+from typing import IO, Any
 
 from charset_normalizer import from_bytes
 
@@ -235,3 +237,54 @@ def _bom_len(data: bytes) -> int:
         if data.startswith(bom):
             return len(bom)
     return 0
+
+
+def stream_decoder(sample: bytes) -> codecs.IncrementalDecoder:
+    """A decoder for a file too large to decode whole, chosen from its first bytes as `decode_bytes`
+    chooses for a whole file. A UTF-8 file reads any byte UTF-8 rejects as cp1252 (as decode_bytes
+    reads a mixed file), so a legacy paragraph deep in a large export does not end the read there;
+    another codec replaces what it cannot read."""
+    _, encoding = _decode(sample, html=False, declared=None)
+    if encoding in ("utf-8", "utf-8+cp1252"):
+        return codecs.getincrementaldecoder("utf-8")(errors=_MIXED_ERRORS)
+    return codecs.getincrementaldecoder(encoding)(errors="replace")
+
+
+class Utf8Stream(io.RawIOBase):
+    """The bytes of `raw`, decoded with `decoder` and handed on as UTF-8, as they are read: for parsers
+    that read UTF-8 only (yajl, the line reader) over a file too large to decode whole. A leading BOM is
+    dropped. `decoded` counts the bytes taken from `raw`, `produced` the UTF-8 bytes made of them."""
+
+    def __init__(self, raw: IO[bytes], decoder: codecs.IncrementalDecoder, block: int = 65536) -> None:
+        self._raw = raw
+        self._decoder = decoder
+        self._block = block
+        self._out = memoryview(b"")
+        self._at_start = True
+        self._done = False
+        self.decoded = 0
+        self.produced = 0
+
+    def file_offset(self, offset: int) -> int:
+        """Roughly where in `raw` the UTF-8 byte `offset` came from (exact for UTF-8, which is passed
+        on unchanged), for messages that point into the file."""
+        return round(offset * self.decoded / self.produced) if self.produced else offset
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out and not self._done:
+            chunk = self._raw.read(self._block)
+            self.decoded += len(chunk)
+            self._done = not chunk
+            text = self._decoder.decode(chunk, final=self._done)
+            if self._at_start and text:
+                text, self._at_start = text.removeprefix("\ufeff"), False
+            # "replace": a lone surrogate (from UTF-16 with a broken pair) has no UTF-8 form
+            self._out = memoryview(text.encode("utf-8", "replace"))
+            self.produced += len(self._out)
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n

@@ -6,6 +6,8 @@ by `max_container_bytes`. Unknown fields are kept in `extra`.
 A `.json` document is parsed whole when it fits in `max_bytes`. A larger one (a scraper's JSON array
 export, an API response saved whole) is streamed record by record with ijson: each record is bounded by
 `max_bytes`, and a syntax error or a cut-off end quarantines the rest after the records before it loaded.
+A large file (or large UTF-16 JSON lines) is decoded as it streams, with the codec a whole read would
+choose (`sources.decode.stream_decoder`), so its records read as a small file's would.
 """
 
 from __future__ import annotations
@@ -23,9 +25,16 @@ import ijson
 
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
-from newsetl.sources.decode import bom_encoding, clean_decoded, decode_bytes, looks_binary
+from newsetl.sources.decode import (
+    Utf8Stream,
+    bom_encoding,
+    clean_decoded,
+    decode_bytes,
+    looks_binary,
+    stream_decoder,
+)
 from newsetl.sources.fields import FIELDS, candidates, fits, is_scalar, looks_like_markup, lookup, mapping_key
-from newsetl.sources.files import magic_name, read_upto, sha256_hex, too_large
+from newsetl.sources.files import magic_name, read_upto, sha256_hex
 from newsetl.sources.reasons import (
     BAD_GZIP,
     BAD_JSON,
@@ -53,7 +62,7 @@ def read_jsonl(
     try:
         head = stream.peek(8192)[:8192] if hasattr(stream, "peek") else b""
     except (EOFError, OSError, zlib.error) as exc:
-        yield reject(path, STAGE_READ, BAD_GZIP, f"corrupt or truncated gzip data in {path}: {exc}")
+        yield _StreamError.read_failed(path, exc).rejection(path)
         return
     magic = magic_name(head)
     if magic or looks_binary(head):
@@ -79,13 +88,24 @@ def _jsonl_outcomes(
         try:
             whole, complete = read_upto(stream, config.max_bytes, config.chunk_bytes)
         except (EOFError, OSError, zlib.error) as exc:
-            yield reject(path, STAGE_READ, BAD_GZIP, f"corrupt or truncated data in {path}: {exc}")
+            yield _StreamError.read_failed(path, exc).rejection(path)
             return
         if not complete:
-            if is_json and enc in (None, "utf-8"):
-                yield from _records(path, _large_json(path, whole, stream, config), fetched_at, config)
-            else:
-                yield reject(path, STAGE_READ, TOO_LARGE, too_large(config.max_bytes))
+            # Too large to decode whole: decoded as it streams, with the codec decode_bytes would choose
+            # from the first bytes, and handed on as UTF-8 (yajl and the line reader read nothing else).
+            decoder = stream_decoder(whole[:_DECODE_SAMPLE])
+            utf8 = Utf8Stream(_Prefixed(whole, stream), decoder, config.chunk_bytes)
+            del whole  # _Prefixed lets go of it once it has been read on
+            try:
+                first, _ = read_upto(utf8, config.max_bytes, config.chunk_bytes)
+            except (EOFError, OSError, zlib.error) as exc:
+                yield _StreamError.read_failed(path, exc).rejection(path)
+                return
+            if is_json:
+                yield from _records(path, _large_json(path, first, utf8, config), fetched_at, config)
+            else:  # UTF-16/32 JSON lines
+                wide = io.BufferedReader(_Prefixed(first, utf8), config.chunk_bytes)
+                yield from _records(path, _lines(path, wide, config), fetched_at, config)
             return
         text, _ = decode_bytes(whole)
         if is_json and text.lstrip()[:1] in {"[", "{"}:
@@ -127,6 +147,9 @@ class _StreamError:
         self.reason = reason
         self.detail = detail
 
+    def rejection(self, path: str) -> Rejection:
+        return reject(path, STAGE_READ, self.reason, self.detail)
+
     @classmethod
     def read_failed(cls, path: str, exc: BaseException) -> _StreamError:
         if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
@@ -164,6 +187,10 @@ def _lines(path: str, stream: IO[bytes], config: ReadConfig) -> Iterator[bytes |
     except (EOFError, OSError, zlib.error) as exc:
         yield _StreamError.read_failed(path, exc)
 
+# How many of a large file's first bytes choose its codec (decode_bytes' sniffing reads at most 256 KB).
+_DECODE_SAMPLE = 1 << 20
+
+
 class _Prefixed(io.RawIOBase):
     """The bytes a bounded read already took, then the rest of the stream: a large .json is read once.
     `pos` counts the bytes handed on, which bounds the file (and, roughly, each record)."""
@@ -180,12 +207,17 @@ class _Prefixed(io.RawIOBase):
         want = len(buffer)
         if self._head:
             block = self._head[:want]
-            self._head = self._head[len(block):]
+            # once read on, the head is let go of (an empty slice would keep the whole of it alive)
+            self._head = self._head[len(block):] if len(block) < len(self._head) else memoryview(b"")
         else:
             block = memoryview(self._rest.read(want))
         buffer[: len(block)] = block
         self.pos += len(block)
         return len(block)
+
+    def file_pos(self) -> int:
+        """`pos` as a byte of the file: the same unless the rest is a file decoded on the way."""
+        return self._rest.file_offset(self.pos) if isinstance(self._rest, Utf8Stream) else self.pos
 
 
 def _large_json(path: str, head: bytes, rest: IO[bytes], config: ReadConfig
@@ -264,7 +296,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
         arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below
         why = ((arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)).strip().splitlines()
                or ["invalid JSON"])[0]
-        yield _StreamError(BAD_JSON, f"the JSON breaks off after record {records}, near byte {source.pos} "
+        yield _StreamError(BAD_JSON, f"the JSON breaks off after record {records}, near byte {source.file_pos()} "
                                      f"({why}): the records before it are read")
         return
     except (EOFError, OSError, zlib.error) as exc:
@@ -290,7 +322,7 @@ def _records(
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
         if isinstance(line, _StreamError):
-            yield reject(path, STAGE_READ, line.reason, line.detail)
+            yield line.rejection(path)
             return
         if isinstance(line, _LineTooLong):
             yield reject(

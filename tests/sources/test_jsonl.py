@@ -156,10 +156,11 @@ JSON_VALUES = st.recursive(
 @given(st.lists(st.fixed_dictionaries({"text": st.text(min_size=1, max_size=300).filter(str.strip)},
                                       optional={"id": st.text(min_size=1, max_size=8), "extra": JSON_VALUES}),
                 min_size=1, max_size=12),
-       st.booleans())
-def test_streamed_records_equal_a_whole_parse(records: list[dict[str, Any]], envelope: bool) -> None:
+       st.booleans(), st.sampled_from(["ascii", "utf-8", "utf-16"]))
+def test_streamed_records_equal_a_whole_parse(records: list[dict[str, Any]], envelope: bool, encoding: str) -> None:
     document: Any = {"status": "ok", "results": records} if envelope else records
-    data = json.dumps(document).encode()
+    # "utf-16" writes a BOM; its 16-byte reads below split characters and surrogate pairs
+    data = json.dumps(document, ensure_ascii=encoding == "ascii").encode(encoding)
 
     def outcomes(config: ReadConfig) -> list[tuple[str, str]]:
         out = list(read_jsonl("t.json", data, None, config))
@@ -171,15 +172,38 @@ def test_streamed_records_equal_a_whole_parse(records: list[dict[str, Any]], env
     assert streamed == outcomes(ReadConfig(max_bytes=len(data), chunk_bytes=16 * 1024))
 
 
-def test_bytes_that_are_not_utf8_break_the_stream_with_a_readable_reason(tmp_path: Path) -> None:
+def test_a_legacy_paragraph_deep_in_a_large_utf8_file_is_read_as_cp1252(tmp_path: Path) -> None:
+    # A UTF-8 export with one record pasted from a cp1252 source: it used to end the stream there (yajl
+    # reads UTF-8 only); now those bytes read as a small file's would.
     data = json.dumps(_records(12)).encode()
     cut = data.index(b'{"id": "r6"')
-    path = tmp_path / "latin.json"
-    path.write_bytes(data[:cut] + b'{"id": "r6", "text": "caf\xe9"}, ' + data[cut:])  # cp1252, not UTF-8
-    docs, rejected = _read(path, SMALL)
-    assert [d.external_id for d in docs] == [f"r{i}" for i in range(6)]
-    (rej,) = rejected
-    assert rej.reason == BAD_JSON and "invalid bytes in UTF8 string" in rej.detail and "b'" not in rej.detail
+    path = tmp_path / "mixed.json"
+    path.write_bytes(data[:cut] + b'{"id": "x", "text": "Caf\xe9 \x93cr\xe8me\x94 at \x80 3"}, ' + data[cut:])
+    docs = _same_documents(path)
+    assert [d.external_id for d in docs] == [f"r{i}" for i in range(6)] + ["x"] + [f"r{i}" for i in range(6, 12)]
+    assert docs[6].content == "Caf\u00e9 \u201ccr\u00e8me\u201d at \u20ac 3"
+
+
+def test_large_legacy_and_utf16_files_stream_as_a_whole_read_decodes_them(tmp_path: Path) -> None:
+    records = [{**r, "title": f"M\u00fcller sagt \u201e{i}\u201c \u2013 \u20ac"} for i, r in enumerate(_records(10))]
+    text = json.dumps(records, ensure_ascii=False)
+    for name, data in [("cp1252.json", text.encode("cp1252")), ("utf16.json", text.encode("utf-16")),
+                       ("utf16-lines.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+                        .encode("utf-16"))]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        docs = _same_documents(path)  # these used to be refused whole as too large
+        assert [d.title for d in docs] == [r["title"] for r in records], name
+
+
+def test_a_cut_off_utf16_array_points_at_the_files_byte(tmp_path: Path) -> None:
+    data = json.dumps(_records(12)).encode("utf-16")
+    path = tmp_path / "cut16.json"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    docs, (rej,) = _read(path, SMALL)
+    assert [d.external_id for d in docs] == [f"r{i}" for i in range(len(docs))] and 6 <= len(docs) < 12
+    # the parser counts UTF-8 bytes, half of UTF-16's here: the message names the byte of the file
+    assert rej.reason == BAD_JSON and f"near byte {len(data) * 2 // 3} " in rej.detail, rej.detail
 
 
 def test_a_read_error_is_unreadable_even_when_the_path_says_gzip() -> None:

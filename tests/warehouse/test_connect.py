@@ -87,17 +87,20 @@ def test_migration_10_forgets_json_inputs_the_old_reader_refused(tmp_path: Path)
         con.execute("DELETE FROM schema_migrations WHERE version = 10")
         record_inputs(con, [("/in/big.json", 9, 1, 1, None), ("/in/cut.JSON.gz", 9, 1, 3, None),
                             ("/in/fine.json", 9, 1, 2, None), ("/in/big.txt", 9, 1, 1, None),
-                            ("/in/lines.jsonl", 9, 1, 4, None), ("/in/id.json", 9, 1, 1, None)], "r0")
+                            ("/in/lines.jsonl", 9, 1, 4, None), ("/in/id.json", 9, 1, 1, None),
+                            ("/in/wide.NDJSON.gz", 9, 1, 1, None), ("/in/x.jsonl.bak", 9, 1, 1, None)], "r0")
         rows = [("/in/big.json", "too_large"), ("/in/cut.JSON.gz#1", "bad_json"), ("/in/cut.JSON.gz#2", "bad_json"),
                 ("/in/big.txt", "too_large"), ("/in/lines.jsonl#3", "bad_json"), ("/in/id.json#x7", "bad_json"),
-                ("/in/fine.json#4", "bad_record")]
+                ("/in/fine.json#4", "bad_record"), ("/in/lines.jsonl#5", "too_large"),
+                ("/in/wide.NDJSON.gz", "too_large"), ("/in/x.jsonl.bak", "too_large")]
         for n, (uri, reason) in enumerate(rows):
             con.execute("INSERT INTO quarantine (quarantine_id, source_uri, run_id, stage, reason, detail, "
                         "quarantined_at) VALUES (?, ?, 'r0', 'read', ?, '', now())", [f"q{n}", uri, reason])
         assert migrate(con) == [10]
         kept = {r[0] for r in con.execute("SELECT path FROM inputs").fetchall()}
-        # .jsonl never went through the whole-file path; "#x7" is a record id, not a line of a cut-off array
-        assert kept == {"/in/fine.json", "/in/big.txt", "/in/lines.jsonl", "/in/id.json"}
+        # JSON lines with one line over the limit ("#5") or a broken line were read whole; wide JSON lines
+        # refused whole are read again; "#x7" is a record id, not a line of a cut-off array
+        assert kept == {"/in/fine.json", "/in/big.txt", "/in/lines.jsonl", "/in/id.json", "/in/x.jsonl.bak"}
     # the migration names the reasons as literals (schemas imports nothing of ours): the reader's still
     assert (TOO_LARGE, BAD_JSON) == ("too_large", "bad_json")
 
