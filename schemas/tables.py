@@ -303,7 +303,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (7, "publishers as entities: canonical names, aliases, domains; articles.publisher_raw/publisher_key"),
     (8, "learned-boilerplate running counts"),
     (9, "inputs.read_as: an unchanged file read under another JSON field mapping is read again"),
-    (10, "inputs: JSON files refused whole as too large, or with broken lines, are read again (JSON streams)"),
+    (10, "inputs: JSON files refused whole (too large, two lists of records) or cut off are read again"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).
@@ -314,17 +314,21 @@ INSERT INTO boilerplate_line_counts
 SELECT publisher, line_key, count(DISTINCT cluster_id), count(DISTINCT article_id)
 FROM boilerplate_sightings GROUP BY publisher, line_key;""",
     # Before version 10 a .json over the record limit was refused whole (`too_large`), as were UTF-16/32
-    # JSON lines over it, and an array cut off mid-write was read line by line (`bad_json` for each line,
-    # "path#N"); the reader now streams all three (sources/jsonl.py). Such a file is recorded as read, and
-    # an unchanged one would be skipped: forgotten here, it is read once more by the next run (its loaded
-    # records are skipped as known). A JSON lines file's own lines over the limit are "path#N": not these.
+    # JSON lines over it; an array cut off mid-write was read line by line (`bad_json` for each line,
+    # "path#N"); and an API response with two lists of records was taken as one record without a body
+    # (`bad_record` on "path#1"). The reader now reads all four (sources/jsonl.py). Such a file is recorded
+    # as read, and an unchanged one would be skipped: forgotten here, it is read once more by the next run
+    # (its loaded records are skipped as known). A JSON lines file's own lines over the limit are "path#N":
+    # not these.
     10: """
 DELETE FROM inputs WHERE (
     regexp_matches(lower(path), '\\.(json|jsonl|ndjson)(\\.gz)?$')
     AND path IN (SELECT source_uri FROM quarantine WHERE reason = 'too_large')
 ) OR (
     regexp_matches(lower(path), '\\.json(\\.gz)?$')
-    AND path IN (SELECT regexp_replace(source_uri, '#[0-9]+$', '') FROM quarantine WHERE reason = 'bad_json')
+    AND (path IN (SELECT regexp_replace(source_uri, '#[0-9]+$', '') FROM quarantine WHERE reason = 'bad_json')
+         OR path || '#1' IN (SELECT source_uri FROM quarantine WHERE reason = 'bad_record'
+                             AND detail LIKE 'line 1 has no non-empty string body%'))
 );""",
 }
 

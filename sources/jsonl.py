@@ -448,13 +448,18 @@ def _body_field(record: dict[str, Any], mapping: tuple[tuple[str, str], ...]) ->
     return None
 
 
-def _envelope_records(obj: dict[str, Any], config: ReadConfig) -> list[dict[str, Any]] | None:
+def _envelope_records(obj: dict[str, Any], config: ReadConfig) -> list[Any] | None:
     """The records of an API response saved whole (NewsAPI's `articles`, a `data`/`items`/`results` list):
-    an object without a body of its own whose one list of objects is the records; else None."""
+    in an object without a body of its own, the items of each top-level list whose first item is an
+    object, in the file's order; else None (the object is one record). The streaming reader of a large
+    file reads the same (`_streamed_records`), so a file gives the same records whatever its size. Two
+    lists (a site's `posts` and `pages`, JSON:API's `data` and `included`) both give records: an item
+    without a body is quarantined with its fields named, where taking the whole object as one record lost
+    every article into one rejection."""
     if _body_field(obj, config.jsonl_fields) is not None:
         return None
-    lists = [v for v in obj.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
-    return lists[0] if len(lists) == 1 else None
+    lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    return [item for records in lists for item in records] if lists else None
 
 
 def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str], ...]) -> str:

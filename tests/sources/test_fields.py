@@ -161,8 +161,12 @@ def test_an_api_response_saved_whole_reads_its_list_of_records(tmp_path: Path) -
     single.write_text(json.dumps({"text": BODY, "tags": [{"name": "ferry"}]}), encoding="utf-8")
     (doc,) = read_path(str(single), ReadConfig())
     assert isinstance(doc, RawDocument) and doc.extra == {"tags": [{"name": "ferry"}]}
-    # two lists of objects: which holds the records cannot be told, so the object is one (bodiless) record
+    # two lists of objects (a site's posts and pages; JSON:API's data and included): every item is a record,
+    # and one without a body is quarantined on its own, naming its fields
     two = tmp_path / "two.json"
-    two.write_text(json.dumps({"a": [{"text": BODY}], "b": [{"text": BODY}]}), encoding="utf-8")
-    (refused,) = read_path(str(two), ReadConfig())
-    assert isinstance(refused, Rejection) and refused.reason == BAD_RECORD
+    two.write_text(json.dumps({"posts": [{"text": f"{BODY} (post)"}], "pages": [{"text": f"{BODY} (page)"}],
+                               "included": [{"type": "author", "name": "Ann"}, 7]}), encoding="utf-8")
+    out = list(read_path(str(two), ReadConfig()))
+    assert [d.content for d in out if isinstance(d, RawDocument)] == [f"{BODY} (post)", f"{BODY} (page)"]
+    refused = [r for r in out if isinstance(r, Rejection)]
+    assert [r.reason for r in refused] == [BAD_RECORD, BAD_RECORD] and "its fields: name, type" in refused[0].detail

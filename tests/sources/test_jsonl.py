@@ -156,9 +156,13 @@ JSON_VALUES = st.recursive(
 @given(st.lists(st.fixed_dictionaries({"text": st.text(min_size=1, max_size=300).filter(str.strip)},
                                       optional={"id": st.text(min_size=1, max_size=8), "extra": JSON_VALUES}),
                 min_size=1, max_size=12),
-       st.booleans(), st.sampled_from(["ascii", "utf-8", "utf-16"]))
-def test_streamed_records_equal_a_whole_parse(records: list[dict[str, Any]], envelope: bool, encoding: str) -> None:
-    document: Any = {"status": "ok", "results": records} if envelope else records
+       st.sampled_from(["bare", "envelope", "two lists"]), st.sampled_from(["ascii", "utf-8", "utf-16"]))
+def test_streamed_records_equal_a_whole_parse(records: list[dict[str, Any]], shape: str, encoding: str) -> None:
+    document: Any = {
+        "bare": records,
+        "envelope": {"status": "ok", "results": records},
+        "two lists": {"posts": records[::2], "meta": {"n": 3}, "tags": ["x"], "pages": records[1::2] or [{}]},
+    }[shape]
     # "utf-16" writes a BOM; its 16-byte reads below split characters and surrogate pairs
     data = json.dumps(document, ensure_ascii=encoding == "ascii").encode(encoding)
 

@@ -88,19 +88,25 @@ def test_migration_10_forgets_json_inputs_the_old_reader_refused(tmp_path: Path)
         record_inputs(con, [("/in/big.json", 9, 1, 1, None), ("/in/cut.JSON.gz", 9, 1, 3, None),
                             ("/in/fine.json", 9, 1, 2, None), ("/in/big.txt", 9, 1, 1, None),
                             ("/in/lines.jsonl", 9, 1, 4, None), ("/in/id.json", 9, 1, 1, None),
-                            ("/in/wide.NDJSON.gz", 9, 1, 1, None), ("/in/x.jsonl.bak", 9, 1, 1, None)], "r0")
+                            ("/in/wide.NDJSON.gz", 9, 1, 1, None), ("/in/x.jsonl.bak", 9, 1, 1, None),
+                            ("/in/two.json", 9, 1, 1, None), ("/in/bodiless.json", 9, 1, 3, None)], "r0")
         rows = [("/in/big.json", "too_large"), ("/in/cut.JSON.gz#1", "bad_json"), ("/in/cut.JSON.gz#2", "bad_json"),
                 ("/in/big.txt", "too_large"), ("/in/lines.jsonl#3", "bad_json"), ("/in/id.json#x7", "bad_json"),
                 ("/in/fine.json#4", "bad_record"), ("/in/lines.jsonl#5", "too_large"),
-                ("/in/wide.NDJSON.gz", "too_large"), ("/in/x.jsonl.bak", "too_large")]
+                ("/in/wide.NDJSON.gz", "too_large"), ("/in/x.jsonl.bak", "too_large"),
+                ("/in/two.json#1", "bad_record"), ("/in/bodiless.json#2", "bad_record")]
+        no_body = "line {} has no non-empty string body in html/text; its fields: a, b"
         for n, (uri, reason) in enumerate(rows):
+            detail = no_body.format(uri.rsplit("#", 1)[-1]) if reason == "bad_record" else ""
             con.execute("INSERT INTO quarantine (quarantine_id, source_uri, run_id, stage, reason, detail, "
-                        "quarantined_at) VALUES (?, ?, 'r0', 'read', ?, '', now())", [f"q{n}", uri, reason])
+                        "quarantined_at) VALUES (?, ?, 'r0', 'read', ?, ?, now())", [f"q{n}", uri, reason, detail])
         assert migrate(con) == [10]
         kept = {r[0] for r in con.execute("SELECT path FROM inputs").fetchall()}
         # JSON lines with one line over the limit ("#5") or a broken line were read whole; wide JSON lines
-        # refused whole are read again; "#x7" is a record id, not a line of a cut-off array
-        assert kept == {"/in/fine.json", "/in/big.txt", "/in/lines.jsonl", "/in/id.json", "/in/x.jsonl.bak"}
+        # refused whole are read again; "#x7" is a record id, not a line of a cut-off array; the bodiless
+        # second record of an array is not a whole response taken as one record
+        assert kept == {"/in/fine.json", "/in/big.txt", "/in/lines.jsonl", "/in/id.json", "/in/x.jsonl.bak",
+                        "/in/bodiless.json"}
     # the migration names the reasons as literals (schemas imports nothing of ours): the reader's still
     assert (TOO_LARGE, BAD_JSON) == ("too_large", "bad_json")
 
