@@ -259,6 +259,12 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
     builder: ijson.ObjectBuilder | None = None
     skipping = False  # inside a record already refused as too large
     started = records = 0
+    # An envelope with a body of its own is one record, as a small one is (`_envelope_records`): its
+    # lists are that record's (comments, tags), not records. Told while no record has been given yet,
+    # which holds when the body comes before the lists, as the usual writers put it, and only for a body
+    # at the top (a `--field text=a.b` path inside an object is not watched for).
+    body_keys = {p for name in ("html", "text") for p in candidates(name, config.jsonl_fields)[0] if "." not in p}
+    key: str | None = None  # the envelope's current top-level key
     try:
         for _prefix, event, value in _IJSON.parse(source, buf_size=block, use_float=True):
             opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
@@ -282,6 +288,13 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     yield _LineTooLong(source.pos - started)
             elif in_envelope and depth == 1 and event in ("start_array", "end_array"):
                 in_list = None if opens else False
+            elif in_envelope and depth == 1 and event == "map_key":
+                key = value
+            elif in_envelope and depth == 1 and key in body_keys and isinstance(value, str) and value.strip() \
+                    and records == 0:
+                yield _StreamError(TOO_LARGE, f"the file is one JSON record (its body is {key!r}) over the limit "
+                                              f"of {config.max_bytes} bytes for one record")
+                return
             elif depth == item_depth and in_list is not False and not closes and event != "map_key":
                 if in_list is None:
                     in_list = event == "start_map"

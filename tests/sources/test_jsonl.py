@@ -34,6 +34,12 @@ def _read(path: Path, config: ReadConfig) -> tuple[list[RawDocument], list[Rejec
     return ([o for o in out if isinstance(o, RawDocument)], [o for o in out if isinstance(o, Rejection)])
 
 
+def _same_documents_whole(path: Path) -> list[RawDocument]:
+    docs, rejected = _read(path, WHOLE)
+    assert rejected == []
+    return docs
+
+
 def _same_documents(path: Path) -> list[RawDocument]:
     """The file read streaming and read whole: the same documents (ids, bodies, fields), no rejection."""
     streamed, rejected = _read(path, SMALL)
@@ -110,7 +116,22 @@ def test_large_single_object_is_refused_by_size(tmp_path: Path) -> None:
     path.write_text(json.dumps({"id": "x", "text": "A very long story. " * 1000}))
     docs, rejected = _read(path, SMALL)
     assert docs == [] and [r.reason for r in rejected] == [TOO_LARGE]
+    assert "one JSON record (its body is 'text')" in rejected[0].detail
+    path.write_text(json.dumps({"id": "x", "story": "A very long story. " * 1000}))  # no body we know of
+    docs, rejected = _read(path, SMALL)
+    assert docs == [] and [r.reason for r in rejected] == [TOO_LARGE]
     assert "no list of records" in rejected[0].detail
+
+
+def test_a_large_record_with_a_body_and_lists_is_one_record_not_a_response(tmp_path: Path) -> None:
+    # a live blog saved whole: its comments are the record's, not articles (a small one is one record too)
+    path = tmp_path / "liveblog.json"
+    comments = [{"user": f"u{i}", "text": f"Comment {i} on the story, with a few words more."} for i in range(200)]
+    path.write_text(json.dumps({"id": "blog", "title": "Live", "text": "The story. " * 50, "comments": comments}))
+    docs, (rej,) = _read(path, SMALL)
+    assert docs == [] and rej.reason == TOO_LARGE and "one JSON record (its body is 'text')" in rej.detail
+    (doc,) = _same_documents_whole(path)
+    assert doc.extra["comments"] == comments
 
 
 def test_scalars_in_a_large_array_are_refused_one_by_one(tmp_path: Path) -> None:
