@@ -19,6 +19,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import IO, Any
 
 import ijson
@@ -237,13 +238,25 @@ def _large_json(path: str, head: bytes, rest: IO[bytes], config: ReadConfig
 
 
 # ijson's C backend (yajl): its buffer is one read block, where the pure-Python one's grows while long
-# strings straddle its reads (24 MB for a 12 MB file). yajl reads numbers as 64-bit integers or doubles:
-# an integer outside 64 bits, or NaN/Infinity (not JSON, though json.loads reads them), ends the stream
-# there as a syntax error would, with the records before it read.
+# strings straddle its reads (24 MB for a 12 MB file). Numbers are read as ints and Decimals
+# (`use_float=False`: with floats, yajl refuses an integer outside 64 bits), and a Decimal is written
+# back as the float json.loads would have read (`_as_float`). NaN/Infinity (not JSON, though json.loads
+# reads them) end the stream there as a syntax error would, with the records before it read.
 try:
     _IJSON: Any = ijson.get_backend("yajl2_c")
 except ImportError:  # no wheel with the C backend for this platform: the best ijson has
     _IJSON = ijson
+
+
+def _as_float(value: object) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _dumps(value: Any) -> bytes:
+    """A streamed record as bytes, written as a whole parse's record is."""
+    return json.dumps(value, ensure_ascii=False, default=_as_float).encode("utf-8", "replace")
 
 
 def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_envelope: bool
@@ -266,7 +279,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
     body_keys = {p for name in ("html", "text") for p in candidates(name, config.jsonl_fields)[0] if "." not in p}
     key: str | None = None  # the envelope's current top-level key
     try:
-        for _prefix, event, value in _IJSON.parse(source, buf_size=block, use_float=True):
+        for _prefix, event, value in _IJSON.parse(source, buf_size=block, use_float=False):
             opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
             depth -= closes
             if source.pos > config.max_container_bytes:
@@ -278,7 +291,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     builder.event(event, value)
                     if done:
                         records += 1
-                        yield json.dumps(builder.value, ensure_ascii=False).encode("utf-8", "replace")
+                        yield _dumps(builder.value)
                         builder = None
                     elif source.pos - started > config.max_bytes + block:
                         builder, skipping = None, True  # drop what was built; read on to the record's end
@@ -303,7 +316,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     builder.event(event, value)
                 elif in_list:  # a scalar where a record belongs: _records refuses it as not an object
                     records += 1
-                    yield json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
+                    yield _dumps(value)
             depth += opens
     except ijson.JSONError as exc:
         arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below
