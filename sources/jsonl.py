@@ -16,6 +16,8 @@ import codecs
 import gzip
 import io
 import json
+import re
+import secrets
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -127,7 +129,8 @@ def _jsonl_outcomes(
                 # A broken array (an export cut off mid-write: Scrapy's leaves no closing "]"): the records
                 # before the break load and the rest is quarantined, as in a large file
                 source = _Prefixed(start.encode("utf-8", "replace"), io.BytesIO())
-                yield from _records(path, _streamed_records(path, source, config, in_envelope=False),
+                yield from _records(path, _streamed_records(path, source, config, in_envelope=False,
+                                                            non_finite=_may_write_non_finite(text)),
                                     fetched_at, config)
                 return
         lines = (line.encode("utf-8", "replace") for line in text.splitlines())
@@ -234,18 +237,108 @@ def _large_json(path: str, head: bytes, rest: IO[bytes], config: ReadConfig
     source = _Prefixed(start, rest)
     if first not in (b"[", b"{"):
         return _lines(path, io.BufferedReader(source, config.chunk_bytes), config)
-    return _streamed_records(path, source, config, in_envelope=first == b"{")
+    return _streamed_records(path, source, config, in_envelope=first == b"{",
+                             non_finite=_may_write_non_finite(start))
 
 
 # ijson's C backend (yajl): its buffer is one read block, where the pure-Python one's grows while long
 # strings straddle its reads (24 MB for a 12 MB file). Numbers are read as ints and Decimals
 # (`use_float=False`: with floats, yajl refuses an integer outside 64 bits), and a Decimal is written
-# back as the float json.loads would have read (`_as_float`). NaN/Infinity (not JSON, though json.loads
-# reads them) end the stream there as a syntax error would, with the records before it read.
+# back as the float json.loads would have read (`_as_float`). NaN and Infinity are not JSON, but json.loads
+# reads them and Python's json.dump writes them: see `_NonFinite`.
 try:
     _IJSON: Any = ijson.get_backend("yajl2_c")
 except ImportError:  # no wheel with the C backend for this platform: the best ijson has
     _IJSON = ijson
+
+
+# NaN, Infinity and -Infinity outside strings, which _NonFinite rewrites for yajl as marker strings and
+# `_NonFinite.unmarked` turns back into the floats json.loads reads.
+_NON_FINITE = {b"NaN": float("nan"), b"Infinity": float("inf"), b"-Infinity": float("-inf")}
+_OUTSIDE_STRINGS = re.compile(rb'"|NaN|-?Infinity')
+_STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*', re.S)  # a string's body up to its closing quote
+_TOKEN_STARTS = sorted({t[:k] for t in _NON_FINITE for k in range(1, len(t))}, key=len, reverse=True)
+
+
+class _NonFinite(io.RawIOBase):
+    """The JSON text of `raw` with NaN, Infinity and -Infinity outside strings written as marker strings,
+    which yajl reads. Strings are told by their quotes and escapes, across read blocks. A marker carries a
+    random part, so no string of the file can be taken for one."""
+
+    def __init__(self, raw: io.RawIOBase, block: int) -> None:
+        nonce = secrets.token_hex(8)
+        self._marks = {token: json.dumps(f"\x00{token.decode()}:{nonce}").encode() for token in _NON_FINITE}
+        self._numbers = {f"\x00{token.decode()}:{nonce}": number for token, number in _NON_FINITE.items()}
+        self._raw = raw
+        self._block = block
+        self._in_string = False
+        self._carry = b""  # a token or an escape cut by the end of a block
+        self._out = memoryview(b"")
+        self._done = False
+        self.replaced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out and not self._done:
+            chunk = self._raw.read(self._block)
+            self._done = not chunk
+            self._out = memoryview(self._rewrite(self._carry + chunk))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _rewrite(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        i, n = 0, len(data)
+        self._carry = b""
+        while i < n:
+            if self._in_string:
+                body = _STRING_REST.match(data, i)
+                j = body.end() if body else i
+                if j < n and data[j] == ord('"'):
+                    self._in_string = False
+                    j += 1
+                elif j < n:  # a backslash whose escaped byte is in the next block (or that ends the file)
+                    out.append(data[i:j])
+                    if self._done:
+                        out.append(data[j:])  # broken JSON: yajl says so
+                    else:
+                        self._carry = data[j:]
+                    break
+                out.append(data[i:j])
+                i = j
+                continue
+            found = _OUTSIDE_STRINGS.search(data, i)
+            if found is None:
+                tail = b"" if self._done else next((t for t in _TOKEN_STARTS if data.endswith(t)), b"")
+                out.append(data[i : n - len(tail)])
+                self._carry = tail
+                break
+            out.append(data[i : found.start()])
+            token = found.group()
+            if token == b'"':
+                self._in_string = True
+                out.append(token)
+            else:
+                out.append(self._marks[token])
+                self.replaced += 1
+            i = found.end()
+        return b"".join(out)
+
+    def unmarked(self, value: Any) -> Any:
+        """`value` as parsed, with the markers turned back into NaN and the infinities."""
+        if not self.replaced:
+            return value
+        if isinstance(value, str):
+            return self._numbers.get(value, value)
+        if isinstance(value, dict):
+            return {k: self.unmarked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.unmarked(v) for v in value]
+        return value
 
 
 def _as_float(value: object) -> float:
@@ -259,12 +352,22 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, default=_as_float).encode("utf-8", "replace")
 
 
-def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_envelope: bool
-                      ) -> Iterator[bytes | _LineTooLong | _StreamError]:
+def _may_write_non_finite(head: bytes | str) -> bool:
+    """Whether a JSON text's first part holds NaN or Infinity, perhaps outside strings: Python's
+    json.dump writes them (allow_nan is its default), a whole parse reads them, yajl refuses them."""
+    return ("NaN" in head or "Infinity" in head) if isinstance(head, str) else (b"NaN" in head or b"Infinity" in head)
+
+
+def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_envelope: bool,
+                      non_finite: bool = False) -> Iterator[bytes | _LineTooLong | _StreamError]:
     """Each record of a JSON document, parsed as it streams by: the items of the top-level array, or of
     an envelope's top-level lists whose first item is an object (other top-level values are the
     response's own metadata and are passed over, as for a small envelope). A record over `max_bytes` is
-    refused by size, counted from the bytes read: to within one read-ahead block, which is allowed for."""
+    refused by size, counted from the bytes read: to within one read-ahead block, which is allowed for.
+
+    `non_finite`: the text is read through `_NonFinite`, so NaN and Infinity outside strings read as a
+    whole parse reads them. It costs about a second per 40 MB, so the caller asks for it only when the
+    file's first part shows them; one that first appears later ends the stream as a syntax error."""
     block = min(64 * 1024, config.chunk_bytes)  # ijson's read size (its default)
     item_depth = 2 if in_envelope else 1  # how many containers enclose a record
     depth = 0  # containers enclosing the current event's value (for an end event: the one it ends)
@@ -279,7 +382,8 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
     body_keys = {p for name in ("html", "text") for p in candidates(name, config.jsonl_fields)[0] if "." not in p}
     key: str | None = None  # the envelope's current top-level key
     try:
-        for _prefix, event, value in _IJSON.parse(source, buf_size=block, use_float=False):
+        marked = _NonFinite(source, block) if non_finite else None
+        for _prefix, event, value in _IJSON.parse(marked or source, buf_size=block, use_float=False):
             opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
             depth -= closes
             if source.pos > config.max_container_bytes:
@@ -291,7 +395,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     builder.event(event, value)
                     if done:
                         records += 1
-                        yield _dumps(builder.value)
+                        yield _dumps(marked.unmarked(builder.value) if marked else builder.value)
                         builder = None
                     elif source.pos - started > config.max_bytes + block:
                         builder, skipping = None, True  # drop what was built; read on to the record's end
@@ -316,7 +420,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     builder.event(event, value)
                 elif in_list:  # a scalar where a record belongs: _records refuses it as not an object
                     records += 1
-                    yield _dumps(value)
+                    yield _dumps(marked.unmarked(value) if marked else value)
             depth += opens
     except ijson.JSONError as exc:
         arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below

@@ -167,7 +167,8 @@ def test_streaming_memory_is_bounded_by_the_record_not_the_file(tmp_path: Path) 
 JSON_VALUES = st.recursive(
     # any integer (yajl refused those outside 64 bits while it read floats), any finite float
     st.none() | st.booleans() | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    | st.floats() | st.sampled_from([float("nan"), float("inf"), -float("inf")])  # json.dump writes them
+    | st.text(max_size=20) | st.sampled_from(["NaN", "-Infinity", 'a "NaN" \\ Infinity']),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=8,
 )
@@ -229,6 +230,20 @@ def test_a_cut_off_utf16_array_points_at_the_files_byte(tmp_path: Path) -> None:
     assert [d.external_id for d in docs] == [f"r{i}" for i in range(len(docs))] and 6 <= len(docs) < 12
     # the parser counts UTF-8 bytes, half of UTF-16's here: the message names the byte of the file
     assert rej.reason == BAD_JSON and f"near byte {len(data) * 2 // 3} " in rej.detail, rej.detail
+
+
+def test_nan_and_infinity_from_python_json_dump_stream_as_a_whole_parse_reads_them(tmp_path: Path) -> None:
+    # Python's json.dump writes NaN and Infinity (allow_nan is its default); yajl refuses them, so the
+    # stream rewrites them outside strings and turns them back into floats
+    records = [{**r, "score": [float("nan"), float("inf"), -float("inf"), 1.5][i % 4],
+                "note": 'NaN "Infinity" \\" -Infinity'} for i, r in enumerate(_records(12))]
+    path = tmp_path / "scores.json"
+    path.write_text(json.dumps(records))
+    streamed, rejected = _read(path, SMALL)
+    whole, _ = _read(path, WHOLE)
+    assert rejected == [] and len(streamed) == 12
+    assert [(d.doc_id, json.dumps(d.extra)) for d in streamed] == [(d.doc_id, json.dumps(d.extra)) for d in whole]
+    assert [json.dumps(d.extra["score"]) for d in streamed[:4]] == ["NaN", "Infinity", "-Infinity", "1.5"]
 
 
 def test_a_read_error_is_unreadable_even_when_the_path_says_gzip() -> None:
