@@ -5,7 +5,8 @@
 - `files.py`: safe open, bounded reads, gzip by its magic, file signatures, content ids.
 - `document.py`: a whole document (txt/html file, WARC payload, HTTP body) checked and decoded.
 - `decode.py`: bytes to text (BOM, declared charset, UTF-8, mixed, detected), never raising.
-- `jsonl.py`: JSON lines and .json files, one document per record.
+- `jsonl.py`: JSON lines and .json files, one document per record; `jsonstream.py` streams the
+  records of those too large to parse whole.
 - `warc.py`: WARC/ARC archives, streamed record by record (warcio).
 - `urls.py` + `http.py`: URLs, RSS/Atom feeds and sitemaps (stdlib urllib; bounded, polite, retrying).
 - `reasons.py`: every rejection reason; `config.py`: the limits.

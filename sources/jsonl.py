@@ -4,49 +4,34 @@ A broken line is quarantined and the rest still load; every line is bounded by `
 by `max_container_bytes`. Unknown fields are kept in `extra`.
 
 A `.json` document is parsed whole when it fits in `max_bytes`. A larger one (a scraper's JSON array
-export, an API response saved whole) is streamed record by record with ijson: each record is bounded by
-`max_bytes`, and a syntax error or a cut-off end quarantines the rest after the records before it loaded.
-A large file (or large UTF-16 JSON lines) is decoded as it streams, with the codec a whole read would
-choose (`sources.decode.stream_decoder`), so its records read as a small file's would.
-"""
+export, an API response saved whole) is streamed record by record (`sources.jsonstream`): each record is
+bounded by `max_bytes`, and a syntax error or a cut-off end quarantines the rest after the records before
+it loaded. Either way a file gives the same records: this module turns each record's bytes into a
+document or a rejection."""
 
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
 import json
-import re
-import secrets
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from decimal import Decimal
 from typing import IO, Any
-
-import ijson
 
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
-from newsetl.sources.decode import (
-    Utf8Stream,
-    bom_encoding,
-    clean_decoded,
-    decode_bytes,
-    looks_binary,
-    stream_decoder,
-)
+from newsetl.sources.decode import bom_encoding, clean_decoded, decode_bytes, looks_binary
 from newsetl.sources.fields import FIELDS, candidates, fits, is_scalar, looks_like_markup, lookup, mapping_key
 from newsetl.sources.files import magic_name, read_upto, sha256_hex
+from newsetl.sources.jsonstream import LineTooLong, StreamError, cut_off_array, large_records, loads, read_lines
 from newsetl.sources.reasons import (
-    BAD_GZIP,
     BAD_JSON,
     BAD_RECORD,
     BINARY_CONTENT,
     DUPLICATE_RECORD,
     EMPTY_INPUT,
     TOO_LARGE,
-    UNREADABLE,
     reject,
 )
 
@@ -65,7 +50,7 @@ def read_jsonl(
     try:
         head = stream.peek(8192)[:8192] if hasattr(stream, "peek") else b""
     except (EOFError, OSError, zlib.error) as exc:
-        yield _StreamError.read_failed(path, exc).rejection(path)
+        yield StreamError.read_failed(path, exc).rejection(path)
         return
     magic = magic_name(head)
     if magic or looks_binary(head):
@@ -91,28 +76,15 @@ def _jsonl_outcomes(
         try:
             whole, complete = read_upto(stream, config.max_bytes, config.chunk_bytes)
         except (EOFError, OSError, zlib.error) as exc:
-            yield _StreamError.read_failed(path, exc).rejection(path)
+            yield StreamError.read_failed(path, exc).rejection(path)
             return
         if not complete:
-            # Too large to decode whole: decoded as it streams, with the codec decode_bytes would choose
-            # from the first bytes, and handed on as UTF-8 (yajl and the line reader read nothing else).
-            decoder = stream_decoder(whole[:_DECODE_SAMPLE])
-            utf8 = Utf8Stream(_Prefixed(whole, stream), decoder, config.chunk_bytes)
-            del whole  # _Prefixed lets go of it once it has been read on
-            try:
-                first, _ = read_upto(utf8, config.max_bytes, config.chunk_bytes)
-            except (EOFError, OSError, zlib.error) as exc:
-                yield _StreamError.read_failed(path, exc).rejection(path)
-                return
-            if is_json:
-                yield from _records(path, _large_json(path, first, utf8, config), fetched_at, config)
-            else:  # UTF-16/32 JSON lines
-                wide = io.BufferedReader(_Prefixed(first, utf8), config.chunk_bytes)
-                yield from _records(path, _lines(path, wide, config), fetched_at, config)
+            yield from _records(path, large_records(path, whole, stream, config, is_json=is_json), fetched_at,
+                                config)
             return
         text, _ = decode_bytes(whole)
         if is_json and text.lstrip()[:1] in {"[", "{"}:
-            parsed = _loads(text)
+            parsed = loads(text)
             if isinstance(parsed, list):
                 items = (json.dumps(item, ensure_ascii=False).encode("utf-8", "replace") for item in parsed)
                 yield from _records(path, items, fetched_at, config)
@@ -125,336 +97,26 @@ def _jsonl_outcomes(
                     return
                 yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config)
                 return
-            if (start := text.lstrip("\ufeff \t\r\n"))[:1] == "[":
-                # A broken array (an export cut off mid-write: Scrapy's leaves no closing "]"): the records
-                # before the break load and the rest is quarantined, as in a large file
-                source = _Prefixed(start.encode("utf-8", "replace"), io.BytesIO())
-                yield from _records(path, _streamed_records(path, source, config, in_envelope=False,
-                                                            non_finite=_may_write_non_finite(text)),
-                                    fetched_at, config)
+            if text.lstrip("\ufeff \t\r\n")[:1] == "[":  # a broken array: the records before the break load
+                yield from _records(path, cut_off_array(path, text, config), fetched_at, config)
                 return
         lines = (line.encode("utf-8", "replace") for line in text.splitlines())
         yield from _records(path, lines, fetched_at, config)
         return
-    yield from _records(path, _lines(path, stream, config), fetched_at, config)
-
-class _LineTooLong:
-    """A stand-in for a line over the limit: its size, so the record can be refused by number."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-class _StreamError:
-    """Why a stream of records stopped: the rejection's reason and detail."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
-
-    def rejection(self, path: str) -> Rejection:
-        return reject(path, STAGE_READ, self.reason, self.detail)
-
-    @classmethod
-    def read_failed(cls, path: str, exc: BaseException) -> _StreamError:
-        if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
-            return cls(BAD_GZIP, f"corrupt or truncated gzip data in {path}: {exc}")
-        return cls(UNREADABLE, f"read error in {path}: {exc}")
-
-    @classmethod
-    def over_container_limit(cls, total: int, config: ReadConfig) -> _StreamError:
-        return cls(UNREADABLE, f"stopped after {total} bytes: over the limit of {config.max_container_bytes} "
-                               "bytes for one container file")
-
-def _lines(path: str, stream: IO[bytes], config: ReadConfig) -> Iterator[bytes | _LineTooLong | _StreamError]:
-    """Lines of a stream, each bounded by max_bytes; the file as a whole by max_container_bytes."""
-    total = 0
-    try:
-        while True:
-            line = stream.readline(config.max_bytes + 1)
-            if not line:
-                return
-            total += len(line)
-            if len(line) > config.max_bytes and not line.endswith(b"\n"):
-                size = len(line)
-                while True:  # skip the rest of the oversized line, still bounded by the file limit
-                    rest = stream.readline(config.chunk_bytes)
-                    size += len(rest)
-                    total += len(rest)
-                    if not rest or rest.endswith(b"\n") or total > config.max_container_bytes:
-                        break
-                yield _LineTooLong(size)
-            else:
-                yield line
-            if total > config.max_container_bytes:
-                yield _StreamError.over_container_limit(total, config)
-                return
-    except (EOFError, OSError, zlib.error) as exc:
-        yield _StreamError.read_failed(path, exc)
-
-# How many of a large file's first bytes choose its codec (decode_bytes' sniffing reads at most 256 KB).
-_DECODE_SAMPLE = 1 << 20
-
-
-class _Prefixed(io.RawIOBase):
-    """The bytes a bounded read already took, then the rest of the stream: a large .json is read once.
-    `pos` counts the bytes handed on, which bounds the file (and, roughly, each record)."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self._head = memoryview(head)
-        self._rest = rest
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        want = len(buffer)
-        if self._head:
-            block = self._head[:want]
-            # once read on, the head is let go of (an empty slice would keep the whole of it alive)
-            self._head = self._head[len(block):] if len(block) < len(self._head) else memoryview(b"")
-        else:
-            block = memoryview(self._rest.read(want))
-        buffer[: len(block)] = block
-        self.pos += len(block)
-        return len(block)
-
-    def file_pos(self) -> int:
-        """`pos` as a byte of the file: the same unless the rest is a file decoded on the way."""
-        return self._rest.file_offset(self.pos) if isinstance(self._rest, Utf8Stream) else self.pos
-
-
-def _large_json(path: str, head: bytes, rest: IO[bytes], config: ReadConfig
-                ) -> Iterator[bytes | _LineTooLong | _StreamError]:
-    """The records of a .json over `max_bytes`: a top-level array's items, an envelope object's lists of
-    records (as `_envelope_records` reads a small one), or lines when the file is JSON lines so named."""
-    start = head.removeprefix(codecs.BOM_UTF8)
-    first = start.lstrip()[:1]
-    if first == b"{":
-        line, _, after = start.lstrip().partition(b"\n")
-        if after.strip() and isinstance(_loads(line.decode("utf-8", "replace")), dict):
-            first = b""  # a whole object on the first line and more after it: JSON lines in a .json file
-    source = _Prefixed(start, rest)
-    if first not in (b"[", b"{"):
-        return _lines(path, io.BufferedReader(source, config.chunk_bytes), config)
-    return _streamed_records(path, source, config, in_envelope=first == b"{",
-                             non_finite=_may_write_non_finite(start))
-
-
-# ijson's C backend (yajl): its buffer is one read block, where the pure-Python one's grows while long
-# strings straddle its reads (24 MB for a 12 MB file). Numbers are read as ints and Decimals
-# (`use_float=False`: with floats, yajl refuses an integer outside 64 bits), and a Decimal is written
-# back as the float json.loads would have read (`_as_float`). NaN and Infinity are not JSON, but json.loads
-# reads them and Python's json.dump writes them: see `_NonFinite`.
-try:
-    _IJSON: Any = ijson.get_backend("yajl2_c")
-except ImportError:  # no wheel with the C backend for this platform: the best ijson has
-    _IJSON = ijson
-
-
-# NaN, Infinity and -Infinity outside strings, which _NonFinite rewrites for yajl as marker strings and
-# `_NonFinite.unmarked` turns back into the floats json.loads reads.
-_NON_FINITE = {b"NaN": float("nan"), b"Infinity": float("inf"), b"-Infinity": float("-inf")}
-_OUTSIDE_STRINGS = re.compile(rb'"|NaN|-?Infinity')
-_STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*', re.S)  # a string's body up to its closing quote
-_TOKEN_STARTS = sorted({t[:k] for t in _NON_FINITE for k in range(1, len(t))}, key=len, reverse=True)
-
-
-class _NonFinite(io.RawIOBase):
-    """The JSON text of `raw` with NaN, Infinity and -Infinity outside strings written as marker strings,
-    which yajl reads. Strings are told by their quotes and escapes, across read blocks. A marker carries a
-    random part, so no string of the file can be taken for one."""
-
-    def __init__(self, raw: io.RawIOBase, block: int) -> None:
-        nonce = secrets.token_hex(8)
-        self._marks = {token: json.dumps(f"\x00{token.decode()}:{nonce}").encode() for token in _NON_FINITE}
-        self._numbers = {f"\x00{token.decode()}:{nonce}": number for token, number in _NON_FINITE.items()}
-        self._raw = raw
-        self._block = block
-        self._in_string = False
-        self._carry = b""  # a token or an escape cut by the end of a block
-        self._out = memoryview(b"")
-        self._done = False
-        self.replaced = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._out and not self._done:
-            chunk = self._raw.read(self._block)
-            self._done = not chunk
-            self._out = memoryview(self._rewrite(self._carry + chunk))
-        n = min(len(buffer), len(self._out))
-        buffer[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
-
-    def _rewrite(self, data: bytes) -> bytes:
-        out: list[bytes] = []
-        i, n = 0, len(data)
-        self._carry = b""
-        while i < n:
-            if self._in_string:
-                body = _STRING_REST.match(data, i)
-                j = body.end() if body else i
-                if j < n and data[j] == ord('"'):
-                    self._in_string = False
-                    j += 1
-                elif j < n:  # a backslash whose escaped byte is in the next block (or that ends the file)
-                    out.append(data[i:j])
-                    if self._done:
-                        out.append(data[j:])  # broken JSON: yajl says so
-                    else:
-                        self._carry = data[j:]
-                    break
-                out.append(data[i:j])
-                i = j
-                continue
-            found = _OUTSIDE_STRINGS.search(data, i)
-            if found is None:
-                tail = b"" if self._done else next((t for t in _TOKEN_STARTS if data.endswith(t)), b"")
-                out.append(data[i : n - len(tail)])
-                self._carry = tail
-                break
-            out.append(data[i : found.start()])
-            token = found.group()
-            if token == b'"':
-                self._in_string = True
-                out.append(token)
-            else:
-                out.append(self._marks[token])
-                self.replaced += 1
-            i = found.end()
-        return b"".join(out)
-
-    def unmarked(self, value: Any) -> Any:
-        """`value` as parsed, with the markers turned back into NaN and the infinities."""
-        if not self.replaced:
-            return value
-        if isinstance(value, str):
-            return self._numbers.get(value, value)
-        if isinstance(value, dict):
-            return {k: self.unmarked(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.unmarked(v) for v in value]
-        return value
-
-
-def _as_float(value: object) -> float:
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _dumps(value: Any) -> bytes:
-    """A streamed record as bytes, written as a whole parse's record is."""
-    return json.dumps(value, ensure_ascii=False, default=_as_float).encode("utf-8", "replace")
-
-
-def _may_write_non_finite(head: bytes | str) -> bool:
-    """Whether a JSON text's first part holds NaN or Infinity, perhaps outside strings: Python's
-    json.dump writes them (allow_nan is its default), a whole parse reads them, yajl refuses them."""
-    return ("NaN" in head or "Infinity" in head) if isinstance(head, str) else (b"NaN" in head or b"Infinity" in head)
-
-
-def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_envelope: bool,
-                      non_finite: bool = False) -> Iterator[bytes | _LineTooLong | _StreamError]:
-    """Each record of a JSON document, parsed as it streams by: the items of the top-level array, or of
-    an envelope's top-level lists whose first item is an object (other top-level values are the
-    response's own metadata and are passed over, as for a small envelope). A record over `max_bytes` is
-    refused by size, counted from the bytes read: to within one read-ahead block, which is allowed for.
-
-    `non_finite`: the text is read through `_NonFinite`, so NaN and Infinity outside strings read as a
-    whole parse reads them. It costs about a second per 40 MB, so the caller asks for it only when the
-    file's first part shows them; one that first appears later ends the stream as a syntax error."""
-    block = min(64 * 1024, config.chunk_bytes)  # ijson's read size (its default)
-    item_depth = 2 if in_envelope else 1  # how many containers enclose a record
-    depth = 0  # containers enclosing the current event's value (for an end event: the one it ends)
-    in_list: bool | None = not in_envelope  # in a list of records; None: the list's first item decides
-    builder: ijson.ObjectBuilder | None = None
-    skipping = False  # inside a record already refused as too large
-    started = records = 0
-    # An envelope with a body of its own is one record, as a small one is (`_envelope_records`): its
-    # lists are that record's (comments, tags), not records. Told while no record has been given yet,
-    # which holds when the body comes before the lists, as the usual writers put it, and only for a body
-    # at the top (a `--field text=a.b` path inside an object is not watched for).
-    body_keys = {p for name in ("html", "text") for p in candidates(name, config.jsonl_fields)[0] if "." not in p}
-    key: str | None = None  # the envelope's current top-level key
-    try:
-        marked = _NonFinite(source, block) if non_finite else None
-        for _prefix, event, value in _IJSON.parse(marked or source, buf_size=block, use_float=False):
-            opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
-            depth -= closes
-            if source.pos > config.max_container_bytes:
-                yield _StreamError.over_container_limit(source.pos, config)
-                return
-            if builder is not None or skipping:  # inside a record
-                done = closes and depth == item_depth
-                if builder is not None:
-                    builder.event(event, value)
-                    if done:
-                        records += 1
-                        yield _dumps(marked.unmarked(builder.value) if marked else builder.value)
-                        builder = None
-                    elif source.pos - started > config.max_bytes + block:
-                        builder, skipping = None, True  # drop what was built; read on to the record's end
-                elif done:
-                    records += 1
-                    skipping = False
-                    yield _LineTooLong(source.pos - started)
-            elif in_envelope and depth == 1 and event in ("start_array", "end_array"):
-                in_list = None if opens else False
-            elif in_envelope and depth == 1 and event == "map_key":
-                key = value
-            elif in_envelope and depth == 1 and key in body_keys and isinstance(value, str) and value.strip() \
-                    and records == 0:
-                yield _StreamError(TOO_LARGE, f"the file is one JSON record (its body is {key!r}) over the limit "
-                                              f"of {config.max_bytes} bytes for one record")
-                return
-            elif depth == item_depth and in_list is not False and not closes and event != "map_key":
-                if in_list is None:
-                    in_list = event == "start_map"
-                if in_list and opens:
-                    builder, started = ijson.ObjectBuilder(), source.pos
-                    builder.event(event, value)
-                elif in_list:  # a scalar where a record belongs: _records refuses it as not an object
-                    records += 1
-                    yield _dumps(marked.unmarked(value) if marked else value)
-            depth += opens
-    except ijson.JSONError as exc:
-        arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below
-        why = ((arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)).strip().splitlines()
-               or ["invalid JSON"])[0]
-        yield _StreamError(BAD_JSON, f"the JSON breaks off after record {records}, near byte {source.file_pos()} "
-                                     f"({why}): the records before it are read")
-        return
-    except (EOFError, OSError, zlib.error) as exc:
-        yield _StreamError.read_failed(path, exc)
-        return
-    if in_envelope and records == 0:
-        yield _StreamError(TOO_LARGE, f"the file is one JSON object of {source.pos} bytes with no list of "
-                                      f"records, over the limit of {config.max_bytes} bytes for one record")
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
+    yield from _records(path, read_lines(path, stream, config), fetched_at, config)
 
 def _records(
     path: str,
-    lines: Iterable[bytes | _LineTooLong | _StreamError],
+    lines: Iterable[bytes | LineTooLong | StreamError],
     fetched_at: datetime | None,
     config: ReadConfig,
 ) -> Iterator[RawDocument | Rejection]:
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
-        if isinstance(line, _StreamError):
+        if isinstance(line, StreamError):
             yield line.rejection(path)
             return
-        if isinstance(line, _LineTooLong):
+        if isinstance(line, LineTooLong):
             yield reject(
                 f"{path}#{lineno}",
                 STAGE_READ,
