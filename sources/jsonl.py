@@ -79,8 +79,9 @@ def _jsonl_outcomes(
             yield StreamError.read_failed(path, exc).rejection(path)
             return
         if not complete:
-            yield from _records(path, large_records(path, whole, stream, config, is_json=is_json), fetched_at,
-                                config)
+            records = large_records(path, whole, stream, config, is_json=is_json)
+            del whole  # held from here by the stream only, which lets go of it once read on
+            yield from _records(path, records, fetched_at, config)
             return
         text, _ = decode_bytes(whole)
         if is_json and text.lstrip()[:1] in {"[", "{"}:

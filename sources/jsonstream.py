@@ -354,9 +354,11 @@ def large_records(path: str, whole: bytes, stream: IO[bytes], config: ReadConfig
         yield StreamError.read_failed(path, exc)
         return
     if is_json:
-        yield from _large_json(path, first, utf8, config)
+        records = _large_json(path, first, utf8, config)
     else:
-        yield from read_lines(path, io.BufferedReader(_Prefixed(first, utf8), config.chunk_bytes), config)
+        records = read_lines(path, io.BufferedReader(_Prefixed(first, utf8), config.chunk_bytes), config)
+    del first  # as `whole`: held by the stream only, which lets go of it once read on
+    yield from records
 
 
 def cut_off_array(path: str, text: str, config: ReadConfig) -> Iterator[bytes | LineTooLong | StreamError]:

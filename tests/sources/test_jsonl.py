@@ -164,6 +164,20 @@ def test_streaming_memory_is_bounded_by_the_record_not_the_file(tmp_path: Path) 
     assert peak < 8 * config.max_bytes, f"peak {peak / 1e6:.1f} MB for a 12 MB file"
 
 
+def test_the_first_part_read_whole_is_let_go_once_streamed_past(tmp_path: Path) -> None:
+    # A large file's first max_bytes are read whole (to choose its codec and its shape): once the stream is
+    # past them, nothing may keep them (32 MB with the default limit, held for the whole file before).
+    config = ReadConfig(max_bytes=1024 * 1024, chunk_bytes=64 * 1024)
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps([{"id": str(i), "text": f"Paragraph {i}. " * 250} for i in range(3000)]))
+    tracemalloc.start()
+    try:
+        held = [tracemalloc.get_traced_memory()[0] for n, _ in enumerate(read_path(str(path), config)) if n == 2000]
+    finally:
+        tracemalloc.stop()
+    assert held[0] < 0.75 * config.max_bytes, f"{held[0] / 1e6:.2f} MB held past the first {config.max_bytes} bytes"
+
+
 JSON_VALUES = st.recursive(
     # any integer (yajl refused those outside 64 bits while it read floats), any finite float
     st.none() | st.booleans() | st.integers()
