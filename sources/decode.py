@@ -20,12 +20,13 @@ surrogates): they break Arrow/DuckDB writes downstream and carry no content.
 from __future__ import annotations
 
 import codecs
-import io
 import re
 import unicodedata
-from typing import IO, Any
+from typing import IO
 
 from charset_normalizer import from_bytes
+
+from newsetl.sources.files import Rewritten
 
 
 class DecodeError(ValueError):
@@ -250,18 +251,15 @@ def stream_decoder(sample: bytes) -> codecs.IncrementalDecoder:
     return codecs.getincrementaldecoder(encoding)(errors="replace")
 
 
-class Utf8Stream(io.RawIOBase):
+class Utf8Stream(Rewritten):
     """The bytes of `raw`, decoded with `decoder` and handed on as UTF-8, as they are read: for parsers
     that read UTF-8 only (yajl, the line reader) over a file too large to decode whole. A leading BOM is
     dropped. `decoded` counts the bytes taken from `raw`, `produced` the UTF-8 bytes made of them."""
 
     def __init__(self, raw: IO[bytes], decoder: codecs.IncrementalDecoder, block: int = 65536) -> None:
-        self._raw = raw
+        super().__init__(raw, block)
         self._decoder = decoder
-        self._block = block
-        self._out = memoryview(b"")
         self._at_start = True
-        self._done = False
         self.decoded = 0
         self.produced = 0
 
@@ -270,21 +268,11 @@ class Utf8Stream(io.RawIOBase):
         on unchanged), for messages that point into the file."""
         return round(offset * self.decoded / self.produced) if self.produced else offset
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._out and not self._done:
-            chunk = self._raw.read(self._block)
-            self.decoded += len(chunk)
-            self._done = not chunk
-            text = self._decoder.decode(chunk, final=self._done)
-            if self._at_start and text:
-                text, self._at_start = text.removeprefix("\ufeff"), False
-            # "replace": a lone surrogate (from UTF-16 with a broken pair) has no UTF-8 form
-            self._out = memoryview(text.encode("utf-8", "replace"))
-            self.produced += len(self._out)
-        n = min(len(buffer), len(self._out))
-        buffer[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
+    def _rewrite(self, chunk: bytes, *, final: bool) -> bytes:
+        self.decoded += len(chunk)
+        text = self._decoder.decode(chunk, final=final)
+        if self._at_start and text:
+            text, self._at_start = text.removeprefix("\ufeff"), False
+        out = text.encode("utf-8", "replace")  # "replace": a lone surrogate (broken UTF-16) has no UTF-8 form
+        self.produced += len(out)
+        return out

@@ -13,7 +13,7 @@ import io
 import os
 import stat
 import zlib
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from newsetl.schemas.records import STAGE_READ, Rejection
 from newsetl.sources.reasons import BAD_GZIP, NOT_FOUND, NOT_REGULAR_FILE, TOO_LARGE, UNREADABLE, display_path, reject
@@ -157,6 +157,33 @@ def read_upto(stream: Readable, limit: int, chunk: int) -> tuple[bytes, bool]:
         if len(out) > limit:
             return bytes(out), False
     return bytes(out), True
+
+
+class Rewritten(io.RawIOBase):
+    """The bytes of `raw`, read a block at a time and handed on as `_rewrite` makes them of each block
+    (it may hold bytes back for the next one): a stream to put between a file and a parser."""
+
+    def __init__(self, raw: Readable, block: int) -> None:
+        self._raw = raw
+        self._block = block
+        self._out = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out and not self._done:
+            chunk = self._raw.read(self._block) or b""
+            self._done = not chunk
+            self._out = memoryview(self._rewrite(chunk, final=self._done))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _rewrite(self, chunk: bytes, *, final: bool) -> bytes:
+        raise NotImplementedError
 
 
 def too_large(limit: int) -> str:

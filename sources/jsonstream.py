@@ -29,7 +29,7 @@ from newsetl.schemas.records import STAGE_READ, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import Utf8Stream, stream_decoder
 from newsetl.sources.fields import candidates
-from newsetl.sources.files import read_upto
+from newsetl.sources.files import Rewritten, read_upto
 from newsetl.sources.reasons import BAD_GZIP, BAD_JSON, TOO_LARGE, UNREADABLE, reject
 
 
@@ -155,40 +155,24 @@ _STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*', re.S)  # a string's body up to it
 _TOKEN_STARTS = sorted({t[:k] for t in _NON_FINITE for k in range(1, len(t))}, key=len, reverse=True)
 
 
-class _NonFinite(io.RawIOBase):
+class _NonFinite(Rewritten):
     """The JSON text of `raw` with NaN, Infinity and -Infinity outside strings written as marker strings,
     which yajl reads. Strings are told by their quotes and escapes, across read blocks. A marker carries a
     random part, so no string of the file can be taken for one."""
 
     def __init__(self, raw: io.RawIOBase, block: int) -> None:
+        super().__init__(raw, block)
         nonce = secrets.token_hex(8)
         self._marks = {token: json.dumps(f"\x00{token.decode()}:{nonce}").encode() for token in _NON_FINITE}
         self._numbers = {f"\x00{token.decode()}:{nonce}": number for token, number in _NON_FINITE.items()}
-        self._raw = raw
-        self._block = block
         self._in_string = False
         self._carry = b""  # a token or an escape cut by the end of a block
-        self._out = memoryview(b"")
-        self._done = False
         self.replaced = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._out and not self._done:
-            chunk = self._raw.read(self._block)
-            self._done = not chunk
-            self._out = memoryview(self._rewrite(self._carry + chunk))
-        n = min(len(buffer), len(self._out))
-        buffer[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
-
-    def _rewrite(self, data: bytes) -> bytes:
+    def _rewrite(self, chunk: bytes, *, final: bool) -> bytes:
+        data, self._carry = self._carry + chunk, b""
         out: list[bytes] = []
         i, n = 0, len(data)
-        self._carry = b""
         while i < n:
             if self._in_string:
                 body = _STRING_REST.match(data, i)
@@ -198,7 +182,7 @@ class _NonFinite(io.RawIOBase):
                     j += 1
                 elif j < n:  # a backslash whose escaped byte is in the next block (or that ends the file)
                     out.append(data[i:j])
-                    if self._done:
+                    if final:
                         out.append(data[j:])  # broken JSON: yajl says so
                     else:
                         self._carry = data[j:]
@@ -208,7 +192,7 @@ class _NonFinite(io.RawIOBase):
                 continue
             found = _OUTSIDE_STRINGS.search(data, i)
             if found is None:
-                tail = b"" if self._done else next((t for t in _TOKEN_STARTS if data.endswith(t)), b"")
+                tail = b"" if final else next((t for t in _TOKEN_STARTS if data.endswith(t)), b"")
                 out.append(data[i : n - len(tail)])
                 self._carry = tail
                 break
