@@ -175,7 +175,9 @@ def test_the_first_part_read_whole_is_let_go_once_streamed_past(tmp_path: Path) 
         held = [tracemalloc.get_traced_memory()[0] for n, _ in enumerate(read_path(str(path), config)) if n == 2000]
     finally:
         tracemalloc.stop()
-    assert held[0] < 0.75 * config.max_bytes, f"{held[0] / 1e6:.2f} MB held past the first {config.max_bytes} bytes"
+    # 0.47 MB measured; 1.4-2.7 MB when the first part (or its raw bytes too) is kept; the margin is for
+    # other threads' allocations, which tracemalloc counts too
+    assert held[0] < config.max_bytes, f"{held[0] / 1e6:.2f} MB held past the first {config.max_bytes} bytes"
 
 
 JSON_VALUES = st.recursive(
