@@ -316,10 +316,10 @@ FROM boilerplate_sightings GROUP BY publisher, line_key;""",
     # Before version 10 a .json over the record limit was refused whole (`too_large`), as were UTF-16/32
     # JSON lines over it; an array cut off mid-write was read line by line (`bad_json` for each line,
     # "path#N"); and an API response with two lists of records was taken as one record without a body
-    # (`bad_record` on "path#1"). The reader now reads all four (sources/jsonl.py). Such a file is recorded
-    # as read, and an unchanged one would be skipped: forgotten here, it is read once more by the next run
-    # (its loaded records are skipped as known). A JSON lines file's own lines over the limit are "path#N":
-    # not these.
+    # (`bad_record` on "path#1"). The reader now reads all four (sources/jsonl.py, jsonstream.py). Such a
+    # file is recorded as read, and an unchanged one would be skipped: forgotten here, it is read once more
+    # by the next run (its loaded records are skipped as known). A JSON lines file's own lines over the
+    # limit are "path#N": not these.
     10: """
 DELETE FROM inputs WHERE (
     regexp_matches(lower(path), '\\.(json|jsonl|ndjson)(\\.gz)?$')

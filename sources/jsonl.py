@@ -24,7 +24,15 @@ from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import bom_encoding, clean_decoded, decode_bytes, looks_binary
 from newsetl.sources.fields import FIELDS, candidates, fits, is_scalar, looks_like_markup, lookup, mapping_key
 from newsetl.sources.files import magic_name, read_upto, sha256_hex
-from newsetl.sources.jsonstream import LineTooLong, StreamError, cut_off_array, large_records, loads, read_lines
+from newsetl.sources.jsonstream import (
+    LineTooLong,
+    StreamError,
+    cut_off_array,
+    dumps,
+    large_records,
+    loads,
+    read_lines,
+)
 from newsetl.sources.reasons import (
     BAD_JSON,
     BAD_RECORD,
@@ -87,13 +95,13 @@ def _jsonl_outcomes(
         if is_json and text.lstrip()[:1] in {"[", "{"}:
             parsed = loads(text)
             if isinstance(parsed, list):
-                items = (json.dumps(item, ensure_ascii=False).encode("utf-8", "replace") for item in parsed)
+                items = (dumps(item) for item in parsed)
                 yield from _records(path, items, fetched_at, config)
                 return
             if isinstance(parsed, dict):
                 inner = _envelope_records(parsed, config)
                 if inner is not None:  # {"status": "ok", "articles": [...]}: the records are the list
-                    items = (json.dumps(item, ensure_ascii=False).encode("utf-8", "replace") for item in inner)
+                    items = (dumps(item) for item in inner)
                     yield from _records(path, items, fetched_at, config)
                     return
                 yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config)

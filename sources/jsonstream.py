@@ -226,15 +226,16 @@ def _as_float(value: object) -> float:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _dumps(value: Any) -> bytes:
-    """A streamed record as bytes, written as a whole parse's record is."""
+def dumps(value: Any) -> bytes:
+    """A record's bytes, as its document id is taken from them: the one writer for a record streamed here
+    and one parsed whole (sources.jsonl), so that a file gives the same ids whatever its size."""
     return json.dumps(value, ensure_ascii=False, default=_as_float).encode("utf-8", "replace")
 
 
-def _may_write_non_finite(head: bytes | str) -> bool:
+def _may_write_non_finite(head: bytes) -> bool:
     """Whether a JSON text's first part holds NaN or Infinity, perhaps outside strings: Python's
     json.dump writes them (allow_nan is its default), a whole parse reads them, yajl refuses them."""
-    return ("NaN" in head or "Infinity" in head) if isinstance(head, str) else (b"NaN" in head or b"Infinity" in head)
+    return b"NaN" in head or b"Infinity" in head
 
 
 def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_envelope: bool,
@@ -274,7 +275,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     builder.event(event, value)
                     if done:
                         records += 1
-                        yield _dumps(marked.unmarked(builder.value) if marked else builder.value)
+                        yield dumps(marked.unmarked(builder.value) if marked else builder.value)
                         builder = None
                     elif source.pos - started > config.max_bytes + block:
                         builder, skipping = None, True  # drop what was built; read on to the record's end
@@ -299,7 +300,7 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
                     builder.event(event, value)
                 elif in_list:  # a scalar where a record belongs: _records refuses it as not an object
                     records += 1
-                    yield _dumps(marked.unmarked(value) if marked else value)
+                    yield dumps(marked.unmarked(value) if marked else value)
             depth += opens
     except ijson.JSONError as exc:
         arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below
@@ -348,5 +349,6 @@ def large_records(path: str, whole: bytes, stream: IO[bytes], config: ReadConfig
 def cut_off_array(path: str, text: str, config: ReadConfig) -> Iterator[bytes | LineTooLong | StreamError]:
     """The records of a small array that does not parse whole (an export cut off mid-write: Scrapy's
     leaves no closing "]"), read as a large one is: those before the break, then the stop."""
-    source = _Prefixed(text.lstrip("\ufeff \t\r\n").encode("utf-8", "replace"), io.BytesIO())
-    return _streamed_records(path, source, config, in_envelope=False, non_finite=_may_write_non_finite(text))
+    data = text.lstrip("\ufeff \t\r\n").encode("utf-8", "replace")
+    return _streamed_records(path, _Prefixed(data, io.BytesIO()), config, in_envelope=False,
+                             non_finite=_may_write_non_finite(data))

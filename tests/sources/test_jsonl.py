@@ -34,7 +34,7 @@ def _read(path: Path, config: ReadConfig) -> tuple[list[RawDocument], list[Rejec
     return ([o for o in out if isinstance(o, RawDocument)], [o for o in out if isinstance(o, Rejection)])
 
 
-def _same_documents_whole(path: Path) -> list[RawDocument]:
+def _whole_documents(path: Path) -> list[RawDocument]:
     docs, rejected = _read(path, WHOLE)
     assert rejected == []
     return docs
@@ -130,7 +130,7 @@ def test_a_large_record_with_a_body_and_lists_is_one_record_not_a_response(tmp_p
     path.write_text(json.dumps({"id": "blog", "title": "Live", "text": "The story. " * 50, "comments": comments}))
     docs, (rej,) = _read(path, SMALL)
     assert docs == [] and rej.reason == TOO_LARGE and "one JSON record (its body is 'text')" in rej.detail
-    (doc,) = _same_documents_whole(path)
+    (doc,) = _whole_documents(path)
     assert doc.extra["comments"] == comments
 
 
