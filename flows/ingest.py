@@ -33,7 +33,7 @@ from newsetl.schemas.records import STAGE_DISCOVER, InputRow, RawDocument, Rejec
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.fields import parse_field_mapping
 from newsetl.sources.files import held_size
-from newsetl.sources.reasons import SKIP_REASONS
+from newsetl.sources.reasons import SKIP_REASONS, UNREADABLE
 from newsetl.tasks import usable_cores
 from newsetl.tasks.ingest import (
     ProcessedBatch,
@@ -499,7 +499,8 @@ def _run(
     # Accounting: every input read is loaded, skipped as known, or quarantined.
     tally.counts["read"] += len(not_found) + unchanged_docs
     tally.counts["skipped_known"] += unchanged_docs
-    tally.counts["not_found"] += len(not_found)
+    # A folder that cannot be listed was found: quarantined (unreadable), it is not "nothing to ingest".
+    tally.counts["not_found"] += sum(r.reason != UNREADABLE for r in not_found)
     # doc_ids read in this run and not yet committed: a batch's ids leave once it is loaded (from then on
     # `filter_known` finds them in the warehouse), so this holds the batches in flight, not the run.
     seen: set[str] = set()

@@ -48,20 +48,24 @@ EXIT_CODES_HELP = """exit codes:
 
 
 def missing_sources(sources: Sequence[str]) -> list[str]:
-    """Sources that name nothing: a path that does not exist, a glob that matches nothing, an @list
-    file that cannot be read. Checked before anything starts, so a typo costs no server and no run."""
+    """What is wrong with each source that names nothing: a path that does not exist, a glob that matches
+    nothing, an @list file that cannot be read, a URL of a scheme newsetl does not fetch. Checked before
+    anything starts, so a typo costs no server and no run."""
     import glob
+
+    from newsetl.sources.discover import is_url, unsupported_scheme, url_scheme
 
     missing = []
     for source in sources:
-        if source.startswith(("http://", "https://")):
+        if is_url(source):
             continue
         path = source[1:] if source.startswith("@") else source
         if glob.has_magic(path) and not source.startswith("@"):
             if not glob.glob(path, recursive=True):
-                missing.append(source)
+                missing.append(f"no such file or directory: {source}")
         elif not (os.path.exists(path) or os.path.islink(path)):
-            missing.append(source)
+            scheme = url_scheme(source)
+            missing.append(unsupported_scheme(source, scheme) if scheme else f"no such file or directory: {source}")
     return missing
 
 
@@ -71,8 +75,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError, run_lock, writer
 
     if missing := missing_sources(args.sources):
-        for source in missing:
-            print(f"newsetl: no such file or directory: {source}", file=sys.stderr)
+        for problem in missing:
+            print(f"newsetl: {problem}", file=sys.stderr)
         return EXIT_NOT_FOUND
     if isinstance(fields := _field_mapping(args), str):
         print(f"newsetl: {fields}", file=sys.stderr)

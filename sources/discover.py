@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from newsetl.schemas.records import STAGE_DISCOVER, Rejection
-from newsetl.sources.reasons import BAD_SOURCES_FILE, NOT_FOUND, reject
+from newsetl.sources.reasons import BAD_SOURCES_FILE, BAD_URL, NOT_FOUND, UNREADABLE, display_path, reject
 
 TEXT_SUFFIXES = {".txt", ".text"}
 
@@ -19,6 +20,23 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 WARC_SUFFIXES = {".warc", ".arc"}
 
 URL_PREFIXES = ("http://", "https://")
+# "scheme://" of RFC 3986: a source written so is meant as a URL, whether or not newsetl fetches its scheme.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(source: str) -> bool:
+    """An http(s) URL, its scheme in any case ("HTTP://host/" is a URL, as a browser reads it)."""
+    return source[:8].lower().startswith(URL_PREFIXES)
+
+
+def url_scheme(source: str) -> str | None:
+    """The scheme of anything written as a URL (ftp, file, s3 ...), None for a path."""
+    m = _SCHEME.match(source)
+    return m.group()[:-3].lower() if m else None
+
+
+def unsupported_scheme(source: str, scheme: str) -> str:
+    return f"{source}: {scheme}:// URLs are not read; newsetl fetches http:// and https:// (a file: give its path)"
 
 
 def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
@@ -33,7 +51,7 @@ def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
     found: dict[str, str] = {}  # identity (real path or URL) -> path as given, made absolute
     rejections: list[Rejection] = []
     for source in _expand_lists(sources, rejections):
-        if source.startswith(URL_PREFIXES):
+        if is_url(source):
             found.setdefault(source, source)
             continue
         matches = glob.glob(source, recursive=True) if glob.has_magic(source) else [source]
@@ -43,10 +61,12 @@ def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
         for match in sorted(matches):
             path = Path(match).absolute()
             if path.is_dir():
-                for name, identity in _walk(path):
+                for name, identity in _walk(path, rejections):
                     _add(found, name, identity)
             elif path.exists() or path.is_symlink():
                 _add(found, str(path))  # dangling links and special files are refused by read_path
+            elif (scheme := url_scheme(source)) is not None:
+                rejections.append(reject(source, STAGE_DISCOVER, BAD_URL, unsupported_scheme(source, scheme)))
             else:
                 rejections.append(reject(str(path), STAGE_DISCOVER, NOT_FOUND, f"{path} does not exist"))
     return sorted(set(found.values())), rejections
@@ -91,17 +111,24 @@ def _expand_lists(sources: Iterable[str], rejections: list[Rejection]) -> Iterat
                         f"{list_path} names another sources file {entry!r}; not supported",
                     )
                 )
-            elif entry.startswith(URL_PREFIXES) or os.path.isabs(entry):
+            elif is_url(entry) or url_scheme(entry) or os.path.isabs(entry):
                 yield entry
             else:
                 yield str(list_path.parent / entry)
 
-def _walk(root: Path) -> Iterator[tuple[str, str]]:
+def _walk(root: Path, rejections: list[Rejection]) -> Iterator[tuple[str, str]]:
     """(path, identity) of every file below root. The identity (real path) is resolved once per
     directory, and per file only for symlinks: realpath on every file of a 100,000-file drop folder
-    was most of a re-run's time (4 of 13 s)."""
+    was most of a re-run's time (4 of 13 s). A folder that cannot be listed is a rejection: its files
+    are inputs nobody would otherwise hear of."""
+
+    def unlisted(exc: OSError) -> None:
+        where = display_path(str(exc.filename or root))
+        rejections.append(reject(where, STAGE_DISCOVER, UNREADABLE,
+                                 f"cannot list the folder {where}: {exc.strerror or exc}"))
+
     # followlinks=False: a symlink loop cannot recurse forever; linked *files* are still read.
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         base = str(Path(dirpath).absolute())
         real_base = os.path.realpath(dirpath)
@@ -117,7 +144,7 @@ def _walk(root: Path) -> Iterator[tuple[str, str]]:
 
 def kind_of(path: str) -> tuple[str, bool]:
     """Return (kind, gzipped) from the name: kind is txt | html | jsonl | warc | url | unknown."""
-    if path.startswith(URL_PREFIXES):
+    if is_url(path):
         return "url", False
     name = path.lower()
     gz = name.endswith(".gz")

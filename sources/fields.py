@@ -104,7 +104,7 @@ def candidates(name: str, mapping: tuple[tuple[str, str], ...]) -> tuple[tuple[s
 def fits(name: str, value: str) -> bool:
     """Whether a value found under one of `name`'s aliases (not its own name, not a mapped path) can be
     that field: a URL must be one."""
-    return name != "url" or value.startswith(("http://", "https://"))
+    return name != "url" or value[:8].lower().startswith(("http://", "https://"))
 
 
 def is_scalar(value: Any) -> bool:

@@ -127,6 +127,10 @@ def held_size(path: str) -> int:
     the inflated size of the last member, exact for a one-member file; for a many-member file (a WARC)
     it is one record's, so the size on disk is the floor. 0 for what cannot be stat'ed (a URL)."""
     try:
+        # Stat first: open() of a named pipe blocks until a writer comes, and this runs before
+        # open_regular() refuses it (with its own reason) at read.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return 0
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size < 18 or fh.read(2) != GZIPMAGIC:

@@ -225,9 +225,13 @@ class Fetcher:
                 headers["If-None-Match"] = known["etag"]
             if "last-modified" in known:
                 headers["If-Modified-Since"] = known["last-modified"]
+        try:
+            wire = wire_url(current)
+        except ValueError as exc:
+            return FetchFailure(url, BAD_URL, f"malformed URL {current!r}: {exc}")
         self._wait_for_host(current)
         deadline = time.monotonic() + cfg.total_timeout
-        request = urllib.request.Request(current, headers=headers, method="GET")
+        request = urllib.request.Request(wire, headers=headers, method="GET")
         try:
             resp = self._opener.open(request, timeout=cfg.timeout)
         except urllib.error.HTTPError as err:
@@ -289,6 +293,7 @@ class Fetcher:
         encoding = headers.get("content-encoding", "identity").strip().lower()
         inflater = zlib.decompressobj(wbits=47) if encoding in {"gzip", "x-gzip", "deflate"} else None
         body = bytearray()
+        received = 0  # bytes as sent (before inflating), to hold against Content-Length
         read = getattr(resp, "read1", resp.read)
         try:
             while True:
@@ -302,6 +307,7 @@ class Fetcher:
                 chunk = read(65536)
                 if not chunk:
                     break
+                received += len(chunk)
                 if inflater is not None:
                     # max_length bounds what one chunk may inflate to: a gzip bomb stops here.
                     chunk = inflater.decompress(chunk, cfg.max_bytes + 1 - len(body))
@@ -321,6 +327,18 @@ class Fetcher:
             )
         except (http.client.HTTPException, ConnectionError, OSError) as exc:
             return _transient(url, CONNECTION_ERROR, f"{current} broke off while sending the body: {exc!r}")
+        # http.client's read1 ends quietly when the server closes early: a body shorter than announced, or a
+        # compressed one whose stream never ended, is half a page, which would load as a short article.
+        if length.isdigit() and received < int(length):
+            return _transient(
+                url, CONNECTION_ERROR, f"{current} broke off after {received} of {int(length)} bytes"
+            )
+        if inflater is not None and not inflater.eof:
+            return _transient(
+                url,
+                CONNECTION_ERROR,
+                f"{current} broke off: its {encoding} stream ends early ({received} bytes received)",
+            )
         self._remember(current, headers)
         return Response(
             url=url,
@@ -389,14 +407,47 @@ def _transient(url: str, reason: str, detail: str, status: int | None = None) ->
 
 
 def _host(url: str) -> str:
-    return (urllib.parse.urlsplit(url).netloc or url).lower()
+    try:
+        return (urllib.parse.urlsplit(url).netloc or url).lower()
+    except ValueError:
+        return url
 
 
 def _check_url(original: str, url: str) -> None:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- parsed on access: "host:80x" or "host:99999" raise here
+    except ValueError as exc:
+        raise _Final(FetchFailure(original, BAD_URL, f"malformed URL {url!r}: {exc}")) from None
     # A redirect to file:// or ftp:// must never be followed: it would read local files.
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
         raise _Final(FetchFailure(original, BAD_URL, f"not an http(s) URL: {url!r}"))
+
+
+# Characters a URI may carry as they are (RFC 3986 reserved and unreserved, and "%" of an escape already
+# made); everything else -- spaces, non-ASCII letters -- is percent-encoded as UTF-8, as a browser does.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def wire_url(url: str) -> str:
+    """The URL as it goes on the wire: an IRI a user or a feed writes ("https://例え.jp/päge 2") made a
+    URI (IDNA host, percent-encoded path and query; the fragment is never sent). http.client sends ASCII
+    only and would fail the whole request on one "ä". Raises ValueError for a host IDNA refuses."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not hostport.startswith("["):  # an IPv6 literal is ASCII and no domain name
+        host, colon, port = hostport.partition(":")
+        try:
+            # the resolver encodes the name so too, and fails the same way on "a..b" (an empty label)
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"the host {host!r} is not a valid domain name ({exc})") from None
+        netloc = f"{urllib.parse.quote(userinfo, safe=':%')}{at}{host}{colon}{port}"
+    path = urllib.parse.quote(parts.path, safe=_PATH_SAFE) or "/"
+    query = urllib.parse.quote(parts.query, safe=_QUERY_SAFE)
+    return urllib.parse.urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -541,7 +592,13 @@ def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedIte
         )
     if not link:
         return None
-    absolute = urllib.parse.urljoin(base_url, link.strip())
-    if urllib.parse.urlsplit(absolute).scheme not in {"http", "https"}:
+    try:
+        absolute = urllib.parse.urljoin(base_url, link.strip())
+        scheme = urllib.parse.urlsplit(absolute).scheme.lower()
+    except ValueError:
+        # A malformed link ("http://[::1") is still an item the feed names: fetched, it is quarantined
+        # as bad_url with the feed's own text, rather than dropped here without a trace.
+        return FeedItem(url=link.strip(), title=title, published_at=published)
+    if scheme not in {"http", "https"}:
         return None
     return FeedItem(url=absolute, title=title, published_at=published)

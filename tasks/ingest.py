@@ -22,6 +22,7 @@ from newsetl.schemas.records import InputRow, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
+from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, display_path
 from newsetl.tasks.pool import run_batch
 from newsetl.tasks.reclean import reclean
 from newsetl.text.learned import LearnedConfig
@@ -148,10 +149,11 @@ def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig) -> tuple[l
             st = os.stat(path)
         except OSError:
             continue  # reading will quarantine it with the reason
-        stats.append((path, st.st_size, st.st_mtime_ns, config.read_as(path)))
+        # inputs keys a file by its stored name: a name that is not UTF-8 with its bad bytes escaped
+        stats.append((display_path(path), st.st_size, st.st_mtime_ns, config.read_as(path)))
     with writer(db, checkpoint=False) as con:
         unchanged = unchanged_inputs(con, stats)
-    return [p for p in paths if p not in unchanged], sum(unchanged.values())
+    return [p for p in paths if display_path(p) not in unchanged], sum(unchanged.values())
 
 
 @task(name="read-documents", cache_policy=NO_CACHE)
@@ -160,6 +162,10 @@ def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
     pieces = list(read_pieces(paths, config, max_docs=2**62, max_bytes=2**62))
     return ReadGroup(outcomes=tuple(o for p in pieces for o in p.outcomes),
                      inputs=tuple(i for p in pieces for i in p.inputs))
+
+
+# Refusals of a file whose bytes were never read: its content is unknown, so it is not "read".
+NOT_READ = frozenset({UNREADABLE, NOT_FOUND, NOT_REGULAR_FILE})
 
 
 def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_bytes: int) -> Iterator[ReadGroup]:
@@ -178,15 +184,19 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
         except OSError:
             st = None
         produced = 0
+        unread = False
         for outcome in read_path(path, config):
             outcomes.append(outcome)
             produced += 1
+            unread = unread or (isinstance(outcome, Rejection) and outcome.reason in NOT_READ)
             size += len(outcome.raw or b"")
             if len(outcomes) >= max_docs or size >= max_bytes:
                 yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
                 outcomes, inputs, size = [], [], 0
-        if st is not None:
-            inputs.append((path, st.st_size, st.st_mtime_ns, produced, config.read_as(path)))
+        # A file whose bytes could not be read (permission denied, gone, a pipe) is not recorded as read:
+        # the next run tries again (its quarantine row has a fixed id, so a refusal is not written twice).
+        if st is not None and not unread:
+            inputs.append((display_path(path), st.st_size, st.st_mtime_ns, produced, config.read_as(path)))
     if outcomes or inputs:
         yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
 

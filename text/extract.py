@@ -199,6 +199,10 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
     # found" (it returns None), anything else is a failure of trafilatura.
     try:
         tree = load_html(html)
+        if tree is None:
+            # trafilatura drops a "dubious" tree (no <html>) of fewer than two elements: one <p> or <div>,
+            # the fragment a JSON scrape keeps in "content". In a page's frame it is a page.
+            tree = load_html(f"<html><body>{html}</body></html>")
         meta = page_metadata(tree, url) if tree is not None else None
     except (TypeError, ValueError):
         tree = meta = None

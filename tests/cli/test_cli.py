@@ -58,6 +58,16 @@ def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "w.duckdb").exists()
 
 
+def test_a_source_that_names_nothing_is_said_before_anything_starts(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    for source, message in ((str(tmp_path / "nope"), f"no such file or directory: {tmp_path / 'nope'}"),
+                            ("ftp://example.org/feed.xml", "ftp:// URLs are not read; newsetl fetches http:// and"),
+                            ("file:///etc/hosts", "file:// URLs are not read")):
+        proc = newsetl("ingest", source, "--db", str(db))
+        assert proc.returncode == 4 and message in proc.stderr, proc.stderr[-2000:]
+    assert not db.exists()
+
+
 def test_field_mappings_are_checked_before_anything_starts(tmp_path: Path) -> None:
     dump = tmp_path / "d.jsonl"
     dump.write_text(json.dumps({"story": STORY}) + "\n", encoding="utf-8")

@@ -108,6 +108,31 @@ def test_ingest_loads_quarantines_and_rerun_changes_nothing(prefect_harness: Non
     assert second["runs"] == 2
 
 
+def test_odd_files_in_a_folder_neither_stop_nor_hang_the_run(prefect_harness: None, tmp_path: Path) -> None:
+    import os
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "story.txt").write_text(STORY, encoding="utf-8")
+    # A name that is not UTF-8 (written by a Latin-1 system): stored with its byte escaped, read as any file.
+    with open(os.path.join(os.fsencode(inputs), b"caf\xe9.txt"), "wb") as fh:
+        fh.write(STORY.replace("ferry", "bus").encode())
+    os.mkfifo(inputs / "pipe.txt")  # opened naively, it would wait for a writer forever
+    db = tmp_path / "w.duckdb"
+    first = run([str(inputs)], db, workers=0)
+    assert (first["loaded"], first["quarantine_reasons"]) == (2, {"read:not_regular_file": 1})
+    with duckdb.connect(str(db), read_only=True) as con:
+        uris = sorted(r[0] for r in con.execute("SELECT source_uri FROM articles").fetchall())
+        assert uris == [f"{inputs}/caf\\xe9.txt", f"{inputs}/story.txt"]
+        # the pipe's bytes were never read: not recorded as a read input, so each run looks at it again
+        assert sorted(r[0] for r in con.execute("SELECT path FROM inputs").fetchall()) == uris
+    again = run([str(inputs)], db, workers=0)
+    # the pipe is met again, and its refusal is known (a quarantine row with a fixed id): nothing is new
+    assert (again["loaded"], again["skipped_known"], again["quarantined"]) == (0, 3, 0)
+    assert {k: v for k, v in counts(db).items() if k != "runs"} == {
+        "documents": 2, "articles": 2, "removals": counts(db)["removals"], "quarantine": 1, "clusters": 1}
+
+
 def test_second_ingest_on_a_locked_warehouse_refuses(prefect_harness: None, tmp_path: Path) -> None:
     from newsetl.warehouse.connect import WarehouseBusy, run_lock
 

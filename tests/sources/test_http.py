@@ -208,6 +208,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(200, gzip_bomb(), headers={"Content-Encoding": "gzip"})
             elif path == "/empty":
                 self._send(200, b"")
+            elif path == "/p%C3%A4ge%202.html":  # an IRI's path as a browser sends it
+                self._send(200, PAGE)
+            elif path == "/short":  # announces more than it sends, then closes
+                self._send(200, PAGE[:40], headers={"Content-Length": str(len(PAGE))}, length=False)
+            elif path == "/gzip-cut":  # half a gzip stream, no length: the close ends the body
+                half = gzip.compress(PAGE * 20)
+                self._send(200, half[: len(half) // 2], headers={"Content-Encoding": "gzip"}, length=False)
+                self.close_connection = True
+            elif path == "/feed-bad-links.rss":
+                items = f"<item><link>{base}/a/good</link></item><item><link>http://[::1</link></item>"
+                self._send(200, f"<rss><channel>{items}</channel></rss>".encode(), "application/rss+xml")
             else:
                 self._send(404, b"no such test page")
         except (BrokenPipeError, ConnectionResetError):
@@ -284,6 +295,13 @@ def test_read_path_and_discover_dispatch_urls(base: str) -> None:
     assert paths == [f"{base}/a/dispatch"] and rejections == []
     (doc,) = list(read_path(paths[0], ReadConfig(http=cfg())))
     assert isinstance(doc, RawDocument) and doc.kind == "url"
+    # a scheme in capitals is a URL as a browser reads it; another scheme is said to be one, not "missing"
+    shouted = base.replace("http://", "HTTP://") + "/a/shouted"
+    assert discover([shouted]) == ([shouted], [])
+    (doc,) = list(read_path(shouted, ReadConfig(http=cfg())))
+    assert isinstance(doc, RawDocument)
+    (_, (rej,)) = discover(["ftp://example.org/a.html"])
+    assert rej.reason == h.BAD_URL and "ftp:// URLs are not read" in rej.detail
 
 
 def test_header_charset_and_plain_text(base: str) -> None:
@@ -466,6 +484,32 @@ def test_non_html_content_type_is_refused_without_retry(base: str, path: str) ->
 
 def test_bad_urls() -> None:
     assert reasons(read("http://")) == [h.BAD_URL]
+    # malformed: quarantined as bad_url, never an exception that would end the run
+    for url in ("http://[::1", "http://host:80x/", "http://host:99999/", "http://a..b/"):
+        (rej,) = read(url)
+        assert isinstance(rej, Rejection) and rej.reason == h.BAD_URL, (url, rej)
+        assert url in rej.detail
+
+
+def test_an_iri_is_fetched_as_its_uri(base: str) -> None:
+    # A URL typed (or linked by a feed) with a non-ASCII letter or a space: sent percent-encoded, kept as given.
+    (doc,) = read(f"{base}/päge 2.html")
+    assert isinstance(doc, RawDocument) and doc.source_uri == f"{base}/päge 2.html"
+    assert h.wire_url("https://例え.jp/päge 2?q=ä b#top") == "https://xn--r8jz45g.jp/p%C3%A4ge%202?q=%C3%A4%20b"
+    assert h.wire_url("HTTP://host/a%20b?x=1&y=%2F") == "http://host/a%20b?x=1&y=%2F"  # escapes kept as they are
+
+
+@pytest.mark.parametrize(("path", "said"), [("/short", "broke off after 40 of"), ("/gzip-cut", "stream ends early")])
+def test_a_body_cut_short_is_a_retried_failure_not_half_a_page(base: str, path: str, said: str) -> None:
+    before = Handler.hits[path]
+    (rej,) = read(f"{base}{path}")
+    assert isinstance(rej, Rejection) and rej.reason == h.CONNECTION_ERROR and said in rej.detail
+    assert Handler.hits[path] - before == 3  # transient: tried again, as a dropped connection is
+
+
+def test_a_feed_link_that_is_no_url_is_quarantined_with_the_rest_read(base: str) -> None:
+    out = read(f"{base}/feed-bad-links.rss")
+    assert reasons(out) == ["doc", h.BAD_URL]
 
 
 # -- politeness and conditional requests ----------------------------------------------------------
