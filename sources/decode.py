@@ -53,7 +53,9 @@ _XML_ENCODING = re.compile(
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20)])
 # In decoded text: NUL and C0 controls (keeping \t \n \f \r), and lone surrogates (from JSON
 # escapes such as "\ud800", which json.loads accepts but UTF-8 cannot encode).
-_TEXT_JUNK = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
+# A terminal's escape sequences (colour, cursor: ESC [ ... letter) go whole, as the controls do: a scrape
+# captured from a console would otherwise leave "[31m" in the body once its ESC was dropped.
+_TEXT_JUNK = re.compile("\x1b\\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0e-\x1f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _JUNK_CHARS = tuple(chr(c) for c in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)))
 # Valid UTF-8 multi-byte sequences (2-4 bytes): evidence that a non-UTF-8 file is *mostly* UTF-8.

@@ -207,9 +207,16 @@ def _parse_record(raw: bytes, lineno: int, where: str) -> dict[str, Any] | Rejec
     except ValueError as exc:
         return reject(where, STAGE_READ, BAD_JSON, f"line {lineno} is not valid JSON: {exc}", raw=raw)
     if not isinstance(record, dict):
-        return reject(where, STAGE_READ, BAD_RECORD,
-                      f"line {lineno} is a JSON {type(record).__name__}, not an object", raw=raw)
+        return reject(where, STAGE_READ, BAD_RECORD, f"line {lineno} is {json_kind(record)}, not an object", raw=raw)
     return record
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, in JSON's own words ("null", "an array"), not Python's ("NoneType", "list")."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    kinds = ((dict, "an object"), (list, "an array"), (str, "a string"), ((int, float), "a number"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def _record_body(record: dict[str, Any], source_uri: str, lineno: int, doc_id: str, raw: bytes,
@@ -266,7 +273,7 @@ def _envelope_records(obj: dict[str, Any], config: ReadConfig) -> list[Any] | No
 def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str], ...]) -> str:
     """Why a record has no body: the fields looked in (with what they held) and the record's keys."""
     looked = [p for name in ("html", "text") for p in candidates(name, mapping)[0]]
-    held = [f"{p}: {_type_name(lookup(record, p))}" for p in looked if lookup(record, p) is not None]
+    held = [f"{p}: {json_kind(lookup(record, p))}" for p in looked if lookup(record, p) is not None]
     keys = ", ".join(sorted(record)[:12]) + (", ..." if len(record) > 12 else "")
     return (f"line {lineno} has no non-empty string body in {'/'.join(looked)}"
             + (f" ({', '.join(held)})" if held else "")
@@ -276,9 +283,6 @@ def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str]
 def _top_key(record: dict[str, Any], path: str) -> str:
     return path if path in record else path.split(".", 1)[0]
 
-
-def _type_name(value: object) -> str:
-    return "null" if value is None else type(value).__name__
 
 def _field(record: dict[str, Any], name: str, mapping: tuple[tuple[str, str], ...],
            invalid: dict[str, str], used: set[str]) -> str | None:
@@ -292,7 +296,7 @@ def _field(record: dict[str, Any], name: str, mapping: tuple[tuple[str, str], ..
             continue
         if not is_scalar(value):
             if mapped or path == name:
-                invalid[name] = (f"expected a string, got {_type_name(value)}: "
+                invalid[name] = (f"expected a string, got {json_kind(value)}: "
                                  f"{json.dumps(value, ensure_ascii=False)[:200]}")
                 if path in record:
                     used.add(path)  # kept in `_invalid_fields`, not twice

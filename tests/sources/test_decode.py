@@ -205,3 +205,9 @@ def test_utf8_round_trip(text: str) -> None:
 def test_clean_decoded_is_idempotent(text: str) -> None:
     once = clean_decoded(text)
     assert clean_decoded(once) == once
+
+
+def test_terminal_escape_sequences_go_whole() -> None:
+    # Text captured from a console: the colour codes go with their ESC, not just the ESC ("[31m" left).
+    captured = "Council \x1b[1;31mapproves\x1b[0m budget\x1b[K.\nA [31m without its ESC is text."
+    assert clean_decoded(captured) == "Council approves budget.\nA [31m without its ESC is text."

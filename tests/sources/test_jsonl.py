@@ -282,3 +282,14 @@ def test_a_read_error_is_unreadable_even_when_the_path_says_gzip() -> None:
     assert isinstance(out[0], RawDocument)
     assert isinstance(out[1], Rejection) and out[1].reason == "unreadable", out[1]
     assert "read error" in out[1].detail
+
+
+def test_a_line_that_is_no_object_is_named_in_json_words(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text('null\n[1, 2]\n"text"\n3.5\ntrue\n')
+    _, rejections = _read(path, ReadConfig())
+    assert [r.detail for r in rejections] == [
+        f"line {n} is {kind}, not an object"
+        for n, kind in enumerate(("null", "an array", "a string", "a number", "true"), start=1)
+    ]
+    assert {r.reason for r in rejections} == {BAD_RECORD}

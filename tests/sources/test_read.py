@@ -309,7 +309,7 @@ def test_jsonl_duplicate_id_and_missing_body(tmp_path: Path) -> None:
         (BAD_RECORD, "b"),
         (BAD_RECORD, "c"),
     ]
-    assert isinstance(out[2], Rejection) and "list" in out[2].detail  # says what it got
+    assert isinstance(out[2], Rejection) and "an array" in out[2].detail  # says what it got
 
 
 def test_json_array_and_single_object_files(tmp_path: Path) -> None:
