@@ -43,7 +43,9 @@ NOT_MODIFIED = "not_modified"  # a 304: the page is unchanged since the last fet
 BAD_FEED = "bad_feed"
 UNSAFE_XML = "unsafe_xml"
 
-SKIP_REASONS = frozenset({NOT_MODIFIED, WARC_NOT_HTML, WARC_HTTP_STATUS, WARC_REVISIT})
+EMPTY_FEED = "empty_feed"  # a feed or sitemap that lists no page today: nothing wrong, and nothing to read
+
+SKIP_REASONS = frozenset({NOT_MODIFIED, WARC_NOT_HTML, WARC_HTTP_STATUS, WARC_REVISIT, EMPTY_FEED})
 
 
 def display_path(path: str) -> str:

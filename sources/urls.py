@@ -10,7 +10,7 @@ from newsetl.sources import http as _http
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.document import document_from_bytes
 from newsetl.sources.files import inflate
-from newsetl.sources.reasons import BAD_FEED, reject
+from newsetl.sources.reasons import BAD_FEED, EMPTY_FEED, reject
 
 
 def read_url(
@@ -75,6 +75,11 @@ def _read_feed(
     feed = _http.parse_feed(body, base, config.http.max_feed_items)
     if isinstance(feed, _http.FetchFailure):
         yield reject(url, STAGE_READ, feed.reason, f"{url}: {feed.detail}", raw=body[:65536])
+        return
+    if not feed.items:
+        # Skipped, not quarantined, but recorded: a feed that names nothing must still show in `sources`.
+        yield reject(url, STAGE_READ, EMPTY_FEED, f"{url}: the {feed.kind} lists no http(s) page",
+                     raw=body[:65536])
         return
     for item in feed.items:
         if feed.kind == "sitemapindex":

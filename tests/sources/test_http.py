@@ -216,6 +216,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 half = gzip.compress(PAGE * 20)
                 self._send(200, half[: len(half) // 2], headers={"Content-Encoding": "gzip"}, length=False)
                 self.close_connection = True
+            elif path == "/empty-feed.rss":
+                self._send(200, b"<rss><channel><title>Quiet</title></channel></rss>", "application/rss+xml")
             elif path == "/feed-bad-links.rss":
                 items = f"<item><link>{base}/a/good</link></item><item><link>http://[::1</link></item>"
                 self._send(200, f"<rss><channel>{items}</channel></rss>".encode(), "application/rss+xml")
@@ -372,6 +374,13 @@ def test_feed_served_as_html_is_a_page(base: str) -> None:
 )
 def test_bad_feeds_are_rejected(base: str, path: str, reason: str) -> None:
     assert reasons(read(f"{base}{path}")) == [reason]
+
+
+def test_a_feed_that_lists_nothing_is_recorded_as_skipped(base: str) -> None:
+    # not an error (nothing published today), but a source the run read: it must leave a trace
+    (rej,) = read(f"{base}/empty-feed.rss")
+    assert isinstance(rej, Rejection) and rej.reason == "empty_feed" and rej.reason in SKIP_REASONS
+    assert "lists no http(s) page" in rej.detail
 
 
 def test_parse_feed_is_pure() -> None:
