@@ -335,7 +335,7 @@ def ingest(
     with run_lock(db_path) if take_lock else contextlib.nullcontext():
         t0 = time.perf_counter()
         with _write_section(), writer(db_path) as con:
-            migrate(con)
+            migrate(con, db_path)
             check_scheme(con, dedup_cfg)
             start_run(con, run_id, str(flow_run.get_id() or ""), params)
             register_user_publishers(con, user_publishers, run_id)

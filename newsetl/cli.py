@@ -72,7 +72,14 @@ def missing_sources(sources: Sequence[str]) -> list[str]:
 def cmd_ingest(args: argparse.Namespace) -> int:
     # Only what the checks below need is imported first: Prefect's import alone takes seconds on a busy
     # machine, and a typo'd path or a warehouse held by a reader should be said at once.
-    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError, run_lock, writer
+    from newsetl.warehouse.connect import (
+        WRITE_WAIT_ENV,
+        WarehouseBusy,
+        WarehouseError,
+        check_warehouse,
+        run_lock,
+        writer,
+    )
 
     if missing := missing_sources(args.sources):
         for problem in missing:
@@ -88,8 +95,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             locked.enter_context(run_lock(db))
             # A reader holding the file (a notebook, a BI tool) is found now, before a server is started
             # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
-            with writer(db, wait_seconds=args.wait):
-                pass
+            # A DuckDB file of the user's own (or a published snapshot) is refused here too, untouched.
+            with writer(db, wait_seconds=args.wait) as con:
+                check_warehouse(con, db)
         except (WarehouseBusy, WarehouseError) as exc:
             print(f"newsetl: {exc}", file=sys.stderr)
             return EXIT_WAREHOUSE
@@ -650,7 +658,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         rules = load_rules(args.rules or ())
         with run_lock(db):
             with writer(db) as con:
-                migrate(con)
+                migrate(con, db)
                 start_run(con, run_id, None, {"command": "reclean", "rules": list(args.rules or ())})
                 try:
                     changed = reclean(con, run_id, LearnedConfig(), rules)

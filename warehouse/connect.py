@@ -155,8 +155,29 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply pending migrations in order; return the versions applied now."""
+def check_warehouse(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
+    """Refuse a DuckDB file that holds tables or views but is no newsetl warehouse (no `schema_migrations`):
+    a user's own database, or a warehouse's published snapshot given as --db. Migrating it would add
+    newsetl's tables and columns to the user's, commit them, and then fail on the first load: writes are
+    for an empty file or a warehouse only."""
+    found = [r[0] for r in con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND NOT internal "
+        "UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal ORDER BY 1").fetchall()]
+    if found and "main.schema_migrations" not in found:
+        shown = ", ".join(n.removeprefix("main.") for n in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise WarehouseError(
+            f"{path} is a DuckDB file but not a newsetl warehouse (it holds {shown}): newsetl writes only to "
+            "its own warehouse files; give a new file with --db"
+            + (" (this is a published snapshot: write to the warehouse it was published from)"
+               if str(path).endswith(".snapshot.duckdb") or "/g-" in str(path) else ""))
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: str | Path = "the database") -> list[int]:
+    """Apply pending migrations in order; return the versions applied now. Refuses a file that holds
+    someone else's tables (`check_warehouse`)."""
+    check_warehouse(con, path)
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"

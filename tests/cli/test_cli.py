@@ -58,6 +58,20 @@ def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "w.duckdb").exists()
 
 
+def test_a_duckdb_file_that_is_no_warehouse_is_refused_untouched(tmp_path: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "sales.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE orders (id INT)")
+    before = db.read_bytes()
+    for command in (["ingest", str(REPO / "samples" / "corpus")], ["reclean"]):
+        proc = newsetl(*command, "--db", str(db))
+        assert proc.returncode == 3 and "is a DuckDB file but not a newsetl warehouse" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert db.read_bytes() == before
+
+
 def test_a_source_that_names_nothing_is_said_before_anything_starts(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     for source, message in ((str(tmp_path / "nope"), f"no such file or directory: {tmp_path / 'nope'}"),

@@ -57,6 +57,23 @@ def test_migrate_creates_contract_tables_and_views_once(tmp_path: Path) -> None:
             con.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
 
 
+def test_a_duckdb_file_of_someone_elses_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "sales.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE articles (id INT, name VARCHAR); INSERT INTO articles VALUES (1, 'x')")
+        con.execute("CREATE SCHEMA crm; CREATE VIEW crm.people AS SELECT 1 AS id")
+    with writer(db) as con, pytest.raises(WarehouseError, match=r"not a newsetl warehouse \(it holds crm\.people, "
+                                                                 r"articles\).*give a new file with --db"):
+        migrate(con, db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("articles",)]
+        assert columns(con, "articles") == {"id", "name"}  # no newsetl column added to the user's table
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()  # an empty file (an ingest stopped before it migrated) is fine
+    with writer(empty) as con:
+        assert migrate(con, empty) == [m[0] for m in MIGRATIONS]
+
+
 def test_inputs_are_remembered_by_size_and_mtime(tmp_path: Path) -> None:
     with writer(tmp_path / "w.duckdb") as con:
         migrate(con)
