@@ -483,8 +483,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     if con is None:
         return EXIT_WAREHOUSE
     try:
+        statements = duckdb.extract_statements(args.query)
+        if len(statements) != 1:
+            # Several would run and show only the last one's rows; none (an empty string, a comment) has none.
+            print(f"newsetl sql: give one SQL statement ({len(statements)} given)", file=sys.stderr)
+            return EXIT_USAGE
         if snapshot_folder is not None:
-            kinds = {st.type.name for st in duckdb.extract_statements(args.query)}
+            kinds = {st.type.name for st in statements}
             if not kinds <= set(_SNAPSHOT_STATEMENTS):
                 print(f"newsetl sql: on a snapshot only queries run ({', '.join(_SNAPSHOT_STATEMENTS)}), "
                       f"not {', '.join(sorted(kinds - set(_SNAPSHOT_STATEMENTS)))}", file=sys.stderr)
@@ -719,7 +724,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
     parser.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
     parser.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
-    parser.add_argument("--server-port", type=int, default=LocalServerConfig.port,
+    parser.add_argument("--server-port", type=_port, default=LocalServerConfig.port,
                         help="port of the local Prefect server started when PREFECT_API_URL is not set "
                              "(default 4200, a free port if taken; 0 = any free port)")
 
@@ -747,6 +752,36 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (worker processes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: seconds, 0 or more (a negative wait or limit is a typo, not a setting)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
     return value
 
 
@@ -779,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(sub.add_parser("ingest", help="run the ingest flow once and print a summary",
                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter))
     p.add_argument("sources", nargs="+", help="files, directories, globs or URLs")
-    p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long each write waits while another process (a reader) holds the warehouse "
                         "file before the run fails, naming that process (default 60; 0: fail fast)")
     talk = p.add_mutually_exclusive_group()
@@ -789,10 +824,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="documents per load transaction (default: the flow's DEFAULT_BATCH_SIZE, 1,000)")
     p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=_count, default=None,
                    help="worker processes for extract/repair/clean/sign (default: one per core; 0: in-process)")
-    p.add_argument("--doc-seconds", type=float, default=20.0,
-                   help="CPU-time limit for one document (seconds); a slower one is quarantined (enforced in workers)")
+    p.add_argument("--doc-seconds", type=_seconds, default=20.0,
+                   help="CPU-time limit for one document (seconds; 0: no limit); a slower one is quarantined "
+                        "(enforced in workers)")
     p.add_argument("--publishers", action="append",
                    help="publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); repeatable; "
                         "also $NEWSETL_PUBLISHERS")
@@ -811,7 +847,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   ("stats", cmd_stats, "print runs, table sizes, removals, quarantine"),
                                   ("export", cmd_export, "export a view to parquet/csv/json")):
         p = with_db(sub.add_parser(name, help=help_text))
-        p.add_argument("--wait", type=float, default=60.0, help="seconds to retry while an ingest holds the file")
+        p.add_argument("--wait", type=_seconds, default=60.0, help="seconds to retry while an ingest holds the file")
         if name == "sql":
             p.add_argument("query", help='one SQL statement, e.g. "SELECT count(*) FROM canonical_articles"')
             p.add_argument("--format", choices=("table", "csv", "json"), default="table",
@@ -826,7 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(sub.add_parser("report", help="write an HTML report with charts (self-contained, no network)"))
     p.add_argument("--out", help="HTML file to write (default: <warehouse stem>.report.html beside it)")
     p.add_argument("--title", help="the report's title")
-    p.add_argument("--wait", type=float, default=60.0, help="seconds to retry while an ingest holds the file")
+    p.add_argument("--wait", type=_seconds, default=60.0, help="seconds to retry while an ingest holds the file")
     p.set_defaults(func=cmd_report)
     return ap
 

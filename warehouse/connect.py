@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
@@ -101,6 +102,9 @@ def connect(
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.05)
         except duckdb.Error as exc:
+            if os.environ.get(MEMORY_ENV) and "memory" in str(exc).lower():
+                raise WarehouseError(f"${MEMORY_ENV}={os.environ[MEMORY_ENV]!r} is not a DuckDB memory size "
+                                     f"(e.g. 600MB, 2GB): {exc}") from exc
             raise WarehouseError(f"cannot open {path}: {exc}") from exc
 
 
@@ -433,6 +437,20 @@ def _wal_bytes(db: str | Path) -> int:
         return 0
 
 
+def _lock_holder(fh: IO[str]) -> str:
+    """"pid N (command line); " of the process holding a run lock, from the pid it wrote into the lock file
+    ("" when it cannot be told: an old lock file, a process of another user or container)."""
+    import psutil
+
+    try:
+        fh.seek(0)
+        proc = psutil.Process(int(fh.read().split()[0]))
+        command = " ".join(proc.cmdline()) or proc.name()
+    except (ValueError, IndexError, OSError, psutil.Error):
+        return ""
+    return f"pid {proc.pid} ({' '.join(command.split())[:200]}); "
+
+
 @contextmanager
 def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the advisory writer lock of a warehouse for a whole ingest run.
@@ -456,7 +474,8 @@ def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
             except BlockingIOError as exc:
                 if time.monotonic() >= deadline:
                     raise WarehouseBusy(
-                        f"another ingest is running on {db} (lock {lock_path}); try again when it finishes"
+                        f"another ingest is running on {db} ({_lock_holder(fh)}lock {lock_path}); "
+                        "try again when it finishes"
                     ) from exc
                 time.sleep(0.2)
         fh.seek(0)

@@ -55,6 +55,12 @@ def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
         proc = newsetl("ingest", str(REPO / "samples" / "corpus"), "--db", str(tmp_path / "w.duckdb"),
                        "--batch-size", bad)
         assert proc.returncode == 2 and "--batch-size" in proc.stderr, proc.stderr[-2000:]
+    for option, bad in (("--workers", "-1"), ("--wait", "-1"), ("--doc-seconds", "-5"), ("--doc-seconds", "nan")):
+        proc = newsetl("ingest", str(REPO / "samples" / "corpus"), "--db", str(tmp_path / "w.duckdb"), option, bad)
+        assert proc.returncode == 2 and option in proc.stderr, proc.stderr[-2000:]
+    proc = newsetl("serve", str(REPO / "samples" / "corpus"), "--db", str(tmp_path / "w.duckdb"),
+                   "--server-port", "99999")
+    assert proc.returncode == 2 and "a port is 0 to 65535" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "w.duckdb").exists()
 
 
@@ -104,6 +110,10 @@ def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
     assert proc.returncode == 2 and "read-only" in proc.stderr.lower()
     proc = newsetl("sql", "SELECT nope FROM articles", "--db", str(warehouse))
     assert proc.returncode == 2 and "nope" in proc.stderr
+    # one statement: none would have no rows to show, and of two only the last one's would be shown
+    for query, given in (("", 0), ("-- a comment", 0), ("SELECT 1; SELECT 2", 2)):
+        proc = newsetl("sql", query, "--db", str(warehouse))
+        assert proc.returncode == 2 and f"give one SQL statement ({given} given)" in proc.stderr, proc.stderr
 
 
 def test_sql_reads_the_snapshot_and_no_other_file(warehouse: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -142,6 +143,8 @@ def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
         """)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
         assert out.startswith("busy:") and "another ingest is running" in out
+        # the holder is named, as a reader holding the file is: the pid it wrote and its command line
+        assert f"(pid {os.getpid()} (" in out and "pytest" in out, out
     with run_lock(db):  # released on exit
         pass
 
