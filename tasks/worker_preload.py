@@ -19,9 +19,6 @@ import signal
 import sys
 from types import TracebackType
 
-from newsetl.tasks.pool import warm_up
-from newsetl.text.pipeline import ProcessConfig, make_context
-
 
 def _cut_off_handoff(exc_type: type[BaseException], tb: TracebackType | None) -> bool:
     """A worker's start-up state ended short while the fork server's child unpickled it: the ingest that
@@ -52,8 +49,13 @@ sys.excepthook = _quiet_when_cut_off
 # its own between its fork and its initializer (which ignores both too) would die mid-start, with a
 # traceback and a broken pipe in the ingest that was starting it. The fork server reads its children's
 # start-up handlers after this module is imported, so they start with both signals ignored.
+# Set before the imports below, which take seconds on a busy machine: a Ctrl-C in them printed a
+# KeyboardInterrupt traceback from the fork server under the ingest's one-line "interrupted".
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+from newsetl.tasks.pool import warm_up  # noqa: E402 -- after the signals, see above
+from newsetl.text.pipeline import ProcessConfig, make_context  # noqa: E402
 
 with contextlib.suppress(Exception):
     warm_up(make_context(ProcessConfig()))
