@@ -18,12 +18,12 @@ import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from newsetl.schemas.records import InputRow, RawDocument, Rejection
+from newsetl.schemas.records import STAGE_PROCESS, InputRow, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
 from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, display_path
-from newsetl.tasks.pool import run_batch
+from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, run_batch
 from newsetl.tasks.reclean import reclean
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
@@ -201,11 +201,16 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
         yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
 
 
+# Refusals of the run, not of the document: a document refused only so is processed again when its source is
+# read again (a changed or touched file, a URL), e.g. after raising --doc-seconds.
+RETRIED = ((STAGE_PROCESS, TIME_LIMIT_EXCEEDED), (STAGE_PROCESS, WORKER_CRASHED))
+
+
 @task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def filter_known(db: str, docs: Sequence[RawDocument]) -> tuple[list[RawDocument], int]:
     """Drop documents whose doc_id the warehouse already holds (a re-run loads nothing twice)."""
     with _batch_connection(db) as con:
-        known = known_doc_ids(con, [d.doc_id for d in docs])
+        known = known_doc_ids(con, [d.doc_id for d in docs], retry=RETRIED)
     fresh = [d for d in docs if d.doc_id not in known]
     return fresh, len(docs) - len(fresh)
 

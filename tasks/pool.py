@@ -247,7 +247,8 @@ def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Ar
 
 def _time_limit_exceeded(doc: RawDocument, seconds: float) -> Rejection:
     return Rejection(doc.source_uri, STAGE_PROCESS, TIME_LIMIT_EXCEEDED,
-                     f"processing took longer than the limit of {seconds:g} s", doc_id=doc.doc_id, raw=doc.raw)
+                     f"processing took longer than the limit of {seconds:g} s (--doc-seconds); it is processed "
+                     "again when its source is next read (a changed or touched file)", doc_id=doc.doc_id, raw=doc.raw)
 
 
 class _TimedOut:

@@ -75,9 +75,25 @@ def finish_run(
     )
 
 
-def known_doc_ids(con: duckdb.DuckDBPyConnection, doc_ids: Sequence[str]) -> set[str]:
-    """The subset of doc_ids already in the warehouse (loaded or quarantined with bytes)."""
-    return _existing(con, "documents", "doc_id", doc_ids)
+def known_doc_ids(con: duckdb.DuckDBPyConnection, doc_ids: Sequence[str],
+                  retry: Sequence[tuple[str, str]] = ()) -> set[str]:
+    """The subset of doc_ids already in the warehouse (loaded or quarantined with bytes). `retry`: (stage,
+    reason) pairs of refusals that say nothing of the document itself (a run's time limit, a crashed
+    worker): a document refused only so, without an article, is not known, and is processed again."""
+    known = _existing(con, "documents", "doc_id", doc_ids)
+    if not known or not retry:
+        return known
+    con.register("_keys", pa.table({"doc_id": pa.array(sorted(known), pa.string())}))
+    con.register("_retry", pa.table({"stage": [s for s, _ in retry], "reason": [r for _, r in retry]}))
+    try:
+        again = {r[0] for r in con.execute(
+            "SELECT DISTINCT q.doc_id FROM quarantine q SEMI JOIN _keys k USING (doc_id) "
+            "SEMI JOIN _retry t USING (stage, reason) "
+            "WHERE q.doc_id NOT IN (SELECT doc_id FROM articles a SEMI JOIN _keys k USING (doc_id))").fetchall()}
+    finally:
+        _unregister(con, "_keys")
+        _unregister(con, "_retry")
+    return known - again
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -195,6 +195,32 @@ def test_worker_processes_give_the_same_warehouse_as_in_process(prefect_harness:
         assert table_rows(serial, sql) == table_rows(parallel, sql), sql
 
 
+def test_a_document_over_the_time_limit_is_processed_again_when_its_file_is_read_again(
+        prefect_harness: None, tmp_path: Path) -> None:
+    import os
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    page = inputs / "page.html"
+    page.write_text("<html><body><article>" + "".join(f"<p>{line}</p>" for line in STORY.splitlines())
+                    + "</article></body></html>", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    tight = run([str(inputs)], db, workers=1, doc_seconds=1e-6)  # the limit of the run, not of the page
+    assert tight["quarantine_reasons"] == {"process:time_limit_exceeded": 1}
+    assert run([str(inputs)], db, workers=1)["skipped_known"] == 1  # unchanged: not read again
+    os.utime(page)  # touched: read again, and the page is no longer "known" for a refusal of the run's
+    again = run([str(inputs)], db, workers=1)
+    assert (again["loaded"], again["skipped_known"], again["quarantined"]) == (1, 0, 0)
+    assert again["read"] == again["loaded"] + again["skipped_known"] + again["quarantined"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (1,)
+        (detail,) = con.execute("SELECT detail FROM quarantine").fetchone()  # the refusal stays, as history
+        assert "processed again when its source is next read" in detail
+    os.utime(page)  # once loaded it is known like any other document
+    assert run([str(inputs)], db, workers=1)["skipped_known"] == 1
+
+
 def write_warc(path: Path) -> None:
     from io import BytesIO
 
