@@ -661,6 +661,11 @@ def cmd_reclean(args: argparse.Namespace) -> int:
     published: dict[str, Any] | None = None
     try:
         rules = load_rules(args.rules or ())
+        if args.rules and (added := len(rules.rules) - len(load_rules().rules)) > 0:
+            # Said, not silently dropped: a user who wrote a rule expects it to act somewhere.
+            print(f"newsetl reclean: the {added} removal rule(s) of {', '.join(args.rules)} apply to documents as "
+                  "they are ingested; a re-clean removes learned lines only, honouring the files' protect "
+                  "patterns", file=sys.stderr)
         with run_lock(db):
             with writer(db) as con:
                 migrate(con, db)
@@ -836,7 +841,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = with_db(sub.add_parser("reclean", help="re-clean stored articles with newly learned boilerplate"))
-    p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    p.add_argument("--rules", action="append",
+                   help="rules file (JSON) whose protect patterns the re-clean honours (its removal rules act "
+                        "at ingest); repeatable")
     p.set_defaults(func=cmd_reclean)
 
     p = sub.add_parser("serve", help="serve the ingest flow on a schedule (starts a local Prefect server if needed)")

@@ -78,6 +78,19 @@ def test_a_duckdb_file_that_is_no_warehouse_is_refused_untouched(tmp_path: Path)
     assert db.read_bytes() == before
 
 
+def test_reclean_says_that_removal_rules_act_at_ingest(warehouse: Path, tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(warehouse, db)
+    rules = tmp_path / "mine.json"
+    rules.write_text(json.dumps({"rules": [{"id": "user.see_it", "category": "promo", "pattern": "see it now: \\w+",
+                                            "keywords": ["see"], "examples": ["See it now: Amazon"]}]}))
+    proc = newsetl("reclean", "--db", str(db), "--rules", str(rules))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"the 1 removal rule(s) of {rules} apply to documents as they are ingested" in proc.stderr
+
+
 def test_a_source_that_names_nothing_is_said_before_anything_starts(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     for source, message in ((str(tmp_path / "nope"), f"no such file or directory: {tmp_path / 'nope'}"),
