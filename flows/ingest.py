@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
+from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -378,7 +379,7 @@ def ingest(
             if isinstance(stopped, IngestInterrupted):
                 # The progress line counts documents read and processed, not kept: say what this run kept.
                 stopped.args = (f"{INTERRUPTED} (this run loaded {tally.counts['loaded']} articles)",)
-            if pool_key and isinstance(stopped, IngestInterrupted | KeyboardInterrupt):
+            if pool_key and isinstance(stopped, IngestInterrupted | KeyboardInterrupt | TerminationSignal):
                 # Stop the batches still being processed at once: their documents are read again next run.
                 # Whatever killing them raises, the run row must still say why the run ended.
                 try:
@@ -423,8 +424,15 @@ def _record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -
 
 
 def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
-    status = "cancelled" if isinstance(exc, IngestInterrupted | KeyboardInterrupt) else "failed"
+    # A signal the run did not handle itself (a second Ctrl-C; Prefect's SIGINT or SIGTERM when `newsetl
+    # serve` stops with this run in flight) is a stop, not a failure, whichever signal it was.
+    stopped = isinstance(exc, IngestInterrupted | KeyboardInterrupt | TerminationSignal)
+    status = "cancelled" if stopped else "failed"
     reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KeyboardInterrupt | TerminationSignal) and not str(exc):
+        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signal).name
+        reason = (f"stopped by {name} during this run (Ctrl-C, kill, or `newsetl serve` stopping); the batches "
+                  "loaded stay, the next run loads the rest")
     if isinstance(exc, IngestInterrupted) and exc.__cause__ is not None:
         reason += f" (while stopping: {type(exc.__cause__).__name__}: {exc.__cause__})"
     try:
