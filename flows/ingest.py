@@ -435,17 +435,22 @@ def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
                   "loaded stay, the next run loads the rest")
     if isinstance(exc, IngestInterrupted) and exc.__cause__ is not None:
         reason += f" (while stopping: {type(exc.__cause__).__name__}: {exc.__cause__})"
+    counts = tally.summary()
+    # Documents read (ahead) but neither loaded, skipped nor quarantined when the run ended: the next run
+    # reads them again. Named, so that the row's counts still add up.
+    counts["not_loaded"] = counts["read"] - sum(counts[k] for k in ("loaded", "skipped_known", "skipped_other",
+                                                                      "quarantined"))
     try:
         # Short wait: a run that is stopping must not sit behind a reader for a minute.
         with writer(db, wait_seconds=10.0) as con:
-            finish_run(con, run_id, status, tally.summary(), reason)
+            finish_run(con, run_id, status, counts, reason)
     except Exception as again:
         get_run_logger().warning("could not record the failed run %s: %s", run_id, again)
         status += f" (not recorded in the warehouse: {again}; the next run marks the row crashed)"
     write_report_file(db, run_id, "\n".join([
         f"# newsetl ingest run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
         f"Reason: {reason}", "", "Counts so far:", "", "```",
-        json.dumps(tally.summary(), indent=2, default=str), "```", ""]))
+        json.dumps(counts, indent=2, default=str), "```", ""]))
 
 
 def report_dir(db: str) -> Path:

@@ -4,6 +4,7 @@ exits 130, leaves its run row `cancelled`, and a re-run loads the rest."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -80,6 +81,10 @@ def test_signal_to_the_process_group_stops_the_run_and_a_rerun_completes(
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
         loaded = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+        # the stopped run's books balance too: what it read ahead and never loaded is named
+        ((counts,),) = con.execute("SELECT counts FROM runs").fetchall()
+        c = json.loads(counts)
+        assert c["read"] == c["loaded"] + c["skipped_known"] + c["skipped_other"] + c["quarantined"] + c["not_loaded"]
     assert loaded < DOCS  # stopped part-way
     # The stop line says what the run kept (the progress line counted documents read, not loaded).
     assert f"(this run loaded {loaded} articles)" in err, err

@@ -215,7 +215,7 @@ def test_a_document_over_the_time_limit_is_processed_again_when_its_file_is_read
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM documents").fetchone() == (1,)
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (1,)
-        (detail,) = con.execute("SELECT detail FROM quarantine").fetchone()  # the refusal stays, as history
+        ((detail,),) = con.execute("SELECT detail FROM quarantine").fetchall()  # the refusal stays, as history
         assert "processed again when its source is next read" in detail
     os.utime(page)  # once loaded it is known like any other document
     assert run([str(inputs)], db, workers=1)["skipped_known"] == 1

@@ -8,6 +8,7 @@ outcome: "doc" (read correctly, with a check of the content) or the rejection re
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -680,7 +681,7 @@ def test_a_folder_that_cannot_be_listed_is_a_rejection_not_a_silence() -> None:
         (closed / "inside.txt").write_text(STORY)
         closed.chmod(0o000)
         for named in (folder, closed):
-            paths, rejections = _as_nobody(lambda named=named: discover([str(named)]))
+            paths, rejections = _as_nobody(functools.partial(discover, [str(named)]))
             assert paths == ([str(folder / "open.txt")] if named == folder else [])
             (rej,) = rejections
             assert (rej.source_uri, rej.stage, rej.reason) == (str(closed), "discover", UNREADABLE)
