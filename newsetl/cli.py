@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import faulthandler
 import json
 import logging
@@ -455,6 +456,17 @@ def _open_read_only(args: argparse.Namespace, sandbox: bool = False, readable: P
     return con
 
 
+def _holds_nothing(con: Any, args: argparse.Namespace, command: str) -> bool:
+    """Say so and return True when the file has no table and no view: an ingest stopped before it set the
+    warehouse up leaves such a file, and `stats` would otherwise fail on a missing view it names."""
+    n = con.execute("SELECT (SELECT count(*) FROM duckdb_tables() WHERE NOT internal) "
+                    "+ (SELECT count(*) FROM duckdb_views() WHERE NOT internal)").fetchall()[0][0]
+    if n == 0:
+        print(f"newsetl {command}: {_db(args)} holds no warehouse yet (no tables: an ingest stopped before it "
+              "set them up?); run `newsetl ingest`", file=sys.stderr)
+    return n == 0
+
+
 # What an analyst's SQL may be on a snapshot, whose Parquet folder the sandbox leaves readable: DuckDB
 # would let a COPY or EXPORT write into an allowed folder (over the published files) too.
 _SNAPSHOT_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -551,6 +563,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if con is None:
         return EXIT_WAREHOUSE
     with con:
+        if _holds_nothing(con, args, "stats"):
+            return EXIT_WAREHOUSE
         for title, query in STATS_QUERIES:
             try:
                 cur = con.execute(query)
@@ -587,6 +601,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if con is None:
         return EXIT_WAREHOUSE
     with con:
+        if _holds_nothing(con, args, "export"):
+            return EXIT_WAREHOUSE
         try:
             names = {r[0] for r in con.execute(
                 "SELECT view_name FROM duckdb_views() WHERE NOT internal UNION "
@@ -624,6 +640,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     con = _open_read_only(args)
     if con is None:
+        return 3
+    if _holds_nothing(con, args, "report"):
+        con.close()
         return 3
     out = Path(args.out) if args.out else report_path(_db(args))
     try:
@@ -913,6 +932,9 @@ def _silence_teardown() -> None:
     os.dup2(devnull, 2)
 
 
+_OUT_OF_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 def entry() -> None:
     """Console-script entry point: an exit code and at most one line of error, never a traceback
     (`-v` on ingest shows Prefect's own logging)."""
@@ -924,7 +946,14 @@ def entry() -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_OK
     except Exception as exc:
-        print(f"newsetl: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if isinstance(exc, OSError) and exc.errno in _OUT_OF_ROOM:
+            # Output that finds no room (a full disk, /dev/full) is no bug of newsetl's: said plainly, and
+            # stdout pointed at /dev/null so that nothing more fails when Python flushes it at exit.
+            print(f"newsetl: cannot write the output: {exc.strerror}", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        else:
+            print(f"newsetl: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = EXIT_FAILED
     _silence_teardown()
     sys.exit(code)

@@ -129,6 +129,25 @@ def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
         assert proc.returncode == 2 and f"give one SQL statement ({given} given)" in proc.stderr, proc.stderr
 
 
+def test_a_file_without_tables_is_said_to_hold_no_warehouse_yet(tmp_path: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    duckdb.connect(str(db)).close()  # what an ingest stopped before its migrations leaves
+    for command in (["stats"], ["report"], ["export", str(tmp_path / "out.csv")]):
+        proc = newsetl(*command, "--db", str(db))
+        assert proc.returncode == 3 and "holds no warehouse yet" in proc.stderr, proc.stderr
+
+
+def test_output_that_finds_no_room_is_said_plainly(warehouse: Path) -> None:
+    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "newsetl.cli", "sql", "SELECT * FROM articles", "--db",
+                               str(warehouse)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+                              env=full_env, cwd=REPO)
+    assert proc.returncode == 1 and proc.stderr.strip() == "newsetl: cannot write the output: No space left on device"
+
+
 def test_sql_reads_the_snapshot_and_no_other_file(warehouse: Path, tmp_path: Path) -> None:
     # What the docs tell an analyst to do during a load: point --db at the snapshot. Its views read the
     # Parquet files of its generations folder; the sandbox still refuses every other file.
