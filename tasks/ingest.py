@@ -22,7 +22,7 @@ from newsetl.schemas.records import STAGE_PROCESS, InputRow, RawDocument, Reject
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
-from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, display_path
+from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, UNSUPPORTED_KIND, display_path
 from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, run_batch
 from newsetl.tasks.reclean import reclean
 from newsetl.text.learned import LearnedConfig
@@ -164,8 +164,10 @@ def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
                      inputs=tuple(i for p in pieces for i in p.inputs))
 
 
-# Refusals of a file whose bytes were never read: its content is unknown, so it is not "read".
-NOT_READ = frozenset({UNREADABLE, NOT_FOUND, NOT_REGULAR_FILE})
+# Refusals of a file whose bytes were never read: its content is unknown, so it is not "read". A file of a
+# kind newsetl does not read is one (refused by its name): recorded, the next run over a folder of only such
+# files would find it "known" and exit 0 where the first said "nothing to ingest" (5).
+NOT_READ = frozenset({UNREADABLE, NOT_FOUND, NOT_REGULAR_FILE, UNSUPPORTED_KIND})
 
 
 def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_bytes: int) -> Iterator[ReadGroup]:

@@ -129,6 +129,19 @@ def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
         assert proc.returncode == 2 and f"give one SQL statement ({given} given)" in proc.stderr, proc.stderr
 
 
+def test_nothing_to_ingest_is_said_on_every_run_not_only_the_first(tmp_path: Path) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "scan.pdf").write_bytes(b"%PDF-1.4")
+    db = tmp_path / "w.duckdb"
+    for _ in range(2):  # the same input, the same answer
+        proc = newsetl("ingest", str(folder), "--db", str(db), "--workers", "0", "-q")
+        assert proc.returncode == 5 and "nothing to ingest" in proc.stderr, proc.stderr[-2000:]
+    (folder / "story.txt").write_text(STORY, encoding="utf-8")
+    proc = newsetl("ingest", str(folder), "--db", str(db), "--workers", "0")
+    assert proc.returncode == 0 and re.search(r"articles loaded +1\n", proc.stdout), proc.stderr[-2000:]
+
+
 def test_a_file_without_tables_is_said_to_hold_no_warehouse_yet(tmp_path: Path) -> None:
     import duckdb
 
