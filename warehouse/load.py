@@ -86,14 +86,14 @@ def known_doc_ids(con: duckdb.DuckDBPyConnection, doc_ids: Sequence[str],
     con.register("_keys", pa.table({"doc_id": pa.array(sorted(known), pa.string())}))
     con.register("_retry", pa.table({"stage": [s for s, _ in retry], "reason": [r for _, r in retry]}))
     try:
-        again = {r[0] for r in con.execute(
+        # The quarantine first (small, and such refusals are rare); articles only for what it finds.
+        refused = [r[0] for r in con.execute(
             "SELECT DISTINCT q.doc_id FROM quarantine q SEMI JOIN _keys k USING (doc_id) "
-            "SEMI JOIN _retry t USING (stage, reason) "
-            "WHERE q.doc_id NOT IN (SELECT doc_id FROM articles a SEMI JOIN _keys k USING (doc_id))").fetchall()}
+            "SEMI JOIN _retry t USING (stage, reason)").fetchall()]
     finally:
         _unregister(con, "_keys")
         _unregister(con, "_retry")
-    return known - again
+    return known - (set(refused) - _existing(con, "articles", "doc_id", refused))
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
