@@ -159,7 +159,7 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
 
 
 def _short(text: Any, n: int) -> str:
-    s = " ".join(str(text or "").split())
+    s = " ".join(("" if text is None else str(text)).split())  # 0 is a number to show, not a blank
     return s if len(s) <= n else s[: n - 1] + "…"
 
 

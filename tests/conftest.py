@@ -121,13 +121,15 @@ def _fill(con: duckdb.DuckDBPyConnection) -> None:
            '{}', '{"read": 1, "loaded": 0, "quarantined": 0, "seconds": {"read": 1.0, "total": 5.0}}',
            'OSError: disk full')
     """)
+    # A story's cluster_id is its first-seen article's id (as dedup writes it): a6, seen first, is not the
+    # canonical of its story (a4 is longer).
     docs = [  # doc_id, kind, publisher, published_at, fetched_at, cluster, canonical, words, title
-        ("a1", "jsonl", "Reuters", "2025-11-03 08:00:00+00", "2026-01-01 09:00:00+00", "c1", True, 300, "Rates rise"),
-        ("a2", "jsonl", "Yahoo", None, "2026-01-01 09:00:00+00", "c1", False, 290, "Rates rise"),
-        ("a3", "html", "Yahoo", "2025-11-04 08:00:00+00", "2026-01-01 09:00:00+00", "c1", False, 295, "Rates rise"),
-        ("a4", "warc", "BBC", None, "2025-12-24 12:00:00+00", "c2", True, 500, "Storm warning"),
-        ("a5", "txt", "Site", None, "2026-01-01 09:00:00+00", "c3", True, 0, None),
-        ("a6", "txt", None, "2025-11-03 20:00:00+00", "2026-01-01 09:00:00+00", "c2", False, 480, "Storm"),
+        ("a1", "jsonl", "Reuters", "2025-11-03 08:00:00+00", "2026-01-01 09:00:00+00", "a1", True, 300, "Rates rise"),
+        ("a2", "jsonl", "Yahoo", None, "2026-01-01 09:00:00+00", "a1", False, 290, "Rates rise"),
+        ("a3", "html", "Yahoo", "2025-11-04 08:00:00+00", "2026-01-01 09:00:00+00", "a1", False, 295, "Rates rise"),
+        ("a4", "warc", "BBC", None, "2025-12-24 12:00:00+00", "a6", True, 500, "Storm warning"),
+        ("a5", "txt", "Site", None, "2026-01-01 09:00:00+00", "a5", True, 0, None),
+        ("a6", "txt", None, "2025-11-03 20:00:00+00", "2026-01-01 09:00:00+00", "a6", False, 480, "Storm"),
     ]
     for doc_id, kind, pub, published, fetched, cluster, canonical, words, title in docs:
         con.execute("INSERT INTO documents (doc_id, source_uri, kind, raw, bytes, fetched_at, first_run_id) "
@@ -138,7 +140,7 @@ def _fill(con: duckdb.DuckDBPyConnection) -> None:
                     [doc_id, doc_id, f"/in/{doc_id}", pub, title, published, fetched,
                      "" if not words else f"body of {title}", words, f"h-{doc_id}", cluster, canonical])
     con.execute("INSERT INTO clusters (cluster_id, canonical_article_id, size, updated_run_id) "
-                "VALUES ('c1', 'a1', 3, 'r1'), ('c2', 'a4', 2, 'r1'), ('c3', 'a5', 1, 'r1')")
+                "VALUES ('a1', 'a1', 3, 'r1'), ('a6', 'a4', 2, 'r1'), ('a5', 'a5', 1, 'r1')")
     con.execute("""INSERT INTO removals VALUES ('a1', 0, 'share', 'share-1', 'Share this', 0, 'r1'),
                    ('a2', 0, 'newsletter', 'nl-1', 'Sign up', 10, 'r1'),
                    ('a5', 0, 'cookie', 'cookie-1', 'We use cookies', 0, 'r1')""")

@@ -46,8 +46,8 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         SELECT (SELECT count(*) FROM articles) AS articles,
                (SELECT count(*) FROM clusters) AS stories,
                (SELECT count(*) FROM canonical_articles WHERE is_empty) AS empty_stories,
-               (SELECT count(*) FROM articles WHERE NOT is_canonical) AS duplicates,
-               (SELECT count(DISTINCT publisher) FROM article_days) AS publishers,
+               (SELECT count(*) FROM articles WHERE article_id <> cluster_id) AS duplicates,
+               (SELECT count(DISTINCT publisher) FROM articles) AS publishers,
                (SELECT count(*) FROM removals) AS removals,
                (SELECT count(*) FROM quarantine) AS quarantined,
                (SELECT count(*) FROM runs) AS runs,
@@ -78,7 +78,7 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
                (SELECT string_agg(DISTINCT COALESCE(a.publisher, '(unknown)'), ', '
                                   ORDER BY COALESCE(a.publisher, '(unknown)'))
                 FROM articles a WHERE a.cluster_id = c.cluster_id) AS publishers,
-               (SELECT count(DISTINCT COALESCE(a.publisher, '(unknown)'))
+               (SELECT count(DISTINCT a.publisher)
                 FROM articles a WHERE a.cluster_id = c.cluster_id) AS n_publishers
         FROM canonical_articles c
         WHERE c.copies > 1 AND NOT c.is_empty

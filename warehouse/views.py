@@ -16,11 +16,15 @@ VIEWS: dict[str, str] = {
     #   'undated'    neither: day is NULL. For files read from disk (txt, html, jsonl) fetched_at is the
     #                file's modification time, which says when the file was copied, not when the story ran
     #                (all 2,073 dedup-dev records "ran" on the day the set was unpacked).
+    # The day is the UTC date: a plain CAST of a TIMESTAMPTZ converts in the client session's time zone,
+    # which moved 209 of 213 articles a day back for an analyst in New York (a date-only publication date
+    # is stored as midnight UTC).
     "article_days": """
         SELECT a.article_id, a.cluster_id, a.is_canonical, a.word_count,
                COALESCE(a.publisher, '(unknown)') AS publisher,
-               CASE WHEN a.published_at IS NOT NULL THEN CAST(a.published_at AS DATE)
-                    WHEN d.kind IN ('url', 'warc') AND a.fetched_at IS NOT NULL THEN CAST(a.fetched_at AS DATE)
+               CASE WHEN a.published_at IS NOT NULL THEN CAST(timezone('UTC', a.published_at) AS DATE)
+                    WHEN d.kind IN ('url', 'warc') AND a.fetched_at IS NOT NULL
+                    THEN CAST(timezone('UTC', a.fetched_at) AS DATE)
                END AS day,
                CASE WHEN a.published_at IS NOT NULL THEN 'published'
                     WHEN d.kind IN ('url', 'warc') AND a.fetched_at IS NOT NULL THEN 'fetched'
@@ -47,12 +51,14 @@ VIEWS: dict[str, str] = {
         FROM article_days
         GROUP BY ALL
     """,
-    # Share of loaded articles that repeat a story already present, per publisher.
+    # Share of loaded articles that repeat a story already present, per publisher: every copy but the
+    # story's first seen (whose id the story's cluster_id is). Not "not canonical": the canonical is the
+    # longest copy, and an aggregator's longer copy would make the original's publisher the duplicator.
     "duplicate_rate": """
         SELECT COALESCE(publisher, '(unknown)') AS publisher,
                count(*) AS articles,
-               count(*) FILTER (WHERE NOT is_canonical) AS duplicates,
-               round(count(*) FILTER (WHERE NOT is_canonical) / count(*), 4) AS duplicate_rate
+               count(*) FILTER (WHERE article_id <> cluster_id) AS duplicates,
+               round(count(*) FILTER (WHERE article_id <> cluster_id) / count(*), 4) AS duplicate_rate
         FROM articles
         GROUP BY ALL
     """,

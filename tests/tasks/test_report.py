@@ -39,7 +39,7 @@ def test_report_numbers(filled_db: Path) -> None:
     assert {r["date_source"]: r["articles"] for r in data.date_sources} == {"published": 3, "fetched": 1,
                                                                           "undated": 2}
     biggest = data.clusters[0]
-    assert (biggest["cluster_id"], biggest["copies"], biggest["publishers"]) == ("c1", 3, "Reuters, Yahoo")
+    assert (biggest["cluster_id"], biggest["copies"], biggest["publishers"]) == ("a1", 3, "Reuters, Yahoo")
     assert [r["category"] for r in data.removals_by_category] == ["cookie", "newsletter", "share"]
     assert data.runs[0]["stages"] == {"read": 2.0, "process": 12.0, "load": 4.0}
     assert data.runs[0]["docs_per_second"] == 0.3
@@ -88,3 +88,9 @@ def test_report_page_without_data_draws_nothing_and_says_so(tmp_path: Path) -> N
     dom, log = _render(chromium, out)
     assert "<html data-errors" not in dom and ":CONSOLE" not in log
     assert dom.count("No data.") == 8 and 'class="main-svg"' not in dom
+
+
+def test_a_zero_in_a_table_is_shown_not_blanked() -> None:
+    from newsetl.tasks.report import _short
+
+    assert (_short(0, 10), _short(None, 10), _short(0.0, 10)) == ("0", "", "0.0")

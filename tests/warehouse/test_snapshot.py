@@ -51,7 +51,7 @@ def test_views_added_to_the_warehouse_elsewhere_come_along(filled_db: Path) -> N
     info = publish(filled_db)
     assert "big_stories" in info.views  # type: ignore[attr-defined]
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as s:
-        assert s.execute("SELECT * FROM big_stories").fetchall() == [("c1", 3)]
+        assert s.execute("SELECT * FROM big_stories").fetchall() == [("a1", 3)]
 
 
 def test_parquet_files_are_plain_parquet_partitioned_by_month(filled_db: Path) -> None:

@@ -40,9 +40,21 @@ def test_canonical_articles_has_one_row_per_cluster_and_flags_empty_ones(filled_
     stories = rows(filled_db, "SELECT count(*) FROM canonical_articles")
     assert stories == rows(filled_db, "SELECT count(*) FROM clusters")
     got = rows(filled_db, "SELECT cluster_id, article_id, copies, is_empty FROM canonical_articles ORDER BY 1")
-    assert got == [("c1", "a1", 3, False), ("c2", "a4", 2, False), ("c3", "a5", 1, True)]
+    assert got == [("a1", "a1", 3, False), ("a5", "a5", 1, True), ("a6", "a4", 2, False)]
 
 
 def test_duplicate_rate_counts_copies_of_stories_already_present(filled_db: Path) -> None:
     got = {p: (a, d) for p, a, d, _ in rows(filled_db, "SELECT * FROM duplicate_rate")}
-    assert got["Yahoo"] == (2, 2) and got["Reuters"] == (1, 0) and got["BBC"] == (1, 0)
+    assert got["Yahoo"] == (2, 2) and got["Reuters"] == (1, 0)
+    # The storm story was seen first from an unknown outlet (a6); BBC's later, longer copy is its canonical,
+    # and still the copy: "not canonical" would make the original the duplicate.
+    assert got["BBC"] == (1, 1) and got["(unknown)"] == (1, 0)
+
+
+def test_a_day_is_the_utc_date_whatever_the_session_time_zone(filled_db: Path) -> None:
+    # a6 was published 2025-11-03 20:00 UTC: in Tokyo that is already the 4th, but its day is the UTC date
+    for zone in ("UTC", "Asia/Tokyo", "America/Los_Angeles"):
+        with duckdb.connect(str(filled_db), read_only=True) as con:
+            con.execute(f"SET TimeZone = '{zone}'")
+            day = con.execute("SELECT day FROM article_days WHERE article_id = 'a6'").fetchall()
+        assert [str(d) for (d,) in day] == ["2025-11-03"], zone
