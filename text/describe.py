@@ -52,6 +52,10 @@ class DescribeHints:
     description: str | None = None
     fetched_at: datetime | None = None
     content_type: str = "text"  # "html" when the body came from trafilatura
+    # When the page was seen (an HTTP fetch, a WARC capture): what "2 hours ago" counts from. None for a
+    # file, whose fetched_at is its modification time: a relative date there would date a 2019 story by
+    # the day its file was copied.
+    seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,11 @@ _DATE_LABEL_WORDS = frozenset(_DATE_LABEL_WORDS_TEXT.split())
 _REVISION_RE = re.compile(r"\b(?:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b",
                           re.IGNORECASE)
 _YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+# "Today"/"yesterday" only with a time ("Today, 10:42", "yesterday at 5:30 pm") or ending the line
+# ("Published yesterday"): followed by other words they are a link ("Today's Paper", "Today in History").
 _RELATIVE_RE = re.compile(
-    r"\b(?:(?:\d+|an?|one)\s+(?:second|minute|min|hour|hr|day|week|month)s?\s+ago|yesterday|today)\b",
+    r"\b(?:(?:\d+|an?|one)\s+(?:second|minute|min|hour|hr|day|week|month)s?\s+ago"
+    r"|(?:yesterday|today)(?=,?\s*(?:at\s+)?\d{1,2}[:.]\d\d|\s*$))\b",
     re.IGNORECASE,
 )
 
@@ -972,7 +979,7 @@ def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[
         published_at = parse_date(text, hints, languages, config)
     if published_at is None:
         for text in date_texts:
-            published_at = parse_relative_date(text, hints.fetched_at)
+            published_at = parse_relative_date(text, hints.seen_at)
             if published_at is not None:
                 break
     return published_at

@@ -184,6 +184,10 @@ def _process(doc: RawDocument, ctx: ProcessContext) -> Article | Rejection:
                                                 ctx))
 
 
+# Documents whose fetched_at is when the page was seen (not a file's modification time).
+SEEN_KINDS = frozenset({"url", "warc"})
+
+
 def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
     hints = DescribeHints(
         url=doc.url,
@@ -192,6 +196,7 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
         publisher=doc.publisher,
         fetched_at=doc.fetched_at,
         content_type=doc.content_type,
+        seen_at=doc.fetched_at if doc.kind in SEEN_KINDS else None,
     )
     text = doc.content
     if text is None:  # the caller decodes first (`sources.document.decode_pending`), as the worker pool does

@@ -163,12 +163,15 @@ def test_dateline_removal_gives_the_date_and_naive_dates_are_utc() -> None:
 def test_relative_date_only_without_an_absolute_one() -> None:
     fetched = datetime(2022, 3, 6, 12, 0, tzinfo=UTC)
     rel = (Removal("dateline", "dateline.line", "3 hours ago", 0),)
-    meta = describe_article(STORY, rel, DescribeHints(fetched_at=fetched)).metadata
+    meta = describe_article(STORY, rel, DescribeHints(fetched_at=fetched, seen_at=fetched)).metadata
     assert meta.published_at == datetime(2022, 3, 6, 9, 0, tzinfo=UTC)
     both = (*rel, Removal("dateline", "dateline.line", "March 1, 2022", 20))
-    meta = describe_article(STORY, both, DescribeHints(fetched_at=fetched)).metadata
+    meta = describe_article(STORY, both, DescribeHints(fetched_at=fetched, seen_at=fetched)).metadata
     assert meta.published_at is not None and meta.published_at.date().isoformat() == "2022-03-01"
     assert describe_article(STORY, rel, DescribeHints()).metadata.published_at is None
+    # A file's time (its fetched_at, when nothing says when the page was seen) dates no "3 hours ago":
+    # it is when the file was copied, and a 2019 story would be dated this week.
+    assert describe_article(STORY, rel, DescribeHints(fetched_at=fetched)).metadata.published_at is None
 
 
 def test_future_dates_are_not_publication_dates() -> None:
