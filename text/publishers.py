@@ -180,7 +180,8 @@ def looks_like_person(name: str) -> bool:
         words = words[1:]
     if not 2 <= len(words) <= 4 or words[0].lower() in _LEADING_ARTICLES:
         return False
-    if any(re.sub(r"[^a-z]", "", w.lower()) in _ORG_WORDS for w in words):
+    # Each part of a hyphenated word too: "Chicago Sun-Times", "Austin American-Statesman", "Agence France-Presse".
+    if any(re.sub(r"[^a-z]", "", part) in _ORG_WORDS for w in words for part in w.lower().split("-")):
         return False
     core = [w for w in words if w.lower() not in _PARTICLES]
     return len(core) >= 2 and all(_PERSON_TOKEN_RE.match(w) for w in core)

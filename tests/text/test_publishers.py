@@ -37,7 +37,13 @@ def test_heldout_groups_fold_to_one_outlet(group: list[str]) -> None:
     assert all(is_outlet(name) for name in group), group
 
 
-@pytest.mark.parametrize("name", [*HELDOUT["not_outlets"], "Aaron Schwartz", "AMZN", "Facebook", "YouTube", ""])
+@pytest.mark.parametrize("name", ["Chicago Sun-Times", "Austin American-Statesman", "Agence France-Presse"])
+def test_an_outlet_word_in_a_hyphenated_name_makes_an_outlet(name: str) -> None:
+    assert is_outlet(name)
+
+
+@pytest.mark.parametrize("name", [*HELDOUT["not_outlets"], "Aaron Schwartz", "Jean-Paul Sartre", "AMZN", "Facebook",
+                                  "YouTube", ""])
 def test_people_platforms_and_tickers_are_not_outlets(name: str) -> None:
     assert not is_outlet(name)
 
