@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,19 +16,27 @@ _EACH = re.compile(r"[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0
                    r"\uf900-\ufaff\uff66-\uff9d\U00020000-\U000323af]")
 
 
+def _runs(text: str) -> int:
+    """Runs of \\w characters with combining marks (category M) joined into them, as a reader counts."""
+    joined = "".join("a" if unicodedata.category(c)[0] == "M" else c for c in text)
+    return len(_RUNS.findall(joined))
+
+
 def _reference(text: str) -> int:
-    # Each Chinese/Japanese letter is a word by itself and separates the runs around it.
+    # Each Chinese/Japanese letter is a word by itself and separates the runs around it; a mark in those
+    # blocks (the kana sound marks) is no word.
     each = [c for c in _EACH.findall(text) if c.isalnum()]
-    return len(_RUNS.findall(_EACH.sub(" ", text))) + len(each)
+    return _runs(_EACH.sub(" ", text.replace("\u3099", " ").replace("\u309a", " "))) + len(each)
 
 
 @settings(max_examples=600, deadline=None)
 @given(st.one_of(st.text(), st.text(alphabet=st.sampled_from(list("a_ 9\t\n-—’éß٣\u0301\U0001d7d8\ud800x"))),
                  st.text(alphabet=st.characters(max_codepoint=127))))
 def test_it_is_the_regex_count_where_no_letter_is_chinese_or_japanese(text: str) -> None:
-    # the numpy count over code points against the regex it replaced; \w is str.isalnum() plus "_"
+    # the numpy count over code points against the regex it replaced (\w is str.isalnum() plus "_"), with
+    # combining marks joined into their runs
     if not any(c.isalnum() for c in _EACH.findall(text)):
-        assert count_words(text) == len(_RUNS.findall(text))
+        assert count_words(text) == _runs(text)
     assert count_words(text) == _reference(text)
 
 
@@ -44,3 +53,5 @@ def test_examples() -> None:
     assert count_words("iPhone手机") == 3  # a Latin run, then two ideographs
     assert count_words("ラーメンを食べた") == 8  # kana and the long-vowel mark, each one
     assert count_words("한국어 문장입니다") == 2  # Korean is written with spaces: runs
+    # vowel signs, viramas and harakat are part of their word, not breaks in it
+    assert (count_words("नमस्ते दुनिया"), count_words("বাংলাদেশের রাজধানী ঢাকা"), count_words("مُحَمَّدٌ رَسُولُ")) == (2, 3, 2)
