@@ -578,7 +578,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-EXPORT_FORMATS = {".parquet": "PARQUET", ".csv": "CSV", ".json": "JSON", ".jsonl": "JSON", ".ndjson": "JSON"}
+# .json is one JSON document (an array of objects), what json.load reads; .jsonl / .ndjson one object a line.
+EXPORT_FORMATS = {".parquet": "PARQUET", ".csv": "CSV", ".json": "JSON, ARRAY true", ".jsonl": "JSON",
+                  ".ndjson": "JSON"}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -879,7 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                            help="table (default: aligned columns for reading), csv or json (one object a row)")
         if name == "export":
-            p.add_argument("out", help="output file: .parquet, .csv or .json")
+            p.add_argument("out", help="output file: .parquet, .csv, .json (one array) or .jsonl (one object a line)")
             p.add_argument("--view", default="canonical_articles",
                            help="the view or table to export (default canonical_articles; e.g. articles, "
                                 "removals, publisher_daily_counts)")

@@ -187,6 +187,13 @@ def test_stats_and_export(warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "stories.parquet"
     proc = newsetl("export", str(out), "--db", str(warehouse))
     assert proc.returncode == 0 and out.stat().st_size > 0
+    # .json is one document json.load reads; .jsonl one object a line
+    for name in ("stories.json", "stories.jsonl"):
+        proc = newsetl("export", str(tmp_path / name), "--db", str(warehouse))
+        assert proc.returncode == 0, proc.stderr
+    (story,) = json.loads((tmp_path / "stories.json").read_text(encoding="utf-8"))
+    assert [json.loads(line) for line in (tmp_path / "stories.jsonl").read_text(encoding="utf-8").splitlines()] \
+        == [story] and "approved a new ferry timetable" in story["body"]
 
 
 def test_env_var_chooses_the_database(warehouse: Path) -> None:
