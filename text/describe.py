@@ -964,10 +964,30 @@ def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: l
     return byline
 
 
+_EPOCH_RE = re.compile(r"(\d{9,10})(?:\.\d+)?|(\d{12,13})")
+
+
+def _epoch(text: str, hints: DescribeHints, config: DescribeConfig) -> datetime | None:
+    """A container's date given as Unix time (seconds, or milliseconds as JavaScript writes it): only the
+    container's field, never a body line, where such a number is an id or a count."""
+    m = _EPOCH_RE.fullmatch(text.strip())
+    if m is None:
+        return None
+    seconds = float(text) if m.group(1) else int(m.group(2)) / 1000
+    try:
+        dt = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return dt if _plausible(dt, hints, config) else None
+
+
 def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[str, ...],
                   config: DescribeConfig) -> datetime | None:
     """The container's date, else the first date line that parses (revisions last), else a relative one."""
-    published_at = parse_date(hints.published_at, hints, languages, config) if hints.published_at else None
+    published_at = None
+    if hints.published_at:
+        published_at = _epoch(hints.published_at, hints, config) or parse_date(hints.published_at, hints,
+                                                                                languages, config)
     # A line that says "updated"/"modified" dates a revision: read the others first. One line may hold
     # both ("Updated: Jun. 03, 2023 | Published: Jun. 01, 2023", "Publié le …, modifié le …"), so each
     # line is cut before every label and the pieces are ordered.

@@ -373,3 +373,14 @@ def test_agency_datelines(start: str, original: str | None) -> None:
     from newsetl.text.describe import original_publisher_of
 
     assert original_publisher_of([], start) == original
+
+
+def test_a_container_date_in_unix_time_is_read() -> None:
+    # JSON exports write dates as Unix time, in seconds or (JavaScript) milliseconds
+    noon = datetime(2024, 6, 12, tzinfo=UTC)
+    for value, expected in (("1718150400", noon), ("1718150400000", noon),
+                            ("1718150400.5", noon.replace(microsecond=500000))):
+        assert describe_article(STORY, (), DescribeHints(published_at=value)).metadata.published_at == expected
+    # not a date: a number too small to be a news story's time, or one in the future (2100)
+    for value in ("0", "12345", "4102444800"):
+        assert describe_article(STORY, (), DescribeHints(published_at=value)).metadata.published_at is None, value
