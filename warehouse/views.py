@@ -36,9 +36,29 @@ VIEWS: dict[str, str] = {
     # has a row, so count(*) here equals count(*) FROM clusters. Clusters whose canonical copy is empty
     # (word_count 0: the document was boilerplate only, e.g. a cookie notice) are kept and flagged
     # `is_empty`: filter them out for "real" stories, but they are not silently missing.
+    # The canonical is the copy with the most words, often a plain-text scrape without metadata while an
+    # HTML copy of the same story had them: a title, a publication date or a publisher it lacks is taken
+    # from its story's other copies (the longest titled copy's title, the earliest date, the first-seen
+    # copy's publisher, else the most frequent), and `metadata_from_copies` says that it was.
     "canonical_articles": """
-        SELECT a.*, c.size AS copies, a.word_count = 0 AS is_empty
+        SELECT a.* REPLACE (COALESCE(a.title, s.title) AS title,
+                            COALESCE(a.published_at, s.published_at) AS published_at,
+                            COALESCE(a.publisher, s.first_publisher, s.publisher) AS publisher),
+               c.size AS copies, a.word_count = 0 AS is_empty,
+               (a.title IS NULL AND s.title IS NOT NULL)
+               OR (a.published_at IS NULL AND s.published_at IS NOT NULL)
+               OR (a.publisher IS NULL AND COALESCE(s.first_publisher, s.publisher) IS NOT NULL)
+                   AS metadata_from_copies
         FROM clusters c JOIN articles a ON a.article_id = c.canonical_article_id
+        LEFT JOIN (
+            SELECT cluster_id,
+                   arg_max(title, word_count) FILTER (WHERE title IS NOT NULL) AS title,
+                   min(published_at) AS published_at,
+                   any_value(publisher) FILTER (WHERE article_id = cluster_id) AS first_publisher,
+                   mode(publisher) AS publisher
+            FROM articles WHERE cluster_id IN (SELECT cluster_id FROM clusters WHERE size > 1)
+            GROUP BY cluster_id
+        ) s ON s.cluster_id = c.cluster_id
     """,
     # Articles per publisher per day, with the stories they belong to (distinct clusters: a publisher
     # that only carries syndicated copies still covers stories) and how the day was found (see

@@ -58,3 +58,15 @@ def test_a_day_is_the_utc_date_whatever_the_session_time_zone(filled_db: Path) -
             con.execute(f"SET TimeZone = '{zone}'")
             day = con.execute("SELECT day FROM article_days WHERE article_id = 'a6'").fetchall()
         assert [str(d) for (d,) in day] == ["2025-11-03"], zone
+
+
+def test_a_canonical_without_metadata_takes_its_story_copies(filled_db: Path) -> None:
+    # The storm story's canonical (a4, a WARC capture) has no publication date; its first copy (a6) has one.
+    got = rows(filled_db, "SELECT cluster_id, title, CAST(timezone('UTC', published_at) AS VARCHAR), publisher, "
+                          "metadata_from_copies "
+                          "FROM canonical_articles ORDER BY 1")
+    assert got == [("a1", "Rates rise", "2025-11-03 08:00:00", "Reuters", False),
+                   ("a5", None, None, "Site", False),  # a story of one copy: nothing to take
+                   ("a6", "Storm warning", "2025-11-03 20:00:00", "BBC", True)]
+    # the articles table itself is what each copy said
+    assert rows(filled_db, "SELECT published_at FROM articles WHERE article_id = 'a4'") == [(None,)]
