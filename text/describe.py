@@ -634,7 +634,11 @@ _SIGNATURE_RES = (
 _SIGNATURE_CATEGORIES = {"donation_appeal", "notification_prompt", "comment_prompt", "newsletter",
                          "login_prompt", "copyright", "share_social", "learned", "subscription"}
 _NOT_PUBLISHERS = {"we", "you", "our", "us", "all", "this", "it", "the", "americans", "all rights reserved",
-                   "rights", "getty", "getty images", "ap", "reuters", "afp", "shutterstock"}
+                   "rights", "getty", "getty images", "ap", "reuters", "afp", "shutterstock",
+                   # the page's own parts, which footer links put after "Copyright" or "Subscribe to"
+                   # ("Copyright Policy", "Subscribe to Newsletter"): never an outlet's whole name
+                   "policy", "policies", "notice", "newsletter", "newsletters", "terms", "information",
+                   "infringement", "disclaimer", "statement", "complaints", "claims", "agent", "updates"}
 
 
 def _signature_publishers(texts: Sequence[str]) -> Counter[str]:

@@ -384,3 +384,12 @@ def test_a_container_date_in_unix_time_is_read() -> None:
     # not a date: a number too small to be a news story's time, or one in the future (2100)
     for value in ("0", "12345", "4102444800"):
         assert describe_article(STORY, (), DescribeHints(published_at=value)).metadata.published_at is None, value
+
+
+def test_footer_links_name_no_publisher() -> None:
+    # "Copyright Policy" and "Subscribe to Newsletter" are links of the page, not its outlet
+    removals = (Removal("copyright", "copyright.line", "Copyright Policy", 400),
+                Removal("newsletter", "newsletter.line", "Subscribe to Newsletter", 420))
+    assert describe_article(STORY, removals, DescribeHints()).metadata.publisher is None
+    named = (Removal("copyright", "copyright.line", "Copyright 2024 Valley Gazette", 400),)
+    assert describe_article(STORY, named, DescribeHints()).metadata.publisher == "Valley Gazette"
