@@ -770,26 +770,24 @@ _FIELD_HELP = ("where JSON records keep a field newsetl reads (NAME: text, html,
                "objects; repeatable, e.g. --field text=story --field url=meta.link")
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (a batch of 0 documents is a typo, not a setting)."""
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a batch of 0 documents is a typo, not a setting)."""
+    return _whole(text, 1)
 
 
 def _count(text: str) -> int:
     """An argparse type: a whole number of at least 0 (worker processes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
+    return _whole(text, 0)
 
 
 def _seconds(text: str) -> float:
