@@ -459,12 +459,13 @@ def _open_read_only(args: argparse.Namespace, sandbox: bool = False, readable: P
 def _holds_nothing(con: Any, args: argparse.Namespace, command: str) -> bool:
     """Say so and return True when the file has no table and no view: an ingest stopped before it set the
     warehouse up leaves such a file, and `stats` would otherwise fail on a missing view it names."""
-    n = con.execute("SELECT (SELECT count(*) FROM duckdb_tables() WHERE NOT internal) "
-                    "+ (SELECT count(*) FROM duckdb_views() WHERE NOT internal)").fetchall()[0][0]
-    if n == 0:
-        print(f"newsetl {command}: {_db(args)} holds no warehouse yet (no tables: an ingest stopped before it "
-              "set them up?); run `newsetl ingest`", file=sys.stderr)
-    return n == 0
+    from newsetl.warehouse.connect import user_objects
+
+    if user_objects(con):
+        return False
+    print(f"newsetl {command}: {_db(args)} holds no warehouse yet (no tables: an ingest stopped before it "
+          "set them up?); run `newsetl ingest`", file=sys.stderr)
+    return True
 
 
 # What an analyst's SQL may be on a snapshot, whose Parquet folder the sandbox leaves readable: DuckDB
@@ -935,6 +936,12 @@ def _silence_teardown() -> None:
 _OUT_OF_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null: what Python flushes of it at exit then fails no more."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def entry() -> None:
     """Console-script entry point: an exit code and at most one line of error, never a traceback
     (`-v` on ingest shows Prefect's own logging)."""
@@ -942,16 +949,14 @@ def entry() -> None:
         code = main()
     except BrokenPipeError:
         # stdout went away (`newsetl ingest ... | head`): nothing more to say to it.
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
         code = EXIT_OK
     except Exception as exc:
         if isinstance(exc, OSError) and exc.errno in _OUT_OF_ROOM:
             # Output that finds no room (a full disk, /dev/full) is no bug of newsetl's: said plainly, and
             # stdout pointed at /dev/null so that nothing more fails when Python flushes it at exit.
             print(f"newsetl: cannot write the output: {exc.strerror}", file=sys.stderr)
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _stdout_to_devnull()
         else:
             print(f"newsetl: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = EXIT_FAILED

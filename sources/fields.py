@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from newsetl.sources.discover import is_url
+
 # The record fields newsetl reads; every other key of a record is kept in the article's `extra`.
 FIELDS = ("id", "url", "title", "published_at", "publisher", "html", "text")
 
@@ -104,7 +106,7 @@ def candidates(name: str, mapping: tuple[tuple[str, str], ...]) -> tuple[tuple[s
 def fits(name: str, value: str) -> bool:
     """Whether a value found under one of `name`'s aliases (not its own name, not a mapped path) can be
     that field: a URL must be one."""
-    return name != "url" or value[:8].lower().startswith(("http://", "https://"))
+    return name != "url" or is_url(value)
 
 
 def is_scalar(value: Any) -> bool:

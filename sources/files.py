@@ -129,11 +129,14 @@ def held_size(path: str) -> int:
     try:
         # Stat first: open() of a named pipe blocks until a writer comes, and this runs before
         # open_regular() refuses it (with its own reason) at read.
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
             return 0
+        size = st.st_size
+        if size < 18:
+            return size
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size < 18 or fh.read(2) != GZIPMAGIC:
+            if fh.read(2) != GZIPMAGIC:
                 return size
             fh.seek(-4, os.SEEK_END)
             return max(size, int.from_bytes(fh.read(4), "little"))

@@ -159,16 +159,21 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def user_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The file's own tables and views, as schema.name, sorted (none: a new, empty file)."""
+    return [r[0] for r in con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND NOT internal "
+        "UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal ORDER BY 1").fetchall()]
+
+
 def check_warehouse(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
     """Refuse a DuckDB file that holds tables or views but is no newsetl warehouse (no `schema_migrations`):
     a user's own database, or a warehouse's published snapshot given as --db. Migrating it would add
     newsetl's tables and columns to the user's, commit them, and then fail on the first load: writes are
     for an empty file or a warehouse only."""
-    found = [r[0] for r in con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND NOT internal "
-        "UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views() "
-        "WHERE database_name = current_database() AND NOT internal ORDER BY 1").fetchall()]
+    found = user_objects(con)
     if found and "main.schema_migrations" not in found:
         shown = ", ".join(n.removeprefix("main.") for n in found[:5]) + (", ..." if len(found) > 5 else "")
         raise WarehouseError(

@@ -696,8 +696,15 @@ def test_a_folder_that_cannot_be_listed_is_a_rejection_not_a_silence() -> None:
 
 def test_sizing_a_named_pipe_does_not_wait_for_a_writer(tmp_path: Path) -> None:
     # The ingest sizes its read groups before reading; open() of a FIFO would block there forever.
+    import threading
+
     _fifo(tmp_path)
-    assert held_size(str(tmp_path / "pipe.txt")) == 0
+    sizes: list[int] = []
+    # in a thread with a bound, so that a regression fails here instead of hanging the suite
+    sizing = threading.Thread(target=lambda: sizes.append(held_size(str(tmp_path / "pipe.txt"))), daemon=True)
+    sizing.start()
+    sizing.join(timeout=10)
+    assert sizes == [0], "held_size blocked on a named pipe"
 
 
 @pytest.mark.parametrize("html", ["<p>{s}</p>", "<div><p>{s}</p></div>", "<article>{s}</article>\n"])
