@@ -32,6 +32,7 @@ from newsetl.text.publishers import (
     UserPublisher,
     display_name,
     is_outlet,
+    looks_like_person,
     outlet_key,
     registrable_domain,
 )
@@ -66,6 +67,13 @@ def abbreviates(label: str, name: str) -> bool:
     core = [w for w in words if w not in _LEGAL_OR_ARTICLE]
     # One word, one letter: "n.com" is no evidence for "Northern Echo".
     return fit(0, 0) and (len(label) > 1 and (len(core) != 1 or label.startswith(core[0][:3])))
+
+
+def _site_own_name(raw: str, domain_key: str) -> bool:
+    """A name that reads like a person's ("Rolling Stone", "Deutsche Welle", "Talking Points Memo") but is
+    written in the address of the page it names ("rollingstone.com", "dw.com"): the site's own name, so an
+    outlet. A person's own site is that person's outlet too, which is what it says."""
+    return looks_like_person(raw) and (outlet_key(raw) == domain_key or abbreviates(domain_key, raw))
 
 
 def _json_list(values: Iterable[str]) -> str:
@@ -236,7 +244,10 @@ def resolve_publishers(con: duckdb.DuckDBPyConnection, articles: pa.Table, run_i
     for raw, url in zip(raws, urls, strict=True):
         domain, dkey = url_keys(url) if url else (None, "")
         key = ""
-        if raw and (named := raw_key(raw)) is not None:
+        named = raw_key(raw) if raw else None
+        if raw and named is None and dkey and _site_own_name(raw, dkey):
+            named = outlet_key(raw)
+        if raw and named is not None:
             key = alias.get(named, named)
             forms[key].add(raw.strip())
             if dkey and dkey != key and dkey not in alias and abbreviates(dkey, raw):
