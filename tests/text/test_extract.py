@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,21 @@ def test_when_the_extraction_cleans_to_nothing_the_pipeline_takes_another_mode(
     assert clean_text(repair_text(ex.text).text, ctx.rules).body == ""
     assert article.body.startswith("Es ist schon einige Zeit") and "Warning" not in article.body
     assert process_documents([doc], ctx) == [article]  # the batch path (the worker pool's) does the same
+
+
+def test_a_page_s_publication_time_and_offset_are_kept() -> None:
+    # A 23:40 New York story is 03:40 UTC the next day; trafilatura's day alone stored it at midnight UTC
+    # of the day before. A date without a time stays a day.
+    body = "<p>" + "The council met on Friday to agree the budget for next year. " * 12 + "</p>"
+    timed = ('<html><head><meta property="article:published_time" content="2024-03-22T23:40:00-04:00">'
+             f"</head><body><article>{body}</article></body></html>")
+    assert extract_html(timed).date == "2024-03-22T23:40:00-0400"
+    day = ('<html><head><meta property="article:published_time" content="2024-03-22">'
+           f"</head><body><article>{body}</article></body></html>")
+    assert extract_html(day).date == "2024-03-22"
+    doc = RawDocument(doc_id="t", source_uri="mem://t", kind="html", content_type="html", raw=timed.encode(),
+                      content=timed)
+    article = process_document(doc, make_context(ProcessConfig()))
+    assert isinstance(article, Article)
+    assert article.published_at is not None
+    assert article.published_at.astimezone(UTC).isoformat() == "2024-03-23T03:40:00+00:00"
