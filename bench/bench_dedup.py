@@ -266,7 +266,7 @@ def match_once(path: Path, stored: int, memory_limit: str | None, seed: int = 2,
     ids = [_hex_id("n", i) for i in range(BATCH)]
     hashes = [_hex_id("nh", i) for i in range(BATCH)]
     sigs = Signatures(minhash=mh, n_shingles=n_sh, n_words=np.full(BATCH, 504),
-                      body_hash=np.array(hashes, dtype=object))
+                      body_hash=np.array(hashes, dtype=object), completeness=np.full(BATCH, 504))
     batch = pa.table({"article_id": ids, "body_hash": hashes,
                       "word_count": pa.array(np.full(BATCH, 504), pa.int32()),
                       "published_at": pa.array([None] * BATCH, pa.timestamp("us", tz="UTC")),

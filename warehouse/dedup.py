@@ -25,8 +25,9 @@ stories it meets, never by how many copies those stories have. For the new rows 
    new story is named after its first-seen article (smallest sid); an article joining a stored story
    takes its id, so a `cluster_id` seen on a dashboard stays valid; when stories merge the oldest
    (smallest `created_seq`) keeps its id and each merged-away id is recorded in `cluster_merges`
-   (`resolve_cluster` follows them). The canonical is the most complete body (the signed text's words,
-   `n_words`: what a learned line re-cleaned later cannot change), then an
+   (`resolve_cluster` follows them). The canonical is the most complete body (`lines.completeness` of
+   the signed text, which a learned line re-cleaned later cannot change: its story sentences' words
+   less its other words, so a full-page dump's menus count against it), then an
    original over a syndicated copy, then the earliest publication, then the smallest article_id:
    the minimum over the stored canonical and the new members, so no member list is read. Duplicates
    are kept and marked, never deleted;
@@ -59,6 +60,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from newsetl.text.lines import completeness
 from newsetl.text.lsh import (
     METHOD_EXACT,
     METHOD_MINHASH,
@@ -138,6 +140,7 @@ class _NewRows:
     minhash: np.ndarray  # (n, num_perm) uint32
     n_shingles: np.ndarray
     n_words: np.ndarray
+    completeness: np.ndarray
     long_enough: np.ndarray  # bool: at least min_shingles, so matched at all
     shingles: list[np.ndarray | None]  # exact shingle sets from signing (None: not kept)
 
@@ -242,6 +245,7 @@ def _new_rows(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatures,
         hashes=[str(h) for h in batch.column("body_hash").take(pa.array(idx, pa.int64())).to_pylist()],
         ranks=keys_all[idx], minhash=np.ascontiguousarray(sigs.minhash[idx].astype(np.uint32, copy=False)),
         n_shingles=n_sh, n_words=np.asarray(sigs.n_words)[idx].astype(np.int64),
+        completeness=np.asarray(sigs.completeness)[idx].astype(np.int64),
         long_enough=n_sh >= config.min_shingles, shingles=[sigs.shingles(int(i)) for i in idx],
     )
 
@@ -279,6 +283,7 @@ def _store_signatures(con: duckdb.DuckDBPyConnection, new: _NewRows, banded: np.
         "body_key": pa.array(rank_keys(new.hashes), pa.int64()),
         "n_shingles": pa.array(new.n_shingles.astype(np.int32), pa.int32()),
         "n_words": pa.array(new.n_words.astype(np.int32), pa.int32()),
+        "completeness": pa.array(new.completeness.astype(np.int32), pa.int32()),
         "banded": pa.array(banded, pa.bool_()),
         "minhash": pa.array([m.tobytes() for m in new.minhash.astype("<u4", copy=False)], pa.binary()),
         "run_id": pa.array([run_id] * n, pa.string()),
@@ -607,13 +612,17 @@ def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) ->
         return {}
     t = _with_keys(con, "_dedup_story", story_ids, """
         SELECT c.cluster_id, coalesce(c.created_seq, -1), c.size, c.canonical_article_id,
-               s.n_words, a.published_at, a.original_publisher IS NOT NULL
+               s.completeness, a.published_at, a.original_publisher IS NOT NULL,
+               CASE WHEN s.completeness IS NULL THEN a.body END
         FROM clusters c SEMI JOIN _dedup_story k ON c.cluster_id = k.v
         JOIN articles a ON a.article_id = c.canonical_article_id
         JOIN signatures s ON s.article_id = c.canonical_article_id""")
-    cols = [t.column(i).to_pylist() for i in range(7)]
-    return {cid: _Story(int(created), int(size), canon, canonical_key(wc, pub, canon, bool(syn)))
-            for cid, created, size, canon, wc, pub, syn in zip(*cols, strict=True)}
+    cols = [t.column(i).to_pylist() for i in range(8)]
+    # A canonical signed before version 11 has no completeness stored: it is read from its body (the
+    # signed text less any learned lines, the nearest thing kept).
+    return {cid: _Story(int(created), int(size), canon,
+                        canonical_key(completeness(body or "") if done is None else done, pub, canon, bool(syn)))
+            for cid, created, size, canon, done, pub, syn, body in zip(*cols, strict=True)}
 
 
 def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[str]], new: _NewRows,
@@ -634,9 +643,9 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
     touched = [g for g in groups.values() if any(x.startswith("a:") for x in g)]
     stored = _stored_stories(con, sorted({x[2:] for g in touched for x in g if x.startswith("c:")}))
     take = pa.array(new.idx, pa.int64())
-    # Completeness is the signed text's word count, not `articles.word_count`: a re-clean lowers the
+    # Completeness is the signed text's, not the stored body's: a re-clean takes learned lines from the
     # latter later, and the choice must not depend on whether a line was learned before or after.
-    wc = new.n_words.tolist()
+    wc = new.completeness.tolist()
     pub = batch.column("published_at").take(take).to_pylist() \
         if "published_at" in batch.column_names else [None] * len(new.idx)
     syn = [v is not None for v in batch.column("original_publisher").take(take).to_pylist()] \

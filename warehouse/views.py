@@ -36,29 +36,46 @@ VIEWS: dict[str, str] = {
     # has a row, so count(*) here equals count(*) FROM clusters. Clusters whose canonical copy is empty
     # (word_count 0: the document was boilerplate only, e.g. a cookie notice) are kept and flagged
     # `is_empty`: filter them out for "real" stories, but they are not silently missing.
-    # The canonical is the copy with the most words, often a plain-text scrape without metadata while an
-    # HTML copy of the same story had them: a title, a publication date or a publisher it lacks is taken
-    # from its story's other copies (the longest titled copy's title, the earliest date, the first-seen
-    # copy's publisher, else the most frequent), and `metadata_from_copies` says that it was.
+    # The canonical is the most complete copy (signatures.completeness), sometimes a plain-text scrape
+    # without metadata while an HTML copy of the same story had them: a title, a publication date or a
+    # publisher it lacks is taken from its story's other copies, and `metadata_from_copies` says that it
+    # was. The date and the publisher are what most copies say (ties: the earlier date, the first-seen
+    # copy's publisher): a teaser's date in one copy's sidebar is no story's date. The title is the
+    # longest titled copy's: on dedup-dev that named the page's headline for 71 of 94 stories, the
+    # most frequent title for 66 (the four full-page dumps of a page share a first line, "Skip to
+    # Article") and the most complete copy's for 65 (article extractors often drop the headline).
     "canonical_articles": """
-        SELECT a.* REPLACE (COALESCE(a.title, s.title) AS title,
-                            COALESCE(a.published_at, s.published_at) AS published_at,
-                            COALESCE(a.publisher, s.first_publisher, s.publisher) AS publisher),
+        SELECT a.* REPLACE (COALESCE(a.title, t.title) AS title,
+                            COALESCE(a.published_at, d.published_at) AS published_at,
+                            COALESCE(a.publisher, p.publisher) AS publisher),
                c.size AS copies, a.word_count = 0 AS is_empty,
-               (a.title IS NULL AND s.title IS NOT NULL)
-               OR (a.published_at IS NULL AND s.published_at IS NOT NULL)
-               OR (a.publisher IS NULL AND COALESCE(s.first_publisher, s.publisher) IS NOT NULL)
+               (a.title IS NULL AND t.title IS NOT NULL)
+               OR (a.published_at IS NULL AND d.published_at IS NOT NULL)
+               OR (a.publisher IS NULL AND p.publisher IS NOT NULL)
                    AS metadata_from_copies
         FROM clusters c JOIN articles a ON a.article_id = c.canonical_article_id
         LEFT JOIN (
-            SELECT cluster_id,
-                   arg_max(title, word_count) FILTER (WHERE title IS NOT NULL) AS title,
-                   min(published_at) AS published_at,
-                   any_value(publisher) FILTER (WHERE article_id = cluster_id) AS first_publisher,
-                   mode(publisher) AS publisher
-            FROM articles WHERE cluster_id IN (SELECT cluster_id FROM clusters WHERE size > 1)
+            SELECT cluster_id, arg_max(title, (word_count, title)) AS title
+            FROM articles WHERE title IS NOT NULL
+              AND cluster_id IN (SELECT cluster_id FROM clusters WHERE size > 1)
             GROUP BY cluster_id
-        ) s ON s.cluster_id = c.cluster_id
+        ) t ON t.cluster_id = c.cluster_id
+        LEFT JOIN (
+            SELECT cluster_id, arg_max(published_at, (n, -epoch_us(published_at))) AS published_at
+            FROM (SELECT cluster_id, published_at, count(*) AS n
+                  FROM articles WHERE published_at IS NOT NULL
+                    AND cluster_id IN (SELECT cluster_id FROM clusters WHERE size > 1)
+                  GROUP BY ALL)
+            GROUP BY cluster_id
+        ) d ON d.cluster_id = c.cluster_id
+        LEFT JOIN (
+            SELECT cluster_id, arg_max(publisher, (n, first, publisher)) AS publisher
+            FROM (SELECT cluster_id, publisher, count(*) AS n, bool_or(article_id = cluster_id) AS first
+                  FROM articles WHERE publisher IS NOT NULL
+                    AND cluster_id IN (SELECT cluster_id FROM clusters WHERE size > 1)
+                  GROUP BY ALL)
+            GROUP BY cluster_id
+        ) p ON p.cluster_id = c.cluster_id
     """,
     # Articles per publisher per day, with the stories they belong to (distinct clusters: a publisher
     # that only carries syndicated copies still covers stories) and how the day was found (see
@@ -73,7 +90,7 @@ VIEWS: dict[str, str] = {
     """,
     # Share of loaded articles that repeat a story already present, per publisher: every copy but the
     # story's first seen (whose id the story's cluster_id is). Not "not canonical": the canonical is the
-    # longest copy, and an aggregator's longer copy would make the original's publisher the duplicator.
+    # most complete copy, and an aggregator's fuller copy would make the original's publisher the duplicator.
     "duplicate_rate": """
         SELECT COALESCE(publisher, '(unknown)') AS publisher,
                count(*) AS articles,

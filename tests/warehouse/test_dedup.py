@@ -48,6 +48,11 @@ def text(ws: Sequence[str]) -> str:
     return " ".join(ws)
 
 
+def prose(ws: Sequence[str]) -> str:
+    """The words as a story's paragraphs: sentences of 12 words, one a line."""
+    return "\n".join(" ".join(ws[i:i + 12]) + "." for i in range(0, len(ws), 12))
+
+
 def edit(rng: np.random.Generator, ws: list[str], share: float) -> list[str]:
     """Replace `share` of the words with new ones (a lightly edited copy)."""
     out = list(ws)
@@ -190,15 +195,15 @@ def test_exact_tier_links_equal_bodies_without_band_rows(con: duckdb.DuckDBPyCon
     assert set(cluster_of(con).values()) == {"e2"}  # a later, smaller id does not rename the story
 
 
-def test_canonical_is_longest_then_earliest_then_smallest_id(con: duckdb.DuckDBPyConnection) -> None:
+def test_canonical_is_most_complete_then_earliest_then_smallest_id(con: duckdb.DuckDBPyConnection) -> None:
     rng = np.random.default_rng(6)
     story = words(rng, 400)
     t1 = datetime(2022, 3, 1, tzinfo=UTC)
     t0 = datetime(2022, 2, 1, tzinfo=UTC)
     docs: list[dict[str, Any]] = [
-        {"id": "k1", "text": text(story[:380]), "published_at": t0},
-        {"id": "k2", "text": text(story), "published_at": t1},  # most complete: canonical
-        {"id": "k3", "text": text(story[:390]), "published_at": None},
+        {"id": "k1", "text": prose(story[:384]), "published_at": t0},
+        {"id": "k2", "text": prose(story), "published_at": t1},  # most complete: canonical
+        {"id": "k3", "text": prose(story[:396]), "published_at": None},
     ]
     ingest(con, docs)
     canon = con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall()
@@ -206,10 +211,37 @@ def test_canonical_is_longest_then_earliest_then_smallest_id(con: duckdb.DuckDBP
     assert con.execute("SELECT cluster_id, canonical_article_id, size FROM clusters").fetchall() == \
         [("k1", "k2", 3)]
     # Same length: the earliest publication wins over an unknown date and a later one.
-    ingest(con, [{"id": "k0", "text": text(story), "published_at": None},
-                 {"id": "k9", "text": text(story) + " .", "published_at": t0}], run_id="r2")
+    ingest(con, [{"id": "k0", "text": prose(story), "published_at": None},
+                 {"id": "k9", "text": prose(story) + " .", "published_at": t0}], run_id="r2")
     assert con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall() == [("k9",)]
     assert con.execute("SELECT cluster_id, size FROM clusters").fetchall() == [("k1", 5)]
+
+
+def test_a_page_dump_is_not_canonical_over_the_clean_copy(con: duckdb.DuckDBPyConnection) -> None:
+    # A full-page text dump holds the whole story and the site's menus and link lists around it: more
+    # words, less story. The clean copy, and even one missing a paragraph, is the canonical.
+    rng = np.random.default_rng(11)
+    story = words(rng, 420)
+    menu = "\n".join(" ".join(words(rng, 2)).title() for _ in range(60))
+    ingest(con, [{"id": "m1", "text": menu + "\n" + prose(story) + "\n" + menu},
+                 {"id": "m2", "text": prose(story[:396])}])
+    assert cluster_of(con)["m1"] == cluster_of(con)["m2"]
+    assert con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall() == [("m2",)]
+
+
+def test_a_canonical_stored_without_completeness_is_judged_by_its_body(con: duckdb.DuckDBPyConnection) -> None:
+    # A warehouse from before signatures.completeness: the stored canonical's is read from its body, so
+    # a page dump arriving later does not take its place, and a fuller copy does.
+    rng = np.random.default_rng(12)
+    story = words(rng, 420)
+    ingest(con, [{"id": "o1", "text": prose(story[:396])}])
+    con.execute("UPDATE signatures SET completeness = NULL")
+    menu = "\n".join(" ".join(words(rng, 2)).title() for _ in range(60))
+    ingest(con, [{"id": "o2", "text": menu + "\n" + prose(story[:408])}], run_id="r2")
+    assert con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall() == [("o1",)]
+    ingest(con, [{"id": "o3", "text": prose(story)}], run_id="r3")
+    assert con.execute("SELECT article_id FROM articles WHERE is_canonical").fetchall() == [("o3",)]
+    assert con.execute("SELECT size FROM clusters").fetchall() == [(3,)]
 
 
 def test_canonical_tie_breaks_on_smallest_article_id(con: duckdb.DuckDBPyConnection) -> None:
@@ -253,11 +285,11 @@ def test_bridge_article_merges_existing_clusters(con: duckdb.DuckDBPyConnection)
     rng = np.random.default_rng(10)
     part_a = words(rng, 300)
     part_b = words(rng, 300)
-    ingest(con, [{"id": "x2", "text": text(part_a)}, {"id": "x3", "text": text(part_a[:280])},
-                 {"id": "y1", "text": text(part_b)}])
+    ingest(con, [{"id": "x2", "text": prose(part_a)}, {"id": "x3", "text": prose(part_a[:280])},
+                 {"id": "y1", "text": prose(part_b)}])
     assert len(set(cluster_of(con).values())) == 2
     # A text containing both halves contains each of them: it joins both clusters into one.
-    stats = ingest(con, [{"id": "z9", "text": text(part_a + part_b)}], run_id="r2")
+    stats = ingest(con, [{"id": "z9", "text": prose(part_a + part_b)}], run_id="r2")
     part = cluster_of(con)
     assert len(set(part.values())) == 1 and part["x2"] == "x2" and part["y1"] == "x2"
     assert stats.clusters_merged == 1
@@ -274,10 +306,10 @@ def test_story_id_survives_a_later_smaller_id(con: duckdb.DuckDBPyConnection) ->
     # (and a more complete body, so the canonical moves): the saved id still names the story.
     rng = np.random.default_rng(13)
     story = words(rng, 400)
-    ingest(con, [{"id": "s7", "text": text(story[:380])}, {"id": "s5", "text": text(story[:390])}])
+    ingest(con, [{"id": "s7", "text": prose(story[:380])}, {"id": "s5", "text": prose(story[:390])}])
     saved = cluster_of(con)["s7"]
     assert saved == "s7"  # the first-seen article names it (batch order), not the smallest id
-    ingest(con, [{"id": "s1", "text": text(story)}], run_id="r2")
+    ingest(con, [{"id": "s1", "text": prose(story)}], run_id="r2")
     part = cluster_of(con)
     assert part["s1"] == part["s5"] == part["s7"] == saved
     assert con.execute("SELECT cluster_id, canonical_article_id, size FROM clusters").fetchall() == \

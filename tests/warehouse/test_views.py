@@ -70,3 +70,27 @@ def test_a_canonical_without_metadata_takes_its_story_copies(filled_db: Path) ->
                    ("a6", "Storm warning", "2025-11-03 20:00:00", "BBC", True)]
     # the articles table itself is what each copy said
     assert rows(filled_db, "SELECT published_at FROM articles WHERE article_id = 'a4'") == [(None,)]
+
+
+def test_a_story_s_missing_metadata_is_what_most_of_its_copies_say(filled_db: Path) -> None:
+    # A sidebar teaser's date is in one copy, the longest: the story's date and publisher are what most
+    # copies say; its title is the longest titled copy's.
+    copies = [  # article_id, title, published_at, publisher, words
+        ("x1", None, None, None, 700),
+        ("x2", "Oil drifts lower as supply grows", "2016-09-12 00:00:00+00", "Aggregator", 900),
+        ("x3", "Oil drifts lower", "2019-11-20 08:00:00+00", "Paper", 400),
+        ("x4", "Oil drifts lower", "2019-11-20 08:00:00+00", "Paper", 380),
+        ("x5", None, None, "Aggregator", 300),
+    ]
+    with duckdb.connect(str(filled_db)) as con:
+        for aid, title, published, publisher, words in copies:
+            con.execute("INSERT INTO articles (article_id, doc_id, source_uri, publisher, title, published_at, "
+                        "body, word_count, body_hash, cluster_id, is_canonical, run_id) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 'b', ?, ?, 'x2', ?, 'r1')",
+                        [aid, aid, f"/in/{aid}", publisher, title, published, words, f"h-{aid}", aid == "x1"])
+        con.execute("INSERT INTO clusters (cluster_id, canonical_article_id, size, updated_run_id) "
+                    "VALUES ('x2', 'x1', 5, 'r1')")
+    got = rows(filled_db, "SELECT title, CAST(timezone('UTC', published_at) AS VARCHAR), publisher, "
+                          "metadata_from_copies FROM canonical_articles WHERE cluster_id = 'x2'")
+    # Two copies each name the paper and the aggregator: the tie goes to the first-seen copy's (x2)
+    assert got == [("Oil drifts lower as supply grows", "2019-11-20 08:00:00", "Aggregator", True)]
