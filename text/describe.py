@@ -629,7 +629,18 @@ _SIGNATURE_RES = (
     re.compile(rf"(?P<n>{_NAME})\s+is\s+(?:trusted|on the ground|reader[- ]funded|funded by|independent)\b"),
     re.compile(rf"\bother\s+(?P<n>{_NAME})\s+readers\b"),
     re.compile(rf"\b(?:[Ss]upport|[Ss]ubscribe to|[Dd]onate to|[Rr]egister with|newsletters? from)\s+(?P<n>{_NAME})"),
-    re.compile(rf"(?:©|\([Cc]\)|[Cc]opyright)\s*(?:\d{{4}}(?:\s*[-–]\s*\d{{4}})?\s*,?\s*)?(?P<n>{_NAME})"),
+    re.compile(rf"(?:©|\([Cc]\)|[Cc]opyright)(?:\s*(?:©|\([Cc]\)|[Cc]opyright))*\s*"
+               rf"(?:\d{{4}}(?:\s*[-–]\s*\d{{4}})?\s*,?\s*)?(?P<n>{_NAME})"),
+)
+# "All rights reserved" in the languages of the copyright lines the cleaner removes: what follows the ©
+# there is no outlet ("© Tous droits réservés" named the publisher "Tous", "© RIPRODUZIONE RISERVATA"
+# itself).
+_RIGHTS_RESERVED_RE = re.compile(
+    r"(?:all\s+rights|alle\s+rechte|tous\s+droits|todos\s+los\s+derechos|todos\s+os\s+direitos|"
+    r"tutti\s+i\s+diritti|riproduzione\s+riservata|alle\s+rechten|wszelkie\s+prawa|alla\s+rättigheter|"
+    r"alle\s+rettigheder|alle\s+rettigheter|kaikki\s+oikeudet|všechna\s+práva|minden\s+jog|"
+    r"derechos\s+reservados|direitos\s+reservados)\b",
+    re.IGNORECASE,
 )
 _SIGNATURE_CATEGORIES = {"donation_appeal", "notification_prompt", "comment_prompt", "newsletter",
                          "login_prompt", "copyright", "share_social", "learned", "subscription"}
@@ -647,6 +658,8 @@ def _signature_publishers(texts: Sequence[str]) -> Counter[str]:
     for text in texts:
         for rx in _SIGNATURE_RES:
             for m in rx.finditer(text):
+                if _RIGHTS_RESERVED_RE.match(text, m.start("n")):
+                    continue
                 name = re.sub(r"\s+", " ", m.group("n")).strip(" .,'’")
                 name = re.sub(r"\s+(?:is|are|and|or|to|for|on|in)$", "", name)
                 if name.lower() in _NOT_PUBLISHERS or len(name) < 3:
@@ -780,7 +793,7 @@ def _clean_outlet(name: str) -> str | None:
         return None
     if re.match(r"^(?:https?://|www\.)", name, re.IGNORECASE) or re.fullmatch(r"[\w-]+(?:\.[\w-]+)+/?\S*", name):
         return publisher_from_url(name)
-    if len(name.split()) > 6:
+    if len(name.split()) > 6 or _date_line(name):  # "First published on November 19, 2019 / 8:16 AM"
         return None
     if name.islower():
         name = " ".join(w.upper() if len(w) <= 3 and w in _AGENCIES else w.capitalize() for w in name.split())

@@ -207,6 +207,14 @@ def test_original_publisher_of_a_syndicated_copy() -> None:
     assert describe_article(wire, (), own).metadata.original_publisher is None  # not a copy: its own story
 
 
+def test_a_date_is_no_original_publisher() -> None:
+    # "First published on <date>" names when, not where: CBS's own pages were syndicated from a date.
+    for tail in ("First published on November 19, 2019 / 8:16 AM", "First published Nov 20, 2019 01:38 pm"):
+        assert original_publisher_of([tail], "") is None, tail
+    assert original_publisher_of(["This article was first published on The Conversation."], "") == \
+        "The Conversation"
+
+
 def test_language() -> None:
     assert detect_language(STORY) == "en"
     assert detect_language("Le conseil municipal a approuvé le budget mardi après un long débat.") == "fr"
@@ -393,3 +401,13 @@ def test_footer_links_name_no_publisher() -> None:
     assert describe_article(STORY, removals, DescribeHints()).metadata.publisher is None
     named = (Removal("copyright", "copyright.line", "Copyright 2024 Valley Gazette", 400),)
     assert describe_article(STORY, named, DescribeHints()).metadata.publisher == "Valley Gazette"
+
+
+@pytest.mark.parametrize(("line", "publisher"), [
+    ("© RIPRODUZIONE RISERVATA", None), ("© Tous droits réservés", None), ("© Alle Rechte vorbehalten", None),
+    ("© Todos los derechos reservados", None),
+    ("© Copyright 2024 Rheinischer Bote – Alle Rechte vorbehalten", "Rheinischer Bote"),
+])
+def test_all_rights_reserved_in_any_language_names_no_publisher(line: str, publisher: str | None) -> None:
+    removals = (Removal("copyright", "copyright.line", line, 400),)
+    assert describe_article(STORY, removals, DescribeHints()).metadata.publisher == publisher
