@@ -767,7 +767,7 @@ def _field_mapping(args: argparse.Namespace) -> dict[str, str] | str | None:
 
 
 _FIELD_HELP = ("where JSON records keep a field newsetl reads (NAME: text, html, url, title, published_at, "
-               "publisher, id), when not under a name it knows (README, 'Inputs'); PATH a key, a.b for nested "
+               "publisher, byline, id), when not under a name it knows (README, 'Inputs'); PATH a key, a.b for nested "
                "objects; repeatable, e.g. --field text=story --field url=meta.link")
 
 

@@ -47,6 +47,7 @@ class RawDocument:
     title: str | None = None
     published_at: str | None = None  # as given by the container; parsed in describe
     publisher: str | None = None  # as given by the container (JSONL field), if any
+    author: str | None = None  # the author name(s) the container gives (JSONL `byline`/`author`), if any
     fetched_at: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown JSONL fields, kept
     declared_encoding: str | None = None  # the container's charset (HTTP, WARC), for a deferred decode

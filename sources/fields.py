@@ -19,7 +19,7 @@ from typing import Any
 from newsetl.sources.discover import is_url
 
 # The record fields newsetl reads; every other key of a record is kept in the article's `extra`.
-FIELDS = ("id", "url", "title", "published_at", "publisher", "html", "text")
+FIELDS = ("id", "url", "title", "published_at", "publisher", "byline", "html", "text")
 
 # Tried in order; the field's own name first, so a record written for newsetl reads as it always did.
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -31,6 +31,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
                      "datePublished", "date", "metadata.date"),
     # a site name or a domain: both resolve against the publishers table (`source.name`: NewsAPI)
     "publisher": ("publisher", "source_domain", "sitename", "site_name", "hostname", "source.name"),
+    # the author names: NewsAPI `author`, news-please `authors` (a list), trafilatura `metadata.author`
+    "byline": ("byline", "author", "authors", "metadata.author"),
     "html": ("html", "raw_html"),
     # `content` and `body` hold HTML in some dumps: a value that starts like markup is read as HTML
     "text": ("text", "maintext", "article", "content", "body"),
@@ -111,6 +113,15 @@ def fits(name: str, value: str) -> bool:
 
 def is_scalar(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def names_list(value: Any) -> str | None:
+    """A list of author names (`["Jane Doe", "John Roe"]`) as one byline, "Jane Doe; John Roe"; None
+    for any other list."""
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        names = [v.strip() for v in value if v.strip()]
+        return "; ".join(names) or None
+    return None
 
 
 def looks_like_markup(value: str) -> bool:

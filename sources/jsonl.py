@@ -22,7 +22,16 @@ from typing import IO, Any
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import bom_encoding, clean_decoded, decode_bytes, looks_binary
-from newsetl.sources.fields import FIELDS, candidates, fits, is_scalar, looks_like_markup, lookup, mapping_key
+from newsetl.sources.fields import (
+    FIELDS,
+    candidates,
+    fits,
+    is_scalar,
+    looks_like_markup,
+    lookup,
+    mapping_key,
+    names_list,
+)
 from newsetl.sources.files import magic_name, read_upto, sha256_hex
 from newsetl.sources.jsonstream import (
     LineTooLong,
@@ -169,7 +178,7 @@ def _record_document(
         return body
     text, content_type = body
     fields = {name: _field(record, name, mapping, invalid, used)
-              for name in ("url", "title", "published_at", "publisher")}
+              for name in ("url", "title", "published_at", "publisher", "byline")}
     # As before aliases: the fields' own names never go to `extra` (an unusable value is in
     # `_invalid_fields`), nor do the keys read under an alias or a mapping.
     extra = {k: v for k, v in record.items() if k not in FIELDS and k not in used}
@@ -189,6 +198,7 @@ def _record_document(
         title=fields["title"],
         published_at=fields["published_at"],
         publisher=fields["publisher"],
+        author=fields["byline"],
         fetched_at=fetched_at,
         extra=_clean_json(extra),
     )
@@ -294,6 +304,8 @@ def _field(record: dict[str, Any], name: str, mapping: tuple[tuple[str, str], ..
         value = lookup(record, path)
         if value is None:
             continue
+        if name == "byline" and (names := names_list(value)) is not None:
+            value = names
         if not is_scalar(value):
             if mapped or path == name:
                 invalid[name] = (f"expected a string, got {json_kind(value)}: "

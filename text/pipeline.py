@@ -194,6 +194,7 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
         title=doc.title,
         published_at=doc.published_at,
         publisher=doc.publisher,
+        author=doc.author,
         fetched_at=doc.fetched_at,
         content_type=doc.content_type,
         seen_at=doc.fetched_at if doc.kind in SEEN_KINDS else None,
@@ -212,7 +213,8 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
         article_url = doc.url or ex.url
         # The container's fields (JSONL, feed) win over what the page says about itself.
         hints = replace(hints, url=doc.url or ex.url or host_url, title=doc.title or ex.title,
-                        published_at=doc.published_at or ex.date, author=ex.author, sitename=ex.sitename,
+                        published_at=doc.published_at or ex.date, author=doc.author or ex.author,
+                        sitename=ex.sitename,
                         description=ex.description)
     return PreparedDocument(hints, article_url, repair_text(text, ctx.config.repair), alternatives)
 

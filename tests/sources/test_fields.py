@@ -35,7 +35,8 @@ def test_a_news_please_record_reads_without_a_mapping() -> None:
     assert (doc.content, doc.content_type) == (BODY, "text")
     assert doc.published_at == "2019-11-19 04:19:00" and doc.publisher == "harbour-news.example"
     assert doc.title == "Ferry timetable approved" and doc.url == "https://harbour-news.example/a"
-    assert doc.extra == {"authors": ["A. Writer"], "language": "en"}  # read fields are not kept twice
+    assert doc.author == "A. Writer"
+    assert doc.extra == {"language": "en"}  # read fields are not kept twice
 
 
 def test_nested_metadata_of_datatrove_and_hugging_face_dumps() -> None:
@@ -48,8 +49,8 @@ def test_trafilatura_json_output_reads_without_a_mapping() -> None:
     doc = one_doc([{"title": "T", "author": "A. Writer", "hostname": "news.example", "date": "2019-11-19",
                     "id": None, "raw_text": "raw", "text": BODY, "source": "https://news.example/t",
                     "source-hostname": "The News", "language": "en"}])
-    assert (doc.content, doc.url, doc.publisher, doc.published_at) == (
-        BODY, "https://news.example/t", "news.example", "2019-11-19")
+    assert (doc.content, doc.url, doc.publisher, doc.published_at, doc.author) == (
+        BODY, "https://news.example/t", "news.example", "2019-11-19", "A. Writer")
     # `source` as a name (Hugging Face news sets) is not a URL: passed over, kept
     doc = one_doc([{"text": BODY, "source": "CNN", "link": "ftp://x"}])
     assert doc.url is None and doc.extra == {"source": "CNN", "link": "ftp://x"}
@@ -59,7 +60,8 @@ def test_a_newsapi_article_reads_without_a_mapping() -> None:
     doc = one_doc([{"source": {"id": None, "name": "Harbour News"}, "author": "A. Writer", "title": "T",
                     "url": "https://harbour.example/t", "publishedAt": "2024-03-05T10:00:00Z", "content": BODY}])
     assert (doc.content, doc.publisher, doc.published_at) == (BODY, "Harbour News", "2024-03-05T10:00:00Z")
-    assert doc.extra == {"source": {"id": None, "name": "Harbour News"}, "author": "A. Writer"}
+    assert doc.author == "A. Writer"
+    assert doc.extra == {"source": {"id": None, "name": "Harbour News"}}
 
 
 def test_the_fields_own_name_wins_over_an_alias() -> None:
@@ -170,3 +172,13 @@ def test_an_api_response_saved_whole_reads_its_list_of_records(tmp_path: Path) -
     assert [d.content for d in out if isinstance(d, RawDocument)] == [f"{BODY} (post)", f"{BODY} (page)"]
     refused = [r for r in out if isinstance(r, Rejection)]
     assert [r.reason for r in refused] == [BAD_RECORD, BAD_RECORD] and "its fields: name, type" in refused[0].detail
+
+
+def test_author_names_are_the_byline() -> None:
+    # news-please's `authors` list, a plain `byline`, or a mapped path; a list of anything else is no byline
+    doc = one_doc([{"text": BODY, "authors": ["Ann Lee", " Bo Park "]}])
+    assert doc.author == "Ann Lee; Bo Park"
+    assert one_doc([{"text": BODY, "byline": "Ann Lee"}]).author == "Ann Lee"
+    assert one_doc([{"text": BODY, "meta": {"writer": "Ann Lee"}}], (("byline", "meta.writer"),)).author == "Ann Lee"
+    odd = one_doc([{"text": BODY, "authors": [{"name": "Ann"}]}])
+    assert odd.author is None and odd.extra == {"authors": [{"name": "Ann"}]}

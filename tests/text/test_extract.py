@@ -229,3 +229,11 @@ def test_a_page_s_publication_time_and_offset_are_kept() -> None:
     assert isinstance(article, Article)
     assert article.published_at is not None
     assert article.published_at.astimezone(UTC).isoformat() == "2024-03-23T03:40:00+00:00"
+
+
+def test_a_container_s_author_is_the_article_s_byline() -> None:
+    body = "The council met on Friday to agree the budget for next year and the year after.\n" * 6
+    doc = RawDocument(doc_id="j", source_uri="mem://j", kind="jsonl", content_type="text", raw=body.encode(),
+                      content=body, author="Laura Kuenssberg")
+    article = process_document(doc, make_context(ProcessConfig()))
+    assert isinstance(article, Article) and article.byline == "Laura Kuenssberg"
