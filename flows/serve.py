@@ -102,7 +102,8 @@ def _watch_parent(parent: int, grace: float) -> None:
 
 
 def deployment_parameters(sources: Sequence[str], db: str | Path, rules_files: Sequence[str] | None = None,
-                          jsonl_fields: Mapping[str, str] | None = None) -> dict[str, Any]:
+                          jsonl_fields: Mapping[str, str] | None = None,
+                          publishers_files: Sequence[str] | None = None) -> dict[str, Any]:
     """The ingest flow's parameters as stored on the deployment.
 
     Paths are made absolute: the deployment outlives the shell it was created from, and the UI
@@ -116,6 +117,8 @@ def deployment_parameters(sources: Sequence[str], db: str | Path, rules_files: S
         params["rules_files"] = [absolute(r) for r in rules_files]
     if jsonl_fields:
         params["jsonl_fields"] = dict(jsonl_fields)
+    if publishers_files:
+        params["publishers_files"] = [absolute(p) for p in publishers_files]
     return params
 
 
@@ -129,6 +132,7 @@ def serve_ingest(
     limit: int | None = None,
     rules_files: list[str] | None = None,
     jsonl_fields: Mapping[str, str] | None = None,
+    publishers_files: list[str] | None = None,
     server: LocalServerConfig = LocalServerConfig(),
     shutdown: ShutdownConfig = ShutdownConfig(),
 ) -> None:
@@ -150,9 +154,10 @@ def serve_ingest(
         raise ServeError("nothing to serve: no sources given")
     if cron is not None:
         _check_cron(cron)
+    _check_files(rules_files or (), publishers_files or ())
     if interval_seconds is None and cron is None:
         interval_seconds = DEFAULT_INTERVAL_SECONDS
-    params = deployment_parameters(sources, db, rules_files, jsonl_fields)
+    params = deployment_parameters(sources, db, rules_files, jsonl_fields, publishers_files)
 
     with contextlib.ExitStack() as stack:
         # Until the Runner takes the signals over, SIGTERM interrupts like Ctrl-C, so that a stop
@@ -186,6 +191,20 @@ def _check_cron(cron: str) -> None:
         CronSchedule(cron=cron)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ServeError(f"not a valid cron expression: {cron!r}") from exc
+
+
+def _check_files(rules_files: Sequence[str], publishers_files: Sequence[str]) -> None:
+    # A rules or publishers file every run would refuse is refused now, once, instead of failing each
+    # scheduled run an hour apart. (Each run reads them again: an edit between runs takes effect.)
+    from newsetl.text.publishers import PublishersFileError, load_publisher_file
+    from newsetl.text.rules import RulesError, load_rules
+
+    try:
+        load_rules(rules_files)
+        for path in publishers_files:
+            load_publisher_file(path)
+    except (RulesError, PublishersFileError) as exc:
+        raise ServeError(str(exc)) from exc
 
 
 @contextlib.contextmanager

@@ -728,7 +728,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         serve_ingest(list(args.sources), str(_db(args)), interval_seconds=args.every, cron=args.cron,
                      name=args.name, limit=args.limit, rules_files=_rules_files(args) or None,
-                     server=LocalServerConfig(port=args.server_port), jsonl_fields=fields)
+                     server=LocalServerConfig(port=args.server_port), jsonl_fields=fields,
+                     publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS") or None)
     except ServeError as exc:
         print(f"newsetl serve: {exc}", file=sys.stderr)
         return 2
@@ -750,6 +751,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runs this process executes at once (default 1: the warehouse has one writer)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
     parser.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    parser.add_argument("--publishers", action="append", help=_PUBLISHERS_HELP)
     parser.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
     parser.add_argument("--server-port", type=_port, default=LocalServerConfig.port,
                         help="port of the local Prefect server started when PREFECT_API_URL is not set "
@@ -766,6 +768,8 @@ def _field_mapping(args: argparse.Namespace) -> dict[str, str] | str | None:
         return str(exc)
 
 
+_PUBLISHERS_HELP = ("publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); "
+                    "repeatable; also $NEWSETL_PUBLISHERS")
 _FIELD_HELP = ("where JSON records keep a field newsetl reads (NAME: text, html, url, title, published_at, "
                "publisher, byline, id), when not under a name it knows (README, 'Inputs'); PATH a key, a.b for nested "
                "objects; repeatable, e.g. --field text=story --field url=meta.link")
@@ -812,10 +816,7 @@ def _port(text: str) -> int:
 
 def _rules_files(args: argparse.Namespace) -> list[str]:
     """--rules files, then those of $NEWSETL_RULES (os.pathsep-separated)."""
-    rules = list(args.rules or [])
-    if env_rules := os.environ.get("NEWSETL_RULES"):
-        rules.extend(p for p in env_rules.split(os.pathsep) if p)
-    return rules
+    return _env_files(args.rules, "NEWSETL_RULES")
 
 
 def _env_files(given: list[str] | None, env: str) -> list[str]:
@@ -854,9 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc-seconds", type=_seconds, default=20.0,
                    help="CPU-time limit for one document (seconds; 0: no limit); a slower one is quarantined "
                         "(enforced in workers)")
-    p.add_argument("--publishers", action="append",
-                   help="publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); repeatable; "
-                        "also $NEWSETL_PUBLISHERS")
+    p.add_argument("--publishers", action="append", help=_PUBLISHERS_HELP)
     p.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
     p.set_defaults(func=cmd_ingest)
 

@@ -118,6 +118,26 @@ def test_field_mappings_are_checked_before_anything_starts(tmp_path: Path) -> No
     assert proc.returncode == 0 and re.search(r"articles loaded +1\n", proc.stdout), proc.stdout + proc.stderr[-2000:]
 
 
+def test_serve_refuses_a_bad_rules_or_publishers_file_before_it_starts(tmp_path: Path) -> None:
+    # Every scheduled run would fail on them, an hour apart: refused at once, before any server starts.
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    for option in ("--rules", "--publishers"):
+        proc = newsetl("serve", str(REPO / "samples" / "corpus"), "--db", str(db), option, str(bad))
+        assert proc.returncode == 2 and "bad.json" in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr and "Prefect server" not in proc.stderr
+    assert not db.exists()
+
+
+def test_serve_passes_the_publishers_files_to_every_run(tmp_path: Path) -> None:
+    from newsetl.flows.serve import deployment_parameters
+
+    params = deployment_parameters(["in"], "w.duckdb", publishers_files=["aliases.json"])
+    assert params["publishers_files"] == [str((Path.cwd() / "aliases.json").absolute())]
+    assert "publishers_files" not in deployment_parameters(["in"], "w.duckdb")
+
+
 def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
     proc = newsetl("sql", "DELETE FROM articles", "--db", str(warehouse))
     assert proc.returncode == 2 and "read-only" in proc.stderr.lower()
