@@ -1,4 +1,4 @@
-"""The `newsetl` command line: ingest, sql, stats, export (DESIGN.md §5 is the contract)."""
+"""The `newsetl` command line: ingest, sql, stats, export (../shared/DESIGN.md §5 is the contract)."""
 
 from __future__ import annotations
 

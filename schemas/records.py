@@ -18,7 +18,6 @@ STAGE_READ = "read"
 STAGE_DECODE = "decode"
 STAGE_EXTRACT = "extract"
 STAGE_PROCESS = "process"
-STAGE_LOAD = "load"
 
 # A local input file read to the end: (path, size, mtime_ns, documents it produced, read_as), recorded once
 # they are all loaded so that an unchanged file is not read again (`ReadConfig.read_as`, table `inputs`).

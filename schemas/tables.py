@@ -7,7 +7,7 @@ analysts see in `duckdb_columns()` (`comment_sql`). To add a column: append it w
 version and add that version to `MIGRATIONS`; never change what a released version creates.
 
 The table and column names of `runs`, `documents`, `articles`, `removals`, `quarantine` and `clusters`
-are a contract (DESIGN.md §4): change them only by adding columns.
+are a contract (../shared/DESIGN.md §4): change them only by adding columns.
 """
 
 from __future__ import annotations

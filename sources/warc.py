@@ -31,7 +31,7 @@ from warcio.archiveiterator import ArchiveIterator
 from newsetl.schemas.records import STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.document import document_from_bytes
-from newsetl.sources.files import sha256_hex
+from newsetl.sources.files import GZIPMAGIC, sha256_hex
 from newsetl.sources.reasons import (
     EMPTY_INPUT,
     SKIP_REASONS,
@@ -130,11 +130,11 @@ def _head(stream: IO[bytes]) -> bytes | None:
     if peek is None:
         return None
     head = bytes(peek(4096)[:4096])
-    if head.startswith(b"\x1f\x8b"):
+    if head.startswith(GZIPMAGIC):
         try:
             head = zlib.decompressobj(wbits=47).decompress(head, 64)
         except zlib.error:
-            return b"\x1f\x8b (corrupt gzip)"
+            return GZIPMAGIC + b" (corrupt gzip)"
     return head[:64]
 
 

@@ -19,9 +19,6 @@ OBJECTS = ["a new budget for the harbour district", "plans for a second bridge",
            "a settlement with former employees", "changes to the school calendar", "the sale of the old depot",
            "an inquiry into the power cuts", "a ban on night flights", "funding for the rail link",
            "the results of the spring survey", "a review of emergency services", "new rules for short lets"]
-TAILS = ["on Tuesday", "after months of talks", "despite strong objections", "in a statement",
-         "at a packed public meeting", "according to documents seen by reporters", "late last night",
-         "for the third time this year"]
 QUOTES = ["“We have listened carefully and we will act,” a spokesperson said.",
           "“This is not the end of the matter,” one resident told the meeting.",
           "“The numbers speak for themselves,” the chair said.",

@@ -179,7 +179,6 @@ def _mojibake(text: str, rng: random.Random) -> str:
 # How scraped news really gets damaged, each kind on its own (bench/repair_eval.py --kinds-table).
 # TUNED_KINDS were looked at while repair was worked on; HELDOUT_KINDS are variants of the same damage
 # that repair was NOT tuned on: their figure is the estimate for corruptions not seen before.
-_VOWELS = "aeiouyAEIOUY"
 _SYLLABLE_RE = re.compile(r"(?<=[aeiouy])(?=[bcdfghjklmnpqrstvwz][aeiouy])")  # ba-na-na: V-CV
 
 

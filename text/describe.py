@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache, lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from newsetl.schemas.records import Metadata, Removal
 from newsetl.text.lines import table_cells
-from newsetl.text.publishers import has_org_word, is_outlet
+from newsetl.text.publishers import has_org_word, is_outlet, registrable_domain
 
 # Removal categories and rules written by this stage.
 TITLE = "title"
@@ -686,21 +685,8 @@ def _best_publisher(found: Counter[str]) -> str | None:
 
 def _registrable_label(url: str) -> tuple[str, str] | None:
     """(registrable domain, its main label) of a URL: ("independent.co.uk", "independent")."""
-    try:
-        host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").lower()
-    except ValueError:
-        return None
-    host = re.sub(r"^(?:www\d?|m|amp|mobile|edition)\.", "", host)
-    if not host or "." not in host:
-        return None
-    try:
-        from tld import get_fld
-
-        fld = get_fld(host, fix_protocol=True, fail_silently=True)
-    except ImportError:  # tld comes with courlan (trafilatura); keep a fallback all the same
-        fld = None
-    fld = fld or ".".join(host.split(".")[-2:])
-    return fld, fld.split(".")[0]
+    fld = registrable_domain(url)
+    return (fld, fld.split(".")[0]) if fld else None
 
 
 def publisher_from_url(url: str | None) -> str | None:

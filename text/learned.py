@@ -28,7 +28,6 @@ class LearnedConfig:
     story_min_share: float = 0.5  # a line that reads as a story sentence must be in this share
     max_words: int = 40  # longer lines are paragraphs: never recorded, never learned
     min_key_chars: int = 6  # shorter normalized keys ("by", "ap") are too generic to learn
-    batch_rows: int = 50_000  # sightings inserted per Arrow chunk
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from newsetl.text.rules import CleanSettings
-from newsetl.text.words import count_words
 
 TOKEN = re.compile(r"\w+")
 DIGIT = re.compile(r"\d")
@@ -21,9 +20,6 @@ MARKER_CHARS = "-*•·▪►»"
 LIST_MARKER = re.compile(rf"^\s*(?:[{re.escape(MARKER_CHARS)}]|\d{{1,2}}[.)])\s+")
 _NORM_NOISE = re.compile(r"[\W\d_]+")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "})
-
-# A story sentence ends with sentence punctuation or a closing quote/bracket after it.
-_SENTENCE_END = re.compile(r"""[.!?…]["'”’»)\]]*\s*$|["”’»]\s*$""")
 
 # Cheap "verb-bearing" test for Latin-script text: common finite verbs/auxiliaries or -ed/-ing forms.
 _VERBS = (
@@ -79,46 +75,19 @@ def norm_title(text: str) -> str:
     return " ".join(s.casefold().split())
 
 def _ends_like_sentence(s: str) -> bool:
-    """`_SENTENCE_END.search(s)` for a stripped `s`, without the regex engine trying every position:
-    the last character is a closing quote, or the last one before a run of closing quotes and
-    brackets is sentence punctuation."""
+    r"""Does a stripped `s` end like a sentence: its last character is a closing quote, or the last one
+    before a run of closing quotes and brackets is sentence punctuation. (The regex
+    `[.!?…]["'”’»)\]]*\s*$|["”’»]\s*$` says the same, slower: tests/text/test_clean_fast.py checks it.)"""
     if not s:
         return False
     if s[-1] in _CLOSE_QUOTES:
         return True
-    rest = s.rstrip(_CLOSERS)
+    rest = s.rstrip(CLOSERS)
     return bool(rest) and rest[-1] in ".!?…"
 
 
 _CLOSE_QUOTES = "\"”’»"
-
-_SPACELESS_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def completeness(text: str) -> int:
-    """How much of a story a text tells, for choosing a story's canonical copy: the words of its story
-    sentences (`is_story_line`; in Chinese and Japanese, written without spaces, a line of 20 characters
-    or more ending in sentence punctuation) minus the words of its lines that do not end like a sentence
-    (a short sentence, "The inquiry continues.", counts neither way).
-
-    "Most words" alone chose the dirtiest copy: a full-page dump holds the article and its menus, cookie
-    notice and link lists (on dedup-dev its canonicals scored AEB precision 0.54 against ground truth, the
-    best copy 0.98). Here a menu costs what it adds, a dropped paragraph costs its words, and a clean copy
-    with every paragraph wins."""
-    story = other = 0
-    for line in text.split("\n"):
-        s = line.strip()
-        if not s:
-            continue
-        # Whitespace tokens: 6x cheaper than count_words, which only lines in Chinese or Japanese need.
-        n = len(s.split()) if s.isascii() or not _SPACELESS_SCRIPT.search(s) else count_words(s)
-        ends = s.rstrip(_CLOSERS)[-1:] in "。！？.!?…"
-        if is_story_line(s) or (ends and n >= 20 and " " not in s):
-            story += n
-        elif not ends:
-            other += n
-    return story - other
-_CLOSERS = "\"'”’»)]"
+CLOSERS = "\"'”’»)]"
 
 
 def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> bool:

@@ -260,7 +260,7 @@ class UnionFind:
 
 def canonical_key(completeness: int | None, published_at: datetime | None, article_id: str,
                   syndicated: bool = False) -> tuple[Any, ...]:
-    """Sort key whose minimum is the canonical article: the most complete copy (`lines.completeness`),
+    """Sort key whose minimum is the canonical article: the most complete copy (`sign.completeness`),
     then an original over a copy that names another original publisher (a wire story's own copy beats
     its reprints), then earliest publication (unknown last), then the smallest id (a stable tie-break)."""
     return (-(completeness or 0), syndicated, published_at is None, published_at or 0, article_id)

@@ -30,7 +30,8 @@ from itertools import chain
 
 import numpy as np
 
-from newsetl.text import lines
+from newsetl.text.lines import CLOSERS, is_story_line
+from newsetl.text.words import count_words
 
 # Bump when normalize_for_signature or the hashing code changes in a way that changes signatures.
 SCHEME_VERSION = 2
@@ -86,7 +87,7 @@ class Signatures:
         n_shingles 0; it matches nothing (the minimum-length guard refuses it anyway).
     n_shingles: (n,) int64, distinct shingles of each text (for containment estimates).
     n_words: (n,) int64, normalized words of each text.
-    completeness: (n,) int64, `lines.completeness` of each text: how the canonical copy is chosen (0 for
+    completeness: (n,) int64, `completeness` of each text: how the canonical copy is chosen (0 for
         texts signed from their words alone).
     body_hash: (n,) object array of str, `body_hash` of each text. Computed here, from the words the
         signature already normalized, so the single warehouse writer does not normalize every body again.
@@ -281,10 +282,38 @@ def _shingle_keys(docs_words: Sequence[list[str]], config: SignConfig,
     return (packed >> _U64(32)).astype(np.int64), packed & _MASK32
 
 
+_SPACELESS_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def completeness(text: str) -> int:
+    """How much of a story a text tells, for choosing a story's canonical copy: the words of its story
+    sentences (`is_story_line`; in Chinese and Japanese, written without spaces, a line of 20 characters
+    or more ending in sentence punctuation) minus the words of its lines that do not end like a sentence
+    (a short sentence, "The inquiry continues.", counts neither way).
+
+    "Most words" alone chose the dirtiest copy: a full-page dump holds the article and its menus, cookie
+    notice and link lists (on dedup-dev its canonicals scored AEB F1 0.70 against the true body, the best
+    copy of each story 0.96; this rule's 0.87). Here a menu costs what it adds, a dropped paragraph costs
+    its words, and a clean copy with every paragraph wins."""
+    story = other = 0
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s:
+            continue
+        # Whitespace tokens: 6x cheaper than count_words, which only lines in Chinese or Japanese need.
+        n = len(s.split()) if s.isascii() or not _SPACELESS_SCRIPT.search(s) else count_words(s)
+        ends = s.rstrip(CLOSERS)[-1:] in "。！？.!?…"
+        if is_story_line(s) or (ends and n >= 20 and " " not in s):
+            story += n
+        elif not ends:
+            other += n
+    return story - other
+
+
 def sign_texts(texts: Sequence[str], config: SignConfig = SignConfig()) -> Signatures:
     """MinHash signatures of `texts` (row i for texts[i]); deterministic for a given config."""
     words = [normalize_for_signature(t) for t in texts]
-    return sign_words(words, config, np.fromiter(map(lines.completeness, texts), dtype=np.int64, count=len(texts)))
+    return sign_words(words, config, np.fromiter(map(completeness, texts), dtype=np.int64, count=len(texts)))
 
 
 def sign_words(docs_words: Sequence[list[str]], config: SignConfig = SignConfig(),

@@ -60,7 +60,8 @@ def _classes() -> np.ndarray:
 def count_words(text: str) -> int:
     """The words of `text` (see the module doc), counted over its code points in numpy: ~8x faster than the
     regex engine on a 5 KB body, where `re.findall(r"\\w+")` was ~3% of a worker's time on the re-scrape
-    stream. For text without Chinese or Japanese it is `len(re.findall(r"\\w+", text))`."""
+    stream. For text without Chinese, Japanese or combining marks it is `len(re.findall(r"\\w+", text))`;
+    a combining mark joins its word ("नमस्ते दुनिया" is 2 words, the regex's 5)."""
     if not text:
         return 0
     cls = _classes()[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)]

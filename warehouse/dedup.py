@@ -25,7 +25,7 @@ stories it meets, never by how many copies those stories have. For the new rows 
    new story is named after its first-seen article (smallest sid); an article joining a stored story
    takes its id, so a `cluster_id` seen on a dashboard stays valid; when stories merge the oldest
    (smallest `created_seq`) keeps its id and each merged-away id is recorded in `cluster_merges`
-   (`resolve_cluster` follows them). The canonical is the most complete body (`lines.completeness` of
+   (`resolve_cluster` follows them). The canonical is the most complete body (`sign.completeness` of
    the signed text, which a learned line re-cleaned later cannot change: its story sentences' words
    less its other words, so a full-page dump's menus count against it), then an
    original over a syndicated copy, then the earliest publication, then the smallest article_id:
@@ -60,7 +60,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from newsetl.text.lines import completeness
 from newsetl.text.lsh import (
     METHOD_EXACT,
     METHOD_MINHASH,
@@ -74,7 +73,7 @@ from newsetl.text.lsh import (
     required_bands_sql,
     verify_estimates,
 )
-from newsetl.text.sign import Signatures, band_keys, exact_similarity, scheme_id, shingle_sets
+from newsetl.text.sign import Signatures, band_keys, completeness, exact_similarity, scheme_id, shingle_sets
 
 __all__ = [
     "DedupConfig",

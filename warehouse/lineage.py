@@ -20,9 +20,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from newsetl.schemas.records import Article, Rejection
 from newsetl.schemas.tables import SOURCES, arrow_schema
-from newsetl.warehouse.rows import occurrence_keys
+from newsetl.warehouse.rows import clean_str, occurrence_keys
 
 LOADED = "loaded"
 QUARANTINED = "quarantined"
@@ -38,29 +37,9 @@ class Skip:
     reason: str  # "known" (doc_id in the warehouse or earlier in the run) or a SKIP_REASONS reason
 
 
-def _safe(value: str | None) -> str | None:
-    # Lone surrogates (from JSON "\ud800", undecodable file names) cannot be stored as UTF-8.
-    if value is None:
-        return None
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "replace").decode("utf-8")
-
-
-def sources_table(run_id: str, articles: Sequence[Article], rejections: Sequence[Rejection],
-                  skips: Sequence[Skip]) -> pa.Table:
-    """The lineage rows of one batch: its articles, its quarantined rejections and its skips."""
-    return _sources_rows(run_id, [
-        *[(a.source_uri, a.doc_id, LOADED, None) for a in articles],
-        *[(r.source_uri, r.doc_id, QUARANTINED, f"{r.stage}:{r.reason}") for r in rejections],
-        *[(s.source_uri, s.doc_id, SKIPPED, s.reason) for s in skips],
-    ])
-
-
 def sources_from_tables(run_id: str, articles: pa.Table, quarantine: pa.Table, skips: Sequence[Skip]) -> pa.Table:
-    """The same rows from a batch's prepared Arrow tables (articles and quarantine rows, in batch order)."""
+    """The lineage rows of one batch, from its prepared Arrow tables (articles and quarantine rows, in batch
+    order) and its skips: one `sources` row per source read."""
     q = quarantine.select(["source_uri", "doc_id", "stage", "reason"]).to_pylist()
     return _sources_rows(run_id, [
         *[(uri, doc, LOADED, None) for uri, doc in zip(articles.column("source_uri").to_pylist(),
@@ -71,11 +50,11 @@ def sources_from_tables(run_id: str, articles: pa.Table, quarantine: pa.Table, s
 
 
 def _sources_rows(run_id: str, items: Sequence[tuple[str, str | None, str, str | None]]) -> pa.Table:
-    keys = occurrence_keys((_safe(uri) or "", doc or "") for uri, doc, _, _ in items)
+    keys = occurrence_keys((clean_str(uri) or "", doc or "") for uri, doc, _, _ in items)
     now = datetime.now(UTC)
     rows: dict[str, dict[str, Any]] = {}
     for key, (uri, doc, outcome, reason) in zip(keys, items, strict=True):
-        rows.setdefault(key, {"source_key": key, "source_uri": _safe(uri), "doc_id": doc, "outcome": outcome,
+        rows.setdefault(key, {"source_key": key, "source_uri": clean_str(uri), "doc_id": doc, "outcome": outcome,
                               "reason": reason, "run_id": run_id, "recorded_at": now})
     schema = arrow_schema(SOURCES)
     return pa.table({name: [row[name] for row in rows.values()] for name in schema.names}, schema=schema)

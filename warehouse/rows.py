@@ -58,7 +58,9 @@ def quarantine_ids(rejections: Sequence[Rejection]) -> list[str]:
 
 
 def clean_str(value: str | None) -> str | None:
-    # Lone surrogates (from JSON "\ud800") cannot be stored as UTF-8: replace, don't crash the batch.
+    # Lone surrogates cannot be stored as UTF-8: replace, don't crash the batch. The readers already
+    # replace them in what they read (sources.decode); this is the storage side's own guard, for values
+    # made elsewhere (a file name escaped for display, a caller of the load API).
     if value is None:
         return None
     return value.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(value) else value

@@ -1,7 +1,7 @@
 """Views for analysts and dashboards. Recreated on every migrate, so they always match the code.
 
 Dashboards should read these views rather than the tables: the views are the stable surface
-(DESIGN.md §4) while table internals may gain columns.
+(../shared/DESIGN.md §4) while table internals may gain columns.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def test_dask_cluster_gives_the_same_warehouse(prefect_harness: None, tmp_path: 
     from distributed import LocalCluster
 
     # Threads, not processes: worker processes would each start a temporary Prefect server unless
-    # PREFECT_API_URL names a real one (DESIGN.md §7); the Dask scheduling path is the same. Our own
+    # PREFECT_API_URL names a real one (../shared/DESIGN.md §7); the Dask scheduling path is the same. Our own
     # cluster, so the test can see that the batches really ran on its workers.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         summary = ingest_on_dask([str(samples)], str(dask_db), address=cluster.scheduler_address, batch_size=3)
