@@ -216,6 +216,9 @@ def record_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
 
 
 def _learned_where(cfg: LearnedConfig) -> tuple[str, list[object]]:
+    # max_words and min_key_chars also keep lines from being recorded at all (text.learned.line_sightings,
+    # to save the space); checked again here so that the settings in force when lines are learned apply
+    # to sightings recorded under other ones.
     sql = """
         l.clusters >= ? AND l.words <= ? AND length(l.line_key) >= ?
         AND l.clusters >= ? * p.clusters

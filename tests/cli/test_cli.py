@@ -181,6 +181,18 @@ def test_output_that_finds_no_room_is_said_plainly(warehouse: Path) -> None:
     assert proc.returncode == 1 and proc.stderr.strip() == "newsetl: cannot write the output: No space left on device"
 
 
+def test_sql_on_the_warehouse_changes_no_setting_and_touches_no_other_file(warehouse: Path, tmp_path: Path) -> None:
+    # Read-only is not enough: DuckDB would still change its settings, install and load extensions, and read
+    # or write any file the user can.
+    out = tmp_path / "leak.csv"
+    for query, said in (("SET threads = 1", "locked"), ("INSTALL httpfs", "disabled"),
+                        ("SELECT * FROM read_csv('/etc/hostname')", "disabled"),
+                        (f"COPY (SELECT 1) TO '{out}'", "disabled")):
+        proc = newsetl("sql", query, "--db", str(warehouse))
+        assert proc.returncode == 2 and said in proc.stderr, (query, proc.stderr)
+    assert not out.exists()
+
+
 def test_sql_reads_the_snapshot_and_no_other_file(warehouse: Path, tmp_path: Path) -> None:
     # What the docs tell an analyst to do during a load: point --db at the snapshot. Its views read the
     # Parquet files of its generations folder; the sandbox still refuses every other file.

@@ -237,3 +237,15 @@ def test_a_container_s_author_is_the_article_s_byline() -> None:
                       content=body, author="Laura Kuenssberg")
     article = process_document(doc, make_context(ProcessConfig()))
     assert isinstance(article, Article) and article.byline == "Laura Kuenssberg"
+
+
+def test_reader_comments_are_not_in_the_body() -> None:
+    body = "<p>" + "The council met on Friday to agree the budget for next year. " * 12 + "</p>"
+    html = (f"<html><body><article><h1>Budget agreed</h1>{body}</article>"
+            '<div id="comments" class="comments"><h3>2 Comments</h3><ul>'
+            '<li class="comment"><p>This is a disgrace and the whole council should resign at once.</p></li>'
+            '<li class="comment"><p>I agree with every word of the plan, well done to all of them.</p></li>'
+            "</ul></div></body></html>")
+    text = extract_html(html).text
+    assert "council met on Friday" in text
+    assert "disgrace" not in text and "well done" not in text and "Comments" not in text
