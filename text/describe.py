@@ -209,6 +209,18 @@ _COMMON_DATE_PATTERNS = (
     re.compile(r"\b(?P<d>[0-3]?\d)\.(?P<m>[01]?\d)\.(?P<y>(?:19|20)\d\d)\b" + _TIME + _TZ, re.I),
 )
 
+# A time written before its date ("Updated 6:12 AM ET, Tue February 13, 2024", CNN's and others' form):
+# with a.m./p.m. or a zone, so that a bare "10.15" before a date is not taken for one.
+_TIME_FIRST_RE = re.compile(r"\b(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)\s*(?:(?P<ap>[ap]\.?m\.?)\s*)?"
+                            r"(?:\(?(?P<tz>[A-Z]{1,4}T|UTC|GMT)\)?)?(?=\W)", re.I)
+
+
+def _time_before(text: str, end: int) -> re.Match[str] | None:
+    """The last time with a.m./p.m. or a zone in text[:end]."""
+    found = [m for m in _TIME_FIRST_RE.finditer(text, 0, end) if m.group("ap") or m.group("tz")]
+    return found[-1] if found else None
+
+
 def _tz(match: re.Match[str]) -> timezone:
     groups = match.groupdict()
     off = groups.get("off") or groups.get("iso_tz")
@@ -230,6 +242,11 @@ def _parse_common(text: str, day_first: bool = False) -> datetime | None:
         if not match:
             continue
         g = dict(match.groupdict())
+        zone = match
+        if not g.get("h") and (before := _time_before(text, match.start())):
+            g.update(h=before.group("h"), mi=before.group("mi"), ap=before.group("ap"))
+            if before.group("tz") and not (g.get("tz") or g.get("off")):
+                zone = before
         if g.get("a"):
             a, b = int(g["a"]), int(g["b"])
             # A number above 12 settles the order; otherwise the language does.
@@ -244,7 +261,7 @@ def _parse_common(text: str, day_first: bool = False) -> datetime | None:
             elif ap.startswith("a") and hour == 12:
                 hour = 0
             return datetime(int(g["y"]), month, int(g["d"]), hour, int(g.get("mi") or 0), int(g.get("s") or 0),
-                            tzinfo=_tz(match))
+                            tzinfo=_tz(zone))
         except (ValueError, KeyError):
             continue
     return None

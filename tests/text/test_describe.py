@@ -357,6 +357,18 @@ def test_dates_in_other_languages_revisions_and_day_first_numbers() -> None:
     assert parse_date("Stand: 12.04.2023 10:15 Uhr").date().isoformat() == "2023-04-12"  # dots: day first
 
 
+@pytest.mark.parametrize(("line", "instant"), [
+    ("Updated 6:12 AM ET, Tue February 13, 2024", "2024-02-13T11:12:00+00:00"),
+    ("Published 3:45 PM EDT, March 4, 2024", "2024-03-04T19:45:00+00:00"),
+    ("11:30 GMT 3 March 2024", "2024-03-03T11:30:00+00:00"),
+    ("March 4, 2024 3:45 PM EDT", "2024-03-04T19:45:00+00:00"),  # the time after the date, as before
+    ("Posted at 10.15 on 3 March 2024", "2024-03-03T00:00:00+00:00"),  # no a.m./p.m., no zone: no time
+])
+def test_a_time_written_before_its_date_is_kept(line: str, instant: str) -> None:
+    dt = parse_date(line)
+    assert dt is not None and dt.astimezone(UTC).isoformat() == instant
+
+
 @pytest.mark.parametrize(("tail", "original"), [
     ("©2023 Chicago Tribune. Visit chicagotribune.com. Distributed by Tribune Content Agency, LLC.", "Chicago Tribune"),
     ("Copyright 2024 NPR. To see more, visit https://www.npr.org.", "NPR"),
