@@ -249,3 +249,16 @@ def test_reader_comments_are_not_in_the_body() -> None:
     text = extract_html(html).text
     assert "council met on Friday" in text
     assert "disgrace" not in text and "well done" not in text and "Comments" not in text
+
+
+def test_a_year_alone_is_no_publication_date() -> None:
+    # htmldate's extensive search gives "the busiest year since 2008" as 1 January 2008; a page that
+    # writes 1 January keeps it.
+    body = "<p>" + "The harbour had its busiest year since 2008, the port authority said on Friday. " * 8 + "</p>"
+    page = f"<html><body><article>{body}</article><footer>© 2016 Harbour News</footer></body></html>"
+    assert extract_html(page).date is None
+    new_year = ('<html><head><meta property="article:published_time" content="2024-01-01"></head>'
+                f"<body><article>{body}</article></body></html>")
+    assert extract_html(new_year).date == "2024-01-01"
+    written = f"<html><body><article><p>Posted 1 January 2020</p>{body}</article></body></html>"
+    assert extract_html(written).date == "2020-01-01"
