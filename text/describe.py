@@ -33,6 +33,7 @@ from newsetl.text.publishers import has_org_word, is_outlet, registrable_domain
 
 # Removal categories and rules written by this stage.
 TITLE = "title"
+KICKER = "kicker"  # a section label or flag above the headline ("Politics", "Exclusive", "Wirtschaft")
 SUBTITLE = "subtitle"
 BYLINE = "byline"
 DATELINE = "dateline"
@@ -899,6 +900,10 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
     idx = 0
     if not head:
         return title, subtitle, idx
+    offset = 0  # head lines before the headline: a kicker
+    if _kicker_before(head, hints.title, config):
+        taken.append((head[0], Removal(KICKER, "head_kicker", head[0].text, head[0].start)))
+        head, offset = head[1:], 1
     first = head[0]
     if title is not None:
         if _norm(first.text) == _norm(title):
@@ -918,7 +923,22 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
                 # lines (site-grouped CV, `bench/train_linemodel.py` mode `product`).
                 subtitle = second.text.strip()
                 idx += 1
-    return title, subtitle, idx
+    return title, subtitle, idx + offset
+
+
+def _kicker_before(head: Sequence[_Line], hint_title: str | None, config: DescribeConfig) -> bool:
+    """Is the first line a kicker over the headline: one or two words without sentence punctuation, then
+    the headline (the hinted one, or a headline-like line followed by a byline or a date line)?"""
+    if len(head) < 3:
+        return False
+    first = head[0].text.strip()
+    if not 1 <= len(first.split()) <= 2 or first[-1:] in ".!?:;," or parse_byline(first) or _date_line(first):
+        return False
+    second, third = head[1].text, head[2].text
+    if hint_title:
+        return _norm(second) == _norm(hint_title)
+    return _headline_like(second, config.title_max_words, config.min_title_words) \
+        and bool(parse_byline(third) or _date_line(third))
 
 
 _SITE_SUFFIX_RE = re.compile(r"^(?P<head>.+?)\s+(?:[|–—-]|::)\s+(?P<site>[^|–—]+?)\s*$")

@@ -207,6 +207,20 @@ def test_original_publisher_of_a_syndicated_copy() -> None:
     assert describe_article(wire, (), own).metadata.original_publisher is None  # not a copy: its own story
 
 
+def test_a_kicker_above_the_headline_is_no_title_and_leaves_the_body() -> None:
+    headline = "Senate passes aid package after all-night session"
+    body = f"Politics\n{headline}\nBy Melanie Zanona, CNN\n" + STORY
+    described = describe_article(body, (), DescribeHints())
+    assert (described.metadata.title, described.metadata.byline) == (headline, "Melanie Zanona")
+    assert described.body.startswith("The city council") and described.removals[0].category == "kicker"
+    # the page's own headline (HTML, JSON) under a flag: flag and repeated headline both leave the body
+    flagged = describe_article(f"Exclusive\n{headline}\n" + STORY, (), DescribeHints(title=headline))
+    assert flagged.body.startswith("The city council") and flagged.metadata.title == headline
+    # an interview's first question is no headline: nothing taken
+    qa = "Q&A\nWhat did you see?\nI saw the fire from my window.\n" + STORY
+    assert describe_article(qa, (), DescribeHints()).body == qa
+
+
 def test_a_date_is_no_original_publisher() -> None:
     # "First published on <date>" names when, not where: CBS's own pages were syndicated from a date.
     for tail in ("First published on November 19, 2019 / 8:16 AM", "First published Nov 20, 2019 01:38 pm"):
