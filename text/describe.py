@@ -485,6 +485,14 @@ def _is_credit_tail(words: Sequence[str], outlets: bool = True) -> bool:
     return outlets and (low in _WIRES or any(re.sub(r"[^a-z]", "", w.casefold()) in _MEDIA_WORDS for w in words))
 
 
+def _author_names(author: str | None) -> str | None:
+    """The page's or record's author field without the roles metadata lists as authors: "Gareth Hughes;
+    Consumer Affairs Correspondent" -> "Gareth Hughes" (the role alone is nobody)."""
+    parts = [p.strip() for p in (author or "").split(";") if p.strip()]
+    names = [p for p in parts if not _is_credit_tail(p.split(), outlets=False)]
+    return "; ".join(names or parts) or None
+
+
 def _without_credit_tail(text: str, outlets: bool = True) -> str | None:
     """'MARTA KOWALCZYK and DEREK HALLORAN Associated Press' -> the names before the credit, if names.
     Without a "By" (`outlets` False) only a role may follow: "Lake County Star Tribune" is an outlet."""
@@ -974,7 +982,7 @@ def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: l
                  date_texts: list[str], credits: list[str | None] | None = None) -> str | None:
     """Byline and date lines just below the headline (up to four lines; stop at the first story line).
     Lines taken are appended to `taken`, texts that may hold a date to `date_texts`."""
-    byline = (hints.author or "").strip() or None
+    byline = _author_names(hints.author)
     looked = 0
     by_seen = False
     while idx < len(head) and looked < 4:

@@ -221,6 +221,13 @@ def test_a_kicker_above_the_headline_is_no_title_and_leaves_the_body() -> None:
     assert describe_article(qa, (), DescribeHints()).body == qa
 
 
+def test_a_role_the_page_lists_as_an_author_is_no_byline() -> None:
+    # trafilatura's author for "By Gareth Hughes, Consumer Affairs Correspondent" in two meta tags
+    hints = DescribeHints(author="Gareth Hughes; Consumer Affairs Correspondent")
+    assert describe_article(STORY, (), hints).metadata.byline == "Gareth Hughes"
+    assert describe_article(STORY, (), DescribeHints(author="Ann Lee; Bo Park")).metadata.byline == "Ann Lee; Bo Park"
+
+
 def test_a_date_is_no_original_publisher() -> None:
     # "First published on <date>" names when, not where: CBS's own pages were syndicated from a date.
     for tail in ("First published on November 19, 2019 / 8:16 AM", "First published Nov 20, 2019 01:38 pm"):
