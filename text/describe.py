@@ -903,7 +903,10 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
                 taken: list[tuple[_Line, Removal]]) -> tuple[str | None, str | None, int]:
     """Headline and standfirst at the top of a plain-text body (or the hinted headline repeated there):
     (title, subtitle, index of the first head line after them). Lines taken are appended to `taken`."""
-    title = (hints.title or "").strip() or None
+    hinted = (hints.title or "").strip() or None
+    # A feed's or API's title often ends with the site ("… - BBC News", NewsAPI's form): the headline is
+    # what precedes it, as for a headline read from the text.
+    title = _without_site_suffix(hinted) if hinted else None
     subtitle: str | None = None
     idx = 0
     if not head:
@@ -914,7 +917,7 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
         head, offset = head[1:], 1
     first = head[0]
     if title is not None:
-        if _norm(first.text) == _norm(title):
+        if _norm(first.text) in {_norm(title), _norm(hinted or "")}:
             taken.append((first, Removal(TITLE, "hint_title", first.text, first.start)))
             idx = 1
     elif len(lines) > 1 and _headline_like(first.text, config.title_max_words, config.min_title_words):

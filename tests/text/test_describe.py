@@ -228,6 +228,17 @@ def test_a_role_the_page_lists_as_an_author_is_no_byline() -> None:
     assert describe_article(STORY, (), DescribeHints(author="Ann Lee; Bo Park")).metadata.byline == "Ann Lee; Bo Park"
 
 
+def test_a_given_title_loses_its_site_suffix() -> None:
+    # NewsAPI's and feeds' titles end with the site; the body may repeat the title either way
+    hinted = "Sunak calls July general election - BBC News"
+    for first in (hinted, "Sunak calls July general election"):
+        described = describe_article(f"{first}\n" + STORY, (), DescribeHints(title=hinted))
+        assert described.metadata.title == "Sunak calls July general election"
+        assert described.body.startswith("The city council")
+    plain = DescribeHints(title="Obama: Yes We Can - Speech in Full")
+    assert describe_article(STORY, (), plain).metadata.title == "Obama: Yes We Can - Speech in Full"
+
+
 def test_a_date_is_no_original_publisher() -> None:
     # "First published on <date>" names when, not where: CBS's own pages were syndicated from a date.
     for tail in ("First published on November 19, 2019 / 8:16 AM", "First published Nov 20, 2019 01:38 pm"):
