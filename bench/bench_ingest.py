@@ -49,11 +49,11 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def direct(sources: list[str], db: str, batch_size: int) -> dict[str, float]:
     """The stages without Prefect: the flow's groups of files, batches, processing and writes, called
     one after the other as plain functions."""
-    from newsetl.flows.ingest import BATCH_BYTES, READ_GROUP_BYTES, batches, file_groups
     from newsetl.schemas.records import Article, RawDocument, Rejection
     from newsetl.sources.config import ReadConfig
     from newsetl.sources.discover import discover
     from newsetl.sources.read import read_path
+    from newsetl.tasks.batching import BATCH_BYTES, READ_GROUP_BYTES, batches, file_groups
     from newsetl.tasks.ingest import LOAD_THREADS
     from newsetl.tasks.pool import process_and_sign
     from newsetl.text.lsh import DedupConfig

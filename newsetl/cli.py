@@ -201,16 +201,10 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
         # Prefect's console lines (per-task INFO, its summary dict, a "View at" link to a UI the temporary
         # server does not serve, websocket warnings) only with -v; they still reach the Prefect API.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    from newsetl.flows.ingest import (
-        DEFAULT_BATCH_SIZE,
-        INTERRUPTED,
-        IngestInterrupted,
-        StopRequest,
-        ingest,
-        stop_on_signals,
-        watching,
-    )
+    from newsetl.flows.ingest import DEFAULT_BATCH_SIZE, ingest
+    from newsetl.tasks.books import watching
     from newsetl.tasks.prefect_server import configured_api_url, use_temporary_server
+    from newsetl.tasks.stop import INTERRUPTED, IngestInterrupted, StopRequest, stop_on_signals
 
     rules = _rules_files(args)
     _quiet_known_errors()
@@ -386,7 +380,7 @@ class _NoTraceback(logging.Filter):
 def _is_known(exc: BaseException) -> bool:
     import duckdb
 
-    from newsetl.flows.ingest import IngestInterrupted
+    from newsetl.tasks.stop import IngestInterrupted
     from newsetl.text.rules import RulesError
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
     from newsetl.warehouse.lineage import AccountingError

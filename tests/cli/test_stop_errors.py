@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 
 from newsetl.cli import EXIT_INTERRUPTED, EXIT_WAREHOUSE
-from newsetl.flows.ingest import INTERRUPTED
+from newsetl.tasks.stop import INTERRUPTED
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import os, signal, sys
 import newsetl.flows.ingest as ingest_flow
 from newsetl.cli import main
+from newsetl.tasks.stop import IngestInterrupted
 
 def flow(**_):
     if sys.argv[1] == "stop":
@@ -30,7 +31,7 @@ def flow(**_):
             os.kill(os.getpid(), signal.SIGTERM)
             for _ in range(3):  # bytecode boundaries, where Python runs the handler
                 pass
-        except ingest_flow.IngestInterrupted:
+        except IngestInterrupted:
             pass  # swallowed by the code it cut into, which then fails:
     raise OSError(9, "Bad file descriptor")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsetl.flows.ingest import batches, file_groups
 from newsetl.schemas.records import RawDocument
 from newsetl.sources.files import held_size
+from newsetl.tasks.batching import batches, file_groups
 
 
 def _doc(i: int, size: int) -> RawDocument:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from newsetl.flows.ingest import IngestInterrupted, _stop_waits_for, _write_section, stop_on_signals, stop_requested
+from newsetl.tasks.stop import IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for, write_section
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -30,7 +30,7 @@ def test_a_signal_outside_a_protected_step_stops_at_once(sig: signal.Signals) ->
 def test_a_signal_while_the_workers_start_waits_for_them() -> None:
     said: list[str] = []
     with stop_on_signals(said.append):
-        with _stop_waits_for("the workers have started"):
+        with stop_waits_for("the workers have started"):
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(3):
                 pass
@@ -40,7 +40,7 @@ def test_a_signal_while_the_workers_start_waits_for_them() -> None:
 
 def test_a_second_signal_abandons_the_write() -> None:
     said: list[str] = []
-    with stop_on_signals(said.append), _write_section():
+    with stop_on_signals(said.append), write_section():
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(3):
             pass
@@ -59,7 +59,7 @@ def test_a_signal_during_a_duckdb_query_is_still_the_stop() -> None:
 
     import duckdb
 
-    from newsetl.flows.ingest import _as_stop
+    from newsetl.tasks.stop import as_stop
 
     said: list[str] = []
     with stop_on_signals(said.append):
@@ -72,11 +72,11 @@ def test_a_signal_during_a_duckdb_query_is_still_the_stop() -> None:
         with pytest.raises(Exception) as err:  # whatever DuckDB raises: that is the point
             con.execute("SELECT sum(i) FROM range(100000000000) t(i)").fetchall()
         assert not isinstance(err.value, IngestInterrupted)
-        stopped = _as_stop(err.value)
+        stopped = as_stop(err.value)
         assert isinstance(stopped, IngestInterrupted) and stopped.__cause__ is err.value
     assert said == ["newsetl: SIGTERM: stopping"]
     # Without a stop request the same error is the error.
-    assert _as_stop(err.value) is err.value
+    assert as_stop(err.value) is err.value
 
 
 def test_a_signal_while_publishing_lets_the_run_publish(prefect_harness: None, tmp_path: Path,

@@ -1,0 +1,195 @@
+"""The books of one ingest run: its counts as it goes (`RunTally`, shown by the CLI's progress
+display), the run row of a run that failed or was stopped, and the run report (a Prefect artifact and a
+file beside the warehouse)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import TerminationSignal
+
+from newsetl.schemas.records import Rejection
+from newsetl.tasks.stop import IngestInterrupted, write_section
+from newsetl.warehouse.connect import writer
+from newsetl.warehouse.load import LoadStats, finish_run
+
+# Called with the run's counts after each group read and each batch loaded (the CLI's progress
+# display); None: nobody watches. A hook rather than a parameter: flow parameters must serialise.
+ProgressHook = Callable[[dict[str, int]], None]
+_progress_hooks: list[ProgressHook] = []
+
+
+@contextlib.contextmanager
+def watching(hook: ProgressHook) -> Iterator[None]:
+    """Call `hook` with progress counts while runs of this process go on."""
+    _progress_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _progress_hooks.remove(hook)
+
+
+class RunTally:
+    """The numbers of one run, for the summary, the `runs` row and the Prefect artifact."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.removed: Counter[str] = Counter()
+        self.dedup: Counter[str] = Counter()
+        self.skips: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.started = time.perf_counter()
+
+    def rejections(self, stats: LoadStats) -> None:
+        """Quarantine rows a load added, by stage:reason."""
+        self.counts["quarantined"] += stats.quarantined
+        self.reasons.update(stats.quarantine_reasons)
+
+    def skipped(self, skips: Sequence[Rejection]) -> None:
+        self.counts["skipped_other"] += len(skips)
+        self.skips.update(r.reason for r in skips)
+
+    def progress(self, files_done: int, files: int) -> None:
+        if not _progress_hooks:
+            return
+        c = self.counts
+        done = c["loaded"] + c["skipped_known"] + c["skipped_other"] + c["quarantined"]
+        counts = {"read": c["read"], "done": done, "loaded": c["loaded"], "quarantined": c["quarantined"],
+                  "files_done": files_done, "files": files}
+        for hook in list(_progress_hooks):
+            with contextlib.suppress(Exception):  # a display must never fail a run
+                hook(counts)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "read": self.counts["read"],
+            "loaded": self.counts["loaded"],
+            "skipped_known": self.counts["skipped_known"],
+            # Inputs that are not articles and not errors: WARC request/metadata records, non-HTML
+            # captures, HTTP 304 Not Modified. Counted by reason, not quarantined.
+            "skipped_other": self.counts["skipped_other"],
+            "skipped_reasons": dict(sorted(self.skips.items())),
+            "quarantined": self.counts["quarantined"],
+            # Sources that named nothing readable (not found, unsupported kind): `read` minus these is
+            # what the run found to ingest (0: a typo'd path, an empty folder).
+            "not_found": self.counts["not_found"],
+            "unsupported": self.counts["unsupported"],
+            "recleaned": self.counts["recleaned"],
+            "quarantine_reasons": dict(sorted(self.reasons.items())),
+            "removed_by_category": dict(sorted(self.removed.items())),
+            "dedup": dict(sorted(self.dedup.items())),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()}
+            | {"total": round(time.perf_counter() - self.started, 3)},
+        }
+
+
+def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
+    """Mark the run failed (or cancelled) with its reason; if even that cannot be written (disk full), the
+    original error is what the caller must see, so this one is only logged."""
+    with write_section():  # a second signal abandons the run (KeyboardInterrupt) rather than this write
+        _record_status(db, run_id, tally, exc)
+
+
+def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
+    # A signal the run did not handle itself (a second Ctrl-C; Prefect's SIGINT or SIGTERM when `newsetl
+    # serve` stops with this run in flight) is a stop, not a failure, whichever signal it was.
+    stopped = isinstance(exc, IngestInterrupted | KeyboardInterrupt | TerminationSignal)
+    status = "cancelled" if stopped else "failed"
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KeyboardInterrupt | TerminationSignal) and not str(exc):
+        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signal).name
+        reason = (f"stopped by {name} during this run (Ctrl-C, kill, or `newsetl serve` stopping); the batches "
+                  "loaded stay, the next run loads the rest")
+    if isinstance(exc, IngestInterrupted) and exc.__cause__ is not None:
+        reason += f" (while stopping: {type(exc.__cause__).__name__}: {exc.__cause__})"
+    counts = tally.summary()
+    # Documents read (ahead) but neither loaded, skipped nor quarantined when the run ended: the next run
+    # reads them again. Named, so that the row's counts still add up.
+    counts["not_loaded"] = counts["read"] - sum(counts[k] for k in ("loaded", "skipped_known", "skipped_other",
+                                                                      "quarantined"))
+    try:
+        # Short wait: a run that is stopping must not sit behind a reader for a minute.
+        with writer(db, wait_seconds=10.0) as con:
+            finish_run(con, run_id, status, counts, reason)
+    except Exception as again:
+        get_run_logger().warning("could not record the failed run %s: %s", run_id, again)
+        status += f" (not recorded in the warehouse: {again}; the next run marks the row crashed)"
+    write_report_file(db, run_id, "\n".join([
+        f"# newsetl ingest run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
+        f"Reason: {reason}", "", "Counts so far:", "", "```",
+        json.dumps(counts, indent=2, default=str), "```", ""]))
+
+
+def report_dir(db: str) -> Path:
+    """Where run reports are written: `<warehouse stem>.runs/` next to the warehouse file."""
+    path = Path(db)
+    return path.with_name(f"{path.stem}.runs")
+
+
+def write_report_file(db: str, run_id: str, markdown: str) -> str | None:
+    """The run report as a file beside the warehouse, readable after a one-shot run whose temporary
+    Prefect server (and its artifact) is gone. Returns its path; None if it could not be written."""
+    try:
+        folder = report_dir(db)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{run_id}.md"
+        path.write_text(markdown, encoding="utf-8")
+        return str(path)
+    except OSError as exc:
+        with contextlib.suppress(Exception):
+            get_run_logger().warning("could not write the run report file: %s", exc)
+        return None
+
+
+def run_report(summary: dict[str, Any]) -> str | None:
+    """A markdown artifact on the flow run (what an operator looks at in Prefect's UI) and the same
+    report as a file beside the warehouse; returns the file's path."""
+    lines = [
+        f"# newsetl ingest run `{summary['run_id']}`",
+        "",
+        f"Warehouse: `{summary['db']}`",
+        "",
+        "| read | loaded | skipped (known) | skipped (other) | quarantined |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {summary['read']} | {summary['loaded']} | {summary['skipped_known']} | {summary['skipped_other']} "
+        f"| {summary['quarantined']} |",
+        "",
+        "Balanced: read = loaded + skipped + quarantined, and one quarantine row per quarantined input "
+        "(checked before the run was marked completed).",
+        "",
+        "## Quarantined, by stage and reason",
+        "",
+        "| stage:reason | inputs |",
+        "|---|---:|",
+        *[f"| {k} | {v} |" for k, v in summary["quarantine_reasons"].items()],
+        "",
+        "## Boilerplate removed, by category",
+        "",
+        "| category | spans |",
+        "|---|---:|",
+        *[f"| {k} | {v} |" for k, v in sorted(summary["removed_by_category"].items(), key=lambda kv: -kv[1])],
+        "",
+        "## Duplicates",
+        "",
+        *[f"- {k}: {v}" for k, v in summary["dedup"].items()],
+        "",
+        "## Seconds per stage",
+        "",
+        *[f"- {k}: {v}" for k, v in summary["seconds"].items()],
+    ]
+    markdown = "\n".join(lines)
+    try:
+        create_markdown_artifact(markdown=markdown, key="ingest-report", description="newsetl ingest run summary")
+    except Exception as exc:
+        get_run_logger().warning("could not write the run report artifact: %s", exc)
+    return write_report_file(summary["db"], summary["run_id"], markdown + "\n")

@@ -1,0 +1,114 @@
+"""Stopping a run on request: SIGINT/SIGTERM handling for the ingest flow.
+
+A signal asks the run in this process to stop. Where nothing is being written the handler raises at
+once; during a write (a batch load, the re-clean, the run row, the start of the worker pool) it waits
+for the write to end, so that a batch commits or rolls back whole and the run row says `cancelled`.
+Module state is reached from the flow's body only through these functions: Prefect's Runner (`newsetl
+serve`) may pickle the flow function, and an Event holds a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+class IngestInterrupted(Exception):
+    """The run was asked to stop (Ctrl-C, SIGTERM): batches loaded so far stay, the run is `cancelled`."""
+
+
+# Set (by the CLI's SIGINT/SIGTERM handler) to stop a run in this process: no further file is read
+# and no further batch loaded; the batch being loaded commits or rolls back as a whole.
+STOP = threading.Event()
+# What a stop request waits for, while the run is in a step that must not be cut in half: a write (a
+# batch load, the re-clean, the run row) or the start of the worker pool (a worker whose start-up state
+# is cut off mid-send dies with a traceback of its own). Anywhere else the handler raises at once:
+# reading and processing write nothing, and a batch processed but not loaded is simply new again next run.
+_deferring: list[str] = []
+INTERRUPTED = "interrupted: batches loaded so far are kept; run it again to load the rest"
+
+
+@contextlib.contextmanager
+def stop_waits_for(step: str) -> Iterator[None]:
+    _deferring.append(step)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+
+
+def write_section() -> contextlib.AbstractContextManager[None]:
+    return stop_waits_for("the batch being loaded")
+
+# The handler `stop_on_signals` installed, if any: the flow re-installs it for SIGTERM, which Prefect's
+# engine takes over for the length of a flow run (to crash the run and re-raise the signal).
+_stop_handler: Callable[[int, Any], None] | None = None
+
+
+@dataclass
+class StopRequest:
+    """What `stop_on_signals` received: the first signal's name, None while none came. It outlives the
+    block (STOP is cleared on leaving it), so that the caller can tell an error raised while the run was
+    stopping (an exception raised by the handler at an arbitrary point of cleanup code) from a failure."""
+
+    signal: str | None = None
+
+
+@contextlib.contextmanager
+def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
+    """While open, SIGINT and SIGTERM ask this process's run to stop: no further read, the batch being
+    loaded commits or rolls back, the run row says `cancelled`, the flow raises IngestInterrupted.
+    A second signal interrupts at once (KeyboardInterrupt). Main thread only."""
+    global _stop_handler
+    request = StopRequest()
+
+    def handler(signum: int, frame: Any) -> None:
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+        name = signal.Signals(signum).name
+        request.signal = name
+        if not _deferring:
+            # Nothing is being written (setting up, reading, waiting for workers): stop here and now.
+            say(f"newsetl: {name}: stopping")
+            raise IngestInterrupted(INTERRUPTED)
+        say(f"newsetl: {name}: stopping after {_deferring[-1]} (again to abandon it)")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _stop_handler = handler
+    try:
+        yield request
+    finally:
+        _stop_handler = None
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        STOP.clear()
+
+
+def stop_requested() -> bool:
+    return STOP.is_set()
+
+
+def reinstall_stop_handler() -> None:
+    """Prefect's engine takes SIGTERM over for the length of a flow run (and restores ours after it)."""
+    if _stop_handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_handler)
+
+
+
+def as_stop(exc: BaseException) -> BaseException:
+    """What a run that raised `exc` ends with: IngestInterrupted if a stop was asked for and `exc` is
+    what the signal's exception became in the code it cut into. The handler raises where the main
+    thread is; inside a DuckDB query, DuckDB checks Python's signals, runs the handler and raises its
+    own `RuntimeError: Query interrupted` instead (seen on a loaded machine: the run row said `failed`)."""
+    if isinstance(exc, IngestInterrupted | KeyboardInterrupt) or not stop_requested():
+        return exc
+    stopped = IngestInterrupted(INTERRUPTED)
+    stopped.__cause__ = exc  # kept in the run row's reason and the run report
+    return stopped
+
+
