@@ -132,7 +132,7 @@ def ingest(
         with write_section(), writer(db_path) as con:
             migrate(con, db_path)
             check_scheme(con, dedup_cfg)
-            start_run(con, run_id, str(flow_run.get_id() or ""), params)
+            previous_completed = start_run(con, run_id, str(flow_run.get_id() or ""), params)
             register_user_publishers(con, user_publishers, run_id)
             # What earlier runs learned is applied while cleaning; what this run learns, by reclean below.
             learned = learned_keys_by_publisher(con, learned_cfg)
@@ -154,7 +154,9 @@ def ingest(
             tally.seconds["setup"] += time.perf_counter() - t0
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
                  pool_key, doc_seconds, read_config)
-            if tally.counts["loaded"] and not stop_requested():
+            # After a run that did not complete, also when this one loads nothing: its batches may be in
+            # without their re-clean (every completed run leaves the stored bodies re-cleaned).
+            if (tally.counts["loaded"] or not previous_completed) and not stop_requested():
                 t0 = time.perf_counter()
                 with write_section():
                     tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)

@@ -53,7 +53,13 @@ class LoadStats:
     known_rejections: int = 0  # rejections quarantined by an earlier run (same source, same reason)
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, params: Mapping[str, Any]) -> None:
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None,
+              params: Mapping[str, Any]) -> bool:
+    """Record the run as running; returns whether the run before it completed (True for the first run).
+    A run that did not (stopped, failed, crashed) may have loaded batches whose learned-line re-clean,
+    the last step of a run, never happened: the caller re-cleans then, even when it loads nothing."""
+    rows = con.execute("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()
+    previous_completed = not rows or rows[0][0] == "completed"
     # Called under the run lock, so no other ingest is alive: a row still 'running' belongs to a process
     # that died (kill -9, OOM) before it could finish its run.
     con.execute(
@@ -64,6 +70,7 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
         "INSERT INTO runs (run_id, flow_run_id, started_at, status, params) VALUES (?, ?, ?, 'running', ?)",
         [run_id, flow_run_id, utc_now(), to_json(params)],
     )
+    return previous_completed
 
 
 def finish_run(

@@ -305,6 +305,35 @@ def test_learned_boilerplate_is_removed_from_every_story_after_ingest(prefect_ha
         assert all(p in bodies[f"copy{k}"] for p in syndicated.split("\n\n"))
 
 
+def test_a_run_after_one_stopped_before_its_re_clean_re_cleans(prefect_harness: None, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C as the last batch commits (or kill -9 in the re-clean): every article is in, the re-clean never
+    # ran. The next run loads nothing, and must still leave the bodies as one clean run does.
+    import newsetl.flows.ingest as ingest_flow
+    from newsetl.tasks.stop import INTERRUPTED, IngestInterrupted
+
+    feed, footer, _ = ledger_feed(tmp_path)
+    db = tmp_path / "w.duckdb"
+
+    def stopped(*_: object) -> int:
+        raise IngestInterrupted(INTERRUPTED)
+
+    with monkeypatch.context() as m:
+        m.setattr(ingest_flow, "reclean_task", stopped)
+        with pytest.raises(IngestInterrupted):
+            run([str(feed)], db, workers=0, batch_size=20, line_model=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
+        left = con.execute("SELECT count(*) FROM articles WHERE body LIKE ?", [f"%{footer[0]}%"]).fetchall()[0][0]
+    assert left > 0  # the footers learned by that run are still in the bodies it loaded
+    summary = run([str(feed)], db, workers=0, batch_size=20, line_model=False)
+    assert summary["loaded"] == 0 and summary["recleaned"] == left
+    with duckdb.connect(str(db), read_only=True) as con:
+        bodies = [b for (b,) in con.execute("SELECT body FROM articles").fetchall()]
+    assert all(line not in body for body in bodies for line in footer)
+    assert run([str(feed)], db, workers=0, batch_size=20, line_model=False)["recleaned"] == 0
+
+
 def test_signatures_and_stories_do_not_depend_on_when_a_line_was_learned(prefect_harness: None,
                                                                        tmp_path: Path) -> None:
     """One run of the whole feed: the footers are learned after every story was loaded, and a re-clean
