@@ -103,7 +103,8 @@ def _watch_parent(parent: int, grace: float) -> None:
 
 def deployment_parameters(sources: Sequence[str], db: str | Path, rules_files: Sequence[str] | None = None,
                           jsonl_fields: Mapping[str, str] | None = None,
-                          publishers_files: Sequence[str] | None = None) -> dict[str, Any]:
+                          publishers_files: Sequence[str] | None = None,
+                          run_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The ingest flow's parameters as stored on the deployment.
 
     Paths are made absolute: the deployment outlives the shell it was created from, and the UI
@@ -119,6 +120,8 @@ def deployment_parameters(sources: Sequence[str], db: str | Path, rules_files: S
         params["jsonl_fields"] = dict(jsonl_fields)
     if publishers_files:
         params["publishers_files"] = [absolute(p) for p in publishers_files]
+    # The ingest flow's own parameters (batch_size, workers, doc_seconds), where given: else its defaults.
+    params.update({k: v for k, v in (run_options or {}).items() if v is not None})
     return params
 
 
@@ -133,6 +136,7 @@ def serve_ingest(
     rules_files: list[str] | None = None,
     jsonl_fields: Mapping[str, str] | None = None,
     publishers_files: list[str] | None = None,
+    run_options: Mapping[str, Any] | None = None,
     server: LocalServerConfig = LocalServerConfig(),
     shutdown: ShutdownConfig = ShutdownConfig(),
 ) -> None:
@@ -157,7 +161,7 @@ def serve_ingest(
     _check_files(rules_files or (), publishers_files or ())
     if interval_seconds is None and cron is None:
         interval_seconds = DEFAULT_INTERVAL_SECONDS
-    params = deployment_parameters(sources, db, rules_files, jsonl_fields, publishers_files)
+    params = deployment_parameters(sources, db, rules_files, jsonl_fields, publishers_files, run_options)
 
     with contextlib.ExitStack() as stack:
         # Until the Runner takes the signals over, SIGTERM interrupts like Ctrl-C, so that a stop

@@ -715,15 +715,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """`newsetl serve`: the exit code (0 after a clean stop, 2 if serving could not start)."""
     from newsetl.flows.serve import serve_ingest
     from newsetl.tasks.prefect_server import LocalServerConfig, ServeError
+    from newsetl.warehouse.connect import WRITE_WAIT_ENV
 
     if isinstance(fields := _field_mapping(args), str):
         print(f"newsetl serve: {fields}", file=sys.stderr)
         return EXIT_USAGE
+    # Each flow run is a child of this process: it inherits how long its writes wait for a reader.
+    os.environ[WRITE_WAIT_ENV] = str(args.wait)
+    run_options = {"batch_size": args.batch_size, "workers": args.workers, "doc_seconds": args.doc_seconds}
     try:
         serve_ingest(list(args.sources), str(_db(args)), interval_seconds=args.every, cron=args.cron,
                      name=args.name, limit=args.limit, rules_files=_rules_files(args) or None,
                      server=LocalServerConfig(port=args.server_port), jsonl_fields=fields,
-                     publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS") or None)
+                     publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS") or None,
+                     run_options=run_options)
     except ServeError as exc:
         print(f"newsetl serve: {exc}", file=sys.stderr)
         return 2
@@ -747,9 +752,24 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
     parser.add_argument("--publishers", action="append", help=_PUBLISHERS_HELP)
     parser.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
+    _add_run_options(parser)
     parser.add_argument("--server-port", type=_port, default=LocalServerConfig.port,
                         help="port of the local Prefect server started when PREFECT_API_URL is not set "
                              "(default 4200, a free port if taken; 0 = any free port)")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """How each run goes, for `ingest` and for every run `serve` starts."""
+    parser.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
+                        help="how long each write waits while another process (a reader) holds the warehouse "
+                             "file before the run fails, naming that process (default 60; 0: fail fast)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="documents per load transaction (default: the flow's DEFAULT_BATCH_SIZE, 1,000)")
+    parser.add_argument("--workers", type=_count, default=None,
+                        help="worker processes for extract/repair/clean/sign (default: one per core; 0: in-process)")
+    parser.add_argument("--doc-seconds", type=_seconds, default=20.0,
+                        help="CPU-time limit for one document (seconds; 0: no limit); a slower one is quarantined "
+                             "(enforced in workers)")
 
 
 def _field_mapping(args: argparse.Namespace) -> dict[str, str] | str | None:
@@ -834,21 +854,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(sub.add_parser("ingest", help="run the ingest flow once and print a summary",
                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter))
     p.add_argument("sources", nargs="+", help="files, directories, globs or URLs")
-    p.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
-                   help="how long each write waits while another process (a reader) holds the warehouse "
-                        "file before the run fails, naming that process (default 60; 0: fail fast)")
+    _add_run_options(p)
     talk = p.add_mutually_exclusive_group()
     talk.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's log lines")
     talk.add_argument("-q", "--quiet", action="store_true",
                       help="no progress and no summary (for cron): errors only, and the exit code")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="documents per load transaction (default: the flow's DEFAULT_BATCH_SIZE, 1,000)")
     p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
-    p.add_argument("--workers", type=_count, default=None,
-                   help="worker processes for extract/repair/clean/sign (default: one per core; 0: in-process)")
-    p.add_argument("--doc-seconds", type=_seconds, default=20.0,
-                   help="CPU-time limit for one document (seconds; 0: no limit); a slower one is quarantined "
-                        "(enforced in workers)")
     p.add_argument("--publishers", action="append", help=_PUBLISHERS_HELP)
     p.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
     p.set_defaults(func=cmd_ingest)

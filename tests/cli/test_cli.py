@@ -136,6 +136,12 @@ def test_serve_passes_the_publishers_files_to_every_run(tmp_path: Path) -> None:
     params = deployment_parameters(["in"], "w.duckdb", publishers_files=["aliases.json"])
     assert params["publishers_files"] == [str((Path.cwd() / "aliases.json").absolute())]
     assert "publishers_files" not in deployment_parameters(["in"], "w.duckdb")
+    # serve's --workers, --batch-size and --doc-seconds are the flow's parameters; one not given is not set
+    given = deployment_parameters(["in"], "w.duckdb", run_options={"workers": 2, "batch_size": None,
+                                                                  "doc_seconds": 5.0})
+    assert (given["workers"], given["doc_seconds"]) == (2, 5.0) and "batch_size" not in given
+    from newsetl.flows.ingest import ingest
+    assert {"workers", "doc_seconds", "batch_size"} <= set(ingest.parameters.properties)
 
 
 def test_sql_is_read_only_and_reports_errors(warehouse: Path) -> None:
