@@ -212,6 +212,7 @@ def _run(
     # Accounting: every input read is loaded, skipped as known, or quarantined.
     tally.counts["read"] += len(not_found) + unchanged_docs
     tally.counts["skipped_known"] += unchanged_docs
+    tally.counts["unchanged"] += unchanged_docs
     # A folder that cannot be listed was found: quarantined (unreadable), it is not "nothing to ingest".
     tally.counts["not_found"] += sum(r.reason != UNREADABLE for r in not_found)
     # doc_ids read in this run and not yet committed: a batch's ids leave once it is loaded (from then on

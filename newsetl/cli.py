@@ -398,7 +398,10 @@ def _quiet_known_errors() -> None:
 def print_summary(summary: dict[str, Any]) -> None:
     print()
     print(f"newsetl ingest: run {summary['run_id']} into {summary['db']}")
-    print(f"  inputs read     {summary['read']:>8}")
+    unchanged = summary.get("unchanged") or 0
+    print(f"  inputs read     {summary['read']:>8}"
+          + (f"  ({unchanged} of them in files unchanged since a run recorded them: not read again)"
+             if unchanged else ""))
     print(f"  articles loaded {summary['loaded']:>8}")
     print(f"  skipped (known) {summary['skipped_known']:>8}")
     if summary.get("skipped_other"):

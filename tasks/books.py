@@ -75,6 +75,9 @@ class RunTally:
             "read": self.counts["read"],
             "loaded": self.counts["loaded"],
             "skipped_known": self.counts["skipped_known"],
+            # Of `read` and `skipped_known`: the documents of files unchanged since a run recorded them
+            # (same size and modification time), counted, not read again.
+            "unchanged": self.counts["unchanged"],
             # Inputs that are not articles and not errors: WARC request/metadata records, non-HTML
             # captures, HTTP 304 Not Modified. Counted by reason, not quarantined.
             "skipped_other": self.counts["skipped_other"],

@@ -102,6 +102,7 @@ def test_ingest_loads_quarantines_and_rerun_changes_nothing(prefect_harness: Non
     again = run([str(inputs)], db, batch_size=3)
     # Unchanged files are not even read again: all 9 inputs (5 loaded, 4 quarantined) are known.
     assert again["read"] == 9 and again["loaded"] == 0 and again["skipped_known"] == 9
+    assert again["unchanged"] == 9  # ... and the summary says they were counted, not read
     assert again["quarantined"] == 0
     second = counts(db)
     assert {k: v for k, v in second.items() if k != "runs"} == {k: v for k, v in first.items() if k != "runs"}
@@ -210,7 +211,7 @@ def test_a_document_over_the_time_limit_is_processed_again_when_its_file_is_read
     assert run([str(inputs)], db, workers=1)["skipped_known"] == 1  # unchanged: not read again
     os.utime(page)  # touched: read again, and the page is no longer "known" for a refusal of the run's
     again = run([str(inputs)], db, workers=1)
-    assert (again["loaded"], again["skipped_known"], again["quarantined"]) == (1, 0, 0)
+    assert (again["loaded"], again["skipped_known"], again["quarantined"], again["unchanged"]) == (1, 0, 0, 0)
     assert again["read"] == again["loaded"] + again["skipped_known"] + again["quarantined"]
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM documents").fetchone() == (1,)
