@@ -145,6 +145,9 @@ CLUSTERS = Table("clusters", (
     _c("updated_run_id", S),
     Column("created_seq", I64, comment="the sid of the story's first-seen article: the oldest cluster keeps its id "
            "when two merge (NULL: created before version 5, older than any)", since=5),
+    Column("longest_article_id", S, comment="the story's copy with the most signed words, which a new copy is "
+           "verified against besides its nearest members: a page dump holds most copies (NULL: written before "
+           "version 11, when the canonical was the longest copy)", since=11),
 ), primary_key=("cluster_id",), comment="one row per story (near-duplicate cluster)")
 
 INPUTS = Table("inputs", (
@@ -307,7 +310,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (8, "learned-boilerplate running counts"),
     (9, "inputs.read_as: an unchanged file read under another JSON field mapping is read again"),
     (10, "inputs: JSON files refused whole (too large, two lists of records) or cut off are read again"),
-    (11, "signatures.completeness: the canonical is the most complete copy, not the longest"),
+    (11, "signatures.completeness: the canonical is the most complete copy, not the longest; "
+         "clusters.longest_article_id"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).

@@ -487,8 +487,11 @@ def _is_credit_tail(words: Sequence[str], outlets: bool = True) -> bool:
 
 def _author_names(author: str | None) -> str | None:
     """The page's or record's author field without the roles metadata lists as authors: "Gareth Hughes;
-    Consumer Affairs Correspondent" -> "Gareth Hughes" (the role alone is nobody)."""
+    Consumer Affairs Correspondent" -> "Gareth Hughes" (a role alone is kept: "Staff Writer")."""
+    # A URL, one word or an outlet is no author's name: NewsAPI's `author` is often
+    # "https://www.facebook.com/bbcnews" or "BBC News" (trafilatura drops one-word authors the same way).
     parts = [p.strip() for p in (author or "").split(";") if p.strip()]
+    parts = [p for p in parts if " " in p and not _URL_IN_LINE_RE.search(p) and not credited_outlet(p)]
     names = [p for p in parts if not _is_credit_tail(p.split(), outlets=False)]
     return "; ".join(names or parts) or None
 
@@ -912,7 +915,7 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
     if not head:
         return title, subtitle, idx
     offset = 0  # head lines before the headline: a kicker
-    if _kicker_before(head, hints.title, config):
+    if _kicker_before(head, {_norm(t) for t in (hinted, title) if t}, config):
         taken.append((head[0], Removal(KICKER, "head_kicker", head[0].text, head[0].start)))
         head, offset = head[1:], 1
     first = head[0]
@@ -937,17 +940,18 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
     return title, subtitle, idx + offset
 
 
-def _kicker_before(head: Sequence[_Line], hint_title: str | None, config: DescribeConfig) -> bool:
+def _kicker_before(head: Sequence[_Line], hint_titles: set[str], config: DescribeConfig) -> bool:
     """Is the first line a kicker over the headline: one or two words without sentence punctuation, then
-    the headline (the hinted one, or a headline-like line followed by a byline or a date line)?"""
+    the headline (the hinted one, with or without its site suffix: `hint_titles`, normalized; or a
+    headline-like line followed by a byline or a date line)?"""
     if len(head) < 3:
         return False
     first = head[0].text.strip()
     if not 1 <= len(first.split()) <= 2 or first[-1:] in ".!?:;," or parse_byline(first) or _date_line(first):
         return False
     second, third = head[1].text, head[2].text
-    if hint_title:
-        return _norm(second) == _norm(hint_title)
+    if hint_titles:
+        return _norm(second) in hint_titles
     return _headline_like(second, config.title_max_words, config.min_title_words) \
         and bool(parse_byline(third) or _date_line(third))
 

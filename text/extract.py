@@ -157,14 +157,21 @@ def warm_date_search() -> None:
         date_parser().get_date_data("12 warm-up 2020")
 
 
-def _writes_new_year(tree: HtmlElement, year: str) -> bool:
-    """Does the page write 1 January of `year` as a date? htmldate's extensive search falls back on a year
-    alone ("the busiest year since 2008", "© 2016") and gives it as 1 January: 28 of the 735 dev pages were
-    dated 1 January, ~2 would be by chance. Such a date is no publication date."""
-    text = " ".join(tree.xpath("//@content | //@datetime | //@href | //text()"))
-    y = re.escape(year)
-    return re.search(rf"{y}-?01-?01|\b0?1[./]0?1[./]{y}|\bjan(?:uary|\.)?\s+0?1(?:st)?\b,?\s+{y}|"
-                     rf"\b0?1(?:st|\.)?\s+(?:of\s+)?jan(?:uary|\.)?,?\s+{y}", text, re.IGNORECASE) is not None
+# 1 January written as a date: ISO or numeric, in a URL path (/2024/01/01/), or in words in the languages
+# of the rules library (January, Januar, janvier, enero, gennaio, janeiro, januari, январь) and in Chinese
+# and Japanese (1月1日).
+_NEW_YEAR = (r"{y}-?01-?01|{y}/0?1/0?1\b|\b0?1[./]0?1[./]{y}|"
+             r"\b(?:jan(?:uary|uar|vier|eiro|uari)?\.?|enero|gennaio|январ[ья])\s+0?1(?:st|er)?\b,?\s+(?:de\s+)?{y}|"
+             r"\b0?1(?:st|er|\.|º)?\s+(?:of\s+|de\s+)?(?:jan(?:uary|uar|vier|eiro|uari)?\.?|enero|gennaio|"
+             r"январ[ья])(?:,|\s+de)?\s+{y}|{y}\s*年\s*0?1\s*月\s*0?1\s*日")
+
+
+def _writes_new_year(tree: HtmlElement, year: str, url: str | None) -> bool:
+    """Does the page (or its address) write 1 January of `year` as a date? htmldate's extensive search falls
+    back on a year alone ("the busiest year since 2008", "© 2016") and gives it as 1 January: 28 of the 735
+    dev pages were dated 1 January, ~2 would be by chance. Such a date is no publication date."""
+    text = " ".join([url or "", *tree.xpath("//@content | //@datetime | //@href | //text()")])
+    return re.search(_NEW_YEAR.format(y=re.escape(year)), text, re.IGNORECASE) is not None
 
 
 def page_metadata(tree: HtmlElement, url: str | None) -> Document:
@@ -193,7 +200,7 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     meta.date = find_date(tree, outputformat="%Y-%m-%dT%H:%M:%S%z", **date_config)
     if meta.date and meta.date.endswith("T00:00:00"):  # a day without a time, as htmldate found it
         meta.date = meta.date[:-9]
-        if meta.date.endswith("-01-01") and not _writes_new_year(tree, meta.date[:4]):
+        if meta.date.endswith("-01-01") and not _writes_new_year(tree, meta.date[:4], meta.url):
             meta.date = None
     if not meta.sitename:
         meta.sitename = extract_sitename(tree)

@@ -393,7 +393,7 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> t
        only pairs with `required_bands` of them are kept (integer work: unrelated texts meeting in one
        band through a common phrase are the bulk of the pairs and never reach the string joins below).
     3. Per new article and candidate story, the `representatives` members sharing the most bands with
-       it (band agreement estimates Jaccard: its nearest members), plus the story's canonical. Work per
+       it (band agreement estimates Jaccard: its nearest members), plus the story's longest copy. Work per
        new article is bounded by the number of stories it meets, whatever their sizes."""
     # Explicit semi-joins, each with the small side as the build side: plain joins let the optimizer
     # build a hash table over the 1M-row signatures or articles side (minutes at 1M stored).
@@ -431,10 +431,14 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> t
                                    ORDER BY p.shared DESC, sig.rank_key, p.old_sid) <= {int(config.representatives)}
     """).fetchall()
     con.execute("DROP TABLE _dedup_shared").fetchall()
-    # The candidate stories' canonicals, by semi-joins whose build side is the (small) candidate set.
+    # The candidate stories' longest copies, by semi-joins whose build side is the (small) candidate set.
+    # The longest, not the canonical (the most complete copy): a page dump holds most of a story's copies,
+    # so a copy whose nearest members fail often matches it; verified against the clean canonical instead,
+    # dedup-dev loaded in reverse order over 5 runs split a 24-copy story 23 + 1.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _dedup_canon AS
-        SELECT c.cluster_id, c.canonical_article_id FROM clusters c
+        SELECT c.cluster_id, coalesce(c.longest_article_id, c.canonical_article_id) AS canonical_article_id
+        FROM clusters c
         SEMI JOIN (SELECT DISTINCT story FROM _dedup_near) k ON c.cluster_id = k.story
     """).fetchall()
     t = con.sql("""
@@ -602,6 +606,13 @@ class _Story:
     size: int
     canonical: str
     canonical_key: tuple[Any, ...]
+    longest: str  # the member with the most signed words (verified against by new copies)
+    longest_key: tuple[int, str]
+
+
+def _longest_key(n_words: int | None, article_id: str) -> tuple[int, str]:
+    """Sort key whose minimum is a story's longest copy: most signed words, then the smallest id."""
+    return (-(n_words or 0), article_id)
 
 
 def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) -> dict[str, _Story]:
@@ -612,16 +623,20 @@ def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) ->
     t = _with_keys(con, "_dedup_story", story_ids, """
         SELECT c.cluster_id, coalesce(c.created_seq, -1), c.size, c.canonical_article_id,
                s.completeness, a.published_at, a.original_publisher IS NOT NULL,
-               CASE WHEN s.completeness IS NULL THEN a.body END
+               CASE WHEN s.completeness IS NULL THEN a.body END,
+               coalesce(c.longest_article_id, c.canonical_article_id), ls.n_words
         FROM clusters c SEMI JOIN _dedup_story k ON c.cluster_id = k.v
         JOIN articles a ON a.article_id = c.canonical_article_id
-        JOIN signatures s ON s.article_id = c.canonical_article_id""")
-    cols = [t.column(i).to_pylist() for i in range(8)]
+        JOIN signatures s ON s.article_id = c.canonical_article_id
+        JOIN signatures ls ON ls.article_id = coalesce(c.longest_article_id, c.canonical_article_id)""")
+    cols = [t.column(i).to_pylist() for i in range(10)]
     # A canonical signed before version 11 has no completeness stored: it is read from its body (the
-    # signed text less any learned lines, the nearest thing kept).
+    # signed text less any learned lines, the nearest thing kept). Its story has no longest copy stored
+    # either: its canonical was chosen as the longest then.
     return {cid: _Story(int(created), int(size), canon,
-                        canonical_key(completeness(body or "") if done is None else done, pub, canon, bool(syn)))
-            for cid, created, size, canon, done, pub, syn, body in zip(*cols, strict=True)}
+                        canonical_key(completeness(body or "") if done is None else done, pub, canon, bool(syn)),
+                        longest, _longest_key(n_words, longest))
+            for cid, created, size, canon, done, pub, syn, body, longest, n_words in zip(*cols, strict=True)}
 
 
 def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[str]], new: _NewRows,
@@ -654,7 +669,8 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
     canonical_new: set[str] = set()
     demoted: list[str] = []
     merges: dict[str, str] = {}
-    rows: list[tuple[str, str, int, int]] = []  # (cluster_id, canonical, size, created_seq)
+    rows: list[tuple[str, str, int, int, str]] = []  # (cluster_id, canonical, size, created_seq, longest)
+    n_words = new.n_words.tolist()
     for g in touched:
         olds = sorted((x[2:] for x in g if x.startswith("c:")), key=lambda c: (stored[c].created, c))
         arts = sorted((x[2:] for x in g if x.startswith("a:")), key=lambda a: int(sid[position[a]]))
@@ -665,6 +681,8 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
         choices = [(stored[c].canonical_key, stored[c].canonical) for c in olds]
         choices += [(canonical_key(wc[position[a]], pub[position[a]], a, syn[position[a]]), a) for a in arts]
         canon = min(choices)[1]
+        longest = min([(stored[c].longest_key, stored[c].longest) for c in olds]
+                      + [(_longest_key(n_words[position[a]], a), a) for a in arts])[1]
         for c in olds[1:]:
             merges[c] = cid
         demoted.extend(stored[c].canonical for c in olds if stored[c].canonical != canon)
@@ -672,13 +690,13 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
             story_of_new[a] = cid
         if canon in position:
             canonical_new.add(canon)
-        rows.append((cid, canon, sum(stored[c].size for c in olds) + len(arts), created))
+        rows.append((cid, canon, sum(stored[c].size for c in olds) + len(arts), created, longest))
     updated = _write_clusters(con, stored, rows, story_of_new, canonical_new, demoted, merges, run_id)
     return story_of_new, merges, len(rows), updated, {r[0] for r in rows if r[0] in stored}
 
 
 def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story],
-                    rows: Sequence[tuple[str, str, int, int]], story_of_new: Mapping[str, str],
+                    rows: Sequence[tuple[str, str, int, int, str]], story_of_new: Mapping[str, str],
                     canonical_new: set[str], demoted: Sequence[str], merges: Mapping[str, str],
                     run_id: str) -> int:
     """Replace the affected clusters rows, record merges, and set cluster_id / is_canonical of the new
@@ -692,6 +710,7 @@ def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story]
         "size": pa.array([r[2] for r in rows], pa.int32()),
         "updated_run_id": pa.array([run_id] * len(rows), pa.string()),
         "created_seq": pa.array([r[3] for r in rows], pa.int64()),
+        "longest_article_id": pa.array([r[4] for r in rows], pa.string()),
     }))
     updated = 0
     if merges:

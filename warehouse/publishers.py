@@ -70,10 +70,11 @@ def abbreviates(label: str, name: str) -> bool:
 
 
 def _site_own_name(raw: str, domain_key: str) -> bool:
-    """A name that reads like a person's ("Rolling Stone", "Deutsche Welle", "Talking Points Memo") but is
-    written in the address of the page it names ("rollingstone.com", "dw.com"): the site's own name, so an
-    outlet. A person's own site is that person's outlet too, which is what it says."""
-    return looks_like_person(raw) and (outlet_key(raw) == domain_key or abbreviates(domain_key, raw))
+    """A name that reads like a person's ("Rolling Stone", "Mother Jones") but is written out whole in the
+    address of the page it names ("rollingstone.com", "motherjones.com"): the site's own name, so an
+    outlet. A person's own site is that person's outlet too, which is what it says. Not initials: "Nancy
+    Pryor Rowe" on npr.org is a reporter, and taking her for the site renamed all of NPR."""
+    return looks_like_person(raw) and outlet_key(raw) == domain_key
 
 
 def _json_list(values: Iterable[str]) -> str:

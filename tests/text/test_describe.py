@@ -216,6 +216,8 @@ def test_a_kicker_above_the_headline_is_no_title_and_leaves_the_body() -> None:
     # the page's own headline (HTML, JSON) under a flag: flag and repeated headline both leave the body
     flagged = describe_article(f"Exclusive\n{headline}\n" + STORY, (), DescribeHints(title=headline))
     assert flagged.body.startswith("The city council") and flagged.metadata.title == headline
+    suffixed = describe_article(f"Politics\n{headline}\n" + STORY, (), DescribeHints(title=f"{headline} - BBC News"))
+    assert suffixed.body.startswith("The city council") and suffixed.metadata.title == headline
     # an interview's first question is no headline: nothing taken
     qa = "Q&A\nWhat did you see?\nI saw the fire from my window.\n" + STORY
     assert describe_article(qa, (), DescribeHints()).body == qa
@@ -226,6 +228,9 @@ def test_a_role_the_page_lists_as_an_author_is_no_byline() -> None:
     hints = DescribeHints(author="Gareth Hughes; Consumer Affairs Correspondent")
     assert describe_article(STORY, (), hints).metadata.byline == "Gareth Hughes"
     assert describe_article(STORY, (), DescribeHints(author="Ann Lee; Bo Park")).metadata.byline == "Ann Lee; Bo Park"
+    # NewsAPI's `author` is often the outlet or its social page: no byline
+    for given in ("https://www.facebook.com/bbcnews", "BBC News", "Reuters"):
+        assert describe_article(STORY, (), DescribeHints(author=given)).metadata.byline is None, given
 
 
 def test_a_given_title_loses_its_site_suffix() -> None:

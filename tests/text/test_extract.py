@@ -262,3 +262,7 @@ def test_a_year_alone_is_no_publication_date() -> None:
     assert extract_html(new_year).date == "2024-01-01"
     written = f"<html><body><article><p>Posted 1 January 2020</p>{body}</article></body></html>"
     assert extract_html(written).date == "2020-01-01"
+    german = f"<html><body><article><p>1. Januar 2024</p>{body}</article></body></html>"
+    assert extract_html(german).date == "2024-01-01"
+    bare = f"<html><body><article>{body}</article></body></html>"
+    assert extract_html(bare, url="https://example.org/2024/01/01/harbour").date == "2024-01-01"  # the address

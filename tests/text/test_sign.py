@@ -222,3 +222,23 @@ def test_signatures_keep_the_exact_shingle_sets_through_take_and_concat() -> Non
     joined = Signatures.concat([sigs.take([1, 2]), sigs.take([3])], SignConfig())
     assert [len(joined.shingles(i)) for i in range(3)] == [0, 1, len(exact[3])]
     assert np.array_equal(joined.shingles(2), exact[3])
+
+
+def test_completeness_prefers_the_full_story_over_furniture_in_any_script() -> None:
+    from newsetl.text.sign import completeness
+
+    en = "The council agreed on Friday to cut the night bus service by half next year."
+    menu = "\n".join(["Home", "News", "Sport", "Sign in", "Skip to content"])
+    assert completeness(f"{menu}\n{en}\n{en}\n{menu}") < completeness(f"{en}\n{en}") < completeness(f"{en}\n{en}\n{en}")
+    assert completeness(f"{en}\nThe inquiry continues.") == completeness(en)  # a short sentence: neither way
+    # Sentences ending in the danda, the Urdu full stop, a Japanese closing quote: the longer copy is fuller
+    hi = "सरकार ने आज नई परिवहन नीति की घोषणा की जो अगले साल से लागू होगी।"
+    ur = "حکومت نے آج نئی ٹرانسپورٹ پالیسی کا اعلان کیا جو اگلے سال سے نافذ ہوگی۔"
+    ja = "「東京都は来年から新しい交通計画を始めると発表した。これは大きな変化になるだろう。」"
+    for line in (hi, ur, ja):
+        assert 0 < completeness("\n".join([line] * 2)) < completeness("\n".join([line] * 6)), line
+    # Chinese with a number written apart, and Thai, which has no full stop at all
+    zh = "北京市政府今天宣布 2025 年起实施新的交通管理规定，以减少城市中心的交通拥堵。"
+    assert completeness(zh) > 0
+    th = "รัฐบาลประกาศนโยบาย การขนส่งใหม่ในวันนี้"
+    assert completeness("\n".join([th] * 2)) < completeness("\n".join([th] * 6))

@@ -138,16 +138,19 @@ def test_chained_domain_links_resolve_step_by_step(tmp_path: Path) -> None:
 
 
 def test_a_person_looking_name_in_its_own_address_is_the_outlet(tmp_path: Path) -> None:
-    # "Rolling Stone" and "Deutsche Welle" read like people's names; written in the page's own address they
+    # "Rolling Stone" and "Mother Jones" read like people's names; written in the page's own address they
     # are the site's name. A reporter's name on an outlet's site is no outlet.
     con = _con(tmp_path)
     _load(con, [("r1", "Rolling Stone", "https://www.rollingstone.com/music/x"),
-                ("r2", "Deutsche Welle", "https://www.dw.com/en/y"),
+                ("r2", "Mother Jones", "https://www.motherjones.com/politics/y"),
                 ("r3", "Rolling Stone", None),
                 ("r4", "Aaron Schwartz", "https://www.nytimes.com/z"),
-                ("r5", "Deutsche Welle", "https://example.org/q")])
+                ("r5", "Deutsche Welle", "https://example.org/q"),
+                ("n1", "NPR", "https://www.npr.org/a"),
+                ("n2", "Nancy Pryor Rowe", "https://www.npr.org/b")])
     got = dict(con.execute("SELECT article_id, publisher FROM articles").fetchall())
-    assert got["r1"] == "Rolling Stone" and got["r2"] == "Deutsche Welle"
+    assert got["r1"] == "Rolling Stone" and got["r2"] == "Mother Jones"
+    assert got["n1"] == got["n2"] == "NPR"  # a reporter whose initials spell the domain is not the outlet
     # Without an address the name is no evidence; with another site's, that site is the outlet.
     assert got["r3"] is None
     assert got["r4"] == "nytimes.com" and got["r5"] == "example.org"
