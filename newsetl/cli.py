@@ -516,7 +516,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         con.close()
     if args.format == "json":
         for row in rows:
-            print(json.dumps(dict(zip(columns, row, strict=True)), default=str, ensure_ascii=False))
+            print(json.dumps({c: _json_value(v) for c, v in zip(columns, row, strict=True)}, default=str,
+                             ensure_ascii=False, allow_nan=False))
     elif args.format == "csv":
         import csv
 
@@ -759,6 +760,23 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-port", type=_port, default=LocalServerConfig.port,
                         help="port of the local Prefect server started when PREFECT_API_URL is not set "
                              "(default 4200, a free port if taken; 0 = any free port)")
+
+
+def _json_value(value: Any) -> Any:
+    """A value JSON can hold: NaN and infinities (which json.dumps writes as bare NaN, invalid JSON) as null,
+    a decimal as a number; the rest as json.dumps' default=str makes it."""
+    import decimal
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:

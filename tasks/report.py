@@ -46,6 +46,12 @@ _WHITE = {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white", "font": 
 Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}, as plotly.js takes it
 
 
+def _plain(values: list[Any]) -> list[Any]:
+    """Labels from scraped text (publishers, titles) as text: plotly draws <b>, <i> and <a href> in labels
+    as markup, so a scraped "<a href=...>" name would be a link in the chart."""
+    return [html.escape(v, quote=False) if isinstance(v, str) else v for v in values]
+
+
 def _bar(*, marker_color: str | None = None, **trace: Any) -> dict[str, Any]:
     return {"type": "bar", **trace, **({"marker": {"color": marker_color}} if marker_color else {})}
 
@@ -83,7 +89,7 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
 
     fig = None
     if data.publishers:
-        names = [r["publisher"] for r in data.publishers]
+        names = _plain([r["publisher"] for r in data.publishers])
         fig = _layout([
             _bar(x=names, y=[r["articles"] for r in data.publishers], name="articles", marker_color=ARTICLES),
             _bar(x=names, y=[r["stories"] for r in data.publishers], name="stories", marker_color=STORIES),
@@ -93,7 +99,7 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
     fig = None
     if data.publishers:
         fig = _layout([_bar(
-            x=[r["publisher"] for r in data.publishers], y=[r["duplicate_rate"] for r in data.publishers],
+            x=_plain([r["publisher"] for r in data.publishers]), y=[r["duplicate_rate"] for r in data.publishers],
             marker_color=DUPLICATES, text=[f"{r['duplicates']}/{r['articles']}" for r in data.publishers],
             name="duplicate rate")], "Duplicate rate per publisher", yaxis={"tickformat": ".0%"})
     t = data.totals
@@ -104,10 +110,10 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
     fig = None
     if data.clusters:
         rows = list(reversed(data.clusters))
-        labels = [f"{_short(r['title'], 60)} [{r['cluster_id'][:8]}]" for r in rows]
+        labels = _plain([f"{_short(r['title'], 60)} [{r['cluster_id'][:8]}]" for r in rows])
         fig = _layout([_bar(
             y=labels, x=[r["copies"] for r in rows], orientation="h", marker_color=STORIES,
-            hovertext=[f"publishers: {r['publishers']}" for r in rows], name="copies")],
+            hovertext=_plain([f"publishers: {r['publishers']}" for r in rows]), name="copies")],
             "Biggest story clusters (copies)", height=120 + 28 * len(rows), margin={"l": 420})
     out.append(("Biggest stories", fig, "Hover a bar for the publishers that carried the story; the table "
                                         "below lists them."))
@@ -128,7 +134,7 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
             by_cat[r["category"]][r["publisher"]] = r["removals"]
             if r["publisher"] not in pubs:
                 pubs.append(r["publisher"])
-        fig = _layout([_bar(x=pubs, y=[cat.get(p, 0) for p in pubs], name=name)
+        fig = _layout([_bar(x=_plain(pubs), y=[cat.get(p, 0) for p in pubs], name=name)
                        for name, cat in sorted(by_cat.items())],
                       "Boilerplate removed, by publisher and category (spans)", barmode="stack")
     out.append(("Boilerplate by publisher", fig, ""))
@@ -143,7 +149,7 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
     fig = None
     if data.runs:
         xs = [f"{_when(r['started_at'])} {r['run_id'][:6]}" for r in data.runs]
-        failed = [x for x, r in zip(xs, data.runs, strict=True) if r["status"] not in ("completed", "running")]
+        failed = [x for x, r in zip(xs, data.runs, strict=True) if r["status"] in ("failed", "crashed")]
         stages = sorted({s for r in data.runs for s in r["stages"]})
         fig = _layout(
             [_bar(x=xs, y=[r["stages"].get(s, 0.0) for r in data.runs], name=s) for s in stages]
@@ -151,10 +157,12 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
                         mode="lines+markers", line={"color": "black"}),
                _scatter(x=failed, y=[0] * len(failed),
                         name="failed", mode="markers", marker={"color": BAD, "size": 12, "symbol": "x"})],
-            "Run health: seconds per stage (bars), docs/s (line), failed runs (x)", barmode="stack",
-            yaxis={"title": {"text": "seconds"}},
+            "Run health: seconds per stage, summed over parallel batches (bars), docs/s (line), failed runs (x)",
+            barmode="stack", yaxis={"title": {"text": "seconds (summed)"}},
             yaxis2={"title": {"text": "docs/s"}, "overlaying": "y", "side": "right"})
-    out.append(("Run health", fig, f"{t.get('runs', 0)} runs, {t.get('failed_runs', 0)} failed."))
+    out.append(("Run health", fig, f"{t.get('runs', 0)} runs, {t.get('failed_runs', 0)} failed or crashed, "
+                                   f"{t.get('stopped_runs', 0)} stopped (Ctrl-C, SIGTERM). Stage seconds are summed "
+                                   "over batches processed in parallel: a stack can be taller than the run."))
     return out
 
 

@@ -212,8 +212,8 @@ _COMMON_DATE_PATTERNS = (
 
 # A time written before its date ("Updated 6:12 AM ET, Tue February 13, 2024", CNN's and others' form):
 # with a.m./p.m. or a zone, so that a bare "10.15" before a date is not taken for one.
-_TIME_FIRST_RE = re.compile(r"\b(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)\s*(?:(?P<ap>[ap]\.?m\.?)\s*)?"
-                            r"(?:\(?(?P<tz>[A-Z]{1,4}T|UTC|GMT)\)?)?(?=\W)", re.I)
+_TIME_FIRST_RE = re.compile(r"\b(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)\s*(?:(?P<ap>[aApP]\.?[mM]\.?)\s*)?"
+                            r"(?:\(?(?P<tz>[A-Z]{1,4}T|UTC|GMT)\)?)?(?=\W)")  # a zone in capitals: "at" is none
 
 
 def _time_before(text: str, end: int) -> re.Match[str] | None:

@@ -47,11 +47,12 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
                (SELECT count(*) FROM clusters) AS stories,
                (SELECT count(*) FROM canonical_articles WHERE is_empty) AS empty_stories,
                (SELECT count(*) FROM articles WHERE article_id <> cluster_id) AS duplicates,
-               (SELECT count(DISTINCT publisher) FROM articles) AS publishers,
+               (SELECT count(DISTINCT publisher) FROM articles) AS publishers,  -- outlets named: no (unknown)
                (SELECT count(*) FROM removals) AS removals,
                (SELECT count(*) FROM quarantine) AS quarantined,
                (SELECT count(*) FROM runs) AS runs,
-               (SELECT count(*) FROM runs WHERE status <> 'completed' AND status <> 'running') AS failed_runs
+               (SELECT count(*) FROM runs WHERE status IN ('failed', 'crashed')) AS failed_runs,
+               (SELECT count(*) FROM runs WHERE status = 'cancelled') AS stopped_runs
     """)[0]
     # Stories per day are distinct clusters over all publishers (a syndicated story counts once a day).
     data.daily = _rows(con, """
@@ -78,8 +79,8 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
                (SELECT string_agg(DISTINCT COALESCE(a.publisher, '(unknown)'), ', '
                                   ORDER BY COALESCE(a.publisher, '(unknown)'))
                 FROM articles a WHERE a.cluster_id = c.cluster_id) AS publishers,
-               (SELECT count(DISTINCT a.publisher)
-                FROM articles a WHERE a.cluster_id = c.cluster_id) AS n_publishers
+               (SELECT count(DISTINCT COALESCE(a.publisher, '(unknown)'))
+                FROM articles a WHERE a.cluster_id = c.cluster_id) AS n_publishers  -- as listed, (unknown) too
         FROM canonical_articles c
         WHERE c.copies > 1 AND NOT c.is_empty
         ORDER BY c.copies DESC, c.cluster_id LIMIT {TOP_CLUSTERS}
@@ -107,5 +108,7 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         run["stages"] = {k: float(v) for k, v in stages.items() if k != "total"}
         total = run["seconds"] or stages.get("total")
         # Inputs handled per second (loaded, skipped or quarantined): a re-run that loads nothing is fast, not idle.
-        run["docs_per_second"] = round(run["read"] / total, 2) if run["read"] and total else None
+        # A stopped run read ahead what it never handled (`not_loaded`): not counted as done.
+        handled = (run["read"] or 0) - int(counts.get("not_loaded") or 0)
+        run["docs_per_second"] = round(handled / total, 2) if handled > 0 and total else None
     return data

@@ -49,6 +49,8 @@ VIEWS: dict[str, str] = {
                             COALESCE(a.published_at, d.published_at) AS published_at,
                             COALESCE(a.publisher, p.publisher) AS publisher),
                c.size AS copies, a.word_count = 0 AS is_empty,
+               -- the story's UTC publication day (as article_days: not the client's time zone)
+               CAST(timezone('UTC', COALESCE(a.published_at, d.published_at)) AS DATE) AS day,
                (a.title IS NULL AND t.title IS NOT NULL)
                OR (a.published_at IS NULL AND d.published_at IS NOT NULL)
                OR (a.publisher IS NULL AND p.publisher IS NOT NULL)

@@ -47,6 +47,11 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == 1 and "Advertisement" not in rows[0]["body"]
     assert "approved a new ferry timetable" in rows[0]["body"]
+    # strict JSON: no bare NaN or Infinity (json.loads would take them; JSON.parse does not)
+    proc = newsetl("sql", "SELECT 0.0/0.0 AS a, 'inf'::DOUBLE AS b, [0.0/0.0] AS l, 1.50::DECIMAL(4,2) AS d",
+                   "--db", str(warehouse), "--format", "json")
+    assert proc.returncode == 0 and "NaN" not in proc.stdout and "Infinity" not in proc.stdout, proc.stdout
+    assert json.loads(proc.stdout) == {"a": None, "b": None, "l": [None], "d": 1.5}
 
 
 def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:

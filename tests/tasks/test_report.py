@@ -45,6 +45,17 @@ def test_report_numbers(filled_db: Path) -> None:
     assert data.runs[0]["docs_per_second"] == 0.3
 
 
+def test_a_stopped_run_is_no_failure_and_did_not_handle_what_it_read_ahead(filled_db: Path) -> None:
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("""INSERT INTO runs VALUES ('r3', 'f3', TIMESTAMPTZ '2026-01-03 10:00:00+00',
+                       TIMESTAMPTZ '2026-01-03 10:00:10+00', 'cancelled', '{}',
+                       '{"read": 1700, "loaded": 0, "not_loaded": 1700, "seconds": {"total": 10.0}}', 'SIGINT')""")
+        data = report_data(con)
+    assert (data.totals["failed_runs"], data.totals["stopped_runs"]) == (1, 1)
+    stopped = next(r for r in data.runs if r["run_id"] == "r3")
+    assert stopped["docs_per_second"] is None  # it handled none of the 1,700 documents it read ahead
+
+
 def _render(chromium: str, page: Path) -> tuple[str, str]:
     """The DOM after scripts ran, and Chromium's log (console messages appear as `:CONSOLE` lines)."""
     proc = subprocess.run(
@@ -61,6 +72,9 @@ def _render(chromium: str, page: Path) -> tuple[str, str]:
 def test_report_command_writes_a_page_that_draws_its_charts(filled_db: Path, tmp_path: Path) -> None:
     chromium = _chromium()
     out = tmp_path / "report.html"
+    with duckdb.connect(str(filled_db)) as con:  # a scraped name with markup in it is drawn as text
+        con.execute("""UPDATE articles SET publisher = 'Yahoo <a href="https://evil.example">x</a>'
+                       WHERE publisher = 'Yahoo'""")
     proc = subprocess.run([sys.executable, "-m", "newsetl.cli", "report", "--db", str(filled_db), "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -74,6 +88,7 @@ def test_report_command_writes_a_page_that_draws_its_charts(filled_db: Path, tmp
     charts = re.split(r'<div id="chart-\d+"', dom)[1:]
     drawn = [c for c in charts if 'class="main-svg"' in c.split('<div id="chart-')[0]]
     assert len(charts) == 8 and len(drawn) >= 8, (len(charts), len(drawn))
+    assert "evil.example" in dom and not re.search(r"<a [^>]*evil\.example", dom)
 
 
 @pytest.mark.slow

@@ -400,6 +400,7 @@ def test_dates_in_other_languages_revisions_and_day_first_numbers() -> None:
     ("11:30 GMT 3 March 2024", "2024-03-03T11:30:00+00:00"),
     ("March 4, 2024 3:45 PM EDT", "2024-03-04T19:45:00+00:00"),  # the time after the date, as before
     ("Posted at 10.15 on 3 March 2024", "2024-03-03T00:00:00+00:00"),  # no a.m./p.m., no zone: no time
+    ("The 10:30 at Ascot, March 5, 2024", "2024-03-05T00:00:00+00:00"),  # "at" is no zone
 ])
 def test_a_time_written_before_its_date_is_kept(line: str, instant: str) -> None:
     dt = parse_date(line)

@@ -78,8 +78,8 @@ def test_a_story_s_missing_metadata_is_what_most_of_its_copies_say(filled_db: Pa
     copies = [  # article_id, title, published_at, publisher, words
         ("x1", None, None, None, 700),
         ("x2", "Oil drifts lower as supply grows", "2016-09-12 00:00:00+00", "Aggregator", 900),
-        ("x3", "Oil drifts lower", "2019-11-20 08:00:00+00", "Paper", 400),
-        ("x4", "Oil drifts lower", "2019-11-20 08:00:00+00", "Paper", 380),
+        ("x3", "Oil drifts lower", "2019-11-20 02:00:00+00", "Paper", 400),  # in New York: the 19th
+        ("x4", "Oil drifts lower", "2019-11-20 02:00:00+00", "Paper", 380),
         ("x5", None, None, "Aggregator", 300),
     ]
     with duckdb.connect(str(filled_db)) as con:
@@ -93,4 +93,9 @@ def test_a_story_s_missing_metadata_is_what_most_of_its_copies_say(filled_db: Pa
     got = rows(filled_db, "SELECT title, CAST(timezone('UTC', published_at) AS VARCHAR), publisher, "
                           "metadata_from_copies FROM canonical_articles WHERE cluster_id = 'x2'")
     # Two copies each name the paper and the aggregator: the tie goes to the first-seen copy's (x2)
-    assert got == [("Oil drifts lower as supply grows", "2019-11-20 08:00:00", "Aggregator", True)]
+    assert got == [("Oil drifts lower as supply grows", "2019-11-20 02:00:00", "Aggregator", True)]
+    for zone in ("UTC", "America/New_York", "Asia/Tokyo"):  # its day is the UTC date, in any session zone
+        with duckdb.connect(str(filled_db), read_only=True) as con:
+            con.execute(f"SET TimeZone = '{zone}'")
+            day = con.execute("SELECT CAST(day AS VARCHAR) FROM canonical_articles WHERE cluster_id = 'x2'").fetchall()
+        assert day == [("2019-11-20",)], zone
