@@ -287,6 +287,7 @@ _SPACELESS_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\
 # Armenian, Ethiopic, Burmese, Khmer, Tibetan), and the closing quotes and brackets that may follow them.
 _SENTENCE_ENDS = frozenset(".!?…。！？．।॥۔؟։።။។།")
 _CLOSERS_ANY = CLOSERS + "」』）】》〉"
+_NO_FULL_STOP_SCRIPT = re.compile("[\u0e00-\u0eff]")  # Thai, Lao
 
 
 def completeness(text: str) -> int:
@@ -294,8 +295,8 @@ def completeness(text: str) -> int:
     sentences minus the words of its lines that do not end like a sentence (a short sentence, "The inquiry
     continues.", counts neither way). A story sentence is `is_story_line`'s, or, in scripts whose sentences
     end otherwise (。 । ۔ ။ ...), a line of 8 words or more (20 characters in Chinese and Japanese, written
-    without spaces) ending so. A text with no line ending like a sentence at all (Thai has no full stop)
-    counts its words: there is nothing to tell story from furniture by.
+    without spaces) ending so. A Thai or Lao text with no line ending like a sentence (neither has a full
+    stop) counts its words: there is nothing to tell story from furniture by.
 
     "Most words" alone chose the dirtiest copy: a full-page dump holds the article and its menus, cookie
     notice and link lists (on dedup-dev its canonicals scored AEB F1 0.70 against the true body, the best
@@ -317,7 +318,12 @@ def completeness(text: str) -> int:
                 story += n
         else:
             other += n
-    return story - other if ended else other
+    # Thai and Lao end no sentence with a mark: there, a text without a line ending like a sentence counts
+    # its words, as "most words" did. Anywhere else such a text is furniture only (a menu, a link list):
+    # counted as such, or a 1,600-word page dump without a full stop at a line's end became the canonical.
+    if not ended and _NO_FULL_STOP_SCRIPT.search(text):
+        return other
+    return story - other
 
 
 def sign_texts(texts: Sequence[str], config: SignConfig = SignConfig()) -> Signatures:

@@ -231,6 +231,9 @@ def test_completeness_prefers_the_full_story_over_furniture_in_any_script() -> N
     menu = "\n".join(["Home", "News", "Sport", "Sign in", "Skip to content"])
     assert completeness(f"{menu}\n{en}\n{en}\n{menu}") < completeness(f"{en}\n{en}") < completeness(f"{en}\n{en}\n{en}")
     assert completeness(f"{en}\nThe inquiry continues.") == completeness(en)  # a short sentence: neither way
+    # a long text without one line ending like a sentence is furniture (a page dump, a link list), not a story
+    dump = "\n".join(["Home News Sport Weather Sign in Subscribe Latest Video Audio Live"] * 40)
+    assert completeness(dump) < 0 < completeness(en)
     # Sentences ending in the danda, the Urdu full stop, a Japanese closing quote: the longer copy is fuller
     hi = "सरकार ने आज नई परिवहन नीति की घोषणा की जो अगले साल से लागू होगी।"
     ur = "حکومت نے آج نئی ٹرانسپورٹ پالیسی کا اعلان کیا جو اگلے سال سے نافذ ہوگی۔"
