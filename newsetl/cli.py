@@ -523,7 +523,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
         w = csv.writer(sys.stdout)
         w.writerow(columns)
-        w.writerows(rows)
+        w.writerows([_csv_value(v) for v in row] for row in rows)
     else:
         _print_rows(columns, rows)
     return EXIT_OK
@@ -776,6 +776,16 @@ def _json_value(value: Any) -> Any:
         return [_json_value(v) for v in value]
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _csv_value(value: Any) -> Any:
+    """A value as `newsetl export` writes it to CSV (DuckDB's way), not as Python prints it: true/false, lists
+    and structs as JSON, NULL as an empty field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(_json_value(value), default=str, ensure_ascii=False)
     return value
 
 

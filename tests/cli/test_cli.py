@@ -52,6 +52,9 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
                    "--db", str(warehouse), "--format", "json")
     assert proc.returncode == 0 and "NaN" not in proc.stdout and "Infinity" not in proc.stdout, proc.stdout
     assert json.loads(proc.stdout) == {"a": None, "b": None, "l": [None], "d": 1.5}
+    proc = newsetl("sql", "SELECT true AS t, ['x', 'y'] AS l, {'a': 1} AS s, NULL AS n", "--db", str(warehouse),
+                   "--format", "csv")
+    assert proc.returncode == 0 and proc.stdout.splitlines() == ["t,l,s,n", 'true,"[""x"", ""y""]","{""a"": 1}",']
 
 
 def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
