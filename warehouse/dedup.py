@@ -14,8 +14,8 @@ stories it meets, never by how many copies those stories have. For the new rows 
    the stored side; memory is bounded by the batch) gives the stored members of every bucket the batch
    falls in, with their stories. Per new article and candidate story, the `representatives` members
    sharing the most bands with it (band agreement estimates Jaccard: its nearest members) and the
-   story's longest copy (`clusters.longest_article_id`) are the stored side to verify. Within the batch, one in-memory band index
-   (`bucket_pairs`, capped at `max_bucket_size`);
+   story's longest copy (`clusters.longest_article_id`) are the stored side to verify. Within the batch,
+   one in-memory band index (`bucket_pairs`, capped at `max_bucket_size`);
 5. **verification** (vectorised estimates): minimum length (both texts need `min_shingles` distinct
    shingles, so two boilerplate-only extraction failures of one site never merge), then Jaccard ≥
    `jaccard` or containment of the smaller text ≥ `containment` (trimmed copies). A pair within `z`
