@@ -73,7 +73,6 @@ from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.lineage import AccountingError, Skip, balance_problems, stored_counts
 from newsetl.warehouse.load import finish_run, start_run
 from newsetl.warehouse.publishers import register_user_publishers
-from newsetl.warehouse.snapshot import CHANGING_COUNTS
 
 # Documents per batch: one batch is one load transaction, whose ~50 dedup, sightings and publisher
 # statements cost mostly per batch, not per document. Measured on the 100k re-scrape stream: 500 took the
@@ -191,9 +190,9 @@ def ingest(
                 close_pool(pool_key)
         # Dashboards read the snapshot, never the warehouse; still under the run lock (one publisher).
         # A stop asked for now waits for it: the run's rows are all in. (A publication that fails or is
-        # abandoned all the same is made up by the next run, nothing new or not: publish_task.)
+        # abandoned all the same, or a run that failed or was stopped, is made up by the next run.)
         with stop_waits_for("publishing the snapshot for dashboards"):
-            published = publish_task(db_path, run_id, changed=any(tally.counts[k] for k in CHANGING_COUNTS))
+            published = publish_task(db_path, run_id)
     summary = {"run_id": run_id, "db": db_path, **summary, "published": published}
     summary["report"] = run_report(summary)
     logger.info("ingest summary: %s", summary)

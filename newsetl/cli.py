@@ -664,7 +664,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
     """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited)."""
     import uuid
 
-    from newsetl.tasks.publish import publish, publish_reason
+    from newsetl.tasks.publish import publish
     from newsetl.tasks.reclean import reclean
     from newsetl.text.learned import LearnedConfig
     from newsetl.text.rules import RulesError, load_rules
@@ -676,7 +676,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         print(f"newsetl: no warehouse at {db}", file=sys.stderr)
         return 3
     # A run row like an ingest's: the removals it writes name this run, and a publication that fails
-    # here is made up by the next ingest (runs_not_published reads the row's `recleaned` count).
+    # here is made up by the next ingest (every run publishes).
     run_id = f"reclean-{uuid.uuid4().hex[:12]}"
     published: dict[str, Any] | None = None
     try:
@@ -699,8 +699,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
                     raise
                 finish_run(con, run_id, "completed", {"recleaned": changed})
             try:
-                if publish_reason(db, run_id, changed=changed > 0):
-                    published = publish(db, run_id)
+                published = publish(db, run_id)
             except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
                 print(f"newsetl: could not publish the snapshot for dashboards: {type(exc).__name__}: "
                       f"{exc} (the next ingest publishes it)", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Runs after the run's row is completed, under the run lock (one publication at a time). A failure here is
 logged and leaves the run completed: the warehouse is right, only its published copies are stale,
-until the next run, which publishes what they miss even when it brings nothing new.
+until the next run, which publishes everything again, new or not.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import duckdb
 from prefect import get_run_logger, task
 
 from newsetl.tasks.report import report_path, write_report
-from newsetl.warehouse.connect import connect, writer
-from newsetl.warehouse.snapshot import publish_snapshot, runs_not_published, snapshot_path
+from newsetl.warehouse.connect import writer
+from newsetl.warehouse.snapshot import publish_snapshot
 
 # DuckDB's memory for the publication (its default here is DEFAULT_MEMORY_LIMIT, 1 GB; the user's
 # $NEWSETL_DUCKDB_MEMORY still wins). The publication streams every table to Parquet, so more memory only
@@ -46,38 +46,12 @@ def publish(db: str | Path, run_id: str = "") -> dict[str, Any]:
             "seconds": {"snapshot": round(t1 - t0, 3), "report": round(t2 - t1, 3)}}
 
 
-def publish_reason(db: str | Path, run_id: str, changed: bool) -> str | None:
-    """Why run `run_id` should publish the snapshot and report of `db`, or None: it changed the warehouse,
-    nothing is published yet, or the snapshot misses an earlier run that changed rows (that run's
-    publication failed or was abandoned; `runs_not_published`)."""
-    if changed:
-        return "the run changed the warehouse"
-    if not (snapshot_path(db).exists() and report_path(db).exists()):
-        return "nothing is published yet"
-    con = connect(db, read_only=True)
-    try:
-        missing = runs_not_published(con, db, run_id)
-    finally:
-        con.close()
-    if missing:
-        return f"the snapshot for dashboards misses {len(missing)} earlier run(s): {', '.join(missing)}"
-    return None
-
-
 @task(name="publish-snapshot-and-report")
-def publish_task(db: str, run_id: str, changed: bool) -> dict[str, Any] | None:
-    """At the end of a run: publish when `publish_reason` gives a reason."""
+def publish_task(db: str, run_id: str) -> dict[str, Any] | None:
+    """At the end of every run, also one that brought nothing new: dashboards watch `run_health` for
+    the schedule's heartbeat, and the snapshot then costs little (`publish_snapshot` links every table
+    that did not change)."""
     logger = get_run_logger()
-    try:
-        why = publish_reason(db, run_id, changed)
-    except Exception as exc:
-        logger.warning("could not compare the snapshot of %s with the warehouse: %s: %s", db,
-                       type(exc).__name__, exc)
-        return None
-    if why is None:
-        return None
-    if not changed:
-        logger.info("publishing: %s", why)
     try:
         done = publish(db, run_id)
     except Exception as exc:

@@ -2,7 +2,7 @@
 
 Why: DuckDB lets one process hold the warehouse file at a time. A dashboard that polls it fails to open
 while an ingest writes, and one that keeps its connection open makes the ingest fail; DuckDB 1.x clients
-cannot open a 2.0 file at all. So after every run that changed something, newsetl publishes a
+cannot open a 2.0 file at all. So after every completed run, newsetl publishes a
 *generation*: the analyst-facing tables written as Parquet (readable by any client: DuckDB 1.x, pyarrow,
 Spark, BI tools) plus a small DuckDB file whose views have the warehouse's names (`articles`,
 `clusters`, `canonical_articles`, `publisher_daily_counts`, `duplicate_rate`, ...) over those files.
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import filecmp
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import duckdb
 
@@ -95,65 +95,6 @@ def folder_read_by(path: str | Path) -> Path | None:
     return None
 
 
-# The counts of a run (runs.counts) that say it wrote rows the snapshot would show.
-CHANGING_COUNTS = ("loaded", "quarantined", "recleaned")
-
-
-def current_generation(db: str | Path) -> Path | None:
-    """The generation folder whose snapshot.duckdb `<stem>.snapshot.duckdb` is: the same file (`_swap_in`
-    hard-links it) or, on a filesystem without hard links (where it copies), the same bytes. None when
-    nothing is published."""
-    public = snapshot_path(db)
-    if not public.exists():
-        return None
-    generations = sorted((g for g in generations_dir(db).glob("g-*") if (g / SNAPSHOT_FILE).is_file()), reverse=True)
-    for gen in generations:
-        if os.path.samefile(gen / SNAPSHOT_FILE, public):
-            return gen
-    for gen in generations:  # each generation's file names its own Parquet paths, so its bytes are its own
-        if filecmp.cmp(gen / SNAPSHOT_FILE, public, shallow=False):
-            return gen
-    return None
-
-
-def _published_run_ids(db: str | Path) -> set[str]:
-    """The run ids in the current snapshot's `runs`, read from its generation's Parquet file: the snapshot's
-    DuckDB file may be held by a dashboard that opened it for writing, which locks out every other
-    connection. Empty when nothing is published or the file cannot be read (then publishing again is
-    the safe answer)."""
-    try:
-        gen = current_generation(db)
-        if gen is None:
-            return set()
-        con = duckdb.connect(":memory:")
-        try:
-            rows = con.execute("SELECT run_id FROM read_parquet(?)", [str(gen / "runs.parquet")]).fetchall()
-        finally:
-            con.close()
-    except (OSError, duckdb.Error):
-        return set()
-    return {r for (r,) in rows}
-
-
-def runs_not_published(con: duckdb.DuckDBPyConnection, db: str | Path, current_run_id: str) -> list[str]:
-    """Runs other than `current_run_id` that changed the warehouse `db` (read through `con`) and that its
-    snapshot does not show, oldest first: a publication that failed, or one a second Ctrl-C abandoned,
-    left dashboards on an older snapshot, and a later run with nothing new must still publish. A run
-    whose counts were never written (it crashed) counts as changed; every run when nothing is published.
-    """
-    published = _published_run_ids(db)
-    missing = []
-    for run_id, counts in con.execute(
-            "SELECT run_id, counts FROM runs WHERE run_id <> ? ORDER BY started_at, run_id",
-            [current_run_id]).fetchall():
-        if run_id in published:
-            continue
-        c = json.loads(counts) if counts else None
-        if c is None or any(int(c.get(k) or 0) for k in CHANGING_COUNTS):
-            missing.append(run_id)
-    return missing
-
-
 @dataclass
 class SnapshotInfo:
     path: Path
@@ -188,11 +129,31 @@ def _exported_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return out
 
 
+class TableManifest(TypedDict):
+    """What a generation wrote of one table: its exported columns and their `_fingerprints`."""
+
+    columns: list[str]
+    parts: dict[str, list[int]]
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, select: str,
+                  month: str | None) -> dict[str, list[int]]:
+    """Per month of `table` (one key "" when it is not partitioned): its rows and two order-independent
+    hashes of every exported column. The sum is there because equal rows cancel in the XOR: two copies of
+    a row replaced by two copies of another would keep the count and the XOR."""
+    key = f"COALESCE({month}, 'undated')" if month else "''"
+    return {m: [int(n), int(x), int(s)] for m, n, x, s in con.execute(
+        f"SELECT part, count(*), bit_xor(h), sum(h) "
+        f'FROM (SELECT {key} AS part, hash({select}) AS h FROM "{table}") GROUP BY part').fetchall()}
+
+
 def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], folder: Path,
-                   previous: Path | None, manifest: dict[str, dict[str, list[int]]]) -> int:
-    """Write one table under `folder`; return its row count. A partitioned table's months that are
-    unchanged since the `previous` generation (same rows, same fingerprint) are hard-linked from it rather
-    than rewritten: an hourly run touches this month's articles, not ten years of bodies."""
+                   previous: Path | None, manifest: dict[str, TableManifest]) -> int:
+    """Write one table under `folder`; return its row count. What is unchanged since the `previous`
+    generation (same columns, same rows: `_fingerprints`) is hard-linked from it rather than rewritten: a
+    whole table, or a partitioned table's month. An hourly run touches this month's articles, not ten
+    years of bodies, and a run with nothing new rewrites little more than `runs`, so every run can
+    publish (dashboards see every run in `run_health`, not only those that loaded something)."""
     select = ", ".join(f'"{c}"' for c in columns)
     # ZSTD level 1: article bodies are most of the bytes; 57 MB for 20k synthetic articles (156 MB of
     # text) in ~4 s, vs 49 MB in ~6.6 s at the default level and 82 MB in ~2.4 s with snappy. Every
@@ -200,24 +161,27 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
     options = (f"FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {PARQUET_ROW_GROUP}, "
                f"ROW_GROUP_SIZE_BYTES '{PARQUET_ROW_GROUP_BYTES}'")
     month = PARTITIONED.get(table)
+    fingerprints = _fingerprints(con, table, select, month)
+    manifest[table] = {"columns": columns, "parts": fingerprints}
+    before = _read_manifest(previous).get(table) if previous else None
+    # What the previous generation wrote of this table, when it exported the same columns.
+    old = before["parts"] if before is not None and before["columns"] == columns else {}
     if month is None:
-        rows = int(con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+        rows = fingerprints[""][0] if fingerprints else 0
+        source = previous / f"{table}.parquet" if previous else None
+        if source is not None and source.is_file() and old == fingerprints:
+            _link_or_copy(source, folder / f"{table}.parquet")
+            return rows
         # An empty table is still written (a file with the schema), so every view has something to read.
         con.execute(f"COPY (SELECT {select} FROM \"{table}\") TO {_quote_path(folder / f'{table}.parquet')} "
                     f"({options})")
         return rows
-    # Per month: rows and an order-independent fingerprint of every exported column.
-    fingerprints = {m: [int(n), int(h)] for m, n, h in con.execute(
-        f"SELECT COALESCE({month}, 'undated') AS month, count(*), bit_xor(hash({select})) "
-        f'FROM "{table}" GROUP BY ALL').fetchall()}
-    manifest[table] = fingerprints
     if not fingerprints:
         con.execute(f"COPY (SELECT {select} FROM \"{table}\") TO {_quote_path(folder / f'{table}.parquet')} "
                     f"({options})")
         return 0
     target = folder / table
     target.mkdir()
-    old = _read_manifest(previous).get(table, {}) if previous else {}
     stale = []
     for m, fp in fingerprints.items():
         source = previous / table / f"month={m}" if previous else None
@@ -257,17 +221,24 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
         for part in staging.iterdir():
             os.rename(part, target / part.name)
         staging.rmdir()
-    return sum(n for n, _ in fingerprints.values())
+    return sum(fp[0] for fp in fingerprints.values())
 
 
 MANIFEST = "manifest.json"
+# What a generation's manifest.json holds: per table, its exported columns and `_fingerprints`. Another
+# version (or none) is read as empty, so that generation's files are all written anew once.
+MANIFEST_VERSION = 2
 
 
-def _read_manifest(generation: Path) -> dict[str, dict[str, list[int]]]:
+def _read_manifest(generation: Path) -> dict[str, TableManifest]:
     try:
-        return dict(json.loads((generation / MANIFEST).read_text(encoding="utf-8")))
+        data = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+        return {}
+    return {table: TableManifest(columns=list(entry.get("columns") or []), parts=dict(entry.get("parts") or {}))
+            for table, entry in (data.get("tables") or {}).items() if isinstance(entry, dict)}
 
 
 def _views_sql(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -351,10 +322,11 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, db: str | Path, run_id: str
     tmp.mkdir()
     try:
         sources: dict[str, str] = {}
-        manifest: dict[str, dict[str, list[int]]] = {}
+        manifest: dict[str, TableManifest] = {}
         for table, cols in _exported_tables(con).items():
             info.tables[table] = _write_parquet(con, table, cols, tmp, previous, manifest)
-        (tmp / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps({"version": MANIFEST_VERSION, "tables": manifest}),
+                                    encoding="utf-8")
         views = _views_sql(con)
         # The views name the generation's final folder: rename first (atomic), then write the views.
         os.rename(tmp, gen)

@@ -373,11 +373,13 @@ def test_signatures_and_stories_do_not_depend_on_when_a_line_was_learned(prefect
         assert one_run[table] == two_runs[table], table
 
 
-def test_a_failed_publication_is_made_up_by_the_next_run_with_nothing_new(
+def test_every_run_publishes_and_a_failed_publication_is_made_up_by_the_next_run_with_nothing_new(
         prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A publication that fails is logged and leaves the run completed; the next run, even with nothing
     new, publishes the rows the snapshot for dashboards misses (it used to skip: dashboards stayed stale
-    until something new arrived)."""
+    until something new arrived). A run with nothing new publishes all the same, so the snapshot's
+    `run_health` lists every run (it used to skip it: a dashboard could not tell a quiet schedule from
+    a dead one)."""
     from newsetl.tasks import publish as publish_mod
     from newsetl.warehouse.snapshot import snapshot_path
 
@@ -408,8 +410,11 @@ def test_a_failed_publication_is_made_up_by_the_next_run_with_nothing_new(
     third = run([str(inputs)], db, workers=0)
     assert third["loaded"] == 0 and third["published"] is not None
     assert published_articles() == 2
-    fourth = run([str(inputs)], db, workers=0)  # now up to date: nothing to publish
-    assert fourth["published"] is None
+    fourth = run([str(inputs)], db, workers=0)  # nothing new: published, for run_health
+    assert fourth["published"] is not None
+    with duckdb.connect(str(snapshot_path(db)), read_only=True) as snap:
+        runs = snap.execute("SELECT run_id, loaded FROM run_health ORDER BY started_at").fetchall()
+    assert len(runs) == 4 and runs[-3:] == [(second["run_id"], 1), (third["run_id"], 0), (fourth["run_id"], 0)]
 
 
 def test_a_dump_quarantined_for_want_of_a_body_loads_when_rerun_with_a_field_mapping(

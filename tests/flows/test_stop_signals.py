@@ -82,8 +82,7 @@ def test_a_signal_during_a_duckdb_query_is_still_the_stop() -> None:
 def test_a_signal_while_publishing_lets_the_run_publish(prefect_harness: None, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C after the last batch, while the snapshot for dashboards is written: the publication finishes
-    (the run's rows are all in). Cut short, it left the old snapshot, and a re-run with nothing new does not
-    publish again, so dashboards stayed stale."""
+    (the run's rows are all in). Cut short, it left the old snapshot until the next run."""
     from newsetl.flows.ingest import ingest
     from newsetl.tasks import publish as publish_mod
     from newsetl.warehouse.snapshot import snapshot_path

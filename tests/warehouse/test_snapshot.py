@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from newsetl.warehouse import snapshot as snapshot_mod
-from newsetl.warehouse.snapshot import generations_dir, publish_snapshot, runs_not_published, snapshot_path
+from newsetl.warehouse.snapshot import generations_dir, publish_snapshot, snapshot_path
 
 
 def publish(db: Path, run_id: str = "run") -> object:
@@ -161,47 +161,54 @@ def test_months_written_in_groups_or_alone_are_the_same_snapshot(filled_db: Path
         expected = (months, rows)
 
 
-def test_runs_not_published_are_the_runs_that_changed_rows_since_the_snapshot(filled_db: Path) -> None:
-    """r1 loaded rows, r2 changed nothing: with nothing published only r1 is missing; once published,
-    nothing; then a crashed run (no counts written) and one that quarantined a file are, oldest first,
-    and the run asking is never its own reason to publish."""
+def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did_is_written(
+        filled_db: Path) -> None:
+    """A publication with nothing new links every file of the previous generation but the changed `runs`:
+    a scheduled run that found nothing still publishes (dashboards see it in `run_health`) at little cost.
+    A changed row of a small table, a changed month of articles, a changed column list and two equal rows
+    replaced by two equal others (they cancel in an XOR of hashes) are each written anew."""
+    def inode(gen: Path, rel: str) -> int:
+        files = sorted((gen / rel).rglob("*.parquet")) if (gen / rel).is_dir() else [gen / rel]
+        return files[0].stat().st_ino
+
     with duckdb.connect(str(filled_db)) as con:
-        assert runs_not_published(con, filled_db, "current") == ["r1"]
-        assert runs_not_published(con, filled_db, "r1") == []
-        publish_snapshot(con, filled_db, "r1")
-        assert runs_not_published(con, filled_db, "current") == []
-        # A dashboard that opened the snapshot for writing (duckdb.connect's default) locks every other
-        # connection out of that file: the answer must not depend on opening it.
-        code = textwrap.dedent(f"""
-            import duckdb, sys
-            con = duckdb.connect({str(snapshot_path(filled_db))!r})
-            print(con.execute("SELECT count(*) FROM runs").fetchall()[0][0], flush=True)
-            sys.stdin.readline()
-        """)
-        holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True)
-        try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "2"
-            assert runs_not_published(con, filled_db, "current") == []
-        finally:
-            holder.communicate("\n", timeout=60)
-        con.execute("""
-            INSERT INTO runs VALUES
-              ('r4', 'f4', TIMESTAMPTZ '2026-01-04 10:00:00+00', NULL, 'completed', '{}',
-               '{"read": 1, "loaded": 0, "quarantined": 1}', NULL),
-              ('r3', 'f3', TIMESTAMPTZ '2026-01-03 10:00:00+00', NULL, 'crashed', '{}', NULL, NULL),
-              ('r5', 'f5', TIMESTAMPTZ '2026-01-05 10:00:00+00', NULL, 'cancelled', '{}',
-               '{"read": 3, "loaded": 0, "quarantined": 0, "recleaned": 0}', 'IngestInterrupted')
-        """)
-        assert runs_not_published(con, filled_db, "current") == ["r3", "r4"]
-        assert runs_not_published(con, filled_db, "r4") == ["r3"]
+        first = publish_snapshot(con, filled_db, "r1").generation
+        con.execute("INSERT INTO runs VALUES ('r9', 'f9', TIMESTAMPTZ '2026-01-09 10:00:00+00', NULL, "
+                    "'completed', '{}', '{\"read\": 0}', NULL)")
+        second = publish_snapshot(con, filled_db, "r9").generation
+        assert inode(second, "runs.parquet") != inode(first, "runs.parquet")
+        for rel in ("clusters.parquet", "removals.parquet", "quarantine.parquet", "articles"):
+            assert inode(second, rel) == inode(first, rel), rel
+        with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
+            assert ("r9",) in snap.execute("SELECT run_id FROM run_health").fetchall()
+
+        month, = con.execute("SELECT strftime(min(published_at), '%Y-%m') FROM articles").fetchone() or ("",)
+        con.execute("UPDATE articles SET title = title || ' (corrected)' "
+                    "WHERE strftime(published_at, '%Y-%m') = ?", [month])
+        third = publish_snapshot(con, filled_db, "r10").generation
+        changed = {p.parent.name for p in (third / "articles").rglob("*.parquet")
+                   if all(p.stat().st_ino != q.stat().st_ino for q in (second / "articles").rglob("*.parquet"))}
+        assert changed == {f"month={month}"}
+
+        # Two equal rows become two other equal rows: same count, same XOR of hashes.
+        con.execute("CREATE TABLE pairs (v VARCHAR)")
+        con.execute("INSERT INTO pairs VALUES ('a'), ('a')")
+        fourth = publish_snapshot(con, filled_db, "r11").generation
+        con.execute("UPDATE pairs SET v = 'b'")
+        fifth = publish_snapshot(con, filled_db, "r12").generation
+        assert inode(fifth, "pairs.parquet") != inode(fourth, "pairs.parquet")
+        con.execute("ALTER TABLE pairs ADD COLUMN w VARCHAR")
+        sixth = publish_snapshot(con, filled_db, "r13").generation
+        assert inode(sixth, "pairs.parquet") != inode(fifth, "pairs.parquet")
+    with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
+        assert snap.execute("SELECT * FROM pairs").fetchall() == [("b", None), ("b", None)]
+        assert snap.execute("SELECT count(*) FROM articles WHERE title LIKE '%(corrected)'").fetchall()[0][0] > 0
 
 
-def test_the_current_generation_is_found_where_the_filesystem_has_no_hard_links(
+def test_a_publication_copies_what_it_would_link_where_the_filesystem_has_no_hard_links(
         filled_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where `os.link` fails, a publication copies what it would link (the unchanged months of the previous
-    generation, the public file); it used to fail on the months. The copied public file is still recognised as
-    the current generation (by its bytes), so a run with nothing new does not publish again each time."""
+    """Where `os.link` fails, a publication copies what it would link (the unchanged tables and months of
+    the previous generation, the public file); it used to fail on the months."""
     def no_links(*args: object, **kw: object) -> None:
         raise OSError(1, "Operation not permitted")
 
@@ -209,9 +216,8 @@ def test_the_current_generation_is_found_where_the_filesystem_has_no_hard_links(
     first = publish(filled_db, "first").generation  # type: ignore[attr-defined]
     second = publish(filled_db, "second").generation  # type: ignore[attr-defined]
     assert not os.path.samefile(snapshot_path(filled_db), second / snapshot_mod.SNAPSHOT_FILE)
-    assert snapshot_mod.current_generation(filled_db) == second != first
+    assert second != first
     with duckdb.connect(str(filled_db)) as con:
-        assert runs_not_published(con, filled_db, "current") == []
         stored = con.execute("SELECT count(*) FROM articles").fetchall()
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
         assert snap.execute("SELECT count(*) FROM articles").fetchall() == stored
