@@ -30,7 +30,7 @@ class ReportData:
     clusters: Rows = field(default_factory=list)          # biggest clusters with their publishers
     removals_by_category: Rows = field(default_factory=list)
     removals_by_publisher: Rows = field(default_factory=list)  # publisher, category, removals
-    quarantine: Rows = field(default_factory=list)        # stage, reason, inputs
+    quarantine: Rows = field(default_factory=list)        # stage, reason, inputs, still_open
     runs: Rows = field(default_factory=list)              # one row per run, oldest first, with stage seconds
 
 
@@ -96,7 +96,12 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         FROM removals_by_publisher r JOIN top USING (publisher)
         ORDER BY r.publisher, r.category
     """)
-    data.quarantine = _rows(con, "SELECT stage, reason, inputs FROM quarantine_summary ORDER BY inputs DESC")
+    # `*`: a warehouse that no run opened since 2026-12-06 has the view without `still_open` (a report
+    # opens it read-only: its views are as the last run left them); every input counts as open there.
+    data.quarantine = _rows(con, "SELECT * EXCLUDE (last_seen) FROM quarantine_summary "
+                                 "ORDER BY inputs DESC, stage, reason")
+    for row in data.quarantine:
+        row.setdefault("still_open", row["inputs"])
     data.runs = _rows(con, """
         SELECT h.run_id, h.status, h.started_at, h.seconds, h.read, h.loaded, h.quarantined, h.message,
                CAST(r.counts AS VARCHAR) AS counts

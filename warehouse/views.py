@@ -109,10 +109,38 @@ VIEWS: dict[str, str] = {
         FROM removals r JOIN articles a USING (article_id)
         GROUP BY ALL
     """,
-    # Rejected inputs by stage and reason.
+    # Every quarantine row (without its raw bytes) and whether a later run loaded that source after all:
+    # the same path, URL or record (`sources`, loaded or known), or a record of the quarantined file
+    # ("path#N"). A row stays as the history of the run that refused the input; `resolved_at` says the
+    # input is no longer missing (a half-copied JSON line completed, an unreadable file made readable, a
+    # URL that answered, a dump re-run with a field mapping). Only a later run resolves: a file refused
+    # whole while some of its records loaded in the same run stays open.
+    "quarantine_status": """
+        WITH later AS (
+            SELECT source_uri AS uri, run_id, recorded_at FROM sources
+            WHERE outcome = 'loaded' OR (outcome = 'skipped' AND reason = 'known')
+        ), matched AS (
+            SELECT q.quarantine_id, l.run_id, l.recorded_at
+            FROM quarantine q JOIN later l ON l.uri = q.source_uri
+            WHERE l.run_id <> q.run_id AND l.recorded_at > q.quarantined_at
+            UNION ALL
+            SELECT q.quarantine_id, l.run_id, l.recorded_at
+            FROM quarantine q JOIN later l ON regexp_extract(l.uri, '^(.*)#[^#]*$', 1) = q.source_uri
+            WHERE l.run_id <> q.run_id AND l.recorded_at > q.quarantined_at
+        ), first_resolution AS (
+            SELECT quarantine_id, min(recorded_at) AS resolved_at,
+                   arg_min(run_id, recorded_at) AS resolved_run_id
+            FROM matched GROUP BY quarantine_id
+        )
+        SELECT q.quarantine_id, q.source_uri, q.doc_id, q.run_id, q.stage, q.reason, q.detail,
+               q.quarantined_at, f.resolved_at, f.resolved_run_id
+        FROM quarantine q LEFT JOIN first_resolution f USING (quarantine_id)
+    """,
+    # Rejected inputs by stage and reason; `still_open`: those no later run has loaded (quarantine_status).
     "quarantine_summary": """
-        SELECT stage, reason, count(*) AS inputs, max(quarantined_at) AS last_seen
-        FROM quarantine
+        SELECT stage, reason, count(*) AS inputs, count(*) FILTER (WHERE resolved_at IS NULL) AS still_open,
+               max(quarantined_at) AS last_seen
+        FROM quarantine_status
         GROUP BY ALL
     """,
     # Verified near-duplicate pairs with the titles and publishers of both sides, for inspection.

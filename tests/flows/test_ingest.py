@@ -450,3 +450,34 @@ def test_a_dump_quarantined_for_want_of_a_body_loads_when_rerun_with_a_field_map
     third = run([str(dump)], db, workers=0, jsonl_fields=fields)
     assert (third["read"], third["loaded"], third["skipped_known"]) == (3, 0, 3)  # the file was not read again
     assert counts(db)["articles"] == 3
+
+
+def test_an_input_a_later_run_loads_is_resolved_in_quarantine_status_and_the_summary(
+        prefect_harness: None, tmp_path: Path) -> None:
+    """A JSON lines file caught half-copied quarantines its cut line (`bad_json`); once the copy is complete
+    the next run loads that record. The quarantine row stays (what that run refused), and
+    `quarantine_status` / `quarantine_summary` say a later run loaded it, so dashboards stop counting it as
+    a missing input. An input still bad stays open; a file refused whole in the same run its good records
+    loaded is not resolved by them."""
+    import json as _json
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    first = _json.dumps({"url": "https://example.org/a", "text": STORY})
+    second = _json.dumps({"url": "https://example.org/b", "text": STORY.replace("ferry", "tram")})
+    (inputs / "feed.jsonl").write_text(first + "\n" + second[:70], encoding="utf-8")
+    (inputs / "broken.jsonl").write_text(first.replace("ferry", "bus") + "\n{not json\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    one = run([str(inputs)], db, workers=0)
+    assert one["loaded"] == 2 and one["quarantined"] == 2
+
+    (inputs / "feed.jsonl").write_text(first + "\n" + second + "\n", encoding="utf-8")
+    two = run([str(inputs)], db, workers=0)
+    assert two["loaded"] == 1 and two["quarantined"] == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        status = con.execute("SELECT source_uri, reason, resolved_run_id FROM quarantine_status "
+                             "ORDER BY source_uri").fetchall()
+        summary = con.execute("SELECT reason, inputs, still_open FROM quarantine_summary").fetchall()
+    assert [(Path(u).name, r, w) for u, r, w in status] == [
+        ("broken.jsonl#2", "bad_json", None), ("feed.jsonl#2", "bad_json", two["run_id"])]
+    assert summary == [("bad_json", 2, 1)]

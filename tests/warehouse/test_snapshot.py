@@ -35,7 +35,7 @@ def test_snapshot_has_the_warehouse_views_over_parquet(filled_db: Path, tmp_path
     monkeypatch.chdir(elsewhere)
     with duckdb.connect(str(snap), read_only=True) as s, duckdb.connect(str(filled_db), read_only=True) as w:
         for view in ("articles", "clusters", "canonical_articles", "publisher_daily_counts", "duplicate_rate",
-                     "removals_by_publisher", "quarantine_summary", "run_health", "article_days"):
+                     "removals_by_publisher", "quarantine_summary", "quarantine_status", "run_health", "article_days"):
             q = f"SELECT * FROM {view} ORDER BY ALL"
             assert s.execute(q).fetchall() == w.execute(q).fetchall(), view
         # Raw bytes are not copied (documents.raw, quarantine.raw): dashboards do not need them.

@@ -99,3 +99,27 @@ def test_a_story_s_missing_metadata_is_what_most_of_its_copies_say(filled_db: Pa
             con.execute(f"SET TimeZone = '{zone}'")
             day = con.execute("SELECT CAST(day AS VARCHAR) FROM canonical_articles WHERE cluster_id = 'x2'").fetchall()
         assert day == [("2019-11-20",)], zone
+
+
+def test_a_quarantined_input_is_resolved_only_by_a_later_run_that_loaded_it(filled_db: Path) -> None:
+    """`quarantine_status`: the same source loaded (or known) by a later run resolves its row; so does a
+    record of a file refused whole ("path#N"). A load in the refusing run itself, a later skip for another
+    reason, and another source do not."""
+    with duckdb.connect(str(filled_db)) as con:
+        for qid, uri, reason in (("q2", "/in/feed.jsonl#2", "bad_json"), ("q3", "/in/locked.txt", "unreadable"),
+                                 ("q4", "/in/whole.jsonl", "too_large"), ("q5", "/in/other.txt", "unreadable")):
+            con.execute("INSERT INTO quarantine VALUES (?, ?, NULL, 'r1', 'read', ?, 'why', NULL, "
+                        "TIMESTAMPTZ '2026-01-01 10:00:02+00')", [qid, uri, reason])
+        con.execute("""
+            INSERT INTO sources VALUES
+              ('s1', '/in/bad.html', 'd1', 'loaded', NULL, 'r1', TIMESTAMPTZ '2026-01-01 10:00:03+00'),
+              ('s2', '/in/feed.jsonl#2', 'd2', 'loaded', NULL, 'r2', TIMESTAMPTZ '2026-01-02 10:00:01+00'),
+              ('s3', '/in/locked.txt', 'd3', 'skipped', 'known', 'r2', TIMESTAMPTZ '2026-01-02 10:00:01+00'),
+              ('s4', '/in/whole.jsonl#7', 'd4', 'loaded', NULL, 'r2', TIMESTAMPTZ '2026-01-02 10:00:02+00'),
+              ('s5', '/in/other.txt', 'd5', 'skipped', 'not_news', 'r2', TIMESTAMPTZ '2026-01-02 10:00:02+00'),
+              ('s6', '/in/other.txt.bak', 'd6', 'loaded', NULL, 'r2', TIMESTAMPTZ '2026-01-02 10:00:02+00')
+        """)
+    got = dict(rows(filled_db, "SELECT quarantine_id, resolved_run_id FROM quarantine_status"))
+    assert got == {"q1": None, "q2": "r2", "q3": "r2", "q4": "r2", "q5": None}
+    summary = rows(filled_db, "SELECT reason, inputs, still_open FROM quarantine_summary ORDER BY reason")
+    assert summary == [("bad_json", 1, 0), ("empty_input", 1, 1), ("too_large", 1, 0), ("unreadable", 2, 1)]
