@@ -351,6 +351,6 @@ def _result(entry: tuple[Work, PrefectFuture[ProcessedBatch] | None], sign_cfg: 
     wrapped = getattr(future, "wrapped_future", None)
     if not (wrapped is not None and hasattr(wrapped, "done") and wrapped.done()):
         idle()
-    return item, future.result()
+    return item, future.result().ensure_not_stopped()
 
 

@@ -23,7 +23,7 @@ from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
 from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, UNSUPPORTED_KIND, display_path
-from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, run_batch
+from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, PoolTerminated, run_batch
 from newsetl.tasks.reclean import reclean
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
@@ -108,11 +108,20 @@ class ProcessedBatch:
     articles: int = 0
     seconds: float = 0.0
     removed: dict[str, int] = field(default_factory=dict)
+    # The worker pool was stopped under this batch (the run is being interrupted): nothing of it is
+    # processed, and whoever reads it must stop too (`ensure_not_stopped`).
+    stopped: bool = False
 
     @staticmethod
-    def empty(sign: SignConfig) -> ProcessedBatch:
+    def empty(sign: SignConfig, stopped: bool = False) -> ProcessedBatch:
         """No documents: what a load of read rejections alone goes with."""
-        return ProcessedBatch(prepared=prepare_batch([], [], sign_words([], sign), []), rejections=())
+        return ProcessedBatch(prepared=prepare_batch([], [], sign_words([], sign), []), rejections=(),
+                              stopped=stopped)
+
+    def ensure_not_stopped(self) -> ProcessedBatch:
+        if self.stopped:
+            raise PoolTerminated("the worker pool was stopped (the run is being interrupted)")
+        return self
 
 
 def _is_busy(task: object, run: object, state: object) -> bool:
@@ -225,7 +234,15 @@ def process_batch(
     import time
 
     t0 = time.perf_counter()
-    chunk = run_batch(docs, ctx, sign, pool_key, doc_seconds)
+    try:
+        chunk = run_batch(docs, ctx, sign, pool_key, doc_seconds)
+    except PoolTerminated:
+        # Returned, not raised: a stopped run kills the pool under the batches in flight, and a task that
+        # raises is logged by Prefect as an ERROR with a traceback, one per batch, on every stop of
+        # `newsetl serve`. The flow raises it where it reads the batch, if it still does.
+        get_run_logger().info("batch not processed: the run is being stopped (its documents are read again "
+                              "by the next run)")
+        return ProcessedBatch.empty(sign, stopped=True)
     return ProcessedBatch(prepared=chunk.prepared, rejections=chunk.rejections, articles=chunk.articles,
                           seconds=time.perf_counter() - t0, removed=chunk.removed)
 

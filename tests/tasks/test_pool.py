@@ -359,3 +359,32 @@ def test_a_terminated_pool_ends_a_wait_that_nothing_would_end() -> None:
     waiter.join(timeout=10)
     assert not waiter.is_alive(), "the wait did not end after terminate()"
     assert outcome and isinstance(outcome[0], pool_mod.PoolTerminated)
+
+
+def test_a_batch_whose_pool_was_stopped_is_returned_stopped_not_logged_as_a_failed_task(
+        prefect_harness: None, caplog: pytest.LogCaptureFixture) -> None:
+    """A stopped run (Ctrl-C, or SIGTERM to `newsetl serve`) kills the pool under the batches in flight.
+    Raised inside the task, that was one Prefect ERROR with a traceback per batch on every stop; the task
+    now returns the batch marked stopped, and the flow raises where it reads the batch."""
+    from prefect import flow
+
+    from newsetl.tasks.ingest import ProcessedBatch, process_batch
+    from newsetl.tasks.pool import PoolTerminated, close_pool, open_pool
+
+    ctx = make_context(ProcessConfig())
+    key = open_pool(ctx, PoolConfig(workers=1))
+
+    @flow
+    def one_batch() -> ProcessedBatch:
+        return process_batch([doc("a.txt", STORY.encode(), "txt")], ctx, SignConfig(), key, 20.0)
+
+    try:
+        pool_mod._POOLS[key].terminate()
+        with caplog.at_level("INFO"):
+            batch = one_batch()
+    finally:
+        close_pool(key)
+    assert isinstance(batch, ProcessedBatch) and batch.stopped and batch.articles == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    with pytest.raises(PoolTerminated):
+        batch.ensure_not_stopped()
