@@ -470,10 +470,19 @@ def _holds_nothing(con: Any, args: argparse.Namespace, command: str) -> bool:
 _SNAPSHOT_STATEMENTS = ("SELECT", "EXPLAIN")
 
 
+# A token without spaces up to this long is printed whole: an id (64 hex characters), a URL or a path cut
+# short is one the user copies into the next query and finds nothing with.
+WHOLE_TOKEN = 300
+
+
 def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 60) -> None:
+    """A plain table; text longer than `max_width` is cut with "…" (--format csv/json print it whole),
+    ids, URLs and paths are not."""
     def cell(v: Any) -> str:
         s = "NULL" if v is None else str(v).replace("\n", "\\n")
-        return s if len(s) <= max_width else s[: max_width - 1] + "…"
+        if len(s) <= max_width or (len(s) <= WHOLE_TOKEN and not any(c.isspace() for c in s)):
+            return s
+        return s[: max_width - 1] + "…"
 
     table = [[cell(c) for c in columns], *[[cell(v) for v in row] for row in rows]]
     widths = [max(len(r[i]) for r in table) for i in range(len(columns))]

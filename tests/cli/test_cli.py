@@ -57,6 +57,17 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["t,l,s,n", 'true,"[""x"", ""y""]","{""a"": 1}",']
 
 
+def test_sql_table_prints_ids_whole_and_cuts_long_text(warehouse: Path) -> None:
+    """The table format cuts long text, never an id, URL or path: a cut article_id (64 hex characters)
+    copied into the next query finds nothing."""
+    proc = newsetl("sql", "SELECT article_id, source_uri, body FROM articles", "--db", str(warehouse))
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.splitlines()[2]
+    article_id, source_uri = line.split()[:2]
+    assert len(article_id) == 64 and source_uri.endswith("story.txt")
+    assert line.rstrip().endswith("…") and "ferry timetable" in line
+
+
 def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
     # Refused before anything starts (exit 2, the usage-error code), and no warehouse is made.
     for bad in ("0", "-5", "many"):
