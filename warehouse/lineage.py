@@ -40,20 +40,25 @@ class Skip:
 def sources_from_tables(run_id: str, articles: pa.Table, quarantine: pa.Table, skips: Sequence[Skip]) -> pa.Table:
     """The lineage rows of one batch, from its prepared Arrow tables (articles and quarantine rows, in batch
     order) and its skips: one `sources` row per source read."""
-    q = quarantine.select(["source_uri", "doc_id", "stage", "reason"]).to_pylist()
+    q = quarantine.select(["source_uri", "doc_id", "stage", "reason", "quarantine_id"]).to_pylist()
     return _sources_rows(run_id, [
-        *[(uri, doc, LOADED, None) for uri, doc in zip(articles.column("source_uri").to_pylist(),
-                                                       articles.column("doc_id").to_pylist(), strict=True)],
-        *[(r["source_uri"], r["doc_id"], QUARANTINED, f"{r['stage']}:{r['reason']}") for r in q],
-        *[(s.source_uri, s.doc_id, SKIPPED, s.reason) for s in skips],
+        *[(uri, doc, LOADED, None, None) for uri, doc in zip(articles.column("source_uri").to_pylist(),
+                                                             articles.column("doc_id").to_pylist(), strict=True)],
+        *[(r["source_uri"], r["doc_id"], QUARANTINED, f"{r['stage']}:{r['reason']}", r["quarantine_id"])
+          for r in q],
+        *[(s.source_uri, s.doc_id, SKIPPED, s.reason, None) for s in skips],
     ])
 
 
-def _sources_rows(run_id: str, items: Sequence[tuple[str, str | None, str, str | None]]) -> pa.Table:
-    keys = occurrence_keys((clean_str(uri) or "", doc or "") for uri, doc, _, _ in items)
+def _sources_rows(run_id: str, items: Sequence[tuple[str, str | None, str, str | None, str | None]]) -> pa.Table:
+    # A source refused before it had a doc_id is keyed by its rejection too: a path met missing, then
+    # empty, then with a broken line is one source with three outcomes (keyed by the path alone, only the
+    # first was recorded). A re-run meeting the same rejection adds nothing (its id is deterministic).
+    keys = occurrence_keys((clean_str(uri) or "", doc or "", *([qid] if doc is None and qid else []))
+                           for uri, doc, _, _, qid in items)
     now = datetime.now(UTC)
     rows: dict[str, dict[str, Any]] = {}
-    for key, (uri, doc, outcome, reason) in zip(keys, items, strict=True):
+    for key, (uri, doc, outcome, reason, _) in zip(keys, items, strict=True):
         rows.setdefault(key, {"source_key": key, "source_uri": clean_str(uri), "doc_id": doc, "outcome": outcome,
                               "reason": reason, "run_id": run_id, "recorded_at": now})
     schema = arrow_schema(SOURCES)

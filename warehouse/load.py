@@ -8,6 +8,8 @@ the re-run loads the batch again (its doc_ids were never committed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,9 +150,10 @@ def load_prepared(
     if extra_rejections:
         parts.append(prepare_batch([], [], batch.signatures.take([]), extra_rejections))
     b = PreparedBatch.concat(parts)
-    src_t = sources_from_tables(run_id, b.articles, b.quarantine, skips)
     con.execute("BEGIN TRANSACTION")
     try:
+        b = dataclasses.replace(b, quarantine=_distinct_rejections(con, b.quarantine))
+        src_t = sources_from_tables(run_id, b.articles, b.quarantine, skips)
         n_docs = _append(con, "documents", b.documents, run_id, skip_present=True, run_col="first_run_id")
         # Articles of documents loaded by an earlier (crashed, then retried) attempt are skipped, and so
         # are their removals: the article row and its removals were committed together.
@@ -216,6 +219,34 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: 
     finally:
         _unregister(con, "_batch")
     return int(inserted[0][0])
+
+
+def _distinct_rejections(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> pa.Table:
+    """`quarantine` with a new id for each row whose id an earlier run holds with other bytes.
+
+    A rejection's id is its source, stage, reason and occurrence (`quarantine_ids`), so that a re-run
+    meeting the same bad input writes nothing new. Without a doc_id (a broken JSON line, a repeated
+    record id, a broken WARC record) that id does not change with the bytes: a re-exported file whose
+    line 2 is broken in another way, or a repeat of a record id in another read piece of a big file, got
+    the id of the earlier rejection, was counted known, and its bytes were kept nowhere. Such a row gets
+    an id of its own, from the old one and its bytes; the same bytes met again get that id again."""
+    if quarantine.num_rows == 0:
+        return quarantine
+    con.register("_q", quarantine.select(["quarantine_id", "raw"]))
+    try:
+        other_bytes = {r[0] for r in con.execute(
+            "SELECT k.quarantine_id FROM _q k JOIN quarantine t USING (quarantine_id) "
+            "WHERE k.raw IS NOT NULL AND t.raw IS DISTINCT FROM k.raw").fetchall()}
+    finally:
+        _unregister(con, "_q")
+    if not other_bytes:
+        return quarantine
+    ids = quarantine.column("quarantine_id").to_pylist()
+    raws = quarantine.column("raw").to_pylist()
+    new_ids = [hashlib.sha256(f"{qid}\x00{hashlib.sha256(raw).hexdigest()}".encode()).hexdigest()
+               if qid in other_bytes else qid for qid, raw in zip(ids, raws, strict=True)]
+    column = quarantine.schema.get_field_index("quarantine_id")
+    return quarantine.set_column(column, quarantine.schema.field(column), pa.array(new_ids, pa.string()))
 
 
 def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequence[str]) -> set[str]:

@@ -353,7 +353,10 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
 
     again = newsetl("reclean", "--db", str(db))
     assert again.returncode == 0 and "re-cleaned 0 articles" in again.stdout, again.stderr[-3000:]
-    assert "snapshot for dashboards" not in again.stdout
+    # Published all the same, like every run: dashboards see the run in run_health.
+    assert "snapshot for dashboards" in again.stdout
+    with duckdb.connect(str(snapshot_path(db)), read_only=True) as snap:
+        assert snap.execute("SELECT count(*) FROM run_health").fetchall() == [(3,)]
     # `stats` says what a reclean run did (its read/loaded are NULL: it reads no inputs)
     stats = newsetl("stats", "--db", str(db))
     header, _, first, second = stats.stdout.split("== Last runs\n", 1)[1].splitlines()[:4]

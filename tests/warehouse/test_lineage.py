@@ -47,3 +47,44 @@ def test_balance_problems_name_what_does_not_add_up() -> None:
     problems = balance_problems(counts | {"quarantined": 1}, {"articles": 1, "quarantine": 1})
     assert problems == ["read 3 != loaded 1 + skipped 0 + quarantined 1 (+1 unaccounted)"]
     assert "quarantine rows" in balance_problems(counts, {"articles": 1, "quarantine": 1})[0]
+
+
+def test_a_rejection_met_again_with_other_bytes_is_a_row_of_its_own(con: duckdb.DuckDBPyConnection) -> None:
+    """A broken line 2 of a re-exported file, broken another way, has the id of the first one (source,
+    stage, reason, occurrence): it was counted known and its bytes kept nowhere. It is a new row now, with
+    its own sources row; the same bytes met again are known. So is a repeat of a record id in a later read
+    piece of a big file (`dup`, in another batch)."""
+    sigs = sign_words([], SignConfig())
+    args = dict(docs=[], articles=[], signatures=sigs, dedup=DedupConfig(sign=SignConfig()))
+
+    def broken(raw: bytes) -> Rejection:
+        return Rejection(source_uri="/in/feed.jsonl#2", stage="read", reason="bad_json", detail="cut", raw=raw)
+
+    assert load_batch(con, "r1", rejections=[broken(b"first export")], **args).quarantined == 1  # type: ignore[arg-type]
+    second = load_batch(con, "r2", rejections=[broken(b"second export"), dup(2500)], **args)  # type: ignore[arg-type]
+    third = load_batch(con, "r2", rejections=[dup(4500)], **args)  # type: ignore[arg-type]
+    again = load_batch(con, "r3", rejections=[broken(b"second export")], **args)  # type: ignore[arg-type]
+    back = load_batch(con, "r4", rejections=[broken(b"first export")], **args)  # type: ignore[arg-type]
+    assert (second.quarantined, third.quarantined) == (2, 1)
+    assert (again.quarantined, again.known_rejections, back.quarantined, back.known_rejections) == (0, 1, 0, 1)
+    assert sorted(r for (r,) in con.execute("SELECT raw FROM quarantine").fetchall()) == [
+        b"first export", b"line 2500", b"line 4500", b"second export"]
+    assert con.execute("SELECT run_id, count(*) FROM sources WHERE source_uri = '/in/feed.jsonl#2' "
+                       "GROUP BY ALL ORDER BY 1").fetchall() == [("r1", 1), ("r2", 1)]
+    assert stored_counts(con, "r2") == {"articles": 0, "quarantine": 3}
+
+
+def test_a_source_refused_for_another_reason_later_gets_a_sources_row_for_it(
+        con: duckdb.DuckDBPyConnection) -> None:
+    """A path first missing (a dangling link), then empty: two outcomes of one source, both in `sources`
+    (keyed by the path alone, the second was dropped)."""
+    sigs = sign_words([], SignConfig())
+    args = dict(docs=[], articles=[], signatures=sigs, dedup=DedupConfig(sign=SignConfig()))
+    load_batch(con, "r1", rejections=[Rejection("/in/a.txt", "discover", "not_found", "gone")],
+               **args)  # type: ignore[arg-type]
+    load_batch(con, "r2", rejections=[Rejection("/in/a.txt", "read", "empty_input", "0 bytes", raw=b"")],
+               **args)  # type: ignore[arg-type]
+    load_batch(con, "r3", rejections=[Rejection("/in/a.txt", "read", "empty_input", "0 bytes", raw=b"")],
+               **args)  # type: ignore[arg-type]
+    assert con.execute("SELECT reason, run_id FROM sources ORDER BY run_id").fetchall() == [
+        ("discover:not_found", "r1"), ("read:empty_input", "r2")]
