@@ -285,7 +285,7 @@ _LARGE_RUNS: set[str] = set()
 
 
 def _warehouse_key(db: str | Path) -> str:
-    return str(Path(db).absolute())
+    return os.path.realpath(db)
 
 
 def _after_large_run(db: str | Path) -> bool:
@@ -463,8 +463,10 @@ def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
     Decision: a second ingest on the same warehouse waits up to `wait_seconds` (0 by default:
     refuse at once) and then refuses with WarehouseBusy. Never two writers interleaving batches.
     The lock is released by the OS when the process dies, so a killed run never wedges the next.
+    The lock file is named after the warehouse's real path: two runs given the file by two names (a
+    symlink, `..`) took two locks and interleaved their batches.
     """
-    lock_path = Path(f"{db}.lock")
+    lock_path = Path(f"{os.path.realpath(db)}.lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(lock_path, "a+")  # noqa: SIM115 - held for the duration of the context

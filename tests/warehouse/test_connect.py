@@ -149,6 +149,28 @@ def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
         pass
 
 
+def test_run_lock_holds_the_file_whatever_name_it_is_given_by(tmp_path: Path) -> None:
+    """A symlink to the warehouse (or a path through one) is the same warehouse: two runs given it by two
+    names took two locks and interleaved their batches."""
+    db = tmp_path / "w.duckdb"
+    db.touch()
+    (tmp_path / "alias").mkdir()
+    (tmp_path / "alias" / "w.duckdb").symlink_to(db)
+    (tmp_path / "linkdir").symlink_to(tmp_path)
+    with run_lock(db):
+        for other in (tmp_path / "alias" / "w.duckdb", tmp_path / "linkdir" / "w.duckdb"):
+            code = textwrap.dedent(f"""
+                from newsetl.warehouse.connect import run_lock, WarehouseBusy
+                try:
+                    with run_lock({str(other)!r}):
+                        print("acquired")
+                except WarehouseBusy as exc:
+                    print("busy:", exc)
+            """)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+            assert out.startswith("busy:"), (other, out)
+
+
 def test_reader_retries_while_a_writer_process_holds_the_file(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with writer(db) as con:
