@@ -60,6 +60,7 @@ from newsetl.tasks.stop import (
     reinstall_stop_handler,
     stop_requested,
     stop_waits_for,
+    stops_handled_here,
     write_section,
 )
 from newsetl.text.learned import LearnedConfig
@@ -126,7 +127,7 @@ def ingest(
 
     # take_lock=False: the caller (the CLI) already holds the run lock, taken before the flow started
     # so that a refusal is a clear message rather than a failed flow run with a traceback.
-    with run_lock(db_path) if take_lock else contextlib.nullcontext():
+    with run_lock(db_path) if take_lock else contextlib.nullcontext(), stops_handled_here():
         t0 = time.perf_counter()
         with write_section(), writer(db_path) as con:
             migrate(con, db_path)

@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import TerminationSignal
 
 from newsetl.schemas.records import Rejection
-from newsetl.tasks.stop import IngestInterrupted, write_section
+from newsetl.tasks.stop import IngestInterrupted, stop_signal, write_section
 from newsetl.warehouse.connect import writer
 from newsetl.warehouse.load import LoadStats, finish_run
 
@@ -113,6 +113,8 @@ def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signal).name
         reason = (f"stopped by {name} during this run (Ctrl-C, kill, or `newsetl serve` stopping); the batches "
                   "loaded stay, the next run loads the rest")
+    if isinstance(exc, IngestInterrupted) and (name := stop_signal()):
+        reason = f"stopped by {name}: {reason}"
     if isinstance(exc, IngestInterrupted) and exc.__cause__ is not None:
         reason += f" (while stopping: {type(exc.__cause__).__name__}: {exc.__cause__})"
     counts = tally.summary()

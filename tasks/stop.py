@@ -10,6 +10,7 @@ serve`) may pickle the flow function, and an Event holds a lock.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -47,6 +48,8 @@ def write_section() -> contextlib.AbstractContextManager[None]:
 # The handler `stop_on_signals` installed, if any: the flow re-installs it for SIGTERM, which Prefect's
 # engine takes over for the length of a flow run (to crash the run and re-raise the signal).
 _stop_handler: Callable[[int, Any], None] | None = None
+# The signal that set STOP, for the run row's reason (None when no signal did).
+_last_signal: str | None = None
 
 
 @dataclass
@@ -59,19 +62,26 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
+def stop_on_signals(say: Callable[[str], None], second_abandons: bool = True) -> Iterator[StopRequest]:
     """While open, SIGINT and SIGTERM ask this process's run to stop: no further read, the batch being
     loaded commits or rolls back, the run row says `cancelled`, the flow raises IngestInterrupted.
-    A second signal interrupts at once (KeyboardInterrupt). Main thread only."""
-    global _stop_handler
+    A second signal interrupts at once (KeyboardInterrupt), unless `second_abandons` is False: where
+    signals come from a supervisor rather than a person (SIGTERM to the whole process group, then
+    Prefect's cancellation of the run), the second is no request to hurry, and abandoning the run
+    row's write left it `running`. Main thread only."""
+    global _stop_handler, _last_signal
     request = StopRequest()
 
     def handler(signum: int, frame: Any) -> None:
         if STOP.is_set():
+            if not second_abandons:
+                return
             raise KeyboardInterrupt
         STOP.set()
         name = signal.Signals(signum).name
         request.signal = name
+        global _last_signal
+        _last_signal = name
         if not _deferring:
             # Nothing is being written (setting up, reading, waiting for workers): stop here and now.
             say(f"newsetl: {name}: stopping")
@@ -84,6 +94,7 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
         yield request
     finally:
         _stop_handler = None
+        _last_signal = None
         for sig, old in previous.items():
             signal.signal(sig, old)
         STOP.clear()
@@ -91,6 +102,32 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
 
 def stop_requested() -> bool:
     return STOP.is_set()
+
+
+def stop_signal() -> str | None:
+    """The name of the signal that asked this process's run to stop (None: none did)."""
+    return _last_signal
+
+
+def _say_on_stderr(message: str) -> None:
+    # os.write, not print or logging: this runs in a signal handler, which may have cut into a write
+    # holding the lock of sys.stderr or of a logging handler.
+    with contextlib.suppress(OSError):
+        os.write(2, (message + "\n").encode("utf-8", "replace"))
+
+
+@contextlib.contextmanager
+def stops_handled_here() -> Iterator[None]:
+    """For the length of a run whose process has no stop handler of ours (a run started by `newsetl
+    serve`'s Runner or by a Prefect worker): SIGINT and SIGTERM stop it as they stop `newsetl ingest`,
+    the batch being loaded commits or rolls back and the row says `cancelled`. Prefect's own handler
+    raised wherever the main thread was: inside a DuckDB query that became "Query interrupted" and a
+    `failed` row, and a stop during the row's own write left it `running`."""
+    if _stop_handler is not None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with stop_on_signals(_say_on_stderr, second_abandons=False):
+        yield
 
 
 def reinstall_stop_handler() -> None:

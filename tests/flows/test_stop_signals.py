@@ -107,3 +107,43 @@ def test_a_signal_while_publishing_lets_the_run_publish(prefect_harness: None, t
     assert said == ["newsetl: SIGINT: stopping after publishing the snapshot for dashboards (again to abandon it)"]
     assert summary["published"] is not None and snapshot_path(db).exists()
     assert summary["loaded"] == 1
+
+
+def test_a_run_with_no_handler_of_its_caller_stops_cleanly_on_a_supervisors_two_sigterms(
+        prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run `newsetl serve`'s Runner started has no handler of the CLI: SIGTERM came to Prefect's, which
+    raised wherever the main thread was (inside a DuckDB query: "Query interrupted", a `failed` row), and
+    a stop often brings two SIGTERMs (one to the process group, then Prefect's cancellation), the second
+    of which abandoned the row's write (left `running`). The flow now handles them itself: the step being
+    written ends, the row says `cancelled` by SIGTERM, the second signal changes nothing."""
+    import duckdb
+
+    from newsetl.flows import ingest as ingest_mod
+    from newsetl.tasks.stop import _stop_handler
+
+    assert _stop_handler is None
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "story.txt").write_text(
+        "Council approves ferry timetable\n\nThe council approved the new ferry timetable on Tuesday after a "
+        "long debate about the winter crossings, the chair said.\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    handlers: list[str] = []
+
+    def signalled(*args: Any, **kw: Any) -> int:
+        handlers.append(getattr(signal.getsignal(signal.SIGTERM), "__qualname__", ""))
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(3):  # bytecode boundaries, where Python runs the handler
+                pass
+        return 0
+
+    monkeypatch.setattr(ingest_mod, "reclean_task", signalled)
+    with pytest.raises(IngestInterrupted):
+        ingest_mod.ingest(sources=[str(tmp_path / "in")], db=str(db), workers=0)
+    assert handlers == ["stop_on_signals.<locals>.handler"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        (status, message), = con.execute("SELECT status, message FROM runs").fetchall()
+        loaded = con.execute("SELECT count(*) FROM articles").fetchall()
+    assert status == "cancelled" and message.startswith("stopped by SIGTERM"), message
+    assert loaded == [(1,)]
+    assert signal.getsignal(signal.SIGTERM) is not None and not stop_requested()
