@@ -519,6 +519,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
         columns = [d[0] for d in cur.description]
         rows = cur.fetchall()
     except duckdb.Error as exc:
+        # A file an ingest has only begun (or a stopped one left) has no tables yet: say that, not
+        # "Catalog Error: Table with name runs does not exist! Did you mean duckdb_constraints?".
+        if isinstance(exc, duckdb.CatalogException) and _holds_nothing(con, args, "sql"):
+            return EXIT_WAREHOUSE
         print(f"newsetl sql: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     finally:
@@ -952,6 +956,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     args = build_parser().parse_args(argv)
+    if args.command in {"ingest", "reclean"}:
+        # SIGTERM (timeout, systemd, docker stop) stops like Ctrl-C from the first instant: before the
+        # run's own handler is installed (imports, the Prefect server's start) it killed the process
+        # silently with 143. The run's handler (tasks/stop.py) takes over once the run starts.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     if hasattr(signal, "SIGUSR1"):
         # `kill -USR1 PID` prints where every thread of the command is (a run that seems stuck: where).
         faulthandler.register(signal.SIGUSR1, all_threads=True)

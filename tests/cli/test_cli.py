@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 # Subprocesses, servers and whole flow runs: part of CI, not of the `-m "not slow"` inner loop.
@@ -66,6 +67,16 @@ def test_sql_table_prints_ids_whole_and_cuts_long_text(warehouse: Path) -> None:
     article_id, source_uri = line.split()[:2]
     assert len(article_id) == 64 and source_uri.endswith("story.txt")
     assert line.rstrip().endswith("…") and "ferry timetable" in line
+
+
+def test_sql_on_a_file_an_ingest_has_only_begun_says_so(tmp_path: Path) -> None:
+    """The first seconds of a first ingest (or a stop in them) leave a DuckDB file without tables: a
+    query naming a table says the warehouse is not set up yet, not DuckDB's "Catalog Error"."""
+    db = tmp_path / "w.duckdb"
+    duckdb.connect(str(db)).close()
+    proc = newsetl("sql", "SELECT count(*) FROM runs", "--db", str(db))
+    assert proc.returncode == 3 and "holds no warehouse yet" in proc.stderr, proc.stderr
+    assert "Catalog Error" not in proc.stderr
 
 
 def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:

@@ -97,3 +97,24 @@ def test_signal_to_the_process_group_stops_the_run_and_a_rerun_completes(
                                                                                        ("completed",)]
         assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == DOCS
         assert con.execute("SELECT count(*) FROM sources").fetchall()[0][0] == DOCS
+
+
+def test_sigterm_before_the_run_starts_stops_like_ctrl_c(corpus: Path, tmp_path: Path) -> None:
+    """SIGTERM (timeout, systemd, docker stop) in the first seconds, while the command takes its lock and
+    starts its Prefect server: it killed the process silently with 143; it says "interrupted" and exits
+    130 like Ctrl-C, and the file it began is still a warehouse the next run sets up and loads."""
+    db = tmp_path / "w.duckdb"
+    proc = start(corpus, db, tmp_path / "prefect")
+    deadline = time.monotonic() + 120
+    while not Path(f"{db}.lock").exists():  # the lock is taken first, seconds before the run starts
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=STOP_SECONDS)
+    assert proc.returncode == 130, (proc.returncode, err[-3000:])
+    assert "interrupted" in err and "Traceback" not in err, err
+    rerun = start(corpus, db, tmp_path / "prefect")
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == DOCS
