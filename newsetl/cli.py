@@ -89,6 +89,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if isinstance(fields := _field_mapping(args), str):
         print(f"newsetl: {fields}", file=sys.stderr)
         return EXIT_USAGE
+    if problem := _bad_rules_or_publishers(args):
+        print(f"newsetl: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     db = str(_db(args))
     with contextlib.ExitStack() as locked:
         try:
@@ -108,6 +111,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _start_fork_server(args.workers)
         server = _start_prefect_server(locked)
         return _ingest_locked(args, db, server, fields)
+
+
+def _bad_rules_or_publishers(args: argparse.Namespace) -> str | None:
+    """What is wrong with the rules and publisher files (options or environment), checked before a
+    warehouse file, a lock or a run row exists: a typo'd --rules made a `failed` run (and, with a
+    typo'd --db too, a new warehouse) before it was refused."""
+    from newsetl.text.publishers import PublishersFileError, load_publisher_file
+    from newsetl.text.rules import RulesError, load_rules
+
+    try:
+        load_rules(_rules_files(args))
+        for path in _env_files(args.publishers, "NEWSETL_PUBLISHERS"):
+            load_publisher_file(path)
+    except (RulesError, PublishersFileError) as exc:
+        return str(exc)
+    return None
 
 
 def _start_fork_server(workers: int | None) -> None:
@@ -603,11 +622,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     fmt = EXPORT_FORMATS.get(out.suffix.lower())
     if fmt is None:
-        print(f"newsetl export: cannot tell the format of {args.out!r}: name it .parquet, .csv or .json",
-              file=sys.stderr)
+        print(f"newsetl export: cannot tell the format of {args.out!r}: name it .parquet, .csv, .json "
+              "or .jsonl", file=sys.stderr)
         return EXIT_USAGE
     if out.is_dir():
-        print(f"newsetl export: {args.out} is a directory; give a file name ending in .parquet, .csv or .json",
+        print(f"newsetl export: {args.out} is a directory; give a file name ending in .parquet, .csv, .json or "
+              ".jsonl",
               file=sys.stderr)
         return EXIT_USAGE
     if not out.absolute().parent.is_dir():
@@ -654,6 +674,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from newsetl.tasks.report import report_path, write_report
 
+    if args.out and not Path(args.out).absolute().parent.is_dir():
+        # As `export` says it: a typo'd folder is not created silently.
+        print(f"newsetl report: the directory of {args.out} does not exist", file=sys.stderr)
+        return EXIT_USAGE
     con = _open_read_only(args)
     if con is None:
         return 3
@@ -730,7 +754,8 @@ def cmd_reclean(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """`newsetl serve`: the exit code (0 after a clean stop, 2 if serving could not start)."""
+    """`newsetl serve`: the exit code (0 after a clean stop, 2 if serving could not start, 4 if a source
+    does not exist)."""
     from newsetl.flows.serve import serve_ingest
     from newsetl.tasks.prefect_server import LocalServerConfig, ServeError
     from newsetl.warehouse.connect import WRITE_WAIT_ENV
@@ -738,6 +763,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if isinstance(fields := _field_mapping(args), str):
         print(f"newsetl serve: {fields}", file=sys.stderr)
         return EXIT_USAGE
+    # As `ingest` does: a drop folder that does not exist is a typo (or a mount not up) to say now, not
+    # an hourly run that quarantines `discover:not_found` and loads nothing.
+    if missing := missing_sources(args.sources):
+        for problem in missing:
+            print(f"newsetl serve: {problem}", file=sys.stderr)
+        return EXIT_NOT_FOUND
     # Each flow run is a child of this process: it inherits how long its writes wait for a reader.
     os.environ[WRITE_WAIT_ENV] = str(args.wait)
     run_options = {"batch_size": args.batch_size, "workers": args.workers, "doc_seconds": args.doc_seconds}

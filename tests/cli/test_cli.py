@@ -148,16 +148,32 @@ def test_field_mappings_are_checked_before_anything_starts(tmp_path: Path) -> No
     assert proc.returncode == 0 and re.search(r"articles loaded +1\n", proc.stdout), proc.stdout + proc.stderr[-2000:]
 
 
-def test_serve_refuses_a_bad_rules_or_publishers_file_before_it_starts(tmp_path: Path) -> None:
+def test_serve_and_ingest_refuse_a_bad_rules_or_publishers_file_before_they_start(tmp_path: Path) -> None:
     # Every scheduled run would fail on them, an hour apart: refused at once, before any server starts.
+    # `ingest` wrote a warehouse file and a `failed` run row first (a new warehouse, for a typo'd --db).
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
     db = tmp_path / "w.duckdb"
-    for option in ("--rules", "--publishers"):
-        proc = newsetl("serve", str(REPO / "samples" / "corpus"), "--db", str(db), option, str(bad))
-        assert proc.returncode == 2 and "bad.json" in proc.stderr, proc.stderr[-2000:]
-        assert "Traceback" not in proc.stderr and "Prefect server" not in proc.stderr
-    assert not db.exists()
+    for command in ("serve", "ingest"):
+        for option in ("--rules", "--publishers"):
+            proc = newsetl(command, str(REPO / "samples" / "corpus"), "--db", str(db), option, str(bad))
+            assert proc.returncode == 2 and "bad.json" in proc.stderr, proc.stderr[-2000:]
+            assert "Traceback" not in proc.stderr and "Prefect server" not in proc.stderr
+    assert not db.exists() and not Path(f"{db}.lock").exists()
+
+
+def test_report_refuses_a_folder_that_does_not_exist(warehouse: Path, tmp_path: Path) -> None:
+    # As export does: a typo'd folder was created silently and the report written into it.
+    proc = newsetl("report", "--db", str(warehouse), "--out", str(tmp_path / "nope" / "r.html"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and not (tmp_path / "nope").exists()
+
+
+def test_serve_refuses_a_source_that_does_not_exist(tmp_path: Path) -> None:
+    """As ingest does (exit 4): it served, and each hourly run quarantined `discover:not_found`."""
+    db = tmp_path / "w.duckdb"
+    proc = newsetl("serve", str(tmp_path / "inbox"), "--db", str(db), "--every", "3600")
+    assert proc.returncode == 4 and "no such file or directory" in proc.stderr, proc.stderr[-2000:]
+    assert "Prefect server" not in proc.stderr and not db.exists()
 
 
 def test_serve_passes_the_publishers_files_to_every_run(tmp_path: Path) -> None:
