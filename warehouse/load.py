@@ -64,10 +64,19 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
     previous_completed = not rows or rows[0][0] == "completed"
     # Called under the run lock, so no other ingest is alive: a row still 'running' belongs to a process
     # that died (kill -9, OOM) before it could finish its run.
-    con.execute(
-        "UPDATE runs SET status = 'crashed', message = 'the ingest process ended without finishing this run' "
-        "WHERE status = 'running'"
-    )
+    # Its counts were never written: they are taken from the rows it left (each batch commits whole), so
+    # that the runs' `loaded` still adds up to the articles (`counts.from` says where they came from;
+    # what it read and never loaded is not known).
+    con.execute("""
+        UPDATE runs SET status = 'crashed', message = 'the ingest process ended without finishing this run',
+               counts = COALESCE(counts, json_object(
+                   'loaded', (SELECT count(*) FROM articles a WHERE a.run_id = runs.run_id),
+                   'quarantined', (SELECT count(*) FROM quarantine q WHERE q.run_id = runs.run_id),
+                   'skipped_known', (SELECT count(*) FROM sources s
+                                     WHERE s.run_id = runs.run_id AND s.outcome = 'skipped' AND s.reason = 'known'),
+                   'from', 'the rows the crashed run left'))
+        WHERE status = 'running'
+    """)
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status, params) VALUES (?, ?, ?, 'running', ?)",
         [run_id, flow_run_id, utc_now(), to_json(params)],

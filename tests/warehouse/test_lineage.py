@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from newsetl.schemas.records import Rejection
@@ -88,3 +90,23 @@ def test_a_source_refused_for_another_reason_later_gets_a_sources_row_for_it(
                **args)  # type: ignore[arg-type]
     assert con.execute("SELECT reason, run_id FROM sources ORDER BY run_id").fetchall() == [
         ("discover:not_found", "r1"), ("read:empty_input", "r2")]
+
+
+def test_a_crashed_run_gets_the_counts_of_the_rows_it_left(con: duckdb.DuckDBPyConnection) -> None:
+    """A run killed -9 never wrote its counts: its articles carried a run_id whose `loaded` was NULL, so the
+    runs' loaded did not add up to the articles. The next run marks it crashed with the counts of its rows."""
+    from newsetl.warehouse.load import start_run
+
+    start_run(con, "r1", None, {})
+    for n in range(3):
+        con.execute("INSERT INTO articles (article_id, doc_id, source_uri, body, word_count, body_hash, cluster_id, "
+                    "is_canonical, run_id) VALUES (?, ?, ?, 'b', 1, 'h', ?, true, 'r1')", [f"a{n}", f"d{n}",
+                                                                                          f"/in/{n}", f"a{n}"])
+    load_batch(con, "r1", docs=[], articles=[], signatures=sign_words([], SignConfig()),  # type: ignore[arg-type]
+               dedup=DedupConfig(sign=SignConfig()), rejections=[dup(2)], skips=[Skip("/in/c.txt", "x", "known")])
+    start_run(con, "r2", None, {})
+    (status, counts), = con.execute("SELECT status, counts FROM runs WHERE run_id = 'r1'").fetchall()
+    assert status == "crashed"
+    assert {k: v for k, v in json.loads(counts).items() if k != "from"} == {
+        "loaded": 3, "quarantined": 1, "skipped_known": 1}
+    assert con.execute("SELECT loaded FROM run_health WHERE run_id = 'r1'").fetchall() == [(3,)]
