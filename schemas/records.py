@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 # Rejection stages (where in the pipeline an input was refused).
 STAGE_DISCOVER = "discover"
@@ -19,9 +19,18 @@ STAGE_DECODE = "decode"
 STAGE_EXTRACT = "extract"
 STAGE_PROCESS = "process"
 
-# A local input file read to the end: (path, size, mtime_ns, documents it produced, read_as), recorded once
-# they are all loaded so that an unchanged file is not read again (`ReadConfig.read_as`, table `inputs`).
-InputRow = tuple[str, int, int, int, str | None]
+class InputRow(NamedTuple):
+    """A local input file read to the end, recorded once its documents are all loaded so that an unchanged
+    file is not read again (table `inputs`). `read_as`: `ReadConfig.read_as`. `ctime_ns`: the inode's
+    change time, which no user tool sets: a file replaced by another of the same size and modification
+    time (`cp -p`, `rsync -a`, `tar x`, `curl -R` of a corrected story) has a new one."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    documents: int
+    read_as: str | None
+    ctime_ns: int | None = None
 
 
 @dataclass(frozen=True)

@@ -159,8 +159,10 @@ INPUTS = Table("inputs", (
     _c("recorded_at", TS, nullable=False),
     Column("read_as", S, comment="the JSON field mapping the file was read under (NULL: none); another one reads "
            "it again", since=9),
+    Column("ctime_ns", I64, comment="the inode's change time when read (NULL: recorded before version 12); a "
+           "file replaced with the same size and mtime has another", since=12),
 ), primary_key=("path",), since=2,
-    comment="input files read completely: an unchanged file (same size and mtime) is not read again")
+    comment="input files read completely: an unchanged file (same size, mtime and ctime) is not read again")
 
 # --- dedup (version 3: these tables were created by the dedup module before they were migrations)
 DEDUP_META = Table("dedup_meta", (
@@ -312,6 +314,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (10, "inputs: JSON files refused whole (too large, two lists of records) or cut off are read again"),
     (11, "signatures.completeness: the canonical is the most complete copy, not the longest; "
          "clusters.longest_article_id"),
+    (12, "inputs.ctime_ns: a file replaced with the same size and mtime is read again"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).

@@ -144,13 +144,13 @@ def discover_sources(sources: Sequence[str]) -> tuple[list[str], list[Rejection]
 
 @task(name="skip-unchanged", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
 def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig) -> tuple[list[str], int]:
-    """Drop files already read whose size and mtime are unchanged (and read under the same settings,
+    """Drop files already read whose size, mtime and ctime are unchanged (and read under the same settings,
     `ReadConfig.read_as`); return (to read, their documents).
 
     A stat per file and one join: an hourly run over a drop folder of 100,000 old files does not
     read them again.
     """
-    stats: list[tuple[str, int, int, str | None]] = []
+    stats: list[tuple[str, int, int, str | None, int]] = []
     for path in paths:
         if "://" in path:
             continue
@@ -159,7 +159,7 @@ def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig) -> tuple[l
         except OSError:
             continue  # reading will quarantine it with the reason
         # inputs keys a file by its stored name: a name that is not UTF-8 with its bad bytes escaped
-        stats.append((display_path(path), st.st_size, st.st_mtime_ns, config.read_as(path)))
+        stats.append((display_path(path), st.st_size, st.st_mtime_ns, config.read_as(path), st.st_ctime_ns))
     with writer(db, checkpoint=False) as con:
         unchanged = unchanged_inputs(con, stats)
     return [p for p in paths if display_path(p) not in unchanged], sum(unchanged.values())
@@ -207,7 +207,8 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
         # A file whose bytes could not be read (permission denied, gone, a pipe) is not recorded as read:
         # the next run tries again (its quarantine row has a fixed id, so a refusal is not written twice).
         if st is not None and not unread:
-            inputs.append((display_path(path), st.st_size, st.st_mtime_ns, produced, config.read_as(path)))
+            inputs.append(InputRow(display_path(path), st.st_size, st.st_mtime_ns, produced, config.read_as(path),
+                                   st.st_ctime_ns))
     if outcomes or inputs:
         yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
 

@@ -270,9 +270,11 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequ
 
 
 def unchanged_inputs(con: duckdb.DuckDBPyConnection,
-                     stats: Sequence[tuple[str, int, int, str | None]]) -> dict[str, int]:
-    """Paths whose (size, mtime, read settings) match the recorded input, with the documents they produced.
-    `stats`: (path, size, mtime_ns, read_as) with read_as as `ReadConfig.read_as` gives it."""
+                     stats: Sequence[tuple[str, int, int, str | None] | tuple[str, int, int, str | None, int]]
+                     ) -> dict[str, int]:
+    """Paths whose (size, mtime, ctime, read settings) match the recorded input, with the documents they
+    produced. `stats`: (path, size, mtime_ns, read_as[, ctime_ns]) with read_as as `ReadConfig.read_as`
+    gives it. A ctime not known on either side (an input recorded before version 12) is not compared."""
     if not stats:
         return {}
     probe = pa.table({
@@ -280,29 +282,32 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection,
         "size": pa.array([s[1] for s in stats], pa.int64()),
         "mtime_ns": pa.array([s[2] for s in stats], pa.int64()),
         "read_as": pa.array([s[3] for s in stats], pa.string()),
+        "ctime_ns": pa.array([s[4] if len(s) > 4 else None for s in stats], pa.int64()),
     })
     con.register("_stats", probe)
     try:
         rows = con.execute(
             "SELECT i.path, i.documents FROM _stats s JOIN inputs i "
             "ON i.path = s.path AND i.size = s.size AND i.mtime_ns = s.mtime_ns "
-            "AND i.read_as IS NOT DISTINCT FROM s.read_as"
+            "AND i.read_as IS NOT DISTINCT FROM s.read_as "
+            "AND (i.ctime_ns IS NULL OR s.ctime_ns IS NULL OR i.ctime_ns = s.ctime_ns)"
         ).fetchall()
     finally:
         con.unregister("_stats")
     return {r[0]: int(r[1]) for r in rows}
 
 
-def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[InputRow], run_id: str,
+def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[InputRow | tuple[Any, ...]], run_id: str,
                   own_transaction: bool = True) -> None:
-    """Remember fully read input files: (path, size, mtime_ns, documents, read_as). `own_transaction=False`
+    """Remember fully read input files (`InputRow`s, or plain tuples of their fields). `own_transaction=False`
     inside a caller's transaction (the load of the files' last batch)."""
     if not rows:
         return
     now = utc_now()
-    table = rows_table(INPUTS, [{"path": clean_str(path), "size": size, "mtime_ns": mtime, "documents": docs,
-                                  "last_run_id": run_id, "recorded_at": now, "read_as": read_as}
-                                 for path, size, mtime, docs, read_as in rows])
+    table = rows_table(INPUTS, [{"path": clean_str(r.path), "size": r.size, "mtime_ns": r.mtime_ns,
+                                  "documents": r.documents, "last_run_id": run_id, "recorded_at": now,
+                                  "read_as": r.read_as, "ctime_ns": r.ctime_ns}
+                                 for r in (InputRow(*row) for row in rows)])
     con.register("_inputs", table)
     try:
         if own_transaction:

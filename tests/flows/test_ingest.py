@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -481,3 +482,27 @@ def test_an_input_a_later_run_loads_is_resolved_in_quarantine_status_and_the_sum
     assert [(Path(u).name, r, w) for u, r, w in status] == [
         ("broken.jsonl#2", "bad_json", None), ("feed.jsonl#2", "bad_json", two["run_id"])]
     assert summary == [("bad_json", 2, 1)]
+
+
+def test_a_file_replaced_with_the_same_size_and_mtime_is_read_again(prefect_harness: None, tmp_path: Path) -> None:
+    """`cp -p`, `rsync -a`, `tar x` and `curl -R` keep a file's modification time: a corrected story of the
+    same length put in place of the old one looked unchanged (size and mtime) and was never read. The
+    inode's change time, which no such tool sets, tells it apart."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    story = inputs / "story.txt"
+    story.write_text(STORY, encoding="utf-8")
+    os.utime(story, ns=(10**18, 10**18))
+    db = tmp_path / "w.duckdb"
+    assert run([str(inputs)], db, workers=0)["loaded"] == 1
+    assert run([str(inputs)], db, workers=0)["unchanged"] == 1  # untouched: not read again
+    corrected = tmp_path / "corrected.txt"
+    corrected.write_text(STORY.replace("ferry", "FERRY"), encoding="utf-8")
+    os.utime(corrected, ns=(10**18, 10**18))
+    os.replace(corrected, story)
+    assert (story.stat().st_size, story.stat().st_mtime_ns) == (len(STORY.encode()), 10**18)
+    again = run([str(inputs)], db, workers=0)
+    assert again["loaded"] == 1 and again["unchanged"] == 0, again
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents WHERE CAST(raw AS VARCHAR) LIKE '%FERRY%'"
+                           ).fetchall() == [(1,)]

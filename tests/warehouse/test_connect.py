@@ -85,6 +85,16 @@ def test_inputs_are_remembered_by_size_and_mtime(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM inputs").fetchall()[0][0] == 2
 
 
+def test_an_input_with_another_ctime_is_not_unchanged_and_one_recorded_without_is_compared_without(
+        tmp_path: Path) -> None:
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        record_inputs(con, [("/a.txt", 10, 111, 1, None, 5000), ("/old.txt", 10, 111, 1, None)], "r1")
+        got = unchanged_inputs(con, [("/a.txt", 10, 111, None, 5000), ("/old.txt", 10, 111, None, 7000)])
+        assert got == {"/a.txt": 1, "/old.txt": 1}  # /old.txt: recorded before version 12, no ctime
+        assert unchanged_inputs(con, [("/a.txt", 10, 111, None, 6000)]) == {}  # replaced: same size and mtime
+
+
 def test_an_input_read_under_another_field_mapping_is_not_unchanged(tmp_path: Path) -> None:
     with writer(tmp_path / "w.duckdb") as con:
         migrate(con)
