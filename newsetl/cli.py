@@ -89,8 +89,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if isinstance(fields := _field_mapping(args), str):
         print(f"newsetl: {fields}", file=sys.stderr)
         return EXIT_USAGE
-    if problem := _bad_rules_or_publishers(args):
-        print(f"newsetl: {problem}", file=sys.stderr)
+    if bad := _bad_rules_or_publishers(args):
+        print(f"newsetl: {bad}", file=sys.stderr)
         return EXIT_USAGE
     db = str(_db(args))
     with contextlib.ExitStack() as locked:

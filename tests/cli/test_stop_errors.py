@@ -37,7 +37,8 @@ def flow(**_):
 
 ingest_flow.ingest = flow
 code = main(sys.argv[2:])
-assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the run's handler is gone with the run
+# the run's handler is gone with the run; the command's own (SIGTERM as Ctrl-C, from its start) stays
+assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
 sys.exit(code)
 """
 
