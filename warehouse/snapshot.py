@@ -110,8 +110,8 @@ def _quote_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _exported_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """Base tables to export with their non-BLOB columns, in catalog order."""
+def _exported_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Base tables to export with their non-BLOB columns (name, type), in catalog order."""
     rows = con.execute(
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "
         "WHERE database_name = current_database() AND schema_name = 'main' "
@@ -119,18 +119,19 @@ def _exported_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
         "                   WHERE database_name = current_database() AND schema_name = 'main') "
         "ORDER BY table_name, column_index"
     ).fetchall()
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[tuple[str, str]]] = {}
     for table, column, dtype in rows:
         if table in INTERNAL_TABLES:
             continue
         cols = out.setdefault(table, [])
         if dtype != "BLOB":
-            cols.append(column)
+            cols.append((column, dtype))
     return out
 
 
 class TableManifest(TypedDict):
-    """What a generation wrote of one table: its exported columns and their `_fingerprints`."""
+    """What a generation wrote of one table: its exported columns ("name TYPE": DuckDB's hash is the same
+    for INTEGER and BIGINT, TIMESTAMP and TIMESTAMPTZ) and their `_fingerprints`."""
 
     columns: list[str]
     parts: dict[str, list[int]]
@@ -147,14 +148,15 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, select: str,
         f'FROM (SELECT {key} AS part, hash({select}) AS h FROM "{table}") GROUP BY part').fetchall()}
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], folder: Path,
+def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, typed_columns: list[tuple[str, str]], folder: Path,
                    previous: Path | None, manifest: dict[str, TableManifest]) -> int:
     """Write one table under `folder`; return its row count. What is unchanged since the `previous`
     generation (same columns, same rows: `_fingerprints`) is hard-linked from it rather than rewritten: a
     whole table, or a partitioned table's month. An hourly run touches this month's articles, not ten
     years of bodies, and a run with nothing new rewrites little more than `runs`, so every run can
     publish (dashboards see every run in `run_health`, not only those that loaded something)."""
-    select = ", ".join(f'"{c}"' for c in columns)
+    columns = [f"{name} {dtype}" for name, dtype in typed_columns]
+    select = ", ".join(f'"{name}"' for name, _ in typed_columns)
     # ZSTD level 1: article bodies are most of the bytes; 57 MB for 20k synthetic articles (156 MB of
     # text) in ~4 s, vs 49 MB in ~6.6 s at the default level and 82 MB in ~2.4 s with snappy. Every
     # Parquet reader of the last years reads ZSTD.
@@ -164,8 +166,9 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
     fingerprints = _fingerprints(con, table, select, month)
     manifest[table] = {"columns": columns, "parts": fingerprints}
     before = _read_manifest(previous).get(table) if previous else None
-    # What the previous generation wrote of this table, when it exported the same columns.
-    old = before["parts"] if before is not None and before["columns"] == columns else {}
+    # What the previous generation wrote of this table, when it exported the same columns. None when it
+    # did not (or wrote no manifest of this version): an empty table's fingerprints, {}, must not match.
+    old = before["parts"] if before is not None and before["columns"] == columns else None
     if month is None:
         rows = fingerprints[""][0] if fingerprints else 0
         source = previous / f"{table}.parquet" if previous else None
@@ -185,7 +188,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
     stale = []
     for m, fp in fingerprints.items():
         source = previous / table / f"month={m}" if previous else None
-        if source is not None and old.get(m) == fp and source.is_dir():
+        if source is not None and old is not None and old.get(m) == fp and source.is_dir():
             (target / f"month={m}").mkdir()
             for f in source.iterdir():
                 _link_or_copy(f, target / f"month={m}" / f.name)

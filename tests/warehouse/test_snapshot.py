@@ -200,6 +200,22 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
         con.execute("ALTER TABLE pairs ADD COLUMN w VARCHAR")
         sixth = publish_snapshot(con, filled_db, "r13").generation
         assert inode(sixth, "pairs.parquet") != inode(fifth, "pairs.parquet")
+        # A changed type hashes alike (INTEGER and BIGINT, TIMESTAMP and TIMESTAMPTZ): the type is compared.
+        con.execute("CREATE TABLE counts (n INTEGER)")
+        con.execute("INSERT INTO counts VALUES (1), (2)")
+        publish_snapshot(con, filled_db, "r14")
+        con.execute("ALTER TABLE counts ALTER n TYPE BIGINT")
+        eighth = publish_snapshot(con, filled_db, "r15").generation
+        assert duckdb.sql(f"DESCRIBE SELECT * FROM '{eighth}/counts.parquet'").fetchall()[0][1] == "BIGINT"
+        # An empty table that gains a column, or a table that becomes empty, is written, not linked.
+        con.execute("CREATE TABLE empty_one (v VARCHAR)")
+        publish_snapshot(con, filled_db, "r16")
+        con.execute("ALTER TABLE empty_one ADD COLUMN w VARCHAR")
+        con.execute("DELETE FROM counts")
+        last = publish_snapshot(con, filled_db, "r17").generation
+        assert [c for c, *_ in duckdb.sql(f"DESCRIBE SELECT * FROM '{last}/empty_one.parquet'").fetchall()] == [
+            "v", "w"]
+        assert duckdb.sql(f"SELECT count(*) FROM '{last}/counts.parquet'").fetchall() == [(0,)]
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
         assert snap.execute("SELECT * FROM pairs").fetchall() == [("b", None), ("b", None)]
         assert snap.execute("SELECT count(*) FROM articles WHERE title LIKE '%(corrected)'").fetchall()[0][0] > 0
@@ -213,10 +229,23 @@ def test_a_publication_copies_what_it_would_link_where_the_filesystem_has_no_har
         raise OSError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "link", no_links)
+    copied: list[str] = []
+    real_copy = snapshot_mod._link_or_copy
+
+    def spy(source: Path, target: Path) -> None:
+        copied.append(target.name)
+        real_copy(source, target)
+
+    monkeypatch.setattr(snapshot_mod, "_link_or_copy", spy)
     first = publish(filled_db, "first").generation  # type: ignore[attr-defined]
     second = publish(filled_db, "second").generation  # type: ignore[attr-defined]
     assert not os.path.samefile(snapshot_path(filled_db), second / snapshot_mod.SNAPSHOT_FILE)
     assert second != first
+    # The unchanged whole tables were copied, not linked and not written anew: same bytes, another file.
+    for table in ("clusters.parquet", "removals.parquet"):
+        assert (second / table).read_bytes() == (first / table).read_bytes()
+        assert (second / table).stat().st_ino != (first / table).stat().st_ino
+        assert table in copied
     with duckdb.connect(str(filled_db)) as con:
         stored = con.execute("SELECT count(*) FROM articles").fetchall()
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
