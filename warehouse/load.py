@@ -231,28 +231,35 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: 
 
 
 def _distinct_rejections(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -> pa.Table:
-    """`quarantine` with a new id for each row whose id an earlier run holds with other bytes.
+    """`quarantine` with the ids of rejections an earlier run quarantined with other bytes replaced.
 
     A rejection's id is its source, stage, reason and occurrence (`quarantine_ids`), so that a re-run
     meeting the same bad input writes nothing new. Without a doc_id (a broken JSON line, a repeated
     record id, a broken WARC record) that id does not change with the bytes: a re-exported file whose
     line 2 is broken in another way, or a repeat of a record id in another read piece of a big file, got
-    the id of the earlier rejection, was counted known, and its bytes were kept nowhere. Such a row gets
-    an id of its own, from the old one and its bytes; the same bytes met again get that id again."""
+    the id of the earlier rejection, was counted known, and its bytes were kept nowhere. Such a row takes
+    the id of the source's row with the same stage, reason and bytes if there is one (an occurrence
+    number that shifted), else an id of its own from the old one and its bytes.
+
+    Not for URLs: a feed that stays broken answers other bytes at every fetch (its build date), and a
+    row per scheduled run would grow without end; its first rejection stands for it."""
     if quarantine.num_rows == 0:
         return quarantine
-    con.register("_q", quarantine.select(["quarantine_id", "raw"]))
+    con.register("_q", quarantine.select(["quarantine_id", "source_uri", "stage", "reason", "raw"]))
     try:
-        other_bytes = {r[0] for r in con.execute(
-            "SELECT k.quarantine_id FROM _q k JOIN quarantine t USING (quarantine_id) "
-            "WHERE k.raw IS NOT NULL AND t.raw IS DISTINCT FROM k.raw").fetchall()}
+        other_bytes = dict(con.execute(
+            "SELECT k.quarantine_id, (SELECT min(s.quarantine_id) FROM quarantine s WHERE s.source_uri = k.source_uri "
+            "                         AND s.stage = k.stage AND s.reason = k.reason AND s.raw = k.raw) "
+            "FROM _q k JOIN quarantine t USING (quarantine_id) "
+            "WHERE k.raw IS NOT NULL AND t.raw IS DISTINCT FROM k.raw AND NOT contains(k.source_uri, '://')"
+        ).fetchall())
     finally:
         _unregister(con, "_q")
     if not other_bytes:
         return quarantine
     ids = quarantine.column("quarantine_id").to_pylist()
     raws = quarantine.column("raw").to_pylist()
-    new_ids = [hashlib.sha256(f"{qid}\x00{hashlib.sha256(raw).hexdigest()}".encode()).hexdigest()
+    new_ids = [(other_bytes[qid] or hashlib.sha256(f"{qid}\x00{hashlib.sha256(raw).hexdigest()}".encode()).hexdigest())
                if qid in other_bytes else qid for qid, raw in zip(ids, raws, strict=True)]
     column = quarantine.schema.get_field_index("quarantine_id")
     return quarantine.set_column(column, quarantine.schema.field(column), pa.array(new_ids, pa.string()))

@@ -111,10 +111,12 @@ VIEWS: dict[str, str] = {
     """,
     # Every quarantine row (without its raw bytes) and whether a later run loaded that source after all:
     # the same path, URL or record (`sources`, loaded or known), or a record of the quarantined file
-    # ("path#N"). A row stays as the history of the run that refused the input; `resolved_at` says the
+    # ("path#N", the file's part before the last "#": string functions, a regexp took seconds over millions
+    # of sources rows). A row stays as the history of the run that refused the input; `resolved_at` says the
     # input is no longer missing (a half-copied JSON line completed, an unreadable file made readable, a
     # URL that answered, a dump re-run with a field mapping). Only a later run resolves: a file refused
-    # whole while some of its records loaded in the same run stays open.
+    # whole while some of its records loaded in the same run stays open. Not resolved: a cut line whose
+    # record has an `id` (refused as "path#<line>", it loads as "path#<id>"; nothing ties the two).
     "quarantine_status": """
         WITH later AS (
             SELECT source_uri AS uri, run_id, recorded_at FROM sources
@@ -125,7 +127,9 @@ VIEWS: dict[str, str] = {
             WHERE l.run_id <> q.run_id AND l.recorded_at > q.quarantined_at
             UNION ALL
             SELECT q.quarantine_id, l.run_id, l.recorded_at
-            FROM quarantine q JOIN later l ON regexp_extract(l.uri, '^(.*)#[^#]*$', 1) = q.source_uri
+            FROM quarantine q
+            JOIN (SELECT substr(uri, 1, length(uri) - strpos(reverse(uri), '#')) AS file, run_id, recorded_at
+                  FROM later WHERE contains(uri, '#')) l ON l.file = q.source_uri
             WHERE l.run_id <> q.run_id AND l.recorded_at > q.quarantined_at
         ), first_resolution AS (
             SELECT quarantine_id, min(recorded_at) AS resolved_at,

@@ -76,6 +76,27 @@ def test_a_rejection_met_again_with_other_bytes_is_a_row_of_its_own(con: duckdb.
     assert stored_counts(con, "r2") == {"articles": 0, "quarantine": 3}
 
 
+def test_rejections_whose_occurrence_shifted_are_known_and_a_broken_feed_is_one_row(
+        con: duckdb.DuckDBPyConnection) -> None:
+    """Record id "a" repeated on lines 2 and 3; a later export drops line 2, so the old line 3's bytes come
+    as the first repeat: known, not quarantined twice. A URL whose broken answer changes at every fetch
+    (a feed's build date) stays one row: a row per scheduled run would grow without end."""
+    sigs = sign_words([], SignConfig())
+    args = dict(docs=[], articles=[], signatures=sigs, dedup=DedupConfig(sign=SignConfig()))
+
+    def repeat(raw: bytes) -> Rejection:
+        return Rejection("/in/f.jsonl#a", "read", "duplicate_record", "repeats id 'a'", raw=raw)
+
+    def feed(raw: bytes) -> Rejection:
+        return Rejection("https://example.org/feed.xml", "read", "bad_feed", "not XML", raw=raw)
+
+    first = load_batch(con, "r1", rejections=[repeat(b"v2"), repeat(b"v3"), feed(b"<rss 1")],
+                       **args)  # type: ignore[arg-type]
+    later = load_batch(con, "r2", rejections=[repeat(b"v3"), feed(b"<rss 2")], **args)  # type: ignore[arg-type]
+    assert (first.quarantined, later.quarantined, later.known_rejections) == (3, 0, 2)
+    assert con.execute("SELECT count(*) FROM sources").fetchall() == [(3,)]
+
+
 def test_a_source_refused_for_another_reason_later_gets_a_sources_row_for_it(
         con: duckdb.DuckDBPyConnection) -> None:
     """A path first missing (a dangling link), then empty: two outcomes of one source, both in `sources`
