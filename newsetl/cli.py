@@ -48,11 +48,13 @@ EXIT_CODES_HELP = """exit codes:
 """
 
 
-def missing_sources(sources: Sequence[str]) -> list[str]:
+def missing_sources(sources: Sequence[str], globs_may_match_later: bool = False) -> list[str]:
     """What is wrong with each source that names nothing: a path that does not exist, a glob that matches
     nothing, an @list file that cannot be read, a URL of a scheme newsetl does not fetch. Checked before
-    anything starts, so a typo costs no server and no run."""
+    anything starts, so a typo costs no server and no run. `globs_may_match_later` (serve: files arrive
+    between runs): a glob needs only its folder (the part before the first wildcard) to exist."""
     import glob
+    import itertools
 
     from newsetl.sources.discover import is_url, unsupported_scheme, url_scheme
 
@@ -62,7 +64,11 @@ def missing_sources(sources: Sequence[str]) -> list[str]:
             continue
         path = source[1:] if source.startswith("@") else source
         if glob.has_magic(path) and not source.startswith("@"):
-            if not glob.glob(path, recursive=True):
+            if globs_may_match_later:
+                fixed = Path(*[part for part in itertools.takewhile(lambda p: not glob.has_magic(p), Path(path).parts)])
+                if not fixed.is_dir():
+                    missing.append(f"no such directory: {fixed} (of {source})")
+            elif not glob.glob(path, recursive=True):
                 missing.append(f"no such file or directory: {source}")
         elif not (os.path.exists(path) or os.path.islink(path)):
             scheme = url_scheme(source)
@@ -765,7 +771,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # As `ingest` does: a drop folder that does not exist is a typo (or a mount not up) to say now, not
     # an hourly run that quarantines `discover:not_found` and loads nothing.
-    if missing := missing_sources(args.sources):
+    if missing := missing_sources(args.sources, globs_may_match_later=True):
         for problem in missing:
             print(f"newsetl serve: {problem}", file=sys.stderr)
         return EXIT_NOT_FOUND
