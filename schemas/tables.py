@@ -315,6 +315,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (11, "signatures.completeness: the canonical is the most complete copy, not the longest; "
          "clusters.longest_article_id"),
     (12, "inputs.ctime_ns: a file replaced with the same size and mtime is read again"),
+    (13, "sources: a doc-less refusal is keyed by its quarantine row (re-key the rows keyed by the uri alone)"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).
@@ -341,6 +342,24 @@ DELETE FROM inputs WHERE (
          OR path || '#1' IN (SELECT source_uri FROM quarantine WHERE reason = 'bad_record'
                              AND detail LIKE 'line 1 has no non-empty string body%'))
 );""",
+    # Since version 13 a source refused before it had a doc_id is keyed by its rejection too (lineage.py:
+    # sha256 of "uri\0\0quarantine_id"), so that a later refusal for another reason gets its row. Rows
+    # keyed before by the uri alone (sha256 of "uri\0") get the key the loader now gives them; else the
+    # first run after the upgrade added a second row for every refusal it met again (a FIFO, a pipe, an
+    # unreadable file: not recorded as read, so met at every run).
+    13: """
+CREATE TEMP TABLE _rekey AS
+SELECT s.source_key AS old_key, sha256(s.source_uri || chr(0) || chr(0) || min(q.quarantine_id)) AS new_key
+FROM sources s JOIN quarantine q
+  ON q.source_uri = s.source_uri AND q.run_id = s.run_id AND s.reason = q.stage || ':' || q.reason
+WHERE s.doc_id IS NULL AND s.outcome = 'quarantined' AND s.source_key = sha256(s.source_uri || chr(0))
+GROUP BY s.source_key, s.source_uri;
+INSERT INTO sources BY NAME
+SELECT r.new_key AS source_key, s.source_uri, s.doc_id, s.outcome, s.reason, s.run_id, s.recorded_at
+FROM sources s JOIN _rekey r ON s.source_key = r.old_key
+WHERE r.new_key NOT IN (SELECT source_key FROM sources);
+DELETE FROM sources WHERE source_key IN (SELECT old_key FROM _rekey);
+DROP TABLE _rekey;""",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -137,6 +138,33 @@ def test_migration_10_forgets_json_inputs_the_old_reader_refused(tmp_path: Path)
                         "/in/bodiless.json"}
     # the migration names the reasons as literals (schemas imports nothing of ours): the reader's still
     assert (TOO_LARGE, BAD_JSON) == ("too_large", "bad_json")
+
+
+def test_migration_13_rekeys_the_sources_rows_of_refusals_without_a_doc_id(tmp_path: Path) -> None:
+    """Before version 13 a doc-less refusal's sources row was keyed by its uri alone; the loader now keys it
+    by its quarantine row. Re-keyed by the migration, the refusal met again adds no second row."""
+    from newsetl.schemas.records import Rejection
+    from newsetl.text.sign import SignConfig, sign_words
+    from newsetl.warehouse.dedup import DedupConfig
+    from newsetl.warehouse.load import load_batch
+    from newsetl.warehouse.rows import quarantine_ids
+
+    pipe = Rejection("/in/pipe.fifo", "read", "not_regular_file", "a FIFO")
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        con.execute("DELETE FROM schema_migrations WHERE version = 13")
+        (qid,) = quarantine_ids([pipe])
+        con.execute("INSERT INTO quarantine (quarantine_id, source_uri, run_id, stage, reason, detail, quarantined_at) "
+                    "VALUES (?, '/in/pipe.fifo', 'r0', 'read', 'not_regular_file', 'a FIFO', now())", [qid])
+        old_key = hashlib.sha256(b"/in/pipe.fifo\x00").hexdigest()  # as the loader keyed it before
+        con.execute("INSERT INTO sources VALUES (?, '/in/pipe.fifo', NULL, 'quarantined', 'read:not_regular_file', "
+                    "'r0', now())", [old_key])
+        assert migrate(con) == [13]
+        (key,), = con.execute("SELECT source_key FROM sources").fetchall()
+        assert key == hashlib.sha256(f"/in/pipe.fifo\x00\x00{qid}".encode()).hexdigest()
+        load_batch(con, "r1", docs=[], articles=[], signatures=sign_words([], SignConfig()),
+                   dedup=DedupConfig(sign=SignConfig()), rejections=[pipe])
+        assert con.execute("SELECT count(*) FROM sources").fetchall() == [(1,)]
 
 
 def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
