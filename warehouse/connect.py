@@ -105,7 +105,11 @@ def connect(
             if os.environ.get(MEMORY_ENV) and "memory" in str(exc).lower():
                 raise WarehouseError(f"${MEMORY_ENV}={os.environ[MEMORY_ENV]!r} is not a DuckDB memory size "
                                      f"(e.g. 600MB, 2GB): {exc}") from exc
-            raise WarehouseError(f"cannot open {path}: {exc}") from exc
+            # DuckDB opens a .parquet/.csv/.json "database" as an in-memory one over that file, which a
+            # read-only open refuses with "Cannot launch in-memory database in read-only mode!".
+            hint = (" (a data file, not a DuckDB warehouse: give --db the warehouse or its .snapshot.duckdb)"
+                    if path.suffix.lower() in {".parquet", ".csv", ".json", ".jsonl"} else "")
+            raise WarehouseError(f"cannot open {path}: {exc}{hint}") from exc
 
 
 def _waiting_marker(db: str | Path) -> Path:

@@ -79,6 +79,14 @@ def test_sql_on_a_file_an_ingest_has_only_begun_says_so(tmp_path: Path) -> None:
     assert "Catalog Error" not in proc.stderr
 
 
+def test_sql_on_a_parquet_file_says_it_is_no_warehouse(tmp_path: Path) -> None:
+    # DuckDB's own words were "Cannot launch in-memory database in read-only mode!".
+    data = tmp_path / "stories.parquet"
+    duckdb.sql(f"COPY (SELECT 1 AS a) TO '{data}' (FORMAT PARQUET)")
+    proc = newsetl("sql", "SELECT 1", "--db", str(data))
+    assert proc.returncode == 3 and "not a DuckDB warehouse" in proc.stderr, proc.stderr
+
+
 def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
     # Refused before anything starts (exit 2, the usage-error code), and no warehouse is made.
     for bad in ("0", "-5", "many"):
