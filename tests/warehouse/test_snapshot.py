@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -161,6 +162,12 @@ def test_months_written_in_groups_or_alone_are_the_same_snapshot(filled_db: Path
         expected = (months, rows)
 
 
+def query(sql: str) -> list[tuple[Any, ...]]:
+    """`sql` on a connection of its own (Parquet files read by path)."""
+    with duckdb.connect() as c:
+        return c.execute(sql).fetchall()
+
+
 def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did_is_written(
         filled_db: Path) -> None:
     """A publication with nothing new links every file of the previous generation but the changed `runs`:
@@ -206,16 +213,15 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
         publish_snapshot(con, filled_db, "r14")
         con.execute("ALTER TABLE counts ALTER n TYPE BIGINT")
         eighth = publish_snapshot(con, filled_db, "r15").generation
-        assert duckdb.sql(f"DESCRIBE SELECT * FROM '{eighth}/counts.parquet'").fetchall()[0][1] == "BIGINT"
+        assert query(f"DESCRIBE SELECT * FROM '{eighth}/counts.parquet'")[0][1] == "BIGINT"
         # An empty table that gains a column, or a table that becomes empty, is written, not linked.
         con.execute("CREATE TABLE empty_one (v VARCHAR)")
         publish_snapshot(con, filled_db, "r16")
         con.execute("ALTER TABLE empty_one ADD COLUMN w VARCHAR")
         con.execute("DELETE FROM counts")
         last = publish_snapshot(con, filled_db, "r17").generation
-        assert [c for c, *_ in duckdb.sql(f"DESCRIBE SELECT * FROM '{last}/empty_one.parquet'").fetchall()] == [
-            "v", "w"]
-        assert duckdb.sql(f"SELECT count(*) FROM '{last}/counts.parquet'").fetchall() == [(0,)]
+        assert [c for c, *_ in query(f"DESCRIBE SELECT * FROM '{last}/empty_one.parquet'")] == ["v", "w"]
+        assert query(f"SELECT count(*) FROM '{last}/counts.parquet'") == [(0,)]
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
         assert snap.execute("SELECT * FROM pairs").fetchall() == [("b", None), ("b", None)]
         assert snap.execute("SELECT count(*) FROM articles WHERE title LIKE '%(corrected)'").fetchall()[0][0] > 0
