@@ -583,15 +583,17 @@ STATS_QUERIES = (
                "(SELECT count(*) FROM clusters) AS stories, (SELECT count(*) FROM removals) AS removals, "
                "(SELECT count(*) FROM quarantine) AS quarantined"),
     ("Boilerplate removed by publisher and category",
-     "SELECT publisher, category, removals, articles FROM removals_by_publisher ORDER BY removals DESC LIMIT 25"),
+     "SELECT publisher, category, removals, articles FROM removals_by_publisher "
+     "ORDER BY removals DESC, publisher, category LIMIT 25"),
     # `*`: `still_open` (inputs no later run loaded) is missing from a warehouse's view until a run
     # recreates it, and `stats` opens the warehouse read-only.
     ("Quarantine", "SELECT * EXCLUDE (last_seen) FROM quarantine_summary ORDER BY inputs DESC, stage, reason"),
     ("Learned boilerplate lines (recurring across stories of one publisher)",
      "SELECT l.publisher, l.sample_text, l.clusters AS stories FROM boilerplate_lines l "
      "JOIN boilerplate_publishers p USING (publisher) WHERE l.clusters >= 5 "
-     "ORDER BY l.clusters DESC LIMIT 15"),
-    ("Duplicates by publisher", "SELECT * FROM duplicate_rate ORDER BY articles DESC LIMIT 15"),
+     "ORDER BY l.clusters DESC, l.publisher, l.sample_text LIMIT 15"),
+    # Ties broken by name: the warehouse and its snapshot listed different publishers for the same data.
+    ("Duplicates by publisher", "SELECT * FROM duplicate_rate ORDER BY articles DESC, publisher LIMIT 15"),
 )
 
 

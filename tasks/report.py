@@ -86,7 +86,9 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
     out.append(("Over time", fig,
                 f"Day = publication date, or a real fetch time (HTTP, WARC) when there is none. Articles by "
                 f"date source: {sources or 'none'}. {undated} undated articles (files without a date: their "
-                "modification time is not a publication date) are not on this chart."))
+                "modification time is not a publication date) are not on this chart. Stories are those with "
+                "a copy dated that day: a story whose copies carry two dates counts on both (as in "
+                "publisher_daily_counts); new stories per day are canonical_articles grouped by its day."))
 
     fig = None
     if data.publishers:

@@ -58,7 +58,9 @@ INTERNAL_TABLES = frozenset({
 })
 # Tables partitioned by month: only articles is big enough for it to help (a dashboard filtering on
 # a month reads that month's files only); the others are one file each.
-PARTITIONED = {"articles": "strftime(published_at, '%Y-%m')"}
+# The month is the UTC one, as every day of the views is: strftime of a TIMESTAMPTZ uses the session's
+# time zone, which a host's TZ sets (an ingest in New York filed 2026-04-01T02:00Z under March).
+PARTITIONED = {"articles": "strftime(timezone('UTC', published_at), '%Y-%m')"}
 # A Parquet row group ends at this many rows or bytes, whichever comes first (DuckDB's default is
 # 122,880 rows, whatever their size). A row group is what a writer thread holds and compresses at once and
 # what a reader skips by its statistics. Measured on the 100k re-scrape warehouse (its 88k undated bodies,

@@ -256,3 +256,16 @@ def test_a_publication_copies_what_it_would_link_where_the_filesystem_has_no_har
         stored = con.execute("SELECT count(*) FROM articles").fetchall()
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
         assert snap.execute("SELECT count(*) FROM articles").fetchall() == stored
+
+
+def test_articles_are_partitioned_by_their_utc_month_whatever_the_session_time_zone(filled_db: Path) -> None:
+    """A publication from a host in New York filed an article of 2026-04-01T02:00Z under March."""
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("SET TimeZone = 'America/New_York'")
+        con.execute("INSERT INTO articles (article_id, doc_id, source_uri, body, word_count, body_hash, cluster_id, "
+                    "is_canonical, run_id, published_at) VALUES ('tz1', 'dtz', '/in/tz', 'b', 1, 'h', 'tz1', true, "
+                    "'r1', TIMESTAMPTZ '2026-04-01 02:00:00+00')")
+        gen = publish_snapshot(con, filled_db, "tz").generation
+    months = {p.parent.name for p in (gen / "articles").rglob("*.parquet")
+              if ("tz1",) in query(f"SELECT article_id FROM '{p}'")}
+    assert months == {"month=2026-04"}
