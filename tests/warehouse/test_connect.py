@@ -167,19 +167,24 @@ def test_migration_13_rekeys_the_sources_rows_of_refusals_without_a_doc_id(tmp_p
         assert con.execute("SELECT count(*) FROM sources").fetchall() == [(1,)]
 
 
+def lock_in_another_process(db: Path) -> str:
+    """What a second process taking the run lock of `db` prints: "acquired" or "busy: <why>". (flock is per
+    open file description, so a second process is the honest test.)"""
+    code = textwrap.dedent(f"""
+        from newsetl.warehouse.connect import run_lock, WarehouseBusy
+        try:
+            with run_lock({str(db)!r}):
+                print("acquired")
+        except WarehouseBusy as exc:
+            print("busy:", exc)
+    """)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+
+
 def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with run_lock(db):
-        # flock is per open file description, so a second process is the honest test.
-        code = textwrap.dedent(f"""
-            from newsetl.warehouse.connect import run_lock, WarehouseBusy
-            try:
-                with run_lock({str(db)!r}):
-                    print("acquired")
-            except WarehouseBusy as exc:
-                print("busy:", exc)
-        """)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+        out = lock_in_another_process(db)
         assert out.startswith("busy:") and "another ingest is running" in out
         # the holder is named, as a reader holding the file is: the pid it wrote and its command line
         assert f"(pid {os.getpid()} (" in out and "pytest" in out, out
@@ -197,15 +202,7 @@ def test_run_lock_holds_the_file_whatever_name_it_is_given_by(tmp_path: Path) ->
     (tmp_path / "linkdir").symlink_to(tmp_path)
     with run_lock(db):
         for other in (tmp_path / "alias" / "w.duckdb", tmp_path / "linkdir" / "w.duckdb"):
-            code = textwrap.dedent(f"""
-                from newsetl.warehouse.connect import run_lock, WarehouseBusy
-                try:
-                    with run_lock({str(other)!r}):
-                        print("acquired")
-                except WarehouseBusy as exc:
-                    print("busy:", exc)
-            """)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+            out = lock_in_another_process(other)
             assert out.startswith("busy:"), (other, out)
 
 
