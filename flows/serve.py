@@ -200,15 +200,10 @@ def _check_cron(cron: str) -> None:
 def _check_files(rules_files: Sequence[str], publishers_files: Sequence[str]) -> None:
     # A rules or publishers file every run would refuse is refused now, once, instead of failing each
     # scheduled run an hour apart. (Each run reads them again: an edit between runs takes effect.)
-    from newsetl.text.publishers import PublishersFileError, load_publisher_file
-    from newsetl.text.rules import RulesError, load_rules
+    from newsetl.text.rules import user_files_problem
 
-    try:
-        load_rules(rules_files)
-        for path in publishers_files:
-            load_publisher_file(path)
-    except (RulesError, PublishersFileError) as exc:
-        raise ServeError(str(exc)) from exc
+    if problem := user_files_problem(rules_files, publishers_files):
+        raise ServeError(problem)
 
 
 @contextlib.contextmanager

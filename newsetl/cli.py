@@ -123,16 +123,9 @@ def _bad_rules_or_publishers(args: argparse.Namespace) -> str | None:
     """What is wrong with the rules and publisher files (options or environment), checked before a
     warehouse file, a lock or a run row exists: a typo'd --rules made a `failed` run (and, with a
     typo'd --db too, a new warehouse) before it was refused."""
-    from newsetl.text.publishers import PublishersFileError, load_publisher_file
-    from newsetl.text.rules import RulesError, load_rules
+    from newsetl.text.rules import user_files_problem
 
-    try:
-        load_rules(_rules_files(args))
-        for path in _env_files(args.publishers, "NEWSETL_PUBLISHERS"):
-            load_publisher_file(path)
-    except (RulesError, PublishersFileError) as exc:
-        return str(exc)
-    return None
+    return user_files_problem(_rules_files(args), _env_files(args.publishers, "NEWSETL_PUBLISHERS"))
 
 
 def _start_fork_server(workers: int | None) -> None:

@@ -372,6 +372,20 @@ def _build_rule(raw: Any, defs: Mapping[str, str], categories: AbstractSet[str],
         examples=tuple(raw.get("examples", ())), keep=tuple(raw.get("keep", ())),
     )
 
+def user_files_problem(rules_files: Sequence[str | Path], publishers_files: Sequence[str | Path]) -> str | None:
+    """What is wrong with a user's rules and publisher alias files, or None: checked once before a run (or a
+    schedule) starts, so that a typo is said at once rather than by a failed run."""
+    from newsetl.text.publishers import PublishersFileError, load_publisher_file
+
+    try:
+        load_rules(rules_files)
+        for path in publishers_files:
+            load_publisher_file(path)
+    except (RulesError, PublishersFileError) as exc:
+        return str(exc)
+    return None
+
+
 def load_rules(extra_files: Sequence[str | Path] = ()) -> Ruleset:
     """Compile the default library plus user rules files (in order) into one Ruleset.
 
