@@ -120,7 +120,7 @@ class ProcessedBatch:
 
     def ensure_not_stopped(self) -> ProcessedBatch:
         if self.stopped:
-            raise PoolTerminated("the worker pool was stopped (the run is being interrupted)")
+            raise PoolTerminated()
         return self
 
 

@@ -136,6 +136,9 @@ _MANAGER_JOIN = 5.0
 class PoolTerminated(RuntimeError):
     """The pool was terminated while a batch was in it (the run is being interrupted)."""
 
+    def __init__(self, message: str = "the worker pool was stopped (the run is being interrupted)") -> None:
+        super().__init__(message)
+
 
 class PoolStartError(RuntimeError):
     """A worker could not get ready (its language model did not load: /tmp full, a damaged install): the
@@ -417,7 +420,7 @@ class WorkerPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._terminated:
-            raise PoolTerminated("the worker pool was stopped (the run is being interrupted)")
+            raise PoolTerminated()
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.cfg.workers, mp_context=_mp_context(),
@@ -455,7 +458,7 @@ class WorkerPool:
             results = [self._result(f) for f in futures]
         except BrokenProcessPool:
             if self._terminated:
-                raise PoolTerminated("the worker pool was stopped (the run is being interrupted)") from None
+                raise PoolTerminated() from None
             # A worker died (memory limit, crash in a C extension). Find the culprit document by
             # going one document at a time on a fresh pool; the others still load.
             self.close()
@@ -484,7 +487,7 @@ class WorkerPool:
                 return future.result(timeout=_TERMINATION_POLL)
             except TimeoutError:
                 if self._terminated:
-                    raise PoolTerminated("the worker pool was stopped (the run is being interrupted)") from None
+                    raise PoolTerminated() from None
 
     def terminate(self) -> None:
         """Kill the workers now (an interrupted run): batches in flight fail with PoolTerminated."""
