@@ -21,7 +21,8 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
+from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection
@@ -183,6 +184,12 @@ def ingest(
                 except Exception as again:
                     logger.warning("stopping the worker pool: %s: %s", type(again).__name__, again)
             record_failure(db_path, run_id, tally, stopped)
+            if isinstance(stopped, IngestInterrupted) and deployment.id:
+                # A run of a deployment (`newsetl serve`, a Prefect worker) was stopped by its supervisor:
+                # Prefect takes a returned State as the run's final state. Raising instead made the engine
+                # print two tracebacks for a stop that was asked for. Direct calls (the CLI, tests) never
+                # have a deployment id: they still get the exception and its exit code.
+                return Cancelled(message=str(stopped))  # type: ignore[return-value]
             if stopped is exc:
                 raise
             raise stopped from exc

@@ -10,6 +10,7 @@ serve`) may pickle the flow function, and an Event holds a lock.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -86,7 +87,8 @@ def stop_on_signals(say: Callable[[str], None], second_abandons: bool = True) ->
             # Nothing is being written (setting up, reading, waiting for workers): stop here and now.
             say(f"newsetl: {name}: stopping")
             raise IngestInterrupted(INTERRUPTED)
-        say(f"newsetl: {name}: stopping after {_deferring[-1]} (again to abandon it)")
+        again = " (again to abandon it)" if second_abandons else ""
+        say(f"newsetl: {name}: stopping after {_deferring[-1]}{again}")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     _stop_handler = handler
@@ -116,6 +118,34 @@ def _say_on_stderr(message: str) -> None:
         os.write(2, (message + "\n").encode("utf-8", "replace"))
 
 
+class _StopWithoutTraceback(logging.Filter):
+    """A stop asked for is no error to debug: Prefect logs the task a stop cut into as failed, with the
+    traceback of the signal handler's exception. The line stays; the traceback goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], IngestInterrupted):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+# Where Prefect's console and API handlers hang (the CLI mutes more of them itself: newsetl.cli).
+_PREFECT_LOGGERS = ("prefect", "prefect.flow_runs", "prefect.task_runs")
+
+
+@contextlib.contextmanager
+def _stops_logged_without_traceback() -> Iterator[None]:
+    quiet = _StopWithoutTraceback()
+    handlers = {h for name in _PREFECT_LOGGERS for h in logging.getLogger(name).handlers}
+    for h in handlers:
+        h.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(quiet)
+
+
 @contextlib.contextmanager
 def stops_handled_here() -> Iterator[None]:
     """For the length of a run whose process has no stop handler of ours (a run started by `newsetl
@@ -126,7 +156,7 @@ def stops_handled_here() -> Iterator[None]:
     if _stop_handler is not None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    with stop_on_signals(_say_on_stderr, second_abandons=False):
+    with stop_on_signals(_say_on_stderr, second_abandons=False), _stops_logged_without_traceback():
         yield
 
 

@@ -7,6 +7,8 @@ can send the signal an operator or a service manager would send.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import re
@@ -15,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -224,3 +227,71 @@ def test_every_runs_once_at_start_not_one_interval_later(tmp_path: Path) -> None
             proc.wait(10)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM runs").fetchall() == [("completed",)]
+
+
+class _HeldStory(http.server.BaseHTTPRequestHandler):
+    """Answers a story only once the test releases it: a scheduled run that is surely mid-way."""
+
+    requested = threading.Event()
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        type(self).requested.set()
+        type(self).release.wait(60)
+        body = STORIES["library.txt"].encode("utf-8")
+        with contextlib.suppress(OSError):  # the stopped run has hung up by now
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_stop_during_a_run_cancels_it_without_a_traceback(tmp_path: Path) -> None:
+    """SIGTERM while a scheduled run waits for its source: the run ends Cancelled in Prefect and
+    `cancelled` in the warehouse, and the log holds no traceback (the flow used to raise its stop out
+    of the flow function, and Prefect's engine printed two tracebacks for a stop that was asked for)."""
+    deadline = time.monotonic() + TEST_BUDGET_SECONDS
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeldStory)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/library.txt"
+    db = tmp_path / "warehouse" / "newsetl.duckdb"
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "client-prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", PREFECT_RUNNER_POLL_FREQUENCY="1", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    cmd = [sys.executable, "-m", "newsetl.cli", "serve", url, "--db", str(db), "--every", "3600",
+           "--name", f"{DEPLOYMENT}-stop", "--server-port", "0"]
+    try:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            _wait_for("the run's request to the source", lambda: _HeldStory.requested.is_set() or None, deadline,
+                      proc, log)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(max(5.0, deadline - time.monotonic()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    finally:
+        _HeldStory.release.set()
+        server.shutdown()
+        server.server_close()
+
+    serve_log = _tail(log, 200)
+    assert code == 0, serve_log
+    assert "Traceback" not in serve_log and "Crash detected" not in serve_log, serve_log
+    assert "no run left unfinished" in serve_log, serve_log
+    with sqlite3.connect(db.parent / ".prefect" / "prefect.db") as con:
+        states = con.execute("SELECT state_type, state_name FROM flow_run").fetchall()
+    assert states == [("CANCELLED", "Cancelled")], states
+    with duckdb.connect(str(db), read_only=True) as con:
+        runs = con.execute("SELECT status, message FROM runs").fetchall()
+    assert [status for status, _ in runs] == ["cancelled"], runs
+    assert runs[0][1].startswith("stopped by SIGTERM"), runs
