@@ -35,6 +35,7 @@ EXIT_USAGE = 2  # a mistake in the command: bad option, rules file, SQL, view or
 EXIT_WAREHOUSE = 3  # the warehouse is busy (held by another process), unwritable, or not a warehouse
 EXIT_NOT_FOUND = 4  # a named source does not exist (nothing was ingested)
 EXIT_NOTHING = 5  # no supported input at all (an empty folder, only unsupported files)
+EXIT_NOT_PUBLISHED = 6  # the run completed, but the snapshot for dashboards and the report were not published
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: the batches loaded so far are kept, the run is `cancelled`
 
 EXIT_CODES_HELP = """exit codes:
@@ -44,6 +45,8 @@ EXIT_CODES_HELP = """exit codes:
   3    the warehouse is busy (another process holds it), unwritable, or not a warehouse
   4    a named source (path, glob, @list) does not exist; nothing was ingested
   5    nothing to ingest: no supported input found
+  6    the run completed, but its snapshot for dashboards / report could not be published (they show the
+       previous run; the next run publishes again)
   130  interrupted (Ctrl-C / SIGTERM): loaded batches are kept, a re-run loads the rest
 """
 
@@ -264,13 +267,13 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
         return _run_failed(exc, db)
     if not args.quiet:
         print_summary(summary)
-        _print_published(summary.get("published"))
+    published = _print_published(summary.get("published"), quiet=args.quiet)
     found = summary["read"] - summary.get("not_found", 0) - summary.get("unsupported", 0)
     if found == 0:
         print(f"newsetl: nothing to ingest: no supported input (.txt, .html, .jsonl, .json, .warc, "
               f"optionally .gz, or URLs) in {' '.join(args.sources)}", file=sys.stderr)
         return EXIT_NOTHING
-    return EXIT_OK
+    return EXIT_OK if published else EXIT_NOT_PUBLISHED
 
 
 def _run_failed(exc: Exception, db: str) -> int:
@@ -661,11 +664,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_published(done: dict[str, Any] | None) -> None:
-    """Where the run published the snapshot for dashboards and the report (`publish`'s answer), if it did."""
-    if done:
+def _print_published(done: dict[str, Any] | None, quiet: bool = False) -> bool:
+    """Where the run published the snapshot for dashboards and the report (`publish`'s answer), or, on
+    stderr and also when `quiet`, why it could not; returns whether it published."""
+    if done and "error" in done:
+        print(f"newsetl: the run is in the warehouse, but the snapshot for dashboards and the report were not "
+              f"published: {done['error']} (they still show the previous run; the next run publishes again)",
+              file=sys.stderr)
+        return False
+    if done and not quiet:
         print(f"  snapshot for dashboards: {done['snapshot']} ({done['seconds']['snapshot']} s)")
         print(f"  charts (HTML report): {done['report']} ({done['seconds']['report']} s)")
+    return done is not None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -741,8 +751,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
             try:
                 published = publish(db, run_id)
             except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
-                print(f"newsetl: could not publish the snapshot for dashboards: {type(exc).__name__}: "
-                      f"{exc} (the next ingest publishes it)", file=sys.stderr)
+                published = {"error": f"{type(exc).__name__}: {exc}"}
     except RulesError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 2
@@ -750,8 +759,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         print(f"newsetl: {exc}", file=sys.stderr)
         return 3
     print(f"re-cleaned {changed} articles with learned boilerplate")
-    _print_published(published)
-    return 0
+    return EXIT_OK if _print_published(published) else EXIT_NOT_PUBLISHED
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

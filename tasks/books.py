@@ -156,6 +156,15 @@ def write_report_file(db: str, run_id: str, markdown: str) -> str | None:
         return None
 
 
+def _published_line(done: dict[str, Any] | None) -> str:
+    if not done:
+        return "- not published"
+    if "error" in done:
+        return (f"- **not published**: {done['error']} (the snapshot and the report still show the previous "
+                "run; the next run publishes again)")
+    return f"- snapshot `{done['snapshot']}`, report `{done['report']}`"
+
+
 def run_report(summary: dict[str, Any]) -> str | None:
     """A markdown artifact on the flow run (what an operator looks at in Prefect's UI) and the same
     report as a file beside the warehouse; returns the file's path."""
@@ -191,6 +200,10 @@ def run_report(summary: dict[str, Any]) -> str | None:
         "## Seconds per stage",
         "",
         *[f"- {k}: {v}" for k, v in summary["seconds"].items()],
+        "",
+        "## Published for dashboards",
+        "",
+        _published_line(summary.get("published")),
     ]
     markdown = "\n".join(lines)
     try:

@@ -403,3 +403,30 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
     header, _, first, second = stats.stdout.split("== Last runs\n", 1)[1].splitlines()[:4]
     assert header.split()[-1] == "recleaned", stats.stdout
     assert first.split()[-1] == "0" and second.split()[-1] == "7", stats.stdout  # newest first
+
+
+def test_a_run_whose_snapshot_cannot_be_published_says_so_and_exits_6(tmp_path: Path) -> None:
+    """The run's rows are in, but dashboards would stay on the previous snapshot: that used to be a
+    warning only `-v` showed, with exit 0 (a warehouse scaled to 200k articles failed its publication
+    "Out of Memory" on every run, unseen). Here the snapshot folder cannot be created: a file has its name."""
+    (tmp_path / "story.txt").write_text(STORY, encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    (tmp_path / "w.snapshot").write_text("not a folder")
+    proc = newsetl("ingest", str(tmp_path / "story.txt"), "--db", str(db), "--workers", "0")
+    assert proc.returncode == 6, proc.stdout + proc.stderr[-2000:]
+    assert re.search(r"articles loaded +1\n", proc.stdout), proc.stdout
+    assert "the snapshot for dashboards and the report were not published: FileExistsError" in proc.stderr, \
+        proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("completed",)]
+    # --quiet still says it (an error, not a summary line)
+    (tmp_path / "story2.txt").write_text(STORY.replace("ferry", "tram"), encoding="utf-8")
+    proc = newsetl("ingest", str(tmp_path / "story2.txt"), "--db", str(db), "--workers", "0", "--quiet")
+    assert proc.returncode == 6 and "were not published" in proc.stderr, proc.stderr[-2000:]
+    # once publishing works again, the next run publishes everything and exits 0
+    (tmp_path / "w.snapshot").unlink()
+    proc = newsetl("ingest", str(tmp_path / "story2.txt"), "--db", str(db), "--workers", "0")
+    assert proc.returncode == 0 and "snapshot for dashboards:" in proc.stdout, proc.stderr[-2000:]
+    with duckdb.connect(str(tmp_path / "w.snapshot.duckdb"), read_only=True) as snap:
+        assert snap.execute("SELECT count(*) FROM articles").fetchall() == [(2,)]

@@ -404,8 +404,9 @@ def test_every_run_publishes_and_a_failed_publication_is_made_up_by_the_next_run
 
     monkeypatch.setattr(publish_mod, "publish", disk_full)
     second = run([str(inputs)], db, workers=0)
-    assert second["loaded"] == 1 and second["published"] is None
-    assert published_articles() == 1  # stale: the failure only warned
+    assert second["loaded"] == 1 and second["published"] == {"error": "OSError: [Errno 28] No space left on device"}
+    assert published_articles() == 1  # stale: the run completed, and its summary says why
+    assert "**not published**: OSError: [Errno 28] No space left on device" in Path(second["report"]).read_text()
 
     monkeypatch.setattr(publish_mod, "publish", real)
     third = run([str(inputs)], db, workers=0)
