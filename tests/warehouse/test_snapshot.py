@@ -196,6 +196,13 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
         changed = {p.parent.name for p in (third / "articles").rglob("*.parquet")
                    if all(p.stat().st_ino != q.stat().st_ino for q in (second / "articles").rglob("*.parquet"))}
         assert changed == {f"month={month}"}
+        # A body is fingerprinted through its body_hash (FINGERPRINTED_BY): the re-clean writes both.
+        con.execute("UPDATE articles SET body = body || '\nRead more of our coverage', body_hash = sha256(body) "
+                    "WHERE published_at IS NULL")
+        recleaned = publish_snapshot(con, filled_db, "r10b").generation
+        changed = {p.parent.name for p in (recleaned / "articles").rglob("*.parquet")
+                   if all(p.stat().st_ino != q.stat().st_ino for q in (third / "articles").rglob("*.parquet"))}
+        assert changed == {"month=undated"}
 
         # Two equal rows become two other equal rows: same count, same XOR of hashes.
         con.execute("CREATE TABLE pairs (v VARCHAR)")
@@ -225,6 +232,8 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
         assert snap.execute("SELECT * FROM pairs").fetchall() == [("b", None), ("b", None)]
         assert snap.execute("SELECT count(*) FROM articles WHERE title LIKE '%(corrected)'").fetchall()[0][0] > 0
+        assert snap.execute("SELECT count(*) FROM articles WHERE body LIKE '%Read more of our coverage'"
+                            ).fetchall()[0][0] > 0
 
 
 def test_a_publication_copies_what_it_would_link_where_the_filesystem_has_no_hard_links(
