@@ -109,3 +109,23 @@ def test_a_zero_in_a_table_is_shown_not_blanked() -> None:
     from newsetl.tasks.report import _short
 
     assert (_short(0, 10), _short(None, 10), _short(0.0, 10)) == ("0", "", "0.0")
+
+
+def test_removal_tables_sum_the_view_as_sql_would() -> None:
+    """The report reads removals_by_publisher once and sums it in Python (each SQL reading joined every
+    removal to its article): the same rows and order as the GROUP BY / ORDER BY it replaced, ties too."""
+    from newsetl.warehouse import report_data as rd
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE v (publisher VARCHAR, category VARCHAR, removals BIGINT, chars_removed BIGINT)")
+    rows = [(f"pub{p % 20}", f"cat{c}", (p * 7 + c * 3) % 5 + 1, (p + c) % 4 * 10 or None)
+            for p in range(40) for c in range(6) if (p + c) % 3]
+    rows = list({(p, c): (p, c, n, ch) for p, c, n, ch in rows}.values())  # one row per (publisher, category)
+    con.executemany("INSERT INTO v VALUES (?, ?, ?, ?)", rows)
+    categories, top = rd._removal_tables(rd._rows(con, "SELECT * FROM v"))
+    assert categories == rd._rows(con, """SELECT category, sum(removals) AS removals,
+        COALESCE(sum(chars_removed), 0) AS chars FROM v GROUP BY ALL ORDER BY removals DESC, category""")
+    assert top == rd._rows(con, f"""WITH t AS (SELECT publisher FROM v GROUP BY ALL
+        ORDER BY sum(removals) DESC, publisher LIMIT {rd.TOP_PUBLISHERS})
+        SELECT v.publisher, v.category, v.removals FROM v JOIN t USING (publisher) ORDER BY 1, 2""")
+    assert len(top) < len(rows)  # some publishers left out: the limit is exercised
