@@ -159,6 +159,16 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+def unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Drop Arrow tables registered on `con` (the `finally` of a register). In a transaction that an error
+    aborted, DuckDB refuses even this ("Current transaction is aborted"): that refusal is dropped, so the
+    error that aborted the transaction is the one raised. It used to mask it: a re-clean that ran out of
+    memory failed as a TransactionException, and the CLI called the warehouse unwritable."""
+    for name in names:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.unregister(name)
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 

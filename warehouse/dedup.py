@@ -74,6 +74,7 @@ from newsetl.text.lsh import (
     verify_estimates,
 )
 from newsetl.text.sign import Signatures, band_keys, completeness, exact_similarity, scheme_id, shingle_sets
+from newsetl.warehouse.connect import unregister
 
 __all__ = [
     "DedupConfig",
@@ -208,7 +209,7 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
         # After a failed statement the transaction is aborted and these raise too; the caller's ROLLBACK
         # cleans up, and the original error is the one that must propagate.
         with contextlib.suppress(duckdb.Error):
-            con.unregister("_dedup_new_bands")
+            unregister(con, "_dedup_new_bands")
             con.execute("DROP TABLE IF EXISTS _dedup_bucket_raw").fetchall()
     return DedupStats(
         articles=len(new.ids), skipped_known=skipped, too_short=int(np.sum(~new.long_enough)),
@@ -314,7 +315,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
     try:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}").fetchall()
     finally:
-        con.unregister(name)
+        unregister(con, name)
 
 def _with_keys(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[Any], sql: str,
                dtype: pa.DataType | None = None) -> pa.Table:
@@ -326,7 +327,7 @@ def _with_keys(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[Any],
     try:
         return con.sql(sql).to_arrow_table()
     finally:
-        con.unregister(name)
+        unregister(con, name)
 
 def _exec_with_keys(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[Any], sql: str) -> None:
     """Run statement `sql` (no result) with a one-column table `name(v)` of string `values` registered."""
@@ -334,7 +335,7 @@ def _exec_with_keys(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[
     try:
         con.execute(sql).fetchall()
     finally:
-        con.unregister(name)
+        unregister(con, name)
 
 def _known_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[str], keys: np.ndarray) -> set[str]:
     """The ids already signed: an integer semi-join on their hash, confirmed on the strings."""
@@ -723,7 +724,7 @@ def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story]
             updated += int(con.execute("""UPDATE articles SET cluster_id = m.new_cluster_id FROM _dedup_merges m
                                           WHERE articles.cluster_id = m.old_cluster_id""").fetchall()[0][0])
         finally:
-            con.unregister("_dedup_merges")
+            unregister(con, "_dedup_merges")
     if demoted:
         _exec_with_keys(con, "_dedup_demote", demoted,
                         "UPDATE articles SET is_canonical = false WHERE article_id IN (SELECT v FROM _dedup_demote)")
@@ -737,7 +738,7 @@ def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story]
         con.execute("""UPDATE articles SET cluster_id = u.cluster_id, is_canonical = u.is_canonical
                        FROM _dedup_upd u WHERE articles.article_id = u.article_id""").fetchall()
     finally:
-        con.unregister("_dedup_upd")
+        unregister(con, "_dedup_upd")
     return updated + len(story_of_new)
 
 
@@ -799,9 +800,9 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
         full = int(con.execute("SELECT count(DISTINCT key) FROM _dedup_fill WHERE at_cap").fetchall()[0][0])
         con.execute("DROP TABLE _dedup_fill").fetchall()
     finally:
-        con.unregister("_dedup_story_of")
-        con.unregister("_dedup_story_names")
-        con.unregister("_dedup_merged")
+        unregister(con, "_dedup_story_of")
+        unregister(con, "_dedup_story_names")
+        unregister(con, "_dedup_merged")
     return stored, full
 
 

@@ -40,7 +40,7 @@ import duckdb
 import pyarrow as pa
 
 from newsetl.text.learned import LEARNED, LearnedConfig, publisher_key
-from newsetl.warehouse.connect import rollback
+from newsetl.warehouse.connect import rollback, unregister
 from newsetl.warehouse.rows import sightings_table
 
 _Work = Callable[[], int]
@@ -60,7 +60,7 @@ def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str |
     try:
         return transaction(con, lambda: _record(con, "_bl_new"), own_transaction)
     finally:
-        con.unregister("_bl_new")
+        unregister(con, "_bl_new")
 
 
 def record_sightings(con: duckdb.DuckDBPyConnection, table: pa.Table, *, own_transaction: bool = True,
@@ -83,7 +83,7 @@ def record_sightings(con: duckdb.DuckDBPyConnection, table: pa.Table, *, own_tra
                 USING (article_id)
         """)
     finally:
-        con.unregister("_bl_in")
+        unregister(con, "_bl_in")
     try:
         return transaction(con, lambda: _record(con, "_bl_filled", fresh=new_articles), own_transaction)
     finally:
@@ -211,7 +211,7 @@ def record_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
             FROM articles a SEMI JOIN _bl_ids USING (article_id)
         """).fetchall()
     finally:
-        con.unregister("_bl_ids")
+        unregister(con, "_bl_ids")
     return record_lines(con, [(r[0], r[1], r[2], r[3]) for r in rows], cfg, own_transaction=own_transaction)
 
 
@@ -291,7 +291,7 @@ def reclean_candidates(con: duckdb.DuckDBPyConnection,
             ORDER BY a.article_id
         """).fetchall()
     finally:
-        con.unregister("_bl_learned")
+        unregister(con, "_bl_learned")
     return learned, [RecleanRow(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
 
@@ -318,8 +318,8 @@ def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str,
             """)
             con.execute("INSERT INTO removals BY NAME SELECT * FROM _bl_rem")
         finally:
-            con.unregister("_bl_upd")
-            con.unregister("_bl_rem")
+            unregister(con, "_bl_upd")
+            unregister(con, "_bl_rem")
     _mark_applied(con)
     return len(updates)
 

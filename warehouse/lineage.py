@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from newsetl.schemas.tables import SOURCES, arrow_schema
+from newsetl.warehouse.connect import unregister
 from newsetl.warehouse.rows import clean_str, occurrence_keys
 
 LOADED = "loaded"
@@ -75,7 +76,7 @@ def record_sources(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
         done = con.execute("INSERT OR IGNORE INTO sources BY NAME SELECT * FROM _sources").fetchall()
     finally:
         with contextlib.suppress(duckdb.Error):
-            con.unregister("_sources")
+            unregister(con, "_sources")
     return int(done[0][0])
 
 

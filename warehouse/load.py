@@ -24,7 +24,7 @@ from newsetl.schemas.records import Article, InputRow, RawDocument, Rejection
 from newsetl.schemas.tables import INPUTS
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.sign import Signatures
-from newsetl.warehouse.connect import rollback
+from newsetl.warehouse.connect import rollback, unregister
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
 from newsetl.warehouse.learned import record_sightings
 from newsetl.warehouse.lineage import Skip, record_sources, sources_from_tables
@@ -118,7 +118,7 @@ def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
     # After a failed statement the transaction is aborted and even unregister raises; the caller's
     # ROLLBACK cleans up, and the original error must be the one that propagates.
     with contextlib.suppress(duckdb.Error):
-        con.unregister(name)
+        unregister(con, name)
 
 
 def load_batch(
@@ -300,7 +300,7 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection,
             "AND (i.ctime_ns IS NULL OR s.ctime_ns IS NULL OR i.ctime_ns = s.ctime_ns)"
         ).fetchall()
     finally:
-        con.unregister("_stats")
+        unregister(con, "_stats")
     return {r[0]: int(r[1]) for r in rows}
 
 

@@ -36,6 +36,7 @@ from newsetl.text.publishers import (
     outlet_key,
     registrable_domain,
 )
+from newsetl.warehouse.connect import unregister
 
 SEEN = "seen"
 USER = "user"
@@ -89,7 +90,7 @@ def _load_rows(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> dict[str,
         rows = con.execute("SELECT p.publisher_key, p.name, CAST(p.aliases AS VARCHAR), CAST(p.domains AS VARCHAR), "
                            "p.source FROM publishers p SEMI JOIN _pk USING (publisher_key)").fetchall()
     finally:
-        con.unregister("_pk")
+        unregister(con, "_pk")
     return {r[0]: (r[1], set(json.loads(r[2])), set(json.loads(r[3])), r[4]) for r in rows}
 
 
@@ -139,7 +140,7 @@ def _write(con: duckdb.DuckDBPyConnection, rows: Sequence[OutletRow], run_id: st
             con.execute("UPDATE articles SET publisher = o.name FROM _outlets o WHERE o.renamed "
                         "AND articles.publisher_key = o.publisher_key AND articles.publisher IS DISTINCT FROM o.name")
     finally:
-        con.unregister("_outlets")
+        unregister(con, "_outlets")
 
 
 def _merge(con: duckdb.DuckDBPyConnection, moves: Mapping[str, str]) -> dict[str, tuple[set[str], set[str]]]:
@@ -158,7 +159,7 @@ def _merge(con: duckdb.DuckDBPyConnection, moves: Mapping[str, str]) -> dict[str
                     "WHERE publisher_aliases.publisher_key = m.old_key")
         con.execute("DELETE FROM publishers WHERE publisher_key IN (SELECT old_key FROM _moves)")
     finally:
-        con.unregister("_moves")
+        unregister(con, "_moves")
     return {old: (rows[old][1], rows[old][2]) for old in moves if old in rows}
 
 
@@ -180,7 +181,7 @@ def _add_aliases(con: duckdb.DuckDBPyConnection, links: Mapping[str, str], sourc
         con.execute("INSERT OR REPLACE INTO publisher_aliases (alias_key, publisher_key, source) "
                     "SELECT alias_key, publisher_key, ? FROM _links", [source])
     finally:
-        con.unregister("_links")
+        unregister(con, "_links")
 
 
 def register_user_publishers(con: duckdb.DuckDBPyConnection, entries: Sequence[UserPublisher],

@@ -492,3 +492,22 @@ def test_a_held_connection_folds_a_large_wal_in_place(tmp_path: Path, monkeypatc
     held.close(final=True)
     with writer(db) as con:
         assert con.execute("SELECT count(*), sum(i) FROM t").fetchall()[0] == (20001, 20000 * 19999 // 2 - 1)
+
+
+def test_an_error_inside_a_transaction_is_not_masked_by_the_unregister_after_it(tmp_path: Path) -> None:
+    """DuckDB refuses even `unregister` in a transaction an error aborted; every register's `finally`
+    used to raise that TransactionException instead of the error itself (a re-clean out of memory was
+    reported as an unwritable warehouse). The batch load's sightings step, its table gone, shows it."""
+    from newsetl.warehouse.learned import record_sightings
+    from newsetl.warehouse.rows import sightings_table
+
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        migrate(con, str(db))
+        con.execute("DROP TABLE articles CASCADE")
+        table = sightings_table([("a1", "Gazette", None, "Sign up for our newsletter today")])
+        assert table.num_rows
+        con.execute("BEGIN")
+        with pytest.raises(duckdb.CatalogException, match="articles"):
+            record_sightings(con, table, own_transaction=False)
+        con.execute("ROLLBACK")
