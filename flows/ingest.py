@@ -1,9 +1,11 @@
-"""The `ingest` flow: parameters and wiring only; the work is in tasks/ and the text core.
+"""The `ingest` flow: parameters and wiring; the work is in tasks/, warehouse/ and the text core.
 
-Shape of a run: discover -> skip unchanged files -> for each group of files: read -> skip known
-doc_ids -> batches: process (in worker processes, two batches ahead) while the writer loads the
-previous one (one writer, one transaction per batch; a group's files are recorded as read in the
-transaction of its last batch) -> finish the run row and a report.
+Shape of a run: record its start (migrate, the run row) -> discover -> skip unchanged files -> for each
+group of files: read -> skip known doc_ids -> batches: process (in worker processes, two batches ahead)
+while the writer loads the previous one (one writer, one transaction per batch; a group's files are
+recorded as read in the transaction of its last batch) -> re-clean stored articles with newly learned
+boilerplate -> check the run's counts balance and finish its row -> publish the snapshot for dashboards
+and the HTML report -> the run report.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def ingest(
     # so that a refusal is a clear message rather than a failed flow run with a traceback.
     with run_lock(db_path) if take_lock else contextlib.nullcontext(), stops_handled_here():
         t0 = time.perf_counter()
-        with write_section(), writer(db_path) as con:
+        with write_section("the run's start is recorded"), writer(db_path) as con:
             migrate(con, db_path)
             check_scheme(con, dedup_cfg)
             previous_completed = start_run(con, run_id, str(flow_run.get_id() or ""), params)
@@ -159,14 +161,14 @@ def ingest(
             # without their re-clean (every completed run leaves the stored bodies re-cleaned).
             if (tally.counts["loaded"] or not previous_completed) and not stop_requested():
                 t0 = time.perf_counter()
-                with write_section():
+                with write_section("re-cleaning stored articles"):
                     tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
                 tally.seconds["reclean"] += time.perf_counter() - t0
             if stop_requested():
                 raise IngestInterrupted(INTERRUPTED)
             summary = tally.summary()
             # The run checks its own books before it reports success.
-            with write_section(), writer(db_path) as con:
+            with write_section("the run's end is recorded"), writer(db_path) as con:
                 problems = balance_problems(summary, stored_counts(con, run_id))
                 if problems:
                     raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
@@ -213,15 +215,15 @@ def _run(
     read_config: ReadConfig,
 ) -> None:
     t0 = time.perf_counter()
-    paths, not_found = discover_sources(sources)
+    paths, refused = discover_sources(sources)
     paths, unchanged_docs = skip_unchanged(db, paths, read_config)
     tally.seconds["discover"] += time.perf_counter() - t0
     # Accounting: every input read is loaded, skipped as known, or quarantined.
-    tally.counts["read"] += len(not_found) + unchanged_docs
+    tally.counts["read"] += len(refused) + unchanged_docs
     tally.counts["skipped_known"] += unchanged_docs
     tally.counts["unchanged"] += unchanged_docs
     # A folder that cannot be listed was found: quarantined (unreadable), it is not "nothing to ingest".
-    tally.counts["not_found"] += sum(r.reason != UNREADABLE for r in not_found)
+    tally.counts["not_found"] += sum(r.reason != UNREADABLE for r in refused)
     # doc_ids read in this run and not yet committed: a batch's ids leave once it is loaded (from then on
     # `filter_known` finds them in the warehouse), so this holds the batches in flight, not the run.
     seen: set[str] = set()
@@ -231,7 +233,7 @@ def _run(
         """The run's batches, reading a group of files only when its first batch is wanted: with
         workers, the next group is read while the last batches of this one are processed."""
         nonlocal files_done
-        pending = list(not_found)
+        pending = list(refused)
         for group in file_groups(paths, files_per_read, READ_GROUP_BYTES):
             if STOP.is_set():
                 return

@@ -81,7 +81,7 @@ def die_with_serve(flow: Any, flow_run: Any, state: Any) -> None:
     Prefect's log-queue drain, trying to reach a server that is gone (measured, Prefect 3.8.8),
     holding the warehouse's run lock so that every later run refuses. A watcher thread turns the
     parent's death into SIGTERM (the flow handles it like a cancellation: its `runs` row says
-    failed, the lock is released), then exits hard after a grace period.
+    cancelled, the lock is released), then exits hard after a grace period.
     """
     parent, _, grace = os.environ.get(SERVE_PID_ENV, "").partition(":")
     if parent.isdigit() and os.getppid() == int(parent):

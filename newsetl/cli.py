@@ -1,4 +1,5 @@
-"""The `newsetl` command line: ingest, sql, stats, export (../shared/DESIGN.md §5 is the contract)."""
+"""The `newsetl` command line: ingest, serve, reclean, sql, stats, export, report (`newsetl --help`; the
+README and docs/operations.md describe each)."""
 
 from __future__ import annotations
 
@@ -306,7 +307,7 @@ def _run_failed(exc: Exception, db: str) -> int:
 
 def _prefect_console(verbose: bool, ui_link: bool) -> None:
     """Without -v, mute Prefect's console handler (on the root logger) if logging was set up before the
-    environment setting in cmd_ingest could apply (a caller that imported Prefect first)."""
+    environment setting in _ingest_locked could apply (a caller that imported Prefect first)."""
     for handler in logging.getLogger().handlers:
         if type(handler).__name__ == "PrefectConsoleHandler":
             if not verbose:

@@ -110,7 +110,7 @@ class Metadata:
 
 @dataclass(frozen=True)
 class Article:
-    """One normalized article, ready to load (cluster fields are filled in by dedup)."""
+    """One normalized article, ready to load (the table's cluster_id / is_canonical are set by dedup)."""
 
     article_id: str
     doc_id: str

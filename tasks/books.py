@@ -76,7 +76,7 @@ class RunTally:
             "loaded": self.counts["loaded"],
             "skipped_known": self.counts["skipped_known"],
             # Of `read` and `skipped_known`: the documents of files unchanged since a run recorded them
-            # (same size and modification time), counted, not read again.
+            # (same size, modification and change time, read the same way), counted, not read again.
             "unchanged": self.counts["unchanged"],
             # Inputs that are not articles and not errors: WARC request/metadata records, non-HTML
             # captures, HTTP 304 Not Modified. Counted by reason, not quarantined.
@@ -99,7 +99,8 @@ class RunTally:
 def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
     """Mark the run failed (or cancelled) with its reason; if even that cannot be written (disk full), the
     original error is what the caller must see, so this one is only logged."""
-    with write_section():  # a second signal abandons the run (KeyboardInterrupt) rather than this write
+    # A second signal abandons the run (KeyboardInterrupt) rather than this write.
+    with write_section("the run's end is recorded"):
         _record_status(db, run_id, tally, exc)
 
 

@@ -1,4 +1,6 @@
-"""Prefect tasks of the ingest flow: thin wrappers over batches, nothing else.
+"""Prefect tasks of the ingest flow, thin wrappers over batches, and what they share: the streaming
+read of a group of files (`read_pieces`, which also tracks the files read to their end), the run's
+held write connection (`holding_writes`) and the batch results (`ReadGroup`, `ProcessedBatch`).
 
 Each task takes a whole batch (never one task run per document: a task run costs ~10 ms, more
 than the work on one article). `cache_policy=NO_CACHE`: Prefect's default cache key hashes the
@@ -138,7 +140,8 @@ def _is_busy(task: object, run: object, state: object) -> bool:
 @task(name="discover-sources", cache_policy=NO_CACHE)
 def discover_sources(sources: Sequence[str]) -> tuple[list[str], list[Rejection]]:
     paths, rejections = discover(sources)
-    get_run_logger().info("discovered %d inputs (%d sources not found)", len(paths), len(rejections))
+    # Refused: a path or glob that names nothing, a bad URL or @list file, a folder that cannot be listed.
+    get_run_logger().info("discovered %d inputs (%d sources refused)", len(paths), len(rejections))
     return paths, rejections
 
 

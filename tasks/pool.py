@@ -531,7 +531,8 @@ _LOCK = threading.Lock()
 def open_pool(ctx: ProcessContext, cfg: PoolConfig) -> str:
     key = f"{os.getpid()}-{uuid.uuid4().hex}"
     pool = WorkerPool(ctx, cfg)
-    # Start the workers now, so they warm up while the flow reads its first files.
+    # Start the workers and wait until each is ready: a model or rules file that fails to load in a
+    # worker stops the run here, before anything is read.
     pool.start()
     with _LOCK:
         _POOLS[key] = pool

@@ -34,7 +34,7 @@ def report_path(db: str | Path) -> Path:
 
 
 # Figures are plotly.js JSON as plain dicts, not plotly.graph_objects: those check every property
-# through plotly's object model, 0.3-0.6 s for these seven charts at the end of every run, most of it
+# through plotly's object model, 0.3-0.6 s for these charts at the end of every run, most of it
 # deep-copying the "plotly_white" template (plotly's styling of every trace type, ~40 KB of JSON, which
 # was also repeated in the HTML of each chart). Of that template, the look these charts use:
 _AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "zerolinewidth": 2,

@@ -9,6 +9,10 @@
 - `pipeline.py`: one document through all of the above (`process_document`).
 - `words.py`: how many words a text has, in any script (`word_count`, the extraction's floors).
 - `sign.py`: MinHash signatures; `lsh.py`: candidates, verification, union-find (pure numpy).
+- `linefeatures.py` and `linemodel.py`: the learned line classifier's features and its inference (the
+  model file is in `models/`); `discard.py`: what the pipeline refuses to keep as an article.
+- `author.py`, `publishers.py`, `lexicon.py`: bylines, outlet names and aliases, the word lists the
+  features and describe share; `memo.py`: a worker's memory of per-line answers.
 
 Nothing under this package may import prefect or duckdb (tests/test_layers.py proves it), so
 every stage can be unit-tested and reused outside the pipeline.

@@ -147,7 +147,8 @@ class _NewRows:
 
 def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatures, config: DedupConfig,
                   run_id: str) -> DedupStats:
-    """Sign, match, verify and cluster the batch's articles against the whole warehouse (see module doc).
+    """Match, verify and cluster the batch's articles, signed by the workers (`sigs`), against the whole
+    warehouse (see module doc).
 
     `batch` has article_id, body_hash (of the signed text), published_at (and fetched_at), row i signed by
     `sigs` row i; its articles are already in `articles`. Runs inside the caller's transaction."""

@@ -18,11 +18,13 @@ cleaner's learned pass; this module stores and queries the counts. Tables (creat
 - `boilerplate_applied(article_id, line_key)`: pairs a reclean has handled, so a later run looks only
   at articles with a newly learned line, not at every article that ever had one.
 
-Flow: after a batch is loaded, `record_articles(con, article_ids)` (or `record_lines` with bodies);
-`learned_keys(con, publisher, cfg)` / `learned_keys_by_publisher(con, cfg)` give the keys to pass to
-`clean_text(..., learned=...)`; `reclean_candidates` and `apply_reclean` are the two warehouse halves of
-re-cleaning stored articles whose bodies hold lines that became known boilerplate
-(`newsetl.tasks.reclean` runs the cleaner between them).
+Flow: the worker processes build each batch's `sightings_table` (warehouse/rows.py) and the batch load
+records it with `record_sightings`, in the batch's own transaction; `learned_keys_by_publisher(con, cfg)`
+gives the keys to pass to `clean_text(..., learned=...)`; `reclean_candidates` and `apply_reclean` are the
+two warehouse halves of re-cleaning stored articles whose bodies hold lines that became known boilerplate
+(`newsetl.tasks.reclean` runs the cleaner between them). `record_articles` / `record_lines` (bodies read
+back or given) and `learned_keys` / `learned_summary` (one publisher's keys, a summary) serve the tests
+and interactive checks, not the flow.
 
 Publishers are matched by `publisher_key` (the outlet key: every spelling of one outlet shares it);
 articles without a publisher are never

@@ -1,4 +1,4 @@
--- newsetl warehouse schema at version 2 (schemas/ddl.py as released), for the upgrade test.
+-- newsetl warehouse schema at version 2 (as the schema module then released it), for the upgrade test.
 -- migration 1: contract tables
 CREATE TABLE IF NOT EXISTS runs (
             run_id        VARCHAR PRIMARY KEY,
