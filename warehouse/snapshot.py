@@ -12,8 +12,10 @@ Layout, for a warehouse `warehouse/newsetl.duckdb`:
     warehouse/newsetl.snapshot.duckdb          hard link to the current generation's snapshot.duckdb
     warehouse/newsetl.snapshot/
         g-20260101T120000123456-<run>/         one generation, never modified once published
-            articles/month=2026-01/*.parquet   (partitioned by publication month, `undated` without one)
-            clusters.parquet, removals.parquet, runs.parquet, ...
+            articles/month=2026-01/*.parquet   (by publication month; `undated-<month of its load run>`)
+            removals/month=2026-12/*.parquet   (documents, sources, duplicate_pairs, quarantine: by the
+                                                month of the run that wrote the row)
+            clusters.parquet, runs.parquet, ...
             snapshot.duckdb                    views over the Parquet files of this generation only
 
 Publication never waits for a reader: the new generation is written beside the old one and the name
@@ -56,11 +58,32 @@ INTERNAL_TABLES = frozenset({
     "boilerplate_sightings", "boilerplate_applied", "boilerplate_publisher_clusters",
     "boilerplate_line_clusters", "boilerplate_line_counts",
 })
-# Tables partitioned by month: only articles is big enough for it to help (a dashboard filtering on
-# a month reads that month's files only); the others are one file each.
-# The month is the UTC one, as every day of the views is: strftime of a TIMESTAMPTZ uses the session's
-# time zone, which a host's TZ sets (an ingest in New York filed 2026-04-01T02:00Z under March).
-PARTITIONED = {"articles": "strftime(timezone('UTC', published_at), '%Y-%m')"}
+
+
+def _run_month(run_id: str) -> str:
+    """SQL: the UTC month the run `run_id` (a qualified column) started in, 'unknown' for no such run."""
+    return (f"COALESCE((SELECT strftime(timezone('UTC', r.started_at), '%Y-%m') FROM runs r "
+            f"WHERE r.run_id = {run_id}), 'unknown')")
+
+
+# Tables written as one folder of `month=<part>/` files, by a SQL expression per row, so that a publication
+# rewrites the parts a run changed and links the rest: articles by their UTC publication month (a
+# dashboard filtering on a month reads that month's files only), undated ones by the month of the run that
+# loaded them ("undated-2026-12"); the tables that grow with every run by the month of the run that wrote
+# the row. One `undated` part and whole files for the others made every publication of a 1M-article
+# warehouse rewrite 850k undated bodies and 10M rows of removals, sources, documents and pairs, whatever
+# the run added (a scale audit, 2026-12-06). The months are UTC ones, as every day of the views is:
+# strftime of a TIMESTAMPTZ uses the session's time zone, which a host's TZ sets (an ingest in New York
+# filed 2026-04-01T02:00Z under March). Other tables are one file each.
+PARTITIONED = {
+    "articles": ("COALESCE(strftime(timezone('UTC', articles.published_at), '%Y-%m'), "
+                 f"'undated-' || {_run_month('articles.run_id')})"),
+    "documents": _run_month("documents.first_run_id"),
+    "removals": _run_month("removals.run_id"),
+    "sources": _run_month("sources.run_id"),
+    "duplicate_pairs": _run_month("duplicate_pairs.run_id"),
+    "quarantine": _run_month("quarantine.run_id"),
+}
 # A Parquet row group ends at this many rows or bytes, whichever comes first (DuckDB's default is
 # 122,880 rows, whatever their size). A row group is what a writer thread holds and compresses at once and
 # what a reader skips by its statistics. Measured on the 100k re-scrape warehouse (its 88k undated bodies,
@@ -151,7 +174,7 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, table: str, select: str,
     hashes of the `select`ed columns (every exported column, or the one standing in for it:
     FINGERPRINTED_BY). The sum is there because equal rows cancel in the XOR: two copies of
     a row replaced by two copies of another would keep the count and the XOR."""
-    key = f"COALESCE({month}, 'undated')" if month else "''"
+    key = month or "''"
     return {m: [int(n), int(x), int(s)] for m, n, x, s in con.execute(
         f"SELECT part, count(*), bit_xor(h), sum(h) "
         f'FROM (SELECT {key} AS part, hash({select}) AS h FROM "{table}") GROUP BY part').fetchall()}
@@ -219,7 +242,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, typed_columns: li
         rows_m = fingerprints[m][0]
         if rows_m > PARTITION_GROUP_ROWS:
             (target / f"month={m}").mkdir()
-            con.execute(f"COPY (SELECT {select} FROM \"{table}\" WHERE COALESCE({month}, 'undated') = ?) "
+            con.execute(f"COPY (SELECT {select} FROM \"{table}\" WHERE {month} = ?) "
                         f"TO {_quote_path(target / f'month={m}' / 'data_0.parquet')} ({options})", [m])
             continue
         if held + rows_m > PARTITION_GROUP_ROWS:
@@ -230,8 +253,8 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, typed_columns: li
     for k, group in enumerate(groups):
         staging = folder / f".{table}.new{k}"
         con.execute(
-            f"COPY (SELECT {select}, COALESCE({month}, 'undated') AS month FROM \"{table}\" "
-            f"WHERE COALESCE({month}, 'undated') IN (SELECT unnest(?))) "
+            f"COPY (SELECT {select}, {month} AS month FROM \"{table}\" "
+            f"WHERE {month} IN (SELECT unnest(?))) "
             f"TO {_quote_path(staging)} ({options}, PARTITION_BY (month))", [group])
         for part in staging.iterdir():
             os.rename(part, target / part.name)
@@ -242,7 +265,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, typed_columns: li
 MANIFEST = "manifest.json"
 # What a generation's manifest.json holds: per table, its exported columns and `_fingerprints`. Another
 # version (or none) is read as empty, so that generation's files are all written anew once.
-MANIFEST_VERSION = 3  # 3: articles fingerprinted through body_hash
+MANIFEST_VERSION = 4  # 3: articles fingerprinted through body_hash; 4: PARTITIONED by run month too
 
 
 def _read_manifest(generation: Path) -> dict[str, TableManifest]:

@@ -63,7 +63,11 @@ def test_parquet_files_are_plain_parquet_partitioned_by_month(filled_db: Path) -
     assert header[8:12] == b"DUCK" and int.from_bytes(header[12:20], "little") == 64
     gen = info.generation  # type: ignore[attr-defined]
     months = sorted(p.name for p in (gen / "articles").iterdir())
-    assert months == ["month=2025-11", "month=undated"]
+    # Undated articles by the month of the run that loaded them (r1: January 2026).
+    assert months == ["month=2025-11", "month=undated-2026-01"]
+    # The tables that grow with every run, by the month of the run that wrote the row.
+    for table in ("removals", "documents", "quarantine"):  # (sources: no rows here, one file)
+        assert [p.name for p in (gen / table).iterdir()] == ["month=2026-01"], table
     # pyarrow, not DuckDB, reads them back (any Parquet client can).
     table = pq.read_table(gen / "articles")
     assert table.num_rows == 6 and "body" in table.column_names
@@ -115,7 +119,7 @@ def test_unchanged_months_are_linked_from_the_previous_generation(filled_db: Pat
         con.execute("UPDATE articles SET title = 'Rates rise again' WHERE article_id = 'a1'")  # month 2025-11
     second_gen = publish(filled_db, "two").generation  # type: ignore[attr-defined]
     second = inodes(second_gen)
-    assert second["month=undated"] == first["month=undated"]  # not rewritten: the same file
+    assert second["month=undated-2026-01"] == first["month=undated-2026-01"]  # not rewritten: the same file
     assert second["month=2025-11"] != first["month=2025-11"]
     with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as s:
         assert s.execute("SELECT title FROM articles WHERE article_id = 'a1'").fetchall() == [("Rates rise again",)]
@@ -180,12 +184,17 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
 
     with duckdb.connect(str(filled_db)) as con:
         first = publish_snapshot(con, filled_db, "r1").generation
-        con.execute("INSERT INTO runs VALUES ('r9', 'f9', TIMESTAMPTZ '2026-01-09 10:00:00+00', NULL, "
+        con.execute("INSERT INTO runs VALUES ('r9', 'f9', TIMESTAMPTZ '2026-02-09 10:00:00+00', NULL, "
                     "'completed', '{}', '{\"read\": 0}', NULL)")
         second = publish_snapshot(con, filled_db, "r9").generation
         assert inode(second, "runs.parquet") != inode(first, "runs.parquet")
-        for rel in ("clusters.parquet", "removals.parquet", "quarantine.parquet", "articles"):
+        for rel in ("clusters.parquet", "removals", "quarantine", "articles"):
             assert inode(second, rel) == inode(first, rel), rel
+        # A run's new rows are a part of their own: the earlier runs' parts are linked, not rewritten.
+        con.execute("INSERT INTO removals VALUES ('a1', 1, 'share', 'share-2', 'Share on X', 9, 'r9')")
+        later = publish_snapshot(con, filled_db, "r9b").generation
+        assert sorted(p.name for p in (later / "removals").iterdir()) == ["month=2026-01", "month=2026-02"]
+        assert inode(later, "removals/month=2026-01") == inode(second, "removals/month=2026-01")
         with duckdb.connect(str(snapshot_path(filled_db)), read_only=True) as snap:
             assert ("r9",) in snap.execute("SELECT run_id FROM run_health").fetchall()
 
@@ -194,7 +203,7 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
                     "WHERE strftime(published_at, '%Y-%m') = ?", [month])
         third = publish_snapshot(con, filled_db, "r10").generation
         changed = {p.parent.name for p in (third / "articles").rglob("*.parquet")
-                   if all(p.stat().st_ino != q.stat().st_ino for q in (second / "articles").rglob("*.parquet"))}
+                   if all(p.stat().st_ino != q.stat().st_ino for q in (later / "articles").rglob("*.parquet"))}
         assert changed == {f"month={month}"}
         # A body is fingerprinted through its body_hash (FINGERPRINTED_BY): the re-clean writes both.
         con.execute("UPDATE articles SET body = body || '\nRead more of our coverage', body_hash = sha256(body) "
@@ -202,7 +211,7 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
         recleaned = publish_snapshot(con, filled_db, "r10b").generation
         changed = {p.parent.name for p in (recleaned / "articles").rglob("*.parquet")
                    if all(p.stat().st_ino != q.stat().st_ino for q in (third / "articles").rglob("*.parquet"))}
-        assert changed == {"month=undated"}
+        assert changed == {"month=undated-2026-01"}
 
         # Two equal rows become two other equal rows: same count, same XOR of hashes.
         con.execute("CREATE TABLE pairs (v VARCHAR)")
@@ -257,7 +266,7 @@ def test_a_publication_copies_what_it_would_link_where_the_filesystem_has_no_har
     assert not os.path.samefile(snapshot_path(filled_db), second / snapshot_mod.SNAPSHOT_FILE)
     assert second != first
     # The unchanged whole tables were copied, not linked and not written anew: same bytes, another file.
-    for table in ("clusters.parquet", "removals.parquet"):
+    for table in ("clusters.parquet", "runs.parquet"):
         assert (second / table).read_bytes() == (first / table).read_bytes()
         assert (second / table).stat().st_ino != (first / table).stat().st_ino
         assert table in copied
