@@ -1,7 +1,8 @@
 """Re-clean stored articles whose bodies hold lines that became known boilerplate.
 
-The warehouse says which articles and which keys (`reclean_candidates`) and stores the result
-(`apply_reclean`); the cleaner's learned pass does the removing, here between the two, so the
+The warehouse says which articles and which keys (`reclean_candidates`, then `reclean_rows` a slice at a
+time) and stores the result (`apply_reclean`); the cleaner's learned pass does the removing, here between
+them, so the
 warehouse never cleans text itself. Plain Python: the Prefect task in `ingest.py` and `newsetl reclean`
 both call `reclean`.
 """
@@ -15,7 +16,10 @@ from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.sign import body_hash
 from newsetl.text.words import count_words
-from newsetl.warehouse.learned import apply_reclean, reclean_candidates, transaction
+from newsetl.warehouse.learned import apply_reclean, reclean_candidates, reclean_rows, transaction
+
+# Stored articles re-cleaned per slice: their bodies are what the process holds at once.
+RECLEAN_SLICE = 1000
 
 
 def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = LearnedConfig(),
@@ -32,21 +36,26 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
     only = (rules or load_rules()).learned_only()
 
     def work() -> int:
-        learned, rows = reclean_candidates(con, cfg)
-        updates: list[dict[str, object]] = []
-        removals: list[dict[str, object]] = []
-        for row in rows:
-            keys = learned.get(publisher_key(row.publisher))
-            if not keys:
-                continue
-            result = clean_text(row.body, only, titles=[row.title] if row.title else (), learned=keys)
-            if not result.removals:
-                continue
-            updates.append({"article_id": row.article_id, "body": result.body,
-                            "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
-            removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
-                             "text": r.text, "position": r.position, "run_id": run_id}
-                            for n, r in enumerate(result.removals, start=row.last_seq + 1))
-        return apply_reclean(con, updates, removals)
+        learned = reclean_candidates(con, cfg)
+        changed = 0
+        after = ""
+        while learned and (rows := reclean_rows(con, after, RECLEAN_SLICE)):
+            after = rows[-1].article_id
+            updates: list[dict[str, object]] = []
+            removals: list[dict[str, object]] = []
+            for row in rows:
+                keys = learned.get(publisher_key(row.publisher))
+                if not keys:
+                    continue
+                result = clean_text(row.body, only, titles=[row.title] if row.title else (), learned=keys)
+                if not result.removals:
+                    continue
+                updates.append({"article_id": row.article_id, "body": result.body,
+                                "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
+                removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
+                                 "text": r.text, "position": r.position, "run_id": run_id}
+                                for n, r in enumerate(result.removals, start=row.last_seq + 1))
+            changed += apply_reclean(con, updates, removals, last=False)
+        return changed + apply_reclean(con, [], [], last=True)
 
     return transaction(con, work, own_transaction)

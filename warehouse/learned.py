@@ -267,13 +267,14 @@ class RecleanRow:
 
 
 def reclean_candidates(con: duckdb.DuckDBPyConnection,
-                       cfg: LearnedConfig = LearnedConfig()) -> tuple[dict[str, frozenset[str]], list[RecleanRow]]:
-    """The learned keys by publisher, and the stored articles with a sighting of one not handled before
-    (a join, not a scan of all bodies). Leaves the temp table `_bl_todo` for `apply_reclean`, in the
-    same transaction."""
+                       cfg: LearnedConfig = LearnedConfig()) -> dict[str, frozenset[str]]:
+    """The learned keys by publisher; the stored articles with a sighting of one not handled before (a
+    join, not a scan of all bodies) are left in the temp table `_bl_todo`, which `reclean_rows` reads a
+    slice at a time and `apply_reclean` marks handled, in the same transaction."""
+    con.execute("DROP TABLE IF EXISTS _bl_todo")
     learned = learned_keys_by_publisher(con, cfg)
     if not learned:
-        return learned, []
+        return learned
     keys_table = pa.table({
         "publisher": pa.array([p for p, ks in learned.items() for _ in ks], pa.string()),
         "line_key": pa.array([k for ks in learned.values() for k in ks], pa.string()),
@@ -286,15 +287,22 @@ def reclean_candidates(con: duckdb.DuckDBPyConnection,
             SEMI JOIN _bl_learned k USING (publisher, line_key)
             ANTI JOIN boilerplate_applied a USING (article_id, line_key)
         """)
-        rows = con.execute("""
-            SELECT a.article_id, a.publisher, a.title, a.body,
-                   coalesce((SELECT max(r.seq) FROM removals r WHERE r.article_id = a.article_id), -1)
-            FROM articles a SEMI JOIN _bl_todo t USING (article_id)
-            ORDER BY a.article_id
-        """).fetchall()
     finally:
         unregister(con, "_bl_learned")
-    return learned, [RecleanRow(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+    return learned
+
+
+def reclean_rows(con: duckdb.DuckDBPyConnection, after: str, limit: int) -> list[RecleanRow]:
+    """The next `limit` candidates of `reclean_candidates` with an article_id above `after` ("" for the
+    first), in article_id order: a slice at a time, because a line learned across a large publisher can
+    make every one of its stored bodies a candidate at once."""
+    rows = con.execute("""
+        SELECT a.article_id, a.publisher, a.title, a.body,
+               coalesce((SELECT max(r.seq) FROM removals r WHERE r.article_id = a.article_id), -1)
+        FROM articles a SEMI JOIN (SELECT DISTINCT article_id FROM _bl_todo WHERE article_id > ?) t USING (article_id)
+        ORDER BY a.article_id LIMIT ?
+    """, [after, limit]).fetchall()
+    return [RecleanRow(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
 
 _UPDATES_SCHEMA = pa.schema([("article_id", pa.string()), ("body", pa.string()), ("word_count", pa.int32()),
@@ -305,9 +313,10 @@ _REMOVALS_SCHEMA = pa.schema([("article_id", pa.string()), ("seq", pa.int32()), 
 
 
 def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str, object]],
-                  removals: Sequence[Mapping[str, object]]) -> int:
-    """Write re-cleaned bodies (article_id, body, word_count, body_hash) and their new `removals` rows,
-    and mark the candidates of `reclean_candidates` handled. Runs in the caller's transaction."""
+                  removals: Sequence[Mapping[str, object]], *, last: bool = True) -> int:
+    """Write re-cleaned bodies (article_id, body, word_count, body_hash) and their new `removals` rows;
+    with `last`, also mark every candidate of `reclean_candidates` handled (after its last slice). Runs in
+    the caller's transaction."""
     if updates:
         upd = pa.table({n: [u[n] for u in updates] for n in _UPDATES_SCHEMA.names}, schema=_UPDATES_SCHEMA)
         rem = pa.table({n: [r[n] for r in removals] for n in _REMOVALS_SCHEMA.names}, schema=_REMOVALS_SCHEMA)
@@ -322,7 +331,8 @@ def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str,
         finally:
             unregister(con, "_bl_upd")
             unregister(con, "_bl_rem")
-    _mark_applied(con)
+    if last:
+        _mark_applied(con)
     return len(updates)
 
 
@@ -363,6 +373,6 @@ def transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
 
 __all__ = [
     "LEARNED", "LearnedConfig", "RecleanRow", "apply_reclean", "learned_keys", "learned_keys_by_publisher",
-    "learned_summary", "publisher_key", "reclean_candidates", "record_articles", "record_lines", "record_sightings",
-    "sightings_table",
+    "learned_summary", "publisher_key", "reclean_candidates", "reclean_rows", "record_articles", "record_lines",
+    "record_sightings", "sightings_table",
 ]

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import duckdb
+import pytest
 
 from newsetl.tasks.reclean import reclean
 from newsetl.text.clean import clean_text
@@ -92,7 +93,13 @@ def test_footers_are_in_no_pattern() -> None:
         assert clean_text(line, rules).body == line
 
 
-def test_footers_learned_and_removed_story_and_syndicated_copies_kept(con: duckdb.DuckDBPyConnection) -> None:
+# 7: the 65 stored articles re-cleaned in ten slices (tasks.reclean.RECLEAN_SLICE), as a large backlog is.
+@pytest.mark.parametrize("slice_size", [1000, 7])
+def test_footers_learned_and_removed_story_and_syndicated_copies_kept(con: duckdb.DuckDBPyConnection, slice_size: int,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsetl.tasks import reclean as reclean_module
+
+    monkeypatch.setattr(reclean_module, "RECLEAN_SLICE", slice_size)
     own = build_corpus(con)
     ids = [r[0] for r in con.execute("SELECT article_id FROM articles").fetchall()]
     added = record_articles(con, ids)
