@@ -166,7 +166,8 @@ def _charts(data: ReportData) -> list[tuple[str, Figure | None, str]]:
             "Run health: seconds per stage, summed over parallel batches (bars), docs/s (line), failed runs (x)",
             barmode="stack", yaxis={"title": {"text": "seconds (summed)"}},
             yaxis2={"title": {"text": "docs/s"}, "overlaying": "y", "side": "right"})
-    out.append(("Run health", fig, f"{t.get('runs', 0)} runs, {t.get('failed_runs', 0)} failed or crashed, "
+    shown = f" (the chart: the latest {len(data.runs)})" if t.get("runs", 0) > len(data.runs) else ""
+    out.append(("Run health", fig, f"{t.get('runs', 0)} runs{shown}, {t.get('failed_runs', 0)} failed or crashed, "
                                    f"{t.get('stopped_runs', 0)} stopped (Ctrl-C, SIGTERM). Stage seconds are summed "
                                    "over batches processed in parallel: a stack can be taller than the run."))
     return out

@@ -18,6 +18,8 @@ Rows = list[dict[str, Any]]
 # How many publishers and clusters the charts show by name (the rest are summed as "others" or left out).
 TOP_PUBLISHERS = 15
 TOP_CLUSTERS = 15
+# Runs the run-health chart draws, the latest: an hourly schedule makes 8,760 a year.
+RUNS_SHOWN = 500
 
 
 @dataclass
@@ -121,10 +123,12 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
                                  "ORDER BY inputs DESC, stage, reason")
     for row in data.quarantine:
         row.setdefault("still_open", row["inputs"])
-    data.runs = _rows(con, """
-        SELECT h.run_id, h.status, h.started_at, h.seconds, h.read, h.loaded, h.quarantined, h.message,
-               CAST(r.counts AS VARCHAR) AS counts
-        FROM run_health h JOIN runs r USING (run_id) ORDER BY h.started_at
+    data.runs = _rows(con, f"""
+        SELECT * FROM (
+            SELECT h.run_id, h.status, h.started_at, h.seconds, h.read, h.loaded, h.quarantined, h.message,
+                   CAST(r.counts AS VARCHAR) AS counts
+            FROM run_health h JOIN runs r USING (run_id) ORDER BY h.started_at DESC, h.run_id LIMIT {RUNS_SHOWN})
+        ORDER BY started_at, run_id
     """)
     for run in data.runs:
         counts = json.loads(run.pop("counts") or "{}")

@@ -129,3 +129,16 @@ def test_removal_tables_sum_the_view_as_sql_would() -> None:
         ORDER BY sum(removals) DESC, publisher LIMIT {rd.TOP_PUBLISHERS})
         SELECT v.publisher, v.category, v.removals FROM v JOIN t USING (publisher) ORDER BY 1, 2""")
     assert len(top) < len(rows)  # some publishers left out: the limit is exercised
+
+
+def test_the_run_chart_draws_the_latest_runs_and_says_how_many_there_are(filled_db: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsetl.tasks.report import _charts
+    from newsetl.warehouse import report_data as rd
+
+    monkeypatch.setattr(rd, "RUNS_SHOWN", 1)
+    with duckdb.connect(str(filled_db), read_only=True) as con:
+        data = report_data(con)
+    assert [r["run_id"] for r in data.runs] == ["r2"]  # the latest of r1 and r2
+    note = dict((title, note) for title, _, note in _charts(data))["Run health"]
+    assert note.startswith("2 runs (the chart: the latest 1),"), note
