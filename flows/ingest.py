@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture
-from prefect.runtime import deployment, flow_run
+from prefect.runtime import flow_run
 from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -186,7 +186,7 @@ def ingest(
                 except Exception as again:
                     logger.warning("stopping the worker pool: %s: %s", type(again).__name__, again)
             record_failure(db_path, run_id, tally, stopped)
-            if isinstance(stopped, IngestInterrupted) and deployment.id:
+            if isinstance(stopped, IngestInterrupted) and _deployment_run():
                 # A run of a deployment (`newsetl serve`, a Prefect worker) was stopped by its supervisor:
                 # Prefect takes a returned State as the run's final state. Raising instead made the engine
                 # print two tracebacks for a stop that was asked for. Direct calls (the CLI, tests) never
@@ -207,6 +207,14 @@ def ingest(
     summary["report"] = run_report(summary)
     logger.info("ingest summary: %s", summary)
     return summary
+
+
+def _deployment_run() -> bool:
+    """Whether this flow run belongs to a deployment, read from the run's context (prefect.runtime's
+    `deployment.id` asks the API server on a direct run, and that call would replace the stop's error
+    if it failed)."""
+    ctx = FlowRunContext.get()
+    return bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
 
 
 def _run(

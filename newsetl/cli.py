@@ -46,8 +46,8 @@ EXIT_CODES_HELP = """exit codes:
   3    the warehouse is busy (another process holds it), unwritable, or not a warehouse
   4    a named source (path, glob, @list) does not exist; nothing was ingested
   5    nothing to ingest: no supported input found
-  6    the run completed, but its snapshot for dashboards / report could not be published (they show the
-       previous run; the next run publishes again)
+  6    the run completed, but its snapshot for dashboards or its HTML report could not be published
+       (the next run publishes again)
   130  interrupted (Ctrl-C / SIGTERM): loaded batches are kept, a re-run loads the rest
 """
 
@@ -673,6 +673,10 @@ def _print_published(done: dict[str, Any] | None, quiet: bool = False) -> bool:
               f"published: {done['error']} (they still show the previous run; the next run publishes again)",
               file=sys.stderr)
         return False
+    if done and "report_error" in done:
+        print(f"newsetl: the snapshot for dashboards is published ({done['snapshot']}), but the HTML report "
+              f"could not be written: {done['report_error']} (the next run writes it again)", file=sys.stderr)
+        return False
     if done and not quiet:
         print(f"  snapshot for dashboards: {done['snapshot']} ({done['seconds']['snapshot']} s)")
         print(f"  charts (HTML report): {done['report']} ({done['seconds']['report']} s)")
@@ -743,10 +747,13 @@ def cmd_reclean(args: argparse.Namespace) -> int:
                 start_run(con, run_id, None, {"command": "reclean", "rules": list(args.rules or ())})
                 try:
                     changed = reclean(con, run_id, LearnedConfig(), rules)
-                except BaseException as exc:  # its transaction rolled back: nothing changed
+                except BaseException as exc:
+                    # The slice it was in rolled back; the slices before it are in (a re-run does the rest).
                     status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
                     with contextlib.suppress(Exception):  # the original error is the one to see
-                        finish_run(con, run_id, status, {"recleaned": 0}, f"{type(exc).__name__}: {exc}")
+                        done = con.execute("SELECT count(DISTINCT article_id) FROM removals WHERE run_id = ?",
+                                           [run_id]).fetchall()[0][0]
+                        finish_run(con, run_id, status, {"recleaned": int(done)}, f"{type(exc).__name__}: {exc}")
                     raise
                 finish_run(con, run_id, "completed", {"recleaned": changed})
             try:

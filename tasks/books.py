@@ -163,6 +163,9 @@ def _published_line(done: dict[str, Any] | None) -> str:
     if "error" in done:
         return (f"- **not published**: {done['error']} (the snapshot and the report still show the previous "
                 "run; the next run publishes again)")
+    if "report_error" in done:
+        return (f"- snapshot `{done['snapshot']}`; **report not written**: {done['report_error']} (the next run "
+                "writes it again)")
     return f"- snapshot `{done['snapshot']}`, report `{done['report']}`"
 
 

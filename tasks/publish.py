@@ -8,6 +8,7 @@ as `{"error": ...}` in the run's summary, and `newsetl ingest` exits 6 (a schedu
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import duckdb
 from prefect import get_run_logger, task
 
 from newsetl.tasks.report import report_path, write_report
-from newsetl.warehouse.connect import writer
+from newsetl.warehouse.connect import MEMORY_ENV, writer
 from newsetl.warehouse.snapshot import publish_snapshot
 
 # DuckDB's memory for the publication (its default here is DEFAULT_MEMORY_LIMIT, 1 GB; the user's
@@ -29,7 +30,9 @@ PUBLISH_MEMORY_LIMIT = "400MB"
 
 def publish(db: str | Path, run_id: str = "") -> dict[str, Any]:
     """Publish `<stem>.snapshot.duckdb` and write `<stem>.report.html`; return what was done, with
-    seconds. The report is rendered from the new snapshot, so it needs no hold on the warehouse."""
+    seconds. The report is rendered from the new snapshot, so it needs no hold on the warehouse. A snapshot
+    that cannot be published raises; a report that cannot be written after it is `report_error` (the
+    snapshot is out: saying neither was published would be wrong)."""
     t0 = time.perf_counter()
     # A write connection (the caller holds the run lock, so nobody else writes): a read-only one would
     # exclude readers just the same, and the run's last write is what we publish.
@@ -41,17 +44,21 @@ def publish(db: str | Path, run_id: str = "") -> dict[str, Any]:
         con.execute("SET preserve_insertion_order = false")
         info = publish_snapshot(con, db, run_id)
     t1 = time.perf_counter()
-    # Bounded as the publication is: the report's queries over a 1M-article snapshot took the process to
-    # 860 MB without a limit.
-    snap = duckdb.connect(str(info.path), read_only=True, config={"memory_limit": PUBLISH_MEMORY_LIMIT})
+    done: dict[str, Any] = {"snapshot": str(info.path), "report": None, "tables": info.tables,
+                            "skipped_views": info.skipped_views, "removed_generations": info.removed_generations}
     try:
-        report = write_report(snap, report_path(db), f"newsetl report: {Path(db).name}")
-    finally:
-        snap.close()
-    t2 = time.perf_counter()
-    return {"snapshot": str(info.path), "report": str(report), "tables": info.tables,
-            "skipped_views": info.skipped_views, "removed_generations": info.removed_generations,
-            "seconds": {"snapshot": round(t1 - t0, 3), "report": round(t2 - t1, 3)}}
+        # Bounded as the publication is (the user's $NEWSETL_DUCKDB_MEMORY still wins): the report's queries
+        # over a 1M-article snapshot took the process to 860 MB without a limit.
+        memory = os.environ.get(MEMORY_ENV) or PUBLISH_MEMORY_LIMIT
+        snap = duckdb.connect(str(info.path), read_only=True, config={"memory_limit": memory})
+        try:
+            done["report"] = str(write_report(snap, report_path(db), f"newsetl report: {Path(db).name}"))
+        finally:
+            snap.close()
+    except Exception as exc:
+        done["report_error"] = f"{type(exc).__name__}: {exc}"
+    done["seconds"] = {"snapshot": round(t1 - t0, 3), "report": round(time.perf_counter() - t1, 3)}
+    return done
 
 
 @task(name="publish-snapshot-and-report")
@@ -67,5 +74,8 @@ def publish_task(db: str, run_id: str) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"}
     if done["skipped_views"]:
         logger.warning("snapshot views not created: %s", done["skipped_views"])
+    if "report_error" in done:
+        logger.warning("published %s, but could not write the report: %s", done["snapshot"], done["report_error"])
+        return done
     logger.info("published %s and %s in %s s", done["snapshot"], done["report"], done["seconds"])
     return done

@@ -16,7 +16,7 @@ from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.sign import body_hash
 from newsetl.text.words import count_words
-from newsetl.warehouse.learned import apply_reclean, reclean_candidates, reclean_rows, transaction
+from newsetl.warehouse.learned import RecleanRow, apply_reclean, reclean_candidates, reclean_rows, transaction
 
 # Stored articles re-cleaned per slice: their bodies are what the process holds at once.
 RECLEAN_SLICE = 1000
@@ -30,32 +30,36 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
     and each becomes a `removals` row (category and rule 'learned', position = offset in the body before
     this re-clean, seq after the article's existing removals, run_id = `run_id`). Headlines
     (`articles.title`) and the rules' protect patterns are never removed. Idempotent: a second call finds
-    nothing left to remove. Returns the number of articles changed. One transaction (its own, or the
-    caller's with `own_transaction=False`).
+    nothing left to remove. Returns the number of articles changed. A transaction per slice of
+    RECLEAN_SLICE articles (DuckDB holds a transaction's updated bodies in memory until it commits: 148k
+    re-cleaned bodies ran a 1 GB limit out of memory in one); a re-clean cut short resumes where it
+    stopped, every slice whole. With `own_transaction=False`, all in the caller's.
     """
     only = (rules or load_rules()).learned_only()
+    learned = reclean_candidates(con, cfg)
+    changed = 0
+    after = ""
+    while learned and (rows := reclean_rows(con, after, RECLEAN_SLICE)):
+        changed += transaction(con, lambda rows=rows, after=after: _reclean_slice(
+            con, rows, after, learned, only, run_id), own_transaction)
+        after = rows[-1].article_id
+    return changed
 
-    def work() -> int:
-        learned = reclean_candidates(con, cfg)
-        changed = 0
-        after = ""
-        while learned and (rows := reclean_rows(con, after, RECLEAN_SLICE)):
-            after = rows[-1].article_id
-            updates: list[dict[str, object]] = []
-            removals: list[dict[str, object]] = []
-            for row in rows:
-                keys = learned.get(publisher_key(row.publisher))
-                if not keys:
-                    continue
-                result = clean_text(row.body, only, titles=[row.title] if row.title else (), learned=keys)
-                if not result.removals:
-                    continue
-                updates.append({"article_id": row.article_id, "body": result.body,
-                                "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
-                removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
-                                 "text": r.text, "position": r.position, "run_id": run_id}
-                                for n, r in enumerate(result.removals, start=row.last_seq + 1))
-            changed += apply_reclean(con, updates, removals, last=False)
-        return changed + apply_reclean(con, [], [], last=True)
 
-    return transaction(con, work, own_transaction)
+def _reclean_slice(con: duckdb.DuckDBPyConnection, rows: list[RecleanRow], after: str,
+                   learned: dict[str, frozenset[str]], only: Ruleset, run_id: str) -> int:
+    updates: list[dict[str, object]] = []
+    removals: list[dict[str, object]] = []
+    for row in rows:
+        keys = learned.get(publisher_key(row.publisher))
+        if not keys:
+            continue
+        result = clean_text(row.body, only, titles=[row.title] if row.title else (), learned=keys)
+        if not result.removals:
+            continue
+        updates.append({"article_id": row.article_id, "body": result.body,
+                        "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
+        removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
+                         "text": r.text, "position": r.position, "run_id": run_id}
+                        for n, r in enumerate(result.removals, start=row.last_seq + 1))
+    return apply_reclean(con, updates, removals, after, rows[-1].article_id)

@@ -130,8 +130,9 @@ class _StopWithoutTraceback(logging.Filter):
         return True
 
 
-# Where Prefect's console and API handlers hang (the CLI mutes more of them itself: newsetl.cli).
-_PREFECT_LOGGERS = ("prefect", "prefect.flow_runs", "prefect.task_runs")
+# Where Prefect's console ("" is the root logger) and API handlers hang (the CLI mutes more of them
+# itself: newsetl.cli).
+_PREFECT_LOGGERS = ("", "prefect", "prefect.flow_runs", "prefect.task_runs")
 
 
 @contextlib.contextmanager

@@ -430,3 +430,13 @@ def test_a_run_whose_snapshot_cannot_be_published_says_so_and_exits_6(tmp_path: 
     assert proc.returncode == 0 and "snapshot for dashboards:" in proc.stdout, proc.stderr[-2000:]
     with duckdb.connect(str(tmp_path / "w.snapshot.duckdb"), read_only=True) as snap:
         assert snap.execute("SELECT count(*) FROM articles").fetchall() == [(2,)]
+    # Only the report cannot be written (a folder has its name): the snapshot is out, and said to be.
+    (tmp_path / "w.report.html").unlink()
+    (tmp_path / "w.report.html").mkdir()
+    (tmp_path / "story3.txt").write_text(STORY.replace("ferry", "bus"), encoding="utf-8")
+    proc = newsetl("ingest", str(tmp_path / "story3.txt"), "--db", str(db), "--workers", "0")
+    assert proc.returncode == 6, proc.stdout + proc.stderr[-2000:]
+    assert "the snapshot for dashboards is published" in proc.stderr and "could not be written" in proc.stderr, \
+        proc.stderr[-2000:]
+    with duckdb.connect(str(tmp_path / "w.snapshot.duckdb"), read_only=True) as snap:
+        assert snap.execute("SELECT count(*) FROM articles").fetchall() == [(3,)]

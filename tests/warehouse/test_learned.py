@@ -132,6 +132,40 @@ def test_footers_learned_and_removed_story_and_syndicated_copies_kept(con: duckd
     assert learned_keys(con, PUBLISHER) == keys
 
 
+def test_a_reclean_cut_short_keeps_its_whole_slices_and_a_rerun_finishes(con: duckdb.DuckDBPyConnection,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transaction per slice (a large backlog held every re-cleaned body in one): a failure in the third
+    slice leaves the first two in, each whole (bodies, removals, handled marks), and the next re-clean
+    does the rest, to the same end as one uninterrupted pass."""
+    from newsetl.tasks import reclean as reclean_module
+
+    own = build_corpus(con)
+    record_articles(con, [r[0] for r in con.execute("SELECT article_id FROM articles").fetchall()])
+    monkeypatch.setattr(reclean_module, "RECLEAN_SLICE", 7)
+    real = reclean_module._reclean_slice
+    calls = []
+
+    def third_fails(*args: Any, **kw: Any) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(reclean_module, "_reclean_slice", third_fails)
+    with pytest.raises(OSError):
+        reclean(con, "run-2")
+    done = con.execute("SELECT count(DISTINCT article_id) FROM removals WHERE run_id = 'run-2'").fetchall()[0][0]
+    assert done == 14  # two slices of 7
+    handled = con.execute("SELECT count(DISTINCT article_id) FROM boilerplate_applied").fetchall()[0][0]
+    assert handled == 14
+    monkeypatch.setattr(reclean_module, "_reclean_slice", real)
+    assert reclean(con, "run-3") == 65 - 14
+    bodies = dict(con.execute("SELECT article_id, body FROM articles").fetchall())
+    for article_id, lines in own.items():
+        assert bodies[article_id].split("\n") == lines, article_id
+    assert reclean(con, "run-4") == 0
+
+
 def test_syndicated_copies_count_once(con: duckdb.DuckDBPyConnection) -> None:
     rng = random.Random(5)
     shared = story_lines(rng, 4, 1)
