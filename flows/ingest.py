@@ -161,7 +161,7 @@ def ingest(
             # without their re-clean (every completed run leaves the stored bodies re-cleaned).
             if (tally.counts["loaded"] or not previous_completed) and not stop_requested():
                 t0 = time.perf_counter()
-                with write_section("re-cleaning stored articles"):
+                with write_section("the slice of stored articles being re-cleaned"):
                     tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
                 tally.seconds["reclean"] += time.perf_counter() - t0
             if stop_requested():

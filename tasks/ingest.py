@@ -27,6 +27,7 @@ from newsetl.sources.read import read_path
 from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, UNSUPPORTED_KIND, display_path
 from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, PoolTerminated, run_batch
 from newsetl.tasks.reclean import reclean
+from newsetl.tasks.stop import stop_requested
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
@@ -275,6 +276,6 @@ def load_batch_task(
 def reclean_task(db: str, run_id: str, ctx: ProcessContext, cfg: LearnedConfig) -> int:
     """Re-clean stored articles holding lines that became known boilerplate during this run."""
     with writer(db) as con:
-        changed = reclean(con, run_id, cfg, ctx.rules)
+        changed = reclean(con, run_id, cfg, ctx.rules, stop=stop_requested)
     get_run_logger().info("re-cleaned %d stored articles with newly learned boilerplate", changed)
     return changed

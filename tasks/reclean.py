@@ -9,6 +9,8 @@ both call `reclean`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
 from newsetl.text.clean import clean_text
@@ -23,7 +25,8 @@ RECLEAN_SLICE = 1000
 
 
 def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = LearnedConfig(),
-            rules: Ruleset | None = None, *, own_transaction: bool = True) -> int:
+            rules: Ruleset | None = None, *, own_transaction: bool = True,
+            stop: Callable[[], bool] = lambda: False) -> int:
     """Re-clean stored articles whose bodies hold lines that are now known boilerplate.
 
     For each such article: the learned lines go from `articles.body` (word_count and body_hash follow),
@@ -34,13 +37,14 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
     RECLEAN_SLICE articles (DuckDB holds a transaction's updated bodies in memory until it commits: a
     backlog of 100k 3.6 KB bodies ran the writer's 1 GB limit out of memory in one, the process at 2.3 GB;
     in slices, 90 s and 0.9 GB); a re-clean cut short resumes where it stopped, every slice whole. With
-    `own_transaction=False`, all in the caller's.
+    `own_transaction=False`, all in the caller's. `stop()` is asked before each slice: a run being stopped
+    ends after the slice it is in (the rest is done by the next re-clean).
     """
     only = (rules or load_rules()).learned_only()
     learned = reclean_candidates(con, cfg)
     changed = 0
     after = ""
-    while learned and (rows := reclean_rows(con, after, RECLEAN_SLICE)):
+    while learned and not stop() and (rows := reclean_rows(con, after, RECLEAN_SLICE)):
         changed += transaction(con, lambda rows=rows, after=after: _reclean_slice(
             con, rows, after, learned, only, run_id), own_transaction)
         after = rows[-1].article_id

@@ -166,6 +166,21 @@ def test_a_reclean_cut_short_keeps_its_whole_slices_and_a_rerun_finishes(con: du
     assert reclean(con, "run-4") == 0
 
 
+def test_a_reclean_asked_to_stop_ends_after_the_slice_it_is_in(con: duckdb.DuckDBPyConnection,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run stopped during its re-clean (Ctrl-C, SIGTERM) waits for one slice, not the whole backlog;
+    the next re-clean does the rest."""
+    from newsetl.tasks import reclean as reclean_module
+
+    build_corpus(con)
+    record_articles(con, [r[0] for r in con.execute("SELECT article_id FROM articles").fetchall()])
+    monkeypatch.setattr(reclean_module, "RECLEAN_SLICE", 7)
+    asked = iter([False, True])  # before the first slice: go on; before the second: stop
+    assert reclean(con, "run-2", stop=lambda: next(asked)) == 7
+    assert reclean(con, "run-3") == 65 - 7
+    assert reclean(con, "run-4") == 0
+
+
 def test_syndicated_copies_count_once(con: duckdb.DuckDBPyConnection) -> None:
     rng = random.Random(5)
     shared = story_lines(rng, 4, 1)
