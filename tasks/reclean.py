@@ -53,6 +53,8 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
 
 def _reclean_slice(con: duckdb.DuckDBPyConnection, rows: list[RecleanRow], after: str,
                    learned: dict[str, frozenset[str]], only: Ruleset, run_id: str) -> int:
+    """One slice: each body cleaned of its publisher's learned lines; the changed ones written with their
+    removals, and the slice's candidates (article_id above `after`) marked handled."""
     updates: list[dict[str, object]] = []
     removals: list[dict[str, object]] = []
     for row in rows:
