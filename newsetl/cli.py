@@ -36,7 +36,7 @@ EXIT_USAGE = 2  # a mistake in the command: bad option, rules file, SQL, view or
 EXIT_WAREHOUSE = 3  # the warehouse is busy (held by another process), unwritable, or not a warehouse
 EXIT_NOT_FOUND = 4  # a named source does not exist (nothing was ingested)
 EXIT_NOTHING = 5  # no supported input at all (an empty folder, only unsupported files)
-EXIT_NOT_PUBLISHED = 6  # the run completed, but the snapshot for dashboards and the report were not published
+EXIT_NOT_PUBLISHED = 6  # the run completed, but its snapshot for dashboards or its report was not published
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: the batches loaded so far are kept, the run is `cancelled`
 
 EXIT_CODES_HELP = """exit codes:
@@ -387,18 +387,6 @@ class Progress:
                   flush=True)
 
 
-class _NoTraceback(logging.Filter):
-    """Prefect logs a failed task or flow with its traceback; for errors the CLI explains in one line
-    (warehouse busy or unwritable, disk full, bad rules file) the traceback is noise for an operator."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and _is_known(exc):
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
 def _is_known(exc: BaseException) -> bool:
     import duckdb
 
@@ -412,9 +400,12 @@ def _is_known(exc: BaseException) -> bool:
 
 
 def _quiet_known_errors() -> None:
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
-        for handler in logging.getLogger(name).handlers:
-            handler.addFilter(_NoTraceback())
+    """Errors the CLI explains in one line are logged by Prefect without their traceback."""
+    from newsetl.tasks.stop import QuietTracebacks, prefect_log_handlers
+
+    quiet = QuietTracebacks(_is_known)
+    for handler in prefect_log_handlers():
+        handler.addFilter(quiet)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -724,6 +715,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
     from newsetl.text.learned import LearnedConfig
     from newsetl.text.rules import RulesError, load_rules
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, migrate, run_lock, writer
+    from newsetl.warehouse.learned import recleaned_articles
     from newsetl.warehouse.load import finish_run, start_run
 
     db = _db(args)
@@ -751,9 +743,8 @@ def cmd_reclean(args: argparse.Namespace) -> int:
                     # The slice it was in rolled back; the slices before it are in (a re-run does the rest).
                     status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
                     with contextlib.suppress(Exception):  # the original error is the one to see
-                        done = con.execute("SELECT count(DISTINCT article_id) FROM removals WHERE run_id = ?",
-                                           [run_id]).fetchall()[0][0]
-                        finish_run(con, run_id, status, {"recleaned": int(done)}, f"{type(exc).__name__}: {exc}")
+                        finish_run(con, run_id, status, {"recleaned": recleaned_articles(con, run_id)},
+                                   f"{type(exc).__name__}: {exc}")
                     raise
                 finish_run(con, run_id, "completed", {"recleaned": changed})
             try:

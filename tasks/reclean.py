@@ -2,8 +2,7 @@
 
 The warehouse says which articles and which keys (`reclean_candidates`, then `reclean_rows` a slice at a
 time) and stores the result (`apply_reclean`); the cleaner's learned pass does the removing, here between
-them, so the
-warehouse never cleans text itself. Plain Python: the Prefect task in `ingest.py` and `newsetl reclean`
+them, so the warehouse never cleans text itself. Plain Python: the Prefect task in `ingest.py` and `newsetl reclean`
 both call `reclean`.
 """
 

@@ -119,26 +119,35 @@ def _say_on_stderr(message: str) -> None:
         os.write(2, (message + "\n").encode("utf-8", "replace"))
 
 
-class _StopWithoutTraceback(logging.Filter):
-    """A stop asked for is no error to debug: Prefect logs the task a stop cut into as failed, with the
-    traceback of the signal handler's exception. The line stays; the traceback goes."""
+class QuietTracebacks(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback. For a stop asked for, or an error the CLI
+    explains in one line (warehouse busy, disk full, bad rules file), that traceback is noise for an
+    operator: for an exception `quiet` accepts, the line stays and the traceback goes."""
+
+    def __init__(self, quiet: Callable[[BaseException], bool]) -> None:
+        super().__init__()
+        self.quiet = quiet
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], IngestInterrupted):
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and self.quiet(exc):
             record.exc_info = None
             record.exc_text = None
         return True
 
 
-# Where Prefect's console ("" is the root logger) and API handlers hang (the CLI mutes more of them
-# itself: newsetl.cli).
+# Where Prefect's console ("" is the root logger) and API handlers hang.
 _PREFECT_LOGGERS = ("", "prefect", "prefect.flow_runs", "prefect.task_runs")
+
+
+def prefect_log_handlers() -> set[logging.Handler]:
+    return {h for name in _PREFECT_LOGGERS for h in logging.getLogger(name).handlers}
 
 
 @contextlib.contextmanager
 def _stops_logged_without_traceback() -> Iterator[None]:
-    quiet = _StopWithoutTraceback()
-    handlers = {h for name in _PREFECT_LOGGERS for h in logging.getLogger(name).handlers}
+    quiet = QuietTracebacks(lambda exc: isinstance(exc, IngestInterrupted))
+    handlers = prefect_log_handlers()
     for h in handlers:
         h.addFilter(quiet)
     try:

@@ -315,6 +315,14 @@ def reclean_rows(con: duckdb.DuckDBPyConnection, after: str, limit: int) -> list
     return [RecleanRow(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
 
+def recleaned_articles(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Stored articles the re-clean of `run_id` changed: those its removals name. Also the count of a
+    re-clean cut short, whose committed slices stay."""
+    row = con.execute("SELECT count(DISTINCT article_id) FROM removals WHERE run_id = ? AND category = ?",
+                      [run_id, LEARNED]).fetchone()
+    return int(row[0]) if row else 0
+
+
 _UPDATES_SCHEMA = pa.schema([("article_id", pa.string()), ("body", pa.string()), ("word_count", pa.int32()),
                              ("body_hash", pa.string())])
 _REMOVALS_SCHEMA = pa.schema([("article_id", pa.string()), ("seq", pa.int32()), ("category", pa.string()),
@@ -376,6 +384,6 @@ def transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
 
 __all__ = [
     "LEARNED", "LearnedConfig", "RecleanRow", "apply_reclean", "learned_keys", "learned_keys_by_publisher",
-    "learned_summary", "publisher_key", "reclean_candidates", "reclean_rows", "record_articles", "record_lines",
-    "record_sightings", "sightings_table",
+    "learned_summary", "publisher_key", "reclean_candidates", "reclean_rows", "recleaned_articles",
+    "record_articles", "record_lines", "record_sightings", "sightings_table",
 ]

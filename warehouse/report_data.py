@@ -114,7 +114,7 @@ def report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         ORDER BY c.copies DESC, c.cluster_id
     """)
     # The view once, summed here both ways: each of three readings joined every removal to its article
-    # (5.5 of a 1M-article snapshot's 10 s of report queries).
+    # (5.4 of a 1M-article snapshot's 10 s of report queries).
     by_publisher = _rows(con, "SELECT publisher, category, removals, chars_removed FROM removals_by_publisher")
     data.removals_by_category, data.removals_by_publisher = _removal_tables(by_publisher)
     # `*`: a warehouse that no run opened since 2026-12-06 has the view without `still_open` (a report
