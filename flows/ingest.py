@@ -1,4 +1,4 @@
-"""The `ingest` flow: parameters and wiring; the work is in tasks/, warehouse/ and the text core.
+"""The `ingest` flow: parameters and wiring; the work is in tasks/ (which calls warehouse/ and the text core).
 
 Shape of a run: record its start (migrate, the run row) -> discover -> skip unchanged files -> for each
 group of files: read -> skip known doc_ids -> batches: process (in worker processes, two batches ahead)
@@ -16,7 +16,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -27,7 +26,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection
+from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection, Skip
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.fields import parse_field_mapping
 from newsetl.sources.reasons import SKIP_REASONS, UNREADABLE
@@ -42,7 +41,15 @@ from newsetl.tasks.batching import (
     read_group,
     whole,
 )
-from newsetl.tasks.books import RunTally, record_failure, run_report
+from newsetl.tasks.books import (
+    RunTally,
+    begin_run,
+    complete_run,
+    record_failure,
+    run_lock_unless_held,
+    run_report,
+    warehouse_path,
+)
 from newsetl.tasks.ingest import (
     ProcessedBatch,
     discover_sources,
@@ -71,12 +78,6 @@ from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessConfig, make_context
 from newsetl.text.publishers import load_publisher_file
 from newsetl.text.sign import SignConfig
-from newsetl.warehouse.connect import default_db_path, migrate, run_lock, writer
-from newsetl.warehouse.dedup import check_scheme
-from newsetl.warehouse.learned import learned_keys_by_publisher
-from newsetl.warehouse.lineage import AccountingError, Skip, balance_problems, stored_counts
-from newsetl.warehouse.load import finish_run, start_run
-from newsetl.warehouse.publishers import register_user_publishers
 
 # Documents per batch: one batch is one load transaction, whose ~50 dedup, sightings and publisher
 # statements cost mostly per batch, not per document. Measured on the 100k re-scrape stream: 500 took the
@@ -113,7 +114,7 @@ def ingest(
     """
     logger = get_run_logger()
     reinstall_stop_handler()
-    db_path = str(Path(db) if db else default_db_path())
+    db_path = warehouse_path(db)
     n_workers = usable_cores() if workers is None else workers
     run_id = uuid.uuid4().hex
     params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
@@ -128,17 +129,10 @@ def ingest(
     learned_cfg = LearnedConfig()
     tally = RunTally()
 
-    # take_lock=False: the caller (the CLI) already holds the run lock, taken before the flow started
-    # so that a refusal is a clear message rather than a failed flow run with a traceback.
-    with run_lock(db_path) if take_lock else contextlib.nullcontext(), stops_handled_here():
+    with run_lock_unless_held(db_path, take_lock), stops_handled_here():
         t0 = time.perf_counter()
-        with write_section("the run's start is recorded"), writer(db_path) as con:
-            migrate(con, db_path)
-            check_scheme(con, dedup_cfg)
-            previous_completed = start_run(con, run_id, str(flow_run.get_id() or ""), params)
-            register_user_publishers(con, user_publishers, run_id)
-            # What earlier runs learned is applied while cleaning; what this run learns, by reclean below.
-            learned = learned_keys_by_publisher(con, learned_cfg)
+        previous_completed, learned = begin_run(db_path, run_id, str(flow_run.get_id() or ""), params,
+                                                user_publishers, dedup_cfg, learned_cfg)
         pool_key: str | None = None
         try:
             ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ()), line_model=line_model), learned,
@@ -168,11 +162,7 @@ def ingest(
                 raise IngestInterrupted(INTERRUPTED)
             summary = tally.summary()
             # The run checks its own books before it reports success.
-            with write_section("the run's end is recorded"), writer(db_path) as con:
-                problems = balance_problems(summary, stored_counts(con, run_id))
-                if problems:
-                    raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
-                finish_run(con, run_id, "completed", summary)
+            complete_run(db_path, run_id, summary)
         except BaseException as exc:
             stopped = as_stop(exc)
             if isinstance(stopped, IngestInterrupted):

@@ -74,6 +74,15 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A source read and counted as skipped: its bytes were known, or it is not an article by design."""
+
+    source_uri: str
+    doc_id: str | None
+    reason: str  # "known" (doc_id in the warehouse or earlier in the run) or a SKIP_REASONS reason
+
+
+@dataclass(frozen=True)
 class Removal:
     """A span removed from an article body, with the rule that removed it."""
 

@@ -11,11 +11,10 @@ from typing import TypeVar, cast
 
 from prefect.utilities.annotations import quote
 
-from newsetl.schemas.records import InputRow, RawDocument, Rejection
+from newsetl.schemas.records import InputRow, RawDocument, Rejection, Skip
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.files import held_size
 from newsetl.tasks.ingest import ReadGroup, read_documents, read_pieces
-from newsetl.warehouse.lineage import Skip
 
 T = TypeVar("T")
 # Raw bytes (inflated, as held) read at once (with `files_per_read`, a group); at most two groups are

@@ -1,6 +1,8 @@
-"""The books of one ingest run: its counts as it goes (`RunTally`, shown by the CLI's progress
-display), the run row of a run that failed or was stopped, and the run report (a Prefect artifact and a
-file beside the warehouse)."""
+"""The books of one ingest run: its start (`begin_run`: the warehouse migrated, the run row, what earlier
+runs learned), its counts as it goes (`RunTally`, shown by the CLI's progress display), its end
+(`complete_run` after the books balance, `record_failure` for a run that failed or was stopped), and the
+run report (a Prefect artifact and a file beside the warehouse). The flow calls these and never opens the
+warehouse itself."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import json
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,15 @@ from prefect.exceptions import TerminationSignal
 
 from newsetl.schemas.records import Rejection
 from newsetl.tasks.stop import IngestInterrupted, stop_signal, write_section
-from newsetl.warehouse.connect import writer
-from newsetl.warehouse.load import LoadStats, finish_run
+from newsetl.text.learned import LearnedConfig
+from newsetl.text.lsh import DedupConfig
+from newsetl.text.publishers import UserPublisher
+from newsetl.warehouse.connect import default_db_path, migrate, run_lock, writer
+from newsetl.warehouse.dedup import check_scheme
+from newsetl.warehouse.learned import learned_keys_by_publisher
+from newsetl.warehouse.lineage import AccountingError, balance_problems, stored_counts
+from newsetl.warehouse.load import LoadStats, finish_run, start_run
+from newsetl.warehouse.publishers import register_user_publishers
 
 # Called with the run's counts after each group read and each batch loaded (the CLI's progress
 # display); None: nobody watches. A hook rather than a parameter: flow parameters must serialise.
@@ -36,6 +46,43 @@ def watching(hook: ProgressHook) -> Iterator[None]:
         yield
     finally:
         _progress_hooks.remove(hook)
+
+
+def warehouse_path(db: str | None) -> str:
+    """The warehouse a run writes: `db`, or the default (`$NEWSETL_DB`, else newsetl.duckdb here)."""
+    return str(Path(db) if db else default_db_path())
+
+
+def run_lock_unless_held(db: str, take: bool) -> AbstractContextManager[object]:
+    """The warehouse's run lock for the run's length; `take=False` when the caller (the CLI) already holds
+    it, taken before the flow started so that a refusal is a clear message rather than a failed flow run."""
+    return run_lock(db) if take else contextlib.nullcontext()
+
+
+def begin_run(db: str, run_id: str, flow_run_id: str, params: Mapping[str, Any],
+              user_publishers: Sequence[UserPublisher], dedup: DedupConfig,
+              learned: LearnedConfig) -> tuple[bool, dict[str, frozenset[str]]]:
+    """Record the run's start in one write: the warehouse migrated, its dedup scheme checked against the
+    run's, the `runs` row, and the user's publisher aliases (before the first batch, so every article of
+    the run resolves against them). Returns whether the previous run completed, and the lines earlier runs
+    learned, by publisher: those are applied while cleaning; what this run learns, by the re-clean."""
+    with write_section("the run's start is recorded"), writer(db) as con:
+        migrate(con, db)
+        check_scheme(con, dedup)
+        previous_completed = start_run(con, run_id, flow_run_id, params)
+        register_user_publishers(con, user_publishers, run_id)
+        return previous_completed, learned_keys_by_publisher(con, learned)
+
+
+def complete_run(db: str, run_id: str, summary: Mapping[str, Any]) -> None:
+    """Mark the run completed, after its books balance: every input read is loaded, skipped or
+    quarantined, and the warehouse holds the articles and quarantine rows the tally counted. Raises
+    AccountingError (the run is then recorded failed) if not."""
+    with write_section("the run's end is recorded"), writer(db) as con:
+        problems = balance_problems(summary, stored_counts(con, run_id))
+        if problems:
+            raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
+        finish_run(con, run_id, "completed", summary)
 
 
 class RunTally:

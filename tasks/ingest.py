@@ -20,7 +20,7 @@ import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from newsetl.schemas.records import STAGE_PROCESS, InputRow, RawDocument, Rejection
+from newsetl.schemas.records import STAGE_PROCESS, InputRow, RawDocument, Rejection, Skip
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
@@ -33,7 +33,6 @@ from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
 from newsetl.text.sign import SignConfig, sign_words
 from newsetl.warehouse.connect import HeldWriter, WarehouseBusy, writer
-from newsetl.warehouse.lineage import Skip
 from newsetl.warehouse.load import LoadStats, known_doc_ids, load_prepared, unchanged_inputs
 from newsetl.warehouse.rows import PreparedBatch, prepare_batch, with_raw
 

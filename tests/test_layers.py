@@ -117,6 +117,14 @@ def test_imports_follow_the_layers(module: str) -> None:
     assert not bad, f"{module} imports: " + "; ".join(bad)
 
 
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _layer(m) == "flows"))
+def test_flows_only_wire(module: str) -> None:
+    """A flow wires tasks: it opens no warehouse itself (the run's start and end are tasks.books'), so a
+    flow's every write to DuckDB goes through a task that names it for a stop and for the run's books."""
+    bad = [t for t in GRAPH[module] if t == "duckdb" or t.startswith(("duckdb.", "newsetl.warehouse"))]
+    assert not bad, f"{module} imports {bad}: call a task in newsetl.tasks instead"
+
+
 def test_no_import_cycles() -> None:
     """Tarjan's strongly connected components over the module graph: every component is one module."""
     graph = {m: [t for t in GRAPH[m] if t in MODULES and t != m] for m in MODULES}

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from newsetl.schemas.records import Skip
 from newsetl.schemas.tables import SOURCES, arrow_schema
 from newsetl.warehouse.connect import unregister
 from newsetl.warehouse.rows import clean_str, occurrence_keys
@@ -27,15 +27,6 @@ from newsetl.warehouse.rows import clean_str, occurrence_keys
 LOADED = "loaded"
 QUARANTINED = "quarantined"
 SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class Skip:
-    """A source read and counted as skipped: its bytes were known, or it is not an article by design."""
-
-    source_uri: str
-    doc_id: str | None
-    reason: str  # "known" (doc_id in the warehouse or earlier in the run) or a SKIP_REASONS reason
 
 
 def sources_from_tables(run_id: str, articles: pa.Table, quarantine: pa.Table, skips: Sequence[Skip]) -> pa.Table:

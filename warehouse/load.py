@@ -20,14 +20,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from newsetl.schemas.records import Article, InputRow, RawDocument, Rejection
+from newsetl.schemas.records import Article, InputRow, RawDocument, Rejection, Skip
 from newsetl.schemas.tables import INPUTS
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.sign import Signatures
 from newsetl.warehouse.connect import rollback, unregister
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
 from newsetl.warehouse.learned import record_sightings
-from newsetl.warehouse.lineage import Skip, record_sources, sources_from_tables
+from newsetl.warehouse.lineage import record_sources, sources_from_tables
 from newsetl.warehouse.publishers import resolve_publishers
 from newsetl.warehouse.rows import (
     PreparedBatch,

@@ -6,10 +6,10 @@ import json
 
 import duckdb
 
-from newsetl.schemas.records import Rejection
+from newsetl.schemas.records import Rejection, Skip
 from newsetl.text.sign import SignConfig, sign_words
 from newsetl.warehouse.dedup import DedupConfig
-from newsetl.warehouse.lineage import Skip, balance_problems, occurrence_keys, stored_counts
+from newsetl.warehouse.lineage import balance_problems, occurrence_keys, stored_counts
 from newsetl.warehouse.load import load_batch, quarantine_ids
 
 
