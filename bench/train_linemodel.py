@@ -163,7 +163,7 @@ def _dropped(p: lmdata.Page) -> bool:
 
 def page_features(p: lmdata.Page, blind: bool = False) -> np.ndarray:
     """Features of a page's lines; `blind`: as if no rule had fired (the rule-hit columns zero)."""
-    X = lf.line_features(p.lines, title=None, rule_cats=None if blind else p.rule_cat,
+    X = lf.line_features(p.lines, rule_cats=None if blind else p.rule_cat,
                          cut_frac=None if blind else p.cut_frac)
     if not USE_RULE_FEATURES:
         X[:, RULE_FEATURES] = 0.0

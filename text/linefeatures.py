@@ -4,10 +4,10 @@ The model (`linemodel.py`) reads these columns by name; the training script (`be
 writes them. Changing a feature means retraining: the model file lists the names it was trained on and
 is refused when they differ.
 
-`line_features(lines, title=None, rule_cats=None, cut_frac=None, recur=None)` returns a float32 array
-of shape (len(lines), N_FEATURES); rows of blank lines are all zero (they are never classified).
-`line_features_batch(docs, ...)` gives the same values for many documents in one pass (what the cleaner
-runs: per-document numpy calls cost more than the lines' own work); the trainer uses `line_features`.
+`line_features_batch(docs, ...)` computes the features of many documents in one pass (what the cleaner
+runs: per-document numpy calls would cost more than the lines' own work); `line_features(lines,
+rule_cats=None, cut_frac=None, recur=None)` is its one-document case (what the trainer runs). Both return
+float32 rows, one per line; rows of blank lines are all zero (they are never classified).
 "Document" below means the non-blank lines of one text in order; "block" a run of non-blank lines
 between blank lines (trafilatura text has few blank lines, so list runs and short-line runs act as
 blocks too). Nothing here names a site, page or sentence: only shapes, positions and generic word lists.
@@ -33,8 +33,9 @@ Features (FEATURE_NAMES, in order):
              related, weitere, también, interesar ... on lines of <= 20 words), contact_word (tel, fax,
              kontakt, reporter ...), legal_word (copyright, license, affiliate, werbung, quelle ...),
              login_word (log in, eingeloggt, registriert ...), cue_prefix ("Read more: <title>")
-  headline   title_sim (token Jaccard with the title, 0 without a title), after_title (line index minus
-             the best-matching title line, 0 without a title)
+  headline   title_sim, after_title: always 0. Columns of the model file (v1 read the headline); the
+             cleaner runs before describe finds a headline, so neither training nor cleaning has one.
+             Dropping them means retraining (the file lists the names it was trained on).
   runs       short_run (log length of the run of short non-sentence lines holding the line),
              list_run (log length of the run of list items holding it)
   comments   comment_hdr (line looks like a comment-section header: "12 Comments", "Leave a reply",
@@ -393,27 +394,6 @@ def _set_blocks(F: np.ndarray, gap: np.ndarray, rows: np.ndarray) -> None:
     F[:, _F["log_block_len"]] = np.log1p(block_len[block_id])
 
 
-def _run_lengths(flag: np.ndarray) -> np.ndarray:
-    """For each position, the length of the run of True values holding it (0 where False)."""
-    n = len(flag)
-    if n == 0:
-        return np.zeros(0)
-    f = flag.astype(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], f, [0]))))
-    out = np.zeros(n)
-    for a, b in zip(edges[0::2], edges[1::2], strict=True):
-        out[a:b] = b - a
-    return out
-
-
-def _window_sum(v: np.ndarray, half: int) -> np.ndarray:
-    """Sum of v over [i - half, i + half] (clipped to the document), excluding v[i]."""
-    c = np.concatenate(([0.0], np.cumsum(v)))
-    n = len(v)
-    i = np.arange(n)
-    return c[np.minimum(n, i + half + 1)] - c[np.maximum(0, i - half)] - v
-
-
 # Cost of one non-story line inside the main block, in story characters: a block may bridge a few short
 # lines (subheads, captions) between paragraphs, not a list of teasers.
 _MAIN_GAP_COST = 120.0
@@ -438,47 +418,6 @@ def _main_block(story_chars: np.ndarray) -> tuple[int, int]:
 _WIN3 = [_F[k + "_win3"] for k in ("short", "list", "story", "cue", "title_case", "tiny")]
 
 
-def _layout_and_context(F: np.ndarray, cores: list[str], raws: list[str], story: np.ndarray,
-                        r: np.ndarray) -> None:
-    """The layout, main-block and wider-window columns (in place)."""
-    n = len(cores)
-    col = lambda name: F[:, _F[name]]  # noqa: E731
-    ind = np.fromiter((len(x) - len(x.lstrip()) for x in raws), dtype=np.float64, count=n)
-    F[:, _F["indent"]] = np.log1p(ind)
-    F[:, _F["indent_share"]] = float((ind > 0).mean())
-    counts: dict[str, int] = {}
-    for c in cores:
-        counts[c] = counts.get(c, 0) + 1
-    F[:, _F["dup_in_doc"]] = np.minimum(3, np.fromiter((counts[c] - 1 for c in cores), dtype=np.float64, count=n))
-    lc = col("log_chars")
-    srt = sorted(lc.tolist())  # the median without np.median's overhead (same value: mean of the middle two)
-    F[:, _F["rel_chars"]] = lc - (srt[n // 2] if n % 2 else (srt[n // 2 - 1] + srt[n // 2]) / 2)
-    a, b = _main_block(np.where(story > 0, np.expm1(lc), 0.0))
-    if a >= 0:
-        F[:, _F["in_main"]] = (r >= a) & (r <= b)
-        F[:, _F["log_before_main"]] = np.log1p(np.maximum(0.0, a - r))
-        F[:, _F["log_after_main"]] = np.log1p(np.maximum(0.0, r - b))
-    else:
-        F[:, _F["log_before_main"]] = np.log1p(n - r)
-    cue = ((col("cta_word") + col("related_word") + col("comment_word") + col("contact_word") + col("cue_prefix"))
-           > 0).astype(np.float64)
-    # the six 3-line windows in one cumulative sum over the stacked columns
-    V = np.column_stack((col("short"), col("list_marker"), story, cue, col("title_case"), col("tiny")))
-    cum = np.vstack((np.zeros((1, 6)), np.cumsum(V, axis=0)))
-    lo, hi = np.maximum(0, r - 3).astype(np.intp), np.minimum(n, r + 4).astype(np.intp)
-    F[:, _WIN3] = (cum[hi] - cum[lo] - V) / 6.0
-    F[2:, _F["prev2_story"]] = story[:-2]
-    F[:-2, _F["next2_story"]] = story[2:]
-    for name in ("comment_word", "cta_word"):
-        v = col(name).copy()
-        F[1:, _F["prev_" + name]] = v[:-1]
-        F[:-1, _F["next_" + name]] = v[1:]
-
-
-def _tokset(s: str) -> set[str]:
-    return {t.casefold() for t in _WORD.findall(s)}
-
-
 def _strip_list_markers(cores: list[str]) -> np.ndarray:
     """Cut a leading list marker ("- ", "1. ", "• ") off each line in place (not off a line that is only a
     marker); 1.0 where one was cut."""
@@ -492,107 +431,26 @@ def _strip_list_markers(cores: list[str]) -> np.ndarray:
     return markers
 
 
-def line_features(lines: Sequence[str], *, title: str | None = None,
-                  rule_cats: Sequence[str] | None = None, cut_frac: Sequence[float] | None = None,
-                  recur: Sequence[float] | None = None) -> np.ndarray:
+def line_features(lines: Sequence[str], *, rule_cats: Sequence[str] | None = None,
+                  cut_frac: Sequence[float] | None = None, recur: Sequence[float] | None = None) -> np.ndarray:
     """Feature matrix (len(lines), N_FEATURES) for one document; blank lines give zero rows.
 
     rule_cats: per line, the rule cleaner's category of a whole-line removal ("" or None = kept);
     cut_frac: per line, share of the line cut out by span rules; recur: per line, recurrence of the line
-    for its publisher (any non-negative score; absent = 0).
+    for its publisher (any non-negative score; absent = 0). The one-document case of
+    `line_features_batch`: one implementation, so training and cleaning cannot drift apart.
     """
-    n_all = len(lines)
-    X = np.zeros((n_all, N_FEATURES), dtype=np.float32)
-    idx = [i for i, s in enumerate(lines) if s.strip()]
-    n = len(idx)
-    if n == 0:
-        return X
-    ia = np.asarray(idx)
-    cores = [lines[i].strip() for i in idx]
-    markers = _strip_list_markers(cores)
-    F = np.zeros((n, N_FEATURES))
-    for name, v in _doc_base(cores, markers).items():
-        F[:, _F[name]] = v
-    col = lambda name: F[:, _F[name]]  # noqa: E731
-    r = np.arange(n, dtype=np.float64)
-    F[:, _F["rel_pos"]] = r / max(1, n - 1)
-    F[:, _F["log_from_start"]] = np.log1p(r)
-    F[:, _F["log_from_end"]] = np.log1p(n - 1 - r)
-    F[:, _F["log_n_lines"]] = math.log1p(n)
-    chars = np.fromiter((len(c) for c in cores), dtype=np.float64, count=n)
-    cum = np.cumsum(chars) - chars
-    F[:, _F["char_pos"]] = cum / max(1.0, chars.sum())
-    # blocks: split where a blank line sits between two non-blank lines
-    _set_blocks(F, np.concatenate(([True], np.diff(ia) > 1)), r)
-    # runs
-    short_ns = (col("log_words") <= math.log1p(12)) & (col("end_sentence") == 0)
-    F[:, _F["short_run"]] = np.log1p(_run_lengths(short_ns))
-    F[:, _F["list_run"]] = np.log1p(_run_lengths(col("list_marker") > 0))
-    # headline
-    if title and title.strip():
-        tt = _tokset(title)
-        sims = np.array([len(tt & (ts := _tokset(lines[i]))) / max(1, len(tt | ts)) for i in idx])
-        F[:, _F["title_sim"]] = sims
-        if sims.max() >= 0.5:
-            F[:, _F["after_title"]] = np.sign(r - int(sims.argmax())) * np.log1p(np.abs(r - int(sims.argmax())))
-    # comment section onset
-    hdr = col("comment_hdr") > 0
-    if hdr.any():
-        seen = np.maximum.accumulate(np.where(hdr, r, -1.0))
-        above = (seen >= 0) & ~hdr
-        F[:, _F["after_comment_hdr"]] = above
-        F[:, _F["log_since_hdr"]] = np.where(above, np.log1p(r - seen), 0.0)
-    # story context
-    story = col("story") > 0
-    cs = np.cumsum(story)
-    F[:, _F["story_before"]] = (cs - story) / np.maximum(1, r)
-    F[:, _F["story_after"]] = (cs[-1] - cs) / np.maximum(1, n - 1 - r)
-    if story.any():
-        sp = np.flatnonzero(story)
-        F[:, _F["after_last_story"]] = r > sp[-1]
-        pos = np.searchsorted(sp, r)
-        d_next = np.where(pos < len(sp), sp[np.minimum(pos, len(sp) - 1)] - r, 1e3)
-        d_prev = np.where(pos > 0, r - sp[np.maximum(pos - 1, 0)], 1e3)
-        F[:, _F["log_dist_story"]] = np.log1p(np.minimum(d_next, d_prev))
-    else:
-        F[:, _F["after_last_story"]] = 1.0
-        F[:, _F["log_dist_story"]] = np.log1p(1e3)
-    # rule hits
-    if rule_cats is not None:
-        cats = [rule_cats[i] or "" for i in idx]
-        rem = np.array([bool(c) for c in cats], dtype=np.float64)
-        F[:, _F["rule_removed"]] = rem
-        for g in ("comments", "links", "prompt", "meta"):
-            F[:, _F["rule_" + g]] = [_CAT_GROUP.get(c) == g for c in cats]
-        F[:, _F["rule_near"]] = _window_sum(rem, 3) / 6.0
-        rc = np.cumsum(rem)
-        F[:, _F["rule_after_share"]] = (rc[-1] - rc) / np.maximum(1, n - 1 - r)
-    if cut_frac is not None:
-        F[:, _F["cut_frac"]] = np.asarray(cut_frac, dtype=np.float64)[ia]
-    if recur is not None:
-        F[:, _F["recur"]] = np.asarray(recur, dtype=np.float64)[ia]
-    # neighbours
-    for side, shift in (("prev", 1), ("next", -1)):
-        for name in ("log_words", "end_sentence", "short", "list_marker", "rule_removed", "story"):
-            v = F[:, _F[name]]
-            out = np.zeros(n)
-            if shift == 1:
-                out[1:] = v[:-1]
-            else:
-                out[:-1] = v[1:]
-            F[:, _F[f"{side}_{name}"]] = out
-    sf = story.astype(np.float64)
-    F[:, _F["story_win"]] = _window_sum(sf, 2) / 4.0
-    _layout_and_context(F, cores, [lines[i] for i in idx], sf, r)
-    X[ia] = F
+    X, _ = line_features_batch([lines], rule_cats=None if rule_cats is None else [rule_cats],
+                               cut_frac=None if cut_frac is None else [cut_frac],
+                               recur=None if recur is None else [recur])
     return X
 
 
 # --------------------------------------------------------------------------------- many documents
 def _seg_window_sum(v: np.ndarray, half: int, lo_bound: np.ndarray, hi_bound: np.ndarray) -> np.ndarray:
-    """`_window_sum` of each document's slice of v (a column, or columns side by side), for all documents
-    at once: the window of line i is clipped to [lo_bound[i], hi_bound[i]) (its document's rows). The
-    sums are of 0/1 values, so the global cumulative sum is exact."""
+    """Sum of v over [i - half, i + half] without v[i] (v a column, or columns side by side), for all
+    documents at once: the window of line i is clipped to [lo_bound[i], hi_bound[i]) (its document's rows).
+    The sums are of 0/1 values, so the global cumulative sum is exact."""
     c = np.zeros((len(v) + 1, *v.shape[1:]))
     np.cumsum(v, axis=0, out=c[1:])
     i = np.arange(len(v))
@@ -603,7 +461,8 @@ def _seg_window_sum(v: np.ndarray, half: int, lo_bound: np.ndarray, hi_bound: np
 
 
 def _seg_run_lengths(flag: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """`_run_lengths` per document: runs do not cross a document's first line (`first`)."""
+    """For each line, the length of the run of True values holding it (0 where False); runs do not cross
+    a document's first line (`first`)."""
     f = flag.astype(bool)
     start = f.copy()
     start[1:] &= ~f[:-1] | first[1:]
@@ -636,9 +495,9 @@ def line_features_batch(docs: Sequence[Sequence[str]], *,
                         cut_frac: Sequence[Sequence[float]] | None = None,
                         recur: Sequence[Sequence[float]] | None = None,
                         rows: Sequence[Sequence[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """`line_features` of many documents in one pass: (X, offsets), where X[offsets[k]:offsets[k + 1]] is
-    `line_features(docs[k], rule_cats=rule_cats[k], cut_frac=cut_frac[k], recur=recur[k])`, value for
-    value (tests/text/test_linefeatures_batch.py compares them). No title (the cleaner passes none).
+    """The features of many documents in one pass: (X, offsets), where X[offsets[k]:offsets[k + 1]] are
+    the rows of docs[k] (with rule_cats[k], cut_frac[k], recur[k]: see `line_features`), the same values
+    however the documents are batched (tests/text/test_linefeatures_batch.py).
 
     `rows` (per document, indexes into its lines): only these rows are read, so only they are exact.
     The word lists and regular expressions then run on them and the lines within `_REACH` of them;
@@ -786,8 +645,9 @@ def _needed(rows: Sequence[Sequence[int]], offsets: np.ndarray, ga: np.ndarray, 
 def _layout_batch(F: np.ndarray, cores: list[str], raws: list[str], story: np.ndarray, r: np.ndarray,
                   d: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray, first: np.ndarray, last: np.ndarray,
                   doc_first: np.ndarray, n_docs: int) -> None:
-    """`_layout_and_context` of a stack of documents (in place): per-document shares, medians, main
-    blocks and windows. d: each line's document; lo_b/hi_b: its document's rows; r: its row in it."""
+    """The layout, main-block and wider-window columns of a stack of documents (in place): per-document
+    shares, medians, main blocks and windows. d: each line's document; lo_b/hi_b: its document's rows;
+    r: its row in it."""
     n = len(cores)
     col = lambda name: F[:, _F[name]]  # noqa: E731
     ind = (np.fromiter(map(len, raws), dtype=np.float64, count=n)
@@ -801,8 +661,8 @@ def _layout_batch(F: np.ndarray, cores: list[str], raws: list[str], story: np.nd
     counts = Counter(keys)
     F[:, _F["dup_in_doc"]] = np.minimum(3, np.fromiter(map(counts.__getitem__, keys), dtype=np.float64, count=n) - 1)
     lc = col("log_chars")
-    # each document's median of log_chars (the mean of the middle two for an even count), as
-    # _layout_and_context computes it: sorted within the document, then picked
+    # each document's median of log_chars (the mean of the middle two for an even count): sorted within
+    # the document, then picked
     srt = lc[np.lexsort((lc, d))]
     nonempty = n_doc > 0
     cnt = np.diff(doc_first)[nonempty]

@@ -1,6 +1,7 @@
 """The batched line features (`linefeatures.line_features_batch`) and scores (`LineModel.score_batch`)
-against the per-document `line_features` / `score_lines` the shipped model was trained with: the values
-must be the same, bit for bit, so that the cleaner's decisions do not move."""
+against the one-document `line_features` / `score_lines` the shipped model was trained with: a document's
+values must be the same, bit for bit, whatever it is batched with, so that the cleaner decides as the
+trainer measured."""
 
 from __future__ import annotations
 
