@@ -39,7 +39,7 @@ from newsetl.tasks.batching import (
     batches,
     file_groups,
     read_group,
-    whole,
+    unscanned,
 )
 from newsetl.tasks.books import (
     RunTally,
@@ -156,7 +156,7 @@ def ingest(
             if (tally.counts["loaded"] or not previous_completed) and not stop_requested():
                 t0 = time.perf_counter()
                 with write_section("the slice of stored articles being re-cleaned"):
-                    tally.counts["recleaned"] += reclean_task(db_path, run_id, whole(ctx), learned_cfg)
+                    tally.counts["recleaned"] += reclean_task(db_path, run_id, unscanned(ctx), learned_cfg)
                 tally.seconds["reclean"] += time.perf_counter() - t0
             if stop_requested():
                 raise IngestInterrupted(INTERRUPTED)
@@ -255,7 +255,7 @@ def _run(
                     else:
                         seen.add(doc.doc_id)
                         unique.append(doc)
-                fresh, skipped = filter_known(db, whole(unique))
+                fresh, skipped = filter_known(db, unscanned(unique))
                 tally.counts["skipped_known"] += skipped
                 fresh_ids = {d.doc_id for d in fresh}
                 skips.extend(Skip(d.source_uri, d.doc_id, "known") for d in unique if d.doc_id not in fresh_ids)
@@ -288,8 +288,8 @@ def _run(
                 break  # this batch was processed but not loaded: its documents are new again next run
             t = time.perf_counter()
             with write_section():
-                stats = load_batch_task(db, run_id, whole(batch), whole(item.rejections), dedup_cfg,
-                                        whole(item.inputs or ()), whole(item.skips), whole(item.docs))
+                stats = load_batch_task(db, run_id, unscanned(batch), unscanned(item.rejections), dedup_cfg,
+                                        unscanned(item.inputs or ()), unscanned(item.skips), unscanned(item.docs))
             tally.seconds["load"] += time.perf_counter() - t
             seen.difference_update(d.doc_id for d in item.docs)
             tally.seconds["process"] += batch.seconds
@@ -331,7 +331,7 @@ def _processed(items: Iterator[Work], ctx: Any, sign_cfg: SignConfig, pool_key: 
             yield item, _process_now(item.docs, ctx, sign_cfg, doc_seconds)
         return
     # Dask walks task arguments itself and mangles Prefect's `quote` wrapper: pass plain values there.
-    wrap: Callable[[Any], Any] = whole if isinstance(runner, ThreadPoolTaskRunner) else (lambda value: value)
+    wrap: Callable[[Any], Any] = unscanned if isinstance(runner, ThreadPoolTaskRunner) else (lambda value: value)
     in_flight: deque[tuple[Work, PrefectFuture[ProcessedBatch] | None]] = deque()
     for item in items:
         # An empty batch (rejections or inputs to record only) is not worth a task run.
@@ -347,7 +347,7 @@ def _processed(items: Iterator[Work], ctx: Any, sign_cfg: SignConfig, pool_key: 
 def _process_now(docs: Sequence[RawDocument], ctx: Any, sign_cfg: SignConfig, doc_seconds: float) -> ProcessedBatch:
     if not docs:
         return ProcessedBatch.empty(sign_cfg)
-    return process_batch(whole(docs), whole(ctx), sign_cfg, None, doc_seconds)
+    return process_batch(unscanned(docs), unscanned(ctx), sign_cfg, None, doc_seconds)
 
 
 def _result(entry: tuple[Work, PrefectFuture[ProcessedBatch] | None], sign_cfg: SignConfig,

@@ -42,7 +42,7 @@ READ_PIECE_DOCS = 2000
 READ_PIECE_BYTES = 32 * 1024 * 1024
 
 
-def whole(value: T) -> T:
+def unscanned(value: T) -> T:
     """A task argument Prefect passes as it is: batches (documents, articles, rules) are wrapped in
     `quote`, because Prefect otherwise walks every element of every argument looking for futures, which
     cost more than loading the batch. Typed as the value: Prefect unwraps it before the task runs."""
@@ -101,6 +101,6 @@ def read_group(group: Sequence[str], config: ReadConfig) -> Iterator[ReadGroup]:
     if big:
         yield from read_pieces(group, config, READ_PIECE_DOCS, READ_PIECE_BYTES)
     else:
-        yield read_documents(whole(group), config)
+        yield read_documents(unscanned(group), config)
 
 
