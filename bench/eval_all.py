@@ -40,11 +40,11 @@ SETS = {
 SEEDS = "1,2,3,4,5,6"
 # CV scripts: their own printed tables are the result (the last lines, from the pooled figures on).
 CV_SCRIPTS = {
-    # --seeds: the CV once more per LightGBM seed; the mean over seeds is the estimate (README, "How far the
+    # --seeds: the CV once more per LightGBM seed; the mean over seeds is the estimate (docs/evaluation.md, "How far the
     # learner's seed moves them"), the shipped seed's own run is one draw of it
     "linemodel-cv": [str(REPO / "bench" / "train_linemodel.py"), "--no-final", "--seeds", SEEDS],
     # The same CV without, on each page, the pattern rules only its own site taught: the estimate for a new site
-    # of the library that was written on these pages (README, "What to expect on sites it has not seen").
+    # of the library that was written on these pages (docs/evaluation.md, rule provenance).
     "linemodel-cv-own-hits": [str(REPO / "bench" / "train_linemodel.py"), "--no-final", "--rules-provenance",
                               "own-hits", "--seeds", SEEDS],
     "html-cv": [str(REPO / "bench" / "html_cv.py"), "--blind"],

@@ -37,7 +37,7 @@ Where the traf text figure stands (v4, 2026-12-05): rules + model remove 55.7% o
 snippets at 0.28% lost (the rules alone 49.1% / 0.17%; v3 with the library before: 28.8% / 0.33%); the oracle
 threshold at 0.5% lost gives the same 55.7%. As a warehouse holds it (mode `product`, describe after the
 cleaner): 58.5% / 0.44% since describe keeps the standfirst in the body and reads a bare byline only when
-it starts with a given name (60.8% / 0.88% when it cut the standfirst; README, "As stored"). Of the 94
+it starts with a given name (60.8% / 0.88% when it cut the standfirst; docs/evaluation.md, "As stored"). Of the 94
 snippets left, most are lines of the kind the page's own article is made of: teaser headlines and intros of
 other stories, author bios, reader posts without a comment header, another article's paragraphs on a
 listing page.
