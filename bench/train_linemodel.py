@@ -65,6 +65,12 @@ acceptance allows 0.5%). Re-measured on v5 (2026-12-06, same scratch approach: t
 words found in another line, in the story lines, in the first three story lines, and the story share's mean
 and max over two lines either side, appended to every page's features): seed 12 product traf 54.7% / 0.50%
 (v5 58.0% / 0.39%), seeds 1-3 53.3-55.7% (v5 56.1-56.6%), AEB unchanged. Not taken.
+Also on v5 (2026-12-06, scratch scripts, every fit of the CV replaced, so the CV measures what would ship;
+as stored, traf removed / lost, AEB lost; draws of base seeds 12, 1, 2, 3): seed bagging, the mean log-odds of
+K LightGBM models that differ only in random_state -- K=3: traf 58.0 / 55.7-57.1% (v5: 58.0 / 56.1-56.6%),
+AEB lost 0.53% on seed 12; K=5: 55.7 / 56.6-57.1%, AEB 0.53% on seed 12, and the tree pass grows faster than
+K (all 32 lines of a text: 234 -> 1,853 us at K=5, over the cleaner's whole budget); scale_pos_weight 2:
+traf 54.2-55.2%; 0.5: 54.7-57.5%, AEB 0.53% on seed 12. None is above the baseline's spread. Not taken.
 
 Output: text/models/linemodel-v5.json (the model as plain arrays, read by newsetl.text.linemodel) and
 bench/linemodel-v5.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
