@@ -388,3 +388,44 @@ def test_a_batch_whose_pool_was_stopped_is_returned_stopped_not_logged_as_a_fail
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
     with pytest.raises(PoolTerminated):
         batch.ensure_not_stopped()
+
+
+def test_a_worker_killed_from_outside_does_not_hang_the_batch() -> None:
+    """The OOM killer (here SIGKILL) takes one worker while the other still works on its chunk. The
+    executor's clean-up of the broken pool sent the survivor SIGTERM, which workers ignore, and waited for
+    it; the survivor, blocked writing a result larger than the pipe that nobody read any more, never
+    exited: `run` hung for good, and the ingest with it, holding the run lock (seen by a user trial,
+    2 of 2). Now the broken pool's workers are killed and the batch is redone one document at a time:
+    every document loads, none is blamed (none of them crashed a worker)."""
+    import signal
+
+    pad = " ".join(["The council said the timetable would be reviewed again next year."] * 60)
+    stories = [STORY.replace("Tuesday", f"day {i}") + pad + "\n" for i in range(30)]
+    docs = [doc(f"s{i}.txt", s.encode(), "txt") for i, s in enumerate(stories)]
+    # a slow page in each half keeps both workers busy when one is killed
+    docs.insert(0, doc("slow0.html", slow_page(12_000), "html"))
+    docs.insert(16, doc("slow1.html", slow_page(12_000), "html"))
+    pool = WorkerPool(make_context(ProcessConfig()), PoolConfig(workers=2, doc_seconds=120.0, min_docs_per_worker=2))
+    pool.start()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(pool.run(docs, SignConfig()))
+        except BaseException as exc:  # the test looks at what it was
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)  # bounded: a regression fails, it does not hang
+    runner.start()
+    time.sleep(1.5)  # both chunks are being processed
+    victim = next(iter(pool._pool()._processes))  # type: ignore[attr-defined]
+    os.kill(victim, signal.SIGKILL)
+    runner.join(timeout=120)
+    try:
+        assert not runner.is_alive(), "run() still waits after a worker was killed"
+        chunk = outcome[0]
+        assert not isinstance(chunk, BaseException), repr(chunk)
+        assert chunk.articles == len(docs) and not chunk.rejections
+        assert sorted(chunk.prepared.articles.column("source_uri").to_pylist()) == sorted(d.source_uri for d in docs)
+    finally:
+        pool.terminate()
