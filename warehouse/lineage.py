@@ -43,10 +43,13 @@ def sources_from_tables(run_id: str, articles: pa.Table, quarantine: pa.Table, s
 
 
 def _sources_rows(run_id: str, items: Sequence[tuple[str, str | None, str, str | None, str | None]]) -> pa.Table:
-    # A source refused before it had a doc_id is keyed by its rejection too: a path met missing, then
-    # empty, then with a broken line is one source with three outcomes (keyed by the path alone, only the
-    # first was recorded). A re-run meeting the same rejection adds nothing (its id is deterministic).
-    keys = occurrence_keys((clean_str(uri) or "", doc or "", *([qid] if doc is None and qid else []))
+    # A refused source is keyed by its rejection too: a path met missing, then empty, then with a broken
+    # line is one source with three outcomes, and a document refused for the time limit or a crashed
+    # worker and loaded after the retry (the same bytes, so the same doc_id) is one source with two
+    # (keyed by the source and doc_id alone, the load found the refusal's key and was not recorded, so
+    # quarantine_status never saw it resolved). A re-run meeting the same rejection adds nothing (its id
+    # is deterministic); loaded and skipped rows keep the key they always had.
+    keys = occurrence_keys((clean_str(uri) or "", doc or "", *([qid] if qid else []))
                            for uri, doc, _, _, qid in items)
     now = datetime.now(UTC)
     rows: dict[str, dict[str, Any]] = {}

@@ -224,3 +224,32 @@ def test_the_flow_still_pickles_for_served_runs() -> None:
     from newsetl.flows.ingest import ingest
 
     assert cloudpickle.loads(cloudpickle.dumps(ingest.fn)).__name__ == "ingest"
+
+
+def test_a_document_refused_for_the_time_limit_and_loaded_on_retry_is_resolved(
+        prefect_harness: None, tmp_path: Path) -> None:
+    """The README's retry: a page quarantined `time_limit_exceeded` is loaded once the limit is raised and
+    the file touched. The same bytes keep their doc_id, and the lineage row of the load had the key of the
+    refusal's row, so it was dropped: `sources` still said quarantined and quarantine_status never marked
+    the refusal resolved (a user trial). Both outcomes are rows now, and the refusal is resolved."""
+    from newsetl.flows.ingest import ingest
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    # trafilatura needs seconds for a page of many thousand paragraphs: over a limit of 0.2 s on any machine
+    body = "".join(f"<p>Paragraph {i} of a page that never ends, with a few more words.</p>" for i in range(12_000))
+    slow = folder / "slow.html"
+    slow.write_text(f"<html><body><article>{body}</article></body></html>", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    first = ingest(sources=[str(folder)], db=str(db), workers=0, doc_seconds=0.2)
+    assert first["quarantine_reasons"] == {"process:time_limit_exceeded": 1} and first["loaded"] == 0
+    os.utime(slow, (slow.stat().st_atime, slow.stat().st_mtime + 5))
+    second = ingest(sources=[str(folder)], db=str(db), workers=0, doc_seconds=0)
+    assert second["loaded"] == 1
+    with duckdb.connect(str(db), read_only=True) as con:
+        outcomes = con.execute("SELECT outcome FROM sources ORDER BY 1").fetchall()
+        still_open = con.execute("SELECT count(*) FROM quarantine_status WHERE resolved_at IS NULL").fetchall()
+    assert outcomes == [("loaded",), ("quarantined",)]
+    assert still_open == [(0,)]
+    third = ingest(sources=[str(folder)], db=str(db), workers=0)  # nothing new: an unchanged file
+    assert third["loaded"] == 0 and third["quarantined"] == 0
