@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,7 @@ def stop_on_signals(say: Callable[[str], None], second_abandons: bool = True) ->
                 return
             raise KeyboardInterrupt
         STOP.set()
+        _hush_what_a_stop_cuts_into()
         name = signal.Signals(signum).name
         request.signal = name
         global _last_signal
@@ -93,14 +95,27 @@ def stop_on_signals(say: Callable[[str], None], second_abandons: bool = True) ->
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     _stop_handler = handler
+    raise_exceptions = logging.raiseExceptions
     try:
-        yield request
+        with warnings.catch_warnings():  # the filter a stop adds goes with the block
+            yield request
     finally:
         _stop_handler = None
         _last_signal = None
+        logging.raiseExceptions = raise_exceptions
         for sig, old in previous.items():
             signal.signal(sig, old)
         STOP.clear()
+
+
+def _hush_what_a_stop_cuts_into() -> None:
+    """The stop raises wherever the main thread is (outside a write): sometimes inside a logging handler's
+    emit, which then printed "--- Logging error ---" and sixty lines of traceback, or between Prefect's
+    making a coroutine and awaiting it, which Python reported as "RuntimeWarning: coroutine ... was never
+    awaited" (a user trial; one CI rehearsal in many). Both are the stop itself, not something an operator
+    can act on: from the stop on, neither is printed (until `stop_on_signals`' block ends)."""
+    logging.raiseExceptions = False
+    warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
 
 
 def stop_requested() -> bool:
