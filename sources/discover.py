@@ -59,7 +59,7 @@ def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
             rejections.append(reject(source, STAGE_DISCOVER, NOT_FOUND, f"no file matches {source!r}"))
             continue
         for match in sorted(matches):
-            path = Path(match).absolute()
+            path = absolute(match)
             if path.is_dir():
                 for name, identity in _walk(path, rejections):
                     _add(found, name, identity)
@@ -70,6 +70,18 @@ def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
             else:
                 rejections.append(reject(str(path), STAGE_DISCOVER, NOT_FOUND, f"{path} does not exist"))
     return sorted(set(found.values())), rejections
+
+def absolute(path: str) -> Path:
+    """`path` made absolute with its "." and ".." folded away (`os.path.abspath`), so that one file given
+    as `../in/a.txt` from one folder and as `/data/in/a.txt` from another is one source, known to the
+    next run (`Path.absolute` kept the "..": the second run read every file again as new inputs). Where
+    folding changes what the path names (a symlinked folder before a ".."), it is kept as given."""
+    given = Path(path).absolute()
+    folded = Path(os.path.abspath(path))
+    if folded != given and os.path.realpath(given) != os.path.realpath(folded):
+        return given
+    return folded
+
 
 def _add(found: dict[str, str], path: str, identity: str | None = None) -> None:
     if identity is None:
@@ -130,7 +142,7 @@ def _walk(root: Path, rejections: list[Rejection]) -> Iterator[tuple[str, str]]:
     # followlinks=False: a symlink loop cannot recurse forever; linked *files* are still read.
     for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        base = str(Path(dirpath).absolute())
+        base = str(absolute(dirpath))
         real_base = os.path.realpath(dirpath)
         try:
             with os.scandir(dirpath) as entries:

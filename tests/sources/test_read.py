@@ -177,6 +177,25 @@ def test_discover_lists_a_file_reached_twice_once(tmp_path: Path) -> None:
     assert paths == [str(tmp_path / "story.txt")]
 
 
+def test_discover_names_a_file_the_same_however_it_was_reached(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`../in` from one folder and the absolute path from another are one source (a user trial: the
+    stored path kept the "..", so the next run with the absolute path read every file again as new
+    inputs). Through a symlinked folder, a ".." names the link target's parent: that path stays as given."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    want = [str(tmp_path / "in" / "a.txt")]
+    assert discover(["../in"])[0] == want
+    assert discover(["../in/a.txt"])[0] == want
+    assert discover([f"{tmp_path}/work/../in/./a.txt"])[0] == want
+    (tmp_path / "elsewhere" / "deep").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "b.txt").write_text("b")
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere" / "deep")
+    assert discover([f"{tmp_path}/link/../b.txt"]) == ([f"{tmp_path}/link/../b.txt"], [])
+
+
 def test_discover_sources_file(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("a")
