@@ -1008,6 +1008,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # instead of a BrokenPipeError traceback. The ingest keeps Python's behaviour (it must record
         # its run first) and handles a closed pipe in entry().
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if getattr(args, "quiet", False):
+        from newsetl.warehouse.connect import quiet_busy_notices
+
+        quiet_busy_notices()  # "errors only": a wait for a busy file that ends by itself is none
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -95,7 +95,7 @@ def connect(
                 ) from exc
             _ask_for_the_file(path)
             if not told:
-                (say or _stderr)(f"warehouse {path} is busy (another process holds it, e.g. an ingest "
+                (say or _busy_notice)(f"warehouse {path} is busy (another process holds it, e.g. an ingest "
                                  "writing a batch), retrying...")
                 told = True
             # Poll often: an ingest leaves the file free only for the moment between two batch loads.
@@ -171,6 +171,18 @@ def unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+# Where the "busy, retrying" notice goes when the caller names no `say`: stderr, or nowhere once
+# `quiet_busy_notices` was called (`newsetl ingest --quiet`: a wait that ends by itself is no error, and
+# cron mails whatever a job prints).
+_busy_notice: Callable[[str], None] = _stderr
+
+
+def quiet_busy_notices() -> None:
+    """From now on in this process, waiting for a busy warehouse prints nothing (giving up still raises)."""
+    global _busy_notice
+    _busy_notice = lambda _message: None  # noqa: E731
 
 
 def user_objects(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -233,6 +233,38 @@ def test_reader_retries_while_a_writer_process_holds_the_file(tmp_path: Path) ->
         proc.wait(timeout=30)
 
 
+def test_quiet_busy_notices_waits_without_a_word(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`newsetl ingest --quiet` prints errors only: a wait for a busy warehouse that ends by itself printed
+    "busy, retrying" all the same (a user trial; cron mails whatever a job prints)."""
+    from newsetl.warehouse import connect as connect_mod
+
+    monkeypatch.setattr(connect_mod, "_busy_notice", connect_mod._busy_notice)  # restored after the test
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        migrate(con)
+    hold = textwrap.dedent(f"""
+        import duckdb, time
+        con = duckdb.connect({str(db)!r})
+        print("holding", flush=True)
+        time.sleep(1.5)
+        con.close()
+    """)
+
+    def wait_once() -> str:
+        proc = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+            connect(db, read_only=True, wait_seconds=30).close()
+        finally:
+            proc.wait(timeout=30)
+        return capsys.readouterr().err
+
+    assert "retrying" in wait_once()
+    connect_mod.quiet_busy_notices()
+    assert wait_once() == ""
+
+
 def _reader_can_open(db: Path) -> bool:
     """Whether another process can open `db` read-only right now (DuckDB's lock is per process)."""
     probe = textwrap.dedent(f"""
