@@ -685,6 +685,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         # As `export` says it: a typo'd folder is not created silently.
         print(f"newsetl report: the directory of {args.out} does not exist", file=sys.stderr)
         return EXIT_USAGE
+    if args.out and Path(args.out).suffix.lower() not in (".html", ".htm"):
+        # As `export` refuses a format it does not write: the report is one HTML file, and HTML in
+        # `charts.png` opens nowhere.
+        print(f"newsetl report: {args.out}: the report is an HTML file (.html or .htm)", file=sys.stderr)
+        return EXIT_USAGE
     con = _open_read_only(args)
     if con is None:
         return 3

@@ -174,6 +174,9 @@ def test_report_refuses_a_folder_that_does_not_exist(warehouse: Path, tmp_path: 
     # As export does: a typo'd folder was created silently and the report written into it.
     proc = newsetl("report", "--db", str(warehouse), "--out", str(tmp_path / "nope" / "r.html"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr and not (tmp_path / "nope").exists()
+    # and, as export refuses a format it does not write, HTML into charts.png (it exited 0; a user trial)
+    proc = newsetl("report", "--db", str(warehouse), "--out", str(tmp_path / "charts.png"))
+    assert proc.returncode == 2 and "HTML file" in proc.stderr and not (tmp_path / "charts.png").exists()
 
 
 def test_serve_refuses_a_source_that_does_not_exist(tmp_path: Path) -> None:
