@@ -157,6 +157,11 @@ def _size(stream: IO[bytes]) -> int | None:
 def _record_outcome(
     path: str, record: Any, number: int, config: ReadConfig
 ) -> RawDocument | Rejection | None:
+    if record.rec_type is None or record.rec_headers is None:
+        # "WARC/1.0" and then no header warcio can read: it passed this on as a record of no type, which
+        # was counted as a skipped capture (or failed on its missing headers), with no quarantine row.
+        return Rejection(source_uri=f"{path}#record-{number}", stage=STAGE_READ, reason=BAD_WARC,
+                         detail=f"record {number} has no WARC-Type header: damaged, or not a WARC record")
     if record.rec_type in _IGNORED:
         return None
     headers = record.rec_headers

@@ -443,6 +443,18 @@ def test_truncated_warc_keeps_the_records_before_the_damage(tmp_path: Path) -> N
     assert "after 2 records" in out[-1].detail or "truncated" in out[-1].detail
 
 
+def test_a_warc_header_line_and_then_garbage_is_quarantined_not_skipped(tmp_path: Path) -> None:
+    """"WARC/1.0" and then nothing warcio can read as headers: counted as a skipped capture with no
+    quarantine row, or failed with an AttributeError for its detail (a user trial)."""
+    for name, data in (("garbage.warc", b"WARC/1.0\r\nthis is garbage\r\n\r\nmore garbage\r\n\r\n"),
+                       ("bare.warc", b"WARC/1.0\r\n\r\n\r\n")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        out = read_all(path)
+        assert [(type(o).__name__, getattr(o, "reason", None)) for o in out] == [("Rejection", warc_mod.BAD_WARC)]
+        assert isinstance(out[0], Rejection) and "no WARC-Type header" in out[0].detail
+
+
 def test_warc_resource_record_and_revisit(tmp_path: Path) -> None:
     path = tmp_path / "r.warc"
     write_warc(
