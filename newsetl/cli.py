@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import errno
 import faulthandler
+import itertools
 import json
 import logging
 import os
@@ -486,20 +487,26 @@ _SNAPSHOT_STATEMENTS = ("SELECT", "EXPLAIN")
 # A token without spaces up to this long is printed whole: an id (64 hex characters), a URL or a path cut
 # short is one the user copies into the next query and finds nothing with.
 WHOLE_TOKEN = 300
+# Rows of a table whose cells set its column widths (see _print_rows).
+WIDTH_ROWS = 1000
 
 
 def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 60) -> None:
     """A plain table; text longer than `max_width` is cut with "…" (--format csv/json print it whole),
     ids, URLs and paths are not."""
     def cell(v: Any) -> str:
-        s = "NULL" if v is None else str(v).replace("\n", "\\n")
+        s = "NULL" if v is None else _blob_text(bytes(v)) if isinstance(v, bytes | bytearray | memoryview) \
+            else str(v).replace("\n", "\\n")
         if len(s) <= max_width or (len(s) <= WHOLE_TOKEN and not any(c.isspace() for c in s)):
             return s
         return s[: max_width - 1] + "…"
 
-    table = [[cell(c) for c in columns], *[[cell(v) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
-    for i, row in enumerate(table):
+    # Column widths from the header and the first WIDTH_ROWS rows, so the table starts at once: measuring
+    # every row first kept `newsetl sql "SELECT * FROM range(20000000)" | head -2` waiting a minute (a
+    # user trial). A longer cell further down widens its own line only.
+    head = [[cell(c) for c in columns], *[[cell(v) for v in row] for row in rows[:WIDTH_ROWS]]]
+    widths = [max(len(r[i]) for r in head) for i in range(len(columns))]
+    for i, row in enumerate(itertools.chain(head, ([cell(v) for v in row] for row in rows[WIDTH_ROWS:]))):
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
@@ -834,7 +841,15 @@ def _json_value(value: Any) -> Any:
         return [_json_value(v) for v in value]
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _blob_text(bytes(value))
     return value
+
+
+def _blob_text(value: bytes) -> str:
+    """A BLOB as DuckDB casts it to text (and `newsetl export` writes it): printable ASCII as it is, every
+    other byte and the backslash as \\xHH. Python's repr ("b'...'") is nothing another tool reads back."""
+    return "".join(chr(c) if 32 <= c < 127 and c != 92 else f"\\x{c:02X}" for c in value)
 
 
 def _csv_value(value: Any) -> Any:
@@ -844,6 +859,8 @@ def _csv_value(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, list | tuple | dict):
         return json.dumps(_json_value(value), default=str, ensure_ascii=False)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _blob_text(bytes(value))
     return value
 
 

@@ -56,6 +56,27 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
     proc = newsetl("sql", "SELECT true AS t, ['x', 'y'] AS l, {'a': 1} AS s, NULL AS n", "--db", str(warehouse),
                    "--format", "csv")
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["t,l,s,n", 'true,"[""x"", ""y""]","{""a"": 1}",']
+    # a BLOB as DuckDB casts it to text (and export writes it), not as Python's repr "b'...'" (a user trial)
+    blob = "SELECT 'a\\x00b\\x5Cc'::BLOB AS b"
+    for fmt, want in (("json", ['{"b": "a\\\\x00b\\\\x5Cc"}']), ("csv", ["b", "a\\x00b\\x5Cc"]),
+                      ("table", ["b", "-" * 11, "a\\x00b\\x5Cc"])):
+        proc = newsetl("sql", blob, "--db", str(warehouse), "--format", fmt)
+        assert proc.returncode == 0 and proc.stdout.splitlines() == want, (fmt, proc.stdout, proc.stderr)
+
+
+def test_sql_table_starts_before_every_row_is_measured() -> None:
+    """Column widths come from the first rows: measuring all of them first kept `| head -2` of a
+    20-million-row result waiting a minute (a user trial). A longer cell further down widens its line."""
+    import io
+    from contextlib import redirect_stdout
+
+    from newsetl.cli import WIDTH_ROWS, _print_rows
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        _print_rows(["n"], [(i % 10,) for i in range(WIDTH_ROWS)] + [("wider than the rest",)])
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == ["n", "-", "0"] and lines[-1] == "wider than the rest" and len(lines) == WIDTH_ROWS + 3
 
 
 def test_sql_table_prints_ids_whole_and_cuts_long_text(warehouse: Path) -> None:
