@@ -206,20 +206,27 @@ def test_run_lock_holds_the_file_whatever_name_it_is_given_by(tmp_path: Path) ->
             assert out.startswith("busy:"), (other, out)
 
 
+def _hold_in_another_process(db: Path, seconds: float) -> subprocess.Popen[str]:
+    """A process that opens `db` (DuckDB's lock: no other process can open it) and keeps it `seconds`;
+    returns once it holds the file. The caller waits for it."""
+    hold = textwrap.dedent(f"""
+        import duckdb, time
+        con = duckdb.connect({str(db)!r})
+        print("holding", flush=True)
+        time.sleep({seconds})
+        con.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    return proc
+
+
 def test_reader_retries_while_a_writer_process_holds_the_file(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with writer(db) as con:
         migrate(con)
-    hold = textwrap.dedent(f"""
-        import duckdb, time, sys
-        con = duckdb.connect({str(db)!r})
-        print("holding", flush=True)
-        time.sleep(float(sys.argv[1]))
-        con.close()
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", hold, "2.0"], stdout=subprocess.PIPE, text=True)
+    proc = _hold_in_another_process(db, 2.0)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
         messages: list[str] = []
         with pytest.raises(WarehouseBusy, match="busy"):
             connect(db, read_only=True, wait_seconds=0.3, say=messages.append)
@@ -243,18 +250,10 @@ def test_quiet_busy_notices_waits_without_a_word(tmp_path: Path, capsys: pytest.
     db = tmp_path / "w.duckdb"
     with writer(db) as con:
         migrate(con)
-    hold = textwrap.dedent(f"""
-        import duckdb, time
-        con = duckdb.connect({str(db)!r})
-        print("holding", flush=True)
-        time.sleep(1.5)
-        con.close()
-    """)
 
     def wait_once() -> str:
-        proc = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+        proc = _hold_in_another_process(db, 1.5)
         try:
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
             connect(db, read_only=True, wait_seconds=30).close()
         finally:
             proc.wait(timeout=30)
