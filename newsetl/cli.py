@@ -495,8 +495,12 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width
     """A plain table; text longer than `max_width` is cut with "…" (--format csv/json print it whole),
     ids, URLs and paths are not."""
     def cell(v: Any) -> str:
-        s = "NULL" if v is None else _blob_text(bytes(v)) if isinstance(v, bytes | bytearray | memoryview) \
-            else str(v).replace("\n", "\\n")
+        if v is None:
+            s = "NULL"
+        elif isinstance(v, bytes):
+            s = _blob_text(v)
+        else:
+            s = str(v).replace("\n", "\\n")
         if len(s) <= max_width or (len(s) <= WHOLE_TOKEN and not any(c.isspace() for c in s)):
             return s
         return s[: max_width - 1] + "…"
@@ -841,8 +845,8 @@ def _json_value(value: Any) -> Any:
         return [_json_value(v) for v in value]
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, bytes | bytearray | memoryview):
-        return _blob_text(bytes(value))
+    if isinstance(value, bytes):
+        return _blob_text(value)
     return value
 
 
@@ -859,8 +863,8 @@ def _csv_value(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, list | tuple | dict):
         return json.dumps(_json_value(value), default=str, ensure_ascii=False)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return _blob_text(bytes(value))
+    if isinstance(value, bytes):  # DuckDB hands a BLOB to Python as bytes
+        return _blob_text(value)
     return value
 
 

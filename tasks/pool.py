@@ -461,7 +461,7 @@ class WorkerPool:
                 raise PoolTerminated() from None
             # A worker died (memory limit, crash in a C extension, the OOM killer). Find the culprit
             # document by going one document at a time on a fresh pool; the others still load.
-            self._discard_broken()
+            self._kill_executor()
             return self._one_by_one(docs, sign)
         return Chunk.join(results)
 
@@ -471,7 +471,7 @@ class WorkerPool:
             try:
                 parts.append(self._result(self._pool().submit(_work, [doc], sign)))
             except BrokenProcessPool:
-                self._discard_broken()
+                self._kill_executor()
                 crashed = Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
                                     "the worker processing this document died (memory limit or crash)",
                                     doc_id=doc.doc_id, raw=doc.raw)
@@ -494,16 +494,14 @@ class WorkerPool:
         self._terminated = True
         self._kill_executor()
 
-    def _discard_broken(self) -> None:
-        """Drop an executor a dead worker broke; the next call starts a fresh one.
-
-        Killed, not shut down: the executor's own clean-up of a broken pool sends its surviving workers
-        SIGTERM, which they ignore (Ctrl-C is the ingest's to decide, `_init_worker`), and then joins them.
-        A survivor blocked writing a result nobody reads any more never exits, so `shutdown(wait=True)`
-        waited for good: an ingest whose worker the OOM killer took hung, holding the run lock."""
-        self._kill_executor()
-
     def _kill_executor(self) -> None:
+        """Kill the executor's workers and drop it; the next `_pool()` starts a fresh one (unless terminated).
+
+        Also what a pool a dead worker broke needs, rather than `close()`: the executor's own clean-up of a
+        broken pool sends its surviving workers SIGTERM, which they ignore (Ctrl-C is the ingest's to
+        decide, `_init_worker`), and joins them. A survivor blocked writing a result nobody reads any more
+        never exits, so `shutdown(wait=True)` waited for good: an ingest whose worker the OOM killer took
+        hung, holding the run lock."""
         executor, self._executor = self._executor, None
         if executor is not None:
             # Private in CPython's ProcessPoolExecutor; without it the workers still exit with the ingest.
