@@ -25,9 +25,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def _db(args: argparse.Namespace) -> Path:
-    from newsetl.warehouse.connect import default_db_path
+    from newsetl.warehouse.connect import db_path
 
-    return Path(args.db) if args.db else default_db_path()
+    return db_path(args.db)
 
 
 # Exit codes (documented in --help and the README): what a scheduler acts on.

@@ -25,7 +25,7 @@ from newsetl.tasks.stop import IngestInterrupted, stop_signal, write_section
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.publishers import UserPublisher
-from newsetl.warehouse.connect import default_db_path, migrate, run_lock, writer
+from newsetl.warehouse.connect import db_path, migrate, run_lock, writer
 from newsetl.warehouse.dedup import check_scheme
 from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.lineage import AccountingError, balance_problems, stored_counts
@@ -50,7 +50,7 @@ def watching(hook: ProgressHook) -> Iterator[None]:
 
 def warehouse_path(db: str | None) -> str:
     """The warehouse a run writes: `db`, or the default (`$NEWSETL_DB`, else newsetl.duckdb here)."""
-    return str(Path(db) if db else default_db_path())
+    return str(db_path(db))
 
 
 def run_lock_unless_held(db: str, take: bool) -> AbstractContextManager[object]:

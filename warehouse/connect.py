@@ -51,6 +51,12 @@ def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
+def db_path(db: str | Path | None) -> Path:
+    """The warehouse file a command or run means: `db` (--db), else the default ($NEWSETL_DB, else
+    warehouse/newsetl.duckdb)."""
+    return Path(db) if db else default_db_path()
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
