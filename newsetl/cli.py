@@ -440,31 +440,66 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  run report (markdown): {summary['report']}")
 
 
-def _open_read_only(args: argparse.Namespace, sandbox: bool = False, readable: Path | None = None) -> Any:
-    """A read-only connection, or None after saying why not (busy past --wait, no warehouse).
+def _open_read_only(args: argparse.Namespace, sandbox: bool = False) -> Any:
+    """A read-only connection, or None after saying why not (busy past --wait, no warehouse, a snapshot
+    moved away from its Parquet files).
 
     `sandbox`: for SQL the analyst writes. Read-only alone still lets a statement write files
     (`COPY ... TO`), read any file the user can, install or load extensions and change settings;
-    without external access and with the configuration locked it can only read the warehouse (and the
-    folder `readable`, a snapshot's Parquet files)."""
+    without external access and with the configuration locked it can only read the warehouse (and, for
+    a snapshot, the generations folder whose Parquet files its views read)."""
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, connect
+    from newsetl.warehouse.snapshot import published_folder
 
     try:
         con = connect(_db(args), read_only=True, wait_seconds=args.wait)
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return None
+    parquet = published_folder(con)
+    moved = _moved_snapshot(_db(args), parquet)
+    if moved:
+        print(f"newsetl: {moved}", file=sys.stderr)
+        con.close()
+        return None
     if sandbox:
         # A snapshot's views read the Parquet files of its generations folder: that folder stays readable,
         # every other file does not. Without it, `newsetl sql --db` on the snapshot (what the docs tell an
         # analyst to do during a load) failed with "file system operations are disabled by configuration".
-        if readable is not None:
-            con.execute("SET allowed_directories = ?", [[f"{readable}/"]])
+        if parquet is not None:
+            con.execute("SET allowed_directories = ?", [[f"{parquet}/"]])
         con.execute("SET enable_external_access = false")
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET lock_configuration = true")
     return con
+
+
+def _moved_snapshot(db: Path, parquet: Path | None) -> str:
+    """Why the snapshot `db`, whose views read the generations folder `parquet`, cannot be read where it
+    is (empty: it can, or `db` is no snapshot: `parquet` None).
+
+    Its views name their Parquet files by absolute path; after the folder is moved or copied they read the
+    old place's files or none, and the query failed with DuckDB's "file system operations are disabled"
+    or "No files found" (a user trial), which does not say what happened or what to do. A snapshot file
+    alone (no folder beside it) that still reads an existing folder is fine: that is where its data is."""
+    from newsetl.warehouse.snapshot import folder_read_by
+
+    if parquet is None:
+        return ""
+    here = folder_read_by(db)
+    if parquet.is_dir() and (here is None or parquet.resolve() == here):
+        return ""
+    if here is None:
+        return (f"{db} is a snapshot whose views read the Parquet files of {parquet}, which is gone (moved "
+                "or deleted); open the snapshot that sits beside its warehouse, or publish one again there "
+                "with `newsetl reclean --db WAREHOUSE`")
+    warehouse = here.with_suffix(".duckdb")
+    redo = (f"publish it again where it is now with `newsetl reclean --db {warehouse}`" if warehouse.exists()
+            else f"copy its warehouse ({warehouse.name}) beside it and run `newsetl reclean --db {warehouse}`")
+    return (f"{db} is a snapshot published in {parquet.parent}: its views read the Parquet files of "
+            f"{parquet} by absolute path, not those of {here} (the folder was moved or copied); {redo}, "
+            f"or open it at {parquet.parent}")
 
 
 def _holds_nothing(con: Any, args: argparse.Namespace, command: str) -> bool:
@@ -519,12 +554,12 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from newsetl.warehouse.snapshot import folder_read_by
+    from newsetl.warehouse.snapshot import published_folder
 
-    snapshot_folder = folder_read_by(_db(args))
-    con = _open_read_only(args, sandbox=True, readable=snapshot_folder)
+    con = _open_read_only(args, sandbox=True)
     if con is None:
         return EXIT_WAREHOUSE
+    snapshot_folder = published_folder(con)
     try:
         statements = duckdb.extract_statements(args.query)
         if len(statements) != 1:

@@ -29,7 +29,8 @@ but a view re-reads its Parquet files by path on every query: hence the lock pro
 
 Views name their Parquet files by absolute path, so the snapshot opens from any working directory (DuckDB
 resolves relative paths against the process's cwd, not the database file's folder). Moving the folder
-breaks the views (not the Parquet files): the next publication writes them anew.
+breaks the views (not the Parquet files): the next publication writes them anew (`newsetl reclean` publishes
+without new input), and the CLI's read commands say so on a moved snapshot (`published_folder`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import struct
 import time
@@ -125,6 +127,27 @@ def folder_read_by(path: str | Path) -> Path | None:
     for folder in (p.with_suffix(""), p.parent.parent if p.name == SNAPSHOT_FILE else None):
         if folder is not None and folder.name.endswith(".snapshot") and folder.is_dir():
             return folder
+    return None
+
+
+# The first file a snapshot view reads: `read_parquet('<path>'...` as DuckDB keeps a view's SQL (a quote
+# in the path doubled).
+_VIEW_SOURCE = re.compile(r"read_parquet\('((?:[^']|'')+)'")
+
+
+def published_folder(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The generations folder whose Parquet files the views of the open snapshot `con` read, as they were
+    written at publication (None when no view reads a file). When it is not `folder_read_by` of the file
+    opened, the snapshot was moved or copied: its views name files by absolute path (see the module's
+    docstring) and read another folder's generation, or nothing."""
+    for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall():
+        m = _VIEW_SOURCE.search(sql or "")
+        if m is None:
+            continue
+        path = Path(m.group(1).replace("''", "'"))
+        for parent in path.parents:
+            if parent.name.startswith("g-") and parent.parent.name.endswith(".snapshot"):
+                return parent.parent
     return None
 
 

@@ -302,6 +302,31 @@ def test_sql_reads_the_snapshot_and_no_other_file(warehouse: Path, tmp_path: Pat
     assert proc.returncode == 2 and "only queries" in proc.stderr and not (generation / "x.csv").exists()
 
 
+def test_a_moved_snapshot_says_so_and_how_to_publish_it_again(warehouse: Path, tmp_path: Path) -> None:
+    """The views name their Parquet files by absolute path: after the folder moves they read nothing.
+    A user trial got DuckDB's "file system operations are disabled by configuration" from `sql`."""
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(warehouse.parent, moved, ignore=shutil.ignore_patterns("prefect", "*.lock"))
+    snapshot = moved / "w.snapshot.duckdb"
+    report = ("report", "--out", str(tmp_path / "r.html"))
+    for command in (("sql", "SELECT count(*) FROM articles"), ("stats",), report):
+        proc = newsetl(*command, "--db", str(snapshot))
+        assert proc.returncode == 3, (command, proc.stdout, proc.stderr)
+        assert "the folder was moved or copied" in proc.stderr and f"newsetl reclean --db {moved / 'w.duckdb'}" \
+            in proc.stderr and "disabled by configuration" not in proc.stderr and "Traceback" not in proc.stderr
+    # What it says to do works: a reclean publishes the snapshot again where it is now.
+    assert newsetl("reclean", "--db", str(moved / "w.duckdb")).returncode == 0
+    proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--db", str(snapshot), "--format", "csv")
+    assert proc.returncode == 0 and proc.stdout.splitlines() == ["n", "1"], proc.stderr
+    # The snapshot file alone, copied elsewhere, still reads its (existing) folder, under the sandbox too.
+    alone = tmp_path / "alone.duckdb"
+    shutil.copyfile(snapshot, alone)
+    proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--db", str(alone), "--format", "csv")
+    assert proc.returncode == 0 and proc.stdout.splitlines() == ["n", "1"], proc.stderr
+
+
 def test_stats_and_export(warehouse: Path, tmp_path: Path) -> None:
     proc = newsetl("stats", "--db", str(warehouse))
     assert proc.returncode == 0, proc.stderr
