@@ -25,7 +25,7 @@ from newsetl.tasks.stop import IngestInterrupted, stop_signal, write_section
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.publishers import UserPublisher
-from newsetl.warehouse.connect import db_path, migrate, run_lock, writer
+from newsetl.warehouse.connect import WarehouseBusy, db_path, migrate, run_lock, writer
 from newsetl.warehouse.dedup import check_scheme
 from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.lineage import AccountingError, balance_problems, stored_counts
@@ -151,6 +151,11 @@ def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
         _record_status(db, run_id, tally, exc)
 
 
+# How long the end of a stopped or failed run waits to be recorded: short, since a run that is stopping must
+# not sit behind a reader for a minute.
+RECORD_WAIT_SECONDS = 10.0
+
+
 def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
     # A signal the run did not handle itself (a second Ctrl-C; Prefect's SIGINT or SIGTERM when `newsetl
     # serve` stops with this run in flight) is a stop, not a failure, whichever signal it was.
@@ -171,12 +176,16 @@ def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
     counts["not_loaded"] = counts["read"] - sum(counts[k] for k in ("loaded", "skipped_known", "skipped_other",
                                                                       "quarantined"))
     try:
-        # Short wait: a run that is stopping must not sit behind a reader for a minute.
-        with writer(db, wait_seconds=10.0) as con:
+        with writer(db, wait_seconds=RECORD_WAIT_SECONDS) as con:
             finish_run(con, run_id, status, counts, reason)
     except Exception as again:
         get_run_logger().warning("could not record the failed run %s: %s", run_id, again)
-        status += f" (not recorded in the warehouse: {again}; the next run marks the row crashed)"
+        # Busy: said as a wait of its own. The message of `again` ends "gave up after 10 s (--wait ... to wait
+        # longer)", which beside a reason that gave up after the run's --wait read as two answers to one
+        # question, with advice that does not apply here (a user trial).
+        why = (f"the warehouse was still busy {RECORD_WAIT_SECONDS:g} s later" if isinstance(again, WarehouseBusy)
+               else str(again))
+        status += f" (not recorded in the warehouse: {why}; the next run marks the row crashed)"
     write_report_file(db, run_id, "\n".join([
         f"# newsetl ingest run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
         f"Reason: {reason}", "", "Counts so far:", "", "```",
