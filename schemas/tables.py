@@ -316,6 +316,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
          "clusters.longest_article_id"),
     (12, "inputs.ctime_ns: a file replaced with the same size and mtime is read again"),
     (13, "sources: a doc-less refusal is keyed by its quarantine row (re-key the rows keyed by the uri alone)"),
+    (14, "sources: every refusal is keyed by its quarantine row (re-key those with a doc_id; record the loads "
+         "their old keys hid)"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).
@@ -359,6 +361,32 @@ SELECT r.new_key AS source_key, s.source_uri, s.doc_id, s.outcome, s.reason, s.r
 FROM sources s JOIN _rekey r ON s.source_key = r.old_key
 WHERE r.new_key NOT IN (SELECT source_key FROM sources);
 DELETE FROM sources WHERE source_key IN (SELECT old_key FROM _rekey);
+DROP TABLE _rekey;""",
+    # Since version 14 a refusal that has a doc_id (the time limit, a crashed worker) is keyed by its
+    # quarantine row too (sha256 of "uri\0doc_id\0quarantine_id"). Keyed before by "uri\0doc_id", the key of
+    # a load of the same document: the retry that loaded it found its key taken, so no `loaded` row was
+    # recorded, and quarantine_status kept the refusal open. The refusals get the new key, and the loads
+    # they hid are recorded as their runs' (at the run's end, after the refusal, as the view requires).
+    14: """
+CREATE TEMP TABLE _rekey AS
+SELECT s.source_key AS old_key, s.source_uri, s.doc_id, s.run_id,
+       sha256(s.source_uri || chr(0) || s.doc_id || chr(0) || min(q.quarantine_id)) AS new_key
+FROM sources s JOIN quarantine q
+  ON q.source_uri = s.source_uri AND q.doc_id = s.doc_id AND q.run_id = s.run_id
+     AND s.reason = q.stage || ':' || q.reason
+WHERE s.doc_id IS NOT NULL AND s.outcome = 'quarantined' AND s.source_key = sha256(s.source_uri || chr(0) || s.doc_id)
+GROUP BY s.source_key, s.source_uri, s.doc_id, s.run_id;
+INSERT INTO sources BY NAME
+SELECT r.new_key AS source_key, s.source_uri, s.doc_id, s.outcome, s.reason, s.run_id, s.recorded_at
+FROM sources s JOIN _rekey r ON s.source_key = r.old_key
+WHERE r.new_key NOT IN (SELECT source_key FROM sources);
+DELETE FROM sources WHERE source_key IN (SELECT old_key FROM _rekey);
+INSERT INTO sources BY NAME
+SELECT DISTINCT ON (r.old_key) r.old_key AS source_key, a.source_uri, a.doc_id, 'loaded' AS outcome,
+       NULL AS reason, a.run_id, coalesce(u.finished_at, u.started_at) AS recorded_at
+FROM _rekey r JOIN articles a ON a.source_uri = r.source_uri AND a.doc_id = r.doc_id AND a.run_id <> r.run_id
+JOIN runs u ON u.run_id = a.run_id
+ORDER BY r.old_key, u.started_at;
 DROP TABLE _rekey;""",
 }
 

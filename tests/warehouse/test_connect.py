@@ -167,6 +167,46 @@ def test_migration_13_rekeys_the_sources_rows_of_refusals_without_a_doc_id(tmp_p
         assert con.execute("SELECT count(*) FROM sources").fetchall() == [(1,)]
 
 
+def test_migration_14_rekeys_refusals_with_a_doc_id_and_records_the_loads_they_hid(tmp_path: Path) -> None:
+    """Before version 14 a refusal with a doc_id (the time limit) was keyed by (uri, doc_id), the key of
+    the retry's load of the same document: the load was never recorded and quarantine_status kept the
+    refusal open. The migration re-keys the refusal and records the load as its run's."""
+    from newsetl.schemas.records import Rejection
+    from newsetl.warehouse.rows import quarantine_ids
+
+    slow = Rejection("/in/slow.html", "process", "time_limit", "over 60 s", doc_id="d1")
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        con.execute("DELETE FROM schema_migrations WHERE version = 14")
+        (qid,) = quarantine_ids([slow])
+        con.execute("INSERT INTO runs (run_id, started_at, finished_at, status) VALUES "
+                    "('r0', TIMESTAMPTZ '2026-12-01 10:00:00+00', TIMESTAMPTZ '2026-12-01 10:05:00+00', 'completed'), "
+                    "('r1', TIMESTAMPTZ '2026-12-02 10:00:00+00', TIMESTAMPTZ '2026-12-02 10:05:00+00', 'completed')")
+        con.execute("INSERT INTO quarantine (quarantine_id, source_uri, doc_id, run_id, stage, reason, detail, "
+                    "quarantined_at) VALUES (?, '/in/slow.html', 'd1', 'r0', 'process', 'time_limit', 'over 60 s', "
+                    "TIMESTAMPTZ '2026-12-01 10:01:00+00')", [qid])
+        old_key = hashlib.sha256(b"/in/slow.html\x00d1").hexdigest()  # as the loader keyed it before
+        con.execute("INSERT INTO sources VALUES (?, '/in/slow.html', 'd1', 'quarantined', 'process:time_limit', "
+                    "'r0', TIMESTAMPTZ '2026-12-01 10:01:00+00')", [old_key])
+        # the retry in r1 loaded it; its sources row collided with the refusal's key and was not recorded
+        con.execute("INSERT INTO articles (article_id, doc_id, source_uri, body, word_count, body_hash, run_id) "
+                    "VALUES ('a1', 'd1', '/in/slow.html', 'Body.', 1, 'h', 'r1')")
+        assert con.execute("SELECT resolved_at FROM quarantine_status").fetchall() == [(None,)]
+        assert migrate(con) == [14]
+        rows = con.execute("SELECT source_key, outcome, run_id FROM sources ORDER BY run_id").fetchall()
+        assert rows == [(hashlib.sha256(f"/in/slow.html\x00d1\x00{qid}".encode()).hexdigest(), "quarantined", "r0"),
+                        (old_key, "loaded", "r1")]
+        (resolved,) = con.execute("SELECT resolved_run_id FROM quarantine_status").fetchall()
+        assert resolved == ("r1",)
+        # the loader keys both the same way now: recording them again adds nothing
+        from newsetl.warehouse.lineage import _sources_rows, record_sources
+
+        again = _sources_rows("r2", [("/in/slow.html", "d1", "quarantined", "process:time_limit", qid),
+                                     ("/in/slow.html", "d1", "loaded", None, None)])
+        assert record_sources(con, again) == 0
+        assert migrate(con) == []
+
+
 def lock_in_another_process(db: Path) -> str:
     """What a second process taking the run lock of `db` prints: "acquired" or "busy: <why>". (flock is per
     open file description, so a second process is the honest test.)"""
