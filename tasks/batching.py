@@ -14,7 +14,7 @@ from prefect.utilities.annotations import quote
 from newsetl.schemas.records import InputRow, RawDocument, Rejection, Skip
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.files import held_size
-from newsetl.tasks.ingest import ReadGroup, read_documents, read_pieces
+from newsetl.tasks.ingest import ReadPiece, read_documents, read_pieces
 
 T = TypeVar("T")
 # Raw bytes (inflated, as held) read at once (with `files_per_read`, a group); at most two groups are
@@ -91,7 +91,7 @@ class Work:
     skips: tuple[Skip, ...] = ()
 
 
-def read_group(group: Sequence[str], config: ReadConfig) -> Iterator[ReadGroup]:
+def read_group(group: Sequence[str], config: ReadConfig) -> Iterator[ReadPiece]:
     """A group of files at once (one Prefect task run), or, when it is one file larger than a piece, that
     file streamed in pieces of bounded size: memory stays bounded even by a multi-GB dump."""
     try:

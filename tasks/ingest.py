@@ -1,6 +1,6 @@
 """Prefect tasks of the ingest flow, thin wrappers over batches, and what they share: the streaming
 read of a group of files (`read_pieces`, which also tracks the files read to their end), the run's
-held write connection (`holding_writes`) and the batch results (`ReadGroup`, `ProcessedBatch`).
+held write connection (`holding_writes`) and the batch results (`ReadPiece`, `ProcessedBatch`).
 
 Each task takes a whole batch (never one task run per document: a task run costs ~10 ms, more
 than the work on one article). `cache_policy=NO_CACHE`: Prefect's default cache key hashes the
@@ -92,8 +92,9 @@ FOLD_MEMORY_LIMIT = "400MB"
 
 
 @dataclass(frozen=True)
-class ReadGroup:
-    """What reading a group of input files produced."""
+class ReadPiece:
+    """What one read produced: the outcomes of a group of small files, or of a bounded piece of a large
+    one (`read_pieces`), and the files read to the end in it."""
 
     outcomes: tuple[RawDocument | Rejection, ...]
     # each local file read to the end: recorded after loading
@@ -169,10 +170,10 @@ def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig) -> tuple[l
 
 
 @task(name="read-documents", cache_policy=NO_CACHE)
-def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
+def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadPiece:
     """All of a group at once (callers that want bounded memory iterate `read_pieces`)."""
     pieces = list(read_pieces(paths, config, max_docs=2**62, max_bytes=2**62))
-    return ReadGroup(outcomes=tuple(o for p in pieces for o in p.outcomes),
+    return ReadPiece(outcomes=tuple(o for p in pieces for o in p.outcomes),
                      inputs=tuple(i for p in pieces for i in p.inputs))
 
 
@@ -182,7 +183,7 @@ def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadGroup:
 NOT_READ = frozenset({UNREADABLE, NOT_FOUND, NOT_REGULAR_FILE, UNSUPPORTED_KIND})
 
 
-def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_bytes: int) -> Iterator[ReadGroup]:
+def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_bytes: int) -> Iterator[ReadPiece]:
     """Read files into pieces of at most `max_docs` outcomes or about `max_bytes` raw bytes, streaming: a
     multi-GB JSONL or WARC file is never held whole. A file read to the end is listed in the `inputs` of
     the piece that holds its last outcome (or a later one): recorded once that piece's last batch is
@@ -205,7 +206,7 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
             unread = unread or (isinstance(outcome, Rejection) and outcome.reason in NOT_READ)
             size += len(outcome.raw or b"")
             if len(outcomes) >= max_docs or size >= max_bytes:
-                yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
+                yield ReadPiece(outcomes=tuple(outcomes), inputs=tuple(inputs))
                 outcomes, inputs, size = [], [], 0
         # A file whose bytes could not be read (permission denied, gone, a pipe) is not recorded as read:
         # the next run tries again (its quarantine row has a fixed id, so a refusal is not written twice).
@@ -213,7 +214,7 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
             inputs.append(InputRow(display_path(path), st.st_size, st.st_mtime_ns, produced, config.read_as(path),
                                    st.st_ctime_ns))
     if outcomes or inputs:
-        yield ReadGroup(outcomes=tuple(outcomes), inputs=tuple(inputs))
+        yield ReadPiece(outcomes=tuple(outcomes), inputs=tuple(inputs))
 
 
 # Refusals of the run, not of the document: a document refused only so is processed again when its source is
