@@ -4,7 +4,6 @@ by the corpus. Pure functions and the read step over a group; the flow wires the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -94,11 +93,9 @@ class Work:
 def read_group(group: Sequence[str], config: ReadConfig) -> Iterator[ReadPiece]:
     """A group of files at once (one Prefect task run), or, when it is one file larger than a piece, that
     file streamed in pieces of bounded size: memory stays bounded even by a multi-GB dump."""
-    try:
-        big = len(group) == 1 and "://" not in group[0] and os.stat(group[0]).st_size > READ_PIECE_BYTES
-    except OSError:
-        big = False
-    if big:
+    # Its size as held, as the groups are cut: a 20 MB .jsonl.gz that inflates to 600 MB is a group of its
+    # own and must be streamed too (by its size on disk it was read whole).
+    if len(group) == 1 and "://" not in group[0] and held_size(group[0]) > READ_PIECE_BYTES:
         yield from read_pieces(group, config, READ_PIECE_DOCS, READ_PIECE_BYTES)
     else:
         yield read_documents(unscanned(group), config)

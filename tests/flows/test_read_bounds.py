@@ -8,6 +8,7 @@ import itertools
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,3 +62,22 @@ def test_batches_keep_order_and_both_bounds(sizes: list[int], max_docs: int, max
     # Greedy: a batch ends only when the next document would break a bound.
     for b, nxt in itertools.pairwise(out):
         assert len(b) == max_docs or sum(len(d.raw) for d in b) + len(nxt[0].raw) > max_bytes
+
+
+def test_a_gzip_file_that_inflates_past_a_piece_is_streamed_in_pieces(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group of one file larger than a piece is read in pieces. Larger as held: by its size on disk a
+    small .jsonl.gz that inflates past the bound was read whole (the 600 MB dump the pieces are for)."""
+    from newsetl.tasks import batching
+
+    record = '{"id": "%d", "title": "Council vote", "text": "%s"}\n'
+    dump = tmp_path / "feed.jsonl.gz"
+    dump.write_bytes(gzip.compress("".join(record % (i, "The council met. " * 300) for i in range(60)).encode()))
+    assert os.stat(dump).st_size < 100_000 < held_size(str(dump))
+    monkeypatch.setattr(batching, "READ_PIECE_BYTES", 100_000)
+    pieces = list(batching.read_group([str(dump)], batching.READ_CONFIG))
+    assert len(pieces) > 1
+    assert all(sum(len(o.raw or b"") for o in p.outcomes) <= 100_000 + 6_000 for p in pieces)
+    assert [o.source_uri for p in pieces for o in p.outcomes] == [f"{dump}#{i}" for i in range(60)]
+    # the file is recorded as read once, with its last document's piece
+    assert [len(p.inputs) for p in pieces] == [0] * (len(pieces) - 1) + [1]
