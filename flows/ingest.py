@@ -64,7 +64,6 @@ from newsetl.tasks.pool import PoolConfig, close_pool, open_pool
 from newsetl.tasks.publish import publish_task
 from newsetl.tasks.stop import (
     INTERRUPTED,
-    STOP,
     IngestInterrupted,
     as_stop,
     reinstall_stop_handler,
@@ -233,7 +232,7 @@ def _run(
         nonlocal files_done
         pending = list(refused)
         for group in file_groups(paths, files_per_read, READ_GROUP_BYTES):
-            if STOP.is_set():
+            if stop_requested():
                 return
             t = time.perf_counter()
             for read in read_group(group, read_config):
@@ -264,7 +263,7 @@ def _run(
                 # and its files recorded.
                 pieces = list(batches(fresh, batch_size, BATCH_BYTES)) or [[]]
                 for i, batch_docs in enumerate(pieces):
-                    if STOP.is_set():
+                    if stop_requested():
                         return
                     yield Work(batch_docs, pending, read.inputs if i == len(pieces) - 1 else None, tuple(skips))
                     pending, skips = [], []
@@ -284,7 +283,7 @@ def _run(
     with holding as held:
         idle = held.idle if held is not None else (lambda: None)
         for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds, idle=idle):
-            if STOP.is_set():
+            if stop_requested():
                 break  # this batch was processed but not loaded: its documents are new again next run
             t = time.perf_counter()
             with write_section():
@@ -303,7 +302,7 @@ def _run(
             tally.counts["loaded"] += stats.articles
             tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
             tally.progress(files_done, len(paths))
-        if pool_key is not None and not STOP.is_set():
+        if pool_key is not None and not stop_requested():
             # Every batch is processed: the workers exit now, before the writer folds its WAL into the
             # file on letting go of it, rather than idle through that (~0.3 GB each on HTML pages).
             close_pool(pool_key)

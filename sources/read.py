@@ -1,6 +1,7 @@
 """Read one input into `RawDocument`s or `Rejection`s: the dispatch over the kinds of input.
 
-Plain Python, no Prefect: the Prefect task in `tasks/ingest.py` only wraps `discover` and `read_path`.
+Plain Python, no Prefect: `tasks/ingest.py` wraps `discover` and `read_path` (a Prefect task per group of
+small files; a large file streamed in pieces by `read_pieces`).
 Every input ends as a document or a `Rejection` with a reason; nothing is dropped silently and no
 input, however broken, makes these functions raise.
 

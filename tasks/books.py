@@ -49,7 +49,7 @@ def watching(hook: ProgressHook) -> Iterator[None]:
 
 
 def warehouse_path(db: str | None) -> str:
-    """The warehouse a run writes: `db`, or the default (`$NEWSETL_DB`, else newsetl.duckdb here)."""
+    """The warehouse a run writes: `db`, or the default (`$NEWSETL_DB`, else warehouse/newsetl.duckdb)."""
     return str(db_path(db))
 
 

@@ -1,4 +1,4 @@
-"""Worker processes for the CPU-bound stages, with a time and memory limit per document.
+"""Worker processes for the CPU-bound stages, with a time limit per document and a memory limit per worker.
 
 Why a process pool inside the task rather than Prefect's process or Dask task runner: those
 runners start one temporary Prefect API server per worker when no real server is configured
@@ -14,7 +14,8 @@ is a fresh single-threaded process: forking it is safe and cheap.
 The limits are why documents are processed in workers even when they could run in-process:
 a pathological page (trafilatura can spin for seconds on 100,000 nested elements) is stopped by
 a CPU-time timer in the worker and quarantined, and a worker that dies (memory limit, segfault in lxml)
-costs only its own chunk, whose documents are retried one by one to find the culprit.
+costs the batch its pool was on a second pass: the batch's documents are processed again one by one, on a
+fresh pool, so the culprit is quarantined and the others load.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Clean: remove boilerplate lines and spans from repaired article text, and say why for each.
 
-Three mechanisms, applied in this order to the lines of a text:
+Four mechanisms, applied in this order to the lines of a text:
 
 1. **The pattern library** (`schemas/rules/boilerplate.json`, data, not code), extended by user rules
    files. Every rule has an id, a category and a scope (see the file format below).
 2. **Learned boilerplate**: lines whose `normalize_line` key is in the `learned` set given by the caller
-   (keys that recur across many different stories of one publisher; see `warehouse/learned.py`).
+   (keys that recur across many different stories of one publisher; see `warehouse/learned.py`). The
+   pipeline gives them in a second call, once describe has found the publisher they belong to
+   (`pipeline.py`), with a ruleset without pattern rules; a re-clean (`tasks/reclean.py`) does the same.
 3. **Structure**: a block header ("You may also like") takes the link-like lines under it; a
    comment-section header near the end takes the rest of the document; a short line sandwiched between
    two removals of one widget category goes with them; list items trailing at the very end after a
