@@ -38,6 +38,7 @@ from typing import Any
 
 from newsetl.tasks.prefect_server import (
     LocalServerConfig,
+    PrefectServerError,
     ServeError,
     api_is_healthy,
     configured_api_url,
@@ -176,7 +177,7 @@ def serve_ingest(
             api_url = stack.enter_context(local_prefect_server(home, server))
             point_prefect_at(api_url, stack)
         elif not api_is_healthy(api_url, timeout=10):
-            raise ServeError(f"the Prefect server at PREFECT_API_URL={api_url} is not reachable "
+            raise PrefectServerError(f"the Prefect server at PREFECT_API_URL={api_url} is not reachable "
                              f"(GET {api_url.rstrip('/')}/health failed)")
         say(f"newsetl serve: Prefect API {api_url}; UI {api_url.removesuffix('/api')}")
         try:

@@ -38,6 +38,7 @@ EXIT_WAREHOUSE = 3  # the warehouse is busy (held by another process), unwritabl
 EXIT_NOT_FOUND = 4  # a named source does not exist (nothing was ingested)
 EXIT_NOTHING = 5  # no supported input at all (an empty folder, only unsupported files)
 EXIT_NOT_PUBLISHED = 6  # the run completed, but its snapshot for dashboards or its report was not published
+EXIT_PREFECT = 7  # the Prefect API server could not be started or reached (nothing ran)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: the batches loaded so far are kept, the run is `cancelled`
 
 EXIT_CODES_HELP = """exit codes:
@@ -49,6 +50,7 @@ EXIT_CODES_HELP = """exit codes:
   5    nothing to ingest: no supported input found
   6    the run completed, but its snapshot for dashboards or its HTML report could not be published
        (the next run publishes again)
+  7    the Prefect API server could not be started or reached (PREFECT_API_URL, or the local one)
   130  interrupted (Ctrl-C / SIGTERM): loaded batches are kept, a re-run loads the rest
 """
 
@@ -216,6 +218,18 @@ def _start_prefect_server(stack: contextlib.ExitStack) -> TemporaryServer | None
     return server
 
 
+def _require_api(api_url: str) -> None:
+    """Raise PrefectServerError when the configured Prefect API does not answer: said in one line with exit
+    7 (as `serve` checks it), not Prefect's "unexpected error: RuntimeError: Failed to reach API" as the
+    flow starts."""
+    from newsetl.tasks.prefect_server import PrefectServerError, api_is_healthy
+
+    if not api_is_healthy(api_url, timeout=10):
+        raise PrefectServerError(f"the Prefect server at PREFECT_API_URL={api_url} is not reachable (GET "
+                                 f"{api_url.rstrip('/')}/health failed); unset PREFECT_API_URL to run with a "
+                                 "temporary server of the run's own")
+
+
 def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | None = None,
                    jsonl_fields: dict[str, str] | None = None) -> int:
     """The run, with the run lock held; `server`: the temporary Prefect server, already starting;
@@ -240,8 +254,10 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
                 # As cron runs it: no Prefect server configured. Start the temporary one ourselves, tied
                 # to this process, rather than let Prefect start one that outlives a kill -9.
                 use_temporary_server(stack, server)
-            elif server is not None:
-                server.stop()  # a profile configures a server: the one started early is not needed
+            else:
+                if server is not None:
+                    server.stop()  # a profile configures a server: the one started early is not needed
+                _require_api(str(configured_api_url()))
             _prefect_console(verbose=args.verbose, ui_link=not temporary)
             # Installed after the server: closed first, so the server stops after the flow has finished.
             stopping = stack.enter_context(stop_on_signals(progress.note))
@@ -283,7 +299,7 @@ def _run_failed(exc: Exception, db: str) -> int:
     import duckdb
 
     from newsetl.tasks.pool import PoolStartError
-    from newsetl.tasks.prefect_server import ServeError
+    from newsetl.tasks.prefect_server import PrefectServerError
     from newsetl.text.publishers import PublishersFileError
     from newsetl.text.rules import RulesError
     from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
@@ -292,7 +308,10 @@ def _run_failed(exc: Exception, db: str) -> int:
     if isinstance(exc, AccountingError | PoolStartError):
         print(f"newsetl: run failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if isinstance(exc, WarehouseBusy | WarehouseError | ServeError):
+    if isinstance(exc, PrefectServerError):
+        print(f"newsetl: {exc}", file=sys.stderr)
+        return EXIT_PREFECT
+    if isinstance(exc, WarehouseBusy | WarehouseError):
         print(f"newsetl: {exc}", file=sys.stderr)
         return EXIT_WAREHOUSE
     if isinstance(exc, RulesError | PublishersFileError):
@@ -738,10 +757,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     con = _open_read_only(args)
     if con is None:
-        return 3
+        return EXIT_WAREHOUSE
     if _holds_nothing(con, args, "report"):
         con.close()
-        return 3
+        return EXIT_WAREHOUSE
     out = Path(args.out) if args.out else report_path(_db(args))
     try:
         with con:
@@ -749,12 +768,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     except duckdb.CatalogException as exc:
         print(f"newsetl report: {exc.args[0].splitlines()[0]} (a warehouse of an older newsetl: its views "
               "are updated by the next `newsetl ingest`)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except OSError as exc:
         print(f"newsetl report: cannot write {out}: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_WAREHOUSE
     print(f"wrote {out}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_reclean(args: argparse.Namespace) -> int:
@@ -772,7 +791,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
     db = _db(args)
     if not db.exists():
         print(f"newsetl: no warehouse at {db}", file=sys.stderr)
-        return 3
+        return EXIT_WAREHOUSE
     # A run row like an ingest's: the removals it writes name this run, and a publication that fails
     # here is made up by the next ingest (every run publishes).
     run_id = f"reclean-{uuid.uuid4().hex[:12]}"
@@ -804,19 +823,19 @@ def cmd_reclean(args: argparse.Namespace) -> int:
                 published = {"error": f"{type(exc).__name__}: {exc}"}
     except RulesError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_WAREHOUSE
     print(f"re-cleaned {changed} articles with learned boilerplate")
     return EXIT_OK if _print_published(published) else EXIT_NOT_PUBLISHED
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """`newsetl serve`: the exit code (0 after a clean stop, 2 if serving could not start, 4 if a source
-    does not exist)."""
+    """`newsetl serve`: the exit code (0 after a clean stop, 2 if serving could not start for what the
+    command asks, 4 if a source does not exist, 7 if the Prefect server could not be started or reached)."""
     from newsetl.flows.serve import serve_ingest
-    from newsetl.tasks.prefect_server import LocalServerConfig, ServeError
+    from newsetl.tasks.prefect_server import LocalServerConfig, PrefectServerError, ServeError
     from newsetl.warehouse.connect import WRITE_WAIT_ENV
 
     if isinstance(fields := _field_mapping(args), str):
@@ -839,8 +858,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      run_options=run_options)
     except ServeError as exc:
         print(f"newsetl serve: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_PREFECT if isinstance(exc, PrefectServerError) else EXIT_USAGE
+    return EXIT_OK
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,6 +46,11 @@ BATCHED_RECORDING = {
 class ServeError(RuntimeError):
     """Serving could not start (bad arguments, the Prefect server unreachable or not healthy)."""
 
+
+class PrefectServerError(ServeError):
+    """The Prefect API server could not be started or reached: not the command's fault nor the warehouse's,
+    so the CLI gives it an exit code of its own (7) whichever command met it."""
+
 @dataclass(frozen=True)
 class LocalServerConfig:
     """How to start the local Prefect API server when PREFECT_API_URL is not configured.
@@ -149,10 +154,10 @@ def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConf
     try:
         failure = _await_health(proc, api_url, started + config.startup_timeout, interval=0.25, check_timeout=2.0)
         if failure == "exited":
-            raise ServeError(f"the Prefect server exited with code {proc.returncode} before it was "
+            raise PrefectServerError(f"the Prefect server exited with code {proc.returncode} before it was "
                              f"healthy; see {log_path}:\n{_tail(log_path)}")
         if failure == "timeout":
-            raise ServeError(f"the Prefect server at {api_url} was not healthy after "
+            raise PrefectServerError(f"the Prefect server at {api_url} was not healthy after "
                              f"{config.startup_timeout:.0f} s; see {log_path}:\n{_tail(log_path)}")
         say(f"newsetl serve: Prefect server healthy after {time.monotonic() - started:.1f} s "
              f"(pid {proc.pid}, log {log_path})")
@@ -179,10 +184,10 @@ class TemporaryServer:
         if failure == "exited":
             self._log.seek(0)
             tail = self._log.read().decode("utf-8", "replace").splitlines()[-20:]
-            raise ServeError(f"the temporary Prefect API server exited with code {self.proc.returncode} "
+            raise PrefectServerError(f"the temporary Prefect API server exited with code {self.proc.returncode} "
                              "before it was healthy:\n" + "\n".join(tail))
         if failure == "timeout":
-            raise ServeError(f"the temporary Prefect API server at {self.api_url} was not healthy after "
+            raise PrefectServerError(f"the temporary Prefect API server at {self.api_url} was not healthy after "
                              f"{timeout:.0f} s")
         return self.api_url
 
@@ -205,7 +210,7 @@ def start_temporary_server(host: str = "127.0.0.1", settings: Mapping[str, str] 
     in-process `temporary_settings`, which the server could not read itself)."""
     spec = importlib.util.find_spec("prefect")  # finds the package without running its (slow) __init__
     if spec is None or not spec.submodule_search_locations:
-        raise ServeError("cannot start the temporary Prefect API server: the prefect package is not installed")
+        raise PrefectServerError("cannot start the temporary Prefect API server: the prefect package is not installed")
     app_dir = Path(next(iter(spec.submodule_search_locations))).parent
     port = free_port(host)
     api_url = f"http://{host}:{port}/api"

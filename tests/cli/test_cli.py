@@ -348,6 +348,22 @@ def test_env_var_chooses_the_database(warehouse: Path) -> None:
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["n", "1"]
 
 
+def test_an_unreachable_prefect_api_is_exit_7_for_ingest_and_serve(tmp_path: Path) -> None:
+    """A PREFECT_API_URL nobody answers: one line and exit 7 from both commands. `ingest` said
+    "unexpected error: RuntimeError: Failed to reach API" (exit 1), `serve` exited 2 ("usage error")."""
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "story.txt").write_text(STORY, encoding="utf-8")
+    env = {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    for command in (("ingest", str(tmp_path / "story.txt")), ("serve", str(tmp_path / "story.txt"))):
+        proc = newsetl(*command, "--db", str(tmp_path / "w.duckdb"), env=env)
+        assert proc.returncode == 7, (command, proc.stdout, proc.stderr[-2000:])
+        assert f"127.0.0.1:{port}/api is not reachable" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
     proc = newsetl("sql", "SELECT 1", "--db", str(tmp_path / "none.duckdb"))
     assert proc.returncode == 3 and "no warehouse" in proc.stderr
