@@ -70,7 +70,6 @@ from newsetl.tasks.stop import (
     stop_requested,
     stop_waits_for,
     stops_handled_here,
-    write_section,
 )
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
@@ -154,7 +153,7 @@ def ingest(
             # without their re-clean (every completed run leaves the stored bodies re-cleaned).
             if (tally.counts["loaded"] or not previous_completed) and not stop_requested():
                 t0 = time.perf_counter()
-                with write_section("the slice of stored articles being re-cleaned"):
+                with stop_waits_for("the slice of stored articles being re-cleaned"):
                     tally.counts["recleaned"] += reclean_task(db_path, run_id, unscanned(ctx), learned_cfg)
                 tally.seconds["reclean"] += time.perf_counter() - t0
             if stop_requested():
@@ -286,7 +285,7 @@ def _run(
             if stop_requested():
                 break  # this batch was processed but not loaded: its documents are new again next run
             t = time.perf_counter()
-            with write_section():
+            with stop_waits_for("the batch being loaded"):
                 stats = load_batch_task(db, run_id, unscanned(batch), unscanned(item.rejections), dedup_cfg,
                                         unscanned(item.inputs or ()), unscanned(item.skips), unscanned(item.docs))
             tally.seconds["load"] += time.perf_counter() - t

@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import TerminationSignal
 
 from newsetl.schemas.records import Rejection
-from newsetl.tasks.stop import IngestInterrupted, stop_signal, write_section
+from newsetl.tasks.stop import IngestInterrupted, stop_signal, stop_waits_for
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.publishers import UserPublisher
@@ -66,7 +66,7 @@ def begin_run(db: str, run_id: str, flow_run_id: str, params: Mapping[str, Any],
     run's, the `runs` row, and the user's publisher aliases (before the first batch, so every article of
     the run resolves against them). Returns whether the previous run completed, and the lines earlier runs
     learned, by publisher: those are applied while cleaning; what this run learns, by the re-clean."""
-    with write_section("the run's start is recorded"), writer(db) as con:
+    with stop_waits_for("the run's start is recorded"), writer(db) as con:
         migrate(con, db)
         check_scheme(con, dedup)
         previous_completed = start_run(con, run_id, flow_run_id, params)
@@ -78,7 +78,7 @@ def complete_run(db: str, run_id: str, summary: Mapping[str, Any]) -> None:
     """Mark the run completed, after its books balance: every input read is loaded, skipped or
     quarantined, and the warehouse holds the articles and quarantine rows the tally counted. Raises
     AccountingError (the run is then recorded failed) if not."""
-    with write_section("the run's end is recorded"), writer(db) as con:
+    with stop_waits_for("the run's end is recorded"), writer(db) as con:
         problems = balance_problems(summary, stored_counts(con, run_id))
         if problems:
             raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
@@ -147,7 +147,7 @@ def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
     """Mark the run failed (or cancelled) with its reason; if even that cannot be written (disk full), the
     original error is what the caller must see, so this one is only logged."""
     # A second signal abandons the run (KeyboardInterrupt) rather than this write.
-    with write_section("the run's end is recorded"):
+    with stop_waits_for("the run's end is recorded"):
         _record_status(db, run_id, tally, exc)
 
 

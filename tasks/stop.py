@@ -37,16 +37,12 @@ INTERRUPTED = "interrupted: batches loaded so far are kept; run it again to load
 
 @contextlib.contextmanager
 def stop_waits_for(step: str) -> Iterator[None]:
+    """A step a stop waits for (a write, the pool's start); `step` is what the stop message says it waits for."""
     _deferring.append(step)
     try:
         yield
     finally:
         _deferring.pop()
-
-
-def write_section(step: str = "the batch being loaded") -> contextlib.AbstractContextManager[None]:
-    """A write a stop waits for; `step` is what the stop message says it waits for."""
-    return stop_waits_for(step)
 
 # The handler `stop_on_signals` installed, if any: the flow re-installs it for SIGTERM, which Prefect's
 # engine takes over for the length of a flow run (to crash the run and re-raise the signal).

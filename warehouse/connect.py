@@ -166,12 +166,13 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
-    """Drop Arrow tables registered on `con` (the `finally` of a register). In a transaction that an error
-    aborted, DuckDB refuses even this ("Current transaction is aborted"): that refusal is dropped, so the
-    error that aborted the transaction is the one raised. It used to mask it: a re-clean that ran out of
-    memory failed as a TransactionException, and the CLI called the warehouse unwritable."""
+    """Drop Arrow tables registered on `con` (the `finally` of a register). A refusal is dropped: in a
+    transaction that an error aborted DuckDB refuses even this ("Current transaction is aborted"), and the
+    error that aborted it is the one to raise (raised from here, it was masked: a re-clean that ran out
+    of memory failed as a TransactionException, and the CLI called the warehouse unwritable); the
+    caller's rollback drops the registration either way."""
     for name in names:
-        with contextlib.suppress(duckdb.TransactionException):
+        with contextlib.suppress(duckdb.Error):
             con.unregister(name)
 
 

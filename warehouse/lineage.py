@@ -11,7 +11,6 @@ are told apart by their occurrence: the n-th one in the batch's order, which a r
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -69,8 +68,7 @@ def record_sources(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
         # The primary key's index skips the recorded keys (a NOT IN hashed every key the table holds).
         done = con.execute("INSERT OR IGNORE INTO sources BY NAME SELECT * FROM _sources").fetchall()
     finally:
-        with contextlib.suppress(duckdb.Error):
-            unregister(con, "_sources")
+        unregister(con, "_sources")
     return int(done[0][0])
 
 

@@ -7,7 +7,6 @@ the re-run loads the batch again (its doc_ids were never committed).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 from collections import Counter
@@ -109,16 +108,9 @@ def known_doc_ids(con: duckdb.DuckDBPyConnection, doc_ids: Sequence[str],
             "SELECT DISTINCT q.doc_id FROM quarantine q SEMI JOIN _keys k USING (doc_id) "
             "SEMI JOIN _retry t USING (stage, reason)").fetchall()]
     finally:
-        _unregister(con, "_keys")
-        _unregister(con, "_retry")
+        unregister(con, "_keys")
+        unregister(con, "_retry")
     return known - (set(refused) - _existing(con, "articles", "doc_id", refused))
-
-
-def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    # After a failed statement the transaction is aborted and even unregister raises; the caller's
-    # ROLLBACK cleans up, and the original error must be the one that propagates.
-    with contextlib.suppress(duckdb.Error):
-        unregister(con, name)
 
 
 def load_batch(
@@ -226,7 +218,7 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: 
         inserted = con.execute(f"INSERT{ignore} INTO {table} BY NAME SELECT * REPLACE (? AS {run_col}) FROM _batch",
                                [run_id]).fetchall()
     finally:
-        _unregister(con, "_batch")
+        unregister(con, "_batch")
     return int(inserted[0][0])
 
 
@@ -254,7 +246,7 @@ def _distinct_rejections(con: duckdb.DuckDBPyConnection, quarantine: pa.Table) -
             "WHERE k.raw IS NOT NULL AND t.raw IS DISTINCT FROM k.raw AND NOT contains(k.source_uri, '://')"
         ).fetchall())
     finally:
-        _unregister(con, "_q")
+        unregister(con, "_q")
     if not other_bytes:
         return quarantine
     ids = quarantine.column("quarantine_id").to_pylist()
@@ -272,7 +264,7 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequ
     try:
         rows = con.execute(f"SELECT k.{key} FROM _keys k SEMI JOIN {table} t USING ({key})").fetchall()
     finally:
-        _unregister(con, "_keys")
+        unregister(con, "_keys")
     return {r[0] for r in rows}
 
 
@@ -328,4 +320,4 @@ def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[InputRow | tupl
             rollback(con)
         raise
     finally:
-        _unregister(con, "_inputs")
+        unregister(con, "_inputs")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from newsetl.tasks.stop import IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for, write_section
+from newsetl.tasks.stop import IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -40,7 +40,7 @@ def test_a_signal_while_the_workers_start_waits_for_them() -> None:
 
 def test_a_second_signal_abandons_the_write() -> None:
     said: list[str] = []
-    with stop_on_signals(said.append), write_section():
+    with stop_on_signals(said.append), stop_waits_for("the batch being loaded"):
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(3):
             pass
