@@ -100,7 +100,8 @@ def dump(limit: int | None, out_path: Path) -> None:
     from newsetl.text.rules import load_rules
 
     rules = load_rules()
-    learned_rules = rules.learned_only()
+    # `learned_only()` before 2026-12-07: the reference may be a revision from before the rename.
+    learned_rules = rules.without_patterns() if hasattr(rules, "without_patterns") else rules.learned_only()
     model = load_line_model()
     texts = corpus(limit)
     # A learned key set: keys of lines that recur in many texts (what a publisher's learned set holds).

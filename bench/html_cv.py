@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         # learned lines) and the blind fold models. The pattern library was written on aeb-dev (and half of
         # traf-dev's sites), so its share of the figures above is measured on pages it was fitted to.
         _, blind_models = fold_models(args.folds, args.pages_cache, args.models_cache, blind=True)
-        no_rules = rules.learned_only()
+        no_rules = rules.without_patterns()
 
         def blind_bodies(setting_of: Callable[[int], tuple[str, bool, bool, int]]) -> dict[str, str]:
             out: dict[str, str] = {}

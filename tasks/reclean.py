@@ -39,7 +39,7 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
     `own_transaction=False`, all in the caller's. `stop()` is asked before each slice: a run being stopped
     ends after the slice it is in (the rest is done by the next re-clean).
     """
-    only = (rules or load_rules()).learned_only()
+    only = (rules or load_rules()).without_patterns()
     learned = reclean_candidates(con, cfg)
     changed = 0
     after = ""

@@ -58,9 +58,10 @@ class ProcessContext:
     model: LineModel | None = None  # the line model, when config.line_model
 
     @cached_property
-    def learned_rules(self) -> Ruleset:
-        """`rules` without the pattern rules (they already ran): for the learned pass, built once."""
-        return self.rules.learned_only()
+    def rules_without_patterns(self) -> Ruleset:
+        """`rules` without the pattern rules (they already ran), protect patterns kept: for the pass that
+        removes the publisher's learned lines, built once."""
+        return self.rules.without_patterns()
 
 
 def make_context(config: ProcessConfig, learned: Mapping[str, AbstractSet[str]] | None = None, *,
@@ -230,7 +231,7 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
     signed_text: str | None = None
     if learned and body:
         title_lines = tuple(t for t in (described.metadata.title, hints.title) if t)
-        relearned = clean_text(body, ctx.learned_rules, titles=title_lines, learned=learned)
+        relearned = clean_text(body, ctx.rules_without_patterns, titles=title_lines, learned=learned)
         if relearned.removals:
             signed_text = body  # what dedup signs (Article.signed_text)
         body = relearned.body.strip()

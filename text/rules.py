@@ -139,7 +139,7 @@ class Ruleset:
         dataclass without slots keeps a cached_property in its __dict__)."""
         return build_index(self)
 
-    def learned_only(self) -> Ruleset:
+    def without_patterns(self) -> Ruleset:
         """The same settings and protect patterns without the pattern rules: for re-cleaning stored
         bodies with newly learned lines (the patterns already ran on them when they were ingested)."""
         return replace(self, rules=(), keyword_index={}, always=(), digit_rules=(), year_rules=(),
