@@ -54,18 +54,12 @@ class LoadStats:
     known_rejections: int = 0  # rejections quarantined by an earlier run (same source, same reason)
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None,
-              params: Mapping[str, Any]) -> bool:
-    """Record the run as running; returns whether the run before it completed (True for the first run).
-    A run that did not (stopped, failed, crashed) may have loaded batches whose learned-line re-clean,
-    the last step of a run, never happened: the caller re-cleans then, even when it loads nothing."""
-    rows = con.execute("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()
-    previous_completed = not rows or rows[0][0] == "completed"
-    # Called under the run lock, so no other ingest is alive: a row still 'running' belongs to a process
-    # that died (kill -9, OOM) before it could finish its run.
-    # Its counts were never written: they are taken from the rows it left (each batch commits whole), so
-    # that the runs' `loaded` still adds up to the articles (`counts.from` says where they came from;
-    # what it read and never loaded is not known).
+def mark_crashed_runs(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark every run still `running` as `crashed`. Called under the run lock, so no other ingest is alive:
+    such a row belongs to a process that died (kill -9, OOM) before it could finish its run.
+    Its counts were never written: they are taken from the rows it left (each batch commits whole), so
+    that the runs' `loaded` still adds up to the articles (`counts.from` says where they came from; what
+    it read and never loaded is not known)."""
     con.execute("""
         UPDATE runs SET status = 'crashed', message = 'the ingest process ended without finishing this run',
                counts = COALESCE(counts, json_object(
@@ -76,6 +70,17 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
                    'from', 'the rows the crashed run left'))
         WHERE status = 'running'
     """)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None,
+              params: Mapping[str, Any]) -> bool:
+    """Record the run as running, after marking the runs a dead process left running as crashed
+    (`mark_crashed_runs`); returns whether the run before it completed (True for the first run).
+    A run that did not (stopped, failed, crashed) may have loaded batches whose learned-line re-clean,
+    the last step of a run, never happened: the caller re-cleans then, even when it loads nothing."""
+    rows = con.execute("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()
+    previous_completed = not rows or rows[0][0] == "completed"
+    mark_crashed_runs(con)
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status, params) VALUES (?, ?, ?, 'running', ?)",
         [run_id, flow_run_id, utc_now(), to_json(params)],
