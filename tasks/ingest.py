@@ -46,7 +46,7 @@ _HELD: dict[str, HeldWriter] = {}
 def holding_writes(db: str) -> Iterator[HeldWriter]:
     """Within this block, the batch tasks of `db` share a `HeldWriter` (released at the end). The caller
     calls `idle()` whenever the writer is about to wait for work: a reader waiting through `connect`
-    gets in then, as it did with a connection per batch; else the connection is kept for the next load
+    gets in then, between two batch loads; else the connection is kept for the next load
     (no reopen: no WAL replay, DuckDB's cache warm), for HOLD_SECONDS at most, which also bounds what
     a reader that does not ask (a bare DuckDB client) waits. (`close()` lets go at every pause.)"""
     held = HeldWriter(db, HOLD_SECONDS, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT,
@@ -61,7 +61,7 @@ def holding_writes(db: str) -> Iterator[HeldWriter]:
 
 @contextmanager
 def _batch_connection(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The held connection inside `holding_writes`, else a short one (one per call, as before)."""
+    """The held connection inside `holding_writes`, else a short one (one per call)."""
     held = _HELD.get(db)
     if held is None:
         with writer(db, checkpoint=False, threads=LOAD_THREADS, memory_limit=LOAD_MEMORY_LIMIT,
