@@ -26,21 +26,11 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from newsetl.schemas.records import STAGE_DISCOVER, RawDocument, Rejection, Skip
+from newsetl.schemas.records import RawDocument
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.fields import parse_field_mapping
-from newsetl.sources.reasons import SKIP_REASONS, UNREADABLE
 from newsetl.tasks import usable_cores
-from newsetl.tasks.batching import (
-    BATCH_BYTES,
-    READ_CONFIG,
-    READ_GROUP_BYTES,
-    Work,
-    batches,
-    file_groups,
-    read_group,
-    unscanned,
-)
+from newsetl.tasks.batching import READ_CONFIG, RunBatches, Work, unscanned
 from newsetl.tasks.books import (
     RunTally,
     begin_run,
@@ -53,7 +43,6 @@ from newsetl.tasks.books import (
 from newsetl.tasks.ingest import (
     ProcessedBatch,
     discover_sources,
-    filter_known,
     holding_writes,
     load_batch_task,
     process_batch,
@@ -214,64 +203,8 @@ def _run(
     paths, refused = discover_sources(sources)
     paths, unchanged_docs = skip_unchanged(db, paths, read_config)
     tally.seconds["discover"] += time.perf_counter() - t0
-    # Accounting: every input read is loaded, skipped as known, or quarantined.
-    tally.counts["read"] += len(refused) + unchanged_docs
-    tally.counts["skipped_known"] += unchanged_docs
-    tally.counts["unchanged"] += unchanged_docs
-    # A folder that cannot be listed was found: quarantined (unreadable), it is not "nothing to ingest".
-    tally.counts["not_found"] += sum(r.reason != UNREADABLE for r in refused)
-    # doc_ids read in this run and not yet committed: a batch's ids leave once it is loaded (from then on
-    # `filter_known` finds them in the warehouse), so this holds the batches in flight, not the run.
-    seen: set[str] = set()
-    files_done = 0
-
-    def work() -> Iterator[Work]:
-        """The run's batches, reading a group of files only when its first batch is wanted: with
-        workers, the next group is read while the last batches of this one are processed."""
-        nonlocal files_done
-        pending = list(refused)
-        for group in file_groups(paths, files_per_read, READ_GROUP_BYTES):
-            if stop_requested():
-                return
-            t = time.perf_counter()
-            for read in read_group(group, read_config):
-                docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
-                rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
-                skip_other = [r for r in rejected if r.reason in SKIP_REASONS]
-                tally.skipped(skip_other)
-                skips = [Skip(r.source_uri, r.doc_id, r.reason) for r in skip_other]
-                pending.extend(r for r in rejected if r.reason not in SKIP_REASONS)
-                tally.counts["read"] += len(read.outcomes)
-                tally.counts["unsupported"] += sum(r.stage == STAGE_DISCOVER for r in rejected)
-                # The same bytes twice in one run (a file copied into two folders) load once; the second
-                # source is still recorded, with the doc_id it carried.
-                unique = []
-                for doc in docs:
-                    if doc.doc_id in seen:
-                        tally.counts["skipped_known"] += 1
-                        skips.append(Skip(doc.source_uri, doc.doc_id, "known"))
-                    else:
-                        seen.add(doc.doc_id)
-                        unique.append(doc)
-                fresh, skipped = filter_known(db, unscanned(unique))
-                tally.counts["skipped_known"] += skipped
-                fresh_ids = {d.doc_id for d in fresh}
-                skips.extend(Skip(d.source_uri, d.doc_id, "known") for d in unique if d.doc_id not in fresh_ids)
-                tally.seconds["read"] += time.perf_counter() - t
-                # A piece without a new document is still one (empty) item: its rejections are quarantined
-                # and its files recorded.
-                pieces = list(batches(fresh, batch_size, BATCH_BYTES)) or [[]]
-                for i, batch_docs in enumerate(pieces):
-                    if stop_requested():
-                        return
-                    yield Work(batch_docs, pending, read.inputs if i == len(pieces) - 1 else None, tuple(skips))
-                    pending, skips = [], []
-                t = time.perf_counter()
-            files_done += len(group)
-            tally.progress(files_done, len(paths))
-        if pending:
-            yield Work([], pending)
-
+    tally.discovered(refused, unchanged_docs)
+    run_batches = RunBatches(db, paths, refused, tally, read_config, batch_size, files_per_read)
     # With worker processes, loads share one write connection (no WAL replay and a warm DuckDB cache per
     # batch), held HOLD_SECONDS at most; whenever the writer would wait for the workers and a reader is
     # waiting for the file, it lets go, so readers get in between batches (docs/operations.md,
@@ -281,7 +214,7 @@ def _run(
     holding = holding_writes(db) if pool_key is not None else contextlib.nullcontext(None)
     with holding as held:
         idle = held.idle if held is not None else (lambda: None)
-        for item, batch in _processed(work(), ctx, sign_cfg, pool_key, doc_seconds, idle=idle):
+        for item, batch in _processed(iter(run_batches), ctx, sign_cfg, pool_key, doc_seconds, idle=idle):
             if stop_requested():
                 break  # this batch was processed but not loaded: its documents are new again next run
             t = time.perf_counter()
@@ -289,18 +222,8 @@ def _run(
                 stats = load_batch_task(db, run_id, unscanned(batch), unscanned(item.rejections), dedup_cfg,
                                         unscanned(item.inputs or ()), unscanned(item.skips), unscanned(item.docs))
             tally.seconds["load"] += time.perf_counter() - t
-            seen.difference_update(d.doc_id for d in item.docs)
-            tally.seconds["process"] += batch.seconds
-            tally.rejections(stats)
-            # A rejection quarantined by an earlier run (a file re-read after its mtime changed) adds no
-            # row: it is a known input now, skipped like known bytes.
-            # (Counted from the keys found, not as "rejections minus rows added": two rejections that collided
-            # on one key would then pass for known, and the balance check could not see the lost one.)
-            tally.counts["skipped_known"] += stats.known_rejections
-            tally.removed.update(batch.removed)
-            tally.counts["loaded"] += stats.articles
-            tally.dedup.update({k: int(v) for k, v in stats.dedup.items()})
-            tally.progress(files_done, len(paths))
+            tally.loaded(stats, batch.removed, batch.seconds)
+            run_batches.loaded(item)
         if pool_key is not None and not stop_requested():
             # Every batch is processed: the workers exit now, before the writer folds its WAL into the
             # file on letting go of it, rather than idle through that (~0.3 GB each on HTML pages).

@@ -1,19 +1,24 @@
 """How an ingest run cuts its inputs: groups of files read at once, batches of documents loaded at once,
 pieces of one large file, each bounded by count and by bytes so that memory is bounded by them and not
-by the corpus. Pure functions and the read step over a group; the flow wires them."""
+by the corpus. Pure functions, the read step over a group, and `RunBatches`, the run's batches as the
+flow processes and loads them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from prefect.utilities.annotations import quote
 
-from newsetl.schemas.records import InputRow, RawDocument, Rejection, Skip
+from newsetl.schemas.records import STAGE_DISCOVER, InputRow, RawDocument, Rejection, Skip
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.files import held_size
-from newsetl.tasks.ingest import ReadPiece, read_documents, read_pieces
+from newsetl.sources.reasons import SKIP_REASONS
+from newsetl.tasks.books import RunTally
+from newsetl.tasks.ingest import ReadPiece, filter_known, read_documents, read_pieces
+from newsetl.tasks.stop import stop_requested
 
 T = TypeVar("T")
 # Raw bytes (inflated, as held) read at once (with `files_per_read`, a group); at most two groups are
@@ -101,3 +106,71 @@ def read_group(group: Sequence[str], config: ReadConfig) -> Iterator[ReadPiece]:
         yield read_documents(unscanned(group), config)
 
 
+
+
+class RunBatches:
+    """A run's batches, in order: its files read a group at a time (the next group only when its first
+    batch is wanted: with workers, it is read while the last batches of the one before are processed),
+    known documents skipped, the rest cut into batches. Each `Work` carries the read rejections and
+    skips to record with it, and the last batch of a piece the files read to the end. The run's
+    `tally` counts what is read as it is read.
+
+    The same bytes twice in one run (a file copied into two folders) load once; the second source is
+    still recorded, with the doc_id it carried. `loaded(work)` must be called once a batch is in the
+    warehouse: from then on `filter_known` finds its doc_ids there, so the run's own memory of them
+    holds the batches in flight only, not the run."""
+
+    def __init__(self, db: str, paths: Sequence[str], refused: Sequence[Rejection], tally: RunTally,
+                 config: ReadConfig, batch_size: int, files_per_read: int) -> None:
+        self.db, self.paths, self.refused, self.tally = db, paths, refused, tally
+        self.config, self.batch_size, self.files_per_read = config, batch_size, files_per_read
+        self.files_done = 0
+        self._in_flight: set[str] = set()  # doc_ids read in this run and not yet loaded
+
+    def loaded(self, work: Work) -> None:
+        self._in_flight.difference_update(d.doc_id for d in work.docs)
+        self.tally.progress(self.files_done, len(self.paths))
+
+    def __iter__(self) -> Iterator[Work]:
+        pending = list(self.refused)  # quarantined with the next batch
+        for group in file_groups(self.paths, self.files_per_read, READ_GROUP_BYTES):
+            if stop_requested():
+                return
+            t = time.perf_counter()
+            for read in read_group(group, self.config):
+                fresh, rejected, skips = self._sort(read)
+                pending.extend(rejected)
+                self.tally.seconds["read"] += time.perf_counter() - t
+                # A piece without a new document is still one (empty) item: its rejections are quarantined
+                # and its files recorded.
+                cut = list(batches(fresh, self.batch_size, BATCH_BYTES)) or [[]]
+                for i, docs in enumerate(cut):
+                    if stop_requested():
+                        return
+                    yield Work(docs, pending, read.inputs if i == len(cut) - 1 else None, tuple(skips))
+                    pending, skips = [], []
+                t = time.perf_counter()
+            self.files_done += len(group)
+            self.tally.progress(self.files_done, len(self.paths))
+        if pending:
+            yield Work([], pending)
+
+    def _sort(self, read: ReadPiece) -> tuple[list[RawDocument], list[Rejection], list[Skip]]:
+        """A piece's outcomes as (new documents, rejections to quarantine, sources to record as skipped)."""
+        docs = [o for o in read.outcomes if isinstance(o, RawDocument)]
+        rejected = [o for o in read.outcomes if isinstance(o, Rejection)]
+        not_articles = [r for r in rejected if r.reason in SKIP_REASONS]
+        self.tally.read_piece(len(read.outcomes), sum(r.stage == STAGE_DISCOVER for r in rejected), not_articles)
+        skips = [Skip(r.source_uri, r.doc_id, r.reason) for r in not_articles]
+        unique = []
+        for doc in docs:
+            if doc.doc_id in self._in_flight:
+                skips.append(Skip(doc.source_uri, doc.doc_id, "known"))
+            else:
+                self._in_flight.add(doc.doc_id)
+                unique.append(doc)
+        fresh, known = filter_known(self.db, unscanned(unique))
+        self.tally.known(len(docs) - len(unique) + known)
+        fresh_ids = {d.doc_id for d in fresh}
+        skips.extend(Skip(d.source_uri, d.doc_id, "known") for d in unique if d.doc_id not in fresh_ids)
+        return fresh, [r for r in rejected if r.reason not in SKIP_REASONS], skips

@@ -21,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import TerminationSignal
 
 from newsetl.schemas.records import Rejection
+from newsetl.sources.reasons import UNREADABLE
 from newsetl.tasks.stop import IngestInterrupted, stop_signal, stop_waits_for
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
@@ -97,14 +98,42 @@ class RunTally:
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self.started = time.perf_counter()
 
-    def rejections(self, stats: LoadStats) -> None:
-        """Quarantine rows a load added, by stage:reason."""
+    # The books of a run: every input read is loaded, skipped (known, or not an article) or quarantined
+    # (`complete_run` checks it). These four methods are where `read` and its outcomes are counted.
+    def discovered(self, refused: Sequence[Rejection], unchanged_docs: int) -> None:
+        """Sources refused at discovery (quarantined with their batch) and the documents of files unchanged
+        since a run recorded them (skipped as known without being read again)."""
+        self.counts["read"] += len(refused) + unchanged_docs
+        self.counts["skipped_known"] += unchanged_docs
+        self.counts["unchanged"] += unchanged_docs
+        # A folder that cannot be listed was found: quarantined (unreadable), it is not "nothing to ingest".
+        self.counts["not_found"] += sum(r.reason != UNREADABLE for r in refused)
+
+    def read_piece(self, outcomes: int, unsupported: int, skipped: Sequence[Rejection]) -> None:
+        """A piece read: its outcomes (documents and rejections), of them those of a kind newsetl does not
+        read (`unsupported`), and the inputs skipped as not articles (WARC request records, 304s)."""
+        self.counts["read"] += outcomes
+        self.counts["unsupported"] += unsupported
+        self.counts["skipped_other"] += len(skipped)
+        self.skips.update(r.reason for r in skipped)
+
+    def known(self, n: int) -> None:
+        """Documents whose bytes are in the warehouse already, or met twice in this run: skipped."""
+        self.counts["skipped_known"] += n
+
+    def loaded(self, stats: LoadStats, removed: Mapping[str, int], process_seconds: float) -> None:
+        """A batch loaded: its articles, the quarantine rows it added (by stage:reason), its rejections that
+        an earlier run had quarantined (known inputs now: a file re-read after its mtime changed), what the
+        cleaner removed and dedup did."""
+        self.counts["loaded"] += stats.articles
         self.counts["quarantined"] += stats.quarantined
         self.reasons.update(stats.quarantine_reasons)
-
-    def skipped(self, skips: Sequence[Rejection]) -> None:
-        self.counts["skipped_other"] += len(skips)
-        self.skips.update(r.reason for r in skips)
+        # Counted from the keys found, not as "rejections minus rows added": two rejections that collided on
+        # one key would then pass for known, and the balance check could not see the lost one.
+        self.counts["skipped_known"] += stats.known_rejections
+        self.removed.update(removed)
+        self.dedup.update({k: int(v) for k, v in stats.dedup.items()})
+        self.seconds["process"] += process_seconds
 
     def progress(self, files_done: int, files: int) -> None:
         if not _progress_hooks:
