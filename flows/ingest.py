@@ -41,7 +41,6 @@ from newsetl.tasks.books import (
     warehouse_path,
 )
 from newsetl.tasks.ingest import (
-    ProcessedBatch,
     discover_sources,
     holding_writes,
     load_batch_task,
@@ -49,7 +48,7 @@ from newsetl.tasks.ingest import (
     reclean_task,
     skip_unchanged,
 )
-from newsetl.tasks.pool import PoolConfig, close_pool, open_pool
+from newsetl.tasks.pool import PoolConfig, ProcessedBatch, close_pool, open_pool
 from newsetl.tasks.publish import publish_task
 from newsetl.tasks.stop import (
     INTERRUPTED,

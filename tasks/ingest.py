@@ -1,6 +1,7 @@
 """Prefect tasks of the ingest flow, thin wrappers over batches, and what they share: the streaming
 read of a group of files (`read_pieces`, which also tracks the files read to their end), the run's
-held write connection (`holding_writes`) and the batch results (`ReadPiece`, `ProcessedBatch`).
+held write connection (`holding_writes`) and what a read hands on (`ReadPiece`; a processed batch is
+`tasks.pool.ProcessedBatch`).
 
 Each task takes a whole batch (never one task run per document: a task run costs ~10 ms, more
 than the work on one article). `cache_policy=NO_CACHE`: Prefect's default cache key hashes the
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import duckdb
 from prefect import get_run_logger, task
@@ -25,16 +26,16 @@ from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
 from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, UNSUPPORTED_KIND, display_path
-from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, PoolTerminated, run_batch
+from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, PoolTerminated, ProcessedBatch, run_batch
 from newsetl.tasks.reclean import reclean
 from newsetl.tasks.stop import stop_requested
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
-from newsetl.text.sign import SignConfig, sign_words
+from newsetl.text.sign import SignConfig
 from newsetl.warehouse.connect import HeldWriter, WarehouseBusy, writer
 from newsetl.warehouse.load import LoadStats, known_doc_ids, load_prepared, unchanged_inputs
-from newsetl.warehouse.rows import PreparedBatch, prepare_batch, with_raw
+from newsetl.warehouse.rows import with_raw
 
 # Seconds the run's batch loads and known-id look-ups share one write connection before letting go of
 # the file for readers (HeldWriter): a reader of the warehouse waits at most this plus one load.
@@ -98,32 +99,6 @@ class ReadPiece:
     outcomes: tuple[RawDocument | Rejection, ...]
     # each local file read to the end: recorded after loading
     inputs: tuple[InputRow, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProcessedBatch:
-    """A processed batch: its rows ready to append (built in the worker processes), and what the run's
-    tally needs (rejections, articles, removed spans by category)."""
-
-    prepared: PreparedBatch
-    rejections: tuple[Rejection, ...]
-    articles: int = 0
-    seconds: float = 0.0
-    removed: dict[str, int] = field(default_factory=dict)
-    # The worker pool was stopped under this batch (the run is being interrupted): nothing of it is
-    # processed, and whoever reads it must stop too (`ensure_not_stopped`).
-    stopped: bool = False
-
-    @staticmethod
-    def empty(sign: SignConfig, stopped: bool = False) -> ProcessedBatch:
-        """No documents: what a load of read rejections alone goes with."""
-        return ProcessedBatch(prepared=prepare_batch([], [], sign_words([], sign), []), rejections=(),
-                              stopped=stopped)
-
-    def ensure_not_stopped(self) -> ProcessedBatch:
-        if self.stopped:
-            raise PoolTerminated()
-        return self
 
 
 def _is_busy(task: object, run: object, state: object) -> bool:
@@ -239,7 +214,7 @@ def process_batch(
 
     t0 = time.perf_counter()
     try:
-        chunk = run_batch(docs, ctx, sign, pool_key, doc_seconds)
+        processed = run_batch(docs, ctx, sign, pool_key, doc_seconds)
     except PoolTerminated:
         # Returned, not raised: a stopped run kills the pool under the batches in flight, and a task that
         # raises is logged by Prefect as an ERROR with a traceback, one per batch, on every stop of
@@ -247,8 +222,7 @@ def process_batch(
         get_run_logger().info("batch not processed: the run is being stopped (its documents are read again "
                               "by the next run)")
         return ProcessedBatch.empty(sign, stopped=True)
-    return ProcessedBatch(prepared=chunk.prepared, rejections=chunk.rejections, articles=chunk.articles,
-                          seconds=time.perf_counter() - t0, removed=chunk.removed)
+    return replace(processed, seconds=time.perf_counter() - t0)
 
 
 @task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)

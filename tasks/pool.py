@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TypeVar
 
@@ -52,7 +52,7 @@ from newsetl.text.pipeline import (
     process_document,
     process_documents,
 )
-from newsetl.text.sign import Signatures, SignConfig, sign_texts
+from newsetl.text.sign import Signatures, SignConfig, sign_texts, sign_words
 from newsetl.warehouse.rows import PreparedBatch, prepare_batch
 
 TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
@@ -354,38 +354,55 @@ def process_and_sign(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: 
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """What a worker hands back for a chunk of documents: the rows to append, ready (Arrow tables built,
-    body hashes, signatures and learned-line sightings computed), and the few facts the run's tally
-    needs. No Article objects travel back: the writer only appends."""
+class ProcessedBatch:
+    """What processing a batch (or a worker's chunk of it) hands back: the rows to append, ready (Arrow
+    tables built, body hashes, signatures and learned-line sightings computed), and the few facts the
+    run's tally needs. No Article objects travel back from the workers: the writer only appends."""
 
     prepared: PreparedBatch
     rejections: tuple[Rejection, ...]
-    articles: int
-    removed: dict[str, int]
+    articles: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # removed spans by category
+    seconds: float = 0.0  # wall-clock time the batch took to process (set by the process-batch task)
+    # The worker pool was stopped under this batch (the run is being interrupted): nothing of it is
+    # processed, and whoever reads it must stop too (`ensure_not_stopped`).
+    stopped: bool = False
 
     @staticmethod
-    def join(parts: Sequence[Chunk]) -> Chunk:
+    def empty(sign: SignConfig, stopped: bool = False) -> ProcessedBatch:
+        """No documents: what a load of read rejections alone goes with."""
+        return ProcessedBatch(prepared=prepare_batch([], [], sign_words([], sign), []), rejections=(),
+                              stopped=stopped)
+
+    def ensure_not_stopped(self) -> ProcessedBatch:
+        if self.stopped:
+            raise PoolTerminated()
+        return self
+
+    @staticmethod
+    def join(parts: Sequence[ProcessedBatch]) -> ProcessedBatch:
+        """The workers' chunks of one batch as one."""
         removed: dict[str, int] = {}
         for p in parts:
             for k, v in p.removed.items():
                 removed[k] = removed.get(k, 0) + v
-        return Chunk(PreparedBatch.concat([p.prepared for p in parts]),
-                     tuple(r for p in parts for r in p.rejections), sum(p.articles for p in parts), removed)
+        return ProcessedBatch(PreparedBatch.concat([p.prepared for p in parts]),
+                              tuple(r for p in parts for r in p.rejections), sum(p.articles for p in parts), removed)
 
 
 def process_and_prepare(docs: Sequence[RawDocument], ctx: ProcessContext, seconds: float,
-                        sign: SignConfig) -> Chunk:
+                        sign: SignConfig) -> ProcessedBatch:
     """Decode, process, sign and prepare the warehouse rows of `docs` (in a worker, or in-process).
     Documents read with their decoding deferred (`ReadConfig.defer_decode`) are decoded here, off the
     writer's core; one that holds no text once decoded is quarantined as it would have been at read
     (with the default read limits, the ones the ingest reads with)."""
     ready, undecodable = decode_pending(docs)
     outcomes, sigs = process_and_sign(ready, ctx, seconds, sign)
-    return _chunk(ready, [*outcomes, *undecodable], sigs)
+    return _processed(ready, [*outcomes, *undecodable], sigs)
 
 
-def _chunk(docs: Sequence[RawDocument], outcomes: Sequence[Article | Rejection], sigs: Signatures) -> Chunk:
+def _processed(docs: Sequence[RawDocument], outcomes: Sequence[Article | Rejection],
+               sigs: Signatures) -> ProcessedBatch:
     articles = [o for o in outcomes if isinstance(o, Article)]
     rejections = tuple(o for o in outcomes if isinstance(o, Rejection))
     removed: dict[str, int] = {}
@@ -393,10 +410,11 @@ def _chunk(docs: Sequence[RawDocument], outcomes: Sequence[Article | Rejection],
         for rem in art.removals:
             removed[rem.category] = removed.get(rem.category, 0) + 1
     # Without the documents' bytes: the ingest holds them and puts them in at load (`with_raw`).
-    return Chunk(prepare_batch(docs, articles, sigs, rejections, raw=False), rejections, len(articles), removed)
+    return ProcessedBatch(prepare_batch(docs, articles, sigs, rejections, raw=False), rejections, len(articles),
+                          removed)
 
 
-def _work(docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:
+def _work(docs: Sequence[RawDocument], sign: SignConfig) -> ProcessedBatch:
     assert _WORKER_CTX is not None and _WORKER_CFG is not None
     return process_and_prepare(docs, _WORKER_CTX, _WORKER_CFG.doc_seconds, sign)
 
@@ -450,7 +468,7 @@ class WorkerPool:
             self.terminate()
             raise PoolStartError(f"the worker processes could not start: {errors[0]}")
 
-    def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:
+    def run(self, docs: Sequence[RawDocument], sign: SignConfig) -> ProcessedBatch:
         n = min(self.cfg.workers, max(1, len(docs) // self.cfg.min_docs_per_worker))
         size = -(-len(docs) // n) if docs else 1
         chunks = [list(docs[i:i + size]) for i in range(0, len(docs), size)]
@@ -464,10 +482,10 @@ class WorkerPool:
             # document by going one document at a time on a fresh pool; the others still load.
             self._kill_executor()
             return self._one_by_one(docs, sign)
-        return Chunk.join(results)
+        return ProcessedBatch.join(results)
 
-    def _one_by_one(self, docs: Sequence[RawDocument], sign: SignConfig) -> Chunk:
-        parts: list[Chunk] = []
+    def _one_by_one(self, docs: Sequence[RawDocument], sign: SignConfig) -> ProcessedBatch:
+        parts: list[ProcessedBatch] = []
         for doc in docs:
             try:
                 parts.append(self._result(self._pool().submit(_work, [doc], sign)))
@@ -476,8 +494,8 @@ class WorkerPool:
                 crashed = Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
                                     "the worker processing this document died (memory limit or crash)",
                                     doc_id=doc.doc_id, raw=doc.raw)
-                parts.append(_chunk([doc], [crashed], sign_texts([], sign)))
-        return Chunk.join(parts)
+                parts.append(_processed([doc], [crashed], sign_texts([], sign)))
+        return ProcessedBatch.join(parts)
 
     def _result(self, future: Future[_T]) -> _T:
         """`future.result()`, but a terminated pool ends the wait with PoolTerminated: the executor's
@@ -560,7 +578,7 @@ def close_pool(key: str, terminate: bool = False) -> None:
 
 def run_batch(
     docs: Sequence[RawDocument], ctx: ProcessContext, sign: SignConfig, pool_key: str | None, doc_seconds: float
-) -> Chunk:
+) -> ProcessedBatch:
     pool = _POOLS.get(pool_key or "")
     if pool is not None and pool.cfg.workers > 0 and docs:
         return pool.run(docs, sign)

@@ -368,8 +368,8 @@ def test_a_batch_whose_pool_was_stopped_is_returned_stopped_not_logged_as_a_fail
     now returns the batch marked stopped, and the flow raises where it reads the batch."""
     from prefect import flow
 
-    from newsetl.tasks.ingest import ProcessedBatch, process_batch
-    from newsetl.tasks.pool import PoolTerminated, close_pool, open_pool
+    from newsetl.tasks.ingest import process_batch
+    from newsetl.tasks.pool import PoolTerminated, ProcessedBatch, close_pool, open_pool
 
     ctx = make_context(ProcessConfig())
     key = open_pool(ctx, PoolConfig(workers=1))
