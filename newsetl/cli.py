@@ -63,7 +63,7 @@ def missing_sources(sources: Sequence[str], globs_may_match_later: bool = False)
     import glob
     import itertools
 
-    from newsetl.sources.discover import is_url, unsupported_scheme, url_scheme
+    from newsetl.sources.discover import expand_glob, is_url, unsupported_scheme, url_scheme
 
     missing = []
     for source in sources:
@@ -75,7 +75,7 @@ def missing_sources(sources: Sequence[str], globs_may_match_later: bool = False)
                 fixed = Path(*[part for part in itertools.takewhile(lambda p: not glob.has_magic(p), Path(path).parts)])
                 if not fixed.is_dir():
                     missing.append(f"no such directory: {fixed} (of {source})")
-            elif not glob.glob(path, recursive=True):
+            elif not expand_glob(path):
                 missing.append(f"no such file or directory: {source}")
         elif not (os.path.exists(path) or os.path.islink(path)):
             scheme = url_scheme(source)

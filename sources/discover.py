@@ -54,7 +54,7 @@ def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
         if is_url(source):
             found.setdefault(source, source)
             continue
-        matches = glob.glob(source, recursive=True) if glob.has_magic(source) else [source]
+        matches = expand_glob(source) if glob.has_magic(source) else [source]
         if not matches:
             rejections.append(reject(source, STAGE_DISCOVER, NOT_FOUND, f"no file matches {source!r}"))
             continue
@@ -70,6 +70,34 @@ def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
             else:
                 rejections.append(reject(str(path), STAGE_DISCOVER, NOT_FOUND, f"{path} does not exist"))
     return sorted(set(found.values())), rejections
+
+def expand_glob(pattern: str) -> list[str]:
+    """The paths `pattern` matches, `**` being any depth of folders, as `glob.glob(pattern, recursive=True)`
+    but that `**` never descends into a symlinked folder (as a folder source is walked, `_walk`): Python's
+    `**` follows them, and a folder with two links to itself (`a -> .`, `b -> .`) made the paths grow
+    exponentially: a user's `newsetl ingest 'in/**/*.txt'` ran for 10 minutes at 1.2 GB and found
+    nothing. A symlinked file matches, and so does a link a pattern names without `**` (bounded depth)."""
+    parts = Path(pattern).parts
+    if "**" not in parts:
+        return glob.glob(pattern)
+    at = parts.index("**")
+    head = str(Path(*parts[:at])) if at else "."
+    rest = str(Path(*parts[at + 1:])) if at + 1 < len(parts) else ""
+    bases = glob.glob(head) if glob.has_magic(head) else [head]
+    out: list[str] = []
+    for base in bases:
+        if not os.path.isdir(base):
+            continue
+        for dirpath, dirnames, _ in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # as glob's ** skips them
+            if not rest:
+                out.append(dirpath)  # a folder: its files are found by walking it
+            else:
+                if not at:  # a pattern starting with ** is relative to here: "sub/x", not "./sub/x"
+                    dirpath = dirpath.removeprefix("./").removeprefix(".")
+                out.extend(expand_glob(os.path.join(glob.escape(dirpath), rest) if dirpath else rest))
+    return out
+
 
 def absolute(path: str) -> Path:
     """`path` made absolute with its "." and ".." folded away (`os.path.abspath`), so that one file given
