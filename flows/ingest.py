@@ -199,7 +199,7 @@ def _run(
     read_config: ReadConfig,
 ) -> None:
     t0 = time.perf_counter()
-    paths, refused = discover_sources(sources)
+    paths, refused = discover_sources(sources, db)
     paths, unchanged_docs = skip_unchanged(db, paths, read_config)
     tally.seconds["discover"] += time.perf_counter() - t0
     tally.discovered(refused, unchanged_docs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from newsetl.schemas.records import STAGE_DISCOVER, Rejection
@@ -39,8 +39,12 @@ def unsupported_scheme(source: str, scheme: str) -> str:
     return f"{source}: {scheme}:// URLs are not read; newsetl fetches http:// and https:// (a file: give its path)"
 
 
-def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
+def discover(sources: Iterable[str], leave_out: Callable[[str], bool] | None = None
+             ) -> tuple[list[str], list[Rejection]]:
     """Expand paths, directories (recursive), globs and `@list` files into a sorted list of inputs.
+
+    `leave_out(path)`: files a folder or a glob reaches that are not inputs (the files the run itself
+    writes, when its warehouse is inside an ingested folder); a file named as a source is kept.
 
     URLs are passed through unchanged (fetched by `read_path`). `@FILE` names a sources file: one
     path, glob or URL per line, `#` comments, relative paths relative to that file (like
@@ -58,11 +62,15 @@ def discover(sources: Iterable[str]) -> tuple[list[str], list[Rejection]]:
         if not matches:
             rejections.append(reject(source, STAGE_DISCOVER, NOT_FOUND, f"no file matches {source!r}"))
             continue
+        named = matches == [source]
         for match in sorted(matches):
             path = absolute(match)
+            if leave_out is not None and not named and leave_out(str(path)):
+                continue
             if path.is_dir():
                 for name, identity in _walk(path, rejections):
-                    _add(found, name, identity)
+                    if leave_out is None or not leave_out(name):
+                        _add(found, name, identity)
             elif path.exists() or path.is_symlink():
                 _add(found, str(path))  # dangling links and special files are refused by read_path
             elif (scheme := url_scheme(source)) is not None:

@@ -13,9 +13,10 @@ busy with a reader); parse failures are final and become quarantine rows instead
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import duckdb
 from prefect import get_run_logger, task
@@ -112,9 +113,30 @@ def _is_busy(task: object, run: object, state: object) -> bool:
     return False
 
 
+def written_beside(db: str) -> Callable[[str], bool]:
+    """Whether a path is one a run writes beside its warehouse `<dir>/<stem>.duckdb`: the file itself and its
+    .wal, .lock and .waiting, the snapshot (`<stem>.snapshot.duckdb` and the folder `<stem>.snapshot/`),
+    the HTML report (`<stem>.report.html`) and the run reports (`<stem>.runs/`). A warehouse inside an
+    ingested folder (`newsetl ingest inbox --db inbox/w.duckdb`) read its own report as an article at
+    every run and quarantined the rest as unsupported, again every run (a user trial)."""
+    db_file = Path(os.path.abspath(db))
+    stem = db_file.stem
+    folders = {os.path.abspath(db_file.parent), os.path.realpath(db_file.parent)}
+    files = {db_file.name, *(f"{db_file.name}.{x}" for x in ("wal", "lock", "waiting")),
+             f"{stem}.snapshot.duckdb", f"{stem}.report.html"}
+    trees = tuple(os.path.join(f, name) + os.sep for f in folders for name in (f"{stem}.snapshot", f"{stem}.runs"))
+
+    def written(path: str) -> bool:
+        head, name = os.path.split(path)
+        return (head in folders and name in files) or (path + os.sep).startswith(trees)
+
+    return written
+
+
 @task(name="discover-sources", cache_policy=NO_CACHE)
-def discover_sources(sources: Sequence[str]) -> tuple[list[str], list[Rejection]]:
-    paths, rejections = discover(sources)
+def discover_sources(sources: Sequence[str], db: str) -> tuple[list[str], list[Rejection]]:
+    """The run's inputs (`discover`), less what the run itself writes beside the warehouse `db`."""
+    paths, rejections = discover(sources, leave_out=written_beside(db))
     # Refused: a path or glob that names nothing, a bad URL or @list file, a folder that cannot be listed.
     get_run_logger().info("discovered %d inputs (%d sources refused)", len(paths), len(rejections))
     return paths, rejections

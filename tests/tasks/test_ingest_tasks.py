@@ -1,9 +1,11 @@
-"""tasks/ingest.py: reading in bounded pieces."""
+"""tasks/ingest.py: reading in bounded pieces; what discovery leaves out."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from newsetl.schemas.records import RawDocument
 from newsetl.sources.config import ReadConfig
@@ -29,3 +31,27 @@ def test_a_large_file_is_read_in_bounded_pieces_and_recorded_after_its_last_docu
     whole = read_documents.fn([str(big), str(small)], ReadConfig())
     assert [o.doc_id for o in whole.outcomes] == [o.doc_id for p in pieces for o in p.outcomes]
     assert whole.inputs == pieces[4].inputs
+
+
+def test_a_warehouse_inside_an_ingested_folder_is_not_read_as_input(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`newsetl ingest inbox --db inbox/w.duckdb`: the run's own files are no inputs (a user trial: the
+    report was loaded as an article every run, the rest quarantined as unsupported every run). A file
+    named as a source is still read, and so is another file that merely starts with the same name."""
+    from newsetl.sources.discover import discover
+    from newsetl.tasks.ingest import written_beside
+
+    inbox = tmp_path / "inbox"
+    for name in ("story.txt", "w-notes.txt", "w.duckdb", "w.duckdb.wal", "w.duckdb.lock", "w.snapshot.duckdb",
+                 "w.report.html", "w.snapshot/g-1/articles/month=2026-12/data_0.parquet",
+                 "w.snapshot/g-1/manifest.json", "w.runs/r1.md", "sub/w.report.html"):
+        (inbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / name).write_text("x")
+    monkeypatch.chdir(tmp_path)
+    for db in ("inbox/w.duckdb", str(inbox / "w.duckdb")):
+        leave_out = written_beside(db)
+        for sources in ([str(inbox)], [f"{inbox}/**/*"], ["inbox"]):
+            paths, rejections = discover(sources, leave_out=leave_out)
+            assert paths == [str(inbox / n) for n in ("story.txt", "sub/w.report.html", "w-notes.txt")], sources
+            assert rejections == []
+        assert discover([str(inbox / "w.report.html")], leave_out=leave_out)[0] == [str(inbox / "w.report.html")]
