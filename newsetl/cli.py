@@ -630,7 +630,9 @@ STATS_QUERIES = (
     # `recleaned` from the runs row itself: a `newsetl reclean` run counts nothing else, and the view
     # cannot gain the column on a warehouse that `stats`, read-only, cannot migrate
     ("Last runs", "SELECT h.run_id, h.status, h.started_at, h.seconds, h.read, h.loaded, h.skipped_known, "
-                  "h.quarantined, CAST(r.counts->>'recleaned' AS BIGINT) AS recleaned "
+                  "COALESCE(CAST(r.counts->>'skipped_other' AS BIGINT), 0) AS skipped_other, h.quarantined, "
+                  "COALESCE(CAST(r.counts->>'not_loaded' AS BIGINT), 0) AS not_loaded, "
+                  "CAST(r.counts->>'recleaned' AS BIGINT) AS recleaned "
                   "FROM run_health h JOIN runs r USING (run_id) ORDER BY h.started_at DESC LIMIT 10"),
     ("Tables", "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM articles) AS articles, "
                "(SELECT count(*) FROM clusters) AS stories, (SELECT count(*) FROM removals) AS removals, "

@@ -164,7 +164,12 @@ VIEWS: dict[str, str] = {
                CAST(counts->>'read' AS BIGINT) AS read,
                CAST(counts->>'loaded' AS BIGINT) AS loaded,
                CAST(counts->>'skipped_known' AS BIGINT) AS skipped_known,
+               -- inputs that are not articles (WARC request records, HTTP 304s): without them `read` did not
+               -- add up on a dashboard; 0 in the rows of runs from before it was counted
+               COALESCE(CAST(counts->>'skipped_other' AS BIGINT), 0) AS skipped_other,
                CAST(counts->>'quarantined' AS BIGINT) AS quarantined,
+               -- read but neither loaded, skipped nor quarantined when a failed or stopped run ended
+               COALESCE(CAST(counts->>'not_loaded' AS BIGINT), 0) AS not_loaded,
                message
         FROM runs
     """,

@@ -256,6 +256,10 @@ def test_warc_pages_load_and_other_records_are_counted_as_skipped(prefect_harnes
                                + summary["quarantined"])
     with duckdb.connect(str(db), read_only=True) as con:
         row = con.execute("SELECT url, title, publisher, body FROM articles").fetchall()[0]
+        # A dashboard's run_health adds up too (it had no skipped_other: read was more than its parts)
+        (health,) = con.execute("SELECT read, loaded, skipped_known, skipped_other, quarantined, not_loaded "
+                                "FROM run_health").fetchall()
+    assert health[0] == sum(health[1:]) and health[3] == summary["skipped_other"] >= 1, health
     assert row[0] == "https://news.example.org/ferry" and row[1] == "Ferry timetable approved"
     assert "Home News" not in row[3] and "Advertisement" not in row[3]
     assert "approved a new ferry timetable" in row[3]
