@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,20 @@ def utc_now() -> datetime:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    """`value` as strict JSON text: NaN and the infinities (which a JSON input may carry and Python's json
+    reads) become null. Written as `NaN`, an `articles.extra` exported as JSON failed JSON.parse and every
+    strict reader (a user trial); the input's own bytes, NaN and all, stay in `documents.raw`."""
+    return json.dumps(_finite(value), ensure_ascii=False, sort_keys=True, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def occurrence_keys(parts: Iterable[Sequence[str]]) -> list[str]:

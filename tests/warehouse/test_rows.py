@@ -30,3 +30,19 @@ def test_with_raw_fills_each_documents_bytes_and_keeps_the_rest() -> None:
     # A document whose bytes are not given is an error, never a row stored without them.
     with pytest.raises(ValueError, match="no bytes for 1 document"):
         with_raw(bare, docs)
+
+
+def test_stored_json_is_strict_json() -> None:
+    """A JSON input may carry NaN and the infinities (Python's json reads them): stored as `NaN` in
+    `articles.extra`, the exported JSON failed JSON.parse (a user trial). They are null; documents.raw
+    keeps the input's bytes as they were."""
+    import json
+
+    from newsetl.warehouse.rows import to_json
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    text = to_json({"score": float("nan"), "range": [float("-inf"), 1.5], "meta": {"max": float("inf")}, "n": 2})
+    assert json.loads(text, parse_constant=strict) == {"score": None, "range": [None, 1.5], "meta": {"max": None},
+                                                       "n": 2}
