@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from newsetl.text.learned import LEARNED, LearnedConfig, publisher_key
+from newsetl.text.learned import COUNTED_REMOVALS, LEARNED, LearnedConfig, publisher_key
 from newsetl.warehouse.connect import rollback, unregister
 from newsetl.warehouse.rows import sightings_table
 
@@ -197,10 +197,13 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
+_COUNTED = ", ".join(f"'{c}'" for c in COUNTED_REMOVALS)  # as SQL literals
+
+
 def record_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
                     cfg: LearnedConfig = LearnedConfig(), *, own_transaction: bool = True) -> int:
-    """Record stored articles (e.g. the batch just loaded): their body plus the lines learned
-    boilerplate already took from it (so a learned line keeps being counted)."""
+    """Record stored articles (e.g. the batch just loaded): their body plus the lines the learned pass
+    and the line model took from it (`COUNTED_REMOVALS`: so a learned line keeps being counted)."""
     if not article_ids:
         return 0
     con.register("_bl_ids", pa.table({"article_id": pa.array(list(article_ids), pa.string())}))
@@ -209,7 +212,8 @@ def record_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str],
             SELECT a.article_id, a.publisher, a.cluster_id,
                    a.body || coalesce((SELECT chr(10) || string_agg(r.text, chr(10) ORDER BY r.seq)
                                        FROM removals r
-                                       WHERE r.article_id = a.article_id AND r.category = '{LEARNED}'), '')
+                                       WHERE r.article_id = a.article_id
+                                         AND r.category IN ({_COUNTED})), '')
             FROM articles a SEMI JOIN _bl_ids USING (article_id)
         """).fetchall()
     finally:

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.schemas.tables import ARTICLES, DOCUMENTS, QUARANTINE, REMOVALS, Table, arrow_schema
-from newsetl.text.learned import LEARNED, LearnedConfig, line_sightings, publisher_key
+from newsetl.text.learned import COUNTED_REMOVALS, LearnedConfig, line_sightings, publisher_key
 from newsetl.text.sign import Signatures, body_hash, concat_signatures
 
 
@@ -198,11 +198,12 @@ def prepare_batch(docs: Sequence[RawDocument], articles: Sequence[Article], sign
         idx = sorted(unique.values())
         articles = [articles[i] for i in idx]
         signatures = signatures.take(idx)
-    # What learned boilerplate counts: the body as the patterns left it, with the lines learned removal
-    # took from it (the same text `record_articles` reads back from a stored article).
+    # What learned boilerplate counts: the body as the patterns left it, with the lines the learned pass
+    # and the line model took from it (COUNTED_REMOVALS; the same text `record_articles` reads back from a
+    # stored article).
     bodies = []
     for a in articles:
-        learned_lines = [r.text for r in a.removals if r.category == LEARNED]
+        learned_lines = [r.text for r in a.removals if r.category in COUNTED_REMOVALS]
         body = clean_str(a.body) or ""
         bodies.append((a.article_id, clean_str(a.publisher), None,
                        body + "".join("\n" + (clean_str(t) or "") for t in learned_lines)))

@@ -94,6 +94,25 @@ def test_footers_are_in_no_pattern() -> None:
         assert clean_text(line, rules).body == line
 
 
+def test_a_footer_the_line_model_took_from_most_stories_is_learned_for_the_rest(
+        con: duckdb.DuckDBPyConnection) -> None:
+    """A user trial: the model removed a publisher's footer from 12 of 14 stories; only the 2 it missed were
+    counted, so the footer was never learned and stayed in those 2. Model removals count as sightings."""
+    footer = "Acme Daily thanks its readers for staying with us through the winter season"
+    rng = random.Random(5)
+    for n in range(14):
+        lines = story_lines(rng, 6, 700 + n)
+        missed = n in (3, 9)
+        add_article(con, f"m{n}", PUBLISHER, f"cm{n}", f"Story {n}", "\n".join([*lines, *([footer] if missed else [])]))
+        if not missed:
+            con.execute("INSERT INTO removals VALUES (?, 1, 'model', 'linemodel-v5:0.91', ?, 0, 'run-1')",
+                        [f"m{n}", footer]).fetchall()
+    record_articles(con, [f"m{n}" for n in range(14)])
+    assert normalize_line(footer) in learned_keys(con, PUBLISHER)
+    assert reclean(con, "run-2") == 2
+    assert all(footer not in body for (body,) in con.execute("SELECT body FROM articles").fetchall())
+
+
 # 7: the 65 stored articles re-cleaned in ten slices (tasks.reclean.RECLEAN_SLICE), as a large backlog is.
 @pytest.mark.parametrize("slice_size", [1000, 7])
 def test_footers_learned_and_removed_story_and_syndicated_copies_kept(con: duckdb.DuckDBPyConnection, slice_size: int,
