@@ -76,7 +76,7 @@ def missing_sources(sources: Sequence[str], globs_may_match_later: bool = False)
                 if not fixed.is_dir():
                     missing.append(f"no such directory: {fixed} (of {source})")
             elif not expand_glob(path):
-                missing.append(f"no such file or directory: {source}")
+                missing.append(f"no file matches the glob {source}")
         elif not (os.path.exists(path) or os.path.islink(path)):
             scheme = url_scheme(source)
             missing.append(unsupported_scheme(source, scheme) if scheme else f"no such file or directory: {source}")
@@ -869,7 +869,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     from newsetl.flows.serve import DEFAULT_INTERVAL_SECONDS, DEFAULT_NAME
     from newsetl.tasks.prefect_server import LocalServerConfig
 
-    parser.add_argument("sources", nargs="+", help="files, directories, globs or URLs to ingest on each run")
+    parser.add_argument("sources", nargs="+",
+                        help="files, directories, globs, @list files or URLs to ingest on each run")
     parser.add_argument("--db", help="warehouse file (default: $NEWSETL_DB or warehouse/newsetl.duckdb)")
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--every", type=int, metavar="SECONDS",
@@ -1019,7 +1020,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_db(sub.add_parser("ingest", help="run the ingest flow once and print a summary",
                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter))
-    p.add_argument("sources", nargs="+", help="files, directories, globs or URLs")
+    p.add_argument("sources", nargs="+", help="files, directories, globs, @list files (one source a line) or URLs")
     _add_run_options(p)
     talk = p.add_mutually_exclusive_group()
     talk.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's log lines")

@@ -153,6 +153,7 @@ def test_reclean_says_that_removal_rules_act_at_ingest(warehouse: Path, tmp_path
 def test_a_source_that_names_nothing_is_said_before_anything_starts(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     for source, message in ((str(tmp_path / "nope"), f"no such file or directory: {tmp_path / 'nope'}"),
+                            (str(tmp_path / "*.none"), f"no file matches the glob {tmp_path / '*.none'}"),
                             ("ftp://example.org/feed.xml", "ftp:// URLs are not read; newsetl fetches http:// and"),
                             ("file:///etc/hosts", "file:// URLs are not read")):
         proc = newsetl("ingest", source, "--db", str(db))
