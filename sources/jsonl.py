@@ -154,9 +154,10 @@ def _record_document(
     path: str, raw: bytes, lineno: int, seen: set[str], fetched_at: datetime | None, config: ReadConfig
 ) -> RawDocument | Rejection:
     where = f"{path}#{lineno}"
-    record = _parse_record(raw, lineno, where)
-    if isinstance(record, Rejection):
-        return record
+    parsed = _parse_record(raw, lineno, where)
+    if isinstance(parsed, Rejection):
+        return parsed
+    record, encoding = parsed
     invalid: dict[str, str] = {}
     used: set[str] = set()  # the top-level keys read into fields (the rest goes to `extra`)
     mapping = config.jsonl_fields
@@ -192,7 +193,7 @@ def _record_document(
         content_type=content_type,
         raw=raw,
         content=text,
-        encoding="utf-8",
+        encoding=encoding,
         external_id=external_id,
         url=fields["url"],
         title=fields["title"],
@@ -204,12 +205,15 @@ def _record_document(
     )
 
 
-def _parse_record(raw: bytes, lineno: int, where: str) -> dict[str, Any] | Rejection:
-    """The line as a JSON object, or why it is not one."""
+def _parse_record(raw: bytes, lineno: int, where: str) -> tuple[dict[str, Any], str] | Rejection:
+    """The line as a JSON object and how its bytes were decoded, or why it is not one."""
+    encoding = "utf-8"
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
-        line, _ = decode_bytes(raw)  # JSON must be UTF-8; repair what a legacy exporter wrote
+        # JSON must be UTF-8; repair what a legacy exporter wrote, and say how (`documents.encoding`: a
+        # user trial found "utf-8" on a line whose bytes were read as cp1252)
+        line, encoding = decode_bytes(raw)
     try:
         record = json.loads(line)
     except RecursionError:
@@ -218,7 +222,7 @@ def _parse_record(raw: bytes, lineno: int, where: str) -> dict[str, Any] | Rejec
         return reject(where, STAGE_READ, BAD_JSON, f"line {lineno} is not valid JSON: {exc}", raw=raw)
     if not isinstance(record, dict):
         return reject(where, STAGE_READ, BAD_RECORD, f"line {lineno} is {json_kind(record)}, not an object", raw=raw)
-    return record
+    return record, encoding
 
 
 def json_kind(value: object) -> str:

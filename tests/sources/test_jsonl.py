@@ -293,3 +293,14 @@ def test_a_line_that_is_no_object_is_named_in_json_words(tmp_path: Path) -> None
         for n, kind in enumerate(("null", "an array", "a string", "a number", "true"), start=1)
     ]
     assert {r.reason for r in rejections} == {BAD_RECORD}
+
+
+def test_a_line_not_in_utf8_says_how_it_was_read(tmp_path: Path) -> None:
+    """JSON lines must be UTF-8; a line a legacy exporter wrote in cp1252 is read all the same, and its
+    document says so (it said "utf-8": a user trial)."""
+    dump = tmp_path / "feed.jsonl"
+    dump.write_bytes(b'{"id": "1", "text": "Caf\xe9 owners met the mayor on Monday."}\n'
+                     + '{"id": "2", "text": "Café owners met again on Tuesday."}\n'.encode())
+    first, second = [d for d in read_path(str(dump)) if isinstance(d, RawDocument)]
+    assert "Café owners" in first.content and first.encoding == "cp1252"
+    assert "Café owners" in second.content and second.encoding == "utf-8"
