@@ -216,7 +216,7 @@ def inflate(data: bytes, limit: int, chunk: int, where: str) -> bytes | Rejectio
     except TooLarge as exc:
         return reject(where, STAGE_READ, TOO_LARGE, str(exc))
     except (EOFError, OSError, zlib.error) as exc:
-        return reject(where, STAGE_READ, BAD_GZIP, f"corrupt or truncated gzip data in {where}: {exc}")
+        return reject(where, STAGE_READ, BAD_GZIP, f"corrupt or truncated gzip data in {where}: {exc}", raw=data)
 
 
 def magic_name(data: bytes) -> str | None:

@@ -16,6 +16,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import IO
 
 from newsetl.schemas.records import STAGE_DISCOVER, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
@@ -73,9 +74,21 @@ def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocum
             yield reject(uri, STAGE_READ, TOO_LARGE, str(exc))
             return
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            yield reject(uri, STAGE_READ, BAD_GZIP, f"corrupt or truncated gzip data in {uri}: {exc}")
+            # The file's own bytes go with the rejection (within the limit), as every refused input's do.
+            yield reject(uri, STAGE_READ, BAD_GZIP, f"corrupt or truncated gzip data in {uri}: {exc}",
+                         raw=_bytes_on_disk(fh, config.max_bytes))
             return
         except OSError as exc:
             yield reject(uri, STAGE_READ, UNREADABLE, f"cannot read {uri}: {exc}")
             return
         yield document_from_bytes(uri, data, kind, fetched_at=fetched_at, config=config)
+
+
+def _bytes_on_disk(fh: IO[bytes], limit: int) -> bytes | None:
+    """The whole file as stored (None when it is over `limit` or cannot be read again)."""
+    try:
+        fh.seek(0)
+        data = fh.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None

@@ -101,13 +101,23 @@ def _truncated_gzip(folder: Path) -> Path:
     return path
 
 
-def _corrupt_gzip(folder: Path) -> Path:
+def _corrupt_gzip_bytes() -> bytes:
     data = bytearray(gzip.compress(STORY.encode() * 200))
     for i in range(30, 60):
         data[i] ^= 0xFF
+    return bytes(data)
+
+
+def _corrupt_gzip(folder: Path) -> Path:
     path = folder / "corrupt.txt.gz"
-    path.write_bytes(bytes(data))
+    path.write_bytes(_corrupt_gzip_bytes())
     return path
+
+
+def _keeps_the_file_bytes(out: list[Outcome]) -> None:
+    """The quarantine row keeps what the file holds, as for every refused input (it was NULL: a user trial)."""
+    first = out[0]
+    assert isinstance(first, Rejection) and first.raw == _corrupt_gzip_bytes()
 
 
 def _bomb(name: str, size: int, newline: bool = False) -> Callable[[Path], Path]:
@@ -273,7 +283,7 @@ CASES: list[Case] = [
         BINARY_CONTENT,
     ),
     Case("truncated_gzip", _truncated_gzip, BAD_GZIP),
-    Case("corrupt_gzip", _corrupt_gzip, BAD_GZIP),
+    Case("corrupt_gzip", _corrupt_gzip, BAD_GZIP, _keeps_the_file_bytes),
     Case("gzip_bomb", _bomb("bomb.txt.gz", 1 << 30), TOO_LARGE),
     Case(
         "jsonl_gzip_bomb_one_giant_line",
