@@ -241,6 +241,12 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
     # of it, and a consumer counting stories filters on word_count (canonical_articles flags such
     # stories `is_empty`).
     meta = described.metadata
+    extra = dict(doc.extra)
+    if doc.published_at and meta.published_at is None:
+        # The input named a date no parser reads ("2024-13-45", "soon") and the text gave none: said beside
+        # the record's other unusable values rather than a silent NULL (a user trial).
+        extra["_invalid_fields"] = {**(extra.get("_invalid_fields") or {}),
+                                    "published_at": f"not a date newsetl reads: {doc.published_at[:200]}"}
     return Article(
         article_id=doc.doc_id,
         doc_id=doc.doc_id,
@@ -260,6 +266,6 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
         content_type=doc.content_type,
         repairs=dict(repaired.repairs),
         removals=removals,
-        extra=dict(doc.extra),
+        extra=extra,
         signed_text=signed_text,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.text import pipeline
 from newsetl.text.pipeline import ProcessConfig, make_context, process_document, process_documents
 
@@ -50,3 +50,22 @@ def test_a_failing_batch_clean_falls_back_to_one_by_one(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(pipeline, "clean_batch", broken)
     assert process_documents(docs, ctx) == expected
+
+
+def test_a_date_the_input_gave_and_no_parser_reads_is_kept_as_invalid() -> None:
+    """A JSON record's `published_at` of "2024-13-45" became NULL without a trace (a user trial); it is kept
+    in `extra._invalid_fields`, as the record's other unusable values are. A date that parses is not."""
+    ctx = make_context(ProcessConfig())
+    text = "The council approved the new ferry timetable on Tuesday after a long public consultation.\n" * 3
+
+    def article(published_at: str) -> Article | Rejection:
+        doc = RawDocument(doc_id="d", source_uri="mem://d", kind="jsonl", content_type="text", raw=text.encode(),
+                          content=text, published_at=published_at, extra={"_invalid_fields": {"url": "a list"}})
+        return process_document(doc, ctx)
+
+    bad = article("2024-13-45")
+    assert not isinstance(bad, Rejection) and bad.published_at is None
+    assert bad.extra["_invalid_fields"] == {"url": "a list", "published_at": "not a date newsetl reads: 2024-13-45"}
+    good = article("2024-03-05T10:00:00Z")
+    assert not isinstance(good, Rejection) and good.published_at is not None
+    assert good.extra["_invalid_fields"] == {"url": "a list"}
