@@ -447,6 +447,9 @@ def print_summary(summary: dict[str, Any]) -> None:
         print("  boilerplate removed by category:")
         for cat, n in sorted(summary["removed_by_category"].items(), key=lambda kv: -kv[1]):
             print(f"      {cat:<40} {n:>6}")
+    if summary.get("recleaned"):
+        # the re-clean's `learned` removals are not among the new articles' spans above (a user trial)
+        print(f"  re-cleaned      {summary['recleaned']:>8}  stored articles, of lines learned as boilerplate")
     if summary["dedup"]:
         print("  dedup: " + ", ".join(f"{k}={v}" for k, v in summary["dedup"].items()))
     seconds = dict(summary["seconds"])

@@ -282,6 +282,10 @@ def run_report(summary: dict[str, Any]) -> str | None:
         "|---|---:|",
         *[f"| {k} | {v} |" for k, v in sorted(summary["removed_by_category"].items(), key=lambda kv: -kv[1])],
         "",
+        # The re-clean's removals (category `learned`) are in `removals`, not in the spans above, which are
+        # the run's new articles'.
+        f"Stored articles re-cleaned of lines learned as boilerplate: {summary.get('recleaned', 0)}",
+        "",
         "## Duplicates",
         "",
         *[f"- {k}: {v}" for k, v in summary["dedup"].items()],
