@@ -809,7 +809,7 @@ def cmd_reclean(args: argparse.Namespace) -> int:
                   "they are ingested; a re-clean removes learned lines only, honouring the files' protect "
                   "patterns", file=sys.stderr)
         with run_lock(db):
-            with writer(db) as con:
+            with writer(db, wait_seconds=args.wait) as con:
                 migrate(con, db)
                 start_run(con, run_id, None, {"command": "reclean", "rules": list(args.rules or ())})
                 try:
@@ -1038,6 +1038,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", action="append",
                    help="rules file (JSON) whose protect patterns the re-clean honours (its removal rules act "
                         "at ingest); repeatable")
+    p.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="how long to wait while another process (a reader) holds the warehouse file, then fail "
+                        "naming that process (default 60; 0: fail fast)")
     p.set_defaults(func=cmd_reclean)
 
     p = sub.add_parser("serve", help="serve the ingest flow on a schedule (starts a local Prefect server if needed)")
