@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -566,9 +567,9 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width
     # every row first kept `newsetl sql "SELECT * FROM range(20000000)" | head -2` waiting a minute (a
     # user trial). A longer cell further down widens its own line only.
     head = [[cell(c) for c in columns], *[[cell(v) for v in row] for row in rows[:WIDTH_ROWS]]]
-    widths = [max(len(r[i]) for r in head) for i in range(len(columns))]
+    widths = [max(_display_width(r[i]) for r in head) for i in range(len(columns))]
     for i, row in enumerate(itertools.chain(head, ([cell(v) for v in row] for row in rows[WIDTH_ROWS:]))):
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        print("  ".join(v + " " * (w - _display_width(v)) for v, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -908,6 +909,14 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return _blob_text(value)
     return value
+
+
+def _display_width(text: str) -> int:
+    """Columns `text` takes in a terminal: a wide character (Chinese, Japanese, Korean) takes two, so a
+    table padded by characters came out ragged (a user trial)."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _blob_text(value: bytes) -> str:

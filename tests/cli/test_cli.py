@@ -70,13 +70,19 @@ def test_sql_table_starts_before_every_row_is_measured() -> None:
     import io
     from contextlib import redirect_stdout
 
-    from newsetl.cli import WIDTH_ROWS, _print_rows
+    from newsetl.cli import WIDTH_ROWS, _display_width, _print_rows
 
     out = io.StringIO()
     with redirect_stdout(out):
         _print_rows(["n"], [(i % 10,) for i in range(WIDTH_ROWS)] + [("wider than the rest",)])
     lines = out.getvalue().splitlines()
     assert lines[:3] == ["n", "-", "0"] and lines[-1] == "wider than the rest" and len(lines) == WIDTH_ROWS + 3
+    # wide characters take two columns: the next column starts where an ASCII row's does
+    out = io.StringIO()
+    with redirect_stdout(out):
+        _print_rows(["title", "n"], [("北京新闻", 1), ("abcdefgh", 22)])
+    rows = out.getvalue().splitlines()
+    assert _display_width(rows[2][: rows[2].index("1")]) == 10 == rows[3].index("22"), rows
 
 
 def test_sql_table_prints_ids_whole_and_cuts_long_text(warehouse: Path) -> None:
