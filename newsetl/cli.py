@@ -648,8 +648,10 @@ STATS_QUERIES = (
     # recreates it, and `stats` opens the warehouse read-only.
     ("Quarantine", "SELECT * EXCLUDE (last_seen) FROM quarantine_summary ORDER BY inputs DESC, stage, reason"),
     ("Learned boilerplate lines (recurring across stories of one publisher)",
-     "SELECT l.publisher, l.sample_text, l.clusters AS stories FROM boilerplate_lines l "
-     "JOIN boilerplate_publishers p USING (publisher) WHERE l.clusters >= 5 "
+     # The outlet's name where the publishers table knows its key (the lines are counted by key).
+     "SELECT COALESCE(o.name, l.publisher) AS publisher, l.sample_text, l.clusters AS stories "
+     "FROM boilerplate_lines l JOIN boilerplate_publishers p USING (publisher) "
+     "LEFT JOIN publishers o ON o.publisher_key = l.publisher WHERE l.clusters >= 5 "
      "ORDER BY l.clusters DESC, l.publisher, l.sample_text LIMIT 15"),
     # Ties broken by name: the warehouse and its snapshot listed different publishers for the same data.
     ("Duplicates by publisher", "SELECT * FROM duplicate_rate ORDER BY articles DESC, publisher LIMIT 15"),

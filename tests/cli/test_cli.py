@@ -432,6 +432,7 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
     old bodies). A second call finds nothing and publishes nothing."""
     import duckdb
 
+    from newsetl.text.learned import publisher_key
     from newsetl.text.sign import body_hash
     from newsetl.warehouse.connect import migrate
     from newsetl.warehouse.learned import record_articles
@@ -451,6 +452,13 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
                 "true, 'run-1')",
                 [f"a{n}", f"d{n}", f"/in/{n}.txt", f"Story {n}", body, len(body.split()), body_hash(body), f"c{n}"])
         record_articles(con, [f"a{n}" for n in range(len(topics))])
+        con.execute("INSERT INTO publishers VALUES (?, 'The Daily Bugle', '[]', '[]', 'seen', 'run-1')",
+                    [publisher_key("The Daily Bugle")])
+
+    # stats names the outlet of a learned line, not its key ("dailybugle": a user trial)
+    proc = newsetl("stats", "--db", str(db))
+    learned = proc.stdout.split("== Learned boilerplate lines")[1].split("==")[0]
+    assert proc.returncode == 0 and f"The Daily Bugle  {promo}" in learned, proc.stdout
 
     proc = newsetl("reclean", "--db", str(db))
     assert proc.returncode == 0, proc.stderr[-3000:]
