@@ -10,9 +10,11 @@ process does), with the flow replaced by one that does exactly that, with a real
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from newsetl.cli import EXIT_INTERRUPTED, EXIT_WAREHOUSE
@@ -43,14 +45,34 @@ sys.exit(code)
 """
 
 
+class _Health(http.server.BaseHTTPRequestHandler):
+    """A Prefect API that only answers its health check: the command checks a configured API before the
+    run, and the replaced flow never calls it."""
+
+    def do_GET(self) -> None:
+        body = b"true" if self.path == "/api/health" else b"{}"
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def run(tmp_path: Path, stop: bool) -> subprocess.CompletedProcess[str]:
     src = tmp_path / "a.txt"
     src.write_text("Headline\n\nA body sentence that says something.\n", encoding="utf-8")
-    # A configured API URL: the command starts no Prefect server (the replaced flow never calls it).
-    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
-    return subprocess.run([sys.executable, "-c", SCRIPT, "stop" if stop else "fail", "ingest", str(src),
-                           "--db", str(tmp_path / "w.duckdb"), "--workers", "1", "--quiet"],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    # A configured API URL: the command starts no Prefect server of its own.
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health) as api:
+        threading.Thread(target=api.serve_forever, daemon=True).start()
+        env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{api.server_address[1]}/api"}
+        try:
+            return subprocess.run([sys.executable, "-c", SCRIPT, "stop" if stop else "fail", "ingest", str(src),
+                                   "--db", str(tmp_path / "w.duckdb"), "--workers", "1", "--quiet"],
+                                  capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+        finally:
+            api.shutdown()
 
 
 def test_an_error_while_stopping_is_the_stop(tmp_path: Path) -> None:
