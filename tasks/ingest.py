@@ -27,8 +27,10 @@ from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
 from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, UNSUPPORTED_KIND, display_path
+from newsetl.tasks.books import report_dir
 from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, PoolTerminated, ProcessedBatch, run_batch
 from newsetl.tasks.reclean import reclean
+from newsetl.tasks.report import report_path
 from newsetl.tasks.stop import stop_requested
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
@@ -37,6 +39,7 @@ from newsetl.text.sign import SignConfig
 from newsetl.warehouse.connect import HeldWriter, WarehouseBusy, writer
 from newsetl.warehouse.load import LoadStats, known_doc_ids, load_prepared, unchanged_inputs
 from newsetl.warehouse.rows import with_raw
+from newsetl.warehouse.snapshot import generations_dir, snapshot_path
 
 # Seconds the run's batch loads and known-id look-ups share one write connection before letting go of
 # the file for readers (HeldWriter): a reader of the warehouse waits at most this plus one load.
@@ -120,11 +123,13 @@ def written_beside(db: str) -> Callable[[str], bool]:
     ingested folder (`newsetl ingest inbox --db inbox/w.duckdb`) read its own report as an article at
     every run and quarantined the rest as unsupported, again every run (a user trial)."""
     db_file = Path(os.path.abspath(db))
-    stem = db_file.stem
     folders = {os.path.abspath(db_file.parent), os.path.realpath(db_file.parent)}
+    # The names as their writers make them; .wal is DuckDB's log, .lock and .waiting warehouse.connect's
+    # run lock and reader's mark.
     files = {db_file.name, *(f"{db_file.name}.{x}" for x in ("wal", "lock", "waiting")),
-             f"{stem}.snapshot.duckdb", f"{stem}.report.html"}
-    trees = tuple(os.path.join(f, name) + os.sep for f in folders for name in (f"{stem}.snapshot", f"{stem}.runs"))
+             snapshot_path(db_file).name, report_path(db_file).name}
+    trees = tuple(os.path.join(f, tree.name) + os.sep for f in folders
+                  for tree in (generations_dir(db_file), report_dir(str(db_file))))
 
     def written(path: str) -> bool:
         head, name = os.path.split(path)
