@@ -91,19 +91,18 @@ def expand_glob(pattern: str) -> list[str]:
     at = parts.index("**")
     head = str(Path(*parts[:at])) if at else "."
     rest = str(Path(*parts[at + 1:])) if at + 1 < len(parts) else ""
-    bases = glob.glob(head) if glob.has_magic(head) else [head]
+    bases = [b for b in (glob.glob(head) if glob.has_magic(head) else [head]) if os.path.isdir(b)]
+    if not rest:
+        # `in/**`: the folders themselves; walking one finds every file below it, under the same rules
+        # (listing each subfolder too made the walk of every file repeat once per folder above it).
+        return bases
     out: list[str] = []
     for base in bases:
-        if not os.path.isdir(base):
-            continue
         for dirpath, dirnames, _ in os.walk(base, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # as glob's ** skips them
-            if not rest:
-                out.append(dirpath)  # a folder: its files are found by walking it
-            else:
-                if not at:  # a pattern starting with ** is relative to here: "sub/x", not "./sub/x"
-                    dirpath = dirpath.removeprefix("./").removeprefix(".")
-                out.extend(expand_glob(os.path.join(glob.escape(dirpath), rest) if dirpath else rest))
+            if not at:  # a pattern starting with ** is relative to here: "sub/x", not "./sub/x"
+                dirpath = dirpath.removeprefix("./").removeprefix(".")
+            out.extend(expand_glob(os.path.join(glob.escape(dirpath), rest) if dirpath else rest))
     return out
 
 
