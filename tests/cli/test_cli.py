@@ -222,7 +222,7 @@ def test_serve_refuses_a_source_that_does_not_exist(tmp_path: Path) -> None:
 
 
 def test_serve_passes_the_publishers_files_to_every_run(tmp_path: Path) -> None:
-    from newsetl.flows.serve import deployment_parameters
+    from newsetl.tasks.deployment import deployment_parameters
 
     params = deployment_parameters(["in"], "w.duckdb", publishers_files=["aliases.json"])
     assert params["publishers_files"] == [str((Path.cwd() / "aliases.json").absolute())]
