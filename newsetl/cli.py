@@ -785,25 +785,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_reclean(args: argparse.Namespace) -> int:
-    """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited)."""
-    import uuid
-
-    from newsetl.tasks.publish import publish
-    from newsetl.tasks.reclean import reclean
-    from newsetl.text.learned import LearnedConfig
+    """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited): a run of its
+    own (`tasks/reclean.reclean_warehouse`); Ctrl-C or SIGTERM stop it between slices, exit 130."""
+    from newsetl.tasks.reclean import reclean_warehouse
+    from newsetl.tasks.stop import IngestInterrupted
     from newsetl.text.rules import RulesError, load_rules
-    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, migrate, run_lock, writer
-    from newsetl.warehouse.learned import recleaned_articles
-    from newsetl.warehouse.load import finish_run, start_run
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError
 
     db = _db(args)
     if not db.exists():
         print(f"newsetl: no warehouse at {db}", file=sys.stderr)
         return EXIT_WAREHOUSE
-    # A run row like an ingest's: the removals it writes name this run, and a publication that fails
-    # here is made up by the next ingest (every run publishes).
-    run_id = f"reclean-{uuid.uuid4().hex[:12]}"
-    published: dict[str, Any] | None = None
     try:
         rules = load_rules(args.rules or ())
         if args.rules and (added := len(rules.rules) - len(load_rules().rules)) > 0:
@@ -811,32 +803,26 @@ def cmd_reclean(args: argparse.Namespace) -> int:
             print(f"newsetl reclean: the {added} removal rule(s) of {', '.join(args.rules)} apply to documents as "
                   "they are ingested; a re-clean removes learned lines only, honouring the files' protect "
                   "patterns", file=sys.stderr)
-        with run_lock(db):
-            with writer(db, wait_seconds=args.wait) as con:
-                migrate(con, db)
-                start_run(con, run_id, None, {"command": "reclean", "rules": list(args.rules or ())})
-                try:
-                    changed = reclean(con, run_id, LearnedConfig(), rules)
-                except BaseException as exc:
-                    # The slice it was in rolled back; the slices before it are in (a re-run does the rest).
-                    status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
-                    with contextlib.suppress(Exception):  # the original error is the one to see
-                        finish_run(con, run_id, status, {"recleaned": recleaned_articles(con, run_id)},
-                                   f"{type(exc).__name__}: {exc}")
-                    raise
-                finish_run(con, run_id, "completed", {"recleaned": changed})
-            try:
-                published = publish(db, run_id)
-            except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
-                published = {"error": f"{type(exc).__name__}: {exc}"}
+        done = reclean_warehouse(db, rules, wait_seconds=args.wait, say=lambda m: print(m, file=sys.stderr))
     except RulesError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return EXIT_WAREHOUSE
-    print(f"re-cleaned {changed} articles with learned boilerplate")
-    return EXIT_OK if _print_published(published) else EXIT_NOT_PUBLISHED
+    except (IngestInterrupted, KeyboardInterrupt):
+        print("newsetl: interrupted: the slices re-cleaned so far are kept; run it again for the rest",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if done.status != "completed":
+        print(f"newsetl: stopped after re-cleaning {done.recleaned} articles (kept); run it again for the rest",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"re-cleaned {done.recleaned} articles with learned boilerplate")
+    published = _print_published(done.published)
+    if done.report:
+        print(f"  run report (markdown): {done.report}")
+    return EXIT_OK if published else EXIT_NOT_PUBLISHED
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

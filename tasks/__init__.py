@@ -1,8 +1,9 @@
-"""Orchestration around the flows: the Prefect tasks over batches (`ingest.py`, `publish.py`), how a run
-cuts its inputs into batches (`batching.py`) and keeps its books (`books.py`), the worker pool the batches
-are processed in (`pool.py`, `worker_preload.py`), stopping on signals (`stop.py`), the Prefect API
-servers a run or `newsetl serve` starts (`prefect_server.py`), a served deployment's start, take-over and
-clean stop (`deployment.py`), the re-clean (`reclean.py`) and the HTML report (`report.py`). Nothing here is pure text logic (that is `text/`) or SQL (that is `warehouse/`).
+"""Orchestration around the flows: the Prefect tasks over batches (`ingest.py`, `publish.py`), how a run cuts its
+inputs into batches (`batching.py`) and keeps its books (`books.py`), the worker pool the batches are processed in
+(`pool.py`, `worker_preload.py`), stopping on signals (`stop.py`), the Prefect API servers a run or `newsetl serve`
+starts (`prefect_server.py`), a served deployment's start, take-over and clean stop (`deployment.py`), the re-clean
+(`reclean.py`) and the HTML report (`report.py`). Nothing here is pure text logic (that is `text/`) or SQL (that is
+`warehouse/`).
 
 Kept import-light on purpose: `newsetl ingest` reads the two names below before Prefect or the text core
 is imported (it starts the worker pool's fork server first, so the workers warm up while Prefect starts).

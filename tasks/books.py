@@ -242,7 +242,7 @@ def write_report_file(db: str, run_id: str, markdown: str) -> str | None:
         return None
 
 
-def _published_line(done: dict[str, Any] | None) -> str:
+def published_line(done: dict[str, Any] | None) -> str:
     if not done:
         return "- not published"
     if "error" in done:
@@ -296,7 +296,7 @@ def run_report(summary: dict[str, Any]) -> str | None:
         "",
         "## Published for dashboards",
         "",
-        _published_line(summary.get("published")),
+        published_line(summary.get("published")),
     ]
     markdown = "\n".join(lines)
     try:

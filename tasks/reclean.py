@@ -2,22 +2,39 @@
 
 The warehouse says which articles and which keys (`reclean_candidates`, then `reclean_rows` a slice at a
 time) and stores the result (`apply_reclean`); the cleaner's learned pass does the removing, here between
-them, so the warehouse never cleans text itself. Plain Python: the Prefect task in `ingest.py` and `newsetl reclean`
-both call `reclean`.
+them, so the warehouse never cleans text itself. Plain Python: the Prefect task in `ingest.py` calls
+`reclean` inside an ingest run; `newsetl reclean` runs `reclean_warehouse`, a run of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from newsetl.tasks.books import published_line, write_report_file
+from newsetl.tasks.publish import publish
+from newsetl.tasks.stop import INTERRUPTED, IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for
 from newsetl.text.clean import clean_text
 from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.sign import body_hash
 from newsetl.text.words import count_words
-from newsetl.warehouse.learned import RecleanRow, apply_reclean, reclean_candidates, reclean_rows, transaction
+from newsetl.warehouse.connect import migrate, run_lock, writer
+from newsetl.warehouse.learned import (
+    RecleanRow,
+    apply_reclean,
+    reclean_candidates,
+    reclean_rows,
+    recleaned_articles,
+    transaction,
+)
+from newsetl.warehouse.load import finish_run, start_run
 
 # Stored articles re-cleaned per slice: their bodies are what the process holds at once.
 RECLEAN_SLICE = 1000
@@ -69,3 +86,66 @@ def _reclean_slice(con: duckdb.DuckDBPyConnection, rows: list[RecleanRow], after
                          "text": r.text, "position": r.position, "run_id": run_id}
                         for n, r in enumerate(result.removals, start=row.last_seq + 1))
     return apply_reclean(con, updates, removals, after, rows[-1].article_id)
+
+
+@dataclass(frozen=True)
+class RecleanRun:
+    """What `reclean_warehouse` did: its `runs` row's id and status (completed or cancelled), the articles
+    it changed, the publication (`publish`'s answer; None when the run was stopped) and its run report file."""
+
+    run_id: str
+    status: str
+    recleaned: int
+    published: dict[str, Any] | None
+    report: str | None
+
+
+def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | None,
+                      say: Callable[[str], None]) -> RecleanRun:
+    """`newsetl reclean`: re-clean the stored articles of warehouse `db` with the lines learned so far, as a
+    run of its own: the run lock held, a `runs` row (its removals name it), the snapshot and the HTML report
+    published when it completes, a run report file beside the warehouse as an ingest writes one.
+
+    SIGINT and SIGTERM stop it between slices (`stop_on_signals`; a second SIGINT abandons the slice, which
+    rolls back): the slices done stay, the row says `cancelled` with their count, nothing is published
+    (the next run publishes), and the run report says so. A failure is recorded `failed` and raised.
+    `wait_seconds`: how long a write waits for a reader holding the file (None: the default)."""
+    db = str(db)
+    run_id = f"reclean-{uuid.uuid4().hex[:12]}"
+    with stop_on_signals(say), run_lock(db):
+        with stop_waits_for("the slice of stored articles being re-cleaned"), \
+                writer(db, wait_seconds=wait_seconds) as con:
+            migrate(con, db)
+            start_run(con, run_id, None, {"command": "reclean"})
+            try:
+                changed = reclean(con, run_id, LearnedConfig(), rules, stop=stop_requested)
+            except BaseException as exc:
+                # The slice it was in rolled back; the slices before it are in (a re-run does the rest).
+                status = "cancelled" if isinstance(exc, KeyboardInterrupt | IngestInterrupted) else "failed"
+                with contextlib.suppress(Exception):  # the original error is the one to see
+                    done = recleaned_articles(con, run_id)
+                    finish_run(con, run_id, status, {"recleaned": done}, f"{type(exc).__name__}: {exc}")
+                    _report(db, run_id, status, done, None, f"{type(exc).__name__}: {exc}")
+                raise
+            status = "cancelled" if stop_requested() else "completed"
+            finish_run(con, run_id, status, {"recleaned": changed}, INTERRUPTED if status == "cancelled" else None)
+        published: dict[str, Any] | None = None
+        if status == "completed":
+            with stop_waits_for("publishing the snapshot for dashboards"):
+                try:
+                    published = publish(db, run_id)
+                except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
+                    published = {"error": f"{type(exc).__name__}: {exc}"}
+    report = _report(db, run_id, status, changed, published, INTERRUPTED if status == "cancelled" else None)
+    return RecleanRun(run_id, status, changed, published, report)
+
+
+def _report(db: str, run_id: str, status: str, recleaned: int, published: dict[str, Any] | None,
+            reason: str | None) -> str | None:
+    """The run report file of a re-clean run (`<stem>.runs/<run_id>.md`); its path, None if not written."""
+    lines = [f"# newsetl reclean run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
+             f"Stored articles re-cleaned of lines learned as boilerplate: {recleaned}", ""]
+    if reason:
+        lines += [f"Reason: {reason}", ""]
+    lines += ["## Published for dashboards", "", published_line(published), ""]
+    return write_report_file(db, run_id, "\n".join(lines))

@@ -463,6 +463,8 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
     proc = newsetl("reclean", "--db", str(db))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "re-cleaned 7 articles" in proc.stdout and "snapshot for dashboards:" in proc.stdout, proc.stdout
+    report = Path(proc.stdout.split("run report (markdown): ")[1].strip())
+    assert "completed" in report.read_text() and "boilerplate: 7" in report.read_text()
     with duckdb.connect(str(db), read_only=True) as con:
         (run_id, status, recleaned), = con.execute(
             "SELECT run_id, status, CAST(counts->>'recleaned' AS INT) FROM runs WHERE run_id <> 'run-1'").fetchall()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import signal
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -366,3 +369,46 @@ def test_migration_8_backfills_the_running_counts(con: duckdb.DuckDBPyConnection
     record_articles(con, [f"o{n}" for n in range(3)])
     counts, kept, *_ = _recount(con)
     assert kept == counts
+
+
+def test_reclean_run_stopped_by_sigterm_keeps_its_slices_and_says_so(
+        con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`newsetl reclean` (`reclean_warehouse`) sent SIGTERM during its first slice: the slice commits, no
+    further slice starts, the run row says `cancelled` with the articles it changed, nothing is published,
+    and its run report file says so. Before, SIGTERM killed the command mid-slice and left the row `running`.
+    The next re-clean does the rest and publishes."""
+    from newsetl.tasks import reclean as reclean_module
+    from newsetl.tasks.books import report_dir
+    from newsetl.warehouse.snapshot import snapshot_path
+
+    build_corpus(con)
+    record_articles(con, [r[0] for r in con.execute("SELECT article_id FROM articles").fetchall()])
+    con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('run-1', now(), 'completed')").fetchall()
+    con.close()
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setattr(reclean_module, "RECLEAN_SLICE", 10)
+    one_slice = reclean_module._reclean_slice
+
+    def signalled(*args: Any) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)  # a real signal, to the real handler, mid-slice
+        return one_slice(*args)
+
+    monkeypatch.setattr(reclean_module, "_reclean_slice", signalled)
+    said: list[str] = []
+    stopped = reclean_module.reclean_warehouse(db, load_rules(), wait_seconds=None, say=said.append)
+    assert (stopped.status, stopped.recleaned, stopped.published) == ("cancelled", 10, None)
+    assert said == ["newsetl: SIGTERM: stopping after the slice of stored articles being re-cleaned "
+                    "(again to abandon it)"]
+    assert not snapshot_path(db).exists()
+    report = (report_dir(str(db)) / f"{stopped.run_id}.md").read_text()
+    assert f"`{stopped.run_id}`: cancelled" in report and "re-cleaned of lines learned as boilerplate: 10" in report
+
+    monkeypatch.setattr(reclean_module, "_reclean_slice", one_slice)
+    rest = reclean_module.reclean_warehouse(db, load_rules(), wait_seconds=None, say=said.append)
+    assert (rest.status, rest.recleaned) == ("completed", 65 - 10)
+    assert rest.published is not None and "error" not in rest.published and snapshot_path(db).exists()
+    with duckdb.connect(str(db), read_only=True) as again:
+        rows = dict(again.execute("SELECT run_id, (status, CAST(counts->>'recleaned' AS INT)) FROM runs").fetchall())
+        assert rows[stopped.run_id] == ("cancelled", 10) and rows[rest.run_id] == ("completed", 55)
+        # every stored story of the publisher is clean of its footers, each removal recorded once
+        assert again.execute("SELECT count(*) FROM removals WHERE category = 'learned'").fetchall() == [(65 * 3,)]
