@@ -242,12 +242,18 @@ def _bom_len(data: bytes) -> int:
     return 0
 
 
+def stream_encoding(sample: bytes) -> str:
+    """The encoding `stream_decoder` reads a large file with, as `decode_bytes` names it ("utf-8+cp1252":
+    UTF-8 with legacy bytes read as cp1252)."""
+    return _decode(sample, html=False, declared=None)[1]
+
+
 def stream_decoder(sample: bytes) -> codecs.IncrementalDecoder:
     """A decoder for a file too large to decode whole, chosen from its first bytes as `decode_bytes`
     chooses for a whole file. A UTF-8 file reads any byte UTF-8 rejects as cp1252 (as decode_bytes
     reads a mixed file), so a legacy paragraph deep in a large export does not end the read there;
     another codec replaces what it cannot read."""
-    _, encoding = _decode(sample, html=False, declared=None)
+    encoding = stream_encoding(sample)
     if encoding in ("utf-8", "utf-8+cp1252"):
         return codecs.getincrementaldecoder("utf-8")(errors=_MIXED_ERRORS)
     return codecs.getincrementaldecoder(encoding)(errors="replace")

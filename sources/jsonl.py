@@ -38,6 +38,7 @@ from newsetl.sources.jsonstream import (
     StreamError,
     cut_off_array,
     dumps,
+    large_file_encoding,
     large_records,
     loads,
     read_lines,
@@ -95,31 +96,33 @@ def _jsonl_outcomes(
         except (EOFError, OSError, zlib.error) as exc:
             yield StreamError.read_failed(path, exc).rejection(path)
             return
+        # The records below are handed on re-encoded as UTF-8: each records the file's encoding.
         if not complete:
+            encoding = large_file_encoding(whole)
             records = large_records(path, whole, stream, config, is_json=is_json)
             del whole  # held from here by the stream only, which lets go of it once read on
-            yield from _records(path, records, fetched_at, config)
+            yield from _records(path, records, fetched_at, config, encoding)
             return
-        text, _ = decode_bytes(whole)
+        text, encoding = decode_bytes(whole)
         if is_json and text.lstrip()[:1] in {"[", "{"}:
             parsed = loads(text)
             if isinstance(parsed, list):
                 items = (dumps(item) for item in parsed)
-                yield from _records(path, items, fetched_at, config)
+                yield from _records(path, items, fetched_at, config, encoding)
                 return
             if isinstance(parsed, dict):
                 inner = _envelope_records(parsed, config)
                 if inner is not None:  # {"status": "ok", "articles": [...]}: the records are the list
                     items = (dumps(item) for item in inner)
-                    yield from _records(path, items, fetched_at, config)
+                    yield from _records(path, items, fetched_at, config, encoding)
                     return
-                yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config)
+                yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config, encoding)
                 return
             if text.lstrip("\ufeff \t\r\n")[:1] == "[":  # a broken array: the records before the break load
-                yield from _records(path, cut_off_array(path, text, config), fetched_at, config)
+                yield from _records(path, cut_off_array(path, text, config), fetched_at, config, encoding)
                 return
         lines = (line.encode("utf-8", "replace") for line in text.splitlines())
-        yield from _records(path, lines, fetched_at, config)
+        yield from _records(path, lines, fetched_at, config, encoding)
         return
     yield from _records(path, read_lines(path, stream, config), fetched_at, config)
 
@@ -128,7 +131,10 @@ def _records(
     lines: Iterable[bytes | LineTooLong | StreamError],
     fetched_at: datetime | None,
     config: ReadConfig,
+    file_encoding: str = "utf-8",
 ) -> Iterator[RawDocument | Rejection]:
+    """The documents (or rejections) of a file's records, one per line of `lines`. `file_encoding`: how the
+    whole file was decoded when its lines come re-encoded as UTF-8 (a `.json` file, UTF-16 lines)."""
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
         if isinstance(line, StreamError):
@@ -147,17 +153,22 @@ def _records(
             raw = raw[len(codecs.BOM_UTF8) :]
         if not raw.strip():
             continue  # blank lines separate nothing and are not records
-        yield _record_document(path, raw, lineno, seen, fetched_at, config)
+        yield _record_document(path, raw, lineno, seen, fetched_at, config, file_encoding)
 
 
 def _record_document(
-    path: str, raw: bytes, lineno: int, seen: set[str], fetched_at: datetime | None, config: ReadConfig
+    path: str, raw: bytes, lineno: int, seen: set[str], fetched_at: datetime | None, config: ReadConfig,
+    file_encoding: str = "utf-8",
 ) -> RawDocument | Rejection:
     where = f"{path}#{lineno}"
     parsed = _parse_record(raw, lineno, where)
     if isinstance(parsed, Rejection):
         return parsed
     record, encoding = parsed
+    if encoding == "utf-8":
+        # Lines re-encoded from a whole file read otherwise are UTF-8 here; the record's text was not (a user
+        # trial found "utf-8" on the records of a cp1252 `.json` file).
+        encoding = file_encoding
     invalid: dict[str, str] = {}
     used: set[str] = set()  # the top-level keys read into fields (the rest goes to `extra`)
     mapping = config.jsonl_fields

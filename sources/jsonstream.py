@@ -27,7 +27,7 @@ import ijson
 
 from newsetl.schemas.records import STAGE_READ, Rejection
 from newsetl.sources.config import ReadConfig
-from newsetl.sources.decode import Utf8Stream, stream_decoder
+from newsetl.sources.decode import Utf8Stream, stream_decoder, stream_encoding
 from newsetl.sources.fields import candidates
 from newsetl.sources.files import Rewritten, read_upto
 from newsetl.sources.reasons import BAD_GZIP, BAD_JSON, TOO_LARGE, UNREADABLE, reject
@@ -324,13 +324,18 @@ def loads(text: str) -> Any:
         return None
 
 
+def large_file_encoding(whole: bytes) -> str:
+    """The encoding `large_records` decodes a file with (`whole`: as given to it), for the records' lineage."""
+    return stream_encoding(whole[:_DECODE_SAMPLE])
+
+
 def large_records(path: str, whole: bytes, stream: IO[bytes], config: ReadConfig, *, is_json: bool
                   ) -> Iterator[bytes | LineTooLong | StreamError]:
     """The records of a file too large to decode whole: `whole` is its first `max_bytes` and more,
     `stream` the rest. It is decoded as it streams, with the codec decode_bytes would choose from the
     first bytes, and handed on as UTF-8 (yajl and the line reader read nothing else): a `.json` to
     `_large_json`, wide JSON lines (UTF-16/32, told by their BOM) to `read_lines`."""
-    decoder = stream_decoder(whole[:_DECODE_SAMPLE])
+    decoder = stream_decoder(whole[:_DECODE_SAMPLE])  # large_file_encoding names it
     utf8 = Utf8Stream(_Prefixed(whole, stream), decoder, config.chunk_bytes)
     del whole  # _Prefixed lets go of it once it has been read on
     try:

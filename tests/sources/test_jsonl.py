@@ -40,13 +40,16 @@ def _whole_documents(path: Path) -> list[RawDocument]:
     return docs
 
 
-def _same_documents(path: Path) -> list[RawDocument]:
-    """The file read streaming and read whole: the same documents (ids, bodies, fields), no rejection."""
+def _same_documents(path: Path, *, same_encoding: bool = True) -> list[RawDocument]:
+    """The file read streaming and read whole: the same documents (ids, bodies, fields, the encoding they
+    record unless not `same_encoding`), no rejection."""
     streamed, rejected = _read(path, SMALL)
     whole, rejected_whole = _read(path, WHOLE)
     assert rejected == [] and rejected_whole == []
     assert [(d.doc_id, d.external_id, d.content, d.title, d.extra) for d in streamed] == \
         [(d.doc_id, d.external_id, d.content, d.title, d.extra) for d in whole]
+    if same_encoding:
+        assert [d.encoding for d in streamed] == [d.encoding for d in whole]
     return streamed
 
 
@@ -221,7 +224,9 @@ def test_a_legacy_paragraph_deep_in_a_large_utf8_file_is_read_as_cp1252(tmp_path
     cut = data.index(b'{"id": "r6"')
     path = tmp_path / "mixed.json"
     path.write_bytes(data[:cut] + b'{"id": "x", "text": "Caf\xe9 \x93cr\xe8me\x94 at \x80 3"}, ' + data[cut:])
-    docs = _same_documents(path)
+    # Read whole, the file is named "utf-8+cp1252"; streamed, its encoding is named from the first MB, which
+    # is UTF-8 here (the stream reads on with the same cp1252 fallback), so the names differ.
+    docs = _same_documents(path, same_encoding=False)
     assert [d.external_id for d in docs] == [f"r{i}" for i in range(6)] + ["x"] + [f"r{i}" for i in range(6, 12)]
     assert docs[6].content == "Caf\u00e9 \u201ccr\u00e8me\u201d at \u20ac 3"
 
@@ -229,13 +234,16 @@ def test_a_legacy_paragraph_deep_in_a_large_utf8_file_is_read_as_cp1252(tmp_path
 def test_large_legacy_and_utf16_files_stream_as_a_whole_read_decodes_them(tmp_path: Path) -> None:
     records = [{**r, "title": f"M\u00fcller sagt \u201e{i}\u201c \u2013 \u20ac"} for i, r in enumerate(_records(10))]
     text = json.dumps(records, ensure_ascii=False)
-    for name, data in [("cp1252.json", text.encode("cp1252")), ("utf16.json", text.encode("utf-16")),
-                       ("utf16-lines.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
-                        .encode("utf-16"))]:
+    for name, data, read_as in [("cp1252.json", text.encode("cp1252"), "cp1252"),
+                                ("utf16.json", text.encode("utf-16"), "utf-16-le"),
+                                ("utf16-lines.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+                                 .encode("utf-16"), "utf-16-le")]:  # (the BOM names the byte order)
         path = tmp_path / name
         path.write_bytes(data)
         docs = _same_documents(path)  # these used to be refused whole as too large
         assert [d.title for d in docs] == [r["title"] for r in records], name
+        # each record says how the file was read (they said "utf-8", the encoding of their re-encoded lines)
+        assert {d.encoding for d in docs} == {read_as}, name
 
 
 def test_a_cut_off_utf16_array_points_at_the_files_byte(tmp_path: Path) -> None:
