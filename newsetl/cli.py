@@ -909,8 +909,12 @@ def _display_width(text: str) -> int:
 
 def _blob_text(value: bytes) -> str:
     """A BLOB as DuckDB casts it to text (and `newsetl export` writes it): printable ASCII as it is, every
-    other byte and the backslash as \\xHH. Python's repr ("b'...'") is nothing another tool reads back."""
-    return "".join(chr(c) if 32 <= c < 127 and c != 92 else f"\\x{c:02X}" for c in value)
+    other byte, the backslash and the quotes as \\xHH. Python's repr ("b'...'") is nothing another tool
+    reads back."""
+    return "".join(chr(c) if 32 <= c < 127 and c not in _BLOB_ESCAPED else f"\\x{c:02X}" for c in value)
+
+
+_BLOB_ESCAPED = frozenset(b"\\\"'")
 
 
 def _csv_value(value: Any) -> Any:

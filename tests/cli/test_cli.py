@@ -56,12 +56,23 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
     proc = newsetl("sql", "SELECT true AS t, ['x', 'y'] AS l, {'a': 1} AS s, NULL AS n", "--db", str(warehouse),
                    "--format", "csv")
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["t,l,s,n", 'true,"[""x"", ""y""]","{""a"": 1}",']
-    # a BLOB as DuckDB casts it to text (and export writes it), not as Python's repr "b'...'" (a user trial)
-    blob = "SELECT 'a\\x00b\\x5Cc'::BLOB AS b"
-    for fmt, want in (("json", ['{"b": "a\\\\x00b\\\\x5Cc"}']), ("csv", ["b", "a\\x00b\\x5Cc"]),
-                      ("table", ["b", "-" * 11, "a\\x00b\\x5Cc"])):
+    # a BLOB as DuckDB casts it to text (and export writes it), not as Python's repr "b'...'" (a user trial);
+    # quotes too, which DuckDB writes as \x22 and \x27 (sql printed them as they are: a user trial)
+    blob = "SELECT 'a\\x00b\\x5Cc\\x22d\\x27'::BLOB AS b"
+    with duckdb.connect() as mem:
+        (cast,), = mem.execute(f"SELECT b::VARCHAR FROM ({blob})").fetchall()
+    assert cast == "a\\x00b\\x5Cc\\x22d\\x27"
+    for fmt, want in (("json", [json.dumps({"b": cast})]), ("csv", ["b", cast]),
+                      ("table", ["b", "-" * len(cast), cast])):
         proc = newsetl("sql", blob, "--db", str(warehouse), "--format", fmt)
         assert proc.returncode == 0 and proc.stdout.splitlines() == want, (fmt, proc.stdout, proc.stderr)
+    # `export` writes the stored raw bytes as `sql` shows them
+    out = warehouse.parent / "documents.jsonl"
+    assert newsetl("export", str(out), "--view", "documents", "--db", str(warehouse)).returncode == 0
+    exported = sorted(json.loads(line)["raw"] for line in out.read_text().splitlines())
+    proc = newsetl("sql", "SELECT raw FROM documents", "--db", str(warehouse), "--format", "json")
+    shown = sorted(json.loads(line)["raw"] for line in proc.stdout.splitlines())
+    assert exported == shown and all("\\x0A" in raw for raw in shown)  # (line breaks escaped)
 
 
 def test_sql_table_starts_before_every_row_is_measured() -> None:
