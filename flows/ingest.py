@@ -180,7 +180,7 @@ def ingest(
         with stop_waits_for("publishing the snapshot for dashboards"):
             published = publish_task(db_path, run_id)
     summary = {"run_id": run_id, "db": db_path, **summary, "published": published}
-    summary["report"] = run_report(summary)
+    summary["run_report"] = run_report(summary)
     logger.info("ingest summary: %s", summary)
     return summary
 

@@ -459,8 +459,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     # the wall-clock time of the run: say so rather than print two numbers that seem to contradict.
     print(f"  time: {total} s wall-clock; per stage, summed over parallel batches: "
           + ", ".join(f"{k} {v} s" for k, v in seconds.items()))
-    if summary.get("report"):
-        print(f"  run report (markdown): {summary['report']}")
+    if summary.get("run_report"):
+        print(f"  run report (markdown): {summary['run_report']}")
 
 
 def _open_read_only(args: argparse.Namespace, sandbox: bool = False) -> Any:
@@ -820,8 +820,8 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(f"re-cleaned {done.recleaned} articles with learned boilerplate")
     published = _print_published(done.published)
-    if done.report:
-        print(f"  run report (markdown): {done.report}")
+    if done.run_report:
+        print(f"  run report (markdown): {done.run_report}")
     return EXIT_OK if published else EXIT_NOT_PUBLISHED
 
 

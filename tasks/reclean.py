@@ -97,7 +97,7 @@ class RecleanRun:
     status: str
     recleaned: int
     published: dict[str, Any] | None
-    report: str | None
+    run_report: str | None
 
 
 def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | None,

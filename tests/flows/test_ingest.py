@@ -304,7 +304,7 @@ def test_learned_boilerplate_is_removed_from_every_story_after_ingest(prefect_ha
     summary = run([str(feed)], db, workers=0, batch_size=20, line_model=False)
     assert summary["loaded"] == 65 and summary["recleaned"] > 0
     # the re-clean is in the run report too (its removals are not among the new articles' spans)
-    report = Path(summary["report"]).read_text(encoding="utf-8")
+    report = Path(summary["run_report"]).read_text(encoding="utf-8")
     assert f"Stored articles re-cleaned of lines learned as boilerplate: {summary['recleaned']}" in report
     with duckdb.connect(str(db), read_only=True) as con:
         bodies = dict(con.execute("SELECT external_id, body FROM articles").fetchall())
@@ -413,7 +413,7 @@ def test_every_run_publishes_and_a_failed_publication_is_made_up_by_the_next_run
     second = run([str(inputs)], db, workers=0)
     assert second["loaded"] == 1 and second["published"] == {"error": "OSError: [Errno 28] No space left on device"}
     assert published_articles() == 1  # stale: the run completed, and its summary says why
-    assert "**not published**: OSError: [Errno 28] No space left on device" in Path(second["report"]).read_text()
+    assert "**not published**: OSError: [Errno 28] No space left on device" in Path(second["run_report"]).read_text()
 
     monkeypatch.setattr(publish_mod, "publish", real)
     third = run([str(inputs)], db, workers=0)
