@@ -238,6 +238,82 @@ def _may_write_non_finite(head: bytes) -> bool:
     return b"NaN" in head or b"Infinity" in head
 
 
+class _RecordWalk:
+    """The state of `_streamed_records`' walk over a JSON document's parse events: where it is (how many
+    containers enclose the event, the envelope's current key, whether it is in a list of records) and the
+    record being built. `step` takes one event and gives what it completes: a record's bytes, a
+    `LineTooLong` for a record refused by size, or a `StreamError` that ends the walk."""
+
+    def __init__(self, config: ReadConfig, *, in_envelope: bool, block: int, marked: _NonFinite | None) -> None:
+        self.config, self.in_envelope, self.block, self.marked = config, in_envelope, block, marked
+        self.item_depth = 2 if in_envelope else 1  # how many containers enclose a record
+        self.depth = 0  # containers enclosing the current event's value (for an end event: the one it ends)
+        self.in_list: bool | None = not in_envelope  # in a list of records; None: the list's first item decides
+        self.builder: ijson.ObjectBuilder | None = None
+        self.skipping = False  # inside a record already refused as too large
+        self.started = 0  # where the record being built started (bytes read)
+        self.records = 0  # records given so far (refused ones too)
+        self.key: str | None = None  # the envelope's current top-level key
+        # An envelope with a body of its own is one record, as a small one is (`_envelope_records`): its
+        # lists are that record's (comments, tags), not records. Told while no record has been given yet,
+        # which holds when the body comes before the lists, as the usual writers put it, and only for a
+        # body at the top (a `--field text=a.b` path inside an object is not watched for).
+        self.body_keys = {p for name in ("html", "text") for p in candidates(name, config.jsonl_fields)[0]
+                          if "." not in p}
+
+    def step(self, event: str, value: Any, pos: int) -> Iterator[bytes | LineTooLong | StreamError]:
+        """One parse event, `pos` bytes into the document."""
+        opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
+        self.depth -= closes
+        if self.builder is not None or self.skipping:
+            yield from self._in_record(event, value, closes, pos)
+        elif self.in_envelope and self.depth == 1:
+            yield from self._envelope_event(event, value, opens)
+        elif self.depth == self.item_depth and self.in_list is not False and not closes and event != "map_key":
+            yield from self._item(event, value, opens, pos)
+        self.depth += opens
+
+    def _in_record(self, event: str, value: Any, closes: bool, pos: int) -> Iterator[bytes | LineTooLong]:
+        done = closes and self.depth == self.item_depth
+        if self.builder is not None:
+            self.builder.event(event, value)
+            if done:
+                self.records += 1
+                yield self._bytes(self.builder.value)
+                self.builder = None
+            elif pos - self.started > self.config.max_bytes + self.block:
+                self.builder, self.skipping = None, True  # drop what was built; read on to the record's end
+        elif done:
+            self.records += 1
+            self.skipping = False
+            yield LineTooLong(pos - self.started)
+
+    def _envelope_event(self, event: str, value: Any, opens: bool) -> Iterator[StreamError]:
+        """An event of the envelope's own top level: a list opens or ends, a key, a body of its own."""
+        if event in ("start_array", "end_array"):
+            self.in_list = None if opens else False
+        elif event == "map_key":
+            self.key = value
+        elif self.key in self.body_keys and isinstance(value, str) and value.strip() and self.records == 0:
+            yield StreamError(TOO_LARGE, f"the file is one JSON record (its body is {self.key!r}) over the limit "
+                                         f"of {self.config.max_bytes} bytes for one record")
+
+    def _item(self, event: str, value: Any, opens: bool, pos: int) -> Iterator[bytes]:
+        """An item of a list, where records are: an object starts one; a scalar is passed on as it is (and
+        `_records` refuses it as not an object); the first item tells whether the list holds records."""
+        if self.in_list is None:
+            self.in_list = event == "start_map"
+        if self.in_list and opens:
+            self.builder, self.started = ijson.ObjectBuilder(), pos
+            self.builder.event(event, value)
+        elif self.in_list:
+            self.records += 1
+            yield self._bytes(value)
+
+    def _bytes(self, value: Any) -> bytes:
+        return dumps(self.marked.unmarked(value) if self.marked else value)
+
+
 def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_envelope: bool,
                       non_finite: bool = False) -> Iterator[bytes | LineTooLong | StreamError]:
     """Each record of a JSON document, parsed as it streams by: the items of the top-level array, or of
@@ -249,70 +325,28 @@ def _streamed_records(path: str, source: _Prefixed, config: ReadConfig, *, in_en
     whole parse reads them. It costs about a second per 40 MB, so the caller asks for it only when the
     file's first part shows them; one that first appears later ends the stream as a syntax error."""
     block = min(64 * 1024, config.chunk_bytes)  # ijson's read size (its default)
-    item_depth = 2 if in_envelope else 1  # how many containers enclose a record
-    depth = 0  # containers enclosing the current event's value (for an end event: the one it ends)
-    in_list: bool | None = not in_envelope  # in a list of records; None: the list's first item decides
-    builder: ijson.ObjectBuilder | None = None
-    skipping = False  # inside a record already refused as too large
-    started = records = 0
-    # An envelope with a body of its own is one record, as a small one is (`_envelope_records`): its
-    # lists are that record's (comments, tags), not records. Told while no record has been given yet,
-    # which holds when the body comes before the lists, as the usual writers put it, and only for a body
-    # at the top (a `--field text=a.b` path inside an object is not watched for).
-    body_keys = {p for name in ("html", "text") for p in candidates(name, config.jsonl_fields)[0] if "." not in p}
-    key: str | None = None  # the envelope's current top-level key
+    marked = _NonFinite(source, block) if non_finite else None
+    walk = _RecordWalk(config, in_envelope=in_envelope, block=block, marked=marked)
     try:
-        marked = _NonFinite(source, block) if non_finite else None
         for _prefix, event, value in _IJSON.parse(marked or source, buf_size=block, use_float=False):
-            opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
-            depth -= closes
             if source.pos > config.max_container_bytes:
                 yield StreamError.over_container_limit(source.pos, config)
                 return
-            if builder is not None or skipping:  # inside a record
-                done = closes and depth == item_depth
-                if builder is not None:
-                    builder.event(event, value)
-                    if done:
-                        records += 1
-                        yield dumps(marked.unmarked(builder.value) if marked else builder.value)
-                        builder = None
-                    elif source.pos - started > config.max_bytes + block:
-                        builder, skipping = None, True  # drop what was built; read on to the record's end
-                elif done:
-                    records += 1
-                    skipping = False
-                    yield LineTooLong(source.pos - started)
-            elif in_envelope and depth == 1 and event in ("start_array", "end_array"):
-                in_list = None if opens else False
-            elif in_envelope and depth == 1 and event == "map_key":
-                key = value
-            elif in_envelope and depth == 1 and key in body_keys and isinstance(value, str) and value.strip() \
-                    and records == 0:
-                yield StreamError(TOO_LARGE, f"the file is one JSON record (its body is {key!r}) over the limit "
-                                              f"of {config.max_bytes} bytes for one record")
-                return
-            elif depth == item_depth and in_list is not False and not closes and event != "map_key":
-                if in_list is None:
-                    in_list = event == "start_map"
-                if in_list and opens:
-                    builder, started = ijson.ObjectBuilder(), source.pos
-                    builder.event(event, value)
-                elif in_list:  # a scalar where a record belongs: _records refuses it as not an object
-                    records += 1
-                    yield dumps(marked.unmarked(value) if marked else value)
-            depth += opens
+            for item in walk.step(event, value, source.pos):
+                yield item
+                if isinstance(item, StreamError):
+                    return
     except ijson.JSONError as exc:
         arg = exc.args[0] if exc.args else ""  # yajl's messages come as bytes, with a caret picture below
         why = ((arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)).strip().splitlines()
                or ["invalid JSON"])[0]
-        yield StreamError(BAD_JSON, f"the JSON breaks off after record {records}, near byte {source.file_pos()} "
-                                     f"({why}): the records before it are read")
+        yield StreamError(BAD_JSON, f"the JSON breaks off after record {walk.records}, near byte "
+                                    f"{source.file_pos()} ({why}): the records before it are read")
         return
     except (EOFError, OSError, zlib.error) as exc:
         yield StreamError.read_failed(path, exc)
         return
-    if in_envelope and records == 0:
+    if in_envelope and walk.records == 0:
         yield StreamError(TOO_LARGE, f"the file is one JSON object of {source.pos} bytes with no list of "
                                       f"records, over the limit of {config.max_bytes} bytes for one record")
 
