@@ -19,7 +19,7 @@ import duckdb
 
 from newsetl.tasks.books import published_line, write_report_file
 from newsetl.tasks.publish import publish
-from newsetl.tasks.stop import INTERRUPTED, IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for
+from newsetl.tasks.stop import IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for
 from newsetl.text.clean import clean_text
 from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.rules import Ruleset, load_rules
@@ -38,6 +38,8 @@ from newsetl.warehouse.load import finish_run, start_run
 
 # Stored articles re-cleaned per slice: their bodies are what the process holds at once.
 RECLEAN_SLICE = 1000
+# Why a re-clean run is `cancelled` (its row's message and its run report).
+STOPPED = "stopped by a signal: the slices re-cleaned so far are kept; run it again for the rest"
 
 
 def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = LearnedConfig(),
@@ -121,14 +123,17 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
                 changed = reclean(con, run_id, LearnedConfig(), rules, stop=stop_requested)
             except BaseException as exc:
                 # The slice it was in rolled back; the slices before it are in (a re-run does the rest).
-                status = "cancelled" if isinstance(exc, KeyboardInterrupt | IngestInterrupted) else "failed"
+                stopped = isinstance(exc, KeyboardInterrupt | IngestInterrupted)
+                status = "cancelled" if stopped else "failed"
+                reason = (f"{STOPPED} (a second signal abandoned the slice in progress)" if stopped
+                          else f"{type(exc).__name__}: {exc}")
                 with contextlib.suppress(Exception):  # the original error is the one to see
                     done = recleaned_articles(con, run_id)
-                    finish_run(con, run_id, status, {"recleaned": done}, f"{type(exc).__name__}: {exc}")
-                    _report(db, run_id, status, done, None, f"{type(exc).__name__}: {exc}")
+                    finish_run(con, run_id, status, {"recleaned": done}, reason)
+                    _report(db, run_id, status, done, None, reason)
                 raise
             status = "cancelled" if stop_requested() else "completed"
-            finish_run(con, run_id, status, {"recleaned": changed}, INTERRUPTED if status == "cancelled" else None)
+            finish_run(con, run_id, status, {"recleaned": changed}, STOPPED if status == "cancelled" else None)
         published: dict[str, Any] | None = None
         if status == "completed":
             with stop_waits_for("publishing the snapshot for dashboards"):
@@ -136,7 +141,7 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
                     published = publish(db, run_id)
                 except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
                     published = {"error": f"{type(exc).__name__}: {exc}"}
-    report = _report(db, run_id, status, changed, published, INTERRUPTED if status == "cancelled" else None)
+    report = _report(db, run_id, status, changed, published, STOPPED if status == "cancelled" else None)
     return RecleanRun(run_id, status, changed, published, report)
 
 

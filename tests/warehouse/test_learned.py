@@ -402,6 +402,7 @@ def test_reclean_run_stopped_by_sigterm_keeps_its_slices_and_says_so(
     assert not snapshot_path(db).exists()
     report = (report_dir(str(db)) / f"{stopped.run_id}.md").read_text()
     assert f"`{stopped.run_id}`: cancelled" in report and "re-cleaned of lines learned as boilerplate: 10" in report
+    assert reclean_module.STOPPED in report
 
     monkeypatch.setattr(reclean_module, "_reclean_slice", one_slice)
     rest = reclean_module.reclean_warehouse(db, load_rules(), wait_seconds=None, say=said.append)
@@ -410,5 +411,7 @@ def test_reclean_run_stopped_by_sigterm_keeps_its_slices_and_says_so(
     with duckdb.connect(str(db), read_only=True) as again:
         rows = dict(again.execute("SELECT run_id, (status, CAST(counts->>'recleaned' AS INT)) FROM runs").fetchall())
         assert rows[stopped.run_id] == ("cancelled", 10) and rows[rest.run_id] == ("completed", 55)
+        assert again.execute("SELECT message FROM runs WHERE run_id = ?", [stopped.run_id]).fetchall() == [
+            (reclean_module.STOPPED,)]
         # every stored story of the publisher is clean of its footers, each removal recorded once
         assert again.execute("SELECT count(*) FROM removals WHERE category = 'learned'").fetchall() == [(65 * 3,)]
