@@ -76,7 +76,8 @@ RUNS = Table("runs", (
 ), primary_key=("run_id",), comment="one row per ingestion run")
 
 DOCUMENTS = Table("documents", (
-    _c("doc_id", S, "sha256 of the raw bytes (+ the record id inside a container)", nullable=False),
+    _c("doc_id", S, "sha256 of the raw bytes (+ the record id inside a container), each part followed by a "
+       "NUL byte: sha256(raw || 0x00) for a whole file", nullable=False),
     _c("source_uri", S, "path, URL, or path#id for a record inside a JSONL/WARC file", nullable=False),
     _c("kind", S, "txt | html | jsonl | warc | url | rejected", nullable=False),
     _c("content_type", S, "text | html"),
