@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import IO
 
@@ -58,7 +59,7 @@ def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocum
         if kind == "warc":
             from newsetl.sources.warc import read_warc  # warcio is imported only when a WARC is read
 
-            yield from read_warc(uri, fh, config)
+            yield from _with_file_bytes(read_warc(uri, fh, config), uri, fh, config.max_bytes)
             return
         try:
             stream = maybe_gunzip(fh)
@@ -66,7 +67,7 @@ def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocum
             yield reject(uri, STAGE_READ, UNREADABLE, f"cannot read {uri}: {exc}")
             return
         if kind == "jsonl":
-            yield from read_jsonl(uri, stream, fetched_at, config)
+            yield from _with_file_bytes(read_jsonl(uri, stream, fetched_at, config), uri, fh, config.max_bytes)
             return
         try:
             data = read_bounded(stream, config.max_bytes, config.chunk_bytes)
@@ -82,6 +83,20 @@ def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocum
             yield reject(uri, STAGE_READ, UNREADABLE, f"cannot read {uri}: {exc}")
             return
         yield document_from_bytes(uri, data, kind, fetched_at=fetched_at, config=config)
+
+
+def _with_file_bytes(outcomes: Iterator[RawDocument | Rejection], uri: str, fh: IO[bytes],
+                     limit: int) -> Iterator[RawDocument | Rejection]:
+    """A container's outcomes, its rejections of the whole file (a WARC that is not one, a JSON array cut
+    off, a read error) with the file's bytes as stored, within `limit`: the records before the failure
+    are documents of their own, but what came after them was in no row (an audit found raw NULL)."""
+    for outcome in outcomes:
+        if (isinstance(outcome, Rejection) and outcome.raw is None and outcome.source_uri == uri
+                and outcome.reason != TOO_LARGE):
+            at = fh.tell()
+            outcome = replace(outcome, raw=_bytes_on_disk(fh, limit))
+            fh.seek(at)  # where the reader was, should it read on
+        yield outcome
 
 
 def _bytes_on_disk(fh: IO[bytes], limit: int) -> bytes | None:

@@ -172,9 +172,9 @@ def _record_outcome(
     if skip is not None:
         # warcio reads through the skipped payload anyway to reach the next record; draining it
         # here costs nothing more and is the only way to notice that it was cut off.
-        missing = _drain(record)
+        kept, missing = _drain(record, config.max_bytes)
         if missing:
-            return _truncated(source_uri, uri, missing)
+            return _truncated(source_uri, uri, missing, None if kept is None else b"".join(kept))
         return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=skip[0], detail=skip[1])
     payload = record.content_stream().read(config.max_bytes + 1)
     if len(payload) > config.max_bytes:
@@ -184,9 +184,9 @@ def _record_outcome(
             reason=TOO_LARGE,
             detail=f"payload of {uri} is over the limit of {config.max_bytes} bytes",
         )
-    missing = _drain(record)
+    rest, missing = _drain(record, config.max_bytes - len(payload))
     if missing:
-        return _truncated(source_uri, uri, missing)
+        return _truncated(source_uri, uri, missing, None if rest is None else b"".join([payload, *rest]))
     doc_id = sha256_hex(payload, record_id.encode("utf-8", "replace"))
     mime = ctype.split(";")[0].strip().lower()
     doc = document_from_bytes(
@@ -225,19 +225,28 @@ def _classify(record: Any, uri: str) -> tuple[str, tuple[str, str] | None]:
     return ctype, None
 
 
-def _drain(record: Any) -> int:
-    """Read the rest of the record; return how many bytes it promised but the file did not hold."""
+def _drain(record: Any, keep: int) -> tuple[list[bytes] | None, int]:
+    """Read the rest of the record: (its blocks if they hold at most `keep` bytes, else None; how many bytes
+    it promised but the file did not hold). The blocks are what a truncated record's quarantine row keeps."""
     raw = record.raw_stream
-    while raw.read(1 << 20):
-        pass
-    return int(getattr(raw, "limit", 0) or 0)
+    kept: list[bytes] | None = []
+    size = 0
+    while block := raw.read(1 << 20):
+        size += len(block)
+        if kept is not None and size <= keep:
+            kept.append(block)
+        else:
+            kept = None
+    return kept, int(getattr(raw, "limit", 0) or 0)
 
 
-def _truncated(source_uri: str, uri: str, missing: int) -> Rejection:
-    # The record promised more bytes than the file holds: a cut-off download or a damaged disk.
+def _truncated(source_uri: str, uri: str, missing: int, raw: bytes | None) -> Rejection:
+    # The record promised more bytes than the file holds: a cut-off download or a damaged disk. The bytes it
+    # did hold go with the rejection (the WARC record's payload as stored, within the read limit).
     return Rejection(
         source_uri=source_uri,
         stage=STAGE_READ,
         reason=BAD_WARC,
         detail=f"record for {uri or source_uri} is truncated: {missing} bytes missing",
+        raw=raw,
     )

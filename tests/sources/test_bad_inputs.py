@@ -590,6 +590,25 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
     if case.check:
         case.check(out)
     assert elapsed < 20, f"{case.name} took {elapsed:.1f} s"
+    _keeps_what_it_refused(path, out)
+
+
+# Refusals that have no bytes to keep: none to read, too many (the limit is what keeps memory bounded), or
+# a file refused by its name and never read (a drop folder's images and PDFs are not copied into the
+# warehouse, nor read again by every run).
+NO_BYTES = {TOO_LARGE, NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, UNSUPPORTED_KIND}
+
+
+def _keeps_what_it_refused(path: Path, out: list[Outcome]) -> None:
+    """Nothing lost: every refusal of a regular file within the read limit keeps bytes in its quarantine
+    row, the record's or the file's. (A WARC that was not one, a JSON array cut off, a truncated WARC record
+    kept none: an audit.)"""
+    if not path.is_file() or path.stat().st_size > ReadConfig().max_bytes:
+        return
+    for item in out:
+        # (a WARC's requests, revisits and images are skipped as not articles, by design: not quarantined)
+        if isinstance(item, Rejection) and item.reason not in NO_BYTES | warc_mod.SKIP_REASONS:
+            assert item.raw is not None, item
 
 
 def test_the_corpus_is_large_enough() -> None:
