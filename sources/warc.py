@@ -94,7 +94,11 @@ def read_warc(
         except StopIteration:
             break
         except Exception as exc:  # warcio raises many types on damaged archives; all mean "stop here"
-            yield _bad(path, records, f"{type(exc).__name__}: {exc}")
+            # Its own errors say what it found; any other (an AttributeError on a header line it could not
+            # parse: an audit) is warcio tripping over damage, said as such, with the error for a bug report.
+            why = (f"{type(exc).__name__}: {exc}" if type(exc).__module__.startswith("warcio")
+                   else f"damaged WARC headers (warcio: {type(exc).__name__}: {exc})")
+            yield _bad(path, records, why)
             return
         records += 1
         try:

@@ -492,6 +492,9 @@ CASES: list[Case] = [
         lambda out: _assert_in_content("harbour authority", out),
     ),
     Case("warc_not_a_warc", _write("x.warc", STORY.encode()), warc_mod.BAD_WARC),
+    # warcio trips over a header block without Content-Length (an AttributeError): said as damage (an audit)
+    Case("warc_damaged_headers", _write("h.warc", b"WARC/1.0\r\nWARC-Type: response\r\n\r\nxx"), warc_mod.BAD_WARC,
+         lambda out: _assert_in("damaged WARC headers", out[0])),
     Case("warc_empty", _write("e.warc.gz", b""), EMPTY_INPUT),
     Case(
         "warc_mixed_records",
