@@ -123,8 +123,13 @@ REMOVALS = Table("removals", (
     _c("category", S, nullable=False),
     _c("rule", S, nullable=False),
     _c("text", S, nullable=False),
-    _c("position", I32, nullable=False),
+    _c("position", I32, "character offset of `text` in the text named by offset_in", nullable=False),
     _c("run_id", S, nullable=False),
+    Column("offset_in", S, comment="the text `position` is an offset in, that pass's input: repaired_text (the "
+           "extracted, repaired input; the cleaner's rules and line model), cleaned_body (describe's title, "
+           "byline and dateline lines), described_body (learned lines at load), stored_body (a re-clean: the "
+           "body before it); NULL: a learned line recorded before version 15, at load or by that run's "
+           "re-clean", since=15),
 ), comment="one row per removed boilerplate span")
 
 QUARANTINE = Table("quarantine", (
@@ -319,6 +324,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (13, "sources: a doc-less refusal is keyed by its quarantine row (re-key the rows keyed by the uri alone)"),
     (14, "sources: every refusal is keyed by its quarantine row (re-key those with a doc_id; record the loads "
          "their old keys hid)"),
+    (15, "removals.offset_in: the text each removal's position is an offset in"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).
@@ -389,6 +395,18 @@ FROM _rekey r JOIN articles a ON a.source_uri = r.source_uri AND a.doc_id = r.do
 JOIN runs u ON u.run_id = a.run_id
 ORDER BY r.old_key, u.started_at;
 DROP TABLE _rekey;""",
+    # What a removal's position is an offset in, for the rows recorded before version 15: describe's head
+    # lines (its six rules) in the cleaned body, a learned line of a later run than its article's (a re-clean)
+    # in the stored body, any other but a learned line in the repaired text. A learned line of its article's
+    # own run was taken at load (the described body) or by that run's re-clean (the stored body): NULL.
+    15: """
+UPDATE removals SET offset_in = CASE
+    WHEN rule IN ('head_kicker', 'hint_title', 'head_title', 'head_byline', 'head_byline_outlet', 'head_date')
+        THEN 'cleaned_body'
+    WHEN category <> 'learned' THEN 'repaired_text'
+    WHEN run_id <> (SELECT a.run_id FROM articles a WHERE a.article_id = removals.article_id) THEN 'stored_body'
+END
+WHERE offset_in IS NULL;""",
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from newsetl.schemas.records import OFFSET_IN_STORED
 from newsetl.tasks.books import published_line, write_report_file
 from newsetl.tasks.publish import publish
 from newsetl.tasks.stop import IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for
@@ -85,7 +86,7 @@ def _reclean_slice(con: duckdb.DuckDBPyConnection, rows: list[RecleanRow], after
         updates.append({"article_id": row.article_id, "body": result.body,
                         "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
         removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
-                         "text": r.text, "position": r.position, "run_id": run_id}
+                         "text": r.text, "position": r.position, "run_id": run_id, "offset_in": OFFSET_IN_STORED}
                         for n, r in enumerate(result.removals, start=row.last_seq + 1))
     return apply_reclean(con, updates, removals, after, rows[-1].article_id)
 

@@ -141,9 +141,9 @@ def _fill(con: duckdb.DuckDBPyConnection) -> None:
                      "" if not words else f"body of {title}", words, f"h-{doc_id}", cluster, canonical])
     con.execute("INSERT INTO clusters (cluster_id, canonical_article_id, size, updated_run_id) "
                 "VALUES ('a1', 'a1', 3, 'r1'), ('a6', 'a4', 2, 'r1'), ('a5', 'a5', 1, 'r1')")
-    con.execute("""INSERT INTO removals VALUES ('a1', 0, 'share', 'share-1', 'Share this', 0, 'r1'),
-                   ('a2', 0, 'newsletter', 'nl-1', 'Sign up', 10, 'r1'),
-                   ('a5', 0, 'cookie', 'cookie-1', 'We use cookies', 0, 'r1')""")
+    con.execute("""INSERT INTO removals VALUES ('a1', 0, 'share', 'share-1', 'Share this', 0, 'r1', 'repaired_text'),
+                   ('a2', 0, 'newsletter', 'nl-1', 'Sign up', 10, 'r1', 'repaired_text'),
+                   ('a5', 0, 'cookie', 'cookie-1', 'We use cookies', 0, 'r1', 'repaired_text')""")
     con.execute("INSERT INTO quarantine VALUES ('q1', '/in/bad.html', NULL, 'r1', 'read', 'empty_input', "
                 "'0 bytes', NULL, TIMESTAMPTZ '2026-01-01 10:00:01+00')")
 

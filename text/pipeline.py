@@ -15,6 +15,9 @@ from functools import cached_property
 from typing import TypeVar
 
 from newsetl.schemas.records import (
+    OFFSET_IN_CLEANED,
+    OFFSET_IN_DESCRIBED,
+    OFFSET_IN_REPAIRED,
     STAGE_EXTRACT,
     STAGE_PROCESS,
     Article,
@@ -220,11 +223,17 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
     return PreparedDocument(hints, article_url, repair_text(text, ctx.config.repair), alternatives)
 
 
+def _offsets_in(removals: Sequence[Removal], text: str) -> tuple[Removal, ...]:
+    """The removals of one pass, with the text their positions are offsets in."""
+    return tuple(replace(r, offset_in=text) for r in removals)
+
+
 def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned: CleanResult) -> Article | Rejection:
     hints, article_url, repaired = p.hints, p.article_url, p.repaired
     described = describe_article(cleaned.body, cleaned.removals, hints)
     body = described.body.strip()
-    removals: tuple[Removal, ...] = (*cleaned.removals, *described.removals)
+    removals: tuple[Removal, ...] = (*_offsets_in(cleaned.removals, OFFSET_IN_REPAIRED),
+                                     *_offsets_in(described.removals, OFFSET_IN_CLEANED))
     # Learned boilerplate needs the publisher, which describe has only now found (for plain text it
     # may come from a signature line). Positions of these removals are offsets in the described body.
     learned = ctx.learned.get(publisher_key(described.metadata.publisher), frozenset())
@@ -235,7 +244,7 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
         if relearned.removals:
             signed_text = body  # what dedup signs (Article.signed_text)
         body = relearned.body.strip()
-        removals = (*removals, *relearned.removals)
+        removals = (*removals, *_offsets_in(relearned.removals, OFFSET_IN_DESCRIBED))
     # A document that was nothing but boilerplate (a cookie wall, a site's address block) is still an
     # article, with an empty body and every removal recorded: it is a fact about the input, not an error
     # of it, and a consumer counting stories filters on word_count (canonical_articles flags such

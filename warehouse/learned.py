@@ -331,7 +331,7 @@ _UPDATES_SCHEMA = pa.schema([("article_id", pa.string()), ("body", pa.string()),
                              ("body_hash", pa.string())])
 _REMOVALS_SCHEMA = pa.schema([("article_id", pa.string()), ("seq", pa.int32()), ("category", pa.string()),
                               ("rule", pa.string()), ("text", pa.string()), ("position", pa.int32()),
-                              ("run_id", pa.string())])
+                              ("run_id", pa.string()), ("offset_in", pa.string())])
 
 
 def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str, object]],

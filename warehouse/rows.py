@@ -137,7 +137,7 @@ def articles_table(articles: Sequence[Article], hashes: Sequence[str], run_id: s
 
 def removals_table(articles: Sequence[Article], run_id: str) -> pa.Table:
     rows = [{"article_id": a.article_id, "seq": seq, "category": r.category, "rule": r.rule,
-             "text": clean_str(r.text), "position": r.position, "run_id": run_id}
+             "text": clean_str(r.text), "position": r.position, "run_id": run_id, "offset_in": r.offset_in}
             for a in articles for seq, r in enumerate(a.removals)]
     return rows_table(REMOVALS, rows)
 

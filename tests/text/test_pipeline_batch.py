@@ -69,3 +69,37 @@ def test_a_date_the_input_gave_and_no_parser_reads_is_kept_as_invalid() -> None:
     good = article("2024-03-05T10:00:00Z")
     assert not isinstance(good, Rejection) and good.published_at is not None
     assert good.extra["_invalid_fields"] == {"url": "a list"}
+
+
+def test_each_removal_is_found_at_its_position_in_the_text_it_names() -> None:
+    """A removal's position is an offset in the input of the pass that removed it: the repaired text (the
+    cleaner), the cleaned body (describe's head lines) or the described body (the publisher's learned lines);
+    `offset_in` names which (an audit could not tell them apart from the rows). Each span is checked where
+    its row says it is."""
+    from newsetl.schemas.records import OFFSET_IN_CLEANED, OFFSET_IN_DESCRIBED, OFFSET_IN_REPAIRED
+    from newsetl.text.describe import describe_article
+    from newsetl.text.learned import publisher_key
+    from newsetl.text.lines import normalize_line
+    from newsetl.text.pipeline import clean_document, finish_document, prepare_document
+
+    footer = "The Daily Bugle thanks its readers for staying with us through the winter"
+    text = ("Ferry timetable approved\nBy Jane Smith\nMarch 3, 2024\n\n"
+            "The harbour council approved a new ferry timetable on Tuesday after a long consultation.\n\n"
+            "Advertisement\n\nResidents had asked for an earlier first crossing for years, the chair said.\n\n"
+            f"{footer}\n")
+    ctx = make_context(ProcessConfig(), learned={publisher_key("The Daily Bugle"): frozenset({normalize_line(footer)})})
+    doc = RawDocument(doc_id="d1", source_uri="mem://1", kind="txt", content_type="text", raw=text.encode(),
+                      content=text, title="Ferry timetable approved", publisher="The Daily Bugle")
+    p = prepare_document(doc, ctx)
+    assert not isinstance(p, Rejection)
+    cleaned = clean_document(doc, p, ctx)
+    assert not isinstance(cleaned, Rejection)
+    article = finish_document(doc, ctx, p, cleaned)
+    assert isinstance(article, Article) and article == process_document(doc, ctx)
+    texts = {OFFSET_IN_REPAIRED: p.repaired.text, OFFSET_IN_CLEANED: cleaned.body,
+             OFFSET_IN_DESCRIBED: describe_article(cleaned.body, cleaned.removals, p.hints).body.strip()}
+    for r in article.removals:
+        assert texts[r.offset_in][r.position:r.position + len(r.text)] == r.text, r
+    # each of the three passes removed something here
+    assert {r.offset_in for r in article.removals} == set(texts), article.removals
+    assert footer not in article.body and "Advertisement" not in article.body

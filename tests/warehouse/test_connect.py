@@ -582,3 +582,26 @@ def test_an_error_inside_a_transaction_is_not_masked_by_the_unregister_after_it(
         with pytest.raises(duckdb.CatalogException, match="articles"):
             record_sightings(con, table, own_transaction=False)
         con.execute("ROLLBACK")
+
+
+def test_migration_15_names_the_text_of_each_removals_position(tmp_path: Path) -> None:
+    """Version 15 adds `removals.offset_in`; rows recorded before get it where their rule tells: describe's
+    head lines the cleaned body, a re-clean's learned line (a later run than its article's) the stored
+    body, any other rule the repaired text. A learned line of the article's own run stays NULL (taken at
+    load or by that run's re-clean: the row cannot tell)."""
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        con.execute("DELETE FROM schema_migrations WHERE version = 15")
+        con.execute("INSERT INTO articles (article_id, doc_id, source_uri, body, word_count, body_hash, run_id) "
+                    "VALUES ('a1', 'd1', '/in/a.txt', 'Body.', 1, 'h', 'r1')")
+        con.execute("""INSERT INTO removals (article_id, seq, category, rule, text, position, run_id) VALUES
+            ('a1', 0, 'ad_marker', 'ad.marker', 'Advertisement', 10, 'r1'),
+            ('a1', 1, 'title', 'head_title', 'Ferry timetable', 0, 'r1'),
+            ('a1', 2, 'model', 'linemodel-v5:0.91', 'Read more', 40, 'r1'),
+            ('a1', 3, 'learned', 'learned', 'A footer', 60, 'r1'),
+            ('a1', 4, 'learned', 'learned', 'Another footer', 61, 'r2')""")
+        assert migrate(con) == [15]
+        rows = con.execute("SELECT seq, offset_in FROM removals ORDER BY seq").fetchall()
+        assert rows == [(0, "repaired_text"), (1, "cleaned_body"), (2, "repaired_text"), (3, None),
+                        (4, "stored_body")]
+        assert migrate(con) == []

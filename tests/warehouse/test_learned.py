@@ -63,8 +63,8 @@ def add_article(con: duckdb.DuckDBPyConnection, article_id: str, publisher: str 
         " cluster_id, is_canonical, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'run-1')",
         [article_id, article_id, f"/in/{article_id}.txt", publisher, title, body, len(body.split()),
          body_hash(body), cluster, True]).fetchall()  # DuckDB 2.0: fetch, or the result blocks the connection
-    con.execute("INSERT INTO removals VALUES (?, 0, 'ad_marker', 'ad.marker', 'Advertisement', 0, 'run-1')",
-                [article_id]).fetchall()
+    con.execute("INSERT INTO removals VALUES (?, 0, 'ad_marker', 'ad.marker', 'Advertisement', 0, 'run-1', "
+                "'repaired_text')", [article_id]).fetchall()
 
 
 def build_corpus(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
@@ -108,8 +108,8 @@ def test_a_footer_the_line_model_took_from_most_stories_is_learned_for_the_rest(
         missed = n in (3, 9)
         add_article(con, f"m{n}", PUBLISHER, f"cm{n}", f"Story {n}", "\n".join([*lines, *([footer] if missed else [])]))
         if not missed:
-            con.execute("INSERT INTO removals VALUES (?, 1, 'model', 'linemodel-v5:0.91', ?, 0, 'run-1')",
-                        [f"m{n}", footer]).fetchall()
+            con.execute("INSERT INTO removals VALUES (?, 1, 'model', 'linemodel-v5:0.91', ?, 0, 'run-1', "
+                        "'repaired_text')", [f"m{n}", footer]).fetchall()
     record_articles(con, [f"m{n}" for n in range(14)])
     assert normalize_line(footer) in learned_keys(con, PUBLISHER)
     assert reclean(con, "run-2") == 2
@@ -142,6 +142,9 @@ def test_footers_learned_and_removed_story_and_syndicated_copies_kept(con: duckd
                        "WHERE category = 'learned' ORDER BY article_id, seq").fetchall()
     assert len(rows) == 65 * len(FOOTERS)
     assert rows[0] == ("a000", 1, "learned", "learned", FOOTERS[0], "run-2")
+    # their positions are offsets in the body as it was stored before this re-clean
+    assert con.execute("SELECT DISTINCT offset_in FROM removals WHERE run_id = 'run-2'").fetchall() == [
+        ("stored_body",)]
     row = con.execute("SELECT word_count, body_hash FROM articles WHERE article_id = 's0'").fetchone()
     wc, bh = row or (0, "")
     assert (wc, bh) == (len(re.findall(r"\w+", bodies["s0"])), body_hash(bodies["s0"]))

@@ -190,7 +190,7 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
         for rel in ("clusters.parquet", "removals", "quarantine", "articles"):
             assert inode(second, rel) == inode(first, rel), rel
         # A run's new rows are a part of their own: the earlier runs' parts are linked, not rewritten.
-        con.execute("INSERT INTO removals VALUES ('a1', 1, 'share', 'share-2', 'Share on X', 9, 'r9')")
+        con.execute("INSERT INTO removals VALUES ('a1', 1, 'share', 'share-2', 'Share on X', 9, 'r9', 'repaired_text')")
         later = publish_snapshot(con, filled_db, "r9b").generation
         assert sorted(p.name for p in (later / "removals").iterdir()) == ["month=2026-01", "month=2026-02"]
         assert inode(later, "removals/month=2026-01") == inode(second, "removals/month=2026-01")
