@@ -82,7 +82,10 @@ DOCUMENTS = Table("documents", (
     _c("kind", S, "txt | html | jsonl | warc | url | rejected", nullable=False),
     _c("content_type", S, "text | html"),
     _c("encoding", S, "how raw was decoded"),
-    _c("raw", B, "exact bytes as received", nullable=False),
+    _c("raw", B, "the bytes as received: a file's (inflated when gzipped), a JSON line's, a WARC record's "
+       "payload; a record of a .json array or response, written again as compact UTF-8 JSON (a streamed parse "
+       "has no record boundaries in the file's bytes; the response's own fields around its list are not kept)",
+       nullable=False),
     _c("bytes", I64, nullable=False),
     _c("external_id", S, "the record's own id"),
     _c("url", S),
