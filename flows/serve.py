@@ -27,6 +27,7 @@ from newsetl.tasks.deployment import (
     check_files,
     deployment_parameters,
     serve_deployment,
+    serving,
     sigterm_as_interrupt,
 )
 from newsetl.tasks.prefect_server import (
@@ -70,7 +71,7 @@ def serve_ingest(
     run right away. `limit`: how many runs this process executes at once (None means 1: the
     warehouse has one writer, so a second concurrent run would only refuse). Uses the Prefect
     server PREFECT_API_URL names, or starts a local one next to the warehouse (see the module doc).
-    Raises ServeError when serving cannot start.
+    Raises ServeError when serving cannot start, WarehouseBusy when another serve serves `db`.
     """
     from newsetl.flows.ingest import ingest
 
@@ -93,6 +94,9 @@ def serve_ingest(
         # Until the Runner takes the signals over, SIGTERM interrupts like Ctrl-C, so that a stop
         # during the server's start still unwinds this stack (and stops the server).
         stack.enter_context(sigterm_as_interrupt())
+        # One serve per warehouse, taken before any server starts: a second one took the first one's
+        # deployment over (a user trial).
+        stack.enter_context(serving(params["db"]))
         api_url = configured_api_url()
         shared_server = api_url is not None
         if api_url is None:

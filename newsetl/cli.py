@@ -827,10 +827,11 @@ def cmd_reclean(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """`newsetl serve`: the exit code (0 after a clean stop, 2 if serving could not start for what the
-    command asks, 4 if a source does not exist, 7 if the Prefect server could not be started or reached)."""
+    command asks, 3 if another serve serves the warehouse, 4 if a source does not exist, 7 if the Prefect
+    server could not be started or reached)."""
     from newsetl.flows.serve import serve_ingest
     from newsetl.tasks.prefect_server import LocalServerConfig, PrefectServerError, ServeError
-    from newsetl.warehouse.connect import WRITE_WAIT_ENV
+    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, WarehouseError
 
     if isinstance(fields := _field_mapping(args), str):
         print(f"newsetl serve: {fields}", file=sys.stderr)
@@ -853,6 +854,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ServeError as exc:
         print(f"newsetl serve: {exc}", file=sys.stderr)
         return EXIT_PREFECT if isinstance(exc, PrefectServerError) else EXIT_USAGE
+    except (WarehouseBusy, WarehouseError) as exc:  # another serve serves it; its lock cannot be made
+        print(f"newsetl serve: {exc}", file=sys.stderr)
+        return EXIT_WAREHOUSE
     return EXIT_OK
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from newsetl.tasks.prefect_server import ServeError, say
+from newsetl.warehouse.connect import serve_lock
 
 # Flow-run states that mean "not finished" (besides Scheduled, which deleting the deployment removes).
 UNFINISHED_STATES = ("PENDING", "RUNNING", "CANCELLING", "PAUSED")
@@ -332,9 +333,11 @@ async def _take_over_deployment(name: str, shared_server: bool) -> None:
 
     Without this its Running runs would stay Running in the UI for good, and the runs that came
     due while nobody served (Late) would all start, one after another, as soon as we serve -- for
-    a drop folder one run does it all. On a shared server the deployment may instead be served by
-    a live process elsewhere: its Runner updates `last_polled` at every poll, so we watch it for
-    two poll intervals and refuse to take over if it moves.
+    a drop folder one run does it all. The deployment may instead be served by a live process
+    elsewhere: on a shared server, or on a local one whose Prefect home another serve uses too (two
+    warehouses in one folder share `<folder>/.prefect`; one warehouse has one serve, `serving`). Its
+    Runner updates `last_polled` at every poll, so we watch it for two poll intervals and refuse to
+    take over if it moves (`shared_server` only words the message).
     """
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -351,13 +354,15 @@ async def _take_over_deployment(name: str, shared_server: bool) -> None:
                              "(prefect.yaml?): serve under another --name")
         poll = float(get_current_settings().runner.poll_frequency)
         polled = deployment.last_polled
-        if shared_server and polled is not None and _age(polled) < 3 * poll + 5:
+        if polled is not None and _age(polled) < 3 * poll + 5:
             say(f"newsetl serve: deployment 'ingest/{name}' was polled {_age(polled):.0f} s ago; "
                  f"checking for {2 * poll + 2:.0f} s that no other serve process owns it...")
             await asyncio.sleep(2 * poll + 2)
             again = await client.read_deployment(deployment.id)
             if again.last_polled is not None and again.last_polled > polled:
-                raise ServeError(f"deployment 'ingest/{name}' is being served by another process: stop "
+                where = ("" if shared_server else " (a warehouse in the same folder shares this local Prefect "
+                         "server's home)")
+                raise ServeError(f"deployment 'ingest/{name}' is being served by another process{where}: stop "
                                  "that one, or serve under another --name")
         stale = await client.read_flow_runs(**_runs_filter(deployment_id=deployment.id, states=UNFINISHED_STATES))
         for run in stale:
@@ -371,3 +376,7 @@ def _age(moment: datetime.datetime) -> float:
     return (datetime.datetime.now(datetime.UTC) - moment).total_seconds()
 
 
+def serving(db: str) -> contextlib.AbstractContextManager[None]:
+    """The warehouse's serve lock (`warehouse.connect.serve_lock`) for as long as this process serves it:
+    WarehouseBusy, naming the holder, when another `newsetl serve` already does."""
+    return serve_lock(db)

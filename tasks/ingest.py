@@ -36,7 +36,7 @@ from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
 from newsetl.text.sign import SignConfig
-from newsetl.warehouse.connect import HeldWriter, WarehouseBusy, writer
+from newsetl.warehouse.connect import SERVE_LOCK_SUFFIX, HeldWriter, WarehouseBusy, writer
 from newsetl.warehouse.load import LoadStats, known_doc_ids, load_prepared, unchanged_inputs
 from newsetl.warehouse.rows import with_raw
 from newsetl.warehouse.snapshot import generations_dir, snapshot_path
@@ -124,10 +124,10 @@ def written_beside(db: str) -> Callable[[str], bool]:
     every run and quarantined the rest as unsupported, again every run (a user trial)."""
     db_file = Path(os.path.abspath(db))
     folders = {os.path.abspath(db_file.parent), os.path.realpath(db_file.parent)}
-    # The names as their writers make them; .wal is DuckDB's log, .lock and .waiting warehouse.connect's
-    # run lock and reader's mark.
+    # The names as their writers make them; .wal is DuckDB's log, .lock, .serve.lock and .waiting
+    # warehouse.connect's run lock, serve lock and reader's mark.
     files = {db_file.name, *(f"{db_file.name}.{x}" for x in ("wal", "lock", "waiting")),
-             snapshot_path(db_file).name, report_path(db_file).name}
+             db_file.name + SERVE_LOCK_SUFFIX, snapshot_path(db_file).name, report_path(db_file).name}
     trees = tuple(os.path.join(f, tree.name) + os.sep for f in folders
                   for tree in (generations_dir(db_file), report_dir(str(db_file))))
 

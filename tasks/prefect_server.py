@@ -97,16 +97,35 @@ def api_is_healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 def _await_health(proc: subprocess.Popen[bytes], api_url: str, deadline: float, interval: float,
-                  check_timeout: float = 1.0) -> str | None:
+                  check_timeout: float = 1.0, port: int | None = None) -> str | None:
     """Poll the server's health check until it answers (None), the process exits ("exited") or the
-    monotonic `deadline` passes ("timeout"); the caller words the error."""
+    monotonic `deadline` passes ("timeout"); the caller words the error. With `port`, an answer counts only
+    from a server `proc` started: another process listening there is "taken"."""
     while not api_is_healthy(api_url, timeout=check_timeout):
         if proc.poll() is not None:
             return "exited"
         if time.monotonic() > deadline:
             return "timeout"
         time.sleep(interval)
+    if port is not None and _listener_is_ours(proc, port) is False:
+        return "taken"
     return None
+
+
+def _listener_is_ours(proc: subprocess.Popen[bytes], port: int) -> bool | None:
+    """Whether the process listening on TCP `port` is `proc` or one of its children (None: cannot tell,
+    e.g. no permission to list sockets)."""
+    import psutil
+
+    try:
+        pids = {c.pid for c in psutil.net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
+        ours = {proc.pid, *(child.pid for child in psutil.Process(proc.pid).children(recursive=True))}
+    except (psutil.Error, OSError):
+        return None
+    if None in pids or not pids:
+        return None
+    return bool(pids & ours)
 
 def _load_prctl() -> Any:
     """libc's prctl on Linux, else None (no parent-death signal elsewhere)."""
@@ -135,35 +154,57 @@ def server_env(home: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def local_prefect_server(home: Path, config: LocalServerConfig = LocalServerConfig()) -> Iterator[str]:
     """Start `prefect server start` in a subprocess, wait until healthy, yield its API URL, and
-    terminate it (and only it) on exit. Its output goes to `<home>/server.log`."""
+    terminate it (and only it) on exit. Its output goes to `<home>/server.log`.
+
+    The port is checked free before the start, which another process can take in between (two serves
+    started at once both chose 4200): the server that then answers the health check is not ours, and
+    ours fails to bind. So the answer counts only from our own process; else ours is stopped and started
+    again on a free port (a user trial found the second serve running on the first one's server)."""
     home.mkdir(parents=True, exist_ok=True)
     port = config.port
     if port == 0 or not port_is_free(config.host, port):
         port = free_port(config.host)
-    api_url = f"http://{config.host}:{port}/api"
     log_path = home / "server.log"
-    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port", str(port)]
     prctl = _load_prctl()
     started = time.monotonic()
-    with open(log_path, "ab") as log_file:
-        # Own session: a Ctrl-C in the terminal reaches the serve process only, which still needs
-        # the server to cancel runs and delete its deployment before stopping the server itself.
-        proc = subprocess.Popen(cmd, env=server_env(home), stdout=log_file, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=_server_preexec(prctl) if prctl is not None else None)
-    try:
-        failure = _await_health(proc, api_url, started + config.startup_timeout, interval=0.25, check_timeout=2.0)
-        if failure == "exited":
-            raise PrefectServerError(f"the Prefect server exited with code {proc.returncode} before it was "
-                             f"healthy; see {log_path}:\n{_tail(log_path)}")
-        if failure == "timeout":
-            raise PrefectServerError(f"the Prefect server at {api_url} was not healthy after "
-                             f"{config.startup_timeout:.0f} s; see {log_path}:\n{_tail(log_path)}")
-        say(f"newsetl serve: Prefect server healthy after {time.monotonic() - started:.1f} s "
-             f"(pid {proc.pid}, log {log_path})")
-        yield api_url
-    finally:
-        stop_process(proc, config.stop_timeout)
+    for attempt in range(_PORT_ATTEMPTS):
+        api_url = f"http://{config.host}:{port}/api"
+        cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", config.host, "--port", str(port)]
+        with open(log_path, "ab") as log_file:
+            # Own session: a Ctrl-C in the terminal reaches the serve process only, which still needs
+            # the server to cancel runs and delete its deployment before stopping the server itself.
+            proc = subprocess.Popen(cmd, env=server_env(home), stdout=log_file, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=_server_preexec(prctl) if prctl is not None else None)
+        try:
+            failure = _await_health(proc, api_url, started + config.startup_timeout, interval=0.25,
+                                    check_timeout=2.0, port=port)
+            if failure == "taken" and attempt + 1 < _PORT_ATTEMPTS:
+                say(f"newsetl serve: another process took port {port} while our Prefect server started; "
+                    "starting it on a free port")
+                stop_process(proc, config.stop_timeout)
+                port = free_port(config.host)
+                continue
+            if failure == "taken":
+                raise PrefectServerError(f"another process answers on port {port} each time the Prefect server "
+                                         f"starts; see {log_path}:\n{_tail(log_path)}")
+            if failure == "exited":
+                raise PrefectServerError(f"the Prefect server exited with code {proc.returncode} before it was "
+                                 f"healthy; see {log_path}:\n{_tail(log_path)}")
+            if failure == "timeout":
+                raise PrefectServerError(f"the Prefect server at {api_url} was not healthy after "
+                                 f"{config.startup_timeout:.0f} s; see {log_path}:\n{_tail(log_path)}")
+            say(f"newsetl serve: Prefect server healthy after {time.monotonic() - started:.1f} s "
+                 f"(pid {proc.pid}, log {log_path})")
+            yield api_url
+            return
+        finally:
+            stop_process(proc, config.stop_timeout)
+
+
+# Starts of the local server when another process keeps taking its port first.
+_PORT_ATTEMPTS = 3
+
 
 class TemporaryServer:
     """Prefect's "temporary server" for one run (started by `start_temporary_server`): the API server

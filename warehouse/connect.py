@@ -500,6 +500,32 @@ def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
     symlink, `..`) took two locks and interleaved their batches.
     """
     lock_path = Path(f"{os.path.realpath(db)}.lock")
+    with _held(lock_path, wait_seconds, lambda holder: (
+            f"another ingest is running on {db} ({holder}lock {lock_path}); try again when it finishes")):
+        yield
+
+
+# The lock `newsetl serve` holds for as long as it serves a warehouse: `<warehouse>.serve.lock`.
+SERVE_LOCK_SUFFIX = ".serve.lock"
+
+
+@contextmanager
+def serve_lock(db: str | Path) -> Iterator[None]:
+    """Hold the lock of the one `newsetl serve` a warehouse has, for as long as it serves. A second serve
+    of the same warehouse started a server of its own on the same Prefect home, took the first one's
+    deployment as left behind and deleted it: the first then served nothing, without a word (a user
+    trial). Refused now, naming the serve that holds it. Released by the OS when the process dies."""
+    lock_path = Path(f"{os.path.realpath(db)}{SERVE_LOCK_SUFFIX}")
+    with _held(lock_path, 0.0, lambda holder: (
+            f"{db} is already served by another newsetl serve ({holder}lock {lock_path}): stop that one first, "
+            "or let it go on (one serve schedules every run of a warehouse)")):
+        yield
+
+
+@contextmanager
+def _held(lock_path: Path, wait_seconds: float, busy: Callable[[str], str]) -> Iterator[None]:
+    """flock `lock_path` (created if need be) with this process's pid in it, waiting up to `wait_seconds`;
+    WarehouseBusy with `busy(holder)` when another process holds it (`holder`: "pid N (command); " or "")."""
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(lock_path, "a+")  # noqa: SIM115 - held for the duration of the context
@@ -513,10 +539,7 @@ def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
                 break
             except BlockingIOError as exc:
                 if time.monotonic() >= deadline:
-                    raise WarehouseBusy(
-                        f"another ingest is running on {db} ({_lock_holder(fh)}lock {lock_path}); "
-                        "try again when it finishes"
-                    ) from exc
+                    raise WarehouseBusy(busy(_lock_holder(fh))) from exc
                 time.sleep(0.2)
         fh.seek(0)
         fh.truncate()

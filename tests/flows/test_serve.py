@@ -137,6 +137,12 @@ def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: P
     family: list[psutil.Process] = []
     try:
         api = _wait_for("the local Prefect server", lambda: _api_url(log), deadline, proc, log)
+        # A second serve of the same warehouse is refused, naming the first: it used to start a server of its
+        # own, delete the first one's deployment as left behind, and leave the first serving nothing.
+        second = subprocess.run([*cmd[:cmd.index("--name")], "--name", "another-name", "--server-port", "0"],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 3, second.stderr[-2000:]
+        assert f"is already served by another newsetl serve (pid {proc.pid}" in second.stderr, second.stderr
         completed = _wait_for("two completed scheduled runs", lambda: _completed_runs(api), deadline, proc,
                               log)
         # Everything serve started: the Prefect server, a flow run in flight, multiprocessing helpers.

@@ -42,8 +42,8 @@ def test_a_warehouse_inside_an_ingested_folder_is_not_read_as_input(tmp_path: Pa
     from newsetl.tasks.ingest import written_beside
 
     inbox = tmp_path / "inbox"
-    for name in ("story.txt", "w-notes.txt", "w.duckdb", "w.duckdb.wal", "w.duckdb.lock", "w.snapshot.duckdb",
-                 "w.report.html", "w.snapshot/g-1/articles/month=2026-12/data_0.parquet",
+    for name in ("story.txt", "w-notes.txt", "w.duckdb", "w.duckdb.wal", "w.duckdb.lock", "w.duckdb.serve.lock",
+                 "w.snapshot.duckdb", "w.report.html", "w.snapshot/g-1/articles/month=2026-12/data_0.parquet",
                  "w.snapshot/g-1/manifest.json", "w.runs/r1.md", "sub/w.report.html"):
         (inbox / name).parent.mkdir(parents=True, exist_ok=True)
         (inbox / name).write_text("x")

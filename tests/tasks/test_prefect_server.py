@@ -83,3 +83,52 @@ def test_the_server_skips_block_registration(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert not (tmp_path / "memo_store.toml").exists()
+
+
+HEALTH_SERVER = textwrap.dedent("""
+    import http.server, sys
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"true")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+""")
+
+
+def test_a_local_server_whose_port_another_process_took_starts_again_on_a_free_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `newsetl serve` started at once both found port 4200 free: the second one's server failed to bind,
+    and its health check was answered by the first one's, so the second served on the first's server (a
+    user trial). The answer now counts only from the server this process started; else that one starts
+    again on a free port. The race is set up for real but for its timing: another process (a health
+    endpoint that says "true") holds the port, and the free-port check is made to miss it, as it does when
+    the other process takes the port just after the check."""
+    from newsetl.tasks import prefect_server
+    from newsetl.tasks.prefect_server import LocalServerConfig, api_is_healthy, local_prefect_server
+
+    other = subprocess.Popen([sys.executable, "-c", HEALTH_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None
+        taken = int(other.stdout.readline())
+        assert api_is_healthy(f"http://127.0.0.1:{taken}/api")  # it would pass for a Prefect server
+        monkeypatch.setattr(prefect_server, "port_is_free", lambda host, port: True)
+        said: list[str] = []
+        monkeypatch.setattr(prefect_server, "say", said.append)
+        with local_prefect_server(tmp_path / "home", LocalServerConfig(port=taken)) as api_url:
+            port = int(api_url.rsplit(":", 1)[1].split("/")[0])
+            assert port != taken and api_is_healthy(api_url)
+            with urllib.request.urlopen(f"{api_url}/admin/version", timeout=10) as resp:
+                assert resp.status == 200  # a Prefect server's endpoint: ours answers it
+        assert any(f"another process took port {taken}" in m for m in said), said
+        assert other.poll() is None  # the other process was left alone
+    finally:
+        other.kill()
+        other.wait()
