@@ -437,7 +437,10 @@ def print_summary(summary: dict[str, Any]) -> None:
           + (f"  ({unchanged} of them in files unchanged since a run recorded them: not read again)"
              if unchanged else ""))
     print(f"  articles loaded {summary['loaded']:>8}")
-    print(f"  skipped (known) {summary['skipped_known']:>8}")
+    again = summary.get("refused_again") or 0
+    print(f"  skipped (known) {summary['skipped_known']:>8}"
+          + (f"  ({again} of them refused again as an earlier run quarantined them: still failing, see "
+             "quarantine_status)" if again else ""))
     if summary.get("skipped_other"):
         print(f"  skipped (other) {summary['skipped_other']:>8}  " + ", ".join(
             f"{k}={v}" for k, v in summary["skipped_reasons"].items()))

@@ -131,6 +131,7 @@ class RunTally:
         # Counted from the keys found, not as "rejections minus rows added": two rejections that collided on
         # one key would then pass for known, and the balance check could not see the lost one.
         self.counts["skipped_known"] += stats.known_rejections
+        self.counts["refused_again"] += stats.known_rejections
         self.removed.update(removed)
         self.dedup.update({k: int(v) for k, v in stats.dedup.items()})
         self.seconds["process"] += process_seconds
@@ -157,6 +158,9 @@ class RunTally:
             # Inputs that are not articles and not errors: WARC request/metadata records, non-HTML
             # captures, HTTP 304 Not Modified. Counted by reason, not quarantined.
             "skipped_other": self.counts["skipped_other"],
+            # Of `skipped_known`: inputs read again (a URL fetched again, a file changed) and refused for the
+            # reason an earlier run quarantined them: still failing, though no quarantine row is added.
+            "refused_again": self.counts["refused_again"],
             "skipped_reasons": dict(sorted(self.skips.items())),
             "quarantined": self.counts["quarantined"],
             # Sources that named nothing readable (not found, unsupported kind): `read` minus these is

@@ -164,6 +164,9 @@ VIEWS: dict[str, str] = {
                CAST(counts->>'read' AS BIGINT) AS read,
                CAST(counts->>'loaded' AS BIGINT) AS loaded,
                CAST(counts->>'skipped_known' AS BIGINT) AS skipped_known,
+               -- of skipped_known: read again and refused again as an earlier run quarantined them (a feed
+               -- still down); 0 in the rows of runs from before it was counted
+               COALESCE(CAST(counts->>'refused_again' AS BIGINT), 0) AS refused_again,
                -- inputs that are not articles (WARC request records, HTTP 304s): without them `read` did not
                -- add up on a dashboard; 0 in the rows of runs from before it was counted
                COALESCE(CAST(counts->>'skipped_other' AS BIGINT), 0) AS skipped_other,

@@ -129,8 +129,12 @@ def test_odd_files_in_a_folder_neither_stop_nor_hang_the_run(prefect_harness: No
         # the pipe's bytes were never read: not recorded as a read input, so each run looks at it again
         assert sorted(r[0] for r in con.execute("SELECT path FROM inputs").fetchall()) == uris
     again = run([str(inputs)], db, workers=0)
-    # the pipe is met again, and its refusal is known (a quarantine row with a fixed id): nothing is new
-    assert (again["loaded"], again["skipped_known"], again["quarantined"]) == (0, 3, 0)
+    # the pipe is met again, and its refusal is known (a quarantine row with a fixed id): nothing is new, but
+    # the run says it was refused again (a feed still down read as a clean run: a user trial), as does
+    # run_health for dashboards
+    assert (again["loaded"], again["skipped_known"], again["quarantined"], again["refused_again"]) == (0, 3, 0, 1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT refused_again FROM run_health ORDER BY started_at").fetchall() == [(0,), (1,)]
     assert {k: v for k, v in counts(db).items() if k != "runs"} == {
         "documents": 2, "articles": 2, "removals": counts(db)["removals"], "quarantine": 1, "clusters": 1}
 
