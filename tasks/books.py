@@ -66,13 +66,24 @@ def begin_run(db: str, run_id: str, flow_run_id: str, params: Mapping[str, Any],
     """Record the run's start in one write: the warehouse migrated, its dedup scheme checked against the
     run's, the `runs` row, and the user's publisher aliases (before the first batch, so every article of
     the run resolves against them). Returns whether the previous run completed, and the lines earlier runs
-    learned, by publisher: those are applied while cleaning; what this run learns, by the re-clean."""
-    with stop_waits_for("the run's start is recorded"), writer(db) as con:
-        migrate(con, db)
-        check_scheme(con, dedup)
-        previous_completed = start_run(con, run_id, flow_run_id, params)
-        register_user_publishers(con, user_publishers, run_id)
-        return previous_completed, learned_keys_by_publisher(con, learned)
+    learned, by publisher: those are applied while cleaning; what this run learns, by the re-clean.
+
+    A start that cannot be written (a reader holding the file past the wait, a full disk) leaves no row: its
+    run report file says why, beside the warehouse, where an operator of a scheduled run looks (a user
+    trial found no trace at all of a served run that found the warehouse busy)."""
+    try:
+        with stop_waits_for("the run's start is recorded"), writer(db) as con:
+            migrate(con, db)
+            check_scheme(con, dedup)
+            previous_completed = start_run(con, run_id, flow_run_id, params)
+            register_user_publishers(con, user_publishers, run_id)
+            return previous_completed, learned_keys_by_publisher(con, learned)
+    except Exception as exc:  # busy past the wait, a full disk, another dedup scheme: said, then raised
+        write_report_file(db, run_id, "\n".join([
+            f"# newsetl ingest run `{run_id}`: not started", "", f"Warehouse: `{db}`", "",
+            f"The run's start could not be recorded, so the warehouse has no row for it: {type(exc).__name__}: "
+            f"{exc}", "", "Nothing was read or loaded; the next run reads every input this one would have.", ""]))
+        raise
 
 
 def complete_run(db: str, run_id: str, summary: Mapping[str, Any]) -> None:

@@ -139,6 +139,40 @@ def test_odd_files_in_a_folder_neither_stop_nor_hang_the_run(prefect_harness: No
         "documents": 2, "articles": 2, "removals": counts(db)["removals"], "quarantine": 1, "clusters": 1}
 
 
+def test_a_run_that_cannot_record_its_start_says_why_in_its_run_report_file(
+        prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader holding the warehouse file past the wait: the run's start cannot be written, so there is no
+    `runs` row; the run report file beside the warehouse says why (a served run that found the warehouse
+    busy left no trace at all: a user trial)."""
+    import subprocess
+    import sys
+
+    from newsetl.tasks.books import report_dir
+    from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy
+
+    db = tmp_path / "w.duckdb"
+    (tmp_path / "a.txt").write_text(STORY)
+    run([str(tmp_path / "a.txt")], db, workers=0)
+    (tmp_path / "b.txt").write_text(STORY.replace("ferry", "tram"))
+    hold = ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1], read_only=True); print('held', flush=True); "
+            "time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv(WRITE_WAIT_ENV, "0")
+        with pytest.raises(WarehouseBusy):
+            run([str(tmp_path / "b.txt")], db, workers=0)
+    finally:
+        holder.kill()
+        holder.wait()
+    (report,) = [p for p in report_dir(str(db)).glob("*.md")
+                 if "not started" in p.read_text(encoding="utf-8")]
+    text = report.read_text(encoding="utf-8")
+    assert "has no row for it: WarehouseBusy" in text and f"pid {holder.pid}" in text, text
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [report.stem]).fetchall() == [(0,)]
+
+
 def test_second_ingest_on_a_locked_warehouse_refuses(prefect_harness: None, tmp_path: Path) -> None:
     from newsetl.warehouse.connect import WarehouseBusy, run_lock
 
