@@ -13,9 +13,9 @@ import logging
 import os
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from newsetl.tasks.prefect_server import TemporaryServer
@@ -598,11 +598,14 @@ def cmd_sql(args: argparse.Namespace) -> int:
                 print(f"newsetl sql: on a snapshot only queries run ({', '.join(_SNAPSHOT_STATEMENTS)}), "
                       f"not {', '.join(sorted(kinds - set(_SNAPSHOT_STATEMENTS)))}", file=sys.stderr)
                 return EXIT_USAGE
-        cur = con.execute(args.query)
-        if cur.description is None:
+        def query() -> tuple[list[str], list[Any]] | None:
+            cur = con.execute(args.query)
+            return None if cur.description is None else ([d[0] for d in cur.description], cur.fetchall())
+
+        result = _interruptible(con, query)
+        if result is None:
             return EXIT_OK
-        columns = [d[0] for d in cur.description]
-        rows = cur.fetchall()
+        columns, rows = result
     except duckdb.Error as exc:
         # A file an ingest has only begun (or a stopped one left) has no tables yet: say that, not
         # "Catalog Error: Table with name runs does not exist! Did you mean duckdb_constraints?".
@@ -625,6 +628,41 @@ def cmd_sql(args: argparse.Namespace) -> int:
     else:
         _print_rows(columns, rows)
     return EXIT_OK
+
+
+_T = TypeVar("_T")
+
+
+def _interruptible(con: Any, work: Callable[[], _T]) -> _T:
+    """`work()` (DuckDB calls on `con`) in a helper thread while this one waits, so that Ctrl-C reaches
+    Python: the query is then interrupted (`con.interrupt()`) and KeyboardInterrupt raised here (exit 130).
+    Run in the main thread, a long query did not see SIGINT at all: a cross join ran on for ten minutes,
+    holding the warehouse, through two Ctrl-C (a user trial)."""
+    import threading
+
+    box: dict[str, Any] = {}
+    done = threading.Event()  # waited on, not the thread: a join that Ctrl-C cut short can return early
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="newsetl-query", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        con.interrupt()
+        done.wait(30)  # the connection is closed after, which it refuses while a call runs
+        raise
+    if "error" in box:
+        raise box["error"]
+    value: _T = box["value"]
+    return value
 
 
 def _one_line(exc: BaseException) -> str:
@@ -723,11 +761,17 @@ def cmd_export(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_USAGE
         target = str(out).replace("'", "''")
+        existed = out.exists()
         try:
-            con.execute(f'COPY (SELECT * FROM "{args.view}") TO \'{target}\' (FORMAT {fmt})')
+            _interruptible(con, lambda: con.execute(
+                f'COPY (SELECT * FROM "{args.view}") TO \'{target}\' (FORMAT {fmt})'))
         except duckdb.Error as exc:
             print(f"newsetl export: cannot write {args.out}: {_one_line(exc)}", file=sys.stderr)
             return EXIT_WAREHOUSE
+        except KeyboardInterrupt:
+            if not existed:  # a file cut off mid-write is no export
+                out.unlink(missing_ok=True)
+            raise
     print(f"exported {args.view} to {args.out}")
     return EXIT_OK
 

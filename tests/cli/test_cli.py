@@ -75,6 +75,29 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
     assert exported == shown and all("\\x0A" in raw for raw in shown)  # (line breaks escaped)
 
 
+def test_ctrl_c_stops_a_long_query(warehouse: Path) -> None:
+    """A query that runs for minutes stops at Ctrl-C with exit 130 and lets go of the warehouse: in the main
+    thread DuckDB's call never saw the SIGINT, and a cross join ran on for ten minutes (a user trial)."""
+    import signal
+    import time
+
+    import psutil
+
+    query = "SELECT count(*) FROM range(100000000000) t, documents"
+    proc = subprocess.Popen([sys.executable, "-m", "newsetl.cli", "sql", query, "--db", str(warehouse)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while psutil.Process(proc.pid).cpu_times().user < 4:  # imported, opened, and well into the query
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "newsetl: interrupted" in err, err
+
+
 def test_sql_table_starts_before_every_row_is_measured() -> None:
     """Column widths come from the first rows: measuring all of them first kept `| head -2` of a
     20-million-row result waiting a minute (a user trial). A longer cell further down widens its line."""
