@@ -825,7 +825,8 @@ def cmd_report(args: argparse.Namespace) -> int:
               "are updated by the next `newsetl ingest`)", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"newsetl report: cannot write {out}: {exc}", file=sys.stderr)
+        hint = "" if args.out else " (--out FILE writes it elsewhere)"
+        print(f"newsetl report: cannot write {out}: {exc}{hint}", file=sys.stderr)
         return EXIT_WAREHOUSE
     print(f"wrote {out}")
     return EXIT_OK

@@ -191,7 +191,8 @@ async def serve_deployment(flow: Any, params: dict[str, Any], interval_seconds: 
         if serving.done():
             serving.result()  # the Runner stopped on its own: surface its error
             return
-        say("newsetl serve: stopping: cancelling a run in flight, deleting the deployment...")
+        in_flight = "cancelling the run in flight, " if _run_processes(runner) else ""
+        say(f"newsetl serve: stopping: {in_flight}deleting the deployment...")
         stop_requested = datetime.datetime.now(datetime.UTC)
         await _stop_runner(runner, serving, shutdown.runner_stop_timeout)
     finally:
