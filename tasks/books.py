@@ -79,10 +79,10 @@ def begin_run(db: str, run_id: str, flow_run_id: str, params: Mapping[str, Any],
             register_user_publishers(con, user_publishers, run_id)
             return previous_completed, learned_keys_by_publisher(con, learned)
     except Exception as exc:  # busy past the wait, a full disk, another dedup scheme: said, then raised
-        write_report_file(db, run_id, "\n".join([
-            f"# newsetl ingest run `{run_id}`: not started", "", f"Warehouse: `{db}`", "",
-            f"The run's start could not be recorded, so the warehouse has no row for it: {type(exc).__name__}: "
-            f"{exc}", "", "Nothing was read or loaded; the next run reads every input this one would have.", ""]))
+        write_report_file(db, run_id, status_report(
+            "ingest", run_id, "not started", db,
+            f"The run's start could not be recorded, so the warehouse has no row for it: {type(exc).__name__}: {exc}",
+            "Nothing was read or loaded; the next run reads every input this one would have."))
         raise
 
 
@@ -230,10 +230,15 @@ def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
         why = (f"the warehouse was still busy {RECORD_WAIT_SECONDS:g} s later" if isinstance(again, WarehouseBusy)
                else str(again))
         status += f" (not recorded in the warehouse: {why}; the next run marks the row crashed)"
-    write_report_file(db, run_id, "\n".join([
-        f"# newsetl ingest run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
-        f"Reason: {reason}", "", "Counts so far:", "", "```",
-        json.dumps(counts, indent=2, default=str), "```", ""]))
+    write_report_file(db, run_id, status_report(
+        "ingest", run_id, status, db, f"Reason: {reason}",
+        "\n".join(["Counts so far:", "", "```", json.dumps(counts, indent=2, default=str), "```"])))
+
+
+def status_report(command: str, run_id: str, status: str, db: str, *sections: str) -> str:
+    """The markdown of a short run report (a run that did not start, failed, was stopped, a re-clean): its
+    heading, its warehouse, then `sections` as paragraphs."""
+    return "\n\n".join([f"# newsetl {command} run `{run_id}`: {status}", f"Warehouse: `{db}`", *sections]) + "\n"
 
 
 def report_dir(db: str) -> Path:

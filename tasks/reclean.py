@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from newsetl.schemas.records import OFFSET_IN_STORED
-from newsetl.tasks.books import published_line, write_report_file
+from newsetl.tasks.books import published_line, status_report, write_report_file
 from newsetl.tasks.publish import publish
 from newsetl.tasks.stop import IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for
 from newsetl.text.clean import clean_text
@@ -149,9 +149,6 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
 def _report(db: str, run_id: str, status: str, recleaned: int, published: dict[str, Any] | None,
             reason: str | None) -> str | None:
     """The run report file of a re-clean run (`<stem>.runs/<run_id>.md`); its path, None if not written."""
-    lines = [f"# newsetl reclean run `{run_id}`: {status}", "", f"Warehouse: `{db}`", "",
-             f"Stored articles re-cleaned of lines learned as boilerplate: {recleaned}", ""]
-    if reason:
-        lines += [f"Reason: {reason}", ""]
-    lines += ["## Published for dashboards", "", published_line(published), ""]
-    return write_report_file(db, run_id, "\n".join(lines))
+    return write_report_file(db, run_id, status_report(
+        "reclean", run_id, status, db, f"Stored articles re-cleaned of lines learned as boilerplate: {recleaned}",
+        *([f"Reason: {reason}"] if reason else []), f"## Published for dashboards\n\n{published_line(published)}"))
