@@ -248,12 +248,11 @@ def stream_encoding(sample: bytes) -> str:
     return _decode(sample, html=False, declared=None)[1]
 
 
-def stream_decoder(sample: bytes) -> codecs.IncrementalDecoder:
-    """A decoder for a file too large to decode whole, chosen from its first bytes as `decode_bytes`
-    chooses for a whole file. A UTF-8 file reads any byte UTF-8 rejects as cp1252 (as decode_bytes
-    reads a mixed file), so a legacy paragraph deep in a large export does not end the read there;
-    another codec replaces what it cannot read."""
-    encoding = stream_encoding(sample)
+def stream_decoder(encoding: str) -> codecs.IncrementalDecoder:
+    """A decoder for a file too large to decode whole, of the `encoding` `stream_encoding` chose from its
+    first bytes (as `decode_bytes` chooses for a whole file). A UTF-8 file reads any byte UTF-8 rejects as
+    cp1252 (as decode_bytes reads a mixed file), so a legacy paragraph deep in a large export does not end
+    the read there; another codec replaces what it cannot read."""
     if encoding in ("utf-8", "utf-8+cp1252"):
         return codecs.getincrementaldecoder("utf-8")(errors=_MIXED_ERRORS)
     return codecs.getincrementaldecoder(encoding)(errors="replace")

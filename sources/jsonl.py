@@ -99,7 +99,7 @@ def _jsonl_outcomes(
         # The records below are handed on re-encoded as UTF-8: each records the file's encoding.
         if not complete:
             encoding = large_file_encoding(whole)
-            records = large_records(path, whole, stream, config, is_json=is_json)
+            records = large_records(path, whole, stream, config, is_json=is_json, encoding=encoding)
             del whole  # held from here by the stream only, which lets go of it once read on
             yield from _records(path, records, fetched_at, config, encoding)
             return

@@ -4,7 +4,7 @@
 - `read_lines`: JSON lines, each bounded by `max_bytes`, the file by `max_container_bytes`;
 - `large_records`: a `.json` over `max_bytes` (a scraper's array export, an API response saved whole),
   parsed as it streams with ijson, or wide (UTF-16/32) JSON lines; the file is decoded on the way with
-  the codec a whole read would choose (`sources.decode.stream_decoder`);
+  the codec a whole read would choose (`large_file_encoding`);
 - `cut_off_array`: the records of a small array cut off mid-write, before the cut.
 A line or record over the limit comes as a `LineTooLong`, and a stop (a syntax error, a read error, the
 file limit) as a `StreamError`, which ends the stream after the records before it.
@@ -359,18 +359,18 @@ def loads(text: str) -> Any:
 
 
 def large_file_encoding(whole: bytes) -> str:
-    """The encoding `large_records` decodes a file with (`whole`: as given to it), for the records' lineage."""
+    """The encoding to read a file too large to decode whole with (`whole`: its first bytes, as given to
+    `large_records`): the codec decode_bytes would choose from them."""
     return stream_encoding(whole[:_DECODE_SAMPLE])
 
 
-def large_records(path: str, whole: bytes, stream: IO[bytes], config: ReadConfig, *, is_json: bool
-                  ) -> Iterator[bytes | LineTooLong | StreamError]:
+def large_records(path: str, whole: bytes, stream: IO[bytes], config: ReadConfig, *, is_json: bool,
+                  encoding: str) -> Iterator[bytes | LineTooLong | StreamError]:
     """The records of a file too large to decode whole: `whole` is its first `max_bytes` and more,
-    `stream` the rest. It is decoded as it streams, with the codec decode_bytes would choose from the
-    first bytes, and handed on as UTF-8 (yajl and the line reader read nothing else): a `.json` to
+    `stream` the rest. It is decoded as it streams, in `encoding` (`large_file_encoding`, which the caller
+    also records), and handed on as UTF-8 (yajl and the line reader read nothing else): a `.json` to
     `_large_json`, wide JSON lines (UTF-16/32, told by their BOM) to `read_lines`."""
-    decoder = stream_decoder(whole[:_DECODE_SAMPLE])  # large_file_encoding names it
-    utf8 = Utf8Stream(_Prefixed(whole, stream), decoder, config.chunk_bytes)
+    utf8 = Utf8Stream(_Prefixed(whole, stream), stream_decoder(encoding), config.chunk_bytes)
     del whole  # _Prefixed lets go of it once it has been read on
     try:
         first, _ = read_upto(utf8, config.max_bytes, config.chunk_bytes)
