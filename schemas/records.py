@@ -88,7 +88,6 @@ OFFSET_IN_REPAIRED = "repaired_text"  # the extracted and repaired input: the cl
 OFFSET_IN_CLEANED = "cleaned_body"  # the cleaner's output: describe's head lines (title, byline, dateline)
 OFFSET_IN_DESCRIBED = "described_body"  # describe's output: the publisher's learned lines, at load
 OFFSET_IN_STORED = "stored_body"  # the stored body as it was before a re-clean: learned lines, later
-OFFSETS_IN = (OFFSET_IN_REPAIRED, OFFSET_IN_CLEANED, OFFSET_IN_DESCRIBED, OFFSET_IN_STORED)
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class Removal:
     rule: str  # rule id from the pattern library, or "learned", or a describe rule
     text: str  # the removed text, verbatim
     position: int  # character offset of the span in the text the stage received
-    offset_in: str = ""  # which text that is (OFFSETS_IN), set by the pipeline: the text core's passes do not know
+    offset_in: str = ""  # which text that is (OFFSET_IN_*), set by the pipeline: the text core's passes do not know
 
 
 @dataclass(frozen=True)

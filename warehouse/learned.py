@@ -41,9 +41,10 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
+from newsetl.schemas.tables import REMOVALS
 from newsetl.text.learned import COUNTED_REMOVALS, LEARNED, LearnedConfig, publisher_key
 from newsetl.warehouse.connect import rollback, unregister
-from newsetl.warehouse.rows import sightings_table
+from newsetl.warehouse.rows import rows_table, sightings_table
 
 _Work = Callable[[], int]
 def record_lines(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str | None, str | None, str]],
@@ -329,9 +330,6 @@ def recleaned_articles(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
 
 _UPDATES_SCHEMA = pa.schema([("article_id", pa.string()), ("body", pa.string()), ("word_count", pa.int32()),
                              ("body_hash", pa.string())])
-_REMOVALS_SCHEMA = pa.schema([("article_id", pa.string()), ("seq", pa.int32()), ("category", pa.string()),
-                              ("rule", pa.string()), ("text", pa.string()), ("position", pa.int32()),
-                              ("run_id", pa.string()), ("offset_in", pa.string())])
 
 
 def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str, object]],
@@ -341,7 +339,7 @@ def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str,
     guarded alike. Runs in the caller's transaction: the slice's bodies, removals and marks go together."""
     if updates:
         upd = pa.table({n: [u[n] for u in updates] for n in _UPDATES_SCHEMA.names}, schema=_UPDATES_SCHEMA)
-        rem = pa.table({n: [r[n] for r in removals] for n in _REMOVALS_SCHEMA.names}, schema=_REMOVALS_SCHEMA)
+        rem = rows_table(REMOVALS, removals)  # the table's own columns: a column added there is one here
         con.register("_bl_upd", upd)
         con.register("_bl_rem", rem)
         try:
