@@ -13,7 +13,9 @@ flow run in a child process:
   (which also deletes its future scheduled runs; history stays under the flow). Prefect's default is
   to *pause* served deployments on shutdown; a paused deployment looks alive in the UI but schedules
   nothing, so we delete instead: the next `newsetl serve` recreates it from its arguments;
-- a flow run whose serve process dies (kill -9, OOM) ends itself (`die_with_serve`).
+- a flow run whose serve process dies (kill -9, OOM) ends itself (`die_with_serve`);
+- a flow run's process never sees the terminal's Ctrl-C (`_runs_start_deaf_to_sigint`): the serve stops
+  it through Prefect, which is one path however the serve was asked to stop.
 """
 
 from __future__ import annotations
@@ -147,9 +149,15 @@ async def serve_deployment(flow: Any, params: dict[str, Any], interval_seconds: 
     """Serve `flow` as deployment `name` with these parameters and schedule until SIGINT/SIGTERM, then stop
     as the module doc says. Prefect must already point at a scheduling API server (`shared_server`: one
     PREFECT_API_URL names, which other processes may use too)."""
+    await _take_over_deployment(name, shared_server)
+    with _runs_start_deaf_to_sigint():
+        await _serve_until_stopped(flow, params, interval_seconds, cron, name, limit, shutdown)
+
+
+async def _serve_until_stopped(flow: Any, params: dict[str, Any], interval_seconds: int | None, cron: str | None,
+                               name: str, limit: int, shutdown: ShutdownConfig) -> None:
     from prefect.runner import Runner
 
-    await _take_over_deployment(name, shared_server)
     # pause_on_shutdown=False: we delete the deployment ourselves (module doc). The Runner name is
     # unique per process so two serve processes on one server never look like one runner.
     runner = Runner(name=f"{name}-{uuid.uuid4().hex[:8]}", pause_on_shutdown=False, limit=limit)
@@ -215,6 +223,49 @@ async def _run_now(deployment_id: uuid.UUID) -> None:
 
     async with get_client() as client:
         await client.create_flow_run_from_deployment(deployment_id, tags=["newsetl", "first-run"])
+
+
+@contextlib.contextmanager
+def _runs_start_deaf_to_sigint() -> Iterator[None]:
+    """While open, the Runner starts each flow-run process with SIGINT blocked, for the process's life.
+
+    Ctrl-C in a terminal reaches the whole process group. A run's process that got it in its first
+    seconds, still importing Prefect in multiprocessing's spawn start-up, printed a KeyboardInterrupt
+    traceback under the serve's clean "stopping" (a user trial); later on it stopped by itself while the
+    serve cancelled it too. The serve stops its runs in any case (`_stop_runner`: cancelled through the
+    API, then Prefect's SIGTERM, which the run handles as a stop), so the run's process need not hear the
+    terminal at all, as when a service manager sends SIGTERM to the serve alone. The child inherits the
+    signal mask of the thread that spawns it (across exec too; Python does not unblock it), so SIGINT is
+    blocked around the spawn, in this thread only: the serve itself still gets every Ctrl-C, at most
+    held for the milliseconds of the spawn. Its workers ignore SIGINT anyway (`tasks/pool.py`).
+
+    The Runner starts an in-memory flow through `prefect.runner._starter_direct.run_flow_in_subprocess`,
+    the module reference Prefect 3.8 names as the one to patch to override; without it (another Prefect),
+    runs start as before."""
+    from multiprocessing import resource_tracker
+
+    from prefect.runner import _starter_direct
+
+    original = getattr(_starter_direct, "run_flow_in_subprocess", None)
+    if original is None:
+        yield
+        return
+
+    def start_deaf(*args: Any, **kwargs: Any) -> Any:
+        # The first spawn of a process also starts multiprocessing's resource tracker, which unblocks
+        # SIGINT in this thread when it has started (its own guard, bpo-33613): start it first.
+        resource_tracker.ensure_running()
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return original(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    _starter_direct.run_flow_in_subprocess = start_deaf
+    try:
+        yield
+    finally:
+        _starter_direct.run_flow_in_subprocess = original
 
 
 def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:

@@ -301,3 +301,60 @@ def test_stop_during_a_run_cancels_it_without_a_traceback(tmp_path: Path) -> Non
         runs = con.execute("SELECT status, message FROM runs").fetchall()
     assert [status for status, _ in runs] == ["cancelled"], runs
     assert runs[0][1].startswith("stopped by SIGTERM"), runs
+
+
+def _run_process(serve: psutil.Process) -> psutil.Process | None:
+    """The flow run's process, once the Runner has spawned it (multiprocessing's spawn start-up)."""
+    for child in serve.children():
+        with contextlib.suppress(psutil.Error):
+            line = " ".join(child.cmdline())
+            if "spawn_main" in line and "resource_tracker" not in line:
+                return child
+    return None
+
+
+def test_ctrl_c_as_a_run_starts_stops_serve_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group. Sent the moment a run's process is spawned (still importing
+    Prefect for seconds), that process printed a KeyboardInterrupt traceback from multiprocessing's spawn
+    under the serve's clean stop (a user trial). It now starts with SIGINT blocked: the serve alone hears
+    the terminal and stops the run through Prefect, as it does for a SIGTERM."""
+    deadline = time.monotonic() + TEST_BUDGET_SECONDS
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "library.txt").write_text(STORIES["library.txt"], encoding="utf-8")
+    db = tmp_path / "warehouse" / "newsetl.duckdb"
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "client-prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
+    cmd = [sys.executable, "-m", "newsetl.cli", "serve", str(inbox), "--db", str(db), "--every", "3600",
+           "--name", f"{DEPLOYMENT}-ctrl-c", "--server-port", "0"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    family: list[psutil.Process] = []
+    try:
+        serve = psutil.Process(proc.pid)
+        deadline_spawn = time.monotonic() + TEST_BUDGET_SECONDS / 2
+        run = None
+        while run is None and proc.poll() is None and time.monotonic() < deadline_spawn:
+            run = _run_process(serve)
+            time.sleep(0.02)
+        assert run is not None, f"no run process was spawned:\n{_tail(log)}"
+        family = serve.children(recursive=True)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        try:
+            code = proc.wait(max(5.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not stop within the test budget after Ctrl-C:\n{_tail(log)}")
+        psutil.wait_procs(family, timeout=max(1.0, min(30.0, deadline - time.monotonic())))
+    finally:
+        for p in [psutil.Process(proc.pid) if proc.poll() is None else None, *family]:
+            if p is not None and p.is_running():
+                p.kill()
+        proc.wait(10)
+
+    serve_log = _tail(log, 200)
+    assert code == 0, serve_log
+    assert "Traceback" not in serve_log and "KeyboardInterrupt" not in serve_log, serve_log
+    assert "no run left unfinished" in serve_log, serve_log
