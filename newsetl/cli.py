@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import errno
 import faulthandler
 import itertools
@@ -598,14 +599,16 @@ def cmd_sql(args: argparse.Namespace) -> int:
                 print(f"newsetl sql: on a snapshot only queries run ({', '.join(_SNAPSHOT_STATEMENTS)}), "
                       f"not {', '.join(sorted(kinds - set(_SNAPSHOT_STATEMENTS)))}", file=sys.stderr)
                 return EXIT_USAGE
-        def query() -> tuple[list[str], list[Any]] | None:
+        def query() -> tuple[list[str], list[str], list[Any]] | None:
             cur = con.execute(args.query)
-            return None if cur.description is None else ([d[0] for d in cur.description], cur.fetchall())
+            if cur.description is None:
+                return None
+            return [d[0] for d in cur.description], [str(d[1]) for d in cur.description], cur.fetchall()
 
         result = _interruptible(con, query)
         if result is None:
             return EXIT_OK
-        columns, rows = result
+        columns, types, rows = result
     except duckdb.Error as exc:
         # A file an ingest has only begun (or a stopped one left) has no tables yet: say that, not
         # "Catalog Error: Table with name runs does not exist! Did you mean duckdb_constraints?".
@@ -616,8 +619,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if args.format == "json":
+        # A JSON column (runs.params, articles.repairs ...) comes out of DuckDB as its text: written as the
+        # value it holds, as `export` writes it, not as a string a reader has to parse again.
+        nested = [t == "JSON" for t in types]
         for row in rows:
-            print(json.dumps({c: _json_value(v) for c, v in zip(columns, row, strict=True)}, default=str,
+            print(json.dumps({c: _json_text(v) if j else _json_value(v)
+                              for c, v, j in zip(columns, row, nested, strict=True)}, default=str,
                              ensure_ascii=False, allow_nan=False))
     elif args.format == "csv":
         import csv
@@ -726,6 +733,29 @@ EXPORT_FORMATS = {".parquet": "PARQUET", ".csv": "CSV", ".json": "JSON, ARRAY tr
                   ".ndjson": "JSON"}
 
 
+# DuckDB writes a timestamp into JSON as "2026-12-07 07:42:57.123+00", which is neither ISO 8601 nor RFC 3339
+# (the offset must read +00:00): JSON Schema's date-time and Python 3.10's fromisoformat refuse it. A JSON
+# export writes its timestamps as `sql --format json` does (`_iso`).
+EXPORT_TIMESTAMP = {
+    "TIMESTAMP WITH TIME ZONE": "strftime({col} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00')",
+    "TIMESTAMP": "strftime({col}, '%Y-%m-%dT%H:%M:%S.%f')",
+}
+
+
+def _export_select(con: Any, view: str, *, json_out: bool) -> str:
+    """The query `export` copies out: the view's columns, timestamps as ISO 8601 text for a JSON file
+    (Parquet and CSV keep DuckDB's own types and text)."""
+    source = f'SELECT * FROM "{view}"'
+    if not json_out:
+        return source
+    columns = []
+    for name, type_name, *_ in con.execute(f"DESCRIBE {source}").fetchall():
+        col = '"' + name.replace('"', '""') + '"'
+        shape = EXPORT_TIMESTAMP.get(type_name)
+        columns.append(f"{shape.format(col=col)} AS {col}" if shape else col)
+    return f'SELECT {", ".join(columns)} FROM "{view}"'
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -763,8 +793,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         target = str(out).replace("'", "''")
         existed = out.exists()
         try:
-            _interruptible(con, lambda: con.execute(
-                f'COPY (SELECT * FROM "{args.view}") TO \'{target}\' (FORMAT {fmt})'))
+            select = _export_select(con, args.view, json_out=fmt.startswith("JSON"))
+            _interruptible(con, lambda: con.execute(f"COPY ({select}) TO '{target}' (FORMAT {fmt})"))
         except duckdb.Error as exc:
             print(f"newsetl export: cannot write {args.out}: {_one_line(exc)}", file=sys.stderr)
             return EXIT_WAREHOUSE
@@ -948,7 +978,29 @@ def _json_value(value: Any) -> Any:
         return {k: _json_value(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return _blob_text(value)
+    if isinstance(value, datetime.datetime):
+        return _iso(value)
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     return value
+
+
+def _iso(moment: datetime.datetime) -> str:
+    """ISO 8601 (RFC 3339 when it has a zone) as `export` writes it (EXPORT_TIMESTAMP), a zoned moment in
+    UTC; `default=str` wrote a space for the "T"."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.UTC)
+    return moment.isoformat(timespec="microseconds")
+
+
+def _json_text(value: Any) -> Any:
+    """A DuckDB JSON value (its text) as the JSON it holds; text that is not JSON stays text."""
+    if not isinstance(value, str):
+        return _json_value(value)
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def _display_width(text: str) -> int:

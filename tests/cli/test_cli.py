@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -73,6 +74,29 @@ def test_sql_reads_the_warehouse(warehouse: Path) -> None:
     proc = newsetl("sql", "SELECT raw FROM documents", "--db", str(warehouse), "--format", "json")
     shown = sorted(json.loads(line)["raw"] for line in proc.stdout.splitlines())
     assert exported == shown and all("\\x0A" in raw for raw in shown)  # (line breaks escaped)
+
+
+def test_json_output_holds_iso_timestamps_and_nested_json(warehouse: Path) -> None:
+    """`sql --format json` and a JSON `export` write a row alike: timestamps in ISO 8601 / RFC 3339 (DuckDB's
+    JSON writer gave "2026-12-07 07:42:57.123+00", `sql` a space for the "T"), JSON columns as the JSON they
+    hold (`sql` gave them as strings to parse again)."""
+    out = warehouse.parent / "runs.jsonl"
+    assert newsetl("export", str(out), "--view", "runs", "--db", str(warehouse)).returncode == 0
+    (exported,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    proc = newsetl("sql", "SELECT * FROM runs", "--db", str(warehouse), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (shown,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert shown == exported
+    rfc3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+    assert rfc3339.fullmatch(shown["started_at"]) and rfc3339.fullmatch(shown["finished_at"]), shown
+    assert isinstance(shown["params"], dict) and isinstance(shown["counts"], dict), shown
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (started,), = con.execute("SELECT started_at FROM runs").fetchall()
+    assert datetime.datetime.fromisoformat(shown["started_at"]) == started
+    # a timestamp without a zone stays without one; a date and a time are ISO already
+    proc = newsetl("sql", "SELECT TIMESTAMP '2026-01-02 03:04:05' AS t, DATE '2026-01-02' AS d, TIME '03:04:05' AS h",
+                   "--db", str(warehouse), "--format", "json")
+    assert json.loads(proc.stdout) == {"t": "2026-01-02T03:04:05.000000", "d": "2026-01-02", "h": "03:04:05"}
 
 
 def test_ctrl_c_stops_a_long_query(warehouse: Path) -> None:
