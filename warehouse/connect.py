@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import duckdb
 
@@ -145,10 +145,29 @@ def holders(path: str | Path) -> list[tuple[int, str]]:
             continue
         try:
             if any(f.path == target for f in proc.open_files()):
-                found.append((proc.pid, " ".join(proc.cmdline()) or proc.name()))
+                found.append((proc.pid, process_label(proc)))
         except (psutil.Error, OSError):
             continue
     return found
+
+
+def process_label(proc: Any) -> str:
+    """A process's command line as an operator knows it. A process that multiprocessing started (a run of
+    `newsetl serve` is one: Prefect spawns each flow run) shows only `python3 -B -c from multiprocessing.spawn
+    import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7) --multiprocessing-fork` (a user trial): it is
+    named by the process that started it."""
+    import psutil
+
+    command = " ".join(proc.cmdline()) or proc.name()
+    if "multiprocessing" not in command:
+        return command
+    try:
+        parent = proc.parent()
+        if parent is None:
+            return command
+        return f"started by pid {parent.pid}: {' '.join(parent.cmdline()) or parent.name()}"
+    except (psutil.Error, OSError):
+        return command
 
 
 def describe_holders(path: str | Path) -> str:
@@ -483,7 +502,7 @@ def _lock_holder(fh: IO[str]) -> str:
     try:
         fh.seek(0)
         proc = psutil.Process(int(fh.read().split()[0]))
-        command = " ".join(proc.cmdline()) or proc.name()
+        command = process_label(proc)
     except (ValueError, IndexError, OSError, psutil.Error):
         return ""
     return f"pid {proc.pid} ({' '.join(command.split())[:200]}); "

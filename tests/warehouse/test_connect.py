@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -230,6 +231,32 @@ def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
         assert f"(pid {os.getpid()} (" in out and "pytest" in out, out
     with run_lock(db):  # released on exit
         pass
+
+
+def _hold_run_lock(db: str, held: Any, release: Any) -> None:
+    with run_lock(db):
+        held.set()
+        release.wait(60)
+
+
+def test_a_holder_that_multiprocessing_started_is_named_by_its_parent(tmp_path: Path) -> None:
+    """A served run holds the lock in a process Prefect spawned, whose command line says only `python3 -B -c
+    from multiprocessing.spawn import spawn_main ...` (a user trial): the message names who started it."""
+    import multiprocessing
+
+    db = tmp_path / "w.duckdb"
+    ctx = multiprocessing.get_context("spawn")
+    held, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold_run_lock, args=(str(db), held, release))
+    child.start()
+    try:
+        assert held.wait(60)
+        out = lock_in_another_process(db)
+    finally:
+        release.set()
+        child.join(60)
+    assert out.startswith("busy:") and f"pid {child.pid} (started by pid {os.getpid()}: " in out, out
+    assert "pytest" in out and "spawn_main" not in out, out
 
 
 def test_run_lock_holds_the_file_whatever_name_it_is_given_by(tmp_path: Path) -> None:
