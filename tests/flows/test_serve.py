@@ -110,6 +110,23 @@ def _port_open(api: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
+def _start_serve(tmp_path: Path, source: str, name: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """`newsetl serve SOURCE --every 3600` in a process group of its own (so that a signal can go to the
+    group, as a terminal sends it), its client-side Prefect state in `tmp_path`. Returns (the process, the
+    warehouse, the log holding its stdout and stderr)."""
+    db = tmp_path / "warehouse" / "newsetl.duckdb"
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "client-prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", PREFECT_RUNNER_POLL_FREQUENCY="1", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    cmd = [sys.executable, "-m", "newsetl.cli", "serve", source, "--db", str(db), "--every", "3600",
+           "--name", name, "--server-port", "0"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    return proc, db, log
+
+
 def test_serve_runs_on_schedule_lands_in_warehouse_and_stops_cleanly(tmp_path: Path) -> None:
     deadline = time.monotonic() + TEST_BUDGET_SECONDS
     inbox = tmp_path / "inbox"
@@ -203,16 +220,7 @@ def test_every_runs_once_at_start_not_one_interval_later(tmp_path: Path) -> None
     inbox.mkdir()
     name, text = next(iter(STORIES.items()))
     (inbox / name).write_text(text, encoding="utf-8")
-    db = tmp_path / "warehouse" / "newsetl.duckdb"
-    log = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "client-prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
-    cmd = [sys.executable, "-m", "newsetl.cli", "serve", str(inbox), "--db", str(db), "--every", "3600",
-           "--name", f"{DEPLOYMENT}-first", "--server-port", "0"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    proc, db, log = _start_serve(tmp_path, str(inbox), f"{DEPLOYMENT}-first")
     try:
         api = _wait_for("the local Prefect server", lambda: _api_url(log), deadline, proc, log)
 
@@ -265,17 +273,8 @@ def test_stop_during_a_run_cancels_it_without_a_traceback(tmp_path: Path) -> Non
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/library.txt"
-    db = tmp_path / "warehouse" / "newsetl.duckdb"
-    log = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "client-prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1", PREFECT_RUNNER_POLL_FREQUENCY="1", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
-    cmd = [sys.executable, "-m", "newsetl.cli", "serve", url, "--db", str(db), "--every", "3600",
-           "--name", f"{DEPLOYMENT}-stop", "--server-port", "0"]
     try:
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        proc, db, log = _start_serve(tmp_path, url, f"{DEPLOYMENT}-stop")
         try:
             _wait_for("the run's request to the source", lambda: _HeldStory.requested.is_set() or None, deadline,
                       proc, log)
@@ -322,16 +321,7 @@ def test_ctrl_c_as_a_run_starts_stops_serve_without_a_traceback(tmp_path: Path) 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "library.txt").write_text(STORIES["library.txt"], encoding="utf-8")
-    db = tmp_path / "warehouse" / "newsetl.duckdb"
-    log = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "client-prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
-    cmd = [sys.executable, "-m", "newsetl.cli", "serve", str(inbox), "--db", str(db), "--every", "3600",
-           "--name", f"{DEPLOYMENT}-ctrl-c", "--server-port", "0"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    proc, db, log = _start_serve(tmp_path, str(inbox), f"{DEPLOYMENT}-ctrl-c")
     family: list[psutil.Process] = []
     try:
         serve = psutil.Process(proc.pid)
@@ -358,3 +348,7 @@ def test_ctrl_c_as_a_run_starts_stops_serve_without_a_traceback(tmp_path: Path) 
     assert code == 0, serve_log
     assert "Traceback" not in serve_log and "KeyboardInterrupt" not in serve_log, serve_log
     assert "no run left unfinished" in serve_log, serve_log
+    if db.exists():  # the stop can come before the run has written anything
+        with duckdb.connect(str(db), read_only=True) as con:
+            statuses = {status for (status,) in con.execute("SELECT status FROM runs").fetchall()}
+        assert statuses <= {"cancelled", "completed"}, statuses
