@@ -6,8 +6,10 @@ trafilatura's JSON `sitename` and `date`, datatrove and Hugging Face datasets ne
 a dump was quarantined (`bad_record`: no `text` or `html`), and the user had to rewrite the file first.
 
 Each field is looked up in `FIELD_ALIASES` order, the first that holds a string (or a number) winning;
-`--field NAME=PATH` (`parse_field_mapping`) replaces a field's list by one path, `a.b` reaching into
-nested objects. Pure: no I/O.
+`--field NAME=PATH` (`parse_field_mapping`) puts PATH first in the field's list, `a.b` reaching into
+nested objects: a record without it is read by the usual names. (It replaced the list: one run's mapping
+applies to every JSON file the run reads, and the drop folder's other dumps, read again under it, had every
+record quarantined as having no body; a user trial.) Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -96,13 +98,19 @@ def lookup(record: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def candidates(name: str, mapping: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], bool]:
-    """The paths to try for field `name`, and whether the user named them (then a value of the wrong
-    type is reported, not passed over)."""
+def candidates(name: str, mapping: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], str | None]:
+    """The paths to try for field `name`, in order: the user's path for it first (`--field NAME=PATH`),
+    then its usual names; and that mapped path (None: none), where a value of the wrong type is reported,
+    not passed over."""
     for mapped, path in mapping:
         if mapped == name:
-            return (path,), True
-    return FIELD_ALIASES[name], False
+            return (path, *(alias for alias in FIELD_ALIASES[name] if alias != path)), path
+    return FIELD_ALIASES[name], None
+
+
+def mapping_reaches(record: Mapping[str, Any], mapping: tuple[tuple[str, str], ...]) -> bool:
+    """Whether any mapped path is in `record`: only then can the mapping change what is read from it."""
+    return any(lookup(record, path) is not None for _, path in mapping)
 
 
 def fits(name: str, value: str) -> bool:

@@ -30,6 +30,7 @@ from newsetl.sources.fields import (
     looks_like_markup,
     lookup,
     mapping_key,
+    mapping_reaches,
     names_list,
 )
 from newsetl.sources.files import magic_name, read_upto, sha256_hex
@@ -181,8 +182,9 @@ def _record_document(
         seen.add(external_id)
     # A record read under a field mapping is another document than the same line read without one: a
     # re-run with `--field` after a run that quarantined the file's records must load them, not skip
-    # them as known. Without a mapping the id is what it always was.
-    read_as = mapping_key(mapping)
+    # them as known. A record that holds no mapped path reads as it would without the mapping, and keeps
+    # the id it always had: the run's other dumps, read again under the mapping, are known, not copies.
+    read_as = mapping_key(mapping) if mapping_reaches(record, mapping) else ""
     doc_id = sha256_hex(raw, (external_id or str(lineno)).encode("utf-8", "replace"),
                         *((read_as.encode("utf-8"),) if read_as else ()))
     body = _record_body(record, source_uri, lineno, doc_id, raw, config, used)
@@ -322,14 +324,14 @@ def _field(record: dict[str, Any], name: str, mapping: tuple[tuple[str, str], ..
         if name == "byline" and (names := names_list(value)) is not None:
             value = names
         if not is_scalar(value):
-            if mapped or path == name:
+            if path in (mapped, name):
                 invalid[name] = (f"expected a string, got {json_kind(value)}: "
                                  f"{json.dumps(value, ensure_ascii=False)[:200]}")
                 if path in record:
                     used.add(path)  # kept in `_invalid_fields`, not twice
             continue
         text = clean_decoded(value).strip() if isinstance(value, str) else str(value)
-        if text and (mapped or path == name or fits(name, text)):
+        if text and (path in (mapped, name) or fits(name, text)):
             if "." not in path or path in record:
                 used.add(path)  # a nested value leaves its object in `extra`, which may hold more
             return text

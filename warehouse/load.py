@@ -278,7 +278,11 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection,
                      ) -> dict[str, int]:
     """Paths whose (size, mtime, ctime, read settings) match the recorded input, with the documents they
     produced. `stats`: (path, size, mtime_ns, read_as[, ctime_ns]) with read_as as `ReadConfig.read_as`
-    gives it. A ctime not known on either side (an input recorded before version 12) is not compared."""
+    gives it. A ctime not known on either side (an input recorded before version 12) is not compared.
+    A file read under a field mapping is unchanged for a run without one: a mapping only adds a place
+    to look first (`sources.fields.candidates`), so reading it again without can yield nothing new, and
+    had the records that needed the mapping, loaded already, quarantined for want of a body (a user
+    trial: `ingest --field text=story`, then a plain `ingest` of the same folder)."""
     if not stats:
         return {}
     probe = pa.table({
@@ -293,7 +297,7 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection,
         rows = con.execute(
             "SELECT i.path, i.documents FROM _stats s JOIN inputs i "
             "ON i.path = s.path AND i.size = s.size AND i.mtime_ns = s.mtime_ns "
-            "AND i.read_as IS NOT DISTINCT FROM s.read_as "
+            "AND (i.read_as IS NOT DISTINCT FROM s.read_as OR s.read_as IS NULL) "
             "AND (i.ctime_ns IS NULL OR s.ctime_ns IS NULL OR i.ctime_ns = s.ctime_ns)"
         ).fetchall()
     finally:

@@ -499,6 +499,30 @@ def test_a_dump_quarantined_for_want_of_a_body_loads_when_rerun_with_a_field_map
     assert counts(db)["articles"] == 3
 
 
+def test_one_runs_field_mapping_leaves_the_folders_other_dumps_alone(prefect_harness: None, tmp_path: Path) -> None:
+    """A run's `jsonl_fields` applies to every JSON file it reads. A drop folder holds a dump already loaded
+    under the usual names; a new file needs `--field text=story`. The mapped run loads the new file and
+    finds the old dump's records known (it quarantined all of them: the mapping replaced the usual names,
+    and they had no `story`); a later run without the mapping does not read the mapped files again (it
+    quarantined the records that needed the mapping, loaded already). A user trial."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    story = "One two three four five six seven eight nine ten. " * 20
+    (folder / "usual.jsonl").write_text("".join(json.dumps({"id": f"a{i}", "text": f"Usual {i}. {story}"}) + "\n"
+                                                for i in range(3)), encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    first = run([str(folder)], db, workers=0)
+    assert (first["loaded"], first["quarantined"]) == (3, 0)
+    (folder / "feed.jsonl").write_text(json.dumps({"id": "q1", "story": f"Mapped. {story}"}) + "\n"
+                                       + json.dumps({"id": "q2", "text": f"Plain. {story}"}) + "\n", encoding="utf-8")
+    mapped = run([str(folder)], db, workers=0, jsonl_fields={"text": "story"})
+    assert (mapped["loaded"], mapped["quarantined"], mapped["skipped_known"]) == (2, 0, 3)
+    plain = run([str(folder)], db, workers=0)
+    assert (plain["loaded"], plain["quarantined"], plain["skipped_known"]) == (0, 0, 5)
+    c = counts(db)
+    assert (c["articles"], c["quarantine"]) == (5, 0)
+
+
 def test_an_input_a_later_run_loads_is_resolved_in_quarantine_status_and_the_summary(
         prefect_harness: None, tmp_path: Path) -> None:
     """A JSON lines file caught half-copied quarantines its cut line (`bad_json`); once the copy is complete

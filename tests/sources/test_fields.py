@@ -100,7 +100,7 @@ def test_a_mapping_reads_a_dump_the_aliases_do_not_know() -> None:
     assert doc.external_id == "s-9" and doc.source_uri == "dump.jsonl#s-9"
 
 
-def test_a_mapped_path_replaces_the_aliases_and_reports_a_wrong_type() -> None:
+def test_a_mapped_path_comes_before_the_usual_names_and_reports_a_wrong_type() -> None:
     fields = parse_field_mapping(["text=body.plain", "title=head"])
     doc = one_doc([{"text": "not this", "body": {"plain": BODY}, "head": ["a", "list"]}], fields)
     assert doc.content == BODY and doc.title is None
@@ -108,6 +108,24 @@ def test_a_mapped_path_replaces_the_aliases_and_reports_a_wrong_type() -> None:
     # an explicitly mapped text field is never sniffed for markup: the user said it is text
     fields = parse_field_mapping(["text=content"])
     assert one_doc([{"content": "<p>" + BODY + "</p>"}], fields).content_type == "text"
+
+
+def test_a_record_the_mapping_does_not_reach_reads_and_is_keyed_as_without_it() -> None:
+    """One run's `--field text=story` applies to every JSON file it reads. It replaced the usual names, so
+    the drop folder's other dumps, read again under it, had every record quarantined for want of a `story`
+    (a user trial). A record without a mapped path now reads by the usual names and keeps its doc_id: known,
+    not loaded again as a copy of itself."""
+    fields = parse_field_mapping(["text=story"])
+    plain = {"id": "a1", "text": BODY}
+    assert one_doc([plain], fields).doc_id == one_doc([plain]).doc_id
+    assert one_doc([plain], fields).content == BODY
+    mapped = {"id": "a2", "story": BODY, "text": "a teaser"}
+    doc = one_doc([mapped], fields)
+    assert doc.content == BODY and doc.doc_id != one_doc([mapped]).doc_id
+    # a record with neither is refused, naming every place looked in
+    (refused,) = read([{"id": "a3", "summary": BODY}], fields)
+    assert isinstance(refused, Rejection) and refused.reason == BAD_RECORD
+    assert "story/text/maintext" in refused.detail, refused.detail
 
 
 def test_without_a_mapping_doc_ids_are_as_before() -> None:
