@@ -72,6 +72,7 @@ sport health tech technology weather fm am blog blogs podcast podcasts hub centr
 advertiser argus beacon clarion courant eagle gleaner intelligencer mercury messenger pilot progress
 republican democrat spectator statesman tidings transcript citizen advocate banner bee blade enterprise
 item packet patriot recorder republic telegram vindicator whig tribune-review currents outlook
+syndicate syndication
 """
 _ORG_WORDS = frozenset(_ORG_WORDS_TEXT.split())
 _POSSESSIVE_RE = re.compile(r"(?:'s|(?<=s)')$", re.IGNORECASE)  # after _fold: ’ is '; "Reuters'" keeps its s

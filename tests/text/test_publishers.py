@@ -42,6 +42,12 @@ def test_an_outlet_word_in_a_hyphenated_name_makes_an_outlet(name: str) -> None:
     assert is_outlet(name)
 
 
+# A syndicate's own name is no person's: "Acme Syndicate" fell back to the URL's host (a user trial).
+@pytest.mark.parametrize("name", ["Acme Syndicate", "Tribune Content Syndication", "Creators Syndicate"])
+def test_a_syndicate_is_an_outlet(name: str) -> None:
+    assert is_outlet(name)
+
+
 @pytest.mark.parametrize("name", [*HELDOUT["not_outlets"], "Aaron Schwartz", "Jean-Paul Sartre", "AMZN", "Facebook",
                                   "YouTube", ""])
 def test_people_platforms_and_tickers_are_not_outlets(name: str) -> None:
