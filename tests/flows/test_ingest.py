@@ -523,6 +523,37 @@ def test_one_runs_field_mapping_leaves_the_folders_other_dumps_alone(prefect_har
     assert (c["articles"], c["quarantine"]) == (5, 0)
 
 
+def test_a_syndicated_copy_with_a_credit_line_does_not_displace_the_original(prefect_harness: None,
+                                                                             tmp_path: Path) -> None:
+    """The canonical is the most complete copy, then an original over a syndicated copy. A copy whose only
+    difference was its two-sentence credit line ("Distributed by … Originally published by …") kept the
+    line in its body, counted ten words more and became the canonical (a user trial). The line is now the
+    cleaner's (`syndication.original`): the copy names its original and the original stays canonical."""
+    body = ("The county council agreed on Tuesday to pay for the repair of the hill observatory's dome.\n\n"
+            "Volunteers who run the open nights said the telescope had been closed since a storm in March.\n\n"
+            "The work will cost 850,000 pounds and should be finished before the winter meteor showers.\n\n"
+            "Councillors voted 31 to 4 after a short debate about the cost of heating the old building.\n\n"
+            "Schools in the valley use the observatory for astronomy lessons, and many pupils joined the appeal.\n\n"
+            "The trust that owns the site thanked residents who wrote letters and raised money at summer fairs.")
+    credit = "Distributed by Wirecopy Syndicate. Originally published by The Valley Gazette."
+    dump = tmp_path / "feed.jsonl"
+    dump.write_text(json.dumps({"id": "orig", "text": body, "publisher": "The Valley Gazette",
+                                "published_at": "2024-06-11"}) + "\n"
+                    + json.dumps({"id": "copy", "text": body + "\n\n" + credit, "publisher": "Wirecopy News",
+                                  "published_at": "2024-06-11"}) + "\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    run([str(dump)], db, workers=0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = dict(con.execute("SELECT external_id, (cluster_id, is_canonical, original_publisher, body) "
+                                "FROM articles").fetchall())
+        reasons = con.execute("SELECT rule FROM removals JOIN articles USING (article_id) "
+                              "WHERE external_id = 'copy'").fetchall()
+    assert rows["orig"][0] == rows["copy"][0]  # one story
+    assert rows["orig"][1] is True and rows["copy"][1] is False, rows
+    assert rows["copy"][2] == "The Valley Gazette" and credit not in rows["copy"][3]
+    assert ("syndication.original",) in reasons
+
+
 def test_an_input_a_later_run_loads_is_resolved_in_quarantine_status_and_the_summary(
         prefect_harness: None, tmp_path: Path) -> None:
     """A JSON lines file caught half-copied quarantines its cut line (`bad_json`); once the copy is complete
