@@ -923,6 +923,13 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
         if _norm(first.text) in {_norm(title), _norm(hinted or "")}:
             taken.append((first, Removal(TITLE, "hint_title", first.text, first.start)))
             idx = 1
+        elif len(head) > 1 and _headline_like(first.text, config.title_max_words, config.min_title_words) \
+                and _signed_or_dated(head[1].text):
+            # The page's own headline over its "By" or date line, worded otherwise than the container's
+            # title (a feed's or an SEO title often is): a headline all the same. Left in the body, it
+            # stopped the byline below it from being read (a user trial). The container's title stays.
+            taken.append((first, Removal(TITLE, "head_title_other", first.text, first.start)))
+            idx = 1
     elif len(lines) > 1 and _headline_like(first.text, config.title_max_words, config.min_title_words):
         title = _without_site_suffix(first.text.strip())
         taken.append((first, Removal(TITLE, "head_title", first.text, first.start)))
@@ -938,6 +945,11 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
                 subtitle = second.text.strip()
                 idx += 1
     return title, subtitle, idx + offset
+
+
+def _signed_or_dated(text: str) -> bool:
+    """A "By Jane Doe" line or a date line: what stands under a headline, never under story text."""
+    return bool(_BY_RE.match(text.strip()) and parse_byline(text)) or bool(_date_line(text))
 
 
 def _kicker_before(head: Sequence[_Line], hint_titles: set[str], config: DescribeConfig) -> bool:

@@ -144,6 +144,20 @@ def test_hinted_title_does_not_remove_a_different_first_line() -> None:
     assert result.body == body
 
 
+def test_the_pages_own_headline_over_a_byline_goes_when_the_hinted_title_differs() -> None:
+    """A feed's title worded otherwise than the headline printed over the story's "By" line: the headline
+    stayed in the body and the byline under it was never read (a user trial). The container's title stays
+    the title; a first line with no byline or date under it is still the story's."""
+    body = "Harbour wall approved as storms batter coast\nBy Jane Field\n\n" + STORY
+    result = describe_article(body, (), DescribeHints(title="Council approves new harbour wall after storms"))
+    assert result.metadata.title == "Council approves new harbour wall after storms"
+    assert result.metadata.byline == "Jane Field" and result.body == STORY
+    assert [r.rule for r in result.removals] == ["head_title_other", "head_byline"]
+    body = "Harbour wall approved as storms batter coast\nMarch 3, 2021\n\n" + STORY
+    result = describe_article(body, (), DescribeHints(title="Council approves new harbour wall after storms"))
+    assert result.body == STORY and result.metadata.published_at is not None
+
+
 def test_hints_come_first() -> None:
     hints = DescribeHints(url="https://www.example-news.com/a", publisher="Example News Network",
                           author="Ann Author", published_at="2020-05-01T10:00:00+02:00")
