@@ -94,38 +94,45 @@ DOCUMENTS = Table("documents", (
 ), primary_key=("doc_id",), comment="one row per raw input document")
 
 ARTICLES = Table("articles", (
-    _c("article_id", S, nullable=False),
-    _c("doc_id", S, nullable=False),
-    _c("source_uri", S, nullable=False),
-    _c("external_id", S),
-    _c("url", S),
-    _c("publisher", S),
+    _c("article_id", S, "the article's id: the doc_id of the document it was made from", nullable=False),
+    _c("doc_id", S, "documents.doc_id: the raw input (lineage: sources WHERE doc_id = ...)", nullable=False),
+    _c("source_uri", S, "path, URL, or path#id of a record inside a JSONL/WARC file", nullable=False),
+    _c("external_id", S, "the record's own id (a JSON record's id, a WARC record's id)"),
+    _c("url", S, "the page's URL: fetched, a WARC capture's target, or a record's url field"),
+    _c("publisher", S, "the outlet's canonical name (publishers; as the document named it: publisher_raw); NULL: "
+       "none found"),
     _c("original_publisher", S, "the original publisher of a syndicated copy"),
-    _c("title", S),
-    _c("subtitle", S),
-    _c("byline", S),
-    _c("published_at", TS),
-    _c("fetched_at", TS),
-    _c("language", S),
-    _c("body", S, nullable=False),
-    _c("word_count", I32, nullable=False),
-    _c("content_type", S),
+    _c("title", S, "the headline: the container's title, else the body's first line when it reads as one"),
+    _c("subtitle", S, "the standfirst under a headline read from the body (it stays in the body)"),
+    _c("byline", S, "the authors' names, '; ' between them"),
+    _c("published_at", TS, "publication time; NULL when none was found (a file's modification time is never "
+       "taken: see article_days.date_source)"),
+    _c("fetched_at", TS, "when the input was fetched or captured (HTTP, WARC); for a file its modification time"),
+    _c("language", S, "ISO 639-1 code (py3langid); NULL: too little text to tell"),
+    _c("body", S, "the article's text: extracted, repaired, boilerplate removed (what was removed: removals)",
+       nullable=False),
+    _c("word_count", I32, "words in body", nullable=False),
+    _c("content_type", S, "text | html: what the input was"),
     _c("body_hash", S, "sha256 of the normalized body: exact-dup tier", nullable=False),
     _c("repairs", S, "repair kind -> count", duck="JSON"),
     _c("extra", S, "unknown input fields, kept", duck="JSON"),
     _c("cluster_id", S, "the story: one id for all its copies", loaded=False),
     _c("is_canonical", BOOL, "exactly one article per cluster", loaded=False),
-    _c("run_id", S, nullable=False),
+    _c("run_id", S, "the run that loaded it", nullable=False),
     Column("publisher_raw", S, comment="the publisher as the document named it (before canonicalization)", since=7),
     Column("publisher_key", S, comment="publishers.publisher_key: the outlet, for joins (NULL: no outlet)", since=7),
 ), primary_key=("article_id",), comment="one row per normalized article")
 
 REMOVALS = Table("removals", (
-    _c("article_id", S, nullable=False),
+    _c("article_id", S, "articles.article_id", nullable=False),
     _c("seq", I32, "order of the removal within the article", nullable=False),
-    _c("category", S, nullable=False),
-    _c("rule", S, nullable=False),
-    _c("text", S, nullable=False),
+    _c("category", S, "what kind of boilerplate: donation_appeal, ad_marker, comment_prompt, caption, byline, "
+       "learned, model ... (`newsetl stats` counts them)", nullable=False),
+    _c("rule", S, "which rule: a library rule's id (schemas/rules/boilerplate.json, or your --rules file), "
+       "'linemodel-vN:score' for the learned line model (category model), a describe head rule (head_title, "
+       "head_byline ...)",
+       nullable=False),
+    _c("text", S, "the removed text", nullable=False),
     _c("position", I32, "character offset of `text` in the text named by offset_in", nullable=False),
     _c("run_id", S, nullable=False),
     Column("offset_in", S, comment="the text `position` is an offset in, that pass's input: repaired_text (the "
@@ -136,22 +143,24 @@ REMOVALS = Table("removals", (
 ), comment="one row per removed boilerplate span")
 
 QUARANTINE = Table("quarantine", (
-    _c("quarantine_id", S, nullable=False),
-    _c("source_uri", S, nullable=False),
-    _c("doc_id", S),
-    _c("run_id", S, nullable=False),
-    _c("stage", S, nullable=False),
-    _c("reason", S, nullable=False),
-    _c("detail", S, nullable=False),
-    _c("raw", B),
+    _c("quarantine_id", S, "the refusal's id", nullable=False),
+    _c("source_uri", S, "the input refused: path, URL, or path#id of a record", nullable=False),
+    _c("doc_id", S, "the refused bytes' doc_id (NULL: refused before any were read)"),
+    _c("run_id", S, "the run that refused it", nullable=False),
+    _c("stage", S, "where: discover | read | decode | extract | process", nullable=False),
+    _c("reason", S, "why, as a code (bad_record, http_error, extraction_empty ...; quarantine_summary counts "
+       "them)", nullable=False),
+    _c("detail", S, "why, in words: what was wrong and what to do", nullable=False),
+    _c("raw", B, "the refused bytes, when there were any (within the read limit)"),
     _c("quarantined_at", TS, nullable=False),
 ), primary_key=("quarantine_id",), comment="one row per rejected input or record")
 
 CLUSTERS = Table("clusters", (
-    _c("cluster_id", S, nullable=False),
-    _c("canonical_article_id", S, nullable=False),
-    _c("size", I32, nullable=False),
-    _c("updated_run_id", S),
+    _c("cluster_id", S, "the story's id (articles.cluster_id)", nullable=False),
+    _c("canonical_article_id", S, "the copy that stands for the story: the most complete, then an original "
+       "over a syndicated copy, then the earliest", nullable=False),
+    _c("size", I32, "how many copies (articles) the story has", nullable=False),
+    _c("updated_run_id", S, "the run that last changed the story"),
     Column("created_seq", I64, comment="the sid of the story's first-seen article: the oldest cluster keeps its id "
            "when two merge (NULL: created before version 5, older than any)", since=5),
     Column("longest_article_id", S, comment="the story's copy with the most signed words, which a new copy is "

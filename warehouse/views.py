@@ -179,6 +179,27 @@ VIEWS: dict[str, str] = {
 }
 
 
+# What each view is for, as `COMMENT ON VIEW` (duckdb_views().comment): an analyst finds it with SQL.
+VIEW_COMMENTS: dict[str, str] = {
+    "article_days": "one row per article: the UTC day it belongs to and where that day came from (date_source: "
+                    "published | fetched | undated)",
+    "canonical_articles": "one row per story: its canonical copy, with copies (how many) and a title, date or "
+                          "publisher it lacked taken from its other copies (metadata_from_copies)",
+    "publisher_daily_counts": "per UTC day and publisher: articles, distinct stories and canonical copies",
+    "duplicate_rate": "per publisher: articles, how many repeat a story already present (every copy but the "
+                      "story's first seen) and their share",
+    "removals_by_publisher": "per publisher and boilerplate category: spans removed, articles they came from, "
+                             "characters removed",
+    "quarantine_status": "one row per refusal (no raw bytes): resolved_at when a later run loaded that input, "
+                         "NULL while it is still missing",
+    "quarantine_summary": "per stage and reason: refusals, how many are still open, the last one's time",
+    "duplicate_pairs_view": "verified near-duplicate pairs with both sides' titles, publishers and sizes",
+    "run_health": "one row per run: status, seconds and its counts as columns (read, loaded, skipped, quarantined)",
+}
+
+
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
     for name, sql in VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        comment = VIEW_COMMENTS[name].replace("'", "''")
+        con.execute(f"COMMENT ON VIEW {name} IS '{comment}'")

@@ -86,3 +86,13 @@ def test_columns_carry_their_comments(con: duckdb.DuckDBPyConnection) -> None:
     comment = con.execute("SELECT comment FROM duckdb_columns() WHERE table_name = 'documents' "
                           "AND column_name = 'raw'").fetchall()[0][0]
     assert comment.startswith("the bytes as received: a file's (inflated when gzipped)")
+
+
+def test_the_analysts_tables_and_every_view_say_what_they_hold(con: duckdb.DuckDBPyConnection) -> None:
+    """An analyst reads the schema with SQL (`DESCRIBE`, duckdb_columns(), duckdb_views()): the views had no
+    comment and a third of the articles' columns none either (a user trial)."""
+    bare = con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE comment IS NULL AND table_name "
+                       "IN ('articles', 'clusters') ORDER BY ALL").fetchall()
+    assert bare == [], bare
+    views = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+    assert views and all(views.values()), views
