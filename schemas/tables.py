@@ -145,7 +145,8 @@ REMOVALS = Table("removals", (
 QUARANTINE = Table("quarantine", (
     _c("quarantine_id", S, "the refusal's id", nullable=False),
     _c("source_uri", S, "the input refused: path, URL, or path#id of a record", nullable=False),
-    _c("doc_id", S, "the refused bytes' doc_id (NULL: refused before any were read)"),
+    _c("doc_id", S, "the refused document's or record's doc_id (NULL: a whole file, path or URL refused: missing, "
+       "unreadable, a container that is not one)"),
     _c("run_id", S, "the run that refused it", nullable=False),
     _c("stage", S, "where: discover | read | decode | extract | process", nullable=False),
     _c("reason", S, "why, as a code (bad_record, http_error, extraction_empty ...; quarantine_summary counts "
