@@ -159,7 +159,9 @@ def process_label(proc: Any) -> str:
     import psutil
 
     command = " ".join(proc.cmdline()) or proc.name()
-    if "multiprocessing" not in command:
+    # What multiprocessing runs (`-c "from multiprocessing.spawn import ..."`, its fork server's and resource
+    # tracker's alike), not a script whose name merely says multiprocessing.
+    if "from multiprocessing." not in command:
         return command
     try:
         parent = proc.parent()
