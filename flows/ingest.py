@@ -36,6 +36,7 @@ from newsetl.tasks.books import (
     begin_run,
     complete_run,
     record_failure,
+    record_run_rules,
     run_lock_unless_held,
     run_report,
     warehouse_path,
@@ -123,6 +124,7 @@ def ingest(
         try:
             ctx = make_context(ProcessConfig(rules_files=tuple(rules_files or ()), line_model=line_model), learned,
                                processes_here=n_workers <= 1)
+            record_run_rules(db_path, run_id, ctx.rules)
             if n_workers > 1:
                 with stop_waits_for("the workers have started"):
                     try:

@@ -73,6 +73,8 @@ RUNS = Table("runs", (
     _c("params", S, "the run's parameters", duck="JSON"),
     _c("counts", S, "read, loaded, skipped, quarantined ... of the run", duck="JSON"),
     _c("message", S, "why a run failed"),
+    Column("ruleset_sha256", S, comment="the pattern rules the run cleaned with (rules.ruleset_sha256; NULL: a "
+           "re-clean, which applies learned lines only, or a run before version 16)", since=16),
 ), primary_key=("run_id",), comment="one row per ingestion run")
 
 DOCUMENTS = Table("documents", (
@@ -311,12 +313,32 @@ PUBLISHER_ALIASES = Table("publisher_aliases", (
 ), primary_key=("alias_key",), since=7,
     comment="keys that name an outlet under another key (user file, or a domain unlike the name)")
 
+# --- the pattern rules a run cleaned with (version 16): what removals.rule names, as it was then
+RULES = Table("rules", (
+    _c("ruleset_sha256", S, "sha256 of the whole ruleset (every rule's definition in order, the settings, the "
+       "protect patterns): runs.ruleset_sha256 of the runs that used it", nullable=False),
+    _c("rule_id", S, "the id removals.rule holds for this rule's removals", nullable=False),
+    _c("priority", I32, "order tried: the first rule that matches a line decides it", nullable=False),
+    _c("category", S, "removals.category of its removals", nullable=False),
+    _c("scope", S, "line | span | head | tail | body | block | section (schemas/rules/boilerplate.json says "
+       "what each means)", nullable=False),
+    _c("match", S, "full (the whole line) | search (anywhere in it)", nullable=False),
+    _c("pattern", S, "the regular expression it ran, definitions expanded", nullable=False),
+    _c("options", S, "its other settings as written: case_sensitive, strong, max_words, keywords, until ...",
+       duck="JSON", nullable=False),
+    _c("source", S, "library (the default rules file) or the path of the --rules file that defined it",
+       nullable=False),
+    _c("first_run_id", S, "the first run that cleaned with this ruleset", nullable=False),
+), primary_key=("ruleset_sha256", "rule_id"), since=16,
+    comment="the pattern rules each ruleset holds, one row per rule: join removals (run_id, rule) through "
+            "runs.ruleset_sha256 (the view removal_rules does)")
+
 TABLES: tuple[Table, ...] = (
     RUNS, DOCUMENTS, ARTICLES, REMOVALS, QUARANTINE, CLUSTERS, INPUTS,
     DEDUP_META, SIGNATURES, LSH_BANDS, DUPLICATE_PAIRS, CLUSTER_MERGES,
     BOILERPLATE_SIGHTINGS, BOILERPLATE_LINES, BOILERPLATE_APPLIED, BOILERPLATE_PUBLISHER_CLUSTERS,
     BOILERPLATE_PUBLISHERS, SOURCES, PUBLISHERS, PUBLISHER_ALIASES,
-    BOILERPLATE_LINE_CLUSTERS, BOILERPLATE_LINE_COUNTS,
+    BOILERPLATE_LINE_CLUSTERS, BOILERPLATE_LINE_COUNTS, RULES,
 )
 
 # (version, name): each is applied once, in order, and recorded in `schema_migrations`.
@@ -338,6 +360,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (14, "sources: every refusal is keyed by its quarantine row (re-key those with a doc_id; record the loads "
          "their old keys hid)"),
     (15, "removals.offset_in: the text each removal's position is an offset in"),
+    (16, "rules: the pattern rules each run cleaned with (runs.ruleset_sha256)"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).

@@ -26,11 +26,12 @@ from newsetl.tasks.stop import IngestInterrupted, stop_signal, stop_waits_for
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.publishers import UserPublisher
+from newsetl.text.rules import Ruleset
 from newsetl.warehouse.connect import WarehouseBusy, db_path, migrate, run_lock, writer
 from newsetl.warehouse.dedup import check_scheme
 from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.lineage import AccountingError, balance_problems, stored_counts
-from newsetl.warehouse.load import LoadStats, finish_run, start_run
+from newsetl.warehouse.load import LoadStats, finish_run, record_ruleset, start_run
 from newsetl.warehouse.publishers import register_user_publishers
 
 # Called with the run's counts after each group read and each batch loaded (the CLI's progress
@@ -84,6 +85,14 @@ def begin_run(db: str, run_id: str, flow_run_id: str, params: Mapping[str, Any],
             f"The run's start could not be recorded, so the warehouse has no row for it: {type(exc).__name__}: {exc}",
             "Nothing was read or loaded; the next run reads every input this one would have."))
         raise
+
+
+def record_run_rules(db: str, run_id: str, ruleset: Ruleset) -> None:
+    """Record the pattern rules the run cleans with: `runs.ruleset_sha256`, and the `rules` rows when no
+    earlier run used the same ruleset. Written once the run's context is built (a rules file that cannot
+    be loaded fails the run, recorded as such, before this)."""
+    with stop_waits_for("the run's rules are recorded"), writer(db) as con:
+        record_ruleset(con, ruleset, run_id)
 
 
 def complete_run(db: str, run_id: str, summary: Mapping[str, Any]) -> None:

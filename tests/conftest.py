@@ -116,10 +116,10 @@ def _fill(con: duckdb.DuckDBPyConnection) -> None:
         INSERT INTO runs VALUES
           ('r1', 'f1', TIMESTAMPTZ '2026-01-01 10:00:00+00', TIMESTAMPTZ '2026-01-01 10:00:20+00', 'completed',
            '{}', '{"read": 6, "loaded": 6, "quarantined": 1, "seconds": {"read": 2.0, "process": 12.0,
-                  "load": 4.0, "total": 20.0}}', NULL),
+                  "load": 4.0, "total": 20.0}}', NULL, NULL),
           ('r2', 'f2', TIMESTAMPTZ '2026-01-02 10:00:00+00', TIMESTAMPTZ '2026-01-02 10:00:05+00', 'failed',
            '{}', '{"read": 1, "loaded": 0, "quarantined": 0, "seconds": {"read": 1.0, "total": 5.0}}',
-           'OSError: disk full')
+           'OSError: disk full', NULL)
     """)
     # A story's cluster_id is its first-seen article's id (as dedup writes it): a6, seen first, is not the
     # canonical of its story (a4 is longer).

@@ -43,11 +43,12 @@ A bad file raises `RulesError` naming the file and the rule id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,21 @@ class Ruleset:
         """The rules as bit masks for the cleaner's per-line loop; built once per Ruleset (a frozen
         dataclass without slots keeps a cached_property in its __dict__)."""
         return build_index(self)
+
+    @cached_property
+    def definitions(self) -> tuple[dict[str, Any], ...]:
+        """What each rule does, in priority order (`rule_definition`): the `rules` table's rows."""
+        return tuple(rule_definition(r, priority) for priority, r in enumerate(self.rules))
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of everything that decides what the rule passes remove: the rules' definitions in
+        order, the settings and the protect patterns (not the files' paths or their comments). Two runs
+        with the same digest cleaned by the same rules; `runs.ruleset_sha256` holds it."""
+        spec = {"rules": [{k: v for k, v in d.items() if k != "source"} for d in self.definitions],
+                "settings": asdict(self.settings),
+                "protect": self.protect.pattern if self.protect is not None else None}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def without_patterns(self) -> Ruleset:
         """The same settings and protect patterns without the pattern rules: for re-cleaning stored
@@ -371,6 +387,22 @@ def _build_rule(raw: Any, defs: Mapping[str, str], categories: AbstractSet[str],
         source=str(path),
         examples=tuple(raw.get("examples", ())), keep=tuple(raw.get("keep", ())),
     )
+
+def rule_definition(rule: Rule, priority: int) -> dict[str, Any]:
+    """A rule as the warehouse's `rules` table holds it: its id, category and scope, the regular
+    expression it runs with its {{DEFS}} expanded (so the row says what the rule matched then, whatever
+    the definitions are later), its limits, and the file it came from ("library" for the default one, else
+    the user file's absolute path)."""
+    options = {"case_sensitive": not rule.regex.flags & re.IGNORECASE, "strong": rule.strong,
+               "max_words": rule.max_words, "keywords": list(rule.keywords),
+               "until": rule.until.pattern if rule.until is not None else None, "max_lines": rule.max_lines,
+               "sweep_category": rule.sweep_category, "min_fraction": rule.min_fraction,
+               "max_rest": rule.max_rest}
+    return {"rule_id": rule.id, "priority": priority, "category": rule.category, "scope": rule.scope,
+            "match": rule.match, "pattern": rule.regex.pattern,
+            "options": {k: v for k, v in options.items() if v is not None},
+            "source": "library" if Path(rule.source) == DEFAULT_RULES_PATH else str(Path(rule.source).resolve())}
+
 
 def user_files_problem(rules_files: Sequence[str | Path], publishers_files: Sequence[str | Path]) -> str | None:
     """What is wrong with a user's rules and publisher alias files, or None: checked once before a run (or a

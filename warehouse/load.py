@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from newsetl.schemas.records import Article, InputRow, RawDocument, Rejection, Skip
 from newsetl.schemas.tables import INPUTS
 from newsetl.text.learned import LearnedConfig
+from newsetl.text.rules import Ruleset
 from newsetl.text.sign import Signatures
 from newsetl.warehouse.connect import rollback, unregister
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
@@ -40,7 +41,7 @@ from newsetl.warehouse.rows import (
 
 # Built by newsetl.warehouse.rows (where the workers build them); loaded here.
 __all__ = ["LoadStats", "PreparedBatch", "finish_run", "known_doc_ids", "load_batch", "load_prepared",
-           "prepare_batch", "quarantine_ids", "record_inputs", "start_run", "unchanged_inputs"]
+           "prepare_batch", "quarantine_ids", "record_inputs", "record_ruleset", "start_run", "unchanged_inputs"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,26 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
         [run_id, flow_run_id, utc_now(), to_json(params)],
     )
     return previous_completed
+
+
+def record_ruleset(con: duckdb.DuckDBPyConnection, ruleset: Ruleset, run_id: str) -> int:
+    """The pattern rules run `run_id` cleans with, so that a removal's rule id reads as the rule it was
+    then: `runs.ruleset_sha256`, and the `rules` rows unless an earlier run recorded the same ruleset (a
+    schedule that keeps its rules adds no row; a changed rules file adds the whole new ruleset once).
+    Returns the rules rows added."""
+    digest = ruleset.digest
+    con.execute("UPDATE runs SET ruleset_sha256 = ? WHERE run_id = ?", [digest, run_id])
+    if con.execute("SELECT 1 FROM rules WHERE ruleset_sha256 = ? LIMIT 1", [digest]).fetchall():
+        return 0
+    defs = ruleset.definitions
+    data = pa.table({
+        "ruleset_sha256": pa.array([digest] * len(defs), pa.string()),
+        **{k: pa.array([d[k] for d in defs], pa.int32() if k == "priority" else pa.string())
+           for k in ("rule_id", "priority", "category", "scope", "match", "pattern", "source")},
+        "options": pa.array([to_json(d["options"]) for d in defs], pa.string()),
+        "first_run_id": pa.array([run_id] * len(defs), pa.string()),
+    })
+    return _append(con, "rules", data, run_id, run_col="first_run_id")
 
 
 def finish_run(

@@ -158,6 +158,24 @@ VIEWS: dict[str, str] = {
         LEFT JOIN articles b ON b.article_id = p.article_b
     """,
     # Run health: one row per run with its counts flattened for dashboards.
+    # Every removal with what decided it. A pattern rule's id is read as the rule was in the run that
+    # removed the span (runs.ruleset_sha256 -> rules): a rules file edited later, or a user file of the
+    # same id, does not change what an old removal says. The other removals name their pass in `rule`:
+    # the line model (category model, 'linemodel-vN:score'), a publisher's learned lines ('learned'), the
+    # structural passes (sandwich, tail_list ...) and describe's head lines (offset_in cleaned_body).
+    "removal_rules": """
+        SELECT r.article_id, r.seq, r.category, r.rule, r.text, r.run_id,
+               CASE WHEN ru.rule_id IS NOT NULL THEN 'pattern_rule'
+                    WHEN r.category = 'model' THEN 'line_model'
+                    WHEN r.rule = 'learned' THEN 'learned_line'
+                    WHEN r.offset_in = 'cleaned_body' THEN 'describe'
+                    WHEN runs.ruleset_sha256 IS NULL THEN NULL
+                    ELSE 'structural_pass'
+               END AS decided_by,
+               ru.scope, ru.match, ru.pattern, ru.source AS rule_source
+        FROM removals r LEFT JOIN runs USING (run_id)
+        LEFT JOIN rules ru ON ru.ruleset_sha256 = runs.ruleset_sha256 AND ru.rule_id = r.rule
+    """,
     "run_health": """
         SELECT run_id, flow_run_id, status, started_at, finished_at,
                date_diff('millisecond', started_at, finished_at) / 1000.0 AS seconds,
@@ -195,6 +213,9 @@ VIEW_COMMENTS: dict[str, str] = {
     "quarantine_summary": "per stage and reason: refusals, how many are still open, the last one's time",
     "duplicate_pairs_view": "verified near-duplicate pairs with both sides' titles, publishers and sizes",
     "run_health": "one row per run: status, seconds and its counts as columns (read, loaded, skipped, quarantined)",
+    "removal_rules": "one row per removal with what decided it (decided_by: pattern_rule | line_model | learned_line "
+                     "| structural_pass | describe; NULL: a run before the rules were recorded) and, for a pattern "
+                     "rule, its scope, pattern and source as they were in that run",
 }
 
 

@@ -607,3 +607,55 @@ def test_a_file_replaced_with_the_same_size_and_mtime_is_read_again(prefect_harn
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM documents WHERE CAST(raw AS VARCHAR) LIKE '%FERRY%'"
                            ).fetchall() == [(1,)]
+
+
+def test_each_removal_reads_as_the_rule_that_made_it_even_after_the_rules_change(prefect_harness: None,
+                                                                                tmp_path: Path) -> None:
+    # An analyst asks why a span went: `removal_rules` joins it to the rule as it was in its run, so a
+    # rules file edited later (same id, another pattern) does not rewrite what an old removal says.
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "story.txt").write_text(STORY, encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    mine = tmp_path / "mine.json"
+
+    def user_rule(pattern: str) -> None:
+        mine.write_text(json.dumps({"rules": [{"id": "mine.prompt", "category": "comment_prompt",
+                                               "pattern": pattern, "keywords": ["chat", "talk"]}]}))
+
+    run([str(inputs)], db, workers=1)
+    run([str(inputs)], db, workers=1)  # same rules: the run names them, no row is added
+    user_rule("chat with the newsroom tonight")
+    (inputs / "later.txt").write_text(STORY.replace("ferry", "tram") + "Chat with the newsroom tonight\n",
+                                      encoding="utf-8")
+    run([str(inputs)], db, workers=1, rules_files=[str(mine)])
+    user_rule("talk to us")  # the same id, edited
+    (inputs / "last.txt").write_text(STORY.replace("ferry", "bus") + "Talk to us\n", encoding="utf-8")
+    run([str(inputs)], db, workers=1, rules_files=[str(mine)])
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        digests = [r[0] for r in con.execute("SELECT ruleset_sha256 FROM runs ORDER BY started_at").fetchall()]
+        assert None not in digests and digests[0] == digests[1] and len(set(digests)) == 3
+        n_library = con.execute("SELECT count(*) FROM rules WHERE ruleset_sha256 = ?", [digests[0]]).fetchall()[0][0]
+        assert n_library > 50
+        # Each ruleset once, whole: the library, then the library and the user's rule (twice).
+        assert con.execute("SELECT count(*) FROM rules").fetchall()[0][0] == 3 * n_library + 2
+        assert con.execute("SELECT DISTINCT source FROM rules WHERE rule_id = 'mine.prompt'").fetchall() == [
+            (str(mine),)]
+        why = con.execute("""
+            SELECT a.source_uri, v.decided_by, v.pattern, v.rule_source FROM removal_rules v
+            JOIN articles a USING (article_id) WHERE v.rule = 'mine.prompt' ORDER BY a.source_uri""").fetchall()
+        assert [(Path(u).name, d, p, s) for u, d, p, s in why] == [
+            ("last.txt", "pattern_rule", "talk to us", str(mine)),
+            ("later.txt", "pattern_rule", "chat with the newsroom tonight", str(mine)),
+        ]
+        # The first story's prompt went by the library's rule, which the view names with its pattern.
+        lib = con.execute("""
+            SELECT v.rule, v.decided_by, v.rule_source, v.pattern IS NOT NULL FROM removal_rules v
+            JOIN articles a USING (article_id)
+            WHERE a.source_uri LIKE '%story.txt' AND v.text LIKE 'Join our%'""").fetchall()
+        assert len(lib) == 1 and lib[0][1:] == ("pattern_rule", "library", True)
+        # Every removal is explained by one of the passes (none is NULL: every run recorded its rules).
+        assert con.execute("SELECT count(*) FROM removal_rules WHERE decided_by IS NULL").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM removal_rules").fetchall() == \
+            con.execute("SELECT count(*) FROM removals").fetchall()

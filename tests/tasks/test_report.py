@@ -49,7 +49,8 @@ def test_a_stopped_run_is_no_failure_and_did_not_handle_what_it_read_ahead(fille
     with duckdb.connect(str(filled_db)) as con:
         con.execute("""INSERT INTO runs VALUES ('r3', 'f3', TIMESTAMPTZ '2026-01-03 10:00:00+00',
                        TIMESTAMPTZ '2026-01-03 10:00:10+00', 'cancelled', '{}',
-                       '{"read": 1700, "loaded": 0, "not_loaded": 1700, "seconds": {"total": 10.0}}', 'SIGINT')""")
+                       '{"read": 1700, "loaded": 0, "not_loaded": 1700, "seconds": {"total": 10.0}}',
+                       'SIGINT', NULL)""")
         data = report_data(con)
     assert (data.totals["failed_runs"], data.totals["stopped_runs"]) == (1, 1)
     stopped = next(r for r in data.runs if r["run_id"] == "r3")

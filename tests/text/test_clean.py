@@ -342,6 +342,22 @@ def test_user_file_settings_override_the_defaults(tmp_path: Path) -> None:
     assert "contributed" in body_of(text, narrow)  # no longer in the tail: a tail rule does not apply
 
 
+def test_ruleset_digest_says_what_the_rules_do_not_where_they_were_read(tmp_path: Path) -> None:
+    rule = {"id": "mine.promo", "category": "promo", "pattern": "buy our mugs", "keywords": ["mugs"]}
+    a = load_rules([write(tmp_path, "a.json", {"rules": [rule]})])
+    b = load_rules([write(tmp_path, "b.json", {"_about": "another comment", "rules": [rule]})])
+    assert a.digest == b.digest != load_rules().digest  # the same rules under another path and comment
+    # What changes a removal changes the digest: the pattern, an option, a setting, a protect pattern.
+    for other in ({"rules": [{**rule, "pattern": "buy our cups"}]}, {"rules": [{**rule, "max_words": 5}]},
+                  {"rules": [rule], "settings": {"tail_lines": 3}},
+                  {"rules": [rule], "protect": [{"id": "keep.mugs", "pattern": "mugs for sale"}]}):
+        assert load_rules([write(tmp_path, "c.json", other)]).digest != a.digest
+    mine = a.definitions[-1]
+    assert (mine["rule_id"], mine["priority"], mine["source"], mine["pattern"]) == (
+        "mine.promo", len(a.rules) - 1, str(tmp_path / "a.json"), "buy our mugs")
+    assert {d["source"] for d in a.definitions[:-1]} == {"library"}
+
+
 @pytest.mark.parametrize(("data", "message"), [
     ({"rules": [{"id": "bad.regex", "category": "promo", "pattern": "(unclosed", "keywords": ["x"]}]},
      "rule 'bad.regex': bad regular expression"),

@@ -184,7 +184,7 @@ def test_what_did_not_change_is_linked_from_the_previous_generation_and_what_did
     with duckdb.connect(str(filled_db)) as con:
         first = publish_snapshot(con, filled_db, "r1").generation
         con.execute("INSERT INTO runs VALUES ('r9', 'f9', TIMESTAMPTZ '2026-02-09 10:00:00+00', NULL, "
-                    "'completed', '{}', '{\"read\": 0}', NULL)")
+                    "'completed', '{}', '{\"read\": 0}', NULL, NULL)")
         second = publish_snapshot(con, filled_db, "r9").generation
         assert inode(second, "runs.parquet") != inode(first, "runs.parquet")
         for rel in ("clusters.parquet", "removals", "quarantine", "articles"):
