@@ -283,6 +283,11 @@ def _body_field(record: dict[str, Any], mapping: tuple[tuple[str, str], ...]) ->
     return None
 
 
+# The names APIs give their list of records (NewsAPI, GDELT, Elasticsearch, WordPress, JSON:API, feeds).
+RECORD_LIST_KEYS = frozenset({"articles", "data", "items", "results", "posts", "records", "entries", "hits",
+                              "documents", "docs", "stories", "news", "value"})
+
+
 def _envelope_records(obj: dict[str, Any], config: ReadConfig) -> list[Any] | None:
     """The records of an API response saved whole (NewsAPI's `articles`, a `data`/`items`/`results` list):
     in an object without a body of its own, the items of each top-level list whose first item is an
@@ -294,7 +299,15 @@ def _envelope_records(obj: dict[str, Any], config: ReadConfig) -> list[Any] | No
     if _body_field(obj, config.jsonl_fields) is not None:
         return None
     lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
-    return [item for records in lists for item in records] if lists else None
+    if lists:
+        return [item for records in lists for item in records]
+    # An API page with nothing on it ({"status": "ok", "articles": []}) holds no record: the file is then
+    # refused as empty, as `[]` is, not as one record without a body ("line 1 has no body") that a poller
+    # saving every page would collect. Only under the usual names of a record list: an article's own
+    # empty `tags` list does not make it an envelope.
+    if any(isinstance(v, list) and not v and str(k).casefold() in RECORD_LIST_KEYS for k, v in obj.items()):
+        return []
+    return None
 
 
 def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str], ...]) -> str:

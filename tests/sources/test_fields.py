@@ -192,6 +192,23 @@ def test_an_api_response_saved_whole_reads_its_list_of_records(tmp_path: Path) -
     assert [r.reason for r in refused] == [BAD_RECORD, BAD_RECORD] and "its fields: name, type" in refused[0].detail
 
 
+def test_an_empty_api_page_holds_no_record_but_an_article_with_empty_tags_is_one(tmp_path: Path) -> None:
+    from newsetl.sources.read import read_path
+    from newsetl.sources.reasons import EMPTY_INPUT
+
+    empty = tmp_path / "page-7.json"
+    empty.write_text(json.dumps({"status": "ok", "totalResults": 0, "articles": []}), encoding="utf-8")
+    (refused,) = read_path(str(empty), ReadConfig())
+    # as `[]` is: no record, not one record without a body ("line 1 has no non-empty string body")
+    assert isinstance(refused, Rejection) and refused.reason == EMPTY_INPUT
+    assert "no JSON records" in refused.detail
+    # an object that is itself a record keeps being one, its empty list a field of it
+    tagged = tmp_path / "one.json"
+    tagged.write_text(json.dumps({"title": "T", "tags": []}), encoding="utf-8")
+    (no_body,) = read_path(str(tagged), ReadConfig())
+    assert isinstance(no_body, Rejection) and no_body.reason == BAD_RECORD
+
+
 def test_author_names_are_the_byline() -> None:
     # news-please's `authors` list, a plain `byline`, or a mapped path; a list of anything else is no byline
     doc = one_doc([{"text": BODY, "authors": ["Ann Lee", " Bo Park "]}])
