@@ -131,6 +131,13 @@ VIEWS: dict[str, str] = {
             JOIN (SELECT substr(uri, 1, length(uri) - strpos(reverse(uri), '#')) AS file, run_id, recorded_at
                   FROM later WHERE contains(uri, '#')) l ON l.file = q.source_uri
             WHERE l.run_id <> q.run_id AND l.recorded_at > q.quarantined_at
+            UNION ALL
+            -- A folder that could not be listed: resolved once a later run read any source inside it
+            -- (whatever became of that source: the folder itself was listed then).
+            SELECT q.quarantine_id, s.run_id, s.recorded_at
+            FROM (SELECT * FROM quarantine WHERE stage = 'discover' AND reason = 'unreadable') q
+            JOIN sources s ON starts_with(s.source_uri, q.source_uri || '/')
+            WHERE s.run_id <> q.run_id AND s.recorded_at > q.quarantined_at
         ), first_resolution AS (
             SELECT quarantine_id, min(recorded_at) AS resolved_at,
                    arg_min(run_id, recorded_at) AS resolved_run_id

@@ -119,7 +119,15 @@ def test_a_quarantined_input_is_resolved_only_by_a_later_run_that_loaded_it(fill
               ('s5', '/in/other.txt', 'd5', 'skipped', 'not_news', 'r2', TIMESTAMPTZ '2026-01-02 10:00:02+00'),
               ('s6', '/in/other.txt.bak', 'd6', 'loaded', NULL, 'r2', TIMESTAMPTZ '2026-01-02 10:00:02+00')
         """)
+        # A folder that could not be listed, then was: a source inside it was read by a later run (q6), even
+        # one refused; a folder whose name only starts alike (q7, /in/lockedbox) stays open.
+        for qid, uri in (("q6", "/in/locked"), ("q7", "/in/locked-box")):
+            con.execute("INSERT INTO quarantine VALUES (?, ?, NULL, 'r1', 'discover', 'unreadable', 'why', NULL, "
+                        "TIMESTAMPTZ '2026-01-01 10:00:02+00')", [qid, uri])
+        con.execute("INSERT INTO sources VALUES ('s7', '/in/locked/a.txt', NULL, 'quarantined', 'read:empty_input', "
+                    "'r2', TIMESTAMPTZ '2026-01-02 10:00:03+00')")
     got = dict(rows(filled_db, "SELECT quarantine_id, resolved_run_id FROM quarantine_status"))
-    assert got == {"q1": None, "q2": "r2", "q3": "r2", "q4": "r2", "q5": None}
-    summary = rows(filled_db, "SELECT reason, inputs, still_open FROM quarantine_summary ORDER BY reason")
-    assert summary == [("bad_json", 1, 0), ("empty_input", 1, 1), ("too_large", 1, 0), ("unreadable", 2, 1)]
+    assert got == {"q1": None, "q2": "r2", "q3": "r2", "q4": "r2", "q5": None, "q6": "r2", "q7": None}
+    summary = rows(filled_db, "SELECT stage, reason, inputs, still_open FROM quarantine_summary ORDER BY ALL")
+    assert summary == [("discover", "unreadable", 2, 1), ("read", "bad_json", 1, 0), ("read", "empty_input", 1, 1),
+                       ("read", "too_large", 1, 0), ("read", "unreadable", 2, 1)]
