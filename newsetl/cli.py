@@ -725,7 +725,24 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 return EXIT_WAREHOUSE
             print(f"\n== {title}")
             _print_rows([d[0] for d in cur.description], rows)
+        _note_dead_runs(con, args)
     return EXIT_OK
+
+
+def _note_dead_runs(con: Any, args: argparse.Namespace) -> None:
+    """A run still `running` while no process holds the run lock ended without finishing (killed, out of
+    memory): the next run records it as crashed, with what it loaded. Said here, so that `stats` after a
+    kill -9 does not show a run going on that is not (a user trial)."""
+    from newsetl.warehouse.connect import run_lock_held
+
+    try:
+        dead = [r[0] for r in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
+    except Exception:  # a warehouse without runs: the queries above said so already
+        return
+    if dead and not run_lock_held(_db(args)):
+        print(f"\nnote: {len(dead)} run(s) marked running ({', '.join(dead[:3])}{' ...' if len(dead) > 3 else ''}) "
+              "but no ingest holds the warehouse: the process ended without finishing (killed?). Its batches "
+              "are kept; the next ingest records it as crashed, with the counts of what it loaded.")
 
 
 # .json is one JSON document (an array of objects), what json.load reads; .jsonl / .ndjson one object a line.

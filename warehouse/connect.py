@@ -510,6 +510,20 @@ def _lock_holder(fh: IO[str]) -> str:
     return f"pid {proc.pid} ({' '.join(command.split())[:200]}); "
 
 
+def run_lock_held(db: str | Path) -> bool:
+    """Is a live process holding the run lock of `db` (an ingest or re-clean going on)? Told from the pid
+    the holder wrote into the lock file: that process alive with the file open. Read-only: probing with
+    flock would, for an instant, refuse an ingest starting then (it does not wait for the lock)."""
+    import psutil
+
+    lock_path = Path(f"{os.path.realpath(db)}.lock")
+    try:
+        pid = int(lock_path.read_text().split()[0])
+        return any(f.path == str(lock_path) for f in psutil.Process(pid).open_files())
+    except (ValueError, IndexError, OSError, psutil.Error):
+        return False
+
+
 @contextmanager
 def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the advisory writer lock of a warehouse for a whole ingest run.

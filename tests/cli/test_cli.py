@@ -408,6 +408,21 @@ def test_stats_and_export(warehouse: Path, tmp_path: Path) -> None:
         == [story] and "approved a new ferry timetable" in story["body"]
 
 
+def test_stats_says_when_a_run_marked_running_has_no_process_left(filled_db: Path) -> None:
+    # After a kill -9 the run's row says `running` until the next ingest marks it crashed: stats says so
+    # while no process holds the run lock, and says nothing while one does (the run is going on).
+    from newsetl.warehouse.connect import run_lock
+
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r7', now(), 'running')")
+    proc = newsetl("stats", "--db", str(filled_db))
+    assert proc.returncode == 0, proc.stderr
+    assert "1 run(s) marked running (r7) but no ingest holds the warehouse" in proc.stdout
+    with run_lock(filled_db):
+        proc = newsetl("stats", "--db", str(filled_db))
+    assert proc.returncode == 0 and "marked running" not in proc.stdout
+
+
 def test_env_var_chooses_the_database(warehouse: Path) -> None:
     proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--format", "csv", env={"NEWSETL_DB": str(warehouse)})
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["n", "1"]
