@@ -92,7 +92,7 @@ def record_run_rules(db: str, run_id: str, ruleset: Ruleset) -> None:
     earlier run used the same ruleset. Written once the run's context is built (a rules file that cannot
     be loaded fails the run, recorded as such, before this)."""
     with stop_waits_for("the run's rules are recorded"), writer(db) as con:
-        record_ruleset(con, ruleset, run_id)
+        record_ruleset(con, ruleset.digest, ruleset.definitions, run_id)
 
 
 def complete_run(db: str, run_id: str, summary: Mapping[str, Any]) -> None:

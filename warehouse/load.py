@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from newsetl.schemas.records import Article, InputRow, RawDocument, Rejection, Skip
 from newsetl.schemas.tables import INPUTS
 from newsetl.text.learned import LearnedConfig
-from newsetl.text.rules import Ruleset
 from newsetl.text.sign import Signatures
 from newsetl.warehouse.connect import rollback, unregister
 from newsetl.warehouse.dedup import DedupConfig, cluster_batch
@@ -89,16 +88,16 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
     return previous_completed
 
 
-def record_ruleset(con: duckdb.DuckDBPyConnection, ruleset: Ruleset, run_id: str) -> int:
-    """The pattern rules run `run_id` cleans with, so that a removal's rule id reads as the rule it was
-    then: `runs.ruleset_sha256`, and the `rules` rows unless an earlier run recorded the same ruleset (a
-    schedule that keeps its rules adds no row; a changed rules file adds the whole new ruleset once).
-    Returns the rules rows added."""
-    digest = ruleset.digest
+def record_ruleset(con: duckdb.DuckDBPyConnection, digest: str, defs: Sequence[Mapping[str, Any]],
+                   run_id: str) -> int:
+    """The pattern rules run `run_id` cleans with (`Ruleset.digest` and `Ruleset.definitions`: plain data,
+    the warehouse does not load rules), so that a removal's rule id reads as the rule it was then:
+    `runs.ruleset_sha256`, and the `rules` rows unless an earlier run recorded the same ruleset (a schedule
+    that keeps its rules adds no row; a changed rules file adds the whole new ruleset once). Returns the
+    rules rows added."""
     con.execute("UPDATE runs SET ruleset_sha256 = ? WHERE run_id = ?", [digest, run_id])
     if con.execute("SELECT 1 FROM rules WHERE ruleset_sha256 = ? LIMIT 1", [digest]).fetchall():
         return 0
-    defs = ruleset.definitions
     data = pa.table({
         "ruleset_sha256": pa.array([digest] * len(defs), pa.string()),
         **{k: pa.array([d[k] for d in defs], pa.int32() if k == "priority" else pa.string())
