@@ -12,6 +12,9 @@ Two real-world cases get special care:
   UTF-8 and read only the invalid bytes as cp1252.
 - labels that browsers never honour literally: the WHATWG Encoding Standard maps `iso-8859-1`,
   `latin1` and `us-ascii` to windows-1252, and so do we, since that is what the page's author saw.
+- a server's catch-all default (HTTP `charset=ISO-8859-1`, Apache's and Tomcat's) over a page that
+  declares its own charset (`<meta charset="windows-1251">`): the page's declaration is read first
+  when the bytes read as text in it (see `_decode`), where a browser would let the header win.
 
 `clean_decoded` then removes what is never text in any encoding (NUL and other C0 controls, lone
 surrogates): they break Arrow/DuckDB writes downstream and carry no content.
@@ -64,6 +67,12 @@ _HIGH = re.compile(rb"[\x80-\xff]")
 
 # WHATWG: these labels mean windows-1252 on the web.
 _WEB_ALIASES = {"iso8859-1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252", "iso-8859-1": "cp1252"}
+# A header charset that reads almost any bytes (iso-8859-1, latin-1, us-ascii and windows-1252 all map to it
+# above): a strict decode that succeeds says nothing about whether it was the page's charset.
+_CATCH_ALL = "cp1252"
+# C1 controls: an ISO-8859-x codec reads bytes 0x80-0x9F as them without error, but no text has them (a
+# page declaring iso-8859-15 and writing cp1252's curly quotes there reads as them).
+_C1 = re.compile("[\x80-\x9f]")
 _SNIFF_BYTES = 65536
 _MIXED_ERRORS = "newsetl-cp1252-fallback"
 
@@ -197,11 +206,28 @@ def _decode(data: bytes, *, html: bool, declared: str | None) -> tuple[str, str]
     if utf16:
         return data.decode(utf16, errors="replace"), utf16
     candidates: list[str] = []
-    for label in (declared, sniff_declared(data, html=html)):
-        codec = normalize_label(label) if label else None
+    in_page = sniff_declared(data, html=html)
+    header = normalize_label(declared) if declared else None
+    inside = normalize_label(in_page) if in_page else None
+    for codec in (header, inside):
         # A declared UTF-16/32 without BOM or NUL pattern is a lie (the meta tag itself is ASCII).
         if codec and not codec.startswith(("utf-16", "utf-32")) and codec not in candidates:
             candidates.append(codec)
+    # The header's catch-all charset does not beat another one the page declares (meta charset,
+    # http-equiv, XML prolog) that reads the bytes as text. WHATWG lets the header win, and browsers do;
+    # newsetl does not, because an archived page carries its server's default (Apache's and Tomcat's
+    # `charset=ISO-8859-1`), which was wrong for a Russian, Polish, Greek, Korean or Chinese page whose
+    # author wrote the meta tag, and cp1252 decodes any bytes: the page would be stored as mojibake
+    # ("Ìîñêâà" for "Москва") with nothing to tell. When the bytes do not read in the page's charset
+    # (a template's stale meta tag), the header is taken as before.
+    if header == _CATCH_ALL and inside is not None and inside != header and inside in candidates:
+        try:
+            text = data.decode(inside)
+        except UnicodeDecodeError:
+            pass
+        else:
+            if not _C1.search(text):
+                return text, inside
     if "utf-8" not in candidates:
         candidates.append("utf-8")
     for codec in candidates:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
+from newsetl.schemas.records import RawDocument
 from newsetl.sources.decode import (
     bom_encoding,
     clean_decoded,
@@ -18,6 +23,7 @@ from newsetl.sources.decode import (
     normalize_label,
     sniff_declared,
 )
+from newsetl.sources.read import read_path
 
 ARTICLE = (
     "“We kept thinking there’d be a way through,” said Siobhán Ó Conaill of the U.S. office. "
@@ -101,6 +107,71 @@ def test_declared_header_charset_beats_detection() -> None:
     text, encoding = decode_bytes(data, declared="ISO-8859-7")
     assert text.startswith("Ελληνικά")
     assert encoding == "iso8859-7"
+
+
+# A page in its own charset, served with a server's catch-all default in the HTTP header (Apache's and
+# Tomcat's charset=ISO-8859-1): the page's meta tag is the author's word (sources/decode.py, `_decode`).
+PAGE_TEXTS = {
+    "windows-1251": "Власти Москвы во вторник объявили о строительстве новой линии метро.",
+    "cp1250": "Rząd ogłosił nowy plan budżetowy na przyszły rok.",
+    "windows-1253": "Η κυβέρνηση ανακοίνωσε νέο σχέδιο για τις μεταφορές.",
+    "EUC-KR": "서울시 새 대중교통 계획 발표: 버스 노선을 개편한다.",
+    "GBK": "北京将投资五百亿元改善公共交通，新线路明年开通。",
+    "Shift_JIS": "東京都が新しい防災計画を発表した。",
+    "utf-8": "Власти Москвы объявили о строительстве — “новой” линии.",
+}
+
+
+def _page(charset: str, body: str, declare: str | None = None) -> bytes:
+    meta = f'<meta charset="{declare or charset}">' if declare != "" else ""
+    return f"<html><head>{meta}<title>{body[:12]}</title></head><body><p>{body}</p></body></html>".encode(charset)
+
+
+@pytest.mark.parametrize("header", ["ISO-8859-1", "latin1", "us-ascii", "windows-1252"])
+@pytest.mark.parametrize("charset", sorted(PAGE_TEXTS))
+def test_a_catch_all_header_charset_does_not_beat_the_pages_own(charset: str, header: str) -> None:
+    text, encoding = decode_bytes(_page(charset, PAGE_TEXTS[charset]), html=True, declared=header)
+    assert f"<p>{PAGE_TEXTS[charset]}</p>" in text
+    assert encoding == codecs.lookup(charset).name
+
+
+def test_http_equiv_declaration_beats_a_catch_all_header_too() -> None:
+    meta = '<meta http-equiv="Content-Type" content="text/html; charset=windows-1251">'
+    page = f'{meta}<p>{PAGE_TEXTS["windows-1251"]}</p>'
+    assert decode_bytes(page.encode("cp1251"), html=True, declared="ISO-8859-1") == (page, "cp1251")
+
+
+def test_a_catch_all_header_still_wins_when_the_page_declares_nothing_the_same_or_what_does_not_read() -> None:
+    western = "“Róisín” paid €5 at the café – naïve"
+    # Nothing declared in the page, or the same charset under another label: the header, as before.
+    for declare, header in (("", "ISO-8859-1"), ("iso-8859-1", "windows-1252"), ("latin1", "us-ascii")):
+        text, encoding = decode_bytes(_page("cp1252", western, declare=declare), html=True, declared=header)
+        assert western in text and encoding == "cp1252"
+    # A stale template meta tag the bytes do not read in (cp1252 bytes are not UTF-8): the header.
+    text, encoding = decode_bytes(_page("cp1252", western, declare="utf-8"), html=True, declared="ISO-8859-1")
+    assert western in text and encoding == "cp1252"
+    # iso-8859-15 reads cp1252's curly quotes (0x93, 0x94) without error, as C1 controls no text has.
+    text, encoding = decode_bytes(_page("cp1252", western, declare="iso-8859-15"), html=True, declared="ISO-8859-1")
+    assert western in text and encoding == "cp1252"
+
+
+def test_a_specific_header_charset_still_beats_the_pages_meta() -> None:
+    greek = "Ελληνικά νέα: η βουλή ψήφισε τον προϋπολογισμό"
+    text, encoding = decode_bytes(_page("iso-8859-7", greek, declare="windows-1251"), html=True, declared="ISO-8859-7")
+    assert greek in text and encoding == "iso8859-7"
+
+
+def test_a_warc_page_served_as_iso_8859_1_is_read_in_its_meta_charset(tmp_path: Path) -> None:
+    body = PAGE_TEXTS["windows-1251"]
+    path = tmp_path / "crawl.warc"
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=False)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=ISO-8859-1")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record("https://r.example/a", "response", http_headers=http,
+                                                      payload=io.BytesIO(_page("windows-1251", body))))
+    (doc,) = list(read_path(str(path)))
+    assert isinstance(doc, RawDocument)
+    assert doc.encoding == "cp1251" and f"<p>{body}</p>" in doc.content
 
 
 @pytest.mark.parametrize("codec", ["cp1251", "koi8-r"])
