@@ -10,6 +10,10 @@ the licence, which nothing here uses (together ~10% of the metadata time). The f
 with trafilatura's own functions in trafilatura's order, so they are the ones it would return; the author
 with `text/author.find_author`, which returns what trafilatura's `extract_author` does in a third of its time.
 
+The page is parsed as trafilatura's `load_html` parses it but with lxml's `huge_tree` (`load_page`), so a page
+nested deeper than libxml2's default 256 levels (unclosed <font> tags, stacked <div>s) is not cut short there;
+one nested past 2048 levels, where the parser stops even so, is refused (`extraction_failed`), not stored cut.
+
 trafilatura is called with `deduplicate=False` on purpose: its duplicate cache is per process, so
 with it the output of a page would depend on which pages the same worker saw before.
 """
@@ -25,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import htmldate.extractors
 import trafilatura
+import trafilatura.utils
 from htmldate import find_date
-from lxml.html import HtmlElement
+from lxml.etree import ErrorTypes
+from lxml.html import HtmlElement, HTMLParser, fromstring
 from trafilatura.metadata import (
     META_URL,
     examine_meta,
@@ -37,7 +43,7 @@ from trafilatura.metadata import (
     extract_url,
 )
 from trafilatura.settings import DEFAULT_CONFIG, Document, set_date_params
-from trafilatura.utils import load_html
+from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from newsetl.text.author import find_author
 from newsetl.text.discard import use_fast_discards
@@ -215,6 +221,73 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     return meta
 
 
+# How deep libxml2 builds a tree with huge_tree (XML_PARSE_HUGE); without it, 256.
+MAX_DEPTH = 2048
+
+
+def _html_parser() -> HTMLParser:
+    """trafilatura's own HTML parser (`trafilatura.utils.HTML_PARSER`, the same options), with `huge_tree`.
+
+    Without huge_tree libxml2 stops at 256 levels of nesting and drops the rest of the page without an error
+    anyone sees: an old CMS page that opens a `<font>` in each paragraph and never closes it was stored ending
+    at paragraph 253, and a page of `<div>`s nested 300 deep gave no text at all. huge_tree raises the depth
+    limit to 2048 and the size of one text node from 10 MB to 1 GB. Its other effect, lifting libxml2's guards
+    against XML entity expansion, does not apply to HTML (no DTD is read). That is safe here because no page
+    reaches the parser larger than `ReadConfig.max_bytes` (32 MB, HTTP bodies 16 MB, refused as `too_large` by
+    the readers): a 32 MB tree is as large with huge_tree as without, only no longer cut short, and the
+    depth stays bounded (MAX_DEPTH). A deep tree costs trafilatura more than a flat one of the same size
+    (~2.6 s a MB for stacks of 2000 nested <div>s, where the parser used to stop early); the worker pool's
+    per-document CPU limit (`--doc-seconds`, 20 s) quarantines the worst of them.
+    `load_page` makes one for each page (~10 us), so the error log it reads for a cut at MAX_DEPTH is this
+    page's alone."""
+    return HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True,
+                      remove_pis=True, huge_tree=True)
+
+
+# trafilatura parses HTML again inside an extraction: the article its readability fallback finds is serialised and
+# read back with `trafilatura.utils.HTML_PARSER` (`fromstring_bytes`, looked up at each call). Without huge_tree
+# there, a page `load_page` parsed whole still came out ending at paragraph 253 whenever readability's text won
+# (the unclosed-<font> page in precision and default modes). In every process that imports this module.
+trafilatura.utils.HTML_PARSER = _html_parser()
+
+
+def load_page(html: str) -> HtmlElement | None:
+    """trafilatura 2.3.1's `load_html` for a str, step for step, with `_html_parser` (huge_tree): the same tree,
+    None for what it rejects, except that a page nested deeper than 256 levels is parsed whole.
+
+    Raises ExtractError (extraction_failed) for a page nested deeper than MAX_DEPTH, where libxml2 stops even
+    with huge_tree: the text after that point would be lost, and half a page is not stored as an article."""
+    beginning = html[:50].lower()
+    dubious = is_dubious_html(beginning)
+    html = repair_faulty_html(html, beginning)
+    parser = _html_parser()
+    tree: HtmlElement | None = None
+    bytes_parsed = False
+    try:
+        tree = fromstring(html, parser=parser)
+    except ValueError:  # "Unicode strings with encoding declaration are not supported."
+        tree, bytes_parsed = _parse_bytes(html, parser), True
+    except Exception:  # trafilatura logs it and goes on with the bytes, as here
+        tree = None
+    if (tree is None or len(tree) < 1) and not bytes_parsed:
+        tree = _parse_bytes(html, parser)
+    if any(e.type == ErrorTypes.ERR_RESOURCE_LIMIT for e in parser.error_log):
+        raise ExtractError(EXTRACTION_FAILED, f"the HTML page nests elements deeper than {MAX_DEPTH} levels, "
+                           "where the HTML parser stops: the text after that point would be lost")
+    # trafilatura's rejection of what is not HTML: no "html" in its first characters and under two elements.
+    if tree is not None and dubious and len(tree) < 2:
+        tree = None
+    return tree
+
+
+def _parse_bytes(html: str, parser: HTMLParser) -> HtmlElement | None:
+    """trafilatura's `fromstring_bytes`: the page again as UTF-8 bytes, None if lxml refuses them too."""
+    try:
+        return fromstring(html.encode("utf8", "surrogatepass"), parser=parser)
+    except Exception:
+        return None
+
+
 def extract_html(html: str, url: str | None = None, config: ExtractConfig = ExtractConfig()) -> Extraction:
     """Return the main text and metadata of an HTML page, or raise ExtractError saying why not."""
     modes = [(config.favor_precision, config.favor_recall)]
@@ -223,12 +296,14 @@ def extract_html(html: str, url: str | None = None, config: ExtractConfig = Extr
     # As in bare_extraction: a TypeError/ValueError while loading or reading the page means "nothing
     # found" (it returns None), anything else is a failure of trafilatura.
     try:
-        tree = load_html(html)
+        tree = load_page(html)
         if tree is None:
             # trafilatura drops a "dubious" tree (no <html>) of fewer than two elements: one <p> or <div>,
             # the fragment a JSON scrape keeps in "content". In a page's frame it is a page.
-            tree = load_html(f"<html><body>{html}</body></html>")
+            tree = load_page(f"<html><body>{html}</body></html>")
         meta = page_metadata(tree, url) if tree is not None else None
+    except ExtractError:  # a ValueError too: the page nested too deep to parse whole (load_page)
+        raise
     except (TypeError, ValueError):
         tree = meta = None
     except Exception as exc:

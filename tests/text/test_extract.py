@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import trafilatura
 
-from newsetl.schemas.records import Article, RawDocument
+from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.sources.decode import decode_bytes
 from newsetl.text.clean import clean_text
-from newsetl.text.extract import EXTRACTION_EMPTY, ExtractConfig, ExtractError, extract_html
+from newsetl.text.extract import EXTRACTION_EMPTY, EXTRACTION_FAILED, ExtractConfig, ExtractError, extract_html
 from newsetl.text.pipeline import ProcessConfig, make_context, process_document, process_documents
 from newsetl.text.repair import repair_text
 from newsetl.text.words import count_words
@@ -266,3 +266,76 @@ def test_a_year_alone_is_no_publication_date() -> None:
     assert extract_html(german).date == "2024-01-01"
     bare = f"<html><body><article>{body}</article></body></html>"
     assert extract_html(bare, url="https://example.org/2024/01/01/harbour").date == "2024-01-01"  # the address
+
+
+# -- deep trees: libxml2 stops at 256 levels without huge_tree ------------------------------------------------
+
+# An old CMS page: each paragraph opens a <font> it never closes, so the parser nests paragraph n at depth ~n.
+FONT_PAGE = ("<html><head><title>Old CMS story</title></head><body><h1>Old CMS</h1>"
+             + "".join(f"<font face='Arial'>Paragraph {i}: the council met on Tuesday to discuss the proposal.<br>"
+                       for i in range(400))
+             + "</body></html>")
+
+
+def _nested_divs(depth: int) -> str:
+    story = "<p>" + "The council met on Tuesday to discuss the proposal and the cost of it. " * 8 + "</p>"
+    return ('<html><head><title>Deep page</title><meta property="article:published_time" content="2024-03-22">'
+            f"</head><body>{'<div>' * depth}{story}{'</div>' * depth}"
+            "<p>The closing paragraph after the nested block, which must be there too.</p></body></html>")
+
+
+def test_a_page_of_unclosed_font_tags_keeps_every_paragraph() -> None:
+    ex = extract_html(FONT_PAGE)
+    assert ex.text.count("Paragraph ") == 400 and ex.text.rstrip().endswith("Paragraph 399: the council met on "
+                                                                               "Tuesday to discuss the proposal.")
+    assert ex.title == "Old CMS"  # the one <h1>, as trafilatura prefers it to <title>
+    doc = RawDocument(doc_id="f", source_uri="mem://f", kind="html", content_type="html", raw=FONT_PAGE.encode(),
+                      content=FONT_PAGE)
+    article = process_document(doc, make_context(ProcessConfig()))
+    assert isinstance(article, Article) and "Paragraph 399" in article.body
+
+
+@pytest.mark.parametrize("depth", [300, 1000, 2000])
+def test_divs_nested_hundreds_deep_are_extracted_with_their_metadata(depth: int) -> None:
+    ex = extract_html(_nested_divs(depth))
+    assert ex.text.count("The council met on Tuesday") == 8 and "closing paragraph" in ex.text
+    assert ex.title == "Deep page" and ex.date == "2024-03-22"
+
+
+def test_a_page_nested_past_the_parsers_limit_is_refused_not_cut_short() -> None:
+    html = _nested_divs(2100)  # libxml2 stops at 2048 levels even with huge_tree
+    with pytest.raises(ExtractError) as err:
+        extract_html(html)
+    assert err.value.reason == EXTRACTION_FAILED and "deeper than 2048 levels" in str(err.value)
+    doc = RawDocument(doc_id="d", source_uri="mem://d", kind="html", content_type="html", raw=html.encode(),
+                      content=html)
+    rejection = process_document(doc, make_context(ProcessConfig()))
+    assert isinstance(rejection, Rejection) and rejection.reason == EXTRACTION_FAILED and rejection.raw
+
+
+@pytest.mark.parametrize("html", [
+    "<!DOCTYPE html><html><head><title>T</title></head><body><p>one</p><!-- c --><?pi x?><p>two</p></body></html>",
+    '<?xml version="1.0" encoding="utf-8"?><html><body><p>declared</p><p>two</p></body></html>',  # lxml's ValueError
+    "<html/>\n<body><p>self-closed html</p></body>",
+    "<p>a lone fragment</p>",  # "dubious": rejected, as trafilatura rejects it
+    "<div><p>a</p><p>b</p></div><div>c</div>",
+    "",
+    "   ",
+    "<html><body><p>x\x00y\x0bz</p></body></html>",
+])
+def test_load_page_builds_the_tree_trafilatura_s_load_html_builds(html: str) -> None:
+    from lxml.html import tostring
+    from trafilatura.utils import load_html
+
+    from newsetl.text.extract import load_page
+
+    ours, theirs = load_page(html), load_html(html)
+    assert (ours is None) == (theirs is None)
+    assert ours is None or theirs is None or tostring(ours) == tostring(theirs)
+
+
+def test_load_page_reads_a_text_node_over_libxml2_s_10_mb_limit() -> None:
+    from newsetl.text.extract import load_page
+
+    tree = load_page("<html><body><p>" + "word " * 2_200_000 + "</p></body></html>")  # 11 MB in one text node
+    assert tree is not None and len(tree.text_content()) == 11_000_000
