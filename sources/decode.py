@@ -154,10 +154,14 @@ def looks_binary(data: bytes) -> bool:
 def normalize_label(label: str) -> str | None:
     """A codec name Python knows for a declared charset label, web aliases applied; None if unknown."""
     try:
-        name = codecs.lookup(label.strip().strip("\"'")).name
+        info = codecs.lookup(label.strip().strip("\"'"))
     except (LookupError, ValueError):
         return None
-    return _WEB_ALIASES.get(name, name)
+    # Python also knows bytes-to-bytes codecs by name (base64, hex, rot13, zlib): bytes.decode refuses them
+    # with a LookupError, and a page whose meta tag said charset="base64" ended the whole run.
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    return _WEB_ALIASES.get(info.name, info.name)
 
 
 def sniff_declared(data: bytes, *, html: bool) -> str | None:

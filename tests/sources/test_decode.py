@@ -62,6 +62,17 @@ def test_utf8_declaration_over_cp1252_bytes_falls_back() -> None:
     assert encoding == "cp1252"
 
 
+@pytest.mark.parametrize("label", ["base64", "hex", "rot13", "zlib", "uu", "bz2", "quopri"])
+def test_a_charset_naming_a_bytes_codec_is_no_charset(label: str) -> None:
+    # Python knows these names, but as bytes-to-bytes codecs: bytes.decode raised LookupError and one page
+    # whose meta tag said charset="base64" (or whose HTTP header did) ended the whole run.
+    assert normalize_label(label) is None
+    data = f'<meta charset="{label}"><p>caf'.encode() + b"\xe9 \x93quoted\x94</p>"
+    for declared in (None, label, "iso-8859-1"):
+        text, encoding = decode_bytes(data, html=True, declared=declared)
+        assert "café “quoted”" in text and encoding == "cp1252"
+
+
 # -- BOMs and UTF-16/32 --------------------------------------------------------------------------
 
 
