@@ -13,6 +13,7 @@ payload and one HTTP body are each refused above `ReadConfig.max_bytes`.
 from __future__ import annotations
 
 import gzip
+import traceback
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,7 +26,15 @@ from newsetl.sources.discover import kind_of
 from newsetl.sources.document import document_from_bytes
 from newsetl.sources.files import Refused, TooLarge, maybe_gunzip, open_regular, read_bounded
 from newsetl.sources.jsonl import read_jsonl
-from newsetl.sources.reasons import BAD_GZIP, TOO_LARGE, UNREADABLE, UNSUPPORTED_KIND, display_path, reject
+from newsetl.sources.reasons import (
+    BAD_GZIP,
+    READ_ERROR,
+    TOO_LARGE,
+    UNREADABLE,
+    UNSUPPORTED_KIND,
+    display_path,
+    reject,
+)
 from newsetl.sources.urls import read_url
 
 
@@ -34,8 +43,21 @@ def read_path(path: str, config: ReadConfig = ReadConfig()) -> Iterator[RawDocum
     item) or rejections. A generator: a multi-GB container is streamed, never held whole.
 
     Never raises for anything the input contains or for the file system misbehaving (vanished,
-    unreadable, special files); only programming errors would escape.
+    unreadable, special files). An error nothing below foresaw (a bug met on this input) ends this
+    input only: what it gave before stands, and a `read_error` refusal says where it was raised.
     """
+    try:
+        yield from _read_path(path, config)
+    except Exception as exc:
+        # One page's charset="base64" raised LookupError here and ended the whole run (a user trial):
+        # whatever the input, the run goes on with the next one.
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" (at {where.filename}:{where.lineno})" if where else ""
+        yield reject(display_path(path), STAGE_READ, READ_ERROR,
+                     f"reading stopped on an unexpected error: {type(exc).__name__}: {exc}{at}")
+
+
+def _read_path(path: str, config: ReadConfig) -> Iterator[RawDocument | Rejection]:
     uri = display_path(path)
     kind, _ = kind_of(path)  # gzip is recognised by its bytes, not by the name
     if kind == "url":

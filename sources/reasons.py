@@ -15,6 +15,7 @@ UNREADABLE = "unreadable"
 NOT_REGULAR_FILE = "not_regular_file"
 UNSUPPORTED_KIND = "unsupported_kind"
 BAD_SOURCES_FILE = "bad_sources_file"
+READ_ERROR = "read_error"  # reading the input met an error newsetl did not foresee (a bug): the input is refused
 # Content
 EMPTY_INPUT = "empty_input"
 BINARY_CONTENT = "binary_content"

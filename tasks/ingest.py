@@ -26,7 +26,14 @@ from newsetl.schemas.records import STAGE_PROCESS, InputRow, RawDocument, Reject
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
 from newsetl.sources.read import read_path
-from newsetl.sources.reasons import NOT_FOUND, NOT_REGULAR_FILE, UNREADABLE, UNSUPPORTED_KIND, display_path
+from newsetl.sources.reasons import (
+    NOT_FOUND,
+    NOT_REGULAR_FILE,
+    READ_ERROR,
+    UNREADABLE,
+    UNSUPPORTED_KIND,
+    display_path,
+)
 from newsetl.tasks.books import report_dir
 from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, PoolTerminated, ProcessedBatch, run_batch
 from newsetl.tasks.reclean import reclean
@@ -180,8 +187,9 @@ def read_documents(paths: Sequence[str], config: ReadConfig) -> ReadPiece:
 
 # Refusals of a file whose bytes were never read: its content is unknown, so it is not "read". A file of a
 # kind newsetl does not read is one (refused by its name): recorded, the next run over a folder of only such
-# files would find it "known" and exit 0 where the first said "nothing to ingest" (5).
-NOT_READ = frozenset({UNREADABLE, NOT_FOUND, NOT_REGULAR_FILE, UNSUPPORTED_KIND})
+# files would find it "known" and exit 0 where the first said "nothing to ingest" (5). A file whose reading
+# met a bug (read_error) is not recorded either: a fixed newsetl reads it again.
+NOT_READ = frozenset({UNREADABLE, NOT_FOUND, NOT_REGULAR_FILE, UNSUPPORTED_KIND, READ_ERROR})
 
 
 def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_bytes: int) -> Iterator[ReadPiece]:
