@@ -11,6 +11,8 @@ What becomes what:
 - `response` records of another type (images, CSS, scripts, PDFs), non-2xx captures (redirects,
   404 pages) and `revisit` records: a `Rejection` whose reason is in `SKIP_REASONS`, without the
   payload: counted, never silently lost, but the flow may count them as skipped, not quarantined.
+- A capture without a `WARC-Target-URI` (which WARC requires of it): quarantined as `bad_warc` with its
+  bytes; the records after it are read.
 - `request`, `metadata`, `warcinfo`, `conversion`, `continuation` records: bookkeeping of the
   crawler, not captures of anything; ignored.
 - A corrupt or truncated archive: the records before the damage are kept and one `bad_warc`
@@ -27,6 +29,8 @@ from datetime import datetime
 from typing import IO, Any
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecordLoader
 
 from newsetl.schemas.records import STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
@@ -51,6 +55,35 @@ __all__ = ["BAD_WARC", "HTTP_STATUS", "NOT_HTML", "REVISIT", "SKIP_REASONS", "re
 
 _DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 _IGNORED = frozenset({"request", "metadata", "warcinfo", "conversion", "continuation"})
+# Records that capture something at a URI: the WARC standard requires their WARC-Target-URI.
+_CAPTURES = frozenset({"response", "resource", "revisit"})
+
+
+class _RecordLoader(ArcWarcRecordLoader):
+    """warcio's record loader, except that a record without WARC-Target-URI is one bad record, not the end.
+
+    warcio 1.8 calls `uri.startswith` on the missing header while it reads the record's HTTP headers, inside
+    its iterator's generator: the AttributeError ends the generator, and every record after it was lost
+    (an unmerged warcio bug). Such a record comes out here without HTTP headers and is refused on its own.
+    """
+
+    def load_http_headers(self, rec_type: str | None, uri: str | None, stream: Any, length: int | None) -> Any:
+        if uri is None and rec_type in self.HTTP_RECORDS and length != 0:  # where warcio reads the uri
+            if length is None:
+                # Without Content-Length either, nothing says where the record ends and the next begins.
+                raise ArchiveLoadFailed(
+                    "damaged WARC headers: a record with neither WARC-Target-URI nor Content-Length"
+                )
+            return None  # the stream is bounded to the record's length: the next record is found as usual
+        return super().load_http_headers(rec_type, uri, stream, length)
+
+
+class _Archive(ArchiveIterator):
+    """warcio's ArchiveIterator (ARC read as WARC) reading records with `_RecordLoader`."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__(stream, arc2warc=True)
+        self.loader = _RecordLoader(verify_http=False, arc2warc=True)  # the arguments warcio's own gets
 
 
 def _charset(content_type: str) -> str | None:
@@ -86,7 +119,7 @@ def read_warc(
             yield _bad(path, 0, f"not a WARC or ARC file (it starts with {start[:24]!r})")
         return
     records = 0
-    archive = ArchiveIterator(stream, arc2warc=True)
+    archive = _Archive(stream)
     iterator = iter(archive)
     while True:
         try:
@@ -172,14 +205,20 @@ def _record_outcome(
     uri = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
     record_id = (headers.get_header("WARC-Record-ID") or "").strip().strip("<>") or f"record-{number}"
     source_uri = f"{path}#{record_id}"
+    if not uri and record.rec_type in _CAPTURES:
+        # A capture of no known URL: not an article anyone can cite or deduplicate by URL, and a sign of a
+        # damaged or hand-edited archive. Its bytes (HTTP headers unparsed, see _RecordLoader) go along.
+        return _refuse(
+            record, source_uri, uri, BAD_WARC,
+            f"{record.rec_type} record {number} ({record_id}) has no WARC-Target-URI: "
+            "the URL it captured is unknown (damaged or not a valid WARC record); refused",
+            config, keep=True,
+        )
     ctype, skip = _classify(record, uri)
     if skip is not None:
         # warcio reads through the skipped payload anyway to reach the next record; draining it
         # here costs nothing more and is the only way to notice that it was cut off.
-        kept, missing = _drain(record, config.max_bytes)
-        if missing:
-            return _truncated(source_uri, uri, missing, None if kept is None else b"".join(kept))
-        return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=skip[0], detail=skip[1])
+        return _refuse(record, source_uri, uri, skip[0], skip[1], config, keep=False)
     payload = record.content_stream().read(config.max_bytes + 1)
     if len(payload) > config.max_bytes:
         return Rejection(
@@ -227,6 +266,19 @@ def _classify(record: Any, uri: str) -> tuple[str, tuple[str, str] | None]:
     if mime and mime not in _DOCUMENT_TYPES:
         return ctype, (NOT_HTML, f"capture of {uri} is {mime}, not HTML or text; skipped")
     return ctype, None
+
+
+def _refuse(
+    record: Any, source_uri: str, uri: str, reason: str, detail: str, config: ReadConfig, *, keep: bool
+) -> Rejection:
+    """A rejection of the record, its payload read to the end (with it when `keep` and within the read limit);
+    a record the file holds only part of is `_truncated` instead, whatever the reason was."""
+    kept, missing = _drain(record, config.max_bytes)
+    raw = None if kept is None else b"".join(kept)
+    if missing:
+        return _truncated(source_uri, uri, missing, raw)
+    return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=reason, detail=detail,
+                     raw=raw if keep else None)
 
 
 def _drain(record: Any, keep: int) -> tuple[list[bytes] | None, int]:

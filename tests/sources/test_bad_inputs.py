@@ -237,6 +237,35 @@ def _mixed_warc(folder: Path) -> Path:
     return path
 
 
+def _warc_captures(name: str, *cut: str) -> Callable[[Path], Path]:
+    """A WARC of three page captures; those named in `cut` (`no_uri`) damaged so."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    page = b"<html><body><article><p>" + STORY.encode() + b"</p></article></body></html>"
+
+    def build(folder: Path) -> Path:
+        path = folder / name
+        with open(path, "wb") as fh:
+            writer = WARCWriter(fh, gzip=name.endswith(".gz"))
+            for n, how in enumerate([*cut, "whole", "whole"][:3]):
+                body = page.replace(b"harbour", b"harbour%d" % n)
+                headers = [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
+                rec = writer.create_warc_record(
+                    f"https://n.example/{n}", "response",
+                    payload=BytesIO(body),
+                    http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+                )
+                if how == "no_uri":
+                    rec.rec_headers.remove_header("WARC-Target-URI")
+                writer.write_record(rec)
+        return path
+
+    return build
+
+
 def _truncated_warc(folder: Path) -> Path:
     path = _mixed_warc(folder)
     data = path.read_bytes()
@@ -503,6 +532,9 @@ CASES: list[Case] = [
         lambda out: _assert_reasons(out, ["doc", warc_mod.NOT_HTML, BINARY_CONTENT]),
     ),
     Case("warc_truncated", _truncated_warc, "doc", lambda out: _assert_last(out, warc_mod.BAD_WARC)),
+    # a capture without WARC-Target-URI: refused alone (warcio's error stopped the archive there)
+    Case("warc_record_without_target_uri", _warc_captures("nouri.warc", "whole", "no_uri"), "doc",
+         lambda out: _assert_reasons(out, ["doc", warc_mod.BAD_WARC, "doc"])),
     Case("unsupported_extension", _write("movie.mp4", b"\x00\x00\x00 ftypisom"), UNSUPPORTED_KIND),
     Case("symlink_file_loop", _symlink_file_loop, UNREADABLE, lambda out: _assert_in("loop", out[0])),
     Case("dangling_symlink", _dangling, NOT_FOUND),

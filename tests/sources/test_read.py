@@ -502,3 +502,56 @@ def test_warc_resource_record_and_revisit(tmp_path: Path) -> None:
     assert isinstance(doc, RawDocument) and doc.url == "https://news.example/r"
     assert isinstance(revisit, Rejection) and revisit.reason == warc_mod.REVISIT
     assert isinstance(css, Rejection) and css.reason == warc_mod.NOT_HTML and "text/css" in css.detail
+
+
+def write_captures(path: Path, captures: list[tuple[str, str, list[tuple[str, str]], bytes, dict[str, str]]]) -> None:
+    """captures: (uri, HTTP status line, HTTP headers, payload as stored, extra WARC headers) of response records,
+    written as given: warcio's writer keeps the HTTP headers (a Content-Length too) whatever the payload holds.
+    A uri of '' writes the record without a WARC-Target-URI header."""
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=path.suffix == ".gz")
+        for uri, status, headers, payload, warc_headers in captures:
+            rec = writer.create_warc_record(
+                uri or "https://placeholder.example/",
+                "response",
+                payload=io.BytesIO(payload),
+                http_headers=StatusAndHeaders(status, headers, protocol="HTTP/1.1"),
+                warc_headers_dict=warc_headers,
+            )
+            if not uri:
+                rec.rec_headers.remove_header("WARC-Target-URI")
+            writer.write_record(rec)
+
+
+HTML = [("Content-Type", "text/html; charset=utf-8")]
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_a_record_without_target_uri_is_refused_alone_and_the_rest_is_read(tmp_path: Path, gz: bool) -> None:
+    """warcio fails on a response record without WARC-Target-URI (an AttributeError of its own): newsetl stopped
+    reading there, every later record lost behind one `bad_warc` row of "damaged WARC headers" (a user trial)."""
+    path = tmp_path / ("n.warc.gz" if gz else "n.warc")
+    pages = [PAGE.replace(b"harbour", word) for word in (b"port", b"quay", b"pier")]
+    write_captures(path, [("https://news.example/1", "200 OK", HTML, pages[0], {}),
+                          ("", "200 OK", HTML, pages[1], {}),
+                          ("https://news.example/3", "200 OK", HTML, pages[2], {})])
+    first, nouri, third = read_all(path)
+    assert isinstance(first, RawDocument) and first.url == "https://news.example/1"
+    assert isinstance(third, RawDocument) and third.url == "https://news.example/3" and "pier" in third.content
+    assert isinstance(nouri, Rejection) and nouri.reason == warc_mod.BAD_WARC, nouri
+    assert "no WARC-Target-URI" in nouri.detail and "record 2" in nouri.detail
+    # the record's block as stored, its HTTP headers unparsed: what it captured, to look at
+    assert nouri.raw is not None and nouri.raw.startswith(b"HTTP/1.1 200 OK") and nouri.raw.endswith(pages[1])
+    assert nouri.source_uri.startswith(f"{path}#urn:uuid:")
+
+
+def test_a_record_without_target_uri_or_length_still_stops_the_archive(tmp_path: Path) -> None:
+    """Without Content-Length too, nothing says where the record ends: reading stops there, said as damage."""
+    path = tmp_path / "n.warc"
+    write_captures(path, [("https://news.example/1", "200 OK", HTML, PAGE, {})])
+    with open(path, "ab") as fh:
+        fh.write(b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:x>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n")
+    first, bad = read_all(path)
+    assert isinstance(first, RawDocument) and first.url == "https://news.example/1"
+    assert isinstance(bad, Rejection) and bad.reason == warc_mod.BAD_WARC
+    assert "after 1 records" in bad.detail and "neither WARC-Target-URI nor Content-Length" in bad.detail
