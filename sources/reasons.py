@@ -31,6 +31,7 @@ WARC_BAD = "bad_warc"
 WARC_NOT_HTML = "warc_record_not_html"  # a capture of an image, script, style sheet, PDF...
 WARC_HTTP_STATUS = "warc_http_status"  # a capture of a redirect or an error page
 WARC_REVISIT = "warc_revisit"  # a duplicate capture recorded without payload
+WARC_TRUNCATED = "warc_truncated"  # part of a page: marked WARC-Truncated, cut short of its Content-Length, a 206
 # HTTP, feeds and sitemaps
 HTTP_ERROR = "http_error"  # a final 4xx (404, 410, 403, ...)
 HTTP_UNAVAILABLE = "http_unavailable"  # 5xx / 429 still failing after the retries

@@ -11,6 +11,10 @@ What becomes what:
 - `response` records of another type (images, CSS, scripts, PDFs), non-2xx captures (redirects,
   404 pages) and `revisit` records: a `Rejection` whose reason is in `SKIP_REASONS`, without the
   payload: counted, never silently lost, but the flow may count them as skipped, not quarantined.
+- A page capture that holds only part of the page: marked `WARC-Truncated` by the crawler (Common Crawl
+  cuts at 1 MiB), a payload shorter than its HTTP Content-Length, or a `206 Partial Content`: quarantined
+  as `warc_truncated` with the bytes it holds, never loaded as an article (as `http.py` refuses a body
+  shorter than announced).
 - A capture without a `WARC-Target-URI` (which WARC requires of it): quarantined as `bad_warc` with its
   bytes; the records after it are read.
 - `request`, `metadata`, `warcinfo`, `conversion`, `continuation` records: bookkeeping of the
@@ -44,6 +48,7 @@ from newsetl.sources.reasons import (
     WARC_HTTP_STATUS,
     WARC_NOT_HTML,
     WARC_REVISIT,
+    WARC_TRUNCATED,
 )
 
 # Short names of the WARC reasons (reasons.py holds them with every other reason).
@@ -51,7 +56,8 @@ BAD_WARC = WARC_BAD
 NOT_HTML = WARC_NOT_HTML
 HTTP_STATUS = WARC_HTTP_STATUS
 REVISIT = WARC_REVISIT
-__all__ = ["BAD_WARC", "HTTP_STATUS", "NOT_HTML", "REVISIT", "SKIP_REASONS", "read_warc"]
+TRUNCATED = WARC_TRUNCATED
+__all__ = ["BAD_WARC", "HTTP_STATUS", "NOT_HTML", "REVISIT", "SKIP_REASONS", "TRUNCATED", "read_warc"]
 
 _DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 _IGNORED = frozenset({"request", "metadata", "warcinfo", "conversion", "continuation"})
@@ -219,6 +225,11 @@ def _record_outcome(
         # warcio reads through the skipped payload anyway to reach the next record; draining it
         # here costs nothing more and is the only way to notice that it was cut off.
         return _refuse(record, source_uri, uri, skip[0], skip[1], config, keep=False)
+    partial = _partial(record, uri)
+    if partial is not None:
+        # Half a page would load as a short article with a cut tag in its body: quarantined with what it
+        # holds, so that it is seen, as http.py refuses a body shorter than announced.
+        return _refuse(record, source_uri, uri, TRUNCATED, partial, config, keep=True)
     payload = record.content_stream().read(config.max_bytes + 1)
     if len(payload) > config.max_bytes:
         return Rejection(
@@ -266,6 +277,30 @@ def _classify(record: Any, uri: str) -> tuple[str, tuple[str, str] | None]:
     if mime and mime not in _DOCUMENT_TYPES:
         return ctype, (NOT_HTML, f"capture of {uri} is {mime}, not HTML or text; skipped")
     return ctype, None
+
+
+def _partial(record: Any, uri: str) -> str | None:
+    """Why a page capture holds only part of the page, or None when nothing says it does."""
+    truncated = record.rec_headers.get_header("WARC-Truncated")
+    if truncated is not None:  # "length", "time", "disconnect", "unspecified": any value means cut off
+        return (f"capture of {uri} is marked WARC-Truncated: {truncated.strip() or 'unspecified'} "
+                "by its crawler: part of the page; refused")
+    http_headers = record.http_headers if record.rec_type == "response" else None
+    if http_headers is None:
+        return None
+    if http_headers.get_statuscode() == "206":
+        return f"capture of {uri} is HTTP 206 Partial Content: a byte range, not the whole page; refused"
+    # Content-Length counts the bytes sent, before Content-Encoding is undone; warcio's payload_length counts
+    # the payload as stored, also still encoded (it inflates only in content_stream), so the two compare. With
+    # chunked transfer encoding the stored bytes include the chunk framing and Content-Length means nothing.
+    # A crawler that stored the body decoded (a few do) stored more than was announced: not taken for a cut.
+    announced = (http_headers.get_header("Content-Length") or "").strip()
+    chunked = "chunked" in (http_headers.get_header("Transfer-Encoding") or "").lower()
+    stored = int(record.payload_length)
+    if announced.isdigit() and not chunked and 0 <= stored < int(announced):
+        return (f"capture of {uri} holds {stored} of the {int(announced)} bytes its HTTP Content-Length "
+                "announced: cut off; refused")
+    return None
 
 
 def _refuse(

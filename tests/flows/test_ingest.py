@@ -303,6 +303,46 @@ def test_warc_pages_load_and_other_records_are_counted_as_skipped(prefect_harnes
     assert "approved a new ferry timetable" in row[3]
 
 
+def test_warc_part_pages_and_records_without_uri_are_quarantined_and_the_counts_add_up(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """A capture marked WARC-Truncated loaded as a whole article; a record without WARC-Target-URI stopped the
+    archive, the pages after it never read (a user trial). Now each is one quarantine row with its bytes."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc = tmp_path / "crawl.warc.gz"
+    topics = ("ferry", "bridge", "tram", "library")
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for n, topic in enumerate(topics):
+            page = ("<html><body><article>" + "".join(f"<p>{line}</p>" for line in STORY.replace("ferry", topic)
+                                                      .splitlines() if line.strip()) + "</article></body></html>")
+            body = page.encode()
+            rec = writer.create_warc_record(
+                f"https://news.example.org/{topic}", "response",
+                payload=BytesIO(body[: len(body) // 2] if n == 1 else body),
+                http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1"),
+                warc_headers_dict={"WARC-Truncated": "length"} if n == 1 else {},
+            )
+            if n == 2:
+                rec.rec_headers.remove_header("WARC-Target-URI")
+            writer.write_record(rec)
+    db = tmp_path / "w.duckdb"
+    summary = run([str(warc)], db, workers=0)
+    assert (summary["loaded"], summary["quarantined"]) == (2, 2), summary
+    assert summary["read"] == (summary["loaded"] + summary["skipped_known"] + summary["skipped_other"]
+                               + summary["quarantined"])
+    with duckdb.connect(str(db), read_only=True) as con:
+        urls = [u for (u,) in con.execute("SELECT url FROM articles ORDER BY url").fetchall()]
+        rows = con.execute("SELECT reason, detail, raw IS NOT NULL FROM quarantine ORDER BY reason").fetchall()
+    assert urls == ["https://news.example.org/ferry", "https://news.example.org/library"]
+    assert [(reason, kept) for reason, _, kept in rows] == [("bad_warc", True), ("warc_truncated", True)], rows
+    assert "no WARC-Target-URI" in rows[0][1] and "WARC-Truncated: length" in rows[1][1]
+
+
 def ledger_feed(folder: Path) -> tuple[Path, list[str], str]:
     """60 stories and 5 copies of one more from one publisher, each ending in the same 3 footer lines that
     no pattern knows (learned once two clusters have them). Returns (feed, footer, the copied story)."""

@@ -238,7 +238,7 @@ def _mixed_warc(folder: Path) -> Path:
 
 
 def _warc_captures(name: str, *cut: str) -> Callable[[Path], Path]:
-    """A WARC of three page captures; those named in `cut` (`no_uri`) damaged so."""
+    """A WARC of three page captures; those named in `cut` (`truncated`, `short`, `no_uri`) damaged so."""
     from io import BytesIO
 
     from warcio.statusandheaders import StatusAndHeaders
@@ -255,8 +255,9 @@ def _warc_captures(name: str, *cut: str) -> Callable[[Path], Path]:
                 headers = [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
                 rec = writer.create_warc_record(
                     f"https://n.example/{n}", "response",
-                    payload=BytesIO(body),
+                    payload=BytesIO(body[: len(body) // 2] if how in ("truncated", "short") else body),
                     http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+                    warc_headers_dict={"WARC-Truncated": "length"} if how == "truncated" else {},
                 )
                 if how == "no_uri":
                     rec.rec_headers.remove_header("WARC-Target-URI")
@@ -532,7 +533,12 @@ CASES: list[Case] = [
         lambda out: _assert_reasons(out, ["doc", warc_mod.NOT_HTML, BINARY_CONTENT]),
     ),
     Case("warc_truncated", _truncated_warc, "doc", lambda out: _assert_last(out, warc_mod.BAD_WARC)),
-    # a capture without WARC-Target-URI: refused alone (warcio's error stopped the archive there)
+    # a capture holding part of a page (Common Crawl's 1 MiB cut, a dropped connection): quarantined, never
+    # an article; a capture without WARC-Target-URI: refused alone (warcio's error stopped the archive there)
+    Case("warc_capture_marked_truncated", _warc_captures("cc.warc.gz", "truncated"), warc_mod.TRUNCATED,
+         lambda out: _assert_reasons(out, [warc_mod.TRUNCATED, "doc", "doc"])),
+    Case("warc_capture_short_of_content_length", _warc_captures("cut.warc", "short"), warc_mod.TRUNCATED,
+         lambda out: _assert_reasons(out, [warc_mod.TRUNCATED, "doc", "doc"])),
     Case("warc_record_without_target_uri", _warc_captures("nouri.warc", "whole", "no_uri"), "doc",
          lambda out: _assert_reasons(out, ["doc", warc_mod.BAD_WARC, "doc"])),
     Case("unsupported_extension", _write("movie.mp4", b"\x00\x00\x00 ftypisom"), UNSUPPORTED_KIND),

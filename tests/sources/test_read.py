@@ -526,6 +526,54 @@ def write_captures(path: Path, captures: list[tuple[str, str, list[tuple[str, st
 HTML = [("Content-Type", "text/html; charset=utf-8")]
 
 
+@pytest.mark.parametrize("mark", ["length", "time", "disconnect", "unspecified"])
+def test_a_capture_its_crawler_marked_truncated_is_quarantined_with_its_bytes(tmp_path: Path, mark: str) -> None:
+    """Common Crawl cuts captures at 1 MiB and says so with WARC-Truncated: half a page, with a cut tag in its
+    body, loaded as a complete article with no flag (a user trial)."""
+    path = tmp_path / "cc.warc.gz"
+    half = PAGE[: len(PAGE) // 2]
+    write_captures(path, [("https://news.example/cut", "200 OK", HTML, half, {"WARC-Truncated": mark}),
+                          ("https://news.example/whole", "200 OK", HTML, PAGE, {})])
+    cut, whole = read_all(path)
+    assert isinstance(cut, Rejection) and cut.reason == warc_mod.TRUNCATED, cut
+    assert cut.reason not in warc_mod.SKIP_REASONS  # quarantined, not skipped
+    assert f"WARC-Truncated: {mark}" in cut.detail and "https://news.example/cut" in cut.detail
+    assert cut.raw == half and cut.source_uri.startswith(f"{path}#urn:uuid:")
+    assert isinstance(whole, RawDocument) and whole.url == "https://news.example/whole"
+
+
+def test_a_capture_shorter_than_its_content_length_or_partial_is_quarantined(tmp_path: Path) -> None:
+    """A payload short of its HTTP Content-Length (counted before Content-Encoding is undone, as the stored
+    payload is) or a 206 is part of a page; an encoded or chunked page stored whole is not."""
+    encoded = gzip.compress(PAGE)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(PAGE), PAGE)
+    path = tmp_path / "cut.warc"
+    write_captures(path, [
+        ("https://news.example/short", "200 OK", [*HTML, ("Content-Length", str(len(PAGE)))], PAGE[:90], {}),
+        ("https://news.example/gz", "200 OK",
+         [*HTML, ("Content-Encoding", "gzip"), ("Content-Length", str(len(encoded)))], encoded, {}),
+        ("https://news.example/gz-short", "200 OK",
+         [*HTML, ("Content-Encoding", "gzip"), ("Content-Length", str(len(encoded)))], encoded[:-30], {}),
+        # Content-Length beside chunked transfer encoding means nothing (RFC 9112): no cut is read into it
+        ("https://news.example/chunked", "200 OK",
+         [*HTML, ("Transfer-Encoding", "chunked"), ("Content-Length", str(len(chunked) + 500))], chunked, {}),
+        ("https://news.example/range", "206 Partial Content",
+         [*HTML, ("Content-Range", f"bytes 0-89/{len(PAGE)}"), ("Content-Length", "90")], PAGE[:90], {}),
+        ("https://news.example/whole", "200 OK", [*HTML, ("Content-Length", str(len(PAGE)))], PAGE, {}),
+    ])
+    out = read_all(path)
+    got = [(o.url if isinstance(o, RawDocument) else o.reason) for o in out]
+    assert got == [warc_mod.TRUNCATED, "https://news.example/gz", warc_mod.TRUNCATED, "https://news.example/chunked",
+                   warc_mod.TRUNCATED, "https://news.example/whole"], out
+    short, gz, gz_short, chunk, partial, _ = out
+    assert isinstance(short, Rejection) and f"holds 90 of the {len(PAGE)} bytes" in short.detail
+    assert short.raw == PAGE[:90]
+    assert isinstance(gz_short, Rejection) and gz_short.raw == encoded[:-30]  # as stored: still gzip
+    assert isinstance(partial, Rejection) and "206 Partial Content" in partial.detail and partial.raw == PAGE[:90]
+    assert isinstance(gz, RawDocument) and gz.content == PAGE.decode()
+    assert isinstance(chunk, RawDocument) and chunk.content == PAGE.decode()
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_a_record_without_target_uri_is_refused_alone_and_the_rest_is_read(tmp_path: Path, gz: bool) -> None:
     """warcio fails on a response record without WARC-Target-URI (an AttributeError of its own): newsetl stopped
