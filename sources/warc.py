@@ -8,6 +8,8 @@ What becomes what:
 - `response` (and `resource`) records of an HTML or plain-text type with a 2xx status: a document.
   The record's target URI is the URL, the WARC-Date the fetch time, the HTTP charset the declared
   encoding.
+- A capture served under a type that says nothing (`application/octet-stream` and the like): read when
+  its bytes start as HTML, else skipped as not HTML.
 - `response` records of another type (images, CSS, scripts, PDFs), non-2xx captures (redirects,
   404 pages) and `revisit` records: a `Rejection` whose reason is in `SKIP_REASONS`, without the
   payload: counted, never silently lost, but the flow may count them as skipped, not quarantined.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from datetime import datetime
@@ -60,6 +63,12 @@ TRUNCATED = WARC_TRUNCATED
 __all__ = ["BAD_WARC", "HTTP_STATUS", "NOT_HTML", "REVISIT", "SKIP_REASONS", "TRUNCATED", "read_warc"]
 
 _DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+# Content types that say nothing about the bytes: a misconfigured server sends its pages as one of them (or
+# none). Such a capture is read when its bytes are HTML, and skipped as not HTML otherwise (an image, a zip).
+_GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/unknown",
+                            "unknown/unknown", "application/x-unknown", "content/unknown"})
+_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title)\b",
+                         re.IGNORECASE | re.DOTALL)
 _IGNORED = frozenset({"request", "metadata", "warcinfo", "conversion", "continuation"})
 # Records that capture something at a URI: the WARC standard requires their WARC-Target-URI.
 _CAPTURES = frozenset({"response", "resource", "revisit"})
@@ -241,8 +250,11 @@ def _record_outcome(
     rest, missing = _drain(record, config.max_bytes - len(payload))
     if missing:
         return _truncated(source_uri, uri, missing, None if rest is None else b"".join([payload, *rest]))
-    doc_id = sha256_hex(payload, record_id.encode("utf-8", "replace"))
     mime = ctype.split(";")[0].strip().lower()
+    if mime in _GENERIC_TYPES and not _HTML_START.match(payload[:4096].removeprefix(b"\xef\xbb\xbf")):
+        return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=NOT_HTML,
+                         detail=f"capture of {uri} is {mime} and its bytes do not start as HTML; skipped")
+    doc_id = sha256_hex(payload, record_id.encode("utf-8", "replace"))
     doc = document_from_bytes(
         source_uri,
         payload,
@@ -274,7 +286,7 @@ def _classify(record: Any, uri: str) -> tuple[str, tuple[str, str] | None]:
     else:
         ctype = record.rec_headers.get_header("Content-Type") or ""
     mime = ctype.split(";")[0].strip().lower()
-    if mime and mime not in _DOCUMENT_TYPES:
+    if mime and mime not in _DOCUMENT_TYPES and mime not in _GENERIC_TYPES:
         return ctype, (NOT_HTML, f"capture of {uri} is {mime}, not HTML or text; skipped")
     return ctype, None
 

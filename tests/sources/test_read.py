@@ -458,6 +458,25 @@ def test_warc_html_responses_become_documents_and_the_rest_is_counted(tmp_path: 
     assert [d.doc_id for d in read_all(path) if isinstance(d, RawDocument)] == [d.doc_id for d in docs]
 
 
+def test_a_page_served_as_octet_stream_is_read_when_its_bytes_are_html(tmp_path: Path) -> None:
+    # A misconfigured server sends its pages as application/octet-stream: the capture is the page all the
+    # same. Under that type an image or an archive stays a skipped capture, as under its own type.
+    path = tmp_path / "generic.warc.gz"
+    write_warc(path, [
+        ("response", "https://news.example/a", "200 OK", PAGE, "application/octet-stream"),
+        ("response", "https://news.example/b", "200 OK", b"\xef\xbb\xbf<!-- cms -->\n" + PAGE,
+         "binary/octet-stream"),
+        ("response", "https://news.example/c.png", "200 OK", b"\x89PNG\r\n\x1a\n" + bytes(64),
+         "application/octet-stream"),
+        ("response", "https://news.example/d", "200 OK", b"PK\x03\x04" + bytes(64), "application/unknown"),
+    ])
+    out = read_all(path)
+    assert [o.url for o in out if isinstance(o, RawDocument)] == ["https://news.example/a", "https://news.example/b"]
+    skipped = [o for o in out if isinstance(o, Rejection)]
+    assert [r.reason for r in skipped] == [warc_mod.NOT_HTML, warc_mod.NOT_HTML]
+    assert "application/octet-stream and its bytes do not start as HTML" in skipped[0].detail
+
+
 def test_truncated_warc_keeps_the_records_before_the_damage(tmp_path: Path) -> None:
     path = tmp_path / "cut.warc.gz"
     write_warc(
