@@ -288,10 +288,14 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
     if not args.quiet:
         print_summary(summary)
     published = _print_published(summary.get("published"), quiet=args.quiet)
-    found = summary["read"] - summary.get("not_found", 0) - summary.get("unsupported", 0)
+    # A symlinked folder met while walking is counted (a skip) but holds nothing this run read.
+    linked = (summary.get("skipped_reasons") or {}).get("symlinked_folder", 0)
+    found = summary["read"] - summary.get("not_found", 0) - summary.get("unsupported", 0) - linked
     if found == 0:
         print(f"newsetl: nothing to ingest: no supported input (.txt, .html, .jsonl, .json, .warc, "
-              f"optionally .gz, or URLs) in {' '.join(args.sources)}", file=sys.stderr)
+              f"optionally .gz, or URLs) in {' '.join(args.sources)}"
+              + (f" ({linked} symlinked folder(s) not walked into: name them as sources to read them)"
+                 if linked else ""), file=sys.stderr)
         return EXIT_NOTHING
     return EXIT_OK if published else EXIT_NOT_PUBLISHED
 

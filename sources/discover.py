@@ -9,7 +9,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from newsetl.schemas.records import STAGE_DISCOVER, Rejection
-from newsetl.sources.reasons import BAD_SOURCES_FILE, BAD_URL, NOT_FOUND, UNREADABLE, display_path, reject
+from newsetl.sources.reasons import (
+    BAD_SOURCES_FILE,
+    BAD_URL,
+    NOT_FOUND,
+    SYMLINKED_FOLDER,
+    UNREADABLE,
+    display_path,
+    reject,
+)
 
 TEXT_SUFFIXES = {".txt", ".text"}
 
@@ -184,6 +192,15 @@ def _walk(root: Path, rejections: list[Rejection]) -> Iterator[tuple[str, str]]:
                 links = {e.name for e in entries if e.is_symlink()}
         except OSError:
             links = set(filenames)  # cannot tell: resolve each one
+        # A linked folder is not walked into (it could loop, or reach far outside the folder given), but it
+        # is said: a user who linked a feed's folder into the drop folder saw nothing at all (a user trial).
+        # A skip, not a refusal: nothing is wrong with it, and named as a source it is read.
+        for name in dirnames:
+            if name in links:
+                where = display_path(os.path.join(base, name))
+                rejections.append(reject(where, STAGE_DISCOVER, SYMLINKED_FOLDER,
+                                         f"{where} is a symlinked folder, not followed while walking "
+                                         f"{display_path(str(root))}: name it as a source to read it"))
         for name in sorted(filenames):
             if not name.startswith("."):  # editor swap files, .DS_Store: not inputs
                 path = os.path.join(base, name)

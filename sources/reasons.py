@@ -15,6 +15,7 @@ UNREADABLE = "unreadable"
 NOT_REGULAR_FILE = "not_regular_file"
 UNSUPPORTED_KIND = "unsupported_kind"
 BAD_SOURCES_FILE = "bad_sources_file"
+SYMLINKED_FOLDER = "symlinked_folder"  # met while walking a folder, not followed (a skip): name it to read it
 READ_ERROR = "read_error"  # reading the input met an error newsetl did not foresee (a bug): the input is refused
 # Content
 EMPTY_INPUT = "empty_input"
@@ -47,7 +48,7 @@ UNSAFE_XML = "unsafe_xml"
 
 EMPTY_FEED = "empty_feed"  # a feed or sitemap that lists no page today: nothing wrong, and nothing to read
 
-SKIP_REASONS = frozenset({NOT_MODIFIED, WARC_NOT_HTML, WARC_HTTP_STATUS, WARC_REVISIT, EMPTY_FEED})
+SKIP_REASONS = frozenset({NOT_MODIFIED, WARC_NOT_HTML, WARC_HTTP_STATUS, WARC_REVISIT, EMPTY_FEED, SYMLINKED_FOLDER})
 
 
 def display_path(path: str) -> str:

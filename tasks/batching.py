@@ -132,13 +132,17 @@ class RunBatches:
         self.tally.progress(self.files_done, len(self.paths))
 
     def __iter__(self) -> Iterator[Work]:
-        pending = list(self.refused)  # quarantined with the next batch
+        # Refused at discovery: quarantined with the next batch, but for the skips (a symlinked folder, not
+        # walked into), which are recorded as skipped sources with it.
+        pending = [r for r in self.refused if r.reason not in SKIP_REASONS]
+        early = [Skip(r.source_uri, r.doc_id, r.reason) for r in self.refused if r.reason in SKIP_REASONS]
         for group in file_groups(self.paths, self.files_per_read, READ_GROUP_BYTES):
             if stop_requested():
                 return
             t = time.perf_counter()
             for read in read_group(group, self.config):
                 fresh, rejected, skips = self._sort(read)
+                skips, early = [*early, *skips], []
                 pending.extend(rejected)
                 self.tally.seconds["read"] += time.perf_counter() - t
                 # A piece without a new document is still one (empty) item: its rejections are quarantined
@@ -152,8 +156,8 @@ class RunBatches:
                 t = time.perf_counter()
             self.files_done += len(group)
             self.tally.progress(self.files_done, len(self.paths))
-        if pending:
-            yield Work([], pending)
+        if pending or early:
+            yield Work([], pending, skips=tuple(early))
 
     def _sort(self, read: ReadPiece) -> tuple[list[RawDocument], list[Rejection], list[Skip]]:
         """A piece's outcomes as (new documents, rejections to quarantine, sources to record as skipped)."""

@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import TerminationSignal
 
 from newsetl.schemas.records import Rejection
-from newsetl.sources.reasons import UNREADABLE
+from newsetl.sources.reasons import SKIP_REASONS, UNREADABLE
 from newsetl.tasks.stop import IngestInterrupted, stop_signal, stop_waits_for
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
@@ -126,8 +126,13 @@ class RunTally:
         self.counts["read"] += len(refused) + unchanged_docs
         self.counts["skipped_known"] += unchanged_docs
         self.counts["unchanged"] += unchanged_docs
-        # A folder that cannot be listed was found: quarantined (unreadable), it is not "nothing to ingest".
-        self.counts["not_found"] += sum(r.reason != UNREADABLE for r in refused)
+        # A symlinked folder met while walking is a skip (not walked into), recorded with the first batch.
+        skipped = [r for r in refused if r.reason in SKIP_REASONS]
+        self.counts["skipped_other"] += len(skipped)
+        self.skips.update(r.reason for r in skipped)
+        # A folder that cannot be listed was found: quarantined (unreadable), it is not "nothing to ingest";
+        # nor is a skipped one.
+        self.counts["not_found"] += sum(r.reason != UNREADABLE and r.reason not in SKIP_REASONS for r in refused)
 
     def read_piece(self, outcomes: int, unsupported: int, skipped: Sequence[Rejection]) -> None:
         """A piece read: its outcomes (documents and rejections), of them those of a kind newsetl does not

@@ -317,6 +317,34 @@ def test_nothing_to_ingest_is_said_on_every_run_not_only_the_first(tmp_path: Pat
     assert proc.returncode == 0 and re.search(r"articles loaded +1\n", proc.stdout), proc.stderr[-2000:]
 
 
+def test_a_symlinked_folder_in_the_drop_folder_is_said_not_silently_passed_over(tmp_path: Path) -> None:
+    # A user linked a feed's folder into the drop folder and saw nothing at all (a user trial): the link is
+    # not walked into (it could loop), but the summary says it, lineage records it as skipped, and a drop
+    # folder holding only such a link is "nothing to ingest" with the way out named.
+    wire = tmp_path / "wire"
+    wire.mkdir()
+    (wire / "story.txt").write_text(STORY, encoding="utf-8")
+    only_link = tmp_path / "only-link"
+    only_link.mkdir()
+    (only_link / "wire").symlink_to(wire, target_is_directory=True)
+    db = tmp_path / "w.duckdb"
+    proc = newsetl("ingest", str(only_link), "--db", str(db), "--workers", "0")
+    assert proc.returncode == 5, proc.stderr[-2000:]
+    assert "1 symlinked folder(s) not walked into: name them as sources to read them" in proc.stderr
+    assert re.search(r"skipped \(other\) +1 +symlinked_folder=1", proc.stdout), proc.stdout
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "own.txt").write_text(STORY.replace("ferry", "bus"), encoding="utf-8")
+    (drop / "wire").symlink_to(wire, target_is_directory=True)
+    proc = newsetl("ingest", str(drop), "--db", str(db), "--workers", "0")
+    assert proc.returncode == 0 and re.search(r"articles loaded +1\n", proc.stdout), proc.stderr[-2000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT outcome, reason FROM sources WHERE source_uri = ?",
+                           [str(drop / "wire")]).fetchall() == [("skipped", "symlinked_folder")]
+    proc = newsetl("ingest", str(drop / "wire"), "--db", str(db), "--workers", "0")  # named, it is read
+    assert proc.returncode == 0 and re.search(r"articles loaded +1\n", proc.stdout), proc.stderr[-2000:]
+
+
 def test_a_file_without_tables_is_said_to_hold_no_warehouse_yet(tmp_path: Path) -> None:
     import duckdb
 

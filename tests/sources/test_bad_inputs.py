@@ -40,6 +40,8 @@ from newsetl.sources.reasons import (
     EMPTY_INPUT,
     NOT_FOUND,
     NOT_REGULAR_FILE,
+    SKIP_REASONS,
+    SYMLINKED_FOLDER,
     TOO_LARGE,
     UNREADABLE,
     UNSUPPORTED_KIND,
@@ -670,8 +672,26 @@ EXTRA_KINDS = [
 def test_directory_loop_via_symlinks_terminates_and_lists_each_file_once(tmp_path: Path) -> None:
     root = _symlink_dir_loop(tmp_path)
     paths, rejections = discover([str(root), str(root / "a" / "self" / "a" / "b" / "story.txt")])
-    assert rejections == []
     assert paths == [str(root / "a" / "b" / "story.txt")]
+    # The linked folders are not walked into, and said so: skips (nothing is wrong), not refusals.
+    assert sorted((r.source_uri, r.reason) for r in rejections) == [
+        (str(root / "a" / "b" / "up"), SYMLINKED_FOLDER), (str(root / "a" / "self"), SYMLINKED_FOLDER)]
+    assert SYMLINKED_FOLDER in SKIP_REASONS and "name it as a source to read it" in rejections[0].detail
+
+
+def test_a_symlinked_folder_in_a_drop_folder_is_a_skip_and_named_it_is_read(tmp_path: Path) -> None:
+    real = tmp_path / "feeds" / "wire"
+    real.mkdir(parents=True)
+    (real / "story.txt").write_text(STORY)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "own.txt").write_text(STORY + "Own copy.\n")
+    (inbox / "wire").symlink_to(real, target_is_directory=True)
+    paths, rejections = discover([str(inbox)])
+    assert paths == [str(inbox / "own.txt")]
+    assert [(r.stage, r.reason) for r in rejections] == [("discover", SYMLINKED_FOLDER)]
+    paths, rejections = discover([str(inbox / "wire")])
+    assert paths == [str(inbox / "wire" / "story.txt")] and rejections == []
 
 
 def test_file_vanishes_between_listing_and_reading(tmp_path: Path) -> None:
