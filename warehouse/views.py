@@ -165,6 +165,24 @@ VIEWS: dict[str, str] = {
         LEFT JOIN articles b ON b.article_id = p.article_b
     """,
     # Run health: one row per run with its counts flattened for dashboards.
+    # The versions of a page: the articles of one story (cluster) at one URL, oldest first, so that a
+    # correction or an edit re-scraped later reads as the newer version of the page rather than as one more
+    # copy. Ordered by fetch time (a capture's or a fetch's; a file's modification time otherwise), then by
+    # the start of the run that loaded it, then by id. The story's canonical stays its most complete copy
+    # (canonical_articles): `WHERE is_latest` gives each page as it last read. Articles without a URL are
+    # not here: nothing says which of them are the same page.
+    "article_versions": """
+        SELECT a.article_id, a.cluster_id, a.url, a.publisher, a.title, a.published_at, a.fetched_at,
+               a.word_count, a.is_canonical, a.run_id, r.started_at AS loaded_at,
+               row_number() OVER w AS version,
+               count(*) OVER (PARTITION BY a.cluster_id, a.url) AS versions,
+               lag(a.article_id) OVER w AS previous_article_id,
+               row_number() OVER w = count(*) OVER (PARTITION BY a.cluster_id, a.url) AS is_latest
+        FROM articles a LEFT JOIN runs r USING (run_id)
+        WHERE a.url IS NOT NULL AND a.cluster_id IS NOT NULL
+        WINDOW w AS (PARTITION BY a.cluster_id, a.url
+                     ORDER BY a.fetched_at ASC NULLS FIRST, r.started_at ASC NULLS FIRST, a.article_id)
+    """,
     # Every removal with what decided it. A pattern rule's id is read as the rule was in the run that
     # removed the span (runs.ruleset_sha256 -> rules): a rules file edited later, or a user file of the
     # same id, does not change what an old removal says. The other removals name their pass in `rule`:
@@ -220,6 +238,8 @@ VIEW_COMMENTS: dict[str, str] = {
     "quarantine_summary": "per stage and reason: refusals, how many are still open, the last one's time",
     "duplicate_pairs_view": "verified near-duplicate pairs with both sides' titles, publishers and sizes",
     "run_health": "one row per run: status, seconds and its counts as columns (read, loaded, skipped, quarantined)",
+    "article_versions": "one row per article with a URL: its version among its story's articles at that URL "
+                        "(oldest first by fetch time), the previous one, and is_latest",
     "removal_rules": "one row per removal with what decided it (decided_by: pattern_rule | line_model | learned_line "
                      "| structural_pass | describe; NULL: a run before the rules were recorded) and, for a pattern "
                      "rule, its scope, pattern and source as they were in that run",

@@ -131,3 +131,18 @@ def test_a_quarantined_input_is_resolved_only_by_a_later_run_that_loaded_it(fill
     summary = rows(filled_db, "SELECT stage, reason, inputs, still_open FROM quarantine_summary ORDER BY ALL")
     assert summary == [("discover", "unreadable", 2, 1), ("read", "bad_json", 1, 0), ("read", "empty_input", 1, 1),
                        ("read", "too_large", 1, 0), ("read", "unreadable", 2, 1)]
+
+
+def test_article_versions_orders_a_pages_captures_and_marks_the_latest(filled_db: Path) -> None:
+    # A page re-scraped after a correction is the newer version of that page, not one more copy: the view
+    # numbers the story's articles at one URL by fetch time; other URLs and other stories stay apart.
+    with duckdb.connect(str(filled_db)) as con:
+        for aid, url in (("a1", "https://wire.example/rates"), ("a2", "https://wire.example/rates"),
+                         ("a3", "https://yahoo.example/rates"), ("a4", "https://bbc.example/storm")):
+            con.execute("UPDATE articles SET url = ? WHERE article_id = ?", [url, aid])
+        con.execute("UPDATE articles SET fetched_at = TIMESTAMPTZ '2026-01-02 09:00:00+00' WHERE article_id = 'a1'")
+    got = rows(filled_db, "SELECT article_id, version, versions, previous_article_id, is_latest "
+                          "FROM article_versions ORDER BY url, version")
+    assert got == [("a4", 1, 1, None, True),
+                   ("a2", 1, 2, None, False), ("a1", 2, 2, "a2", True),  # a1 fetched a day after a2
+                   ("a3", 1, 1, None, True)]
