@@ -78,6 +78,10 @@ def _read_path(path: str, config: ReadConfig) -> Iterator[RawDocument | Rejectio
         return
     with fh:
         fetched_at = datetime.fromtimestamp(st.st_mtime, tz=UTC)
+        if kind in ("txt", "html") and _is_warc(fh):
+            # A WARC saved under another name (`crawl.txt`) loaded as one "article" holding every record and
+            # its headers (a user trial): the bytes say what it is.
+            kind = "warc"
         if kind == "warc":
             from newsetl.sources.warc import read_warc  # warcio is imported only when a WARC is read
 
@@ -105,6 +109,22 @@ def _read_path(path: str, config: ReadConfig) -> Iterator[RawDocument | Rejectio
             yield reject(uri, STAGE_READ, UNREADABLE, f"cannot read {uri}: {exc}")
             return
         yield document_from_bytes(uri, data, kind, fetched_at=fetched_at, config=config)
+
+
+def _is_warc(fh: IO[bytes]) -> bool:
+    """Do the file's bytes (gzipped or not) start as a WARC record? The file is left at its start."""
+    try:
+        head = fh.read(512)
+        fh.seek(0)
+    except OSError:
+        return False  # the read below meets it again and says so (unreadable)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(31).decompress(head, 16)
+        except zlib.error:
+            return False
+    # The version line and a WARC- header after it: a text that begins "WARC/1.0 is a format..." is text.
+    return head.startswith(b"WARC/") and b"\nWARC-" in head
 
 
 def _with_file_bytes(outcomes: Iterator[RawDocument | Rejection], uri: str, fh: IO[bytes],

@@ -477,6 +477,24 @@ def test_a_page_served_as_octet_stream_is_read_when_its_bytes_are_html(tmp_path:
     assert "application/octet-stream and its bytes do not start as HTML" in skipped[0].detail
 
 
+@pytest.mark.parametrize("gz", [True, False])
+def test_a_warc_under_another_name_is_read_as_a_warc(tmp_path: Path, gz: bool) -> None:
+    # Saved as crawl.txt, an archive loaded as one "article" of 2,719 words holding every record and its
+    # headers (a user trial): its bytes say what it is.
+    path = tmp_path / ("crawl.txt.gz" if gz else "crawl.txt")
+    write_warc(path, [("response", f"https://news.example/{i}", "200 OK", PAGE, "text/html") for i in range(2)],
+               gz=gz)
+    out = read_all(path)
+    assert [(o.kind, o.url) for o in out if isinstance(o, RawDocument)] == [
+        ("warc", "https://news.example/0"), ("warc", "https://news.example/1")]
+    assert len(out) == 2
+    # a text file that merely mentions WARC stays a text file
+    note = tmp_path / "note.txt"
+    note.write_text("WARC files hold web captures; this note is about them.\n", encoding="utf-8")
+    (doc,) = read_all(note)
+    assert isinstance(doc, RawDocument) and doc.kind == "txt"
+
+
 def test_truncated_warc_keeps_the_records_before_the_damage(tmp_path: Path) -> None:
     path = tmp_path / "cut.warc.gz"
     write_warc(
