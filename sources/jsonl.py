@@ -102,25 +102,26 @@ def _jsonl_outcomes(
             encoding = large_file_encoding(whole)
             records = large_records(path, whole, stream, config, is_json=is_json, encoding=encoding)
             del whole  # held from here by the stream only, which lets go of it once read on
-            yield from _records(path, records, fetched_at, config, encoding)
+            yield from _records(path, records, fetched_at, config, encoding, "record" if is_json else "line")
             return
         text, encoding = decode_bytes(whole)
         if is_json and text.lstrip()[:1] in {"[", "{"}:
             parsed = loads(text)
             if isinstance(parsed, list):
                 items = (dumps(item) for item in parsed)
-                yield from _records(path, items, fetched_at, config, encoding)
+                yield from _records(path, items, fetched_at, config, encoding, "record")
                 return
             if isinstance(parsed, dict):
                 inner = _envelope_records(parsed, config)
                 if inner is not None:  # {"status": "ok", "articles": [...]}: the records are the list
                     items = (dumps(item) for item in inner)
-                    yield from _records(path, items, fetched_at, config, encoding)
+                    yield from _records(path, items, fetched_at, config, encoding, "record")
                     return
-                yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config, encoding)
+                yield from _records(path, [text.strip().encode("utf-8", "replace")], fetched_at, config, encoding,
+                                    "record")
                 return
             if text.lstrip("\ufeff \t\r\n")[:1] == "[":  # a broken array: the records before the break load
-                yield from _records(path, cut_off_array(path, text, config), fetched_at, config, encoding)
+                yield from _records(path, cut_off_array(path, text, config), fetched_at, config, encoding, "record")
                 return
         lines = (line.encode("utf-8", "replace") for line in text.splitlines())
         yield from _records(path, lines, fetched_at, config, encoding)
@@ -133,9 +134,12 @@ def _records(
     fetched_at: datetime | None,
     config: ReadConfig,
     file_encoding: str = "utf-8",
+    unit: str = "line",
 ) -> Iterator[RawDocument | Rejection]:
     """The documents (or rejections) of a file's records, one per line of `lines`. `file_encoding`: how the
-    whole file was decoded when its lines come re-encoded as UTF-8 (a `.json` file, UTF-16 lines)."""
+    whole file was decoded when its lines come re-encoded as UTF-8 (a `.json` file, UTF-16 lines). `unit`:
+    what a record's number counts in messages: "line" in JSON lines, "record" in a JSON array or response
+    (its whole file may be one line)."""
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
         if isinstance(line, StreamError):
@@ -146,7 +150,7 @@ def _records(
                 f"{path}#{lineno}",
                 STAGE_READ,
                 TOO_LARGE,
-                f"line {lineno} is {line.size} bytes, over the limit of {config.max_bytes} for one record",
+                f"{unit} {lineno} is {line.size} bytes, over the limit of {config.max_bytes} for one record",
             )
             continue
         raw = line.rstrip(b"\r\n")
@@ -154,15 +158,15 @@ def _records(
             raw = raw[len(codecs.BOM_UTF8) :]
         if not raw.strip():
             continue  # blank lines separate nothing and are not records
-        yield _record_document(path, raw, lineno, seen, fetched_at, config, file_encoding)
+        yield _record_document(path, raw, lineno, seen, fetched_at, config, file_encoding, unit)
 
 
 def _record_document(
     path: str, raw: bytes, lineno: int, seen: set[str], fetched_at: datetime | None, config: ReadConfig,
-    file_encoding: str = "utf-8",
+    file_encoding: str = "utf-8", unit: str = "line",
 ) -> RawDocument | Rejection:
     where = f"{path}#{lineno}"
-    parsed = _parse_record(raw, lineno, where)
+    parsed = _parse_record(raw, lineno, where, unit)
     if isinstance(parsed, Rejection):
         return parsed
     record, encoding = parsed
@@ -178,7 +182,7 @@ def _record_document(
     if external_id is not None:
         if external_id in seen:
             return reject(source_uri, STAGE_READ, DUPLICATE_RECORD,
-                          f"line {lineno} repeats id {external_id!r} seen earlier in this file", raw=raw)
+                          f"{unit} {lineno} repeats id {external_id!r} seen earlier in this file", raw=raw)
         seen.add(external_id)
     # A record read under a field mapping is another document than the same line read without one: a
     # re-run with `--field` after a run that quarantined the file's records must load them, not skip
@@ -187,7 +191,7 @@ def _record_document(
     read_as = mapping_key(mapping) if mapping_reaches(record, mapping) else ""
     doc_id = sha256_hex(raw, (external_id or str(lineno)).encode("utf-8", "replace"),
                         *((read_as.encode("utf-8"),) if read_as else ()))
-    body = _record_body(record, source_uri, lineno, doc_id, raw, config, used)
+    body = _record_body(record, source_uri, lineno, doc_id, raw, config, used, unit)
     if isinstance(body, Rejection):
         return body
     text, content_type = body
@@ -218,7 +222,7 @@ def _record_document(
     )
 
 
-def _parse_record(raw: bytes, lineno: int, where: str) -> tuple[dict[str, Any], str] | Rejection:
+def _parse_record(raw: bytes, lineno: int, where: str, unit: str = "line") -> tuple[dict[str, Any], str] | Rejection:
     """The line as a JSON object and how its bytes were decoded, or why it is not one."""
     encoding = "utf-8"
     try:
@@ -230,11 +234,11 @@ def _parse_record(raw: bytes, lineno: int, where: str) -> tuple[dict[str, Any], 
     try:
         record = json.loads(line)
     except RecursionError:
-        return reject(where, STAGE_READ, BAD_JSON, f"line {lineno} nests JSON too deeply to parse", raw=raw)
+        return reject(where, STAGE_READ, BAD_JSON, f"{unit} {lineno} nests JSON too deeply to parse", raw=raw)
     except ValueError as exc:
-        return reject(where, STAGE_READ, BAD_JSON, f"line {lineno} is not valid JSON: {exc}", raw=raw)
+        return reject(where, STAGE_READ, BAD_JSON, f"{unit} {lineno} is not valid JSON: {exc}", raw=raw)
     if not isinstance(record, dict):
-        return reject(where, STAGE_READ, BAD_RECORD, f"line {lineno} is {json_kind(record)}, not an object", raw=raw)
+        return reject(where, STAGE_READ, BAD_RECORD, f"{unit} {lineno} is {json_kind(record)}, not an object", raw=raw)
     return record, encoding
 
 
@@ -247,12 +251,12 @@ def json_kind(value: object) -> str:
 
 
 def _record_body(record: dict[str, Any], source_uri: str, lineno: int, doc_id: str, raw: bytes,
-                 config: ReadConfig, used: set[str]) -> tuple[str, str] | Rejection:
+                 config: ReadConfig, used: set[str], unit: str = "line") -> tuple[str, str] | Rejection:
     """(body, content type) of a record: its first non-empty HTML field, else its first text field
     (read as HTML when it is markup under a name other than `text`), within the limits."""
     found = _body_field(record, config.jsonl_fields)
     if found is None:
-        return reject(source_uri, STAGE_READ, BAD_RECORD, _no_body(record, lineno, config.jsonl_fields),
+        return reject(source_uri, STAGE_READ, BAD_RECORD, _no_body(record, lineno, config.jsonl_fields, unit),
                       doc_id=doc_id, raw=raw)
     body, content_type, key = found
     used.add(key)
@@ -262,10 +266,10 @@ def _record_body(record: dict[str, Any], source_uri: str, lineno: int, doc_id: s
     ):
         limit = config.max_bytes if content_type == "html" else config.max_text_chars
         return reject(source_uri, STAGE_READ, TOO_LARGE,
-                      f"line {lineno}: field {key!r} has {len(body)} characters, over the limit of {limit}",
+                      f"{unit} {lineno}: field {key!r} has {len(body)} characters, over the limit of {limit}",
                       doc_id=doc_id, raw=raw)  # the line itself is within max_bytes: keep it, nothing lost
     if not body.strip():
-        return reject(source_uri, STAGE_READ, BAD_RECORD, f"line {lineno}: the body holds no text",
+        return reject(source_uri, STAGE_READ, BAD_RECORD, f"{unit} {lineno}: the body holds no text",
                       doc_id=doc_id, raw=raw)
     return body, content_type
 
@@ -310,12 +314,12 @@ def _envelope_records(obj: dict[str, Any], config: ReadConfig) -> list[Any] | No
     return None
 
 
-def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str], ...]) -> str:
+def _no_body(record: dict[str, Any], lineno: int, mapping: tuple[tuple[str, str], ...], unit: str = "line") -> str:
     """Why a record has no body: the fields looked in (with what they held) and the record's keys."""
     looked = [p for name in ("html", "text") for p in candidates(name, mapping)[0]]
     held = [f"{p}: {json_kind(lookup(record, p))}" for p in looked if lookup(record, p) is not None]
     keys = ", ".join(sorted(record)[:12]) + (", ..." if len(record) > 12 else "")
-    return (f"line {lineno} has no non-empty string body in {'/'.join(looked)}"
+    return (f"{unit} {lineno} has no non-empty string body in {'/'.join(looked)}"
             + (f" ({', '.join(held)})" if held else "")
             + f"; its fields: {keys or 'none'} (map one with --field text=FIELD or --field html=FIELD)")
 

@@ -190,6 +190,8 @@ def test_an_api_response_saved_whole_reads_its_list_of_records(tmp_path: Path) -
     assert [d.content for d in out if isinstance(d, RawDocument)] == [f"{BODY} (post)", f"{BODY} (page)"]
     refused = [r for r in out if isinstance(r, Rejection)]
     assert [r.reason for r in refused] == [BAD_RECORD, BAD_RECORD] and "its fields: name, type" in refused[0].detail
+    # numbered as records of the response, not as lines (the file is one line)
+    assert [r.detail.split(" has ")[0].split(" is ")[0] for r in refused] == ["record 3", "record 4"]
 
 
 def test_an_empty_api_page_holds_no_record_but_an_article_with_empty_tags_is_one(tmp_path: Path) -> None:
