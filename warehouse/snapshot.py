@@ -56,10 +56,15 @@ SNAPSHOT_FILE = "snapshot.duckdb"
 # Tables a dashboard has no use for (dedup and learned-boilerplate internals, the read log) or that
 # would be most of the bytes (raw inputs: BLOB columns are dropped from every exported table).
 INTERNAL_TABLES = frozenset({
-    "schema_migrations", "inputs", "dedup_meta", "signatures", "lsh_bands",
+    "schema_migrations", "inputs", "dedup_meta", "lsh_bands",
     "boilerplate_sightings", "boilerplate_applied", "boilerplate_publisher_clusters",
     "boilerplate_line_clusters", "boilerplate_line_counts",
 })
+
+
+# Tables of which only some columns are exported: of the dedup signatures, the arrival order (`sid`) that
+# `article_versions` orders two captures of one page in one dump file by (they share the file's time).
+EXPORTED_COLUMNS = {"signatures": frozenset({"sid", "article_id", "run_id"})}
 
 
 def _run_month(run_id: str) -> str:
@@ -87,6 +92,7 @@ PARTITIONED = {
     "sources": _run_month("sources.run_id"),
     "duplicate_pairs": _run_month("duplicate_pairs.run_id"),
     "quarantine": _run_month("quarantine.run_id"),
+    "signatures": _run_month("signatures.run_id"),
 }
 # A Parquet row group ends at this many rows or bytes, whichever comes first (DuckDB's default is
 # 122,880 rows, whatever their size). A row group is what a writer thread holds and compresses at once and
@@ -180,7 +186,7 @@ def _exported_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str
         if table in INTERNAL_TABLES:
             continue
         cols = out.setdefault(table, [])
-        if dtype != "BLOB":
+        if dtype != "BLOB" and column in EXPORTED_COLUMNS.get(table, (column,)):
             cols.append((column, dtype))
     return out
 

@@ -168,7 +168,9 @@ VIEWS: dict[str, str] = {
     # The versions of a page: the articles of one story (cluster) at one URL, oldest first, so that a
     # correction or an edit re-scraped later reads as the newer version of the page rather than as one more
     # copy. Ordered by fetch time (a capture's or a fetch's; a file's modification time otherwise), then by
-    # the start of the run that loaded it, then by id. The story's canonical stays its most complete copy
+    # the start of the run that loaded it, then by arrival (signatures.sid: the order the run read them in,
+    # so two scrapes in one dump file, which share the file's time, keep the file's order; a user trial
+    # found the id, a hash, ordering them), then by id. The story's canonical stays its most complete copy
     # (canonical_articles): `WHERE is_latest` gives each page as it last read. Articles without a URL are
     # not here: nothing says which of them are the same page.
     "article_versions": """
@@ -178,10 +180,11 @@ VIEWS: dict[str, str] = {
                count(*) OVER (PARTITION BY a.cluster_id, a.url) AS versions,
                lag(a.article_id) OVER w AS previous_article_id,
                row_number() OVER w = count(*) OVER (PARTITION BY a.cluster_id, a.url) AS is_latest
-        FROM articles a LEFT JOIN runs r USING (run_id)
+        FROM articles a LEFT JOIN runs r USING (run_id) LEFT JOIN signatures s USING (article_id)
         WHERE a.url IS NOT NULL AND a.cluster_id IS NOT NULL
         WINDOW w AS (PARTITION BY a.cluster_id, a.url
-                     ORDER BY a.fetched_at ASC NULLS FIRST, r.started_at ASC NULLS FIRST, a.article_id)
+                     ORDER BY a.fetched_at ASC NULLS FIRST, r.started_at ASC NULLS FIRST, s.sid ASC NULLS FIRST,
+                              a.article_id)
     """,
     # Every removal with what decided it. A pattern rule's id is read as the rule was in the run that
     # removed the span (runs.ruleset_sha256 -> rules): a rules file edited later, or a user file of the

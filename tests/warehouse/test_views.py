@@ -135,14 +135,24 @@ def test_a_quarantined_input_is_resolved_only_by_a_later_run_that_loaded_it(fill
 
 def test_article_versions_orders_a_pages_captures_and_marks_the_latest(filled_db: Path) -> None:
     # A page re-scraped after a correction is the newer version of that page, not one more copy: the view
-    # numbers the story's articles at one URL by fetch time; other URLs and other stories stay apart.
+    # numbers the story's articles at one URL by fetch time, then by arrival (two scrapes in one dump file
+    # share the file's time: the file's order decides, not the ids, which are hashes); other URLs and other
+    # stories stay apart. The dashboards' snapshot answers the same.
+    from newsetl.warehouse.snapshot import publish_snapshot
+
     with duckdb.connect(str(filled_db)) as con:
         for aid, url in (("a1", "https://wire.example/rates"), ("a2", "https://wire.example/rates"),
-                         ("a3", "https://yahoo.example/rates"), ("a4", "https://bbc.example/storm")):
+                         ("a3", "https://wire.example/rates"), ("a4", "https://bbc.example/storm")):
             con.execute("UPDATE articles SET url = ? WHERE article_id = ?", [url, aid])
-        con.execute("UPDATE articles SET fetched_at = TIMESTAMPTZ '2026-01-02 09:00:00+00' WHERE article_id = 'a1'")
-    got = rows(filled_db, "SELECT article_id, version, versions, previous_article_id, is_latest "
-                          "FROM article_versions ORDER BY url, version")
-    assert got == [("a4", 1, 1, None, True),
-                   ("a2", 1, 2, None, False), ("a1", 2, 2, "a2", True),  # a1 fetched a day after a2
-                   ("a3", 1, 1, None, True)]
+        con.execute("UPDATE articles SET fetched_at = TIMESTAMPTZ '2026-01-02 09:00:00+00' WHERE article_id = 'a3'")
+        # a2 arrived before a1 (same file, same time): sid is the order the run read them in
+        for sid, aid in ((2, "a1"), (1, "a2"), (3, "a3"), (4, "a4")):
+            con.execute("INSERT INTO signatures (sid, article_id, body_hash, rank_key, body_key, n_shingles, n_words, "
+                        "banded, minhash, run_id) VALUES (?, ?, 'h', 0, 0, 1, 1, false, ''::BLOB, 'r1')", [sid, aid])
+        publish_snapshot(con, filled_db, "r1")
+    query = ("SELECT article_id, version, versions, previous_article_id, is_latest "
+             "FROM article_versions ORDER BY url, version")
+    expected = [("a4", 1, 1, None, True),
+                ("a2", 1, 3, None, False), ("a1", 2, 3, "a2", False), ("a3", 3, 3, "a1", True)]
+    assert rows(filled_db, query) == expected
+    assert rows(filled_db.with_name("news.snapshot.duckdb"), query) == expected
