@@ -43,6 +43,7 @@ import re
 import shutil
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,8 @@ from typing import TypedDict
 
 import duckdb
 
-from newsetl.warehouse.views import VIEWS
+from newsetl.schemas.tables import TABLES
+from newsetl.warehouse.views import VIEW_COMMENTS, VIEWS
 
 SNAPSHOT_FILE = "snapshot.duckdb"
 # Tables a dashboard has no use for (dedup and learned-boilerplate internals, the read log) or that
@@ -442,10 +444,32 @@ def _write_views(path: Path, sources: dict[str, str], views: dict[str, str], inf
             if not progressed:
                 info.skipped_views.update(errors)
                 break
+        _comment(snap, set(sources), info.views)
         snap.execute("USE memory")
         snap.execute("DETACH snap")
     finally:
         snap.close()
+
+
+def _comment(snap: duckdb.DuckDBPyConnection, tables: set[str], views: Sequence[str]) -> None:
+    """The warehouse's comments on the snapshot's views (of its tables and analyst views) and their columns:
+    dashboards and notebooks read the snapshot, and found every comment NULL there (a user trial)."""
+    def quote(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    exported = {(t, c) for t, c in snap.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'snap'").fetchall()}
+    for table in TABLES:
+        if table.name not in tables:
+            continue
+        if table.comment:
+            snap.execute(f'COMMENT ON VIEW "{table.name}" IS {quote(table.comment)}')
+        for col in table.columns:
+            if col.comment and (table.name, col.name) in exported:
+                snap.execute(f'COMMENT ON COLUMN "{table.name}"."{col.name}" IS {quote(col.comment)}')
+    for view in views:
+        if view in VIEW_COMMENTS:
+            snap.execute(f'COMMENT ON VIEW "{view}" IS {quote(VIEW_COMMENTS[view])}')
 
 
 def _swap_in(generation_file: Path, public: Path) -> None:

@@ -286,3 +286,21 @@ def test_articles_are_partitioned_by_their_utc_month_whatever_the_session_time_z
     months = {p.parent.name for p in (gen / "articles").rglob("*.parquet")
               if ("tz1",) in query(f"SELECT article_id FROM '{p}'")}
     assert months == {"month=2026-04"}
+
+
+def test_the_snapshot_carries_the_warehouses_comments(filled_db: Path) -> None:
+    # Dashboards and notebooks read the snapshot: its views of the tables, their columns and the analyst
+    # views say what they hold, as the warehouse's do (a user trial found every comment NULL there).
+    from newsetl.schemas.tables import ARTICLES
+    from newsetl.warehouse.views import VIEW_COMMENTS
+
+    with duckdb.connect(str(filled_db)) as con:
+        publish_snapshot(con, filled_db, "r1")
+    with duckdb.connect(str(filled_db.with_name("news.snapshot.duckdb")), read_only=True) as snap:
+        views = dict(snap.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+        columns = {(t, c): m for t, c, m in snap.execute(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE table_name = 'articles'").fetchall()}
+    assert views["articles"] == ARTICLES.comment
+    assert views["canonical_articles"] == VIEW_COMMENTS["canonical_articles"]
+    assert all(views[v] for v in VIEW_COMMENTS if v in views)
+    assert columns[("articles", "body")] == next(c.comment for c in ARTICLES.columns if c.name == "body")
