@@ -468,6 +468,16 @@ def test_footer_links_name_no_publisher() -> None:
 
 
 @pytest.mark.parametrize(("line", "publisher"), [
+    ("Subscribe to NJ.com’s newsletters.", "NJ.com"),  # a user trial: 9 articles under "NJ.com's"
+    ("Support The Harbour Gazette's journalism today.", "The Harbour Gazette"),
+    ("Subscribe to Barron's.", "Barron's"),  # a name that ends in 's keeps it
+])
+def test_a_possessive_before_a_noun_is_not_part_of_the_outlets_name(line: str, publisher: str) -> None:
+    removals = (Removal("newsletter", "newsletter.line", line, 400),)
+    assert describe_article(STORY, removals, DescribeHints()).metadata.publisher == publisher
+
+
+@pytest.mark.parametrize(("line", "publisher"), [
     ("© RIPRODUZIONE RISERVATA", None), ("© Tous droits réservés", None), ("© Alle Rechte vorbehalten", None),
     ("© Todos los derechos reservados", None),
     ("© Copyright 2024 Rheinischer Bote – Alle Rechte vorbehalten", "Rheinischer Bote"),
