@@ -74,7 +74,8 @@ RUNS = Table("runs", (
     _c("counts", S, "read, loaded, skipped, quarantined ... of the run", duck="JSON"),
     _c("message", S, "why a run failed"),
     Column("ruleset_sha256", S, comment="the pattern rules the run cleaned with (rules.ruleset_sha256; NULL: a "
-           "re-clean, which applies learned lines only, or a run before version 16)", since=16),
+           "re-clean, which applies learned lines only, a run before version 16, or a run of an older newsetl "
+           "on this warehouse)", since=16),
 ), primary_key=("run_id",), comment="one row per ingestion run")
 
 DOCUMENTS = Table("documents", (

@@ -200,6 +200,7 @@ VIEWS: dict[str, str] = {
                     WHEN runs.ruleset_sha256 IS NULL THEN NULL
                     ELSE 'structural_pass'
                END AS decided_by,
+               CASE WHEN r.category = 'model' THEN TRY_CAST(split_part(r.rule, ':', 2) AS DOUBLE) END AS model_score,
                ru.scope, ru.match, ru.pattern, ru.source AS rule_source
         FROM removals r LEFT JOIN runs USING (run_id)
         LEFT JOIN rules ru ON ru.ruleset_sha256 = runs.ruleset_sha256 AND ru.rule_id = r.rule
@@ -244,8 +245,9 @@ VIEW_COMMENTS: dict[str, str] = {
     "article_versions": "one row per article with a URL: its version among its story's articles at that URL "
                         "(oldest first by fetch time), the previous one, and is_latest",
     "removal_rules": "one row per removal with what decided it (decided_by: pattern_rule | line_model | learned_line "
-                     "| structural_pass | describe; NULL: a run before the rules were recorded) and, for a pattern "
-                     "rule, its scope, pattern and source as they were in that run",
+                     "| structural_pass | describe; NULL: a run that recorded no rules, before version 16 or by an "
+                     "older newsetl), the line model's score (model_score), and for a pattern rule its scope, "
+                     "pattern and source as they were in that run",
 }
 
 

@@ -156,3 +156,12 @@ def test_article_versions_orders_a_pages_captures_and_marks_the_latest(filled_db
                 ("a2", 1, 3, None, False), ("a1", 2, 3, "a2", False), ("a3", 3, 3, "a1", True)]
     assert rows(filled_db, query) == expected
     assert rows(filled_db.with_name("news.snapshot.duckdb"), query) == expected
+
+
+def test_removal_rules_reads_the_line_models_score_and_the_pass_of_each_removal(filled_db: Path) -> None:
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute("INSERT INTO removals VALUES ('a1', 1, 'model', 'linemodel-v5:0.73', 'Read more', 20, 'r1', "
+                    "'repaired_text'), ('a1', 2, 'learned', 'learned', 'Follow us', 40, 'r1', 'described_body')")
+    got = rows(filled_db, "SELECT seq, decided_by, model_score FROM removal_rules WHERE article_id = 'a1' ORDER BY seq")
+    # r1 recorded no ruleset (a run before version 16): its pattern-rule removal says so with NULL
+    assert got == [(0, None, None), (1, "line_model", 0.73), (2, "learned_line", None)]
