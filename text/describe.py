@@ -485,13 +485,28 @@ def _is_credit_tail(words: Sequence[str], outlets: bool = True) -> bool:
     return outlets and (low in _WIRES or any(re.sub(r"[^a-z]", "", w.casefold()) in _MEDIA_WORDS for w in words))
 
 
-def _author_names(author: str | None) -> str | None:
+# What an author link's text puts before the name: "View all posts by Daniel Lemire", "Written by ...".
+_AUTHOR_LINK_RE = re.compile(
+    r"^(?:view\s+all\s+(?:posts|articles|stories)\s+by|(?:more\s+)?(?:posts|articles|stories)\s+by|"
+    r"written\s+by|posted\s+by|alle\s+beiträge\s+von|beiträge\s+von)\s+", re.IGNORECASE)
+# A company's legal form: metadata's author is then the web agency or the publishing house, no person.
+_LEGAL_FORM_RE = re.compile(r"(?:\b(?:gmbh|ag|kg|ug|ohg|ltd|llc|inc|plc|corp)\.?|\bs\.a\.|\bs\.r\.l\.|\bb\.v\.)$",
+                            re.IGNORECASE)
+
+
+def _author_names(author: str | None, not_names: Sequence[str | None] = ()) -> str | None:
     """The page's or record's author field without the roles metadata lists as authors: "Gareth Hughes;
-    Consumer Affairs Correspondent" -> "Gareth Hughes" (a role alone is kept: "Staff Writer")."""
+    Consumer Affairs Correspondent" -> "Gareth Hughes" (a role alone is kept: "Staff Writer").
+    `not_names`: the page's title and site name, which CMS themes put in the author field too."""
     # A URL, one word or an outlet is no author's name: NewsAPI's `author` is often
     # "https://www.facebook.com/bbcnews" or "BBC News" (trafilatura drops one-word authors the same way).
-    parts = [p.strip() for p in (author or "").split(";") if p.strip()]
-    parts = [p for p in parts if " " in p and not _URL_IN_LINE_RE.search(p) and not credited_outlet(p)]
+    # Nor is a web address trafilatura title-cased ("Www Medianotions De"), a company ("Wegewerk Gmbh"),
+    # the headline or the site's name (a user trial, on pages of five sites).
+    others = {_norm(t) for t in not_names if t}
+    parts = [_AUTHOR_LINK_RE.sub("", p.strip()) for p in (author or "").split(";") if p.strip()]
+    parts = [p for p in parts if " " in p and not _URL_IN_LINE_RE.search(p) and not credited_outlet(p)
+             and not re.search(r"\bwww\b", p, re.IGNORECASE) and not _LEGAL_FORM_RE.search(p)
+             and _norm(p) not in others]
     names = [p for p in parts if not _is_credit_tail(p.split(), outlets=False)]
     return "; ".join(names or parts) or None
 
@@ -1009,7 +1024,7 @@ def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: l
                  date_texts: list[str], credits: list[str | None] | None = None) -> str | None:
     """Byline and date lines just below the headline (up to four lines; stop at the first story line).
     Lines taken are appended to `taken`, texts that may hold a date to `date_texts`."""
-    byline = _author_names(hints.author)
+    byline = _author_names(hints.author, (hints.title, hints.sitename, hints.publisher))
     looked = 0
     by_seen = False
     while idx < len(head) and looked < 4:

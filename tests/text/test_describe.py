@@ -458,6 +458,20 @@ def test_a_container_date_in_unix_time_is_read() -> None:
         assert describe_article(STORY, (), DescribeHints(published_at=value)).metadata.published_at is None, value
 
 
+@pytest.mark.parametrize(("author", "byline"), [
+    ("View all posts by Daniel Lemire", "Daniel Lemire"),  # an author link's text
+    ("Www Medianotions De", None),  # a web address trafilatura title-cased
+    ("Wegewerk Gmbh", None), ("Acme Media Inc.", None),  # the agency or the house, no person
+    ("A Realistic Reading of the Multiplier", None),  # the headline, put in the author field by a theme
+    ("Self Made Living", None),  # the site's name
+    ("Maria Sa", "Maria Sa"), ("Jane Roe; Staff Writer", "Jane Roe"),
+])
+def test_an_author_field_that_names_no_person_gives_no_byline(author: str, byline: str | None) -> None:
+    hints = DescribeHints(author=author, title="A Realistic Reading of the Multiplier", sitename="Self made living",
+                          content_type="html")
+    assert describe_article(STORY, (), hints).metadata.byline == byline
+
+
 def test_footer_links_name_no_publisher() -> None:
     # "Copyright Policy" and "Subscribe to Newsletter" are links of the page, not its outlet
     removals = (Removal("copyright", "copyright.line", "Copyright Policy", 400),
