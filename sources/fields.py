@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from newsetl.sources.discover import is_url
 
 # The record fields newsetl reads; every other key of a record is kept in the article's `extra`.
-FIELDS = ("id", "url", "title", "published_at", "publisher", "byline", "html", "text")
+FIELDS = ("id", "url", "title", "published_at", "publisher", "byline", "html", "text", "fetched_at")
 
 # Tried in order; the field's own name first, so a record written for newsetl reads as it always did.
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -38,6 +39,10 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "html": ("html", "raw_html"),
     # `content` and `body` hold HTML in some dumps: a value that starts like markup is read as HTML
     "text": ("text", "maintext", "article", "content", "body"),
+    # when the scraper fetched the page (news-please `date_download`): a dump's records otherwise all carry
+    # the file's modification time, and two scrapes of a page in one dump could not be told apart in time
+    "fetched_at": ("fetched_at", "scraped_at", "crawled_at", "date_download", "downloaded_at", "retrieved_at",
+                   "crawl_date", "metadata.fetched_at"),
 }
 
 # How a value under one of the text aliases other than `text` shows it is markup: it opens with a tag
@@ -115,8 +120,26 @@ def mapping_reaches(record: Mapping[str, Any], mapping: tuple[tuple[str, str], .
 
 def fits(name: str, value: str) -> bool:
     """Whether a value found under one of `name`'s aliases (not its own name, not a mapped path) can be
-    that field: a URL must be one."""
-    return name != "url" or is_url(value)
+    that field: a URL must be one, a fetch time a time."""
+    if name == "url":
+        return is_url(value)
+    return name != "fetched_at" or parse_time(value) is not None
+
+
+def parse_time(value: str) -> datetime | None:
+    """A record's fetch time: ISO 8601 (a time without an offset is UTC, as crawlers write it; a date alone
+    is its midnight UTC) or Unix seconds (milliseconds when over 10^11); None when it is neither or out of
+    range. (Publication dates are parsed by describe, which reads many more forms; a fetch time is a
+    machine's.)"""
+    text = value.strip()
+    try:
+        if re.fullmatch(r"\d{9,13}(?:\.\d+)?", text):
+            seconds = float(text)
+            return datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, tz=UTC)
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def is_scalar(value: Any) -> bool:

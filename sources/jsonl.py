@@ -32,6 +32,7 @@ from newsetl.sources.fields import (
     mapping_key,
     mapping_reaches,
     names_list,
+    parse_time,
 )
 from newsetl.sources.files import magic_name, read_upto, sha256_hex
 from newsetl.sources.jsonstream import (
@@ -196,7 +197,11 @@ def _record_document(
         return body
     text, content_type = body
     fields = {name: _field(record, name, mapping, invalid, used)
-              for name in ("url", "title", "published_at", "publisher", "byline")}
+              for name in ("url", "title", "published_at", "publisher", "byline", "fetched_at")}
+    # The record's own fetch time, when it gives one, over the file's modification time.
+    fetched = parse_time(fields["fetched_at"]) if fields["fetched_at"] else None
+    if fields["fetched_at"] and fetched is None:
+        invalid["fetched_at"] = f"not a time: {fields['fetched_at'][:200]}"
     # As before aliases: the fields' own names never go to `extra` (an unusable value is in
     # `_invalid_fields`), nor do the keys read under an alias or a mapping.
     extra = {k: v for k, v in record.items() if k not in FIELDS and k not in used}
@@ -217,7 +222,7 @@ def _record_document(
         published_at=fields["published_at"],
         publisher=fields["publisher"],
         author=fields["byline"],
-        fetched_at=fetched_at,
+        fetched_at=fetched or fetched_at,
         extra=_clean_json(extra),
     )
 

@@ -219,3 +219,23 @@ def test_author_names_are_the_byline() -> None:
     assert one_doc([{"text": BODY, "meta": {"writer": "Ann Lee"}}], (("byline", "meta.writer"),)).author == "Ann Lee"
     odd = one_doc([{"text": BODY, "authors": [{"name": "Ann"}]}])
     assert odd.author is None and odd.extra == {"authors": [{"name": "Ann"}]}
+
+
+def test_a_records_own_fetch_time_is_its_fetched_at() -> None:
+    # A scrape log holds many fetches of a page in one file: each record's time, not the file's, says which
+    # came later (a user trial found two versions of a page tied on the file's modification time).
+    from datetime import UTC, datetime
+
+    assert one_doc([{"text": BODY, "scraped_at": "2026-03-10T08:30:00Z"}]).fetched_at == \
+        datetime(2026, 3, 10, 8, 30, tzinfo=UTC)
+    assert one_doc([{"text": BODY, "date_download": "2026-03-10 08:30:00"}]).fetched_at == \
+        datetime(2026, 3, 10, 8, 30, tzinfo=UTC)  # news-please; no offset: UTC
+    assert one_doc([{"text": BODY, "crawled_at": 1773131400000}]).fetched_at == \
+        datetime(2026, 3, 10, 8, 30, tzinfo=UTC)  # Unix milliseconds
+    assert one_doc([{"text": BODY, "meta": {"when": "2026-03-10T09:30:00+01:00"}}],
+                   (("fetched_at", "meta.when"),)).fetched_at == datetime(2026, 3, 10, 8, 30, tzinfo=UTC)
+    # an alias holding no time is left alone (kept in extra); the field's own name holding none is said
+    odd = one_doc([{"text": BODY, "scraped_at": "yesterday"}])
+    assert odd.fetched_at is None and odd.extra == {"scraped_at": "yesterday"}
+    bad = one_doc([{"text": BODY, "fetched_at": "soon"}])
+    assert bad.fetched_at is None and bad.extra == {"_invalid_fields": {"fetched_at": "not a time: soon"}}
