@@ -52,7 +52,7 @@ from typing import TypedDict
 import duckdb
 
 from newsetl.schemas.tables import TABLES
-from newsetl.warehouse.views import VIEW_COMMENTS, VIEWS
+from newsetl.warehouse.views import VIEWS, comment_views
 
 SNAPSHOT_FILE = "snapshot.duckdb"
 # Tables a dashboard has no use for (dedup and learned-boilerplate internals, the read log) or that
@@ -467,9 +467,7 @@ def _comment(snap: duckdb.DuckDBPyConnection, tables: set[str], views: Sequence[
         for col in table.columns:
             if col.comment and (table.name, col.name) in exported:
                 snap.execute(f'COMMENT ON COLUMN "{table.name}"."{col.name}" IS {quote(col.comment)}')
-    for view in views:
-        if view in VIEW_COMMENTS:
-            snap.execute(f'COMMENT ON VIEW "{view}" IS {quote(VIEW_COMMENTS[view])}')
+    comment_views(snap, views)
 
 
 def _swap_in(generation_file: Path, public: Path) -> None:

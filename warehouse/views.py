@@ -6,6 +6,8 @@ Dashboards should read these views rather than the tables: the views are the sta
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 
 VIEWS: dict[str, str] = {
@@ -251,8 +253,41 @@ VIEW_COMMENTS: dict[str, str] = {
 }
 
 
+# The columns of the views whose meaning their name does not say (the columns a view takes from a table
+# are described on the table).
+VIEW_COLUMN_COMMENTS: dict[str, dict[str, str]] = {
+    "article_versions": {
+        "version": "1 for the page's first capture, counting up by fetch time, then the loading run's start, "
+                   "then arrival",
+        "versions": "captures of this page (URL) in this story",
+        "previous_article_id": "the version before this one (NULL for the first)",
+        "is_latest": "the page as it last read: its newest version",
+        "loaded_at": "when the run that loaded this version started",
+    },
+    "removal_rules": {
+        "decided_by": "pattern_rule | line_model | learned_line | structural_pass | describe; NULL: a run that "
+                      "recorded no rules (before version 16, or an older newsetl)",
+        "model_score": "the line model's score of the removed line (category model), else NULL",
+        "pattern": "the pattern rule's regular expression as it was in the removal's run",
+        "rule_source": "library, or the path of the --rules file that defined the rule",
+    },
+}
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comment_views(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    """The comments of the views `names` (those VIEW_COMMENTS knows) and of their columns."""
+    for name in names:
+        if name in VIEW_COMMENTS:
+            con.execute(f'COMMENT ON VIEW "{name}" IS {_quoted(VIEW_COMMENTS[name])}')
+        for column, text in VIEW_COLUMN_COMMENTS.get(name, {}).items():
+            con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {_quoted(text)}')
+
+
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
     for name, sql in VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-        comment = VIEW_COMMENTS[name].replace("'", "''")
-        con.execute(f"COMMENT ON VIEW {name} IS '{comment}'")
+    comment_views(con, VIEWS)

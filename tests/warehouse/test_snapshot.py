@@ -304,3 +304,11 @@ def test_the_snapshot_carries_the_warehouses_comments(filled_db: Path) -> None:
     assert views["canonical_articles"] == VIEW_COMMENTS["canonical_articles"]
     assert all(views[v] for v in VIEW_COMMENTS if v in views)
     assert columns[("articles", "body")] == next(c.comment for c in ARTICLES.columns if c.name == "body")
+    # the columns of the analyst views that their names do not explain, in the warehouse and the snapshot
+    from newsetl.warehouse.views import VIEW_COLUMN_COMMENTS
+
+    query = ("SELECT comment FROM duckdb_columns() WHERE table_name = 'removal_rules' "
+             "AND column_name = 'decided_by'")
+    for db in (filled_db, filled_db.with_name("news.snapshot.duckdb")):
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute(query).fetchall() == [(VIEW_COLUMN_COMMENTS["removal_rules"]["decided_by"],)]
