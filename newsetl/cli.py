@@ -1081,8 +1081,8 @@ def _field_mapping(args: argparse.Namespace) -> dict[str, str] | str | None:
 _PUBLISHERS_HELP = ("publisher alias file (JSON: {\"Canonical Name\": [\"alias\", \"domain.com\"]}); "
                     "repeatable; also $NEWSETL_PUBLISHERS")
 _FIELD_HELP = ("where JSON records keep a field newsetl reads (NAME: text, html, url, title, published_at, "
-               "publisher, byline, id), when not under a name it knows (README, 'Inputs'); PATH a key, a.b for nested "
-               "objects; repeatable, e.g. --field text=story --field url=meta.link")
+               "publisher, byline, fetched_at, id), when not under a name it knows (README, 'Inputs'); PATH a key, "
+               "a.b for nested objects; repeatable, e.g. --field text=story --field url=meta.link")
 
 
 def _whole(text: str, least: int) -> int:

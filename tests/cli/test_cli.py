@@ -623,3 +623,13 @@ def test_a_run_whose_snapshot_cannot_be_published_says_so_and_exits_6(tmp_path: 
         proc.stderr[-2000:]
     with duckdb.connect(str(tmp_path / "w.snapshot.duckdb"), read_only=True) as snap:
         assert snap.execute("SELECT count(*) FROM articles").fetchall() == [(3,)]
+
+
+def test_the_field_option_names_every_field_a_record_may_map() -> None:
+    # The help's list is written out (importing the readers would slow every `newsetl --help`): it must
+    # keep up with the fields the readers know.
+    from newsetl.cli import _FIELD_HELP
+    from newsetl.sources.fields import FIELDS
+
+    listed = re.search(r"\(NAME: ([^)]*)\)", _FIELD_HELP)
+    assert listed is not None and sorted(listed.group(1).split(", ")) == sorted(FIELDS)
