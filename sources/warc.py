@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import zlib
 from collections.abc import Iterator
 from datetime import datetime
@@ -41,7 +40,7 @@ from warcio.recordloader import ArcWarcRecordLoader
 
 from newsetl.schemas.records import STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
-from newsetl.sources.document import document_from_bytes
+from newsetl.sources.document import document_from_bytes, starts_as_html
 from newsetl.sources.files import GZIPMAGIC, sha256_hex
 from newsetl.sources.reasons import (
     EMPTY_INPUT,
@@ -67,8 +66,6 @@ _DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 # none). Such a capture is read when its bytes are HTML, and skipped as not HTML otherwise (an image, a zip).
 _GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/unknown",
                             "unknown/unknown", "application/x-unknown", "content/unknown"})
-_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title)\b",
-                         re.IGNORECASE | re.DOTALL)
 _IGNORED = frozenset({"request", "metadata", "warcinfo", "conversion", "continuation"})
 # Records that capture something at a URI: the WARC standard requires their WARC-Target-URI.
 _CAPTURES = frozenset({"response", "resource", "revisit"})
@@ -251,7 +248,7 @@ def _record_outcome(
     if missing:
         return _truncated(source_uri, uri, missing, None if rest is None else b"".join([payload, *rest]))
     mime = ctype.split(";")[0].strip().lower()
-    if mime in _GENERIC_TYPES and not _HTML_START.match(payload[:4096].removeprefix(b"\xef\xbb\xbf")):
+    if mime in _GENERIC_TYPES and not starts_as_html(payload):
         return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=NOT_HTML,
                          detail=f"capture of {uri} is {mime} and its bytes do not start as HTML; skipped")
     doc_id = sha256_hex(payload, record_id.encode("utf-8", "replace"))
