@@ -12,6 +12,7 @@ are a contract (../shared/DESIGN.md §4): change them only by adding columns.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -474,13 +475,18 @@ def migration_sql(version: int) -> str:
     return "\n".join(parts)
 
 
-def _quote(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """`text` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
-def comment_sql() -> list[str]:
-    """COMMENT statements for every table and commented column (re-applied on each migrate)."""
-    out = [f"COMMENT ON TABLE {t.name} IS {_quote(t.comment)}" for t in TABLES if t.comment]
-    out += [f"COMMENT ON COLUMN {t.name}.{c.name} IS {_quote(c.comment)}"
-            for t in TABLES for c in t.columns if c.comment]
+def comment_sql(on: str = "TABLE", names: AbstractSet[str] | None = None,
+                columns: AbstractSet[tuple[str, str]] | None = None) -> list[str]:
+    """COMMENT statements for every table and commented column (re-applied on each migrate). The snapshot
+    holds the tables as views (`on="VIEW"`), only some of them (`names`) and of their columns (`columns`:
+    (table, column) pairs)."""
+    tables = [t for t in TABLES if names is None or t.name in names]
+    out = [f'COMMENT ON {on} "{t.name}" IS {sql_literal(t.comment)}' for t in tables if t.comment]
+    out += [f'COMMENT ON COLUMN "{t.name}"."{c.name}" IS {sql_literal(c.comment)}'
+            for t in tables for c in t.columns if c.comment and (columns is None or (t.name, c.name) in columns)]
     return out

@@ -51,7 +51,7 @@ from typing import TypedDict
 
 import duckdb
 
-from newsetl.schemas.tables import TABLES
+from newsetl.schemas.tables import comment_sql
 from newsetl.warehouse.views import VIEWS, comment_views
 
 SNAPSHOT_FILE = "snapshot.duckdb"
@@ -454,19 +454,10 @@ def _write_views(path: Path, sources: dict[str, str], views: dict[str, str], inf
 def _comment(snap: duckdb.DuckDBPyConnection, tables: set[str], views: Sequence[str]) -> None:
     """The warehouse's comments on the snapshot's views (of its tables and analyst views) and their columns:
     dashboards and notebooks read the snapshot, and found every comment NULL there (a user trial)."""
-    def quote(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
     exported = {(t, c) for t, c in snap.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'snap'").fetchall()}
-    for table in TABLES:
-        if table.name not in tables:
-            continue
-        if table.comment:
-            snap.execute(f'COMMENT ON VIEW "{table.name}" IS {quote(table.comment)}')
-        for col in table.columns:
-            if col.comment and (table.name, col.name) in exported:
-                snap.execute(f'COMMENT ON COLUMN "{table.name}"."{col.name}" IS {quote(col.comment)}')
+    for statement in comment_sql(on="VIEW", names=tables, columns=exported):
+        snap.execute(statement)
     comment_views(snap, views)
 
 

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 import duckdb
 
+from newsetl.schemas.tables import sql_literal
+
 VIEWS: dict[str, str] = {
     # The day each article belongs to, and where that day came from (date_source), so that no chart
     # dates an article by a file's modification time without saying so:
@@ -274,17 +276,13 @@ VIEW_COLUMN_COMMENTS: dict[str, dict[str, str]] = {
 }
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def comment_views(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
     """The comments of the views `names` (those VIEW_COMMENTS knows) and of their columns."""
     for name in names:
         if name in VIEW_COMMENTS:
-            con.execute(f'COMMENT ON VIEW "{name}" IS {_quoted(VIEW_COMMENTS[name])}')
+            con.execute(f'COMMENT ON VIEW "{name}" IS {sql_literal(VIEW_COMMENTS[name])}')
         for column, text in VIEW_COLUMN_COMMENTS.get(name, {}).items():
-            con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {_quoted(text)}')
+            con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {sql_literal(text)}')
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
