@@ -111,7 +111,8 @@ ARTICLES = Table("articles", (
     _c("byline", S, "the authors' names, '; ' between them"),
     _c("published_at", TS, "publication time; NULL when none was found (a file's modification time is never "
        "taken: see article_days.date_source)"),
-    _c("fetched_at", TS, "when the input was fetched or captured (HTTP, WARC); for a file its modification time"),
+    _c("fetched_at", TS, "when the input was fetched or captured (HTTP, WARC, a JSON record's own fetch time); "
+       "else its file's modification time"),
     _c("language", S, "ISO 639-1 code (py3langid); NULL: too little text to tell"),
     _c("body", S, "the article's text: extracted, repaired, boilerplate removed (what was removed: removals)",
        nullable=False),

@@ -181,14 +181,14 @@ VIEWS: dict[str, str] = {
         SELECT a.article_id, a.cluster_id, a.url, a.publisher, a.title, a.published_at, a.fetched_at,
                a.word_count, a.is_canonical, a.run_id, r.started_at AS loaded_at,
                row_number() OVER w AS version,
-               count(*) OVER (PARTITION BY a.cluster_id, a.url) AS versions,
+               count(*) OVER page AS versions,
                lag(a.article_id) OVER w AS previous_article_id,
-               row_number() OVER w = count(*) OVER (PARTITION BY a.cluster_id, a.url) AS is_latest
+               row_number() OVER w = count(*) OVER page AS is_latest
         FROM articles a LEFT JOIN runs r USING (run_id) LEFT JOIN signatures s USING (article_id)
         WHERE a.url IS NOT NULL AND a.cluster_id IS NOT NULL
-        WINDOW w AS (PARTITION BY a.cluster_id, a.url
-                     ORDER BY a.fetched_at ASC NULLS FIRST, r.started_at ASC NULLS FIRST, s.sid ASC NULLS FIRST,
-                              a.article_id)
+        WINDOW page AS (PARTITION BY a.cluster_id, a.url),
+               w AS (page ORDER BY a.fetched_at ASC NULLS FIRST, r.started_at ASC NULLS FIRST,
+                     s.sid ASC NULLS FIRST, a.article_id)
     """,
     # Every removal with what decided it. A pattern rule's id is read as the rule was in the run that
     # removed the span (runs.ruleset_sha256 -> rules): a rules file edited later, or a user file of the
