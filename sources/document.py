@@ -9,12 +9,15 @@ import codecs
 import dataclasses
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import DecodeError, decode_bytes, looks_binary
 from newsetl.sources.files import inflate, magic_name, sha256_hex
+from newsetl.sources.http import HTML_TYPES, parse_content_type
 from newsetl.sources.reasons import BINARY_CONTENT, EMPTY_INPUT, TOO_LARGE, UNDECODABLE, reject
 
 # White space plus the invisible characters str.strip() keeps: a file of only these holds no text.
@@ -32,6 +35,65 @@ _HTML_START = re.compile(rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|b
 def starts_as_html(data: bytes) -> bool:
     """Do these bytes (a UTF-8 BOM allowed) start as an HTML page? Looks at the first 4 KB only."""
     return _HTML_START.match(data[:4096].removeprefix(codecs.BOM_UTF8)) is not None
+
+
+# A page saved with `curl -i` (or `curl -iL`, one head per redirect) starts with the HTTP response head(s):
+# a status line, header lines, a blank line. Left in, the head reached trafilatura as page text and its
+# Date header became the article's publication date (a user trial).
+_STATUS_LINE = re.compile(rb"HTTP/\d(?:\.\d)? [1-5]\d\d\b[^\r\n]*\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_MAX_HEAD = 65536  # a response head longer than this is not one
+
+
+@dataclass(frozen=True)
+class SavedResponse:
+    """What the HTTP response head(s) at the start of a saved page say; the last head is the page's own."""
+
+    body_offset: int  # where the page's bytes start, after the last head
+    content_type: str  # the last head's media type, lower case ("" when it gives none)
+    charset: str | None
+    date: datetime | None  # the last head's Date: when the page was fetched
+
+
+def saved_response(data: bytes) -> SavedResponse | None:
+    """The response head(s) a saved page starts with (`curl -i`), or None when it does not start with one."""
+    offset = 0
+    headers: dict[str, str] = {}
+    while (status := _STATUS_LINE.match(data, offset)) is not None:
+        end = _HEAD_END.search(data, status.end() - 2, min(len(data), status.end() + _MAX_HEAD))
+        if end is None:
+            break  # a status line and no end of head: not a head we can read, so not taken
+        headers = {}
+        for line in data[status.end():end.start()].splitlines():
+            name, colon, value = line.decode("latin-1").partition(":")
+            if colon:
+                headers[name.strip().lower()] = value.strip()
+        offset = end.end()
+    if offset == 0:
+        return None
+    media_type, charset = parse_content_type(headers.get("content-type"))
+    return SavedResponse(offset, media_type, charset, _http_date(headers.get("date")))
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # an unreadable Date loses the fetch time, not the page
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _body(doc: RawDocument) -> bytes:
+    """The bytes to decode: a saved page's own, after the response head(s) `raw` keeps."""
+    if doc.kind not in _SAVED_KINDS:
+        return doc.raw
+    head = saved_response(doc.raw)
+    return doc.raw if head is None else doc.raw[head.body_offset:]
+
+
+_SAVED_KINDS = frozenset({"txt", "html"})  # files; a WARC or HTTP body comes without its head
 
 
 def document_from_bytes(
@@ -57,10 +119,23 @@ def document_from_bytes(
         return data_or_rejection
     data = data_or_rejection
     doc_id = doc_id or sha256_hex(data)
-    binary = _binary_rejection(source_uri, data, doc_id)
+    head = saved_response(data) if kind in _SAVED_KINDS else None
+    body = data if head is None else data[head.body_offset:]
+    if head is not None and not body.strip():
+        return reject(source_uri, STAGE_READ, EMPTY_INPUT, "the saved response has a head and no page after it",
+                      doc_id=doc_id, raw=data)
+    binary = _binary_rejection(source_uri, body, doc_id)
     if binary is not None:
-        return binary
-    is_html = kind == "html" or (kind in {"txt", "url", "warc"} and starts_as_html(data))
+        return dataclasses.replace(binary, raw=data)  # the head too: the input's bytes as they came
+    if head is not None:
+        # the head's word on the type, the charset and the fetch time is the server's; the file's name and
+        # modification time are only the saver's
+        kind_says_html = head.content_type in HTML_TYPES if head.content_type else kind == "html"
+        fetched_at = head.date or fetched_at
+        declared_encoding = declared_encoding or head.charset
+    else:
+        kind_says_html = kind == "html"
+    is_html = kind_says_html or ((kind in {"txt", "url", "warc"} or head is not None) and starts_as_html(body))
     doc = RawDocument(
         doc_id=doc_id,
         source_uri=source_uri,
@@ -82,7 +157,7 @@ def decode_document(doc: RawDocument, config: ReadConfig | None = None) -> RawDo
         return doc
     config = config or ReadConfig()
     try:
-        content, encoding = decode_bytes(doc.raw, html=doc.content_type == "html", declared=doc.declared_encoding)
+        content, encoding = decode_bytes(_body(doc), html=doc.content_type == "html", declared=doc.declared_encoding)
     except DecodeError as exc:  # decode_bytes is total today; kept so a stricter one cannot crash us
         return reject(doc.source_uri, STAGE_DECODE, UNDECODABLE, str(exc), doc_id=doc.doc_id, raw=doc.raw)
     if not content.strip(_INVISIBLE):

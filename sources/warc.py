@@ -42,6 +42,7 @@ from newsetl.schemas.records import STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.document import document_from_bytes, starts_as_html
 from newsetl.sources.files import GZIPMAGIC, sha256_hex
+from newsetl.sources.http import parse_content_type
 from newsetl.sources.reasons import (
     EMPTY_INPUT,
     SKIP_REASONS,
@@ -96,14 +97,6 @@ class _Archive(ArchiveIterator):
     def __init__(self, stream: IO[bytes]) -> None:
         super().__init__(stream, arc2warc=True)
         self.loader = _RecordLoader(verify_http=False, arc2warc=True)  # the arguments warcio's own gets
-
-
-def _charset(content_type: str) -> str | None:
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.strip().lower() == "charset" and value:
-            return value.strip("\"' ")
-    return None
 
 
 def _fetch_time(value: str | None) -> datetime | None:
@@ -258,7 +251,7 @@ def _record_outcome(
         "txt" if mime == "text/plain" else "html",
         url=uri or None,
         fetched_at=_fetch_time(headers.get_header("WARC-Date")),
-        declared_encoding=_charset(ctype),
+        declared_encoding=parse_content_type(ctype)[1],
         config=config,
         doc_id=doc_id,
     )

@@ -7,21 +7,23 @@ import io
 import json
 import os
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.sources import warc as warc_mod
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover, kind_of
-from newsetl.sources.document import document_from_bytes
+from newsetl.sources.document import document_from_bytes, saved_response
 from newsetl.sources.files import sha256_hex
 from newsetl.sources.jsonl import read_jsonl
 from newsetl.sources.read import read_path
 from newsetl.sources.reasons import BAD_RECORD, DUPLICATE_RECORD, NOT_FOUND, UNSUPPORTED_KIND, display_path
+from newsetl.text.pipeline import ProcessConfig, make_context, process_document
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "corpus"
@@ -640,3 +642,65 @@ def test_a_record_without_target_uri_or_length_still_stops_the_archive(tmp_path:
     assert isinstance(first, RawDocument) and first.url == "https://news.example/1"
     assert isinstance(bad, Rejection) and bad.reason == warc_mod.BAD_WARC
     assert "after 1 records" in bad.detail and "neither WARC-Target-URI nor Content-Length" in bad.detail
+
+
+# -- pages saved with their HTTP response head (curl -i) ---------------------------------------------
+
+DATELESS_PAGE = (
+    b"<html><head><title>Harbour reopens after closure</title></head><body><article>"
+    + b"".join(b"<p>The harbour reopened on Monday after a three-week closure, the port authority said, and "
+               b"fishing boats returned to the quay before dawn to unload their first catch. %d</p>" % i
+               for i in range(6))
+    + b"</article></body></html>"
+)
+
+
+def curl_i(body: bytes, content_type: str = "text/html; charset=iso-8859-1", redirect: bool = False) -> bytes:
+    head = (b"HTTP/1.1 200 OK\r\nDate: Tue, 01 Dec 2026 08:30:00 GMT\r\nContent-Type: "
+            + content_type.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+    if redirect:  # curl -iL writes the redirect's head too, first
+        head = b"HTTP/2 301\r\nlocation: https://news.example/a\r\ndate: Mon, 30 Nov 2026 00:00:00 GMT\r\n\r\n" + head
+    return head + body
+
+
+def test_saved_response_reads_the_last_head_and_leaves_other_bytes_alone() -> None:
+    data = curl_i(b"<p>caf\xe9</p>", redirect=True)
+    head = saved_response(data)
+    assert head is not None and data[head.body_offset:] == b"<p>caf\xe9</p>"
+    assert (head.content_type, head.charset) == ("text/html", "iso-8859-1")
+    assert head.date == datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    assert saved_response(PAGE) is None
+    assert saved_response(b"HTTP/1.1 is a protocol, and this text is about it.\n\nMore text.") is None
+    assert saved_response(b"HTTP/1.1 200 OK\r\nDate: x\r\n") is None  # no end of head: not taken as one
+
+
+@pytest.mark.parametrize("name", ["page.html", "page.txt"])
+def test_a_page_saved_with_its_response_head_is_read_as_the_server_sent_it(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    data = curl_i(PAGE.replace(b"Harbour", b"Caf\xe9 harbour"))
+    path.write_bytes(data)
+    doc = only_doc(path)
+    # the head's type, charset and date are the server's; the file keeps every byte it had
+    assert doc.content_type == "html" and doc.encoding == "cp1252" and "Café harbour" in (doc.content or "")
+    assert doc.content is not None and not doc.content.startswith("HTTP/")
+    assert doc.fetched_at == datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    assert doc.raw == data and doc.doc_id == sha256_hex(data)
+
+
+def test_a_saved_plain_text_response_is_text_and_a_head_alone_is_empty(tmp_path: Path) -> None:
+    text = tmp_path / "story.txt"
+    text.write_bytes(curl_i(b"<p> is how a paragraph starts in HTML, this story says.", "text/plain"))
+    assert only_doc(text).content_type == "text"
+    bare = tmp_path / "head.html"
+    bare.write_bytes(curl_i(b"", "text/html"))
+    (rejected,) = read_all(bare)
+    assert isinstance(rejected, Rejection) and rejected.reason == "empty_input" and rejected.raw == bare.read_bytes()
+
+
+def test_the_response_heads_date_is_not_the_articles_publication_date(tmp_path: Path) -> None:
+    # The head reached trafilatura as page text, and its Date became published_at (a user trial).
+    path = tmp_path / "page.html"
+    path.write_bytes(curl_i(DATELESS_PAGE, "text/html; charset=utf-8"))
+    article = process_document(only_doc(path), make_context(ProcessConfig()))
+    assert isinstance(article, Article), article
+    assert article.published_at is None and "HTTP/1.1" not in article.body and "Content-Length" not in article.body
