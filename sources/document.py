@@ -18,7 +18,7 @@ from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import DecodeError, decode_bytes, looks_binary
 from newsetl.sources.files import inflate, magic_name, sha256_hex
 from newsetl.sources.http import HTML_TYPES, parse_content_type
-from newsetl.sources.reasons import BINARY_CONTENT, EMPTY_INPUT, TOO_LARGE, UNDECODABLE, reject
+from newsetl.sources.reasons import BINARY_CONTENT, EMPTY_INPUT, HTTP_ERROR, TOO_LARGE, UNDECODABLE, reject
 
 # White space plus the invisible characters str.strip() keeps: a file of only these holds no text.
 _INVISIBLE = (
@@ -50,6 +50,7 @@ class SavedResponse:
     """What the HTTP response head(s) at the start of a saved page say; the last head is the page's own."""
 
     body_offset: int  # where the page's bytes start, after the last head
+    status: str  # the last head's status line ("HTTP/1.1 200 OK")
     content_type: str  # the last head's media type, lower case ("" when it gives none)
     charset: str | None
     date: datetime | None  # the last head's Date: when the page was fetched
@@ -59,11 +60,13 @@ def saved_response(data: bytes) -> SavedResponse | None:
     """The response head(s) a saved page starts with (`curl -i`), or None when it does not start with one."""
     offset = 0
     headers: dict[str, str] = {}
+    status_line = b""
     while (status := _STATUS_LINE.match(data, offset)) is not None:
         end = _HEAD_END.search(data, status.end() - 2, min(len(data), status.end() + _MAX_HEAD))
         if end is None:
             break  # a status line and no end of head: not a head we can read, so not taken
         headers = {}
+        status_line = status.group().strip()
         for line in data[status.end():end.start()].splitlines():
             name, colon, value = line.decode("latin-1").partition(":")
             if colon:
@@ -72,7 +75,7 @@ def saved_response(data: bytes) -> SavedResponse | None:
     if offset == 0:
         return None
     media_type, charset = parse_content_type(headers.get("content-type"))
-    return SavedResponse(offset, media_type, charset, _http_date(headers.get("date")))
+    return SavedResponse(offset, status_line.decode("latin-1"), media_type, charset, _http_date(headers.get("date")))
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -121,6 +124,10 @@ def document_from_bytes(
     doc_id = doc_id or sha256_hex(data)
     head = saved_response(data) if kind in _SAVED_KINDS else None
     body = data if head is None else data[head.body_offset:]
+    if head is not None and head.status.split()[1][0] != "2":
+        # an error page or a redirect stub saved as the page: the server said there was no article here
+        return reject(source_uri, STAGE_READ, HTTP_ERROR, f"the page was saved with its HTTP response head, and "
+                      f"the response is {head.status!r}, not a page", doc_id=doc_id, raw=data)
     if head is not None and not body.strip():
         return reject(source_uri, STAGE_READ, EMPTY_INPUT, "the saved response has a head and no page after it",
                       doc_id=doc_id, raw=data)

@@ -697,6 +697,15 @@ def test_a_saved_plain_text_response_is_text_and_a_head_alone_is_empty(tmp_path:
     assert isinstance(rejected, Rejection) and rejected.reason == "empty_input" and rejected.raw == bare.read_bytes()
 
 
+def test_a_saved_error_page_or_redirect_stub_is_quarantined_as_http_error(tmp_path: Path) -> None:
+    for status in (b"404 Not Found", b"301 Moved Permanently"):
+        path = tmp_path / "page.html"
+        path.write_bytes(curl_i(PAGE).replace(b"200 OK", status))
+        (rejected,) = read_all(path)
+        assert isinstance(rejected, Rejection) and rejected.reason == "http_error", rejected
+        assert status.decode() in rejected.detail and rejected.raw == path.read_bytes()
+
+
 def test_the_response_heads_date_is_not_the_articles_publication_date(tmp_path: Path) -> None:
     # The head reached trafilatura as page text, and its Date became published_at (a user trial).
     path = tmp_path / "page.html"
