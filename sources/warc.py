@@ -210,6 +210,17 @@ def _record_outcome(
     uri = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
     record_id = (headers.get_header("WARC-Record-ID") or "").strip().strip("<>") or f"record-{number}"
     source_uri = f"{path}#{record_id}"
+    if record.rec_type in _CAPTURES and not (headers.get_header("Content-Length") or "").strip().isdigit():
+        # Nothing says where the record ends, so warcio reads to the end of the file (of its gzip member in a
+        # .warc.gz): every record after it became part of this one's page (a user trial). Refused with those
+        # bytes, said as what it is.
+        return _refuse(
+            record, source_uri, uri, BAD_WARC,
+            f"{record.rec_type} record {number} ({uri or record_id}) has no valid Content-Length: where it ends "
+            "cannot be told (in an uncompressed WARC every record after it is read as part of it, and refused "
+            "with it); refused with its bytes",
+            config, keep=True,
+        )
     if not uri and record.rec_type in _CAPTURES:
         # A capture of no known URL: not an article anyone can cite or deduplicate by URL, and a sign of a
         # damaged or hand-edited archive. Its bytes (HTTP headers unparsed, see _RecordLoader) go along.

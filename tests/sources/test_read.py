@@ -713,3 +713,31 @@ def test_the_response_heads_date_is_not_the_articles_publication_date(tmp_path: 
     article = process_document(only_doc(path), make_context(ProcessConfig()))
     assert isinstance(article, Article), article
     assert article.published_at is None and "HTTP/1.1" not in article.body and "Content-Length" not in article.body
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_a_capture_without_content_length_is_refused_not_read_with_the_records_after_it(
+        tmp_path: Path, gz: bool) -> None:
+    # warcio reads such a record to the end of the file: the next records' headers and pages became this
+    # record's page, loaded as one article (a user trial).
+    path = tmp_path / ("n.warc.gz" if gz else "n.warc")
+    write_captures(path, [("https://news.example/1", "200 OK", HTML, PAGE, {})])
+    record = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://news.example/2\r\n"
+              b"WARC-Record-ID: <urn:uuid:x>\r\nContent-Type: application/http; msgtype=response\r\n\r\n"
+              b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + PAGE.replace(b"harbour", b"quay") + b"\r\n\r\n")
+    with open(path, "ab") as fh:
+        fh.write(gzip.compress(record) if gz else record)
+    third = tmp_path / ("3.warc.gz" if gz else "3.warc")
+    write_captures(third, [("https://news.example/3", "200 OK", HTML, PAGE.replace(b"harbour", b"pier"), {})])
+    with open(path, "ab") as fh:
+        fh.write(third.read_bytes())
+    first, bad, *rest = read_all(path)
+    assert isinstance(first, RawDocument) and first.url == "https://news.example/1"
+    assert isinstance(bad, Rejection) and bad.reason == warc_mod.BAD_WARC, bad
+    assert "record 2 (https://news.example/2) has no valid Content-Length" in bad.detail
+    assert bad.raw is not None and b"quay" in bad.raw
+    if gz:  # the gzip member ends the record: the next one is read
+        (last,) = rest
+        assert isinstance(last, RawDocument) and last.url == "https://news.example/3"
+    else:  # the next record's bytes are in the refused one's, not lost and not an article
+        assert rest == [] and b"pier" in bad.raw
