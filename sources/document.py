@@ -88,6 +88,24 @@ def _http_date(value: str | None) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+def _open_saved(source_uri: str, data: bytes, head: SavedResponse, doc_id: str | None,
+                config: ReadConfig) -> bytes | Rejection:
+    """A saved response's bytes with its body inflated (`curl -i` keeps a gzip body as sent), or why it holds
+    no page: an error or redirect status, or no body."""
+    doc_id = doc_id or sha256_hex(data)
+    if head.status.split()[1][0] != "2":
+        # an error page or a redirect stub saved as the page: the server said there was no article here
+        return reject(source_uri, STAGE_READ, HTTP_ERROR, f"the page was saved with its HTTP response head, and "
+                      f"the response is {head.status!r}, not a page", doc_id=doc_id, raw=data)
+    body = inflate(data[head.body_offset:], config.max_bytes, config.chunk_bytes, source_uri)
+    if isinstance(body, Rejection):
+        return body
+    if not body.strip():
+        return reject(source_uri, STAGE_READ, EMPTY_INPUT, "the saved response has a head and no page after it",
+                      doc_id=doc_id, raw=data)
+    return data[:head.body_offset] + body
+
+
 def _body(doc: RawDocument) -> bytes:
     """The bytes to decode: a saved page's own, after the response head(s) `raw` keeps."""
     if doc.kind not in _SAVED_KINDS:
@@ -121,28 +139,24 @@ def document_from_bytes(
     if isinstance(data_or_rejection, Rejection):
         return data_or_rejection
     data = data_or_rejection
-    doc_id = doc_id or sha256_hex(data)
     head = saved_response(data) if kind in _SAVED_KINDS else None
+    if head is not None:
+        opened = _open_saved(source_uri, data, head, doc_id, config)
+        if isinstance(opened, Rejection):
+            return opened
+        data = opened
+        # the head's word on the type, the charset and the fetch time is the server's; the file's name and
+        # modification time are only the saver's
+        fetched_at = head.date or fetched_at
+        declared_encoding = declared_encoding or head.charset
     body = data if head is None else data[head.body_offset:]
-    if head is not None and head.status.split()[1][0] != "2":
-        # an error page or a redirect stub saved as the page: the server said there was no article here
-        return reject(source_uri, STAGE_READ, HTTP_ERROR, f"the page was saved with its HTTP response head, and "
-                      f"the response is {head.status!r}, not a page", doc_id=doc_id, raw=data)
-    if head is not None and not body.strip():
-        return reject(source_uri, STAGE_READ, EMPTY_INPUT, "the saved response has a head and no page after it",
-                      doc_id=doc_id, raw=data)
+    doc_id = doc_id or sha256_hex(data)
     binary = _binary_rejection(source_uri, body, doc_id)
     if binary is not None:
         return dataclasses.replace(binary, raw=data)  # the head too: the input's bytes as they came
-    if head is not None:
-        # the head's word on the type, the charset and the fetch time is the server's; the file's name and
-        # modification time are only the saver's
-        kind_says_html = head.content_type in HTML_TYPES if head.content_type else kind == "html"
-        fetched_at = head.date or fetched_at
-        declared_encoding = declared_encoding or head.charset
-    else:
-        kind_says_html = kind == "html"
-    is_html = kind_says_html or ((kind in {"txt", "url", "warc"} or head is not None) and starts_as_html(body))
+    said = head.content_type if head is not None and head.content_type else None  # the server's type, if given
+    is_html = ((said in HTML_TYPES) if said else kind == "html") or (
+        (kind in {"txt", "url", "warc"} or head is not None) and starts_as_html(body))
     doc = RawDocument(
         doc_id=doc_id,
         source_uri=source_uri,

@@ -697,6 +697,15 @@ def test_a_saved_plain_text_response_is_text_and_a_head_alone_is_empty(tmp_path:
     assert isinstance(rejected, Rejection) and rejected.reason == "empty_input" and rejected.raw == bare.read_bytes()
 
 
+def test_a_saved_response_with_a_gzip_body_is_read_inflated(tmp_path: Path) -> None:
+    # curl -i without --compressed keeps the body as the server sent it
+    path = tmp_path / "page.html"
+    path.write_bytes(curl_i(gzip.compress(PAGE)))
+    doc = only_doc(path)
+    assert doc.content_type == "html" and "harbour reopened" in (doc.content or "")
+    assert doc.raw.endswith(PAGE) and doc.raw.startswith(b"HTTP/1.1 200 OK")
+
+
 def test_a_saved_error_page_or_redirect_stub_is_quarantined_as_http_error(tmp_path: Path) -> None:
     for status in (b"404 Not Found", b"301 Moved Permanently"):
         path = tmp_path / "page.html"
