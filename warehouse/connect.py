@@ -246,6 +246,15 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path = "the database") -
         " version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"
     )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    newer = sorted(done - {version for version, _ in MIGRATIONS})
+    if newer:
+        # A newer newsetl upgraded this file: writing with this one would put back its own view definitions
+        # over the newer ones and load rows without the columns the newer code fills (a user trial: a cron
+        # job left on an old install beside an upgraded one). Reading (sql, stats, export) still works.
+        raise WarehouseError(
+            f"{path} was upgraded by a newer newsetl (schema version {newer[-1]}; this newsetl knows up to "
+            f"{MIGRATIONS[-1][0]}): upgrade newsetl to write to it (`pip install -U newsetl`, or from the "
+            "same checkout as the install that upgraded it); reading it with this one still works")
     applied: list[int] = []
     for version, name in MIGRATIONS:
         if version in done:

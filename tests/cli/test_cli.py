@@ -201,6 +201,25 @@ def test_a_duckdb_file_that_is_no_warehouse_is_refused_untouched(tmp_path: Path)
     assert db.read_bytes() == before
 
 
+def test_a_warehouse_a_newer_newsetl_upgraded_is_read_but_not_written(warehouse: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(warehouse, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')")
+    before = db.read_bytes()
+    for command in (["ingest", str(REPO / "samples" / "corpus")], ["reclean"]):
+        proc = newsetl(*command, "--db", str(db))
+        assert proc.returncode == 3 and "upgraded by a newer newsetl (schema version 999" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert db.read_bytes() == before
+    proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--db", str(db))
+    assert proc.returncode == 0 and "n" in proc.stdout, proc.stderr
+
+
 def test_reclean_says_that_removal_rules_act_at_ingest(warehouse: Path, tmp_path: Path) -> None:
     import shutil
 

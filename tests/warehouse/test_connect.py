@@ -77,6 +77,22 @@ def test_a_duckdb_file_of_someone_elses_is_refused_and_left_as_it_was(tmp_path: 
         assert migrate(con, empty) == [m[0] for m in MIGRATIONS]
 
 
+def test_a_warehouse_a_newer_newsetl_upgraded_is_not_written_by_this_one(tmp_path: Path) -> None:
+    # An old install's cron job beside an upgraded one: it put its own view definitions back over the newer
+    # ones and loaded rows without the newer columns (a user trial).
+    db = tmp_path / "w.duckdb"
+    newer = MIGRATIONS[-1][0] + 1
+    with writer(db) as con:
+        migrate(con, db)
+        con.execute("CREATE OR REPLACE VIEW canonical_articles AS SELECT 'newer definition' AS marker")
+        con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, 'from the future')", [newer])
+    with writer(db) as con, pytest.raises(WarehouseError, match=rf"upgraded by a newer newsetl \(schema version "
+                                                                 rf"{newer}; this newsetl knows up to {newer - 1}\)"):
+        migrate(con, db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT marker FROM canonical_articles").fetchall() == [("newer definition",)]
+
+
 def test_inputs_are_remembered_by_size_and_mtime(tmp_path: Path) -> None:
     with writer(tmp_path / "w.duckdb") as con:
         migrate(con)
