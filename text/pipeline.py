@@ -32,7 +32,7 @@ from newsetl.text.describe import DescribeHints, describe_article, detect_langua
 from newsetl.text.extract import ExtractConfig, ExtractError, extract_html
 from newsetl.text.learned import publisher_key
 from newsetl.text.linemodel import LineModel, load_line_model
-from newsetl.text.repair import RepairConfig, repair_text
+from newsetl.text.repair import LINE_INDENT, RepairConfig, dedent_lines, repair_text
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.words import count_words
 
@@ -245,6 +245,8 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
             signed_text = body  # what dedup signs (Article.signed_text)
         body = relearned.body.strip()
         removals = (*removals, *_offsets_in(relearned.removals, OFFSET_IN_DESCRIBED))
+    body, dedented = dedent_lines(body)
+    repairs = {**repaired.repairs, LINE_INDENT: dedented} if dedented else dict(repaired.repairs)
     # A document that was nothing but boilerplate (a cookie wall, a site's address block) is still an
     # article, with an empty body and every removal recorded: it is a fact about the input, not an error
     # of it, and a consumer counting stories filters on word_count (canonical_articles flags such
@@ -273,7 +275,7 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
         body=body,
         word_count=count_words(body),
         content_type=doc.content_type,
-        repairs=dict(repaired.repairs),
+        repairs=repairs,
         removals=removals,
         extra=extra,
         signed_text=signed_text,

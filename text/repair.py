@@ -66,6 +66,7 @@ TRAILING_SPACE = "trailing_space"
 HYPHENATION = "hyphenation"
 GLUED_SENTENCE = "glued_sentence"
 BLANK_LINES = "blank_lines"
+LINE_INDENT = "line_indent"  # counted by dedent_lines, on the finished body (not by repair_text)
 REPAIR_ERROR = "repair_error"  # a bug safety net: the input is returned unchanged, and this is counted
 
 # Abbreviations after which a period followed directly by a capital is NOT a lost line break
@@ -1054,6 +1055,18 @@ def _glue_candidates(text: str, config: RepairConfig) -> tuple[list[int], list[t
         if _standalone(text, start, stop):
             named.append((start + len(hint.group(1)), hint.group(0)))
     return cuts, named
+
+
+_INDENT_RE = re.compile(r"^[ \t\u00a0\u2000-\u200a\u3000]+(?=\S)", re.MULTILINE)
+
+
+def dedent_lines(text: str) -> tuple[str, int]:
+    """The text with each line's leading spaces and tabs removed, and how many lines had some.
+
+    Run on the finished body, not in `repair_text`: the line model reads indentation as a sign of page
+    chrome (its `indent` features), so the cleaner must see the lines as they came; the stored body is
+    normalised text, where an indented paragraph is a rendering of the page, not part of the story."""
+    return _INDENT_RE.subn("", text)
 
 
 def _repair_structure(text: str, config: RepairConfig, counts: Counter[str]) -> str:

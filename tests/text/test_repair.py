@@ -477,3 +477,10 @@ def test_repeated_token_check_matches_the_regex_count(before: str, after: str, t
     text = f"{before} {token} {after}"
     plain = len(re.findall(rf"(?<![\w'’-]){re.escape(token)}(?![\w'’-])", text)) > 1
     assert _repeated(text, token) == plain
+
+
+def test_dedent_lines_takes_leading_blanks_only() -> None:
+    from newsetl.text.repair import dedent_lines
+
+    assert dedent_lines("  a b\n\tc  d\n\u00a0\u2003e\nf\n   \n") == ("a b\nc  d\ne\nf\n   \n", 3)
+    assert dedent_lines("no indent\nat all") == ("no indent\nat all", 0)
