@@ -187,18 +187,23 @@ def test_a_batch_size_below_one_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "w.duckdb").exists()
 
 
+def _writers_refuse_untouched(db: Path, message: str) -> None:
+    """`ingest` and `reclean` exit 3 with `message`, no traceback, and leave the file's bytes as they were."""
+    before = db.read_bytes()
+    for command in (["ingest", str(REPO / "samples" / "corpus")], ["reclean"]):
+        proc = newsetl(*command, "--db", str(db))
+        assert proc.returncode == 3 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert db.read_bytes() == before
+
+
 def test_a_duckdb_file_that_is_no_warehouse_is_refused_untouched(tmp_path: Path) -> None:
     import duckdb
 
     db = tmp_path / "sales.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute("CREATE TABLE orders (id INT)")
-    before = db.read_bytes()
-    for command in (["ingest", str(REPO / "samples" / "corpus")], ["reclean"]):
-        proc = newsetl(*command, "--db", str(db))
-        assert proc.returncode == 3 and "is a DuckDB file but not a newsetl warehouse" in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr
-    assert db.read_bytes() == before
+    _writers_refuse_untouched(db, "is a DuckDB file but not a newsetl warehouse")
 
 
 def test_a_warehouse_a_newer_newsetl_upgraded_is_read_but_not_written(warehouse: Path, tmp_path: Path) -> None:
@@ -210,12 +215,7 @@ def test_a_warehouse_a_newer_newsetl_upgraded_is_read_but_not_written(warehouse:
     shutil.copy(warehouse, db)
     with duckdb.connect(str(db)) as con:
         con.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')")
-    before = db.read_bytes()
-    for command in (["ingest", str(REPO / "samples" / "corpus")], ["reclean"]):
-        proc = newsetl(*command, "--db", str(db))
-        assert proc.returncode == 3 and "upgraded by a newer newsetl (schema version 999" in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr
-    assert db.read_bytes() == before
+    _writers_refuse_untouched(db, "upgraded by a newer newsetl (schema version 999")
     proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--db", str(db))
     assert proc.returncode == 0 and "n" in proc.stdout, proc.stderr
 
