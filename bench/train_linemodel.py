@@ -107,6 +107,16 @@ between; 56.6 / 53.8%, AEB 0.53% on one seed). The inner folds chose the identit
 leftovers are runs of content-looking lines, which no chain cheap enough to spare real content flips. A
 Viterbi pass would cost 26 us a document. Not taken.
 
+And weak labels from trafilatura's own precision mode (2026-12-07, a helper's scratch clone; nineteen
+variants, all listed in the helper report of issue 12, weights not chosen by an inner CV): a traf line with
+no snippet label that precision (and default) mode drop from the page's HTML labelled boilerplate, one they
+keep labelled content, training rows only. As boilerplate labels (weights 0.03-0.3, with or without
+sentence-like lines, with the thresholds counted on snippet rows only): seed 12 51.9-52.8%, the mean of
+seeds 1-6 51.9-52.7%: the thresholds rose to 0.85-0.996 and the product removed what the rules remove, since
+what precision mode drops outside the article is mostly reader comments, prose like content. As content
+labels or as a filter on the positional labels: 54.7-57.1% on seed 12, 55.0-55.7% mean, AEB lost 0.53% on
+most seeds. Not taken.
+
 Output: text/models/linemodel-v5.json (the model as plain arrays, read by newsetl.text.linemodel) and
 bench/linemodel-v5.manifest.json (page ids as sha256 digests, and sites, sha256 of the inputs and of the rules library,
 parameters, CV figures; no page text). Deterministic: fixed seeds, one thread, LightGBM deterministic=True,
