@@ -30,7 +30,11 @@ def read_url(
     if isinstance(body, Rejection):
         yield body
         return
-    kind = _http.feed_kind(body) if result.mime not in _http.HTML_TYPES | _http.TEXT_TYPES else None
+    # The bytes say what a response is, whatever its Content-Type: a feed or sitemap served as text/html or
+    # text/plain (a misconfigured server, a static host's default type) was stored as one "article" whose body
+    # was its links' text, and none of the pages it lists was fetched (a user trial). An HTML page's root is
+    # never rss, feed, RDF, urlset or sitemapindex, so no page is taken for a feed.
+    kind = _http.feed_kind(body)
     if kind is not None:
         if _depth > config.http.max_sitemap_depth:  # a feed linking feeds linking feeds...
             yield reject(

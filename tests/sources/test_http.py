@@ -135,7 +135,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif path == "/feed.rss":
                 self._send(200, rss(base), "application/rss+xml")
             elif path == "/feed-as-html":
-                self._send(200, rss(base), "text/html")  # a misconfigured server: still a page, not a feed
+                self._send(200, rss(base), "text/html")  # a misconfigured server: a feed all the same
+            elif path == "/feed-as-text":
+                self._send(200, rss(base), "text/plain; charset=utf-8")
+            elif path == "/sitemap-as-html":
+                self._send(200, sitemap(base, ["/a/5", "/a/6"]), "text/html; charset=utf-8")
+            elif path == "/page-about-rss":
+                self._send(200, b"<!DOCTYPE html><html><body><p>Subscribe: <rss> <feed> <urlset></p></body></html>")
             elif path == "/atom.xml":
                 self._send(200, atom(base), "application/atom+xml; charset=utf-8")
             elif path == "/sitemap.xml":
@@ -359,9 +365,21 @@ def test_max_feed_items(base: str) -> None:
     assert len(read(f"{base}/feed.rss", max_feed_items=1)) == 1
 
 
-def test_feed_served_as_html_is_a_page(base: str) -> None:
-    (doc,) = read(f"{base}/feed-as-html")
-    assert isinstance(doc, RawDocument) and doc.source_uri == f"{base}/feed-as-html"
+@pytest.mark.parametrize("path", ["/feed-as-html", "/feed-as-text", "/sitemap-as-html"])
+def test_a_feed_served_as_html_or_text_is_read_as_a_feed(base: str, path: str) -> None:
+    # A misconfigured server's type does not make a feed a page: its XML was stored as an article (the
+    # sitemap's article was its URLs run together) and its pages were never fetched (a user trial).
+    out = read(f"{base}{path}")
+    assert all(o.source_uri != f"{base}{path}" for o in out)
+    assert [o.source_uri for o in out if isinstance(o, RawDocument)] == (
+        [f"{base}/a/5", f"{base}/a/6"] if path == "/sitemap-as-html" else [f"{base}/a/1", f"{base}/a/2"]
+    )
+
+
+def test_an_html_page_is_not_taken_for_a_feed(base: str) -> None:
+    # whatever it says about feeds in its text, a page whose root is <html> is a page
+    (doc,) = read(f"{base}/page-about-rss")
+    assert isinstance(doc, RawDocument) and doc.source_uri == f"{base}/page-about-rss"
 
 
 @pytest.mark.parametrize(
