@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -541,9 +541,9 @@ def parse_feed(body: bytes, base_url: str, max_items: int = 500) -> Feed | Fetch
         return FetchFailure(base_url, BAD_FEED, f"malformed XML in {kind}: {exc}")
     items: list[FeedItem] = []
     seen: set[str] = set()
-    for node in root.iter():
+    for node, base in _with_bases(root, base_url):
         name = _local(node.tag) if isinstance(node.tag, str) else ""
-        item = _feed_item(kind, name, node, base_url)
+        item = _feed_item(kind, name, node, base)
         if item is None or item.url in seen:
             continue
         seen.add(item.url)
@@ -551,6 +551,32 @@ def parse_feed(body: bytes, base_url: str, max_items: int = 500) -> Feed | Fetch
         if len(items) >= max_items:
             break
     return Feed(kind=kind, items=tuple(items))
+
+
+_XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+
+
+def _based(node: ET.Element, base: str) -> str:
+    """`base` as the node's `xml:base` changes it (relative to the base it is in)."""
+    declared = node.get(_XML_BASE)
+    if not declared or not declared.strip():
+        return base
+    try:
+        return urllib.parse.urljoin(base, declared.strip())
+    except ValueError:
+        return base  # a malformed xml:base changes nothing: the links resolve as without it
+
+
+def _with_bases(root: ET.Element, base_url: str) -> Iterator[tuple[ET.Element, str]]:
+    """Every element in document order, with the base its relative links resolve against: the feed's URL as
+    the `xml:base` of the element and its ancestors change it (Atom feeds, Blogger's and WordPress's among
+    them, link entries relative to one: resolved against the feed's URL they named pages that do not
+    exist). Iterative: a deeply nested document cannot exhaust the stack."""
+    stack: list[tuple[ET.Element, str]] = [(root, _based(root, base_url))]
+    while stack:
+        node, base = stack.pop()
+        yield node, base
+        stack.extend((child, _based(child, base)) for child in reversed(node))
 
 
 def _child_text(node: ET.Element, *names: str) -> str | None:
@@ -580,6 +606,7 @@ def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedIte
                 and child.get("rel", "alternate") == "alternate"
             ):
                 link = child.get("href")
+                base_url = _based(child, base_url)  # a link may carry its own xml:base
                 break
         title = _child_text(node, "title")
         published = _child_text(node, "published", "updated")

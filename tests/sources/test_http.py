@@ -60,6 +60,17 @@ def atom(base: str) -> bytes:
 </feed>""".encode()
 
 
+def atom_with_bases(base: str) -> bytes:
+    """Entries linked relative to an xml:base (the feed's, an entry's own, a link's own), as Blogger and
+    WordPress write them."""
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="{base}/a/"><title>Based</title>
+<entry><title>One</title><link href="8"/></entry>
+<entry xml:base="/a/x/"><title>Two</title><link rel="alternate" href="9"/></entry>
+<entry><title>Three</title><link xml:base="{base}/" href="a/10"/></entry>
+</feed>""".encode()
+
+
 def sitemap(base: str, paths: list[str]) -> bytes:
     urls = "".join(f"<url><loc>{base}{p}</loc><lastmod>2024-06-13</lastmod></url>" for p in paths)
     return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
@@ -144,6 +155,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(200, b"<!DOCTYPE html><html><body><p>Subscribe: <rss> <feed> <urlset></p></body></html>")
             elif path == "/atom.xml":
                 self._send(200, atom(base), "application/atom+xml; charset=utf-8")
+            elif path == "/feeds/atom-base.xml":
+                self._send(200, atom_with_bases(base), "application/atom+xml")
             elif path == "/sitemap.xml":
                 self._send(200, sitemap(base, ["/a/5", "/a/6"]), "application/xml")
             elif path == "/sitemap.xml.gz":
@@ -351,6 +364,18 @@ def test_atom_feed_uses_alternate_links(base: str) -> None:
     assert [o.source_uri for o in out] == [f"{base}/a/3", f"{base}/a/4"]
     assert all(isinstance(o, RawDocument) for o in out)
     assert out[0].published_at == "2024-06-12T08:00:00Z"  # type: ignore[union-attr]
+
+
+def test_atom_links_resolve_against_their_xml_base(base: str) -> None:
+    # Resolved against the feed's own URL (/feeds/...), every entry named a page that does not exist:
+    # the whole feed was quarantined as 404s (a user trial).
+    out = read(f"{base}/feeds/atom-base.xml")
+    assert [o.source_uri for o in out] == [f"{base}/a/8", f"{base}/a/x/9", f"{base}/a/10"]
+    assert all(isinstance(o, RawDocument) for o in out)
+    feed = h.parse_feed(atom_with_bases("https://n.example"), "https://n.example/feeds/atom.xml")
+    assert isinstance(feed, h.Feed)
+    assert [i.url for i in feed.items] == ["https://n.example/a/8", "https://n.example/a/x/9",
+                                           "https://n.example/a/10"]
 
 
 def test_sitemaps_plain_gzipped_and_index(base: str) -> None:
