@@ -10,7 +10,7 @@ from newsetl.sources import http as _http
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.document import document_from_bytes
 from newsetl.sources.files import inflate
-from newsetl.sources.reasons import BAD_FEED, EMPTY_FEED, reject
+from newsetl.sources.reasons import BAD_FEED, EMPTY_FEED, TOO_LARGE, reject
 
 
 def read_url(
@@ -85,6 +85,12 @@ def _read_feed(
         yield reject(url, STAGE_READ, EMPTY_FEED, f"{url}: the {feed.kind} lists no http(s) page",
                      raw=body[:65536])
         return
+    if feed.left_out:
+        # Before the pages, so a run stopped in them still has it: the pages past the limit are never read.
+        yield reject(url, STAGE_READ, TOO_LARGE,
+                     f"{url}: the {feed.kind} lists {len(feed.items) + feed.left_out} pages, over the limit of "
+                     f"{config.http.max_feed_items}: the first {len(feed.items)} are read, {feed.left_out} left out "
+                     "(split it, or raise HttpConfig.max_feed_items)", raw=body[:65536])
     for item in feed.items:
         if feed.kind == "sitemapindex":
             yield from read_url(item.url, config, _depth=depth + 1)

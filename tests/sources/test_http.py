@@ -386,8 +386,15 @@ def test_sitemaps_plain_gzipped_and_index(base: str) -> None:
     assert reasons(nested) == ["bad_feed"]
 
 
-def test_max_feed_items(base: str) -> None:
-    assert len(read(f"{base}/feed.rss", max_feed_items=1)) == 1
+def test_links_past_max_feed_items_are_recorded_not_dropped_unsaid(base: str) -> None:
+    # A sitemap of 520 pages loaded 500 and said nothing of the 20 others, run after run (a user trial).
+    out = read(f"{base}/feed.rss", max_feed_items=1)
+    assert reasons(out) == ["too_large", "doc"]
+    cut = out[0]
+    assert isinstance(cut, Rejection) and cut.source_uri == f"{base}/feed.rss" and cut.raw
+    assert "lists 3 pages, over the limit of 1: the first 1 are read, 2 left out" in cut.detail
+    assert reasons(read(f"{base}/feed.rss", max_feed_items=3)) == ["doc", "doc", "http_error"]
+    assert h.HttpConfig().max_feed_items == 50_000  # the sitemap protocol's own limit
 
 
 @pytest.mark.parametrize("path", ["/feed-as-html", "/feed-as-text", "/sitemap-as-html"])
