@@ -215,6 +215,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(302, b"", headers={"Location": "file:///etc/passwd"})
             elif path == "/big":
                 self._stream(50 * MB, length=True)
+            elif path == "/20mb":
+                self._stream(20 * MB, length=True)
             elif path == "/big-unannounced":
                 self._stream(50 * MB, length=False)
             elif path == "/image.png":
@@ -525,6 +527,14 @@ def test_50_mb_response_is_refused_early(base: str, path: str) -> None:
     (rej,) = read(f"{base}{path}", max_bytes=4 * MB)
     assert isinstance(rej, Rejection) and rej.reason == h.RESPONSE_TOO_LARGE
     assert time.monotonic() - started < 5
+
+
+def test_a_page_under_the_document_limit_is_read_whole(base: str) -> None:
+    # README: an HTTP body of up to 32 MB, as any document; the fetcher refused one over 16 MB (a user trial)
+    assert h.HttpConfig().max_bytes == ReadConfig().max_bytes
+    (doc,) = list(read_url(f"{base}/20mb", ReadConfig(http=replace(cfg(), max_bytes=h.HttpConfig().max_bytes,
+                                                                    total_timeout=30.0))))
+    assert isinstance(doc, RawDocument) and len(doc.raw) >= 20 * MB
 
 
 def test_gzip_bomb_body_is_bounded(base: str) -> None:
