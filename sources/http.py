@@ -17,6 +17,7 @@ Stdlib only (urllib): the HTTP client has no dependency beyond the interpreter.
 
 from __future__ import annotations
 
+import html.entities
 import http.client
 import json
 import re
@@ -544,7 +545,13 @@ def parse_feed(body: bytes, base_url: str, max_items: int = 500) -> Feed | Fetch
     try:
         root = ET.fromstring(body)
     except (ET.ParseError, ValueError) as exc:
-        return FetchFailure(base_url, BAD_FEED, f"malformed XML in {kind}: {exc}")
+        # The commonest fault of real feeds: an HTML entity (&rsquo; &nbsp;) or a bare & (a link's query) that XML
+        # does not know. One such character refused the whole feed and none of its pages was read, run after run
+        # (a user trial); feed readers read them as a browser would, and so does this second try.
+        try:
+            root = ET.fromstring(repair_entities(body))
+        except (ET.ParseError, ValueError):
+            return FetchFailure(base_url, BAD_FEED, f"malformed XML in {kind}: {exc}")
     items: list[FeedItem] = []
     seen: set[str] = set()
     left_out = 0
@@ -585,6 +592,33 @@ def _with_bases(root: ET.Element, base_url: str) -> Iterator[tuple[ET.Element, s
         node, base = stack.pop()
         yield node, base
         stack.extend((child, _based(child, base)) for child in reversed(node))
+
+
+_XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+# A CDATA section (its text is literal: left as it is), or an ampersand and the reference it may start.
+_AMPERSAND = re.compile(
+    rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|&(?:(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});)?", re.S
+)
+
+
+def repair_entities(body: bytes) -> bytes:
+    """The feed's bytes with the references XML does not know made ones it does: an HTML named entity
+    (`&rsquo;`) as its character reference, a bare `&` (`?a=1&b=2`, `AT&T`) as `&amp;`. CDATA sections are
+    left as they are. Only for a feed XML refused as written; an encoding that is not ASCII-compatible
+    (UTF-16) is left as it is and stays refused."""
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        whole, ref = match.group(0), match.group(1)
+        if whole.startswith(b"<![CDATA["):
+            return whole
+        if ref is None:
+            return b"&amp;"
+        if ref.startswith(b"#") or ref in _XML_ENTITIES:
+            return whole
+        codepoint = html.entities.name2codepoint.get(ref.decode("ascii"))
+        return f"&#{codepoint};".encode("ascii") if codepoint else b"&amp;" + ref + b";"
+
+    return _AMPERSAND.sub(fix, body)
 
 
 def _child_text(node: ET.Element, *names: str) -> str | None:

@@ -60,6 +60,16 @@ def atom(base: str) -> bytes:
 </feed>""".encode()
 
 
+def rss_with_html_entities(base: str) -> bytes:
+    """Not well-formed XML as real feeds are: HTML entities, a bare & in a title and in a link's query, and a
+    CDATA link whose & is literal."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Valley news &amp; views</title>
+<item><title>Mayor&rsquo;s plan&nbsp;for AT&T &mdash; approved</title><link>{base}/a/11?x=1&y=2</link></item>
+<item><title>Second</title><link><![CDATA[{base}/a/12?x=1&y=2]]></link></item>
+</channel></rss>""".encode()
+
+
 def atom_with_bases(base: str) -> bytes:
     """Entries linked relative to an xml:base (the feed's, an entry's own, a link's own), as Blogger and
     WordPress write them."""
@@ -155,6 +165,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(200, b"<!DOCTYPE html><html><body><p>Subscribe: <rss> <feed> <urlset></p></body></html>")
             elif path == "/atom.xml":
                 self._send(200, atom(base), "application/atom+xml; charset=utf-8")
+            elif path == "/feed-entities.rss":
+                self._send(200, rss_with_html_entities(base), "application/rss+xml")
             elif path == "/feeds/atom-base.xml":
                 self._send(200, atom_with_bases(base), "application/atom+xml")
             elif path == "/sitemap.xml":
@@ -366,6 +378,16 @@ def test_atom_feed_uses_alternate_links(base: str) -> None:
     assert [o.source_uri for o in out] == [f"{base}/a/3", f"{base}/a/4"]
     assert all(isinstance(o, RawDocument) for o in out)
     assert out[0].published_at == "2024-06-12T08:00:00Z"  # type: ignore[union-attr]
+
+
+def test_a_feed_with_html_entities_and_bare_ampersands_is_read(base: str) -> None:
+    # One &rsquo; in a title refused the whole feed as bad_feed, and none of its pages was read (a user trial).
+    out = read(f"{base}/feed-entities.rss")
+    assert [o.source_uri for o in out] == [f"{base}/a/11?x=1&y=2", f"{base}/a/12?x=1&y=2"]
+    assert all(isinstance(o, RawDocument) for o in out)
+    assert out[0].title == "Mayor\u2019s plan\u00a0for AT&T \u2014 approved"  # type: ignore[union-attr]
+    # still refused: what no repair makes XML
+    assert isinstance(h.parse_feed(b"<rss><channel><item><link>x</link>", "http://n.example/"), h.FetchFailure)
 
 
 def test_atom_links_resolve_against_their_xml_base(base: str) -> None:
