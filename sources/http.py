@@ -70,6 +70,16 @@ FEED_TYPES = frozenset(
 )
 # Sitemaps are often served gzipped as files (sitemap.xml.gz); urls.read_url inflates them, bounded.
 GZIP_TYPES = frozenset({"application/gzip", "application/x-gzip"})
+# A static host's type for a file it has no type for (S3, nginx without a mapping for .gz).
+OCTET_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
+
+
+def maybe_feed_type(mime: str) -> bool:
+    """A type a feed or sitemap is served as besides FEED_TYPES: any XML type (`application/x-rss+xml`,
+    `text/rss+xml`), or a download's (a `sitemap.xml.gz`). Such a body is read and kept only when its bytes
+    are a feed (`urls.read_url`); refused by its type alone, a working feed was quarantined as
+    unsupported_content_type every run (a user trial)."""
+    return mime.endswith(("+xml", "/xml")) or mime in OCTET_TYPES
 
 
 @dataclass(frozen=True)
@@ -285,7 +295,7 @@ class Fetcher:
         headers = {k.lower(): v for k, v in resp.headers.items()}
         mime, charset = parse_content_type(headers.get("content-type"))
         # An empty type is let through and sniffed later; anything declared must be one we read.
-        if mime and mime not in cfg.accept_types:
+        if mime and mime not in cfg.accept_types and not maybe_feed_type(mime):
             return FetchFailure(
                 url, UNSUPPORTED_CONTENT_TYPE, f"{current} is {mime}, not HTML, text or a feed", status
             )

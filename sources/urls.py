@@ -10,7 +10,7 @@ from newsetl.sources import http as _http
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.document import document_from_bytes
 from newsetl.sources.files import inflate
-from newsetl.sources.reasons import BAD_FEED, EMPTY_FEED, TOO_LARGE, reject
+from newsetl.sources.reasons import BAD_FEED, EMPTY_FEED, TOO_LARGE, UNSUPPORTED_CONTENT_TYPE, reject
 
 
 def read_url(
@@ -54,6 +54,11 @@ def read_url(
             f"{url} is served as {result.mime} but is not an RSS/Atom feed or a sitemap",
             raw=body,
         )
+        return
+    if result.mime and result.mime not in _http.HTML_TYPES | _http.TEXT_TYPES:
+        # read only in case it was a feed (`http.maybe_feed_type`): an image/svg+xml, a PDF download
+        yield reject(url, STAGE_READ, UNSUPPORTED_CONTENT_TYPE,
+                     f"{url} is {result.mime} and not an RSS/Atom feed or a sitemap, nor HTML or text", raw=body)
         return
     kind_name = "txt" if result.mime in _http.TEXT_TYPES else "html"
     doc = document_from_bytes(

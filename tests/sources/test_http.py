@@ -165,6 +165,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(200, b"<!DOCTYPE html><html><body><p>Subscribe: <rss> <feed> <urlset></p></body></html>")
             elif path == "/atom.xml":
                 self._send(200, atom(base), "application/atom+xml; charset=utf-8")
+            elif path == "/feed-x-rss":
+                self._send(200, rss(base), "application/x-rss+xml")
+            elif path == "/sitemap-download.xml.gz":
+                self._send(200, gzip.compress(sitemap(base, ["/a/7"])), "application/octet-stream")
+            elif path == "/download.bin":
+                self._send(200, b"\x00\x01binary data", "application/octet-stream")
+            elif path == "/logo.svg":
+                self._send(200, b'<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml")
             elif path == "/feed-entities.rss":
                 self._send(200, rss_with_html_entities(base), "application/rss+xml")
             elif path == "/feeds/atom-base.xml":
@@ -565,7 +573,15 @@ def test_gzip_bomb_body_is_bounded(base: str) -> None:
     assert isinstance(rej, Rejection) and rej.reason == h.RESPONSE_TOO_LARGE
 
 
-@pytest.mark.parametrize("path", ["/image.png", "/pdf"])
+def test_a_feed_served_as_another_xml_type_or_a_download_is_read(base: str) -> None:
+    # application/x-rss+xml, or a sitemap.xml.gz a static host serves as application/octet-stream, was
+    # quarantined as unsupported_content_type every run, none of its pages read (a user trial).
+    assert [o.source_uri for o in read(f"{base}/feed-x-rss") if isinstance(o, RawDocument)] == [
+        f"{base}/a/1", f"{base}/a/2"]
+    assert [o.source_uri for o in read(f"{base}/sitemap-download.xml.gz")] == [f"{base}/a/7"]
+
+
+@pytest.mark.parametrize("path", ["/image.png", "/pdf", "/download.bin", "/logo.svg"])
 def test_non_html_content_type_is_refused_without_retry(base: str, path: str) -> None:
     before = Handler.hits[path]
     (rej,) = read(f"{base}{path}")
