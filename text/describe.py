@@ -46,6 +46,10 @@ class DescribeHints:
     url: str | None = None
     title: str | None = None
     published_at: str | None = None
+    # The page's own date (trafilatura's, from its HTML) when the container (a feed item, a JSON record) gave
+    # `published_at`: read when that one does not parse. A feed's "not a date" left an article NULL whose
+    # page said when it was published (a user trial).
+    page_published_at: str | None = None
     publisher: str | None = None
     author: str | None = None
     sitename: str | None = None
@@ -63,6 +67,7 @@ class DescribeResult:
     metadata: Metadata
     body: str
     removals: tuple[Removal, ...]
+    container_date_unread: bool = False  # the hints' published_at was given and no parser read it
 
 
 @dataclass(frozen=True)
@@ -915,14 +920,15 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
                        and (name := parse_byline(r.text))), None)
     language = detect_language(body, config.language_sample_chars)
     languages = ("en",) if language in (None, "en") else ("en", language)
-    published_at = _published_at(hints, date_texts, languages, config)
+    published_at, container_date_unread = _published_at(hints, date_texts, languages, config)
     publisher = _publisher(removals, hints, lines)
     original = _original_publisher(removals, lines, taken, publisher, credits,
                                    own_publisher=bool(hints.publisher or hints.sitename or hints.url))
     new_body = _cut(body, [t[0] for t in taken])
     metadata = Metadata(title=title, subtitle=subtitle, byline=byline, published_at=published_at,
                         publisher=publisher, original_publisher=original, language=language)
-    return DescribeResult(metadata=metadata, body=new_body, removals=tuple(r for _, r in taken))
+    return DescribeResult(metadata=metadata, body=new_body, removals=tuple(r for _, r in taken),
+                          container_date_unread=container_date_unread)
 
 
 def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHints, config: DescribeConfig,
@@ -1072,12 +1078,16 @@ def _epoch(text: str, hints: DescribeHints, config: DescribeConfig) -> datetime 
 
 
 def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[str, ...],
-                  config: DescribeConfig) -> datetime | None:
-    """The container's date, else the first date line that parses (revisions last), else a relative one."""
+                  config: DescribeConfig) -> tuple[datetime | None, bool]:
+    """The container's date, else the page's own, else the first date line that parses (revisions last), else
+    a relative one; and whether the container gave a date no parser read."""
     published_at = None
     if hints.published_at:
         published_at = _epoch(hints.published_at, hints, config) or parse_date(hints.published_at, hints,
                                                                                 languages, config)
+    container_unread = bool(hints.published_at) and published_at is None
+    if published_at is None and hints.page_published_at:
+        published_at = parse_date(hints.page_published_at, hints, languages, config)
     # A line that says "updated"/"modified" dates a revision: read the others first. One line may hold
     # both ("Updated: Jun. 03, 2023 | Published: Jun. 01, 2023", "Publié le …, modifié le …"), so each
     # line is cut before every label and the pieces are ordered.
@@ -1092,7 +1102,7 @@ def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[
             published_at = parse_relative_date(text, hints.seen_at)
             if published_at is not None:
                 break
-    return published_at
+    return published_at, container_unread
 
 
 _DATE_LABEL_START_RE = re.compile(

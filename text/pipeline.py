@@ -218,6 +218,7 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
         # The container's fields (JSONL, feed) win over what the page says about itself.
         hints = replace(hints, url=doc.url or ex.url or host_url, title=doc.title or ex.title,
                         published_at=doc.published_at or ex.date, author=doc.author or ex.author,
+                        page_published_at=ex.date if doc.published_at else None,
                         sitename=ex.sitename,
                         description=ex.description)
     return PreparedDocument(hints, article_url, repair_text(text, ctx.config.repair), alternatives)
@@ -253,9 +254,9 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
     # stories `is_empty`).
     meta = described.metadata
     extra = dict(doc.extra)
-    if doc.published_at and meta.published_at is None:
-        # The input named a date no parser reads ("2024-13-45", "soon") and the text gave none: said beside
-        # the record's other unusable values rather than a silent NULL (a user trial).
+    if doc.published_at and described.container_date_unread:
+        # The input named a date no parser reads ("2024-13-45", "soon"): said beside the record's other unusable
+        # values rather than a silent NULL (a user trial), also when the page or the text gave the date.
         extra["_invalid_fields"] = {**(extra.get("_invalid_fields") or {}),
                                     "published_at": f"not a date newsetl reads: {doc.published_at[:200]}"}
     return Article(

@@ -71,6 +71,31 @@ def test_a_date_the_input_gave_and_no_parser_reads_is_kept_as_invalid() -> None:
     assert good.extra["_invalid_fields"] == {"url": "a list"}
 
 
+def test_a_page_keeps_its_own_date_when_the_container_gives_one_no_parser_reads() -> None:
+    """A feed item's pubDate (or a JSON record's date) that does not parse left the article undated, its page's
+    own date unread (a user trial): the page's date is read then, and the container's is kept as invalid."""
+    ctx = make_context(ProcessConfig())
+    page = ("<html><head><title>Ferry timetable approved</title>"
+            "<meta property='article:published_time' content='2019-11-19T10:00:00+00:00'></head><body><article>"
+            + "<p>The council approved the new ferry timetable on Tuesday after a long public consultation.</p>" * 3
+            + "</article></body></html>")
+
+    def article(published_at: str | None) -> Article | Rejection:
+        doc = RawDocument(doc_id="d", source_uri="http://n.example/a/1", kind="url", content_type="html",
+                          raw=page.encode(), content=page, url="http://n.example/a/1", published_at=published_at)
+        return process_document(doc, ctx)
+
+    unread = article("not a date")
+    assert not isinstance(unread, Rejection) and unread.published_at is not None
+    assert unread.published_at.date().isoformat() == "2019-11-19"
+    assert unread.extra["_invalid_fields"] == {"published_at": "not a date newsetl reads: not a date"}
+    given = article("Tue, 11 Jun 2024 19:05:00 +0100")  # the container's date, when it parses, still wins
+    assert not isinstance(given, Rejection) and given.published_at is not None
+    assert given.published_at.date().isoformat() == "2024-06-11" and "_invalid_fields" not in given.extra
+    own = article(None)
+    assert not isinstance(own, Rejection) and own.published_at == unread.published_at
+
+
 def test_each_removal_is_found_at_its_position_in_the_text_it_names() -> None:
     """A removal's position is an offset in the input of the pass that removed it: the repaired text (the
     cleaner), the cleaned body (describe's head lines) or the described body (the publisher's learned lines);
