@@ -631,6 +631,17 @@ def repair_entities(body: bytes) -> bytes:
     return _AMPERSAND.sub(fix, body)
 
 
+_TITLE_TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
+
+
+def _plain_title(title: str | None) -> str | None:
+    """A feed item's title as text: RSS titles and Atom's `type="html"` ones carry escaped markup
+    (`&lt;b&gt;Breaking&lt;/b&gt;`, `&amp;amp;`), which became the article's title tags and all (a user trial)."""
+    if title is None or ("<" not in title and "&" not in title):
+        return title
+    return re.sub(r"[ \t\r\n]+", " ", html.unescape(_TITLE_TAG.sub("", title))).strip() or None
+
+
 def _child_text(node: ET.Element, *names: str) -> str | None:
     for child in node:
         if isinstance(child.tag, str) and _local(child.tag) in names and child.text and child.text.strip():
@@ -671,6 +682,7 @@ def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedIte
         )
     if not link:
         return None
+    title = _plain_title(title)
     try:
         absolute = urllib.parse.urljoin(base_url, link.strip())
         scheme = urllib.parse.urlsplit(absolute).scheme.lower()

@@ -394,6 +394,10 @@ def test_a_feed_with_html_entities_and_bare_ampersands_is_read(base: str) -> Non
     assert [o.source_uri for o in out] == [f"{base}/a/11?x=1&y=2", f"{base}/a/12?x=1&y=2"]
     assert all(isinstance(o, RawDocument) for o in out)
     assert out[0].title == "Mayor\u2019s plan\u00a0for AT&T \u2014 approved"  # type: ignore[union-attr]
+    # a title's escaped markup is the title's text, not tags to store
+    feed = h.parse_feed(b"<rss><channel><item><title>&lt;b&gt;Breaking:&lt;/b&gt; Storm &amp;amp; floods, x &lt; y"
+                        b"</title><link>http://n.example/a</link></item></channel></rss>", "http://n.example/")
+    assert isinstance(feed, h.Feed) and feed.items[0].title == "Breaking: Storm & floods, x < y"
     # still refused: what no repair makes XML
     assert isinstance(h.parse_feed(b"<rss><channel><item><link>x</link>", "http://n.example/"), h.FetchFailure)
 
