@@ -203,6 +203,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif path == "/slow":
                 time.sleep(2.0)  # longer than the client's socket timeout
                 self._send(200, PAGE)
+            elif path.startswith("/hang/"):  # a host that has stopped answering
+                time.sleep(2.0)
+                self._send(200, PAGE)
+            elif path == "/hung-feed.rss":
+                items = "".join(f"<item><link>{base}/hang/{n}</link></item>" for n in range(1, 5))
+                self._send(200, f"<rss><channel>{items}</channel></rss>".encode(), "application/rss+xml")
             elif path == "/trickle":
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
@@ -518,6 +524,22 @@ def test_trickling_response_hits_the_total_deadline(base: str) -> None:
     (rej,) = read(f"{base}/trickle", retries=0, timeout=0.5, total_timeout=1.0)
     assert isinstance(rej, Rejection) and rej.reason == h.TIMEOUT and "did not finish" in rej.detail
     assert time.monotonic() - started < 4  # the server would trickle for 6 s
+
+
+def test_a_host_that_stopped_answering_is_not_asked_for_every_url(base: str) -> None:
+    # Each URL of a hung host took its timeouts and retries (48 s by default): a feed of 100 pages on a host
+    # that had gone down held a scheduled run for 80 minutes (a user trial).
+    config = ReadConfig(http=cfg(retries=0, timeout=0.3, host_failures=2, host_pause=1.0))
+    started = time.monotonic()
+    out = list(read_url(f"{base}/hung-feed.rss", config))
+    assert reasons(out) == ["timeout"] * 4
+    assert [Handler.hits[f"/hang/{n}"] for n in range(1, 5)] == [1, 1, 0, 0]  # the last two never asked
+    assert all("not fetched" in o.detail for o in out[2:])  # type: ignore[union-attr]
+    assert time.monotonic() - started < 1.5
+    time.sleep(1.1)  # the pause is over: the host is asked again, and its answer clears the count
+    assert reasons(list(read_url(f"{base}/a/hung-then-back", config))) == ["doc"]
+    assert reasons(list(read_url(f"{base}/hang/5", config))) == ["timeout"]
+    assert Handler.hits["/hang/5"] == 1
 
 
 def test_connection_refused_is_a_connection_error() -> None:
