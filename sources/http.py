@@ -721,7 +721,8 @@ def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedIte
         return None
     title = _plain_title(title)
     try:
-        absolute = urllib.parse.urljoin(base_url, link.strip())
+        # Without its fragment, which is never sent: "/a#comments" and "/a" are one page, fetched once.
+        absolute = urllib.parse.urldefrag(urllib.parse.urljoin(base_url, link.strip())).url
         scheme = urllib.parse.urlsplit(absolute).scheme.lower()
     except ValueError:
         # A malformed link ("http://[::1") is still an item the feed names: fetched, it is quarantined

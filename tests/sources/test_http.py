@@ -690,3 +690,12 @@ def test_feed_sniffing_is_linear_on_hostile_heads(body: bytes) -> None:
     started = time.perf_counter()
     assert h.feed_kind(body) is None
     assert time.perf_counter() - started < 0.5  # a backtracking regex took minutes on the first one
+
+
+def test_feed_links_that_differ_only_in_their_fragment_are_one_page() -> None:
+    # The fragment is never sent: "/a#comments" and "/a" were fetched twice, stored with the fragment (a user trial).
+    feed = h.parse_feed(b"<rss><channel><item><link>/a.html#comments</link></item><item><link>/a.html</link></item>"
+                        b"<item><link>https://n.example/b.html#top</link></item></channel></rss>",
+                        "https://n.example/feed.xml")
+    assert isinstance(feed, h.Feed)
+    assert [i.url for i in feed.items] == ["https://n.example/a.html", "https://n.example/b.html"]
