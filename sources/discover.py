@@ -135,6 +135,9 @@ def _add(found: dict[str, str], path: str, identity: str | None = None) -> None:
     if identity not in found or path < found[identity]:
         found[identity] = path
 
+_URL_COMMENT = re.compile(r"\s+#.*$")
+
+
 def _expand_lists(sources: Iterable[str], rejections: list[Rejection]) -> Iterator[str]:
     for source in sources:
         if not source.startswith("@"):
@@ -166,7 +169,11 @@ def _expand_lists(sources: Iterable[str], rejections: list[Rejection]) -> Iterat
                         f"{list_path} names another sources file {entry!r}; not supported",
                     )
                 )
-            elif is_url(entry) or url_scheme(entry) or os.path.isabs(entry):
+            elif is_url(entry) or url_scheme(entry):
+                # A URL holds no white space, so " # ..." after one is a comment (fetched as "%20#..." before, a
+                # user trial); a path may hold both ("Notes #2.txt") and is taken whole.
+                yield _URL_COMMENT.sub("", entry)
+            elif os.path.isabs(entry):
                 yield entry
             else:
                 yield str(list_path.parent / entry)

@@ -242,6 +242,16 @@ def test_discover_sources_file(tmp_path: Path) -> None:
     assert missing[0].reason == "bad_sources_file"
 
 
+def test_a_comment_after_a_url_in_a_sources_file_is_a_comment(tmp_path: Path) -> None:
+    # It was fetched as "/p/61.html%20#%20..." (a user trial). A path may hold " #": it is taken whole.
+    (tmp_path / "Notes #2.txt").write_text("n")
+    listing = tmp_path / "sources.list"
+    listing.write_text("https://example.com/p/61.html   # the mayor's interview\nNotes #2.txt\n")
+    paths, rejections = discover([f"@{listing}"])
+    assert sorted(paths) == sorted(["https://example.com/p/61.html", str(tmp_path / "Notes #2.txt")])
+    assert rejections == []
+
+
 def test_unsupported_kind_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "report.pdf"
     path.write_bytes(b"%PDF-1.4")
