@@ -88,6 +88,7 @@ def ingest(
     publishers_files: list[str] | None = None,
     line_model: bool = True,
     jsonl_fields: dict[str, str] | None = None,
+    min_age: float = 0.0,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs (and URLs) into the warehouse; return the run summary.
 
@@ -98,6 +99,8 @@ def ingest(
     `line_model=False` cleans with the rules alone (no learned line classifier). `jsonl_fields`: where JSON
     records keep a field that is not under a name `newsetl.sources.fields` knows (`{"text": "story"}`,
     `{"url": "meta.link"}`).
+    `min_age`: files modified less than this many seconds ago are left for a later run (a drop folder's
+    producer may still be writing them).
     """
     logger = get_run_logger()
     reinstall_stop_handler()
@@ -138,7 +141,7 @@ def ingest(
                     raise IngestInterrupted(INTERRUPTED)
             tally.seconds["setup"] += time.perf_counter() - t0
             _run(tally, sources, db_path, run_id, batch_size, files_per_read, ctx, sign_cfg, dedup_cfg,
-                 pool_key, doc_seconds, read_config)
+                 pool_key, doc_seconds, read_config, min_age)
             # After a run that did not complete, also when this one loads nothing: its batches may be in
             # without their re-clean (every completed run leaves the stored bodies re-cleaned).
             if (tally.counts["loaded"] or not previous_completed) and not stop_requested():
@@ -198,10 +201,11 @@ def _deployment_run() -> bool:
 def _run(
     tally: RunTally, sources: Sequence[str], db: str, run_id: str, batch_size: int, files_per_read: int,
     ctx: Any, sign_cfg: SignConfig, dedup_cfg: DedupConfig, pool_key: str | None, doc_seconds: float,
-    read_config: ReadConfig,
+    read_config: ReadConfig, min_age: float,
 ) -> None:
     t0 = time.perf_counter()
-    paths, refused = discover_sources(sources, db)
+    paths, refused, young = discover_sources(sources, db, min_age)
+    tally.held_back(len(young))
     paths, unchanged_docs = skip_unchanged(db, paths, read_config)
     tally.seconds["discover"] += time.perf_counter() - t0
     tally.discovered(refused, unchanged_docs)

@@ -267,7 +267,8 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
             stack.enter_context(progress)
             batch_size = DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
             summary = ingest(sources=list(args.sources), db=db, batch_size=batch_size, rules_files=rules,
-                             workers=args.workers, doc_seconds=args.doc_seconds, take_lock=False,
+                             workers=args.workers, doc_seconds=args.doc_seconds, min_age=args.min_age,
+                             take_lock=False,
                              publishers_files=_env_files(args.publishers, "NEWSETL_PUBLISHERS"),
                              jsonl_fields=jsonl_fields)
     except IngestInterrupted as exc:
@@ -291,6 +292,8 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
     # A symlinked folder met while walking is counted (a skip) but holds nothing this run read.
     linked = (summary.get("skipped_reasons") or {}).get("symlinked_folder", 0)
     found = summary["read"] - summary.get("not_found", 0) - summary.get("unsupported", 0) - linked
+    if found == 0 and summary.get("held_back"):
+        return EXIT_OK if published else EXIT_NOT_PUBLISHED  # inputs there are, still being written
     if found == 0:
         print(f"newsetl: nothing to ingest: no supported input (.txt, .html, .jsonl, .json, .warc, "
               f"optionally .gz, or URLs) in {' '.join(args.sources)}"
@@ -441,6 +444,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  inputs read     {summary['read']:>8}"
           + (f"  ({unchanged} of them in files unchanged since a run recorded them: not read again)"
              if unchanged else ""))
+    if summary.get("held_back"):
+        print(f"  held back       {summary['held_back']:>8}  files modified in the last --min-age seconds: "
+              "read by a later run")
     print(f"  articles loaded {summary['loaded']:>8}")
     again = summary.get("refused_again") or 0
     print(f"  skipped (known) {summary['skipped_known']:>8}"
@@ -943,7 +949,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_NOT_FOUND
     # Each flow run is a child of this process: it inherits how long its writes wait for a reader.
     os.environ[WRITE_WAIT_ENV] = str(args.wait)
-    run_options = {"batch_size": args.batch_size, "workers": args.workers, "doc_seconds": args.doc_seconds}
+    run_options = {"batch_size": args.batch_size, "workers": args.workers, "doc_seconds": args.doc_seconds,
+                   "min_age": args.min_age or None}
     try:
         serve_ingest(list(args.sources), str(_db(args)), interval_seconds=args.every, cron=args.cron,
                      name=args.name, limit=args.limit, rules_files=_rules_files(args) or None,
@@ -1066,6 +1073,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--doc-seconds", type=_seconds, default=20.0,
                         help="CPU-time limit for one document (seconds; 0: no limit); a slower one is quarantined "
                              "(enforced in workers)")
+    parser.add_argument("--min-age", type=_seconds, default=0.0, metavar="SECONDS",
+                        help="leave files modified less than SECONDS ago for a later run (default 0: read "
+                             "everything); for a drop folder a producer may still be writing into")
 
 
 def _field_mapping(args: argparse.Namespace) -> dict[str, str] | str | None:

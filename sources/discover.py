@@ -5,7 +5,8 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from newsetl.schemas.records import STAGE_DISCOVER, Rejection
@@ -86,6 +87,27 @@ def discover(sources: Iterable[str], leave_out: Callable[[str], bool] | None = N
             else:
                 rejections.append(reject(str(path), STAGE_DISCOVER, NOT_FOUND, f"{path} does not exist"))
     return sorted(set(found.values())), rejections
+
+def settling(paths: Sequence[str], min_age: float, now: float | None = None) -> tuple[list[str], list[str]]:
+    """(paths to read now, files modified less than `min_age` seconds before `now`: left for a later run).
+
+    A drop folder's producer may still be writing a file when a scheduled run lists it: read then, half a page
+    loaded as an article and the whole one later as a second version (a user trial). A file that has not
+    changed for `min_age` seconds is taken as complete. URLs and files that cannot be stat'ed (reading says
+    why) are never held back; `min_age` 0 holds back nothing."""
+    if min_age <= 0:
+        return list(paths), []
+    now = time.time() if now is None else now
+    ready: list[str] = []
+    young: list[str] = []
+    for path in paths:
+        try:
+            modified = os.stat(path).st_mtime if "://" not in path else None
+        except OSError:
+            modified = None
+        (young if modified is not None and now - modified < min_age else ready).append(path)
+    return ready, young
+
 
 def expand_glob(pattern: str) -> list[str]:
     """The paths `pattern` matches, `**` being any depth of folders, as `glob.glob(pattern, recursive=True)`

@@ -134,6 +134,11 @@ class RunTally:
         # nor is a skipped one.
         self.counts["not_found"] += sum(r.reason != UNREADABLE and r.reason not in SKIP_REASONS for r in refused)
 
+    def held_back(self, files: int) -> None:
+        """Files modified too recently to be read (`--min-age`): not read, so not in `read`; the next run
+        that finds them settled reads them."""
+        self.counts["held_back"] += files
+
     def read_piece(self, outcomes: int, unsupported: int, skipped: Sequence[Rejection]) -> None:
         """A piece read: its outcomes (documents and rejections), of them those of a kind newsetl does not
         read (`unsupported`), and the inputs skipped as not articles (WARC request records, 304s)."""
@@ -175,6 +180,7 @@ class RunTally:
     def summary(self) -> dict[str, Any]:
         return {
             "read": self.counts["read"],
+            "held_back": self.counts["held_back"],
             "loaded": self.counts["loaded"],
             "skipped_known": self.counts["skipped_known"],
             # Of `read` and `skipped_known`: the documents of files unchanged since a run recorded them

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from newsetl.schemas.records import STAGE_PROCESS, InputRow, RawDocument, Rejection, Skip
 from newsetl.sources.config import ReadConfig
-from newsetl.sources.discover import discover
+from newsetl.sources.discover import discover, settling
 from newsetl.sources.read import read_path
 from newsetl.sources.reasons import (
     NOT_FOUND,
@@ -146,12 +146,17 @@ def written_beside(db: str) -> Callable[[str], bool]:
 
 
 @task(name="discover-sources", cache_policy=NO_CACHE)
-def discover_sources(sources: Sequence[str], db: str) -> tuple[list[str], list[Rejection]]:
-    """The run's inputs (`discover`), less what the run itself writes beside the warehouse `db`."""
+def discover_sources(sources: Sequence[str], db: str, min_age: float = 0.0
+                     ) -> tuple[list[str], list[Rejection], list[str]]:
+    """The run's inputs (`discover`), less what the run itself writes beside the warehouse `db`, and less
+    the files modified in the last `min_age` seconds (returned third: left for a later run)."""
     paths, rejections = discover(sources, leave_out=written_beside(db))
+    paths, young = settling(paths, min_age)
     # Refused: a path or glob that names nothing, a bad URL or @list file, a folder that cannot be listed.
-    get_run_logger().info("discovered %d inputs (%d sources refused)", len(paths), len(rejections))
-    return paths, rejections
+    get_run_logger().info("discovered %d inputs (%d sources refused)%s", len(paths), len(rejections),
+                          f"; {len(young)} files modified in the last {min_age:g} s left for a later run"
+                          if young else "")
+    return paths, rejections, young
 
 
 @task(name="skip-unchanged", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)

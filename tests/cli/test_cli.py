@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -652,3 +653,26 @@ def test_the_field_option_names_every_field_a_record_may_map() -> None:
 
     listed = re.search(r"\(NAME: ([^)]*)\)", _FIELD_HELP)
     assert listed is not None and sorted(listed.group(1).split(", ")) == sorted(FIELDS)
+
+
+def test_min_age_leaves_a_file_still_being_written_for_the_next_run(tmp_path: Path) -> None:
+    # A drop folder's producer still copying a file: read then, half a page loaded as an article (a user trial).
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "settled.txt").write_text(STORY, encoding="utf-8")
+    os.utime(inbox / "settled.txt", (time.time() - 3600, time.time() - 3600))
+    (inbox / "copying.txt").write_text(STORY.replace("council", "committee"), encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    proc = newsetl("ingest", str(inbox), "--db", str(db), "--workers", "0", "--min-age", "600")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"held back\s+1\s", proc.stdout) and re.search(r"articles loaded\s+1\n", proc.stdout), proc.stdout
+    os.utime(inbox / "copying.txt", (time.time() - 3600, time.time() - 3600))  # the copy has finished
+    proc = newsetl("ingest", str(inbox), "--db", str(db), "--workers", "0", "--min-age", "600")
+    assert proc.returncode == 0 and re.search(r"articles loaded\s+1\n", proc.stdout), proc.stdout
+    assert "held back" not in proc.stdout
+    proc = newsetl("sql", "SELECT count(*) AS n FROM articles", "--db", str(db))
+    assert proc.stdout.split()[-1] == "2", proc.stdout
+    # only fresh files: inputs there are, so not "nothing to ingest" (exit 5)
+    (inbox / "new.txt").write_text(STORY.replace("council", "board"), encoding="utf-8")
+    proc = newsetl("ingest", str(inbox / "new.txt"), "--db", str(db), "--workers", "0", "--min-age", "600")
+    assert proc.returncode == 0 and "nothing to ingest" not in proc.stderr, proc.stderr[-2000:]

@@ -17,7 +17,7 @@ from warcio.warcwriter import WARCWriter
 from newsetl.schemas.records import Article, RawDocument, Rejection
 from newsetl.sources import warc as warc_mod
 from newsetl.sources.config import ReadConfig
-from newsetl.sources.discover import discover, kind_of
+from newsetl.sources.discover import discover, kind_of, settling
 from newsetl.sources.document import document_from_bytes, saved_response
 from newsetl.sources.files import sha256_hex
 from newsetl.sources.jsonl import read_jsonl
@@ -760,3 +760,17 @@ def test_a_capture_without_content_length_is_refused_not_read_with_the_records_a
         assert isinstance(last, RawDocument) and last.url == "https://news.example/3"
     else:  # the next record's bytes are in the refused one's, not lost and not an article
         assert rest == [] and b"pier" in bad.raw
+
+
+def test_files_modified_within_min_age_are_held_back(tmp_path: Path) -> None:
+    old, fresh, gone = tmp_path / "old.txt", tmp_path / "fresh.txt", tmp_path / "gone.txt"
+    old.write_text("o")
+    fresh.write_text("f")
+    os.utime(old, (1_000_000.0, 1_000_000.0))
+    os.utime(fresh, (1_000_590.0, 1_000_590.0))
+    paths = [str(old), str(fresh), str(gone), "https://n.example/a"]
+    ready, young = settling(paths, 60, now=1_000_600.0)
+    # a URL, and a path that cannot be stat'ed (reading says why), are never held back
+    assert (ready, young) == ([str(old), str(gone), "https://n.example/a"], [str(fresh)])
+    assert settling(paths, 0, now=1_000_600.0) == (paths, [])
+    assert settling(paths, 5, now=1_000_600.0) == (paths, [])
