@@ -104,7 +104,7 @@ def deployment_parameters(sources: Sequence[str], db: str | Path, rules_files: S
         params["jsonl_fields"] = dict(jsonl_fields)
     if publishers_files:
         params["publishers_files"] = [absolute(p) for p in publishers_files]
-    # The ingest flow's own parameters (batch_size, workers, doc_seconds), where given: else its defaults.
+    # The ingest flow's own parameters (batch_size, workers, doc_seconds, min_age), where given: else its defaults.
     params.update({k: v for k, v in (run_options or {}).items() if v is not None})
     return params
 

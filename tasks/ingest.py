@@ -154,7 +154,7 @@ def discover_sources(sources: Sequence[str], db: str, min_age: float = 0.0
     paths, young = settling(paths, min_age)
     # Refused: a path or glob that names nothing, a bad URL or @list file, a folder that cannot be listed.
     get_run_logger().info("discovered %d inputs (%d sources refused)%s", len(paths), len(rejections),
-                          f"; {len(young)} files modified in the last {min_age:g} s left for a later run"
+                          f"; {len(young)} file(s) modified in the last {min_age:g} s left for a later run"
                           if young else "")
     return paths, rejections, young
 
