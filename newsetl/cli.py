@@ -292,9 +292,7 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
     # A symlinked folder met while walking is counted (a skip) but holds nothing this run read.
     linked = (summary.get("skipped_reasons") or {}).get("symlinked_folder", 0)
     found = summary["read"] - summary.get("not_found", 0) - summary.get("unsupported", 0) - linked
-    if found == 0 and summary.get("held_back"):
-        return EXIT_OK if published else EXIT_NOT_PUBLISHED  # inputs there are, still being written
-    if found == 0:
+    if found == 0 and not summary.get("held_back"):  # files held back by --min-age are inputs, not yet read
         print(f"newsetl: nothing to ingest: no supported input (.txt, .html, .jsonl, .json, .warc, "
               f"optionally .gz, or URLs) in {' '.join(args.sources)}"
               + (f" ({linked} symlinked folder(s) not walked into: name them as sources to read them)"

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 
 from newsetl.sources.discover import kind_of
 from newsetl.sources.fields import mapping_key
-from newsetl.sources.http import HttpConfig
+from newsetl.sources.http import MAX_DOCUMENT_BYTES, HttpConfig
 
 
 @dataclass(frozen=True)
 class ReadConfig:
     # One document (a .txt/.html file, a JSONL line, a WARC payload, an HTTP body) larger than this,
     # after decompression, is refused: bounds gzip bombs, runaway files and memory per document.
-    max_bytes: int = 32 * 1024 * 1024
+    max_bytes: int = MAX_DOCUMENT_BYTES
     # Plain text longer than this is not an article (the longest news features are ~200 k chars);
     # downstream stages are linear but slow on such texts, so refuse them here with a clear reason.
     max_text_chars: int = 2_000_000

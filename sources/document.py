@@ -10,14 +10,13 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
 from newsetl.schemas.records import STAGE_DECODE, STAGE_READ, RawDocument, Rejection
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.decode import DecodeError, decode_bytes, looks_binary
 from newsetl.sources.files import inflate, magic_name, sha256_hex
-from newsetl.sources.http import HTML_TYPES, parse_content_type
+from newsetl.sources.http import HTML_TYPES, parse_content_type, parse_http_date
 from newsetl.sources.reasons import BINARY_CONTENT, EMPTY_INPUT, HTTP_ERROR, TOO_LARGE, UNDECODABLE, reject
 
 # White space plus the invisible characters str.strip() keeps: a file of only these holds no text.
@@ -75,17 +74,8 @@ def saved_response(data: bytes) -> SavedResponse | None:
     if offset == 0:
         return None
     media_type, charset = parse_content_type(headers.get("content-type"))
-    return SavedResponse(offset, status_line.decode("latin-1"), media_type, charset, _http_date(headers.get("date")))
-
-
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None  # an unreadable Date loses the fetch time, not the page
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return SavedResponse(offset, status_line.decode("latin-1"), media_type, charset,
+                         parse_http_date(headers.get("date")))
 
 
 def _open_saved(source_uri: str, data: bytes, head: SavedResponse, doc_id: str | None,

@@ -70,6 +70,9 @@ FEED_TYPES = frozenset(
 )
 # Sitemaps are often served gzipped as files (sitemap.xml.gz); urls.read_url inflates them, bounded.
 GZIP_TYPES = frozenset({"application/gzip", "application/x-gzip"})
+# One document's bytes after decompression (a file, a JSON line, a WARC payload, an HTTP body): ReadConfig's
+# limit and the fetcher's are this one number.
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 # A static host's type for a file it has no type for (S3, nginx without a mapping for .gz).
 OCTET_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
 
@@ -87,9 +90,9 @@ class HttpConfig:
     user_agent: str = "newsetl/0.1 (news text ETL; +https://github.com/newsetl/newsetl)"
     timeout: float = 15.0  # seconds per socket operation (connect, each read)
     total_timeout: float = 60.0  # seconds for a whole response, body included
-    # Body limit, after decompression: ReadConfig.max_bytes, the limit of every document (README, "Limits").
-    # At 16 MB a 20 MB page the README promised to read was quarantined as too_large (a user trial).
-    max_bytes: int = 32 * 1024 * 1024
+    # Body limit, after decompression: the limit of every document (README, "Limits"). At 16 MB a 20 MB page
+    # the README promised to read was quarantined as too_large (a user trial).
+    max_bytes: int = MAX_DOCUMENT_BYTES
     max_redirects: int = 5
     retries: int = 2  # extra attempts after a transient failure
     backoff: float = 1.0  # first retry delay in seconds, doubled on each further retry
@@ -504,19 +507,23 @@ def wire_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date header's value (`Tue, 01 Dec 2026 08:30:00 GMT`) as an aware datetime; None when absent or
+    unreadable (it loses a time, never the response)."""
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        when = parsedate_to_datetime(value)
+        when = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if value and value.strip().isdigit():
+        return float(value.strip())
+    when = parse_http_date(value)
+    return None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 # -- feeds and sitemaps -----------------------------------------------------------------------
@@ -576,7 +583,7 @@ def root_name(head: bytes) -> str | None:
     return None
 
 
-def parse_feed(body: bytes, base_url: str, max_items: int = 500) -> Feed | FetchFailure:
+def parse_feed(body: bytes, base_url: str, max_items: int = HttpConfig.max_feed_items) -> Feed | FetchFailure:
     """Links of an RSS/Atom feed or a sitemap, resolved against `base_url`, deduplicated, bounded.
 
     Feeds never need DTDs or entities; a document declaring them is refused outright, so the
