@@ -45,6 +45,7 @@ from newsetl.tasks.ingest import (
     discover_sources,
     holding_writes,
     load_batch_task,
+    pages_fetched_into,
     process_batch,
     reclean_task,
     skip_unchanged,
@@ -112,7 +113,8 @@ def ingest(
               "line_model": line_model, "jsonl_fields": dict(jsonl_fields or {})}
     # Read the alias files and the field mapping before anything is written: a bad one fails the run at
     # once, with its name.
-    read_config = replace(READ_CONFIG, jsonl_fields=parse_field_mapping(jsonl_fields))
+    read_config = replace(READ_CONFIG, jsonl_fields=parse_field_mapping(jsonl_fields),
+                          known_pages=pages_fetched_into(db_path))
     user_publishers = [p for path in publishers_files or () for p in load_publisher_file(path)]
     sign_cfg = SignConfig()
     dedup_cfg = DedupConfig(sign=sign_cfg)

@@ -33,6 +33,15 @@ class InputRow(NamedTuple):
     ctime_ns: int | None = None
 
 
+class KnownPage(NamedTuple):
+    """A page fetched before, as the warehouse holds it: the document its last stored fetch made, and the
+    validators the server sent with it (HTTP ETag, Last-Modified), to ask whether it has changed since."""
+
+    doc_id: str
+    etag: str | None
+    last_modified: str | None
+
+
 @dataclass(frozen=True)
 class RawDocument:
     """One input document as received, plus what its container told us about it.

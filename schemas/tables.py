@@ -120,7 +120,8 @@ ARTICLES = Table("articles", (
     _c("content_type", S, "text | html: what the input was"),
     _c("body_hash", S, "sha256 of the normalized body: exact-dup tier", nullable=False),
     _c("repairs", S, "repair kind -> count", duck="JSON"),
-    _c("extra", S, "unknown input fields, kept", duck="JSON"),
+    _c("extra", S, "unknown input fields, kept; a fetched page's response: http_status, final_url, content_type, "
+       "feed_url, etag, last_modified (the validators of its next fetch)", duck="JSON"),
     _c("cluster_id", S, "the story: one id for all its copies", loaded=False),
     _c("is_canonical", BOOL, "exactly one article per cluster", loaded=False),
     _c("run_id", S, "the run that loaded it", nullable=False),

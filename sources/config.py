@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from newsetl.schemas.records import KnownPage
 from newsetl.sources.discover import kind_of
 from newsetl.sources.fields import mapping_key
 from newsetl.sources.http import MAX_DOCUMENT_BYTES, HttpConfig
@@ -32,6 +34,12 @@ class ReadConfig:
     # Where JSON records keep their fields, when not under the names `sources.fields` knows: sorted
     # (field, path) pairs from `fields.parse_field_mapping` (`--field text=story`).
     jsonl_fields: tuple[tuple[str, str], ...] = ()
+    # The pages fetched before, of some URLs (`tasks.ingest.fetched_pages` asks the warehouse): a page found
+    # is asked for with its validators, and a 304 is a skip of the document stored. Asked once for a URL given
+    # and once for all the pages of a feed, so the reader never holds the warehouse's every URL. None: every
+    # URL is fetched whole.
+    known_pages: Callable[[Sequence[str]], Mapping[str, KnownPage]] | None = field(
+        default=None, compare=False, repr=False)
 
     def read_as(self, path: str) -> str | None:
         """The settings a file is read under, when they change what it yields: the field mapping, for

@@ -9,8 +9,9 @@ Every fetch is bounded: a socket timeout per operation plus a total deadline for
 response (a server trickling one byte a second cannot hold a run), a size limit checked against
 Content-Length *and* while streaming, a bounded number of redirects with loop detection, and
 bounded decompression of gzip/deflate bodies. Requests to one host are spaced by a politeness
-delay; ETag / Last-Modified validators are remembered (optionally in a JSON file across runs) so
-an unchanged page is answered by a cheap 304 instead of a download.
+delay. A page fetched before is asked for with its validators (ETag / Last-Modified, `KnownPage`: the
+caller has them from the warehouse, where they were stored with the page's article), so an unchanged
+page is answered by a cheap 304 instead of a download.
 
 Stdlib only (urllib): the HTTP client has no dependency beyond the interpreter.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import html.entities
 import http.client
-import json
 import re
 import socket
 import ssl
@@ -34,8 +34,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
+
+from newsetl.schemas.records import KnownPage
 
 # Rejection reasons (snake_case constants).
 from newsetl.sources.reasons import (
@@ -110,8 +111,6 @@ class HttpConfig:
     host_failures: int = 2
     host_pause: float = 300.0
     accept_types: frozenset[str] = HTML_TYPES | TEXT_TYPES | FEED_TYPES | GZIP_TYPES
-    # JSON file that keeps ETag / Last-Modified per URL across runs; None keeps them in memory only.
-    state_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,11 @@ def parse_content_type(value: str | None) -> tuple[str, str | None]:
 
 
 class Fetcher:
-    """One per process and config: holds the per-host politeness clock and the validators."""
+    """One per process and config: holds the per-host politeness clock.
+
+    It keeps no validators of its own: kept here (or in a file beside the warehouse) they were saved when a
+    page was fetched, before it was loaded, so a run stopped in between had the next one get a 304 for a
+    page the warehouse never stored. The caller passes the validators of the page it holds (`known`)."""
 
     def __init__(self, config: HttpConfig = HttpConfig()) -> None:
         self.config = config
@@ -185,18 +188,19 @@ class Fetcher:
         # per host: URLs in a row that got no answer, when the last one gave up, and why
         self._unanswered: dict[str, tuple[int, float, str]] = {}
         self._lock = threading.Lock()
-        self._validators: dict[str, dict[str, str]] = self._load_state()
         self._opener = urllib.request.build_opener(_NoRedirect())
         self._opener.addheaders = []  # our own User-Agent, not Python-urllib's
 
     # -- public -------------------------------------------------------------------------------
-    def fetch(self, url: str, *, conditional: bool = True) -> Response | FetchFailure:
+    def fetch(self, url: str, *, known: KnownPage | None = None) -> Response | FetchFailure:
         """GET `url`, retrying only transient failures; never raises for network or HTTP errors. A host that
-        gave no answer for `host_failures` URLs in a row is not asked for `host_pause` seconds."""
+        gave no answer for `host_failures` URLs in a row is not asked for `host_pause` seconds. `known`: the
+        stored page's validators, sent as If-None-Match / If-Modified-Since (an unchanged page: a
+        `not_modified` failure, a skip)."""
         paused = self._paused(url)
         if paused is not None:
             return paused
-        result = self._fetch_retrying(url, conditional=conditional)
+        result = self._fetch_retrying(url, known=known)
         self._note_answer(url, result)
         return result
 
@@ -220,10 +224,10 @@ class Fetcher:
             else:  # the host answered (a page, an HTTP error, a 304...)
                 self._unanswered.pop(host, None)
 
-    def _fetch_retrying(self, url: str, *, conditional: bool) -> Response | FetchFailure:
+    def _fetch_retrying(self, url: str, *, known: KnownPage | None) -> Response | FetchFailure:
         attempt = 0
         while True:
-            result = self._fetch_following(url, conditional=conditional)
+            result = self._fetch_following(url, known=known)
             if isinstance(result, Response) or not result.transient or attempt >= self.config.retries:
                 if isinstance(result, FetchFailure) and result.transient:
                     # Out of retries: still a failure, but say how hard we tried.
@@ -243,7 +247,7 @@ class Fetcher:
             attempt += 1
 
     # -- one request chain --------------------------------------------------------------------
-    def _fetch_following(self, url: str, *, conditional: bool) -> Response | FetchFailure:
+    def _fetch_following(self, url: str, *, known: KnownPage | None) -> Response | FetchFailure:
         seen: list[str] = []
         current = url
         try:
@@ -253,7 +257,8 @@ class Fetcher:
                     chain = " -> ".join([*seen, current])
                     raise _Final(FetchFailure(url, REDIRECT_LOOP, f"redirect loop: {chain}"))
                 seen.append(current)
-                outcome = self._request(url, current, conditional=conditional and current == url)
+                # The validators are the requested URL's: a redirect's target is asked for whole.
+                outcome = self._request(url, current, known=known if current == url else None)
                 if isinstance(outcome, str):  # a redirect target
                     current = outcome
                     continue
@@ -268,7 +273,7 @@ class Fetcher:
         except _Final as final:
             return final.failure
 
-    def _request(self, url: str, current: str, *, conditional: bool) -> Response | FetchFailure | str:
+    def _request(self, url: str, current: str, *, known: KnownPage | None) -> Response | FetchFailure | str:
         cfg = self.config
         headers = {
             "User-Agent": cfg.user_agent,
@@ -276,12 +281,11 @@ class Fetcher:
             "application/xml;q=0.9,text/plain;q=0.8,*/*;q=0.1",
             "Accept-Encoding": "gzip, deflate",
         }
-        if conditional:
-            known = self._validators.get(current, {})
-            if "etag" in known:
-                headers["If-None-Match"] = known["etag"]
-            if "last-modified" in known:
-                headers["If-Modified-Since"] = known["last-modified"]
+        if known is not None and known.etag:
+            headers["If-None-Match"] = known.etag
+        if known is not None and known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
+        conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
         try:
             wire = wire_url(current)
         except ValueError as exc:
@@ -293,7 +297,7 @@ class Fetcher:
             resp = self._opener.open(request, timeout=cfg.timeout)
         except urllib.error.HTTPError as err:
             with err:
-                return self._http_error(url, current, err)
+                return self._http_error(url, current, err, conditional=conditional)
         except TimeoutError as exc:
             return _transient(
                 url, TIMEOUT, f"no answer from {_host(current)} within {cfg.timeout:g} s ({exc})"
@@ -309,15 +313,20 @@ class Fetcher:
         with resp:
             return self._read_response(url, current, resp, deadline)
 
-    def _http_error(self, url: str, current: str, err: urllib.error.HTTPError) -> FetchFailure | str:
+    def _http_error(self, url: str, current: str, err: urllib.error.HTTPError, *,
+                    conditional: bool) -> FetchFailure | str:
         status = err.code
         if 300 <= status < 400 and status != 304:
             location = err.headers.get("Location")
             if not location:
                 return FetchFailure(url, HTTP_ERROR, f"HTTP {status} without a Location header", status)
             return urllib.parse.urljoin(current, location.strip())
+        if status == 304 and conditional:
+            return FetchFailure(url, NOT_MODIFIED, "HTTP 304: unchanged since the stored fetch", status)
         if status == 304:
-            return FetchFailure(url, NOT_MODIFIED, "HTTP 304: unchanged since the last fetch", status)
+            # Not modified since nothing: taken for a skip, the page would be in no row at all.
+            return FetchFailure(url, HTTP_ERROR, f"HTTP 304 to a request that was not conditional, for {current}",
+                                status)
         if status in TRANSIENT_STATUS:
             return FetchFailure(
                 url,
@@ -396,7 +405,6 @@ class Fetcher:
                 CONNECTION_ERROR,
                 f"{current} broke off: its {encoding} stream ends early ({received} bytes received)",
             )
-        self._remember(current, headers)
         return Response(
             url=url,
             final_url=current,
@@ -408,7 +416,7 @@ class Fetcher:
             headers=headers,
         )
 
-    # -- politeness and validators ------------------------------------------------------------
+    # -- politeness ----------------------------------------------------------------------------
     def _wait_for_host(self, url: str) -> None:
         host = _host(url)
         with self._lock:
@@ -418,33 +426,6 @@ class Fetcher:
             self._last_request[host] = now + wait  # reserve the slot before sleeping
         if wait:
             time.sleep(wait)
-
-    def _remember(self, url: str, headers: Mapping[str, str]) -> None:
-        known = {k: headers[k] for k in ("etag", "last-modified") if headers.get(k)}
-        if not known:
-            return
-        with self._lock:
-            self._validators[url] = known
-            if self.config.state_file:
-                self._save_state()
-
-    def _load_state(self) -> dict[str, dict[str, str]]:
-        if not self.config.state_file:
-            return {}
-        try:
-            data = json.loads(Path(self.config.state_file).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}  # no state yet, or a corrupt file: fetch everything unconditionally
-        return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
-
-    def _save_state(self) -> None:
-        path = Path(self.config.state_file or "")
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        try:
-            tmp.write_text(json.dumps(self._validators, sort_keys=True), encoding="utf-8")
-            tmp.replace(path)  # atomic: a kill mid-write leaves the old file, never half a file
-        except OSError:
-            pass  # validators are an optimisation; failing to save them must not fail a fetch
 
 
 _FETCHERS: dict[HttpConfig, Fetcher] = {}

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from newsetl.schemas.records import STAGE_READ, RawDocument, Rejection
+from newsetl.schemas.records import STAGE_READ, KnownPage, RawDocument, Rejection
 from newsetl.sources import http as _http
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.document import document_from_bytes
 from newsetl.sources.files import inflate
-from newsetl.sources.reasons import BAD_FEED, EMPTY_FEED, TOO_LARGE, UNSUPPORTED_CONTENT_TYPE, reject
+from newsetl.sources.reasons import (
+    BAD_FEED,
+    EMPTY_FEED,
+    NOT_MODIFIED,
+    TOO_LARGE,
+    UNSUPPORTED_CONTENT_TYPE,
+    reject,
+)
 
 
 def read_url(
-    url: str, config: ReadConfig = ReadConfig(), *, _depth: int = 0
+    url: str, config: ReadConfig = ReadConfig(), *, _depth: int = 0, _pages: Mapping[str, KnownPage] | None = None
 ) -> Iterator[RawDocument | Rejection]:
     """Fetch a page, an RSS/Atom feed or a sitemap. A feed yields one document per linked page.
 
     Failures become rejections with the fetcher's reason (http_error for a final 4xx,
-    http_unavailable after retried 5xx, timeout, redirect_loop, too_large, ...).
+    http_unavailable after retried 5xx, timeout, redirect_loop, too_large, ...). A page the warehouse
+    holds (`ReadConfig.known_pages`) is asked for with its validators; unchanged, it is a `not_modified`
+    skip of the stored document. `_pages`: a feed's pages, looked up at once.
     """
+    known = (_known_pages(config, [url]) if _pages is None else _pages).get(url)
     fetcher = _http.fetcher_for(config.http)
-    result = fetcher.fetch(url)
+    result = fetcher.fetch(url, known=known)
     if isinstance(result, _http.FetchFailure):
-        yield _url_rejection(result)
+        yield _url_rejection(result, known)
         return
     body = inflate(result.body, config.max_bytes, config.chunk_bytes, url)
     if isinstance(body, Rejection):
@@ -71,12 +81,21 @@ def read_url(
         config=config,
     )
     if isinstance(doc, RawDocument):
+        # The validators go into the article's extra with the rest of the response: stored in the batch's
+        # transaction, they exist only for a page the warehouse holds (read back by `known_pages`).
+        validators = {k: result.headers[h] for k, h in (("etag", "etag"), ("last_modified", "last-modified"))
+                      if result.headers.get(h)}
         doc = _replace(
             doc,
             kind="url",
-            extra={"http_status": result.status, "final_url": result.final_url, "content_type": result.mime},
+            extra={"http_status": result.status, "final_url": result.final_url, "content_type": result.mime,
+                   **validators},
         )
     yield doc
+
+
+def _known_pages(config: ReadConfig, urls: Sequence[str]) -> Mapping[str, KnownPage]:
+    return config.known_pages(urls) if config.known_pages is not None and urls else {}
 
 def _read_feed(
     url: str, body: bytes, base: str, kind: str, config: ReadConfig, depth: int
@@ -96,11 +115,13 @@ def _read_feed(
                      f"{url}: the {feed.kind} lists {len(feed.items) + feed.left_out} pages, over the limit of "
                      f"{config.http.max_feed_items}: the first {len(feed.items)} are read, {feed.left_out} left out "
                      "(split it, or raise HttpConfig.max_feed_items)", raw=body[:65536])
-    for item in feed.items:
-        if feed.kind == "sitemapindex":
+    if feed.kind == "sitemapindex":
+        for item in feed.items:
             yield from read_url(item.url, config, _depth=depth + 1)
-            continue
-        for doc in read_url(item.url, config, _depth=depth + 1):
+        return
+    pages = _known_pages(config, [item.url for item in feed.items])
+    for item in feed.items:
+        for doc in read_url(item.url, config, _depth=depth + 1, _pages=pages):
             if isinstance(doc, RawDocument):
                 # The feed's title and date are the publisher's own metadata: keep them as hints.
                 doc = _replace(
@@ -111,9 +132,11 @@ def _read_feed(
                 )
             yield doc
 
-def _url_rejection(failure: _http.FetchFailure) -> Rejection:
+def _url_rejection(failure: _http.FetchFailure, known: KnownPage | None) -> Rejection:
     detail = failure.detail if failure.status is None else f"{failure.detail} [status {failure.status}]"
-    return reject(failure.url, STAGE_READ, failure.reason, detail)
+    # Unchanged: the skip names the stored document, so lineage leads from the source to its article.
+    doc_id = known.doc_id if known is not None and failure.reason == NOT_MODIFIED else None
+    return reject(failure.url, STAGE_READ, failure.reason, detail, doc_id=doc_id)
 
 def _replace(doc: RawDocument, **changes: Any) -> RawDocument:
     return RawDocument(**{**doc.__dict__, **changes})

@@ -13,7 +13,7 @@ busy with a reader); parse failures are final and become quarantine rows instead
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +22,7 @@ import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from newsetl.schemas.records import STAGE_PROCESS, InputRow, RawDocument, Rejection, Skip
+from newsetl.schemas.records import STAGE_PROCESS, InputRow, KnownPage, RawDocument, Rejection, Skip
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover, settling
 from newsetl.sources.read import read_path
@@ -44,7 +44,7 @@ from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
 from newsetl.text.sign import SignConfig
 from newsetl.warehouse.connect import SERVE_LOCK_SUFFIX, HeldWriter, WarehouseBusy, writer
-from newsetl.warehouse.load import LoadStats, known_doc_ids, load_prepared, unchanged_inputs
+from newsetl.warehouse.load import LoadStats, fetched_pages, known_doc_ids, load_prepared, unchanged_inputs
 from newsetl.warehouse.rows import with_raw
 from newsetl.warehouse.snapshot import generations_dir, snapshot_path
 
@@ -243,6 +243,23 @@ def filter_known(db: str, docs: Sequence[RawDocument]) -> tuple[list[RawDocument
         known = known_doc_ids(con, [d.doc_id for d in docs], retry=RETRIED)
     fresh = [d for d in docs if d.doc_id not in known]
     return fresh, len(docs) - len(fresh)
+
+
+def pages_fetched_into(db: str) -> Callable[[Sequence[str]], Mapping[str, KnownPage]]:
+    """`ReadConfig.known_pages` of a run into `db`: the pages of some URLs the warehouse holds, with their
+    validators (`warehouse.load.fetched_pages`), asked as the reader meets a URL or a feed's pages, on the
+    run's write connection. A warehouse held by another process past the writer's wait costs the
+    validators, not the read: the pages are fetched whole."""
+
+    def lookup(urls: Sequence[str]) -> Mapping[str, KnownPage]:
+        try:
+            with _batch_connection(db) as con:
+                return fetched_pages(con, urls)
+        except WarehouseBusy as busy:
+            get_run_logger().warning("fetching %d URL(s) without their validators: %s", len(urls), busy)
+            return {}
+
+    return lookup
 
 
 @task(name="process-batch", cache_policy=NO_CACHE)

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from newsetl.schemas.records import Article, InputRow, RawDocument, Rejection, Skip
+from newsetl.schemas.records import Article, InputRow, KnownPage, RawDocument, Rejection, Skip
 from newsetl.schemas.tables import INPUTS
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.sign import Signatures
@@ -291,6 +291,29 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequ
     finally:
         unregister(con, "_keys")
     return {r[0] for r in rows}
+
+
+def fetched_pages(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> dict[str, KnownPage]:
+    """The pages of `urls` the warehouse holds as articles (only a fetched page's source_uri is its URL: a
+    record's is `path#id`), with the validators
+    of each one's latest fetch (`articles.extra`: etag, last_modified; a page whose server sent neither is
+    left out). Read from the articles themselves, written in the transaction that stored them: a run that
+    stopped after fetching a page and before loading it left no validators, so the next one fetches it
+    whole (the fetcher's own memory of them had it get a 304 for a page never stored)."""
+    if not urls:
+        return {}
+    con.register("_urls", pa.table({"source_uri": pa.array(sorted(set(urls)), pa.string())}))
+    try:
+        rows = con.execute(
+            "SELECT source_uri, latest.doc_id, latest.etag, latest.last_modified FROM ("
+            "  SELECT a.source_uri, arg_max({'doc_id': a.doc_id, 'etag': a.extra->>'etag', "
+            "                                'last_modified': a.extra->>'last_modified'}, a.fetched_at) AS latest"
+            "  FROM articles a SEMI JOIN _urls u USING (source_uri) GROUP BY a.source_uri) "
+            "WHERE latest.etag IS NOT NULL OR latest.last_modified IS NOT NULL"
+        ).fetchall()
+    finally:
+        unregister(con, "_urls")
+    return {uri: KnownPage(doc_id, etag, modified) for uri, doc_id, etag, modified in rows}
 
 
 def unchanged_inputs(con: duckdb.DuckDBPyConnection,

@@ -10,19 +10,17 @@ import functools
 import gzip
 import http.server
 import itertools
-import json
 import threading
 import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
-from newsetl.schemas.records import RawDocument, Rejection
+from newsetl.schemas.records import KnownPage, RawDocument, Rejection
 from newsetl.sources import http as h
 from newsetl.sources.config import ReadConfig
 from newsetl.sources.discover import discover
@@ -147,6 +145,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self._send(
                         200, PAGE, headers={"ETag": '"v1"', "Last-Modified": "Mon, 10 Jun 2024 10:00:00 GMT"}
                     )
+            elif path == "/modified":  # Last-Modified only, as a static file server sends
+                stamp = "Mon, 10 Jun 2024 10:00:00 GMT"
+                if self.headers.get("If-Modified-Since") == stamp:
+                    self._send(304, b"")
+                else:
+                    self._send(200, PAGE, headers={"Last-Modified": stamp})
+            elif path == "/always-304":  # a broken cache in front of the site
+                self._send(304, b"")
             elif path == "/latin1.txt":
                 self._send(
                     200, "Café “news” from the valley.".encode("cp1252"), "text/plain; charset=ISO-8859-1"
@@ -657,23 +663,54 @@ def test_requests_to_one_host_are_spaced(base: str) -> None:
     assert all(gap >= 0.22 for gap in gaps), gaps
 
 
-def test_etag_makes_the_second_fetch_a_304(base: str) -> None:
+def test_a_known_page_is_asked_for_with_its_validators_and_a_304_skips_it(base: str) -> None:
     config = ReadConfig(http=cfg())
     (first,) = list(read_url(f"{base}/etag", config))
-    (second,) = list(read_url(f"{base}/etag", config))
     assert isinstance(first, RawDocument)
+    # The validators travel with the document, to be stored with its article.
+    assert first.extra["etag"] == '"v1"' and first.extra["last_modified"] == "Mon, 10 Jun 2024 10:00:00 GMT"
+    asked: list[list[str]] = []
+
+    def known(urls: object) -> dict[str, KnownPage]:
+        asked.append(list(urls))  # type: ignore[call-overload]
+        return {f"{base}/etag": KnownPage("d" * 64, '"v1"', None), f"{base}/modified":
+                KnownPage("e" * 64, None, "Mon, 10 Jun 2024 10:00:00 GMT")}
+
+    with_known = replace(config, known_pages=known)
+    (second,) = list(read_url(f"{base}/etag", with_known))
     assert isinstance(second, Rejection) and second.reason == h.NOT_MODIFIED and second.reason in SKIP_REASONS
+    assert second.doc_id == "d" * 64  # the skip names the stored document
+    (third,) = list(read_url(f"{base}/modified", with_known))
+    assert isinstance(third, Rejection) and third.reason == h.NOT_MODIFIED and third.doc_id == "e" * 64
+    assert asked == [[f"{base}/etag"], [f"{base}/modified"]]
 
 
-def test_validators_persist_in_the_state_file(base: str, tmp_path: Path) -> None:
-    state = tmp_path / "http-state.json"
-    config = cfg(state_file=str(state))
-    assert isinstance(h.Fetcher(config).fetch(f"{base}/etag"), h.Response)
-    assert json.loads(state.read_text())[f"{base}/etag"]["etag"] == '"v1"'
-    again = h.Fetcher(config).fetch(f"{base}/etag")  # a new process, same state file
-    assert isinstance(again, h.FetchFailure) and again.reason == h.NOT_MODIFIED
-    state.write_text("{corrupt")
-    assert isinstance(h.Fetcher(config).fetch(f"{base}/etag"), h.Response)  # corrupt state: fetch anew
+def test_the_fetcher_keeps_no_validators_of_its_own(base: str) -> None:
+    # Kept in memory they outlived a run that fetched a page and stopped before loading it: the next run in the
+    # process got a 304 for a page the warehouse never stored. Only what the caller passes is sent.
+    fetcher = h.Fetcher(cfg())
+    assert isinstance(fetcher.fetch(f"{base}/etag"), h.Response)
+    assert isinstance(fetcher.fetch(f"{base}/etag"), h.Response)
+    stale = fetcher.fetch(f"{base}/etag", known=KnownPage("d" * 64, '"v0"', None))
+    assert isinstance(stale, h.Response)  # a changed page: fetched whole
+
+
+def test_a_304_to_an_unconditional_request_is_an_error_not_a_skip(base: str) -> None:
+    (out,) = read(f"{base}/always-304")
+    assert isinstance(out, Rejection) and out.reason == h.HTTP_ERROR and "not conditional" in out.detail
+
+
+def test_a_feeds_pages_are_looked_up_at_once_and_the_feed_itself_never(base: str) -> None:
+    asked: list[list[str]] = []
+
+    def known(urls: object) -> dict[str, KnownPage]:
+        asked.append(sorted(urls))  # type: ignore[call-overload]
+        return {}
+
+    out = list(read_url(f"{base}/feed.rss", ReadConfig(http=cfg(), known_pages=known)))
+    assert reasons(out) == ["doc", "doc", "http_error"]
+    # The feed's own URL is asked (a URL given could be a page); its pages in one look-up.
+    assert asked == [[f"{base}/feed.rss"], sorted({f"{base}/a/1", f"{base}/a/2", f"{base}/404"})]
 
 
 def test_parse_content_type() -> None:
