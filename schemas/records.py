@@ -35,11 +35,13 @@ class InputRow(NamedTuple):
 
 class KnownPage(NamedTuple):
     """A page fetched before, as the warehouse holds it: the document its last stored fetch made, and the
-    validators the server sent with it (HTTP ETag, Last-Modified), to ask whether it has changed since."""
+    validators the server sent with it (HTTP ETag, Last-Modified), to ask whether it has changed since, and when.
+    A page found with neither validator has only its time, read against the feed's date of the page."""
 
     doc_id: str
     etag: str | None
     last_modified: str | None
+    fetched_at: datetime | None = None  # when that fetch was made (a feed's lastmod after it: changed)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -140,6 +140,9 @@ class FeedItem:
     url: str
     title: str | None = None
     published_at: str | None = None
+    # When the feed says the page last changed: a sitemap's <lastmod>, an Atom entry's <updated> (an RSS
+    # item's pubDate is its publication, not a change). `modified_since` reads it.
+    modified: str | None = None
 
 
 @dataclass(frozen=True)
@@ -676,7 +679,7 @@ def _child_text(node: ET.Element, *names: str) -> str | None:
 
 def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedItem | None:
     link: str | None = None
-    title = published = None
+    title = published = modified = None
     if kind == "rss" and name == "item":
         link = _child_text(node, "link")
         if not link:
@@ -698,9 +701,11 @@ def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedIte
                 break
         title = _child_text(node, "title")
         published = _child_text(node, "published", "updated")
+        modified = _child_text(node, "updated")
     elif kind in {"sitemap", "sitemapindex"} and name in {"url", "sitemap"}:
         link = _child_text(node, "loc")
         published = _child_text(node, "lastmod", "publication_date")
+        modified = _child_text(node, "lastmod")
         title = next(
             (_child_text(c, "title") for c in node if isinstance(c.tag, str) and _local(c.tag) == "news"),
             None,
@@ -715,7 +720,27 @@ def _feed_item(kind: str, name: str, node: ET.Element, base_url: str) -> FeedIte
     except ValueError:
         # A malformed link ("http://[::1") is still an item the feed names: fetched, it is quarantined
         # as bad_url with the feed's own text, rather than dropped here without a trace.
-        return FeedItem(url=link.strip(), title=title, published_at=published)
+        return FeedItem(url=link.strip(), title=title, published_at=published, modified=modified)
     if scheme not in {"http", "https"}:
         return None
-    return FeedItem(url=absolute, title=title, published_at=published)
+    return FeedItem(url=absolute, title=title, published_at=published, modified=modified)
+
+
+def unchanged_since(modified: str | None, fetched_at: datetime | None) -> bool:
+    """Does a feed's `modified` (W3C datetime: `2024-06-10`, `2024-06-10T10:00:00+02:00`) say the page has not
+    changed since `fetched_at`? A date alone counts as its day's end; a time without a zone as UTC. No date,
+    or one that does not parse: False (ask the server)."""
+    if not modified or fetched_at is None:
+        return False
+    text = modified.strip()
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if len(text) <= 10:  # a date alone: changed at any time that day
+        when += timedelta(days=1)
+    if fetched_at.tzinfo is None:
+        fetched_at = fetched_at.replace(tzinfo=UTC)
+    return when <= fetched_at

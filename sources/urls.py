@@ -121,6 +121,14 @@ def _read_feed(
         return
     pages = _known_pages(config, [item.url for item in feed.items])
     for item in feed.items:
+        known = pages.get(item.url)
+        if known is not None and _http.unchanged_since(item.modified, known.fetched_at):
+            # The feed dates the page's last change before the stored fetch: not asked at all. A 304 would
+            # still cost a request, one a second per host: a 520-page sitemap took 8 minutes a run.
+            yield reject(item.url, STAGE_READ, NOT_MODIFIED,
+                         f"unchanged: {url} dates it {item.modified}, before its stored fetch at "
+                         f"{known.fetched_at:%Y-%m-%d %H:%M:%S %Z}", doc_id=known.doc_id)
+            continue
         for doc in read_url(item.url, config, _depth=depth + 1, _pages=pages):
             if isinstance(doc, RawDocument):
                 # The feed's title and date are the publisher's own metadata: keep them as hints.

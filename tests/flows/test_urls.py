@@ -8,6 +8,7 @@ import http.server
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ class Site(http.server.BaseHTTPRequestHandler):
     """Three pages: one with an ETag, one with Last-Modified only, one with neither; and a feed of them."""
 
     versions: ClassVar[dict[str, int]] = {"/etag": 0, "/modified": 0, "/plain": 0}
+    lastmod: ClassVar[dict[str, str]] = {}  # a page's <lastmod> in /sitemap.xml
     requests: ClassVar[list[tuple[str, bool, int]]] = []  # (path, conditional, status)
 
     def log_message(self, *args: Any) -> None:
@@ -46,6 +48,10 @@ class Site(http.server.BaseHTTPRequestHandler):
         if self.path == "/feed.rss":
             items = "".join(f"<item><title>{p}</title><link>{base}{p}</link></item>" for p in Site.versions)
             return self._send(f"<rss><channel>{items}</channel></rss>".encode(), "application/rss+xml", conditional)
+        if self.path == "/sitemap.xml":
+            urls = "".join(f"<url><loc>{base}{p}</loc><lastmod>{Site.lastmod.get(p, '2024-06-10')}</lastmod></url>"
+                           for p in Site.versions)
+            return self._send(f"<urlset>{urls}</urlset>".encode(), "application/xml", conditional)
         version = Site.versions.get(self.path)
         if version is None:
             return self._send(b"gone", "text/plain", conditional, 404)
@@ -73,6 +79,7 @@ class Site(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def site() -> Iterator[str]:
     Site.versions = {"/etag": 0, "/modified": 0, "/plain": 0}
+    Site.lastmod = {}
     Site.requests = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -133,3 +140,19 @@ def test_validators_exist_only_for_pages_the_warehouse_holds(prefect_harness: No
     other = ingest([f"{site}/feed.rss"], tmp_path / "b.duckdb")
     assert other["loaded"] == 3
     assert all(not conditional for _, conditional, _ in Site.requests)
+
+
+def test_a_sitemap_that_dates_its_pages_before_their_stored_fetch_costs_one_request(
+        prefect_harness: None, site: str, tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    assert ingest([f"{site}/sitemap.xml"], db)["loaded"] == 3
+    again = ingest([f"{site}/sitemap.xml"], db)
+    assert again["loaded"] == 0 and again["skipped_reasons"] == {"not_modified": 3}
+    assert requests() == Counter({("/sitemap.xml", False, 200): 1})  # no page asked for, not even for a 304
+
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
+    Site.versions["/etag"] = 1
+    Site.lastmod = {"/etag": later, "/plain": later}  # dated after the stored fetch: asked for
+    third = ingest([f"{site}/sitemap.xml"], db)
+    assert third["loaded"] == 1 and third["skipped_reasons"] == {"not_modified": 1} and third["skipped_known"] == 1
+    assert requests() == Counter({("/sitemap.xml", False, 200): 1, ("/etag", True, 200): 1, ("/plain", False, 200): 1})

@@ -16,6 +16,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import ClassVar
 
 import pytest
@@ -711,6 +712,44 @@ def test_a_feeds_pages_are_looked_up_at_once_and_the_feed_itself_never(base: str
     assert reasons(out) == ["doc", "doc", "http_error"]
     # The feed's own URL is asked (a URL given could be a page); its pages in one look-up.
     assert asked == [[f"{base}/feed.rss"], sorted({f"{base}/a/1", f"{base}/a/2", f"{base}/404"})]
+
+
+def test_a_sitemap_page_dated_before_its_stored_fetch_is_not_asked_for(base: str) -> None:
+    # /sitemap.xml dates /a/5 and /a/6 2024-06-13: a page stored after that day is not requested at all (a 304
+    # still costs a request a second per host); one stored that day or before is asked for.
+    stored = {f"{base}/a/5": KnownPage("5" * 64, None, None, datetime(2024, 6, 14, 0, 0, 1, tzinfo=UTC)),
+              f"{base}/a/6": KnownPage("6" * 64, None, None, datetime(2024, 6, 13, 23, 0, tzinfo=UTC))}
+    before = Handler.hits["/a/5"], Handler.hits["/a/6"]
+    out = list(read_url(f"{base}/sitemap.xml", ReadConfig(http=cfg(), known_pages=lambda urls: stored)))
+    assert reasons(out) == [h.NOT_MODIFIED, "doc"]
+    assert out[0].doc_id == "5" * 64 and "2024-06-13" in out[0].detail  # type: ignore[union-attr]
+    assert (Handler.hits["/a/5"], Handler.hits["/a/6"]) == (before[0], before[1] + 1)
+
+
+@pytest.mark.parametrize(("modified", "fetched", "unchanged"), [
+    ("2024-06-13", datetime(2024, 6, 14, 0, 0, 1, tzinfo=UTC), True),
+    ("2024-06-13", datetime(2024, 6, 13, 23, 59, tzinfo=UTC), False),  # a date alone: any time that day
+    ("2024-06-13T10:00:00+02:00", datetime(2024, 6, 13, 8, 0, tzinfo=UTC), True),
+    ("2024-06-13T10:00:00Z", datetime(2024, 6, 13, 9, 59, tzinfo=UTC), False),
+    ("2024-06-13T10:00:00", datetime(2024, 6, 13, 10, 0, tzinfo=UTC), True),  # no zone: UTC
+    ("yesterday", datetime(2030, 1, 1, tzinfo=UTC), False),
+    (None, datetime(2030, 1, 1, tzinfo=UTC), False),
+    ("2024-06-13", None, False),
+])
+def test_unchanged_since(modified: str | None, fetched: datetime | None, unchanged: bool) -> None:
+    assert h.unchanged_since(modified, fetched) is unchanged
+
+
+def test_feed_dates_of_change_are_lastmod_and_atom_updated_never_rss_pubdate() -> None:
+    site = h.parse_feed(b'<urlset><url><loc>/a</loc><lastmod>2024-06-13</lastmod></url></urlset>', "https://n.example/")
+    atom_feed = h.parse_feed(b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><link href="/b"/>'
+                             b"<published>2024-06-01T00:00:00Z</published><updated>2024-06-02T00:00:00Z</updated>"
+                             b"</entry></feed>", "https://n.example/")
+    rss_feed = h.parse_feed(b"<rss><channel><item><link>/c</link><pubDate>Tue, 11 Jun 2024 19:05:00 +0100</pubDate>"
+                            b"</item></channel></rss>", "https://n.example/")
+    assert isinstance(site, h.Feed) and isinstance(atom_feed, h.Feed) and isinstance(rss_feed, h.Feed)
+    assert [i.modified for f in (site, atom_feed, rss_feed) for i in f.items] == [
+        "2024-06-13", "2024-06-02T00:00:00Z", None]
 
 
 def test_parse_content_type() -> None:
