@@ -42,6 +42,7 @@ class KnownPage(NamedTuple):
     etag: str | None
     last_modified: str | None
     fetched_at: datetime | None = None  # when that fetch was made (a feed's lastmod after it: changed)
+    final_url: str | None = None  # the URL that answered, after redirects: the one the validators are of
 
 
 @dataclass(frozen=True)

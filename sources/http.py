@@ -141,7 +141,7 @@ class FeedItem:
     title: str | None = None
     published_at: str | None = None
     # When the feed says the page last changed: a sitemap's <lastmod>, an Atom entry's <updated> (an RSS
-    # item's pubDate is its publication, not a change). `modified_since` reads it.
+    # item's pubDate is its publication, not a change). `unchanged_since` reads it.
     modified: str | None = None
 
 
@@ -260,8 +260,10 @@ class Fetcher:
                     chain = " -> ".join([*seen, current])
                     raise _Final(FetchFailure(url, REDIRECT_LOOP, f"redirect loop: {chain}"))
                 seen.append(current)
-                # The validators are the requested URL's: a redirect's target is asked for whole.
-                outcome = self._request(url, current, known=known if current == url else None)
+                # The validators are those of the URL that answered with the stored page: sent to a redirect
+                # on the way (a feed's tracking link) they are ignored, and to another page they would lie.
+                here = known if known is not None and current == (known.final_url or url) else None
+                outcome = self._request(url, current, known=here)
                 if isinstance(outcome, str):  # a redirect target
                     current = outcome
                     continue

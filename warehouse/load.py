@@ -295,20 +295,21 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequ
 
 def fetched_pages(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> dict[str, KnownPage]:
     """The pages of `urls` the warehouse holds as articles (only a fetched page's source_uri is its URL: a
-    record's is `path#id`): each one's latest fetch, its time and the validators its server sent with it
-    (`articles.extra`: etag, last_modified). Read from the articles themselves, written in the transaction
-    that stored them: a run that stopped after fetching a page and before loading it left nothing, so the
-    next one fetches it whole (the fetcher's own memory of validators had it get a 304 for a page never
-    stored)."""
+    record's is `path#id`): of each one's latest fetch, the document, the validators its server sent
+    (`articles.extra`: etag, last_modified), the time, and the URL that answered (extra's final_url).
+
+    Read from the articles themselves, written in the transaction that stored them: a run that stopped
+    after fetching a page and before loading it left nothing, so the next one fetches it whole (the
+    fetcher's own memory of validators had it get a 304 for a page never stored)."""
     if not urls:
         return {}
     con.register("_urls", pa.table({"source_uri": pa.array(sorted(set(urls)), pa.string())}))
     try:
         rows = con.execute(
-            "SELECT source_uri, latest.doc_id, latest.etag, latest.last_modified, latest.fetched_at FROM ("
+            "SELECT source_uri, p.doc_id, p.etag, p.last_modified, p.fetched_at, p.final_url FROM ("
             "  SELECT a.source_uri, arg_max({'doc_id': a.doc_id, 'etag': a.extra->>'etag', "
-            "                                'last_modified': a.extra->>'last_modified', "
-            "                                'fetched_at': a.fetched_at}, a.fetched_at) AS latest"
+            "      'last_modified': a.extra->>'last_modified', 'fetched_at': a.fetched_at, "
+            "      'final_url': a.extra->>'final_url'}, a.fetched_at) AS p"
             "  FROM articles a SEMI JOIN _urls u USING (source_uri) GROUP BY a.source_uri)"
         ).fetchall()
     finally:

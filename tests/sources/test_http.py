@@ -96,6 +96,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     hits: ClassVar[Counter[str]] = Counter()
     times: ClassVar[dict[str, list[float]]] = defaultdict(list)
     agents: ClassVar[list[str]] = []
+    requests: ClassVar[list[tuple[str, str | None]]] = []  # (path, If-None-Match)
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # keep test output clean
@@ -135,6 +136,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         Handler.hits[path] += 1
         Handler.times[path].append(time.monotonic())
         Handler.agents.append(self.headers.get("User-Agent", ""))
+        Handler.requests.append((path, self.headers.get("If-None-Match")))
         base = f"http://{self.headers['Host']}"
         try:
             if path.startswith("/a/") or path == "/page.html":
@@ -235,6 +237,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(404, b"<h1>Not Found</h1>")
             elif path == "/410":
                 self._send(410, b"<h1>Gone</h1>")
+            elif path == "/to-etag":
+                self._send(301, b"", headers={"Location": "/etag"})
             elif path == "/redirect":
                 self._send(301, b"", headers={"Location": "/page.html"})
             elif path == "/loop1":
@@ -694,6 +698,15 @@ def test_the_fetcher_keeps_no_validators_of_its_own(base: str) -> None:
     assert isinstance(fetcher.fetch(f"{base}/etag"), h.Response)
     stale = fetcher.fetch(f"{base}/etag", known=KnownPage("d" * 64, '"v0"', None))
     assert isinstance(stale, h.Response)  # a changed page: fetched whole
+
+
+def test_validators_go_to_the_url_that_answered_with_the_stored_page(base: str) -> None:
+    # A feed's link that redirects to the article: the 301 is asked for whole, the article conditionally.
+    Handler.requests.clear()
+    stored = KnownPage("d" * 64, '"v1"', None, final_url=f"{base}/etag")
+    out = h.Fetcher(cfg()).fetch(f"{base}/to-etag", known=stored)
+    assert isinstance(out, h.FetchFailure) and out.reason == h.NOT_MODIFIED
+    assert Handler.requests == [("/to-etag", None), ("/etag", '"v1"')]
 
 
 def test_a_304_to_an_unconditional_request_is_an_error_not_a_skip(base: str) -> None:
