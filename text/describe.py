@@ -764,6 +764,31 @@ def _squash(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", re.sub(r"^the\s+", "", name.lower()))
 
 
+# The wires' own sites, by their registrable domain's main label (reuters.com, afp.com and bloomberg.com
+# are their names already).
+_WIRE_DOMAIN_LABELS = {"apnews": "Associated Press", "ap": "Associated Press", "thomsonreuters": "Reuters"}
+
+
+def _wire_name(name: str) -> str | None:
+    """The wire `name` is a spelling of ("AP", "apnews.com", "Thomson Reuters" -> the wire's name), else None."""
+    low = re.sub(r"\s+", " ", name.strip().casefold())
+    if low in _WIRES:
+        return _WIRES[low]
+    parts = _registrable_label(low) if re.fullmatch(r"(?:https?://)?[\w.-]+\.[a-z]{2,}(?:/\S*)?", low) else None
+    if parts is not None:
+        return _WIRE_DOMAIN_LABELS.get(parts[1]) or _WIRES.get(parts[1])
+    return _WIRE_DOMAIN_LABELS.get(_squash(name))  # "Apnews" (a name read off the URL), "AP News"
+
+
+def _same_outlet(a: str, b: str) -> bool:
+    """Two names of one outlet: equal but for case, punctuation and a leading "The", or spellings of one
+    wire ("AP", "apnews.com" and "The Associated Press")."""
+    if _squash(a) == _squash(b):
+        return True
+    wire = _wire_name(a)
+    return wire is not None and wire == _wire_name(b)
+
+
 def _consistent_with_url(name: str, url: str | None) -> bool:
     parts = _registrable_label(url) if url else None
     if parts is None:
@@ -1147,7 +1172,7 @@ def _original_publisher(removals: Sequence[Removal], lines: Sequence[_Line], tak
         # The outlet a byline credits ("By Jane Doe, Pinewood Times", "Carolyn Ashby, The Washington
         # Post", a "Chicago Tribune" / "AFP" line under the names).
         original = next((credit for credit in credits if credit), None)
-    if original and publisher and own_publisher and _squash(original) == _squash(publisher):
+    if original and publisher and own_publisher and _same_outlet(original, publisher):
         # The site's own name (from the container: URL, site name) is no syndication source. A publisher
         # read only from the text's own copyright line is no evidence against one: a syndicated copy
         # carries the source's copyright ("© 2023 The Associated Press …", "(c) 2023, The Washington Post").

@@ -499,3 +499,23 @@ def test_a_possessive_before_a_noun_is_not_part_of_the_outlets_name(line: str, p
 def test_all_rights_reserved_in_any_language_names_no_publisher(line: str, publisher: str | None) -> None:
     removals = (Removal("copyright", "copyright.line", line, 400),)
     assert describe_article(STORY, removals, DescribeHints()).metadata.publisher == publisher
+
+
+def test_a_wire_under_its_short_name_or_domain_is_no_copy_of_itself() -> None:
+    # A user trial: AP's own story with publisher "AP" (or its domain apnews.com) was marked a syndicated
+    # copy of "Associated Press", so dedup ranked it with the reprints instead of ahead of them.
+    ap = "WASHINGTON (AP) — " + STORY
+    for own in ("AP", "apnews.com", "Associated Press", "The Associated Press"):
+        meta = describe_article(ap, (), DescribeHints(publisher=own)).metadata
+        assert meta.original_publisher is None, own
+    meta = describe_article(ap, (), DescribeHints(url="https://apnews.com/article/x")).metadata
+    assert meta.original_publisher is None
+    reuters = "LONDON (Reuters) - " + STORY
+    for own in ("Thomson Reuters", "reuters.com"):
+        assert describe_article(reuters, (), DescribeHints(publisher=own)).metadata.original_publisher is None, own
+    afp = "PARIS (AFP) - " + STORY
+    assert describe_article(afp, (), DescribeHints(publisher="Agence France-Presse")).metadata.original_publisher \
+        is None
+    # a reprint still names its wire
+    for reprint, copy in (("Seattle Times", ap), ("apnews-fan.example", ap), ("AFP Fan Club", afp)):
+        assert describe_article(copy, (), DescribeHints(publisher=reprint)).metadata.original_publisher is not None
