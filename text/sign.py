@@ -288,6 +288,17 @@ _SPACELESS_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\
 _SENTENCE_ENDS = frozenset(".!?…。！？．।॥۔؟։።။។།")
 _CLOSERS_ANY = CLOSERS + "」』）】》〉"
 _NO_FULL_STOP_SCRIPT = re.compile("[\u0e00-\u0eff]")  # Thai, Lao
+# A content line that ends like no sentence: an item of a numbered list ("1) Lego Star Wars 75188 ...",
+# "2. Preheat the oven") or a row of a table of figures ("1 Kyle Busch 5040 5 1 17 27"). Menus, tag lists
+# and related-story headlines are neither.
+_NUMBERED_ITEM = re.compile(r"\(?\d{1,2}[.)]\s+\S")
+_FIGURE = re.compile(r"[\d.,:%/+-]*\d[\d.,:%/+-]*")
+
+
+def _list_or_table_row(tokens: Sequence[str], line: str) -> bool:
+    """A numbered list's item or a table row of figures (two tokens in five numbers), of 4 tokens or more."""
+    return len(tokens) >= 4 and (_NUMBERED_ITEM.match(line) is not None
+                                 or 5 * sum(_FIGURE.fullmatch(t) is not None for t in tokens) >= 2 * len(tokens))
 
 
 def completeness(text: str) -> int:
@@ -301,7 +312,11 @@ def completeness(text: str) -> int:
     "Most words" alone chose the dirtiest copy: a full-page dump holds the article and its menus, cookie
     notice and link lists (on dedup-dev its canonicals scored AEB F1 0.70 against the true body, the best
     copy of each story 0.96; this rule's 0.87). Here a menu costs what it adds, a dropped paragraph costs
-    its words, and a clean copy with every paragraph wins."""
+    its words, and a clean copy with every paragraph wins.
+
+    The items of a numbered list and the rows of a table of figures count neither way: they end like no
+    sentence, and counted as furniture a story that is mostly a list (a deals list, a league table) had its
+    lead-only teaser chosen over its full copies (a user trial; on dedup-dev no story's choice changes)."""
     story = other = 0
     ended = False
     for line in text.split("\n"):
@@ -310,13 +325,14 @@ def completeness(text: str) -> int:
             continue
         spaceless = not s.isascii() and _SPACELESS_SCRIPT.search(s) is not None
         # Whitespace tokens: 6x cheaper than count_words, which only lines in Chinese or Japanese need.
-        n = count_words(s) if spaceless else len(s.split())
+        tokens = s.split()
+        n = count_words(s) if spaceless else len(tokens)
         last = s.rstrip(_CLOSERS_ANY)[-1:]
         if last and last in _SENTENCE_ENDS:
             ended = True
             if is_story_line(s) or (last not in ".!?…" and n >= (20 if spaceless else 8)):
                 story += n
-        else:
+        elif not _list_or_table_row(tokens, s):
             other += n
     # Thai and Lao end no sentence with a mark: there, a text without a line ending like a sentence counts
     # its words, as "most words" did. Anywhere else such a text is furniture only (a menu, a link list):

@@ -224,6 +224,23 @@ def test_signatures_keep_the_exact_shingle_sets_through_take_and_concat() -> Non
     assert np.array_equal(joined.shingles(2), exact[3])
 
 
+def test_a_list_story_full_copy_is_more_complete_than_its_teaser() -> None:
+    # A deals list and a league table: their items end like no sentence. Counted as furniture, the lead-only
+    # teaser of such a story was its canonical (a user trial); counted neither way, the full copy wins.
+    from newsetl.text.sign import completeness
+
+    lead = "\n".join(["The shops open their winter sale on Friday and the best offers are listed below."] * 3)
+    deals = "\n".join(f"{i}) Lego Star Wars set number {75000 + i} for the family" for i in range(1, 30))
+    table = "\n".join(f"{i} Kyle Busch {5040 - i} {i % 7} 1 17 27" for i in range(1, 30))
+    for body in (deals, table):
+        assert completeness(f"{lead}\n{body}") == completeness(lead)
+        assert completeness(f"{lead}\n{body}\nThe sale ends on Monday at midnight in every shop of the chain.") > \
+            completeness(lead)
+    # Menus and headline lists are still furniture, numbers or not.
+    menu = "\n".join(["Home", "News 24", "Sport", "Top 10 stories of the week you missed"])
+    assert completeness(f"{lead}\n{menu}") < completeness(lead)
+
+
 def test_completeness_prefers_the_full_story_over_furniture_in_any_script() -> None:
     from newsetl.text.sign import completeness
 
