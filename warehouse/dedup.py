@@ -20,7 +20,11 @@ stories it meets, never by how many copies those stories have. For the new rows 
    shingles, so two boilerplate-only extraction failures of one site never merge), then Jaccard ≥
    `jaccard` or containment of the smaller text ≥ `containment` (trimmed copies). A pair within `z`
    standard errors of a threshold is decided on the exact shingle sets, unless its two ends are
-   already connected (the partition cannot change, so the expensive check is skipped);
+   already connected (the partition cannot change, so the expensive check is skipped). A text holding
+   two disjoint texts by containment alone is a multi-story page (a briefing, a newsletter, a scrape
+   with the next article appended) and joins at most one of them: its largest partner, or the one it
+   holds through a stored pair (`lsh.ContainerGate`; the refused pairs are counted in
+   `multi_story_refused`, not stored); Jaccard links are not gated;
 6. **stories**: union-find over the accepted pairs, new articles and the stored stories they reach. A
    new story is named after its first-seen article (smallest sid); an article joining a stored story
    takes its id, so a `cluster_id` seen on a dashboard stays valid; when stories merge the oldest
@@ -64,7 +68,9 @@ from newsetl.text.lsh import (
     METHOD_EXACT,
     METHOD_MINHASH,
     METHOD_SHINGLES,
+    ContainerGate,
     DedupConfig,
+    Part,
     UnionFind,
     bucket_pairs,
     canonical_key,
@@ -102,6 +108,7 @@ class DedupStats:
     candidates: int = 0  # of those, pairs verified: enough shared bands, nearest members of a story
     exact_checked: int = 0  # candidates decided on exact shingle sets
     verified_pairs: int = 0  # near-duplicate pairs accepted (exact tier not included)
+    multi_story_refused: int = 0  # containment-only pairs refused: the larger text holds a disjoint story already
     clusters_merged: int = 0  # existing clusters merged into another existing one
     clusters_written: int = 0  # clusters rows inserted or rewritten
     articles_updated: int = 0  # articles whose cluster_id / is_canonical was set or changed
@@ -201,7 +208,7 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
                  for s, a in zip(sig_of.sids.tolist(), sig_of.ids, strict=True)]
         s1 = np.concatenate([st_new, b1]).astype(np.int64)
         s2 = np.concatenate([st_old, b2]).astype(np.int64)
-        pairs, checked = _verify(con, s1, s2, sig_of, nodes, uf, config)
+        pairs, checked, refused = _verify(con, s1, s2, sig_of, nodes, uf, config)
         exact_rows = [(min(a, r), max(a, r), 1.0, 1.0, METHOD_EXACT) for a, r in exact_pairs]
         _record_pairs(con, exact_rows + pairs, run_id)
         story_of_new, merges, written, updated, kept = _apply_clusters(con, uf.groups(), new, sid, batch, run_id)
@@ -216,7 +223,8 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
         articles=len(new.ids), skipped_known=skipped, too_short=int(np.sum(~new.long_enough)),
         exact_links=len(exact_pairs), band_rows=band_rows, hot_buckets=hot + full, band_pairs=band_pairs,
         candidates=len(s1),
-        exact_checked=checked, verified_pairs=len(pairs), clusters_merged=len(merges), clusters_written=written,
+        exact_checked=checked, verified_pairs=len(pairs), multi_story_refused=refused,
+        clusters_merged=len(merges), clusters_written=written,
         articles_updated=updated,
     )
 
@@ -529,16 +537,19 @@ _VERIFY_CHUNK = 100_000  # candidate pairs estimated at once (~25 MB of signatur
 
 def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig: _SignatureTable,
             nodes: Sequence[str], uf: UnionFind,
-            config: DedupConfig) -> tuple[list[tuple[str, str, float, float, str]], int]:
+            config: DedupConfig) -> tuple[list[tuple[str, str, float, float, str]], int, int]:
     """Verify candidate pairs and union the accepted ones into `uf`; returns the accepted pairs as
-    (article_a, article_b, jaccard, containment, method) and how many were decided on exact shingle sets.
+    (article_a, article_b, jaccard, containment, method), how many were decided on exact shingle sets and
+    how many containment-only pairs the multi-story gate refused.
 
-    Estimates are vectorised over all pairs. A borderline pair is decided on exact shingle sets only
-    if its two ends are not connected yet by the clear ones (or by a borderline pair decided before it,
-    in a fixed order): deciding it could not change the partition, so the expensive check is skipped.
-    The partition is the same either way; only `duplicate_pairs` records fewer pairs."""
+    Estimates are vectorised over all pairs. Pairs accepted by Jaccard are unioned at once; pairs accepted
+    by containment alone pass `ContainerGate` (a text holding two disjoint texts joins at most one of them
+    that way), largest partner first. A borderline pair is decided on exact shingle sets only if its two
+    ends are not connected yet by the clear ones (or by a borderline pair decided before it, in a fixed
+    order): deciding it could not change the partition, so the expensive check is skipped. The partition
+    is the same either way; only `duplicate_pairs` records fewer pairs."""
     if len(s1) == 0:
-        return [], 0
+        return [], 0, 0
     pa_, pb = sig.rows(s1), sig.rows(s2)
     parts = [verify_estimates(sig.minhash[pa_[i:i + _VERIFY_CHUNK]], sig.minhash[pb[i:i + _VERIFY_CHUNK]],
                               sig.n_shingles[pa_[i:i + _VERIFY_CHUNK]], sig.n_shingles[pb[i:i + _VERIFY_CHUNK]],
@@ -549,16 +560,42 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
     out: list[tuple[str, str, float, float, str]] = []
     ra_l, rb_l = pa_.tolist(), pb.tolist()
     jac_l, con_l = v.jaccard.tolist(), v.containment.tolist()
-    for k in np.flatnonzero(v.accept).tolist():
+    # The container of a pair is its larger text (more shingles, then the larger id).
+    size_l = sig.n_shingles.tolist()
+
+    def ends(k: int) -> tuple[int, int]:
+        a, b = ra_l[k], rb_l[k]
+        return (a, b) if (size_l[a], sig.ids[a]) > (size_l[b], sig.ids[b]) else (b, a)
+
+    accepted = np.flatnonzero(v.accept)
+    by_jaccard = v.jaccard[accepted] >= config.jaccard
+    for k in accepted[by_jaccard].tolist():
         a, b = sig.ids[ra_l[k]], sig.ids[rb_l[k]]
         uf.union(nodes[ra_l[k]], nodes[rb_l[k]])
         out.append((min(a, b), max(a, b), jac_l[k], con_l[k], METHOD_MINHASH))
+    # Containment-only pairs (clear or borderline) whose container is stored: its stored reference.
+    maybe = np.concatenate([accepted[~by_jaccard], np.flatnonzero(v.borderline)]).tolist()
+    stored_containers = sorted({sig.ids[x] for x in (ends(k)[0] for k in maybe) if nodes[x].startswith("c:")})
+    gate = ContainerGate(config, _stored_references(con, stored_containers, config))
+
+    def part(r: int) -> Part:
+        return Part(sig.ids[r], sig.minhash[r], size_l[r], sig.shingles[r])
+
+    # Largest partner first: a container's reference is the text covering the largest share of it.
+    clear_c = sorted(accepted[~by_jaccard].tolist(),
+                     key=lambda k: (sig.ids[ends(k)[0]], -size_l[ends(k)[1]], sig.ids[ends(k)[1]]))
+    for k in clear_c:
+        x, y = ends(k)
+        if gate.admit(sig.ids[x], size_l[x], part(y)):
+            uf.union(nodes[x], nodes[y])
+            out.append((min(sig.ids[x], sig.ids[y]), max(sig.ids[x], sig.ids[y]), jac_l[k], con_l[k],
+                        METHOD_MINHASH))
     # Borderline pairs in a fixed order (by article ids), skipping those already connected.
     border = sorted(np.flatnonzero(v.borderline).tolist(),
                     key=lambda k: (sig.ids[ra_l[k]], sig.ids[rb_l[k]]))
     border = [k for k in border if uf.find(nodes[ra_l[k]]) != uf.find(nodes[rb_l[k]])]
     if not border:
-        return out, 0
+        return out, 0, gate.refused
     # Exact sets: kept from signing (new articles, stored representatives); only the rest (a canonical
     # that is an exact copy, rows signed before version 5) are shingled again from their bodies.
     sets: dict[str, np.ndarray] = {}
@@ -594,10 +631,45 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
             jac, con_ = float(v.jaccard[k]), float(v.containment[k])
             ok = jac >= config.jaccard or con_ >= config.containment
             method = METHOD_MINHASH
+        if ok and jac < config.jaccard:
+            x, y = ends(k)
+            ok = gate.admit(sig.ids[x], size_l[x], part(y))
         if ok:
             uf.union(na, nb)
             out.append((min(a, b), max(a, b), jac, con_, method))
-    return out, checked
+    return out, checked, gate.refused
+
+
+def _stored_references(con: duckdb.DuckDBPyConnection, containers: Sequence[str],
+                       config: DedupConfig) -> dict[str, Part]:
+    """Stored container -> its reference for `ContainerGate`: the largest text it holds through a stored
+    containment-only pair (Jaccard below `jaccard`, containment at least `containment`, the partner the
+    smaller text), with its signature. `duplicate_pairs` is read through a semi-join on the containers."""
+    if not containers:
+        return {}
+    t = _with_keys(con, "_dedup_containers", containers, f"""
+        WITH p AS (
+            SELECT article_a AS container, article_b AS partner FROM duplicate_pairs
+            SEMI JOIN _dedup_containers k ON article_a = k.v
+            WHERE jaccard < {float(config.jaccard)!r} AND containment >= {float(config.containment)!r}
+              AND method <> '{METHOD_EXACT}'
+            UNION ALL
+            SELECT article_b, article_a FROM duplicate_pairs
+            SEMI JOIN _dedup_containers k ON article_b = k.v
+            WHERE jaccard < {float(config.jaccard)!r} AND containment >= {float(config.containment)!r}
+              AND method <> '{METHOD_EXACT}'
+        ), sig AS (
+            SELECT article_id, n_shingles, minhash, shingles FROM signatures
+            SEMI JOIN (SELECT partner AS v FROM p UNION SELECT container FROM p) k ON article_id = k.v
+        )
+        SELECT p.container, ps.article_id, ps.n_shingles, ps.minhash, ps.shingles
+        FROM p JOIN sig ps ON ps.article_id = p.partner JOIN sig cs ON cs.article_id = p.container
+        WHERE (ps.n_shingles < cs.n_shingles OR (ps.n_shingles = cs.n_shingles AND ps.article_id < cs.article_id))
+          AND ps.n_shingles >= {float(config.story_share)!r} * cs.n_shingles
+        QUALIFY row_number() OVER (PARTITION BY p.container ORDER BY ps.n_shingles DESC, ps.article_id) = 1""")
+    return {str(c): Part(str(a), np.frombuffer(m, dtype="<u4"), int(n),
+                         None if sh is None else np.frombuffer(sh, dtype="<u4"))
+            for c, a, n, m, sh in zip(*(t.column(i).to_pylist() for i in range(5)), strict=True)}
 
 
 @dataclass(frozen=True)

@@ -282,23 +282,76 @@ def test_scheme_mismatch_is_detected(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_bridge_article_merges_existing_clusters(con: duckdb.DuckDBPyConnection) -> None:
+    # Two stored partial copies of one story that overlap (each holds half of the other) but are too
+    # different to match: the full story arriving later holds both and joins their clusters into one.
     rng = np.random.default_rng(10)
-    part_a = words(rng, 300)
-    part_b = words(rng, 300)
-    ingest(con, [{"id": "x2", "text": prose(part_a)}, {"id": "x3", "text": prose(part_a[:280])},
+    story = words(rng, 612)
+    part_a, part_b = story[:408], story[204:]
+    ingest(con, [{"id": "x2", "text": prose(part_a)}, {"id": "x3", "text": prose(part_a[:384])},
                  {"id": "y1", "text": prose(part_b)}])
     assert len(set(cluster_of(con).values())) == 2
-    # A text containing both halves contains each of them: it joins both clusters into one.
-    stats = ingest(con, [{"id": "z9", "text": prose(part_a + part_b)}], run_id="r2")
+    stats = ingest(con, [{"id": "z9", "text": prose(story)}], run_id="r2")
     part = cluster_of(con)
     assert len(set(part.values())) == 1 and part["x2"] == "x2" and part["y1"] == "x2"
-    assert stats.clusters_merged == 1
+    assert stats.clusters_merged == 1 and stats.multi_story_refused == 0
     assert con.execute("SELECT cluster_id, canonical_article_id, size FROM clusters").fetchall() == \
         [("x2", "z9", 4)]
     # The merge is recorded, so a saved filter on the merged-away story finds where it went.
     assert con.execute("SELECT old_cluster_id, new_cluster_id, run_id FROM cluster_merges").fetchall() == \
         [("y1", "x2", "r2")]
     assert resolve_cluster(con, "y1") == "x2" and resolve_cluster(con, "x2") == "x2"
+
+
+def briefing_corpus() -> tuple[dict[str, str], str]:
+    """Two unrelated stories and a briefing page carrying both in full (trial 8): (texts by id, the
+    story the briefing joins: the larger one)."""
+    rng = np.random.default_rng(21)
+    a, b = prose(words(rng, 420)), prose(words(rng, 360))
+    brief = "Good morning. Here are today's top stories.\n" + a + "\n" + b
+    return {"sa": a, "sb": b, "brief": brief}, "sa"
+
+
+@pytest.mark.parametrize("runs", [
+    [["sa", "sb", "brief"]],  # one batch
+    [["sa", "sb"], ["brief"]],  # the stories first, the briefing in a later load
+    [["sa"], ["sb"], ["brief"]],
+    [["brief"], ["sa", "sb"]],  # the briefing first, then the stories
+    [["brief"], ["sa"], ["sb"]],  # ... one a run: the stored pair to sa refuses sb
+], ids=["one-batch", "stories-first", "stories-apart-first", "briefing-first", "briefing-then-one-a-run"])
+def test_a_page_carrying_two_stories_joins_at_most_one(con: duckdb.DuckDBPyConnection,
+                                                       runs: list[list[str]]) -> None:
+    # A briefing holds each story whole (containment 1.0, Jaccard ~0.5): containment alone accepts both
+    # pairs, and union-find used to make the two stories one, through the briefing.
+    texts, joined = briefing_corpus()
+    refused = 0
+    for k, ids in enumerate(runs):
+        refused += ingest(con, [{"id": i, "text": texts[i]} for i in ids], run_id=f"r{k}").multi_story_refused
+    part = cluster_of(con)
+    assert part["sa"] != part["sb"]
+    assert part["brief"] == part[joined]  # the story covering the larger share of it, whatever the order
+    assert refused == 1
+    assert con.execute("SELECT count(*) FROM cluster_merges").fetchall() == [(0,)]
+    pairs = con.execute("SELECT article_a, article_b FROM duplicate_pairs").fetchall()
+    assert pairs == [("brief", joined)]
+
+
+def test_trimmed_copies_of_one_story_still_join_through_a_longer_copy(tmp_path: Path) -> None:
+    # A lead-only teaser, a longer trimmed copy and the story's second half overlap the longest of them:
+    # the full copy holding all three is no multi-story page, and all four are one story in any order.
+    rng = np.random.default_rng(22)
+    story = words(rng, 600)
+    texts = {"full": prose(story), "teaser": prose(story[:120]), "trim": prose(story[:396]),
+             "tail": prose(story[240:])}
+    for name, runs in (("one", [["full", "teaser", "trim", "tail"]]),
+                       ("parts-first", [["teaser", "trim", "tail"], ["full"]]),
+                       ("full-first", [["full"], ["trim"], ["teaser"], ["tail"]])):
+        c = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        migrate(c)
+        refused = sum(ingest(c, [{"id": i, "text": texts[i]} for i in ids], run_id=f"r{k}").multi_story_refused
+                      for k, ids in enumerate(runs))
+        assert len(set(cluster_of(c).values())) == 1, name
+        assert refused == 0
+        c.close()
 
 
 def test_story_id_survives_a_later_smaller_id(con: duckdb.DuckDBPyConnection) -> None:
@@ -319,12 +372,12 @@ def test_story_id_survives_a_later_smaller_id(con: duckdb.DuckDBPyConnection) ->
 
 
 def test_merge_keeps_the_oldest_story_id(con: duckdb.DuckDBPyConnection) -> None:
+    # Two halves of one story that overlap by a third, then the whole story holding both.
     rng = np.random.default_rng(14)
-    part_a = words(rng, 300)
-    part_b = words(rng, 300)
-    ingest(con, [{"id": "b5", "text": text(part_b)}])  # older story, larger id
-    ingest(con, [{"id": "a1", "text": text(part_a)}], run_id="r2")
-    ingest(con, [{"id": "m0", "text": text(part_a + part_b)}], run_id="r3")
+    story = words(rng, 600)
+    ingest(con, [{"id": "b5", "text": text(story[200:])}])  # older story, larger id
+    ingest(con, [{"id": "a1", "text": text(story[:400])}], run_id="r2")
+    ingest(con, [{"id": "m0", "text": text(story)}], run_id="r3")
     assert set(cluster_of(con).values()) == {"b5"}
     assert con.execute("SELECT old_cluster_id, new_cluster_id FROM cluster_merges").fetchall() == [("a1", "b5")]
     assert resolve_cluster(con, "a1") == "b5"
