@@ -61,6 +61,15 @@ class DedupConfig:
         `articles.body`: a body whose shingle count differs from the stored one falls back on the
         estimate.
     z: how many standard errors around a threshold count as borderline.
+    band_evidence, max_required_bands: a candidate pair must share at least `required_bands` LSH bands
+        before it is verified: the most bands k such that a pair at the lowest Jaccard that could still
+        pass a threshold (given the two texts' shingle counts: J ≥ jaccard, or the J at which
+        containment reaches `containment`) shares fewer than k bands with probability ≤ band_evidence
+        (Binomial(bands, J^rows)), capped at max_required_bands (stored bucket rows are capped, so a
+        true copy can miss some of its bands). Unrelated real texts meet in one band through common
+        phrases (10k new vs 1M stored real-text signatures: ~280 such pairs per article, nearly all
+        sharing one band) while copies share ~20 of 32; a trimmed copy of a text twice its size needs
+        only one. Pairs too short for `min_shingles` are never verified at all.
     disjoint_jaccard, disjoint_containment, story_share: a text holding two disjoint texts (Jaccard below
         `disjoint_jaccard`, containment of the smaller in the larger below `disjoint_containment`) by
         containment alone (Jaccard below `jaccard`), each at least `story_share` of its shingles, is a
