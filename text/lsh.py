@@ -314,6 +314,9 @@ class ContainerGate:
         self.config = config
         self.reference: dict[str, Part] = dict(stored)
         self.refused = 0
+        # Containers found holding two stories: never the canonical of the story they joined (a briefing
+        # titled "Your morning briefing" stood for the story in `canonical_articles`).
+        self.pages: set[str] = set()
 
     def admit(self, container: str, container_shingles: int, part: Part) -> bool:
         if part.n_shingles < self.config.story_share * container_shingles:
@@ -324,6 +327,7 @@ class ContainerGate:
             return True
         if disjoint(part, ref, self.config):
             self.refused += 1
+            self.pages.add(container)
             return False
         return True
 

@@ -24,7 +24,9 @@ stories it meets, never by how many copies those stories have. For the new rows 
    two disjoint texts by containment alone is a multi-story page (a briefing, a newsletter, a scrape
    with the next article appended) and joins at most one of them: its largest partner, or the one it
    holds through a stored pair (`lsh.ContainerGate`; the refused pairs are counted in
-   `multi_story_refused`, not stored); Jaccard links are not gated;
+   `multi_story_refused`, not stored), and is never that story's canonical while another member is (a
+   stored canonical found so is replaced by its story's best other member: the one time its members are
+   read); Jaccard links are not gated;
 6. **stories**: union-find over the accepted pairs, new articles and the stored stories they reach. A
    new story is named after its first-seen article (smallest sid); an article joining a stored story
    takes its id, so a `cluster_id` seen on a dashboard stays valid; when stories merge the oldest
@@ -56,7 +58,7 @@ signatures of another scheme raises `SchemeMismatch` instead of mixing incompara
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,10 +210,11 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
                  for s, a in zip(sig_of.sids.tolist(), sig_of.ids, strict=True)]
         s1 = np.concatenate([st_new, b1]).astype(np.int64)
         s2 = np.concatenate([st_old, b2]).astype(np.int64)
-        pairs, checked, refused = _verify(con, s1, s2, sig_of, nodes, uf, config)
+        pairs, checked, gate = _verify(con, s1, s2, sig_of, nodes, uf, config)
         exact_rows = [(min(a, r), max(a, r), 1.0, 1.0, METHOD_EXACT) for a, r in exact_pairs]
         _record_pairs(con, exact_rows + pairs, run_id)
-        story_of_new, merges, written, updated, kept = _apply_clusters(con, uf.groups(), new, sid, batch, run_id)
+        story_of_new, merges, written, updated, kept = _apply_clusters(con, uf.groups(), new, sid, batch, run_id,
+                                                                       gate.pages)
         band_rows, full = _insert_bands(con, story_of_new, kept, new, sid, merges, config)
     finally:
         # After a failed statement the transaction is aborted and these raise too; the caller's ROLLBACK
@@ -223,7 +226,7 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
         articles=len(new.ids), skipped_known=skipped, too_short=int(np.sum(~new.long_enough)),
         exact_links=len(exact_pairs), band_rows=band_rows, hot_buckets=hot + full, band_pairs=band_pairs,
         candidates=len(s1),
-        exact_checked=checked, verified_pairs=len(pairs), multi_story_refused=refused,
+        exact_checked=checked, verified_pairs=len(pairs), multi_story_refused=gate.refused,
         clusters_merged=len(merges), clusters_written=written,
         articles_updated=updated,
     )
@@ -537,10 +540,10 @@ _VERIFY_CHUNK = 100_000  # candidate pairs estimated at once (~25 MB of signatur
 
 def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig: _SignatureTable,
             nodes: Sequence[str], uf: UnionFind,
-            config: DedupConfig) -> tuple[list[tuple[str, str, float, float, str]], int, int]:
+            config: DedupConfig) -> tuple[list[tuple[str, str, float, float, str]], int, ContainerGate]:
     """Verify candidate pairs and union the accepted ones into `uf`; returns the accepted pairs as
     (article_a, article_b, jaccard, containment, method), how many were decided on exact shingle sets and
-    how many containment-only pairs the multi-story gate refused.
+    the multi-story gate (what it refused, and which texts it found holding two stories).
 
     Estimates are vectorised over all pairs. Pairs accepted by Jaccard are unioned at once; pairs accepted
     by containment alone pass `ContainerGate` (a text holding two disjoint texts joins at most one of them
@@ -549,7 +552,7 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
     order): deciding it could not change the partition, so the expensive check is skipped. The partition
     is the same either way; only `duplicate_pairs` records fewer pairs."""
     if len(s1) == 0:
-        return [], 0, 0
+        return [], 0, ContainerGate(config, {})
     pa_, pb = sig.rows(s1), sig.rows(s2)
     parts = [verify_estimates(sig.minhash[pa_[i:i + _VERIFY_CHUNK]], sig.minhash[pb[i:i + _VERIFY_CHUNK]],
                               sig.n_shingles[pa_[i:i + _VERIFY_CHUNK]], sig.n_shingles[pb[i:i + _VERIFY_CHUNK]],
@@ -595,7 +598,7 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
                     key=lambda k: (sig.ids[ra_l[k]], sig.ids[rb_l[k]]))
     border = [k for k in border if uf.find(nodes[ra_l[k]]) != uf.find(nodes[rb_l[k]])]
     if not border:
-        return out, 0, gate.refused
+        return out, 0, gate
     # Exact sets: kept from signing (new articles, stored representatives); only the rest (a canonical
     # that is an exact copy, rows signed before version 5) are shingled again from their bodies.
     sets: dict[str, np.ndarray] = {}
@@ -637,7 +640,7 @@ def _verify(con: duckdb.DuckDBPyConnection, s1: np.ndarray, s2: np.ndarray, sig:
         if ok:
             uf.union(na, nb)
             out.append((min(a, b), max(a, b), jac, con_, method))
-    return out, checked, gate.refused
+    return out, checked, gate
 
 
 def _stored_references(con: duckdb.DuckDBPyConnection, containers: Sequence[str],
@@ -714,8 +717,8 @@ def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) ->
 
 
 def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[str]], new: _NewRows,
-                    sid: np.ndarray, batch: pa.Table,
-                    run_id: str) -> tuple[dict[str, str], dict[str, str], int, int, set[str]]:
+                    sid: np.ndarray, batch: pa.Table, run_id: str,
+                    multi_story: Set[str] = frozenset()) -> tuple[dict[str, str], dict[str, str], int, int, set[str]]:
     """Write the new articles' clusters and the merges of stored ones, set-based.
 
     A story keeps its id: a new story is named after its first-seen article (the smallest sid); new
@@ -724,11 +727,19 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
     `canonical_key` over the members, computed as the minimum of the stored canonicals and the new
     articles (the stored one is the minimum of its members already), so no member list is read.
 
+    `multi_story`: texts found holding two stories (`ContainerGate.pages`) come after every other member.
+    Where one is a stored story's canonical, that story's members are read (this once: it is then no
+    canonical any more) and the best other member is promoted.
+
     Returns (new article -> story id, merged-away story -> surviving story, clusters rows written,
     article rows updated, the stored stories new articles joined)."""
     # Only groups with a new article change anything (a stored story can be a group of its own: a
     # candidate whose pairs were all refused).
-    touched = [g for g in groups.values() if any(x.startswith("a:") for x in g)]
+    # ... and a stored story whose canonical was found holding two stories, to choose another.
+    position = {a: i for i, a in enumerate(new.ids)}
+    held = _stories_led_by(con, sorted(m for m in multi_story if m not in position))
+    touched = [g for g in groups.values() if any(x.startswith("a:") or x[2:] in held for x in g)]
+    touched += [["c:" + c] for c in sorted(held - {x[2:] for g in touched for x in g})]
     stored = _stored_stories(con, sorted({x[2:] for g in touched for x in g if x.startswith("c:")}))
     take = pa.array(new.idx, pa.int64())
     # Completeness is the signed text's, not the stored body's: a re-clean takes learned lines from the
@@ -738,13 +749,14 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
         if "published_at" in batch.column_names else [None] * len(new.idx)
     syn = [v is not None for v in batch.column("original_publisher").take(take).to_pylist()] \
         if "original_publisher" in batch.column_names else [False] * len(new.idx)
-    position = {a: i for i, a in enumerate(new.ids)}
     story_of_new: dict[str, str] = {}
     canonical_new: set[str] = set()
     demoted: list[str] = []
+    promoted: list[str] = []
     merges: dict[str, str] = {}
     rows: list[tuple[str, str, int, int, str]] = []  # (cluster_id, canonical, size, created_seq, longest)
     n_words = new.n_words.tolist()
+    members = _members_of(con, [c for c, st in stored.items() if st.canonical in multi_story])
     for g in touched:
         olds = sorted((x[2:] for x in g if x.startswith("c:")), key=lambda c: (stored[c].created, c))
         arts = sorted((x[2:] for x in g if x.startswith("a:")), key=lambda a: int(sid[position[a]]))
@@ -752,9 +764,14 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
             cid, created = olds[0], stored[olds[0]].created
         else:
             cid, created = arts[0], int(sid[position[arts[0]]])
-        choices = [(stored[c].canonical_key, stored[c].canonical) for c in olds]
-        choices += [(canonical_key(wc[position[a]], pub[position[a]], a, syn[position[a]]), a) for a in arts]
+        choices = [((stored[c].canonical in multi_story, *stored[c].canonical_key), stored[c].canonical)
+                   for c in olds]
+        choices += [((a in multi_story, *canonical_key(wc[position[a]], pub[position[a]], a, syn[position[a]])), a)
+                    for a in arts]
+        choices += [((m in multi_story, *key), m) for c in olds for m, key in members.get(c, ())]
         canon = min(choices)[1]
+        if canon not in position and all(canon != stored[c].canonical for c in olds):
+            promoted.append(canon)  # a stored member, in place of a canonical found holding two stories
         longest = min([(stored[c].longest_key, stored[c].longest) for c in olds]
                       + [(_longest_key(n_words[position[a]], a), a) for a in arts])[1]
         for c in olds[1:]:
@@ -765,16 +782,44 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
         if canon in position:
             canonical_new.add(canon)
         rows.append((cid, canon, sum(stored[c].size for c in olds) + len(arts), created, longest))
-    updated = _write_clusters(con, stored, rows, story_of_new, canonical_new, demoted, merges, run_id)
+    updated = _write_clusters(con, stored, rows, story_of_new, canonical_new, demoted, merges, run_id, promoted)
     return story_of_new, merges, len(rows), updated, {r[0] for r in rows if r[0] in stored}
+
+
+def _stories_led_by(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> set[str]:
+    """The stored stories whose canonical is one of `article_ids`."""
+    if not article_ids:
+        return set()
+    t = _with_keys(con, "_dedup_led", article_ids,
+                   "SELECT cluster_id FROM clusters SEMI JOIN _dedup_led k ON canonical_article_id = k.v")
+    return {str(c) for c in t.column(0).to_pylist()}
+
+
+def _members_of(con: duckdb.DuckDBPyConnection,
+                story_ids: Sequence[str]) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
+    """Stored story -> its members with their `canonical_key`s (read only for a story whose canonical was
+    found holding two stories: rare, and once)."""
+    if not story_ids:
+        return {}
+    t = _with_keys(con, "_dedup_members", story_ids, """
+        SELECT a.cluster_id, a.article_id, s.completeness, a.published_at, a.original_publisher IS NOT NULL,
+               CASE WHEN s.completeness IS NULL THEN a.body END
+        FROM articles a SEMI JOIN _dedup_members k ON a.cluster_id = k.v
+        JOIN signatures s ON s.article_id = a.article_id""")
+    out: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
+    for cid, aid, done, pub, syn, body in zip(*(t.column(i).to_pylist() for i in range(6)), strict=True):
+        key = canonical_key(completeness(body or "") if done is None else done, pub, aid, bool(syn))
+        out.setdefault(cid, []).append((aid, key))
+    return out
 
 
 def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story],
                     rows: Sequence[tuple[str, str, int, int, str]], story_of_new: Mapping[str, str],
                     canonical_new: set[str], demoted: Sequence[str], merges: Mapping[str, str],
-                    run_id: str) -> int:
+                    run_id: str, promoted: Sequence[str] = ()) -> int:
     """Replace the affected clusters rows, record merges, and set cluster_id / is_canonical of the new
-    articles, of the merged stories' members and of demoted canonicals. Returns article rows updated."""
+    articles, of the merged stories' members, of demoted canonicals and of promoted stored members. Returns
+    article rows updated."""
     if stored:
         _exec_with_keys(con, "_dedup_drop", list(stored),
                         "DELETE FROM clusters WHERE cluster_id IN (SELECT v FROM _dedup_drop)")
@@ -802,6 +847,10 @@ def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story]
         _exec_with_keys(con, "_dedup_demote", demoted,
                         "UPDATE articles SET is_canonical = false WHERE article_id IN (SELECT v FROM _dedup_demote)")
         updated += len(demoted)
+    if promoted:
+        _exec_with_keys(con, "_dedup_promote", promoted,
+                        "UPDATE articles SET is_canonical = true WHERE article_id IN (SELECT v FROM _dedup_promote)")
+        updated += len(promoted)
     con.register("_dedup_upd", pa.table({
         "article_id": pa.array(list(story_of_new), pa.string()),
         "cluster_id": pa.array(list(story_of_new.values()), pa.string()),

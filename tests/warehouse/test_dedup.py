@@ -333,6 +333,11 @@ def test_a_page_carrying_two_stories_joins_at_most_one(con: duckdb.DuckDBPyConne
     assert con.execute("SELECT count(*) FROM cluster_merges").fetchall() == [(0,)]
     pairs = con.execute("SELECT article_a, article_b FROM duplicate_pairs").fetchall()
     assert pairs == [("brief", joined)]
+    # Found holding two stories, the briefing stands for neither: the story it joined keeps (or gets back)
+    # its own copy as canonical, also where the briefing had been the canonical before the second story came.
+    canonicals = con.execute("SELECT article_id FROM articles WHERE is_canonical ORDER BY 1").fetchall()
+    assert canonicals == [("sa",), ("sb",)]
+    assert con.execute("SELECT canonical_article_id FROM clusters ORDER BY 1").fetchall() == [("sa",), ("sb",)]
 
 
 def test_trimmed_copies_of_one_story_still_join_through_a_longer_copy(tmp_path: Path) -> None:
