@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from newsetl.text.publishers import (
+    WIRE_ALIASES,
     UserPublisher,
     display_name,
     is_outlet,
@@ -41,6 +42,7 @@ from newsetl.warehouse.connect import unregister
 SEEN = "seen"
 USER = "user"
 DOMAIN = "domain"
+WIRE = "wire"  # text.publishers.WIRE_ALIASES
 _T = TypeVar("_T")
 _LEGAL_OR_ARTICLE = {"the", "inc", "ltd", "llc", "corp", "co", "plc", "gmbh", "limited", "group", "media"}
 
@@ -235,6 +237,13 @@ def resolve_publishers(con: duckdb.DuckDBPyConnection, articles: pa.Table, run_i
     urls = articles.column("url").to_pylist()
     originals = articles.column("original_publisher").to_pylist()
     alias = {r[0]: r[1] for r in con.execute("SELECT alias_key, publisher_key FROM publisher_aliases").fetchall()}
+    # The agencies' other names, stored the first time (also in a warehouse that has outlets under them: they
+    # are folded in below, articles and all); an outlet a user named under such a key is left as it is.
+    wires = {k: alias.get(v, v) for k, v in WIRE_ALIASES.items() if k not in alias}
+    if wires:
+        users = {k for k, row in _load_rows(con, list(wires)).items() if row[3] == USER}
+        wires = {k: v for k, v in wires.items() if k not in users}
+        alias.update(wires)
 
     keys: list[str | None] = []
     forms: dict[str, set[str]] = defaultdict(set)
@@ -270,14 +279,17 @@ def resolve_publishers(con: duckdb.DuckDBPyConnection, articles: pa.Table, run_i
         forms[end] |= forms.pop(dkey, set())
         domains[end] |= domains.pop(dkey, set())
     merged: set[str] = set()
-    if links:
-        _add_aliases(con, links, DOMAIN)
-        for old, (more_aliases, more_domains) in _merge(con, links).items():
-            forms[links[old]] |= more_aliases
-            domains[links[old]] |= more_domains
-            merged.add(links[old])
+    for moves, source in ((wires, WIRE), (links, DOMAIN)):
+        if not moves:
+            continue
+        _add_aliases(con, moves, source)
+        for old, (more_aliases, more_domains) in _merge(con, moves).items():
+            forms[moves[old]] |= more_aliases
+            domains[moves[old]] |= more_domains
+            merged.add(moves[old])
     keys = [alias.get(k, k) if k else None for k in keys]
-    touched = sorted({k for k in keys if k})
+    # An outlet stored outlets were folded into is written even when no article of the batch names it.
+    touched = sorted({k for k in keys if k} | merged)
     existing = _load_rows(con, touched)
     names: dict[str, str] = {}
     changed: list[OutletRow] = []

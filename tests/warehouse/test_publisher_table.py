@@ -128,7 +128,8 @@ def test_chained_domain_links_resolve_step_by_step(tmp_path: Path) -> None:
     con = _con(tmp_path)
     _load(con, [("c0", None, "https://dt.com/0")])
     _load(con, [("c1", "Daily Times", "https://dt.com/1"), ("c2", "Dallas Daily Times", "https://dailytimes.com/2")])
-    aliases = dict(con.execute("SELECT alias_key, publisher_key FROM publisher_aliases").fetchall())
+    aliases = dict(con.execute("SELECT alias_key, publisher_key FROM publisher_aliases WHERE source = 'domain'")
+                   .fetchall())
     assert aliases == {"dt": "dallasdailytimes", "dailytimes": "dallasdailytimes"}
     keys = dict(con.execute("SELECT article_id, publisher_key FROM articles").fetchall())
     assert keys == {"c0": "dallasdailytimes", "c1": "dallasdailytimes", "c2": "dallasdailytimes"}
@@ -154,3 +155,47 @@ def test_a_person_looking_name_in_its_own_address_is_the_outlet(tmp_path: Path) 
     # Without an address the name is no evidence; with another site's, that site is the outlet.
     assert got["r3"] is None
     assert got["r4"] == "nytimes.com" and got["r5"] == "example.org"
+
+
+WIRE_ROWS = [
+    ("w1", "AP", None),
+    ("w2", None, "https://apnews.com/article/x"),
+    ("w3", "The Associated Press", "https://www.apnews.com/y"),
+    ("w4", "Thomson Reuters", None),
+    ("w5", "Reuters", "https://www.reuters.com/z"),
+    ("w6", "Agence France-Presse", None),
+    ("w7", "AFP", None),
+]
+
+
+@pytest.mark.parametrize("batches", [[WIRE_ROWS], [WIRE_ROWS[:2], WIRE_ROWS[2:]], [WIRE_ROWS[::-1]]])
+def test_a_wire_under_its_other_names_is_one_outlet(tmp_path: Path,
+                                                    batches: list[list[tuple[str, str | None, str | None]]]) -> None:
+    # "AP", apnews.com and "The Associated Press" were three outlets, splitting the wire's counts (a user trial).
+    con = _con(tmp_path)
+    for rows in batches:
+        _load(con, rows)
+    got = dict(con.execute("SELECT article_id, publisher FROM articles").fetchall())
+    assert got == {"w1": "The Associated Press", "w2": "The Associated Press", "w3": "The Associated Press",
+                   "w4": got["w5"], "w5": got["w5"], "w6": got["w7"], "w7": got["w7"]}
+    assert "Reuters" in got["w5"] and got["w7"] in ("AFP", "Agence France-Presse")
+    assert con.execute("SELECT count(DISTINCT publisher_key) FROM articles").fetchone() == (3,)
+
+
+def test_a_warehouse_with_outlets_under_a_wires_other_name_has_them_folded_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A warehouse written before the wire aliases: "AP" and apnews.com stored as outlets of their own. The
+    # next batch folds them, articles and all, into The Associated Press.
+    import newsetl.warehouse.publishers as wp
+
+    con = _con(tmp_path)
+    monkeypatch.setattr(wp, "WIRE_ALIASES", {})
+    _load(con, WIRE_ROWS[:2])
+    assert con.execute("SELECT count(*) FROM publishers").fetchone() == (2,)
+    monkeypatch.undo()
+    _load(con, [("w8", "Valley Gazette", None)])  # no wire in it
+    got = dict(con.execute("SELECT article_id, publisher_key FROM articles").fetchall())
+    assert got == {"w1": "associatedpress", "w2": "associatedpress", "w8": "valleygazette"}
+    names = dict(con.execute("SELECT publisher_key, name FROM publishers").fetchall())
+    assert names == {"associatedpress": "AP", "valleygazette": "Valley Gazette"}
+    assert ("ap", "associatedpress", "wire") in con.execute("SELECT * FROM publisher_aliases").fetchall()
