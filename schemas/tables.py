@@ -313,7 +313,8 @@ PUBLISHERS = Table("publishers", (
 PUBLISHER_ALIASES = Table("publisher_aliases", (
     _c("alias_key", S, "outlet_key of a spelling or the main label of a domain", nullable=False),
     _c("publisher_key", S, "the outlet it names", nullable=False),
-    _c("source", S, "user | domain (a domain its articles were hosted on)", nullable=False),
+    _c("source", S, "user | domain (a domain its articles were hosted on) | wire (a news agency's other name: "
+       "text.publishers.WIRE_ALIASES)", nullable=False),
 ), primary_key=("alias_key",), since=7,
     comment="keys that name an outlet under another key (user file, or a domain unlike the name)")
 
