@@ -50,7 +50,7 @@ from newsetl.tasks.ingest import (
     reclean_task,
     skip_unchanged,
 )
-from newsetl.tasks.pool import PoolConfig, ProcessedBatch, close_pool, open_pool
+from newsetl.tasks.pool import DEFAULT_DOC_SECONDS, PoolConfig, ProcessedBatch, close_pool, open_pool
 from newsetl.tasks.publish import publish_task
 from newsetl.tasks.stop import (
     INTERRUPTED,
@@ -84,7 +84,7 @@ def ingest(
     files_per_read: int = 2000,
     rules_files: list[str] | None = None,
     workers: int | None = None,
-    doc_seconds: float = 20.0,
+    doc_seconds: float = DEFAULT_DOC_SECONDS,
     take_lock: bool = True,
     publishers_files: list[str] | None = None,
     line_model: bool = True,
@@ -110,7 +110,7 @@ def ingest(
     run_id = uuid.uuid4().hex
     params = {"sources": list(sources), "db": db_path, "batch_size": batch_size,
               "rules_files": rules_files or [], "workers": n_workers, "publishers_files": publishers_files or [],
-              "line_model": line_model, "jsonl_fields": dict(jsonl_fields or {})}
+              "line_model": line_model, "jsonl_fields": dict(jsonl_fields or {}), "doc_seconds": doc_seconds}
     # Read the alias files and the field mapping before anything is written: a bad one fails the run at
     # once, with its name.
     read_config = replace(READ_CONFIG, jsonl_fields=parse_field_mapping(jsonl_fields),
@@ -208,7 +208,7 @@ def _run(
     t0 = time.perf_counter()
     paths, refused, young = discover_sources(sources, db, min_age)
     tally.held_back(len(young))
-    paths, unchanged_docs = skip_unchanged(db, paths, read_config)
+    paths, unchanged_docs = skip_unchanged(db, paths, read_config, doc_seconds)
     tally.seconds["discover"] += time.perf_counter() - t0
     tally.discovered(refused, unchanged_docs)
     run_batches = RunBatches(db, paths, refused, tally, read_config, batch_size, files_per_read)

@@ -35,7 +35,14 @@ from newsetl.sources.reasons import (
     display_path,
 )
 from newsetl.tasks.books import report_dir
-from newsetl.tasks.pool import TIME_LIMIT_EXCEEDED, WORKER_CRASHED, PoolTerminated, ProcessedBatch, run_batch
+from newsetl.tasks.pool import (
+    DEFAULT_DOC_SECONDS,
+    TIME_LIMIT_EXCEEDED,
+    WORKER_CRASHED,
+    PoolTerminated,
+    ProcessedBatch,
+    run_batch,
+)
 from newsetl.tasks.reclean import reclean
 from newsetl.tasks.report import report_path
 from newsetl.tasks.stop import stop_requested
@@ -44,7 +51,14 @@ from newsetl.text.lsh import DedupConfig
 from newsetl.text.pipeline import ProcessContext
 from newsetl.text.sign import SignConfig
 from newsetl.warehouse.connect import SERVE_LOCK_SUFFIX, HeldWriter, WarehouseBusy, writer
-from newsetl.warehouse.load import LoadStats, fetched_pages, known_doc_ids, load_prepared, unchanged_inputs
+from newsetl.warehouse.load import (
+    LoadStats,
+    fetched_pages,
+    known_doc_ids,
+    load_prepared,
+    refused_under_a_lower_limit,
+    unchanged_inputs,
+)
 from newsetl.warehouse.rows import with_raw
 from newsetl.warehouse.snapshot import generations_dir, snapshot_path
 
@@ -160,12 +174,15 @@ def discover_sources(sources: Sequence[str], db: str, min_age: float = 0.0
 
 
 @task(name="skip-unchanged", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
-def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig) -> tuple[list[str], int]:
+def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig,
+                   doc_seconds: float = DEFAULT_DOC_SECONDS) -> tuple[list[str], int]:
     """Drop files already read whose size, mtime and ctime are unchanged (and read under the same settings,
     `ReadConfig.read_as`); return (to read, their documents).
 
     A stat per file and one join: an hourly run over a drop folder of 100,000 old files does not
-    read them again.
+    read them again. An unchanged file holding a document a run refused for its time limit, lower than
+    this run's `doc_seconds` (0: none), is read again: raising `--doc-seconds` retries it (it had to be
+    touched).
     """
     stats: list[tuple[str, int, int, str | None, int]] = []
     for path in paths:
@@ -179,6 +196,9 @@ def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig) -> tuple[l
         stats.append((display_path(path), st.st_size, st.st_mtime_ns, config.read_as(path), st.st_ctime_ns))
     with writer(db, checkpoint=False) as con:
         unchanged = unchanged_inputs(con, stats)
+        for path in refused_under_a_lower_limit(con, list(unchanged), (STAGE_PROCESS, TIME_LIMIT_EXCEEDED),
+                                                doc_seconds, DEFAULT_DOC_SECONDS):
+            del unchanged[path]
     return [p for p in paths if display_path(p) not in unchanged], sum(unchanged.values())
 
 
@@ -265,7 +285,7 @@ def pages_fetched_into(db: str) -> Callable[[Sequence[str]], Mapping[str, KnownP
 @task(name="process-batch", cache_policy=NO_CACHE)
 def process_batch(
     docs: Sequence[RawDocument], ctx: ProcessContext, sign: SignConfig, pool_key: str | None = None,
-    doc_seconds: float = 20.0,
+    doc_seconds: float = DEFAULT_DOC_SECONDS,
 ) -> ProcessedBatch:
     import time
 

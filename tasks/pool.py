@@ -82,10 +82,14 @@ def _disarm() -> None:
     signal.setitimer(LIMIT_TIMER, 0)
 
 
+# CPU seconds one document may take (`--doc-seconds`), also what a run that did not record its limit had.
+DEFAULT_DOC_SECONDS = 20.0
+
+
 @dataclass(frozen=True)
 class PoolConfig:
     workers: int = 0  # 0: process in the calling process (no limits enforced off the main thread)
-    doc_seconds: float = 20.0  # CPU-time limit for one document (see LIMIT_TIMER)
+    doc_seconds: float = DEFAULT_DOC_SECONDS  # CPU-time limit for one document (see LIMIT_TIMER)
     worker_memory_mb: int = 4096  # address-space limit of a worker process
     min_docs_per_worker: int = 8  # below this a batch is not split (spawning costs more than it saves)
     # Workers run this much nicer than the ingest: the one writer (the ingest's main thread) and the
@@ -252,7 +256,8 @@ def process_limited(doc: RawDocument, ctx: ProcessContext, seconds: float) -> Ar
 def _time_limit_exceeded(doc: RawDocument, seconds: float) -> Rejection:
     return Rejection(doc.source_uri, STAGE_PROCESS, TIME_LIMIT_EXCEEDED,
                      f"processing took longer than the limit of {seconds:g} s (--doc-seconds); it is processed "
-                     "again when its source is next read (a changed or touched file)", doc_id=doc.doc_id, raw=doc.raw)
+                     "again when its source is next read (a run with a higher --doc-seconds, or 0 for none; "
+                     "a changed or touched file)", doc_id=doc.doc_id, raw=doc.raw)
 
 
 class _TimedOut:

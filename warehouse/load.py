@@ -349,6 +349,30 @@ def unchanged_inputs(con: duckdb.DuckDBPyConnection,
     return {r[0]: int(r[1]) for r in rows}
 
 
+def refused_under_a_lower_limit(con: duckdb.DuckDBPyConnection, paths: Sequence[str], refusal: tuple[str, str],
+                                limit: float, unrecorded: float) -> set[str]:
+    """Of `paths` (input files), those holding a document refused for a run's time limit (`refusal`: its
+    stage and reason) and never loaded since, where every run that refused it had a lower limit than `limit`
+    (0: none). `unrecorded`: the limit of a run that did not record its own (the default then)."""
+    if not paths:
+        return set()
+    rows = con.execute(
+        "SELECT q.source_uri, max(coalesce(TRY_CAST(r.params->>'doc_seconds' AS DOUBLE), ?)) "
+        "FROM quarantine q JOIN runs r USING (run_id) "
+        "WHERE q.stage = ? AND q.reason = ? AND q.doc_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.doc_id = q.doc_id) GROUP BY q.source_uri",
+        [unrecorded, *refusal]).fetchall()
+    wanted = set(paths)
+    out: set[str] = set()
+    for uri, tried in rows:
+        if limit and tried >= limit:
+            continue
+        # A file's own refusal is under its path; a record's under path#id (a path may hold '#' itself).
+        cuts = [uri] + [uri[:i] for i, ch in enumerate(uri) if ch == "#"]
+        out.update(c for c in cuts if c in wanted)
+    return out
+
+
 def record_inputs(con: duckdb.DuckDBPyConnection, rows: Sequence[InputRow | tuple[Any, ...]], run_id: str,
                   own_transaction: bool = True) -> None:
     """Remember fully read input files (`InputRow`s, or plain tuples of their fields). `own_transaction=False`

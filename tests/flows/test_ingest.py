@@ -248,7 +248,9 @@ def test_a_document_over_the_time_limit_is_processed_again_when_its_file_is_read
     db = tmp_path / "w.duckdb"
     tight = run([str(inputs)], db, workers=1, doc_seconds=1e-6)  # the limit of the run, not of the page
     assert tight["quarantine_reasons"] == {"process:time_limit_exceeded": 1}
-    assert run([str(inputs)], db, workers=1)["skipped_known"] == 1  # unchanged: not read again
+    # Unchanged and under the same limit: not read again. (Unchanged with a higher limit is: below.)
+    same = run([str(inputs)], db, workers=1, doc_seconds=1e-6)
+    assert (same["skipped_known"], same["unchanged"], same["quarantined"]) == (1, 1, 0)
     os.utime(page)  # touched: read again, and the page is no longer "known" for a refusal of the run's
     again = run([str(inputs)], db, workers=1)
     assert (again["loaded"], again["skipped_known"], again["quarantined"], again["unchanged"]) == (1, 0, 0, 0)
@@ -260,6 +262,32 @@ def test_a_document_over_the_time_limit_is_processed_again_when_its_file_is_read
         assert "processed again when its source is next read" in detail
     os.utime(page)  # once loaded it is known like any other document
     assert run([str(inputs)], db, workers=1)["skipped_known"] == 1
+
+
+def test_raising_the_time_limit_retries_an_unchanged_file_without_touching_it(
+        prefect_harness: None, tmp_path: Path) -> None:
+    # README said: raise --doc-seconds, then touch the file. A user raised the limit and saw the file skipped
+    # as unchanged, the page still quarantined. The limit each run had is in runs.params now.
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    # Long texts no other test processes: a short one (or a result cached in this process) can be done
+    # before the limit's timer first fires, a few milliseconds in.
+    story = STORY.replace("harbour", "lakeside").replace("Harbour", "Lakeside")
+    long = "\n\n".join(story.replace("Tuesday", f"day {i}") for i in range(80))
+    (inputs / "page.html").write_text("<html><body><article>" + "".join(f"<p>{line}</p>" for line in
+                                      long.splitlines() if line) + "</article></body></html>", encoding="utf-8")
+    (inputs / "other.txt").write_text(long.replace("ferry", "bus"), encoding="utf-8")
+    records = [{"id": "r1", "text": long.replace("ferry", "tram")}]
+    (inputs / "dump.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    tight = run([str(inputs)], db, workers=1, doc_seconds=1e-6)
+    assert tight["quarantine_reasons"] == {"process:time_limit_exceeded": 3}
+    lower = run([str(inputs)], db, workers=1, doc_seconds=1e-7)  # not higher: the files are unchanged
+    assert (lower["read"], lower["unchanged"], lower["loaded"]) == (3, 3, 0)
+    raised = run([str(inputs)], db, workers=1, doc_seconds=0)  # no limit: every refused file read again
+    assert (raised["loaded"], raised["unchanged"], raised["quarantined"]) == (3, 0, 0)
+    after = run([str(inputs)], db, workers=1)  # loaded now: unchanged files again
+    assert (after["loaded"], after["unchanged"]) == (0, 3)
 
 
 def write_warc(path: Path) -> None:
