@@ -34,7 +34,7 @@ class ReadConfig:
     # Where JSON records keep their fields, when not under the names `sources.fields` knows: sorted
     # (field, path) pairs from `fields.parse_field_mapping` (`--field text=story`).
     jsonl_fields: tuple[tuple[str, str], ...] = ()
-    # The pages fetched before, of some URLs (`tasks.ingest.fetched_pages` asks the warehouse): a page found
+    # The pages fetched before, of some URLs (`tasks.ingest.pages_fetched_into` asks the warehouse): a page found
     # is asked for with its validators, and a 304 is a skip of the document stored. Asked once for a URL given
     # and once for all the pages of a feed, so the reader never holds the warehouse's every URL. None: every
     # URL is fetched whole.

@@ -707,13 +707,20 @@ def _stored_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str]) ->
         JOIN signatures s ON s.article_id = c.canonical_article_id
         JOIN signatures ls ON ls.article_id = coalesce(c.longest_article_id, c.canonical_article_id)""")
     cols = [t.column(i).to_pylist() for i in range(10)]
-    # A canonical signed before version 11 has no completeness stored: it is read from its body (the
-    # signed text less any learned lines, the nearest thing kept). Its story has no longest copy stored
-    # either: its canonical was chosen as the longest then.
-    return {cid: _Story(int(created), int(size), canon,
-                        canonical_key(completeness(body or "") if done is None else done, pub, canon, bool(syn)),
+    # A story signed before version 11 has no longest copy stored either: its canonical was chosen as the
+    # longest then.
+    return {cid: _Story(int(created), int(size), canon, _stored_key(canon, done, pub, syn, body),
                         longest, _longest_key(n_words, longest))
             for cid, created, size, canon, done, pub, syn, body, longest, n_words in zip(*cols, strict=True)}
+
+
+def _stored_key(article_id: str, done: int | None, published_at: Any, syndicated: bool | None,
+                body: str | None) -> tuple[Any, ...]:
+    """`canonical_key` of a stored article from its signature's completeness (`done`). An article signed
+    before version 11 has none stored: it is read from its body (the signed text less any learned lines,
+    the nearest thing kept), which the queries select only then."""
+    return canonical_key(completeness(body or "") if done is None else done, published_at, article_id,
+                         bool(syndicated))
 
 
 def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[str]], new: _NewRows,
@@ -739,7 +746,7 @@ def _apply_clusters(con: duckdb.DuckDBPyConnection, groups: Mapping[str, list[st
     position = {a: i for i, a in enumerate(new.ids)}
     held = _stories_led_by(con, sorted(m for m in multi_story if m not in position))
     touched = [g for g in groups.values() if any(x.startswith("a:") or x[2:] in held for x in g)]
-    touched += [["c:" + c] for c in sorted(held - {x[2:] for g in touched for x in g})]
+    touched += [["c:" + c] for c in sorted(held - {x[2:] for g in touched for x in g if x.startswith("c:")})]
     stored = _stored_stories(con, sorted({x[2:] for g in touched for x in g if x.startswith("c:")}))
     take = pa.array(new.idx, pa.int64())
     # Completeness is the signed text's, not the stored body's: a re-clean takes learned lines from the
@@ -808,8 +815,7 @@ def _members_of(con: duckdb.DuckDBPyConnection,
         JOIN signatures s ON s.article_id = a.article_id""")
     out: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
     for cid, aid, done, pub, syn, body in zip(*(t.column(i).to_pylist() for i in range(6)), strict=True):
-        key = canonical_key(completeness(body or "") if done is None else done, pub, aid, bool(syn))
-        out.setdefault(cid, []).append((aid, key))
+        out.setdefault(cid, []).append((aid, _stored_key(aid, done, pub, syn, body)))
     return out
 
 
