@@ -31,10 +31,12 @@ from itertools import chain
 import numpy as np
 
 from newsetl.text.lines import CLOSERS, is_story_line
-from newsetl.text.words import count_words
+from newsetl.text.words import SPACELESS_CLASS, SPACELESS_RANGES, count_words
 
 # Bump when normalize_for_signature or the hashing code changes in a way that changes signatures.
-SCHEME_VERSION = 2
+# 3: Chinese and Japanese are signed one word per character (2: runs between punctuation); only texts with
+# such characters changed, so a warehouse of version 2 is upgraded in place (warehouse/dedup.py).
+SCHEME_VERSION = 3
 
 _U64 = np.uint64
 _MASK32 = _U64(0xFFFFFFFF)
@@ -155,9 +157,10 @@ def concat_signatures(parts: Sequence[Signatures]) -> Signatures:
                       shingle_keys=keys, shingle_offsets=offsets)
 
 
-def scheme_id(config: SignConfig) -> str:
-    """Identifies everything that makes two signatures (and band keys) comparable."""
-    return (f"minhash-v{SCHEME_VERSION}/words-nfkc-casefold/tab64-splitmix/mas32"
+def scheme_id(config: SignConfig, version: int = SCHEME_VERSION) -> str:
+    """Identifies everything that makes two signatures (and band keys) comparable (`version`: the code's,
+    or an earlier one's, to recognize a warehouse signed by it)."""
+    return (f"minhash-v{version}/words-nfkc-casefold/tab64-splitmix/mas32"
             f"/k{config.shingle_size}/p{config.num_perm}/b{config.bands}x{config.rows}/s{config.seed}")
 
 
@@ -168,16 +171,30 @@ def scheme_id(config: SignConfig) -> str:
 _APOSTROPHES = ("'", "’", "‘", "`", "´", "ʼ", "′")
 # Words: runs of letters/digits in any script; punctuation, symbols and "_" separate them.
 _WORD = re.compile(r"[^\W_]+")
+# Chinese and Japanese are written without spaces: there every Han ideograph and kana is a word of its own
+# (text/words.py counts them so), and the other scripts' words are runs as above. Taken as runs, a
+# 600-character Chinese article was 32 "words" (one per clause), so it had fewer shingles than
+# `DedupConfig.min_shingles` and no copy of it was ever matched; an edit of one character changed a whole
+# clause's word. As characters, shingles are 3 characters long, and the same article has ~390.
+_SPACELESS = re.compile(SPACELESS_CLASS)
+# The same letters as an RE2 class, for SQL (DuckDB's regexp functions): the stored bodies whose signatures
+# scheme 3 changed (warehouse/dedup.py, `resign_spaceless`).
+SPACELESS_RE2 = "[" + "".join(f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in SPACELESS_RANGES) + "]"
+# (The lookahead: the blocks hold a few non-letters too, the katakana middle dot "・".)
+_SPACELESS_WORD = re.compile(f"(?=[^\\W_]){SPACELESS_CLASS}|(?:(?!{SPACELESS_CLASS})[^\\W_])+")
 
 
 def normalize_for_signature(text: str) -> list[str]:
-    """The words a signature is built from: NFKC, casefold, apostrophes joined, punctuation dropped."""
+    """The words a signature is built from: NFKC, casefold, apostrophes joined, punctuation dropped; in
+    Chinese and Japanese one word per character."""
     if not unicodedata.is_normalized("NFKC", text):  # the check is ~10× cheaper than normalizing
         text = unicodedata.normalize("NFKC", text)
     text = text.casefold()
     for q in _APOSTROPHES:
         text = text.replace(q, "")
-    return _WORD.findall(text)
+    if text.isascii() or _SPACELESS.search(text) is None:
+        return _WORD.findall(text)
+    return _SPACELESS_WORD.findall(text)
 
 
 def body_hash(text: str) -> str:
@@ -282,7 +299,6 @@ def _shingle_keys(docs_words: Sequence[list[str]], config: SignConfig,
     return (packed >> _U64(32)).astype(np.int64), packed & _MASK32
 
 
-_SPACELESS_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Sentence ends in the scripts news is written in (Latin, CJK full-width, Devanagari danda, Arabic and Urdu,
 # Armenian, Ethiopic, Burmese, Khmer, Tibetan), and the closing quotes and brackets that may follow them.
 _SENTENCE_ENDS = frozenset(".!?…。！？．।॥۔؟։።။។།")
@@ -323,7 +339,7 @@ def completeness(text: str) -> int:
         s = line.strip()
         if not s:
             continue
-        spaceless = not s.isascii() and _SPACELESS_SCRIPT.search(s) is not None
+        spaceless = not s.isascii() and _SPACELESS.search(s) is not None
         # Whitespace tokens: 6x cheaper than count_words, which only lines in Chinese or Japanese need.
         tokens = s.split()
         n = count_words(s) if spaceless else len(tokens)

@@ -23,7 +23,7 @@ import numpy as np
 _OTHER, _WORD, _EACH = 0, 1, 2  # per code point: not a word character, part of a run, a word by itself
 
 # Han ideographs (unified, extensions A-I, compatibility), hiragana and katakana (with the halfwidth forms).
-_EACH_RANGES = (
+SPACELESS_RANGES = (
     (0x3040, 0x30FF),  # hiragana, katakana
     (0x31F0, 0x31FF),  # katakana phonetic extensions
     (0x3400, 0x4DBF),  # CJK extension A
@@ -32,6 +32,12 @@ _EACH_RANGES = (
     (0xFF66, 0xFF9D),  # halfwidth katakana
     (0x20000, 0x323AF),  # CJK extensions B-I (planes 2 and 3)
 )
+
+
+# The same code points as a regex character class, for the code that splits text with `re` (the signatures:
+# text/sign.py). It holds the blocks' few non-letters too (the katakana middle dot): a pattern keeps to
+# word characters itself.
+SPACELESS_CLASS = "[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in SPACELESS_RANGES) + "]"
 
 
 @cache
@@ -47,7 +53,7 @@ def _classes() -> np.ndarray:
     marks = np.fromiter((c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] == "M"),
                         dtype=np.int64)
     table[marks] = _WORD
-    for lo, hi in _EACH_RANGES:
+    for lo, hi in SPACELESS_RANGES:
         # Only the letters of these blocks (not the unassigned points, nor marks like the kana sound
         # marks, which are no word of their own and add none to the letter before them).
         block = table[lo:hi + 1]

@@ -81,7 +81,16 @@ from newsetl.text.lsh import (
     required_bands_sql,
     verify_estimates,
 )
-from newsetl.text.sign import Signatures, band_keys, completeness, exact_similarity, scheme_id, shingle_sets
+from newsetl.text.sign import (
+    SPACELESS_RE2,
+    Signatures,
+    band_keys,
+    completeness,
+    exact_similarity,
+    scheme_id,
+    shingle_sets,
+    sign_texts,
+)
 from newsetl.warehouse.connect import unregister
 
 __all__ = [
@@ -92,6 +101,7 @@ __all__ = [
     "check_scheme",
     "cluster_batch",
     "partition",
+    "resign_spaceless",
     "resolve_cluster",
 ]
 
@@ -122,20 +132,108 @@ class SchemeMismatch(RuntimeError):
 def check_scheme(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
     """Check that stored signatures use `config.sign`'s scheme (the tables come from the migrations).
 
-    Raises SchemeMismatch when they do not. An empty warehouse adopts the configured scheme."""
+    Raises SchemeMismatch when they do not. An empty warehouse adopts the configured scheme; one signed by
+    scheme version 2 with the same parameters is upgraded in place (`resign_spaceless`)."""
     want = scheme_id(config.sign)
     rows = con.execute("SELECT value FROM dedup_meta WHERE key = 'scheme_id'").fetchall()
     have = str(rows[0][0]) if rows else None
     if have != want:
         stored = int(con.execute("SELECT count(*) FROM signatures").fetchall()[0][0])
-        if stored and have is not None:
+        if stored and have == scheme_id(config.sign, version=2):
+            resign_spaceless(con, config)
+        elif stored and have is not None:
             raise SchemeMismatch(
                 f"the warehouse holds {stored} signatures of scheme {have!r}, the configuration "
                 f"signs with {want!r}; re-sign the warehouse or use its scheme")
-        if stored:
+        elif stored:
             raise SchemeMismatch(f"the warehouse holds {stored} signatures of an unrecorded scheme")
         con.execute("DELETE FROM dedup_meta WHERE key = 'scheme_id'").fetchall()
         con.execute("INSERT INTO dedup_meta VALUES ('scheme_id', ?)", [want]).fetchall()
+
+
+def resign_spaceless(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> int:
+    """Upgrade a warehouse's signatures from scheme version 2 to 3 in place; returns the articles re-signed.
+
+    Version 3 signs Chinese and Japanese one word per character (text/sign.py), so only the signatures of
+    bodies holding such characters change: they are signed again from `articles.body` (what exact
+    verification shingles anyway; a body a learned line was later taken from is signed as stored), with
+    their `body_hash` (in `signatures` and `articles`), shingle counts, MinHash, exact shingle sets and band
+    rows. The first long-enough article of each new body hash is its representative (banded), as a load
+    makes it; band rows are stored where the bucket has room, as `_insert_bands` allows. Every other
+    signature is byte for byte what version 3 computes, and stories, canonicals and completeness scores are
+    left as they are: two copies of one story the old words missed stay apart, and later copies are
+    matched against both. Runs in the caller's transaction (`check_scheme`, at a run's start)."""
+    rows = con.execute(
+        "SELECT s.sid, s.rank_key, a.article_id, a.body, coalesce(a.cluster_id, a.article_id) AS story "
+        "FROM signatures s JOIN articles a USING (article_id) WHERE regexp_matches(a.body, ?) ORDER BY s.sid",
+        [SPACELESS_RE2]).fetchall()
+    if not rows:
+        return 0
+    sigs = sign_texts([str(r[3]) for r in rows], config.sign)
+    hashes = [str(h) for h in sigs.body_hash.tolist()]
+    seen: set[str] = set()
+    banded: list[bool] = []
+    for h, n in zip(hashes, sigs.n_shingles.tolist(), strict=True):
+        banded.append(n >= config.min_shingles and h not in seen)
+        if banded[-1]:
+            seen.add(h)
+    sid = np.array([r[0] for r in rows], dtype=np.int64)
+    update = pa.table({
+        "sid": pa.array(sid, pa.int64()),
+        "article_id": pa.array([str(r[2]) for r in rows], pa.string()),
+        "body_hash": pa.array(hashes, pa.string()),
+        "body_key": pa.array(rank_keys(hashes), pa.int64()),
+        "n_shingles": pa.array(sigs.n_shingles.astype(np.int32), pa.int32()),
+        "n_words": pa.array(sigs.n_words.astype(np.int32), pa.int32()),
+        "banded": pa.array(banded, pa.bool_()),
+        "minhash": pa.array([m.tobytes() for m in sigs.minhash.astype("<u4", copy=False)], pa.binary()),
+        "shingles": pa.array([sh.astype("<u4", copy=False).tobytes() if b and sh is not None else None
+                              for sh, b in zip((sigs.shingles(i) for i in range(len(rows))), banded, strict=True)],
+                             pa.binary()),
+    })
+    bands = config.sign.bands
+    keys = band_keys(sigs.minhash[np.array(banded, dtype=bool)], config.sign).reshape(-1)
+    picked = [i for i, b in enumerate(banded) if b]
+    new_bands = pa.table({
+        "key": pa.array(keys, pa.int64()),
+        "sid": pa.array(np.repeat(sid[picked], bands), pa.int64()),
+        "rank": pa.array(np.repeat(np.array([rows[i][1] for i in picked], dtype=np.int64), bands), pa.int64()),
+        "story": pa.array(np.repeat(np.array([str(rows[i][4]) for i in picked], dtype=object), bands).tolist(),
+                          pa.string()),
+    })
+    con.register("_resign", update)
+    con.register("_resign_bands", new_bands)
+    try:
+        con.execute("UPDATE signatures SET body_hash = u.body_hash, body_key = u.body_key, "
+                    "n_shingles = u.n_shingles, n_words = u.n_words, banded = u.banded, minhash = u.minhash, "
+                    "shingles = u.shingles FROM _resign u WHERE signatures.sid = u.sid").fetchall()
+        con.execute("UPDATE articles SET body_hash = u.body_hash FROM _resign u "
+                    "WHERE articles.article_id = u.article_id").fetchall()
+        con.execute("DELETE FROM lsh_bands WHERE sid IN (SELECT sid FROM _resign)").fetchall()
+        # The caps of a load (`_insert_bands`): per_bucket rows of one story, max_bucket_size in all.
+        con.execute(f"""
+            INSERT INTO lsh_bands
+            WITH held AS (
+                SELECT b.key, coalesce(a.cluster_id, a.article_id) AS story, count(*) AS n
+                FROM lsh_bands b JOIN signatures s USING (sid) JOIN articles a USING (article_id)
+                WHERE b.key IN (SELECT key FROM _resign_bands) GROUP BY ALL
+            ), total AS (
+                SELECT key, count(*) AS n FROM lsh_bands WHERE key IN (SELECT key FROM _resign_bands) GROUP BY key
+            ), ranked AS (
+                SELECT key, sid, story,
+                       row_number() OVER (PARTITION BY key, story ORDER BY rank, sid) AS in_story,
+                       row_number() OVER (PARTITION BY key ORDER BY rank, sid) AS in_bucket
+                FROM _resign_bands
+            )
+            SELECT r.key, r.sid FROM ranked r
+            LEFT JOIN held h ON h.key = r.key AND h.story = r.story LEFT JOIN total t ON t.key = r.key
+            WHERE r.in_story + coalesce(h.n, 0) <= {max(1, min(config.per_bucket, config.max_bucket_size))}
+              AND r.in_bucket + coalesce(t.n, 0) <= {int(config.max_bucket_size)}
+        """).fetchall()
+    finally:
+        unregister(con, "_resign")
+        unregister(con, "_resign_bands")
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,78 @@ def test_a_failure_the_busy_warehouse_cannot_record_names_each_wait_once(
                       "still busy 0.5 s later; the next run marks the row crashed)")
     (reason,) = [line for line in rest if line.startswith("Reason:")]
     assert "gave up after 5 s" in reason
+
+
+def _cjk_story() -> str:
+    import json
+
+    data = json.loads((Path(__file__).resolve().parents[1] / "data" / "cjk_stories.json").read_text(encoding="utf-8"))
+    return str(data["zh"])
+
+
+def _scheme_2_warehouse(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warehouse as scheme 2 left it: a Chinese article signed as runs between punctuation marks."""
+    import re
+
+    import numpy as np
+    import pyarrow as pa
+
+    from newsetl.text import sign
+    from newsetl.text.lsh import DedupConfig
+    from newsetl.warehouse.dedup import cluster_batch
+
+    body = _cjk_story()
+    cfg = DedupConfig()
+    with writer(db) as con, monkeypatch.context() as patch:
+        migrate(con)
+        patch.setattr(sign, "_SPACELESS", re.compile(r"(?!)"))  # scheme 2's words: runs of word characters
+        sigs = sign.sign_texts([body], cfg.sign)
+        h = str(sigs.body_hash[0])
+        con.execute("INSERT INTO articles (article_id, doc_id, source_uri, body, body_hash, word_count, "
+                    "content_type, run_id) VALUES ('zh', 'zh', '/in/zh.txt', ?, ?, 400, 'text', 'r0')",
+                    [body, h]).fetchall()
+        no_date = pa.array([None], pa.timestamp("us", "UTC"))
+        batch = pa.table({"article_id": ["zh"], "body_hash": [h], "published_at": no_date, "fetched_at": no_date})
+        con.execute("BEGIN TRANSACTION")
+        cluster_batch(con, batch, sigs, cfg, "r0")
+        con.execute("COMMIT")
+        con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'", [sign.scheme_id(cfg.sign, version=2)])
+        assert int(np.asarray(sigs.n_shingles)[0]) < cfg.min_shingles
+
+
+def test_a_run_upgrades_a_scheme_2_warehouse_at_its_start_all_or_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsetl.text import sign
+    from newsetl.text.learned import LearnedConfig
+    from newsetl.text.lsh import DedupConfig
+    from newsetl.warehouse import dedup
+
+    db = tmp_path / "w.duckdb"
+    _scheme_2_warehouse(db, monkeypatch)
+
+    def state() -> list[tuple[object, ...]]:
+        with writer(db) as con:
+            return con.execute("SELECT (SELECT value FROM dedup_meta), s.n_shingles, s.banded, s.body_hash, "
+                               "a.body_hash, (SELECT count(*) FROM lsh_bands) FROM signatures s "
+                               "JOIN articles a USING (article_id)").fetchall()
+
+    before = state()
+    assert before[0][0] == sign.scheme_id(DedupConfig().sign, version=2) and before[0][5] == 0
+
+    def fail(con: object, table: str, *args: object) -> None:
+        raise RuntimeError("injected: the upgrade stops half-way")
+
+    # Fails at the upgrade's very end, after it rewrote the signature, the article's hash and the band rows:
+    # nothing of it stays.
+    with monkeypatch.context() as patch:
+        patch.setattr(dedup, "unregister", fail)
+        with pytest.raises(RuntimeError, match="injected"):
+            books.begin_run(str(db), "r1", "f1", {}, [], DedupConfig(), LearnedConfig())
+    assert state() == before
+
+    books.begin_run(str(db), "r2", "f2", {}, [], DedupConfig(), LearnedConfig())
+    (scheme, n_shingles, banded, sig_hash, article_hash, bands), = state()
+    fresh = sign.sign_texts([_cjk_story()], DedupConfig().sign)
+    assert scheme == sign.scheme_id(DedupConfig().sign)
+    assert (n_shingles, banded, sig_hash, article_hash, bands) == \
+        (int(fresh.n_shingles[0]), True, fresh.body_hash[0], fresh.body_hash[0], DedupConfig().sign.bands)

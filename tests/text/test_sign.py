@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from newsetl.text.lsh import DedupConfig
 from newsetl.text.sign import (
     Signatures,
     SignConfig,
@@ -62,6 +65,27 @@ def test_normalize_keeps_words_numbers_and_scripts_apart() -> None:
     assert normalize_for_signature("U.S. snake_case node.js") == ["u", "s", "snake", "case", "node", "js"]
     assert normalize_for_signature("") == []
     assert normalize_for_signature("— … !!") == []
+
+
+def test_chinese_and_japanese_are_one_word_per_character_as_word_count_counts_them() -> None:
+    from newsetl.text.words import count_words
+
+    mixed = "北京时间12月3日，東京タワーで、Apple社の発表。 ・ Ａｂｃ"
+    assert normalize_for_signature(mixed) == ["北", "京", "时", "间", "12", "月", "3", "日", "東", "京", "タ", "ワ",
+                                              "ー", "で", "apple", "社", "の", "発", "表", "abc"]
+    assert len(normalize_for_signature(mixed)) == count_words(mixed)  # the middle dot is no word
+    assert normalize_for_signature("서울 시장은 월요일") == ["서울", "시장은", "월요일"]  # Korean has spaces
+
+
+def test_an_edited_chinese_copy_is_close_and_another_story_far() -> None:
+    # As runs between punctuation marks a ~400-character article had ~30 shingles, under the minimum, and
+    # four one-word edits took its Jaccard to 0.52.
+    data = json.loads((Path(__file__).resolve().parents[1] / "data" / "cjk_stories.json").read_text(encoding="utf-8"))
+    sigs = sign_texts([data["zh"], data["zh_edited"], data["zh_other"]])
+    assert min(sigs.n_shingles) >= DedupConfig().min_shingles
+    a, b, c = shingle_sets([data["zh"], data["zh_edited"], data["zh_other"]])
+    assert exact_similarity(a, b)[0] >= 0.9
+    assert exact_similarity(a, c)[1] < 0.05
 
 
 def test_body_hash_equal_for_cosmetic_variants_only() -> None:

@@ -606,3 +606,66 @@ def test_dedup_dev_scores_and_incremental_equals_one_run(tmp_path: Path) -> None
             tp, fp, fn = page_counts(truth[labels[a]], text[a])
             f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
     assert len(f1s) >= 80 and sum(f1s) / len(f1s) >= 0.8, (len(f1s), sum(f1s) / len(f1s))  # 0.85 measured
+
+
+# --- Chinese and Japanese ---------------------------------------------------------------------------------
+
+# A story in Chinese, a copy with four small edits and an unrelated story; a story in Japanese and its
+# edited copy (written for these tests).
+_CJK = json.loads((Path(__file__).resolve().parents[1] / "data" / "cjk_stories.json").read_text(encoding="utf-8"))
+_ZH, _ZH_EDITED, _ZH_OTHER, _JA, _JA_EDITED = (_CJK[k] for k in ("zh", "zh_edited", "zh_other", "ja", "ja_edited"))
+
+
+def test_chinese_and_japanese_copies_are_matched(con: duckdb.DuckDBPyConnection) -> None:
+    # Signed as runs between punctuation marks, each story was ~30 "words": below min_shingles, so no copy of
+    # a Chinese or Japanese story was ever matched; one character edited changed a whole clause's word.
+    docs = [{"id": "zh", "text": _ZH}, {"id": "zh-edited", "text": _ZH_EDITED}, {"id": "zh-other", "text": _ZH_OTHER},
+            {"id": "ja", "text": _JA}, {"id": "ja-edited", "text": _JA_EDITED}]
+    stats = ingest(con, docs)
+    assert stats.too_short == 0 and stats.verified_pairs == 2
+    clusters = cluster_of(con)
+    assert clusters["zh"] == clusters["zh-edited"] != clusters["zh-other"]
+    assert clusters["ja"] == clusters["ja-edited"] != clusters["zh"]
+
+
+def test_a_warehouse_signed_with_scheme_2_is_upgraded_in_place(con: duckdb.DuckDBPyConnection,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from newsetl.text import sign
+
+    rng = np.random.default_rng(31)
+    english = text(words(rng, 300))
+    # Scheme 2 signed every text as runs of word characters: a pattern that never matches restores that.
+    with monkeypatch.context() as patch:
+        patch.setattr(sign, "_SPACELESS", re.compile(r"(?!)"))
+        ingest(con, [{"id": "en", "text": english}, {"id": "zh", "text": _ZH},
+                     {"id": "zh-other", "text": _ZH_OTHER}])
+    con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'",
+                [sign.scheme_id(CFG.sign, version=2)]).fetchall()
+    before = snapshot(con)
+    assert next(r for r in before["signatures"] if r[0] == "zh")[3] is False  # too short to be banded
+
+    check_scheme(con, CFG)
+
+    after = snapshot(con)
+    assert con.execute("SELECT value FROM dedup_meta WHERE key = 'scheme_id'").fetchall() == \
+        [(sign.scheme_id(CFG.sign),)]
+    assert check_invariants(con) == []
+    # The English article's signature and band rows are untouched; the Chinese ones are what scheme 3 signs.
+    assert [r for r in after["signatures"] if r[0] == "en"] == [r for r in before["signatures"] if r[0] == "en"]
+    assert [r for r in after["bands"] if r[0] == "en"] == [r for r in before["bands"] if r[0] == "en"]
+    fresh = sign_texts([_ZH, _ZH_OTHER], CFG.sign)
+    rows = {r[0]: r for r in after["signatures"]}
+    for i, a in enumerate(("zh", "zh-other")):
+        assert rows[a][1:] == (fresh.body_hash[i], fresh.n_shingles[i], True, fresh.minhash[i].astype("<u4").tobytes())
+    assert con.execute("SELECT body_hash FROM articles WHERE article_id = 'zh'").fetchall() == [(fresh.body_hash[0],)]
+    assert len([r for r in after["bands"] if r[0] == "zh"]) == CFG.sign.bands
+    assert after["articles"] == before["articles"] and after["clusters"] == before["clusters"]
+    check_scheme(con, CFG)  # once upgraded, a no-op
+    assert snapshot(con) == after
+    # Later copies meet the re-signed story: an edited one by its bands, an equal one by its body hash.
+    stats = ingest(con, [{"id": "zh-edited", "text": _ZH_EDITED}, {"id": "zh-again", "text": _ZH}], run_id="r2")
+    assert stats.exact_links == 1 and stats.verified_pairs == 1
+    clusters = cluster_of(con)
+    assert clusters["zh-edited"] == clusters["zh-again"] == clusters["zh"] != clusters["zh-other"]
