@@ -58,6 +58,7 @@ signatures of another scheme raises `SchemeMismatch` instead of mixing incompara
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,7 @@ from newsetl.text.lsh import (
     verify_estimates,
 )
 from newsetl.text.sign import (
+    SCHEME_VERSION,
     SPACELESS_RE2,
     Signatures,
     band_keys,
@@ -91,7 +93,7 @@ from newsetl.text.sign import (
     shingle_sets,
     sign_texts,
 )
-from newsetl.warehouse.connect import unregister
+from newsetl.warehouse.connect import WarehouseError, unregister
 
 __all__ = [
     "DedupConfig",
@@ -125,8 +127,15 @@ class DedupStats:
     clusters_written: int = 0  # clusters rows inserted or rewritten
     articles_updated: int = 0  # articles whose cluster_id / is_canonical was set or changed
 
-class SchemeMismatch(RuntimeError):
-    """The warehouse holds signatures of another hashing scheme; they cannot be compared with new ones."""
+class SchemeMismatch(WarehouseError):
+    """The warehouse holds signatures of another hashing scheme; they cannot be compared with new ones (the
+    CLI says so in one line, as for any warehouse it cannot write)."""
+
+
+def _scheme_version(scheme: str) -> int | None:
+    """The version in a scheme id ("minhash-v3/..."), None when it has none."""
+    m = re.match(r"minhash-v(\d+)/", scheme)
+    return int(m.group(1)) if m else None
 
 
 def check_scheme(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
@@ -141,10 +150,15 @@ def check_scheme(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
         stored = int(con.execute("SELECT count(*) FROM signatures").fetchall()[0][0])
         if stored and have == scheme_id(config.sign, version=2):
             resign_spaceless(con, config)
+        elif stored and have is not None and (_scheme_version(have) or 0) > SCHEME_VERSION:
+            raise SchemeMismatch(
+                f"the warehouse's {stored} signatures were made by a newer newsetl (signature scheme {have!r}; "
+                f"this one signs with {want!r}): upgrade newsetl to write to it; reading it still works")
         elif stored and have is not None:
             raise SchemeMismatch(
-                f"the warehouse holds {stored} signatures of scheme {have!r}, the configuration "
-                f"signs with {want!r}; re-sign the warehouse or use its scheme")
+                f"the warehouse holds {stored} signatures of scheme {have!r} and this run signs with {want!r}: "
+                "signatures of two schemes cannot be compared, so load with the warehouse's signature settings "
+                "or into a new warehouse")
         elif stored:
             raise SchemeMismatch(f"the warehouse holds {stored} signatures of an unrecorded scheme")
         con.execute("DELETE FROM dedup_meta WHERE key = 'scheme_id'").fetchall()

@@ -221,6 +221,23 @@ def test_a_warehouse_a_newer_newsetl_upgraded_is_read_but_not_written(warehouse:
     assert proc.returncode == 0 and "n" in proc.stdout, proc.stderr
 
 
+def test_a_warehouse_signed_by_a_newer_newsetl_is_refused_in_one_line(warehouse: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(warehouse, db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE dedup_meta SET value = regexp_replace(value, '^minhash-v[0-9]+/', 'minhash-v999/')")
+        before = con.execute("SELECT count(*), max(run_id) FROM articles").fetchall()
+    proc = newsetl("ingest", str(REPO / "samples" / "corpus"), "--db", str(db))
+    assert proc.returncode == 3 and "were made by a newer newsetl" in proc.stderr, proc.stderr
+    assert "upgrade newsetl to write to it" in proc.stderr and "Traceback" not in proc.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), max(run_id) FROM articles").fetchall() == before
+
+
 def test_reclean_says_that_removal_rules_act_at_ingest(warehouse: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from newsetl.text.lsh import METHOD_EXACT, DedupConfig, bucket_pairs
-from newsetl.text.sign import SignConfig, body_hash, sign_texts
+from newsetl.text.sign import SCHEME_VERSION, SignConfig, body_hash, scheme_id, sign_texts
 from newsetl.warehouse.connect import migrate
 from newsetl.warehouse.dedup import (
     DedupStats,
@@ -279,6 +279,11 @@ def test_scheme_mismatch_is_detected(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("SELECT count(*) FROM signatures WHERE article_id = 'm2'").fetchall() == [(0,)]
     # Changing only the verification thresholds is not a scheme change.
     check_scheme(con, replace(CFG, jaccard=0.9))
+    # Signatures of a newer newsetl: the message says to upgrade, not to change settings.
+    newer = scheme_id(CFG.sign).replace(f"minhash-v{SCHEME_VERSION}/", f"minhash-v{SCHEME_VERSION + 1}/")
+    con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'", [newer]).fetchall()
+    with pytest.raises(SchemeMismatch, match=r"made by a newer newsetl .*: upgrade newsetl to write to it"):
+        check_scheme(con, CFG)
 
 
 def test_bridge_article_merges_existing_clusters(con: duckdb.DuckDBPyConnection) -> None:
