@@ -32,7 +32,7 @@ from newsetl.text.describe import DescribeHints, describe_article, detect_langua
 from newsetl.text.extract import ExtractConfig, ExtractError, extract_html
 from newsetl.text.learned import publisher_key
 from newsetl.text.linemodel import LineModel, load_line_model
-from newsetl.text.repair import LINE_INDENT, RepairConfig, dedent_lines, repair_text
+from newsetl.text.repair import LINE_INDENT, RepairConfig, dedent_lines, repair_field, repair_text
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.words import count_words
 
@@ -221,7 +221,15 @@ def _prepare(doc: RawDocument, ctx: ProcessContext) -> PreparedDocument:
                         page_published_at=ex.date if doc.published_at else None,
                         sitename=ex.sitename,
                         description=ex.description)
-    return PreparedDocument(hints, article_url, repair_text(text, ctx.config.repair), alternatives)
+    # The metadata gets the body's character repairs: a record's mojibake title or an NFD byline is as
+    # broken as its body, and the title is matched against the repaired body's headline line.
+    fix = ctx.config.repair
+    hints = replace(hints, title=repair_field(hints.title, fix), author=repair_field(hints.author, fix),
+                    publisher=repair_field(hints.publisher, fix), sitename=repair_field(hints.sitename, fix),
+                    description=repair_field(hints.description, fix),
+                    published_at=repair_field(hints.published_at, fix),
+                    page_published_at=repair_field(hints.page_published_at, fix))
+    return PreparedDocument(hints, article_url, repair_text(text, fix), alternatives)
 
 
 def _offsets_in(removals: Sequence[Removal], text: str) -> tuple[Removal, ...]:

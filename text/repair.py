@@ -1094,6 +1094,22 @@ def _repair_once(text: str, config: RepairConfig, counts: Counter[str]) -> str:
     return _repair_structure(text, config, counts)
 
 
+def repair_field(value: str | None, config: RepairConfig = RepairConfig()) -> str | None:
+    """A metadata value (a record's or a page's title, author, publisher, date) with the body's character
+    repairs: mojibake, entities, control and invisible characters, NFC.
+
+    Without it a JSON record's "prÃ©sente" title or an NFD byline was stored as given beside a repaired
+    body, and the title no longer matched the body's own headline line, which then stayed in the body (a
+    user trial). Only the character layer: the structure layer (glued sentences, hyphenation, blank
+    lines) reads a body's lines, and a headline is one line."""
+    if not value or not needs_repair(value):
+        return value
+    try:
+        return _repair_characters(value, config, Counter())
+    except Exception:  # as repair_text: a repair bug must not stop a run; the value stays as given
+        return value
+
+
 def repair_text(text: str, config: RepairConfig = RepairConfig()) -> RepairResult:
     """Repair one text. Returns the repaired text and how many repairs of each kind were made."""
     try:
