@@ -24,6 +24,7 @@ import contextlib
 import functools
 import itertools
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,39 @@ def _writes_new_year(tree: HtmlElement, year: str, url: str | None) -> bool:
     return re.search(_NEW_YEAR.format(y=re.escape(year)), text, re.IGNORECASE) is not None
 
 
+# Combining marks (Unicode categories Mn, Mc, Me): the vowel signs of Devanagari, Thai and other Brahmic
+# scripts, Arabic and Hebrew points. trafilatura's author normalisation strips a name's trailing non-word
+# characters with `[^\w]+$`, and Python's \w holds no mark, so "राहुल शर्मा" came out "राहुल शर्म" and
+# "สมชาย ใจดี" "สมชาย ใจด" (a user trial): another name, stored as the byline.
+def _marks_after(text: str, end: int) -> str:
+    """The run of combining marks in `text` from `end` on."""
+    stop = end
+    while stop < len(text) and unicodedata.category(text[stop])[0] == "M":
+        stop += 1
+    return text[end:stop]
+
+
+def restore_name_marks(author: str, tree: HtmlElement) -> str:
+    """`author` with each name's trailing combining marks put back as the page writes them after it.
+
+    Only names ending in a letter of a script past Greek, Cyrillic and Armenian (where marks follow
+    letters; Latin text is precomposed) are looked up, in the page's text and attribute values."""
+    names = author.split("; ")
+    if not any(n and "\u0590" <= n[-1] < "\u3000" for n in names):
+        return author
+    page = " ".join(tree.xpath("//text() | //@content"))
+    fixed = []
+    for name in names:
+        at = page.find(name) if name and "\u0590" <= name[-1] < "\u3000" else -1
+        while at >= 0:
+            if marks := _marks_after(page, at + len(name)):
+                name += marks
+                break
+            at = page.find(name, at + 1)
+        fixed.append(name)
+    return "; ".join(fixed)
+
+
 def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     """trafilatura's `extract_metadata` without categories, tags and licence (unused here).
 
@@ -195,6 +229,8 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
         meta.title = extract_title(tree)
     if not meta.author:
         meta.author = find_author(tree)  # extract_author's answer without copying the page (text/author.py)
+    if meta.author:
+        meta.author = restore_name_marks(meta.author, tree)
     if not meta.url:
         meta.url = extract_url(tree, url)
     if meta.url:
