@@ -499,6 +499,14 @@ _LEGAL_FORM_RE = re.compile(r"(?:\b(?:gmbh|ag|kg|ug|ohg|ltd|llc|inc|plc|corp)\.?
                             re.IGNORECASE)
 
 
+# A Chinese, Japanese or Korean name is written without a space between family and given name ("王晓明",
+# "山田太郎", "김민수"): the one-word test below took every such author for an outlet or a user name and
+# stored no byline, also when a JSON record named it (a user trial). Two to eight letters of those scripts.
+# An outlet or a desk written the same way ("新华社", "编辑部", "연합뉴스") is not one: their common last words.
+_CJK_NAME_RE = re.compile("(?![\\s\\S]*(?:社|报|報|网|網|台|新闻|新聞|通信|编辑部|編集部|신문|일보|뉴스|방송|편집부)$)"
+                          "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]{2,8}")
+
+
 def _author_names(author: str | None, not_names: Sequence[str | None] = ()) -> str | None:
     """The page's or record's author field without the roles metadata lists as authors: "Gareth Hughes;
     Consumer Affairs Correspondent" -> "Gareth Hughes" (a role alone is kept: "Staff Writer").
@@ -509,7 +517,8 @@ def _author_names(author: str | None, not_names: Sequence[str | None] = ()) -> s
     # the headline or the site's name (a user trial, on pages of five sites).
     others = {_norm(t) for t in not_names if t}
     parts = [_AUTHOR_LINK_RE.sub("", p.strip()) for p in (author or "").split(";") if p.strip()]
-    parts = [p for p in parts if " " in p and not _URL_IN_LINE_RE.search(p) and not credited_outlet(p)
+    parts = [p for p in parts if (" " in p or _CJK_NAME_RE.fullmatch(p)) and not _URL_IN_LINE_RE.search(p)
+             and not credited_outlet(p)
              and not re.search(r"\bwww\b", p, re.IGNORECASE) and not _LEGAL_FORM_RE.search(p)
              and _norm(p) not in others]
     names = [p for p in parts if not _is_credit_tail(p.split(), outlets=False)]
