@@ -20,6 +20,7 @@ Libraries, chosen on purpose:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -313,6 +314,7 @@ def parse_date(text: str, hints: DescribeHints = DescribeHints(), languages: tup
     (naive -> UTC); None when there is none."""
     if not text or len(text) > 400:
         return None
+    text = _ascii_digits(text)  # "٢٠٢٤-١١-١٤", "١٤ نوفمبر ٢٠٢٤": a year test below reads ASCII digits
     dt = _parse_iso(text) or _parse_common(text, day_first=any(lang != "en" for lang in languages))
     if dt is None:
         m = _DATE_TEXT_RE.search(text)
@@ -344,17 +346,37 @@ def parse_relative_date(text: str, fetched_at: datetime | None) -> datetime | No
     return _dateparse(m.group(0), ("en",), base=_aware(fetched_at))
 
 
-def _date_line(line: str) -> bool:
-    """A head line that is a date and little else ("Sunday 06 March 2022 10:58 EST", "Updated: ...")."""
+# A date in a language whose month names _DATE_TEXT_RE does not list: day, month word, year ("14 ноября
+# 2024", "14 Kasım 2024", "14 Νοεμβρίου 2024", "14 नवंबर 2024", "١٤ نوفمبر ٢٠٢٤": \d is any script's digit),
+# or year 年/년 month 月/월 day 日/일. Such head lines stayed in plain-text bodies and dated nothing (a user
+# trial). The word form is a date only when dateparser reads it (`_date_line`): "10 things 2024" is not.
+_WORD_DATE_RE = re.compile(
+    r"\b\d{1,2}\.?\s+(?:de\s+)?[^\W\d_][^\s\d,.]{2,15}\.?,?\s+(?:de\s+)?\d{4}(?!\d)"
+    r"|\b\d{4}\s*[年년]\s*\d{1,2}\s*[月월]\s*\d{1,2}\s*[日일]")
+
+
+def _ascii_digits(text: str) -> str:
+    """`text` with every script's decimal digits as ASCII ones ("٢٠٢٤" -> "2024"), for the year tests and
+    the parsers, which read ASCII digits."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
+
+
+def _date_line(line: str, languages: tuple[str, ...] = ()) -> bool:
+    """A head line that is a date and little else ("Sunday 06 March 2022 10:58 EST", "Updated: ...").
+    `languages`: what dateparser may read a month word of `_WORD_DATE_RE` in (empty: it detects)."""
     s = line.strip()
     # Two labelled dates on one line ("Publié le 3 mars 2022 à 8h15, mis à jour le 4 mars 2022 à 10h00")
     # run to 15-18 words; what is left after the dates and labels decides below.
     if len(s.split()) > 18 or len(s) > 120:
         return False
     if not (_ISO_RE.search(s) or _DATE_TEXT_RE.search(s) or _RELATIVE_RE.search(s)):
-        return False
+        word = _WORD_DATE_RE.search(s)
+        if word is None or _dateparse(_ascii_digits(word.group(0)), languages) is None:
+            return False
     rest = s
-    for rx in (_ISO_RE, _DATE_TEXT_RE, _RELATIVE_RE, _TIME_RE, _READ_TIME_RE):
+    for rx in (_ISO_RE, _DATE_TEXT_RE, _WORD_DATE_RE, _RELATIVE_RE, _TIME_RE, _READ_TIME_RE):
         rest = rx.sub(" ", rest)
     rest = re.sub(r"[\s|•·,/–—:()-]+", " ", rest).strip()
     # What is left may only be labels ("Published", "Updated on", "Publié le … modifié le"), not a sentence.
@@ -946,14 +968,15 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     title, subtitle, idx = _head_title(lines, head, hints, config, taken)
     date_texts: list[str] = [r.text for r in removals if r.category == DATELINE]
     credits: list[str | None] = []
-    byline = _head_byline(head, idx, hints, taken, date_texts, credits)
+    # The language first: the head's date lines are read in it ("14 ноября 2024").
+    language = detect_language(body, config.language_sample_chars)
+    languages = ("en",) if language in (None, "en") else ("en", language)
+    byline = _head_byline(head, idx, hints, taken, date_texts, credits, languages)
     if byline is None:  # bylines the cleaner took out (category "byline") count too
         byline = next((name for r in removals if r.category == BYLINE and (name := parse_byline(r.text))), None)
     if byline is None:  # "Reporting by Jane Doe; Editing by John Roe" is removed as a credit line
         byline = next((name for r in removals if r.category == "credit" and _BY_RE.match(r.text)
                        and (name := parse_byline(r.text))), None)
-    language = detect_language(body, config.language_sample_chars)
-    languages = ("en",) if language in (None, "en") else ("en", language)
     published_at, container_date_unread = _published_at(hints, date_texts, languages, config)
     publisher = _publisher(removals, hints, lines)
     original = _original_publisher(removals, lines, taken, publisher, credits,
@@ -1061,7 +1084,8 @@ def _without_site_suffix(title: str) -> str:
 
 
 def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: list[tuple[_Line, Removal]],
-                 date_texts: list[str], credits: list[str | None] | None = None) -> str | None:
+                 date_texts: list[str], credits: list[str | None] | None = None,
+                 languages: tuple[str, ...] = ()) -> str | None:
     """Byline and date lines just below the headline (up to four lines; stop at the first story line).
     Lines taken are appended to `taken`, texts that may hold a date to `date_texts`."""
     byline = _author_names(hints.author, (hints.title, hints.sitename, hints.publisher))
@@ -1084,7 +1108,7 @@ def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: l
             # print the byline: the site, not a source.)
             credits.append(outlet)
             taken.append((line, Removal(BYLINE, "head_byline_outlet", line.text, line.start)))
-        elif _date_line(line.text):
+        elif _date_line(line.text, languages):
             taken.append((line, Removal(DATELINE, "head_date", line.text, line.start)))
             date_texts.append(line.text)
         elif len(line.text.split()) > 3 or line.text.rstrip().endswith("."):

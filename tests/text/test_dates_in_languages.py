@@ -1,0 +1,53 @@
+"""Dates written in the languages news comes in (user trial 9): a plain text's date line under its
+headline with a Russian, Greek, Turkish, Chinese or Japanese month dates the article and leaves the body,
+and a record's date in Arabic-Indic digits is read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from newsetl.text.describe import DescribeHints, describe_article, parse_date
+
+NOV_14 = datetime(2024, 11, 14, tzinfo=UTC)
+
+STORIES = {
+    "ru": ("Городской совет утвердил бюджет на развитие транспорта", "Мария Соколова", "14 ноября 2024",
+           "Депутаты городского совета в четверг большинством голосов утвердили бюджет на развитие транспорта. "
+           "Согласно документу, на закупку новых трамваев будет направлено более двенадцати миллиардов рублей."),
+    "el": ("Νέα μέτρα για τη στήριξη των μικρών επιχειρήσεων", "Νίκος Παπαδόπουλος", "14 Νοεμβρίου 2024",
+           "Η κυβέρνηση ανακοίνωσε την Τρίτη ένα νέο πακέτο μέτρων για τη στήριξη των μικρών επιχειρήσεων. "
+           "Σύμφωνα με τον υπουργό, το πρόγραμμα θα περιλαμβάνει χαμηλότοκα δάνεια και επιδοτήσεις."),
+    "tr": ("İstanbul'da yeni metro hattı hizmete açıldı", "Ayşe Yılmaz", "14 Kasım 2024",
+           "İstanbul Büyükşehir Belediyesi yeni metro hattını Çarşamba günü düzenlenen törenle hizmete açtı. "
+           "Belediye başkanı günde üç yüz bin yolcunun yeni hattı kullanmasının beklendiğini söyledi."),
+    "zh": ("上海发布新一轮城市更新计划", "王晓明", "2024年11月14日",
+           "上海市政府周三发布新一轮城市更新行动计划，提出在未来五年内改造中心城区约五百万平方米的老旧住房。"
+           "市住房和城乡建设管理委员会负责人在新闻发布会上表示，此次更新将重点保护历史风貌街区。"),
+    "ja": ("東京都、新たな防災計画を発表", "山田太郎", "2024年11月14日",
+           "東京都は十四日、首都直下地震に備えた新たな防災計画を発表した。計画では、木造住宅が密集する地域の"
+           "不燃化を進め、避難所の備蓄を大幅に増やすとしている。"),
+}
+
+
+@pytest.mark.parametrize("lang", sorted(STORIES))
+def test_a_plain_texts_date_line_in_its_language_dates_it_and_leaves_the_body(lang: str) -> None:
+    title, byline, date, story = STORIES[lang]
+    body = "\n".join([title, byline, date, story, story.replace("。", "！").replace(".", "!")])
+    result = describe_article(body, (), DescribeHints())
+    assert result.metadata.published_at == NOV_14
+    assert date not in result.body
+
+
+def test_a_head_line_of_a_number_a_word_and_a_year_is_no_date() -> None:
+    body = ("Council approves the budget\nTop 10 things 2024\nThe council approved the budget on Tuesday "
+            "after a long debate, officials said on Wednesday morning.\n")
+    result = describe_article(body, (), DescribeHints())
+    assert result.metadata.published_at is None
+    assert "Top 10 things 2024" in result.body
+
+
+@pytest.mark.parametrize("text", ["١٤ نوفمبر ٢٠٢٤", "٢٠٢٤-١١-١٤", "۱۴ نوامبر ۲۰۲۴"])
+def test_a_date_in_arabic_indic_digits_is_read(text: str) -> None:
+    assert parse_date(text, languages=("en", "ar", "fa")) == NOV_14
