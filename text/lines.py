@@ -10,9 +10,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from newsetl.text.rules import CleanSettings
+from newsetl.text.rules import TOKEN_PATTERN, CleanSettings
 
-TOKEN = re.compile(r"\w+")
+TOKEN = re.compile(TOKEN_PATTERN)  # \w runs with their combining marks (rules.py)
 DIGIT = re.compile(r"\d")
 YEAR_TOKEN = re.compile(r"(?<![\w])(?:19|20)\d\d(?![\w])")
 # The characters a list item starts with (besides "3." and "3)"); line_core checks them before the regex.

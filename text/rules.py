@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -71,7 +72,13 @@ WIDGET_CATEGORIES = frozenset({
     "login_prompt", "notification_prompt", "promo", "paywall", "cookie_notice", "contact_prompt",
 })
 
-_TOKEN = re.compile(r"\w+")
+# A line's word tokens, as rules' keywords and `max_words` count them: runs of \w and the combining marks
+# inside them. \w holds no mark (a Devanagari vowel sign, a Thai vowel, a virama), so "फेसबुक पर शेयर करें"
+# ("share on Facebook", four words) was nine tokens, past every short rule's max_words, and no Hindi keyword
+# could be written (a user trial). The marks of the Basic Multilingual Plane, where the scripts of the news are.
+_MARKS = "".join(chr(c) for c in range(0x300, 0x10000) if unicodedata.category(chr(c))[0] == "M")
+TOKEN_PATTERN = rf"\w[\w{re.escape(_MARKS)}]*"
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 
 class RulesError(ValueError):
