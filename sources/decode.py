@@ -89,7 +89,12 @@ codecs.register_error(_MIXED_ERRORS, _cp1252_fallback)
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
-    """UTF-16 text of Latin scripts has a NUL in every other byte; detect which side."""
+    """UTF-16 text of Latin scripts has a NUL in every other byte; detect which side.
+
+    Text in another alphabet (Greek, Cyrillic, Hebrew, Arabic ...) has a NUL only where it writes an ASCII
+    character (a space, a digit, punctuation): one high byte in six or so, not one in three. Such a NUL
+    rhythm counts as UTF-16 only when the text it decodes to is nearly all letters, marks, digits, spaces
+    and punctuation. A Greek article exported as UTF-16 without a BOM was refused as binary (a user trial)."""
     sample = data[:4096]
     if len(sample) < 16:  # too short to tell a pattern from chance
         return None
@@ -97,15 +102,22 @@ def _utf16_without_bom(data: bytes) -> str | None:
     even_nuls = sample[0::2].count(0) / half
     odd_nuls = sample[1::2].count(0) / half
     if odd_nuls > 0.3 and even_nuls < 0.05:
-        guess = "utf-16-le"
+        guess, alphabet = "utf-16-le", False
     elif even_nuls > 0.3 and odd_nuls < 0.05:
-        guess = "utf-16-be"
+        guess, alphabet = "utf-16-be", False
+    elif odd_nuls > 0.08 and even_nuls < 0.01:
+        guess, alphabet = "utf-16-le", True
+    elif even_nuls > 0.08 and odd_nuls < 0.01:
+        guess, alphabet = "utf-16-be", True
     else:
         return None
     # Binary formats can have the same NUL rhythm (arrays of 16-bit ints): the decoded text must
     # be mostly free of control characters to count as UTF-16.
     text = sample[: len(sample) // 2 * 2].decode(guess, errors="replace")
     junk = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f")
+    if alphabet:
+        # The weaker rhythm must read as prose: letters, marks, digits, spaces, punctuation, line breaks.
+        junk += sum(1 for ch in text if unicodedata.category(ch)[0] not in "LMNPZ" and ch not in "\t\n\r\f")
     return guess if junk <= len(text) // 20 else None
 
 

@@ -66,6 +66,14 @@ class Case:
     check: Callable[[list[Outcome]], None] | None = None
 
 
+GREEK = ("Η κυβέρνηση ανακοίνωσε την Τρίτη ένα νέο πακέτο μέτρων για τη στήριξη των μικρών και μεσαίων "
+         "επιχειρήσεων, οι οποίες επλήγησαν από την αύξηση του ενεργειακού κόστους.\nΣύμφωνα με τον υπουργό "
+         "Οικονομικών, το πρόγραμμα θα περιλαμβάνει χαμηλότοκα δάνεια και επιδοτήσεις.\n")
+RUSSIAN = ("Депутаты городского совета Новосибирска в четверг большинством голосов утвердили бюджет на развитие "
+           "общественного транспорта.\nМэр города заявил журналистам, что первые трамваи выйдут на линии "
+           "весной.\n")
+
+
 def _write(name: str, data: bytes) -> Callable[[Path], Path]:
     def build(folder: Path) -> Path:
         path = folder / name
@@ -352,6 +360,20 @@ CASES: list[Case] = [
         _write("be.txt", STORY.encode("utf-16-be")),
         "doc",
         lambda out: _assert_content(out, STORY),
+    ),
+    # Other alphabets have a NUL only at their ASCII characters (spaces, digits, punctuation): a Greek and a
+    # Russian story exported as UTF-16 without a BOM were refused as binary (user trial 9).
+    Case(
+        "utf16_le_without_bom_greek",
+        _write("el16.txt", GREEK.encode("utf-16-le")),
+        "doc",
+        lambda out: _assert_content(out, GREEK),
+    ),
+    Case(
+        "utf16_be_without_bom_russian",
+        _write("ru16.txt", RUSSIAN.encode("utf-16-be")),
+        "doc",
+        lambda out: _assert_content(out, RUSSIAN),
     ),
     Case(
         "utf32_with_bom",
