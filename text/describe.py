@@ -1094,6 +1094,11 @@ def _head_byline(head: Sequence[_Line], idx: int, hints: DescribeHints, taken: l
     while idx < len(head) and looked < 4:
         line = head[idx]
         name = parse_byline(line.text)
+        if name is None and byline is not None and _norm(line.text) == _norm(byline):
+            # The line is the name the record or page gave as its author: a byline line also when no given
+            # name vouches for it ("Ayşe Yılmaz", "Nguyễn Văn Hùng", "김민수 기자", "山田太郎" stayed atop
+            # JSON records' bodies; parse_byline knows the given names of few languages).
+            name = byline
         if name and (byline is None or _norm(name) == _norm(byline) or hints.author):
             byline = byline or name
             taken.append((line, Removal(BYLINE, "head_byline", line.text, line.start)))
