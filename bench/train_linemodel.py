@@ -48,6 +48,16 @@ the CV of the choice): as stored, AEB 88.3% removed / 0.48% lost (v4's fixed 0.3
 as well on traf and lost one AEB line less, so the idea is not wholly free of the look; the figures are the
 nested choice's.
 
+v5 retrained (2026-12-07), same code and parameters, after user trial 9 changed its inputs: the rules library
+gained share, newsletter, photo-credit, comment-header and read-also kinds in other languages (one traf-dev page's
+three French share lines now hit a rule; no labelled snippet changed), the rules and the line features count a
+word with its combining marks (Devanagari, Thai, Arabic harakat), and describe reads date lines in other
+languages. The model file is retrained so that the command above rebuilds it from the library it runs with.
+The CV moved within the learner's seed spread: as stored, traf 57.5% / 0.44% (58.0% / 0.39% before), mean of
+seeds 1-6 55.3% (55.8%), AEB 88.3% / 0.48% unchanged at seed 12 (0.53% on seed 6). The shipped model's
+target moved from 0.2% to 0.1% (threshold 0.66 -> 0.73): on all pages at 0.2% one more content snippet goes
+(10 of 1,818, 0.55%, over the 0.5% line `choose_target` keeps).
+
 Measured and not taken (same CV, v2 features; counts in the helper report of issue 12): --stack (a second
 stage on the first stage's neighbour scores), --rule-dropout 0.5 (0.25 is the default), --extra on (other
 extractors' outputs as training pages), --learner hgb (same removal, more loss), smaller/slower LightGBM
@@ -208,7 +218,8 @@ MODEL_VERSION = 5
 # 0.50%. With describe after it (mode "product"): traf 60.8% / 0.88% (0.4%: 60.8% / 0.99%).
 # v5 (2026-12-06): v4's trees, byte for byte, with the target no longer picked by looking at the CV: each
 # training fold chooses its own among TARGET_CANDIDATES by an inner CV of its pages measured as stored
-# (choose_target), and the shipped model's is chosen the same way on all pages (0.2%; the folds chose 0.1-0.3%).
+# (choose_target), and the shipped model's is chosen the same way on all pages (0.1% since the retrain of
+# 2026-12-07, 0.2% before; the folds choose 0.1-0.5%).
 # TARGET_LOSS is now only the fixed target of --stack and of html_cv.py's blind models.
 TARGET_LOSS = 0.003
 LGBM_PARAMS = dict(objective="binary", learning_rate=0.08, n_estimators=150, num_leaves=15, max_depth=4,
