@@ -214,6 +214,20 @@ def restore_name_marks(author: str, tree: HtmlElement) -> str:
     return "; ".join(fixed)
 
 
+def visible_date_text(tree: HtmlElement) -> str | None:
+    """The text of the page's first `<time>` element (or `itemprop="datePublished"` one) that holds a digit and
+    is short enough to be a date, for a page htmldate dates nothing: describe reads it in the page's language.
+
+    htmldate reads a `<time>` element's `datetime` attribute and the date formats its patterns and dateparser's
+    first locales know; a page that shows only "2024年11月14日" was stored without a date (a user trial), while
+    describe's parser reads it (and "2024년 11월 14일", "14 ноября 2024") once it knows the language."""
+    for el in tree.xpath('//time | //*[@itemprop="datePublished"]'):
+        text = " ".join(el.text_content().split())
+        if 0 < len(text) <= 60 and any(c.isdigit() for c in text):
+            return text
+    return None
+
+
 def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     """trafilatura's `extract_metadata` without categories, tags and licence (unused here).
 
@@ -244,6 +258,8 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
         meta.date = meta.date[:-9]
         if meta.date.endswith("-01-01") and not _writes_new_year(tree, meta.date[:4], meta.url):
             meta.date = None
+    if not meta.date:
+        meta.date = visible_date_text(tree)
     if not meta.sitename:
         meta.sitename = extract_sitename(tree)
     if meta.sitename:

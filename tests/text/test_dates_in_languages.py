@@ -51,3 +51,34 @@ def test_a_head_line_of_a_number_a_word_and_a_year_is_no_date() -> None:
 @pytest.mark.parametrize("text", ["١٤ نوفمبر ٢٠٢٤", "٢٠٢٤-١١-١٤", "۱۴ نوامبر ۲۰۲۴"])
 def test_a_date_in_arabic_indic_digits_is_read(text: str) -> None:
     assert parse_date(text, languages=("en", "ar", "fa")) == NOV_14
+
+
+@pytest.mark.parametrize("lang", ["ja", "zh", "ru"])
+def test_a_page_dated_only_by_the_text_of_its_time_element_gets_that_date(lang: str) -> None:
+    # htmldate reads no "2024年11月14日" (nor a <time> without a datetime attribute in words it does not
+    # know): the page was stored without a date. Through real trafilatura and the whole pipeline.
+    from newsetl.schemas.records import Article, RawDocument
+    from newsetl.text.pipeline import ProcessConfig, make_context, process_document
+
+    title, _, date, story = STORIES[lang]
+    page = (f"<html lang='{lang}'><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            f"<header><time>{date}</time></header><article><h1>{title}</h1><p>{story}</p><p>{story}</p>"
+            "</article></body></html>")
+    doc = RawDocument(doc_id="d1", source_uri="mem://1", kind="html", content_type="html", raw=page.encode(),
+                      content=page)
+    article = process_document(doc, make_context(ProcessConfig()))
+    assert isinstance(article, Article)
+    assert article.published_at == NOV_14
+
+
+def test_a_time_element_of_no_date_dates_nothing() -> None:
+    from newsetl.schemas.records import Article, RawDocument
+    from newsetl.text.pipeline import ProcessConfig, make_context, process_document
+
+    _, _, _, story = STORIES["ru"]
+    page = ("<html><head><meta charset='utf-8'><title>t</title></head><body><time>5 min read</time>"
+            f"<article><p>{story}</p><p>{story}</p></article></body></html>")
+    doc = RawDocument(doc_id="d1", source_uri="mem://1", kind="html", content_type="html", raw=page.encode(),
+                      content=page)
+    article = process_document(doc, make_context(ProcessConfig()))
+    assert isinstance(article, Article) and article.published_at is None
