@@ -57,28 +57,24 @@ def test_a_date_in_arabic_indic_digits_is_read(text: str) -> None:
 def test_a_page_dated_only_by_the_text_of_its_time_element_gets_that_date(lang: str) -> None:
     # htmldate reads no "2024年11月14日" (nor a <time> without a datetime attribute in words it does not
     # know): the page was stored without a date. Through real trafilatura and the whole pipeline.
+    title, _, date, story = STORIES[lang]
+    assert _page_date(lang, title, f"<time>{date}</time>", story) == NOV_14
+
+
+def test_a_time_element_of_no_date_dates_nothing() -> None:
+    title, _, _, story = STORIES["ru"]
+    assert _page_date("ru", title, "<time>5 min read</time>", story) is None
+
+
+def _page_date(lang: str, title: str, header: str, story: str) -> datetime | None:
+    """The published_at the pipeline gives a page with `header` above its article and no date in its head."""
     from newsetl.schemas.records import Article, RawDocument
     from newsetl.text.pipeline import ProcessConfig, make_context, process_document
 
-    title, _, date, story = STORIES[lang]
     page = (f"<html lang='{lang}'><head><meta charset='utf-8'><title>{title}</title></head><body>"
-            f"<header><time>{date}</time></header><article><h1>{title}</h1><p>{story}</p><p>{story}</p>"
-            "</article></body></html>")
+            f"<header>{header}</header><article><h1>{title}</h1><p>{story}</p><p>{story}</p></article></body></html>")
     doc = RawDocument(doc_id="d1", source_uri="mem://1", kind="html", content_type="html", raw=page.encode(),
                       content=page)
     article = process_document(doc, make_context(ProcessConfig()))
     assert isinstance(article, Article)
-    assert article.published_at == NOV_14
-
-
-def test_a_time_element_of_no_date_dates_nothing() -> None:
-    from newsetl.schemas.records import Article, RawDocument
-    from newsetl.text.pipeline import ProcessConfig, make_context, process_document
-
-    _, _, _, story = STORIES["ru"]
-    page = ("<html><head><meta charset='utf-8'><title>t</title></head><body><time>5 min read</time>"
-            f"<article><p>{story}</p><p>{story}</p></article></body></html>")
-    doc = RawDocument(doc_id="d1", source_uri="mem://1", kind="html", content_type="html", raw=page.encode(),
-                      content=page)
-    article = process_document(doc, make_context(ProcessConfig()))
-    assert isinstance(article, Article) and article.published_at is None
+    return article.published_at
