@@ -173,9 +173,9 @@ _APOSTROPHES = ("'", "’", "‘", "`", "´", "ʼ", "′")
 _WORD = re.compile(r"[^\W_]+")
 # Chinese and Japanese are written without spaces: there every Han ideograph and kana is a word of its own
 # (text/words.py counts them so), and the other scripts' words are runs as above. Taken as runs, a
-# 600-character Chinese article was 32 "words" (one per clause), so it had fewer shingles than
-# `DedupConfig.min_shingles` and no copy of it was ever matched; an edit of one character changed a whole
-# clause's word. As characters, shingles are 3 characters long, and the same article has ~390.
+# 440-character Chinese article had 32 shingles (one word per clause), fewer than `DedupConfig.min_shingles`,
+# so no copy of it was ever matched; an edit of one character changed a whole clause's word. As characters,
+# shingles are 3 characters long, and the same article has 392.
 _SPACELESS = re.compile(SPACELESS_CLASS)
 # The same letters as an RE2 class, for SQL (DuckDB's regexp functions): the stored bodies whose signatures
 # scheme 3 changed (warehouse/dedup.py, `resign_spaceless`).
