@@ -525,7 +525,10 @@ _LEGAL_FORM_RE = re.compile(r"(?:\b(?:gmbh|ag|kg|ug|ohg|ltd|llc|inc|plc|corp)\.?
 # "山田太郎", "김민수"): the one-word test below took every such author for an outlet or a user name and
 # stored no byline, also when a JSON record named it (a user trial). Two to eight letters of those scripts.
 # An outlet or a desk written the same way ("新华社", "编辑部", "연합뉴스") is not one: their common last words.
+# Nor is a word all in katakana without the middle dot that parts a foreign name ("ジョン・スミス"): that is a
+# foreign outlet or brand ("ロイター", Reuters), where a Japanese name is written in kanji.
 _CJK_NAME_RE = re.compile("(?![\\s\\S]*(?:社|报|報|网|網|台|新闻|新聞|通信|编辑部|編集部|신문|일보|뉴스|방송|편집부)$)"
+                          "(?![\u30a0-\u30fa\u30fc-\u30ff]+$)"
                           "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]{2,8}")
 
 

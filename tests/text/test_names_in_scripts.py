@@ -26,7 +26,7 @@ def test_a_page_authors_last_combining_mark_is_kept(author: str, lang: str) -> N
     assert extract_html(_page(author, lang), url=None).author == author
 
 
-@pytest.mark.parametrize("author", ["山田太郎", "王晓明", "김민수"])
+@pytest.mark.parametrize("author", ["山田太郎", "王晓明", "김민수", "ジョン・スミス"])
 def test_a_cjk_name_without_a_space_is_a_byline(author: str) -> None:
     assert describe_article(BODY, (), DescribeHints(author=author)).metadata.byline == author
     # as the page gives it, through trafilatura
@@ -34,6 +34,6 @@ def test_a_cjk_name_without_a_space_is_a_byline(author: str) -> None:
     assert describe_article(BODY, (), DescribeHints(author=page.author, content_type="html")).metadata.byline == author
 
 
-@pytest.mark.parametrize("author", ["新华社", "人民日报", "연합뉴스", "BBC", "admin"])
+@pytest.mark.parametrize("author", ["新华社", "人民日报", "연합뉴스", "ロイター", "BBC", "admin"])
 def test_an_outlet_or_one_word_in_the_author_field_is_still_no_byline(author: str) -> None:
     assert describe_article(BODY, (), DescribeHints(author=author)).metadata.byline is None
