@@ -68,7 +68,10 @@ class DescribeResult:
     metadata: Metadata
     body: str
     removals: tuple[Removal, ...]
-    container_date_unread: bool = False  # the hints' published_at was given and no parser read it
+    container_date_unread: bool = False  # the hints' published_at was given and not taken
+    # Why it was not taken, as `extra._invalid_fields` says it: no parser reads it, or it reads as a date no
+    # news article has (before `earliest_year`, after the record was fetched).
+    container_date_why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,15 @@ def parse_date(text: str, hints: DescribeHints = DescribeHints(), languages: tup
                config: DescribeConfig = DescribeConfig()) -> datetime | None:
     """An absolute publication date in `text` (ISO, "date 2022-02-21", "Sunday 06 March 2022 10:58 EST",
     "March 6, 2022", "11/19/2019 5:45 AM PST", other languages through dateparser), timezone-aware
-    (naive -> UTC); None when there is none."""
+    (naive -> UTC); None when there is none, or when it is no plausible publication date (`_plausible`)."""
+    dt = _read_date(text, languages)
+    if dt is None or not _plausible(dt, hints, config):
+        return None
+    return dt
+
+
+def _read_date(text: str, languages: tuple[str, ...]) -> datetime | None:
+    """The date `text` writes, whether or not it is a plausible publication date."""
     if not text or len(text) > 400:
         return None
     text = _ascii_digits(text)  # "٢٠٢٤-١١-١٤", "١٤ نوفمبر ٢٠٢٤": a year test below reads ASCII digits
@@ -331,8 +342,6 @@ def parse_date(text: str, hints: DescribeHints = DescribeHints(), languages: tup
                 dt = _dateparse(" ".join(words[i:]), languages)
                 if dt is not None:
                     break
-    if dt is None or not _plausible(dt, hints, config):
-        return None
     return dt
 
 
@@ -980,7 +989,7 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     if byline is None:  # "Reporting by Jane Doe; Editing by John Roe" is removed as a credit line
         byline = next((name for r in removals if r.category == "credit" and _BY_RE.match(r.text)
                        and (name := parse_byline(r.text))), None)
-    published_at, container_date_unread = _published_at(hints, date_texts, languages, config)
+    published_at, container_date_why = _published_at(hints, date_texts, languages, config)
     publisher = _publisher(removals, hints, lines)
     original = _original_publisher(removals, lines, taken, publisher, credits,
                                    own_publisher=bool(hints.publisher or hints.sitename or hints.url))
@@ -988,7 +997,8 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     metadata = Metadata(title=title, subtitle=subtitle, byline=byline, published_at=published_at,
                         publisher=publisher, original_publisher=original, language=language)
     return DescribeResult(metadata=metadata, body=new_body, removals=tuple(r for _, r in taken),
-                          container_date_unread=container_date_unread)
+                          container_date_unread=container_date_why is not None,
+                          container_date_why=container_date_why)
 
 
 def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHints, config: DescribeConfig,
@@ -1132,26 +1142,32 @@ _EPOCH_RE = re.compile(r"(\d{9,10})(?:\.\d+)?|(\d{12,13})")
 def _epoch(text: str, hints: DescribeHints, config: DescribeConfig) -> datetime | None:
     """A container's date given as Unix time (seconds, or milliseconds as JavaScript writes it): only the
     container's field, never a body line, where such a number is an id or a count."""
+    dt = _read_epoch(text)
+    return dt if dt is not None and _plausible(dt, hints, config) else None
+
+
+def _read_epoch(text: str) -> datetime | None:
     m = _EPOCH_RE.fullmatch(text.strip())
     if m is None:
         return None
     seconds = float(text) if m.group(1) else int(m.group(2)) / 1000
     try:
-        dt = datetime.fromtimestamp(seconds, tz=UTC)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return dt if _plausible(dt, hints, config) else None
 
 
 def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[str, ...],
-                  config: DescribeConfig) -> tuple[datetime | None, bool]:
+                  config: DescribeConfig) -> tuple[datetime | None, str | None]:
     """The container's date, else the page's own, else the first date line that parses (revisions last), else
-    a relative one; and whether the container gave a date no parser read."""
+    a relative one; and, when the container gave a date that was not taken, why."""
     published_at = None
+    container_why = None
     if hints.published_at:
         published_at = _epoch(hints.published_at, hints, config) or parse_date(hints.published_at, hints,
                                                                                 languages, config)
-    container_unread = bool(hints.published_at) and published_at is None
+        if published_at is None:
+            container_why = _why_not_taken(hints.published_at, hints, languages, config)
     if published_at is None and hints.page_published_at:
         published_at = parse_date(hints.page_published_at, hints, languages, config)
     # A line that says "updated"/"modified" dates a revision: read the others first. One line may hold
@@ -1168,7 +1184,24 @@ def _published_at(hints: DescribeHints, date_texts: list[str], languages: tuple[
             published_at = parse_relative_date(text, hints.seen_at)
             if published_at is not None:
                 break
-    return published_at, container_unread
+    return published_at, container_why
+
+
+def _why_not_taken(text: str, hints: DescribeHints, languages: tuple[str, ...], config: DescribeConfig) -> str:
+    """What `extra._invalid_fields` says of a container's date that was not taken: one no parser reads, or one
+    that reads as a date no news article has (a user trial: "2024-01-02" was said unreadable when it was
+    only later than the record's fetch time)."""
+    shown = text[:200]
+    dt = _read_epoch(text) or _read_date(text, languages)
+    if dt is None:
+        return f"not a date newsetl reads: {shown}"
+    if dt.year < config.earliest_year:
+        return f"read as {dt.isoformat()}, before {config.earliest_year}: not taken for a publication date: {shown}"
+    if hints.fetched_at is not None:
+        fetched = _aware(hints.fetched_at).isoformat()
+        return (f"read as {dt.isoformat()}, later than the record was fetched ({fetched}): not taken for a "
+                f"publication date: {shown}")
+    return f"read as {dt.isoformat()}, in the future: not taken for a publication date: {shown}"
 
 
 _DATE_LABEL_START_RE = re.compile(

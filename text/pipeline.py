@@ -262,11 +262,12 @@ def _finish(doc: RawDocument, ctx: ProcessContext, p: PreparedDocument, cleaned:
     # stories `is_empty`).
     meta = described.metadata
     extra = dict(doc.extra)
-    if doc.published_at and described.container_date_unread:
-        # The input named a date no parser reads ("2024-13-45", "soon"): said beside the record's other unusable
-        # values rather than a silent NULL (a user trial), also when the page or the text gave the date.
+    if doc.published_at and described.container_date_why:
+        # The input named a date no parser reads ("2024-13-45", "soon") or one no article has (after the record
+        # was fetched, before 1990): said, with why, beside the record's other unusable values rather than a
+        # silent NULL (user trials), also when the page or the text gave the date.
         extra["_invalid_fields"] = {**(extra.get("_invalid_fields") or {}),
-                                    "published_at": f"not a date newsetl reads: {doc.published_at[:200]}"}
+                                    "published_at": described.container_date_why}
     return Article(
         article_id=doc.doc_id,
         doc_id=doc.doc_id,

@@ -3,6 +3,7 @@ same outcomes as `process_document` one by one, failures included."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,29 @@ def test_a_date_the_input_gave_and_no_parser_reads_is_kept_as_invalid() -> None:
     good = article("2024-03-05T10:00:00Z")
     assert not isinstance(good, Rejection) and good.published_at is not None
     assert good.extra["_invalid_fields"] == {"url": "a list"}
+
+
+def test_a_date_the_input_gave_that_reads_but_is_not_taken_says_why() -> None:
+    """README: `extra._invalid_fields` holds a value newsetl cannot use "with why". A record's `published_at` of
+    "2024-01-02" with a `scraped_at` of 2023-11-14 was said to be "not a date newsetl reads" (user trial 10):
+    it reads; it is later than the record's fetch, so no publication date. Nor is a date before 1990."""
+    ctx = make_context(ProcessConfig(line_model=False))
+    text = "The council approved the new ferry timetable on Tuesday after a long public consultation.\n" * 3
+
+    def why(published_at: str) -> str:
+        doc = RawDocument(doc_id="d", source_uri="mem://d", kind="jsonl", content_type="text", raw=text.encode(),
+                          content=text, published_at=published_at,
+                          fetched_at=datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC))
+        article = process_document(doc, ctx)
+        assert not isinstance(article, Rejection) and article.published_at is None
+        return str(article.extra["_invalid_fields"]["published_at"])
+
+    later = why("2024-01-02")
+    assert "not a date newsetl reads" not in later
+    assert "later than the record was fetched (2023-11-14T22:13:20+00:00)" in later and later.endswith("2024-01-02")
+    old = why("1985-03-01")
+    assert "not a date newsetl reads" not in old and "before 1990" in old and old.endswith("1985-03-01")
+    assert why("2024-13-45") == "not a date newsetl reads: 2024-13-45"
 
 
 def test_a_page_keeps_its_own_date_when_the_container_gives_one_no_parser_reads() -> None:
