@@ -37,7 +37,7 @@ EXIT_OK = 0  # every input loaded, skipped or quarantined (quarantine is a norma
 EXIT_FAILED = 1  # the run failed (its counts did not balance, an unexpected error)
 EXIT_USAGE = 2  # a mistake in the command: bad option, rules file, SQL, view or output format
 EXIT_WAREHOUSE = 3  # the warehouse is busy (held by another process), unwritable, or not a warehouse
-EXIT_NOT_FOUND = 4  # a named source does not exist (nothing was ingested)
+EXIT_NOT_FOUND = 4  # a named source does not exist or is a URL of a scheme not fetched (nothing was ingested)
 EXIT_NOTHING = 5  # no supported input at all (an empty folder, only unsupported files)
 EXIT_NOT_PUBLISHED = 6  # the run completed, but its snapshot for dashboards or its report was not published
 EXIT_PREFECT = 7  # the Prefect API server could not be started or reached (nothing ran)
@@ -48,7 +48,8 @@ EXIT_CODES_HELP = """exit codes:
   1    the run failed (e.g. its counts did not balance); the run row says why
   2    usage error: bad option, rules file, SQL, view or output format
   3    the warehouse is busy (another process holds it), unwritable, or not a warehouse
-  4    a named source (path, glob, @list) does not exist; nothing was ingested
+  4    a named source (path, glob, @list) does not exist, or is a URL newsetl does not fetch
+       (ftp://, file://); nothing was ingested
   5    nothing to ingest: no supported input found
   6    the run completed, but its snapshot for dashboards or its HTML report could not be published
        (the next run publishes again)
