@@ -901,10 +901,13 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         print(f"newsetl: no warehouse at {db}", file=sys.stderr)
         return EXIT_WAREHOUSE
     try:
-        rules = load_rules(args.rules or ())
-        if args.rules and (added := len(rules.rules) - len(load_rules().rules)) > 0:
+        # --rules, then $NEWSETL_RULES, as an ingest reads them: the protect patterns the runs that kept a
+        # line honoured are honoured here too (the environment's were ignored: a user trial).
+        files = _rules_files(args)
+        rules = load_rules(files)
+        if files and (added := len(rules.rules) - len(load_rules().rules)) > 0:
             # Said, not silently dropped: a user who wrote a rule expects it to act somewhere.
-            print(f"newsetl reclean: the {added} removal rule(s) of {', '.join(args.rules)} apply to documents as "
+            print(f"newsetl reclean: the {added} removal rule(s) of {', '.join(files)} apply to documents as "
                   "they are ingested; a re-clean removes learned lines only, honouring the files' protect "
                   "patterns", file=sys.stderr)
         done = reclean_warehouse(db, rules, wait_seconds=args.wait, say=lambda m: print(m, file=sys.stderr))
@@ -980,7 +983,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=1,
                         help="runs this process executes at once (default 1: the warehouse has one writer)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
-    parser.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    parser.add_argument("--rules", action="append", help=_RULES_HELP)
     parser.add_argument("--publishers", action="append", help=_PUBLISHERS_HELP)
     parser.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
     _add_run_options(parser)
@@ -1133,6 +1136,9 @@ def _port(text: str) -> int:
     return value
 
 
+_RULES_HELP = "extra boilerplate rules file (JSON); repeatable; also $NEWSETL_RULES (':'-separated)"
+
+
 def _rules_files(args: argparse.Namespace) -> list[str]:
     """--rules files, then those of $NEWSETL_RULES (os.pathsep-separated)."""
     return _env_files(args.rules, "NEWSETL_RULES")
@@ -1164,7 +1170,7 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's log lines")
     talk.add_argument("-q", "--quiet", action="store_true",
                       help="no progress and no summary (for cron): errors only, and the exit code")
-    p.add_argument("--rules", action="append", help="extra boilerplate rules file (JSON); repeatable")
+    p.add_argument("--rules", action="append", help=_RULES_HELP)
     p.add_argument("--publishers", action="append", help=_PUBLISHERS_HELP)
     p.add_argument("--field", action="append", metavar="NAME=PATH", help=_FIELD_HELP)
     p.set_defaults(func=cmd_ingest)
@@ -1172,7 +1178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(sub.add_parser("reclean", help="re-clean stored articles with newly learned boilerplate"))
     p.add_argument("--rules", action="append",
                    help="rules file (JSON) whose protect patterns the re-clean honours (its removal rules act "
-                        "at ingest); repeatable")
+                        "at ingest); repeatable; also $NEWSETL_RULES")
     p.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long to wait while another process (a reader) holds the warehouse file, then fail "
                         "naming that process (default 60; 0: fail fast)")

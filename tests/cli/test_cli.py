@@ -563,21 +563,18 @@ def test_sigusr1_prints_where_the_command_is_and_it_goes_on(tmp_path: Path) -> N
     assert "Current thread" in err and "in cmd_sql" in err, err
 
 
-def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -> None:
-    """`newsetl reclean` on a warehouse whose stored stories hold a line that has become the publisher's
-    boilerplate: it removes the line, records a run row that its removals name, and publishes the snapshot
-    for dashboards (before, the removals named a run the warehouse did not know and dashboards kept the
-    old bodies). A second call finds nothing and publishes nothing."""
-    import duckdb
+BUGLE_PROMO = "Listen to the Bugle podcast every Friday"
 
+
+def _bugle_warehouse(db: Path) -> str:
+    """A warehouse whose 7 stored stories of one publisher hold a line that has become its boilerplate, not yet
+    re-cleaned (as a run stopped before its re-clean leaves it); returns the line."""
     from newsetl.text.learned import publisher_key
     from newsetl.text.sign import body_hash
     from newsetl.warehouse.connect import migrate
     from newsetl.warehouse.learned import record_articles
-    from newsetl.warehouse.snapshot import snapshot_path
 
-    db = tmp_path / "w.duckdb"
-    promo = "Listen to the Bugle podcast every Friday"
+    promo = BUGLE_PROMO
     topics = ["harbour", "budget", "schools", "bridge", "depot", "transit", "flights"]
     with duckdb.connect(str(db)) as con:
         migrate(con)
@@ -592,6 +589,18 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
         record_articles(con, [f"a{n}" for n in range(len(topics))])
         con.execute("INSERT INTO publishers VALUES (?, 'The Daily Bugle', '[]', '[]', 'seen', 'run-1')",
                     [publisher_key("The Daily Bugle")])
+    return promo
+
+
+def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -> None:
+    """`newsetl reclean` on a warehouse whose stored stories hold a line that has become the publisher's
+    boilerplate: it removes the line, records a run row that its removals name, and publishes the snapshot
+    for dashboards (before, the removals named a run the warehouse did not know and dashboards kept the
+    old bodies). A second call finds nothing and publishes nothing."""
+    from newsetl.warehouse.snapshot import snapshot_path
+
+    db = tmp_path / "w.duckdb"
+    promo = _bugle_warehouse(db)
 
     # stats names the outlet of a learned line, not its key ("dailybugle": a user trial)
     proc = newsetl("stats", "--db", str(db))
@@ -623,6 +632,24 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
     header, _, first, second = stats.stdout.split("== Last runs\n", 1)[1].splitlines()[:4]
     assert header.split()[-1] == "recleaned", stats.stdout
     assert first.split()[-1] == "0" and second.split()[-1] == "7", stats.stdout  # newest first
+
+
+def test_reclean_honours_the_protect_patterns_of_newsetl_rules(tmp_path: Path) -> None:
+    """README: user rules files are `--rules FILE`, or `NEWSETL_RULES`. `newsetl reclean` read only --rules, so
+    with the protect file in the environment (as the ingests that kept the line read it) it took the protected
+    line out of every stored story (user trial 10); --rules and NEWSETL_RULES now protect alike."""
+    rules = tmp_path / "protect.json"
+    rules.write_text(json.dumps({"protect": [{"id": "keep.podcast", "pattern": "bugle podcast"}]}))
+    for how, args, env in (("--rules", ["--rules", str(rules)], None),
+                           ("NEWSETL_RULES", [], {"NEWSETL_RULES": str(rules)})):
+        db = tmp_path / how / "w.duckdb"
+        db.parent.mkdir()
+        promo = _bugle_warehouse(db)
+        proc = newsetl("reclean", "--db", str(db), *args, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "re-cleaned 0 articles" in proc.stdout, (how, proc.stdout)
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM articles WHERE body LIKE ?", [f"%{promo}%"]).fetchall() == [(7,)]
 
 
 def test_a_run_whose_snapshot_cannot_be_published_says_so_and_exits_6(tmp_path: Path) -> None:
