@@ -177,7 +177,7 @@ def decode_document(doc: RawDocument, config: ReadConfig | None = None) -> RawDo
     if doc.content_type != "html" and len(content) > config.max_text_chars:
         return reject(doc.source_uri, STAGE_READ, TOO_LARGE,
                       f"the text is {len(content)} characters, over the limit of {config.max_text_chars} "
-                      "for one article", doc_id=doc.doc_id)
+                      "for one article", doc_id=doc.doc_id, raw=doc.raw)  # within max_bytes: kept, nothing lost
     return dataclasses.replace(doc, content=content, encoding=encoding)
 
 

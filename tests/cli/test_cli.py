@@ -652,6 +652,25 @@ def test_reclean_honours_the_protect_patterns_of_newsetl_rules(tmp_path: Path) -
             assert con.execute("SELECT count(*) FROM articles WHERE body LIKE ?", [f"%{promo}%"]).fetchall() == [(7,)]
 
 
+def test_a_text_over_the_character_limit_is_quarantined_with_its_bytes(tmp_path: Path) -> None:
+    """README, "Nothing lost": every rejected input is a quarantine row with its bytes, and one whose bytes were
+    read is a `documents` row of kind `rejected`. A .txt of 2.1 M characters (2 MB, within the 32 MB byte limit)
+    was quarantined `too_large` with no bytes anywhere (user trial 10), where a JSON record over the same
+    limit keeps its line."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = ("The quick brown fox jumps over the lazy dog by the river. " * 40_000)[:2_100_000].encode()
+    (folder / "dump.txt").write_bytes(data)
+    db = tmp_path / "w.duckdb"
+    proc = newsetl("ingest", str(folder), "--db", str(db), "--workers", "0", "-q")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        (reason, detail, raw), = con.execute("SELECT reason, detail, raw FROM quarantine").fetchall()
+        assert reason == "too_large" and "over the limit of 2000000" in detail
+        assert raw == data
+        assert con.execute("SELECT kind, raw = ? FROM documents", [data]).fetchall() == [("rejected", True)]
+
+
 def test_a_run_whose_snapshot_cannot_be_published_says_so_and_exits_6(tmp_path: Path) -> None:
     """The run's rows are in, but dashboards would stay on the previous snapshot: that used to be a
     warning only `-v` showed, with exit 0 (a warehouse scaled to 200k articles failed its publication
