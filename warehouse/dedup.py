@@ -165,6 +165,10 @@ def check_scheme(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
         con.execute("INSERT INTO dedup_meta VALUES ('scheme_id', ?)", [want]).fetchall()
 
 
+# Articles re-signed at once by `resign_spaceless`: their bodies are held in memory together.
+_RESIGN_SLICE = 5_000
+
+
 def resign_spaceless(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> int:
     """Upgrade a warehouse's signatures from scheme version 2 to 3 in place; returns the articles re-signed.
 
@@ -172,51 +176,47 @@ def resign_spaceless(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> int
     bodies holding such characters change: they are signed again from `articles.body` (what exact
     verification shingles anyway; a body a learned line was later taken from is signed as stored), with
     their `body_hash` (in `signatures` and `articles`), shingle counts, MinHash, exact shingle sets and band
-    rows. The first long-enough article of each new body hash is its representative (banded), as a load
-    makes it; band rows are stored where the bucket has room, as `_insert_bands` allows. Every other
-    signature is byte for byte what version 3 computes, and stories, canonicals and completeness scores are
-    left as they are: two copies of one story the old words missed stay apart, and later copies are
-    matched against both. Runs in the caller's transaction (`check_scheme`, at a run's start)."""
-    rows = con.execute(
-        "SELECT s.sid, s.rank_key, a.article_id, a.body, coalesce(a.cluster_id, a.article_id) AS story "
-        "FROM signatures s JOIN articles a USING (article_id) WHERE regexp_matches(a.body, ?) ORDER BY s.sid",
-        [SPACELESS_RE2]).fetchall()
-    if not rows:
-        return 0
-    sigs = sign_texts([str(r[3]) for r in rows], config.sign)
+    rows, `_RESIGN_SLICE` articles at a time. The first long-enough article of each new body hash is its
+    representative (banded), as a load makes it, and its band rows are stored as a load stores them
+    (`_insert_bands`: where the bucket has room). Every other signature is byte for byte what version 3
+    computes, and stories, canonicals and completeness scores are left as they are: two copies of one story
+    the old words missed stay apart, and later copies are matched against both. Runs in the caller's
+    transaction (`check_scheme`, at a run's start)."""
+    sids = [int(r[0]) for r in con.execute(
+        "SELECT s.sid FROM signatures s JOIN articles a USING (article_id) WHERE regexp_matches(a.body, ?) "
+        "ORDER BY s.sid", [SPACELESS_RE2]).fetchall()]
+    represented: set[str] = set()  # body hashes that have their representative
+    for i in range(0, len(sids), _RESIGN_SLICE):
+        _resign_slice(con, sids[i:i + _RESIGN_SLICE], represented, config)
+    return len(sids)
+
+
+def _resign_slice(con: duckdb.DuckDBPyConnection, sids: Sequence[int], represented: set[str],
+                  config: DedupConfig) -> None:
+    """`resign_spaceless` for the signatures `sids` (in sid order); adds the hashes it banded to `represented`."""
+    t = _with_keys(con, "_resign_sids", sids, """
+        SELECT s.sid, s.rank_key, a.article_id, a.body, coalesce(a.cluster_id, a.article_id) AS story
+        FROM signatures s SEMI JOIN _resign_sids k ON s.sid = k.v JOIN articles a USING (article_id)
+        ORDER BY s.sid""", pa.int64())
+    sid = np.asarray(t.column("sid").to_numpy(), dtype=np.int64)
+    ids = [str(a) for a in t.column("article_id").to_pylist()]
+    sigs = sign_texts([str(b) for b in t.column("body").to_pylist()], config.sign)
     hashes = [str(h) for h in sigs.body_hash.tolist()]
-    seen: set[str] = set()
-    banded: list[bool] = []
+    banded = []
     for h, n in zip(hashes, sigs.n_shingles.tolist(), strict=True):
-        banded.append(n >= config.min_shingles and h not in seen)
+        banded.append(n >= config.min_shingles and h not in represented)
         if banded[-1]:
-            seen.add(h)
-    sid = np.array([r[0] for r in rows], dtype=np.int64)
-    update = pa.table({
-        "sid": pa.array(sid, pa.int64()),
-        "article_id": pa.array([str(r[2]) for r in rows], pa.string()),
-        "body_hash": pa.array(hashes, pa.string()),
-        "body_key": pa.array(rank_keys(hashes), pa.int64()),
-        "n_shingles": pa.array(sigs.n_shingles.astype(np.int32), pa.int32()),
-        "n_words": pa.array(sigs.n_words.astype(np.int32), pa.int32()),
-        "banded": pa.array(banded, pa.bool_()),
-        "minhash": pa.array([m.tobytes() for m in sigs.minhash.astype("<u4", copy=False)], pa.binary()),
-        "shingles": pa.array([sh.astype("<u4", copy=False).tobytes() if b and sh is not None else None
-                              for sh, b in zip((sigs.shingles(i) for i in range(len(rows))), banded, strict=True)],
-                             pa.binary()),
-    })
+            represented.add(h)
+    picked = np.flatnonzero(banded)
     bands = config.sign.bands
-    keys = band_keys(sigs.minhash[np.array(banded, dtype=bool)], config.sign).reshape(-1)
-    picked = [i for i, b in enumerate(banded) if b]
-    new_bands = pa.table({
-        "key": pa.array(keys, pa.int64()),
+    con.register("_resign", pa.table({
+        "sid": pa.array(sid, pa.int64()), "article_id": pa.array(ids, pa.string()),
+        **_signature_columns(hashes, sigs.n_shingles, sigs.n_words, sigs.minhash,
+                             [sigs.shingles(i) for i in range(len(ids))], banded)}))
+    con.register("_dedup_new_bands", pa.table({
+        "key": pa.array(band_keys(sigs.minhash[picked], config.sign).reshape(-1), pa.int64()),
         "sid": pa.array(np.repeat(sid[picked], bands), pa.int64()),
-        "rank": pa.array(np.repeat(np.array([rows[i][1] for i in picked], dtype=np.int64), bands), pa.int64()),
-        "story": pa.array(np.repeat(np.array([str(rows[i][4]) for i in picked], dtype=object), bands).tolist(),
-                          pa.string()),
-    })
-    con.register("_resign", update)
-    con.register("_resign_bands", new_bands)
+        "rank": pa.array(np.repeat(t.column("rank_key").to_numpy()[picked], bands), pa.int64())}))
     try:
         con.execute("UPDATE signatures SET body_hash = u.body_hash, body_key = u.body_key, "
                     "n_shingles = u.n_shingles, n_words = u.n_words, banded = u.banded, minhash = u.minhash, "
@@ -224,30 +224,13 @@ def resign_spaceless(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> int
         con.execute("UPDATE articles SET body_hash = u.body_hash FROM _resign u "
                     "WHERE articles.article_id = u.article_id").fetchall()
         con.execute("DELETE FROM lsh_bands WHERE sid IN (SELECT sid FROM _resign)").fetchall()
-        # The caps of a load (`_insert_bands`): per_bucket rows of one story, max_bucket_size in all.
-        con.execute(f"""
-            INSERT INTO lsh_bands
-            WITH held AS (
-                SELECT b.key, coalesce(a.cluster_id, a.article_id) AS story, count(*) AS n
-                FROM lsh_bands b JOIN signatures s USING (sid) JOIN articles a USING (article_id)
-                WHERE b.key IN (SELECT key FROM _resign_bands) GROUP BY ALL
-            ), total AS (
-                SELECT key, count(*) AS n FROM lsh_bands WHERE key IN (SELECT key FROM _resign_bands) GROUP BY key
-            ), ranked AS (
-                SELECT key, sid, story,
-                       row_number() OVER (PARTITION BY key, story ORDER BY rank, sid) AS in_story,
-                       row_number() OVER (PARTITION BY key ORDER BY rank, sid) AS in_bucket
-                FROM _resign_bands
-            )
-            SELECT r.key, r.sid FROM ranked r
-            LEFT JOIN held h ON h.key = r.key AND h.story = r.story LEFT JOIN total t ON t.key = r.key
-            WHERE r.in_story + coalesce(h.n, 0) <= {max(1, min(config.per_bucket, config.max_bucket_size))}
-              AND r.in_bucket + coalesce(t.n, 0) <= {int(config.max_bucket_size)}
-        """).fetchall()
+        _bucket_rows(con)
+        stories = dict(zip(ids, (str(x) for x in t.column("story").to_pylist()), strict=True))
+        _insert_bands(con, stories, set(stories.values()), ids, sid, {}, config)
     finally:
-        unregister(con, "_resign")
-        unregister(con, "_resign_bands")
-    return len(rows)
+        unregister(con, "_resign", "_dedup_new_bands")
+        with contextlib.suppress(duckdb.Error):  # as cluster_batch's: the caller's ROLLBACK cleans up
+            con.execute("DROP TABLE IF EXISTS _dedup_bucket_raw").fetchall()
 
 
 @dataclass(frozen=True)
@@ -327,7 +310,7 @@ def cluster_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, sigs: Signatu
         _record_pairs(con, exact_rows + pairs, run_id)
         story_of_new, merges, written, updated, kept = _apply_clusters(con, uf.groups(), new, sid, batch, run_id,
                                                                        gate.pages)
-        band_rows, full = _insert_bands(con, story_of_new, kept, new, sid, merges, config)
+        band_rows, full = _insert_bands(con, story_of_new, kept, new.ids, sid, merges, config)
     finally:
         # After a failed statement the transaction is aborted and these raise too; the caller's ROLLBACK
         # cleans up, and the original error is the one that must propagate.
@@ -402,20 +385,29 @@ def _store_signatures(con: duckdb.DuckDBPyConnection, new: _NewRows, banded: np.
     _insert(con, "signatures", pa.table({
         "sid": pa.array(sid, pa.int64()),
         "article_id": pa.array(new.ids, pa.string()),
-        "body_hash": pa.array(new.hashes, pa.string()),
         "rank_key": pa.array(new.ranks, pa.int64()),
-        "body_key": pa.array(rank_keys(new.hashes), pa.int64()),
-        "n_shingles": pa.array(new.n_shingles.astype(np.int32), pa.int32()),
-        "n_words": pa.array(new.n_words.astype(np.int32), pa.int32()),
+        **_signature_columns(new.hashes, new.n_shingles, new.n_words, new.minhash, new.shingles, banded),
         "completeness": pa.array(new.completeness.astype(np.int32), pa.int32()),
-        "banded": pa.array(banded, pa.bool_()),
-        "minhash": pa.array([m.tobytes() for m in new.minhash.astype("<u4", copy=False)], pa.binary()),
         "run_id": pa.array([run_id] * n, pa.string()),
-        # Only representatives are ever verified against later: only they keep their exact set.
-        "shingles": pa.array([sh.astype("<u4", copy=False).tobytes() if b and sh is not None else None
-                              for sh, b in zip(new.shingles, banded, strict=True)], pa.binary()),
     }))
     return base, sid
+
+
+def _signature_columns(hashes: Sequence[str], n_shingles: np.ndarray, n_words: np.ndarray, minhash: np.ndarray,
+                       shingles: Sequence[np.ndarray | None],
+                       banded: Sequence[bool] | np.ndarray) -> dict[str, pa.Array]:
+    """The `signatures` columns a signing sets (a load's new rows, `resign_spaceless`'s rewritten ones)."""
+    return {
+        "body_hash": pa.array(hashes, pa.string()),
+        "body_key": pa.array(rank_keys(hashes), pa.int64()),
+        "n_shingles": pa.array(np.asarray(n_shingles).astype(np.int32), pa.int32()),
+        "n_words": pa.array(np.asarray(n_words).astype(np.int32), pa.int32()),
+        "banded": pa.array(banded, pa.bool_()),
+        "minhash": pa.array([m.tobytes() for m in minhash.astype("<u4", copy=False)], pa.binary()),
+        # Only representatives are ever verified against later: only they keep their exact set.
+        "shingles": pa.array([sh.astype("<u4", copy=False).tobytes() if b and sh is not None else None
+                              for sh, b in zip(shingles, banded, strict=True)], pa.binary()),
+    }
 
 
 def _record_pairs(con: duckdb.DuckDBPyConnection, pair_rows: Sequence[tuple[str, str, float, float, str]],
@@ -505,6 +497,22 @@ def _enough_bands(s1: np.ndarray, s2: np.ndarray, keys: np.ndarray, key_sids: np
     return s1[keep], s2[keep]
 
 
+def _bucket_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """`_dedup_bucket_raw(key, sid, n)`: the stored band rows of every bucket `_dedup_new_bands` falls in, with
+    their article's shingle count (read by `_stored_candidates` and `_insert_bands`)."""
+    # Explicit semi-joins, each with the small side as the build side: plain joins let the optimizer
+    # build a hash table over the 1M-row signatures or articles side (minutes at 1M stored).
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _dedup_bucket_raw AS
+        WITH raw AS (
+            SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)
+        ), sizes AS (
+            SELECT sid, n_shingles FROM signatures SEMI JOIN (SELECT DISTINCT sid FROM raw) k USING (sid)
+        )
+        SELECT raw.key, raw.sid, sizes.n_shingles AS n FROM raw JOIN sizes USING (sid)
+    """).fetchall()
+
+
 def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> tuple[int, np.ndarray, np.ndarray,
                                                                                      list[str]]:
     """Candidates against the stored articles, set-based in DuckDB: (pairs sharing a band, new sid,
@@ -520,17 +528,7 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> t
     3. Per new article and candidate story, the `representatives` members sharing the most bands with
        it (band agreement estimates Jaccard: its nearest members), plus the story's longest copy. Work per
        new article is bounded by the number of stories it meets, whatever their sizes."""
-    # Explicit semi-joins, each with the small side as the build side: plain joins let the optimizer
-    # build a hash table over the 1M-row signatures or articles side (minutes at 1M stored).
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _dedup_bucket_raw AS
-        WITH raw AS (
-            SELECT key, sid FROM lsh_bands SEMI JOIN (SELECT DISTINCT key FROM _dedup_new_bands) n USING (key)
-        ), sizes AS (
-            SELECT sid, n_shingles FROM signatures SEMI JOIN (SELECT DISTINCT sid FROM raw) k USING (sid)
-        )
-        SELECT raw.key, raw.sid, sizes.n_shingles AS n FROM raw JOIN sizes USING (sid)
-    """).fetchall()
+    _bucket_rows(con)
     # Pairs are counted a slice of the new articles at a time: the pair table is the largest structure of
     # a batch (~280 pairs per new article against 1M real-text signatures), and a bounded slice keeps it
     # within the load's memory_limit and reuses the same memory from slice to slice.
@@ -982,8 +980,9 @@ def _write_clusters(con: duckdb.DuckDBPyConnection, stored: Mapping[str, _Story]
     return updated + len(story_of_new)
 
 
-def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str], joined: set[str], new: _NewRows,
-                  sid: np.ndarray, merges: Mapping[str, str], config: DedupConfig) -> tuple[int, int]:
+def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str], joined: Set[str],
+                  ids: Sequence[str], sid: np.ndarray, merges: Mapping[str, str],
+                  config: DedupConfig) -> tuple[int, int]:
     """Store the new band rows a bucket still has room for: at most `per_bucket` rows of one story and
     `max_bucket_size` rows in all (lowest rank first among the batch's rows). Returns (rows stored,
     buckets that were full).
@@ -991,7 +990,7 @@ def _insert_bands(con: duckdb.DuckDBPyConnection, story_of_new: Mapping[str, str
     A bucket's rows of one story are counted only where a new article joined a stored story (`joined`):
     a new story has no stored rows yet, so only those buckets' members need their stories looked up."""
     per_story = max(1, min(config.per_bucket, config.max_bucket_size))
-    story = [story_of_new.get(a, a) for a in new.ids]
+    story = [story_of_new.get(a, a) for a in ids]
     # Stories as small integers: the window below partitions ~bands rows per article by (key, story).
     number: dict[str, int] = {}
     story_no = [number.setdefault(x, len(number)) for x in story]

@@ -633,12 +633,16 @@ def test_chinese_and_japanese_copies_are_matched(con: duckdb.DuckDBPyConnection)
     assert clusters["ja"] == clusters["ja-edited"] != clusters["zh"]
 
 
+@pytest.mark.parametrize("slice_size", [1, 5_000])  # one article a slice, or all in one
 def test_a_warehouse_signed_with_scheme_2_is_upgraded_in_place(con: duckdb.DuckDBPyConnection,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 slice_size: int) -> None:
     import re
 
     from newsetl.text import sign
+    from newsetl.warehouse import dedup
 
+    monkeypatch.setattr(dedup, "_RESIGN_SLICE", slice_size)
     rng = np.random.default_rng(31)
     english = text(words(rng, 300))
     # Scheme 2 signed every text as runs of word characters: a pattern that never matches restores that.
