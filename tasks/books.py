@@ -27,7 +27,7 @@ from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.publishers import UserPublisher
 from newsetl.text.rules import Ruleset
-from newsetl.warehouse.connect import WarehouseBusy, db_path, migrate, rollback, run_lock, writer
+from newsetl.warehouse.connect import WarehouseBusy, db_path, migrate, run_lock, transaction, writer
 from newsetl.warehouse.dedup import check_scheme
 from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.lineage import AccountingError, balance_problems, stored_counts
@@ -75,14 +75,8 @@ def begin_run(db: str, run_id: str, flow_run_id: str, params: Mapping[str, Any],
     try:
         with stop_waits_for("the run's start is recorded"), writer(db) as con:
             migrate(con, db)
-            # One transaction: a warehouse signed by the previous scheme is upgraded here, all or nothing.
-            con.execute("BEGIN TRANSACTION").fetchall()
-            try:
+            with transaction(con):  # a warehouse signed by the previous scheme is upgraded here, all or nothing
                 check_scheme(con, dedup)
-                con.execute("COMMIT").fetchall()
-            except Exception:
-                rollback(con)
-                raise
             previous_completed = start_run(con, run_id, flow_run_id, params)
             register_user_publishers(con, user_publishers, run_id)
             return previous_completed, learned_keys_by_publisher(con, learned)

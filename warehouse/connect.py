@@ -186,6 +186,18 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block as one transaction: committed at its end, rolled back (`rollback`) if it raises."""
+    con.execute("BEGIN TRANSACTION").fetchall()
+    try:
+        yield
+    except BaseException:
+        rollback(con)
+        raise
+    con.execute("COMMIT").fetchall()
+
+
 def unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
     """Drop Arrow tables registered on `con` (the `finally` of a register). A refusal is dropped: in a
     transaction that an error aborted DuckDB refuses even this ("Current transaction is aborted"), and the

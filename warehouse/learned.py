@@ -43,7 +43,8 @@ import pyarrow as pa
 
 from newsetl.schemas.tables import REMOVALS
 from newsetl.text.learned import COUNTED_REMOVALS, LEARNED, LearnedConfig, publisher_key
-from newsetl.warehouse.connect import rollback, unregister
+from newsetl.warehouse.connect import transaction as in_transaction
+from newsetl.warehouse.connect import unregister
 from newsetl.warehouse.rows import rows_table, sightings_table
 
 _Work = Callable[[], int]
@@ -374,14 +375,8 @@ def transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
     one is open without aborting it, so the caller says)."""
     if not own:
         return work()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        out = work()
-    except BaseException:
-        rollback(con)
-        raise
-    con.execute("COMMIT")
-    return out
+    with in_transaction(con):
+        return work()
 
 
 __all__ = [
