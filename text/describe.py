@@ -533,10 +533,12 @@ _LEGAL_FORM_RE = re.compile(r"(?:\b(?:gmbh|ag|kg|ug|ohg|ltd|llc|inc|plc|corp)\.?
 # A Chinese, Japanese or Korean name is written without a space between family and given name ("王晓明",
 # "山田太郎", "김민수"): the one-word test below took every such author for an outlet or a user name and
 # stored no byline, also when a JSON record named it (a user trial). Two to eight letters of those scripts.
-# An outlet or a desk written the same way ("新华社", "编辑部", "연합뉴스") is not one: their common last words.
+# An outlet or a desk written the same way ("新华社", "编辑部", "연합뉴스", "央视") is not one: their common last
+# words (agency, paper, site, station, TV, magazine, weekly, media, desk).
 # Nor is a word all in katakana without the middle dot that parts a foreign name ("ジョン・スミス"): that is a
 # foreign outlet or brand ("ロイター", Reuters), where a Japanese name is written in kanji.
-_CJK_NAME_RE = re.compile("(?![\\s\\S]*(?:社|报|報|网|網|台|新闻|新聞|通信|编辑部|編集部|신문|일보|뉴스|방송|편집부)$)"
+_CJK_NAME_RE = re.compile("(?![\\s\\S]*(?:社|报|報|网|網|台|视|視|新闻|新聞|通信|杂志|雜誌|雑誌|周刊|週刊|媒体|媒體|"
+                          "传媒|傳媒|编辑部|編集部|신문|일보|뉴스|방송|통신|편집부)$)"
                           "(?![\u30a0-\u30fa\u30fc-\u30ff]+$)"
                           "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]{2,8}")
 

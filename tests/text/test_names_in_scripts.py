@@ -34,6 +34,7 @@ def test_a_cjk_name_without_a_space_is_a_byline(author: str) -> None:
     assert describe_article(BODY, (), DescribeHints(author=page.author, content_type="html")).metadata.byline == author
 
 
-@pytest.mark.parametrize("author", ["新华社", "人民日报", "연합뉴스", "ロイター", "BBC", "admin"])
+@pytest.mark.parametrize("author", ["新华社", "人民日报", "연합뉴스", "ロイター", "央视", "东方卫视", "财新周刊",
+                                    "澎湃传媒", "뉴시스통신", "BBC", "admin"])
 def test_an_outlet_or_one_word_in_the_author_field_is_still_no_byline(author: str) -> None:
     assert describe_article(BODY, (), DescribeHints(author=author)).metadata.byline is None
