@@ -146,11 +146,12 @@ _READ_TIME_RE = re.compile(
     r"|\b\d+\s*(?:min(?:ute)?s?|minuten|minutos)\.?(?:\s+(?:read|lesen|de lecture|de lectura))?\b",
     re.IGNORECASE,
 )
-# Label words a date line may carry besides the date (English, German, French, Spanish).
+# Label words a date line may carry besides the date (English, German, French, Spanish, Thai, Persian).
 _DATE_LABEL_WORDS_TEXT = """
 published updated posted last modified on at date first created publication time veröffentlicht aktualisiert
 zuletzt am um stand uhr publié publie mis à a jour modifié modifie le
 la publicado actualizado modificado el de las
+น เผยแพร่ ปรับปรุง อัปเดต วันที่ เวลา ساعت انتشار تاریخ بروزرسانی به‌روزرسانی
 """
 _DATE_LABEL_WORDS = frozenset(_DATE_LABEL_WORDS_TEXT.split())
 _REVISION_RE = re.compile(r"\b(?:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b",
@@ -326,6 +327,10 @@ def _read_date(text: str, languages: tuple[str, ...]) -> datetime | None:
     if not text or len(text) > 400:
         return None
     text = _ascii_digits(text)  # "٢٠٢٤-١١-١٤", "١٤ نوفمبر ٢٠٢٤": a year test below reads ASCII digits
+    jalali = _jalali_date(text)
+    if jalali is not None:
+        return jalali
+    text = _common_era(text)
     dt = _parse_iso(text) or _parse_common(text, day_first=any(lang != "en" for lang in languages))
     if dt is None:
         m = _DATE_TEXT_RE.search(text)
@@ -372,25 +377,66 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
 
 
+# Thai dates count years in the Buddhist era ("7 ธันวาคม 2569" is 7 December 2026): dateparser reads the
+# year as written, so a Thai date line dated nothing (too late to be plausible). A year 2400-2699 beside
+# Thai script is one of the Buddhist era, 543 years ahead of the common era.
+_THAI_RE = re.compile("[\u0e00-\u0e7f]")
+_BUDDHIST_YEAR_RE = re.compile(r"(?<!\d)2[4-6]\d\d(?!\d)")
+
+
+def _common_era(text: str) -> str:
+    """`text` (ASCII digits) with a Thai date's Buddhist-era year as the common era's."""
+    if not _THAI_RE.search(text):
+        return text
+    return _BUDDHIST_YEAR_RE.sub(lambda m: str(int(m.group(0)) - 543), text)
+
+
+# Iranian and Afghan news date by the Solar Hijri calendar ("۱۶ آذر ۱۴۰۵" is 7 December 2026), which no
+# Gregorian parser reads; dateparser's Jalali calendar (convertdate) does. Persian month names, written
+# with the Persian or the Arabic yeh and kaf (the Arabic "دي" left dateparser without a month).
+_JALALI_MONTHS = "فروردین|اردیبهشت|خرداد|تیر|مرداد|شهریور|مهر|آبان|آذر|دی|بهمن|اسفند"
+_JALALI_RE = re.compile(rf"(?<!\d)\d{{1,2}}\s+(?:{_JALALI_MONTHS})\s+1[34]\d\d(?!\d)")
+_PERSIAN_LETTERS = str.maketrans({"ي": "ی", "ك": "ک"})
+
+
+@lru_cache(maxsize=1024)
+def _jalali_date(text: str) -> datetime | None:
+    """The Solar Hijri date `text` (ASCII digits) writes, as a Gregorian date; None without one."""
+    text = text.translate(_PERSIAN_LETTERS)
+    m = _JALALI_RE.search(text)
+    if m is None:
+        return None
+    from dateparser.calendars.jalali import JalaliCalendar  # imports convertdate: only for such a date
+
+    try:
+        data = JalaliCalendar(text[m.start():]).get_date()
+    except Exception:  # a day past its month's end ("31 اسفند"): no date, as for any unreadable one
+        return None
+    if data is None or data.date_obj is None or "month" not in (data.parts or ()):
+        return None
+    return _aware(data.date_obj)
+
+
 def _date_line(line: str, languages: tuple[str, ...] = ()) -> bool:
     """A head line that is a date and little else ("Sunday 06 March 2022 10:58 EST", "Updated: ...").
     `languages`: what dateparser may read a month word of `_WORD_DATE_RE` in (empty: it detects)."""
-    s = line.strip()
+    s = _ascii_digits(line.strip())
     # Two labelled dates on one line ("Publié le 3 mars 2022 à 8h15, mis à jour le 4 mars 2022 à 10h00")
     # run to 15-18 words; what is left after the dates and labels decides below.
     if len(s.split()) > 18 or len(s) > 120:
         return False
     if not (_ISO_RE.search(s) or _DATE_TEXT_RE.search(s) or _RELATIVE_RE.search(s)):
         word = _WORD_DATE_RE.search(s)
-        if word is None or _dateparse(_ascii_digits(word.group(0)), languages) is None:
+        if _jalali_date(s) is None and (word is None or _dateparse(_common_era(word.group(0)), languages) is None):
             return False
-    rest = s
-    for rx in (_ISO_RE, _DATE_TEXT_RE, _WORD_DATE_RE, _RELATIVE_RE, _TIME_RE, _READ_TIME_RE):
+    rest = s.translate(_PERSIAN_LETTERS)
+    for rx in (_ISO_RE, _DATE_TEXT_RE, _WORD_DATE_RE, _JALALI_RE, _RELATIVE_RE, _TIME_RE, _READ_TIME_RE):
         rest = rx.sub(" ", rest)
     rest = re.sub(r"[\s|•·,/–—:()-]+", " ", rest).strip()
-    # What is left may only be labels ("Published", "Updated on", "Publié le … modifié le"), not a sentence.
+    # What is left may only be labels ("Published", "Updated on", "Publié le … modifié le"), not a sentence
+    # (a label may end in a full stop: Thai "น.", o'clock).
     words = [w for w in rest.split() if w.casefold().strip(".") not in _DATE_LABEL_WORDS]
-    return len(words) <= 3 and not rest.endswith(".")
+    return len(words) <= 3 and not (words and rest.endswith("."))
 
 
 # ----------------------------------------------------------------------------- bylines
@@ -685,21 +731,32 @@ _LABEL_RE = re.compile(r"\b[A-Z][\w ]{0,20}:\s")
 _URL_IN_LINE_RE = re.compile(r"https?://|\bwww\.\w")
 
 
-def _headline_like(text: str, max_words: int, min_words: int) -> bool:
+def _caseless_start(text: str) -> bool:
+    """Starts with a letter of a script without case (Han, kana, Hangul, Arabic, Hebrew, Thai, Devanagari)."""
+    c = text[:1]
+    return c.isalpha() and not c.isupper() and not c.islower()
+
+
+def _headline_like(text: str, max_words: int, min_words: int, caseless: bool = False) -> bool:
     """Reads as a headline or standfirst: short, no final period, one sentence, not a label list.
+    `caseless`: a line in a script without case may be one too (no capital tells it from a sentence, so
+    the caller asks for more: a byline or date line under it).
 
     Measured on aeb-dev/text (first lines of trafilatura output): the shape rules below keep real
     headlines and reject deal items ("… for $39.99" stays possible), shouting calls to action
     ("CLICK FOR FULL RESULTS"), "Label: value Label: value" lines and two-sentence paragraphs.
     """
     s = text.strip()
-    words = s.split()
-    if not min_words <= len(words) <= max_words or len(s) > 300:
+    n_words = len(s.split())
+    if caseless and _caseless_start(s):
+        # Chinese, Japanese and Thai put no space between words: count at least one word per 4 characters.
+        n_words = max(n_words, len(s) // 4)
+    if not min_words <= n_words <= max_words or len(s) > 300:
         return False
-    if not (s[0].isupper() or s[0].isdigit() or s[0] in "\"“‘'«"):
+    if not (s[0].isupper() or s[0].isdigit() or s[0] in "\"“‘'«" or (caseless and _caseless_start(s))):
         return False
     core = s.rstrip(_CLOSING)
-    if core.endswith((".", ",", ";", ":")) and not core.endswith("..."):
+    if core.endswith((".", ",", ";", ":", "。", "，", "،", "؛", "।")) and not core.endswith("..."):
         return False
     letters = [c for c in s if c.isalpha()]
     if len(letters) > 10 and all(not c.islower() for c in letters) and any(c.isupper() for c in letters):
@@ -1031,7 +1088,12 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
             # stopped the byline below it from being read (a user trial). The container's title stays.
             taken.append((first, Removal(TITLE, "head_title_other", first.text, first.start)))
             idx = 1
-    elif len(lines) > 1 and _headline_like(first.text, config.title_max_words, config.min_title_words):
+    elif len(lines) > 1 and (
+            _headline_like(first.text, config.title_max_words, config.min_title_words)
+            # A headline in a script without case, known by the date or byline line under it: left in
+            # the body, it kept that line from being read (the date and byline stayed in the body).
+            or (len(head) > 1 and _headline_like(first.text, config.title_max_words, config.min_title_words,
+                                                 caseless=True) and _signed_or_dated(head[1].text))):
         title = _without_site_suffix(first.text.strip())
         taken.append((first, Removal(TITLE, "head_title", first.text, first.start)))
         idx = 1

@@ -78,3 +78,44 @@ def _page_date(lang: str, title: str, header: str, story: str) -> datetime | Non
     article = process_document(doc, make_context(ProcessConfig()))
     assert isinstance(article, Article)
     return article.published_at
+
+
+# A Thai date counts the Buddhist era (2567 = 2024) and an Iranian one the Solar Hijri calendar
+# (24 Aban 1403 = 14 November 2024): both dated nothing, the year being read as written.
+OTHER_CALENDARS = {
+    "th": ("รัฐบาลอนุมัติงบประมาณคมนาคม", "14 พฤศจิกายน 2567",
+           "คณะรัฐมนตรีมีมติอนุมัติงบประมาณสำหรับการพัฒนาระบบขนส่งสาธารณะในกรุงเทพมหานครเมื่อวันพฤหัสบดี "
+           "โดยรัฐมนตรีกล่าวว่ารถไฟฟ้าสายใหม่จะเปิดให้บริการภายในปีหน้า"),
+    "fa": ("تصویب بودجه حمل و نقل عمومی", "۲۴ آبان ۱۴۰۳",
+           "شورای شهر روز پنجشنبه پس از بحثی طولانی بودجه جدید حمل و نقل عمومی را تصویب کرد. "
+           "شهردار گفت نخستین قطارهای جدید از بهار آینده در خطوط شلوغ شهر حرکت خواهند کرد."),
+}
+
+
+@pytest.mark.parametrize("lang", sorted(OTHER_CALENDARS))
+def test_a_date_line_of_another_calendar_dates_the_article_in_the_common_era(lang: str) -> None:
+    title, date, story = OTHER_CALENDARS[lang]
+    result = describe_article("\n".join([title, date, story, story]), (), DescribeHints())
+    assert result.metadata.published_at == NOV_14
+    assert date not in result.body
+    # a head line in a script without case, over a date line, is the headline
+    assert result.metadata.title == title
+    assert title not in result.body
+
+
+def test_a_caseless_first_line_without_a_date_or_byline_under_it_stays_in_the_body() -> None:
+    title, _, story = OTHER_CALENDARS["fa"]
+    result = describe_article("\n".join([title, story, story]), (), DescribeHints())
+    assert result.metadata.title is None
+    assert result.body.startswith(title)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("14 พฤศจิกายน 2567 10:30 น.", datetime(2024, 11, 14, 10, 30, tzinfo=UTC)),
+    ("29 กุมภาพันธ์ 2567", datetime(2024, 2, 29, tzinfo=UTC)),  # a leap day of the common era's year
+    ("۲۴ آبان ۱۴۰۳ - ۱۰:۳۰", datetime(2024, 11, 14, 10, 30, tzinfo=UTC)),
+    ("یکشنبه ۱۶ دي ۱۴۰۳", datetime(2025, 1, 5, tzinfo=UTC)),  # Arabic yeh, a leading weekday
+    ("14 November 2567", None),  # no Thai script: no Buddhist era, and too late to be a date
+])
+def test_other_calendars_are_read_as_the_common_era(text: str, expected: datetime | None) -> None:
+    assert parse_date(text, languages=("th", "fa", "en")) == expected
