@@ -94,7 +94,8 @@ def _utf16_without_bom(data: bytes) -> str | None:
     Text in another alphabet (Greek, Cyrillic, Hebrew, Arabic ...) has a NUL only where it writes an ASCII
     character (a space, a digit, punctuation): one high byte in six or so, not one in three. Such a NUL
     rhythm counts as UTF-16 only when the text it decodes to is nearly all letters, marks, digits, spaces
-    and punctuation. A Greek article exported as UTF-16 without a BOM was refused as binary (a user trial)."""
+    and punctuation. A Greek article exported as UTF-16 without a BOM was refused as binary (a user trial).
+    Chinese and Japanese, with fewer NULs still: `_cjk_utf16`."""
     sample = data[:4096]
     if len(sample) < 16:  # too short to tell a pattern from chance
         return None
@@ -110,7 +111,7 @@ def _utf16_without_bom(data: bytes) -> str | None:
     elif even_nuls > 0.08 and odd_nuls < 0.01:
         guess, alphabet = "utf-16-be", True
     else:
-        return None
+        return _cjk_utf16(sample, (odd_nuls + even_nuls) * half)
     # Binary formats can have the same NUL rhythm (arrays of 16-bit ints): the decoded text must
     # be mostly free of control characters to count as UTF-16.
     text = sample[: len(sample) // 2 * 2].decode(guess, errors="replace")
@@ -119,6 +120,34 @@ def _utf16_without_bom(data: bytes) -> str | None:
         # The weaker rhythm must read as prose: letters, marks, digits, spaces, punctuation, line breaks.
         junk += sum(1 for ch in text if unicodedata.category(ch)[0] not in "LMNPZ" and ch not in "\t\n\r\f")
     return guess if junk <= len(text) // 20 else None
+
+
+def _is_han_or_kana(ch: str) -> bool:
+    return "\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u4dbf" or "\u4e00" <= ch <= "\u9fff"
+
+
+def _cjk_utf16(sample: bytes, nul_count: float) -> str | None:
+    """Chinese or Japanese in UTF-16 without a BOM (its codec, or None): its characters have next to no NUL
+    byte (one character a word, full-width punctuation), so only its line breaks, digits and Latin letters
+    leave one, too few for the rhythms above: such a story was refused as binary (a user trial). A legacy CJK
+    encoding (GBK, Big5, Shift-JIS, EUC) has no NUL byte at all; a UTF-8 text (where a NUL is valid too)
+    reads as UTF-8. So: some NULs, bytes that are no UTF-8, and a text mostly of Han and kana, with no junk,
+    in one byte order (the other one reads as letters of other scripts)."""
+    if nul_count < 2:
+        return None
+    try:
+        sample.decode("utf-8")
+        return None
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3:  # only a character cut at the sample's end
+            return None
+    for encoding in ("utf-16-le", "utf-16-be"):
+        text = sample[: len(sample) // 2 * 2].decode(encoding, errors="replace")
+        letters = [ch for ch in text if ch.isalpha()]
+        junk = sum(1 for ch in text if unicodedata.category(ch)[0] not in "LMNPZ" and ch not in "\t\n\r\f")
+        if junk <= len(text) // 50 and sum(map(_is_han_or_kana, letters)) >= 0.8 * len(letters) > 0:
+            return encoding
+    return None
 
 
 def bom_encoding(data: bytes) -> str | None:

@@ -72,6 +72,12 @@ GREEK = ("Η κυβέρνηση ανακοίνωσε την Τρίτη ένα ν
 RUSSIAN = ("Депутаты городского совета Новосибирска в четверг большинством голосов утвердили бюджет на развитие "
            "общественного транспорта.\nМэр города заявил журналистам, что первые трамваи выйдут на линии "
            "весной.\n")
+CHINESE = ("上海市政府周三发布新一轮城市更新行动计划，提出在未来五年内改造中心城区约五百万平方米的老旧住房。\n"
+           "市住房和城乡建设管理委员会负责人在新闻发布会上表示，此次更新将重点保护历史风貌街区，并增加公共绿地。\n"
+           "计划还提出，到二〇三〇年，中心城区将新增约两百个社区服务中心。\n")
+JAPANESE = ("東京都は十四日、首都直下地震に備えた新たな防災計画を発表した。\n"
+            "計画では、木造住宅が密集する地域の不燃化を進め、避難所の備蓄を大幅に増やすとしている。\n"
+            "知事は記者会見で、今後十年で被害を半減させたいと述べた。\n")
 
 
 def _write(name: str, data: bytes) -> Callable[[Path], Path]:
@@ -375,6 +381,24 @@ CASES: list[Case] = [
         "doc",
         lambda out: _assert_content(out, RUSSIAN),
     ),
+    # Chinese and Japanese have a NUL only at their line breaks and digits (none at their letters or
+    # full-width punctuation): a story of either was refused as binary.
+    Case(
+        "utf16_le_without_bom_chinese",
+        _write("zh16.txt", CHINESE.encode("utf-16-le")),
+        "doc",
+        lambda out: _assert_content(out, CHINESE),
+    ),
+    Case(
+        "utf16_be_without_bom_japanese",
+        _write("ja16.txt", JAPANESE.encode("utf-16-be")),
+        "doc",
+        lambda out: _assert_content(out, JAPANESE),
+    ),
+    # The same stories in their legacy encodings (no NUL at all) still read as those.
+    Case("gbk_chinese", _write("zh-gbk.txt", CHINESE.encode("gbk")), "doc", lambda out: _assert_content(out, CHINESE)),
+    Case("shift_jis_japanese", _write("ja-sjis.txt", JAPANESE.encode("shift_jis")), "doc",
+         lambda out: _assert_content(out, JAPANESE)),
     Case(
         "utf32_with_bom",
         _write("u32.txt", STORY.encode("utf-32")),
