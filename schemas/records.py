@@ -83,6 +83,9 @@ class Rejection:
     detail: str  # a readable sentence for the operator
     doc_id: str | None = None
     raw: bytes | None = None  # kept when we have the bytes, so nothing is lost
+    # The page's URL when the refused input is a capture or a fetch of one (a WARC record's target URI): a
+    # later capture of the page that loads resolves the refusal (quarantine_status).
+    url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,10 @@ QUARANTINE = Table("quarantine", (
     _c("detail", S, "why, in words: what was wrong and what to do", nullable=False),
     _c("raw", B, "the refused bytes, when there were any (within the read limit)"),
     _c("quarantined_at", TS, nullable=False),
+    Column("url", S, comment="the URL the refused input was fetched or captured from (a fetched page or feed, "
+           "a WARC record's WARC-Target-URI): a later load of that page from any source resolves the refusal "
+           "(quarantine_status). NULL: no URL (a file, a JSON record), or a refusal before version 17 whose "
+           "detail does not name it", since=17),
 ), primary_key=("quarantine_id",), comment="one row per rejected input or record")
 
 CLUSTERS = Table("clusters", (
@@ -366,6 +370,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
          "their old keys hid)"),
     (15, "removals.offset_in: the text each removal's position is an offset in"),
     (16, "rules: the pattern rules each run cleaned with (runs.ruleset_sha256)"),
+    (17, "quarantine.url: a refused capture of a page is resolved by a later load of that page"),
 )
 # Data a migration derives from older tables, run after its DDL (a warehouse made before version 8 has
 # sightings whose counts the new tables must start from).
@@ -448,6 +453,14 @@ UPDATE removals SET offset_in = CASE
     WHEN run_id <> (SELECT a.run_id FROM articles a WHERE a.article_id = removals.article_id) THEN 'stored_body'
 END
 WHERE offset_in IS NULL;""",
+    # The URL of a WARC capture refused before version 17, from the detail its refusal wrote ("record for
+    # <uri> is truncated: ...", "payload of <uri> is over ...", "capture of <uri> is marked WARC-Truncated",
+    # "capture of <uri> holds 90 of ..."), or a fetched page's own uri.
+    17: r"""
+UPDATE quarantine SET url = coalesce(
+    nullif(regexp_extract(detail, '^(?:record for|payload of|capture of) (https?://\S+) (?:is|holds) ', 1), ''),
+    CASE WHEN regexp_matches(source_uri, '^https?://') THEN source_uri END)
+WHERE url IS NULL;""",
 }
 
 

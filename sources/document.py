@@ -127,13 +127,13 @@ def document_from_bytes(
     config = config or ReadConfig()
     data_or_rejection = _bytes_to_read(source_uri, data, config)
     if isinstance(data_or_rejection, Rejection):
-        return data_or_rejection
+        return _of_page(data_or_rejection, url)
     data = data_or_rejection
     head = saved_response(data) if kind in _SAVED_KINDS else None
     if head is not None:
         opened = _open_saved(source_uri, data, head, doc_id, config)
         if isinstance(opened, Rejection):
-            return opened
+            return _of_page(opened, url)
         data = opened
         # the head's word on the type, the charset and the fetch time is the server's; the file's name and
         # modification time are only the saver's
@@ -143,7 +143,7 @@ def document_from_bytes(
     doc_id = doc_id or sha256_hex(data)
     binary = _binary_rejection(source_uri, body, doc_id)
     if binary is not None:
-        return dataclasses.replace(binary, raw=data)  # the head too: the input's bytes as they came
+        return dataclasses.replace(binary, raw=data, url=url)  # the head too: the input's bytes as they came
     said = head.content_type if head is not None and head.content_type else None  # the server's type, if given
     is_html = ((said in HTML_TYPES) if said else kind == "html") or (
         (kind in {"txt", "url", "warc"} or head is not None) and starts_as_html(body))
@@ -161,6 +161,11 @@ def document_from_bytes(
     return doc if config.defer_decode else decode_document(doc, config)
 
 
+def _of_page(rejection: Rejection, url: str | None) -> Rejection:
+    """`rejection` naming the page it refused a capture of (quarantine.url), when there is one."""
+    return dataclasses.replace(rejection, url=url) if url and rejection.url is None else rejection
+
+
 def decode_document(doc: RawDocument, config: ReadConfig | None = None) -> RawDocument | Rejection:
     """`doc` with its bytes decoded (`content` and `encoding` set), or why it holds no article text.
     A document already decoded (or given as str, as a JSONL record's text is) is returned as it is."""
@@ -170,14 +175,16 @@ def decode_document(doc: RawDocument, config: ReadConfig | None = None) -> RawDo
     try:
         content, encoding = decode_bytes(_body(doc), html=doc.content_type == "html", declared=doc.declared_encoding)
     except DecodeError as exc:  # decode_bytes is total today; kept so a stricter one cannot crash us
-        return reject(doc.source_uri, STAGE_DECODE, UNDECODABLE, str(exc), doc_id=doc.doc_id, raw=doc.raw)
+        return reject(doc.source_uri, STAGE_DECODE, UNDECODABLE, str(exc), doc_id=doc.doc_id, raw=doc.raw,
+                      url=doc.url)
     if not content.strip(_INVISIBLE):
         return reject(doc.source_uri, STAGE_DECODE, EMPTY_INPUT, "the input holds no text once decoded",
-                      doc_id=doc.doc_id, raw=doc.raw)
+                      doc_id=doc.doc_id, raw=doc.raw, url=doc.url)
     if doc.content_type != "html" and len(content) > config.max_text_chars:
         return reject(doc.source_uri, STAGE_READ, TOO_LARGE,
                       f"the text is {len(content)} characters, over the limit of {config.max_text_chars} "
-                      "for one article", doc_id=doc.doc_id, raw=doc.raw)  # within max_bytes: kept, nothing lost
+                      "for one article", doc_id=doc.doc_id, raw=doc.raw,
+                      url=doc.url)  # within max_bytes: kept, nothing lost
     return dataclasses.replace(doc, content=content, encoding=encoding)
 
 

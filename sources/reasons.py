@@ -71,8 +71,10 @@ def reject(
     *,
     doc_id: str | None = None,
     raw: bytes | None = None,
+    url: str | None = None,
 ) -> Rejection:
     """A rejection with a storable source_uri."""
     return Rejection(
-        source_uri=display_path(source_uri), stage=stage, reason=reason, detail=detail, doc_id=doc_id, raw=raw
+        source_uri=display_path(source_uri), stage=stage, reason=reason, detail=detail, doc_id=doc_id, raw=raw,
+        url=url,
     )

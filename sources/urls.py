@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,7 +39,7 @@ def read_url(
         return
     body = inflate(result.body, config.max_bytes, config.chunk_bytes, url)
     if isinstance(body, Rejection):
-        yield body
+        yield dataclasses.replace(body, url=url)
         return
     # The bytes say what a response is, whatever its Content-Type: a feed or sitemap served as text/html or
     # text/plain (a misconfigured server, a static host's default type) was stored as one "article" whose body
@@ -52,6 +53,7 @@ def read_url(
                 STAGE_READ,
                 BAD_FEED,
                 f"feeds nested deeper than {config.http.max_sitemap_depth} levels; not followed",
+                url=url,
             )
             return
         yield from _read_feed(url, body, result.final_url, kind, config, _depth)
@@ -63,12 +65,14 @@ def read_url(
             BAD_FEED,
             f"{url} is served as {result.mime} but is not an RSS/Atom feed or a sitemap",
             raw=body,
+            url=url,
         )
         return
     if result.mime and result.mime not in _http.HTML_TYPES | _http.TEXT_TYPES:
         # read only in case it was a feed (`http.maybe_feed_type`): an image/svg+xml, a PDF download
         yield reject(url, STAGE_READ, UNSUPPORTED_CONTENT_TYPE,
-                     f"{url} is {result.mime} and not an RSS/Atom feed or a sitemap, nor HTML or text", raw=body)
+                     f"{url} is {result.mime} and not an RSS/Atom feed or a sitemap, nor HTML or text", raw=body,
+                     url=url)
         return
     kind_name = "txt" if result.mime in _http.TEXT_TYPES else "html"
     doc = document_from_bytes(
@@ -102,7 +106,7 @@ def _read_feed(
 ) -> Iterator[RawDocument | Rejection]:
     feed = _http.parse_feed(body, base, config.http.max_feed_items)
     if isinstance(feed, _http.FetchFailure):
-        yield reject(url, STAGE_READ, feed.reason, f"{url}: {feed.detail}", raw=body[:65536])
+        yield reject(url, STAGE_READ, feed.reason, f"{url}: {feed.detail}", raw=body[:65536], url=url)
         return
     if not feed.items:
         # Skipped, not quarantined, but recorded: a feed that names nothing must still show in `sources`.
@@ -144,7 +148,7 @@ def _url_rejection(failure: _http.FetchFailure, known: KnownPage | None) -> Reje
     detail = failure.detail if failure.status is None else f"{failure.detail} [status {failure.status}]"
     # Unchanged: the skip names the stored document, so lineage leads from the source to its article.
     doc_id = known.doc_id if known is not None and failure.reason == NOT_MODIFIED else None
-    return reject(failure.url, STAGE_READ, failure.reason, detail, doc_id=doc_id)
+    return reject(failure.url, STAGE_READ, failure.reason, detail, doc_id=doc_id, url=failure.url)
 
 def _replace(doc: RawDocument, **changes: Any) -> RawDocument:
     return RawDocument(**{**doc.__dict__, **changes})

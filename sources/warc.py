@@ -247,6 +247,7 @@ def _record_outcome(
             stage=STAGE_READ,
             reason=TOO_LARGE,
             detail=f"payload of {uri} is over the limit of {config.max_bytes} bytes",
+            url=uri or None,
         )
     rest, missing = _drain(record, config.max_bytes - len(payload))
     if missing:
@@ -326,7 +327,7 @@ def _refuse(
     if missing:
         return _truncated(source_uri, uri, missing, raw)
     return Rejection(source_uri=source_uri, stage=STAGE_READ, reason=reason, detail=detail,
-                     raw=raw if keep else None)
+                     raw=raw if keep else None, url=uri or None)
 
 
 def _drain(record: Any, keep: int) -> tuple[list[bytes] | None, int]:
@@ -353,4 +354,5 @@ def _truncated(source_uri: str, uri: str, missing: int, raw: bytes | None) -> Re
         reason=BAD_WARC,
         detail=f"record for {uri or source_uri} is truncated: {missing} bytes missing",
         raw=raw,
+        url=uri or None,
     )

@@ -257,7 +257,7 @@ def _time_limit_exceeded(doc: RawDocument, seconds: float) -> Rejection:
     return Rejection(doc.source_uri, STAGE_PROCESS, TIME_LIMIT_EXCEEDED,
                      f"processing took longer than the limit of {seconds:g} s (--doc-seconds); it is processed "
                      "again when its source is next read (a run with a higher --doc-seconds, or 0 for none; "
-                     "a changed or touched file)", doc_id=doc.doc_id, raw=doc.raw)
+                     "a changed or touched file)", doc_id=doc.doc_id, raw=doc.raw, url=doc.url)
 
 
 class _TimedOut:
@@ -498,7 +498,7 @@ class WorkerPool:
                 self._kill_executor()
                 crashed = Rejection(doc.source_uri, STAGE_PROCESS, WORKER_CRASHED,
                                     "the worker processing this document died (memory limit or crash)",
-                                    doc_id=doc.doc_id, raw=doc.raw)
+                                    doc_id=doc.doc_id, raw=doc.raw, url=doc.url)
                 parts.append(_processed([doc], [crashed], sign_texts([], sign)))
         return ProcessedBatch.join(parts)
 

@@ -145,7 +145,7 @@ def _fill(con: duckdb.DuckDBPyConnection) -> None:
                    ('a2', 0, 'newsletter', 'nl-1', 'Sign up', 10, 'r1', 'repaired_text'),
                    ('a5', 0, 'cookie', 'cookie-1', 'We use cookies', 0, 'r1', 'repaired_text')""")
     con.execute("INSERT INTO quarantine VALUES ('q1', '/in/bad.html', NULL, 'r1', 'read', 'empty_input', "
-                "'0 bytes', NULL, TIMESTAMPTZ '2026-01-01 10:00:01+00')")
+                "'0 bytes', NULL, TIMESTAMPTZ '2026-01-01 10:00:01+00', NULL)")
 
 
 @pytest.fixture

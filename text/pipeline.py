@@ -90,7 +90,8 @@ def _guarded(doc: RawDocument, step: Callable[[], _T]) -> _T | Rejection:
     try:
         return step()
     except ExtractError as exc:
-        return Rejection(doc.source_uri, STAGE_EXTRACT, exc.reason, str(exc), doc_id=doc.doc_id, raw=doc.raw)
+        return Rejection(doc.source_uri, STAGE_EXTRACT, exc.reason, str(exc), doc_id=doc.doc_id, raw=doc.raw,
+                         url=doc.url)
     except OSError:
         # The environment failed (disk full, /tmp not writable), not the document: fail the batch so that
         # nothing is recorded, rather than quarantining good documents for good.
@@ -98,7 +99,8 @@ def _guarded(doc: RawDocument, step: Callable[[], _T]) -> _T | Rejection:
     except Exception as exc:  # one bad document must not sink its batch
         where = traceback.extract_tb(exc.__traceback__)[-1]
         detail = f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
-        return Rejection(doc.source_uri, STAGE_PROCESS, PROCESSING_ERROR, detail, doc_id=doc.doc_id, raw=doc.raw)
+        return Rejection(doc.source_uri, STAGE_PROCESS, PROCESSING_ERROR, detail, doc_id=doc.doc_id, raw=doc.raw,
+                         url=doc.url)
 
 
 def process_documents(docs: Sequence[RawDocument], ctx: ProcessContext) -> list[Article | Rejection]:

@@ -149,7 +149,7 @@ def quarantine_table(rejections: Sequence[Rejection], run_id: str) -> pa.Table:
         rows.setdefault(qid, {
             "quarantine_id": qid, "source_uri": clean_str(r.source_uri), "doc_id": r.doc_id, "run_id": run_id,
             "stage": r.stage, "reason": r.reason, "detail": clean_str(r.detail), "raw": r.raw,
-            "quarantined_at": now})
+            "quarantined_at": now, "url": clean_str(r.url)})
     return rows_table(QUARANTINE, list(rows.values()))
 
 

@@ -118,7 +118,8 @@ VIEWS: dict[str, str] = {
     # ("path#N", the file's part before the last "#": string functions, a regexp took seconds over millions
     # of sources rows). A row stays as the history of the run that refused the input; `resolved_at` says the
     # input is no longer missing (a half-copied JSON line completed, an unreadable file made readable, a
-    # URL that answered, a dump re-run with a field mapping). Only a later run resolves: a file refused
+    # URL that answered, a dump re-run with a field mapping, a truncated WARC capture of a page that another
+    # capture holds whole: `quarantine.url`, the page's). Only a later run resolves: a file refused
     # whole while some of its records loaded in the same run stays open. Not resolved: a cut line whose
     # record has an `id` (refused as "path#<line>", it loads as "path#<id>"; nothing ties the two).
     "quarantine_status": """
@@ -142,13 +143,21 @@ VIEWS: dict[str, str] = {
             FROM (SELECT * FROM quarantine WHERE stage = 'discover' AND reason = 'unreadable') q
             JOIN sources s ON starts_with(s.source_uri, q.source_uri || '/')
             WHERE s.run_id <> q.run_id AND s.recorded_at > q.quarantined_at
+            UNION ALL
+            -- A refused capture of a page (a truncated WARC record): resolved once the warehouse holds that
+            -- page from another capture, loaded before or after it (then from the refusal's own time on).
+            SELECT q.quarantine_id, s.run_id, greatest(s.recorded_at, q.quarantined_at)
+            FROM (SELECT * FROM quarantine WHERE url IS NOT NULL) q
+            JOIN documents d ON d.url = q.url
+            JOIN sources s ON s.doc_id = d.doc_id AND s.outcome = 'loaded'
+            WHERE s.source_uri <> q.source_uri
         ), first_resolution AS (
             SELECT quarantine_id, min(recorded_at) AS resolved_at,
                    arg_min(run_id, recorded_at) AS resolved_run_id
             FROM matched GROUP BY quarantine_id
         )
         SELECT q.quarantine_id, q.source_uri, q.doc_id, q.run_id, q.stage, q.reason, q.detail,
-               q.quarantined_at, f.resolved_at, f.resolved_run_id
+               q.quarantined_at, f.resolved_at, f.resolved_run_id, q.url
         FROM quarantine q LEFT JOIN first_resolution f USING (quarantine_id)
     """,
     # Rejected inputs by stage and reason; `still_open`: those no later run has loaded (quarantine_status).

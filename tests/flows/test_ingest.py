@@ -653,6 +653,49 @@ def test_an_input_a_later_run_loads_is_resolved_in_quarantine_status_and_the_sum
     assert summary == [("bad_json", 2, 1)]
 
 
+def _warc_captures(path: Path, captures: list[tuple[str, bytes, dict[str, str]]]) -> None:
+    """(target URI, HTML payload, extra WARC headers) as response records of a WARC file."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=path.suffix == ".gz")
+        for uri, payload, extra in captures:
+            head = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(payload),
+                                                          http_headers=head, warc_headers_dict=extra))
+
+
+def test_a_truncated_capture_is_resolved_by_a_later_whole_capture_of_its_page(
+        prefect_harness: None, tmp_path: Path) -> None:
+    """A crawl cuts a capture short (WARC-Truncated): quarantined with its bytes. The next crawl's WARC holds
+    the page whole and loads it; `quarantine_status` kept the refusal open, as no later source had the
+    refused record's uri (another file's record). The refusal names its page (`quarantine.url`) and a later
+    load of that page resolves it; a cut page never captured again stays open."""
+    paras = "".join(f"<p>{p}</p>" for p in STORY.split("\n\n")[1:5])
+    page = f"<html><head><title>Ferry timetable</title></head><body><article>{paras}</article></body></html>"
+    other = page.replace("ferry", "tram").replace("Ferry", "Tram")
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    cut = {"WARC-Truncated": "length"}
+    _warc_captures(crawl / "one.warc.gz", [("https://news.example/ferry", page.encode()[:300], cut),
+                                           ("https://news.example/tram", other.encode()[:300], cut)])
+    db = tmp_path / "w.duckdb"
+    one = run([str(crawl)], db, workers=0)
+    assert one["loaded"] == 0 and one["quarantined"] == 2
+    _warc_captures(crawl / "two.warc.gz", [("https://news.example/ferry", page.encode(), {})])
+    two = run([str(crawl)], db, workers=0)
+    assert two["loaded"] == 1 and two["quarantined"] == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        status = con.execute("SELECT url, reason, resolved_run_id FROM quarantine_status ORDER BY url").fetchall()
+        summary = con.execute("SELECT reason, inputs, still_open FROM quarantine_summary").fetchall()
+    assert status == [("https://news.example/ferry", "warc_truncated", two["run_id"]),
+                      ("https://news.example/tram", "warc_truncated", None)]
+    assert summary == [("warc_truncated", 2, 1)]
+
+
 def test_a_file_replaced_with_the_same_size_and_mtime_is_read_again(prefect_harness: None, tmp_path: Path) -> None:
     """`cp -p`, `rsync -a`, `tar x` and `curl -R` keep a file's modification time: a corrected story of the
     same length put in place of the old one looked unchanged (size and mtime) and was never read. The

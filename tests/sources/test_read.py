@@ -588,6 +588,7 @@ def test_a_capture_its_crawler_marked_truncated_is_quarantined_with_its_bytes(tm
     assert cut.reason not in warc_mod.SKIP_REASONS  # quarantined, not skipped
     assert f"WARC-Truncated: {mark}" in cut.detail and "https://news.example/cut" in cut.detail
     assert cut.raw == half and cut.source_uri.startswith(f"{path}#urn:uuid:")
+    assert cut.url == "https://news.example/cut"  # the page it refused a capture of (quarantine.url)
     assert isinstance(whole, RawDocument) and whole.url == "https://news.example/whole"
 
 

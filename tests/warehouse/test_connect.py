@@ -652,3 +652,30 @@ def test_migration_15_names_the_text_of_each_removals_position(tmp_path: Path) -
         assert rows == [(0, "repaired_text"), (1, "cleaned_body"), (2, "repaired_text"), (3, None),
                         (4, "stored_body")]
         assert migrate(con) == []
+
+
+def test_migration_17_names_the_page_of_each_refused_capture(tmp_path: Path) -> None:
+    """Version 17 adds `quarantine.url`, which a later load of the page resolves (quarantine_status); rows
+    refused before get it from the detail their WARC refusal wrote, or their uri when it is a fetched URL.
+    Other refusals have no page: NULL."""
+    with writer(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        con.execute("DELETE FROM schema_migrations WHERE version = 17")
+        con.execute("""INSERT INTO quarantine (quarantine_id, source_uri, run_id, stage, reason, detail,
+                                               quarantined_at) VALUES
+            ('q1', '/c/one.warc.gz#urn:uuid:1', 'r1', 'read', 'bad_warc',
+             'record for https://news.example/a is truncated: 120 bytes missing', now()),
+            ('q2', '/c/one.warc.gz#urn:uuid:2', 'r1', 'read', 'too_large',
+             'payload of https://news.example/b is over the limit of 10 bytes', now()),
+            ('q3', 'https://news.example/c', 'r1', 'read', 'http_error', 'HTTP 503 Service Unavailable', now()),
+            ('q4', '/in/a.jsonl#3', 'r1', 'read', 'bad_json', 'line 3 is not valid JSON', now()),
+            ('q5', '/c/two.warc#urn:uuid:5', 'r1', 'read', 'warc_truncated',
+             'capture of https://news.example/e is marked WARC-Truncated: length (cut by the crawler)', now()),
+            ('q6', '/c/two.warc#urn:uuid:6', 'r1', 'read', 'warc_truncated',
+             'capture of https://news.example/f holds 90 of the 300 bytes its HTTP Content-Length says', now())""")
+        assert migrate(con) == [17]
+        rows = con.execute("SELECT quarantine_id, url FROM quarantine ORDER BY 1").fetchall()
+        assert rows == [("q1", "https://news.example/a"), ("q2", "https://news.example/b"),
+                        ("q3", "https://news.example/c"), ("q4", None), ("q5", "https://news.example/e"),
+                        ("q6", "https://news.example/f")]
+        assert migrate(con) == []

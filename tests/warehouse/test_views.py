@@ -109,7 +109,7 @@ def test_a_quarantined_input_is_resolved_only_by_a_later_run_that_loaded_it(fill
         for qid, uri, reason in (("q2", "/in/feed.jsonl#2", "bad_json"), ("q3", "/in/locked.txt", "unreadable"),
                                  ("q4", "/in/whole.jsonl", "too_large"), ("q5", "/in/other.txt", "unreadable")):
             con.execute("INSERT INTO quarantine VALUES (?, ?, NULL, 'r1', 'read', ?, 'why', NULL, "
-                        "TIMESTAMPTZ '2026-01-01 10:00:02+00')", [qid, uri, reason])
+                        "TIMESTAMPTZ '2026-01-01 10:00:02+00', NULL)", [qid, uri, reason])
         con.execute("""
             INSERT INTO sources VALUES
               ('s1', '/in/bad.html', 'd1', 'loaded', NULL, 'r1', TIMESTAMPTZ '2026-01-01 10:00:03+00'),
@@ -123,14 +123,26 @@ def test_a_quarantined_input_is_resolved_only_by_a_later_run_that_loaded_it(fill
         # one refused; a folder whose name only starts alike (q7, /in/lockedbox) stays open.
         for qid, uri in (("q6", "/in/locked"), ("q7", "/in/locked-box")):
             con.execute("INSERT INTO quarantine VALUES (?, ?, NULL, 'r1', 'discover', 'unreadable', 'why', NULL, "
-                        "TIMESTAMPTZ '2026-01-01 10:00:02+00')", [qid, uri])
+                        "TIMESTAMPTZ '2026-01-01 10:00:02+00', NULL)", [qid, uri])
         con.execute("INSERT INTO sources VALUES ('s7', '/in/locked/a.txt', NULL, 'quarantined', 'read:empty_input', "
                     "'r2', TIMESTAMPTZ '2026-01-02 10:00:03+00')")
+        # A truncated WARC capture of a page: resolved by another capture of that page loaded by a later crawl
+        # (q8); a page no other capture holds stays open (q9).
+        for qid, rec, url in (("q8", "urn:uuid:8", "https://news.example/p"),
+                              ("q9", "urn:uuid:9", "https://news.example/q")):
+            con.execute("INSERT INTO quarantine VALUES (?, ?, NULL, 'r1', 'read', 'warc_truncated', 'why', NULL, "
+                        "TIMESTAMPTZ '2026-01-01 10:00:02+00', ?)", [qid, f"/crawl/one.warc.gz#{rec}", url])
+        con.execute("INSERT INTO documents BY NAME SELECT 'd8' AS doc_id, '/crawl/two.warc.gz#urn:uuid:80' AS "
+                    "source_uri, 'warc' AS kind, 'https://news.example/p' AS url, 'r2' AS first_run_id, "
+                    "'<p>whole</p>'::BLOB AS raw, 12 AS bytes")
+        con.execute("INSERT INTO sources VALUES ('s8', '/crawl/two.warc.gz#urn:uuid:80', 'd8', 'loaded', NULL, "
+                    "'r2', TIMESTAMPTZ '2026-01-02 10:00:04+00')")
     got = dict(rows(filled_db, "SELECT quarantine_id, resolved_run_id FROM quarantine_status"))
-    assert got == {"q1": None, "q2": "r2", "q3": "r2", "q4": "r2", "q5": None, "q6": "r2", "q7": None}
+    assert got == {"q1": None, "q2": "r2", "q3": "r2", "q4": "r2", "q5": None, "q6": "r2", "q7": None,
+                   "q8": "r2", "q9": None}
     summary = rows(filled_db, "SELECT stage, reason, inputs, still_open FROM quarantine_summary ORDER BY ALL")
     assert summary == [("discover", "unreadable", 2, 1), ("read", "bad_json", 1, 0), ("read", "empty_input", 1, 1),
-                       ("read", "too_large", 1, 0), ("read", "unreadable", 2, 1)]
+                       ("read", "too_large", 1, 0), ("read", "unreadable", 2, 1), ("read", "warc_truncated", 2, 1)]
 
 
 def test_article_versions_orders_a_pages_captures_and_marks_the_latest(filled_db: Path) -> None:
