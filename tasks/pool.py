@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from types import FrameType
@@ -505,13 +505,20 @@ class WorkerPool:
     def _result(self, future: Future[_T]) -> _T:
         """`future.result()`, but a terminated pool ends the wait with PoolTerminated: the executor's
         manager thread may never report its killed workers (see `terminate`), and a run being stopped must
-        not wait for it."""
+        not wait for it. A chunk still queued when the pool was terminated is cancelled by the executor's
+        shutdown (`cancel_futures`): that too is the stop, not a failure of the batch (raised as
+        CancelledError, Prefect logged it as an ERROR with a traceback on every stop of `newsetl serve`
+        with batches in flight: a user trial)."""
         while True:
             try:
                 return future.result(timeout=_TERMINATION_POLL)
             except TimeoutError:
                 if self._terminated:
                     raise PoolTerminated() from None
+            except CancelledError:
+                if self._terminated:
+                    raise PoolTerminated() from None
+                raise
 
     def terminate(self) -> None:
         """Kill the workers now (an interrupted run): batches in flight fail with PoolTerminated."""

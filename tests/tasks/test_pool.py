@@ -361,6 +361,38 @@ def test_a_terminated_pool_ends_a_wait_that_nothing_would_end() -> None:
     assert outcome and isinstance(outcome[0], pool_mod.PoolTerminated)
 
 
+def test_a_chunk_still_queued_when_the_pool_is_stopped_ends_as_terminated_not_cancelled() -> None:
+    """Batches run two ahead, so a stop finds chunks of later batches queued behind the running one; the
+    executor's shutdown cancels those, and their wait raised concurrent.futures' CancelledError, which
+    Prefect logged as an ERROR with a traceback on a Ctrl-C of `newsetl serve` (a user trial). Every
+    batch in flight now ends with PoolTerminated, the stop."""
+    pool = WorkerPool(make_context(ProcessConfig()), PoolConfig(workers=1, doc_seconds=120.0))
+    pool.start()
+    page = slow_page()  # seconds of trafilatura: no batch is done before the stop
+    outcomes: list[BaseException | None] = []
+
+    def run(i: int) -> None:
+        try:
+            pool.run([doc(f"slow{i}.html", page, "html")], SignConfig())
+            outcomes.append(None)
+        except BaseException as exc:  # the test looks at what it was
+            outcomes.append(exc)
+
+    # One worker: the first batch runs, the next two wait in the executor's call queue (one more than its
+    # workers), the last two are pending in the executor, where shutdown(cancel_futures=True) cancels them.
+    runners = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(5)]
+    for runner in runners:
+        runner.start()
+        time.sleep(0.2)
+    time.sleep(0.5)
+    pool.terminate()
+    for runner in runners:
+        runner.join(timeout=30)
+    assert not any(r.is_alive() for r in runners), "a batch still waits after terminate()"
+    assert len(outcomes) == 5
+    assert all(isinstance(o, pool_mod.PoolTerminated) for o in outcomes), outcomes
+
+
 def test_a_batch_whose_pool_was_stopped_is_returned_stopped_not_logged_as_a_failed_task(
         prefect_harness: None, caplog: pytest.LogCaptureFixture) -> None:
     """A stopped run (Ctrl-C, or SIGTERM to `newsetl serve`) kills the pool under the batches in flight.
