@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import time
 from collections import Counter, defaultdict
@@ -275,7 +276,15 @@ def write_report_file(db: str, run_id: str, markdown: str) -> str | None:
         folder = report_dir(db)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{run_id}.md"
-        path.write_text(markdown, encoding="utf-8")
+        # Written beside and renamed: on a full disk `write_text` left an empty report, which reads as a
+        # run with nothing to say rather than one whose report could not be written (a user trial).
+        tmp = folder / f".{run_id}.md.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(markdown, encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return str(path)
     except OSError as exc:
         with contextlib.suppress(Exception):

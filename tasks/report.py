@@ -249,6 +249,12 @@ def write_report(con: duckdb.DuckDBPyConnection, out: str | Path, title: str) ->
     text = render_report(report_data(con), title)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except BaseException:
+        # A full disk cut the file short: the part written is no report, and left behind it held the space
+        # the next run needs, under another pid's name each time (a user trial).
+        tmp.unlink(missing_ok=True)
+        raise
     return out

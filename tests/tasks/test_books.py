@@ -123,3 +123,24 @@ def test_a_run_upgrades_a_scheme_2_warehouse_at_its_start_all_or_nothing(
     assert scheme == sign.scheme_id(DedupConfig().sign)
     assert (n_shingles, banded, sig_hash, article_hash, bands) == \
         (int(fresh.n_shingles[0]), True, fresh.body_hash[0], fresh.body_hash[0], DedupConfig().sign.bands)
+
+
+def test_a_run_report_the_disk_has_no_room_for_is_not_left_empty(tmp_path: Path) -> None:
+    """`write_text` on a full disk left the run report file empty: a run that seemed to have nothing to say,
+    rather than one whose report could not be written (a user trial). Written beside and renamed, it is
+    whole or absent. In a child process whose files cannot grow past 1 KB (RLIMIT_FSIZE, as a full disk)."""
+    db = tmp_path / "w.duckdb"
+    script = textwrap.dedent(f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+        from newsetl.tasks.books import write_report_file
+        print(write_report_file({str(db)!r}, "run-1", "# a run report\\n" + "x" * 4096))
+        print(write_report_file({str(db)!r}, "run-2", "# a short one\\n"))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    folder = books.report_dir(str(db))
+    assert proc.stdout.split() == ["None", str(folder / "run-2.md")], proc.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["run-2.md"]
+    assert (folder / "run-2.md").read_text(encoding="utf-8") == "# a short one\n"

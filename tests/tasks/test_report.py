@@ -143,3 +143,29 @@ def test_the_run_chart_draws_the_latest_runs_and_says_how_many_there_are(filled_
     assert [r["run_id"] for r in data.runs] == ["r2"]  # the latest of r1 and r2
     note = dict((title, note) for title, _, note in _charts(data))["Run health"]
     assert note.startswith("2 runs (the chart: the latest 1),"), note
+
+
+def _file_size_limit(limit: int) -> None:
+    """preexec_fn: no file grows past `limit` bytes (EFBIG, as a full disk's ENOSPC; SIGXFSZ ignored so
+    the write fails instead of killing the process)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_report_the_disk_has_no_room_for_leaves_no_part_of_itself(filled_db: Path, tmp_path: Path) -> None:
+    """On a full disk the report's temporary file was left behind, cut short (2.2 MB of a 4.8 MB report),
+    under a name with the writer's pid: every run on that disk left another, taking the room the next run
+    needed (a user trial). Now the part written is removed and the old report stays as it was."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    old = out_dir / "report.html"
+    old.write_text("<html>the previous report</html>", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "newsetl.cli", "report", "--db", str(filled_db), "--out", str(old)],
+                          capture_output=True, text=True, timeout=300, preexec_fn=lambda: _file_size_limit(256 * 1024))
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot write" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["report.html"]
+    assert old.read_text(encoding="utf-8") == "<html>the previous report</html>"
