@@ -822,7 +822,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             select = _export_select(con, args.view, json_out=fmt.startswith("JSON"))
             _interruptible(con, lambda: con.execute(f"COPY ({select}) TO '{target}' (FORMAT {fmt})"))
         except duckdb.Error as exc:
-            print(f"newsetl export: cannot write {args.out}: {_one_line(exc)}", file=sys.stderr)
+            # Reading the warehouse (a damaged file) fails here as writing the output does: name both, and
+            # DuckDB's message says which file (it was "cannot write OUT" for a warehouse cut short).
+            print(f"newsetl export: cannot export {args.view} of {_db(args)} to {args.out}: {_one_line(exc)}",
+                  file=sys.stderr)
             return EXIT_WAREHOUSE
         except KeyboardInterrupt:
             if not existed:  # a file cut off mid-write is no export
@@ -880,6 +883,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"newsetl report: {exc.args[0].splitlines()[0]} (a warehouse of an older newsetl: its views "
               "are updated by the next `newsetl ingest`)", file=sys.stderr)
         return EXIT_USAGE
+    except duckdb.Error as exc:
+        # A damaged warehouse (a file cut short) is read only here, past the open: one line and exit 3, as
+        # `stats` says it, not "unexpected error" with exit 1 (a user trial).
+        print(f"newsetl report: cannot read {_db(args)}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_WAREHOUSE
     except OSError as exc:
         hint = "" if args.out else " (--out FILE writes it elsewhere)"
         print(f"newsetl report: cannot write {out}: {exc}{hint}", file=sys.stderr)
@@ -891,6 +899,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_reclean(args: argparse.Namespace) -> int:
     """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited): a run of its
     own (`tasks/reclean.reclean_warehouse`); Ctrl-C or SIGTERM stop it between slices, exit 130."""
+    import duckdb
+
     from newsetl.tasks.reclean import reclean_warehouse
     from newsetl.tasks.stop import IngestInterrupted
     from newsetl.text.rules import RulesError, load_rules
@@ -916,6 +926,11 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except (WarehouseBusy, WarehouseError) as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
+        return EXIT_WAREHOUSE
+    except duckdb.Error as exc:
+        # A damaged warehouse (a file cut short) fails past the open: one line and exit 3, as an ingest
+        # says it, not "unexpected error" with exit 1 (a user trial).
+        print(f"newsetl: cannot write the warehouse {db}: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_WAREHOUSE
     except (IngestInterrupted, KeyboardInterrupt):
         print("newsetl: interrupted: the slices re-cleaned so far are kept; run it again for the rest",

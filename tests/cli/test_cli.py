@@ -207,6 +207,24 @@ def test_a_duckdb_file_that_is_no_warehouse_is_refused_untouched(tmp_path: Path)
     _writers_refuse_untouched(db, "is a DuckDB file but not a newsetl warehouse")
 
 
+def test_a_warehouse_cut_short_is_said_in_one_line_by_every_command(warehouse: Path, tmp_path: Path) -> None:
+    """A warehouse file cut short (a copy stopped half-way, a disk that lost its tail) opens, and fails
+    where a table's blocks are missing: `report` and `reclean` said "unexpected error" with exit 1, and
+    `export` blamed its output file ("cannot write out.parquet"), for a warehouse it could not read (a
+    user trial). Each says it in one line naming the warehouse, exit 3, and writes no output file."""
+    db = tmp_path / "cut.duckdb"
+    whole = warehouse.read_bytes()
+    db.write_bytes(whole[: len(whole) // 4])
+    for command in (["report", "--out", str(tmp_path / "r.html")], ["export", str(tmp_path / "out.parquet")],
+                    ["reclean"]):
+        proc = newsetl(*command, "--db", str(db))
+        assert proc.returncode == 3, (command, proc.returncode, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(db) in lines[0] and "unexpected" not in lines[0], (command, proc.stderr)
+    assert "cannot write" not in newsetl("export", str(tmp_path / "out.parquet"), "--db", str(db)).stderr
+    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "r.html").exists()
+
+
 def test_a_warehouse_a_newer_newsetl_upgraded_is_read_but_not_written(warehouse: Path, tmp_path: Path) -> None:
     import shutil
 
