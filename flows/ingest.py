@@ -168,7 +168,13 @@ def ingest(
                     close_pool(pool_key, terminate=True)
                 except Exception as again:
                     logger.warning("stopping the worker pool: %s: %s", type(again).__name__, again)
-            record_failure(db_path, run_id, tally, stopped)
+            report = record_failure(db_path, run_id, tally, stopped)
+            if isinstance(stopped, Exception) and not isinstance(stopped, IngestInterrupted):
+                # The failure's one line says why the run ended, not what it kept: a run that had loaded all
+                # of its 3,000 articles and then met a reader holding the file ended with "... is busy",
+                # exit 3, as a run refused before it read anything does (a user trial). Said beside it.
+                stopped.add_note(f"this run loaded {tally.counts['loaded']} articles before it failed; they are "
+                                 "kept, and a re-run loads the rest" + (f"; run report: {report}" if report else ""))
             if isinstance(stopped, IngestInterrupted) and _deployment_run():
                 # A run of a deployment (`newsetl serve`, a Prefect worker) was stopped by its supervisor:
                 # Prefect takes a returned State as the run's final state. Raising instead made the engine

@@ -303,7 +303,15 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
 
 
 def _run_failed(exc: Exception, db: str) -> int:
-    """One line and an exit code for a run that failed; an unexpected error propagates (a traceback)."""
+    """One line and an exit code for a run that failed, and a line for each note the run added (what it
+    loaded before it failed, its report); an unexpected error propagates (a traceback)."""
+    code = _run_failed_code(exc, db)
+    for note in getattr(exc, "__notes__", ()):
+        print(f"newsetl: ({note})", file=sys.stderr)
+    return code
+
+
+def _run_failed_code(exc: Exception, db: str) -> int:
     import duckdb
 
     from newsetl.tasks.pool import PoolStartError

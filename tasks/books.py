@@ -209,12 +209,13 @@ class RunTally:
         }
 
 
-def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
+def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) -> str | None:
     """Mark the run failed (or cancelled) with its reason; if even that cannot be written (disk full), the
-    original error is what the caller must see, so this one is only logged."""
+    original error is what the caller must see, so this one is only logged. Returns the path of the run
+    report file (None if it could not be written)."""
     # A second signal abandons the run (KeyboardInterrupt) rather than this write.
     with stop_waits_for("the run's end is recorded"):
-        _record_status(db, run_id, tally, exc)
+        return _record_status(db, run_id, tally, exc)
 
 
 # How long the end of a stopped or failed run waits to be recorded: short, since a run that is stopping must
@@ -222,7 +223,7 @@ def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
 RECORD_WAIT_SECONDS = 10.0
 
 
-def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> None:
+def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> str | None:
     # A signal the run did not handle itself (a second Ctrl-C; Prefect's SIGINT or SIGTERM when `newsetl
     # serve` stops with this run in flight) is a stop, not a failure, whichever signal it was.
     stopped = isinstance(exc, IngestInterrupted | KeyboardInterrupt | TerminationSignal)
@@ -252,7 +253,7 @@ def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
         why = (f"the warehouse was still busy {RECORD_WAIT_SECONDS:g} s later" if isinstance(again, WarehouseBusy)
                else str(again))
         status += f" (not recorded in the warehouse: {why}; the next run marks the row crashed)"
-    write_report_file(db, run_id, status_report(
+    return write_report_file(db, run_id, status_report(
         "ingest", run_id, status, db, f"Reason: {reason}",
         "\n".join(["Counts so far:", "", "```", json.dumps(counts, indent=2, default=str), "```"])))
 

@@ -225,6 +225,61 @@ def test_a_warehouse_cut_short_is_said_in_one_line_by_every_command(warehouse: P
     assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "r.html").exists()
 
 
+HOLD = """
+import duckdb, sys, time
+while True:
+    try:
+        con = duckdb.connect(sys.argv[1], read_only=True)
+        break
+    except duckdb.Error:
+        time.sleep(0.01)
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report_is(tmp_path: Path) -> None:
+    """A dashboard opens the warehouse itself between two loads and keeps it: the run fails, exit 3, "...
+    is busy: held by pid N". It said only that, as a run refused before it read anything does, though it
+    had loaded batches that stay (a user trial: all 3,000 articles of a run, then exit 3). A second line
+    says what the run loaded and where its report is."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(200):
+        (folder / f"s{i:03}.txt").write_text(STORY.replace("Tuesday", f"day {i} of the month {i * 7}"),
+                                             encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    # One connection per load (--workers 0): the dashboard gets in between two of them. -v: Prefect's
+    # log says when the first batch is loaded.
+    ingest = subprocess.Popen([sys.executable, "-m", "newsetl.cli", "ingest", str(folder), "--db", str(db),
+                               "--workers", "0", "--batch-size", "10", "--wait", "1", "-v"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO)
+    assert ingest.stderr is not None
+    err = ""
+    for line in ingest.stderr:
+        err += line
+        if "loaded batch:" in line:
+            break
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        _, rest = ingest.communicate(timeout=300)
+    finally:
+        holder.communicate("", timeout=60)
+    err += rest
+    assert ingest.returncode == 3, err[-3000:]
+    busy, said = err.strip().splitlines()[-2:]
+    assert busy.startswith("newsetl: ") and "held by pid" in busy, err[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        loaded = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+    assert 10 <= loaded < 200, loaded
+    match = re.fullmatch(r"newsetl: \(this run loaded (\d+) articles before it failed; they are kept, and a "
+                         r"re-run loads the rest; run report: (.+\.md)\)", said)
+    assert match and int(match[1]) == loaded, err[-3000:]
+    assert "loaded" in Path(match[2]).read_text(encoding="utf-8")
+
+
 def test_a_warehouse_a_newer_newsetl_upgraded_is_read_but_not_written(warehouse: Path, tmp_path: Path) -> None:
     import shutil
 
