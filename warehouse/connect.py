@@ -78,6 +78,11 @@ def connect(
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WarehouseError(f"cannot create the directory of {path}: {exc}") from exc
+    if _is_sqlite(path):
+        # DuckDB opens an SQLite file through its sqlite extension, downloading it first (a network request
+        # from a command given a wrong --db; a user trial): where the extension is installed, a writer would
+        # then migrate the warehouse's tables into that SQLite database. Refused here, by its header.
+        raise WarehouseError(f"cannot open {path}: an SQLite database, not a DuckDB warehouse")
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
     told = False
@@ -116,6 +121,19 @@ def connect(
             hint = (" (a data file, not a DuckDB warehouse: give --db the warehouse or its .snapshot.duckdb)"
                     if path.suffix.lower() in {".parquet", ".csv", ".json", ".jsonl"} else "")
             raise WarehouseError(f"cannot open {path}: {exc}{hint}") from exc
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether `path` is an SQLite database file (its first 16 bytes; false for a file that cannot be read,
+    which DuckDB then names itself)."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 def _waiting_marker(db: str | Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -278,6 +279,21 @@ def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report
                          r"re-run loads the rest; run report: (.+\.md)\)", said)
     assert match and int(match[1]) == loaded, err[-3000:]
     assert "loaded" in Path(match[2]).read_text(encoding="utf-8")
+
+
+def test_an_sqlite_file_is_refused_by_every_command_untouched_and_without_a_download(tmp_path: Path) -> None:
+    """Given an SQLite file for --db, DuckDB went to download its sqlite extension (a network request;
+    offline, a three-line error about extensions): where the extension is installed, a writer would
+    have migrated the warehouse into it (a user trial). Refused by its header, in one line, exit 3."""
+    db = tmp_path / "app.db"
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute("CREATE TABLE users (id INTEGER)")
+        con.commit()
+    _writers_refuse_untouched(db, "an SQLite database, not a DuckDB warehouse")
+    for command in (["sql", "SELECT 1"], ["stats"], ["report", "--out", str(tmp_path / "r.html")]):
+        proc = newsetl(*command, "--db", str(db))
+        assert proc.returncode == 3 and proc.stderr.strip().splitlines() == [
+            f"newsetl: cannot open {db}: an SQLite database, not a DuckDB warehouse"], (command, proc.stderr)
 
 
 def test_a_warehouse_a_newer_newsetl_upgraded_is_read_but_not_written(warehouse: Path, tmp_path: Path) -> None:
