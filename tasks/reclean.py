@@ -116,8 +116,12 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
     db = str(db)
     run_id = f"reclean-{uuid.uuid4().hex[:12]}"
     with stop_on_signals(say), run_lock(db):
-        with stop_waits_for("the slice of stored articles being re-cleaned"), \
-                writer(db, wait_seconds=wait_seconds) as con:
+        # The wait for a reader to let go of the file is outside the deferred step: a Ctrl-C while it waits
+        # stops the command at once (nothing is written yet, so there is no row to mark). Deferred with the
+        # slices, it waited out the whole --wait, saying "stopping after the slice ... being re-cleaned"
+        # (a user trial: 40 s).
+        with writer(db, wait_seconds=wait_seconds) as con, \
+                stop_waits_for("the slice of stored articles being re-cleaned"):
             migrate(con, db)
             start_run(con, run_id, None, {"command": "reclean"})
             try:
