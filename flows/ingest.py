@@ -173,8 +173,8 @@ def ingest(
                 # The failure's one line says why the run ended, not what it kept: a run that had loaded all
                 # of its 3,000 articles and then met a reader holding the file ended with "... is busy",
                 # exit 3, as a run refused before it read anything does (a user trial). Said beside it.
-                stopped.add_note(f"this run loaded {tally.counts['loaded']} articles before it failed; they are "
-                                 "kept, and a re-run loads the rest" + (f"; run report: {report}" if report else ""))
+                stopped.add_note(f"this run loaded {tally.counts['loaded']} articles before it failed (kept: a "
+                                 "re-run loads the rest)" + (f"; run report: {report}" if report else ""))
             if isinstance(stopped, IngestInterrupted) and _deployment_run():
                 # A run of a deployment (`newsetl serve`, a Prefect worker) was stopped by its supervisor:
                 # Prefect takes a returned State as the run's final state. Raising instead made the engine

@@ -303,12 +303,12 @@ def _ingest_locked(args: argparse.Namespace, db: str, server: TemporaryServer | 
 
 
 def _run_failed(exc: Exception, db: str) -> int:
-    """One line and an exit code for a run that failed, and a line for each note the run added (what it
-    loaded before it failed, its report); an unexpected error propagates (a traceback)."""
-    code = _run_failed_code(exc, db)
+    """One line and an exit code for a run that failed, after a line for each note the run added (what it
+    loaded before it failed, its report): the cause stays the last line, where `tail -1` and cron's mail
+    subject find it; an unexpected error propagates (a traceback)."""
     for note in getattr(exc, "__notes__", ()):
-        print(f"newsetl: ({note})", file=sys.stderr)
-    return code
+        print(f"newsetl: {note}", file=sys.stderr)
+    return _run_failed_code(exc, db)
 
 
 def _run_failed_code(exc: Exception, db: str) -> int:

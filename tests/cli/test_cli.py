@@ -242,8 +242,8 @@ sys.stdin.read()
 def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report_is(tmp_path: Path) -> None:
     """A dashboard opens the warehouse itself between two loads and keeps it: the run fails, exit 3, "...
     is busy: held by pid N". It said only that, as a run refused before it read anything does, though it
-    had loaded batches that stay (a user trial: all 3,000 articles of a run, then exit 3). A second line
-    says what the run loaded and where its report is."""
+    had loaded batches that stay (a user trial: all 3,000 articles of a run, then exit 3). A line
+    before it says what the run loaded and where its report is."""
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(200):
@@ -270,13 +270,13 @@ def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report
         holder.communicate("", timeout=60)
     err += rest
     assert ingest.returncode == 3, err[-3000:]
-    busy, said = err.strip().splitlines()[-2:]
+    said, busy = err.strip().splitlines()[-2:]  # the cause last
     assert busy.startswith("newsetl: ") and "held by pid" in busy, err[-3000:]
     with duckdb.connect(str(db), read_only=True) as con:
         loaded = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
     assert 10 <= loaded < 200, loaded
-    match = re.fullmatch(r"newsetl: \(this run loaded (\d+) articles before it failed; they are kept, and a "
-                         r"re-run loads the rest; run report: (.+\.md)\)", said)
+    match = re.fullmatch(r"newsetl: this run loaded (\d+) articles before it failed \(kept: a re-run loads the "
+                         r"rest\); run report: (.+\.md)", said)
     assert match and int(match[1]) == loaded, err[-3000:]
     assert "loaded" in Path(match[2]).read_text(encoding="utf-8")
 
