@@ -1248,10 +1248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     args = build_parser().parse_args(argv)
-    if args.command in {"ingest", "reclean"}:
+    if args.command in {"ingest", "reclean", "sql", "stats", "export", "report"}:
         # SIGTERM (timeout, systemd, docker stop) stops like Ctrl-C from the first instant: before the
         # run's own handler is installed (imports, the Prefect server's start) it killed the process
-        # silently with 143. The run's handler (tasks/stop.py) takes over once the run starts.
+        # silently with 143. The run's handler (tasks/stop.py) takes over once the run starts. A reading
+        # command waiting for a busy warehouse was killed the same way (a user trial), where Ctrl-C says
+        # "interrupted" with exit 130 (and export removes the file it had begun).
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     if hasattr(signal, "SIGUSR1"):
         # `kill -USR1 PID` prints where every thread of the command is (a run that seems stuck: where).

@@ -575,7 +575,8 @@ def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
     """
     lock_path = Path(f"{os.path.realpath(db)}.lock")
     with _held(lock_path, wait_seconds, lambda holder: (
-            f"another ingest is running on {db} ({holder}lock {lock_path}); try again when it finishes")):
+            f"another newsetl ingest or reclean is running on {db} ({holder}lock {lock_path}); try again when "
+            "it finishes")):
         yield
 
 

@@ -165,3 +165,35 @@ def test_a_reclean_waiting_for_a_busy_warehouse_stops_at_once(tmp_path: Path, si
     assert err.strip().splitlines()[-1].startswith("newsetl: interrupted"), err
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 0
+
+
+@pytest.mark.parametrize("command", [["sql", "SELECT count(*) FROM articles"], ["stats"]], ids=["sql", "stats"])
+def test_sigterm_to_a_reader_waiting_for_a_busy_warehouse_says_interrupted(tmp_path: Path,
+                                                                           command: list[str]) -> None:
+    """`newsetl sql` or `stats` waiting for a busy warehouse: Ctrl-C said "interrupted" with exit 130, but
+    SIGTERM (timeout, systemd) killed it silently with -15 (a user trial). Now both say so alike."""
+    from newsetl.warehouse.connect import migrate, writer
+
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        migrate(con)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_FILE, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        proc = subprocess.Popen([sys.executable, "-m", "newsetl.cli", *command, "--db", str(db), "--wait", "120"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        assert proc.stderr is not None
+        said = proc.stderr.readline()
+        assert "is busy" in said and "retrying" in said, said
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    finally:
+        holder.communicate("", timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "newsetl: interrupted", err

@@ -531,9 +531,10 @@ def test_two_ingests_at_once_one_refuses_cleanly_the_other_completes(corpus: Pat
     assert codes == [0, 3], [(e[1], e[3][-2000:]) for e in ended]
     loser = next(e for e in ended if e[1] == 3)
     winner = next(e for e in ended if e[1] == 0)
-    assert "another ingest is running" in loser[3]
+    assert "another newsetl ingest or reclean is running" in loser[3]
     assert "Traceback" not in loser[3], loser[3]
-    assert loser[3].strip().splitlines()[-1].startswith("newsetl: another ingest is running")
+    assert loser[3].strip().splitlines()[-1].startswith(
+        "newsetl: another newsetl ingest or reclean is running")
     assert diff(snapshot(db), reference.snap) == []
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM runs").fetchall() == [("completed",)]

@@ -178,7 +178,7 @@ def test_second_ingest_on_a_locked_warehouse_refuses(prefect_harness: None, tmp_
 
     db = tmp_path / "w.duckdb"
     (tmp_path / "a.txt").write_text(STORY)
-    with run_lock(db), pytest.raises(WarehouseBusy, match="another ingest is running"):
+    with run_lock(db), pytest.raises(WarehouseBusy, match="another newsetl ingest or reclean is running"):
         run([str(tmp_path / "a.txt")], db)
 
 

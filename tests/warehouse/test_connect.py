@@ -246,7 +246,7 @@ def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     with run_lock(db):
         out = lock_in_another_process(db)
-        assert out.startswith("busy:") and "another ingest is running" in out
+        assert out.startswith("busy:") and "another newsetl ingest or reclean is running" in out
         # the holder is named, as a reader holding the file is: the pid it wrote and its command line
         assert f"(pid {os.getpid()} (" in out and "pytest" in out, out
     with run_lock(db):  # released on exit
