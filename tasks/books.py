@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import time
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ from prefect.exceptions import TerminationSignal
 
 from newsetl.schemas.records import Rejection
 from newsetl.sources.reasons import SKIP_REASONS, UNREADABLE
+from newsetl.tasks.report import write_text_atomically
 from newsetl.tasks.stop import IngestInterrupted, stop_signal, stop_waits_for
 from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
@@ -277,15 +277,8 @@ def write_report_file(db: str, run_id: str, markdown: str) -> str | None:
         folder = report_dir(db)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{run_id}.md"
-        # Written beside and renamed: on a full disk `write_text` left an empty report, which reads as a
-        # run with nothing to say rather than one whose report could not be written (a user trial).
-        tmp = folder / f".{run_id}.md.{os.getpid()}.tmp"
-        try:
-            tmp.write_text(markdown, encoding="utf-8")
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # Whole or absent: an empty report, left by a full disk, reads as a run with nothing to say.
+        write_text_atomically(path, markdown)
         return str(path)
     except OSError as exc:
         with contextlib.suppress(Exception):

@@ -248,13 +248,18 @@ def write_report(con: duckdb.DuckDBPyConnection, out: str | Path, title: str) ->
     out = Path(out)
     text = render_report(report_data(con), title)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    write_text_atomically(out, text)
+    return out
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """`text` into `path` whole or not at all: written beside it and renamed over it. On a full disk the
+    part written is removed: left behind, it held the space the next run needs, under another pid's name
+    each time, and a report written in place was left empty or cut short (a user trial)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        os.replace(tmp, path)
     except BaseException:
-        # A full disk cut the file short: the part written is no report, and left behind it held the space
-        # the next run needs, under another pid's name each time (a user trial).
         tmp.unlink(missing_ok=True)
         raise
-    return out

@@ -128,50 +128,9 @@ sys.stdin.read()
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_reclean_waiting_for_a_busy_warehouse_stops_at_once(tmp_path: Path, sig: signal.Signals) -> None:
-    """A notebook holds the warehouse; `newsetl reclean` waits for it (up to --wait). A Ctrl-C during that
-    wait was deferred as if a slice were being written: the command said "stopping after the slice of
-    stored articles being re-cleaned" and waited out the whole --wait (40 s, a user trial). Now it stops
-    at once, exit 130, in two lines, and writes no run row."""
-    from newsetl.warehouse.connect import migrate, writer
-
-    db = tmp_path / "w.duckdb"
-    with writer(db) as con:
-        migrate(con)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_FILE, str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        proc = subprocess.Popen([sys.executable, "-m", "newsetl.cli", "reclean", "--db", str(db), "--wait", "120"],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        assert proc.stderr is not None
-        said = proc.stderr.readline()
-        assert "is busy" in said and "retrying" in said, said
-        os.killpg(proc.pid, sig)
-        t0 = time.monotonic()
-        try:
-            _, err = proc.communicate(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        stopped_in = time.monotonic() - t0
-    finally:
-        holder.communicate("", timeout=60)
-    assert proc.returncode == 130, err
-    assert stopped_in < 10, f"stopped {stopped_in:.1f} s after the signal"
-    assert "Traceback" not in err and "stopping after" not in err, err
-    assert err.strip().splitlines()[-1].startswith("newsetl: interrupted"), err
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 0
-
-
-@pytest.mark.parametrize("command", [["sql", "SELECT count(*) FROM articles"], ["stats"]], ids=["sql", "stats"])
-def test_sigterm_to_a_reader_waiting_for_a_busy_warehouse_says_interrupted(tmp_path: Path,
-                                                                           command: list[str]) -> None:
-    """`newsetl sql` or `stats` waiting for a busy warehouse: Ctrl-C said "interrupted" with exit 130, but
-    SIGTERM (timeout, systemd) killed it silently with -15 (a user trial). Now both say so alike."""
+def signal_while_waiting(tmp_path: Path, command: list[str], sig: signal.Signals) -> tuple[int, str, float]:
+    """A notebook holds a new warehouse; `newsetl <command> --wait 120` waits for it and says so; then `sig`
+    to its process group. Returns (exit code, stderr, seconds from the signal to its exit)."""
     from newsetl.warehouse.connect import migrate, writer
 
     db = tmp_path / "w.duckdb"
@@ -187,13 +146,38 @@ def test_sigterm_to_a_reader_waiting_for_a_busy_warehouse_says_interrupted(tmp_p
         assert proc.stderr is not None
         said = proc.stderr.readline()
         assert "is busy" in said and "retrying" in said, said
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
+        t0 = time.monotonic()
         try:
             _, err = proc.communicate(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+        return proc.returncode, err, time.monotonic() - t0
     finally:
         holder.communicate("", timeout=60)
-    assert proc.returncode == 130, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_reclean_waiting_for_a_busy_warehouse_stops_at_once(tmp_path: Path, sig: signal.Signals) -> None:
+    """A notebook holds the warehouse; `newsetl reclean` waits for it (up to --wait). A Ctrl-C during that
+    wait was deferred as if a slice were being written: the command said "stopping after the slice of
+    stored articles being re-cleaned" and waited out the whole --wait (40 s, a user trial). Now it stops
+    at once, exit 130, in two lines, and writes no run row."""
+    code, err, stopped_in = signal_while_waiting(tmp_path, ["reclean"], sig)
+    assert code == 130, err
+    assert stopped_in < 10, f"stopped {stopped_in:.1f} s after the signal"
+    assert "Traceback" not in err and "stopping after" not in err, err
+    assert err.strip().splitlines()[-1].startswith("newsetl: interrupted"), err
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 0
+
+
+@pytest.mark.parametrize("command", [["sql", "SELECT count(*) FROM articles"], ["stats"]], ids=["sql", "stats"])
+def test_sigterm_to_a_reader_waiting_for_a_busy_warehouse_says_interrupted(tmp_path: Path,
+                                                                           command: list[str]) -> None:
+    """`newsetl sql` or `stats` waiting for a busy warehouse: Ctrl-C said "interrupted" with exit 130, but
+    SIGTERM (timeout, systemd) killed it silently with -15 (a user trial). Now both say so alike."""
+    code, err, _ = signal_while_waiting(tmp_path, command, signal.SIGTERM)
+    assert code == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "newsetl: interrupted", err
