@@ -161,7 +161,7 @@ side: 56.6 / 55.4%, AEB lost 0.53% on one seed; the three pronoun shares alone: 
 one seed. On the lines the rules keep, the columns fire as often on content as on boilerplate (second
 person 9.2% vs 8.3%, first person singular 12.4% vs 1.7%: the articles quote people). Not taken.
 And a multilingual "read more" block header (2026-12-07; the bare "Weiterlesen:", "Saiba mais", "Lue aiheesta
-lisää:", "Czytaj więcej" and their kind in fifteen languages, taking the link titles under them), written from
+lisää:", "Czytaj więcej" and their kind in twenty languages, taking the link titles under them), written from
 half A's leftovers under the half protocol above: rules half A 41.9 -> 46.5% (in-sample), half B unchanged to
 the snippet (68/126); both half B 60.3 -> 58.7% (model noise). Not taken, as the twelve above.
 

@@ -123,6 +123,7 @@ def _utf16_without_bom(data: bytes) -> str | None:
 
 
 def _is_han_or_kana(ch: str) -> bool:
+    # The main blocks of text/words.SPACELESS_RANGES (sources is read before text and does not import it).
     return "\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u4dbf" or "\u4e00" <= ch <= "\u9fff"
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from newsetl.schemas.records import Metadata, Removal
 from newsetl.text.lines import table_cells
 from newsetl.text.publishers import has_org_word, is_outlet, registrable_domain
+from newsetl.text.words import caseless_letter
 
 # Removal categories and rules written by this stage.
 TITLE = "title"
@@ -731,12 +732,6 @@ _LABEL_RE = re.compile(r"\b[A-Z][\w ]{0,20}:\s")
 _URL_IN_LINE_RE = re.compile(r"https?://|\bwww\.\w")
 
 
-def _caseless_start(text: str) -> bool:
-    """Starts with a letter of a script without case (Han, kana, Hangul, Arabic, Hebrew, Thai, Devanagari)."""
-    c = text[:1]
-    return c.isalpha() and not c.isupper() and not c.islower()
-
-
 def _headline_like(text: str, max_words: int, min_words: int, caseless: bool = False) -> bool:
     """Reads as a headline or standfirst: short, no final period, one sentence, not a label list.
     `caseless`: a line in a script without case may be one too (no capital tells it from a sentence, so
@@ -747,13 +742,14 @@ def _headline_like(text: str, max_words: int, min_words: int, caseless: bool = F
     ("CLICK FOR FULL RESULTS"), "Label: value Label: value" lines and two-sentence paragraphs.
     """
     s = text.strip()
+    caseless = caseless and caseless_letter(s[:1])
     n_words = len(s.split())
-    if caseless and _caseless_start(s):
+    if caseless:
         # Chinese, Japanese and Thai put no space between words: count at least one word per 4 characters.
         n_words = max(n_words, len(s) // 4)
     if not min_words <= n_words <= max_words or len(s) > 300:
         return False
-    if not (s[0].isupper() or s[0].isdigit() or s[0] in "\"“‘'«" or (caseless and _caseless_start(s))):
+    if not (s[0].isupper() or s[0].isdigit() or s[0] in "\"“‘'«" or caseless):
         return False
     core = s.rstrip(_CLOSING)
     if core.endswith((".", ",", ";", ":", "。", "，", "،", "؛", "।")) and not core.endswith("..."):

@@ -51,6 +51,7 @@ from ftfy.chardata import CHARMAP_ENCODINGS
 
 from newsetl.schemas.records import RepairResult
 from newsetl.text.memo import RecentMemo
+from newsetl.text.words import caseless_letter
 
 # Repair kinds: the keys of RepairResult.repairs (one column per kind downstream, so keep them stable).
 MOJIBAKE = "mojibake"
@@ -198,7 +199,7 @@ def _class_of(predicate: Callable[[str], bool]) -> str:
     return "[" + "".join(ranges) + "]"
 
 
-_CASELESS_CLASS = _class_of(lambda c: c.isalpha() and not c.isupper() and not c.islower())
+_CASELESS_CLASS = _class_of(caseless_letter)
 _UPPER_CLASS = f"[{re.escape(_UPPER)}]"
 _LOWER_CLASS = f"[{re.escape(_LOWER)}]"
 _HSPACE = " \t\u3000\u2000-\u200a\u202f\u205f"
@@ -802,11 +803,6 @@ def _left_word(text: str, start: int) -> tuple[str, int]:
     return text[k:j], k
 
 
-def _caseless(ch: str) -> bool:
-    """A letter of a script without case (Hangul, Han, Arabic, Hebrew, Thai, Devanagari ...)."""
-    return ch.isalpha() and not ch.isupper() and not ch.islower()
-
-
 def _quote_open_before(text: str, start: int) -> bool:
     """Is a double quote open at `start` on its line? Curly quotes say which they are, a straight one
     toggles: the state is the last curly quote's, toggled by each straight quote after it (rfind/count,
@@ -846,10 +842,10 @@ def _starts_sentence(text: str, pos: int, word: str, punct: str, opened: bool) -
         return bool(punct and item and item.group(1).isupper() and ends_lower and word.isalpha())
     if not first.isalpha():
         return False
-    if _caseless(first):
+    if caseless_letter(first):
         # Scripts without capitals: a period between two words of such a script, without a space,
         # is a lost break ("했다.하지만").
-        return _caseless(word[-1]) and word.isalpha() and punct in (".", "!", "?")
+        return caseless_letter(word[-1]) and word.isalpha() and punct in (".", "!", "?")
     return first.isupper() and (
         nxt.islower()
         or nxt in "'’"

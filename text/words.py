@@ -22,6 +22,12 @@ import numpy as np
 
 _OTHER, _WORD, _EACH = 0, 1, 2  # per code point: not a word character, part of a run, a word by itself
 
+def caseless_letter(ch: str) -> bool:
+    """A letter of a script without case (Hangul, Han, Arabic, Hebrew, Thai, Devanagari ...): no capital
+    tells a headline or a sentence start there."""
+    return ch.isalpha() and not ch.isupper() and not ch.islower()
+
+
 # Han ideographs (unified, extensions A-I, compatibility), hiragana and katakana (with the halfwidth forms).
 SPACELESS_RANGES = (
     (0x3040, 0x30FF),  # hiragana, katakana
