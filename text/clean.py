@@ -60,7 +60,16 @@ from newsetl.text.lines import (
     title_bound,
 )
 from newsetl.text.memo import RecentMemo
-from newsetl.text.rules import LEARNED, CleanSettings, Rule, RuleIndex, RulesError, Ruleset, load_rules
+from newsetl.text.rules import (
+    LEARNED,
+    CleanSettings,
+    Rule,
+    RuleIndex,
+    RulesError,
+    Ruleset,
+    load_rules,
+    spaceless_hits,
+)
 from newsetl.text.structure import (
     caption_above_credit,
     extend_block,
@@ -317,6 +326,9 @@ def _decide_line(ln: Line, core: str, place: int, folded: str, word_chars: str, 
     cand = ix.always
     for t in ix.keywords.intersection(toks):
         cand |= ix.keyword_mask[t]
+    if ix.spaceless_keywords and not folded.isascii():
+        for t in spaceless_hits(toks, ix.spaceless_keywords):
+            cand |= ix.keyword_mask[t]
     if ix.digit and has_digit(s):
         cand |= ix.digit
         if ix.year and YEAR_TOKEN.search(s):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from newsetl.text.rules import TOKEN_PATTERN, CleanSettings
+from newsetl.text.words import SPACELESS_CLASS, count_words
 
 TOKEN = re.compile(TOKEN_PATTERN)  # \w runs with their combining marks (rules.py)
 DIGIT = re.compile(r"\d")
@@ -90,16 +91,30 @@ _CLOSE_QUOTES = "\"”’»"
 CLOSERS = "\"'”’»)]"
 
 
+# Sentence ends of the scripts news is written in besides Latin's ". ! ? …": CJK full-width, Devanagari and
+# Bengali danda, Arabic and Urdu, Armenian, Ethiopic, Burmese, Khmer, Tibetan; and the closing brackets of
+# CJK that may follow one. (Thai and Lao end a sentence with no mark.)
+OTHER_SENTENCE_ENDS = "。！？．।॥۔؟։።။។།"
+CLOSERS_ANY = CLOSERS + "」』）】》〉"
+_SPACELESS = re.compile(SPACELESS_CLASS)
+_PHRASE_SPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")  # Thai, Lao, Burmese, Khmer
+
+
 def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> bool:
     """Does this line read as a sentence of the story: long, ends like a sentence (. ! ? … or a closing
     quote), and verb-bearing? The verb test is cheap: a common English verb/auxiliary or -ed/-ing form,
-    or, for any language, mostly lowercase words (prose), which a list of names or link titles is not."""
+    or, for any language, mostly lowercase words (prose), which a list of names or link titles is not.
+
+    Scripts whose sentences end with other marks (Chinese and Japanese 。, Hindi ।, Urdu ۔ ...) are read
+    by `story_in_other_script`: before it, a Chinese article had no story line at all (its sentence is one
+    whitespace "word" ending in 。), so every pass that keys on the story (the main block, what trails the
+    last story line) saw a page of furniture."""
     s = line.strip()
     if not _ends_like_sentence(s):  # first: it needs no split
-        return False
+        return not s.isascii() and story_in_other_script(s, min_words)
     words = s.split()
     if len(words) < min_words:
-        return False
+        return not s.isascii() and story_in_other_script(s, min_words)
     # First letter of each word, past one leading quote or bracket; a cheap, script-agnostic case test.
     # The two kinds of word are disjoint (a lowercase first letter is alphanumeric), so they are counted
     # apart: the first with C-level map calls (it runs on every candidate line), the second only when
@@ -112,7 +127,25 @@ def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> 
     if not (any(map(str.islower, s)) or any(map(str.isupper, s))):
         return True  # scripts without case (CJK, Arabic, ...): length and punctuation must do
     latin = (w.strip(".,;:!?\"'“”‘’()[]").casefold() for w in words if w.isascii())
-    return any(w in _VERBISH or (len(w) > 4 and w.endswith(("ed", "ing"))) for w in latin)
+    if any(w in _VERBISH or (len(w) > 4 and w.endswith(("ed", "ing"))) for w in latin):
+        return True
+    return not s.isascii() and story_in_other_script(s, min_words)
+
+
+def story_in_other_script(s: str, min_words: int) -> bool:
+    """A story sentence of a script the Latin test cannot read: it ends with a sentence mark (a closing
+    bracket or quote may follow) and is long: `min_words` whitespace words, or, in Chinese and Japanese
+    (written without spaces: count_words counts a character a word), 2.5 characters a word (20 for the
+    default 8: a Chinese news sentence runs 20-60 characters, a "相关新闻：..." link or a share prompt
+    less). These scripts have no case, so length and the mark must do, as for the caseless scripts above.
+    The rule is text/sign.completeness's story sentence, which chose canonical copies this way first."""
+    last = s.rstrip(CLOSERS_ANY)[-1:]
+    if not last or (last not in OTHER_SENTENCE_ENDS and last not in ".!?…"):
+        return False
+    if _SPACELESS.search(s) is not None:
+        return 2 * count_words(s) >= 5 * min_words
+    return last in OTHER_SENTENCE_ENDS and len(s.split()) >= min_words
+
 
 def is_list_item(line: str) -> bool:
     return LIST_MARKER.match(line) is not None
@@ -182,10 +215,18 @@ def looks_like_link_title(s: str, st: CleanSettings) -> bool:
     """A line under a "Related"/"More stories" header that is a link title, not a paragraph: short and
     not closed like a statement (a question is a common link title: "Who will win in 2020?")."""
     words = len(s.split())
+    if not s.isascii():
+        # Chinese and Japanese: 2.5 characters a word, as is_story_line counts them; a paragraph there is
+        # one whitespace "word" and was taken for a link title under a "相关新闻" header. Thai, Lao, Khmer
+        # and Burmese put spaces between phrases only: a word is some six characters with its marks.
+        if _SPACELESS.search(s) is not None:
+            words = max(words, 2 * count_words(s) // 5)
+        elif _PHRASE_SPACED.search(s) is not None:
+            words = max(words, len(s) // 6)
     if is_list_item(s):
         return words <= st.list_item_max_words
     stripped = s.strip()
-    return words <= st.block_item_max_words and not stripped.endswith((".", "!", ":", ";"))
+    return words <= st.block_item_max_words and not stripped.endswith((".", "!", ":", ";", "。", "！", "：", "；"))
 
 def continues(line: str, nxt: str) -> bool:
     """Is `line` a hard-wrapped piece of a paragraph (ends mid-sentence, next line goes on in lowercase)?"""

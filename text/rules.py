@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import newsetl.schemas
+from newsetl.text.words import SPACELESS_CLASS
 
 DEFAULT_RULES_PATH = Path(newsetl.schemas.__file__).resolve().parent / "rules" / "boilerplate.json"
 
@@ -79,6 +80,7 @@ WIDGET_CATEGORIES = frozenset({
 _MARKS = "".join(chr(c) for c in range(0x300, 0x10000) if unicodedata.category(chr(c))[0] == "M")
 TOKEN_PATTERN = rf"\w[\w{re.escape(_MARKS)}]*"
 _TOKEN = re.compile(TOKEN_PATTERN)
+_SPACELESS = re.compile(SPACELESS_CLASS)
 
 
 class RulesError(ValueError):
@@ -198,6 +200,19 @@ class RuleIndex:
     # with one call instead of one each. Only rules whose pattern can be a branch unchanged are in it.
     always_full: re.Pattern[str] | None
     always_full_bits: int
+    # The keywords written in Chinese or Japanese, which run words together: "扫描二维码关注我们" is one
+    # \w token, so such a keyword is looked for inside a line's tokens too (`spaceless_hits`).
+    spaceless_keywords: tuple[str, ...] = ()
+
+
+def spaceless_hits(tokens: Sequence[str], keywords: Sequence[str]) -> list[str]:
+    """The `keywords` (Chinese or Japanese ones) found inside a token written in those scripts: there a
+    token is a whole phrase or sentence, and a keyword matched only as a whole token would be found only
+    when the phrase stands alone ("相关新闻" yes, "相关新闻推荐" or "扫一扫关注我们" no)."""
+    if not keywords:
+        return []
+    runs = [t for t in tokens if len(t) > 1 and _SPACELESS.search(t) is not None]
+    return [k for k in keywords if any(k in t for t in runs)] if runs else []
 
 
 def _as_branch(rule: Rule) -> str | None:
@@ -263,7 +278,8 @@ def build_index(rs: Ruleset) -> RuleIndex:
         keyword_mask=keyword_mask, keywords=frozenset(keyword_mask), always=always, digit=digit,
         year=year if rs.digit_rules else 0, span=span, head=head, tail=tail, body=body,
         within_limit=tuple(within), unlimited=unlimited,
-        always_full=re.compile("|".join(branches)) if branches else None, always_full_bits=always_full_bits)
+        always_full=re.compile("|".join(branches)) if branches else None, always_full_bits=always_full_bits,
+        spaceless_keywords=tuple(sorted(k for k in keyword_mask if _SPACELESS.search(k) is not None)))
 
 
 # ----------------------------------------------------------------------------------------- loading

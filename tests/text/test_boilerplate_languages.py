@@ -75,3 +75,74 @@ def test_a_pages_boilerplate_paragraphs_go_through_trafilatura(lang: str) -> Non
         assert line in article.body
     for line in boiler:
         assert line not in article.body, f"{lang}: {line!r} stayed"
+
+
+# language: the list header of other stories, and the titles under it (a page's tail, as a plain text)
+RELATED = {
+    "zh": ("相关新闻", ["10月CPI同比上涨0.3%", "前三季度GDP同比增长4.8%", "央行：保持流动性合理充裕"]),
+    "ja": ("関連記事", ["都内の保育園、待機児童ゼロに", "大雪で首都圏の交通に乱れ"]),
+    "ko": ("관련기사", ["서울 지하철 파업 예고", "버스 노선 개편안 발표"]),
+    "ru": ("Читайте также:", ["В Москве открыли новую станцию метро", "Цены на бензин выросли"]),
+    "ar": ("أخبار ذات صلة", ["ارتفاع أسعار النفط", "افتتاح معرض الكتاب"]),
+    "hi": ("ये भी पढ़ें", ["मुंबई में भारी बारिश", "दिल्ली मेट्रो का नया रूट"]),
+    "th": ("ข่าวที่เกี่ยวข้อง", ["ฝนตกหนักในกรุงเทพฯ", "ราคาน้ำมันปรับขึ้น"]),
+    "vi": ("Tin liên quan", ["Hà Nội mở thêm tuyến xe buýt điện", "Giá xăng tăng nhẹ"]),
+}
+STORY_JA = ["東京都は3日、来年度から都内の公立小中学校の給食費を無償化する方針を明らかにした。",
+            "小池百合子知事は記者会見で「子育て世帯の負担を軽減したい」と述べ、関連予算を来年度予算案に盛り込む考えを示した。"]
+# Thai ends a sentence with no mark: its story lines are long phrases run together
+STORY_TH = ["กระทรวงการคลังเปิดเผยว่า เศรษฐกิจไทยในไตรมาสที่สามขยายตัวร้อยละสามจุดศูนย์ สูงกว่าที่นักวิเคราะห์คาดการณ์ไว้ "
+            "โดยได้แรงหนุนจากการท่องเที่ยวและการส่งออกที่ฟื้นตัวอย่างต่อเนื่อง",
+            "รัฐมนตรีว่าการกระทรวงการคลังกล่าวว่า รัฐบาลจะเร่งการเบิกจ่ายงบประมาณในไตรมาสสุดท้าย "
+            "เพื่อให้เศรษฐกิจทั้งปีขยายตัวได้ตามเป้าหมายที่วางไว้"]
+STORY_VI = ["Ủy ban nhân dân thành phố Hà Nội hôm thứ Ba đã phê duyệt kế hoạch mở rộng mạng lưới xe buýt điện "
+            "trong nội thành giai đoạn đến năm 2030.",
+            "Theo kế hoạch, thành phố sẽ đầu tư thêm khoảng năm trăm xe buýt điện mới trong ba năm tới."]
+
+
+def _story_of(lang: str) -> list[str]:
+    return {"ja": STORY_JA, "th": STORY_TH, "vi": STORY_VI}.get(lang) or CASES[lang][0]
+
+
+@pytest.mark.parametrize("lang", sorted(RELATED))
+def test_a_list_header_of_other_stories_goes_with_the_titles_under_it(lang: str) -> None:
+    # The bare header ("相关新闻", "Читайте также:") over a list of other stories' titles is
+    # related.header's kind in English; in these languages both the header and its titles stayed.
+    header, titles = RELATED[lang]
+    story = _story_of(lang)
+    article = _article("\n".join([*story, header, *titles]) + "\n", "text")
+    for line in story:
+        assert line in article.body
+    for line in [header, *titles]:
+        assert line not in article.body, f"{lang}: {line!r} stayed"
+    assert {r.category for r in article.removals} >= {"related_links"}
+
+
+@pytest.mark.parametrize("lang", ["zh", "ja", "th"])
+def test_the_header_stops_at_the_next_paragraph(lang: str) -> None:
+    # A paragraph of a script without spaces is one whitespace "word": it must not pass for a link title
+    # under the header (the block would take the story below it).
+    header, titles = RELATED[lang]
+    story = _story_of(lang)
+    article = _article("\n".join([story[0], header, titles[0], *story[1:]]) + "\n", "text")
+    assert titles[0] not in article.body
+    for line in story:
+        assert line in article.body
+
+
+def test_a_chinese_pages_furniture_goes_and_its_story_stays() -> None:
+    # The tail of a Chinese news page as scrapers hand it over: a share bar, a follow prompt with a QR
+    # code, the page's print/close/report-an-error controls, the bracketed editor credit, a reprint notice.
+    story = ["新华社北京12月9日电（记者 李华）国家统计局9日发布数据显示，11月份，全国居民消费价格指数同比上涨0.2%，"
+             "涨幅比上月回落0.1个百分点。",
+             "其中，城市上涨0.2%，农村上涨0.1%；食品价格上涨1.0%，非食品价格持平。",
+             "“从同比看，CPI上涨0.2%，涨幅比上月回落0.1个百分点。”她说。"]
+    furniture = ["分享到：微信 微博 QQ空间", "扫一扫，关注新华网微信公众号", "【打印】 【关闭窗口】",
+                 "【纠错】 【责任编辑：王小明】", "本文为新华网原创，未经授权不得转载。"]
+    text = "\n".join([furniture[0], *story, *furniture[1:]]) + "\n"
+    article = _article(text, "text")
+    for line in story:
+        assert line in article.body
+    for line in furniture:
+        assert line not in article.body, f"{line!r} stayed"
+    assert {r.category for r in article.removals} >= {"share_social", "navigation", "credit", "copyright"}

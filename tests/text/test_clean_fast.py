@@ -44,6 +44,7 @@ from newsetl.text.structure import (
     sweep_first_section,
     trailing_lists,
 )
+from newsetl.text.words import SPACELESS_CLASS, count_words
 
 
 # ------------------------------------------------------------------------ the reference implementation
@@ -51,6 +52,9 @@ def _candidates_reference(s: str, toks: Sequence[str], rules: Ruleset) -> set[in
     cand: set[int] = set(rules.always)
     for t in rules.keywords.intersection(toks):
         cand.update(rules.keyword_index[t])
+    for k in rules.keywords:  # a Chinese or Japanese keyword may stand inside a token
+        if _SPACELESS_REF.search(k) and any(k in t for t in toks if len(t) > 1):
+            cand.update(rules.keyword_index[k])
     if rules.digit_rules and DIGIT.search(s):
         cand.update(rules.digit_rules)
         if rules.year_rules and YEAR_TOKEN.search(s):
@@ -228,7 +232,9 @@ def test_batch_checks_its_arguments(rules: Ruleset) -> None:
 
 
 @settings(max_examples=1500, deadline=None)
-@given(text=st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127)), _LINE))
+@given(text=st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127)), _LINE,
+                      # Chinese, Japanese, Hindi and Urdu: the sentence marks of other scripts
+                      st.text(alphabet="北京新闻的了かな。！？．」』）”. aाहि।۔ب,")))
 def test_line_helpers_equal_their_plain_forms(text: str) -> None:
     assert norm_title(text) == _norm_title_reference(text)
     words = text.strip().split()
@@ -264,19 +270,34 @@ def test_text_level_fast_forms_equal_their_plain_forms(text: str) -> None:
                 assert is_title(line, keys) == _is_title_reference(line, keys)
 
 
+_CLOSERS_REF = "[\"'”’»)\\]」』）】》〉]*$"
+_OTHER_END_REF = re.compile("[。！？．।॥۔؟։።။។།]" + _CLOSERS_REF)
+_ANY_END_REF = re.compile("[.!?…。！？．।॥۔؟։።။។།]" + _CLOSERS_REF)
+_SPACELESS_REF = re.compile(SPACELESS_CLASS)
+
+
+def _other_script_story_reference(s: str, min_words: int) -> bool:
+    if s.isascii():
+        return False
+    if _SPACELESS_REF.search(s):
+        return _ANY_END_REF.search(s) is not None and 2 * count_words(s) >= 5 * min_words
+    return _OTHER_END_REF.search(s) is not None and len(s.split()) >= min_words
+
+
 def _is_story_reference(line: str, min_words: int = CleanSettings.story_min_words) -> bool:
     from newsetl.text.lines import _VERBISH
 
     s = line.strip()
     words = s.split()
     if len(words) < min_words or not _SENTENCE_END.search(s):
-        return False
+        return _other_script_story_reference(s, min_words)
     if _lower_words_reference(s) * 2 >= len(words):
         return True
     if not any(c.islower() or c.isupper() for c in s):
         return True
     latin = (w.strip(".,;:!?\"'“”‘’()[]").casefold() for w in words if w.isascii())
-    return any(w in _VERBISH or (len(w) > 4 and w.endswith(("ed", "ing"))) for w in latin)
+    return any(w in _VERBISH or (len(w) > 4 and w.endswith(("ed", "ing"))) for w in latin) \
+        or _other_script_story_reference(s, min_words)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
