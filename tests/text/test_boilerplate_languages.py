@@ -146,3 +146,68 @@ def test_a_chinese_pages_furniture_goes_and_its_story_stays() -> None:
     for line in furniture:
         assert line not in article.body, f"{line!r} stayed"
     assert {r.category for r in article.removals} >= {"share_social", "navigation", "credit", "copyright"}
+
+
+# The furniture of Chinese, Japanese, Korean, Russian and Arabic pages, one line at a time under a story
+# of its language, with the category it goes under.
+FURNITURE = [
+    ("ko", "홍길동 기자 gildong@yna.co.kr", "credit"),
+    ("ko", "기사제보 및 보도자료 press@example.co.kr", "contact_prompt"),
+    ("ko", "<ⓒ 한국경제TV, 무단 전재 및 재배포 금지>", "copyright"),
+    ("ko", "네이버 뉴스 구독하기", "newsletter"),
+    ("ko", "좋아요 0 훈훈해요 0 슬퍼요 0 화나요 0 후속기사 원해요 0", "share_social"),
+    ("ko", "이 기사를 추천합니다", "share_social"),
+    ("ko", "댓글 0", "comments"),
+    ("ko", "입력 2024.12.09 10:15 수정 2024.12.09 11:20", "dateline"),
+    ("ja", "この記事の写真（3枚）", "navigation"),
+    ("ja", "【関連記事】", "related_links"),
+    ("ja", "続きを読む", "related_links"),
+    ("ja", "前へ 次へ", "navigation"),
+    ("ja", "この記事をシェアする", "share_social"),
+    ("ja", "ニュースレターの登録はこちら", "newsletter"),
+    ("ja", "（共同通信）", "credit"),
+    ("ru", "Источник: ТАСС", "credit"),
+    ("ru", "Нашли ошибку? Выделите текст и нажмите Ctrl+Enter", "contact_prompt"),
+    ("ru", "Поделиться:", "share_social"),
+    ("ar", "شارك هذا المقال", "share_social"),
+    ("ar", "تابعونا على فيسبوك", "share_social"),
+    ("ar", "المصدر: وكالات", "credit"),
+    ("ar", "الوسوم: الصحة، التطعيم", "navigation"),
+    ("zh", "（完）", "markup"),
+    ("zh", "本文来源：人民日报", "credit"),
+    ("zh", "责编：李娜", "credit"),
+    ("zh", "（编辑 王明）", "credit"),
+    ("zh", "点击进入专题", "related_links"),
+    ("zh", "更多精彩内容请关注", "share_social"),
+    ("zh", "声明：本文仅代表作者观点，不代表本站立场。", "copyright"),
+    ("zh", "上一篇：北京发布新规", "related_links"),
+]
+
+
+@pytest.mark.parametrize(("lang", "line", "category"), FURNITURE)
+def test_a_pages_furniture_line_goes_under_its_category(lang: str, line: str, category: str) -> None:
+    story = _story_of(lang)
+    article = _article("\n".join([*story, line]) + "\n", "text")
+    for s in story:
+        assert s in article.body
+    assert line not in article.body
+    assert [r.category for r in article.removals if r.text.strip() == line] == [category]
+
+
+# Story sentences that hold the same words as the furniture above: they stay.
+STORY_WITH_CUES = [
+    ("ko", "다음 달부터 버스 요금이 인상되며, 이전 정부의 정책을 이어받은 조치라고 시는 설명했다."),
+    ("ko", "구독자 수가 지난해보다 두 배 늘었다고 회사 측은 밝혔다."),
+    ("zh", "外交部发言人在声明中表示，中方对此表示强烈不满，并已向对方提出严正交涉。"),
+    ("zh", "法院认定，该网站未经授权转载了原告的多篇文章，判令其赔偿经济损失五万元。"),
+    ("zh", "专家呼吁社会各界关注留守儿童的心理健康问题，并提供更多支持。"),
+    ("ru", "Источник в правительстве сообщил журналистам, что решение будет принято до конца недели."),
+    ("ja", "関連記事によると、政府は来年度予算案に子育て支援の費用を盛り込む方針だという。"),
+]
+
+
+@pytest.mark.parametrize(("lang", "line"), STORY_WITH_CUES)
+def test_story_sentences_with_the_furnitures_words_stay(lang: str, line: str) -> None:
+    story = _story_of(lang)
+    article = _article("\n".join([story[0], line, *story[1:]]) + "\n", "text")
+    assert line in article.body
