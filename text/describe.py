@@ -147,16 +147,19 @@ _READ_TIME_RE = re.compile(
     r"|\b\d+\s*(?:min(?:ute)?s?|minuten|minutos)\.?(?:\s+(?:read|lesen|de lecture|de lectura))?\b",
     re.IGNORECASE,
 )
-# Label words a date line may carry besides the date (English, German, French, Spanish, Thai, Persian).
+# Label words a date line may carry besides the date (English, German, French, Spanish, Thai, Persian,
+# Korean, Japanese, Chinese).
 _DATE_LABEL_WORDS_TEXT = """
 published updated posted last modified on at date first created publication time veröffentlicht aktualisiert
 zuletzt am um stand uhr publié publie mis à a jour modifié modifie le
 la publicado actualizado modificado el de las
 น เผยแพร่ ปรับปรุง อัปเดต วันที่ เวลา ساعت انتشار تاریخ بروزرسانی به‌روزرسانی
+입력 수정 승인 등록 기사입력 최종수정 업데이트 발행 송고 公開日 更新日 配信日 掲載日 公開 更新 配信 发布时间 發佈時間
+发布日期 發布日期 更新时间 更新時間 时间 時間 日期 发布 發佈
 """
 _DATE_LABEL_WORDS = frozenset(_DATE_LABEL_WORDS_TEXT.split())
-_REVISION_RE = re.compile(r"\b(?:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b",
-                          re.IGNORECASE)
+_REVISION_RE = re.compile(r"\b(?:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b"
+                          r"|(?:^|(?<=[\s|•·,;]))(?:수정|최종\s?수정|업데이트|更新)", re.IGNORECASE)
 _YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 # "Today"/"yesterday" only with a time ("Today, 10:42", "yesterday at 5:30 pm") or ending the line
 # ("Published yesterday"): followed by other words they are a link ("Today's Paper", "Today in History").
@@ -331,7 +334,7 @@ def _read_date(text: str, languages: tuple[str, ...]) -> datetime | None:
     jalali = _jalali_date(text)
     if jalali is not None:
         return jalali
-    text = _common_era(text)
+    text = _cjk_numeric_date(_common_era(text))
     dt = _parse_iso(text) or _parse_common(text, day_first=any(lang != "en" for lang in languages))
     if dt is None:
         m = _DATE_TEXT_RE.search(text)
@@ -392,6 +395,32 @@ def _common_era(text: str) -> str:
     return _BUDDHIST_YEAR_RE.sub(lambda m: str(int(m.group(0)) - 543), text)
 
 
+# Chinese, Japanese and Korean pages write "2024年12月9日（月）10時15分", "2024.12.09" and "2024년 12월 9일 오후
+# 3:15": read as "2024-12-09 10:15" and "2024-12-09 15:15", whatever language dateparser is told (a label and
+# a weekday in brackets left "公開日：2024年12月9日（月）10:15" unread).
+_CJK_YMD_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*[年년]\s*(\d{1,2})\s*[月월]\s*(\d{1,2})\s*[日일](?!\d)")
+# Korean pages write "2024.12.09" (the ISO pattern wants hyphens); only beside these scripts, where it is a date
+_CJK_DOTTED_RE = re.compile(r"(?<![\d.])((?:19|20)\d\d)\.\s?(\d{1,2})\.\s?(\d{1,2})\.?(?![\d.])")
+_CJK_WEEKDAY_RE = re.compile(
+    r"\s*[（(]\s*(?:[月火水木金土日]|(?:星期|周|週)?[一二三四五六日天]|[월화수목금토일](?:요일)?)\s*[)）]")
+_CJK_HM_RE = re.compile(r"(?<!\d)(\d{1,2})\s*[時时시]\s*(\d{1,2})\s*[分분]")
+_CJK_HALF_DAY_RE = re.compile(r"(오전|오후|午前|午後|上午|下午)\s*(\d{1,2}):(\d{2})")
+_CJK_CHARS_RE = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7a3]")
+
+
+def _cjk_numeric_date(text: str) -> str:
+    """`text` (ASCII digits) with a Chinese, Japanese or Korean numeric date and time in the ISO order."""
+    if text.isascii() or not _CJK_CHARS_RE.search(text):
+        return text
+    # (a space before the date: a label glued to it, "公開日：2024-12-09", is one word the parsers skip)
+    iso = lambda m: f" {m[1]}-{int(m[2]):02d}-{int(m[3]):02d}"  # noqa: E731
+    text = _CJK_DOTTED_RE.sub(iso, _CJK_YMD_RE.sub(iso, text))
+    text = _CJK_WEEKDAY_RE.sub(" ", text)
+    text = _CJK_HM_RE.sub(lambda m: f"{int(m[1]):02d}:{int(m[2]):02d}", text)
+    return _CJK_HALF_DAY_RE.sub(
+        lambda m: f"{int(m[2]) % 12 + (12 if m[1] in ('오후', '午後', '下午') else 0):02d}:{m[3]}", text)
+
+
 # Iranian and Afghan news date by the Solar Hijri calendar ("۱۶ آذر ۱۴۰۵" is 7 December 2026), which no
 # Gregorian parser reads; dateparser's Jalali calendar (convertdate) does. Persian month names, written
 # with the Persian or the Arabic yeh and kaf (the Arabic "دي" left dateparser without a month).
@@ -421,7 +450,7 @@ def _jalali_date(text: str) -> datetime | None:
 def _date_line(line: str, languages: tuple[str, ...] = ()) -> bool:
     """A head line that is a date and little else ("Sunday 06 March 2022 10:58 EST", "Updated: ...").
     `languages`: what dateparser may read a month word of `_WORD_DATE_RE` in (empty: it detects)."""
-    s = _ascii_digits(line.strip())
+    s = _cjk_numeric_date(_ascii_digits(line.strip()))
     # Two labelled dates on one line ("Publié le 3 mars 2022 à 8h15, mis à jour le 4 mars 2022 à 10h00")
     # run to 15-18 words; what is left after the dates and labels decides below.
     if len(s.split()) > 18 or len(s) > 120:
@@ -433,7 +462,7 @@ def _date_line(line: str, languages: tuple[str, ...] = ()) -> bool:
     rest = s.translate(_PERSIAN_LETTERS)
     for rx in (_ISO_RE, _DATE_TEXT_RE, _WORD_DATE_RE, _JALALI_RE, _RELATIVE_RE, _TIME_RE, _READ_TIME_RE):
         rest = rx.sub(" ", rest)
-    rest = re.sub(r"[\s|•·,/–—:()-]+", " ", rest).strip()
+    rest = re.sub(r"[\s|•·,/–—:()：（）-]+", " ", rest).strip()
     # What is left may only be labels ("Published", "Updated on", "Publié le … modifié le"), not a sentence
     # (a label may end in a full stop: Thai "น.", o'clock).
     words = [w for w in rest.split() if w.casefold().strip(".") not in _DATE_LABEL_WORDS]
@@ -1032,7 +1061,8 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
     lines = _lines(body)
     head = lines[: config.head_lines]
     taken: list[tuple[_Line, Removal]] = []
-    title, subtitle, idx = _head_title(lines, head, hints, config, taken)
+    title, subtitle, idx = _head_title(lines, head, hints, config, taken,
+                                       dated_below=bool(head) and _removed_date_below(head[0], removals))
     date_texts: list[str] = [r.text for r in removals if r.category == DATELINE]
     credits: list[str | None] = []
     # The language first: the head's date lines are read in it ("14 ноября 2024").
@@ -1057,9 +1087,10 @@ def describe_article(body: str, removals: Sequence[Removal], hints: DescribeHint
 
 
 def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHints, config: DescribeConfig,
-                taken: list[tuple[_Line, Removal]]) -> tuple[str | None, str | None, int]:
+                taken: list[tuple[_Line, Removal]], dated_below: bool = False) -> tuple[str | None, str | None, int]:
     """Headline and standfirst at the top of a plain-text body (or the hinted headline repeated there):
-    (title, subtitle, index of the first head line after them). Lines taken are appended to `taken`."""
+    (title, subtitle, index of the first head line after them). Lines taken are appended to `taken`.
+    `dated_below`: the line under the first one was a date or byline line the cleaner removed."""
     hinted = (hints.title or "").strip() or None
     # A feed's or API's title often ends with the site ("… - BBC News", NewsAPI's form): the headline is
     # what precedes it, as for a headline read from the text.
@@ -1088,8 +1119,8 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
             _headline_like(first.text, config.title_max_words, config.min_title_words)
             # A headline in a script without case, known by the date or byline line under it: left in
             # the body, it kept that line from being read (the date and byline stayed in the body).
-            or (len(head) > 1 and _headline_like(first.text, config.title_max_words, config.min_title_words,
-                                                 caseless=True) and _signed_or_dated(head[1].text))):
+            or ((dated_below or (len(head) > 1 and _signed_or_dated(head[1].text)))
+                and _headline_like(first.text, config.title_max_words, config.min_title_words, caseless=True))):
         title = _without_site_suffix(first.text.strip())
         taken.append((first, Removal(TITLE, "head_title", first.text, first.start)))
         idx = 1
@@ -1104,6 +1135,18 @@ def _head_title(lines: Sequence[_Line], head: Sequence[_Line], hints: DescribeHi
                 subtitle = second.text.strip()
                 idx += 1
     return title, subtitle, idx + offset
+
+
+def _removed_date_below(first: _Line, removals: Sequence[Removal]) -> bool:
+    """Was the line right under the body's first line a date or byline line the cleaner removed? The
+    cleaner's first removal, a dateline or byline, sits just past the first line in the text it received
+    (the first line, its newline, maybe a blank line). A headline in a script without case is known by such
+    a line under it; once the cleaner took the line ("2024-12-09 10:15:32 来源：新华网", "입력 2024.12.09"),
+    the body no longer showed it, and the headline stayed in the body."""
+    if not removals:
+        return False
+    r = min(removals, key=lambda r: r.position)
+    return r.category in (DATELINE, BYLINE) and 0 < r.position - len(first.text) <= 3
 
 
 def _signed_or_dated(text: str) -> bool:
@@ -1266,7 +1309,8 @@ def _why_not_taken(text: str, hints: DescribeHints, languages: tuple[str, ...], 
 
 _DATE_LABEL_START_RE = re.compile(
     r"(?<=\S)\s*(?=[|•·,;]?\s*\b(?:published|updated|posted|last\s+updated|modified|first\s+published"
-    r"|veröffentlicht|aktualisiert|publié|modifié|mis à jour|publicado|actualizado)\b)",
+    r"|veröffentlicht|aktualisiert|publié|modifié|mis à jour|publicado|actualizado)\b"
+    r"|[|•·,;]?\s*(?:입력|수정|최종\s?수정|업데이트|公開日|更新日|配信日|更新|发布时间|更新时间|更新時間))",
     re.IGNORECASE,
 )
 

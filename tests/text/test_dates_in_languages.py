@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from newsetl.schemas.records import Article, RawDocument
 from newsetl.text.describe import DescribeHints, describe_article, parse_date
+from newsetl.text.pipeline import ProcessConfig, make_context, process_document
 
 NOV_14 = datetime(2024, 11, 14, tzinfo=UTC)
 
@@ -119,3 +121,44 @@ def test_a_caseless_first_line_without_a_date_or_byline_under_it_stays_in_the_bo
 ])
 def test_other_calendars_are_read_as_the_common_era(text: str, expected: datetime | None) -> None:
     assert parse_date(text, languages=("th", "fa", "en")) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("입력 2024.12.09 10:15", datetime(2024, 12, 9, 10, 15, tzinfo=UTC)),
+    ("입력 2024.12.09 10:15 수정 2024.12.10 11:20", datetime(2024, 12, 9, 10, 15, tzinfo=UTC)),
+    ("기사입력 2024.12.09. 오후 3:15", datetime(2024, 12, 9, 15, 15, tzinfo=UTC)),
+    ("2024년 12월 9일 오전 9:05", datetime(2024, 12, 9, 9, 5, tzinfo=UTC)),
+    ("公開日：2024年12月9日（月）10:15", datetime(2024, 12, 9, 10, 15, tzinfo=UTC)),
+    ("2024年12月9日 10時15分", datetime(2024, 12, 9, 10, 15, tzinfo=UTC)),
+    ("发布时间：2024-12-09 10:15 更新时间：2024-12-10 08:00", datetime(2024, 12, 9, 10, 15, tzinfo=UTC)),
+])
+def test_chinese_japanese_and_korean_date_lines_are_read(text: str, expected: datetime) -> None:
+    # Korean dotted dates, a weekday in brackets, 오후/午後 times and a label glued to the date: each left
+    # its line unread (a label and a weekday kept dateparser from the date; "2024.12.09" is no ISO date).
+    # With a revision date on the line, the publication one is taken.
+    hints = DescribeHints(seen_at=datetime(2025, 1, 1, tzinfo=UTC))
+    body = "\n".join(["서울시, 버스·지하철 요금 인상", text, "본문 첫 문장이다. 둘째 문장이다."])
+    result = describe_article(body, (), hints)
+    assert result.metadata.published_at == expected
+
+
+@pytest.mark.parametrize(("title", "date_line", "story"), [
+    ("国家统计局：11月全国居民消费价格同比上涨0.2%", "2024-12-09 10:15:32 来源：新华网",
+     "新华社北京12月9日电（记者 李华）国家统计局9日发布数据显示，11月份，全国居民消费价格指数同比上涨0.2%。"),
+    ("서울시, 버스·지하철 요금 인상", "입력 2024.12.09 10:15 수정 2024.12.09 11:20",
+     "서울시는 화요일 버스와 지하철 기본요금을 내년 상반기부터 인상하는 방안을 공식 발표했다."),
+    ("東京都、給食費を無償化へ", "公開日：2024年12月9日（月）10:15",
+     "東京都は3日、来年度から都内の公立小中学校の給食費を無償化する方針を明らかにした。"),
+])
+def test_a_caseless_headline_over_a_date_line_the_cleaner_took_is_the_title(title: str, date_line: str,
+                                                                           story: str) -> None:
+    # The cleaner removes the date line (a dateline rule), so the body no longer shows it under the first
+    # line; describe knows it from the cleaner's first removal, right under that line.
+    text = "\n".join([title, date_line, story, story]) + "\n"
+    doc = RawDocument(doc_id="d1", source_uri="mem://1", kind="txt", content_type="text", raw=text.encode(),
+                      content=text)
+    article = process_document(doc, make_context(ProcessConfig()))
+    assert isinstance(article, Article)
+    assert article.title == title
+    assert article.published_at == datetime(2024, 12, 9, 10, 15, 32 if "32" in date_line else 0, tzinfo=UTC)
+    assert not article.body.startswith(title)
