@@ -701,7 +701,8 @@ STATS_QUERIES = (
     ("Last runs", "SELECT h.run_id, h.status, h.started_at, h.seconds, h.read, h.loaded, h.skipped_known, "
                   "COALESCE(CAST(r.counts->>'skipped_other' AS BIGINT), 0) AS skipped_other, h.quarantined, "
                   "COALESCE(CAST(r.counts->>'not_loaded' AS BIGINT), 0) AS not_loaded, "
-                  "CAST(r.counts->>'recleaned' AS BIGINT) AS recleaned "
+                  "CAST(r.counts->>'recleaned' AS BIGINT) AS recleaned, "
+                  "CAST(r.counts->>'recleaned_by_rules' AS BIGINT) AS by_rules "
                   "FROM run_health h JOIN runs r USING (run_id) ORDER BY h.started_at DESC LIMIT 10"),
     ("Tables", "SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM articles) AS articles, "
                "(SELECT count(*) FROM clusters) AS stories, (SELECT count(*) FROM removals) AS removals, "
@@ -905,8 +906,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_reclean(args: argparse.Namespace) -> int:
-    """Re-clean stored articles with the boilerplate lines learned so far (idempotent, audited): a run of its
-    own (`tasks/reclean.reclean_warehouse`); Ctrl-C or SIGTERM stop it between slices, exit 130."""
+    """Re-clean stored articles with the boilerplate lines learned so far, and with --apply-rules with the rules
+    files' rules (idempotent, audited): a run of its own (`tasks/reclean.reclean_warehouse`); Ctrl-C or SIGTERM
+    stop it between slices, exit 130."""
     import duckdb
 
     from newsetl.tasks.reclean import reclean_warehouse
@@ -923,12 +925,18 @@ def cmd_reclean(args: argparse.Namespace) -> int:
         # line honoured are honoured here too (the environment's were ignored: a user trial).
         files = _rules_files(args)
         rules = load_rules(files)
-        if files and (added := len(rules.rules) - len(load_rules().rules)) > 0:
+        apply = rules.only_from(files) if args.apply_rules else None
+        if apply is not None and not apply.rules:
+            print("newsetl reclean: --apply-rules applies the removal rules of rules files: give one with "
+                  "--rules FILE (or $NEWSETL_RULES) that has rules", file=sys.stderr)
+            return EXIT_USAGE
+        if files and not args.apply_rules and (added := len(rules.only_from(files).rules)) > 0:
             # Said, not silently dropped: a user who wrote a rule expects it to act somewhere.
             print(f"newsetl reclean: the {added} removal rule(s) of {', '.join(files)} apply to documents as "
                   "they are ingested; a re-clean removes learned lines only, honouring the files' protect "
-                  "patterns", file=sys.stderr)
-        done = reclean_warehouse(db, rules, wait_seconds=args.wait, say=lambda m: print(m, file=sys.stderr))
+                  "patterns (--apply-rules applies them to the stored articles too)", file=sys.stderr)
+        done = reclean_warehouse(db, rules, wait_seconds=args.wait, say=lambda m: print(m, file=sys.stderr),
+                                 apply=apply)
     except RulesError as exc:
         print(f"newsetl: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -949,6 +957,8 @@ def cmd_reclean(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"re-cleaned {done.recleaned} articles with learned boilerplate")
+    if apply is not None:
+        print(f"re-cleaned {done.by_rules} articles with the rules of {', '.join(files)}")
     published = _print_published(done.published)
     if done.run_report:
         print(f"  run report (markdown): {done.run_report}")
@@ -1201,7 +1211,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(sub.add_parser("reclean", help="re-clean stored articles with newly learned boilerplate"))
     p.add_argument("--rules", action="append",
                    help="rules file (JSON) whose protect patterns the re-clean honours (its removal rules act "
-                        "at ingest); repeatable; also $NEWSETL_RULES")
+                        "at ingest, and on stored articles with --apply-rules); repeatable; also $NEWSETL_RULES")
+    p.add_argument("--apply-rules", action="store_true",
+                   help="also apply the removal rules of the --rules / $NEWSETL_RULES files to every stored "
+                        "article (each removal audited in `removals`); the library's own rules cleaned them "
+                        "at ingest")
     p.add_argument("--wait", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long to wait while another process (a reader) holds the warehouse file, then fail "
                         "naming that process (default 60; 0: fail fast)")

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from newsetl.schemas.records import OFFSET_IN_STORED
+from newsetl.schemas.records import OFFSET_IN_STORED, CleanResult
 from newsetl.tasks.books import published_line, status_report, write_report_file
 from newsetl.tasks.publish import publish
 from newsetl.tasks.stop import IngestInterrupted, stop_on_signals, stop_requested, stop_waits_for
@@ -33,7 +33,10 @@ from newsetl.warehouse.learned import (
     reclean_candidates,
     reclean_rows,
     recleaned_articles,
+    rules_recleaned_articles,
+    stored_rows,
     transaction,
+    update_bodies,
 )
 from newsetl.warehouse.load import finish_run, start_run
 
@@ -70,6 +73,47 @@ def reclean(con: duckdb.DuckDBPyConnection, run_id: str, cfg: LearnedConfig = Le
     return changed
 
 
+def apply_rules(con: duckdb.DuckDBPyConnection, run_id: str, patterns: Ruleset, *,
+                stop: Callable[[], bool] = lambda: False) -> int:
+    """Apply the pattern rules of `patterns` (a user's rules files: `Ruleset.only_from`) to every stored
+    article, a transaction per slice of RECLEAN_SLICE: what a rule removes leaves `articles.body`
+    (word_count and body_hash follow) and becomes a `removals` row with the rule's category and id
+    (position = offset in the body before this re-clean, offset_in 'stored', run_id = `run_id`). Headlines
+    and protect patterns are spared, as at ingest. No line model and no learned lines: the library's rules
+    and the model cleaned these bodies when they were ingested. Idempotent: what a rule removed is gone,
+    so a second call removes nothing. Returns the number of articles changed.
+
+    A rule reads the stored body, not the input it was written for: a `head` or `tail` rule counts its
+    lines among the lines the cleaner kept, so it may reach a line that was further in at ingest."""
+    changed = 0
+    after = ""
+    while not stop() and (rows := stored_rows(con, after, RECLEAN_SLICE)):
+        changed += transaction(con, lambda rows=rows: _apply_slice(con, rows, patterns, run_id), True)
+        after = rows[-1].article_id
+    return changed
+
+
+def _apply_slice(con: duckdb.DuckDBPyConnection, rows: list[RecleanRow], patterns: Ruleset, run_id: str) -> int:
+    """One slice of `apply_rules`: each body cleaned by the rules; the changed ones written with their removals."""
+    updates: list[dict[str, object]] = []
+    removals: list[dict[str, object]] = []
+    for row in rows:
+        result = clean_text(row.body, patterns, titles=[row.title] if row.title else ())
+        if result.removals:
+            _changed(row, result, run_id, updates, removals)
+    return update_bodies(con, updates, removals)
+
+
+def _changed(row: RecleanRow, result: CleanResult, run_id: str, updates: list[dict[str, object]],
+             removals: list[dict[str, object]]) -> None:
+    """Add a re-cleaned article's new body and its removals (numbered after its stored ones) to the slice's."""
+    updates.append({"article_id": row.article_id, "body": result.body,
+                    "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
+    removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
+                     "text": r.text, "position": r.position, "run_id": run_id, "offset_in": OFFSET_IN_STORED}
+                    for n, r in enumerate(result.removals, start=row.last_seq + 1))
+
+
 def _reclean_slice(con: duckdb.DuckDBPyConnection, rows: list[RecleanRow], after: str,
                    learned: dict[str, frozenset[str]], only: Ruleset, run_id: str) -> int:
     """One slice: each body cleaned of its publisher's learned lines; the changed ones written with their
@@ -81,13 +125,8 @@ def _reclean_slice(con: duckdb.DuckDBPyConnection, rows: list[RecleanRow], after
         if not keys:
             continue
         result = clean_text(row.body, only, titles=[row.title] if row.title else (), learned=keys)
-        if not result.removals:
-            continue
-        updates.append({"article_id": row.article_id, "body": result.body,
-                        "word_count": count_words(result.body), "body_hash": body_hash(result.body)})
-        removals.extend({"article_id": row.article_id, "seq": n, "category": r.category, "rule": r.rule,
-                         "text": r.text, "position": r.position, "run_id": run_id, "offset_in": OFFSET_IN_STORED}
-                        for n, r in enumerate(result.removals, start=row.last_seq + 1))
+        if result.removals:
+            _changed(row, result, run_id, updates, removals)
     return apply_reclean(con, updates, removals, after, rows[-1].article_id)
 
 
@@ -101,10 +140,11 @@ class RecleanRun:
     recleaned: int
     published: dict[str, Any] | None
     run_report: str | None
+    by_rules: int = 0  # articles the rules files' rules changed (`--apply-rules`)
 
 
 def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | None,
-                      say: Callable[[str], None]) -> RecleanRun:
+                      say: Callable[[str], None], apply: Ruleset | None = None) -> RecleanRun:
     """`newsetl reclean`: re-clean the stored articles of warehouse `db` with the lines learned so far, as a
     run of its own: the run lock held, a `runs` row (its removals name it), the snapshot and the HTML report
     published when it completes, a run report file beside the warehouse as an ingest writes one.
@@ -112,7 +152,9 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
     SIGINT and SIGTERM stop it between slices (`stop_on_signals`; a second SIGINT abandons the slice, which
     rolls back): the slices done stay, the row says `cancelled` with their count, nothing is published
     (the next run publishes), and the run report says so. A failure is recorded `failed` and raised.
-    `wait_seconds`: how long a write waits for a reader holding the file (None: the default)."""
+    `wait_seconds`: how long a write waits for a reader holding the file (None: the default). `apply`: the
+    rules files' own pattern rules, applied to every stored article after the learned lines (`apply_rules`;
+    the run's counts say `recleaned_by_rules`)."""
     db = str(db)
     run_id = f"reclean-{uuid.uuid4().hex[:12]}"
     with stop_on_signals(say), run_lock(db):
@@ -126,6 +168,7 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
             start_run(con, run_id, None, {"command": "reclean"})
             try:
                 changed = reclean(con, run_id, LearnedConfig(), rules, stop=stop_requested)
+                by_rules = apply_rules(con, run_id, apply, stop=stop_requested) if apply is not None else 0
             except BaseException as exc:
                 # The slice it was in rolled back; the slices before it are in (a re-run does the rest).
                 stopped = isinstance(exc, KeyboardInterrupt | IngestInterrupted)
@@ -134,11 +177,13 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
                           else f"{type(exc).__name__}: {exc}")
                 with contextlib.suppress(Exception):  # the original error is the one to see
                     done = recleaned_articles(con, run_id)
-                    finish_run(con, run_id, status, {"recleaned": done}, reason)
-                    _report(db, run_id, status, done, None, reason)
+                    done_rules = rules_recleaned_articles(con, run_id) if apply is not None else None
+                    finish_run(con, run_id, status, _counts(done, done_rules), reason)
+                    _report(db, run_id, status, done, None, reason, done_rules)
                 raise
             status = "cancelled" if stop_requested() else "completed"
-            finish_run(con, run_id, status, {"recleaned": changed}, STOPPED if status == "cancelled" else None)
+            finish_run(con, run_id, status, _counts(changed, by_rules if apply is not None else None),
+                       STOPPED if status == "cancelled" else None)
         published: dict[str, Any] | None = None
         if status == "completed":
             with stop_waits_for("publishing the snapshot for dashboards"):
@@ -146,13 +191,21 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
                     published = publish(db, run_id)
                 except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
                     published = {"error": f"{type(exc).__name__}: {exc}"}
-    report = _report(db, run_id, status, changed, published, STOPPED if status == "cancelled" else None)
-    return RecleanRun(run_id, status, changed, published, report)
+    report = _report(db, run_id, status, changed, published, STOPPED if status == "cancelled" else None,
+                     by_rules if apply is not None else None)
+    return RecleanRun(run_id, status, changed, published, report, by_rules)
+
+
+def _counts(recleaned: int, by_rules: int | None) -> dict[str, int]:
+    """The `runs.counts` of a re-clean run: `recleaned_by_rules` only when rules files were applied."""
+    return {"recleaned": recleaned} if by_rules is None else {"recleaned": recleaned, "recleaned_by_rules": by_rules}
 
 
 def _report(db: str, run_id: str, status: str, recleaned: int, published: dict[str, Any] | None,
-            reason: str | None) -> str | None:
+            reason: str | None, by_rules: int | None = None) -> str | None:
     """The run report file of a re-clean run (`<stem>.runs/<run_id>.md`); its path, None if not written."""
+    rules_line = [] if by_rules is None else [f"Stored articles re-cleaned by the rules files' rules: {by_rules}"]
     return write_report_file(db, run_id, status_report(
         "reclean", run_id, status, db, f"Stored articles re-cleaned of lines learned as boilerplate: {recleaned}",
-        *([f"Reason: {reason}"] if reason else []), f"## Published for dashboards\n\n{published_line(published)}"))
+        *rules_line, *([f"Reason: {reason}"] if reason else []),
+        f"## Published for dashboards\n\n{published_line(published)}"))

@@ -164,6 +164,14 @@ class Ruleset:
                 "protect": self.protect.pattern if self.protect is not None else None}
         return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
+    def only_from(self, sources: Sequence[str]) -> Ruleset:
+        """The pattern rules the files `sources` added (in priority order), with these settings and every
+        file's protect patterns: what `newsetl reclean --apply-rules` applies to stored bodies, which the
+        library's own rules cleaned when they were ingested."""
+        keep = {str(Path(s)) for s in sources}
+        return _assembled([r for r in self.rules if r.source in keep], self.settings, self.categories,
+                          self.protect, self.sources)
+
     def without_patterns(self) -> Ruleset:
         """The same settings and protect patterns without the pattern rules: for re-cleaning stored
         bodies with newly learned lines (the patterns already ran on them when they were ingested)."""
@@ -503,6 +511,14 @@ def _load(paths: Sequence[Path]) -> Ruleset:
             flags = 0 if raw.get("case_sensitive", False) else re.IGNORECASE
             _compile(text, flags, where)
             protect.append(f"(?:{text})" if flags else f"(?-i:{text})")
+    return _assembled(rules, settings, frozenset(categories | {LEARNED}),
+                      re.compile("|".join(protect), re.IGNORECASE) if protect else None,
+                      tuple(str(p) for p in paths))
+
+
+def _assembled(rules: Sequence[Rule], settings: CleanSettings, categories: frozenset[str],
+               protect: re.Pattern[str] | None, sources: tuple[str, ...]) -> Ruleset:
+    """A Ruleset of `rules` in this order, with the keyword index and the rule lists that select them."""
     index: dict[str, list[int]] = {}
     always: list[int] = []
     digit: list[int] = []
@@ -518,9 +534,8 @@ def _load(paths: Sequence[Path]) -> Ruleset:
             else:
                 index.setdefault(k, []).append(i)
     return Ruleset(
-        rules=tuple(rules), settings=settings, categories=frozenset(categories | {LEARNED}),
-        protect=re.compile("|".join(protect), re.IGNORECASE) if protect else None,
+        rules=tuple(rules), settings=settings, categories=categories, protect=protect,
         keyword_index={k: tuple(sorted(set(v))) for k, v in index.items()},
         always=tuple(sorted(set(always))), digit_rules=tuple(sorted(set(digit))),
-        year_rules=tuple(sorted(set(year))), keywords=frozenset(index), sources=tuple(str(p) for p in paths),
+        year_rules=tuple(sorted(set(year))), keywords=frozenset(index), sources=sources,
     )

@@ -321,10 +321,32 @@ def reclean_rows(con: duckdb.DuckDBPyConnection, after: str, limit: int) -> list
     return [RecleanRow(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
 
+def stored_rows(con: duckdb.DuckDBPyConnection, after: str, limit: int) -> list[RecleanRow]:
+    """The next `limit` stored articles with an article_id above `after` ("" for the first), in article_id
+    order, each with its highest removals.seq: every article, for a re-clean that applies a user's rules
+    files (`newsetl reclean --apply-rules`), which any stored body may hold a line of."""
+    rows = con.execute("""
+        SELECT a.article_id, a.publisher, a.title, a.body, coalesce(max(r.seq), -1)
+        FROM (SELECT article_id, publisher, title, body FROM articles WHERE article_id > ?
+              ORDER BY article_id LIMIT ?) a
+        LEFT JOIN removals r USING (article_id)
+        GROUP BY ALL ORDER BY a.article_id
+    """, [after, limit]).fetchall()
+    return [RecleanRow(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+
 def recleaned_articles(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     """Stored articles the re-clean of `run_id` changed: those its removals name. Also the count of a
     re-clean cut short, whose committed slices stay."""
     row = con.execute("SELECT count(DISTINCT article_id) FROM removals WHERE run_id = ? AND category = ?",
+                      [run_id, LEARNED]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def rules_recleaned_articles(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Stored articles a `newsetl reclean --apply-rules` run changed with the rules files' rules: those its
+    removals of other categories than 'learned' name (a re-clean run has a run_id of its own)."""
+    row = con.execute("SELECT count(DISTINCT article_id) FROM removals WHERE run_id = ? AND category <> ?",
                       [run_id, LEARNED]).fetchone()
     return int(row[0]) if row else 0
 
@@ -338,6 +360,16 @@ def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str,
     """Write re-cleaned bodies (article_id, body, word_count, body_hash) and their new `removals` rows, and
     mark the candidates of the slice (article_id above `after`, up to `through`) handled, removed or
     guarded alike. Runs in the caller's transaction: the slice's bodies, removals and marks go together."""
+    update_bodies(con, updates, removals)
+    con.execute("INSERT INTO boilerplate_applied SELECT article_id, line_key FROM _bl_todo "
+                "WHERE article_id > ? AND article_id <= ?", [after, through])
+    return len(updates)
+
+
+def update_bodies(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str, object]],
+                  removals: Sequence[Mapping[str, object]]) -> int:
+    """Write re-cleaned bodies (article_id, body, word_count, body_hash) and their new `removals` rows, in the
+    caller's transaction."""
     if updates:
         upd = pa.table({n: [u[n] for u in updates] for n in _UPDATES_SCHEMA.names}, schema=_UPDATES_SCHEMA)
         rem = rows_table(REMOVALS, removals)  # the table's own columns: a column added there is one here
@@ -352,8 +384,6 @@ def apply_reclean(con: duckdb.DuckDBPyConnection, updates: Sequence[Mapping[str,
         finally:
             unregister(con, "_bl_upd")
             unregister(con, "_bl_rem")
-    con.execute("INSERT INTO boilerplate_applied SELECT article_id, line_key FROM _bl_todo "
-                "WHERE article_id > ? AND article_id <= ?", [after, through])
     return len(updates)
 
 
@@ -382,5 +412,6 @@ def transaction(con: duckdb.DuckDBPyConnection, work: _Work, own: bool) -> int:
 __all__ = [
     "LEARNED", "LearnedConfig", "RecleanRow", "apply_reclean", "learned_keys", "learned_keys_by_publisher",
     "learned_summary", "publisher_key", "reclean_candidates", "reclean_rows", "recleaned_articles",
-    "record_articles", "record_lines", "record_sightings", "sightings_table",
+    "record_articles", "record_lines", "record_sightings", "rules_recleaned_articles", "sightings_table",
+    "stored_rows", "update_bodies",
 ]

@@ -719,8 +719,59 @@ def test_reclean_records_its_run_and_publishes_what_it_changed(tmp_path: Path) -
     # `stats` says what a reclean run did (its read/loaded are NULL: it reads no inputs)
     stats = newsetl("stats", "--db", str(db))
     header, _, first, second = stats.stdout.split("== Last runs\n", 1)[1].splitlines()[:4]
-    assert header.split()[-1] == "recleaned", stats.stdout
-    assert first.split()[-1] == "0" and second.split()[-1] == "7", stats.stdout  # newest first
+    assert header.split()[-2:] == ["recleaned", "by_rules"], stats.stdout
+    assert first.split()[-2] == "0" and second.split()[-2] == "7", stats.stdout  # newest first
+
+
+def test_reclean_apply_rules_takes_a_new_rules_lines_out_of_the_stored_articles(tmp_path: Path) -> None:
+    """A user who finds a line of boilerplate in the stored bodies writes a rule for it: the ingests after it
+    clean it, and `newsetl reclean --rules FILE --apply-rules` takes it out of the stored articles, each
+    removal a `removals` row of the re-clean's run; a second call finds nothing. Without --apply-rules the
+    re-clean says the rules act at ingest and leaves the bodies."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"a{i}.txt").write_text(
+            f"Council approves tram budget number {i}\n"
+            f"The city council approved a new budget for the tram network on Tuesday, officials said in "
+            f"statement number {i}.\nPowered by StoryEngine 3.{i}\nThe mayor said the first new trams would "
+            "arrive next spring and would run on all three lines by the end of the year.\n")
+    db = tmp_path / "w.duckdb"
+    assert newsetl("ingest", str(folder), "--db", str(db), "-q").returncode == 0
+    rules = tmp_path / "mine.json"
+    rules.write_text(json.dumps({"rules": [{"id": "mine.engine", "category": "promo", "keywords": ["powered"],
+                                            "pattern": "powered by storyengine.*",
+                                            "examples": ["Powered by StoryEngine 3.1"]}]}))
+
+    def stored() -> int:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return int(con.execute("SELECT count(*) FROM articles WHERE body LIKE '%StoryEngine%'").fetchall()[0][0])
+
+    proc = newsetl("reclean", "--db", str(db), "--rules", str(rules))
+    assert proc.returncode == 0 and "--apply-rules applies them to the stored articles" in proc.stderr
+    assert stored() == 3
+    with duckdb.connect(str(db), read_only=True) as con:
+        before = dict(con.execute("SELECT article_id, body FROM articles").fetchall())
+    proc = newsetl("reclean", "--db", str(db), "--rules", str(rules), "--apply-rules")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"re-cleaned 3 articles with the rules of {rules}" in proc.stdout, proc.stdout
+    assert stored() == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        (run_id, by_rules), = con.execute("SELECT run_id, CAST(counts->>'recleaned_by_rules' AS INT) FROM runs "
+                                          "WHERE counts->>'recleaned_by_rules' IS NOT NULL").fetchall()
+        assert by_rules == 3
+        rows = con.execute("SELECT a.article_id, a.body, r.text, r.position, r.offset_in, r.run_id, r.category "
+                           "FROM removals r JOIN articles a USING (article_id) WHERE r.rule = 'mine.engine'").fetchall()
+        assert len(rows) == 3 and {r[4:] for r in rows} == {("stored_body", run_id, "promo")}
+        for article_id, body, text, position, *_ in rows:
+            # the line stood where the removal says, in the body before the re-clean; the rest stays
+            assert before[article_id][position:position + len(text)] == text
+            assert body == before[article_id].replace(text + "\n", "")
+    again = newsetl("reclean", "--db", str(db), "--rules", str(rules), "--apply-rules")
+    assert again.returncode == 0 and f"re-cleaned 0 articles with the rules of {rules}" in again.stdout
+    # --apply-rules without a rules file is a usage error, said so
+    proc = newsetl("reclean", "--db", str(db), "--apply-rules")
+    assert proc.returncode == 2 and "give one with --rules FILE" in proc.stderr
 
 
 def test_reclean_honours_the_protect_patterns_of_newsetl_rules(tmp_path: Path) -> None:

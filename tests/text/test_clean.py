@@ -464,3 +464,18 @@ def test_removals_are_verbatim_and_the_body_only_loses_text(lines: list[str], no
     assert "\n\n\n" not in result.body
     kept_words = re.findall(r"\w+", result.body)
     assert len(kept_words) <= len(re.findall(r"\w+", text))
+
+
+def test_only_from_keeps_the_rules_files_rules_and_every_protect_pattern(tmp_path: Path) -> None:
+    # `newsetl reclean --apply-rules` applies what the user's file adds, not the library again.
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({
+        "rules": [{"id": "mine.engine", "category": "promo", "pattern": "powered by storyengine.*",
+                   "keywords": ["powered"], "examples": ["Powered by StoryEngine 3.1"]}],
+        "protect": [{"id": "keep.mine", "pattern": "share this story with storyengine"}]}))
+    full = load_rules([mine])
+    only = full.only_from([str(mine)])
+    assert [r.id for r in only.rules] == ["mine.engine"]
+    assert full.protect is not None and only.protect is full.protect
+    text = "Powered by StoryEngine 3.1\nShare this story on Facebook\nShare this story with StoryEngine friends"
+    assert clean_text(text, only).body == "Share this story on Facebook\nShare this story with StoryEngine friends"
