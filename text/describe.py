@@ -619,6 +619,10 @@ _CJK_NAME_RE = re.compile("(?![\\s\\S]*(?:社|报|報|网|網|台|视|視|新闻
                           "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]{2,8}")
 
 
+_AUTHOR_DATE_LABEL_RE = re.compile(
+    r"\s+(?:입력|수정|승인|등록|업데이트|发布时间|發佈時間|公開日|更新日|配信日)(?:\s.*)?$")
+
+
 def _author_names(author: str | None, not_names: Sequence[str | None] = ()) -> str | None:
     """The page's or record's author field without the roles metadata lists as authors: "Gareth Hughes;
     Consumer Affairs Correspondent" -> "Gareth Hughes" (a role alone is kept: "Staff Writer").
@@ -628,7 +632,10 @@ def _author_names(author: str | None, not_names: Sequence[str | None] = ()) -> s
     # Nor is a web address trafilatura title-cased ("Www Medianotions De"), a company ("Wegewerk Gmbh"),
     # the headline or the site's name (a user trial, on pages of five sites).
     others = {_norm(t) for t in not_names if t}
-    parts = [_AUTHOR_LINK_RE.sub("", p.strip()) for p in (author or "").split(";") if p.strip()]
+    # A byline block's date label the extractor read into the author ("홍길동 기자 입력", from "홍길동 기자
+    # 입력 2024.12.09"): the label and what follows it are no name.
+    parts = [_AUTHOR_DATE_LABEL_RE.sub("", _AUTHOR_LINK_RE.sub("", p.strip())).strip()
+             for p in (author or "").split(";") if p.strip()]
     parts = [p for p in parts if (" " in p or _CJK_NAME_RE.fullmatch(p)) and not _URL_IN_LINE_RE.search(p)
              and not credited_outlet(p)
              and not re.search(r"\bwww\b", p, re.IGNORECASE) and not _LEGAL_FORM_RE.search(p)

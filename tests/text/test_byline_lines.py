@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from newsetl.schemas.records import Article, RawDocument
-from newsetl.text.describe import DescribeHints, describe_article
+from newsetl.text.describe import DescribeHints, _author_names, describe_article
 from newsetl.text.pipeline import ProcessConfig, make_context, process_document
 
 TITLE = "Istanbul opens a new metro line between Kadikoy and Atasehir"
@@ -38,3 +38,11 @@ def test_a_line_that_is_not_the_given_name_stays() -> None:
                               DescribeHints(title=TITLE, author="Ayşe Yılmaz"))
     assert result.metadata.byline == "Ayşe Yılmaz"
     assert "Kadıköy Ataşehir hattı" in result.body
+
+
+@pytest.mark.parametrize(("author", "expected"), [("홍길동 기자 입력", "홍길동 기자"),
+                                                 ("홍길동 기자 입력 2024.12.09 10:15", "홍길동 기자"),
+                                                 ("王小明 发布时间 2024-12-09", "王小明")])
+def test_a_date_label_read_into_the_author_is_no_part_of_the_name(author: str, expected: str) -> None:
+    # A Korean page's byline block "홍길동 기자 입력 2024.12.09 10:15" gave trafilatura's author "홍길동 기자 입력".
+    assert _author_names(author) == expected
