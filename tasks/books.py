@@ -28,7 +28,15 @@ from newsetl.text.learned import LearnedConfig
 from newsetl.text.lsh import DedupConfig
 from newsetl.text.publishers import UserPublisher
 from newsetl.text.rules import Ruleset
-from newsetl.warehouse.connect import WarehouseBusy, db_path, migrate, run_lock, transaction, writer
+from newsetl.warehouse.connect import (
+    WarehouseBusy,
+    db_path,
+    migrate,
+    run_lock,
+    transaction,
+    write_wait_seconds,
+    writer,
+)
 from newsetl.warehouse.dedup import check_scheme
 from newsetl.warehouse.learned import learned_keys_by_publisher
 from newsetl.warehouse.lineage import AccountingError, balance_problems, stored_counts
@@ -219,8 +227,18 @@ def record_failure(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
 
 
 # How long the end of a stopped or failed run waits to be recorded: short, since a run that is stopping must
-# not sit behind a reader for a minute.
+# not sit behind a reader for a minute; never longer than the run's own --wait (see `_record_wait`).
 RECORD_WAIT_SECONDS = 10.0
+
+
+def _record_wait(exc: BaseException) -> float:
+    """Seconds the record of a run's end that `exc` ended waits for a reader: none after a run that gave up
+    on a busy warehouse (one attempt: its --wait, the user's budget for the wait, is spent on that same
+    holder; waiting RECORD_WAIT_SECONDS more made `--wait 2` end after 12 s saying "gave up after 2 s"), else
+    RECORD_WAIT_SECONDS at most, and no more than --wait (`--wait 0` is "fail fast")."""
+    if isinstance(exc, WarehouseBusy):
+        return 0.0
+    return min(RECORD_WAIT_SECONDS, write_wait_seconds())
 
 
 def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) -> str | None:
@@ -242,16 +260,17 @@ def _record_status(db: str, run_id: str, tally: RunTally, exc: BaseException) ->
     # reads them again. Named, so that the row's counts still add up.
     counts["not_loaded"] = counts["read"] - sum(counts[k] for k in ("loaded", "skipped_known", "skipped_other",
                                                                       "quarantined"))
+    wait = _record_wait(exc)
     try:
-        with writer(db, wait_seconds=RECORD_WAIT_SECONDS) as con:
+        with writer(db, wait_seconds=wait) as con:
             finish_run(con, run_id, status, counts, reason)
     except Exception as again:
         get_run_logger().warning("could not record the failed run %s: %s", run_id, again)
         # Busy: said as a wait of its own. The message of `again` ends "gave up after 10 s (--wait ... to wait
         # longer)", which beside a reason that gave up after the run's --wait read as two answers to one
         # question, with advice that does not apply here (a user trial).
-        why = (f"the warehouse was still busy {RECORD_WAIT_SECONDS:g} s later" if isinstance(again, WarehouseBusy)
-               else str(again))
+        why = ("the warehouse was still busy" + (f" {wait:g} s later" if wait else "")
+               if isinstance(again, WarehouseBusy) else str(again))
         status += f" (not recorded in the warehouse: {why}; the next run marks the row crashed)"
     return write_report_file(db, run_id, status_report(
         "ingest", run_id, status, db, f"Reason: {reason}",

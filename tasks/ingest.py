@@ -6,8 +6,10 @@ held write connection (`holding_writes`) and what a read hands on (`ReadPiece`; 
 Each task takes a whole batch (never one task run per document: a task run costs ~10 ms, more
 than the work on one article). `cache_policy=NO_CACHE`: Prefect's default cache key hashes the
 inputs, which for a batch of raw pages costs more than the batch itself, and a re-run must see
-the warehouse, not a cached answer. Retries only where a failure can be transient (the warehouse
-busy with a reader); parse failures are final and become quarantine rows instead.
+the warehouse, not a cached answer. No Prefect retries: a write that finds the warehouse busy with a
+reader already waits for it, up to the run's `--wait` (`warehouse.connect.connect`), and `--wait` is the
+user's budget for that whole wait (see `load_batch_task`); parse failures are final and become
+quarantine rows instead.
 """
 
 from __future__ import annotations
@@ -126,17 +128,6 @@ class ReadPiece:
     inputs: tuple[InputRow, ...] = ()
 
 
-def _is_busy(task: object, run: object, state: object) -> bool:
-    """Retry only when the warehouse was busy (another process held the file)."""
-    try:
-        state.result()  # type: ignore[attr-defined]
-    except WarehouseBusy:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 def written_beside(db: str) -> Callable[[str], bool]:
     """Whether a path is one a run writes beside its warehouse `<dir>/<stem>.duckdb`: the file itself and its
     .wal, .lock and .waiting, the snapshot (`<stem>.snapshot.duckdb` and the folder `<stem>.snapshot/`),
@@ -173,7 +164,7 @@ def discover_sources(sources: Sequence[str], db: str, min_age: float = 0.0
     return paths, rejections, young
 
 
-@task(name="skip-unchanged", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
+@task(name="skip-unchanged", cache_policy=NO_CACHE)
 def skip_unchanged(db: str, paths: Sequence[str], config: ReadConfig,
                    doc_seconds: float = DEFAULT_DOC_SECONDS) -> tuple[list[str], int]:
     """Drop files already read whose size, mtime and ctime are unchanged (and read under the same settings,
@@ -256,7 +247,7 @@ def read_pieces(paths: Sequence[str], config: ReadConfig, max_docs: int, max_byt
 RETRIED = ((STAGE_PROCESS, TIME_LIMIT_EXCEEDED), (STAGE_PROCESS, WORKER_CRASHED))
 
 
-@task(name="filter-known", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
+@task(name="filter-known", cache_policy=NO_CACHE)
 def filter_known(db: str, docs: Sequence[RawDocument]) -> tuple[list[RawDocument], int]:
     """Drop documents whose doc_id the warehouse already holds (a re-run loads nothing twice)."""
     with _batch_connection(db) as con:
@@ -302,7 +293,12 @@ def process_batch(
     return replace(processed, seconds=time.perf_counter() - t0)
 
 
-@task(name="load-batch", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
+# Not retried by Prefect when the warehouse is busy, nor are the run's other writes: opening it already waits
+# up to `--wait` seconds for a reader to let go (polling every 50 ms), so a retry could only wait again. With
+# retries=3 and a 2 s delay, `--wait 2` gave up after ~14 s of tries, then 10 s more to record the failure,
+# and said "gave up after 2 s" (a user trial). `--wait` is what a user gives the whole wait: past it, the run
+# fails at once, naming the holder, and the message's seconds are the seconds waited.
+@task(name="load-batch", cache_policy=NO_CACHE)
 def load_batch_task(
     db: str, run_id: str, batch: ProcessedBatch, read_rejections: Sequence[Rejection], dedup: DedupConfig,
     inputs: Sequence[InputRow] = (), skips: Sequence[Skip] = (), docs: Sequence[RawDocument] = (),
@@ -322,7 +318,7 @@ def load_batch_task(
     return stats
 
 
-@task(name="reclean-learned", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_is_busy)
+@task(name="reclean-learned", cache_policy=NO_CACHE)
 def reclean_task(db: str, run_id: str, ctx: ProcessContext, cfg: LearnedConfig) -> int:
     """Re-clean stored articles holding lines that became known boilerplate during this run."""
     with writer(db) as con:

@@ -47,6 +47,12 @@ class WarehouseError(RuntimeError):
     """The warehouse cannot be opened or written (read-only path, disk full, not a DuckDB file)."""
 
 
+def write_wait_seconds() -> float:
+    """How long a write waits for another process to let go of the file: the run's `--wait`
+    ($NEWSETL_WRITE_WAIT), else DEFAULT_WRITE_WAIT."""
+    return float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT)
+
+
 def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
@@ -334,7 +340,7 @@ def writer(db: str | Path, wait_seconds: float | None = None, checkpoint: bool =
     `fold_memory_limit`: the limit its WAL fold runs under (`fold_wal_into_file`).
     """
     if wait_seconds is None:
-        wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT)
+        wait_seconds = write_wait_seconds()
     con = connect(db, wait_seconds=wait_seconds)
     try:
         if not checkpoint:
@@ -439,8 +445,7 @@ class HeldWriter:
         self.threads = threads
         self.memory_limit = memory_limit
         self.fold_memory_limit = fold_memory_limit  # see `fold_wal_into_file`
-        self.wait_seconds = float(os.environ.get(WRITE_WAIT_ENV) or DEFAULT_WRITE_WAIT) \
-            if wait_seconds is None else wait_seconds
+        self.wait_seconds = write_wait_seconds() if wait_seconds is None else wait_seconds
         self._con: duckdb.DuckDBPyConnection | None = None
         self._opened = 0.0
         self.opens = 0  # connections opened (for the bench and tests)

@@ -281,6 +281,46 @@ def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report
     assert "loaded" in Path(match[2]).read_text(encoding="utf-8")
 
 
+def test_wait_is_the_whole_wait_for_a_reader_that_keeps_the_warehouse(tmp_path: Path) -> None:
+    """`--wait 3` and a reader that opens the warehouse between two loads and keeps it: the run gives up
+    about 3 s later, saying "gave up after 3 s". Each write was retried by Prefect (3 times, 2 s apart), each
+    try waiting its own --wait, and then the failure's record waited 10 s more: "gave up after 2 s" came
+    ~25 s after the reader got in (a user trial)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(60):
+        (folder / f"s{i:03}.txt").write_text(STORY.replace("Tuesday", f"day {i} of the month {i * 7}"),
+                                             encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    ingest = subprocess.Popen([sys.executable, "-m", "newsetl.cli", "ingest", str(folder), "--db", str(db),
+                               "--workers", "0", "--batch-size", "10", "--wait", "3", "-v"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO)
+    assert ingest.stderr is not None
+    err = ""
+    for line in ingest.stderr:
+        err += line
+        if "loaded batch:" in line:
+            break
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        held_at = time.monotonic()
+        _, rest = ingest.communicate(timeout=300)
+        waited = time.monotonic() - held_at
+    finally:
+        holder.communicate("", timeout=60)
+    err += rest
+    assert ingest.returncode == 3, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert "held by pid" in last and "gave up after 3 s" in last, last
+    # 3 s of wait, then the run's end and the temporary Prefect server's stop; not 3 s per try and 10 s more
+    assert 3 <= waited < 9, f"exited {waited:.1f} s after the reader got in"
+    report = next((tmp_path / "w.runs").glob("*.md")).read_text(encoding="utf-8")
+    assert "failed (not recorded in the warehouse: the warehouse was still busy; the next run marks" in report
+
+
 def test_an_sqlite_file_is_refused_by_every_command_untouched_and_without_a_download(tmp_path: Path) -> None:
     """Given an SQLite file for --db, DuckDB went to download its sqlite extension (a network request;
     offline, a three-line error about extensions): where the extension is installed, a writer would

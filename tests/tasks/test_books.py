@@ -11,18 +11,20 @@ import pytest
 from prefect import flow
 
 from newsetl.tasks import books
-from newsetl.warehouse.connect import WarehouseBusy, migrate, writer
+from newsetl.warehouse.connect import WRITE_WAIT_ENV, WarehouseBusy, migrate, writer
 
 
 def test_a_failure_the_busy_warehouse_cannot_record_names_each_wait_once(
         tmp_path: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run that gave up on a busy warehouse (after its --wait, 5 s) cannot record that either (after
-    RECORD_WAIT_SECONDS). The report said "gave up after 10 s (--wait SECONDS to wait longer)" in its
-    header and "gave up after 5 s" in its reason: two answers to one question (a user trial)."""
+    """A run that gave up on a busy warehouse (after its --wait, 5 s) cannot record that either (one more
+    attempt: its --wait was the whole wait). The report said "gave up after 10 s (--wait SECONDS to wait
+    longer)" in its header and "gave up after 5 s" in its reason: two answers to one question (a user
+    trial). A failure of another kind waits RECORD_WAIT_SECONDS to be recorded, never more than --wait."""
     db = tmp_path / "w.duckdb"
     with writer(db) as con:
         migrate(con)
     monkeypatch.setattr(books, "RECORD_WAIT_SECONDS", 0.5)
+    monkeypatch.delenv(WRITE_WAIT_ENV, raising=False)  # the default --wait, 60 s
     hold = textwrap.dedent(f"""
         import duckdb, time
         con = duckdb.connect({str(db)!r})
@@ -38,16 +40,24 @@ def test_a_failure_the_busy_warehouse_cannot_record_names_each_wait_once(
             books.record_failure(str(db), "run-1", books.RunTally(),
                                  WarehouseBusy(f"{db} is busy: pid 1; gave up after 5 s (--wait SECONDS to wait "
                                                "longer)"))
+            books.record_failure(str(db), "run-2", books.RunTally(), RuntimeError("a bug"))
+            monkeypatch.setenv(WRITE_WAIT_ENV, "0.2")
+            books.record_failure(str(db), "run-3", books.RunTally(), RuntimeError("a bug"))
 
         gave_up()
     finally:
         holder.kill()
         holder.wait()
     header, *rest = (books.report_dir(str(db)) / "run-1.md").read_text(encoding="utf-8").splitlines()
+    # One attempt: the run's --wait, spent on that holder, was the whole wait (RECORD_WAIT_SECONDS is for
+    # the record of a failure of another kind).
     assert header == ("# newsetl ingest run `run-1`: failed (not recorded in the warehouse: the warehouse was "
-                      "still busy 0.5 s later; the next run marks the row crashed)")
+                      "still busy; the next run marks the row crashed)")
     (reason,) = [line for line in rest if line.startswith("Reason:")]
     assert "gave up after 5 s" in reason
+    for run, wait in (("run-2", "0.5"), ("run-3", "0.2")):
+        header = (books.report_dir(str(db)) / f"{run}.md").read_text(encoding="utf-8").splitlines()[0]
+        assert f"(not recorded in the warehouse: the warehouse was still busy {wait} s later;" in header, header
 
 
 def _cjk_story() -> str:
