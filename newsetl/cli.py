@@ -36,7 +36,7 @@ def _db(args: argparse.Namespace) -> Path:
 EXIT_OK = 0  # every input loaded, skipped or quarantined (quarantine is a normal outcome)
 EXIT_FAILED = 1  # the run failed (its counts did not balance, an unexpected error)
 EXIT_USAGE = 2  # a mistake in the command: bad option, rules file, SQL, view or output format
-EXIT_WAREHOUSE = 3  # the warehouse is busy (held by another process), unwritable, or not a warehouse
+EXIT_WAREHOUSE = 3  # the warehouse is busy (held by another process), unwritable, not a warehouse, or damaged
 EXIT_NOT_FOUND = 4  # a named source does not exist or is a URL of a scheme not fetched (nothing was ingested)
 EXIT_NOTHING = 5  # no supported input at all (an empty folder, only unsupported files)
 EXIT_NOT_PUBLISHED = 6  # the run completed, but its snapshot for dashboards or its report was not published
@@ -47,7 +47,7 @@ EXIT_CODES_HELP = """exit codes:
   0    every input was loaded, skipped (known) or quarantined
   1    the run failed (e.g. its counts did not balance); the run row says why
   2    usage error: bad option, rules file, SQL, view or output format
-  3    the warehouse is busy (another process holds it), unwritable, or not a warehouse
+  3    the warehouse is busy (another process holds it), unwritable, not a warehouse, or damaged
   4    a named source (path, glob, @list) does not exist, or is a URL newsetl does not fetch
        (ftp://, file://); nothing was ingested
   5    nothing to ingest: no supported input found
@@ -93,6 +93,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         WRITE_WAIT_ENV,
         WarehouseBusy,
         WarehouseError,
+        check_intact,
         check_warehouse,
         run_lock,
         writer,
@@ -115,8 +116,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             locked.enter_context(run_lock(db))
             # A reader holding the file (a notebook, a BI tool) is found now, before a server is started
             # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
-            # A DuckDB file of the user's own (or a published snapshot) is refused here too, untouched.
+            # A DuckDB file of the user's own (or a published snapshot), or one cut short, is refused here
+            # too, untouched.
             with writer(db, wait_seconds=args.wait) as con:
+                check_intact(con, db)
                 check_warehouse(con, db)
         except (WarehouseBusy, WarehouseError) as exc:
             print(f"newsetl: {exc}", file=sys.stderr)
@@ -982,6 +985,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in missing:
             print(f"newsetl serve: {problem}", file=sys.stderr)
         return EXIT_NOT_FOUND
+    if refused := _unwritable_warehouse(str(_db(args)), args.wait):
+        # Said now, with exit 3 as `ingest` says it, not by every scheduled run an hour apart.
+        print(f"newsetl serve: {refused}", file=sys.stderr)
+        return EXIT_WAREHOUSE
     # Each flow run is a child of this process: it inherits how long its writes wait for a reader.
     os.environ[WRITE_WAIT_ENV] = str(args.wait)
     run_options = {"batch_size": args.batch_size, "workers": args.workers, "doc_seconds": args.doc_seconds,
@@ -999,6 +1006,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"newsetl serve: {exc}", file=sys.stderr)
         return EXIT_WAREHOUSE
     return EXIT_OK
+
+
+def _unwritable_warehouse(db: str, wait: float) -> str | None:
+    """Why no run could write the warehouse `db` that `serve` is given (None: a run can, or it does not exist
+    yet: the first run makes it): not a DuckDB file, cut short, a DuckDB file of other tables. Read-only:
+    nothing is written, and a file busy past `wait` is left for the runs to check (each does, before it
+    writes: `begin_run`)."""
+    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, check_intact, check_warehouse, connect
+
+    if not os.path.exists(db):
+        return None
+    try:
+        con = connect(db, read_only=True, wait_seconds=wait)
+    except WarehouseBusy:
+        return None
+    except WarehouseError as exc:
+        return str(exc)
+    try:
+        check_intact(con, db)
+        check_warehouse(con, db)
+    except WarehouseError as exc:
+        return str(exc)
+    finally:
+        con.close()
+    return None
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:

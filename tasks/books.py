@@ -30,6 +30,7 @@ from newsetl.text.publishers import UserPublisher
 from newsetl.text.rules import Ruleset
 from newsetl.warehouse.connect import (
     WarehouseBusy,
+    check_intact,
     db_path,
     migrate,
     run_lock,
@@ -83,6 +84,7 @@ def begin_run(db: str, run_id: str, flow_run_id: str, params: Mapping[str, Any],
     trial found no trace at all of a served run that found the warehouse busy)."""
     try:
         with stop_waits_for("the run's start is recorded"), writer(db) as con:
+            check_intact(con, db)  # before the first write: a file cut short is refused untouched
             migrate(con, db)
             with transaction(con):  # a warehouse signed by the previous scheme is upgraded here, all or nothing
                 check_scheme(con, dedup)

@@ -26,7 +26,7 @@ from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.sign import body_hash
 from newsetl.text.words import count_words
-from newsetl.warehouse.connect import migrate, run_lock, writer
+from newsetl.warehouse.connect import check_intact, migrate, run_lock, writer
 from newsetl.warehouse.learned import (
     RecleanRow,
     apply_reclean,
@@ -164,6 +164,7 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
         # (a user trial: 40 s).
         with writer(db, wait_seconds=wait_seconds) as con, \
                 stop_waits_for("the slice of stored articles being re-cleaned"):
+            check_intact(con, db)  # before the first write: a file cut short is refused untouched
             migrate(con, db)
             start_run(con, run_id, None, {"command": "reclean"})
             try:

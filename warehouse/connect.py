@@ -273,6 +273,28 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
                if str(path).endswith(".snapshot.duckdb") or "/g-" in str(path) else ""))
 
 
+# A DuckDB file is its three headers of 4 KiB (the main header, then the two database headers it writes in
+# turn), then its blocks.
+_DUCKDB_HEADERS_BYTES = 3 * 4096
+
+
+def check_intact(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
+    """Refuse a DuckDB file cut short (a copy stopped half-way, a disk that lost its tail): its header lists
+    more blocks than the file holds. Such a file opens (its header and catalog are at the start) and fails
+    only where a table's missing blocks are read; a writer got that far after rewriting the header and
+    writing a `runs` row into it (a user trial). Asked right after the open, before any write: opening it
+    without a WAL writes nothing (with one, DuckDB's replay already fails at the open)."""
+    (block_size, blocks), = con.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+                                        "WHERE database_name = current_database()").fetchall()
+    need = _DUCKDB_HEADERS_BYTES + int(block_size) * int(blocks)
+    size = os.stat(path).st_size
+    if size < need:
+        raise WarehouseError(
+            f"{path} is damaged: the file is cut short ({size:,} bytes, where its header lists {blocks} blocks of "
+            f"{int(block_size):,}, {need:,} bytes): newsetl does not write to it; restore it from a backup, or "
+            "give a new file with --db")
+
+
 def migrate(con: duckdb.DuckDBPyConnection, path: str | Path = "the database") -> list[int]:
     """Apply pending migrations in order; return the versions applied now. Refuses a file that holds
     someone else's tables (`check_warehouse`)."""

@@ -212,18 +212,28 @@ def test_a_warehouse_cut_short_is_said_in_one_line_by_every_command(warehouse: P
     """A warehouse file cut short (a copy stopped half-way, a disk that lost its tail) opens, and fails
     where a table's blocks are missing: `report` and `reclean` said "unexpected error" with exit 1, and
     `export` blamed its output file ("cannot write out.parquet"), for a warehouse it could not read (a
-    user trial). Each says it in one line naming the warehouse, exit 3, and writes no output file."""
+    user trial). Each says it in one line naming the warehouse, exit 3, and writes no output file.
+    `ingest` rewrote the file's header and left a `runs` row and a run report in it before it failed (a
+    user trial): it, `serve` and `reclean` refuse it before they write, its bytes as they were."""
+    import hashlib
+
     db = tmp_path / "cut.duckdb"
     whole = warehouse.read_bytes()
     db.write_bytes(whole[: len(whole) // 4])
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    corpus = str(REPO / "samples" / "corpus")
     for command in (["report", "--out", str(tmp_path / "r.html")], ["export", str(tmp_path / "out.parquet")],
-                    ["reclean"]):
+                    ["reclean"], ["ingest", corpus], ["serve", corpus]):
         proc = newsetl(*command, "--db", str(db))
         assert proc.returncode == 3, (command, proc.returncode, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and str(db) in lines[0] and "unexpected" not in lines[0], (command, proc.stderr)
+        if command[0] in ("reclean", "ingest", "serve"):
+            assert "is damaged: the file is cut short" in lines[0], (command, lines[0])
+        assert hashlib.sha256(db.read_bytes()).hexdigest() == before, command
     assert "cannot write" not in newsetl("export", str(tmp_path / "out.parquet"), "--db", str(db)).stderr
     assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "r.html").exists()
+    assert not (tmp_path / "cut.runs").exists() and not (tmp_path / ".prefect").exists()
 
 
 HOLD = """

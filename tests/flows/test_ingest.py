@@ -139,6 +139,29 @@ def test_odd_files_in_a_folder_neither_stop_nor_hang_the_run(prefect_harness: No
         "documents": 2, "articles": 2, "removals": counts(db)["removals"], "quarantine": 1, "clusters": 1}
 
 
+def test_a_run_into_a_warehouse_cut_short_writes_nothing_into_it(prefect_harness: None, tmp_path: Path) -> None:
+    """A served run (or a flow called from Python: no CLI checks first) given a warehouse cut short refuses it
+    before its first write: the file's bytes as they were (it rewrote the header and added a `runs` row: a
+    user trial), and the run report file says why."""
+    import hashlib
+
+    from newsetl.tasks.books import report_dir
+    from newsetl.warehouse.connect import WarehouseError
+
+    db = tmp_path / "w.duckdb"
+    (tmp_path / "a.txt").write_text(STORY)
+    run([str(tmp_path / "a.txt")], db, workers=0)
+    whole = db.read_bytes()
+    db.write_bytes(whole[: len(whole) // 3])
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    (tmp_path / "b.txt").write_text(STORY.replace("ferry", "tram"))
+    with pytest.raises(WarehouseError, match="is damaged: the file is cut short"):
+        run([str(tmp_path / "b.txt")], db, workers=0)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert any("not started" in p.read_text(encoding="utf-8") and "cut short" in p.read_text(encoding="utf-8")
+               for p in report_dir(str(db)).glob("*.md"))
+
+
 def test_a_run_that_cannot_record_its_start_says_why_in_its_run_report_file(
         prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader holding the warehouse file past the wait: the run's start cannot be written, so there is no
