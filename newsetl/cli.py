@@ -94,7 +94,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         WarehouseBusy,
         WarehouseError,
         check_intact,
+        check_path_writable,
         check_warehouse,
+        discarded_if_refused,
         run_lock,
         writer,
     )
@@ -112,13 +114,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     db = str(_db(args))
     with contextlib.ExitStack() as locked:
         try:
+            # A path no run could write (a directory, a path under a file, a read-only place) is refused
+            # before anything is made beside it.
+            check_path_writable(db)
             # The lock first, outside the flow: a second ingest is refused with one line, no failed flow run.
-            locked.enter_context(run_lock(db))
+            lock = locked.enter_context(run_lock(db))
             # A reader holding the file (a notebook, a BI tool) is found now, before a server is started
             # and a run row written: the run fails fast (or waits --wait seconds), naming the holder.
-            # A DuckDB file of the user's own (or a published snapshot), or one cut short, is refused here
-            # too, untouched.
-            with writer(db, wait_seconds=args.wait) as con:
+            # A DuckDB file of the user's own (or a published snapshot), one cut short, or a file that is
+            # not DuckDB's is refused here too, untouched, and the lock file, if this made it, goes with
+            # the refusal.
+            with discarded_if_refused(lock), writer(db, wait_seconds=args.wait) as con:
                 check_intact(con, db)
                 check_warehouse(con, db)
         except (WarehouseBusy, WarehouseError) as exc:
@@ -1010,11 +1016,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _unwritable_warehouse(db: str, wait: float) -> str | None:
     """Why no run could write the warehouse `db` that `serve` is given (None: a run can, or it does not exist
-    yet: the first run makes it): not a DuckDB file, cut short, a DuckDB file of other tables. Read-only:
-    nothing is written, and a file busy past `wait` is left for the runs to check (each does, before it
-    writes: `begin_run`)."""
-    from newsetl.warehouse.connect import WarehouseBusy, WarehouseError, check_intact, check_warehouse, connect
+    yet: the first run makes it): a directory or a path no file can be made at, not a DuckDB file, cut short,
+    a DuckDB file of other tables. Read-only: nothing is written, and a file busy past `wait` is left for the
+    runs to check (each does, before it writes: `begin_run`)."""
+    from newsetl.warehouse.connect import (
+        WarehouseBusy,
+        WarehouseError,
+        check_intact,
+        check_path_writable,
+        check_warehouse,
+        connect,
+    )
 
+    try:
+        # before the serve's lock and the local Prefect server's home are made beside it
+        check_path_writable(db)
+    except WarehouseError as exc:
+        return str(exc)
     if not os.path.exists(db):
         return None
     try:

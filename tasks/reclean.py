@@ -26,7 +26,14 @@ from newsetl.text.learned import LearnedConfig, publisher_key
 from newsetl.text.rules import Ruleset, load_rules
 from newsetl.text.sign import body_hash
 from newsetl.text.words import count_words
-from newsetl.warehouse.connect import check_intact, migrate, run_lock, writer
+from newsetl.warehouse.connect import (
+    check_intact,
+    check_path_writable,
+    discarded_if_refused,
+    migrate,
+    run_lock,
+    writer,
+)
 from newsetl.warehouse.learned import (
     RecleanRow,
     apply_reclean,
@@ -157,12 +164,14 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
     the run's counts say `recleaned_by_rules`)."""
     db = str(db)
     run_id = f"reclean-{uuid.uuid4().hex[:12]}"
-    with stop_on_signals(say), run_lock(db):
+    check_path_writable(db)  # a directory given as --db: refused before its `.lock` is made beside it
+    with stop_on_signals(say), run_lock(db) as lock:
         # The wait for a reader to let go of the file is outside the deferred step: a Ctrl-C while it waits
         # stops the command at once (nothing is written yet, so there is no row to mark). Deferred with the
         # slices, it waited out the whole --wait, saying "stopping after the slice ... being re-cleaned"
-        # (a user trial: 40 s).
-        with writer(db, wait_seconds=wait_seconds) as con, \
+        # (a user trial: 40 s). A refusal of the file (not DuckDB's, cut short, busy) takes the lock file
+        # with it if this made it.
+        with discarded_if_refused(lock), writer(db, wait_seconds=wait_seconds) as con, \
                 stop_waits_for("the slice of stored articles being re-cleaned"):
             check_intact(con, db)  # before the first write: a file cut short is refused untouched
             migrate(con, db)

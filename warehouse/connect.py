@@ -295,6 +295,39 @@ def check_intact(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
             "give a new file with --db")
 
 
+def check_path_writable(db: str | Path) -> None:
+    """Refuse, before anything is created, a warehouse path no run could write: a directory, a path under a
+    regular file, a file or folder this process may not write (or on a read-only file system). Nothing is
+    opened or made: a run refused here leaves no `<db>.lock` (nor the folders the lock's path would have
+    needed) beside a path that was wrong (a user trial). What only DuckDB can tell (not a DuckDB file, cut
+    short, someone else's tables) is refused after the run lock is taken (`HeldLock.discard`)."""
+    path = Path(os.path.abspath(db))
+    if path.is_dir():
+        raise WarehouseError(f"cannot open {db}: it is a directory, not a warehouse file (give --db a file in it, "
+                             f"e.g. {path / DEFAULT_DB.name})")
+    folder = path.parent
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise WarehouseError(f"cannot write the warehouse {db}: {_why_not_writable(path)}")
+    else:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise WarehouseError(f"cannot create the warehouse {db}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise WarehouseError(f"cannot create files in {folder} for the warehouse {db} (its WAL, its run lock): "
+                             f"{_why_not_writable(folder)}")
+
+
+def _why_not_writable(path: Path) -> str:
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "permission denied"
+
+
 def migrate(con: duckdb.DuckDBPyConnection, path: str | Path = "the database") -> list[int]:
     """Apply pending migrations in order; return the versions applied now. Refuses a file that holds
     someone else's tables (`check_warehouse`)."""
@@ -591,7 +624,7 @@ def run_lock_held(db: str | Path) -> bool:
 
 
 @contextmanager
-def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
+def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[HeldLock]:
     """Hold the advisory writer lock of a warehouse for a whole ingest run.
 
     Decision: a second ingest on the same warehouse waits up to `wait_seconds` (0 by default:
@@ -603,8 +636,8 @@ def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[None]:
     lock_path = Path(f"{os.path.realpath(db)}.lock")
     with _held(lock_path, wait_seconds, lambda holder: (
             f"another newsetl ingest or reclean is running on {db} ({holder}lock {lock_path}); try again when "
-            "it finishes")):
-        yield
+            "it finishes")) as lock:
+        yield lock
 
 
 # The lock `newsetl serve` holds for as long as it serves a warehouse: `<warehouse>.serve.lock`.
@@ -612,7 +645,7 @@ SERVE_LOCK_SUFFIX = ".serve.lock"
 
 
 @contextmanager
-def serve_lock(db: str | Path) -> Iterator[None]:
+def serve_lock(db: str | Path) -> Iterator[HeldLock]:
     """Hold the lock of the one `newsetl serve` a warehouse has, for as long as it serves. A second serve
     of the same warehouse started a server of its own on the same Prefect home, took the first one's
     deployment as left behind and deleted it: the first then served nothing, without a word (a user
@@ -620,33 +653,90 @@ def serve_lock(db: str | Path) -> Iterator[None]:
     lock_path = Path(f"{os.path.realpath(db)}{SERVE_LOCK_SUFFIX}")
     with _held(lock_path, 0.0, lambda holder: (
             f"{db} is already served by another newsetl serve ({holder}lock {lock_path}): stop that one first, "
-            "or let it go on (one serve schedules every run of a warehouse)")):
-        yield
+            "or let it go on (one serve schedules every run of a warehouse)")) as lock:
+        yield lock
+
+
+class HeldLock:
+    """A lock file this process holds (`run_lock`, `serve_lock`), and whether this process made it."""
+
+    def __init__(self, path: Path, created: bool) -> None:
+        self.path = path
+        self.created = created  # the file was not there before this process locked it
+        self.discarded = False
+
+    def discard(self) -> None:
+        """Remove the lock file when it is let go, if this process made it: the command was refused before
+        it wrote anything (the file at --db is no warehouse, cut short, busy...), and a refused run leaves no
+        new file behind (a `<db>.lock` stayed beside every path given by mistake: a user trial). A lock file
+        that was there before is left, as is any file another process may hold: this one is removed while
+        this process holds its flock, and a process that opened it before then finds, once it gets the flock,
+        that the path no longer names the file it locked, and locks the path's file instead (`_held`)."""
+        self.discarded = True
 
 
 @contextmanager
-def _held(lock_path: Path, wait_seconds: float, busy: Callable[[str], str]) -> Iterator[None]:
+def discarded_if_refused(lock: HeldLock) -> Iterator[None]:
+    """A refusal of the warehouse in the block (WarehouseError, WarehouseBusy: it is no warehouse, cut
+    short, busy past the wait), before anything is written to it, discards `lock` (`HeldLock.discard`)."""
+    try:
+        yield
+    except (WarehouseError, WarehouseBusy):
+        lock.discard()
+        raise
+
+
+@contextmanager
+def _held(lock_path: Path, wait_seconds: float, busy: Callable[[str], str]) -> Iterator[HeldLock]:
     """flock `lock_path` (created if need be) with this process's pid in it, waiting up to `wait_seconds`;
     WarehouseBusy with `busy(holder)` when another process holds it (`holder`: "pid N (command); " or "")."""
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(lock_path, "a+")  # noqa: SIM115 - held for the duration of the context
-    except OSError as exc:
-        raise WarehouseError(f"cannot create the lock file {lock_path}: {exc}") from exc
     deadline = time.monotonic() + wait_seconds
-    try:
-        while True:
+    while True:
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as exc:
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusy(busy(_lock_holder(fh))) from exc
-                time.sleep(0.2)
+                fd, created = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+            except FileExistsError:
+                fd, created = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644), False
+            fh = os.fdopen(fd, "r+")  # held for the duration of the context
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the lock file {lock_path}: {exc}") from exc
+        try:
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError as exc:
+                    if time.monotonic() >= deadline:
+                        raise WarehouseBusy(busy(_lock_holder(fh))) from exc
+                    time.sleep(0.2)
+        except BaseException:
+            fh.close()
+            raise
+        if _names(lock_path, fh):
+            break
+        fh.close()  # its holder removed it while this process waited (`HeldLock.discard`): lock the new one
+    lock = HeldLock(lock_path, created)
+    try:
         fh.seek(0)
         fh.truncate()
         fh.write(f"{os.getpid()}\n")
         fh.flush()
-        yield
+        yield lock
     finally:
-        fh.close()  # closing the descriptor releases the flock
+        try:
+            if lock.discarded and lock.created:
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()  # still under the flock: nobody else holds it
+        finally:
+            fh.close()  # closing the descriptor releases the flock
+
+
+def _names(path: Path, fh: IO[str]) -> bool:
+    """Whether `path` still names the file open as `fh` (the same device and inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    held = os.fstat(fh.fileno())
+    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)

@@ -236,6 +236,105 @@ def test_a_warehouse_cut_short_is_said_in_one_line_by_every_command(warehouse: P
     assert not (tmp_path / "cut.runs").exists() and not (tmp_path / ".prefect").exists()
 
 
+def _files(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` with its bytes (None for a folder)."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+def test_a_refused_warehouse_path_leaves_no_file_behind(tmp_path: Path) -> None:
+    """A --db that is a directory, a text file, an SQLite file, someone else's DuckDB file or a path under a
+    regular file: refused with exit 3, and nothing left beside it (a `<db>.lock` was, each time: a user
+    trial), nor a folder made on the way to it."""
+    here = tmp_path / "here"
+    (here / "adir").mkdir(parents=True)
+    (here / "text.duckdb").write_text("notes, not a database\n")
+    (here / "afile").write_text("a file where a folder should be\n")
+    with contextlib.closing(sqlite3.connect(here / "app.db")) as sq:
+        sq.execute("CREATE TABLE users (id INTEGER)")
+        sq.commit()
+    with duckdb.connect(str(here / "sales.duckdb")) as con:
+        con.execute("CREATE TABLE orders (id INT)")
+    before = _files(here)
+    corpus = str(REPO / "samples" / "corpus")
+    refused = [(["ingest", corpus], here / name) for name in ("adir", "text.duckdb", "app.db", "sales.duckdb",
+                                                              "afile/w.duckdb", "afile/sub/w.duckdb")]
+    refused += [([command, *([corpus] if command == "serve" else [])], here / name)
+                for command in ("serve", "reclean") for name in ("adir", "text.duckdb")]
+    for command, db in refused:
+        proc = newsetl(*command, "--db", str(db))
+        assert proc.returncode == 3 and len(proc.stderr.strip().splitlines()) == 1, (command, db, proc.stderr)
+        assert _files(here) == before, (command, db)
+
+
+def _main_as_nobody(argv: list[str]) -> tuple[int, str]:
+    """`newsetl ARGV` (its `main`) in a forked child that dropped root, so that permissions apply (CI runs as
+    root; the venv's interpreter may be where nobody may read, so not a new process): (exit code, stderr)."""
+    import importlib
+
+    from newsetl import cli
+
+    for module in ("sources.discover", "sources.fields", "tasks.reclean", "text.rules", "warehouse.connect"):
+        importlib.import_module(f"newsetl.{module}")  # what the refusals need, imported while still root
+    if os.geteuid() != 0:
+        proc = newsetl(*argv)
+        return proc.returncode, proc.stderr
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 99
+        try:
+            os.close(rfd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            sys.stderr = os.fdopen(wfd, "w")  # pytest's capture is not fd 2
+            code = cli.main(argv)
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(wfd)
+    with os.fdopen(rfd) as fh:
+        err = fh.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), err
+
+
+def test_a_warehouse_in_a_place_it_cannot_be_written_is_refused_leaving_no_file(warehouse: Path) -> None:
+    """A warehouse in a folder the user may not write, a new one there, or a read-only warehouse file in a
+    folder the user may write (where the `<db>.lock` was made before DuckDB refused the file: a user trial):
+    exit 3 in one line, nothing made."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="newsetl-ro-"))  # not under pytest's 0700 folder
+    try:
+        closed, open_ = top / "closed", top / "open"
+        closed.mkdir()
+        open_.mkdir()
+        for folder in (closed, open_):
+            shutil.copyfile(warehouse, folder / "w.duckdb")
+        (closed / "w.duckdb").chmod(0o666)  # the file may be written; its folder (its WAL, its lock) not
+        (open_ / "w.duckdb").chmod(0o444)
+        closed.chmod(0o555)
+        open_.chmod(0o777)
+        top.chmod(0o755)
+        before = _files(top)
+        corpus = str(REPO / "samples" / "corpus")
+        for db, said in ((closed / "w.duckdb", f"cannot create files in {closed}"),
+                         (closed / "new.duckdb", f"cannot create files in {closed}"),
+                         (open_ / "w.duckdb", "cannot write the warehouse")):
+            for command in (["ingest", corpus], ["serve", corpus], ["reclean"]):
+                if command == ["reclean"] and not db.exists():
+                    continue
+                code, err = _main_as_nobody([*command, "--db", str(db)])
+                assert code == 3 and said in err and "permission denied" in err, (command, db, err)
+                assert len(err.strip().splitlines()) == 1, err
+                assert _files(top) == before, (command, db)
+    finally:
+        closed.chmod(0o755)
+        shutil.rmtree(top)
+
+
 HOLD = """
 import duckdb, sys, time
 while True:

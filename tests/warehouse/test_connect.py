@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -291,6 +292,59 @@ def test_run_lock_holds_the_file_whatever_name_it_is_given_by(tmp_path: Path) ->
         for other in (tmp_path / "alias" / "w.duckdb", tmp_path / "linkdir" / "w.duckdb"):
             out = lock_in_another_process(other)
             assert out.startswith("busy:"), (other, out)
+
+
+def _opened_by(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (one of its descriptors names it)."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        return any(f.path == str(path) for f in psutil.Process(pid).open_files())
+    return False
+
+
+def test_a_discarded_lock_file_is_removed_only_if_made_here_and_never_from_under_a_waiter(tmp_path: Path) -> None:
+    """A refused command removes the `<db>.lock` it made (a user trial found one beside every path given by
+    mistake), while it holds it. A second process that had opened that file and waits for its flock then
+    gets the flock of a file no path names: it must notice and lock the path's file instead, or a third
+    process would make a new lock file and run beside it. A lock file that was there before stays."""
+    db = tmp_path / "w.duckdb"
+    lock_path = Path(f"{db}.lock")
+    wait = textwrap.dedent(f"""
+        import sys
+        from newsetl.warehouse.connect import run_lock
+        with run_lock({str(db)!r}, wait_seconds=60):
+            print("holding", flush=True)
+            sys.stdin.read()
+    """)
+    with run_lock(db) as lock:
+        assert lock.created
+        waiter = subprocess.Popen([sys.executable, "-c", wait], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not _opened_by(waiter.pid, lock_path):  # it opened this file and polls its flock
+                assert waiter.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            lock.discard()
+        except BaseException:
+            waiter.kill()
+            raise
+    try:
+        assert waiter.stdout is not None and waiter.stdout.readline().strip() == "holding"
+        # it holds the file the path names now (made again), and a third process is refused
+        assert lock_path.read_text().split() == [str(waiter.pid)]
+        out = lock_in_another_process(db)
+        assert out.startswith("busy:") and f"pid {waiter.pid}" in out, out
+    finally:
+        waiter.communicate("", timeout=60)
+    with run_lock(db) as lock:  # there before this process took it: stays
+        assert not lock.created
+        lock.discard()
+    assert lock_path.exists()
+    with run_lock(db):  # not discarded: stays, as every run's lock file does
+        pass
+    assert lock_path.exists()
 
 
 def _hold_in_another_process(db: Path, seconds: float) -> subprocess.Popen[str]:
