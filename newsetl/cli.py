@@ -709,7 +709,9 @@ STATS_QUERIES = (
     # cannot gain the column on a warehouse that `stats`, read-only, cannot migrate
     ("Last runs", "SELECT h.run_id, h.status, h.started_at, h.seconds, h.read, h.loaded, h.skipped_known, "
                   "COALESCE(CAST(r.counts->>'skipped_other' AS BIGINT), 0) AS skipped_other, h.quarantined, "
-                  "COALESCE(CAST(r.counts->>'not_loaded' AS BIGINT), 0) AS not_loaded, "
+                  # NULL for a crashed run: not known (`warehouse.load.mark_crashed_runs`)
+                  "CASE WHEN h.status = 'crashed' THEN CAST(r.counts->>'not_loaded' AS BIGINT) "
+                  "ELSE COALESCE(CAST(r.counts->>'not_loaded' AS BIGINT), 0) END AS not_loaded, "
                   "CAST(r.counts->>'recleaned' AS BIGINT) AS recleaned, "
                   "CAST(r.counts->>'recleaned_by_rules' AS BIGINT) AS by_rules "
                   "FROM run_health h JOIN runs r USING (run_id) ORDER BY h.started_at DESC LIMIT 10"),

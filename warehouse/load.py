@@ -54,22 +54,49 @@ class LoadStats:
     known_rejections: int = 0  # rejections quarantined by an earlier run (same source, same reason)
 
 
+# The row of a run found crashed says how its counts were come by (`mark_crashed_runs`).
+CRASHED_MESSAGE = ("the ingest process ended without finishing this run; its counts are those of the rows it left: "
+                   "read is the inputs whose outcome it recorded, and what else it read is not known (not_loaded "
+                   "NULL)")
+
+
 def mark_crashed_runs(con: duckdb.DuckDBPyConnection) -> None:
     """Mark every run still `running` as `crashed`. Called under the run lock, so no other ingest is alive:
     such a row belongs to a process that died (kill -9, OOM) before it could finish its run.
+
     Its counts were never written: they are taken from the rows it left (each batch commits whole), so
-    that the runs' `loaded` still adds up to the articles (`counts.from` says where they came from; what
-    it read and never loaded is not known)."""
+    that the runs' `loaded` still adds up to the articles. Its `read` is the inputs whose outcome those rows
+    record (its articles, quarantine rows, and the lineage rows of the inputs it skipped), so that its
+    row balances as every run's does (read = loaded + skipped + quarantined); what it read besides (ahead of
+    its last load, or skipped without a row of its own: a file unchanged since an earlier run, a source an
+    earlier run recorded) is not known, and `not_loaded` says so with NULL, where a failed or stopped run
+    that counted it has a number (a crashed row had `read` NULL and `not_loaded` 0: a user trial).
+    `counts.from` says where the counts came from. Rows marked crashed before `read` was recorded get it
+    too (from the counts they were given then)."""
     con.execute("""
-        UPDATE runs SET status = 'crashed', message = 'the ingest process ended without finishing this run',
-               counts = COALESCE(counts, json_object(
-                   'loaded', (SELECT count(*) FROM articles a WHERE a.run_id = runs.run_id),
-                   'quarantined', (SELECT count(*) FROM quarantine q WHERE q.run_id = runs.run_id),
-                   'skipped_known', (SELECT count(*) FROM sources s
-                                     WHERE s.run_id = runs.run_id AND s.outcome = 'skipped' AND s.reason = 'known'),
+        UPDATE runs SET status = 'crashed', message = $message, counts = COALESCE(runs.counts, json_object(
+                   'read', c.loaded + c.skipped_known + c.skipped_other + c.quarantined,
+                   'loaded', c.loaded, 'skipped_known', c.skipped_known, 'skipped_other', c.skipped_other,
+                   'quarantined', c.quarantined, 'not_loaded', NULL,
                    'from', 'the rows the crashed run left'))
-        WHERE status = 'running'
-    """)
+        FROM (SELECT r.run_id,
+                     (SELECT count(*) FROM articles a WHERE a.run_id = r.run_id) AS loaded,
+                     (SELECT count(*) FROM quarantine q WHERE q.run_id = r.run_id) AS quarantined,
+                     (SELECT count(*) FROM sources s WHERE s.run_id = r.run_id AND s.outcome = 'skipped'
+                                                     AND s.reason = 'known') AS skipped_known,
+                     (SELECT count(*) FROM sources s WHERE s.run_id = r.run_id AND s.outcome = 'skipped'
+                                                     AND s.reason IS DISTINCT FROM 'known') AS skipped_other
+              FROM runs r WHERE r.status = 'running') c
+        WHERE runs.run_id = c.run_id
+    """, {"message": CRASHED_MESSAGE})
+    con.execute("""
+        UPDATE runs SET message = $message, counts = json_merge_patch(counts, json_object(
+            'read', COALESCE(CAST(counts->>'loaded' AS BIGINT), 0)
+                    + COALESCE(CAST(counts->>'skipped_known' AS BIGINT), 0)
+                    + COALESCE(CAST(counts->>'skipped_other' AS BIGINT), 0)
+                    + COALESCE(CAST(counts->>'quarantined' AS BIGINT), 0)))
+        WHERE status = 'crashed' AND counts->>'from' = 'the rows the crashed run left' AND counts->>'read' IS NULL
+    """, {"message": CRASHED_MESSAGE})
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None,

@@ -231,8 +231,10 @@ VIEWS: dict[str, str] = {
                -- add up on a dashboard; 0 in the rows of runs from before it was counted
                COALESCE(CAST(counts->>'skipped_other' AS BIGINT), 0) AS skipped_other,
                CAST(counts->>'quarantined' AS BIGINT) AS quarantined,
-               -- read but neither loaded, skipped nor quarantined when a failed or stopped run ended
-               COALESCE(CAST(counts->>'not_loaded' AS BIGINT), 0) AS not_loaded,
+               -- read but neither loaded, skipped nor quarantined when a failed or stopped run ended; NULL for a
+               -- crashed run: not known (its `read` is what its rows record, docs/operations.md)
+               CASE WHEN status = 'crashed' THEN CAST(counts->>'not_loaded' AS BIGINT)
+                    ELSE COALESCE(CAST(counts->>'not_loaded' AS BIGINT), 0) END AS not_loaded,
                message
         FROM runs
     """,

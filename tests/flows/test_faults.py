@@ -460,7 +460,14 @@ def test_kill9_while_reading_between_batches_and_during_loads_then_rerun_equals_
     assert diff(snapshot(db), reference.snap) == []
     with duckdb.connect(str(db), read_only=True) as con:
         statuses = [r[0] for r in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()]
+        # Each killed run is `crashed` with the counts of the rows it left, and balances: its `read` is what
+        # those rows record, and `not_loaded` is NULL, not known (it had `read` NULL: a user trial).
+        crashed = con.execute("SELECT read, loaded, skipped_known + skipped_other + quarantined, not_loaded "
+                              "FROM run_health WHERE status = 'crashed' ORDER BY started_at").fetchall()
     assert statuses[-1] == "completed" and len(statuses) == 6, statuses
+    assert len(crashed) == 5 and all(read == loaded + other and missing is None
+                                     for read, loaded, other, missing in crashed), crashed
+    assert sum(loaded for _, loaded, _, _ in crashed) > 0, crashed
 
 
 def kill9_and_collect_orphans(child: Child, grace: float = 10.0) -> dict[int, str]:

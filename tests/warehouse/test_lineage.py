@@ -115,7 +115,9 @@ def test_a_source_refused_for_another_reason_later_gets_a_sources_row_for_it(
 
 def test_a_crashed_run_gets_the_counts_of_the_rows_it_left(con: duckdb.DuckDBPyConnection) -> None:
     """A run killed -9 never wrote its counts: its articles carried a run_id whose `loaded` was NULL, so the
-    runs' loaded did not add up to the articles. The next run marks it crashed with the counts of its rows."""
+    runs' loaded did not add up to the articles. The next run marks it crashed with the counts of its rows,
+    and as `read` the inputs those rows record, so that its row balances; `not_loaded` is NULL: what else it
+    read is not known (it had `read` NULL and `not_loaded` 0: a user trial)."""
     from newsetl.warehouse.load import start_run
 
     start_run(con, "r1", None, {})
@@ -129,5 +131,11 @@ def test_a_crashed_run_gets_the_counts_of_the_rows_it_left(con: duckdb.DuckDBPyC
     (status, counts), = con.execute("SELECT status, counts FROM runs WHERE run_id = 'r1'").fetchall()
     assert status == "crashed"
     assert {k: v for k, v in json.loads(counts).items() if k != "from"} == {
-        "loaded": 3, "quarantined": 1, "skipped_known": 1}
-    assert con.execute("SELECT loaded FROM run_health WHERE run_id = 'r1'").fetchall() == [(3,)]
+        "read": 5, "loaded": 3, "quarantined": 1, "skipped_known": 1, "skipped_other": 0, "not_loaded": None}
+    assert con.execute("SELECT read, loaded, skipped_known + skipped_other + quarantined, not_loaded FROM run_health "
+                       "WHERE run_id = 'r1'").fetchall() == [(5, 3, 2, None)]
+    # a row marked crashed before `read` was recorded gets it at the next run's start
+    old = {"loaded": 3, "quarantined": 1, "skipped_known": 1, "from": "the rows the crashed run left"}
+    con.execute("UPDATE runs SET counts = ? WHERE run_id = 'r1'", [json.dumps(old)])
+    start_run(con, "r3", None, {})
+    assert con.execute("SELECT read, not_loaded FROM run_health WHERE run_id = 'r1'").fetchall() == [(5, None)]
