@@ -110,11 +110,19 @@ def record_run_rules(db: str, run_id: str, ruleset: Ruleset) -> None:
 def complete_run(db: str, run_id: str, summary: Mapping[str, Any]) -> None:
     """Mark the run completed, after its books balance: every input read is loaded, skipped or
     quarantined, and the warehouse holds the articles and quarantine rows the tally counted. Raises
-    AccountingError (the run is then recorded failed) if not."""
+    AccountingError (the run is then recorded failed) if not.
+
+    Its run report file is written first, saying the publication that follows is under way (`run_report`
+    writes it again once it is done): a run killed while it published ended `completed` with no report
+    file at all (a user trial), and a one-shot run may have no next run for hours to make up for it. So a
+    row says `completed` only once its report exists. (Killed in the instant between the two writes, the
+    report says completed and the next run marks the row `crashed`: its rows are all in either way.)"""
     with stop_waits_for("the run's end is recorded"), writer(db) as con:
         problems = balance_problems(summary, stored_counts(con, run_id))
         if problems:
             raise AccountingError("the run's counts do not balance: " + "; ".join(problems))
+        write_report_file(db, run_id, run_report_markdown({"run_id": run_id, "db": db, **summary},
+                                                          publishing=True) + "\n")
         finish_run(con, run_id, "completed", summary)
 
 
@@ -307,7 +315,13 @@ def write_report_file(db: str, run_id: str, markdown: str) -> str | None:
         return None
 
 
-def published_line(done: dict[str, Any] | None) -> str:
+def published_line(done: dict[str, Any] | None, publishing: bool = False) -> str:
+    """The "Published for dashboards" line of a run report: `done` is `publish`'s answer (None: nothing was
+    published); `publishing`: the report is written as the run completes, before it publishes."""
+    if publishing:
+        return ("- **publishing** when this report was written, as the run completed: if it still says so, the "
+                "run's process ended before it had published (killed), and the snapshot and the report show the "
+                "previous run until the next run publishes again")
     if not done:
         return "- not published"
     if "error" in done:
@@ -321,7 +335,18 @@ def published_line(done: dict[str, Any] | None) -> str:
 
 def run_report(summary: dict[str, Any]) -> str | None:
     """A markdown artifact on the flow run (what an operator looks at in Prefect's UI) and the same
-    report as a file beside the warehouse; returns the file's path."""
+    report as a file beside the warehouse (over the one `complete_run` wrote); returns the file's path."""
+    markdown = run_report_markdown(summary)
+    try:
+        create_markdown_artifact(markdown=markdown, key="ingest-report", description="newsetl ingest run summary")
+    except Exception as exc:
+        get_run_logger().warning("could not write the run report artifact: %s", exc)
+    return write_report_file(summary["db"], summary["run_id"], markdown + "\n")
+
+
+def run_report_markdown(summary: Mapping[str, Any], publishing: bool = False) -> str:
+    """The report of a completed run (its summary: counts, reasons, removals, dedup, seconds, and what it
+    published); `publishing`: written before it publishes (`published_line`)."""
     lines = [
         f"# newsetl ingest run `{summary['run_id']}`",
         "",
@@ -361,11 +386,6 @@ def run_report(summary: dict[str, Any]) -> str | None:
         "",
         "## Published for dashboards",
         "",
-        published_line(summary.get("published")),
+        published_line(summary.get("published"), publishing),
     ]
-    markdown = "\n".join(lines)
-    try:
-        create_markdown_artifact(markdown=markdown, key="ingest-report", description="newsetl ingest run summary")
-    except Exception as exc:
-        get_run_logger().warning("could not write the run report artifact: %s", exc)
-    return write_report_file(summary["db"], summary["run_id"], markdown + "\n")
+    return "\n".join(lines)

@@ -192,8 +192,12 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
                     _report(db, run_id, status, done, None, reason, done_rules)
                 raise
             status = "cancelled" if stop_requested() else "completed"
-            finish_run(con, run_id, status, _counts(changed, by_rules if apply is not None else None),
-                       STOPPED if status == "cancelled" else None)
+            rules_count = by_rules if apply is not None else None
+            if status == "completed":
+                # The report first, as an ingest's (`complete_run`): killed while it publishes, the run is
+                # not left `completed` without one.
+                _report(db, run_id, status, changed, None, None, rules_count, publishing=True)
+            finish_run(con, run_id, status, _counts(changed, rules_count), STOPPED if status == "cancelled" else None)
         published: dict[str, Any] | None = None
         if status == "completed":
             with stop_waits_for("publishing the snapshot for dashboards"):
@@ -202,7 +206,7 @@ def reclean_warehouse(db: str | Path, rules: Ruleset, *, wait_seconds: float | N
                 except Exception as exc:  # the re-clean is in; only the dashboards' copy is stale
                     published = {"error": f"{type(exc).__name__}: {exc}"}
     report = _report(db, run_id, status, changed, published, STOPPED if status == "cancelled" else None,
-                     by_rules if apply is not None else None)
+                     rules_count)
     return RecleanRun(run_id, status, changed, published, report, by_rules)
 
 
@@ -212,10 +216,11 @@ def _counts(recleaned: int, by_rules: int | None) -> dict[str, int]:
 
 
 def _report(db: str, run_id: str, status: str, recleaned: int, published: dict[str, Any] | None,
-            reason: str | None, by_rules: int | None = None) -> str | None:
-    """The run report file of a re-clean run (`<stem>.runs/<run_id>.md`); its path, None if not written."""
+            reason: str | None, by_rules: int | None = None, publishing: bool = False) -> str | None:
+    """The run report file of a re-clean run (`<stem>.runs/<run_id>.md`); its path, None if not written.
+    `publishing`: written as the run completes, before it publishes (`published_line`)."""
     rules_line = [] if by_rules is None else [f"Stored articles re-cleaned by the rules files' rules: {by_rules}"]
     return write_report_file(db, run_id, status_report(
         "reclean", run_id, status, db, f"Stored articles re-cleaned of lines learned as boilerplate: {recleaned}",
         *rules_line, *([f"Reason: {reason}"] if reason else []),
-        f"## Published for dashboards\n\n{published_line(published)}"))
+        f"## Published for dashboards\n\n{published_line(published, publishing)}"))

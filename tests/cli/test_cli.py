@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -428,6 +429,54 @@ def test_wait_is_the_whole_wait_for_a_reader_that_keeps_the_warehouse(tmp_path: 
     assert 3 <= waited < 9, f"exited {waited:.1f} s after the reader got in"
     report = next((tmp_path / "w.runs").glob("*.md")).read_text(encoding="utf-8")
     assert "failed (not recorded in the warehouse: the warehouse was still busy; the next run marks" in report
+
+
+def test_a_run_killed_while_it_publishes_is_completed_with_its_report(tmp_path: Path) -> None:
+    """kill -9 while the run publishes its snapshot (after its row says `completed`): the row said completed
+    and there was no run report file (a user trial). The report is written before the row is completed, and
+    says that the publication was under way; the next run publishes."""
+    db = tmp_path / "w.duckdb"
+    corpus = str(REPO / "samples" / "corpus")
+    _kill_while_publishing(tmp_path, ["ingest", corpus, "--db", str(db), "--workers", "0"])
+    assert not (tmp_path / "w.report.html").exists(), "the publication finished before the kill: the kill was late"
+    with duckdb.connect(str(db), read_only=True) as con:
+        (run_id, status), = con.execute("SELECT run_id, status FROM runs").fetchall()
+    assert status == "completed"
+    report = (tmp_path / "w.runs" / f"{run_id}.md").read_text(encoding="utf-8")
+    assert "| read | loaded |" in report and "**publishing** when this report was written" in report, report
+    rerun = newsetl("ingest", corpus, "--db", str(db), "--workers", "0")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert (tmp_path / "w.report.html").exists() and (tmp_path / "w.snapshot.duckdb").exists()
+    # `newsetl reclean` completes and publishes too: the same
+    published = set((tmp_path / "w.snapshot").glob("g-*"))
+    _kill_while_publishing(tmp_path, ["reclean", "--db", str(db)])
+    assert set((tmp_path / "w.snapshot").glob("g-*")) == published, "the reclean published: the kill was late"
+    with duckdb.connect(str(db), read_only=True) as con:
+        (run_id, status), = con.execute("SELECT run_id, status FROM runs WHERE run_id LIKE 'reclean-%'").fetchall()
+    assert status == "completed"
+    report = (tmp_path / "w.runs" / f"{run_id}.md").read_text(encoding="utf-8")
+    assert "**publishing** when this report was written" in report, report
+
+
+def _kill_while_publishing(folder: Path, command: list[str]) -> None:
+    """Run `newsetl COMMAND` and kill -9 it (and what it started) as soon as it writes a snapshot generation
+    (`<stem>.snapshot/.tmp-*`) in `folder`: while it publishes."""
+    import signal
+
+    for left in (folder / "w.snapshot").glob(".tmp-*"):  # a killed publication's, not this one's
+        shutil.rmtree(left)
+    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "newsetl.cli", *command], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=full_env, cwd=REPO, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not any((folder / "w.snapshot").glob(".tmp-*")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.returncode
+            time.sleep(0.001)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
 
 
 def test_an_sqlite_file_is_refused_by_every_command_untouched_and_without_a_download(tmp_path: Path) -> None:
