@@ -631,7 +631,13 @@ def run_lock(db: str | Path, wait_seconds: float = 0.0) -> Iterator[HeldLock]:
     refuse at once) and then refuses with WarehouseBusy. Never two writers interleaving batches.
     The lock is released by the OS when the process dies, so a killed run never wedges the next.
     The lock file is named after the warehouse's real path: two runs given the file by two names (a
-    symlink, `..`) took two locks and interleaved their batches.
+    symlink, `..`) took two locks and interleaved their batches. A hard link under another name still gets
+    a lock of its own: a lock keyed on the file's identity (st_dev, st_ino) needs a place every name of the
+    file shares, which a hard link in another folder does not (a system folder such as /tmp or /run is not
+    shared across containers or a unit's PrivateTmp), and an flock of the warehouse file itself meets
+    DuckDB's own POSIX locks on it: on NFS, where flock is emulated with them, readers would be shut out
+    for the whole run, and every reader waiting would name the run as a holder of the file. Not worth
+    either for a setup (two jobs, two hard-linked names) the docs tell against.
     """
     lock_path = Path(f"{os.path.realpath(db)}.lock")
     with _held(lock_path, wait_seconds, lambda holder: (
