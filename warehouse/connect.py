@@ -106,6 +106,11 @@ def connect(
             if not _is_lock_error(exc):
                 raise WarehouseError(f"cannot open {path}: {exc}") from exc
             if time.monotonic() >= deadline:
+                if told:
+                    # Given up: the mark goes too, as when it got in (a refused command leaves no file behind);
+                    # another process still waiting marks again at its next attempt.
+                    with contextlib.suppress(OSError):
+                        _waiting_marker(path).unlink()
                 raise WarehouseBusy(
                     f"{path} is busy: {describe_holders(path)}; gave up after {wait_seconds:g} s"
                     + (" (--wait SECONDS to wait longer)" if not read_only else "")

@@ -244,8 +244,8 @@ def _files(folder: Path) -> dict[str, bytes | None]:
 
 def test_a_refused_warehouse_path_leaves_no_file_behind(tmp_path: Path) -> None:
     """A --db that is a directory, a text file, an SQLite file, someone else's DuckDB file or a path under a
-    regular file: refused with exit 3, and nothing left beside it (a `<db>.lock` was, each time: a user
-    trial), nor a folder made on the way to it."""
+    regular file, or a warehouse busy past --wait: refused with exit 3, and nothing left beside it (a
+    `<db>.lock` was, each time: a user trial), nor a folder made on the way to it."""
     here = tmp_path / "here"
     (here / "adir").mkdir(parents=True)
     (here / "text.duckdb").write_text("notes, not a database\n")
@@ -265,6 +265,24 @@ def test_a_refused_warehouse_path_leaves_no_file_behind(tmp_path: Path) -> None:
         proc = newsetl(*command, "--db", str(db))
         assert proc.returncode == 3 and len(proc.stderr.strip().splitlines()) == 1, (command, db, proc.stderr)
         assert _files(here) == before, (command, db)
+    # A warehouse a notebook holds past --wait: refused, and neither its lock file nor the mark of the wait
+    # (`<db>.waiting`) is left.
+    from newsetl.warehouse.connect import migrate, writer
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    with writer(busy / "w.duckdb") as con:
+        migrate(con)
+    before = _files(busy)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(busy / "w.duckdb")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        proc = newsetl("ingest", corpus, "--db", str(busy / "w.duckdb"), "--wait", "1")
+    finally:
+        holder.communicate("", timeout=60)
+    assert proc.returncode == 3 and "is busy" in proc.stderr.strip().splitlines()[-1], proc.stderr
+    assert _files(busy) == before
 
 
 def _main_as_nobody(argv: list[str]) -> tuple[int, str]:
