@@ -284,20 +284,33 @@ _DUCKDB_HEADERS_BYTES = 3 * 4096
 
 
 def check_intact(con: duckdb.DuckDBPyConnection, path: str | Path) -> None:
-    """Refuse a DuckDB file cut short (a copy stopped half-way, a disk that lost its tail): its header lists
-    more blocks than the file holds. Such a file opens (its header and catalog are at the start) and fails
+    """Refuse a DuckDB file cut short (a copy stopped half-way, a disk that lost its tail): a table's data
+    lies in blocks past the file's end. Such a file opens (its header and catalog are at the start) and fails
     only where a table's missing blocks are read; a writer got that far after rewriting the header and
     writing a `runs` row into it (a user trial). Asked right after the open, before any write: opening it
-    without a WAL writes nothing (with one, DuckDB's replay already fails at the open)."""
-    (block_size, blocks), = con.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
-                                        "WHERE database_name = current_database()").fetchall()
-    need = _DUCKDB_HEADERS_BYTES + int(block_size) * int(blocks)
+    without a WAL writes nothing (with one, DuckDB's replay already fails at the open).
+
+    The highest block the tables' segments use (`pragma_storage_info`, metadata only: no data is read),
+    not the header's block count: DuckDB gives the free blocks at a file's end back to the file system at a
+    checkpoint and still counts them, so a healthy warehouse after a re-clean held 26 blocks where its
+    header counted 28, and was refused as damaged."""
+    (block_size,), = con.execute("SELECT block_size FROM pragma_database_size() "
+                                 "WHERE database_name = current_database()").fetchall()
+    tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                         "WHERE database_name = current_database()").fetchall()
+    highest = -1
+    for schema, table in tables:
+        qualified = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
+        (top,), = con.execute("SELECT max(block_id) FROM pragma_storage_info(?) WHERE persistent",
+                              [qualified]).fetchall()
+        highest = max(highest, -1 if top is None else int(top))
+    need = _DUCKDB_HEADERS_BYTES + int(block_size) * (highest + 1)
     size = os.stat(path).st_size
     if size < need:
         raise WarehouseError(
-            f"{path} is damaged: the file is cut short ({size:,} bytes, where its header lists {blocks} blocks of "
-            f"{int(block_size):,}, {need:,} bytes): newsetl does not write to it; restore it from a backup, or "
-            "give a new file with --db")
+            f"{path} is damaged: the file is cut short ({size:,} bytes, where its tables use blocks of "
+            f"{int(block_size):,} up to {need:,} bytes): newsetl does not write to it; restore it from a backup, "
+            "or give a new file with --db")
 
 
 def check_path_writable(db: str | Path) -> None:
