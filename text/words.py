@@ -84,6 +84,15 @@ def segment_words(text: str) -> list[str]:
 
 
 @cache
+def segmenter_version() -> int:
+    """The major version of the ICU that `segment_words` cuts with: its dictionaries change with it, so the
+    signatures of texts in these scripts do too (text/sign.py `scheme_id`)."""
+    from icu4py import icu_version_info
+
+    return int(icu_version_info[0])
+
+
+@cache
 def _classes() -> np.ndarray:
     """Per code point, its class (1.1 MB, built once per process in ~0.15 s; the workers inherit it from
     the fork server's warm-up)."""

@@ -52,7 +52,9 @@ created by the migrations (`newsetl.schemas.tables`).
 
 Verified pairs are kept in `duplicate_pairs` (with `duplicate_pairs_view` adding titles) for
 inspection. The signature scheme (`sign.scheme_id`) is recorded in `dedup_meta`; a warehouse holding
-signatures of another scheme raises `SchemeMismatch` instead of mixing incomparable signatures.
+signatures of another scheme raises `SchemeMismatch` instead of mixing incomparable signatures, except one
+that only some scripts' texts tell apart from this scheme (an earlier version, another ICU), which
+`check_scheme` upgrades in place.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ from newsetl.text.lsh import (
 )
 from newsetl.text.sign import (
     SCHEME_VERSION,
+    SEGMENTED_RE2,
     SPACELESS_RE2,
     Signatures,
     band_keys,
@@ -142,14 +145,16 @@ def check_scheme(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
     """Check that stored signatures use `config.sign`'s scheme (the tables come from the migrations).
 
     Raises SchemeMismatch when they do not. An empty warehouse adopts the configured scheme; one signed by
-    scheme version 2 with the same parameters is upgraded in place (`resign_spaceless`)."""
+    an earlier scheme version (2 or 3), or by this one with another ICU, with the same parameters is upgraded in
+    place (`resign_spaceless`)."""
     want = scheme_id(config.sign)
     rows = con.execute("SELECT value FROM dedup_meta WHERE key = 'scheme_id'").fetchall()
     have = str(rows[0][0]) if rows else None
     if have != want:
         stored = int(con.execute("SELECT count(*) FROM signatures").fetchall()[0][0])
-        if stored and have == scheme_id(config.sign, version=2):
-            resign_spaceless(con, config)
+        letters = _changed_letters(have, config) if stored and have is not None else None
+        if letters is not None:
+            resign_spaceless(con, config, letters)
         elif stored and have is not None and (_scheme_version(have) or 0) > SCHEME_VERSION:
             raise SchemeMismatch(
                 f"the warehouse's {stored} signatures were made by a newer newsetl (signature scheme {have!r}; "
@@ -165,26 +170,43 @@ def check_scheme(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> None:
         con.execute("INSERT INTO dedup_meta VALUES ('scheme_id', ?)", [want]).fetchall()
 
 
+def _changed_letters(have: str, config: DedupConfig) -> str | None:
+    """The letters (an RE2 class) of the texts whose signatures differ between the stored scheme `have` and
+    this run's, when only those differ (None: any other scheme, not upgradable). Version 3 signed Chinese and
+    Japanese one word per character, version 4 Thai, Lao, Khmer and Burmese in ICU's words; an ICU of another
+    major version than the one that signed a warehouse of version 4 may cut some of their words otherwise."""
+    if have == scheme_id(config.sign, version=2):
+        return f"{SPACELESS_RE2}|{SEGMENTED_RE2}"
+    if have == scheme_id(config.sign, version=3):
+        return SEGMENTED_RE2
+    m = re.search(r"-icu(\d+)/", have)
+    if m is not None and have == scheme_id(config.sign, icu=int(m.group(1))):
+        return SEGMENTED_RE2
+    return None
+
+
 # Articles re-signed at once by `resign_spaceless`: their bodies are held in memory together.
 _RESIGN_SLICE = 5_000
 
 
-def resign_spaceless(con: duckdb.DuckDBPyConnection, config: DedupConfig) -> int:
-    """Upgrade a warehouse's signatures from scheme version 2 to 3 in place; returns the articles re-signed.
+def resign_spaceless(con: duckdb.DuckDBPyConnection, config: DedupConfig, letters: str) -> int:
+    """Upgrade a warehouse's signatures in place to this scheme from one that signed the texts holding
+    `letters` (an RE2 class; `_changed_letters`) otherwise and every other text alike; returns the articles
+    re-signed.
 
-    Version 3 signs Chinese and Japanese one word per character (text/sign.py), so only the signatures of
-    bodies holding such characters change: they are signed again from `articles.body` (what exact
-    verification shingles anyway; a body a learned line was later taken from is signed as stored), with
-    their `body_hash` (in `signatures` and `articles`), shingle counts, MinHash, exact shingle sets and band
-    rows, `_RESIGN_SLICE` articles at a time. The first long-enough article of each new body hash is its
-    representative (banded), as a load makes it, and its band rows are stored as a load stores them
-    (`_insert_bands`: where the bucket has room). Every other signature is byte for byte what version 3
-    computes, and stories, canonicals and completeness scores are left as they are: two copies of one story
-    the old words missed stay apart, and later copies are matched against both. Runs in the caller's
+    Version 3 signs Chinese and Japanese one word per character, version 4 Thai, Lao, Khmer and Burmese in
+    ICU's words (text/sign.py), so only the signatures of bodies holding such letters change: they are signed
+    again from `articles.body` (what exact verification shingles anyway; a body a learned line was later taken
+    from is signed as stored), with their `body_hash` (in `signatures` and `articles`), shingle counts, MinHash,
+    exact shingle sets and band rows, `_RESIGN_SLICE` articles at a time. The first long-enough article of each
+    new body hash is its representative (banded), as a load makes it, and its band rows are stored as a load
+    stores them (`_insert_bands`: where the bucket has room). Every other signature is byte for byte what this
+    version computes, and stories, canonicals and completeness scores are left as they are: two copies of one
+    story the old words missed stay apart, and later copies are matched against both. Runs in the caller's
     transaction (`check_scheme`, at a run's start)."""
     sids = [int(r[0]) for r in con.execute(
         "SELECT s.sid FROM signatures s JOIN articles a USING (article_id) WHERE regexp_matches(a.body, ?) "
-        "ORDER BY s.sid", [SPACELESS_RE2]).fetchall()]
+        "ORDER BY s.sid", [letters]).fetchall()]
     represented: set[str] = set()  # body hashes that have their representative
     for i in range(0, len(sids), _RESIGN_SLICE):
         _resign_slice(con, sids[i:i + _RESIGN_SLICE], represented, config)

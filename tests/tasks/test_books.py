@@ -60,52 +60,61 @@ def test_a_failure_the_busy_warehouse_cannot_record_names_each_wait_once(
         assert f"(not recorded in the warehouse: the warehouse was still busy {wait} s later;" in header, header
 
 
-def _cjk_story() -> str:
+def _story(name: str, key: str) -> str:
     import json
 
-    data = json.loads((Path(__file__).resolve().parents[1] / "data" / "cjk_stories.json").read_text(encoding="utf-8"))
-    return str(data["zh"])
+    data = json.loads((Path(__file__).resolve().parents[1] / "data" / name).read_text(encoding="utf-8"))
+    return str(data[key])
 
 
-def _scheme_2_warehouse(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A warehouse as scheme 2 left it: a Chinese article signed as runs between punctuation marks."""
+# Per earlier scheme version: a story whose signature it made otherwise (Chinese under 2, Thai under 3), and
+# the patterns that restore its words: runs of word characters.
+_OLD_SCHEMES = {2: (("cjk_stories.json", "zh"), ("_SPACELESS", "_SEGMENTED")),
+                3: (("sea_stories.json", "th"), ("_SEGMENTED",))}
+
+
+def _old_scheme_warehouse(db: Path, monkeypatch: pytest.MonkeyPatch, version: int) -> str:
+    """A warehouse as scheme `version` left it, with one article signed by it; returns the article's body."""
     import re
 
-    import numpy as np
     import pyarrow as pa
 
     from newsetl.text import sign
     from newsetl.text.lsh import DedupConfig
     from newsetl.warehouse.dedup import cluster_batch
 
-    body = _cjk_story()
+    story, patterns = _OLD_SCHEMES[version]
+    body = _story(*story)
     cfg = DedupConfig()
     with writer(db) as con, monkeypatch.context() as patch:
         migrate(con)
-        patch.setattr(sign, "_SPACELESS", re.compile(r"(?!)"))  # scheme 2's words: runs of word characters
+        for name in patterns:
+            patch.setattr(sign, name, re.compile(r"(?!)"))
         sigs = sign.sign_texts([body], cfg.sign)
         h = str(sigs.body_hash[0])
         con.execute("INSERT INTO articles (article_id, doc_id, source_uri, body, body_hash, word_count, "
-                    "content_type, run_id) VALUES ('zh', 'zh', '/in/zh.txt', ?, ?, 400, 'text', 'r0')",
+                    "content_type, run_id) VALUES ('a', 'a', '/in/a.txt', ?, ?, 400, 'text', 'r0')",
                     [body, h]).fetchall()
         no_date = pa.array([None], pa.timestamp("us", "UTC"))
-        batch = pa.table({"article_id": ["zh"], "body_hash": [h], "published_at": no_date, "fetched_at": no_date})
+        batch = pa.table({"article_id": ["a"], "body_hash": [h], "published_at": no_date, "fetched_at": no_date})
         con.execute("BEGIN TRANSACTION")
         cluster_batch(con, batch, sigs, cfg, "r0")
         con.execute("COMMIT")
-        con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'", [sign.scheme_id(cfg.sign, version=2)])
-        assert int(np.asarray(sigs.n_shingles)[0]) < cfg.min_shingles
+        con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'",
+                    [sign.scheme_id(cfg.sign, version=version)])
+    return body
 
 
-def test_a_run_upgrades_a_scheme_2_warehouse_at_its_start_all_or_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_run_upgrades_a_warehouse_of_an_earlier_scheme_at_its_start_all_or_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int) -> None:
     from newsetl.text import sign
     from newsetl.text.learned import LearnedConfig
     from newsetl.text.lsh import DedupConfig
     from newsetl.warehouse import dedup
 
     db = tmp_path / "w.duckdb"
-    _scheme_2_warehouse(db, monkeypatch)
+    body = _old_scheme_warehouse(db, monkeypatch, version)
 
     def state() -> list[tuple[object, ...]]:
         with writer(db) as con:
@@ -114,7 +123,11 @@ def test_a_run_upgrades_a_scheme_2_warehouse_at_its_start_all_or_nothing(
                                "JOIN articles a USING (article_id)").fetchall()
 
     before = state()
-    assert before[0][0] == sign.scheme_id(DedupConfig().sign, version=2) and before[0][5] == 0
+    fresh = sign.sign_texts([body], DedupConfig().sign)
+    assert before[0][0] == sign.scheme_id(DedupConfig().sign, version=version)
+    assert before[0][3] != fresh.body_hash[0]
+    if version == 2:
+        assert before[0][5] == 0  # the Chinese story was too short to be banded
 
     def fail(con: object, table: str, *args: object) -> None:
         raise RuntimeError("injected: the upgrade stops half-way")
@@ -129,7 +142,6 @@ def test_a_run_upgrades_a_scheme_2_warehouse_at_its_start_all_or_nothing(
 
     books.begin_run(str(db), "r2", "f2", {}, [], DedupConfig(), LearnedConfig())
     (scheme, n_shingles, banded, sig_hash, article_hash, bands), = state()
-    fresh = sign.sign_texts([_cjk_story()], DedupConfig().sign)
     assert scheme == sign.scheme_id(DedupConfig().sign)
     assert (n_shingles, banded, sig_hash, article_hash, bands) == \
         (int(fresh.n_shingles[0]), True, fresh.body_hash[0], fresh.body_hash[0], DedupConfig().sign.bands)

@@ -88,6 +88,66 @@ def test_an_edited_chinese_copy_is_close_and_another_story_far() -> None:
     assert exact_similarity(a, c)[1] < 0.05
 
 
+_SEA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sea_stories.json").read_text(encoding="utf-8"))
+
+
+def test_thai_lao_khmer_and_burmese_are_signed_in_icu_words_as_word_count_counts_them() -> None:
+    from newsetl.text.words import count_words, segment_words
+
+    # Up to scheme 3 their vowel signs and tone marks cut words into fragments and were dropped ("เด" for เดิน)
+    thai = "นายกรัฐมนตรีเดินทางไปเยือนประเทศญี่ปุ่น"
+    assert normalize_for_signature(thai) == segment_words(thai) == ["นายก", "รัฐมนตรี", "เดิน", "ทาง", "ไป",
+                                                                     "เยือน", "ประเทศ", "ญี่ปุ่น"]
+    for sentence in ("ກະຊວງສາທາລະນະສຸກລາຍງານວ່າມີຜູ້ຕິດເຊື້ອໃໝ່ສິບຄົນ", "ក្រសួងសុខាភិបាលបានប្រកាសថា",
+                     "ဝန်ကြီးချုပ်သည် ဂျပန်နိုင်ငံသို့ ခရီးထွက်ခဲ့သည်။", _SEA["th"], _SEA["my"]):
+        assert len(normalize_for_signature(sentence)) == count_words(sentence)
+    # beside Latin words, numbers and Chinese characters, each signed as before
+    assert normalize_for_signature("iPhone 15 รุ่นใหม่ราคา 3,990 บาท 北京") == \
+        ["iphone", "15", "รุ่น", "ใหม่", "ราคา", "3", "990", "บาท", "北", "京"]
+    # NFKC takes Thai and Lao AM (and Lao HO NO, HO MO) apart; put back together, ICU cuts as in the text
+    assert normalize_for_signature("น้ำท่วมทำให้") == ["น้ำ", "ท่วม", "ทำให้"]
+    assert normalize_for_signature("ເຈົ້າໜ້າທີ່") == normalize_for_signature("ເຈົ້າຫນ້າທີ່") == ["ເຈົ້າໜ້າທີ່"]
+    assert body_hash("น้ำท่วม") == body_hash("น\u0e49\u0e4d\u0e32ท่วม")
+
+
+@pytest.mark.parametrize("lang", ["th", "my"])
+def test_an_edited_thai_or_burmese_copy_is_close_and_another_story_on_the_same_topic_far(lang: str) -> None:
+    # A ~300-character story (Thai: 316 characters, 73 shingles; scheme 3's fragments made 63), a copy with one
+    # word edited and another story on the same flood.
+    texts = [_SEA[lang], _SEA[f"{lang}_edited"], _SEA[f"{lang}_other"]]
+    assert min(sign_texts(texts).n_shingles) >= DedupConfig().min_shingles
+    a, b, c = shingle_sets(texts)
+    assert exact_similarity(a, b)[0] >= 0.9  # 0.92 both
+    assert exact_similarity(a, c)[1] < 0.05  # 0.01, 0.04
+
+
+def test_texts_without_thai_lao_khmer_or_burmese_are_signed_as_by_scheme_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from newsetl.text import sign
+
+    # (The English signature's values pinned in test_signatures_deterministic_and_independent_of_batch are
+    # scheme 3's too.)
+    texts = ["The council approved the budget on Tuesday, 7-6, after a long debate.",
+             "नमस्ते दुनिया, यह एक परीक्षण है।", "北京时间12月3日，東京タワーで、Apple社の発表。",
+             "حکومت نے آج نئی ٹرانسپورٹ پالیسی کا اعلان کیا", "서울 시장은 월요일"]
+    now = sign_texts(texts)
+    with monkeypatch.context() as patch:
+        patch.setattr(sign, "_SEGMENTED", re.compile(r"(?!)"))  # scheme 3: no text holds those letters
+        before = sign_texts(texts)
+    assert np.array_equal(now.minhash, before.minhash) and list(now.body_hash) == list(before.body_hash)
+    assert now.n_shingles.tolist() == before.n_shingles.tolist()
+
+
+def test_the_scheme_names_the_major_version_of_icu() -> None:
+    from icu4py import icu_version_info
+
+    base = SignConfig()
+    assert f"-icu{icu_version_info[0]}/" in scheme_id(base)
+    assert scheme_id(base, icu=1) != scheme_id(base) == scheme_id(base, icu=icu_version_info[0])
+    assert "icu" not in scheme_id(base, version=3)  # the ids of earlier versions, as they were stored
+
+
 def test_body_hash_equal_for_cosmetic_variants_only() -> None:
     a = "Russia is compiling a list, the “United States” said."
     assert body_hash(a) == body_hash("russia is compiling a list the \"united states\" said")

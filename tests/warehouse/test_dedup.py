@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -678,3 +679,109 @@ def test_a_warehouse_signed_with_scheme_2_is_upgraded_in_place(con: duckdb.DuckD
     assert stats.exact_links == 1 and stats.verified_pairs == 1
     clusters = cluster_of(con)
     assert clusters["zh-edited"] == clusters["zh-again"] == clusters["zh"] != clusters["zh-other"]
+
+
+# --- Thai, Lao, Khmer and Burmese -------------------------------------------------------------------------
+
+# A ~300-character story in Thai, a copy with one word edited, another story on the same flood; the same in
+# Burmese (written for these tests).
+_SEA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sea_stories.json").read_text(encoding="utf-8"))
+_TH, _TH_EDITED, _TH_OTHER = (_SEA[k] for k in ("th", "th_edited", "th_other"))
+
+
+def test_thai_and_burmese_copies_are_matched(con: duckdb.DuckDBPyConnection) -> None:
+    docs = [{"id": "th", "text": _TH}, {"id": "th-copy", "text": _TH}, {"id": "th-edited", "text": _TH_EDITED},
+            {"id": "th-other", "text": _TH_OTHER},
+            {"id": "my", "text": _SEA["my"]}, {"id": "my-edited", "text": _SEA["my_edited"]},
+            {"id": "my-other", "text": _SEA["my_other"]}]
+    stats = ingest(con, docs)
+    assert stats.too_short == 0 and stats.exact_links == 1 and stats.verified_pairs == 2
+    clusters = cluster_of(con)
+    assert clusters["th"] == clusters["th-copy"] == clusters["th-edited"] != clusters["th-other"]
+    assert clusters["my"] == clusters["my-edited"] != clusters["my-other"]
+    assert len({clusters["th"], clusters["th-other"], clusters["my"], clusters["my-other"]}) == 4
+
+
+@contextlib.contextmanager
+def _signed_as_scheme_3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Texts are signed meanwhile as scheme 3 signed them: Thai, Lao, Khmer and Burmese as runs of word
+    characters (fragments between their marks), Chinese and Japanese one word per character."""
+    import re
+
+    from newsetl.text import sign
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sign, "_SEGMENTED", re.compile(r"(?!)"))
+        yield
+
+
+@pytest.mark.parametrize("slice_size", [1, 5_000])  # one article a slice, or all in one
+def test_a_warehouse_signed_with_scheme_3_is_upgraded_in_place(con: duckdb.DuckDBPyConnection,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 slice_size: int) -> None:
+    from newsetl.text import sign
+    from newsetl.warehouse import dedup
+
+    monkeypatch.setattr(dedup, "_RESIGN_SLICE", slice_size)
+    english = text(words(np.random.default_rng(32), 300))
+    with _signed_as_scheme_3(monkeypatch):
+        ingest(con, [{"id": "en", "text": english}, {"id": "zh", "text": _ZH}, {"id": "th", "text": _TH},
+                     {"id": "th-other", "text": _TH_OTHER}, {"id": "my", "text": _SEA["my"]}])
+    con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'",
+                [sign.scheme_id(CFG.sign, version=3)]).fetchall()
+    before = snapshot(con)
+    fresh = sign_texts([_TH, _TH_OTHER, _SEA["my"]], CFG.sign)
+    rows = {r[0]: r for r in before["signatures"]}
+    assert rows["th"][2] != fresh.n_shingles[0] and rows["my"][2] != fresh.n_shingles[2]  # 63 / 73, 109 / 75
+
+    check_scheme(con, CFG)
+
+    after = snapshot(con)
+    assert con.execute("SELECT value FROM dedup_meta WHERE key = 'scheme_id'").fetchall() == \
+        [(sign.scheme_id(CFG.sign),)]
+    assert check_invariants(con) == []
+    # The English and Chinese articles' signatures and band rows are untouched; the Thai and Burmese ones are
+    # what scheme 4 signs.
+    for a in ("en", "zh"):
+        assert [r for r in after["signatures"] if r[0] == a] == [r for r in before["signatures"] if r[0] == a]
+        assert [r for r in after["bands"] if r[0] == a] == [r for r in before["bands"] if r[0] == a]
+    rows = {r[0]: r for r in after["signatures"]}
+    for i, a in enumerate(("th", "th-other", "my")):
+        assert rows[a][1:] == (fresh.body_hash[i], fresh.n_shingles[i], True, fresh.minhash[i].astype("<u4").tobytes())
+        assert len([r for r in after["bands"] if r[0] == a]) == CFG.sign.bands
+    assert con.execute("SELECT body_hash FROM articles WHERE article_id = 'th'").fetchall() == [(fresh.body_hash[0],)]
+    assert after["articles"] == before["articles"] and after["clusters"] == before["clusters"]
+    check_scheme(con, CFG)  # once upgraded, a no-op
+    assert snapshot(con) == after
+    # Later copies meet the re-signed story: an edited one by its bands, an equal one by its body hash.
+    stats = ingest(con, [{"id": "th-edited", "text": _TH_EDITED}, {"id": "th-again", "text": _TH}], run_id="r2")
+    assert stats.exact_links == 1 and stats.verified_pairs == 1
+    clusters = cluster_of(con)
+    assert clusters["th-edited"] == clusters["th-again"] == clusters["th"] != clusters["th-other"]
+
+
+def test_a_warehouse_signed_with_another_icu_re_signs_its_thai_lao_khmer_and_burmese(
+        con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ICU's dictionaries change with its major version and may cut some words otherwise: the scheme names it,
+    # and a warehouse signed with another one has those texts signed again at the next run's start.
+    from newsetl.text import sign
+    from newsetl.text.words import segmenter_version
+
+    with _signed_as_scheme_3(monkeypatch):  # Thai words unlike this ICU's
+        ingest(con, [{"id": "zh", "text": _ZH}, {"id": "th", "text": _TH}])
+    con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'",
+                [sign.scheme_id(CFG.sign, icu=segmenter_version() - 1)]).fetchall()
+    before = snapshot(con)
+
+    check_scheme(con, CFG)
+
+    after = snapshot(con)
+    assert con.execute("SELECT value FROM dedup_meta").fetchall() == [(sign.scheme_id(CFG.sign),)]
+    assert [r for r in after["signatures"] if r[0] == "zh"] == [r for r in before["signatures"] if r[0] == "zh"]
+    fresh = sign_texts([_TH], CFG.sign)
+    assert next(r for r in after["signatures"] if r[0] == "th")[1:3] == (fresh.body_hash[0], fresh.n_shingles[0])
+    # other parameters than ICU's version are no upgrade
+    other = scheme_id(CFG.sign, icu=segmenter_version() - 1).replace("/s20240601", "/s1")
+    con.execute("UPDATE dedup_meta SET value = ? WHERE key = 'scheme_id'", [other]).fetchall()
+    with pytest.raises(SchemeMismatch, match="cannot be compared"):
+        check_scheme(con, CFG)
