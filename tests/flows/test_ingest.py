@@ -645,6 +645,23 @@ def test_a_syndicated_copy_with_a_credit_line_does_not_displace_the_original(pre
     assert ("syndication.original",) in reasons
 
 
+def test_copies_of_a_thai_story_are_one_story_and_counted_in_words(prefect_harness: None, tmp_path: Path) -> None:
+    """Thai writes no space between words: a ~300-character story counted 5 to 8 words (its phrases and
+    numbers), and its signature was cut at every vowel sign and tone mark. Counted and signed in ICU's words, a
+    copy with one word edited joins the story and another story on the same flood stays apart."""
+    data = Path(__file__).resolve().parents[1] / "data" / "sea_stories.json"
+    stories = json.loads(data.read_text(encoding="utf-8"))
+    dump = tmp_path / "feed.jsonl"
+    dump.write_text("".join(json.dumps({"id": k, "text": stories[k], "published_at": "2024-10-12"}) + "\n"
+                            for k in ("th", "th_edited", "th_other")), encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    run([str(dump)], db, workers=0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = dict(con.execute("SELECT external_id, (cluster_id, word_count) FROM articles").fetchall())
+    assert rows["th"][0] == rows["th_edited"][0] != rows["th_other"][0], rows
+    assert all(70 <= words <= 80 for _, words in rows.values()), rows  # ICU: 75, 75, 78
+
+
 def test_an_input_a_later_run_loads_is_resolved_in_quarantine_status_and_the_summary(
         prefect_harness: None, tmp_path: Path) -> None:
     """A JSON lines file caught half-copied quarantines its cut line (`bad_json`); once the copy is complete
