@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from newsetl.text.rules import TOKEN_PATTERN, CleanSettings
-from newsetl.text.words import SPACELESS_CLASS, count_words
+from newsetl.text.words import SEGMENTED_CLASS, SPACELESS_CLASS, count_words
 
 TOKEN = re.compile(TOKEN_PATTERN)  # \w runs with their combining marks (rules.py)
 DIGIT = re.compile(r"\d")
@@ -97,7 +97,7 @@ CLOSERS = "\"'”’»)]"
 OTHER_SENTENCE_ENDS = "。！？．।॥۔؟։።။។།"
 CLOSERS_ANY = CLOSERS + "」』）】》〉"
 _SPACELESS = re.compile(SPACELESS_CLASS)
-_PHRASE_SPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")  # Thai, Lao, Burmese, Khmer
+_PHRASE_SPACED = re.compile(SEGMENTED_CLASS)  # Thai, Lao, Burmese, Khmer
 
 
 def is_story_line(line: str, min_words: int = CleanSettings.story_min_words) -> bool:
@@ -218,11 +218,11 @@ def looks_like_link_title(s: str, st: CleanSettings) -> bool:
     if not s.isascii():
         # Chinese and Japanese: 2.5 characters a word, as is_story_line counts them; a paragraph there is
         # one whitespace "word" and was taken for a link title under a "相关新闻" header. Thai, Lao, Khmer
-        # and Burmese put spaces between phrases only: a word is some six characters with its marks.
+        # and Burmese put spaces between phrases only: count_words counts their words (ICU's).
         if _SPACELESS.search(s) is not None:
             words = max(words, 2 * count_words(s) // 5)
         elif _PHRASE_SPACED.search(s) is not None:
-            words = max(words, len(s) // 6)
+            words = max(words, count_words(s))
     if is_list_item(s):
         return words <= st.list_item_max_words
     stripped = s.strip()
