@@ -367,22 +367,21 @@ sys.stdin.read()
 """
 
 
-def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report_is(tmp_path: Path) -> None:
-    """A dashboard opens the warehouse itself between two loads and keeps it: the run fails, exit 3, "...
-    is busy: held by pid N". It said only that, as a run refused before it read anything does, though it
-    had loaded batches that stay (a user trial: all 3,000 articles of a run, then exit 3). A line
-    before it says what the run loaded and where its report is."""
+def _ingest_held_after_its_first_load(tmp_path: Path, db: Path, *, files: int,
+                                      wait: str) -> tuple[subprocess.Popen[str], subprocess.Popen[str], str]:
+    """An ingest of `files` stories into `db` (`--wait` `wait`) and a reader (HOLD) that opens the warehouse
+    once the first batch is loaded and keeps it until told on stdin: the two processes and the ingest's
+    stderr so far."""
     folder = tmp_path / "in"
     folder.mkdir()
-    for i in range(200):
+    for i in range(files):
         (folder / f"s{i:03}.txt").write_text(STORY.replace("Tuesday", f"day {i} of the month {i * 7}"),
                                              encoding="utf-8")
-    db = tmp_path / "w.duckdb"
     full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    # One connection per load (--workers 0): the dashboard gets in between two of them. -v: Prefect's
-    # log says when the first batch is loaded.
+    # One connection per load (--workers 0): the reader gets in between two of them. -v: Prefect's log says
+    # when the first batch is loaded.
     ingest = subprocess.Popen([sys.executable, "-m", "newsetl.cli", "ingest", str(folder), "--db", str(db),
-                               "--workers", "0", "--batch-size", "10", "--wait", "1", "-v"],
+                               "--workers", "0", "--batch-size", "10", "--wait", wait, "-v"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO)
     assert ingest.stderr is not None
     err = ""
@@ -392,6 +391,16 @@ def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report
             break
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
+    return ingest, holder, err
+
+
+def test_a_run_that_fails_after_loading_says_what_it_loaded_and_where_its_report_is(tmp_path: Path) -> None:
+    """A dashboard opens the warehouse itself between two loads and keeps it: the run fails, exit 3, "...
+    is busy: held by pid N". It said only that, as a run refused before it read anything does, though it
+    had loaded batches that stay (a user trial: all 3,000 articles of a run, then exit 3). A line
+    before it says what the run loaded and where its report is."""
+    db = tmp_path / "w.duckdb"
+    ingest, holder, err = _ingest_held_after_its_first_load(tmp_path, db, files=200, wait="1")
     try:
         _, rest = ingest.communicate(timeout=300)
     finally:
@@ -414,24 +423,8 @@ def test_wait_is_the_whole_wait_for_a_reader_that_keeps_the_warehouse(tmp_path: 
     about 3 s later, saying "gave up after 3 s". Each write was retried by Prefect (3 times, 2 s apart), each
     try waiting its own --wait, and then the failure's record waited 10 s more: "gave up after 2 s" came
     ~25 s after the reader got in (a user trial)."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for i in range(60):
-        (folder / f"s{i:03}.txt").write_text(STORY.replace("Tuesday", f"day {i} of the month {i * 7}"),
-                                             encoding="utf-8")
     db = tmp_path / "w.duckdb"
-    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    ingest = subprocess.Popen([sys.executable, "-m", "newsetl.cli", "ingest", str(folder), "--db", str(db),
-                               "--workers", "0", "--batch-size", "10", "--wait", "3", "-v"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO)
-    assert ingest.stderr is not None
-    err = ""
-    for line in ingest.stderr:
-        err += line
-        if "loaded batch:" in line:
-            break
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    ingest, holder, err = _ingest_held_after_its_first_load(tmp_path, db, files=60, wait="3")
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         held_at = time.monotonic()
