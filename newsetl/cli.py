@@ -111,6 +111,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if bad := _bad_rules_or_publishers(args):
         print(f"newsetl: {bad}", file=sys.stderr)
         return EXIT_USAGE
+    if unreachable := _unreachable_api():
+        print(f"newsetl: {unreachable}", file=sys.stderr)
+        return EXIT_PREFECT
     db = str(_db(args))
     with contextlib.ExitStack() as locked:
         try:
@@ -228,6 +231,22 @@ def _start_prefect_server(stack: contextlib.ExitStack) -> TemporaryServer | None
         return None
     stack.callback(server.stop)
     return server
+
+
+def _unreachable_api() -> str | None:
+    """Why the Prefect API that PREFECT_API_URL names cannot serve a run (None: it answers, or none is set).
+    Asked before anything is made beside the warehouse: found later, an `ingest` given a new --db left an
+    empty warehouse file and its lock, a `serve` its serve lock (a user trial). (A profile's API, which only
+    Prefect's slow import reads, is checked as the run starts.)"""
+    from newsetl.tasks.prefect_server import PrefectServerError
+
+    if not (api_url := os.environ.get("PREFECT_API_URL")):
+        return None
+    try:
+        _require_api(api_url)
+    except PrefectServerError as exc:
+        return str(exc)
+    return None
 
 
 def _require_api(api_url: str) -> None:
@@ -993,6 +1012,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in missing:
             print(f"newsetl serve: {problem}", file=sys.stderr)
         return EXIT_NOT_FOUND
+    if unreachable := _unreachable_api():
+        print(f"newsetl serve: {unreachable}", file=sys.stderr)
+        return EXIT_PREFECT
     if refused := _unwritable_warehouse(str(_db(args)), args.wait):
         # Said now, with exit 3 as `ingest` says it, not by every scheduled run an hour apart.
         print(f"newsetl serve: {refused}", file=sys.stderr)

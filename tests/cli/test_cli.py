@@ -805,6 +805,8 @@ def test_an_unreachable_prefect_api_is_exit_7_for_ingest_and_serve(tmp_path: Pat
         proc = newsetl(*command, "--db", str(tmp_path / "w.duckdb"), env=env)
         assert proc.returncode == 7, (command, proc.stdout, proc.stderr[-2000:])
         assert f"127.0.0.1:{port}/api is not reachable" in proc.stderr and "Traceback" not in proc.stderr
+        # nothing ran, and nothing is left beside the --db given: no empty warehouse, no lock (a user trial)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["story.txt"], (command, list(tmp_path.iterdir()))
 
 
 def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
