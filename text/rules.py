@@ -220,7 +220,12 @@ def spaceless_hits(tokens: Sequence[str], keywords: Sequence[str]) -> list[str]:
     if not keywords:
         return []
     runs = [t for t in tokens if len(t) > 1 and _SPACELESS.search(t) is not None]
-    return [k for k in keywords if any(k in t for t in runs)] if runs else []
+    if not runs:
+        return []
+    # One substring test per keyword over the runs joined by a character no keyword holds: the same hits as
+    # a test per run, some 40 times faster (a generator per keyword was 0.46 ms a Chinese line).
+    joined = "\n".join(runs)
+    return [k for k in keywords if k in joined]
 
 
 def _as_branch(rule: Rule) -> str | None:
