@@ -159,3 +159,38 @@ def filled_db(tmp_path: Path) -> Path:
         migrate(c)
         _fill(c)
     return db
+
+
+def _as_nobody(call: Callable[[], object]) -> object:
+    """`call()` in a forked child that dropped root (so permissions apply: CI runs as root), its result pickled
+    back; called directly when not root."""
+    import pickle
+
+    if os.geteuid() != 0:
+        return call()
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 0
+        try:
+            os.close(rfd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            with os.fdopen(wfd, "wb") as fh:
+                pickle.dump(call(), fh)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as fh:
+        data = fh.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and data, "the unprivileged child failed"
+    return pickle.loads(data)
+
+
+@pytest.fixture
+def as_nobody() -> Callable[[Callable[[], object]], object]:
+    """Run a callable as the unprivileged user `nobody` (a forked child), for tests of permissions."""
+    return _as_nobody

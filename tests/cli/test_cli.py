@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
+import importlib
 import json
 import os
 import re
@@ -12,7 +14,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -285,40 +289,23 @@ def test_a_refused_warehouse_path_leaves_no_file_behind(tmp_path: Path) -> None:
     assert _files(busy) == before
 
 
-def _main_as_nobody(argv: list[str]) -> tuple[int, str]:
-    """`newsetl ARGV` (its `main`) in a forked child that dropped root, so that permissions apply (CI runs as
-    root; the venv's interpreter may be where nobody may read, so not a new process): (exit code, stderr)."""
-    import importlib
+def _main_capturing(argv: list[str]) -> tuple[int, str]:
+    """`newsetl ARGV` (its `main`) in this process: (exit code, stderr). Run as `nobody` by the `as_nobody`
+    fixture, so that permissions apply (CI runs as root; the venv's interpreter may be where nobody may read,
+    so not a new process)."""
+    import tempfile
 
     from newsetl import cli
 
-    for module in ("sources.discover", "sources.fields", "tasks.reclean", "text.rules", "warehouse.connect"):
-        importlib.import_module(f"newsetl.{module}")  # what the refusals need, imported while still root
-    if os.geteuid() != 0:
-        proc = newsetl(*argv)
-        return proc.returncode, proc.stderr
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        code = 99
-        try:
-            os.close(rfd)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            sys.stderr = os.fdopen(wfd, "w")  # pytest's capture is not fd 2
-            code = cli.main(argv)
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(wfd)
-    with os.fdopen(rfd) as fh:
-        err = fh.read()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), err
+    # A file, not a StringIO: main registers faulthandler on sys.stderr, which needs a file descriptor.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as err, contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+        err.seek(0)
+        return code, err.read()
 
 
-def test_a_warehouse_in_a_place_it_cannot_be_written_is_refused_leaving_no_file(warehouse: Path) -> None:
+def test_a_warehouse_in_a_place_it_cannot_be_written_is_refused_leaving_no_file(
+        warehouse: Path, as_nobody: Callable[[Callable[[], object]], Any]) -> None:
     """A warehouse in a folder the user may not write, a new one there, or a read-only warehouse file in a
     folder the user may write (where the `<db>.lock` was made before DuckDB refused the file: a user trial):
     exit 3 in one line, nothing made."""
@@ -339,13 +326,16 @@ def test_a_warehouse_in_a_place_it_cannot_be_written_is_refused_leaving_no_file(
         top.chmod(0o755)
         before = _files(top)
         corpus = str(REPO / "samples" / "corpus")
+        for module in ("cli", "sources.discover", "sources.fields", "tasks.reclean", "text.rules",
+                       "warehouse.connect"):
+            importlib.import_module(f"newsetl.{module}")  # what the refusals need, imported while still root
         for db, said in ((closed / "w.duckdb", f"cannot create files in {closed}"),
                          (closed / "new.duckdb", f"cannot create files in {closed}"),
                          (open_ / "w.duckdb", "cannot write the warehouse")):
             for command in (["ingest", corpus], ["serve", corpus], ["reclean"]):
                 if command == ["reclean"] and not db.exists():
                     continue
-                code, err = _main_as_nobody([*command, "--db", str(db)])
+                code, err = as_nobody(functools.partial(_main_capturing, [*command, "--db", str(db)]))
                 assert code == 3 and said in err and "permission denied" in err, (command, db, err)
                 assert len(err.strip().splitlines()) == 1, err
                 assert _files(top) == before, (command, db)

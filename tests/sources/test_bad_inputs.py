@@ -12,7 +12,6 @@ import functools
 import gzip
 import json
 import os
-import pickle
 import random
 import re
 import time
@@ -751,38 +750,7 @@ def test_file_vanishes_between_listing_and_reading(tmp_path: Path) -> None:
     assert isinstance(gone, Rejection) and gone.reason == NOT_FOUND and "removed after it was listed" in gone.detail
 
 
-def _read_as_nobody(path: str) -> list[Outcome]:
-    """read_path in a forked child that dropped root, so permissions apply (CI runs as root)."""
-    return _as_nobody(lambda: list(read_path(path)))
-
-
-def _as_nobody(call: Callable[[], object]) -> Any:
-    """`call()` in a forked child that dropped root (so permissions apply), its result pickled back."""
-    if os.geteuid() != 0:
-        return call()
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        code = 0
-        try:
-            os.close(rfd)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            with os.fdopen(wfd, "wb") as fh:
-                pickle.dump(call(), fh)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    os.close(wfd)
-    with os.fdopen(rfd, "rb") as fh:
-        data = fh.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0 and data, "the unprivileged child failed"
-    return pickle.loads(data)
-
-
-def test_unreadable_file_permissions() -> None:
+def test_unreadable_file_permissions(as_nobody: Callable[[Callable[[], object]], Any]) -> None:
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="newsetl-perm-"))  # not under pytest's 0700 root folder
@@ -791,13 +759,13 @@ def test_unreadable_file_permissions() -> None:
         path = folder / "secret.txt"
         path.write_text(STORY)
         path.chmod(0o000)
-        (item,) = _read_as_nobody(str(path))
+        (item,) = as_nobody(lambda: list(read_path(str(path))))
         assert isinstance(item, Rejection) and item.reason == UNREADABLE and "permission denied" in item.detail
         # Its bytes were never read: not recorded as a read input, so a run after the fix loads it.
-        (piece,) = _as_nobody(lambda: list(read_pieces([str(path)], ReadConfig(), 100, 1 << 20)))
+        (piece,) = as_nobody(lambda: list(read_pieces([str(path)], ReadConfig(), 100, 1 << 20)))
         assert piece.inputs == () and piece.outcomes[0].reason == UNREADABLE
         path.chmod(0o644)
-        (piece,) = _as_nobody(lambda: list(read_pieces([str(path)], ReadConfig(), 100, 1 << 20)))
+        (piece,) = as_nobody(lambda: list(read_pieces([str(path)], ReadConfig(), 100, 1 << 20)))
         assert [i[0] for i in piece.inputs] == [str(path)] and isinstance(piece.outcomes[0], RawDocument)
     finally:
         for p in folder.iterdir():
@@ -805,7 +773,8 @@ def test_unreadable_file_permissions() -> None:
         folder.rmdir()
 
 
-def test_a_folder_that_cannot_be_listed_is_a_rejection_not_a_silence() -> None:
+def test_a_folder_that_cannot_be_listed_is_a_rejection_not_a_silence(
+        as_nobody: Callable[[Callable[[], object]], Any]) -> None:
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="newsetl-perm-"))
@@ -817,7 +786,7 @@ def test_a_folder_that_cannot_be_listed_is_a_rejection_not_a_silence() -> None:
         (closed / "inside.txt").write_text(STORY)
         closed.chmod(0o000)
         for named in (folder, closed):
-            paths, rejections = _as_nobody(functools.partial(discover, [str(named)]))
+            paths, rejections = as_nobody(functools.partial(discover, [str(named)]))
             assert paths == ([str(folder / "open.txt")] if named == folder else [])
             (rej,) = rejections
             assert (rej.source_uri, rej.stage, rej.reason) == (str(closed), "discover", UNREADABLE)
